@@ -1,0 +1,272 @@
+"""Read one source's delivered files into a frame of strings, then cast it to the contract's types.
+
+Departments send CSV in UTF-8 (with or without BOM), GBK or GB18030, or xlsx; headers in English
+or Chinese in any order; values padded with normal or full-width spaces. Everything that cannot be
+read at all raises `DeliveryError` naming the file; everything that can be read but not cast is
+returned as a per-cell problem for the quarantine, so no row is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from safetynet.contract import SOURCES, Source
+from safetynet.errors import DeliveryError
+from safetynet.ids import is_legacy_expr, normalise_id_expr
+
+# Characters trimmed from headers and values: ASCII whitespace, full-width space (U+3000),
+# no-break space and a stray BOM (CONTRACT.md, "Headers").
+TRIM = " \t\r\n\u3000\u00a0\ufeff"
+DELIVERY_RE = re.compile(r"^(?P<source>[a-z_]+?)(?:\.part-(?P<part>\d+))?\.(?P<ext>csv|xlsx)$")
+DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
+AMOUNT = pl.Decimal(16, 2)
+META = ["source_file", "source_row"]
+
+
+@dataclass(frozen=True)
+class DeliveredFile:
+    path: Path
+    sha256: str
+    bytes: int
+    encoding: str
+    rows: int
+
+
+@dataclass
+class RawSource:
+    """One source's delivered rows as trimmed strings, canonical column names, plus metadata."""
+
+    source: Source
+    frame: pl.DataFrame
+    files: list[DeliveredFile]
+    ignored_columns: list[str]
+
+
+def find_deliveries(month_dir: Path) -> tuple[dict[str, list[Path]], list[Path]]:
+    """Delivered files per known source, and files that match no source of the contract."""
+    found: dict[str, list[tuple[int, Path]]] = {}
+    unknown: list[Path] = []
+    for path in sorted(month_dir.iterdir()):
+        m = DELIVERY_RE.match(path.name)
+        if not path.is_file() or not m or m["source"] not in SOURCES:
+            unknown.append(path)
+            continue
+        if m["part"] and m["ext"] != "csv":
+            unknown.append(path)
+            continue
+        found.setdefault(m["source"], []).append((int(m["part"] or 0), path))
+    return {s: [p for _, p in sorted(parts)] for s, parts in found.items()}, unknown
+
+
+def decode_csv(path: Path, data: bytes) -> tuple[bytes, str]:
+    """UTF-8 bytes of a delivered CSV and the encoding it came in.
+
+    GBK-labelled files are decoded as GB18030, its superset, so the rare characters of the 2022
+    standard round-trip; decoding is strict, never replacing a character.
+    """
+    if not data.strip():
+        raise DeliveryError(path, "file is empty")
+    if data[:4] == b"PK\x03\x04":
+        raise DeliveryError(path, "file is a zip/xlsx archive but is named .csv")
+    if b"\x00" in data[:65536]:
+        raise DeliveryError(path, "file is binary (NUL bytes), not a CSV text file")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data, encoding = data[3:], "utf-8-sig"
+    else:
+        encoding = "utf-8"
+    try:
+        data.decode("utf-8")
+        return data, encoding
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030").encode("utf-8"), "gb18030"
+    except UnicodeDecodeError as exc:
+        raise DeliveryError(
+            path, f"file is neither UTF-8 nor GBK/GB18030 text (undecodable byte at offset {exc.start})"
+        ) from None
+
+
+def _read_xlsx(path: Path, data: bytes) -> pl.DataFrame:
+    from python_calamine import CalamineWorkbook
+
+    if data[:4] != b"PK\x03\x04":
+        raise DeliveryError(path, "file is named .xlsx but is not an xlsx workbook")
+    try:
+        rows = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
+    except Exception as exc:  # calamine raises its own types for corrupt workbooks
+        raise DeliveryError(path, f"xlsx workbook cannot be read ({exc})") from None
+    if not rows:
+        raise DeliveryError(path, "file is empty (first sheet has no rows)")
+    header = [_cell_text(v) for v in rows[0]]
+    columns = [[_cell_text(r[i]) if i < len(r) else None for r in rows[1:]] for i in range(len(header))]
+    return pl.DataFrame(
+        {f"column_{i}": col for i, col in enumerate(columns)}, schema={f"column_{i}": pl.String for i in range(len(header))}
+    ).pipe(lambda df: df.rename(dict(zip(df.columns, _dedupe(header), strict=True))))
+
+
+def _cell_text(value: object) -> str | None:
+    """xlsx cells come typed; contract columns are text, so render them as a department would see them."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if hasattr(value, "isoformat"):
+        return value.isoformat()[:10]
+    return str(value)
+
+
+def _dedupe(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}__{seen[n]}")
+    return out
+
+
+def read_file(path: Path) -> tuple[pl.DataFrame, DeliveredFile]:
+    """All cells of one file as strings, with the delivered header names."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DeliveryError(path, f"cannot be read ({exc.strerror})") from None
+    sha = hashlib.sha256(data).hexdigest()
+    if path.suffix == ".xlsx":
+        frame, encoding = _read_xlsx(path, data), "xlsx"
+    else:
+        text, encoding = decode_csv(path, data)
+        try:
+            frame = pl.read_csv(
+                text, infer_schema=False, has_header=True,
+                raise_if_empty=True,
+            )
+        except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
+            first = str(exc).strip().splitlines()[0][:160]
+            raise DeliveryError(path, f"not a readable CSV ({first})") from None
+    return frame, DeliveredFile(path, sha, len(data), encoding, frame.height)
+
+
+def header_map(source: Source, delivered: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Map delivered headers to canonical names; returns the mapping and the ignored headers."""
+    names: dict[str, str] = {}
+    for col in source.columns:
+        names[col.name.lower()] = col.name
+        names[col.zh] = col.name
+    mapping: dict[str, str] = {}
+    ignored: list[str] = []
+    for header in delivered:
+        key = header.strip(TRIM)
+        canonical = names.get(key) or names.get(key.lower())
+        if canonical is None or canonical in mapping.values():
+            ignored.append(header)
+        else:
+            mapping[header] = canonical
+    return mapping, ignored
+
+
+def read_source(source_name: str, paths: list[Path]) -> RawSource:
+    """Read, map headers and trim every file of one source; raise DeliveryError if unusable."""
+    source = SOURCES[source_name]
+    frames, files, ignored = [], [], []
+    for path in paths:
+        frame, info = read_file(path)
+        mapping, extra = header_map(source, frame.columns)
+        if not mapping:
+            shown = ", ".join(c.strip(TRIM) for c in frame.columns[:4])
+            raise DeliveryError(path, f"no recognised header for source '{source_name}' (first row: {shown})")
+        missing = [c for c in source.required if c not in mapping.values()]
+        if missing:
+            named = ", ".join(f"{c} ({source.column(c).zh})" for c in missing)
+            raise DeliveryError(path, f"required column(s) missing: {named}")
+        ignored += [c for c in extra if c not in ignored]
+        canonical = [c.name for c in source.columns]
+        frame = frame.rename(mapping).select(
+            [
+                (pl.col(c).str.strip_chars(TRIM).replace("", None) if c in mapping.values() else pl.lit(None))
+                .cast(pl.String)
+                .alias(c)
+                for c in canonical
+            ]
+        )
+        # Spreadsheet row numbers: the header is row 1, the first data row is row 2.
+        frame = frame.with_columns(
+            source_file=pl.lit(path.name), source_row=pl.int_range(2, frame.height + 2, dtype=pl.Int64)
+        )
+        frames.append(frame)
+        files.append(info)
+    return RawSource(source, pl.concat(frames) if frames else pl.DataFrame(), files, ignored)
+
+
+def _date(raw: pl.Expr) -> pl.Expr:
+    return pl.coalesce([raw.str.to_date(fmt, strict=False) for fmt in DATE_FORMATS])
+
+
+def _amount(raw: pl.Expr) -> pl.Expr:
+    return raw.str.replace_all(r"[,，]", "").str.replace(r"^[¥￥]", "").cast(AMOUNT, strict=False)
+
+
+def _month(raw: pl.Expr) -> pl.Expr:
+    parsed = pl.coalesce(
+        [(raw + "-01").str.to_date(fmt, strict=False) for fmt in ("%Y-%m-%d", "%Y/%m-%d")]
+        + [(raw + "01").str.to_date("%Y%m%d", strict=False)]
+    )
+    return parsed.dt.strftime("%Y-%m")
+
+
+CASTS = {
+    "date": (_date, "not a date in YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD form"),
+    "amount": (_amount, "not an amount in yuan"),
+    "int": (lambda raw: raw.str.strip_suffix("级").cast(pl.Int32, strict=False), "not a whole number"),
+    "month": (_month, "not a month in YYYY-MM form"),
+}
+
+
+def cast(raw: RawSource) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Typed frame (same rows, same order) and the cells that could not be cast.
+
+    The problems frame has one row per failed cell: source_file, source_row, column, reason,
+    raw_value. ID numbers are normalised here (lower-case x, 15-digit legacy numbers converted
+    and flagged in `id_legacy15`); their validity is an expectation of the suite.
+    """
+    source, frame = raw.source, raw.frame
+    typed, problems = [], []
+    for col in source.columns:
+        c = pl.col(col.name)
+        if col.type in CASTS:
+            fn, reason = CASTS[col.type]
+            typed.append(fn(c).alias(col.name))
+            problems.append(
+                pl.when(c.is_not_null() & fn(c).is_null()).then(pl.lit(reason)).alias(f"__p_{col.name}")
+            )
+        elif col.type == "id":
+            typed += [normalise_id_expr(c).alias(col.name), is_legacy_expr(c).alias("id_legacy15")]
+        else:
+            typed.append(c)
+    out = frame.select(*META, *typed, *problems, *[pl.col(p[4:]).alias(f"__r_{p[4:]}") for p in
+                                                   (e.meta.output_name() for e in problems)])
+    problem_cols = [p for p in out.columns if p.startswith("__p_")]
+    cells = pl.concat(
+        [
+            out.filter(pl.col(p).is_not_null()).select(
+                *META, column=pl.lit(p[4:]), reason=pl.col(p), raw_value=pl.col(f"__r_{p[4:]}")
+            )
+            for p in problem_cols
+        ]
+        or [_empty_problems()],
+        how="vertical",
+    )
+    return out.drop(problem_cols, [f"__r_{p[4:]}" for p in problem_cols]), cells
+
+
+def _empty_problems() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={"source_file": pl.String, "source_row": pl.Int64, "column": pl.String,
+                "reason": pl.String, "raw_value": pl.String}
+    )
