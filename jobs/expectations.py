@@ -36,7 +36,7 @@ def build_suite(source: Source) -> dict:
                      "ID number structure or GB 11643 check character is invalid", column=c)
             )
         elif col.type == "division":
-            pattern = r"^(\d{6}|\d{9}|\d{12})$" if source.name == "divisions" else r"^\d{12}$"
+            pattern = r"^(?:\d{6}|\d{9}|\d{12})$" if source.name == "divisions" else r"^\d{12}$"
             exps.append(_exp("expect_column_values_to_match_regex", "division code has the wrong form",
                              column=c, regex=pattern))
             if source.name != "divisions":
@@ -62,7 +62,7 @@ def build_suite(source: Source) -> dict:
             )
         elif col.type == "month":
             exps.append(_exp("expect_column_values_to_match_regex", "month is not a calendar month",
-                             column=c, regex=r"^\d{4}-(0[1-9]|1[0-2])$"))
+                             column=c, regex=r"^\d{4}-(?:0[1-9]|1[0-2])$"))
     if len(source.key) == 1:
         exps.append(_exp("expect_column_values_to_be_unique", "key is not unique", column=source.key[0]))
     elif source.key:

@@ -1,0 +1,150 @@
+"""`safetynet`: generate synthetic deliveries, run a month through the DAG, query the warehouse.
+
+Exit status of `run`: 0 the month loaded; 1 the run failed (nothing published); 2 the landing
+folder or month cannot be used (nothing written); 3 the month loaded but a delivery was unusable
+as a whole (the month is incomplete; the file and problem are printed).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from safetynet.errors import LandingError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+def fail(message: str, code: int) -> None:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def generate(
+    month: str = typer.Option(..., help="First month to generate, YYYY-MM"),
+    households: int = typer.Option(3000, min=1, help="Monitored households"),
+    seed: int = typer.Option(1, help="Seed: the same seed gives the same people and events"),
+    landing: Path = typer.Option(..., help="Landing folder; files go to <landing>/<YYYY-MM>/"),
+    months: int = typer.Option(1, min=1, help="Number of consecutive months"),
+) -> None:
+    """Write synthetic deliveries for every source of the contract (with realistic dirt) and a truth file."""
+    from rich.progress import Progress
+
+    from jobs.generate import generate as gen
+    from jobs.monthly import check_month
+
+    try:
+        check_month(month)
+    except LandingError as exc:
+        fail(str(exc), 2)
+    year, mon = map(int, month.split("-"))
+    for i in range(months):
+        y, m = divmod(mon - 1 + i, 12)
+        this = f"{year + y:04d}-{m + 1:02d}"
+        start = time.perf_counter()
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"generating {this}", total=households)
+            rows = gen(this, households, seed, landing, progress=lambda n, t=task: bar.advance(t, n))
+        typer.echo(f"{this}: {sum(rows.values()):,} rows in {len(rows)} sources -> {landing / this} "
+                   f"({time.perf_counter() - start:.1f} s); truth: {landing / '_truth' / (this + '.csv')}")
+
+
+@app.command()
+def run(
+    month: str = typer.Option(..., help="Month to load, YYYY-MM"),
+    landing: Path = typer.Option(..., help="Landing folder holding <YYYY-MM>/ deliveries"),
+    home: Path = typer.Option(..., help="Folder for lake, warehouse, reports and Airflow's DB"),
+) -> None:
+    """Run the monthly Airflow DAG for one month, embedded (SQLite metadata DB, no servers)."""
+    from jobs.monthly import preflight
+
+    try:
+        preflight(landing, month)
+    except LandingError as exc:
+        fail(str(exc), 2)
+    from safetynet.embedded import run_month
+
+    home.mkdir(parents=True, exist_ok=True)
+    dag_run = run_month(month, landing, home)
+    if str(dag_run.state) != "success":
+        fail(f"run {dag_run.run_id} for {month} ended {dag_run.state}; nothing was published "
+             f"(task logs: {home / 'airflow' / 'logs'})", 1)
+    from jobs.lake import Home
+    from jobs.warehouse import connect_read_only, read
+
+    con = connect_read_only(Home(home))
+    runs = read(con, "select * from v_runs where run_id = ?", [dag_run.run_id])
+    unusable = con.execute(
+        "select error from v_deliveries where run_id = ? and status = 'unusable'", [dag_run.run_id]).fetchall()
+    r = runs.row(0, named=True)
+    typer.echo(f"\n{month}: {r['status']} — {r['rows_delivered']:,} rows delivered, {r['accepted']:,} accepted, "
+               f"{r['quarantined']:,} quarantined (run {r['run_id']})")
+    if r["sources_not_delivered"]:
+        typer.secho(f"not delivered this month: {', '.join(r['sources_not_delivered'])}", fg="yellow")
+    for (error,) in unusable:
+        typer.secho(f"unusable: {error}", fg="red", err=True)
+    typer.echo(f"lake:       {home / 'lake'}\nwarehouse:  {home / 'warehouse' / 'safetynet.duckdb'}"
+               f"\nreport:     {home / 'reports' / month / 'validation.html'}")
+    if unusable:
+        raise typer.Exit(3)
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def query(
+    sql: str = typer.Argument(..., help="SQL to run read-only, e.g. \"select * from v_runs\""),
+    home: Path = typer.Option(..., help="The --home of the runs"),
+    format: Format = typer.Option(Format.table, "--format", help="table, csv or json"),
+) -> None:
+    """Read-only SQL on the warehouse (never blocks, and is never blocked by, a running load)."""
+    import duckdb
+
+    from jobs.lake import Home
+    from jobs.warehouse import connect_read_only, read
+
+    try:
+        con = connect_read_only(Home(home))
+        frame = read(con, sql)
+    except FileNotFoundError as exc:
+        fail(str(exc), 2)
+    except duckdb.Error as exc:
+        fail(str(exc).splitlines()[0], 2)
+    if format is Format.csv:
+        sys.stdout.write(frame.write_csv())
+    elif format is Format.json:
+        sys.stdout.write(json.dumps(frame.to_dicts(), ensure_ascii=False, default=str, indent=1) + "\n")
+    else:
+        import polars as pl
+
+        with pl.Config(tbl_rows=200, tbl_cols=50, fmt_str_lengths=80, tbl_width_chars=200):
+            typer.echo(frame)
+
+
+@app.command()
+def expectations(write: bool = typer.Option(False, help="Rewrite expectations/*.json from the contract")) -> None:
+    """Check (or rewrite) the Great Expectations suites against the contract."""
+    from jobs.expectations import stale_suites, write_suites
+
+    if write:
+        for path in write_suites():
+            typer.echo(f"wrote {path}")
+        return
+    stale = stale_suites()
+    if stale:
+        fail(f"suites out of date with the contract: {', '.join(stale)} (run: safetynet expectations --write)", 1)
+    typer.echo("suites match the contract")
+
+
+if __name__ == "__main__":
+    app()

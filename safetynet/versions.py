@@ -1,0 +1,29 @@
+"""Content hashes that say which rules and suites a month was processed with."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES_DIR = ROOT / "rules"
+SUITES_DIR = ROOT / "expectations"
+
+
+def content_hash(folder: Path, pattern: str) -> str:
+    """First 12 hex digits of SHA-256 over the sorted (relative path, bytes) of the files."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob(pattern)):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:12]
+
+
+def rule_version() -> str:
+    return content_hash(RULES_DIR, "*.yaml")
+
+
+def suite_version() -> str:
+    return content_hash(SUITES_DIR, "*.json")

@@ -1,0 +1,30 @@
+-- v_quarantine: one row per problem found in a delivered row (a row can have several problems).
+-- source_file and source_row point at the delivered file (header = row 1), kept in lake/_raw.
+create or replace view v_quarantine as
+with quarantine as (
+    select * from read_parquet('{lake}/_quarantine/*/*.parquet', hive_partitioning = true, union_by_name = true)
+),
+
+deliveries as (
+    select month, source, run_id
+    from read_parquet('{lake}/_deliveries/*/*.parquet', hive_partitioning = true, union_by_name = true)
+),
+
+final as (
+    select
+        deliveries.run_id,
+        quarantine.month,
+        quarantine.source,
+        quarantine.source_file,
+        quarantine.source_row,
+        quarantine."column",
+        quarantine."check",
+        quarantine.reason,
+        quarantine.raw_value
+    from quarantine
+    inner join deliveries
+        on quarantine.month = deliveries.month
+        and quarantine.source = deliveries.source
+)
+
+select * from final
