@@ -1,0 +1,43 @@
+"""Test setup. Airflow reads its configuration when first imported, so its environment is set
+here, before any test module imports it: a throw-away AIRFLOW_HOME with a SQLite metadata DB."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="safetynet-airflow-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+        "GX_ANALYTICS_ENABLED": "False",
+    }
+)
+
+CLI = [str(Path(sys.executable).parent / "safetynet")]
+
+
+def safetynet(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the installed `safetynet` command as a user would."""
+    done = subprocess.run(CLI + list(args), capture_output=True, text=True, timeout=900)
+    if check and done.returncode != 0:
+        raise AssertionError(f"safetynet {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+@pytest.fixture(scope="session")
+def landing(tmp_path_factory) -> Path:
+    """Two consecutive synthetic months, generated once for the session."""
+    path = tmp_path_factory.mktemp("landing")
+    safetynet("generate", "--month", "2026-08", "--months", "2", "--households", "600", "--seed", "11",
+              "--landing", str(path), check=True)
+    return path

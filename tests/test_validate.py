@@ -1,0 +1,88 @@
+import polars as pl
+import pytest
+
+from jobs.expectations import SUITE_DIR, build_suite, load_suite, stale_suites
+from jobs.ingest import read_source
+from jobs.validate import failure_expr, validate
+from safetynet.contract import SOURCES
+
+ROSTER = (
+    "household_id,id_number,name,relation,division_code,residence_type,category,monthly_benefit,enrolled_on\n"
+    "H1,11010519491231002X,王芳,户主,110105001001,城市,低保,600,2020-01-01\n"          # 2 good
+    "H1,11010519491231002X,王芳,户主,110105001001,城市,低保,600,2020-01-01\n"          # 3 exact copy of 2
+    "H2,110105194912310021,李强,户主,110105001001,城市,低保,600,2020-01-01\n"          # 4 bad check char
+    "H3,440304199001010011,张伟,户主,110105001999,城市,低保,600,2020-01-01\n"          # 5 unknown division
+    "H4,440304199001010038,赵敏,户主,110105001001,城市,低保户,600,2020-01-01\n"        # 6 not in code set
+    "H5,440304199001010046,钱磊,户主,110105001001,城市,低保,-5,2020-01-01\n"           # 7 negative amount
+    "H6,440304199001010054,孙丽,户主,110105001001,城市,低保,600,2027-01-01\n"          # 8 date after month
+    "H7,440304199001010062,周杰,,110105001001,城市,低保,600,2020-01-01\n"              # 9 required missing
+    "H8,440304199001010070,吴娟,户主,110105001001,城市,低保,600,2020-13-01\n"          # 10 bad date
+    "H9,440304199001010089,郑涛,户主,110105001001,农村,特困,500,2020-01-01\n"          # 11 key conflict
+    "H9,440304199001010089,郑涛,户主,110105001001,农村,低保,500,2020-01-01\n"          # 12 key conflict
+    "H10,1.10105E+17,冯超,户主,110105001001,城市,低保,600,2020-01-01\n"                # 13 Excel
+)
+EXPECTED = {
+    3: "exact duplicate of roster.csv row 2", 4: "check character is invalid", 5: "not in the latest divisions delivery",
+    6: "code set", 7: "negative", 8: "implausible for the month", 9: "required value is missing",
+    10: "not a date", 11: "key is not unique", 12: "key is not unique", 13: "scientific notation",
+}
+
+
+@pytest.fixture()
+def roster(tmp_path):
+    path = tmp_path / "roster.csv"
+    path.write_text(ROSTER, encoding="utf-8")
+    return read_source("roster", [path])
+
+
+def test_every_row_is_accepted_or_quarantined_with_its_reason(roster):
+    result = validate(roster, "2026-09", ["110105001001"], ge_sample=1000)
+    assert result.delivered == 12
+    assert result.accepted["source_row"].to_list() == [2]
+    assert result.delivered == result.accepted.height + result.quarantined
+    reasons = result.quarantine.group_by("source_row").agg(pl.col("reason").str.join("; ")).sort("source_row")
+    assert reasons["source_row"].to_list() == sorted(EXPECTED)
+    for row, reason in reasons.rows():
+        assert EXPECTED[row] in reason, (row, reason)
+
+
+def test_quarantine_keeps_the_value_as_delivered(roster):
+    q = validate(roster, "2026-09", ["110105001001"], ge_sample=0).quarantine
+    assert q.filter(pl.col("source_row") == 10)["raw_value"].to_list() == ["2020-13-01"]
+    assert q.filter(pl.col("source_row") == 5)["raw_value"].to_list() == ["110105001999"]
+    assert set(q.columns) >= {"source", "source_file", "source_row", "column", "reason", "raw_value"}
+
+
+def test_ge_engine_agrees_with_polars_on_every_expectation(roster):
+    # ge_sample above the row count: GE validates every row, and validate() raises on any disagreement.
+    result = validate(roster, "2026-09", ["110105001001"], ge_sample=1000)
+    checked = {r["type"] for r in result.ge_results}
+    assert {"expect_column_values_to_be_valid_resident_id_number", "expect_column_values_to_be_in_set",
+            "expect_column_values_to_be_between", "expect_column_values_to_not_be_null",
+            "expect_column_values_to_match_regex"} <= checked
+    failing = {(r["type"], r["column"]) for r in result.ge_results if not r["success"]}
+    assert ("expect_column_values_to_be_valid_resident_id_number", "id_number") in failing
+
+
+def test_without_a_divisions_delivery_codes_are_not_guessed(roster):
+    result = validate(roster, "2026-09", None, ge_sample=0)
+    assert 5 in result.accepted["source_row"].to_list()
+
+
+def test_committed_suites_match_the_contract():
+    assert stale_suites() == []
+    assert sorted(p.stem for p in SUITE_DIR.glob("*.json")) == sorted(SOURCES)
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_every_expectation_in_every_suite_has_a_polars_translation(source):
+    from jobs.validate import UNIQUENESS, month_parameters
+
+    params = month_parameters("2026-09", ["110105001001"])
+    suite = load_suite(source)
+    assert suite == build_suite(SOURCES[source])
+    for exp in suite["expectations"]:
+        assert exp["type"] in UNIQUENESS or failure_expr(exp, params) is not None
+    # every required column is checked for presence of a value
+    required = {e["kwargs"]["column"] for e in suite["expectations"] if e["type"].endswith("not_be_null")}
+    assert required == set(SOURCES[source].required)
