@@ -175,7 +175,13 @@ def publish(month: str, home: str, run_id: str) -> dict:
         staged = staging / dataset
         replace_dir(staged if staged.exists() else None, h.partition(dataset, month))
 
-    problems = deliveries.filter(pl.col("status") != "delivered")
+    # The divisions table is delivered when it changes; the latest delivery stays in force, so its
+    # absence makes a month incomplete only when no earlier delivery exists.
+    in_force = any(p.name < f"month={month}" for p in (h.lake / "divisions").glob("month=*"))
+    problems = deliveries.filter(
+        (pl.col("status") != "delivered") & ~((pl.col("source") == "divisions") & pl.lit(in_force)
+                                              & (pl.col("status") == "not_delivered"))
+    )
     status = "incomplete" if problems.height else "success"
     run = {
         "run_id": run_id, "month": month,

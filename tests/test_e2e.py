@@ -1,0 +1,173 @@
+"""End to end: generated months through the real DAG (`safetynet run`), checked in the warehouse."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import time
+
+import duckdb
+import pytest
+
+from conftest import CLI, safetynet
+from safetynet.contract import SOURCES
+
+
+def q(home, sql):
+    con = duckdb.connect(str(home / "warehouse" / "safetynet.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="session")
+def loaded(landing, tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    runs = [safetynet("run", "--month", m, "--landing", str(landing), "--home", str(home)) for m in ("2026-08", "2026-09")]
+    return home, runs
+
+
+def test_months_load_and_say_where_results_are(loaded):
+    home, runs = loaded
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "validation.html" in run.stdout and "safetynet.duckdb" in run.stdout
+    rows = q(home, "select month, status, rule_version, suite_version from v_runs order by month")
+    assert [(r[0], r[1]) for r in rows] == [("2026-08", "success"), ("2026-09", "success")]
+    assert all(len(r[2]) == 12 and len(r[3]) == 12 for r in rows)
+
+
+def _data_rows(path, encoding) -> int:
+    """Count a delivered file's data rows independently of the ingest code."""
+    if path.suffix == ".xlsx":
+        from python_calamine import CalamineWorkbook
+
+        return len(CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()) - 1
+    text = path.read_bytes().decode({"utf-8-sig": "utf-8-sig"}.get(encoding, encoding))
+    return sum(1 for _ in csv.reader(io.StringIO(text))) - 1
+
+
+def test_every_delivered_row_is_accepted_or_quarantined(loaded, landing):
+    home, _ = loaded
+    deliveries = q(home, "select month, source, status, rows_delivered, accepted, quarantined, files from v_deliveries")
+    assert len(deliveries) == 2 * len(SOURCES)
+    for month, source, status, delivered, accepted, quarantined, files in deliveries:
+        if status != "delivered":
+            continue
+        assert delivered == accepted + quarantined, (month, source)
+        assert delivered == sum(_data_rows(landing / month / f["file"], f["encoding"]) for f in files)
+        (in_lake,) = q(home, f"select count(*) from lake_{source} where month = '{month}'")[0]
+        assert in_lake == accepted, (month, source)
+        (rows_quarantined,) = q(home, f"select count(distinct (source_file, source_row)) from v_quarantine "
+                                      f"where month = '{month}' and source = '{source}'")[0]
+        assert rows_quarantined == quarantined, (month, source)
+
+
+def test_quarantine_names_file_row_column_reason_and_value(loaded):
+    home, _ = loaded
+    rows = q(home, "select source, source_file, source_row, \"column\", reason, raw_value, run_id from v_quarantine")
+    assert rows, "the generator writes dirt at low rates; some rows must be quarantined"
+    for source, file, row, column, reason, _raw, run_id in rows:
+        assert file.startswith(source) and row >= 2 and column and reason and run_id
+    reasons = " ".join(r[4] for r in rows)
+    assert "check character" in reasons and "duplicate" in reasons
+
+
+def test_divisions_delivered_once_stay_in_force(loaded):
+    home, _ = loaded
+    status = dict(q(home, "select month, status from v_deliveries where source = 'divisions'"))
+    assert status == {"2026-08": "delivered", "2026-09": "not_delivered"}
+    (error,) = q(home, "select error from v_deliveries where month = '2026-09' and source = 'roster'")[0]
+    assert error is None  # the roster's codes were checked against the August delivery
+
+
+def test_the_dead_leave_the_roster_the_next_month(loaded):
+    home, _ = loaded
+    (still_listed,) = q(home, """
+        select count(*) from lake_deaths as d
+        inner join lake_roster as r on r.id_number = d.id_number and r.month = '2026-09'
+        where d.month = '2026-08'""")[0]
+    assert still_listed == 0  # that deaths do occur is checked on a larger month in test_generate
+
+
+def test_report_opens_offline(loaded):
+    home, _ = loaded
+    page = (home / "reports" / "2026-08" / "validation.html").read_text(encoding="utf-8")
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+    assert "监测对象名册" in page and "expect_column_values_to_be_valid_resident_id_number" in page
+
+
+def test_query_formats(loaded):
+    home, _ = loaded
+    out = safetynet("query", "--home", str(home), "--format", "json", "select month, status from v_runs order by month",
+                    check=True)
+    assert [r["month"] for r in json.loads(out.stdout)] == ["2026-08", "2026-09"]
+    out = safetynet("query", "--home", str(home), "--format", "csv", "select count(*) as n from v_runs", check=True)
+    assert out.stdout.splitlines() == ["n", "2"]
+    bad = safetynet("query", "--home", str(home), "select * from no_such_view")
+    assert bad.returncode == 2 and "no_such_view" in bad.stderr
+
+
+def test_rerun_replaces_the_month_while_auditors_keep_querying(loaded, landing):
+    home, _ = loaded
+    before = q(home, "select source, accepted, quarantined from v_deliveries where month = '2026-08' order by source")
+    proc = subprocess.Popen(CLI + ["run", "--month", "2026-08", "--landing", str(landing), "--home", str(home)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    answered = 0
+    while proc.poll() is None:  # read-only queries during the load are never refused
+        assert q(home, "select count(*) from v_runs")[0][0] >= 2
+        answered += 1
+        time.sleep(0.2)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert answered > 10
+    after = q(home, "select source, accepted, quarantined from v_deliveries where month = '2026-08' order by source")
+    assert after == before
+    runs = q(home, "select month, is_current from v_runs where month = '2026-08' order by finished_at")
+    assert runs == [("2026-08", False), ("2026-08", True)]
+    (lake_rows,) = q(home, "select count(*) from lake_roster where month = '2026-08'")[0]
+    assert lake_rows == dict((s, a) for s, a, _ in after)["roster"]
+    assert not any((home / "staging").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--month", "2026-08", "--landing", "{missing}"], "landing folder does not exist"),
+        (["--month", "2031-01", "--landing", "{landing}"], "month folder does not exist"),
+        (["--month", "2026-13", "--landing", "{landing}"], "not in YYYY-MM form"),
+        (["--month", "2026-07", "--landing", "{landing}"], "no deliveries"),
+    ],
+)
+def test_unusable_landing_fails_with_one_line_and_writes_nothing(landing, tmp_path, args, message):
+    (landing / "2026-07").mkdir(exist_ok=True)
+    (landing / "2026-07" / "readme.txt").write_text("nothing delivered")
+    home = tmp_path / "home"
+    args = [a.format(missing=tmp_path / "nope", landing=landing) for a in args]
+    done = safetynet("run", *args, "--home", str(home))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert not home.exists()
+
+
+def test_unusable_files_are_reported_and_the_rest_of_the_month_loads(landing, tmp_path):
+    bad = tmp_path / "landing"
+    shutil.copytree(landing / "2026-08", bad / "2026-08")
+    (bad / "2026-08" / "deaths.csv").write_bytes(b"")
+    (bad / "2026-08" / "legal_aid.csv").write_bytes(b"\x00\x01\x02\x03" * 100)
+    (bad / "2026-08" / "housing_fund.csv").write_text("Numéro,Montant\n1,2\n", encoding="utf-8")
+    home = tmp_path / "home"
+    done = safetynet("run", "--month", "2026-08", "--landing", str(bad), "--home", str(home))
+    assert done.returncode == 3, done.stderr[-3000:]
+    for name, problem in [("deaths.csv", "empty"), ("legal_aid.csv", "binary"), ("housing_fund.csv", "no recognised header")]:
+        assert any(name in line and problem in line for line in done.stderr.splitlines()), (name, done.stderr)
+    status = dict(q(home, "select source, status from v_deliveries"))
+    assert {s for s, v in status.items() if v == "unusable"} == {"deaths", "legal_aid", "housing_fund"}
+    assert status["roster"] == "delivered"
+    assert q(home, "select status from v_runs")[0][0] == "incomplete"
+    assert not (home / "lake" / "deaths" / "month=2026-08").exists()
+    assert q(home, "select count(*) from lake_roster")[0][0] > 0
