@@ -56,13 +56,27 @@ def stage_publish(month: str, _households: int, _landing: Path, home: Path) -> i
     return monthly.publish(month, str(home), "bench") and 0
 
 
-STAGES = {"generate": stage_generate, "floor": stage_floor, "ingest+validate": stage_ingest,
-          "publish": stage_publish}
+STAGES = {
+    "generate": stage_generate,
+    "floor": stage_floor,
+    "ingest+validate": stage_ingest,
+    "publish": stage_publish,
+}
 
 
 def run_stage(name: str, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, __file__, "--stage", name, "--month", args.month, "--households", str(args.households),
-           "--work", str(args.work)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--stage",
+        name,
+        "--month",
+        args.month,
+        "--households",
+        str(args.households),
+        "--work",
+        str(args.work),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         sys.stderr.write(done.stderr[-4000:])
@@ -71,7 +85,9 @@ def run_stage(name: str, args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--households", type=int, default=2_000_000)
     parser.add_argument("--month", default="2026-09")
     parser.add_argument("--work", type=Path, default=ROOT / ".bench")
@@ -82,8 +98,16 @@ def main() -> None:
     if args.stage:
         start = time.perf_counter()
         rows = STAGES[args.stage](args.month, args.households, landing, home)
-        print(json.dumps({"stage": args.stage, "seconds": time.perf_counter() - start, "rows": rows,
-                          "peak_mb": _peak_mb()}))
+        print(
+            json.dumps(
+                {
+                    "stage": args.stage,
+                    "seconds": time.perf_counter() - start,
+                    "rows": rows,
+                    "peak_mb": _peak_mb(),
+                }
+            )
+        )
         return
     marker = landing / f".generated-{args.month}-{args.households}"
     results = []
@@ -98,16 +122,37 @@ def main() -> None:
     if args.dag:
         shutil.rmtree(home, ignore_errors=True)
         start = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).parent / "safetynet"), "run", "--month", args.month,
-                        "--landing", str(landing), "--home", str(home)], check=True, capture_output=True)
-        results.append({"stage": "whole DAG (safetynet run)", "seconds": time.perf_counter() - start, "rows": 0,
-                        "peak_mb": float("nan")})
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "safetynet"),
+                "run",
+                "--month",
+                args.month,
+                "--landing",
+                str(landing),
+                "--home",
+                str(home),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        results.append(
+            {
+                "stage": "whole DAG (safetynet run)",
+                "seconds": time.perf_counter() - start,
+                "rows": 0,
+                "peak_mb": float("nan"),
+            }
+        )
     floor = next(r for r in results if r["stage"] == "floor")
-    print(f"\nbenchmark: {args.households:,} households, month {args.month}, {floor['rows']:,} delivered rows")
+    print(
+        f"\nbenchmark: {args.households:,} households, month {args.month}, {floor['rows']:,} delivered rows"
+    )
     print(f"{'stage':<28}{'seconds':>9}{'rows/s':>14}{'peak RSS MB':>13}{'x floor':>9}")
     for r in results:
         rate = f"{r['rows'] / r['seconds']:,.0f}" if r["rows"] else "-"
-        print(f"{r['stage']:<28}{r['seconds']:>9.1f}{rate:>14}{r['peak_mb']:>13.0f}{r['seconds'] / floor['seconds']:>9.2f}")
+        ratio = r["seconds"] / floor["seconds"]
+        print(f"{r['stage']:<28}{r['seconds']:>9.1f}{rate:>14}{r['peak_mb']:>13.0f}{ratio:>9.2f}")
 
 
 if __name__ == "__main__":

@@ -32,42 +32,81 @@ def build_suite(source: Source) -> dict:
             exps.append(_exp("expect_column_values_to_not_be_null", "required value is missing", column=c))
         if col.type == "id":
             exps.append(
-                _exp("expect_column_values_to_be_valid_resident_id_number",
-                     "ID number structure or GB 11643 check character is invalid", column=c)
+                _exp(
+                    "expect_column_values_to_be_valid_resident_id_number",
+                    "ID number structure or GB 11643 check character is invalid",
+                    column=c,
+                )
             )
         elif col.type == "division":
             pattern = r"^(?:\d{6}|\d{9}|\d{12})$" if source.name == "divisions" else r"^\d{12}$"
-            exps.append(_exp("expect_column_values_to_match_regex", "division code has the wrong form",
-                             column=c, regex=pattern))
+            exps.append(
+                _exp(
+                    "expect_column_values_to_match_regex",
+                    "division code has the wrong form",
+                    column=c,
+                    regex=pattern,
+                )
+            )
             if source.name != "divisions":
                 exps.append(
-                    _exp("expect_column_values_to_be_in_set",
-                         "division code is not in the latest divisions delivery",
-                         column=c, value_set={"$PARAMETER": "division_codes"})
+                    _exp(
+                        "expect_column_values_to_be_in_set",
+                        "division code is not in the latest divisions delivery",
+                        column=c,
+                        value_set={"$PARAMETER": "division_codes"},
+                    )
                 )
         elif col.codes:
-            exps.append(_exp("expect_column_values_to_be_in_set", "value is not in the contract's code set",
-                             column=c, value_set=list(col.codes)))
+            exps.append(
+                _exp(
+                    "expect_column_values_to_be_in_set",
+                    "value is not in the contract's code set",
+                    column=c,
+                    value_set=list(col.codes),
+                )
+            )
         elif col.type == "amount":
-            exps.append(_exp("expect_column_values_to_be_between", "amount is negative", column=c, min_value=0))
+            exps.append(
+                _exp("expect_column_values_to_be_between", "amount is negative", column=c, min_value=0)
+            )
         elif col.type == "int" and col.bounds:
             lo, hi = col.bounds
-            exps.append(_exp("expect_column_values_to_be_between", f"value is outside {lo}-{hi}",
-                             column=c, min_value=lo, max_value=hi))
+            exps.append(
+                _exp(
+                    "expect_column_values_to_be_between",
+                    f"value is outside {lo}-{hi}",
+                    column=c,
+                    min_value=lo,
+                    max_value=hi,
+                )
+            )
         elif col.type == "date":
             earliest = "event_window_start" if c == source.event_date else "earliest_date"
             exps.append(
-                _exp("expect_column_values_to_be_between", "date is implausible for the month",
-                     column=c, min_value={"$PARAMETER": earliest}, max_value={"$PARAMETER": "month_end"})
+                _exp(
+                    "expect_column_values_to_be_between",
+                    "date is implausible for the month",
+                    column=c,
+                    min_value={"$PARAMETER": earliest},
+                    max_value={"$PARAMETER": "month_end"},
+                )
             )
         elif col.type == "month":
-            exps.append(_exp("expect_column_values_to_match_regex", "month is not a calendar month",
-                             column=c, regex=r"^\d{4}-(?:0[1-9]|1[0-2])$"))
+            exps.append(
+                _exp(
+                    "expect_column_values_to_match_regex",
+                    "month is not a calendar month",
+                    column=c,
+                    regex=r"^\d{4}-(?:0[1-9]|1[0-2])$",
+                )
+            )
     if len(source.key) == 1:
         exps.append(_exp("expect_column_values_to_be_unique", "key is not unique", column=source.key[0]))
     elif source.key:
-        exps.append(_exp("expect_compound_columns_to_be_unique", "key is not unique",
-                         column_list=list(source.key)))
+        exps.append(
+            _exp("expect_compound_columns_to_be_unique", "key is not unique", column_list=list(source.key))
+        )
     return {
         "name": source.name,
         "expectations": exps,
@@ -95,7 +134,8 @@ def write_suites() -> list[Path]:
 def stale_suites() -> list[str]:
     """Sources whose committed suite differs from what the contract gives."""
     return [
-        s.name for s in SOURCES.values()
+        s.name
+        for s in SOURCES.values()
         if not suite_path(s.name).exists() or suite_path(s.name).read_text(encoding="utf-8") != render(s)
     ]
 

@@ -30,14 +30,25 @@ HOUSEHOLDS_PER_COUNTY = 20_000
 TOWNSHIPS_PER_COUNTY = 15
 VILLAGES_PER_TOWNSHIP = 12
 
-CATEGORIES = ["低保", "特困", "低保边缘", "刚性支出困难", "脱贫不稳定户", "边缘易致贫户", "突发严重困难户", "其他低收入"]
+CATEGORIES = [
+    "低保",
+    "特困",
+    "低保边缘",
+    "刚性支出困难",
+    "脱贫不稳定户",
+    "边缘易致贫户",
+    "突发严重困难户",
+    "其他低收入",
+]
 # Share of monitored households per category: dibao dominates every provincial roster
 # (Henan: 3.06 M dibao vs 0.48 M te kun); near-dibao and rebound-risk groups follow.
 CATEGORY_P = [0.45, 0.08, 0.15, 0.06, 0.10, 0.08, 0.03, 0.05]
 # Household sizes: low-income households are small (many elderly living alone); mean about 2.5.
 SIZE_P = {1: 0.28, 2: 0.27, 3: 0.20, 4: 0.14, 5: 0.07, 6: 0.04}
 
-SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢")
+SURNAMES = list(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+)
 GIVEN = list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志文斌波辉鹏宇浩凤梅琴云飞")
 # Characters outside GBK that GB18030-2022 encodes (CJK extensions A, B and E); real names use them.
 RARE = ["䶮", "𬌗", "𠇔", "𬱖", "㛃", "𡒄"]
@@ -97,7 +108,9 @@ def geography(n_households: int) -> pl.DataFrame:
     rows = []
     for c in range(n_counties):
         county = f"43{1 + c // 10:02d}{1 + c % 10:02d}"
-        cname = COUNTY_NAMES[c % len(COUNTY_NAMES)] + COUNTY_NAMES[(c * 7 + 3) % len(COUNTY_NAMES)] + f"{c + 1}县"
+        cname = (
+            COUNTY_NAMES[c % len(COUNTY_NAMES)] + COUNTY_NAMES[(c * 7 + 3) % len(COUNTY_NAMES)] + f"{c + 1}县"
+        )
         rows.append((county, cname, 6))
         for t in range(TOWNSHIPS_PER_COUNTY):
             town = f"{county}{t + 1:03d}"
@@ -113,26 +126,33 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
     hh_no = np.arange(n) + county_idx * HOUSEHOLDS_PER_COUNTY
     villages = TOWNSHIPS_PER_COUNTY * VILLAGES_PER_TOWNSHIP
     v = (np.arange(n) * villages) // n  # contiguous blocks: a village holds neighbouring households
-    division = np.array([f"{county}{1 + i // VILLAGES_PER_TOWNSHIP:03d}{1 + i % VILLAGES_PER_TOWNSHIP:03d}" for i in range(villages)])[v]
+    division = np.array(
+        [
+            f"{county}{1 + i // VILLAGES_PER_TOWNSHIP:03d}{1 + i % VILLAGES_PER_TOWNSHIP:03d}"
+            for i in range(villages)
+        ]
+    )[v]
     size = rng.choice(list(SIZE_P), size=n, p=list(SIZE_P.values()))
     category = _pick(rng, CATEGORIES, CATEGORY_P, n)
     size = np.where(category == "特困", 1, size)  # te kun support is for people without family support
-    households = pl.DataFrame({
-        "household_id": np.char.add("H", np.char.zfill(hh_no.astype("U10"), 10)),
-        "division_code": division,
-        # The first third of each township's villages are urban communities.
-        "residence_type": np.where((v % VILLAGES_PER_TOWNSHIP) < 4, "城市", "农村"),
-        "category": category,
-        "size": size,
-        "enrolled_on": np.datetime64(MONTH0) - rng.integers(1, 3650, n).astype("timedelta64[D]"),
-        "disaster_month": _event_month(rng, n, 0.12),
-        "house_damage": _pick(rng, ["一般损坏", "严重损坏", "倒塌", "无"], [0.5, 0.25, 0.1, 0.15], n),
-        "dilapidated": _pick(rng, ["A", "B", "C", "D", ""], [0.02, 0.04, 0.025, 0.01, 0.905], n),
-        "excess_deposit": rng.random(n) < 0.02,
-        "second_home": rng.random(n) < 0.015,
-        "has_car": rng.random(n) < 0.02,
-        "has_company": rng.random(n) < 0.005,
-    })
+    households = pl.DataFrame(
+        {
+            "household_id": np.char.add("H", np.char.zfill(hh_no.astype("U10"), 10)),
+            "division_code": division,
+            # The first third of each township's villages are urban communities.
+            "residence_type": np.where((v % VILLAGES_PER_TOWNSHIP) < 4, "城市", "农村"),
+            "category": category,
+            "size": size,
+            "enrolled_on": np.datetime64(MONTH0) - rng.integers(1, 3650, n).astype("timedelta64[D]"),
+            "disaster_month": _event_month(rng, n, 0.12),
+            "house_damage": _pick(rng, ["一般损坏", "严重损坏", "倒塌", "无"], [0.5, 0.25, 0.1, 0.15], n),
+            "dilapidated": _pick(rng, ["A", "B", "C", "D", ""], [0.02, 0.04, 0.025, 0.01, 0.905], n),
+            "excess_deposit": rng.random(n) < 0.02,
+            "second_home": rng.random(n) < 0.015,
+            "has_car": rng.random(n) < 0.02,
+            "has_company": rng.random(n) < 0.005,
+        }
+    )
     # Persons: position 0 is the head; relations follow position and the head's age.
     hh_of = np.repeat(np.arange(n), size)
     pos = np.concatenate([np.arange(s) for s in size]) if n else np.array([], dtype=int)
@@ -141,11 +161,16 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
     old_head = head_age >= 62
     relation = np.select(
         [pos == 0, pos == 1, old_head & (pos >= 2), pos >= 2],
-        ["户主", "配偶", "孙子女", "子女"], default="其他",
+        ["户主", "配偶", "孙子女", "子女"],
+        default="其他",
     )
     age = np.select(
         [pos == 0, pos == 1, relation == "孙子女"],
-        [head_age, np.clip(head_age + rng.integers(-5, 4, m), 18, 95), np.clip(head_age - 50 - rng.integers(0, 12, m), 0, 30)],
+        [
+            head_age,
+            np.clip(head_age + rng.integers(-5, 4, m), 18, 95),
+            np.clip(head_age - 50 - rng.integers(0, 12, m), 0, 30),
+        ],
         default=np.clip(head_age - 22 - rng.integers(0, 18, m), 0, 60),
     )
     ref = np.datetime64(MONTH0)
@@ -153,43 +178,65 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
     male = rng.random(m) < 0.5
     ids = _id_numbers(np.full(m, county), birth, male.astype(np.int64))
     surname = _pick(rng, SURNAMES, None, n)[hh_of]
-    given = np.char.add(_pick(rng, GIVEN, None, m).astype(str), np.where(rng.random(m) < 0.6, _pick(rng, GIVEN, None, m).astype(str), ""))
+    given = np.char.add(
+        _pick(rng, GIVEN, None, m).astype(str),
+        np.where(rng.random(m) < 0.6, _pick(rng, GIVEN, None, m).astype(str), ""),
+    )
     rare = rng.random(m) < 0.002
     given = np.where(rare, np.char.add(_pick(rng, RARE, None, m).astype(str), given), given)
     elderly = age >= 60
-    health = np.where(rng.random(m) < np.where(elderly, 0.12, 0.03), "大病",
-                      np.where(rng.random(m) < np.where(elderly, 0.45, 0.12), "慢性病", "健康"))
+    health = np.where(
+        rng.random(m) < np.where(elderly, 0.12, 0.03),
+        "大病",
+        np.where(rng.random(m) < np.where(elderly, 0.45, 0.12), "慢性病", "健康"),
+    )
     # Disability: about 15% of persons in monitored households (6.3% nationally, 2006 survey).
     disabled_base = rng.random(m) < 0.13
     disability_month = np.where(disabled_base, -999, _event_month(rng, m, 0.03))
     health = np.where(disabled_base, "残疾", health)
     working_age = (age >= 18) & (age < 60)
-    labour = np.where(~working_age, "无", np.where(health == "健康", "有", np.where(health == "慢性病", "部分丧失", "无")))
+    labour = np.where(
+        ~working_age, "无", np.where(health == "健康", "有", np.where(health == "慢性病", "部分丧失", "无"))
+    )
     income = np.where(working_age & (labour != "无"), rng.lognormal(6.6, 0.6, m).round(0), 0)
-    persons = pl.DataFrame({
-        "hh": hh_of, "pos": pos, "id_number": ids, "name": np.char.add(surname.astype(str), given),
-        "relation": relation, "birth": birth, "age": age, "male": male, "health_status": health,
-        "labour_capacity": labour, "declared_monthly_income": income,
-        "disability_month": disability_month,
-        "disability_type": _pick(rng, ["视力", "听力", "言语", "肢体", "智力", "精神", "多重"],
-                                 [0.13, 0.2, 0.02, 0.35, 0.1, 0.12, 0.08], m),
-        "disability_grade": rng.choice([1, 2, 3, 4], size=m, p=[0.15, 0.25, 0.3, 0.3]),
-        # Mortality of an older, sicker population: about 1.5% a year.
-        "death_month": _event_month(rng, m, np.where(elderly, 0.18, 0.018)),
-        "missing_month": _event_month(rng, m, 0.0005),
-        "unemployed_month": np.where(working_age & (labour == "有"), _event_month(rng, m, 0.15), -1),
-        "employed": working_age & (labour == "有") & (rng.random(m) < 0.45),
-        "wage": rng.lognormal(7.9, 0.35, m).round(-1),
-        "injury_month": np.where(working_age, _event_month(rng, m, 0.01), -1),
-        "deposit": np.where(rng.random(m) < 0.6, rng.lognormal(8.0, 1.1, m).round(2), 0.0),
-        "owns_home": (pos == 0) & (rng.random(m) < 0.7),
-        "two_wheeler": (pos == 0) & (rng.random(m) < 0.1),
-        "tiny_business": (pos == 0) & (rng.random(m) < 0.03),
-        "housing_fund": working_age & (rng.random(m) < 0.03),
-        "school_dropout": (age >= 12) & (age <= 16) & (rng.random(m) < 0.01),
-        "college": rng.random(m) < 0.4,
-        "big_bill_month": _event_month(rng, m, np.where(elderly, 0.20, 0.06)),
-    })
+    persons = pl.DataFrame(
+        {
+            "hh": hh_of,
+            "pos": pos,
+            "id_number": ids,
+            "name": np.char.add(surname.astype(str), given),
+            "relation": relation,
+            "birth": birth,
+            "age": age,
+            "male": male,
+            "health_status": health,
+            "labour_capacity": labour,
+            "declared_monthly_income": income,
+            "disability_month": disability_month,
+            "disability_type": _pick(
+                rng,
+                ["视力", "听力", "言语", "肢体", "智力", "精神", "多重"],
+                [0.13, 0.2, 0.02, 0.35, 0.1, 0.12, 0.08],
+                m,
+            ),
+            "disability_grade": rng.choice([1, 2, 3, 4], size=m, p=[0.15, 0.25, 0.3, 0.3]),
+            # Mortality of an older, sicker population: about 1.5% a year.
+            "death_month": _event_month(rng, m, np.where(elderly, 0.18, 0.018)),
+            "missing_month": _event_month(rng, m, 0.0005),
+            "unemployed_month": np.where(working_age & (labour == "有"), _event_month(rng, m, 0.15), -1),
+            "employed": working_age & (labour == "有") & (rng.random(m) < 0.45),
+            "wage": rng.lognormal(7.9, 0.35, m).round(-1),
+            "injury_month": np.where(working_age, _event_month(rng, m, 0.01), -1),
+            "deposit": np.where(rng.random(m) < 0.6, rng.lognormal(8.0, 1.1, m).round(2), 0.0),
+            "owns_home": (pos == 0) & (rng.random(m) < 0.7),
+            "two_wheeler": (pos == 0) & (rng.random(m) < 0.1),
+            "tiny_business": (pos == 0) & (rng.random(m) < 0.03),
+            "housing_fund": working_age & (rng.random(m) < 0.03),
+            "school_dropout": (age >= 12) & (age <= 16) & (rng.random(m) < 0.01),
+            "college": rng.random(m) < 0.4,
+            "big_bill_month": _event_month(rng, m, np.where(elderly, 0.20, 0.06)),
+        }
+    )
     persons = persons.with_columns(pl.lit(county).alias("county"))
     return households, persons
 
@@ -197,17 +244,23 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
 def _stage(age: pl.Expr, college: pl.Expr) -> pl.Expr:
     """School stage by age at the delivery month (entry in September; 学前 from 3)."""
     return (
-        pl.when(age.is_between(3, 5)).then(pl.lit("学前"))
-        .when(age.is_between(6, 11)).then(pl.lit("小学"))
-        .when(age.is_between(12, 14)).then(pl.lit("初中"))
-        .when(age.is_between(15, 17)).then(pl.lit("高中"))
-        .when(age.is_between(18, 21) & college).then(pl.lit("本科"))
+        pl.when(age.is_between(3, 5))
+        .then(pl.lit("学前"))
+        .when(age.is_between(6, 11))
+        .then(pl.lit("小学"))
+        .when(age.is_between(12, 14))
+        .then(pl.lit("初中"))
+        .when(age.is_between(15, 17))
+        .then(pl.lit("高中"))
+        .when(age.is_between(18, 21) & college)
+        .then(pl.lit("本科"))
         .otherwise(None)
     )
 
 
-def month_deliveries(month: str, seed: int, county_idx: int, households: pl.DataFrame,
-                     persons: pl.DataFrame) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+def month_deliveries(
+    month: str, seed: int, county_idx: int, households: pl.DataFrame, persons: pl.DataFrame
+) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
     """One county's rows for every source in `month`, and the truth rows planted in it."""
     mi = month_index(month)
     start, end = month_bounds(month)
@@ -215,80 +268,132 @@ def month_deliveries(month: str, seed: int, county_idx: int, households: pl.Data
     rng = np.random.default_rng([seed, county_idx, 1 + mi])
 
     def in_month(n: int) -> pl.Series:
-        return pl.Series(np.datetime64(start) + rng.integers(0, days, n).astype("timedelta64[D]"), dtype=pl.Date)
+        return pl.Series(
+            np.datetime64(start) + rng.integers(0, days, n).astype("timedelta64[D]"), dtype=pl.Date
+        )
 
     hh = households.with_row_index("hh", offset=0).with_columns(pl.col("hh").cast(pl.Int64))
     p = persons.join(hh, on="hh", how="left")
     # The dead and the declared missing leave the roster the month after the event.
-    alive = p.filter(~pl.col("death_month").is_between(0, mi - 1) & ~pl.col("missing_month").is_between(0, mi - 1))
+    alive = p.filter(
+        ~pl.col("death_month").is_between(0, mi - 1) & ~pl.col("missing_month").is_between(0, mi - 1)
+    )
     out: dict[str, pl.DataFrame] = {}
     age_now = ((pl.lit(start) - pl.col("birth")).dt.total_days() / 365.25).floor().cast(pl.Int32)
     disabled_now = (pl.col("disability_month") == -999) | pl.col("disability_month").is_between(0, mi)
     out["roster"] = alive.select(
-        "household_id", "id_number", "name", "relation", "division_code", "residence_type", "category",
+        "household_id",
+        "id_number",
+        "name",
+        "relation",
+        "division_code",
+        "residence_type",
+        "category",
         pl.col("enrolled_on"),
-        monthly_benefit=pl.when(pl.col("category").is_in(["低保", "特困"]))
-        .then((pl.lit(650.0) - pl.col("declared_monthly_income") / 3).clip(150, 900).round(0)),
+        monthly_benefit=pl.when(pl.col("category").is_in(["低保", "特困"])).then(
+            (pl.lit(650.0) - pl.col("declared_monthly_income") / 3).clip(150, 900).round(0)
+        ),
         labour_capacity="labour_capacity",
         health_status=pl.when(disabled_now).then(pl.lit("残疾")).otherwise(pl.col("health_status")),
-        housing_area=pl.when(pl.col("pos") == 0).then((pl.col("size") * 18 + pl.col("hh") % 37).cast(pl.Float64)),
+        housing_area=pl.when(pl.col("pos") == 0).then(
+            (pl.col("size") * 18 + pl.col("hh") % 37).cast(pl.Float64)
+        ),
         declared_monthly_income="declared_monthly_income",
     )
     dis = alive.filter(disabled_now)
     out["disability"] = dis.select(
-        "id_number", "disability_type", grade="disability_grade",
+        "id_number",
+        "disability_type",
+        grade="disability_grade",
         registered_on=pl.when(pl.col("disability_month") == -999)
         .then(pl.lit(dt.date(2015, 6, 1)) + pl.duration(days=pl.col("hh") % 3000))
         .otherwise(pl.lit(start) - pl.duration(days=(mi - pl.col("disability_month")) * 30 - 3)),
     )
-    students = alive.with_columns(stage=_stage(age_now, pl.col("college"))).filter(pl.col("stage").is_not_null())
+    students = alive.with_columns(stage=_stage(age_now, pl.col("college"))).filter(
+        pl.col("stage").is_not_null()
+    )
     out["enrolment"] = students.select(
-        "id_number", "stage",
+        "id_number",
+        "stage",
         enrolled_on=pl.date(pl.lit(start.year - (1 if start.month < 9 else 0)), 9, 1),
         status=pl.when(pl.col("school_dropout")).then(pl.lit("辍学")).otherwise(pl.lit("在读")),
     )
     aid = students.filter(pl.col("category").is_in(["低保", "特困", "低保边缘"]) & (start.month in (3, 9)))
-    out["education_aid"] = aid.select("id_number", aid_type=pl.lit("国家助学金"),
-                                      amount=pl.lit(1250.0), paid_on=pl.lit(start + dt.timedelta(days=9)))
+    out["education_aid"] = aid.select(
+        "id_number",
+        aid_type=pl.lit("国家助学金"),
+        amount=pl.lit(1250.0),
+        paid_on=pl.lit(start + dt.timedelta(days=9)),
+    )
     # Medical claims: chronic and serious illness drive routine settlements; a planted big bill
     # (out-of-pocket >= 5,000 yuan) happens once per person in the event calendar.
     n = alive.height
-    p_claim = alive.select(
-        pl.when(pl.col("health_status") == "大病").then(0.5).when(pl.col("health_status") == "慢性病").then(0.25)
-        .otherwise(0.05)
-    ).to_series().to_numpy()
+    p_claim = (
+        alive.select(
+            pl.when(pl.col("health_status") == "大病")
+            .then(0.5)
+            .when(pl.col("health_status") == "慢性病")
+            .then(0.25)
+            .otherwise(0.05)
+        )
+        .to_series()
+        .to_numpy()
+    )
     routine = alive.filter(pl.Series(rng.random(n) < p_claim))
     routine_cost = rng.lognormal(5.5, 0.9, routine.height).round(2)
     big = alive.filter(pl.col("big_bill_month") == mi)
     big_cost = rng.lognormal(10.0, 0.5, big.height).round(2)
-    claims = pl.concat([
-        routine.select("id_number").with_columns(total_cost=pl.Series(routine_cost), inpatient=pl.lit("否"),
-                                                 diagnosis_class=pl.lit("普通")),
-        big.select("id_number").with_columns(total_cost=pl.Series(big_cost, dtype=pl.Float64), inpatient=pl.lit("是"),
-                                             diagnosis_class=pl.lit("重大疾病")),
-    ])
+    claims = pl.concat(
+        [
+            routine.select("id_number").with_columns(
+                total_cost=pl.Series(routine_cost), inpatient=pl.lit("否"), diagnosis_class=pl.lit("普通")
+            ),
+            big.select("id_number").with_columns(
+                total_cost=pl.Series(big_cost, dtype=pl.Float64),
+                inpatient=pl.lit("是"),
+                diagnosis_class=pl.lit("重大疾病"),
+            ),
+        ]
+    )
     claims = claims.with_columns(
         settled_on=in_month(claims.height),
-        fund_paid=(pl.col("total_cost") * pl.when(pl.col("inpatient") == "是").then(0.6).otherwise(0.5)).round(2),
+        fund_paid=(
+            pl.col("total_cost") * pl.when(pl.col("inpatient") == "是").then(0.6).otherwise(0.5)
+        ).round(2),
     ).with_columns(out_of_pocket=(pl.col("total_cost") - pl.col("fund_paid")).round(2))
-    out["medical_claims"] = claims.select("id_number", "settled_on", "total_cost", "fund_paid", "out_of_pocket",
-                                          "inpatient", "diagnosis_class")
+    out["medical_claims"] = claims.select(
+        "id_number", "settled_on", "total_cost", "fund_paid", "out_of_pocket", "inpatient", "diagnosis_class"
+    )
     assisted = big.filter(pl.col("category").is_in(["低保", "特困"]))
-    out["medical_assistance"] = assisted.select("id_number", paid_on=in_month(assisted.height),
-                                                amount=pl.lit(2000.0))
+    out["medical_assistance"] = assisted.select(
+        "id_number", paid_on=in_month(assisted.height), amount=pl.lit(2000.0)
+    )
     unemployed = alive.filter(pl.col("unemployed_month") == mi)
     hired = alive.filter(pl.col("employed") & (pl.col("hh") % 12 == mi % 12))
-    out["employment"] = pl.concat([
-        unemployed.select("id_number", status=pl.lit("失业"), registered_on=in_month(unemployed.height),
-                          monthly_wage=pl.lit(None, pl.Float64)),
-        hired.select("id_number", status=pl.lit("就业"), registered_on=in_month(hired.height), monthly_wage="wage"),
-    ])
+    out["employment"] = pl.concat(
+        [
+            unemployed.select(
+                "id_number",
+                status=pl.lit("失业"),
+                registered_on=in_month(unemployed.height),
+                monthly_wage=pl.lit(None, pl.Float64),
+            ),
+            hired.select(
+                "id_number", status=pl.lit("就业"), registered_on=in_month(hired.height), monthly_wage="wage"
+            ),
+        ]
+    )
     injured = alive.filter(pl.col("injury_month") == mi)
-    out["work_injury"] = injured.select("id_number", injured_on=in_month(injured.height),
-                                        disability_level=pl.lit(7, pl.Int32), compensation=pl.lit(42000.0))
+    out["work_injury"] = injured.select(
+        "id_number",
+        injured_on=in_month(injured.height),
+        disability_level=pl.lit(7, pl.Int32),
+        compensation=pl.lit(42000.0),
+    )
     adults = alive.filter(age_now >= 18)
     out["social_insurance"] = adults.select(
-        "id_number", month=pl.lit(month),
+        "id_number",
+        month=pl.lit(month),
         scheme=pl.when(pl.col("employed")).then(pl.lit("城镇职工")).otherwise(pl.lit("城乡居民")),
         contribution_base=pl.when(pl.col("employed")).then(pl.col("wage")).otherwise(pl.lit(400.0)),
     )
@@ -299,67 +404,134 @@ def month_deliveries(month: str, seed: int, county_idx: int, households: pl.Data
     heads = alive.filter(pl.col("pos") == 0)
     homes = heads.filter(pl.col("owns_home") | pl.col("second_home"))
     second = heads.filter(pl.col("second_home"))
-    out["real_estate"] = pl.concat([
-        homes.select("id_number", property_id=pl.format("43{}F{}", pl.col("hh"), pl.lit("01")),
-                     area=(pl.col("size") * 18 + pl.col("hh") % 37).cast(pl.Float64), usage=pl.lit("住宅"),
-                     registered_on=pl.lit(dt.date(2012, 5, 1)) + pl.duration(days=pl.col("hh") % 3000)),
-        second.select("id_number", property_id=pl.format("43{}F{}", pl.col("hh"), pl.lit("02")),
-                      area=pl.lit(96.0), usage=pl.when(pl.col("hh") % 3 == 0).then(pl.lit("商业")).otherwise(pl.lit("住宅")),
-                      registered_on=pl.lit(dt.date(2020, 3, 1)) + pl.duration(days=pl.col("hh") % 1500)),
-    ])
-    out["vehicles"] = pl.concat([
-        heads.filter(pl.col("two_wheeler")).select(
-            "id_number", vehicle_id=pl.format("LZM{}", pl.col("hh")),
-            vehicle_type=pl.when(pl.col("residence_type") == "农村").then(pl.lit("农用车")).otherwise(pl.lit("摩托车")),
-            operating=pl.lit("否"), registered_on=pl.lit(dt.date(2018, 4, 1))),
-        heads.filter(pl.col("has_car")).select(
-            "id_number", vehicle_id=pl.format("LSV{}", pl.col("hh")), vehicle_type=pl.lit("小型汽车"),
-            operating=pl.lit("否"), registered_on=pl.lit(dt.date(2021, 7, 1))),
-    ])
-    out["business"] = pl.concat([
-        heads.filter(pl.col("tiny_business")).select(
-            "id_number", entity_id=pl.format("92{}", pl.col("id_number").str.slice(0, 16)),
-            entity_type=pl.lit("个体工商户"), role=pl.lit("经营者"), registered_capital=pl.lit(20000.0),
-            status=pl.lit("存续")),
-        heads.filter(pl.col("has_company")).select(
-            "id_number", entity_id=pl.format("91{}", pl.col("id_number").str.slice(0, 16)),
-            entity_type=pl.lit("有限责任公司"), role=pl.lit("法定代表人"), registered_capital=pl.lit(500000.0),
-            status=pl.lit("存续")),
-    ])
+    out["real_estate"] = pl.concat(
+        [
+            homes.select(
+                "id_number",
+                property_id=pl.format("43{}F{}", pl.col("hh"), pl.lit("01")),
+                area=(pl.col("size") * 18 + pl.col("hh") % 37).cast(pl.Float64),
+                usage=pl.lit("住宅"),
+                registered_on=pl.lit(dt.date(2012, 5, 1)) + pl.duration(days=pl.col("hh") % 3000),
+            ),
+            second.select(
+                "id_number",
+                property_id=pl.format("43{}F{}", pl.col("hh"), pl.lit("02")),
+                area=pl.lit(96.0),
+                usage=pl.when(pl.col("hh") % 3 == 0).then(pl.lit("商业")).otherwise(pl.lit("住宅")),
+                registered_on=pl.lit(dt.date(2020, 3, 1)) + pl.duration(days=pl.col("hh") % 1500),
+            ),
+        ]
+    )
+    out["vehicles"] = pl.concat(
+        [
+            heads.filter(pl.col("two_wheeler")).select(
+                "id_number",
+                vehicle_id=pl.format("LZM{}", pl.col("hh")),
+                vehicle_type=pl.when(pl.col("residence_type") == "农村")
+                .then(pl.lit("农用车"))
+                .otherwise(pl.lit("摩托车")),
+                operating=pl.lit("否"),
+                registered_on=pl.lit(dt.date(2018, 4, 1)),
+            ),
+            heads.filter(pl.col("has_car")).select(
+                "id_number",
+                vehicle_id=pl.format("LSV{}", pl.col("hh")),
+                vehicle_type=pl.lit("小型汽车"),
+                operating=pl.lit("否"),
+                registered_on=pl.lit(dt.date(2021, 7, 1)),
+            ),
+        ]
+    )
+    out["business"] = pl.concat(
+        [
+            heads.filter(pl.col("tiny_business")).select(
+                "id_number",
+                entity_id=pl.format("92{}", pl.col("id_number").str.slice(0, 16)),
+                entity_type=pl.lit("个体工商户"),
+                role=pl.lit("经营者"),
+                registered_capital=pl.lit(20000.0),
+                status=pl.lit("存续"),
+            ),
+            heads.filter(pl.col("has_company")).select(
+                "id_number",
+                entity_id=pl.format("91{}", pl.col("id_number").str.slice(0, 16)),
+                entity_type=pl.lit("有限责任公司"),
+                role=pl.lit("法定代表人"),
+                registered_capital=pl.lit(500000.0),
+                status=pl.lit("存续"),
+            ),
+        ]
+    )
     savers = alive.filter((pl.col("deposit") > 0) | (pl.col("excess_deposit") & (pl.col("pos") == 0)))
     out["deposits"] = savers.select(
-        "id_number", institution=pl.when(pl.col("hh") % 3 == 0).then(pl.lit("农村信用社")).otherwise(pl.lit("邮储银行")),
-        balance=pl.when(pl.col("excess_deposit") & (pl.col("pos") == 0)).then(pl.lit(180000.0)).otherwise(pl.col("deposit")),
+        "id_number",
+        institution=pl.when(pl.col("hh") % 3 == 0).then(pl.lit("农村信用社")).otherwise(pl.lit("邮储银行")),
+        balance=pl.when(pl.col("excess_deposit") & (pl.col("pos") == 0))
+        .then(pl.lit(180000.0))
+        .otherwise(pl.col("deposit")),
     )
     fund = alive.filter(pl.col("housing_fund"))
     out["housing_fund"] = fund.select("id_number", monthly_deposit=pl.lit(680.0), status=pl.lit("正常"))
     hit = heads.filter(pl.col("disaster_month") == mi)
-    out["disasters"] = hit.select("id_number", occurred_on=in_month(hit.height), disaster_type=pl.lit("洪涝"),
-                                  house_damage="house_damage", loss_amount=pl.lit(30000.0))
+    out["disasters"] = hit.select(
+        "id_number",
+        occurred_on=in_month(hit.height),
+        disaster_type=pl.lit("洪涝"),
+        house_damage="house_damage",
+        loss_amount=pl.lit(30000.0),
+    )
     rated = heads.filter((pl.col("dilapidated") != "") & (pl.col("residence_type") == "农村"))
-    out["dilapidated_housing"] = rated.select("id_number", grade="dilapidated",
-                                              assessed_on=pl.lit(dt.date(2023, 6, 1)) + pl.duration(days=pl.col("hh") % 700))
+    out["dilapidated_housing"] = rated.select(
+        "id_number",
+        grade="dilapidated",
+        assessed_on=pl.lit(dt.date(2023, 6, 1)) + pl.duration(days=pl.col("hh") % 700),
+    )
     legal = alive.filter((pl.col("hh") * 7 + mi) % 2000 == 0)
-    out["legal_aid"] = legal.select("id_number", case_type=pl.lit("劳动争议"), opened_on=in_month(legal.height))
+    out["legal_aid"] = legal.select(
+        "id_number", case_type=pl.lit("劳动争议"), opened_on=in_month(legal.height)
+    )
     truth = _truth(month, mi, p, alive, heads)
     return out, truth
 
 
-def _truth(month: str, mi: int, persons: pl.DataFrame, alive: pl.DataFrame, heads: pl.DataFrame) -> pl.DataFrame:
+def _truth(
+    month: str, mi: int, persons: pl.DataFrame, alive: pl.DataFrame, heads: pl.DataFrame
+) -> pl.DataFrame:
     """Which households were planted with which hardship or ineligibility this month."""
     planted = [
-        alive.filter(pl.col("big_bill_month") == mi).select("household_id", kind=pl.lit("hardship"), detail=pl.lit("medical_bill")),
-        alive.filter(pl.col("disability_month") == mi).select("household_id", kind=pl.lit("hardship"), detail=pl.lit("new_disability")),
-        alive.filter(pl.col("unemployed_month") == mi).select("household_id", kind=pl.lit("hardship"), detail=pl.lit("unemployment")),
-        alive.filter(pl.col("injury_month") == mi).select("household_id", kind=pl.lit("hardship"), detail=pl.lit("work_injury")),
-        persons.filter((pl.col("death_month") == mi) & (pl.col("age") < 60)).select("household_id", kind=pl.lit("hardship"), detail=pl.lit("death_of_earner")),
-        heads.filter((pl.col("disaster_month") == mi) & pl.col("house_damage").is_in(["严重损坏", "倒塌"])).select(
-            "household_id", kind=pl.lit("hardship"), detail=pl.lit("disaster_house_damage")),
-        heads.filter(pl.col("excess_deposit")).select("household_id", kind=pl.lit("ineligible"), detail=pl.lit("excess_deposits")),
-        heads.filter(pl.col("second_home")).select("household_id", kind=pl.lit("ineligible"), detail=pl.lit("second_property")),
-        heads.filter(pl.col("has_car")).select("household_id", kind=pl.lit("ineligible"), detail=pl.lit("private_car")),
-        heads.filter(pl.col("has_company")).select("household_id", kind=pl.lit("ineligible"), detail=pl.lit("company")),
-        alive.filter(pl.col("housing_fund")).select("household_id", kind=pl.lit("ineligible"), detail=pl.lit("housing_fund")),
+        alive.filter(pl.col("big_bill_month") == mi).select(
+            "household_id", kind=pl.lit("hardship"), detail=pl.lit("medical_bill")
+        ),
+        alive.filter(pl.col("disability_month") == mi).select(
+            "household_id", kind=pl.lit("hardship"), detail=pl.lit("new_disability")
+        ),
+        alive.filter(pl.col("unemployed_month") == mi).select(
+            "household_id", kind=pl.lit("hardship"), detail=pl.lit("unemployment")
+        ),
+        alive.filter(pl.col("injury_month") == mi).select(
+            "household_id", kind=pl.lit("hardship"), detail=pl.lit("work_injury")
+        ),
+        persons.filter((pl.col("death_month") == mi) & (pl.col("age") < 60)).select(
+            "household_id", kind=pl.lit("hardship"), detail=pl.lit("death_of_earner")
+        ),
+        heads.filter(
+            (pl.col("disaster_month") == mi) & pl.col("house_damage").is_in(["严重损坏", "倒塌"])
+        ).select("household_id", kind=pl.lit("hardship"), detail=pl.lit("disaster_house_damage")),
+        heads.filter(pl.col("excess_deposit")).select(
+            "household_id", kind=pl.lit("ineligible"), detail=pl.lit("excess_deposits")
+        ),
+        heads.filter(pl.col("second_home")).select(
+            "household_id", kind=pl.lit("ineligible"), detail=pl.lit("second_property")
+        ),
+        heads.filter(pl.col("has_car")).select(
+            "household_id", kind=pl.lit("ineligible"), detail=pl.lit("private_car")
+        ),
+        heads.filter(pl.col("has_company")).select(
+            "household_id", kind=pl.lit("ineligible"), detail=pl.lit("company")
+        ),
+        alive.filter(pl.col("housing_fund")).select(
+            "household_id", kind=pl.lit("ineligible"), detail=pl.lit("housing_fund")
+        ),
     ]
     return pl.concat(planted).unique(maintain_order=True).with_columns(month=pl.lit(month))
 
@@ -380,7 +552,9 @@ STYLE = {
 DATE_STYLES = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
 
 
-def _dirty(source: str, frame: pl.DataFrame, rng: np.random.Generator, dirt: Dirt, division_pool: int) -> pl.DataFrame:
+def _dirty(
+    source: str, frame: pl.DataFrame, rng: np.random.Generator, dirt: Dirt, division_pool: int
+) -> pl.DataFrame:
     """Render a county's rows as department text, with a few realistic mistakes."""
     n = frame.height
     if n == 0:
@@ -400,7 +574,9 @@ def _dirty(source: str, frame: pl.DataFrame, rng: np.random.Generator, dirt: Dir
             if source == "deposits":  # a bank extract: thousands separators
                 cents = (c.cast(pl.Float64) * 100).round(0).cast(pl.Int64)
                 grouped = pl.format(
-                    "{},{}.{}", cents // 100_000, (cents % 100_000 // 100).cast(pl.String).str.zfill(3),
+                    "{},{}.{}",
+                    cents // 100_000,
+                    (cents % 100_000 // 100).cast(pl.String).str.zfill(3),
                     (cents % 100).cast(pl.String).str.zfill(2),
                 )
                 e = pl.when(cents >= 100_000).then(grouped).otherwise(e)
@@ -409,12 +585,18 @@ def _dirty(source: str, frame: pl.DataFrame, rng: np.random.Generator, dirt: Dir
                 e = pl.when(neg).then(pl.lit("-") + e).otherwise(e)
         elif col.type == "id":
             r = rng.random(n)
-            broken = c.str.slice(0, 17) + pl.when(c.str.slice(17, 1) == "0").then(pl.lit("1")).otherwise(pl.lit("0"))
+            broken = c.str.slice(0, 17) + pl.when(c.str.slice(17, 1) == "0").then(pl.lit("1")).otherwise(
+                pl.lit("0")
+            )
             e = (
-                pl.when(pl.Series(r < dirt.bad_check_char)).then(broken)
-                .when(pl.Series(r > 1 - dirt.legacy_id15) & (c.str.slice(6, 2) == "19")).then(c.str.slice(0, 6) + c.str.slice(8, 9))
-                .when(pl.Series((r > 0.5) & (r < 0.5 + dirt.excel_mangled))).then(c.str.slice(0, 1) + "." + c.str.slice(1, 5) + "E+17")
-                .when(c.str.ends_with("X") & pl.Series(r < 0.3)).then(c.str.slice(0, 17) + "x")
+                pl.when(pl.Series(r < dirt.bad_check_char))
+                .then(broken)
+                .when(pl.Series(r > 1 - dirt.legacy_id15) & (c.str.slice(6, 2) == "19"))
+                .then(c.str.slice(0, 6) + c.str.slice(8, 9))
+                .when(pl.Series((r > 0.5) & (r < 0.5 + dirt.excel_mangled)))
+                .then(c.str.slice(0, 1) + "." + c.str.slice(1, 5) + "E+17")
+                .when(c.str.ends_with("X") & pl.Series(r < 0.3))
+                .then(c.str.slice(0, 17) + "x")
                 .otherwise(c)
             )
         elif col.type == "division" and source != "divisions":
@@ -478,7 +660,9 @@ class Writer:
             for fh in handles:
                 fh.close()
         for source, frames in self.xlsx.items():
-            _write_xlsx(self.dir / f"{source}.xlsx", pl.concat(frames), self._header(source, frames[0].columns))
+            _write_xlsx(
+                self.dir / f"{source}.xlsx", pl.concat(frames), self._header(source, frames[0].columns)
+            )
 
 
 def _encode(text: str, encoding: str, bom: bool) -> bytes:
@@ -493,6 +677,7 @@ def _write_xlsx(path: Path, frame: pl.DataFrame, header: list[str]) -> None:
     import xlsxwriter
 
     wb = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    wb.set_properties({"created": dt.datetime(2024, 1, 1)})  # same seed, same bytes
     ws = wb.add_worksheet("Sheet1")
     ws.write_row(0, 0, header)
     for r, row in enumerate(frame.iter_rows(), start=1):
@@ -514,8 +699,9 @@ def county_chunks(households: int) -> Iterator[tuple[int, int, str]]:
         yield c, n, f"43{1 + c // 10:02d}{1 + c % 10:02d}"
 
 
-def generate(month: str, households: int, seed: int, landing: Path, dirt: Dirt | None = None,
-             progress=None) -> dict[str, int]:
+def generate(
+    month: str, households: int, seed: int, landing: Path, dirt: Dirt | None = None, progress=None
+) -> dict[str, int]:
     """Write one month of deliveries under `landing/<month>/` and its truth file; return rows per file."""
     dirt = dirt or Dirt()
     month_dir = landing / month

@@ -107,7 +107,8 @@ def _read_xlsx(path: Path, data: bytes) -> pl.DataFrame:
     header = [_cell_text(v) for v in rows[0]]
     columns = [[_cell_text(r[i]) if i < len(r) else None for r in rows[1:]] for i in range(len(header))]
     return pl.DataFrame(
-        {f"column_{i}": col for i, col in enumerate(columns)}, schema={f"column_{i}": pl.String for i in range(len(header))}
+        {f"column_{i}": col for i, col in enumerate(columns)},
+        schema={f"column_{i}": pl.String for i in range(len(header))},
     ).pipe(lambda df: df.rename(dict(zip(df.columns, _dedupe(header), strict=True))))
 
 
@@ -144,7 +145,9 @@ def read_file(path: Path) -> tuple[pl.DataFrame, DeliveredFile]:
         text, encoding = decode_csv(path, data)
         try:
             frame = pl.read_csv(
-                text, infer_schema=False, has_header=True,
+                text,
+                infer_schema=False,
+                has_header=True,
                 raise_if_empty=True,
             )
         except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
@@ -268,27 +271,43 @@ def cast(raw: RawSource) -> tuple[pl.DataFrame, pl.DataFrame]:
         fixed = typed[legacy].select(convert_legacy_expr(pl.col("id_number")))
         typed = typed.with_columns(typed["id_number"].scatter(legacy, fixed.to_series()))
     checked = [c for c in source.columns if c.type in CAST_REASONS]
-    failed = frame.select(
-        (pl.col(c.name).is_not_null() & typed[c.name].is_null()).alias(c.name) for c in checked
-    ) if checked else pl.DataFrame()
+    failed = (
+        frame.select((pl.col(c.name).is_not_null() & typed[c.name].is_null()).alias(c.name) for c in checked)
+        if checked
+        else pl.DataFrame()
+    )
     problems = []
     for col in checked:
         rows = failed[col.name].arg_true()
         if col.type == "date" and len(rows):  # another of the contract's forms, row by row
-            retry = frame[col.name].gather(rows).to_frame("v").select(
-                pl.coalesce(pl.col("v").str.to_date(f, strict=False) for f in DATE_FORMATS)
-            ).to_series()
+            retry = (
+                frame[col.name]
+                .gather(rows)
+                .to_frame("v")
+                .select(pl.coalesce(pl.col("v").str.to_date(f, strict=False) for f in DATE_FORMATS))
+                .to_series()
+            )
             typed = typed.with_columns(typed[col.name].scatter(rows, retry))
             rows = rows.gather(retry.is_null().arg_true())
         if len(rows):
-            problems.append(frame[rows].select(
-                *META, column=pl.lit(col.name), reason=pl.lit(CAST_REASONS[col.type]),
-                raw_value=pl.col(col.name)))
+            problems.append(
+                frame[rows].select(
+                    *META,
+                    column=pl.lit(col.name),
+                    reason=pl.lit(CAST_REASONS[col.type]),
+                    raw_value=pl.col(col.name),
+                )
+            )
     return typed, pl.concat(problems) if problems else _empty_problems()
 
 
 def _empty_problems() -> pl.DataFrame:
     return pl.DataFrame(
-        schema={"source_file": pl.String, "source_row": pl.Int64, "column": pl.String,
-                "reason": pl.String, "raw_value": pl.String}
+        schema={
+            "source_file": pl.String,
+            "source_row": pl.Int64,
+            "column": pl.String,
+            "reason": pl.String,
+            "raw_value": pl.String,
+        }
     )

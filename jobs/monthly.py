@@ -29,12 +29,22 @@ from safetynet.versions import rule_version, suite_version
 TZ = ZoneInfo("Asia/Shanghai")  # civil-affairs months are calendar months in China Standard Time
 MONTH_FORMAT = "%Y-%m"
 
-FILES_TYPE = pl.List(pl.Struct({"file": pl.String, "sha256": pl.String, "bytes": pl.Int64,
-                                "encoding": pl.String, "rows": pl.Int64}))
+FILES_TYPE = pl.List(
+    pl.Struct(
+        {"file": pl.String, "sha256": pl.String, "bytes": pl.Int64, "encoding": pl.String, "rows": pl.Int64}
+    )
+)
 DELIVERY_SCHEMA = {
-    "run_id": pl.String, "source": pl.String, "status": pl.String, "files": FILES_TYPE,
-    "rows_delivered": pl.Int64, "accepted": pl.Int64, "quarantined": pl.Int64, "error": pl.String,
-    "ignored_columns": pl.List(pl.String), "ge_results": pl.String,
+    "run_id": pl.String,
+    "source": pl.String,
+    "status": pl.String,
+    "files": FILES_TYPE,
+    "rows_delivered": pl.Int64,
+    "accepted": pl.Int64,
+    "quarantined": pl.Int64,
+    "error": pl.String,
+    "ignored_columns": pl.List(pl.String),
+    "ge_results": pl.String,
 }
 
 
@@ -61,7 +71,9 @@ def preflight(landing: Path, month: str) -> dict[str, list[Path]]:
         raise LandingError(f"{month_dir}: month folder does not exist")
     found, _ = find_deliveries(month_dir)
     if not found:
-        raise LandingError(f"{month_dir}: no deliveries for {month} (no <source>.csv or .xlsx of the contract)")
+        raise LandingError(
+            f"{month_dir}: no deliveries for {month} (no <source>.csv or .xlsx of the contract)"
+        )
     return found
 
 
@@ -74,10 +86,18 @@ def start(month: str, landing: str, home: str, run_id: str) -> dict:
     staging = Home(Path(home)).staging(run_id)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    meta = {"run_id": run_id, "month": month, "started_at": dt.datetime.now(dt.UTC).isoformat(),
-            "landing": str(Path(landing).resolve()), "unknown_files": [p.name for p in unknown]}
+    meta = {
+        "run_id": run_id,
+        "month": month,
+        "started_at": dt.datetime.now(dt.UTC).isoformat(),
+        "landing": str(Path(landing).resolve()),
+        "unknown_files": [p.name for p in unknown],
+    }
     (staging / "run.json").write_text(json.dumps(meta, ensure_ascii=False))
-    say("start", f"{month}: {sum(len(v) for v in found.values())} files for {len(found)} of {len(SOURCES)} sources")
+    say(
+        "start",
+        f"{month}: {sum(len(v) for v in found.values())} files for {len(found)} of {len(SOURCES)} sources",
+    )
     return {"month": month, "delivered": sorted(found)}
 
 
@@ -91,18 +111,30 @@ def division_codes(home: Home, run_id: str, month: str) -> list[str] | None:
     )
     if not partitions:
         return None
-    return pl.read_parquet(partitions[-1] / "data.parquet", columns=["division_code"])["division_code"].to_list()
+    return pl.read_parquet(partitions[-1] / "data.parquet", columns=["division_code"])[
+        "division_code"
+    ].to_list()
 
 
 def _file_record(info: DeliveredFile) -> dict:
-    return {"file": info.path.name, "sha256": info.sha256, "bytes": info.bytes, "encoding": info.encoding,
-            "rows": info.rows}
+    return {
+        "file": info.path.name,
+        "sha256": info.sha256,
+        "bytes": info.bytes,
+        "encoding": info.encoding,
+        "rows": info.rows,
+    }
 
 
 def _raw_record(path: Path) -> dict:
     data = path.read_bytes()
-    return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-            "encoding": None, "rows": None}
+    return {
+        "file": path.name,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "encoding": None,
+        "rows": None,
+    }
 
 
 def _archive(paths: list[Path], target: Path) -> None:
@@ -122,8 +154,18 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
     staging = h.staging(run_id)
     found, _ = find_deliveries(Path(landing) / month)
     paths = found.get(source, [])
-    record = {"run_id": run_id, "source": source, "status": "not_delivered", "files": [], "rows_delivered": None,
-              "accepted": None, "quarantined": None, "error": None, "ignored_columns": [], "ge_results": None}
+    record = {
+        "run_id": run_id,
+        "source": source,
+        "status": "not_delivered",
+        "files": [],
+        "rows_delivered": None,
+        "accepted": None,
+        "quarantined": None,
+        "error": None,
+        "ignored_columns": [],
+        "ge_results": None,
+    }
     with timed(f"ingest {source}") as info:
         if not paths:
             info["status"] = "not delivered"
@@ -141,16 +183,24 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
                 write_parquet(accepted, staging / source / "data.parquet")
                 write_parquet(result.quarantine, staging / "_quarantine" / f"{source}.parquet")
                 record.update(
-                    status="delivered", files=[_file_record(f) for f in raw.files],
-                    rows_delivered=result.delivered, accepted=result.accepted.height,
-                    quarantined=result.quarantined, ignored_columns=raw.ignored_columns,
+                    status="delivered",
+                    files=[_file_record(f) for f in raw.files],
+                    rows_delivered=result.delivered,
+                    accepted=result.accepted.height,
+                    quarantined=result.quarantined,
+                    ignored_columns=raw.ignored_columns,
                     ge_results=json.dumps(result.ge_results, ensure_ascii=False, default=str),
                 )
                 if codes is None and source != "divisions":
                     record["error"] = "no divisions delivery in force: division codes not checked"
-                info.update(delivered=result.delivered, accepted=result.accepted.height,
-                            quarantined=result.quarantined)
-    write_parquet(pl.DataFrame([record], schema=DELIVERY_SCHEMA), staging / "_deliveries" / f"{source}.parquet")
+                info.update(
+                    delivered=result.delivered,
+                    accepted=result.accepted.height,
+                    quarantined=result.quarantined,
+                )
+    write_parquet(
+        pl.DataFrame([record], schema=DELIVERY_SCHEMA), staging / "_deliveries" / f"{source}.parquet"
+    )
     return {k: record[k] for k in ("source", "status", "rows_delivered", "accepted", "quarantined", "error")}
 
 
@@ -179,18 +229,22 @@ def publish(month: str, home: str, run_id: str) -> dict:
     # absence makes a month incomplete only when no earlier delivery exists.
     in_force = any(p.name < f"month={month}" for p in (h.lake / "divisions").glob("month=*"))
     problems = deliveries.filter(
-        (pl.col("status") != "delivered") & ~((pl.col("source") == "divisions") & pl.lit(in_force)
-                                              & (pl.col("status") == "not_delivered"))
+        (pl.col("status") != "delivered")
+        & ~((pl.col("source") == "divisions") & pl.lit(in_force) & (pl.col("status") == "not_delivered"))
     )
     status = "incomplete" if problems.height else "success"
     run = {
-        "run_id": run_id, "month": month,
+        "run_id": run_id,
+        "month": month,
         "started_at": dt.datetime.fromisoformat(meta["started_at"]),
         "finished_at": dt.datetime.now(dt.UTC),
         "status": status,
-        "rule_version": rule_version(), "suite_version": suite_version(),
-        "files": deliveries.explode("files").filter(pl.col("files").is_not_null()).select(
-            pl.struct(pl.col("source"), pl.col("files").struct.unnest()).alias("f"))["f"].to_list(),
+        "rule_version": rule_version(),
+        "suite_version": suite_version(),
+        "files": deliveries.explode("files")
+        .filter(pl.col("files").is_not_null())
+        .select(pl.struct(pl.col("source"), pl.col("files").struct.unnest()).alias("f"))["f"]
+        .to_list(),
         "rows_delivered": int(deliveries["rows_delivered"].sum()),
         "accepted": int(deliveries["accepted"].sum()),
         "quarantined": int(deliveries["quarantined"].sum()),
@@ -203,6 +257,9 @@ def publish(month: str, home: str, run_id: str) -> dict:
     report_path = report.write(h, month, run, deliveries)
     warehouse.refresh(h)
     shutil.rmtree(staging, ignore_errors=True)
-    say("publish", f"{month}: {status}; {run['accepted']:,} rows accepted, {run['quarantined']:,} quarantined; "
-                   f"report {report_path}")
+    say(
+        "publish",
+        f"{month}: {status}; {run['accepted']:,} rows accepted, {run['quarantined']:,} quarantined; "
+        f"report {report_path}",
+    )
     return {"month": month, "status": status, "report": str(report_path), "warehouse": str(h.warehouse)}

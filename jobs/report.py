@@ -35,7 +35,9 @@ def mask(value: str | None) -> str:
 def _table(headers: list[str], rows: list[list[object]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f"<td>{c if str(c).startswith('<span') else html.escape(str(c))}</td>" for c in r) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{c if str(c).startswith('<span') else html.escape(str(c))}</td>" for c in r)
+        + "</tr>"
         for r in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -48,26 +50,41 @@ def _status(status: str) -> str:
 
 def write(home: Home, month: str, run: dict, deliveries: pl.DataFrame) -> Path:
     quarantine_dir = home.partition("_quarantine", month)
-    quarantine = pl.concat([pl.read_parquet(p) for p in quarantine_dir.glob("*.parquet")], how="vertical_relaxed")
+    quarantine = pl.concat(
+        [pl.read_parquet(p) for p in quarantine_dir.glob("*.parquet")], how="vertical_relaxed"
+    )
     parts = [
         f"<h1>{month} 数据接收与校验报告 (validation report)</h1>",
         f"<p>run <code>{html.escape(run['run_id'])}</code> — status "
-        f"<b class=\"{'ok' if run['status'] == 'success' else 'bad'}\">{run['status']}</b> — "
-        f"rule version <code>{run['rule_version']}</code>, suite version <code>{run['suite_version']}</code></p>",
+        f'<b class="{"ok" if run["status"] == "success" else "bad"}">{run["status"]}</b> — '
+        f"rule version <code>{run['rule_version']}</code>, "
+        f"suite version <code>{run['suite_version']}</code></p>",
         f"<p>{run['rows_delivered']:,} rows delivered = {run['accepted']:,} accepted + "
         f"{run['quarantined']:,} quarantined.</p>",
     ]
     if run["unknown_files"]:
-        parts.append(f"<p class=warn>Files ignored (not in the contract): {html.escape(', '.join(run['unknown_files']))}</p>")
+        ignored = html.escape(", ".join(run["unknown_files"]))
+        parts.append(f"<p class=warn>Files ignored (not in the contract): {ignored}</p>")
     rows = []
     for d in deliveries.sort("source").iter_rows(named=True):
-        files = "; ".join(f"{f['file']} ({f['encoding'] or '?'}, sha256 {f['sha256'][:12]}…)" for f in d["files"])
-        rows.append([SOURCES[d["source"]].zh + " " + d["source"], _status(d["status"]), files or "—",
-                     d["rows_delivered"] if d["rows_delivered"] is not None else "—",
-                     d["accepted"] if d["accepted"] is not None else "—",
-                     d["quarantined"] if d["quarantined"] is not None else "—", d["error"] or ""])
-    parts += ["<h2>Deliveries</h2>",
-              _table(["source", "status", "files", "delivered", "accepted", "quarantined", "problem"], rows)]
+        files = "; ".join(
+            f"{f['file']} ({f['encoding'] or '?'}, sha256 {f['sha256'][:12]}…)" for f in d["files"]
+        )
+        rows.append(
+            [
+                SOURCES[d["source"]].zh + " " + d["source"],
+                _status(d["status"]),
+                files or "—",
+                d["rows_delivered"] if d["rows_delivered"] is not None else "—",
+                d["accepted"] if d["accepted"] is not None else "—",
+                d["quarantined"] if d["quarantined"] is not None else "—",
+                d["error"] or "",
+            ]
+        )
+    parts += [
+        "<h2>Deliveries</h2>",
+        _table(["source", "status", "files", "delivered", "accepted", "quarantined", "problem"], rows),
+    ]
     for d in deliveries.filter(pl.col("status") == "delivered").sort("source").iter_rows(named=True):
         source = d["source"]
         parts.append(f"<h2>{SOURCES[source].zh} {source}</h2>")
@@ -76,23 +93,39 @@ def write(home: Home, month: str, run: dict, deliveries: pl.DataFrame) -> Path:
         ge_rows = []
         for r in json.loads(d["ge_results"] or "[]"):
             n = counts.filter((pl.col("check") == r["type"]) & (pl.col("column") == r["column"]))["len"].sum()
-            ge_rows.append([r["type"], r["column"], r["reason"],
-                            f"{r['unexpected_count'] or 0} of {r['element_count']} sampled", n])
-        parts.append(_table(["expectation (GE)", "column", "meaning", "GE engine, sample", "rows failing (all)"],
-                            ge_rows))
+            ge_rows.append(
+                [
+                    r["type"],
+                    r["column"],
+                    r["reason"],
+                    f"{r['unexpected_count'] or 0} of {r['element_count']} sampled",
+                    n,
+                ]
+            )
+        parts.append(
+            _table(
+                ["expectation (GE)", "column", "meaning", "GE engine, sample", "rows failing (all)"], ge_rows
+            )
+        )
         if d["ignored_columns"]:
             parts.append(f"<p class=warn>Columns ignored: {html.escape(', '.join(d['ignored_columns']))}</p>")
         if q.height:
             reasons = q.group_by("column", "reason").len().sort("len", descending=True)
             parts.append(_table(["column", "reason", "rows"], reasons.rows()))
             ex = q.head(EXAMPLES_PER_SOURCE)
-            parts.append(_table(
-                ["file", "row", "column", "reason", "value as delivered"],
-                [[r["source_file"], r["source_row"], r["column"], r["reason"], mask(r["raw_value"])]
-                 for r in ex.iter_rows(named=True)],
-            ))
-    page = (f"<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>{month} validation</title>"
-            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
+            parts.append(
+                _table(
+                    ["file", "row", "column", "reason", "value as delivered"],
+                    [
+                        [r["source_file"], r["source_row"], r["column"], r["reason"], mask(r["raw_value"])]
+                        for r in ex.iter_rows(named=True)
+                    ],
+                )
+            )
+    page = (
+        f"<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>{month} validation</title>"
+        f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
+    )
     path = home.reports(month) / "validation.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")

@@ -24,8 +24,13 @@ from jobs.ingest import META, RawSource, cast
 from safetynet.ids import id_problem_expr, valid_id_expr
 
 QUARANTINE_SCHEMA = {
-    "source": pl.String, "source_file": pl.String, "source_row": pl.Int64, "column": pl.String,
-    "check": pl.String, "reason": pl.String, "raw_value": pl.String,
+    "source": pl.String,
+    "source_file": pl.String,
+    "source_row": pl.Int64,
+    "column": pl.String,
+    "check": pl.String,
+    "reason": pl.String,
+    "raw_value": pl.String,
 }
 # Rows GE's engine checks per source (the sample is seeded, so a rerun checks the same rows).
 GE_SAMPLE_ROWS = 5_000
@@ -101,17 +106,31 @@ def _duplicates(work: pl.DataFrame, columns: list[str], key: list[str]) -> pl.Da
     few candidate groups are compared exactly, so a hash collision can never quarantine a row.
     """
     raw = [f"__r_{c}" for c in columns]
-    hashed = work.lazy().select("__i", h=pl.struct(raw).hash(seed=20_240_101)).select(
-        "__i", first_i=pl.col("__i").first().over("h")).collect()
+    hashed = (
+        work.lazy()
+        .select("__i", h=pl.struct(raw).hash(seed=20_240_101))
+        .select("__i", first_i=pl.col("__i").first().over("h"))
+        .collect()
+    )
     later = hashed.filter(pl.col("first_i") != pl.col("__i"))
     copies_exact = (
-        work[later["__i"]].select(raw).with_columns(pl.all().fill_null("\0"))
-        == work[later["first_i"]].select(raw).with_columns(pl.all().fill_null("\0"))
-    ).select(pl.all_horizontal(pl.all())).to_series() if later.height else pl.Series([], dtype=pl.Boolean)
+        (
+            work[later["__i"]].select(raw).with_columns(pl.all().fill_null("\0"))
+            == work[later["first_i"]].select(raw).with_columns(pl.all().fill_null("\0"))
+        )
+        .select(pl.all_horizontal(pl.all()))
+        .to_series()
+        if later.height
+        else pl.Series([], dtype=pl.Boolean)
+    )
     later = later.filter(copies_exact)
-    copies = later.join(work.select(pl.col("__i").alias("first_i"), first_file="source_file",
-                                    first_row="source_row"), on="first_i").select(
-        "__i", column=pl.lit("*"), check=pl.lit("duplicate_row"),
+    copies = later.join(
+        work.select(pl.col("__i").alias("first_i"), first_file="source_file", first_row="source_row"),
+        on="first_i",
+    ).select(
+        "__i",
+        column=pl.lit("*"),
+        check=pl.lit("duplicate_row"),
         reason=pl.format("exact duplicate of {} row {}", pl.col("first_file"), pl.col("first_row")),
         raw_value=pl.lit(None, pl.String),
     )
@@ -119,10 +138,14 @@ def _duplicates(work: pl.DataFrame, columns: list[str], key: list[str]) -> pl.Da
     if key:
         keys = [f"__r_{k}" for k in key]
         originals = work.select("__i", *keys).filter(
-            ~pl.col("__i").is_in(later["__i"].implode()) & pl.all_horizontal(pl.col(k).is_not_null() for k in keys))
+            ~pl.col("__i").is_in(later["__i"].implode())
+            & pl.all_horizontal(pl.col(k).is_not_null() for k in keys)
+        )
         shared = originals.lazy().filter(pl.len().over(pl.struct(keys).hash(seed=7)) > 1).collect()
         conflicts = shared.filter(pl.len().over(keys) > 1).select(
-            "__i", column=pl.lit(",".join(key)), check=pl.lit("expect_compound_columns_to_be_unique"),
+            "__i",
+            column=pl.lit(",".join(key)),
+            check=pl.lit("expect_compound_columns_to_be_unique"),
             reason=pl.lit("key is not unique: other rows carry the same key with different values"),
             raw_value=pl.concat_str([pl.col(k) for k in keys], separator="|"),
         )
@@ -130,7 +153,9 @@ def _duplicates(work: pl.DataFrame, columns: list[str], key: list[str]) -> pl.Da
     return pl.concat(out)
 
 
-def validate(raw: RawSource, month: str, division_codes: list[str] | None, ge_sample: int = GE_SAMPLE_ROWS) -> Validated:
+def validate(
+    raw: RawSource, month: str, division_codes: list[str] | None, ge_sample: int = GE_SAMPLE_ROWS
+) -> Validated:
     """Cast, evaluate the suite, split rows; every delivered row is accepted or quarantined."""
     source = raw.source
     columns = [c.name for c in source.columns]
@@ -140,7 +165,8 @@ def validate(raw: RawSource, month: str, division_codes: list[str] | None, ge_sa
     # One frame with the typed values, the values as delivered (`__r_*`) and a row number `__i`.
     work = typed.with_row_index("__i").hstack(raw.frame.select(pl.col(c).alias(f"__r_{c}") for c in columns))
     cast_problems = cast_problems.join(work.select("__i", *META), on=META).select(
-        "__i", "column", check=pl.lit("cast"), reason="reason", raw_value="raw_value")
+        "__i", "column", check=pl.lit("cast"), reason="reason", raw_value="raw_value"
+    )
     checks = [(exp, f) for exp in suite["expectations"] if (f := failure_expr(exp, params)) is not None]
     # Lazy, so that sub-expressions shared by several checks are computed once.
     masks = work.lazy().select(fails.alias(str(i)) for i, (_, (fails, _)) in enumerate(checks)).collect()
@@ -149,22 +175,35 @@ def validate(raw: RawSource, month: str, division_codes: list[str] | None, ge_sa
         rows = masks[str(i)].arg_true()
         if len(rows):
             col = exp["kwargs"]["column"]
-            records.append(work[rows].select(
-                "__i", column=pl.lit(col), check=pl.lit(exp["type"]), reason=reason,
-                raw_value=pl.col(f"__r_{col}")))
+            records.append(
+                work[rows].select(
+                    "__i",
+                    column=pl.lit(col),
+                    check=pl.lit(exp["type"]),
+                    reason=reason,
+                    raw_value=pl.col(f"__r_{col}"),
+                )
+            )
     records.append(_duplicates(work, columns, list(source.key)))
     found = pl.concat(records, how="vertical_relaxed")
     # A required value that cannot be cast is null after casting; its reason is the cast failure,
     # so the derived "missing" record for the same cell is dropped.
     cast_cells = found.filter(pl.col("check") == "cast").select("__i", "column")
     found = found.join(
-        found.filter(pl.col("check") == "expect_column_values_to_not_be_null").join(
-            cast_cells, on=["__i", "column"], how="semi").select("__i", "column", "check"),
-        on=["__i", "column", "check"], how="anti",
+        found.filter(pl.col("check") == "expect_column_values_to_not_be_null")
+        .join(cast_cells, on=["__i", "column"], how="semi")
+        .select("__i", "column", "check"),
+        on=["__i", "column", "check"],
+        how="anti",
     )
     found = found.unique(subset=["__i", "column", "check"], keep="first").sort("__i", "column")
-    quarantine = work[found["__i"]].select(META).hstack(found.drop("__i")).with_columns(
-        source=pl.lit(source.name)).select(QUARANTINE_SCHEMA.keys())
+    quarantine = (
+        work[found["__i"]]
+        .select(META)
+        .hstack(found.drop("__i"))
+        .with_columns(source=pl.lit(source.name))
+        .select(QUARANTINE_SCHEMA.keys())
+    )
     bad = pl.Series(np.zeros(work.height, dtype=bool)).scatter(found["__i"].unique(), True)
     accepted = typed.filter(~bad)
     ge_results = ge_check(source.name, suite, typed, quarantine, params, ge_sample) if ge_sample else []
@@ -187,8 +226,9 @@ def _to_pandas(sample: pl.DataFrame):
     return frame
 
 
-def ge_check(source: str, suite: dict, typed: pl.DataFrame, quarantine: pl.DataFrame, params: dict,
-             n: int) -> list[dict]:
+def ge_check(
+    source: str, suite: dict, typed: pl.DataFrame, quarantine: pl.DataFrame, params: dict, n: int
+) -> list[dict]:
     """Run GE's engine on a sample and require that it agrees with the Polars verdicts row by row."""
     import great_expectations as gx
 
@@ -201,13 +241,18 @@ def ge_check(source: str, suite: dict, typed: pl.DataFrame, quarantine: pl.DataF
         # GE copies every expectation's kwargs many times; a 36,000-code set made that the cost
         # of validation. Values of the sample that are in the set are exactly the sample's values
         # found in the intersection, so the verdicts are unchanged.
-        seen = pl.concat([sample[c] for c in sample.columns if c == "division_code"] or [pl.Series([], dtype=pl.String)])
+        seen = pl.concat(
+            [sample[c] for c in sample.columns if c == "division_code"] or [pl.Series([], dtype=pl.String)]
+        )
         codes = pl.Series(ge_params["division_codes"], dtype=pl.String)
         ge_params["division_codes"] = codes.filter(codes.is_in(seen.unique().implode())).to_list()
     expectations = [
-        e for e in suite["expectations"]
+        e
+        for e in suite["expectations"]
         if not (e["type"] in UNIQUENESS and sample.height < typed.height)  # uniqueness needs all rows
-        and not any(isinstance(v, dict) and v.get("$PARAMETER") not in ge_params for v in e["kwargs"].values())
+        and not any(
+            isinstance(v, dict) and v.get("$PARAMETER") not in ge_params for v in e["kwargs"].values()
+        )
     ]
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -219,7 +264,9 @@ def ge_check(source: str, suite: dict, typed: pl.DataFrame, quarantine: pl.DataF
         .add_batch_definition_whole_dataframe("month")
         .get_batch(batch_parameters={"dataframe": _to_pandas(sample)})
     )
-    ge_suite = gx.ExpectationSuite(name=source, expectations=[_to_config(e, i) for i, e in enumerate(expectations)])
+    ge_suite = gx.ExpectationSuite(
+        name=source, expectations=[_to_config(e, i) for i, e in enumerate(expectations)]
+    )
     result = batch.validate(
         ge_suite,
         expectation_parameters=ge_params,
@@ -240,19 +287,33 @@ def ge_check(source: str, suite: dict, typed: pl.DataFrame, quarantine: pl.DataF
             ours = rows.join(ours.select(META).unique(), on=META, how="semi")["__i"].to_list()
             # A value that failed to cast is null to GE; only the not-null expectation sees it.
             casts = rows.join(cast_bad.filter(pl.col("column") == column), on=META, how="semi")["__i"]
-            ge_rows_cmp = ge_rows - set(casts.to_list()) if exp["type"] == "expect_column_values_to_not_be_null" else ge_rows
-            ours_cmp = set(ours) - set(casts.to_list()) if exp["type"] == "expect_column_values_to_not_be_null" else set(ours)
+            ge_rows_cmp = (
+                ge_rows - set(casts.to_list())
+                if exp["type"] == "expect_column_values_to_not_be_null"
+                else ge_rows
+            )
+            ours_cmp = (
+                set(ours) - set(casts.to_list())
+                if exp["type"] == "expect_column_values_to_not_be_null"
+                else set(ours)
+            )
             if ge_rows_cmp != ours_cmp:
                 raise AssertionError(
                     f"{source}: GE and Polars disagree on {exp['type']}({column}): "
                     f"GE flags {len(ge_rows_cmp)} sampled rows, Polars {len(ours_cmp)}"
                 )
-        summary.append({
-            "type": exp["type"], "column": column or ",".join(exp["kwargs"].get("column_list", [])),
-            "reason": exp["meta"]["reason"], "success": bool(res.success),
-            "element_count": r.get("element_count"), "unexpected_count": r.get("unexpected_count"),
-            "unexpected_percent": r.get("unexpected_percent"), "sampled_rows": sample.height,
-        })
+        summary.append(
+            {
+                "type": exp["type"],
+                "column": column or ",".join(exp["kwargs"].get("column_list", [])),
+                "reason": exp["meta"]["reason"],
+                "success": bool(res.success),
+                "element_count": r.get("element_count"),
+                "unexpected_count": r.get("unexpected_count"),
+                "unexpected_percent": r.get("unexpected_percent"),
+                "sampled_rows": sample.height,
+            }
+        )
     return summary
 
 

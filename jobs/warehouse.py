@@ -38,7 +38,10 @@ def _source_view(home: Home, source: str) -> str:
 
 
 def statements(home: Home) -> list[str]:
-    views = [p.read_text(encoding="utf-8").replace("{lake}", str(home.lake)) for p in sorted(VIEWS_DIR.glob("*.sql"))]
+    views = [
+        p.read_text(encoding="utf-8").replace("{lake}", str(home.lake))
+        for p in sorted(VIEWS_DIR.glob("*.sql"))
+    ]
     return views + [_source_view(home, s) for s in SOURCES]
 
 

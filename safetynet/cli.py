@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -27,11 +28,11 @@ def fail(message: str, code: int) -> None:
 
 @app.command()
 def generate(
-    month: str = typer.Option(..., help="First month to generate, YYYY-MM"),
-    households: int = typer.Option(3000, min=1, help="Monitored households"),
-    seed: int = typer.Option(1, help="Seed: the same seed gives the same people and events"),
-    landing: Path = typer.Option(..., help="Landing folder; files go to <landing>/<YYYY-MM>/"),
-    months: int = typer.Option(1, min=1, help="Number of consecutive months"),
+    month: Annotated[str, typer.Option(help="First month to generate, YYYY-MM")],
+    landing: Annotated[Path, typer.Option(help="Landing folder; files go to <landing>/<YYYY-MM>/")],
+    households: Annotated[int, typer.Option(min=1, help="Monitored households")] = 3000,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same people and events")] = 1,
+    months: Annotated[int, typer.Option(min=1, help="Number of consecutive months")] = 1,
 ) -> None:
     """Write synthetic deliveries for every source of the contract (with realistic dirt) and a truth file."""
     from rich.progress import Progress
@@ -51,15 +52,17 @@ def generate(
         with Progress(transient=True) as bar:
             task = bar.add_task(f"generating {this}", total=households)
             rows = gen(this, households, seed, landing, progress=lambda n, t=task: bar.advance(t, n))
-        typer.echo(f"{this}: {sum(rows.values()):,} rows in {len(rows)} sources -> {landing / this} "
-                   f"({time.perf_counter() - start:.1f} s); truth: {landing / '_truth' / (this + '.csv')}")
+        typer.echo(
+            f"{this}: {sum(rows.values()):,} rows in {len(rows)} sources -> {landing / this} "
+            f"({time.perf_counter() - start:.1f} s); truth: {landing / '_truth' / (this + '.csv')}"
+        )
 
 
 @app.command()
 def run(
-    month: str = typer.Option(..., help="Month to load, YYYY-MM"),
-    landing: Path = typer.Option(..., help="Landing folder holding <YYYY-MM>/ deliveries"),
-    home: Path = typer.Option(..., help="Folder for lake, warehouse, reports and Airflow's DB"),
+    month: Annotated[str, typer.Option(help="Month to load, YYYY-MM")],
+    landing: Annotated[Path, typer.Option(help="Landing folder holding <YYYY-MM>/ deliveries")],
+    home: Annotated[Path, typer.Option(help="Folder for lake, warehouse, reports and Airflow's DB")],
 ) -> None:
     """Run the monthly Airflow DAG for one month, embedded (SQLite metadata DB, no servers)."""
     from jobs.monthly import preflight
@@ -70,32 +73,41 @@ def run(
         fail(str(exc), 2)
     from safetynet.embedded import run_month
 
+    home, landing = home.resolve(), landing.resolve()
     home.mkdir(parents=True, exist_ok=True)
     dag_run = run_month(month, landing, home)
     if str(dag_run.state) != "success":
-        fail(f"run {dag_run.run_id} for {month} ended {dag_run.state}; nothing was published "
-             f"(task logs: {home / 'airflow' / 'logs'})", 1)
+        fail(
+            f"run {dag_run.run_id} for {month} ended {dag_run.state}; nothing was published "
+            f"(task logs: {home / 'airflow' / 'logs'})",
+            1,
+        )
     from jobs.lake import Home
     from jobs.warehouse import connect_read_only, read
 
     con = connect_read_only(Home(home))
     runs = read(con, "select * from v_runs where run_id = ?", [dag_run.run_id])
     unusable = con.execute(
-        "select error from v_deliveries where run_id = ? and status = 'unusable'", [dag_run.run_id]).fetchall()
+        "select error from v_deliveries where run_id = ? and status = 'unusable'", [dag_run.run_id]
+    ).fetchall()
     r = runs.row(0, named=True)
-    typer.echo(f"\n{month}: {r['status']} — {r['rows_delivered']:,} rows delivered, {r['accepted']:,} accepted, "
-               f"{r['quarantined']:,} quarantined (run {r['run_id']})")
+    typer.echo(
+        f"\n{month}: {r['status']} — {r['rows_delivered']:,} rows delivered, {r['accepted']:,} accepted, "
+        f"{r['quarantined']:,} quarantined (run {r['run_id']})"
+    )
     if r["sources_not_delivered"]:
         typer.secho(f"not delivered this month: {', '.join(r['sources_not_delivered'])}", fg="yellow")
     for (error,) in unusable:
         typer.secho(f"unusable: {error}", fg="red", err=True)
-    typer.echo(f"lake:       {home / 'lake'}\nwarehouse:  {home / 'warehouse' / 'safetynet.duckdb'}"
-               f"\nreport:     {home / 'reports' / month / 'validation.html'}")
+    typer.echo(
+        f"lake:       {home / 'lake'}\nwarehouse:  {home / 'warehouse' / 'safetynet.duckdb'}"
+        f"\nreport:     {home / 'reports' / month / 'validation.html'}"
+    )
     if unusable:
         raise typer.Exit(3)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
@@ -103,9 +115,9 @@ class Format(str, Enum):
 
 @app.command()
 def query(
-    sql: str = typer.Argument(..., help="SQL to run read-only, e.g. \"select * from v_runs\""),
-    home: Path = typer.Option(..., help="The --home of the runs"),
-    format: Format = typer.Option(Format.table, "--format", help="table, csv or json"),
+    sql: Annotated[str, typer.Argument(help='SQL to run read-only, e.g. "select * from v_runs"')],
+    home: Annotated[Path, typer.Option(help="The --home of the runs")],
+    format: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
 ) -> None:
     """Read-only SQL on the warehouse (never blocks, and is never blocked by, a running load)."""
     import duckdb
@@ -132,7 +144,9 @@ def query(
 
 
 @app.command()
-def expectations(write: bool = typer.Option(False, help="Rewrite expectations/*.json from the contract")) -> None:
+def expectations(
+    write: Annotated[bool, typer.Option(help="Rewrite expectations/*.json from the contract")] = False,
+) -> None:
     """Check (or rewrite) the Great Expectations suites against the contract."""
     from jobs.expectations import stale_suites, write_suites
 
@@ -142,7 +156,10 @@ def expectations(write: bool = typer.Option(False, help="Rewrite expectations/*.
         return
     stale = stale_suites()
     if stale:
-        fail(f"suites out of date with the contract: {', '.join(stale)} (run: safetynet expectations --write)", 1)
+        fail(
+            f"suites out of date with the contract: {', '.join(stale)} (run: safetynet expectations --write)",
+            1,
+        )
     typer.echo("suites match the contract")
 
 

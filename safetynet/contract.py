@@ -56,23 +56,45 @@ SOURCES: dict[str, Source] = {
     s.name: s
     for s in [
         Source(
-            "divisions", "区划代码表", "reference",
+            "divisions",
+            "区划代码表",
+            "reference",
             (Column("division_code", "区划代码", "division", True), Column("name", "名称", "str", True)),
             key=("division_code",),
         ),
         Source(
-            "roster", "监测对象名册", "snapshot",
+            "roster",
+            "监测对象名册",
+            "snapshot",
             (
                 Column("household_id", "户编号", "str", True),
                 _id(),
                 Column("name", "姓名", "str", True),
-                Column("relation", "与户主关系", "code", True,
-                       ("户主", "配偶", "子女", "父母", "孙子女", "兄弟姐妹", "其他")),
+                Column(
+                    "relation",
+                    "与户主关系",
+                    "code",
+                    True,
+                    ("户主", "配偶", "子女", "父母", "孙子女", "兄弟姐妹", "其他"),
+                ),
                 Column("division_code", "行政区划代码", "division", True),
                 Column("residence_type", "城乡类别", "code", True, ("城市", "农村")),
-                Column("category", "人员类别", "code", True,
-                       ("低保", "特困", "低保边缘", "刚性支出困难", "脱贫不稳定户", "边缘易致贫户",
-                        "突发严重困难户", "其他低收入")),
+                Column(
+                    "category",
+                    "人员类别",
+                    "code",
+                    True,
+                    (
+                        "低保",
+                        "特困",
+                        "低保边缘",
+                        "刚性支出困难",
+                        "脱贫不稳定户",
+                        "边缘易致贫户",
+                        "突发严重困难户",
+                        "其他低收入",
+                    ),
+                ),
                 Column("enrolled_on", "纳入日期", "date"),
                 Column("monthly_benefit", "月救助金额", "amount"),
                 Column("labour_capacity", "劳动能力", "code", codes=("有", "部分丧失", "无")),
@@ -83,7 +105,9 @@ SOURCES: dict[str, Source] = {
             key=("id_number",),
         ),
         Source(
-            "medical_claims", "医保结算", "event",
+            "medical_claims",
+            "医保结算",
+            "event",
             (
                 _id(),
                 Column("settled_on", "结算日期", "date", True),
@@ -96,34 +120,56 @@ SOURCES: dict[str, Source] = {
             event_date="settled_on",
         ),
         Source(
-            "medical_assistance", "医疗救助", "event",
-            (_id(), Column("paid_on", "支付日期", "date", True), Column("amount", "救助金额", "amount", True)),
+            "medical_assistance",
+            "医疗救助",
+            "event",
+            (
+                _id(),
+                Column("paid_on", "支付日期", "date", True),
+                Column("amount", "救助金额", "amount", True),
+            ),
             event_date="paid_on",
         ),
         Source(
-            "disability", "残疾人登记", "snapshot",
+            "disability",
+            "残疾人登记",
+            "snapshot",
             (
                 _id(),
-                Column("disability_type", "残疾类别", "code", True,
-                       ("视力", "听力", "言语", "肢体", "智力", "精神", "多重")),
+                Column(
+                    "disability_type",
+                    "残疾类别",
+                    "code",
+                    True,
+                    ("视力", "听力", "言语", "肢体", "智力", "精神", "多重"),
+                ),
                 Column("grade", "残疾等级", "int", True, bounds=(1, 4)),
                 Column("registered_on", "登记日期", "date", True),
             ),
             key=("id_number",),
         ),
         Source(
-            "enrolment", "学籍", "snapshot",
+            "enrolment",
+            "学籍",
+            "snapshot",
             (
                 _id(),
-                Column("stage", "学段", "code", True,
-                       ("学前", "小学", "初中", "高中", "中职", "高职", "本科", "研究生")),
+                Column(
+                    "stage",
+                    "学段",
+                    "code",
+                    True,
+                    ("学前", "小学", "初中", "高中", "中职", "高职", "本科", "研究生"),
+                ),
                 Column("enrolled_on", "入学日期", "date", True),
                 Column("status", "学籍状态", "code", True, ("在读", "休学", "辍学", "毕业")),
             ),
             key=("id_number", "stage"),
         ),
         Source(
-            "education_aid", "教育资助", "event",
+            "education_aid",
+            "教育资助",
+            "event",
             (
                 _id(),
                 Column("aid_type", "资助类型", "str", True),
@@ -133,7 +179,9 @@ SOURCES: dict[str, Source] = {
             event_date="paid_on",
         ),
         Source(
-            "employment", "就业失业登记", "event",
+            "employment",
+            "就业失业登记",
+            "event",
             (
                 _id(),
                 Column("status", "登记类型", "code", True, ("就业", "失业")),
@@ -144,7 +192,9 @@ SOURCES: dict[str, Source] = {
             event_date="registered_on",
         ),
         Source(
-            "work_injury", "工伤认定", "event",
+            "work_injury",
+            "工伤认定",
+            "event",
             (
                 _id(),
                 Column("injured_on", "受伤日期", "date", True),
@@ -155,7 +205,9 @@ SOURCES: dict[str, Source] = {
             event_date="injured_on",
         ),
         Source(
-            "social_insurance", "社保缴费", "snapshot",
+            "social_insurance",
+            "社保缴费",
+            "snapshot",
             (
                 _id(),
                 Column("month", "缴费月份", "month", True),
@@ -165,19 +217,25 @@ SOURCES: dict[str, Source] = {
             key=("id_number", "month", "scheme"),
         ),
         Source(
-            "deaths", "死亡人口", "event",
+            "deaths",
+            "死亡人口",
+            "event",
             (_id(), Column("died_on", "死亡日期", "date", True)),
             key=("id_number",),
             event_date="died_on",
         ),
         Source(
-            "missing_persons", "宣告失踪", "event",
+            "missing_persons",
+            "宣告失踪",
+            "event",
             (_id(), Column("declared_on", "宣告日期", "date", True)),
             key=("id_number",),
             event_date="declared_on",
         ),
         Source(
-            "real_estate", "不动产登记", "snapshot",
+            "real_estate",
+            "不动产登记",
+            "snapshot",
             (
                 _id(),
                 Column("property_id", "不动产单元号", "str", True),
@@ -188,18 +246,24 @@ SOURCES: dict[str, Source] = {
             key=("property_id", "id_number"),
         ),
         Source(
-            "vehicles", "机动车登记", "snapshot",
+            "vehicles",
+            "机动车登记",
+            "snapshot",
             (
                 _id(),
                 Column("vehicle_id", "车辆识别号", "str", True),
-                Column("vehicle_type", "车辆类型", "code", True, ("小型汽车", "货车", "摩托车", "农用车", "其他")),
+                Column(
+                    "vehicle_type", "车辆类型", "code", True, ("小型汽车", "货车", "摩托车", "农用车", "其他")
+                ),
                 Column("operating", "是否营运", "code", True, YES_NO),
                 Column("registered_on", "登记日期", "date"),
             ),
             key=("vehicle_id",),
         ),
         Source(
-            "business", "市场主体登记", "snapshot",
+            "business",
+            "市场主体登记",
+            "snapshot",
             (
                 _id(),
                 Column("entity_id", "统一社会信用代码", "str", True),
@@ -211,12 +275,16 @@ SOURCES: dict[str, Source] = {
             key=("entity_id", "id_number", "role"),
         ),
         Source(
-            "deposits", "金融资产", "snapshot",
+            "deposits",
+            "金融资产",
+            "snapshot",
             (_id(), Column("institution", "机构", "str", True), Column("balance", "余额", "amount", True)),
             key=("id_number", "institution"),
         ),
         Source(
-            "housing_fund", "住房公积金", "snapshot",
+            "housing_fund",
+            "住房公积金",
+            "snapshot",
             (
                 _id(),
                 Column("monthly_deposit", "月缴存额", "amount", True),
@@ -225,7 +293,9 @@ SOURCES: dict[str, Source] = {
             key=("id_number",),
         ),
         Source(
-            "disasters", "灾害损失", "event",
+            "disasters",
+            "灾害损失",
+            "event",
             (
                 _id(),
                 Column("occurred_on", "发生日期", "date", True),
@@ -237,7 +307,9 @@ SOURCES: dict[str, Source] = {
             event_date="occurred_on",
         ),
         Source(
-            "dilapidated_housing", "危房鉴定", "snapshot",
+            "dilapidated_housing",
+            "危房鉴定",
+            "snapshot",
             (
                 _id(),
                 Column("grade", "鉴定等级", "code", True, ("A", "B", "C", "D")),
@@ -246,19 +318,41 @@ SOURCES: dict[str, Source] = {
             key=("id_number",),
         ),
         Source(
-            "legal_aid", "法律援助", "event",
-            (_id(), Column("case_type", "案件类型", "str", True), Column("opened_on", "受理日期", "date", True)),
+            "legal_aid",
+            "法律援助",
+            "event",
+            (
+                _id(),
+                Column("case_type", "案件类型", "str", True),
+                Column("opened_on", "受理日期", "date", True),
+            ),
             key=("id_number", "case_type", "opened_on"),
             event_date="opened_on",
         ),
         Source(
-            "outcomes", "核查结果回传", "event",
+            "outcomes",
+            "核查结果回传",
+            "event",
             (
                 Column("lead_id", "线索编号", "str", True),
                 Column("visited_on", "核查日期", "date", True),
-                Column("outcome", "核查结论", "code", True,
-                       ("纳入低保", "纳入特困", "纳入低保边缘", "临时救助", "转介", "维持现状", "退出",
-                        "不符合条件", "无法核实")),
+                Column(
+                    "outcome",
+                    "核查结论",
+                    "code",
+                    True,
+                    (
+                        "纳入低保",
+                        "纳入特困",
+                        "纳入低保边缘",
+                        "临时救助",
+                        "转介",
+                        "维持现状",
+                        "退出",
+                        "不符合条件",
+                        "无法核实",
+                    ),
+                ),
                 Column("referred_to", "转介部门", "str"),
                 Column("note", "备注", "str"),
             ),

@@ -20,7 +20,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 
 def airflow_env(home: Path) -> dict[str, str]:
-    af = home / "airflow"
+    af = home.resolve() / "airflow"
     return {
         "AIRFLOW_HOME": str(af),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
@@ -38,8 +38,12 @@ def prepare(home: Path) -> None:
     af = Path(env["AIRFLOW_HOME"])
     af.mkdir(parents=True, exist_ok=True)
     if not (af / "airflow.db").exists():
-        done = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=os.environ.copy(),
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+            env=os.environ.copy(),
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed:\n{done.stderr[-2000:]}")
 
@@ -62,5 +66,7 @@ def run_month(month: str, landing: Path, home: Path):
     """Run the DAG for `month`; returns Airflow's DagRun."""
     prepare(home)
     dag = load_dag()
-    return dag.test(logical_date=logical_date_for(month),
-                    run_conf={"landing": str(landing.resolve()), "home": str(home.resolve())})
+    return dag.test(
+        logical_date=logical_date_for(month),
+        run_conf={"landing": str(landing.resolve()), "home": str(home.resolve())},
+    )

@@ -27,7 +27,9 @@ def check_character_expr(body17: pl.Expr) -> pl.Expr:
     """
     n = body17.str.to_integer(strict=False)
     total = pl.sum_horizontal(((n // 10 ** (16 - i)) % 10) * w for i, w in enumerate(WEIGHTS))
-    return pl.when(n.is_not_null()).then((total % 11).replace_strict(dict(enumerate(CHECK_MAP)), return_dtype=pl.String))
+    return pl.when(n.is_not_null()).then(
+        (total % 11).replace_strict(dict(enumerate(CHECK_MAP)), return_dtype=pl.String)
+    )
 
 
 def is_legacy_expr(raw: pl.Expr) -> pl.Expr:

@@ -30,7 +30,9 @@ def safetynet(*args: str, check: bool = False) -> subprocess.CompletedProcess:
     """Run the installed `safetynet` command as a user would."""
     done = subprocess.run(CLI + list(args), capture_output=True, text=True, timeout=900)
     if check and done.returncode != 0:
-        raise AssertionError(f"safetynet {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        raise AssertionError(
+            f"safetynet {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        )
     return done
 
 
@@ -38,6 +40,18 @@ def safetynet(*args: str, check: bool = False) -> subprocess.CompletedProcess:
 def landing(tmp_path_factory) -> Path:
     """Two consecutive synthetic months, generated once for the session."""
     path = tmp_path_factory.mktemp("landing")
-    safetynet("generate", "--month", "2026-08", "--months", "2", "--households", "600", "--seed", "11",
-              "--landing", str(path), check=True)
+    safetynet(
+        "generate",
+        "--month",
+        "2026-08",
+        "--months",
+        "2",
+        "--households",
+        "600",
+        "--seed",
+        "11",
+        "--landing",
+        str(path),
+        check=True,
+    )
     return path

@@ -4,7 +4,6 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from conftest import ROOT
 
 CST = ZoneInfo("Asia/Shanghai")

@@ -11,8 +11,8 @@ import time
 
 import duckdb
 import pytest
-
 from conftest import CLI, safetynet
+
 from safetynet.contract import SOURCES
 
 
@@ -27,7 +27,10 @@ def q(home, sql):
 @pytest.fixture(scope="session")
 def loaded(landing, tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
-    runs = [safetynet("run", "--month", m, "--landing", str(landing), "--home", str(home)) for m in ("2026-08", "2026-09")]
+    runs = [
+        safetynet("run", "--month", m, "--landing", str(landing), "--home", str(home))
+        for m in ("2026-08", "2026-09")
+    ]
     return home, runs
 
 
@@ -53,7 +56,9 @@ def _data_rows(path, encoding) -> int:
 
 def test_every_delivered_row_is_accepted_or_quarantined(loaded, landing):
     home, _ = loaded
-    deliveries = q(home, "select month, source, status, rows_delivered, accepted, quarantined, files from v_deliveries")
+    deliveries = q(
+        home, "select month, source, status, rows_delivered, accepted, quarantined, files from v_deliveries"
+    )
     assert len(deliveries) == 2 * len(SOURCES)
     for month, source, status, delivered, accepted, quarantined, files in deliveries:
         if status != "delivered":
@@ -62,14 +67,19 @@ def test_every_delivered_row_is_accepted_or_quarantined(loaded, landing):
         assert delivered == sum(_data_rows(landing / month / f["file"], f["encoding"]) for f in files)
         (in_lake,) = q(home, f"select count(*) from lake_{source} where month = '{month}'")[0]
         assert in_lake == accepted, (month, source)
-        (rows_quarantined,) = q(home, f"select count(distinct (source_file, source_row)) from v_quarantine "
-                                      f"where month = '{month}' and source = '{source}'")[0]
+        (rows_quarantined,) = q(
+            home,
+            f"select count(distinct (source_file, source_row)) from v_quarantine "
+            f"where month = '{month}' and source = '{source}'",
+        )[0]
         assert rows_quarantined == quarantined, (month, source)
 
 
 def test_quarantine_names_file_row_column_reason_and_value(loaded):
     home, _ = loaded
-    rows = q(home, "select source, source_file, source_row, \"column\", reason, raw_value, run_id from v_quarantine")
+    rows = q(
+        home, 'select source, source_file, source_row, "column", reason, raw_value, run_id from v_quarantine'
+    )
     assert rows, "the generator writes dirt at low rates; some rows must be quarantined"
     for source, file, row, column, reason, _raw, run_id in rows:
         assert file.startswith(source) and row >= 2 and column and reason and run_id
@@ -87,10 +97,13 @@ def test_divisions_delivered_once_stay_in_force(loaded):
 
 def test_the_dead_leave_the_roster_the_next_month(loaded):
     home, _ = loaded
-    (still_listed,) = q(home, """
+    (still_listed,) = q(
+        home,
+        """
         select count(*) from lake_deaths as d
         inner join lake_roster as r on r.id_number = d.id_number and r.month = '2026-09'
-        where d.month = '2026-08'""")[0]
+        where d.month = '2026-08'""",
+    )[0]
     assert still_listed == 0  # that deaths do occur is checked on a larger month in test_generate
 
 
@@ -103,10 +116,19 @@ def test_report_opens_offline(loaded):
 
 def test_query_formats(loaded):
     home, _ = loaded
-    out = safetynet("query", "--home", str(home), "--format", "json", "select month, status from v_runs order by month",
-                    check=True)
+    out = safetynet(
+        "query",
+        "--home",
+        str(home),
+        "--format",
+        "json",
+        "select month, status from v_runs order by month",
+        check=True,
+    )
     assert [r["month"] for r in json.loads(out.stdout)] == ["2026-08", "2026-09"]
-    out = safetynet("query", "--home", str(home), "--format", "csv", "select count(*) as n from v_runs", check=True)
+    out = safetynet(
+        "query", "--home", str(home), "--format", "csv", "select count(*) as n from v_runs", check=True
+    )
     assert out.stdout.splitlines() == ["n", "2"]
     bad = safetynet("query", "--home", str(home), "select * from no_such_view")
     assert bad.returncode == 2 and "no_such_view" in bad.stderr
@@ -114,9 +136,15 @@ def test_query_formats(loaded):
 
 def test_rerun_replaces_the_month_while_auditors_keep_querying(loaded, landing):
     home, _ = loaded
-    before = q(home, "select source, accepted, quarantined from v_deliveries where month = '2026-08' order by source")
-    proc = subprocess.Popen(CLI + ["run", "--month", "2026-08", "--landing", str(landing), "--home", str(home)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    before = q(
+        home, "select source, accepted, quarantined from v_deliveries where month = '2026-08' order by source"
+    )
+    proc = subprocess.Popen(
+        CLI + ["run", "--month", "2026-08", "--landing", str(landing), "--home", str(home)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     answered = 0
     while proc.poll() is None:  # read-only queries during the load are never refused
         assert q(home, "select count(*) from v_runs")[0][0] >= 2
@@ -124,7 +152,9 @@ def test_rerun_replaces_the_month_while_auditors_keep_querying(loaded, landing):
         time.sleep(0.2)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert answered > 10
-    after = q(home, "select source, accepted, quarantined from v_deliveries where month = '2026-08' order by source")
+    after = q(
+        home, "select source, accepted, quarantined from v_deliveries where month = '2026-08' order by source"
+    )
     assert after == before
     runs = q(home, "select month, is_current from v_runs where month = '2026-08' order by finished_at")
     assert runs == [("2026-08", False), ("2026-08", True)]
@@ -163,7 +193,11 @@ def test_unusable_files_are_reported_and_the_rest_of_the_month_loads(landing, tm
     home = tmp_path / "home"
     done = safetynet("run", "--month", "2026-08", "--landing", str(bad), "--home", str(home))
     assert done.returncode == 3, done.stderr[-3000:]
-    for name, problem in [("deaths.csv", "empty"), ("legal_aid.csv", "binary"), ("housing_fund.csv", "no recognised header")]:
+    for name, problem in [
+        ("deaths.csv", "empty"),
+        ("legal_aid.csv", "binary"),
+        ("housing_fund.csv", "no recognised header"),
+    ]:
         assert any(name in line and problem in line for line in done.stderr.splitlines()), (name, done.stderr)
     status = dict(q(home, "select source, status from v_deliveries"))
     assert {s for s, v in status.items() if v == "unusable"} == {"deaths", "legal_aid", "housing_fund"}

@@ -38,8 +38,13 @@ def test_legacy_15_digit_numbers_are_detected_and_converted():
 
 @pytest.mark.parametrize(
     ("value", "valid"),
-    [("11010519491231002X", True), ("110105194912310021", False), ("11010519491331002X", False),
-     ("1.10105E+17", False), (None, False)],
+    [
+        ("11010519491231002X", True),
+        ("110105194912310021", False),
+        ("11010519491331002X", False),
+        ("1.10105E+17", False),
+        (None, False),
+    ],
 )
 def test_valid_id_expr(value, valid):
     frame = pl.DataFrame({"id": [value]}, schema={"id": pl.String})
@@ -68,6 +73,8 @@ def test_id_problems_name_the_excel_damage(value, reason):
 
 def test_problem_is_null_for_missing_id():
     assert_series_equal(
-        pl.DataFrame({"id": [None]}, schema={"id": pl.String}).select(id_problem_expr(pl.col("id")).alias("id"))["id"],
+        pl.DataFrame({"id": [None]}, schema={"id": pl.String}).select(
+            id_problem_expr(pl.col("id")).alias("id")
+        )["id"],
         pl.Series("id", [None], dtype=pl.String),
     )

@@ -2,11 +2,10 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-import polars as pl
 import pytest
 import xlsxwriter
 
-from jobs.ingest import cast, decode_csv, find_deliveries, header_map, read_source
+from jobs.ingest import cast, find_deliveries, header_map, read_source
 from safetynet.contract import SOURCES
 from safetynet.errors import DeliveryError
 
@@ -34,7 +33,7 @@ def test_gb18030_rare_characters_round_trip_exactly(tmp_path, name):
 
 
 def test_headers_any_order_mixed_languages_and_spaces_are_trimmed(tmp_path):
-    text = "\u3000Balance , id_number,机构\n\" 1,234.50\",\u300011010519491231002x\u3000,邮储银行\u3000\n"
+    text = '\u3000Balance , id_number,机构\n" 1,234.50",\u300011010519491231002x\u3000,邮储银行\u3000\n'
     raw = read_source("deposits", [write(tmp_path / "deposits.csv", text, "utf-8")])
     typed, problems = cast(raw)
     assert problems.height == 0
@@ -103,20 +102,31 @@ def test_split_parts_are_read_in_order_with_their_own_row_numbers(tmp_path):
     assert [p.name for p in unknown] == ["notes.txt"]
     raw = read_source("deaths", found["deaths"])
     assert raw.frame.select("source_file", "source_row").rows() == [
-        ("deaths.part-1.csv", 2), ("deaths.part-1.csv", 3), ("deaths.part-2.csv", 2)]
+        ("deaths.part-1.csv", 2),
+        ("deaths.part-1.csv", 3),
+        ("deaths.part-2.csv", 2),
+    ]
 
 
 def test_casts_three_date_forms_amounts_and_reports_cells_that_fail(tmp_path):
     text = (
         "id_number,settled_on,total_cost,fund_paid,out_of_pocket\n"
-        "11010519491231002X,2026-09-01,\"12,000.50\",6000,6000.50\n"
+        '11010519491231002X,2026-09-01,"12,000.50",6000,6000.50\n'
         "11010519491231002X,2026/09/02,100,50,50\n"
         "11010519491231002X,20260903,100,50,50\n"
         "11010519491231002X,2026-02-30,abc,50,50\n"
     )
-    typed, problems = cast(read_source("medical_claims", [write(tmp_path / "medical_claims.csv", text, "utf-8")]))
-    assert typed["settled_on"].to_list()[:3] == [dt.date(2026, 9, 1), dt.date(2026, 9, 2), dt.date(2026, 9, 3)]
+    typed, problems = cast(
+        read_source("medical_claims", [write(tmp_path / "medical_claims.csv", text, "utf-8")])
+    )
+    assert typed["settled_on"].to_list()[:3] == [
+        dt.date(2026, 9, 1),
+        dt.date(2026, 9, 2),
+        dt.date(2026, 9, 3),
+    ]
     assert typed["total_cost"][0] == Decimal("12000.50")
     assert problems.select("source_row", "column", "raw_value").rows() == [
-        (5, "settled_on", "2026-02-30"), (5, "total_cost", "abc")]
+        (5, "settled_on", "2026-02-30"),
+        (5, "total_cost", "abc"),
+    ]
     assert "not a date" in problems["reason"][0]

@@ -8,23 +8,31 @@ from safetynet.contract import SOURCES
 
 ROSTER = (
     "household_id,id_number,name,relation,division_code,residence_type,category,monthly_benefit,enrolled_on\n"
-    "H1,11010519491231002X,王芳,户主,110105001001,城市,低保,600,2020-01-01\n"          # 2 good
-    "H1,11010519491231002X,王芳,户主,110105001001,城市,低保,600,2020-01-01\n"          # 3 exact copy of 2
-    "H2,110105194912310021,李强,户主,110105001001,城市,低保,600,2020-01-01\n"          # 4 bad check char
-    "H3,440304199001010011,张伟,户主,110105001999,城市,低保,600,2020-01-01\n"          # 5 unknown division
-    "H4,440304199001010038,赵敏,户主,110105001001,城市,低保户,600,2020-01-01\n"        # 6 not in code set
-    "H5,440304199001010046,钱磊,户主,110105001001,城市,低保,-5,2020-01-01\n"           # 7 negative amount
-    "H6,440304199001010054,孙丽,户主,110105001001,城市,低保,600,2027-01-01\n"          # 8 date after month
-    "H7,440304199001010062,周杰,,110105001001,城市,低保,600,2020-01-01\n"              # 9 required missing
-    "H8,440304199001010070,吴娟,户主,110105001001,城市,低保,600,2020-13-01\n"          # 10 bad date
-    "H9,440304199001010089,郑涛,户主,110105001001,农村,特困,500,2020-01-01\n"          # 11 key conflict
-    "H9,440304199001010089,郑涛,户主,110105001001,农村,低保,500,2020-01-01\n"          # 12 key conflict
-    "H10,1.10105E+17,冯超,户主,110105001001,城市,低保,600,2020-01-01\n"                # 13 Excel
+    "H1,11010519491231002X,王芳,户主,110105001001,城市,低保,600,2020-01-01\n"  # 2 good
+    "H1,11010519491231002X,王芳,户主,110105001001,城市,低保,600,2020-01-01\n"  # 3 exact copy of 2
+    "H2,110105194912310021,李强,户主,110105001001,城市,低保,600,2020-01-01\n"  # 4 bad check char
+    "H3,440304199001010011,张伟,户主,110105001999,城市,低保,600,2020-01-01\n"  # 5 unknown division
+    "H4,440304199001010038,赵敏,户主,110105001001,城市,低保户,600,2020-01-01\n"  # 6 not in code set
+    "H5,440304199001010046,钱磊,户主,110105001001,城市,低保,-5,2020-01-01\n"  # 7 negative amount
+    "H6,440304199001010054,孙丽,户主,110105001001,城市,低保,600,2027-01-01\n"  # 8 date after month
+    "H7,440304199001010062,周杰,,110105001001,城市,低保,600,2020-01-01\n"  # 9 required missing
+    "H8,440304199001010070,吴娟,户主,110105001001,城市,低保,600,2020-13-01\n"  # 10 bad date
+    "H9,440304199001010089,郑涛,户主,110105001001,农村,特困,500,2020-01-01\n"  # 11 key conflict
+    "H9,440304199001010089,郑涛,户主,110105001001,农村,低保,500,2020-01-01\n"  # 12 key conflict
+    "H10,1.10105E+17,冯超,户主,110105001001,城市,低保,600,2020-01-01\n"  # 13 Excel
 )
 EXPECTED = {
-    3: "exact duplicate of roster.csv row 2", 4: "check character is invalid", 5: "not in the latest divisions delivery",
-    6: "code set", 7: "negative", 8: "implausible for the month", 9: "required value is missing",
-    10: "not a date", 11: "key is not unique", 12: "key is not unique", 13: "scientific notation",
+    3: "exact duplicate of roster.csv row 2",
+    4: "check character is invalid",
+    5: "not in the latest divisions delivery",
+    6: "code set",
+    7: "negative",
+    8: "implausible for the month",
+    9: "required value is missing",
+    10: "not a date",
+    11: "key is not unique",
+    12: "key is not unique",
+    13: "scientific notation",
 }
 
 
@@ -57,9 +65,13 @@ def test_ge_engine_agrees_with_polars_on_every_expectation(roster):
     # ge_sample above the row count: GE validates every row, and validate() raises on any disagreement.
     result = validate(roster, "2026-09", ["110105001001"], ge_sample=1000)
     checked = {r["type"] for r in result.ge_results}
-    assert {"expect_column_values_to_be_valid_resident_id_number", "expect_column_values_to_be_in_set",
-            "expect_column_values_to_be_between", "expect_column_values_to_not_be_null",
-            "expect_column_values_to_match_regex"} <= checked
+    assert {
+        "expect_column_values_to_be_valid_resident_id_number",
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_be_between",
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_match_regex",
+    } <= checked
     failing = {(r["type"], r["column"]) for r in result.ge_results if not r["success"]}
     assert ("expect_column_values_to_be_valid_resident_id_number", "id_number") in failing
 

@@ -1,0 +1,41 @@
+# safetynet: the two commands of README.md are `make demo` and `make test`.
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+VENV := .venv
+DEMO := demo
+BENCH_ARGS ?=
+
+.PHONY: install demo test lint format bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	UV_COMPILE_BYTECODE=1 $(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+# Two synthetic months through the real monthly DAG (embedded Airflow, SQLite, local DuckDB).
+demo: install
+	$(VENV)/bin/safetynet generate --month 2026-08 --months 2 --households 5000 --seed 1 --landing $(DEMO)/landing
+	$(VENV)/bin/safetynet run --month 2026-08 --landing $(DEMO)/landing --home $(DEMO)/home
+	$(VENV)/bin/safetynet run --month 2026-09 --landing $(DEMO)/landing --home $(DEMO)/home
+	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, status, rows_delivered, accepted, quarantined from v_runs order by month"
+	@echo "results: $(DEMO)/home (lake/, warehouse/safetynet.duckdb, reports/<month>/validation.html)"
+
+test: install
+	$(VENV)/bin/python -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# Province scale by default (2 M households); smaller with BENCH_ARGS="--households 200000".
+bench: install
+	$(VENV)/bin/python benchmarks/bench.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(DEMO) .bench .pytest_cache .ruff_cache

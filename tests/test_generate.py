@@ -1,0 +1,95 @@
+"""The synthetic generator: deterministic, consistent across months, realistic, and dirty."""
+
+from __future__ import annotations
+
+import hashlib
+
+import polars as pl
+import pytest
+
+from jobs.generate import generate
+from jobs.ingest import decode_csv, find_deliveries, read_source
+
+
+def digest(folder):
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def months(tmp_path_factory):
+    landing = tmp_path_factory.mktemp("gen")
+    for month in ("2026-08", "2026-09"):
+        generate(month, 5000, 3, landing)
+    return landing
+
+
+def frame(landing, month, source):
+    found, _ = find_deliveries(landing / month)
+    return read_source(source, found[source]).frame
+
+
+def test_same_seed_same_bytes_other_seed_other_people(months, tmp_path):
+    generate("2026-08", 5000, 3, tmp_path / "again")
+    assert digest(tmp_path / "again" / "2026-08") == digest(months / "2026-08")
+    generate("2026-08", 5000, 4, tmp_path / "other")
+    assert digest(tmp_path / "other" / "2026-08")["roster.csv"] != digest(months / "2026-08")["roster.csv"]
+
+
+def test_consecutive_months_have_the_same_people_and_events_happen_once(months):
+    aug, sep = frame(months, "2026-08", "roster"), frame(months, "2026-09", "roster")
+    assert sep["household_id"].n_unique() > 0.99 * aug["household_id"].n_unique()
+    dead = frame(months, "2026-08", "deaths")["id_number"]
+    assert dead.len() > 0
+    assert not sep["id_number"].is_in(dead.implode()).any()
+    assert not frame(months, "2026-09", "deaths")["id_number"].is_in(dead.implode()).any()
+    shared = aug.join(sep, on="id_number", suffix="_sep")
+    assert (shared["name"] == shared["name_sep"]).mean() > 0.99  # names differ only where dirt padded them
+
+
+def test_population_proportions_are_those_documented(months):
+    roster = frame(months, "2026-08", "roster")
+    households = roster.group_by("household_id").agg(pl.len().alias("size"), pl.col("category").first())
+    assert 2.1 < households["size"].mean() < 2.8
+    assert 0.40 < (households["category"] == "低保").mean() < 0.50
+    disabled = frame(months, "2026-08", "disability").height / roster.height
+    assert 0.11 < disabled < 0.18
+
+
+def test_departments_deliver_in_their_own_ways(months):
+    files = {p.name for p in (months / "2026-08").iterdir()}
+    assert {
+        "medical_claims.part-1.csv",
+        "medical_claims.part-2.csv",
+        "vehicles.xlsx",
+        "divisions.csv",
+    } <= files
+    assert "divisions.csv" not in {
+        p.name for p in (months / "2026-09").iterdir()
+    }  # delivered when it changes
+    roster_bytes = (months / "2026-08" / "roster.csv").read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        roster_bytes.decode("utf-8")
+    assert roster_bytes.decode("gb18030").startswith("户编号,身份证号")
+    assert (months / "2026-08" / "medical_claims.part-1.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+def test_dirt_and_rare_characters_are_present(months):
+    roster = frame(months, "2026-08", "roster")
+    text = (months / "2026-08" / "roster.csv").read_bytes().decode("gb18030")
+    assert "\u3000" in text  # full-width padding, trimmed on ingest
+    assert roster["name"].str.contains("[䶮𬌗𠇔𬱖㛃𡒄]").any()
+    every_csv = b"".join(decode_csv(p, p.read_bytes())[0] for p in (months / "2026-08").glob("*.csv"))
+    assert b"E+17" in every_csv  # an ID number Excel turned into a number
+    assert '"' in (months / "2026-08" / "deposits.csv").read_bytes().decode("gbk")  # thousands separators
+
+
+def test_truth_file_names_planted_households(months):
+    truth = pl.read_csv(months / "_truth" / "2026-08.csv")
+    assert set(truth.columns) == {"household_id", "kind", "detail", "month"}
+    assert {"hardship", "ineligible"} == set(truth["kind"])
+    roster_households = set(frame(months, "2026-08", "roster")["household_id"])
+    assert set(truth["household_id"]) <= roster_households | set(
+        truth["household_id"].filter(truth["detail"] == "death_of_earner")
+    )
