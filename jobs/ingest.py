@@ -8,6 +8,7 @@ returned as a per-cell problem for the quarantine, so no row is lost.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import re
@@ -40,12 +41,16 @@ class DeliveredFile:
 
 @dataclass
 class RawSource:
-    """One source's delivered rows as trimmed strings, canonical column names, plus metadata."""
+    """One source's delivered rows as trimmed strings, canonical column names, plus metadata.
+
+    `malformed` holds rows that could not be split into the header's columns (source_file,
+    source_row, reason, raw_value); they count as delivered and are quarantined."""
 
     source: Source
     frame: pl.DataFrame
     files: list[DeliveredFile]
     ignored_columns: list[str]
+    malformed: pl.DataFrame | None = None
 
 
 def find_deliveries(month_dir: Path) -> tuple[dict[str, list[Path]], list[Path]]:
@@ -132,28 +137,64 @@ def _dedupe(names: list[str]) -> list[str]:
     return out
 
 
-def read_file(path: Path) -> tuple[pl.DataFrame, DeliveredFile]:
-    """All cells of one file as strings, with the delivered header names."""
+def _read_ragged(path: Path, text: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Slow path for a CSV with rows that have more fields than its header: keep the others.
+
+    Only files that fail the fast reader come here, so the per-record Python is acceptable."""
+    records = list(csv.reader(io.StringIO(text.decode("utf-8"))))
+    header, body = records[0], records[1:]
+    good = [(i + 2, r) for i, r in enumerate(body) if len(r) <= len(header) and any(r)]
+    bad = [(i + 2, r) for i, r in enumerate(body) if len(r) > len(header)]
+    frame = pl.DataFrame(
+        {
+            h: [r[j] if j < len(r) and r[j] != "" else None for _, r in good]
+            for j, h in enumerate(_dedupe(header))
+        },
+        schema={h: pl.String for h in _dedupe(header)},
+    ).with_columns(__row=pl.Series([i for i, _ in good], dtype=pl.Int64))
+    malformed = pl.DataFrame(
+        {
+            "source_file": [path.name] * len(bad),
+            "source_row": [i for i, _ in bad],
+            "reason": [f"row has {len(r)} fields, the header has {len(header)}" for _, r in bad],
+            "raw_value": [",".join(r)[:500] for _, r in bad],
+        },
+        schema={
+            "source_file": pl.String,
+            "source_row": pl.Int64,
+            "reason": pl.String,
+            "raw_value": pl.String,
+        },
+    )
+    return frame, malformed
+
+
+def read_file(path: Path) -> tuple[pl.DataFrame, DeliveredFile, pl.DataFrame | None]:
+    """All cells of one file as strings, with the delivered header names (and malformed rows)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise DeliveryError(path, f"cannot be read ({exc.strerror})") from None
     sha = hashlib.sha256(data).hexdigest()
+    malformed = None
     if path.suffix == ".xlsx":
         frame, encoding = _read_xlsx(path, data), "xlsx"
     else:
         text, encoding = decode_csv(path, data)
         try:
-            frame = pl.read_csv(
-                text,
-                infer_schema=False,
-                has_header=True,
-                raise_if_empty=True,
-            )
-        except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
-            first = str(exc).strip().splitlines()[0][:160]
-            raise DeliveryError(path, f"not a readable CSV ({first})") from None
-    return frame, DeliveredFile(path, sha, len(data), encoding, frame.height)
+            frame = pl.read_csv(text, infer_schema=False, has_header=True, raise_if_empty=True)
+        except pl.exceptions.ComputeError as exc:
+            if "more fields" not in str(exc):
+                raise DeliveryError(
+                    path, f"not a readable CSV ({str(exc).strip().splitlines()[0][:160]})"
+                ) from None
+            frame, malformed = _read_ragged(path, text)
+        except pl.exceptions.NoDataError as exc:
+            raise DeliveryError(
+                path, f"not a readable CSV ({str(exc).strip().splitlines()[0][:160]})"
+            ) from None
+    rows = frame.height + (malformed.height if malformed is not None else 0)
+    return frame, DeliveredFile(path, sha, len(data), encoding, rows), malformed
 
 
 def header_map(source: Source, delivered: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -177,9 +218,11 @@ def header_map(source: Source, delivered: list[str]) -> tuple[dict[str, str], li
 def read_source(source_name: str, paths: list[Path]) -> RawSource:
     """Read, map headers and trim every file of one source; raise DeliveryError if unusable."""
     source = SOURCES[source_name]
-    frames, files, ignored = [], [], []
+    frames, files, ignored, malformed = [], [], [], []
     for path in paths:
-        frame, info = read_file(path)
+        frame, info, bad_rows = read_file(path)
+        if bad_rows is not None:
+            malformed.append(bad_rows)
         mapping, extra = header_map(source, frame.columns)
         if not mapping:
             shown = ", ".join(c.strip(TRIM) for c in frame.columns[:4])
@@ -190,6 +233,8 @@ def read_source(source_name: str, paths: list[Path]) -> RawSource:
             raise DeliveryError(path, f"required column(s) missing: {named}")
         ignored += [c for c in extra if c not in ignored]
         canonical = [c.name for c in source.columns]
+        # Record numbers as in a spreadsheet: the header is row 1, the first data row is row 2.
+        rows = pl.col("__row") if "__row" in frame.columns else pl.int_range(2, pl.len() + 2, dtype=pl.Int64)
         frame = frame.rename(mapping).select(
             [
                 # strip_chars() trims Unicode white space, full-width space included (3x faster
@@ -198,15 +243,13 @@ def read_source(source_name: str, paths: list[Path]) -> RawSource:
                 .cast(pl.String)
                 .alias(c)
                 for c in canonical
-            ]
-        )
-        # Spreadsheet row numbers: the header is row 1, the first data row is row 2.
-        frame = frame.with_columns(
-            source_file=pl.lit(path.name), source_row=pl.int_range(2, frame.height + 2, dtype=pl.Int64)
+            ],
+            source_file=pl.lit(path.name),
+            source_row=rows,
         )
         frames.append(frame)
         files.append(info)
-    return RawSource(source, pl.concat(frames) if frames else pl.DataFrame(), files, ignored)
+    return RawSource(source, pl.concat(frames), files, ignored, pl.concat(malformed) if malformed else None)
 
 
 def _guess_date_format(values: pl.Series) -> str:

@@ -207,7 +207,14 @@ def validate(
     bad = pl.Series(np.zeros(work.height, dtype=bool)).scatter(found["__i"].unique(), True)
     accepted = typed.filter(~bad)
     ge_results = ge_check(source.name, suite, typed, quarantine, params, ge_sample) if ge_sample else []
-    return Validated(accepted, quarantine, raw.frame.height, ge_results)
+    delivered = raw.frame.height
+    if raw.malformed is not None and raw.malformed.height:
+        delivered += raw.malformed.height
+        malformed = raw.malformed.with_columns(
+            source=pl.lit(source.name), column=pl.lit("*"), check=pl.lit("malformed_row")
+        )
+        quarantine = pl.concat([quarantine, malformed.select(QUARANTINE_SCHEMA.keys())])
+    return Validated(accepted, quarantine, delivered, ge_results)
 
 
 def _pandas_sample(typed: pl.DataFrame, n: int) -> pl.DataFrame:

@@ -130,3 +130,20 @@ def test_casts_three_date_forms_amounts_and_reports_cells_that_fail(tmp_path):
         (5, "total_cost", "abc"),
     ]
     assert "not a date" in problems["reason"][0]
+
+
+def test_a_row_with_too_many_fields_is_quarantined_not_the_file(tmp_path):
+    from jobs.validate import validate
+
+    text = (
+        "id_number,died_on\n"
+        "11010519491231002X,2026-09-01\n"
+        "440304199001010011,2026-09-02,extra,fields\n"
+        '"440304199001010038","2026-09-03"\n'
+    )
+    raw = read_source("deaths", [write(tmp_path / "deaths.csv", text, "utf-8")])
+    result = validate(raw, "2026-09", None, ge_sample=0)
+    assert result.delivered == 3 and result.accepted["source_row"].to_list() == [2, 4]
+    (row,) = result.quarantine.rows(named=True)
+    assert row["source_row"] == 3 and "3 fields" not in row["reason"] and "4 fields" in row["reason"]
+    assert raw.files[0].rows == 3
