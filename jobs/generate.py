@@ -552,9 +552,7 @@ STYLE = {
 DATE_STYLES = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
 
 
-def _dirty(
-    source: str, frame: pl.DataFrame, rng: np.random.Generator, dirt: Dirt, division_pool: int
-) -> pl.DataFrame:
+def _dirty(source: str, frame: pl.DataFrame, rng: np.random.Generator, dirt: Dirt) -> pl.DataFrame:
     """Render a county's rows as department text, with a few realistic mistakes."""
     n = frame.height
     if n == 0:
@@ -618,9 +616,8 @@ def _dirty(
 class Writer:
     """Streams one month's files: appends county chunks to each source's file(s)."""
 
-    def __init__(self, month_dir: Path, seed: int):
+    def __init__(self, month_dir: Path):
         self.dir = month_dir
-        self.seed = seed
         self.handles: dict[str, list] = {}
         self.xlsx: dict[str, list[pl.DataFrame]] = {}
         self.rows: dict[str, int] = {}
@@ -711,7 +708,7 @@ def generate(
             old.unlink()
     truth_dir = landing / "_truth"
     truth_dir.mkdir(exist_ok=True)
-    writer = Writer(month_dir, seed)
+    writer = Writer(month_dir)
     geo = geography(households)
     earlier = [d for d in landing.iterdir() if d.is_dir() and d.name < month and any(d.glob("divisions.*"))]
     if not earlier:
@@ -723,7 +720,7 @@ def generate(
         sources, truth = month_deliveries(month, seed, c, hh, persons)
         rng = np.random.default_rng([seed, c, 10_000 + month_index(month)])
         for name, frame in sources.items():
-            writer.write(name, _dirty(name, frame, rng, dirt, geo.height), c)
+            writer.write(name, _dirty(name, frame, rng, dirt), c)
         truths.append(truth)
         if progress:
             progress(n)

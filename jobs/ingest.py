@@ -109,12 +109,9 @@ def _read_xlsx(path: Path, data: bytes) -> pl.DataFrame:
         raise DeliveryError(path, f"xlsx workbook cannot be read ({exc})") from None
     if not rows:
         raise DeliveryError(path, "file is empty (first sheet has no rows)")
-    header = [_cell_text(v) for v in rows[0]]
-    columns = [[_cell_text(r[i]) if i < len(r) else None for r in rows[1:]] for i in range(len(header))]
-    return pl.DataFrame(
-        {f"column_{i}": col for i, col in enumerate(columns)},
-        schema={f"column_{i}": pl.String for i in range(len(header))},
-    ).pipe(lambda df: df.rename(dict(zip(df.columns, _dedupe(header), strict=True))))
+    header = _dedupe([_cell_text(v) or f"column_{i}" for i, v in enumerate(rows[0])])
+    columns = {h: [_cell_text(r[i]) if i < len(r) else None for r in rows[1:]] for i, h in enumerate(header)}
+    return pl.DataFrame(columns, schema=dict.fromkeys(header, pl.String))
 
 
 def _cell_text(value: object) -> str | None:
