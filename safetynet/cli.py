@@ -58,6 +58,52 @@ def generate(
         )
 
 
+def _months(first: str, last: str) -> list[str]:
+    y, m = map(int, first.split("-"))
+    months = []
+    while f"{y:04d}-{m:02d}" <= last:
+        months.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return months
+
+
+def _load(month: str, landing: Path, home: Path) -> int:
+    """Run the DAG for one month, print what happened and where; return the exit status."""
+    from jobs.lake import Home
+    from jobs.warehouse import connect_read_only, read
+    from safetynet.embedded import run_month
+
+    home.mkdir(parents=True, exist_ok=True)
+    dag_run = run_month(month, landing, home)
+    if str(dag_run.state) != "success":
+        typer.secho(
+            f"error: run {dag_run.run_id} for {month} ended {dag_run.state}; nothing was published "
+            f"(task logs: {home / 'airflow' / 'logs'})",
+            fg="red",
+            err=True,
+        )
+        return 1
+    con = connect_read_only(Home(home))
+    r = read(con, "select * from v_runs where run_id = ?", [dag_run.run_id]).row(0, named=True)
+    unusable = con.execute(
+        "select error from v_deliveries where run_id = ? and status = 'unusable'", [dag_run.run_id]
+    ).fetchall()
+    con.close()
+    typer.echo(
+        f"\n{month}: {r['status']} — {r['rows_delivered']:,} rows delivered, {r['accepted']:,} accepted, "
+        f"{r['quarantined']:,} quarantined (run {r['run_id']})"
+    )
+    if r["sources_not_delivered"]:
+        typer.secho(f"not delivered this month: {', '.join(r['sources_not_delivered'])}", fg="yellow")
+    for (error,) in unusable:
+        typer.secho(f"unusable: {error}", fg="red", err=True)
+    typer.echo(
+        f"lake:       {home / 'lake'}\nwarehouse:  {home / 'warehouse' / 'safetynet.duckdb'}"
+        f"\nreport:     {home / 'reports' / month / 'validation.html'}"
+    )
+    return 3 if unusable else 0
+
+
 @app.command()
 def run(
     month: Annotated[str, typer.Option(help="Month to load, YYYY-MM")],
@@ -71,40 +117,36 @@ def run(
         preflight(landing, month)
     except LandingError as exc:
         fail(str(exc), 2)
-    from safetynet.embedded import run_month
+    raise typer.Exit(_load(month, landing.resolve(), home.resolve()))
 
-    home, landing = home.resolve(), landing.resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    dag_run = run_month(month, landing, home)
-    if str(dag_run.state) != "success":
-        fail(
-            f"run {dag_run.run_id} for {month} ended {dag_run.state}; nothing was published "
-            f"(task logs: {home / 'airflow' / 'logs'})",
-            1,
-        )
-    from jobs.lake import Home
-    from jobs.warehouse import connect_read_only, read
 
-    con = connect_read_only(Home(home))
-    runs = read(con, "select * from v_runs where run_id = ?", [dag_run.run_id])
-    unusable = con.execute(
-        "select error from v_deliveries where run_id = ? and status = 'unusable'", [dag_run.run_id]
-    ).fetchall()
-    r = runs.row(0, named=True)
-    typer.echo(
-        f"\n{month}: {r['status']} — {r['rows_delivered']:,} rows delivered, {r['accepted']:,} accepted, "
-        f"{r['quarantined']:,} quarantined (run {r['run_id']})"
-    )
-    if r["sources_not_delivered"]:
-        typer.secho(f"not delivered this month: {', '.join(r['sources_not_delivered'])}", fg="yellow")
-    for (error,) in unusable:
-        typer.secho(f"unusable: {error}", fg="red", err=True)
-    typer.echo(
-        f"lake:       {home / 'lake'}\nwarehouse:  {home / 'warehouse' / 'safetynet.duckdb'}"
-        f"\nreport:     {home / 'reports' / month / 'validation.html'}"
-    )
-    if unusable:
-        raise typer.Exit(3)
+@app.command()
+def backfill(
+    first: Annotated[str, typer.Option("--from", help="First month, YYYY-MM")],
+    last: Annotated[str, typer.Option("--to", help="Last month, YYYY-MM (inclusive)")],
+    landing: Annotated[Path, typer.Option(help="Landing folder holding <YYYY-MM>/ deliveries")],
+    home: Annotated[Path, typer.Option(help="Folder for lake, warehouse, reports and Airflow's DB")],
+) -> None:
+    """Run the DAG for each month in order (the divisions in force depend on earlier months).
+
+    Every month is checked before the first runs; a failed month stops the backfill."""
+    from jobs.monthly import check_month, preflight
+
+    try:
+        months = _months(check_month(first), check_month(last))
+        if not months:
+            raise LandingError(f"--from {first} is after --to {last}")
+        for month in months:
+            preflight(landing, month)
+    except LandingError as exc:
+        fail(str(exc), 2)
+    worst = 0
+    for month in months:
+        code = _load(month, landing.resolve(), home.resolve())
+        if code == 1:
+            raise typer.Exit(1)
+        worst = max(worst, code)
+    raise typer.Exit(worst)
 
 
 class Format(StrEnum):

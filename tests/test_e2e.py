@@ -27,18 +27,20 @@ def q(home, sql):
 @pytest.fixture(scope="session")
 def loaded(landing, tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
-    runs = [
-        safetynet("run", "--month", m, "--landing", str(landing), "--home", str(home))
-        for m in ("2026-08", "2026-09")
-    ]
-    return home, runs
+    # Both months in order in one command; `run` itself is exercised by the rerun and bad-file tests.
+    backfill = safetynet(
+        "backfill", "--from", "2026-08", "--to", "2026-09", "--landing", str(landing), "--home", str(home)
+    )
+    return home, backfill
 
 
 def test_months_load_and_say_where_results_are(loaded):
-    home, runs = loaded
-    for run in runs:
-        assert run.returncode == 0, run.stderr[-3000:]
-        assert "validation.html" in run.stdout and "safetynet.duckdb" in run.stdout
+    home, backfill = loaded
+    assert backfill.returncode == 0, backfill.stderr[-3000:]
+    for month in ("2026-08", "2026-09"):
+        assert f"{month}: success" in backfill.stdout
+        assert f"reports/{month}/validation.html" in backfill.stdout
+    assert "safetynet.duckdb" in backfill.stdout
     rows = q(home, "select month, status, rule_version, suite_version from v_runs order by month")
     assert [(r[0], r[1]) for r in rows] == [("2026-08", "success"), ("2026-09", "success")]
     assert all(len(r[2]) == 12 and len(r[3]) == 12 for r in rows)
