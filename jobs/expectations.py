@@ -15,9 +15,6 @@ from safetynet.contract import SOURCES, Source
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "expectations"
 
-# A date before 1900 is a typing error in every source the contract lists.
-EARLIEST_DATE = "1900-01-01"
-
 
 def _exp(type_: str, reason: str, **kwargs: object) -> dict:
     return {"type": type_, "kwargs": kwargs, "meta": {"reason": reason}}

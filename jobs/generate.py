@@ -23,6 +23,7 @@ import polars as pl
 
 from safetynet.contract import SOURCES
 from safetynet.ids import CHECK_MAP, WEIGHTS
+from safetynet.months import month_bounds
 
 MONTH0 = dt.date(2024, 1, 1)  # month index 0 of the event calendar
 HORIZON = 72  # months of the event calendar (2024-01 .. 2029-12)
@@ -30,16 +31,7 @@ HOUSEHOLDS_PER_COUNTY = 20_000
 TOWNSHIPS_PER_COUNTY = 15
 VILLAGES_PER_TOWNSHIP = 12
 
-CATEGORIES = [
-    "低保",
-    "特困",
-    "低保边缘",
-    "刚性支出困难",
-    "脱贫不稳定户",
-    "边缘易致贫户",
-    "突发严重困难户",
-    "其他低收入",
-]
+CATEGORIES = list(SOURCES["roster"].column("category").codes)
 # Share of monitored households per category: dibao dominates every provincial roster
 # (Henan: 3.06 M dibao vs 0.48 M te kun); near-dibao and rebound-risk groups follow.
 CATEGORY_P = [0.45, 0.08, 0.15, 0.06, 0.10, 0.08, 0.03, 0.05]
@@ -72,12 +64,6 @@ class Dirt:
 def month_index(month: str) -> int:
     y, m = map(int, month.split("-"))
     return (y - MONTH0.year) * 12 + (m - MONTH0.month)
-
-
-def month_bounds(month: str) -> tuple[dt.date, dt.date]:
-    start = dt.date.fromisoformat(f"{month}-01")
-    end = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
-    return start, end
 
 
 def _id_numbers(county: np.ndarray, birth: np.ndarray, male: np.ndarray) -> np.ndarray:

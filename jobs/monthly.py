@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -138,14 +137,13 @@ def _raw_record(path: Path) -> dict:
 
 
 def _archive(paths: list[Path], target: Path) -> None:
-    """Keep the delivered bytes beside the lake (hard link when possible): nothing is lost."""
+    """Keep the delivered bytes beside the lake: nothing is lost."""
     target.mkdir(parents=True, exist_ok=True)
     for path in paths:
         dest = target / path.name
-        try:
-            os.link(path, dest)
-        except OSError:
-            shutil.copy2(path, dest)
+        # A copy, not a hard link: a department that overwrites its file in place must not
+        # change what was archived under this run's SHA-256.
+        shutil.copyfile(path, dest)
 
 
 def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dict:

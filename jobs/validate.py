@@ -23,6 +23,7 @@ from jobs.expectations import load_suite, register_custom_expectations
 from jobs.ingest import META, RawSource, cast
 from safetynet.errors import SafetynetError
 from safetynet.ids import id_problem_expr, valid_id_expr
+from safetynet.months import month_bounds
 
 QUARANTINE_SCHEMA = {
     "source": pl.String,
@@ -56,14 +57,13 @@ class Validated:
 
 def month_parameters(month: str, division_codes: list[str] | None) -> dict:
     """Suite parameters for a month: its last day, the event window, the divisions in force."""
-    start = dt.date.fromisoformat(f"{month}-01")
-    end = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    start, end = month_bounds(month)
     return {
         "month": month,
         "month_end": end,
         # Departments report events late; one year back is accepted (later months re-deliver).
         "event_window_start": start.replace(year=start.year - 1),
-        "earliest_date": dt.date(1900, 1, 1),
+        "earliest_date": dt.date(1900, 1, 1),  # an earlier date is a typing error in every source
         "division_codes": division_codes,
     }
 

@@ -58,15 +58,6 @@ def generate(
         )
 
 
-def _months(first: str, last: str) -> list[str]:
-    y, m = map(int, first.split("-"))
-    months = []
-    while f"{y:04d}-{m:02d}" <= last:
-        months.append(f"{y:04d}-{m:02d}")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return months
-
-
 def _load(month: str, landing: Path, home: Path) -> int:
     """Run the DAG for one month, print what happened and where; return the exit status."""
     from jobs.lake import Home
@@ -131,9 +122,10 @@ def backfill(
 
     Every month is checked before the first runs; a failed month stops the backfill."""
     from jobs.monthly import check_month, preflight
+    from safetynet.months import month_range
 
     try:
-        months = _months(check_month(first), check_month(last))
+        months = month_range(check_month(first), check_month(last))
         if not months:
             raise LandingError(f"--from {first} is after --to {last}")
         for month in months:
