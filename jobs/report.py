@@ -110,8 +110,13 @@ def write(home: Home, month: str, run: dict, deliveries: pl.DataFrame) -> Path:
         if d["ignored_columns"]:
             parts.append(f"<p class=warn>Columns ignored: {html.escape(', '.join(d['ignored_columns']))}</p>")
         if q.height:
-            reasons = q.group_by("column", "reason").len().sort("len", descending=True)
-            parts.append(_table(["column", "reason", "rows"], reasons.rows()))
+            # One line per check and column; reasons that name a row ("duplicate of row 12") vary.
+            reasons = (
+                q.group_by("column", "check")
+                .agg(pl.col("reason").first(), pl.len())
+                .sort("len", "column", descending=[True, False])
+            )
+            parts.append(_table(["column", "check", "reason (first example)", "rows"], reasons.rows()))
             ex = q.head(EXAMPLES_PER_SOURCE)
             parts.append(
                 _table(
