@@ -12,6 +12,8 @@ deliveries are read from `<landing>/<YYYY-MM>/`.
    source not delivered, or unusable as a whole, is recorded as such and does not fail the run.
 4. `publish` swaps the month's partitions into the lake, records the run (`v_runs`), writes the
    validation report and refreshes the DuckDB warehouse.
+5. `assess` assembles the month's households, scores the hardship index, fires the warning rules
+   and makes the leads (`v_household_month`, `v_leads`), all with the rules of `rules/`.
 
 Every task writes only under `<home>/staging/<run_id>/`, so retries and reruns replace a month
 and never append. Params `landing` and `home` default to `$SAFETYNET_LANDING` / `$SAFETYNET_HOME`.
@@ -42,7 +44,7 @@ def _locations(params: dict) -> tuple[str, str]:
     start_date=pendulum.datetime(2024, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
-    tags=["safetynet", "monthly", "ingest", "validation"],
+    tags=["safetynet", "monthly", "ingest", "validation", "hardship-index", "leads"],
     default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30)},
     params={
         "landing": Param("", type="string", description="Landing folder holding <YYYY-MM>/ deliveries"),
@@ -76,10 +78,16 @@ def safetynet_monthly():
 
         return monthly.publish(run["month"], _locations(params)[1], run_id)
 
+    @task
+    def assess(published: dict, params=None, run_id=None) -> dict:
+        from jobs import assess
+
+        return assess.assess(published["month"], _locations(params)[1], run_id)
+
     run = start()
     divisions = ingest_divisions(run)
     results = ingest.partial(run=run, divisions=divisions).expand(source=OTHER_SOURCES)
-    publish(run, divisions, results)
+    assess(publish(run, divisions, results))
 
 
 monthly_dag = safetynet_monthly()

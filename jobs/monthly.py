@@ -79,6 +79,9 @@ def preflight(landing: Path, month: str) -> dict[str, list[Path]]:
 def start(month: str, landing: str, home: str, run_id: str) -> dict:
     """Check the landing folder and open the run's staging area."""
     found = preflight(Path(landing), month)
+    from jobs.assess import checked_rules
+
+    checked_rules()  # a rule set that does not load stops the run before anything is written
     _, unknown = find_deliveries(Path(landing) / month)
     for path in unknown:
         say("start", f"ignored: {path} is not a file name of the contract")

@@ -9,6 +9,7 @@ the next one opens the new file, and no read-only query is ever refused while a 
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -37,12 +38,24 @@ def _source_view(home: Home, source: str) -> str:
     return f"create or replace view lake_{source} as {body}"
 
 
+def _has_files(home: Home, dataset: str) -> bool:
+    return any((home.lake / dataset).glob("month=*/*.parquet"))
+
+
 def statements(home: Home) -> list[str]:
-    views = [
-        p.read_text(encoding="utf-8").replace("{lake}", str(home.lake))
-        for p in sorted(VIEWS_DIR.glob("*.sql"))
-    ]
-    return views + [_source_view(home, s) for s in SOURCES]
+    """Source views first (the others read them), then every view file whose data exist yet."""
+    out = [_source_view(home, s) for s in SOURCES]
+    if _has_files(home, "_household_month"):
+        out.append(
+            f"create or replace view lake_household_month as select * from read_parquet("
+            f"'{home.lake}/_household_month/*/data.parquet', hive_partitioning = true, union_by_name = true)"
+        )
+    for path in sorted(VIEWS_DIR.glob("*.sql")):
+        sql = path.read_text(encoding="utf-8")
+        required = re.findall(r"^-- requires: (\S+)", sql, flags=re.M)
+        if all(_has_files(home, d) for d in required):
+            out.append(sql.replace("{lake}", str(home.lake)))
+    return out
 
 
 def refresh(home: Home) -> Path:

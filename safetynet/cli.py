@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from safetynet.errors import LandingError
+from safetynet.errors import LandingError, RulesError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -102,11 +102,13 @@ def run(
     home: Annotated[Path, typer.Option(help="Folder for lake, warehouse, reports and Airflow's DB")],
 ) -> None:
     """Run the monthly Airflow DAG for one month, embedded (SQLite metadata DB, no servers)."""
+    from jobs.assess import checked_rules
     from jobs.monthly import preflight
 
     try:
         preflight(landing, month)
-    except LandingError as exc:
+        checked_rules()
+    except (LandingError, RulesError) as exc:
         fail(str(exc), 2)
     raise typer.Exit(_load(month, landing.resolve(), home.resolve()))
 
@@ -121,6 +123,7 @@ def backfill(
     """Run the DAG for each month in order (the divisions in force depend on earlier months).
 
     Every month is checked before the first runs; a failed month stops the backfill."""
+    from jobs.assess import checked_rules
     from jobs.monthly import check_month, preflight
     from safetynet.months import month_range
 
@@ -130,7 +133,8 @@ def backfill(
             raise LandingError(f"--from {first} is after --to {last}")
         for month in months:
             preflight(landing, month)
-    except LandingError as exc:
+        checked_rules()
+    except (LandingError, RulesError) as exc:
         fail(str(exc), 2)
     worst = 0
     for month in months:

@@ -1,0 +1,183 @@
+"""Warning rules (`rules/warnings/`) and the leads (线索) they make, one per household and month.
+
+A lead combines the household's fired rules: the most severe colour, 紧急 if any fired rule is
+urgent, the rule ids, the reasons in Chinese with their evidence (amounts, dates, departments), a
+rank within the township and a recommended action that depends on the household's category
+(`rules/actions.yaml`). A lead is pushed unless the same household was already pushed, within the
+last 12 months, a lead at least as severe whose rules include all of this one's: a persisting
+12-month medical total is not pushed again every month, but a new reason or a worse colour is.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from safetynet.months import month_bounds, month_range
+from safetynet.rules import LEVELS, Condition, PlaceDated, RuleSet, WarningRule
+
+PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
+LOOKBACK_MONTHS = 12
+
+LEAD_SCHEMA = {
+    "month": pl.String,
+    "lead_id": pl.String,
+    "household_id": pl.String,
+    "division_code": pl.String,
+    "township_code": pl.String,
+    "county_code": pl.String,
+    "category": pl.String,
+    "level": pl.String,
+    "urgency": pl.String,
+    "rule_ids": pl.List(pl.String),
+    "reasons": pl.String,
+    "recommended_action": pl.String,
+    "hardship_score": pl.Float64,
+    "hardship_level": pl.String,
+    "rank": pl.UInt32,
+    "pushed": pl.Boolean,
+    "suppressed_by": pl.String,
+    "rule_version": pl.String,
+}
+
+
+def _threshold(value: float | PlaceDated, month: str) -> pl.Expr:
+    """A constant, or the value in force for the month at each household's place (longest prefix)."""
+    if not isinstance(value, PlaceDated):
+        return pl.lit(value)
+    places = value.at(month_bounds(month)[0])
+    if places is None:
+        return pl.lit(None, dtype=pl.Float64)
+    expr = pl.lit(float(places["default"]))
+    for prefix in sorted((p for p in places if p != "default"), key=len):
+        expr = (
+            pl.when(pl.col("division_code").str.starts_with(prefix))
+            .then(float(places[prefix]))
+            .otherwise(expr)
+        )
+    return expr
+
+
+def condition_expr(cond: Condition, month: str) -> pl.Expr:
+    c, v = pl.col(cond.column), _threshold(cond.value, month)
+    op = {">=": c >= v, ">": c > v, "<=": c <= v, "<": c < v, "==": c == v, "!=": c != v}[cond.op]
+    return op.fill_null(False)
+
+
+def reason_expr(template: str) -> pl.Expr:
+    """The reason text with each {column} replaced by the household's value (amounts to 2 decimals)."""
+    columns = PLACEHOLDER.findall(template)
+    values = []
+    for col in columns:
+        e = pl.col(col)
+        values.append(
+            pl.when(e.cast(pl.Float64, strict=False).is_not_null() & (e.cast(pl.String).str.contains(r"\.")))
+            .then(e.cast(pl.Float64, strict=False).round(2).cast(pl.String))
+            .otherwise(e.cast(pl.String))
+            .fill_null("—")
+        )
+    return pl.format(PLACEHOLDER.sub("{}", template), *values) if columns else pl.lit(template)
+
+
+def fired_column(rule: WarningRule) -> str:
+    return f"fired_{rule.id}"
+
+
+def warn(scored: pl.DataFrame, rules: RuleSet, month: str) -> pl.DataFrame:
+    """One boolean column per warning rule in force: did it fire for the household?"""
+    start, _ = month_bounds(month)
+    fired = [
+        pl.all_horizontal(condition_expr(c, month) for c in w.when).alias(fired_column(w))
+        for w in rules.effective_warnings(start)
+    ]
+    return scored.with_columns(fired)
+
+
+def _action_expr(rules: RuleSet, warnings: list[WarningRule]) -> pl.Expr:
+    ids = {w.id for w in warnings}
+    expr = pl.lit(None, dtype=pl.String)
+    for action in reversed(rules.actions):  # the first matching action wins
+        present = [r for r in action.rules if r in ids]
+        if action.rules and not present:
+            continue
+        cond = pl.any_horizontal(pl.col(f"fired_{r}") for r in present) if present else pl.lit(True)
+        if action.categories:
+            cond = cond & pl.col("category").is_in(list(action.categories))
+        expr = pl.when(cond).then(pl.lit(action.action)).otherwise(expr)
+    return expr
+
+
+def make_leads(
+    warned: pl.DataFrame, rules: RuleSet, month: str, previous: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Leads of the month; `previous` holds pushed leads of earlier months (household_id, level, rule_ids)."""
+    warnings = rules.effective_warnings(month_bounds(month)[0])
+    if not warnings:
+        return pl.DataFrame(schema=LEAD_SCHEMA)
+    rank_of = {lv: i for i, lv in enumerate(LEVELS)}
+    fired = [pl.col(fired_column(w)) for w in warnings]
+    level_rank = pl.min_horizontal(pl.when(pl.col(fired_column(w))).then(rank_of[w.level]) for w in warnings)
+    leads = (
+        warned.filter(pl.any_horizontal(fired))
+        .with_columns(
+            level_rank=level_rank,
+            urgency=pl.when(
+                pl.any_horizontal(pl.col(fired_column(w)) for w in warnings if w.urgency == "紧急")
+            )
+            .then(pl.lit("紧急"))
+            .otherwise(pl.lit("一般"))
+            if any(w.urgency == "紧急" for w in warnings)
+            else pl.lit("一般"),
+            rule_ids=pl.concat_list(
+                pl.when(pl.col(fired_column(w))).then(pl.lit(w.id)) for w in warnings
+            ).list.drop_nulls(),
+            reasons=pl.concat_str(
+                [pl.when(pl.col(fired_column(w))).then(reason_expr(w.reason)) for w in warnings],
+                separator="；",
+                ignore_nulls=True,
+            ),
+            recommended_action=_action_expr(rules, warnings),
+            lead_id=pl.format("XS{}-{}", pl.lit(month.replace("-", "")), pl.col("household_id")),
+        )
+        .with_columns(
+            level=pl.col("level_rank").replace_strict(dict(enumerate(LEVELS)), return_dtype=pl.String)
+        )
+    )
+    # Rank within the township: colour, then urgency, then the hardship index.
+    leads = leads.with_columns(
+        rank=pl.struct(
+            pl.col("level_rank"), (pl.col("urgency") != "紧急"), -pl.col("hardship_score").fill_null(0)
+        )
+        .rank("ordinal")
+        .over("township_code")
+        .cast(pl.UInt32)
+    )
+    if previous is not None and previous.height:
+        pairs = leads.select("household_id", "lead_id", "level_rank", "rule_ids").join(
+            previous.select(
+                "household_id", prev_lead="lead_id", prev_rank="level_rank", prev_rules="rule_ids"
+            ),
+            on="household_id",
+        )
+        covered = (
+            pairs.filter(
+                (pl.col("prev_rank") <= pl.col("level_rank"))
+                & (pl.col("rule_ids").list.set_difference("prev_rules").list.len() == 0)
+            )
+            .group_by("lead_id")
+            .agg(suppressed_by=pl.col("prev_lead").max())
+        )
+        leads = leads.join(covered, on="lead_id", how="left")
+    else:
+        leads = leads.with_columns(suppressed_by=pl.lit(None, dtype=pl.String))
+    leads = leads.with_columns(
+        pushed=pl.col("suppressed_by").is_null(), rule_version=pl.lit(rules.version), month=pl.lit(month)
+    )
+    return leads.select([pl.col(c).cast(t) for c, t in LEAD_SCHEMA.items()])
+
+
+def lookback(month: str) -> list[str]:
+    start, _ = month_bounds(month)
+    first = start.replace(year=start.year - 1)
+    return [m for m in month_range(first.strftime("%Y-%m"), month) if m != month]

@@ -1,0 +1,429 @@
+"""Policy as data: load `rules/` through one strict schema.
+
+Every file is checked as it loads: unknown keys, duplicate keys, wrong types, overlapping bands,
+dates not in YYYY-MM-DD form and columns no stage provides are errors naming the file and the key.
+A run never starts with a half-loaded rule set: `load_rules` either returns all of it or raises.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from safetynet.errors import RulesError
+from safetynet.versions import RULES_DIR, rule_version
+
+LEVELS = ("红", "橙", "黄", "蓝", "绿")  # most to least severe (Guangdong's five colours)
+URGENCIES = ("紧急", "一般")
+OPS = (">=", ">", "<=", "<", "==", "!=")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice (PyYAML keeps the last)."""
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise RulesError(f"duplicate key '{key}' (line {key_node.start_mark.line + 1})")
+        seen[key] = loader.construct_object(value_node, deep=deep)
+    return seen
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+@dataclass(frozen=True)
+class Band:
+    min: float | None
+    max: float | None
+    score: float
+
+
+@dataclass(frozen=True)
+class Indicator:
+    id: str
+    label: str
+    dimension: str
+    column: str
+    direction: str  # "hardship" raises the score, "reverse" (means) lowers it
+    weight: float
+    unit: str
+    bands: tuple[Band, ...]
+    sources: tuple[str, ...]
+    effective_from: dt.date
+    effective_to: dt.date | None
+    reference: str
+    file: str
+
+
+@dataclass(frozen=True)
+class Dimension:
+    id: str
+    label: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Level:
+    label: str
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class PlaceDated:
+    """A value by effective date, then by division-code prefix ("default" for everywhere else)."""
+
+    by_date: tuple[tuple[dt.date, tuple[tuple[str, Any], ...]], ...]
+
+    def at(self, month_start: dt.date) -> dict[str, Any] | None:
+        """Prefix -> value in force on `month_start` (None when no value is in force yet)."""
+        current = [places for start, places in self.by_date if start <= month_start]
+        return dict(current[-1]) if current else None
+
+
+@dataclass(frozen=True)
+class Condition:
+    column: str
+    op: str
+    value: float | PlaceDated
+
+
+@dataclass(frozen=True)
+class WarningRule:
+    id: str
+    description: str
+    kind: str  # hard | event | score
+    level: str
+    urgency: str
+    when: tuple[Condition, ...]
+    reason: str
+    sources: tuple[str, ...]
+    effective_from: dt.date
+    effective_to: dt.date | None
+    reference: str
+    file: str
+
+
+@dataclass(frozen=True)
+class Action:
+    rules: tuple[str, ...]
+    categories: tuple[str, ...]
+    action: str
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    version: str
+    dimensions: tuple[Dimension, ...]
+    levels: tuple[Level, ...]
+    indicators: tuple[Indicator, ...]
+    warnings: tuple[WarningRule, ...]
+    actions: tuple[Action, ...]
+    dibao_standard: PlaceDated
+    files: tuple[str, ...] = field(default=())
+
+    def effective_indicators(self, month_start: dt.date) -> list[Indicator]:
+        return [i for i in self.indicators if _in_force(i, month_start)]
+
+    def effective_warnings(self, month_start: dt.date) -> list[WarningRule]:
+        return [w for w in self.warnings if _in_force(w, month_start)]
+
+
+def _in_force(rule: Indicator | WarningRule, month_start: dt.date) -> bool:
+    return rule.effective_from <= month_start and (
+        rule.effective_to is None or month_start < rule.effective_to
+    )
+
+
+# --- the checks -----------------------------------------------------------------------------------
+
+
+class _Doc:
+    """One YAML mapping being checked; every error names the file and the key."""
+
+    def __init__(self, data: Any, file: str, where: str = ""):
+        if not isinstance(data, dict):
+            raise RulesError(f"{file}: {where or 'document'} must be a mapping")
+        self.data, self.file, self.where = data, file, where
+        self.used: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def fail(self, key: str, problem: str) -> RulesError:
+        return RulesError(f"{self.file}: key '{self._key(key)}': {problem}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], required: bool = True, default: Any = None) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if required:
+                raise self.fail(key, "is missing")
+            return default
+        value = self.data[key]
+        # YAML reads 3 as int; a weight of 3 is a number all the same (but a bool is not).
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.fail(key, f"must be {names}, not {type(value).__name__} {value!r}")
+        return value
+
+    def number(self, key: str, required: bool = True) -> float | None:
+        value = self.get(key, (int, float), required)
+        return None if value is None else float(value)
+
+    def date(self, key: str, required: bool = True) -> dt.date | None:
+        value = self.get(key, (str, dt.date), required)
+        return None if value is None else _date(value, lambda p: self.fail(key, p))
+
+    def child(self, key: str, required: bool = True) -> _Doc | None:
+        value = self.get(key, dict, required)
+        return None if value is None else _Doc(value, self.file, self._key(key))
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used, key=str)
+        if unknown:
+            raise self.fail(str(unknown[0]), "is not a known key (typo?)")
+
+
+def _date(value: Any, fail) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise fail(f"'{value}' is not a date in YYYY-MM-DD form") from None
+
+
+def _read(path: Path) -> Any:
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 - strict SafeLoader
+    except RulesError as exc:
+        raise RulesError(f"{path.relative_to(RULES_DIR.parent)}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{path.relative_to(RULES_DIR.parent)}: not valid YAML ({exc})") from None
+
+
+def _effective(doc: _Doc) -> tuple[dt.date, dt.date | None]:
+    eff = doc.child("effective")
+    start, end = eff.date("from"), eff.date("to", required=False)
+    eff.done()
+    if end is not None and end <= start:
+        raise eff.fail("to", "must be after 'from'")
+    return start, end
+
+
+def _bands(doc: _Doc) -> tuple[Band, ...]:
+    raw = doc.get("bands", list)
+    if not raw:
+        raise doc.fail("bands", "needs at least one band")
+    bands = []
+    for i, item in enumerate(raw):
+        b = _Doc(item, doc.file, f"bands[{i}]")
+        band = Band(b.number("min", required=False), b.number("max", required=False), b.number("score"))
+        b.done()
+        if not 0 <= band.score <= 1:
+            raise b.fail("score", f"must be between 0 and 1, not {band.score}")
+        if band.min is not None and band.max is not None and band.max <= band.min:
+            raise b.fail("max", f"must be above min ({band.min})")
+        bands.append(band)
+    ordered = sorted(bands, key=lambda band: -float("inf") if band.min is None else band.min)
+    for lower, upper in zip(ordered, ordered[1:], strict=False):
+        low_end = float("inf") if lower.max is None else lower.max
+        high_start = -float("inf") if upper.min is None else upper.min
+        if high_start < low_end:
+            raise doc.fail(
+                "bands", f"bands overlap: [{lower.min}, {lower.max}) and [{upper.min}, {upper.max})"
+            )
+    return tuple(ordered)
+
+
+def _strings(doc: _Doc, key: str, required: bool = True) -> tuple[str, ...]:
+    values = doc.get(key, list, required, default=[])
+    if not all(isinstance(v, str) for v in values):
+        raise doc.fail(key, "must be a list of strings")
+    return tuple(values)
+
+
+def _place_dated(doc: _Doc, key: str, value: Any, kind: type) -> PlaceDated:
+    """{date: {"default" | prefix: value}}; a prefix is 2 to 12 digits of a division code."""
+    by_date = []
+    for raw_date, places in value.items():
+        start = _date(raw_date, lambda p, k=raw_date: doc.fail(f"{key}.{k}", p))
+        if not isinstance(places, dict) or "default" not in places:
+            raise doc.fail(f"{key}.{raw_date}", "must map 'default' and division-code prefixes to values")
+        for prefix, v in places.items():
+            if prefix != "default" and not (
+                isinstance(prefix, str) and prefix.isdigit() and 2 <= len(prefix) <= 12
+            ):
+                raise doc.fail(f"{key}.{raw_date}.{prefix}", "is not 'default' or a division-code prefix")
+            if kind is float and not (isinstance(v, int | float) and not isinstance(v, bool)):
+                raise doc.fail(f"{key}.{raw_date}.{prefix}", f"must be a number, not {v!r}")
+            if kind is dict and not (
+                isinstance(v, dict)
+                and set(v) == {"城市", "农村"}
+                and all(isinstance(x, int | float) for x in v.values())
+            ):
+                raise doc.fail(f"{key}.{raw_date}.{prefix}", "must give numbers for 城市 and 农村")
+        by_date.append((start, tuple(sorted(places.items(), key=lambda kv: (kv[0] != "default", kv[0])))))
+    return PlaceDated(tuple(sorted(by_date)))
+
+
+def _indicator(path: Path, dimensions: set[str]) -> Indicator:
+    file = str(path.relative_to(RULES_DIR.parent))
+    doc = _Doc(_read(path), file)
+    doc.get("description", str)
+    direction = doc.get("direction", str)
+    if direction not in ("hardship", "reverse"):
+        raise doc.fail("direction", f"must be 'hardship' or 'reverse', not '{direction}'")
+    dimension = doc.get("dimension", str)
+    if dimension not in dimensions:
+        raise doc.fail("dimension", f"'{dimension}' is not a dimension of rules/index/dimensions.yaml")
+    weight = doc.number("weight")
+    if weight <= 0:
+        raise doc.fail("weight", "must be positive (use direction: reverse for means)")
+    start, end = _effective(doc)
+    ind = Indicator(
+        id=path.stem,
+        label=doc.get("label", str),
+        dimension=dimension,
+        column=doc.get("column", str),
+        direction=direction,
+        weight=weight,
+        unit=doc.get("unit", str),
+        bands=_bands(doc),
+        sources=_strings(doc, "sources"),
+        effective_from=start,
+        effective_to=end,
+        reference=doc.get("reference", str),
+        file=file,
+    )
+    doc.done()
+    return ind
+
+
+def _warning(path: Path) -> WarningRule:
+    file = str(path.relative_to(RULES_DIR.parent))
+    doc = _Doc(_read(path), file)
+    doc.get("description", str)
+    kind, level, urgency = doc.get("kind", str), doc.get("level", str), doc.get("urgency", str)
+    if kind not in ("hard", "event", "score"):
+        raise doc.fail("kind", f"must be hard, event or score, not '{kind}'")
+    if level not in LEVELS:
+        raise doc.fail("level", f"must be one of {'、'.join(LEVELS)}, not '{level}'")
+    if urgency not in URGENCIES:
+        raise doc.fail("urgency", f"must be 紧急 or 一般, not '{urgency}'")
+    conditions = []
+    for i, item in enumerate(doc.get("when", list)):
+        c = _Doc(item, file, f"when[{i}]")
+        op = c.get("op", str)
+        if op not in OPS:
+            raise c.fail("op", f"must be one of {' '.join(OPS)}, not '{op}'")
+        raw = c.get("value", (int, float, dict))
+        value = _place_dated(c, "value", raw, float) if isinstance(raw, dict) else float(raw)
+        conditions.append(Condition(c.get("column", str), op, value))
+        c.done()
+    if not conditions:
+        raise doc.fail("when", "needs at least one condition")
+    start, end = _effective(doc)
+    rule = WarningRule(
+        id=path.stem,
+        description=doc.get("description", str),
+        kind=kind,
+        level=level,
+        urgency=urgency,
+        when=tuple(conditions),
+        reason=doc.get("reason", str),
+        sources=_strings(doc, "sources"),
+        effective_from=start,
+        effective_to=end,
+        reference=doc.get("reference", str),
+        file=file,
+    )
+    doc.done()
+    return rule
+
+
+def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleSet:
+    """The whole rule set, checked; `columns` are the household columns the stages provide."""
+    rel = lambda p: str(p.relative_to(root.parent))  # noqa: E731
+    dims_doc = _Doc(_read(root / "index" / "dimensions.yaml"), rel(root / "index" / "dimensions.yaml"))
+    for key in ("description", "unit", "reference"):
+        dims_doc.get(key, str)
+    dimensions = []
+    for i, item in enumerate(dims_doc.get("dimensions", list)):
+        d = _Doc(item, dims_doc.file, f"dimensions[{i}]")
+        dimensions.append(Dimension(d.get("id", str), d.get("label", str), d.number("weight")))
+        d.done()
+    dims_doc.done()
+    if len({d.id for d in dimensions}) != len(dimensions):
+        raise dims_doc.fail("dimensions", "an id appears twice")
+
+    levels_doc = _Doc(_read(root / "index" / "levels.yaml"), rel(root / "index" / "levels.yaml"))
+    for key in ("description", "unit", "reference"):
+        levels_doc.get(key, str)
+    levels = []
+    for i, item in enumerate(levels_doc.get("levels", list)):
+        lv = _Doc(item, levels_doc.file, f"levels[{i}]")
+        levels.append(Level(lv.get("label", str), lv.number("min"), lv.number("max")))
+        lv.done()
+    levels_doc.done()
+
+    indicators = tuple(
+        _indicator(p, {d.id for d in dimensions})
+        for p in sorted((root / "index" / "indicators").glob("*.yaml"))
+    )
+    warnings = tuple(_warning(p) for p in sorted((root / "warnings").glob("*.yaml")))
+
+    actions_doc = _Doc(_read(root / "actions.yaml"), rel(root / "actions.yaml"))
+    actions_doc.get("description", str)
+    actions_doc.get("reference", str)
+    actions = []
+    warning_ids = {w.id for w in warnings}
+    for i, item in enumerate(actions_doc.get("actions", list)):
+        a = _Doc(item, actions_doc.file, f"actions[{i}]")
+        rules = _strings(a, "rules")
+        unknown = [r for r in rules if r not in warning_ids]
+        if unknown:
+            raise a.fail("rules", f"names no warning rule: {', '.join(unknown)}")
+        actions.append(Action(rules, _strings(a, "categories"), a.get("action", str)))
+        a.done()
+    actions_doc.done()
+
+    std_doc = _Doc(
+        _read(root / "parameters" / "dibao_standard.yaml"), rel(root / "parameters" / "dibao_standard.yaml")
+    )
+    for key in ("description", "unit", "reference"):
+        std_doc.get(key, str)
+    standard = _place_dated(std_doc, "values", std_doc.get("values", dict), dict)
+    std_doc.done()
+
+    if columns is not None:
+        for ind in indicators:
+            if ind.column not in columns:
+                raise RulesError(f"{ind.file}: key 'column': no stage provides a column '{ind.column}'")
+        for w in warnings:
+            for i, cond in enumerate(w.when):
+                if cond.column not in columns:
+                    raise RulesError(
+                        f"{w.file}: key 'when[{i}].column': no stage provides a column '{cond.column}'"
+                    )
+    files = tuple(rel(p) for p in sorted(root.rglob("*.yaml")))
+    return RuleSet(
+        rule_version(),
+        tuple(dimensions),
+        tuple(levels),
+        indicators,
+        warnings,
+        tuple(actions),
+        standard,
+        files,
+    )

@@ -1,0 +1,48 @@
+-- requires: _leads
+-- v_leads: one row per household and month where a warning rule fired.
+-- pushed = sent to the township; a lead covered by an earlier pushed lead (same or fewer rules,
+-- no worse colour) is kept with suppressed_by. status: 已回传 once a home-visit outcome came back.
+create or replace view v_leads as
+with leads as (
+    select * from read_parquet('{lake}/_leads/*/data.parquet', hive_partitioning = true, union_by_name = true)
+),
+
+outcomes as (
+    select lead_id, min(visited_on) as visited_on, last(outcome order by visited_on) as outcome
+    from lake_outcomes
+    group by lead_id
+),
+
+final as (
+    select
+        leads.month,
+        leads.lead_id,
+        leads.household_id,
+        leads.division_code,
+        leads.township_code,
+        leads.county_code,
+        leads.category,
+        leads.level,
+        leads.urgency,
+        array_to_string(leads.rule_ids, ',') as rule_ids,
+        leads.reasons,
+        leads.recommended_action,
+        leads.hardship_score,
+        leads.hardship_level,
+        leads.rank,
+        leads.pushed,
+        leads.suppressed_by,
+        case
+            when outcomes.lead_id is not null then '已回传'
+            when leads.pushed then '待核查'
+            else '已推送未升级'
+        end as status,
+        outcomes.outcome,
+        leads.rule_version,
+        leads.run_id
+    from leads
+    left join outcomes
+        on leads.lead_id = outcomes.lead_id
+)
+
+select * from final
