@@ -8,6 +8,7 @@ A run never starts with a half-loaded rule set: `load_rules` either returns all 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,9 @@ class _Doc:
         self.used.add(key)
         if key not in self.data:
             if required:
+                typo = difflib.get_close_matches(key, [str(k) for k in self.data if k not in self.used], n=1)
+                if typo:
+                    raise self.fail(typo[0], f"is not a known key (did you mean '{key}'?)")
                 raise self.fail(key, "is missing")
             return default
         value = self.data[key]
@@ -203,13 +207,18 @@ def _date(value: Any, fail) -> dt.date:
         raise fail(f"'{value}' is not a date in YYYY-MM-DD form") from None
 
 
-def _read(path: Path) -> Any:
+def _name(path: Path, root: Path) -> str:
+    """How errors name a file: relative to the folder that holds `rules/`."""
+    return str(path.relative_to(root.parent))
+
+
+def _read(path: Path, root: Path) -> Any:
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 - strict SafeLoader
     except RulesError as exc:
-        raise RulesError(f"{path.relative_to(RULES_DIR.parent)}: {exc}") from None
+        raise RulesError(f"{_name(path, root)}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise RulesError(f"{path.relative_to(RULES_DIR.parent)}: not valid YAML ({exc})") from None
+        raise RulesError(f"{_name(path, root)}: not valid YAML ({exc})") from None
 
 
 def _effective(doc: _Doc) -> tuple[dt.date, dt.date | None]:
@@ -277,9 +286,9 @@ def _place_dated(doc: _Doc, key: str, value: Any, kind: type) -> PlaceDated:
     return PlaceDated(tuple(sorted(by_date)))
 
 
-def _indicator(path: Path, dimensions: set[str]) -> Indicator:
-    file = str(path.relative_to(RULES_DIR.parent))
-    doc = _Doc(_read(path), file)
+def _indicator(path: Path, root: Path, dimensions: set[str]) -> Indicator:
+    file = _name(path, root)
+    doc = _Doc(_read(path, root), file)
     doc.get("description", str)
     direction = doc.get("direction", str)
     if direction not in ("hardship", "reverse"):
@@ -310,9 +319,9 @@ def _indicator(path: Path, dimensions: set[str]) -> Indicator:
     return ind
 
 
-def _warning(path: Path) -> WarningRule:
-    file = str(path.relative_to(RULES_DIR.parent))
-    doc = _Doc(_read(path), file)
+def _warning(path: Path, root: Path) -> WarningRule:
+    file = _name(path, root)
+    doc = _Doc(_read(path, root), file)
     doc.get("description", str)
     kind, level, urgency = doc.get("kind", str), doc.get("level", str), doc.get("urgency", str)
     if kind not in ("hard", "event", "score"):
@@ -354,8 +363,12 @@ def _warning(path: Path) -> WarningRule:
 
 def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleSet:
     """The whole rule set, checked; `columns` are the household columns the stages provide."""
-    rel = lambda p: str(p.relative_to(root.parent))  # noqa: E731
-    dims_doc = _Doc(_read(root / "index" / "dimensions.yaml"), rel(root / "index" / "dimensions.yaml"))
+
+    def doc(*parts: str) -> _Doc:
+        path = root.joinpath(*parts)
+        return _Doc(_read(path, root), _name(path, root))
+
+    dims_doc = doc("index", "dimensions.yaml")
     for key in ("description", "unit", "reference"):
         dims_doc.get(key, str)
     dimensions = []
@@ -367,7 +380,7 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
     if len({d.id for d in dimensions}) != len(dimensions):
         raise dims_doc.fail("dimensions", "an id appears twice")
 
-    levels_doc = _Doc(_read(root / "index" / "levels.yaml"), rel(root / "index" / "levels.yaml"))
+    levels_doc = doc("index", "levels.yaml")
     for key in ("description", "unit", "reference"):
         levels_doc.get(key, str)
     levels = []
@@ -378,12 +391,12 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
     levels_doc.done()
 
     indicators = tuple(
-        _indicator(p, {d.id for d in dimensions})
+        _indicator(p, root, {d.id for d in dimensions})
         for p in sorted((root / "index" / "indicators").glob("*.yaml"))
     )
-    warnings = tuple(_warning(p) for p in sorted((root / "warnings").glob("*.yaml")))
+    warnings = tuple(_warning(p, root) for p in sorted((root / "warnings").glob("*.yaml")))
 
-    actions_doc = _Doc(_read(root / "actions.yaml"), rel(root / "actions.yaml"))
+    actions_doc = doc("actions.yaml")
     actions_doc.get("description", str)
     actions_doc.get("reference", str)
     actions = []
@@ -398,9 +411,7 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
         a.done()
     actions_doc.done()
 
-    std_doc = _Doc(
-        _read(root / "parameters" / "dibao_standard.yaml"), rel(root / "parameters" / "dibao_standard.yaml")
-    )
+    std_doc = doc("parameters", "dibao_standard.yaml")
     for key in ("description", "unit", "reference"):
         std_doc.get(key, str)
     standard = _place_dated(std_doc, "values", std_doc.get("values", dict), dict)
@@ -416,7 +427,7 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
                     raise RulesError(
                         f"{w.file}: key 'when[{i}].column': no stage provides a column '{cond.column}'"
                     )
-    files = tuple(rel(p) for p in sorted(root.rglob("*.yaml")))
+    files = tuple(_name(p, root) for p in sorted(root.rglob("*.yaml")))
     return RuleSet(
         rule_version(),
         tuple(dimensions),
