@@ -73,11 +73,112 @@ def stage_dag(month: str, _households: int, landing: Path, home: Path) -> int:
     return con.execute("select rows_delivered from v_runs").fetchone()[0]
 
 
+def previous(month: str) -> str:
+    from jobs.households import previous_month
+
+    return previous_month(month)
+
+
+def stage_generate_previous(month: str, households: int, landing: Path, home: Path) -> int:
+    return stage_generate(previous(month), households, landing, home)
+
+
+def stage_load_previous(month: str, households: int, landing: Path, home: Path) -> int:
+    """The month before, ingested and published, so events (changes) and windows can be found."""
+    from jobs import monthly
+    from safetynet.contract import SOURCE_NAMES
+
+    prev = previous(month)
+    monthly.start(prev, str(landing), str(home), "bench-prev")
+    rows = sum(
+        monthly.ingest(s, prev, str(landing), str(home), "bench-prev")["rows_delivered"] or 0
+        for s in SOURCE_NAMES
+    )
+    monthly.publish(prev, str(home), "bench-prev")
+    from jobs.assess import assess
+
+    assess(prev, str(home), "bench-prev")
+    return rows
+
+
+def stage_households(month: str, _households: int, _landing: Path, home: Path) -> int:
+    from jobs.assess import checked_rules
+    from jobs.households import assemble
+    from jobs.lake import write_parquet
+
+    frame, missing = assemble(home, month, checked_rules())
+    write_parquet(
+        frame.with_columns(missing_sources=pl_lit(",".join(missing))), home / "bench-households.parquet"
+    )
+    return frame.height
+
+
+def pl_lit(value: str):
+    import polars as pl
+
+    return pl.lit(value)
+
+
+def stage_score(month: str, _households: int, _landing: Path, home: Path) -> int:
+    """Hardship index, warning rules and leads for every household (features already assembled)."""
+    import polars as pl
+
+    from jobs.assess import checked_rules, previous_leads
+    from jobs.lake import Home
+    from jobs.leads import make_leads, warn
+    from jobs.score import score
+
+    rules = checked_rules()
+    households = pl.read_parquet(home / "bench-households.parquet")
+    missing = [s for s in households["missing_sources"][0].split(",") if s]
+    start = time.perf_counter()
+    warned = warn(score(households.drop("missing_sources"), rules, month, missing), rules, month)
+    leads = make_leads(warned, rules, month, previous_leads(Home(home), month))
+    print(f"score+warn compute only: {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    leads.write_parquet(home / "bench-leads.parquet")
+    return households.height
+
+
+def quality(month: str, landing: Path, home: Path) -> str:
+    """Leads per 1,000 households; recall and precision against the generator's truth file."""
+    import polars as pl
+
+    households = pl.read_parquet(home / "bench-households.parquet", columns=["household_id"]).height
+    leads = pl.read_parquet(home / "bench-leads.parquet").filter(pl.col("pushed"))
+    truth = pl.read_csv(landing / "_truth" / f"{month}.csv").filter(pl.col("kind") == "hardship")
+    planted = truth.select("household_id").unique()
+    visit = leads.filter(pl.col("level").is_in(["红", "橙", "黄"]))
+    hit = lambda frame: frame.join(planted, on="household_id", how="semi").height  # noqa: E731
+    recall = hit(leads) / max(planted.height, 1)
+    by_kind = (
+        truth.join(leads.select("household_id"), on="household_id", how="left", coalesce=False)
+        .group_by("detail")
+        .agg(pl.col("household_id_right").is_not_null().mean().round(3).alias("recall"), pl.len())
+        .sort("detail")
+    )
+    levels = leads.group_by("level").len().sort("level")
+    return "\n".join(
+        [
+            f"leads pushed: {leads.height:,} = {leads.height / households * 1000:.1f} per 1,000 households "
+            f"(red/orange/yellow: {visit.height / households * 1000:.1f} per 1,000)",
+            f"by colour: {dict(levels.iter_rows())}",
+            f"recall (planted hardship households with a pushed lead): {recall:.3f} of {planted.height:,}",
+            f"precision (red/orange/yellow leads on planted hardship): {hit(visit) / max(visit.height, 1):.3f}; "
+            f"all pushed: {hit(leads) / max(leads.height, 1):.3f}",
+            "recall by planted hardship: " + ", ".join(f"{d} {r} (n={n})" for d, r, n in by_kind.iter_rows()),
+        ]
+    )
+
+
 STAGES = {
     "generate": stage_generate,
     "floor": stage_floor,
     "ingest+validate": stage_ingest,
     "publish": stage_publish,
+    "generate previous month": stage_generate_previous,
+    "load previous month": stage_load_previous,
+    "households": stage_households,
+    "score+warn+leads": stage_score,
     "whole DAG (safetynet run)": stage_dag,
 }
 
@@ -127,16 +228,24 @@ def main() -> None:
             )
         )
         return
-    marker = landing / f".generated-{args.month}-{args.households}"
     results = []
-    if not marker.exists():
-        shutil.rmtree(args.work, ignore_errors=True)
-        landing.mkdir(parents=True)
-        results.append(run_stage("generate", args))
-        marker.touch()
+    for stage, month in (("generate previous month", previous(args.month)), ("generate", args.month)):
+        marker = landing / f".generated-{month}-{args.households}"
+        if not marker.exists():
+            landing.mkdir(parents=True, exist_ok=True)
+            results.append(run_stage(stage, args))
+            marker.touch()
     shutil.rmtree(home, ignore_errors=True)
-    for name in ("floor", "ingest+validate", "publish"):
+    for name in (
+        "load previous month",
+        "floor",
+        "ingest+validate",
+        "publish",
+        "households",
+        "score+warn+leads",
+    ):
         results.append(run_stage(name, args))
+    report = quality(args.month, landing, home)
     if args.dag:
         results.append(run_stage("whole DAG (safetynet run)", args))
     floor = next(r for r in results if r["stage"] == "floor")
@@ -148,6 +257,7 @@ def main() -> None:
         rate = f"{r['rows'] / r['seconds']:,.0f}" if r["rows"] else "-"
         ratio = r["seconds"] / floor["seconds"]
         print(f"{r['stage']:<28}{r['seconds']:>9.1f}{rate:>14}{r['peak_mb']:>13.0f}{ratio:>9.2f}")
+    print("\n" + report)
 
 
 if __name__ == "__main__":

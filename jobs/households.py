@@ -93,6 +93,7 @@ FEATURES = {
     "event_disability_grade": pl.Int32,
     "event_newly_unemployed": pl.UInt32,
     "event_death": pl.UInt32,
+    "event_death_working_age": pl.UInt32,
     "event_death_date": pl.Date,
     "event_missing": pl.UInt32,
     "event_work_injury": pl.UInt32,
@@ -327,11 +328,11 @@ def assemble(home: Path, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
     edu_h = window_amount("education_aid", "paid_on", "amount", "education_aid_12m")
 
     def window_events(
-        source: str, date_col: str, name: str, event: str, event_date: str | None
+        source: str, date_col: str, name: str, event: str, event_date: str | None, **extra: pl.Expr
     ) -> pl.LazyFrame:
         rows = _per_person(lake, source, months, {"id_number": pl.String, date_col: pl.Date})
         rows = rows.filter(pl.col(date_col).is_between(window_start, end)).unique()
-        aggs = {name: pl.len(), event: (pl.col(date_col) >= start).sum()}
+        aggs = {name: pl.len(), event: (pl.col(date_col) >= start).sum(), **extra}
         if event_date:
             aggs[event_date] = pl.col(date_col).filter(pl.col(date_col) >= start).min()
         return by_household(rows, **aggs)
@@ -339,7 +340,19 @@ def assemble(home: Path, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
     injury_h = window_events(
         "work_injury", "injured_on", "work_injuries_12m", "event_work_injury", "event_work_injury_date"
     )
-    death_h = window_events("deaths", "died_on", "deaths_12m", "event_death", "event_death_date")
+    # A death of a working-age member (16-59) takes away an earner: a hardship event. Other deaths
+    # change who is counted in the household, which the means test checks.
+    age_at_death = (pl.col("died_on") - birth).dt.total_days() / 365.25
+    death_h = window_events(
+        "deaths",
+        "died_on",
+        "deaths_12m",
+        "event_death",
+        "event_death_date",
+        event_death_working_age=(
+            (pl.col("died_on") >= start) & age_at_death.is_between(16, 60, closed="left")
+        ).sum(),
+    )
     missing_h = window_events("missing_persons", "declared_on", "missing_12m", "event_missing", None)
     legal_h = window_events("legal_aid", "opened_on", "legal_aid_12m", "_legal_now", None).drop("_legal_now")
 
