@@ -157,13 +157,14 @@ def quality(month: str, landing: Path, home: Path) -> str:
         .sort("detail")
     )
     levels = leads.group_by("level").len().sort("level")
+    precision = hit(visit) / max(visit.height, 1)
     return "\n".join(
         [
             f"leads pushed: {leads.height:,} = {leads.height / households * 1000:.1f} per 1,000 households "
             f"(red/orange/yellow: {visit.height / households * 1000:.1f} per 1,000)",
             f"by colour: {dict(levels.iter_rows())}",
             f"recall (planted hardship households with a pushed lead): {recall:.3f} of {planted.height:,}",
-            f"precision (red/orange/yellow leads on planted hardship): {hit(visit) / max(visit.height, 1):.3f}; "
+            f"precision (red/orange/yellow leads on planted hardship): {precision:.3f}; "
             f"all pushed: {hit(leads) / max(leads.height, 1):.3f}",
             "recall by planted hardship: " + ", ".join(f"{d} {r} (n={n})" for d, r, n in by_kind.iter_rows()),
         ]
