@@ -14,12 +14,16 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	UV_COMPILE_BYTECODE=1 $(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
-# Two synthetic months through the real monthly DAG (embedded Airflow, SQLite, local DuckDB).
+# Two synthetic months through the real monthly DAG (embedded Airflow, SQLite, local DuckDB); the
+# second month's `outcomes` delivery reports the townships' home visits of the first month's leads.
 demo: install
-	$(VENV)/bin/safetynet generate --month 2026-08 --months 2 --households 5000 --seed 1 --landing $(DEMO)/landing
+	rm -rf $(DEMO)
+	$(VENV)/bin/safetynet generate --month 2026-08 --households 5000 --seed 1 --landing $(DEMO)/landing
 	$(VENV)/bin/safetynet run --month 2026-08 --landing $(DEMO)/landing --home $(DEMO)/home
+	$(VENV)/bin/safetynet generate --month 2026-09 --households 5000 --seed 1 --landing $(DEMO)/landing --home $(DEMO)/home
 	$(VENV)/bin/safetynet run --month 2026-09 --landing $(DEMO)/landing --home $(DEMO)/home
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, status, rows_delivered, accepted, quarantined from v_runs order by month"
+	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, level, count(*) as leads, count(*) filter (where pushed) as pushed from v_leads group by all order by all"
 	@echo "results: $(DEMO)/home (lake/, warehouse/safetynet.duckdb, reports/<month>/validation.html)"
 
 test: install

@@ -682,10 +682,71 @@ def county_chunks(households: int) -> Iterator[tuple[int, int, str]]:
         yield c, n, f"43{1 + c // 10:02d}{1 + c % 10:02d}"
 
 
+# What township staff conclude after a home visit (核查结论), by what the generator planted:
+# a household really in hardship is mostly helped according to its category; one that is not
+# is mostly found ineligible. Visits happen for 85% of pushed leads within the month after.
+HELPED = {
+    "低保": ["临时救助", "维持现状"],
+    "特困": ["临时救助", "维持现状"],
+    "低保边缘": ["纳入低保", "临时救助"],
+}
+HELPED_OTHER = ["纳入低保边缘", "临时救助", "转介"]
+NOT_HELPED = ["不符合条件", "维持现状", "无法核实"]
+REFERRED_TO = ["人社部门", "教育部门", "住建部门", "残联", "医保部门"]
+
+
+def outcomes(month: str, seed: int, landing: Path, home: Path | None) -> pl.DataFrame:
+    """The townships' outcomes for last month's pushed leads (empty without a home to read them from)."""
+    schema = {c.name: pl.String for c in SOURCES["outcomes"].columns}
+    start, _ = month_bounds(month)
+    prev = (start - dt.timedelta(days=1)).strftime("%Y-%m")
+    leads_file = home / "lake" / "_leads" / f"month={prev}" / "data.parquet" if home else None
+    if leads_file is None or not leads_file.exists():
+        return pl.DataFrame(schema=schema)
+    leads = pl.read_parquet(leads_file).filter(pl.col("pushed"))
+    truth_file = landing / "_truth" / f"{prev}.csv"
+    planted = pl.read_csv(truth_file).filter(pl.col("kind") == "hardship") if truth_file.exists() else None
+    real = leads["household_id"].is_in(planted["household_id"].implode()) if planted is not None else None
+    rng = np.random.default_rng([seed, 99, month_index(month)])
+    n = leads.height
+    pick = rng.integers(0, 2, n)
+    helped = [
+        HELPED.get(cat, HELPED_OTHER)[p % len(HELPED.get(cat, HELPED_OTHER))]
+        for cat, p in zip(leads["category"].to_list(), rng.integers(0, 3, n).tolist(), strict=True)
+    ]
+    not_helped = np.array(NOT_HELPED)[np.minimum(pick + (rng.random(n) < 0.1), 2)]
+    outcome = np.where(real.to_numpy() if real is not None else np.zeros(n, bool), helped, not_helped)
+    frame = (
+        pl.DataFrame(
+            {
+                "lead_id": leads["lead_id"],
+                "visited_on": np.datetime64(start) + rng.integers(0, 25, n).astype("timedelta64[D]"),
+                "outcome": outcome,
+            }
+        )
+        .with_columns(
+            referred_to=pl.when(pl.col("outcome") == "转介").then(
+                pl.Series(np.array(REFERRED_TO)[rng.integers(0, 5, n)])
+            ),
+            note=pl.lit(None, pl.String),
+        )
+        .filter(pl.Series(rng.random(n) < 0.85))
+    )
+    return frame.select(list(schema))
+
+
 def generate(
-    month: str, households: int, seed: int, landing: Path, dirt: Dirt | None = None, progress=None
+    month: str,
+    households: int,
+    seed: int,
+    landing: Path,
+    dirt: Dirt | None = None,
+    progress=None,
+    home: Path | None = None,
 ) -> dict[str, int]:
-    """Write one month of deliveries under `landing/<month>/` and its truth file; return rows per file."""
+    """Write one month of deliveries under `landing/<month>/` and its truth file; return rows per file.
+
+    With `home`, the `outcomes` delivery reports home visits of last month's pushed leads there."""
     dirt = dirt or Dirt()
     month_dir = landing / month
     month_dir.mkdir(parents=True, exist_ok=True)
@@ -710,9 +771,7 @@ def generate(
         truths.append(truth)
         if progress:
             progress(n)
-    # The outcomes of last month's leads come from township offices, not from this generator:
-    # an empty delivery says "no visits reported", which is what a month before any lead means.
-    writer.write("outcomes", pl.DataFrame(schema={c.name: pl.String for c in SOURCES["outcomes"].columns}), 0)
+    writer.write("outcomes", outcomes(month, seed, landing, home), 0)
     writer.close()
     pl.concat(truths).write_csv(truth_dir / f"{month}.csv")
     return writer.rows

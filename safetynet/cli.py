@@ -33,6 +33,9 @@ def generate(
     households: Annotated[int, typer.Option(min=1, help="Monitored households")] = 3000,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same people and events")] = 1,
     months: Annotated[int, typer.Option(min=1, help="Number of consecutive months")] = 1,
+    home: Annotated[
+        Path | None, typer.Option(help="A --home of runs: outcomes report visits of last month's leads there")
+    ] = None,
 ) -> None:
     """Write synthetic deliveries for every source of the contract (with realistic dirt) and a truth file."""
     from rich.progress import Progress
@@ -51,7 +54,9 @@ def generate(
         start = time.perf_counter()
         with Progress(transient=True) as bar:
             task = bar.add_task(f"generating {this}", total=households)
-            rows = gen(this, households, seed, landing, progress=lambda n, t=task: bar.advance(t, n))
+            rows = gen(
+                this, households, seed, landing, progress=lambda n, t=task: bar.advance(t, n), home=home
+            )
         typer.echo(
             f"{this}: {sum(rows.values()):,} rows in {len(rows)} sources -> {landing / this} "
             f"({time.perf_counter() - start:.1f} s); truth: {landing / '_truth' / (this + '.csv')}"

@@ -116,6 +116,118 @@ def test_report_opens_offline(loaded):
     assert "监测对象名册" in page and "expect_column_values_to_be_valid_resident_id_number" in page
 
 
+def test_every_monitored_household_is_scored_with_the_rule_version(loaded):
+    home, _ = loaded
+    rows = q(
+        home,
+        """
+        select h.month, count(*), count(distinct h.household_id),
+               min(h.hardship_score), max(h.hardship_score),
+               count(*) filter (where h.hardship_level is null),
+               any_value(h.rule_version), any_value(r.rule_version)
+        from v_household_month as h
+        inner join v_runs as r on r.month = h.month and r.is_current
+        where h.month < '2026-10'
+        group by h.month order by h.month""",
+    )
+    assert [r[0] for r in rows] == ["2026-08", "2026-09"]
+    for month, n, distinct, low, high, no_level, version, run_version in rows:
+        (on_roster,) = q(
+            home, f"select count(distinct household_id) from lake_roster where month = '{month}'"
+        )[0]
+        assert n == distinct == on_roster
+        assert 0 <= low <= high <= 100 and no_level == 0
+        assert version == run_version and len(version) == 12
+    columns = {r[0] for r in q(home, "describe v_household_month")}
+    assert {
+        "month",
+        "household_id",
+        "division_code",
+        "township_code",
+        "county_code",
+        "category",
+        "members",
+        "hardship_score",
+        "hardship_level",
+        "per_capita_income",
+        "dibao_standard",
+        "rule_version",
+    } <= columns
+
+
+def test_leads_are_explained_ranked_and_traceable(loaded):
+    home, _ = loaded
+    columns = {r[0] for r in q(home, "describe v_leads")}
+    assert {
+        "month",
+        "lead_id",
+        "household_id",
+        "township_code",
+        "level",
+        "urgency",
+        "rule_ids",
+        "reasons",
+        "recommended_action",
+        "rule_version",
+        "run_id",
+    } <= columns
+    leads = q(
+        home,
+        "select lead_id, month, household_id, level, urgency, reasons, recommended_action, rank,"
+        " rule_ids from v_leads",
+    )
+    assert leads, "two generated months always have some warning events"
+    for lead_id, month, household, level, urgency, reasons, action, rank, rule_ids in leads:
+        assert lead_id == f"XS{month.replace('-', '')}-{household}"
+        assert level in "红橙黄蓝绿" and urgency in ("紧急", "一般") and reasons and action and rank >= 1
+        assert rule_ids
+    # Ranks are 1..n within each township and month.
+    assert (
+        q(
+            home,
+            """select count(*) from (select month, township_code, max(rank) as m, count(*) as n
+                      from v_leads group by all) where m != n""",
+        )[0][0]
+        == 0
+    )
+    # Every medical hard trigger is backed by the household's 12-month out-of-pocket total.
+    assert (
+        q(
+            home,
+            """
+        select count(*) from v_leads as l
+        inner join lake_household_month as h on h.month = l.month and h.household_id = l.household_id
+        where l.rule_ids like '%medical_hard%' and h.oop_medical_12m < 5000""",
+        )[0][0]
+        == 0
+    )
+
+
+def test_outcomes_of_pushed_leads_come_back_and_close_them(loaded, landing):
+    home, _ = loaded
+    safetynet(
+        "generate",
+        "--month",
+        "2026-10",
+        "--households",
+        "600",
+        "--seed",
+        "11",
+        "--landing",
+        str(landing),
+        "--home",
+        str(home),
+        check=True,
+    )
+    safetynet("run", "--month", "2026-10", "--landing", str(landing), "--home", str(home), check=True)
+    (pushed,) = q(home, "select count(*) from v_leads where month = '2026-09' and pushed")[0]
+    closed = q(home, "select lead_id, outcome from v_leads where month = '2026-09' and status = '已回传'")
+    assert pushed > 0 and 0 < len(closed) <= pushed
+    visits = q(home, "select lead_id, lead_month, days_to_visit from v_outcomes where month = '2026-10'")
+    assert {v[0] for v in visits} == {c[0] for c in closed}
+    assert all(lead_month == "2026-09" and 0 <= days < 31 for _, lead_month, days in visits)
+
+
 def test_query_formats(loaded):
     home, _ = loaded
     out = safetynet(
@@ -124,12 +236,18 @@ def test_query_formats(loaded):
         str(home),
         "--format",
         "json",
-        "select month, status from v_runs order by month",
+        "select month, status from v_runs where month < '2026-10' order by month",
         check=True,
     )
     assert [r["month"] for r in json.loads(out.stdout)] == ["2026-08", "2026-09"]
     out = safetynet(
-        "query", "--home", str(home), "--format", "csv", "select count(*) as n from v_runs", check=True
+        "query",
+        "--home",
+        str(home),
+        "--format",
+        "csv",
+        "select count(*) as n from v_runs where month < '2026-10'",
+        check=True,
     )
     assert out.stdout.splitlines() == ["n", "2"]
     bad = safetynet("query", "--home", str(home), "select * from no_such_view")
@@ -141,6 +259,7 @@ def test_rerun_replaces_the_month_while_auditors_keep_querying(loaded, landing):
     before = q(
         home, "select source, accepted, quarantined from v_deliveries where month = '2026-08' order by source"
     )
+    leads_before = q(home, "select lead_id, level, reasons from v_leads where month = '2026-08' order by 1")
     proc = subprocess.Popen(
         CLI + ["run", "--month", "2026-08", "--landing", str(landing), "--home", str(home)],
         stdout=subprocess.PIPE,
@@ -158,6 +277,10 @@ def test_rerun_replaces_the_month_while_auditors_keep_querying(loaded, landing):
         home, "select source, accepted, quarantined from v_deliveries where month = '2026-08' order by source"
     )
     assert after == before
+    assert (
+        q(home, "select lead_id, level, reasons from v_leads where month = '2026-08' order by 1")
+        == leads_before
+    )
     runs = q(home, "select month, is_current from v_runs where month = '2026-08' order by finished_at")
     assert runs == [("2026-08", False), ("2026-08", True)]
     (lake_rows,) = q(home, "select count(*) from lake_roster where month = '2026-08'")[0]
@@ -206,4 +329,7 @@ def test_unusable_files_are_reported_and_the_rest_of_the_month_loads(landing, tm
     assert status["roster"] == "delivered"
     assert q(home, "select status from v_runs")[0][0] == "incomplete"
     assert not (home / "lake" / "deaths" / "month=2026-08").exists()
+    # Dimensions fed by the unusable sources are incomplete, not scored as "no hardship".
+    (incomplete,) = q(home, "select distinct incomplete_dimensions from v_household_month")[0]
+    assert {"灾害与意外", "生活状况", "收入与财产"} <= set(incomplete.split("、"))
     assert q(home, "select count(*) from lake_roster")[0][0] > 0
