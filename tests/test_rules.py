@@ -83,3 +83,27 @@ def test_the_run_refuses_to_start_with_a_broken_rule_set(rules_copy, landing, tm
     assert done.returncode == 2
     assert "medical_out_of_pocket.yaml: key 'weight'" in done.stderr
     assert not home.exists()
+
+
+def test_thresholds_by_place_and_date(rules_copy):
+    import polars as pl
+
+    from jobs.leads import condition_expr
+
+    edit(
+        rules_copy,
+        "warnings/score_high.yaml",
+        "      default: 45",
+        "      default: 45\n      '4302': 40\n    '2027-01-01':\n      default: 50",
+    )
+    rules = load_rules(rules_copy, columns=set(FEATURES) | STAGE_COLUMNS)
+    cond = next(w for w in rules.warnings if w.id == "score_high").when[0]
+    frame = pl.DataFrame(
+        {
+            "division_code": ["430101001001", "430201001001", "430201001001"],
+            "hardship_score": [42.0, 42.0, 47.0],
+        }
+    )
+    fires = lambda month: frame.select(condition_expr(cond, month))["hardship_score"].to_list()  # noqa: E731
+    assert fires("2026-09") == [False, True, True]  # 45 by default, 40 under prefix 4302
+    assert fires("2027-03") == [False, False, False]  # from 2027 the line is 50 everywhere
