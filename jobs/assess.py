@@ -19,6 +19,7 @@ from jobs import warehouse
 from jobs.households import FEATURES, STAGE_COLUMNS, assemble
 from jobs.lake import Home, write_parquet
 from jobs.leads import lookback, make_leads, warn
+from jobs.means_test import means_test
 from jobs.score import score
 from safetynet.progress import timed
 from safetynet.rules import LEVELS, RuleSet, load_rules
@@ -61,6 +62,10 @@ def assess(month: str, home: str, run_id: str) -> dict:
         h.partition("_household_month", month) / "data.parquet",
     )
     write_parquet(leads.with_columns(run_id=pl.lit(run_id)), h.partition("_leads", month) / "data.parquet")
+    warehouse.refresh(h)
+    with timed("means test") as info:
+        found = means_test(month, home, run_id, rules)
+        info.update(doubtful=found["doubtful"], unchecked=found["unchecked"])
     warehouse.refresh(h)
     return {
         "month": month,

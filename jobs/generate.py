@@ -137,6 +137,15 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
             "second_home": rng.random(n) < 0.015,
             "has_car": rng.random(n) < 0.02,
             "has_company": rng.random(n) < 0.005,
+            # Household income as a share of a reference income (900 yuan a person a month, just above
+            # the highest urban standard of rules/parameters/dibao_standard.yaml):
+            # recipients below it, near-dibao up to 1.5x, others above; 4% of non-recipients are
+            # planted below it although not covered (应保尽保 candidates).
+            "income_factor": np.select(
+                [np.isin(category, ["低保", "特困"]), category == "低保边缘"],
+                [rng.uniform(0.1, 0.65, n), rng.uniform(1.0, 1.45, n)],
+                default=np.where(rng.random(n) < 0.04, rng.uniform(0.2, 0.6, n), rng.uniform(1.6, 3.0, n)),
+            ),
         }
     )
     # Persons: position 0 is the head; relations follow position and the head's age.
@@ -184,7 +193,14 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
     labour = np.where(
         ~working_age, "无", np.where(health == "健康", "有", np.where(health == "慢性病", "部分丧失", "无"))
     )
-    income = np.where(working_age & (labour != "无"), rng.lognormal(6.6, 0.6, m).round(0), 0)
+    # The household's income (income_factor x 900 x size) is declared by its earners (the head if none).
+    earner = working_age & (labour != "无")
+    earners = np.bincount(hh_of, weights=earner, minlength=n)[hh_of]
+    total = (households["income_factor"].to_numpy() * 900 * size)[hh_of]
+    income = np.where(
+        earners > 0, np.where(earner, total / np.maximum(earners, 1), 0), np.where(pos == 0, total, 0)
+    )
+    income = income.round(0)
     persons = pl.DataFrame(
         {
             "hh": hh_of,
@@ -211,7 +227,10 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
             "missing_month": _event_month(rng, m, 0.0005),
             "unemployed_month": np.where(working_age & (labour == "有"), _event_month(rng, m, 0.15), -1),
             "employed": working_age & (labour == "有") & (rng.random(m) < 0.45),
-            "wage": rng.lognormal(7.9, 0.35, m).round(-1),
+            # Informal, low-paid work for most; a formal job with employee insurance for few (planted).
+            "wage": rng.lognormal(7.0, 0.3, m).round(-1),
+            "formal_job": working_age & (labour == "有") & (rng.random(m) < 0.03),
+            "formal_wage": rng.lognormal(8.3, 0.25, m).round(-1),
             "injury_month": np.where(working_age, _event_month(rng, m, 0.01), -1),
             "deposit": np.where(rng.random(m) < 0.6, rng.lognormal(8.0, 1.1, m).round(2), 0.0),
             "owns_home": (pos == 0) & (rng.random(m) < 0.7),
@@ -264,10 +283,14 @@ def month_deliveries(
     alive = p.filter(
         ~pl.col("death_month").is_between(0, mi - 1) & ~pl.col("missing_month").is_between(0, mi - 1)
     )
+    # A few civil-affairs offices update late: in 1 of 97 households the dead stay on the roster
+    # (the means test must find them, and the truth file says where).
+    stale = pl.col("death_month").is_between(0, mi - 1) & (pl.col("hh") % 97 == 0)
+    listed = pl.concat([alive, p.filter(stale)])
     out: dict[str, pl.DataFrame] = {}
     age_now = ((pl.lit(start) - pl.col("birth")).dt.total_days() / 365.25).floor().cast(pl.Int32)
     disabled_now = (pl.col("disability_month") == -999) | pl.col("disability_month").is_between(0, mi)
-    out["roster"] = alive.select(
+    out["roster"] = listed.select(
         "household_id",
         "id_number",
         "name",
@@ -380,8 +403,8 @@ def month_deliveries(
     out["social_insurance"] = adults.select(
         "id_number",
         month=pl.lit(month),
-        scheme=pl.when(pl.col("employed")).then(pl.lit("城镇职工")).otherwise(pl.lit("城乡居民")),
-        contribution_base=pl.when(pl.col("employed")).then(pl.col("wage")).otherwise(pl.lit(400.0)),
+        scheme=pl.when(pl.col("formal_job")).then(pl.lit("城镇职工")).otherwise(pl.lit("城乡居民")),
+        contribution_base=pl.when(pl.col("formal_job")).then(pl.col("formal_wage")).otherwise(pl.lit(400.0)),
     )
     dead = p.filter(pl.col("death_month") == mi)
     out["deaths"] = dead.select("id_number", died_on=in_month(dead.height))
@@ -476,7 +499,19 @@ def month_deliveries(
     out["legal_aid"] = legal.select(
         "id_number", case_type=pl.lit("劳动争议"), opened_on=in_month(legal.height)
     )
-    truth = _truth(month, mi, p, alive, heads)
+    truth = pl.concat(
+        [
+            _truth(month, mi, p, alive, heads),
+            p.filter(stale)
+            .select(
+                "household_id",
+                kind=pl.lit("ineligible"),
+                detail=pl.lit("deceased_still_listed"),
+                month=pl.lit(month),
+            )
+            .unique(),
+        ]
+    )
     return out, truth
 
 
@@ -517,6 +552,12 @@ def _truth(
         ),
         alive.filter(pl.col("housing_fund")).select(
             "household_id", kind=pl.lit("ineligible"), detail=pl.lit("housing_fund")
+        ),
+        alive.filter(pl.col("formal_job")).select(
+            "household_id", kind=pl.lit("ineligible"), detail=pl.lit("formal_job")
+        ),
+        heads.filter(~pl.col("category").is_in(["低保", "特困"]) & (pl.col("income_factor") < 1)).select(
+            "household_id", kind=pl.lit("eligible"), detail=pl.lit("income_below_standard")
         ),
     ]
     return pl.concat(planted).unique(maintain_order=True).with_columns(month=pl.lit(month))

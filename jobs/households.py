@@ -168,7 +168,9 @@ def _standard(rules: RuleSet, month_start: dt.date) -> pl.Expr:
             )
             .otherwise(expr)
         )
-    default = places["default"]
+    default = places.get("default")
+    if default is None:  # no standard for places without their own: their households go unchecked
+        return expr
     fallback = (
         pl.when(pl.col("residence_type") == "城市")
         .then(float(default["城市"]))

@@ -34,7 +34,10 @@ def _source_view(home: Home, source: str) -> str:
         cols = ", ".join(
             f"cast(null as {DUCKDB_TYPES.get(c.type, 'varchar')}) as {c.name}" for c in spec.columns
         )
-        body = f"select cast(null as varchar) as month, {cols} where false"
+        body = (
+            f"select cast(null as varchar) as month, {cols}, cast(null as varchar) as source_file, "
+            "cast(null as bigint) as source_row, cast(null as varchar) as run_id where false"
+        )
     return f"create or replace view lake_{source} as {body}"
 
 

@@ -102,7 +102,8 @@ SOURCES: dict[str, Source] = {
                 Column("housing_area", "住房面积", "amount"),
                 Column("declared_monthly_income", "申报月收入", "amount"),
             ),
-            key=("id_number",),
+            # A person listed in two households is a means-test finding, not a broken row.
+            key=("household_id", "id_number"),
         ),
         Source(
             "medical_claims",

@@ -121,6 +121,23 @@ class Action:
 
 
 @dataclass(frozen=True)
+class MeansLimits:
+    """The means test's limits (rules/means_test/limits.yaml)."""
+
+    effective_from: dt.date
+    near_dibao_factor: float
+    financial_assets_months: float
+    max_homes: int
+    non_residential_usages: tuple[str, ...]
+    car_types: tuple[str, ...]
+    car_exempt_types: tuple[str, ...]
+    business_exempt_types: tuple[str, ...]
+    housing_fund_wage_share: float
+    counted_income: tuple[str, ...]
+    not_counted_income: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RuleSet:
     version: str
     dimensions: tuple[Dimension, ...]
@@ -129,6 +146,7 @@ class RuleSet:
     warnings: tuple[WarningRule, ...]
     actions: tuple[Action, ...]
     dibao_standard: PlaceDated
+    means_limits: MeansLimits | None = None
     files: tuple[str, ...] = field(default=())
 
     def effective_indicators(self, month_start: dt.date) -> list[Indicator]:
@@ -262,27 +280,45 @@ def _strings(doc: _Doc, key: str, required: bool = True) -> tuple[str, ...]:
     return tuple(values)
 
 
-def _place_dated(doc: _Doc, key: str, value: Any, kind: type) -> PlaceDated:
+def _standard_value(doc: _Doc, key: str, v: Any) -> dict[str, float]:
+    """{城市, 农村} given directly, or computed as Qinghai does: a ratio of the previous year's
+    per-capita consumption spending ({consumption: yuan a year, ratio: {城市, 农村}}), per month."""
+    if isinstance(v, dict) and set(v) == {"城市", "农村"} and all(_is_number(x) for x in v.values()):
+        return {k: float(x) for k, x in v.items()}
+    if isinstance(v, dict) and set(v) == {"consumption", "ratio"} and _is_number(v["consumption"]):
+        ratio = v["ratio"]
+        if (
+            isinstance(ratio, dict)
+            and set(ratio) == {"城市", "农村"}
+            and all(_is_number(r) and 0 < r < 1 for r in ratio.values())
+        ):
+            return {k: round(float(v["consumption"]) * float(r) / 12) for k, r in ratio.items()}
+    raise doc.fail(
+        key, "must give numbers for 城市 and 农村, or consumption and a ratio (0-1) for 城市 and 农村"
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _place_dated(doc: _Doc, key: str, value: Any, kind: type, default_required: bool = True) -> PlaceDated:
     """{date: {"default" | prefix: value}}; a prefix is 2 to 12 digits of a division code."""
     by_date = []
     for raw_date, places in value.items():
         start = _date(raw_date, lambda p, k=raw_date: doc.fail(f"{key}.{k}", p))
-        if not isinstance(places, dict) or "default" not in places:
+        if not isinstance(places, dict) or (default_required and "default" not in places):
             raise doc.fail(f"{key}.{raw_date}", "must map 'default' and division-code prefixes to values")
+        values = {}
         for prefix, v in places.items():
             if prefix != "default" and not (
                 isinstance(prefix, str) and prefix.isdigit() and 2 <= len(prefix) <= 12
             ):
                 raise doc.fail(f"{key}.{raw_date}.{prefix}", "is not 'default' or a division-code prefix")
-            if kind is float and not (isinstance(v, int | float) and not isinstance(v, bool)):
+            if kind is float and not _is_number(v):
                 raise doc.fail(f"{key}.{raw_date}.{prefix}", f"must be a number, not {v!r}")
-            if kind is dict and not (
-                isinstance(v, dict)
-                and set(v) == {"城市", "农村"}
-                and all(isinstance(x, int | float) for x in v.values())
-            ):
-                raise doc.fail(f"{key}.{raw_date}.{prefix}", "must give numbers for 城市 and 农村")
-        by_date.append((start, tuple(sorted(places.items(), key=lambda kv: (kv[0] != "default", kv[0])))))
+            values[prefix] = _standard_value(doc, f"{key}.{raw_date}.{prefix}", v) if kind is dict else v
+        by_date.append((start, tuple(sorted(values.items(), key=lambda kv: (kv[0] != "default", kv[0])))))
     return PlaceDated(tuple(sorted(by_date)))
 
 
@@ -361,6 +397,31 @@ def _warning(path: Path, root: Path) -> WarningRule:
     return rule
 
 
+def _means_limits(doc: _Doc) -> MeansLimits:
+    for key in ("description", "reference"):
+        doc.get(key, str)
+    start, _ = _effective(doc)
+    limits = MeansLimits(
+        effective_from=start,
+        near_dibao_factor=doc.number("near_dibao_factor"),
+        financial_assets_months=doc.number("financial_assets_months"),
+        max_homes=int(doc.number("max_homes")),
+        non_residential_usages=_strings(doc, "non_residential_usages"),
+        car_types=_strings(doc, "car_types"),
+        car_exempt_types=_strings(doc, "car_exempt_types"),
+        business_exempt_types=_strings(doc, "business_exempt_types"),
+        housing_fund_wage_share=doc.number("housing_fund_wage_share"),
+        counted_income=_strings(doc, "counted_income"),
+        not_counted_income=_strings(doc, "not_counted_income"),
+    )
+    doc.done()
+    if not 1 <= limits.near_dibao_factor <= 3:
+        raise doc.fail("near_dibao_factor", f"must be between 1 and 3, not {limits.near_dibao_factor}")
+    if not 0 < limits.housing_fund_wage_share < 1:
+        raise doc.fail("housing_fund_wage_share", "must be a share between 0 and 1")
+    return limits
+
+
 def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleSet:
     """The whole rule set, checked; `columns` are the household columns the stages provide."""
 
@@ -414,7 +475,8 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
     std_doc = doc("parameters", "dibao_standard.yaml")
     for key in ("description", "unit", "reference"):
         std_doc.get(key, str)
-    standard = _place_dated(std_doc, "values", std_doc.get("values", dict), dict)
+    # No "default": a county without its own standard has none, and its households go unchecked.
+    standard = _place_dated(std_doc, "values", std_doc.get("values", dict), dict, default_required=False)
     std_doc.done()
 
     if columns is not None:
@@ -427,6 +489,7 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
                     raise RulesError(
                         f"{w.file}: key 'when[{i}].column': no stage provides a column '{cond.column}'"
                     )
+    limits = _means_limits(doc("means_test", "limits.yaml"))
     files = tuple(_name(p, root) for p in sorted(root.rglob("*.yaml")))
     return RuleSet(
         rule_version(),
@@ -436,5 +499,6 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
         warnings,
         tuple(actions),
         standard,
+        limits,
         files,
     )

@@ -88,7 +88,7 @@ def test_dirt_and_rare_characters_are_present(months):
 def test_truth_file_names_planted_households(months):
     truth = pl.read_csv(months / "_truth" / "2026-08.csv")
     assert set(truth.columns) == {"household_id", "kind", "detail", "month"}
-    assert {"hardship", "ineligible"} == set(truth["kind"])
+    assert {"hardship", "ineligible", "eligible"} == set(truth["kind"])
     roster_households = set(frame(months, "2026-08", "roster")["household_id"])
     assert set(truth["household_id"]) <= roster_households | set(
         truth["household_id"].filter(truth["detail"] == "death_of_earner")

@@ -1,0 +1,98 @@
+"""Means-test cross-checks (家庭经济状况核对) in DuckDB SQL that auditors can read.
+
+`warehouse/means_test/models/*.sql` build the month's members and households with their income
+evidence; each `warehouse/means_test/checks/<check_id>.sql` returns doubtful records (疑点数据):
+month, household_id, township_code, check_id, direction (应退 / 核实 / 应保), evidence in Chinese
+naming the department, values and dates, and source_refs (`month/file:row` of every row used).
+Households whose standard is missing are listed in `unchecked` with the reason, never passed.
+
+    <home>/lake/_doubtful/month=YYYY-MM/data.parquet
+    <home>/lake/_unchecked/month=YYYY-MM/data.parquet
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from jobs import warehouse
+from jobs.households import window
+from jobs.lake import Home, write_parquet
+from safetynet.months import month_bounds
+from safetynet.progress import timed
+from safetynet.rules import RuleSet
+
+MEANS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "means_test"
+DOUBTFUL_SCHEMA = {
+    "month": pl.String,
+    "household_id": pl.String,
+    "township_code": pl.String,
+    "check_id": pl.String,
+    "direction": pl.String,
+    "evidence": pl.String,
+    "source_refs": pl.List(pl.String),
+}
+
+
+def checks() -> list[Path]:
+    return sorted((MEANS_DIR / "checks").glob("*.sql"))
+
+
+def connect(home: Home, month: str, rules: RuleSet) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the warehouse's views, the month's parameters and the models."""
+    con = duckdb.connect()
+    for sql in warehouse.statements(home):
+        con.execute(sql)
+    start, end = month_bounds(month)
+    limits = rules.means_limits
+    variables = {
+        "month": month,
+        "month_start": start,
+        "month_end": end,
+        "window_start": month_bounds(window(month)[0])[0],
+        "near_dibao_factor": limits.near_dibao_factor,
+        "financial_assets_months": limits.financial_assets_months,
+        "max_homes": limits.max_homes,
+        "non_residential_usages": list(limits.non_residential_usages),
+        "car_types": list(limits.car_types),
+        "car_exempt_types": list(limits.car_exempt_types),
+        "business_exempt_types": list(limits.business_exempt_types),
+        "housing_fund_wage_share": limits.housing_fund_wage_share,
+    }
+    for name, value in variables.items():
+        con.execute(f"set variable {name} = ?", [value])
+    for model in sorted((MEANS_DIR / "models").glob("*.sql")):
+        con.execute(model.read_text(encoding="utf-8"))
+    return con
+
+
+def run_checks(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    frames = []
+    for path in checks():
+        with timed(f"check {path.stem}") as info:
+            frame = pl.from_arrow(con.sql(path.read_text(encoding="utf-8")).to_arrow_table())
+            info["records"] = frame.height
+        frames.append(frame.select([pl.col(c).cast(t) for c, t in DOUBTFUL_SCHEMA.items()]))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=DOUBTFUL_SCHEMA)
+
+
+def means_test(month: str, home: str, run_id: str, rules: RuleSet) -> dict:
+    h = Home(Path(home))
+    con = connect(h, month, rules)
+    doubtful = run_checks(con).with_columns(run_id=pl.lit(run_id), rule_version=pl.lit(rules.version))
+    unchecked = pl.from_arrow(
+        con.sql((MEANS_DIR / "unchecked.sql").read_text(encoding="utf-8")).to_arrow_table()
+    )
+    con.close()
+    write_parquet(doubtful, h.partition("_doubtful", month) / "data.parquet")
+    write_parquet(
+        unchecked.with_columns(run_id=pl.lit(run_id)), h.partition("_unchecked", month) / "data.parquet"
+    )
+    return {
+        "doubtful": doubtful.height,
+        "unchecked": unchecked.height,
+        "checked_at": dt.datetime.now(dt.UTC).isoformat(),
+    }

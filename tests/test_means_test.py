@@ -1,0 +1,175 @@
+"""The means-test checks (warehouse/means_test/checks/*.sql) on a tiny hand-written pair of months:
+every check has a household planted for it, and one planted not to fire."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import polars as pl
+import pytest
+
+from jobs import monthly
+from jobs.households import _standard
+from jobs.means_test import checks
+from safetynet.contract import SOURCE_NAMES
+from safetynet.ids import check_character
+from safetynet.rules import PlaceDated, RuleSet
+
+
+def pid(n: int, birth: str = "19800101") -> str:
+    body = f"430101{birth}{n:03d}"
+    return body + check_character(body)
+
+
+ROSTER = "household_id,id_number,name,relation,division_code,residence_type,category,monthly_benefit,declared_monthly_income,labour_capacity\n"
+P = {k: pid(k) for k in range(1, 40)}
+ROWS = [
+    ("H01", 1, "户主", "低保", 500, 1000, "有"),  # income above the 650 standard
+    ("H02", 2, "户主", "低保", 500, 100, "有"),
+    ("H02", 3, "配偶", "低保", 0, 100, "有"),  # deposits
+    ("H03", 4, "户主", "低保", 500, 100, "有"),  # two homes, one of 0 m²
+    ("H04", 5, "户主", "低保", 500, 100, "有"),  # private car
+    ("H05", 6, "户主", "低保", 500, 100, "有"),  # motorcycle only: exempt
+    ("H06", 7, "户主", "低保", 500, 100, "有"),  # limited company
+    ("H07", 8, "户主", "低保", 500, 100, "有"),  # tiny individual business: not flagged
+    ("H08", 9, "户主", "低保", 500, 100, "有"),  # employee insurance
+    ("H09", 10, "户主", "低保", 500, 100, "有"),
+    ("H09", 11, "配偶", "低保", 0, 100, "有"),  # dead member listed
+    ("H10", 12, "户主", "低保", 500, 0, "无"),  # the only member died: still paid
+    ("H11", 13, "户主", "低保", 500, 100, "有"),
+    ("H12", 13, "户主", "低保", 500, 100, "有"),  # one person, two households
+    ("H13", 14, "户主", "其他低收入", 0, 100, "有"),
+    ("H13", 15, "配偶", "其他低收入", 0, 100, "有"),  # 应保: dibao
+    ("H14", 16, "户主", "低保边缘", 0, 1000, "有"),
+    ("H14", 17, "子女", "低保边缘", 0, 1000, "无"),  # 单人保
+    ("H15", 18, "户主", "其他低收入", 0, 3000, "有"),  # comfortably above: nothing
+]
+
+
+def write_month(landing, month, sources: dict[str, str]):
+    folder = landing / month
+    folder.mkdir(parents=True)
+    for name, text in sources.items():
+        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    landing, home = tmp_path_factory.mktemp("landing"), tmp_path_factory.mktemp("home")
+    roster = ROSTER + "".join(
+        f"{h},{P[p]},成员{p},{rel},430101001001,农村,{cat},{benefit},{income},{labour}\n"
+        for h, p, rel, cat, benefit, income, labour in ROWS
+    )
+    divisions = "division_code,name\n430101,县\n430101001,镇\n430101001001,村\n"
+    write_month(
+        landing,
+        "2026-08",
+        {
+            "divisions": divisions,
+            "roster": roster,
+            "deaths": f"id_number,died_on\n{P[11]},2026-08-10\n{P[12]},2026-08-15\n",
+        },
+    )
+    write_month(
+        landing,
+        "2026-09",
+        {
+            "roster": roster,
+            "deaths": "id_number,died_on\n",
+            "deposits": f'id_number,institution,balance\n{P[2]},银行,"50,000"\n{P[14]},银行,300\n',
+            "real_estate": "id_number,property_id,area,usage\n"
+            f"{P[4]},F1,80,住宅\n{P[4]},F2,0,住宅\n{P[16]},F3,60,住宅\n",
+            "vehicles": f"id_number,vehicle_id,vehicle_type,operating\n{P[5]},V1,小型汽车,否\n{P[6]},V2,摩托车,否\n",
+            "business": "id_number,entity_id,entity_type,role,status\n"
+            f"{P[7]},E1,有限责任公司,法定代表人,存续\n{P[8]},E2,个体工商户,经营者,存续\n",
+            "social_insurance": f"id_number,month,scheme,contribution_base\n{P[9]},2026-09,城镇职工,3000\n",
+            "disability": f"id_number,disability_type,grade,registered_on\n{P[17]},肢体,1,2026-09-02\n",
+        },
+    )
+    for month in ("2026-08", "2026-09"):
+        run_id = f"test-{month}"
+        monthly.start(month, str(landing), str(home), run_id)
+        for source in SOURCE_NAMES:
+            monthly.ingest(source, month, str(landing), str(home), run_id)
+        monthly.publish(month, str(home), run_id)
+        from jobs.assess import assess
+
+        assess(month, str(home), run_id)
+    return home
+
+
+def records(home) -> dict[str, set[tuple[str, str]]]:
+    con = duckdb.connect(str(home / "warehouse" / "safetynet.duckdb"), read_only=True)
+    rows = con.execute(
+        "select check_id, household_id, direction, evidence, source_refs from v_doubtful_records where month = '2026-09'"
+    ).fetchall()
+    con.close()
+    out: dict[str, set] = {}
+    for check_id, household, direction, evidence, refs in rows:
+        assert evidence and refs, (check_id, household)
+        out.setdefault(check_id, set()).add((household, direction))
+    return out
+
+
+EXPECTED = {
+    "income_above_standard": {("H01", "应退")},
+    "financial_assets": {("H02", "应退")},
+    "multiple_homes": {("H03", "核实")},
+    "private_car": {("H04", "应退")},
+    "business": {("H06", "核实")},
+    "employee_insurance_or_fund": {("H08", "核实")},
+    "deceased_or_missing_counted": {("H09", "应退"), ("H10", "应退")},
+    "payments_without_living_member": {("H10", "应退")},
+    "person_in_two_households": {("H11", "核实"), ("H12", "核实")},
+}
+
+
+@pytest.mark.parametrize("check_id", sorted(EXPECTED))
+def test_each_check_finds_its_planted_household(home, check_id):
+    assert records(home).get(check_id, set()) >= EXPECTED[check_id]
+
+
+def test_no_check_flags_the_households_planted_not_to_fire(home):
+    flagged = {h for found in records(home).values() for h, _ in found}
+    assert not flagged & {"H05", "H07", "H15"}
+
+
+def test_eligible_but_not_covered(home):
+    found = records(home)["eligible_not_covered"]
+    assert ("H13", "应保") in found and ("H14", "应保") in found
+    con = duckdb.connect(str(home / "warehouse" / "safetynet.duckdb"), read_only=True)
+    (evidence,) = con.execute("select evidence from v_doubtful_records where household_id = 'H14'").fetchone()
+    assert "单人保" in evidence
+
+
+def test_evidence_names_department_values_and_rows(home):
+    con = duckdb.connect(str(home / "warehouse" / "safetynet.duckdb"), read_only=True)
+    rows = dict(
+        con.execute("select check_id, evidence from v_doubtful_records where month = '2026-09'").fetchall()
+    )
+    assert "面积为0" in rows["multiple_homes"] and "不是结论" in rows["multiple_homes"]
+    assert "50000" in rows["financial_assets"] and "金融机构" in rows["financial_assets"]
+    assert (
+        "2026-08-10" in rows["deceased_or_missing_counted"]
+        or "2026-08-15" in rows["deceased_or_missing_counted"]
+    )
+    (refs,) = con.execute(
+        "select source_refs from v_doubtful_records where check_id = 'private_car'"
+    ).fetchone()
+    assert "2026-09/vehicles.csv:2" in refs
+
+
+def test_every_check_file_is_exercised():
+    assert {p.stem for p in checks()} == set(EXPECTED) | {"eligible_not_covered"}
+
+
+def test_a_place_without_a_standard_gets_none_not_a_guess():
+    standard = PlaceDated(((dt.date(2026, 1, 1), (("4301", {"城市": 800.0, "农村": 600.0}),)),))
+    rules = RuleSet("x", (), (), (), (), (), standard)
+    frame = pl.DataFrame(
+        {"division_code": ["430101001001", "430201001001"], "residence_type": ["农村", "农村"]}
+    )
+    got = frame.select(_standard(rules, dt.date(2026, 9, 1)).alias("s"))["s"].to_list()
+    assert got == [600.0, None]
+    assert frame.with_columns(s=_standard(rules, dt.date(2025, 9, 1)))["s"].to_list() == [None, None]

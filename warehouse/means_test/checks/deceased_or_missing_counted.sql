@@ -1,0 +1,29 @@
+-- check deceased_or_missing_counted: one row per recipient household whose roster still lists a
+-- member who died or was declared missing before the month began (the household is paid for them).
+-- A death within the month is an event for the leads, not yet a roster fault.
+with gone as (
+    select household_id,
+           string_agg(case when died_on is not null then format('{}已于{}死亡（死亡人口信息）', name, died_on)
+                           else format('{}已于{}被宣告失踪（法院宣告）', name, missing_declared_on) end, '；') as detail,
+           flatten(list(source_refs)) as source_refs
+    from means_members
+    where coalesce(died_on, missing_declared_on) < getvariable('month_start')
+    group by household_id
+),
+
+final as (
+    select
+        getvariable('month') as month,
+        households.household_id,
+        households.township_code,
+        'deceased_or_missing_counted' as check_id,
+        '应退' as direction,
+        format('{}，仍在低保名册中，月救助金额合计{}元。请核减保障人口、调整或停发待遇。',
+               gone.detail, households.monthly_benefit) as evidence,
+        gone.source_refs
+    from means_households as households
+    inner join gone on households.household_id = gone.household_id
+    where households.recipient
+)
+
+select * from final

@@ -1,0 +1,20 @@
+-- check payments_without_living_member: one row per household still paid a benefit although none
+-- of its listed members is alive and present.
+with final as (
+    select
+        getvariable('month') as month,
+        households.household_id,
+        households.township_code,
+        'payments_without_living_member' as check_id,
+        '应退' as direction,
+        format('名册中{}名成员均已死亡或被宣告失踪，仍发放月救助金额{}元。请停发并追回。',
+               households.listed, households.monthly_benefit) as evidence,
+        members.source_refs
+    from means_households as households
+    inner join (
+        select household_id, flatten(list(source_refs)) as source_refs from means_members group by household_id
+    ) as members on households.household_id = members.household_id
+    where households.counted = 0 and households.monthly_benefit > 0
+)
+
+select * from final

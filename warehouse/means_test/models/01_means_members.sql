@@ -1,0 +1,87 @@
+-- means_members: one row per person on the month's roster, with the evidence of their income.
+-- Income counted = the highest of: declared income, the wage of a 就业 registration in the last
+-- 12 months, the 城镇职工 contribution base (a wage proxy) and the wage implied by housing-fund
+-- deposits (deposit / housing_fund_wage_share). Help from the state (低保金, 医疗救助, 教育资助)
+-- is not counted. A member who died or was declared missing by the month's end is not counted.
+create or replace temp view means_members as
+with roster as (
+    select * from lake_roster where month = getvariable('month')
+),
+
+deaths as (
+    select id_number, min(died_on) as died_on, arg_min(month || '/' || source_file || ':' || source_row, died_on) as ref
+    from lake_deaths
+    where died_on <= getvariable('month_end')
+    group by id_number
+),
+
+missing as (
+    select id_number, min(declared_on) as declared_on,
+           arg_min(month || '/' || source_file || ':' || source_row, declared_on) as ref
+    from lake_missing_persons
+    where declared_on <= getvariable('month_end')
+    group by id_number
+),
+
+wages as (
+    select id_number, arg_max(monthly_wage, registered_on) as monthly_wage, max(registered_on) as registered_on,
+           arg_max(month || '/' || source_file || ':' || source_row, registered_on) as ref
+    from lake_employment
+    where status = '就业'
+        and monthly_wage is not null
+        and registered_on between getvariable('window_start') and getvariable('month_end')
+    group by id_number
+),
+
+insurance as (
+    select id_number, max(contribution_base) as contribution_base,
+           any_value(month || '/' || source_file || ':' || source_row) as ref
+    from lake_social_insurance
+    where month = getvariable('month') and scheme = '城镇职工'
+    group by id_number
+),
+
+fund as (
+    select id_number, sum(monthly_deposit) as monthly_deposit,
+           any_value(month || '/' || source_file || ':' || source_row) as ref
+    from lake_housing_fund
+    where month = getvariable('month') and status = '正常'
+    group by id_number
+),
+
+final as (
+    select
+        roster.household_id,
+        roster.id_number,
+        roster.name,
+        roster.relation,
+        roster.category,
+        roster.division_code,
+        coalesce(roster.monthly_benefit, 0) as monthly_benefit,
+        coalesce(roster.declared_monthly_income, 0) as declared_income,
+        wages.monthly_wage as employment_wage,
+        insurance.contribution_base,
+        fund.monthly_deposit as housing_fund_deposit,
+        fund.monthly_deposit / getvariable('housing_fund_wage_share') as housing_fund_wage,
+        deaths.died_on,
+        missing.declared_on as missing_declared_on,
+        deaths.died_on is null and missing.declared_on is null as counted,
+        greatest(
+            coalesce(roster.declared_monthly_income, 0), coalesce(wages.monthly_wage, 0),
+            coalesce(insurance.contribution_base, 0),
+            coalesce(fund.monthly_deposit / getvariable('housing_fund_wage_share'), 0)
+        ) as income,
+        list_filter(
+            [roster.month || '/' || roster.source_file || ':' || roster.source_row, wages.ref, insurance.ref, fund.ref,
+             deaths.ref, missing.ref],
+            lambda x: x is not null
+        ) as source_refs
+    from roster
+    left join deaths on roster.id_number = deaths.id_number
+    left join missing on roster.id_number = missing.id_number
+    left join wages on roster.id_number = wages.id_number
+    left join insurance on roster.id_number = insurance.id_number
+    left join fund on roster.id_number = fund.id_number
+)
+
+select * from final

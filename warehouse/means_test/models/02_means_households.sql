@@ -1,0 +1,41 @@
+-- means_households: one row per household of the month's roster: counted members, income,
+-- per-capita income against the dibao standard of its place and date, and its assets.
+create or replace temp view means_households as
+with members as (
+    select
+        household_id,
+        count(*) as listed,
+        count(*) filter (where counted) as counted,
+        sum(income) filter (where counted) as income,
+        sum(monthly_benefit) as monthly_benefit,
+        any_value(category) as category
+    from means_members
+    group by household_id
+),
+
+household_month as (
+    select household_id, township_code, county_code, division_code, residence_type, dibao_standard
+    from lake_household_month
+    where month = getvariable('month')
+),
+
+final as (
+    select
+        members.household_id,
+        household_month.township_code,
+        household_month.county_code,
+        household_month.division_code,
+        household_month.residence_type,
+        members.category,
+        members.listed,
+        members.counted,
+        members.income,
+        members.monthly_benefit,
+        members.income / nullif(members.counted, 0) as per_capita_income,
+        household_month.dibao_standard,
+        members.category in ('低保', '特困') as recipient
+    from members
+    inner join household_month on members.household_id = household_month.household_id
+)
+
+select * from final

@@ -1,0 +1,24 @@
+-- requires: _doubtful
+-- v_doubtful_records: one row per household and check that found a doubtful record (疑点数据).
+-- direction: 应退 (should exit), 核实 (verify at home), 应保 (should be covered). source_refs are
+-- `month/file:row` of the delivered rows used as evidence (files kept in lake/_raw).
+create or replace view v_doubtful_records as
+with doubtful as (
+    select * from read_parquet('{lake}/_doubtful/*/data.parquet', hive_partitioning = true, union_by_name = true)
+),
+
+final as (
+    select
+        doubtful.month,
+        doubtful.household_id,
+        doubtful.township_code,
+        doubtful.check_id,
+        doubtful.direction,
+        doubtful.evidence,
+        doubtful.source_refs,
+        doubtful.rule_version,
+        doubtful.run_id
+    from doubtful
+)
+
+select * from final
