@@ -136,7 +136,30 @@ def stage_score(month: str, _households: int, _landing: Path, home: Path) -> int
     leads = make_leads(warned, rules, month, previous_leads(Home(home), month))
     print(f"score+warn compute only: {time.perf_counter() - start:.1f} s", file=sys.stderr)
     leads.write_parquet(home / "bench-leads.parquet")
+    from jobs import warehouse
+    from jobs.lake import write_parquet
+
+    write_parquet(
+        warned.with_columns(run_id=pl.lit("bench")),
+        Home(home).partition("_household_month", month) / "data.parquet",
+    )
+    warehouse.refresh(Home(home))
     return households.height
+
+
+def stage_means_test(month: str, _households: int, _landing: Path, home: Path) -> int:
+    """All cross-checks in DuckDB SQL over the lake (households already scored)."""
+    from jobs.assess import checked_rules
+    from jobs.means_test import means_test
+
+    found = means_test(month, str(home), "bench", checked_rules())
+    print(
+        f"doubtful records: {found['doubtful']:,}, unchecked households: {found['unchecked']:,}",
+        file=sys.stderr,
+    )
+    import polars as pl
+
+    return pl.read_parquet(home / "bench-households.parquet", columns=["household_id"]).height
 
 
 def quality(month: str, landing: Path, home: Path) -> str:
@@ -157,6 +180,11 @@ def quality(month: str, landing: Path, home: Path) -> str:
         .sort("detail")
     )
     levels = leads.group_by("level").len().sort("level")
+    doubtful = pl.read_parquet(home / "lake" / "_doubtful" / f"month={month}" / "data.parquet")
+    ineligible = pl.read_csv(landing / "_truth" / f"{month}.csv").filter(pl.col("kind") != "hardship")
+    by_check = doubtful.group_by("check_id", "direction").len().sort("check_id")
+    found_inel = ineligible.join(doubtful.select("household_id").unique(), on="household_id", how="semi")
+    share_found = found_inel.height / max(ineligible.height, 1)
     precision = hit(visit) / max(visit.height, 1)
     return "\n".join(
         [
@@ -167,6 +195,9 @@ def quality(month: str, landing: Path, home: Path) -> str:
             f"precision (red/orange/yellow leads on planted hardship): {precision:.3f}; "
             f"all pushed: {hit(leads) / max(leads.height, 1):.3f}",
             "recall by planted hardship: " + ", ".join(f"{d} {r} (n={n})" for d, r, n in by_kind.iter_rows()),
+            f"doubtful records: {doubtful.height:,} = {doubtful.height / households * 1000:.1f} per 1,000 "
+            "households; " + ", ".join(f"{c} {d} {n:,}" for c, d, n in by_check.iter_rows()),
+            f"planted (in)eligibility found by a check: {share_found:.3f} of {ineligible.height:,} rows",
         ]
     )
 
@@ -180,6 +211,7 @@ STAGES = {
     "load previous month": stage_load_previous,
     "households": stage_households,
     "score+warn+leads": stage_score,
+    "means test (10 SQL checks)": stage_means_test,
     "whole DAG (safetynet run)": stage_dag,
 }
 
@@ -244,6 +276,7 @@ def main() -> None:
         "publish",
         "households",
         "score+warn+leads",
+        "means test (10 SQL checks)",
     ):
         results.append(run_stage(name, args))
     report = quality(args.month, landing, home)

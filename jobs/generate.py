@@ -133,10 +133,10 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
             "disaster_month": _event_month(rng, n, 0.12),
             "house_damage": _pick(rng, ["一般损坏", "严重损坏", "倒塌", "无"], [0.5, 0.25, 0.1, 0.15], n),
             "dilapidated": _pick(rng, ["A", "B", "C", "D", ""], [0.02, 0.04, 0.025, 0.01, 0.905], n),
-            "excess_deposit": rng.random(n) < 0.02,
-            "second_home": rng.random(n) < 0.015,
-            "has_car": rng.random(n) < 0.02,
-            "has_company": rng.random(n) < 0.005,
+            "excess_deposit": rng.random(n) < 0.01,
+            "second_home": rng.random(n) < 0.01,
+            "has_car": rng.random(n) < 0.01,
+            "has_company": rng.random(n) < 0.003,
             # Household income as a share of a reference income (900 yuan a person a month, just above
             # the highest urban standard of rules/parameters/dibao_standard.yaml):
             # recipients below it, near-dibao up to 1.5x, others above; 4% of non-recipients are
@@ -226,17 +226,20 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
             "death_month": _event_month(rng, m, np.where(elderly, 0.18, 0.018)),
             "missing_month": _event_month(rng, m, 0.0005),
             "unemployed_month": np.where(working_age & (labour == "有"), _event_month(rng, m, 0.15), -1),
-            "employed": working_age & (labour == "有") & (rng.random(m) < 0.45),
+            # Registered work: rarer in recipient households, whose income is below the standard.
+            "employed": working_age
+            & (labour == "有")
+            & (rng.random(m) < np.where(np.isin(category[hh_of], ["低保", "特困"]), 0.12, 0.45)),
             # Informal, low-paid work for most; a formal job with employee insurance for few (planted).
             "wage": rng.lognormal(7.0, 0.3, m).round(-1),
-            "formal_job": working_age & (labour == "有") & (rng.random(m) < 0.03),
+            "formal_job": working_age & (labour == "有") & (rng.random(m) < 0.01),
             "formal_wage": rng.lognormal(8.3, 0.25, m).round(-1),
             "injury_month": np.where(working_age, _event_month(rng, m, 0.01), -1),
-            "deposit": np.where(rng.random(m) < 0.6, rng.lognormal(8.0, 1.1, m).round(2), 0.0),
+            "deposit": np.where(rng.random(m) < 0.6, rng.lognormal(7.8, 0.8, m).round(2), 0.0),
             "owns_home": (pos == 0) & (rng.random(m) < 0.7),
             "two_wheeler": (pos == 0) & (rng.random(m) < 0.1),
             "tiny_business": (pos == 0) & (rng.random(m) < 0.03),
-            "housing_fund": working_age & (rng.random(m) < 0.03),
+            "housing_fund": working_age & (rng.random(m) < 0.01),
             "school_dropout": (age >= 12) & (age <= 16) & (rng.random(m) < 0.01),
             "college": rng.random(m) < 0.4,
             "big_bill_month": _event_month(rng, m, np.where(elderly, 0.20, 0.06)),
@@ -510,6 +513,14 @@ def month_deliveries(
                 month=pl.lit(month),
             )
             .unique(),
+        ]
+    )
+    # Ineligibility matters for households that receive something: keep it for recipients only.
+    recipients = hh.filter(pl.col("category").is_in(["低保", "特困"])).select("household_id")
+    truth = pl.concat(
+        [
+            truth.filter(pl.col("kind") != "ineligible"),
+            truth.filter(pl.col("kind") == "ineligible").join(recipients, on="household_id", how="semi"),
         ]
     )
     return out, truth

@@ -1,6 +1,6 @@
 -- check eligible_not_covered: one row per monitored household that is not on dibao or te kun but
 -- whose income and assets are within the limits (应保尽保): a candidate for dibao, near-dibao, or,
--- in a near-dibao family, single-person dibao for a severely disabled or incapacitated member.
+-- in a near-dibao family, single-person dibao for a working-age member with a grade 1-2 disability.
 with assets as (
     select
         members.household_id,
@@ -31,7 +31,7 @@ single_person as (
            list(r.month || '/' || r.source_file || ':' || r.source_row) as source_refs
     from lake_roster as r
     left join lake_disability as d on d.id_number = r.id_number and d.month = r.month
-    where r.month = getvariable('month') and (d.grade <= 2 or r.labour_capacity = '无') and r.category = '低保边缘'
+    where r.month = getvariable('month') and d.grade <= 2 and r.category = '低保边缘'
         and date_diff('year', strptime(substr(r.id_number, 7, 8), '%Y%m%d'), getvariable('month_end')) between 16 and 59
     group by r.household_id
 ),
@@ -67,7 +67,7 @@ final as (
         'eligible_not_covered' as check_id,
         '应保' as direction,
         case candidates.candidate_for
-            when '单人保' then format('低保边缘家庭中{}为重度残疾或无劳动能力的劳动年龄人员，可评估单独纳入低保（单人保）。',
+            when '单人保' then format('低保边缘家庭中{}为一、二级重度残疾的劳动年龄人员（残联登记），可评估单独纳入低保（单人保）。',
                                     candidates.single_person_names)
             else format('当前类别为{}，家庭人均月收入{}元，{}当地低保标准{}元{}；金融资产人均{}元，未见多套房、汽车、'
                         || '非个体市场主体。建议评估纳入{}。',
