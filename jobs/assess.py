@@ -65,7 +65,7 @@ def assess(month: str, home: str, run_id: str) -> dict:
     warehouse.refresh(h)
     with timed("means test") as info:
         found = means_test(month, home, run_id, rules)
-        info.update(doubtful=found["doubtful"], unchecked=found["unchecked"])
+        info.update(doubtful=found["doubtful"], unchecked=found["unchecked"], recheck_sample=found["recheck"])
     warehouse.refresh(h)
     return {
         "month": month,

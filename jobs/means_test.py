@@ -12,7 +12,6 @@ Households whose standard is missing are listed in `unchecked` with the reason, 
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -20,7 +19,7 @@ import polars as pl
 
 from jobs import warehouse
 from jobs.households import window
-from jobs.lake import Home, write_parquet
+from jobs.lake import Home, replace_dir, write_parquet
 from safetynet.months import month_bounds
 from safetynet.progress import timed
 from safetynet.rules import RuleSet
@@ -79,6 +78,47 @@ def run_checks(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=DOUBTFUL_SCHEMA)
 
 
+def period_of(month: str, period_months: int) -> str:
+    """2026H2 for half-years, 2026Q3 for quarters, 2026P05 otherwise."""
+    year, mon = map(int, month.split("-"))
+    index = (mon - 1) // period_months + 1
+    letter = {6: "H", 3: "Q"}.get(period_months)
+    return f"{year}{letter}{index}" if letter else f"{year}P{index:02d}"
+
+
+def _months_before(month: str, n: int) -> list[str]:
+    return [m for m in window(month) if m != month][-n:] if n else []
+
+
+def draw_recheck(con: duckdb.DuckDBPyConnection, h: Home, month: str, rules: RuleSet) -> pl.DataFrame | None:
+    """The period's random re-check sample, drawn in the first month of the period that is run."""
+    rule = rules.recheck
+    period = period_of(month, rule.period_months)
+    for path in (h.lake / "_recheck").glob("month=*/data.parquet"):
+        drawn_in = path.parent.name.removeprefix("month=")
+        if drawn_in < month and (pl.read_parquet(path, columns=["period"])["period"] == period).any():
+            return None  # already drawn this period
+    recent = _months_before(month, rule.exclude_checked_within_months)
+    paths = [h.partition(d, m) / "data.parquet" for d in ("_recheck", "_doubtful") for m in recent]
+    paths = [str(p) for p in paths if p.exists()]
+    if paths:
+        con.execute(
+            "create or replace temp view recently_checked as select distinct household_id "
+            f"from read_parquet({paths}, union_by_name = true)"
+        )
+    else:
+        con.execute(
+            "create or replace temp view recently_checked as "
+            "select cast(null as varchar) as household_id where false"
+        )
+    con.execute("set variable recheck_seed = ?", [f"{rule.seed_prefix}-{period}"])
+    con.execute("set variable recheck_period = ?", [period])
+    con.execute("set variable recheck_rate = ?", [rule.rate])
+    return pl.from_arrow(
+        con.sql((MEANS_DIR / "recheck_sample.sql").read_text(encoding="utf-8")).to_arrow_table()
+    )
+
+
 def means_test(month: str, home: str, run_id: str, rules: RuleSet) -> dict:
     h = Home(Path(home))
     con = connect(h, month, rules)
@@ -86,13 +126,20 @@ def means_test(month: str, home: str, run_id: str, rules: RuleSet) -> dict:
     unchecked = pl.from_arrow(
         con.sql((MEANS_DIR / "unchecked.sql").read_text(encoding="utf-8")).to_arrow_table()
     )
+    sample = draw_recheck(con, h, month, rules)
     con.close()
     write_parquet(doubtful, h.partition("_doubtful", month) / "data.parquet")
     write_parquet(
         unchecked.with_columns(run_id=pl.lit(run_id)), h.partition("_unchecked", month) / "data.parquet"
     )
+    if sample is not None:
+        write_parquet(
+            sample.with_columns(run_id=pl.lit(run_id)), h.partition("_recheck", month) / "data.parquet"
+        )
+    else:  # a rerun of a month that is not the period's draw month leaves no sample behind
+        replace_dir(None, h.partition("_recheck", month))
     return {
         "doubtful": doubtful.height,
         "unchecked": unchecked.height,
-        "checked_at": dt.datetime.now(dt.UTC).isoformat(),
+        "recheck": 0 if sample is None else sample.height,
     }

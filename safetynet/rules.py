@@ -138,6 +138,16 @@ class MeansLimits:
 
 
 @dataclass(frozen=True)
+class RecheckRule:
+    """The random re-check of recipients (rules/means_test/recheck.yaml)."""
+
+    period_months: int
+    rate: float
+    exclude_checked_within_months: int
+    seed_prefix: str
+
+
+@dataclass(frozen=True)
 class RuleSet:
     version: str
     dimensions: tuple[Dimension, ...]
@@ -147,6 +157,7 @@ class RuleSet:
     actions: tuple[Action, ...]
     dibao_standard: PlaceDated
     means_limits: MeansLimits | None = None
+    recheck: RecheckRule | None = None
     files: tuple[str, ...] = field(default=())
 
     def effective_indicators(self, month_start: dt.date) -> list[Indicator]:
@@ -397,6 +408,24 @@ def _warning(path: Path, root: Path) -> WarningRule:
     return rule
 
 
+def _recheck(doc: _Doc) -> RecheckRule:
+    for key in ("description", "reference"):
+        doc.get(key, str)
+    _effective(doc)
+    rule = RecheckRule(
+        period_months=doc.get("period_months", int),
+        rate=doc.number("rate"),
+        exclude_checked_within_months=doc.get("exclude_checked_within_months", int),
+        seed_prefix=doc.get("seed_prefix", str),
+    )
+    doc.done()
+    if rule.period_months not in (1, 2, 3, 4, 6):
+        raise doc.fail("period_months", "must divide the year: 1, 2, 3, 4 or 6 (at least every six months)")
+    if not 0 < rule.rate <= 1:
+        raise doc.fail("rate", f"must be a share between 0 and 1, not {rule.rate}")
+    return rule
+
+
 def _means_limits(doc: _Doc) -> MeansLimits:
     for key in ("description", "reference"):
         doc.get(key, str)
@@ -490,6 +519,7 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
                         f"{w.file}: key 'when[{i}].column': no stage provides a column '{cond.column}'"
                     )
     limits = _means_limits(doc("means_test", "limits.yaml"))
+    recheck = _recheck(doc("means_test", "recheck.yaml"))
     files = tuple(_name(p, root) for p in sorted(root.rglob("*.yaml")))
     return RuleSet(
         rule_version(),
@@ -500,5 +530,6 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
         tuple(actions),
         standard,
         limits,
+        recheck,
         files,
     )

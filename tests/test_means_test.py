@@ -173,3 +173,28 @@ def test_a_place_without_a_standard_gets_none_not_a_guess():
     got = frame.select(_standard(rules, dt.date(2026, 9, 1)).alias("s"))["s"].to_list()
     assert got == [600.0, None]
     assert frame.with_columns(s=_standard(rules, dt.date(2025, 9, 1)))["s"].to_list() == [None, None]
+
+
+def test_recheck_sample_is_drawn_once_per_period_and_reproducible(home):
+    import hashlib
+
+    con = duckdb.connect(str(home / "warehouse" / "safetynet.duckdb"), read_only=True)
+    sample = con.execute(
+        "select month, period, seed, household_id, township_code, category, stratum_size "
+        "from v_recheck_sample"
+    ).fetchall()
+    recipients = con.execute(
+        "select household_id, category from lake_roster where month = '2026-08' "
+        "and category in ('低保', '特困') group by all"
+    ).fetchall()
+    con.close()
+    assert {s[0] for s in sample} == {
+        "2026-08"
+    }  # drawn in the period's first month run, not again in 2026-09
+    month, period, seed, household, township, category, size = sample[0]
+    assert period == "2026H2" and seed == "safetynet-2026H2" and len(sample) == 1  # ceil(5% of 14) = 1
+    stratum = sorted(
+        (h for h, c in recipients if c == category),
+        key=lambda h: hashlib.md5((seed + h).encode()).hexdigest(),
+    )
+    assert size == len(stratum) and household == stratum[0]  # anyone can redraw it from the seed
