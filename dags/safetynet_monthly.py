@@ -13,7 +13,9 @@ deliveries are read from `<landing>/<YYYY-MM>/`.
 4. `publish` swaps the month's partitions into the lake, records the run (`v_runs`), writes the
    validation report and refreshes the DuckDB warehouse.
 5. `assess` assembles the month's households, scores the hardship index, fires the warning rules
-   and makes the leads (`v_household_month`, `v_leads`), all with the rules of `rules/`.
+   and makes the leads (`v_household_month`, `v_leads`), then runs the means-test cross-checks
+   (`v_doubtful_records`) and draws the period's random re-check sample, all with `rules/`.
+6. `export` writes each township's files under `<home>/exports/<YYYY-MM>/<county>/<township>/`.
 
 Every task writes only under `<home>/staging/<run_id>/`, so retries and reruns replace a month
 and never append. Params `landing` and `home` default to `$SAFETYNET_LANDING` / `$SAFETYNET_HOME`.
@@ -84,10 +86,16 @@ def safetynet_monthly():
 
         return assess.assess(published["month"], _locations(params)[1], run_id)
 
+    @task
+    def export(assessed: dict, params=None, run_id=None) -> dict:
+        from jobs import exports
+
+        return exports.export(assessed["month"], _locations(params)[1], run_id)
+
     run = start()
     divisions = ingest_divisions(run)
     results = ingest.partial(run=run, divisions=divisions).expand(source=OTHER_SOURCES)
-    assess(publish(run, divisions, results))
+    export(assess(publish(run, divisions, results)))
 
 
 monthly_dag = safetynet_monthly()

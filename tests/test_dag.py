@@ -38,7 +38,7 @@ def test_one_mapped_ingest_task_per_source_after_divisions(dag):
     from safetynet.contract import SOURCE_NAMES
 
     ingest = dag.get_task("ingest")
-    assert set(dag.task_ids) == {"start", "ingest_divisions", "ingest", "publish", "assess"}
+    assert set(dag.task_ids) == {"start", "ingest_divisions", "ingest", "publish", "assess", "export"}
     assert "publish" in dag.get_task("assess").upstream_task_ids
     assert "ingest_divisions" in ingest.upstream_task_ids
     assert {"ingest", "ingest_divisions"} <= dag.get_task("publish").upstream_task_ids

@@ -333,3 +333,43 @@ def test_unusable_files_are_reported_and_the_rest_of_the_month_loads(landing, tm
     (incomplete,) = q(home, "select distinct incomplete_dimensions from v_household_month")[0]
     assert {"灾害与意外", "生活状况", "收入与财产"} <= set(incomplete.split("、"))
     assert q(home, "select count(*) from lake_roster")[0][0] > 0
+
+
+def test_township_files_hold_only_their_households_with_masked_ids(loaded):
+    import hashlib
+    import json
+    import re
+
+    from python_calamine import CalamineWorkbook
+
+    home, _ = loaded
+    root = home / "exports" / "2026-09"
+    townships = sorted(p for p in root.glob("*/*") if p.is_dir())
+    assert townships and all(p.name.startswith(p.parent.name) for p in townships)
+    pushed = dict(
+        q(home, "select township_code, count(*) from v_leads where month = '2026-09' and pushed group by 1")
+    )
+    doubtful = dict(
+        q(home, "select township_code, count(*) from v_doubtful_records where month = '2026-09' group by 1")
+    )
+    full_id = re.compile(r"\d{17}[\dX]")
+    for folder in townships:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["township_code"] == folder.name
+        for entry in manifest["files"]:
+            data = (folder / entry["file"]).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+            rows = CalamineWorkbook.from_path(str(folder / entry["file"])).get_sheet_by_index(0).to_python()
+            assert len(rows) - 1 == entry["rows"]
+            text = " ".join(str(c) for r in rows for c in r)
+            assert not full_id.search(text), entry["file"]  # every ID number is masked
+            if entry["file"] == "线索清单.xlsx":
+                assert entry["rows"] == pushed.get(folder.name, 0)
+                households = {r[rows[0].index("户编号")] for r in rows[1:]}
+                (others,) = q(
+                    home,
+                    f"select count(*) from v_household_month where month = '2026-09' and township_code != '{folder.name}' and household_id in ({','.join(repr(h) for h in households) or 'null'})",
+                )[0]
+                assert others == 0  # never another township's household
+            if entry["file"] == "核对疑点清单.xlsx":
+                assert entry["rows"] == doubtful.get(folder.name, 0)

@@ -1,0 +1,196 @@
+"""Township files (CONTRACT.md, Outputs): `<home>/exports/<YYYY-MM>/<county>/<township>/`.
+
+Each township gets its pushed leads (线索清单.xlsx), its means-test doubtful records
+(核对疑点清单.xlsx), the random re-check sample when one is drawn (随机抽查名单.xlsx) and a
+manifest with each file's SHA-256. Only its own households are in its files, and every resident ID
+number in them is masked (the first 6 and last 4 characters are kept).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import xlsxwriter
+
+from jobs.lake import Home, replace_dir
+from safetynet.progress import timed
+
+CHECK_LABELS = {
+    "income_above_standard": "人均收入高于低保标准",
+    "financial_assets": "金融资产超过限额",
+    "multiple_homes": "多套住房或非住宅用房",
+    "private_car": "非营运小型汽车",
+    "business": "市场主体登记",
+    "employee_insurance_or_fund": "职工社保或住房公积金",
+    "deceased_or_missing_counted": "死亡或失踪成员仍在保",
+    "person_in_two_households": "同一人在两户登记",
+    "payments_without_living_member": "无在世成员仍发放救助金",
+    "eligible_not_covered": "符合条件未纳入（应保尽保）",
+}
+LEAD_COLUMNS = {
+    "rank": "排名",
+    "lead_id": "线索编号",
+    "level": "预警等级",
+    "urgency": "紧急程度",
+    "household_id": "户编号",
+    "head_name": "户主姓名",
+    "head_id": "户主身份证号",
+    "division_code": "行政区划代码",
+    "category": "人员类别",
+    "hardship_score": "困难指数",
+    "hardship_level": "困难等级",
+    "top_factors": "主要致困因素",
+    "reasons": "预警原因",
+    "recommended_action": "建议措施",
+}
+DOUBTFUL_COLUMNS = {
+    "household_id": "户编号",
+    "head_name": "户主姓名",
+    "head_id": "户主身份证号",
+    "category": "人员类别",
+    "check": "核对项目",
+    "direction": "处理方向",
+    "evidence": "疑点说明",
+    "sources": "数据来源（月份/文件:行）",
+}
+SAMPLE_COLUMNS = {
+    "household_id": "户编号",
+    "head_name": "户主姓名",
+    "head_id": "户主身份证号",
+    "category": "人员类别",
+    "period": "抽查周期",
+    "seed": "随机种子",
+    "stratum_size": "本类别户数",
+    "draw_rank": "抽取顺序",
+}
+
+
+def mask_ids(text: pl.Expr) -> pl.Expr:
+    """Mask every resident ID number inside a text: 430101********002X."""
+    return text.str.replace_all(r"(\d{6})\d{8}(\d{3}[\dXx])", "${1}********${2}")
+
+
+def _heads(home: Home, month: str) -> pl.DataFrame:
+    roster = pl.read_parquet(
+        home.partition("roster", month) / "data.parquet",
+        columns=["household_id", "id_number", "name", "relation"],
+    )
+    return (
+        roster.sort(pl.col("relation") != "户主")
+        .group_by("household_id", maintain_order=True)
+        .first()
+        .select("household_id", head_name="name", head_id=mask_ids(pl.col("id_number")))
+    )
+
+
+def _write_xlsx(path: Path, frame: pl.DataFrame, headers: dict[str, str], title: str) -> None:
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet(title[:31])
+    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
+    wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+    for c, name in enumerate(headers.values()):
+        ws.write_string(0, c, name, head)
+        width = 60 if name in ("预警原因", "疑点说明", "建议措施") else 14
+        ws.set_column(c, c, width, wrap if width == 60 else None)
+    for r, row in enumerate(frame.select(list(headers)).iter_rows(), start=1):
+        for c, value in enumerate(row):
+            if value is None:
+                continue
+            if isinstance(value, int | float):
+                ws.write_number(r, c, value)
+            else:
+                ws.write_string(r, c, str(value))
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, max(frame.height, 1), len(headers) - 1)
+    wb.close()
+
+
+def _read(home: Home, dataset: str, month: str) -> pl.DataFrame | None:
+    path = home.partition(dataset, month) / "data.parquet"
+    return pl.read_parquet(path) if path.exists() else None
+
+
+def export(month: str, home: str, run_id: str) -> dict:
+    h = Home(Path(home))
+    target = h.root / "exports" / month
+    staging = h.staging(run_id) / "exports"
+    shutil.rmtree(staging, ignore_errors=True)
+    heads = _heads(h, month)
+    household_month = pl.read_parquet(
+        h.partition("_household_month", month) / "data.parquet",
+        columns=["household_id", "top_factors", "category"],
+    )
+    leads = _read(h, "_leads", month)
+    if leads is not None:
+        leads = (
+            leads.filter(pl.col("pushed"))
+            .join(heads, on="household_id", how="left")
+            .join(household_month.select("household_id", "top_factors"), on="household_id", how="left")
+            .with_columns(mask_ids(pl.col("reasons")).alias("reasons"))
+            .sort("township_code", "rank")
+        )
+    doubtful = _read(h, "_doubtful", month)
+    if doubtful is not None:
+        doubtful = (
+            doubtful.join(heads, on="household_id", how="left")
+            .join(household_month.select("household_id", "category"), on="household_id", how="left")
+            .with_columns(
+                check=pl.col("check_id").replace_strict(CHECK_LABELS, default=pl.col("check_id")),
+                evidence=mask_ids(pl.col("evidence")),
+                sources=pl.col("source_refs").list.join("；"),
+            )
+            .sort("township_code", "direction", "check_id", "household_id")
+        )
+    sample = _read(h, "_recheck", month)
+    if sample is not None:
+        sample = sample.join(heads, on="household_id", how="left").sort(
+            "township_code", "category", "draw_rank"
+        )
+    townships = sorted(
+        set().union(
+            *[set(f["township_code"].drop_nulls()) for f in (leads, doubtful, sample) if f is not None]
+        )
+    )
+    files = 0
+    with timed("township exports") as info:
+        for township in townships:
+            folder = staging / township[:6] / township
+            folder.mkdir(parents=True, exist_ok=True)
+            written = {}
+            for frame, name, headers in (
+                (leads, "线索清单.xlsx", LEAD_COLUMNS),
+                (doubtful, "核对疑点清单.xlsx", DOUBTFUL_COLUMNS),
+                (sample, "随机抽查名单.xlsx", SAMPLE_COLUMNS),
+            ):
+                if frame is None:
+                    continue
+                mine = frame.filter(pl.col("township_code") == township)
+                if name == "随机抽查名单.xlsx" and mine.height == 0:
+                    continue
+                _write_xlsx(folder / name, mine, headers, name.removesuffix(".xlsx"))
+                written[name] = mine.height
+            manifest = {
+                "month": month,
+                "township_code": township,
+                "run_id": run_id,
+                "files": [
+                    {
+                        "file": name,
+                        "rows": rows,
+                        "sha256": hashlib.sha256((folder / name).read_bytes()).hexdigest(),
+                    }
+                    for name, rows in written.items()
+                ],
+            }
+            (folder / "manifest.json").write_text(
+                json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
+            )
+            files += len(written) + 1
+        info.update(townships=len(townships), files=files)
+    replace_dir(staging if staging.exists() else None, target)
+    shutil.rmtree(h.staging(run_id), ignore_errors=True)
+    return {"townships": len(townships), "files": files, "exports": str(target)}
