@@ -202,6 +202,13 @@ def quality(month: str, landing: Path, home: Path) -> str:
     )
 
 
+def stage_exports(month: str, _households: int, _landing: Path, home: Path) -> int:
+    """Every township's xlsx files and manifest."""
+    from jobs.exports import export
+
+    return export(month, str(home), "bench")["files"]
+
+
 STAGES = {
     "generate": stage_generate,
     "floor": stage_floor,
@@ -212,6 +219,7 @@ STAGES = {
     "households": stage_households,
     "score+warn+leads": stage_score,
     "means test (10 SQL checks)": stage_means_test,
+    "township exports (files)": stage_exports,
     "whole DAG (safetynet run)": stage_dag,
 }
 
@@ -277,6 +285,7 @@ def main() -> None:
         "households",
         "score+warn+leads",
         "means test (10 SQL checks)",
+        "township exports (files)",
     ):
         results.append(run_stage(name, args))
     report = quality(args.month, landing, home)

@@ -1,32 +1,7 @@
 -- check eligible_not_covered: one row per monitored household that is not on dibao or te kun but
 -- whose income and assets are within the limits (应保尽保): a candidate for dibao, near-dibao, or,
 -- in a near-dibao family, single-person dibao for a working-age member with a grade 1-2 disability.
-with assets as (
-    select
-        members.household_id,
-        coalesce(max(d.balance_total), 0) as deposits,
-        coalesce(max(p.homes), 0) as homes,
-        coalesce(max(p.non_residential), 0) as non_residential,
-        coalesce(max(c.cars), 0) as cars,
-        coalesce(max(b.entities), 0) as entities
-    from (select distinct household_id, id_number from means_members) as members
-    left join (select id_number, sum(balance) as balance_total from lake_deposits
-               where month = getvariable('month') group by id_number) as d on d.id_number = members.id_number
-    left join (select id_number, count(*) filter (where usage = '住宅') as homes,
-                      count(*) filter (where list_contains(getvariable('non_residential_usages'), usage)) as non_residential
-               from lake_real_estate where month = getvariable('month') group by id_number) as p
-        on p.id_number = members.id_number
-    left join (select id_number, count(*) as cars from lake_vehicles
-               where month = getvariable('month') and list_contains(getvariable('car_types'), vehicle_type)
-                   and operating = '否' group by id_number) as c on c.id_number = members.id_number
-    left join (select id_number, count(*) as entities from lake_business
-               where month = getvariable('month') and status = '存续'
-                   and not list_contains(getvariable('business_exempt_types'), entity_type)
-               group by id_number) as b on b.id_number = members.id_number
-    group by members.household_id
-),
-
-single_person as (
+with single_person as (
     select r.household_id, string_agg(r.name, '、') as names,
            list(r.month || '/' || r.source_file || ':' || r.source_row) as source_refs
     from lake_roster as r
@@ -39,7 +14,7 @@ single_person as (
 candidates as (
     select
         households.*,
-        assets.deposits,
+        coalesce(assets.deposits, 0) as deposits,
         case
             when households.per_capita_income < households.dibao_standard then '低保'
             when households.per_capita_income < households.dibao_standard * getvariable('near_dibao_factor')
@@ -49,14 +24,15 @@ candidates as (
         single_person.names as single_person_names,
         single_person.source_refs as single_person_refs
     from means_households as households
-    inner join assets on households.household_id = assets.household_id
+    left join means_assets as assets on households.household_id = assets.household_id
     left join single_person on households.household_id = single_person.household_id
     where not households.recipient
         and households.dibao_standard is not null
         and households.counted > 0
-        and assets.deposits / households.counted <= households.dibao_standard * getvariable('financial_assets_months')
-        and assets.homes <= getvariable('max_homes') and assets.non_residential = 0
-        and assets.cars = 0 and assets.entities = 0
+        and coalesce(assets.deposits, 0) / households.counted
+            <= households.dibao_standard * getvariable('financial_assets_months')
+        and coalesce(assets.homes, 0) <= getvariable('max_homes') and coalesce(assets.non_residential, 0) = 0
+        and coalesce(assets.cars, 0) = 0 and coalesce(assets.entities, 0) = 0
 ),
 
 final as (
@@ -69,10 +45,9 @@ final as (
         case candidates.candidate_for
             when '单人保' then format('低保边缘家庭中{}为一、二级重度残疾的劳动年龄人员（残联登记），可评估单独纳入低保（单人保）。',
                                     candidates.single_person_names)
-            else format('当前类别为{}，家庭人均月收入{}元，{}当地低保标准{}元{}；金融资产人均{}元，未见多套房、汽车、'
+            else format('当前类别为{}，家庭人均月收入{}元，低于当地低保标准{}元{}；金融资产人均{}元，未见多套房、汽车、'
                         || '非个体市场主体。建议评估纳入{}。',
                         candidates.category, round(candidates.per_capita_income, 2),
-                        case when candidates.candidate_for = '低保' then '低于' else '低于' end,
                         candidates.dibao_standard,
                         case when candidates.candidate_for = '低保边缘'
                             then format('的{}倍（{}元）', getvariable('near_dibao_factor'),
