@@ -127,6 +127,12 @@ def means_test(month: str, home: str, run_id: str, rules: RuleSet) -> dict:
         con.sql((MEANS_DIR / "unchecked.sql").read_text(encoding="utf-8")).to_arrow_table()
     )
     sample = draw_recheck(con, h, month, rules)
+    # The income computation and the assets behind every check, kept for reports and auditors.
+    for model in ("means_members", "means_households", "means_assets"):
+        frame = pl.from_arrow(con.sql(f"select * from {model}").to_arrow_table())
+        write_parquet(
+            frame.with_columns(run_id=pl.lit(run_id)), h.partition(f"_{model}", month) / "data.parquet"
+        )
     con.close()
     write_parquet(doubtful, h.partition("_doubtful", month) / "data.parquet")
     write_parquet(

@@ -53,6 +53,13 @@ def statements(home: Home) -> list[str]:
             f"create or replace view lake_household_month as select * from read_parquet("
             f"'{home.lake}/_household_month/*/data.parquet', hive_partitioning = true, union_by_name = true)"
         )
+    # The means test's income computation and assets, as the checks saw them.
+    for dataset in ("_means_members", "_means_households", "_means_assets"):
+        if _has_files(home, dataset):
+            out.append(
+                f"create or replace view {dataset.lstrip('_')} as select * from read_parquet("
+                f"'{home.lake}/{dataset}/*/data.parquet', hive_partitioning = true, union_by_name = true)"
+            )
     for path in sorted(VIEWS_DIR.glob("*.sql")):
         sql = path.read_text(encoding="utf-8")
         required = re.findall(r"^-- requires: (\S+)", sql, flags=re.M)
