@@ -24,7 +24,7 @@ demo: install
 	$(VENV)/bin/safetynet run --month 2026-09 --landing $(DEMO)/landing --home $(DEMO)/home
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, status, rows_delivered, accepted, quarantined from v_runs order by month"
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, level, count(*) as leads, count(*) filter (where pushed) as pushed from v_leads group by all order by all"
-	@echo "results: $(DEMO)/home (lake/, warehouse/safetynet.duckdb, reports/<month>/validation.html)"
+	@echo "results: $(DEMO)/home (lake/, warehouse/safetynet.duckdb, reports/<month>/validation.html, exports/<month>/<county>/<township>/)"
 
 test: install
 	$(VENV)/bin/python -m pytest
