@@ -762,10 +762,10 @@ def outcomes(month: str, seed: int, landing: Path, home: Path | None) -> pl.Data
     rng = np.random.default_rng([seed, 99, month_index(month)])
     n = leads.height
     pick = rng.integers(0, 2, n)
-    helped = [
-        HELPED.get(cat, HELPED_OTHER)[p % len(HELPED.get(cat, HELPED_OTHER))]
-        for cat, p in zip(leads["category"].to_list(), rng.integers(0, 3, n).tolist(), strict=True)
-    ]
+    options = leads.select(
+        pl.col("category").replace_strict(HELPED, default=HELPED_OTHER, return_dtype=pl.List(pl.String))
+    ).to_series()
+    helped = options.list.get(pl.Series(rng.integers(0, 3, n)) % options.list.len()).to_numpy()
     not_helped = np.array(NOT_HELPED)[np.minimum(pick + (rng.random(n) < 0.1), 2)]
     outcome = np.where(real.to_numpy() if real is not None else np.zeros(n, bool), helped, not_helped)
     frame = (
