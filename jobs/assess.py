@@ -62,7 +62,8 @@ def assess(month: str, home: str, run_id: str) -> dict:
         h.partition("_household_month", month) / "data.parquet",
     )
     write_parquet(leads.with_columns(run_id=pl.lit(run_id)), h.partition("_leads", month) / "data.parquet")
-    warehouse.refresh(h)
+    # The means test builds the warehouse's views in its own in-memory DuckDB; the warehouse file
+    # is refreshed once, when everything of the month is in the lake.
     with timed("means test") as info:
         found = means_test(month, home, run_id, rules)
         info.update(doubtful=found["doubtful"], unchecked=found["unchecked"], recheck_sample=found["recheck"])
