@@ -4,10 +4,19 @@ UV := $(PYTHON) -m uv
 VENV := .venv
 DEMO := demo
 BENCH_ARGS ?=
+# The economic-status reports embed a Chinese TrueType font (safetynet/pdf.py); Debian's package.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install font demo test lint format bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed font
+
+font:
+	@if [ -z "$$SAFETYNET_CJK_FONT" ] && [ ! -f $(CJK_FONT) ]; then \
+		echo "installing Debian's fonts-wqy-zenhei (embedded in the PDF reports)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-wqy-zenhei >/dev/null; \
+	fi
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv

@@ -202,11 +202,23 @@ def quality(month: str, landing: Path, home: Path) -> str:
     )
 
 
-def stage_exports(month: str, _households: int, _landing: Path, home: Path) -> int:
-    """Every township's xlsx files and manifest."""
+def stage_exports(month: str, _households: int, _landing: Path, home: Path) -> dict:
+    """Every township's xlsx lists, economic-status reports (PDF), summary and manifest."""
+    import os
+
     from jobs.exports import export
 
-    return export(month, str(home), "bench")["files"]
+    done = export(month, str(home), "bench")
+    pdfs = list((home / "exports" / month).glob("*/*/家庭经济状况核查报告/*.pdf"))
+    size = sum(p.stat().st_size for p in pdfs)
+    rate = len(pdfs) / max(done["report_seconds"], 1e-9)
+    workers = os.environ.get("SAFETYNET_WORKERS", os.cpu_count())
+    return {
+        "rows": done["files"],
+        "note": f"household reports: {len(pdfs):,} PDFs and {done['townships']:,} township summaries in "
+        f"{done['report_seconds']:.1f} s = {rate:,.0f} reports/s on {workers} processes; "
+        f"{size / 2**20:,.0f} MB, {size / max(len(pdfs), 1) / 1024:.0f} KB per report",
+    }
 
 
 STAGES = {
@@ -219,7 +231,7 @@ STAGES = {
     "households": stage_households,
     "score+warn+leads": stage_score,
     "means test (10 SQL checks)": stage_means_test,
-    "township exports (files)": stage_exports,
+    "township files + reports": stage_exports,
     "whole DAG (safetynet run)": stage_dag,
 }
 
@@ -257,17 +269,10 @@ def main() -> None:
     landing, home = args.work / "landing", args.work / "home"
     if args.stage:
         start = time.perf_counter()
-        rows = STAGES[args.stage](args.month, args.households, landing, home)
-        print(
-            json.dumps(
-                {
-                    "stage": args.stage,
-                    "seconds": time.perf_counter() - start,
-                    "rows": rows,
-                    "peak_mb": _peak_mb(),
-                }
-            )
-        )
+        done = STAGES[args.stage](args.month, args.households, landing, home)
+        extra = done if isinstance(done, dict) else {"rows": done}
+        result = {"stage": args.stage, "seconds": time.perf_counter() - start, "peak_mb": _peak_mb()}
+        print(json.dumps(result | extra))
         return
     results = []
     for stage, month in (("generate previous month", previous(args.month)), ("generate", args.month)):
@@ -285,7 +290,7 @@ def main() -> None:
         "households",
         "score+warn+leads",
         "means test (10 SQL checks)",
-        "township exports (files)",
+        "township files + reports",
     ):
         results.append(run_stage(name, args))
     report = quality(args.month, landing, home)
@@ -300,6 +305,9 @@ def main() -> None:
         rate = f"{r['rows'] / r['seconds']:,.0f}" if r["rows"] else "-"
         ratio = r["seconds"] / floor["seconds"]
         print(f"{r['stage']:<28}{r['seconds']:>9.1f}{rate:>14}{r['peak_mb']:>13.0f}{ratio:>9.2f}")
+    for r in results:
+        if r.get("note"):
+            print(r["note"])
     print("\n" + report)
 
 

@@ -15,7 +15,8 @@ deliveries are read from `<landing>/<YYYY-MM>/`.
 5. `assess` assembles the month's households, scores the hardship index, fires the warning rules
    and makes the leads (`v_household_month`, `v_leads`), then runs the means-test cross-checks
    (`v_doubtful_records`) and draws the period's random re-check sample, all with `rules/`.
-6. `export` writes each township's files under `<home>/exports/<YYYY-MM>/<county>/<township>/`.
+6. `export` writes each township's files under `<home>/exports/<YYYY-MM>/<county>/<township>/`:
+   lead list, doubtful records, re-check sample, economic-status reports (PDF), summary, manifest.
 
 Every task writes only under `<home>/staging/<run_id>/`, so retries and reruns replace a month
 and never append. Params `landing` and `home` default to `$SAFETYNET_LANDING` / `$SAFETYNET_HOME`.

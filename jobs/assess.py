@@ -19,7 +19,7 @@ from jobs import warehouse
 from jobs.households import FEATURES, STAGE_COLUMNS, assemble
 from jobs.lake import Home, write_parquet
 from jobs.leads import lookback, make_leads, warn
-from jobs.means_test import means_test
+from jobs.means_test import match_checks, means_test
 from jobs.score import score
 from safetynet.progress import timed
 from safetynet.rules import LEVELS, RuleSet, load_rules
@@ -27,7 +27,9 @@ from safetynet.rules import LEVELS, RuleSet, load_rules
 
 def checked_rules() -> RuleSet:
     """The rule set, refusing any rule that names a column no stage provides."""
-    return load_rules(columns=set(FEATURES) | STAGE_COLUMNS)
+    rules = load_rules(columns=set(FEATURES) | STAGE_COLUMNS)
+    match_checks(rules)
+    return rules
 
 
 def previous_leads(home: Home, month: str) -> pl.DataFrame | None:

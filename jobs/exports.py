@@ -8,29 +8,22 @@ number in them is masked (the first 6 and last 4 characters are kept).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 import polars as pl
 import xlsxwriter
 
+from jobs.household_reports import REPORT_DIR, SUMMARY_FILE, division_names, gather, write_reports
 from jobs.lake import Home, replace_dir
+from safetynet.ids import mask_ids
 from safetynet.progress import timed
+from safetynet.rules import load_rules
 
-CHECK_LABELS = {
-    "income_above_standard": "人均收入高于低保标准",
-    "financial_assets": "金融资产超过限额",
-    "multiple_homes": "多套住房或非住宅用房",
-    "private_car": "非营运小型汽车",
-    "business": "市场主体登记",
-    "employee_insurance_or_fund": "职工社保或住房公积金",
-    "deceased_or_missing_counted": "死亡或失踪成员仍在保",
-    "person_in_two_households": "同一人在两户登记",
-    "payments_without_living_member": "无在世成员仍发放救助金",
-    "eligible_not_covered": "符合条件未纳入（应保尽保）",
-}
 LEAD_COLUMNS = {
     "rank": "排名",
     "lead_id": "线索编号",
@@ -69,11 +62,6 @@ SAMPLE_COLUMNS = {
 }
 
 
-def mask_ids(text: pl.Expr) -> pl.Expr:
-    """Mask every resident ID number inside a text: 430101********002X."""
-    return text.str.replace_all(r"(\d{6})\d{8}(\d{3}[\dXx])", "${1}********${2}")
-
-
 def _heads(home: Home, month: str) -> pl.DataFrame:
     roster = pl.read_parquet(
         home.partition("roster", month) / "data.parquet",
@@ -87,8 +75,10 @@ def _heads(home: Home, month: str) -> pl.DataFrame:
     )
 
 
-def _write_xlsx(path: Path, frame: pl.DataFrame, headers: dict[str, str], title: str) -> None:
+def _write_xlsx(path: Path, frame: pl.DataFrame, headers: dict[str, str], title: str, month: str) -> None:
     wb = xlsxwriter.Workbook(str(path))
+    # dated by the month, not the clock, so that a rerun writes the same bytes
+    wb.set_properties({"title": title, "created": dt.datetime.strptime(month, "%Y-%m")})
     ws = wb.add_worksheet(title[:31])
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
     wrap = wb.add_format({"text_wrap": True, "valign": "top"})
@@ -116,6 +106,8 @@ def _read(home: Home, dataset: str, month: str) -> pl.DataFrame | None:
 
 def export(month: str, home: str, run_id: str) -> dict:
     h = Home(Path(home))
+    rules = load_rules()
+    labels = {c.id: c.label for c in rules.means_checks}
     target = h.root / "exports" / month
     staging = h.staging(run_id) / "exports"
     shutil.rmtree(staging, ignore_errors=True)
@@ -139,7 +131,7 @@ def export(month: str, home: str, run_id: str) -> dict:
             doubtful.join(heads, on="household_id", how="left")
             .join(household_month.select("household_id", "category"), on="household_id", how="left")
             .with_columns(
-                check=pl.col("check_id").replace_strict(CHECK_LABELS, default=pl.col("check_id")),
+                check=pl.col("check_id").replace_strict(labels, default=pl.col("check_id")),
                 evidence=mask_ids(pl.col("evidence")),
                 sources=pl.col("source_refs").list.join("；"),
             )
@@ -150,17 +142,24 @@ def export(month: str, home: str, run_id: str) -> dict:
         sample = sample.join(heads, on="household_id", how="left").sort(
             "township_code", "category", "draw_rank"
         )
+    with timed("report data") as info:
+        report_rows = gather(h, month)
+        info["households"] = sum(len(rows) for rows in report_rows.values())
     townships = sorted(
-        set().union(
+        set(report_rows).union(
             *[set(f["township_code"].drop_nulls()) for f in (leads, doubtful, sample) if f is not None]
         )
     )
-    files = 0
-    with timed("township exports") as info:
+    lead_counts: dict[str, dict[str, int]] = {}
+    if leads is not None:
+        for township, level, n in leads.group_by("township_code", "level").len().iter_rows():
+            lead_counts.setdefault(township, {})[level] = n
+    rows: dict[str, dict[str, int]] = {}
+    with timed("township lists") as info:
         for township in townships:
             folder = staging / township[:6] / township
             folder.mkdir(parents=True, exist_ok=True)
-            written = {}
+            written = rows[township] = {}
             for frame, name, headers in (
                 (leads, "线索清单.xlsx", LEAD_COLUMNS),
                 (doubtful, "核对疑点清单.xlsx", DOUBTFUL_COLUMNS),
@@ -171,26 +170,53 @@ def export(month: str, home: str, run_id: str) -> dict:
                 mine = frame.filter(pl.col("township_code") == township)
                 if name == "随机抽查名单.xlsx" and mine.height == 0:
                     continue
-                _write_xlsx(folder / name, mine, headers, name.removesuffix(".xlsx"))
+                _write_xlsx(folder / name, mine, headers, name.removesuffix(".xlsx"), month)
                 written[name] = mine.height
-            manifest = {
-                "month": month,
-                "township_code": township,
-                "run_id": run_id,
-                "files": [
-                    {
-                        "file": name,
-                        "rows": rows,
-                        "sha256": hashlib.sha256((folder / name).read_bytes()).hexdigest(),
-                    }
-                    for name, rows in written.items()
-                ],
-            }
-            (folder / "manifest.json").write_text(
-                json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
-            )
-            files += len(written) + 1
-        info.update(townships=len(townships), files=files)
+        info.update(townships=len(townships), files=sum(len(w) for w in rows.values()))
+    with timed("household reports") as info:
+        jobs = [
+            (str(staging / t[:6] / t), t, report_rows.get(t, []), lead_counts.get(t, {})) for t in townships
+        ]
+        started = time.perf_counter()
+        pdfs = write_reports(jobs, rules, month, run_id, division_names(h, month))
+        report_seconds = time.perf_counter() - started
+        info.update(pdfs=pdfs, per_second=round(pdfs / max(report_seconds, 1e-9)))
+    files = 0
+    for township in townships:
+        folder = staging / township[:6] / township
+        files += _manifest(folder, month, township, run_id, rows[township]) + 1
     replace_dir(staging if staging.exists() else None, target)
     shutil.rmtree(h.staging(run_id), ignore_errors=True)
-    return {"townships": len(townships), "files": files, "exports": str(target)}
+    reports = sum(len(r) for r in report_rows.values())
+    return {
+        "townships": len(townships),
+        "files": files,
+        "reports": reports,
+        "report_seconds": round(report_seconds, 2),
+        "exports": str(target),
+    }
+
+
+def _manifest(folder: Path, month: str, township: str, run_id: str, rows: dict[str, int]) -> int:
+    """manifest.json: every file of the township folder with its SHA-256; returns the file count."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json")
+    manifest = {
+        "month": month,
+        "township_code": township,
+        "run_id": run_id,
+        "reports": sum(1 for p in files if p.parent.name == REPORT_DIR),
+        "summary": SUMMARY_FILE,
+        "files": [
+            {
+                "file": p.relative_to(folder).as_posix(),
+                **({"rows": rows[p.name]} if p.name in rows else {}),
+                "bytes": p.stat().st_size,
+                "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+            }
+            for p in files
+        ],
+    }
+    (folder / "manifest.json").write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+    return len(files)

@@ -20,6 +20,7 @@ import polars as pl
 from jobs import warehouse
 from jobs.households import window
 from jobs.lake import Home, replace_dir, write_parquet
+from safetynet.errors import RulesError
 from safetynet.months import month_bounds
 from safetynet.progress import timed
 from safetynet.rules import RuleSet
@@ -38,6 +39,23 @@ DOUBTFUL_SCHEMA = {
 
 def checks() -> list[Path]:
     return sorted((MEANS_DIR / "checks").glob("*.sql"))
+
+
+def match_checks(rules: RuleSet) -> None:
+    """Every check's SQL has its entry in rules/means_test/checks.yaml (label, direction, what to
+    verify at home) and the other way round."""
+    sql = {p.stem for p in checks()}
+    listed = {c.id for c in rules.means_checks}
+    if sql - listed:
+        raise RulesError(
+            f"means_test/checks.yaml: key 'checks': no entry for {', '.join(sorted(sql - listed))} "
+            f"(warehouse/means_test/checks/<id>.sql exists)"
+        )
+    if listed - sql:
+        raise RulesError(
+            f"means_test/checks.yaml: key 'checks': no SQL for {', '.join(sorted(listed - sql))} "
+            "in warehouse/means_test/checks/"
+        )
 
 
 def connect(home: Home, month: str, rules: RuleSet) -> duckdb.DuckDBPyConnection:

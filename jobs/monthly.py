@@ -80,8 +80,10 @@ def start(month: str, landing: str, home: str, run_id: str) -> dict:
     """Check the landing folder and open the run's staging area."""
     found = preflight(Path(landing), month)
     from jobs.assess import checked_rules
+    from safetynet.pdf import find_font
 
     checked_rules()  # a rule set that does not load stops the run before anything is written
+    find_font()  # so does a machine that cannot draw the township reports
     _, unknown = find_deliveries(Path(landing) / month)
     for path in unknown:
         say("start", f"ignored: {path} is not a file name of the contract")

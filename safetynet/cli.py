@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from safetynet.errors import LandingError, RulesError
+from safetynet.errors import LandingError, RulesError, SetupError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -109,11 +109,13 @@ def run(
     """Run the monthly Airflow DAG for one month, embedded (SQLite metadata DB, no servers)."""
     from jobs.assess import checked_rules
     from jobs.monthly import preflight
+    from safetynet.pdf import find_font
 
     try:
         preflight(landing, month)
         checked_rules()
-    except (LandingError, RulesError) as exc:
+        find_font()
+    except (LandingError, RulesError, SetupError) as exc:
         fail(str(exc), 2)
     raise typer.Exit(_load(month, landing.resolve(), home.resolve()))
 
@@ -131,6 +133,7 @@ def backfill(
     from jobs.assess import checked_rules
     from jobs.monthly import check_month, preflight
     from safetynet.months import month_range
+    from safetynet.pdf import find_font
 
     try:
         months = month_range(check_month(first), check_month(last))
@@ -139,7 +142,8 @@ def backfill(
         for month in months:
             preflight(landing, month)
         checked_rules()
-    except (LandingError, RulesError) as exc:
+        find_font()
+    except (LandingError, RulesError, SetupError) as exc:
         fail(str(exc), 2)
     worst = 0
     for month in months:

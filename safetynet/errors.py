@@ -24,3 +24,7 @@ class LandingError(SafetynetError):
 
 class RulesError(SafetynetError):
     """A rule or contract file that does not load; names the file and the key."""
+
+
+class SetupError(SafetynetError):
+    """The machine lacks something a run needs (for example the Chinese font for the reports)."""

@@ -79,3 +79,8 @@ def id_problem_expr(normalised: pl.Expr) -> pl.Expr:
         )
         .otherwise(pl.lit(None, dtype=pl.String))
     )
+
+
+def mask_ids(text: pl.Expr) -> pl.Expr:
+    """Mask every resident ID number inside a text: 430101********002X."""
+    return text.str.replace_all(r"(\d{6})\d{8}(\d{3}[\dXx])", "${1}********${2}")

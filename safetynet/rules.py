@@ -133,8 +133,9 @@ class MeansLimits:
     car_exempt_types: tuple[str, ...]
     business_exempt_types: tuple[str, ...]
     housing_fund_wage_share: float
-    counted_income: tuple[str, ...]
-    not_counted_income: tuple[str, ...]
+    # column -> Chinese label, for reports
+    counted_income: dict[str, str]
+    not_counted_income: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,22 @@ class RecheckRule:
     rate: float
     exclude_checked_within_months: int
     seed_prefix: str
+    verify: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MeansCheck:
+    """One means-test cross-check (rules/means_test/checks.yaml); its SQL is
+    warehouse/means_test/checks/<id>.sql."""
+
+    id: str
+    label: str
+    direction: str
+    applies_to: str
+    verify: tuple[str, ...]
+
+
+DIRECTIONS = ("应退", "核实", "应保")
 
 
 @dataclass(frozen=True)
@@ -159,6 +176,7 @@ class RuleSet:
     means_limits: MeansLimits | None = None
     recheck: RecheckRule | None = None
     files: tuple[str, ...] = field(default=())
+    means_checks: tuple[MeansCheck, ...] = field(default=())
 
     def effective_indicators(self, month_start: dt.date) -> list[Indicator]:
         return [i for i in self.indicators if _in_force(i, month_start)]
@@ -291,6 +309,13 @@ def _strings(doc: _Doc, key: str, required: bool = True) -> tuple[str, ...]:
     return tuple(values)
 
 
+def _labels(doc: _Doc, key: str) -> dict[str, str]:
+    values = doc.get(key, dict)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
+        raise doc.fail(key, "must map column names to Chinese labels")
+    return dict(values)
+
+
 def _standard_value(doc: _Doc, key: str, v: Any) -> dict[str, float]:
     """{城市, 农村} given directly, or computed as Qinghai does: a ratio of the previous year's
     per-capita consumption spending ({consumption: yuan a year, ratio: {城市, 农村}}), per month."""
@@ -417,6 +442,7 @@ def _recheck(doc: _Doc) -> RecheckRule:
         rate=doc.number("rate"),
         exclude_checked_within_months=doc.get("exclude_checked_within_months", int),
         seed_prefix=doc.get("seed_prefix", str),
+        verify=_strings(doc, "verify"),
     )
     doc.done()
     if rule.period_months not in (1, 2, 3, 4, 6):
@@ -440,8 +466,8 @@ def _means_limits(doc: _Doc) -> MeansLimits:
         car_exempt_types=_strings(doc, "car_exempt_types"),
         business_exempt_types=_strings(doc, "business_exempt_types"),
         housing_fund_wage_share=doc.number("housing_fund_wage_share"),
-        counted_income=_strings(doc, "counted_income"),
-        not_counted_income=_strings(doc, "not_counted_income"),
+        counted_income=_labels(doc, "counted_income"),
+        not_counted_income=_labels(doc, "not_counted_income"),
     )
     doc.done()
     if not 1 <= limits.near_dibao_factor <= 3:
@@ -449,6 +475,32 @@ def _means_limits(doc: _Doc) -> MeansLimits:
     if not 0 < limits.housing_fund_wage_share < 1:
         raise doc.fail("housing_fund_wage_share", "must be a share between 0 and 1")
     return limits
+
+
+def _means_checks(doc: _Doc) -> tuple[MeansCheck, ...]:
+    for key in ("description", "reference"):
+        doc.get(key, str)
+    _effective(doc)
+    checks = []
+    for i, item in enumerate(doc.get("checks", list)):
+        c = _Doc(item, doc.file, f"checks[{i}]")
+        check = MeansCheck(
+            c.get("id", str),
+            c.get("label", str),
+            c.get("direction", str),
+            c.get("applies_to", str),
+            _strings(c, "verify"),
+        )
+        c.done()
+        if check.direction not in DIRECTIONS:
+            raise c.fail("direction", f"must be one of {', '.join(DIRECTIONS)}, not {check.direction!r}")
+        if check.applies_to not in ("recipients", "others"):
+            raise c.fail("applies_to", f"must be recipients or others, not {check.applies_to!r}")
+        checks.append(check)
+    doc.done()
+    if len({c.id for c in checks}) != len(checks):
+        raise doc.fail("checks", "an id appears twice")
+    return tuple(checks)
 
 
 def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleSet:
@@ -520,6 +572,7 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
                     )
     limits = _means_limits(doc("means_test", "limits.yaml"))
     recheck = _recheck(doc("means_test", "recheck.yaml"))
+    means_checks = _means_checks(doc("means_test", "checks.yaml"))
     files = tuple(_name(p, root) for p in sorted(root.rglob("*.yaml")))
     return RuleSet(
         rule_version(),
@@ -532,4 +585,5 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
         limits,
         recheck,
         files,
+        means_checks,
     )

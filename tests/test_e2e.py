@@ -340,6 +340,7 @@ def test_township_files_hold_only_their_households_with_masked_ids(loaded):
     import json
     import re
 
+    from pypdf import PdfReader
     from python_calamine import CalamineWorkbook
 
     home, _ = loaded
@@ -356,9 +357,29 @@ def test_township_files_hold_only_their_households_with_masked_ids(loaded):
     for folder in townships:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         assert manifest["township_code"] == folder.name
+        reports = q(
+            home,
+            f"select count(distinct household_id) from (select household_id from v_doubtful_records where month = '2026-09' and township_code = '{folder.name}' union all select household_id from v_recheck_sample where month = '2026-09' and township_code = '{folder.name}')",
+        )[0][0]
+        assert manifest["reports"] == reports
         for entry in manifest["files"]:
             data = (folder / entry["file"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+            if entry["file"].endswith(".pdf"):
+                text = "\n".join(p.extract_text() for p in PdfReader(folder / entry["file"]).pages)
+                assert not full_id.search(text), entry["file"]
+                households = set(re.findall(r"H\d{10}", text))
+                if entry["file"] != "核查报告汇总.pdf":
+                    assert entry["file"].split("/")[-1].split("_")[0] in households
+                for household in households:  # never another township's household
+                    assert (
+                        q(
+                            home,
+                            f"select township_code from v_household_month where month = '2026-09' and household_id = '{household}'",
+                        )[0][0]
+                        == folder.name
+                    )
+                continue
             rows = CalamineWorkbook.from_path(str(folder / entry["file"])).get_sheet_by_index(0).to_python()
             assert len(rows) - 1 == entry["rows"]
             text = " ".join(str(c) for r in rows for c in r)

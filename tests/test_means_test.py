@@ -198,3 +198,113 @@ def test_recheck_sample_is_drawn_once_per_period_and_reproducible(home):
         key=lambda h: hashlib.md5((seed + h).encode()).hexdigest(),
     )
     assert size == len(stratum) and household == stratum[0]  # anyone can redraw it from the seed
+
+
+# The economic-status reports (jobs/household_reports.py) of the same months, read back with pypdf.
+
+
+@pytest.fixture(scope="module")
+def exported(home):
+    from jobs.exports import export
+
+    export("2026-09", str(home), "test-export")
+    return home / "exports" / "2026-09" / "430101" / "430101001"
+
+
+def pdf_text(path) -> str:
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(path).pages)
+
+
+def report_of(folder, household: str):
+    from jobs.household_reports import REPORT_DIR
+
+    (path,) = (folder / REPORT_DIR).glob(f"{household}_*.pdf")
+    return path
+
+
+def test_a_report_for_every_flagged_household_and_no_other(home, exported):
+    from jobs.household_reports import REPORT_DIR
+
+    flagged = {h for found in records(home).values() for h, _ in found}
+    reports = {p.name.split("_")[0] for p in (exported / REPORT_DIR).glob("*.pdf")}
+    assert reports == flagged
+    assert report_of(exported, "H02").name == "H02_成员2.pdf"  # 户编号_户主姓名
+
+
+def test_report_shows_members_income_assets_checks_and_what_to_verify(exported):
+    text = pdf_text(report_of(exported, "H02"))
+    assert "家庭经济状况核查报告" in text and "户编号" in text and "H02" in text
+    masked = P[2][:6] + "********" + P[2][-4:]
+    assert masked in text and P[2] not in text and P[3] not in text
+    # income: two counted members, 100 + 100 declared, against the 2026 rural standard of the place
+    assert "200.00" in text and "计入人数 2 人" in text and "100.00" in text
+    assert "不计入收入：低保金、特困供养金、医疗救助、教育资助" in text
+    # assets, per department, with the delivered rows they come from
+    assert "金融机构" in text and "50,000.00" in text and "2026-09/deposits.csv:2" in text
+    # every check with its result; the flagged one first among 应退 with the evidence
+    assert "金融资产超过限额" in text and "疑点（应退）" in text and "未发现疑点" in text
+    assert "不适用" in text  # 应保 does not apply to a recipient
+    # what to verify at home comes from rules/means_test/checks.yaml
+    assert "查看存折、银行流水和理财产品凭证" in text and "核查人员（签字）" in text
+
+
+def test_report_says_a_home_is_a_flag_not_a_verdict(exported):
+    text = pdf_text(report_of(exported, "H03"))
+    assert "需入户核实" in text and "面积为0" in text and "不是认定结论" in text
+
+
+def test_report_of_an_eligible_household_not_covered(exported):
+    text = pdf_text(report_of(exported, "H13"))
+    assert "可纳入（应保）" in text and "向家庭宣传低保" in text
+    assert text.count("不适用") == 9  # the nine checks of recipients
+
+
+def test_report_of_a_household_without_a_standard_says_unchecked(home):
+    from jobs.household_reports import Reports, gather
+    from jobs.lake import Home
+    from safetynet.rules import load_rules
+
+    (row,) = [r for r in gather(Home(home), "2026-09")["430101001"] if r["household_id"] == "H13"]
+    row = {**row, "dibao_standard": None, "records": None}
+    reports = Reports(load_rules(), "2026-09", "test", {})
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    reader = PdfReader(BytesIO(reports.household(row)))
+    text = "\n".join(p.extract_text() for p in reader.pages)
+    assert "没有适用的低保标准" in text and "未核对" in text and "（区划名称未登记）" in text
+
+
+def test_township_summary_is_one_page_with_counts(home, exported):
+    from pypdf import PdfReader
+
+    from jobs.household_reports import SUMMARY_FILE
+
+    reader = PdfReader(exported / SUMMARY_FILE)
+    assert len(reader.pages) == 1
+    text = reader.pages[0].extract_text()
+    flagged = {h for found in records(home).values() for h, _ in found}
+    assert "镇（430101001）" in text and "家庭经济状况核查汇总" in text
+    assert f"\n{len(flagged)} {len(flagged)} 0" in text  # reports, flagged, sampled
+    assert "同一人在两户登记 核实 2" in text
+
+
+def test_manifest_lists_every_report_and_a_rerun_gives_the_same_files(home, exported):
+    import hashlib
+    import json
+
+    from jobs.exports import export
+
+    manifest = json.loads((exported / "manifest.json").read_text(encoding="utf-8"))
+    files = {e["file"]: e["sha256"] for e in manifest["files"]}
+    on_disk = {p.relative_to(exported).as_posix() for p in exported.rglob("*") if p.is_file()}
+    assert set(files) == on_disk - {"manifest.json"}
+    assert manifest["reports"] == len([f for f in files if f.endswith(".pdf")]) - 1  # the summary
+    for name, digest in files.items():
+        assert hashlib.sha256((exported / name).read_bytes()).hexdigest() == digest
+    export("2026-09", str(home), "test-export")  # the same run again: the same bytes
+    again = json.loads((exported / "manifest.json").read_text(encoding="utf-8"))
+    assert {e["file"]: e["sha256"] for e in again["files"]} == files

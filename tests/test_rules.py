@@ -61,6 +61,37 @@ def test_the_committed_rules_load_and_name_only_provided_columns():
             "names no warning rule",
         ),
         ("parameters/dibao_standard.yaml", "default: {城市: 750", "default: {城镇: 750", "must give numbers"),
+        (
+            "means_test/checks.yaml",
+            "direction: 应退",
+            "direction: 退出",
+            "key 'checks[0].direction': must be one of",
+        ),
+        (
+            "means_test/checks.yaml",
+            "applies_to: others",
+            "applies_to: everyone",
+            "must be recipients or others",
+        ),
+        (
+            "means_test/checks.yaml",
+            "  - id: business\n",
+            "  - id: business\n    lable: x\n",
+            "'checks[6].lable'",
+        ),
+        (
+            "means_test/checks.yaml",
+            "  - id: business\n",
+            "  - id: private_car\n",
+            "key 'checks': an id appears twice",
+        ),
+        (
+            "means_test/limits.yaml",
+            "education_aid: 教育资助",
+            "education_aid: [教育资助]",
+            "must map column names",
+        ),
+        ("means_test/recheck.yaml", "verify:", "verfy:", "key 'verfy': is not a known key"),
     ],
 )
 def test_a_broken_rule_file_is_refused_naming_file_and_key(rules_copy, relative, old, new, message):
@@ -107,3 +138,17 @@ def test_thresholds_by_place_and_date(rules_copy):
     fires = lambda month: frame.select(condition_expr(cond, month))["hardship_score"].to_list()  # noqa: E731
     assert fires("2026-09") == [False, True, True]  # 45 by default, 40 under prefix 4302
     assert fires("2027-03") == [False, False, False]  # from 2027 the line is 50 everywhere
+
+
+def test_every_check_sql_has_its_rule_entry_and_back(rules_copy):
+    from jobs.means_test import match_checks
+
+    match_checks(load_rules(rules_copy))
+    edit(
+        rules_copy,
+        "means_test/checks.yaml",
+        "  - id: eligible_not_covered",
+        "  - id: eligible_not_covered_v2",
+    )
+    with pytest.raises(RulesError, match="no entry for eligible_not_covered "):
+        match_checks(load_rules(rules_copy))

@@ -1,0 +1,460 @@
+"""Economic-status reports (家庭经济状况核查报告) that township staff take on a home visit.
+
+One PDF per household that a means-test check flagged or the random re-check sampled, and a
+one-page summary per township (核查报告汇总.pdf). A report shows the household and its members
+(ID numbers masked), the income computation, the assets each department reported, every check
+with its result and evidence, and what to verify at home. All figures come from the lake's
+`_means_members`, `_means_households`, `_means_assets`, `_doubtful` and `_recheck` partitions of
+the month, so a report says exactly what the warehouse says.
+
+The data are gathered with Polars in the export task; the PDFs are drawn by worker processes, a
+township at a time, each worker holding the font once (see safetynet/pdf.py).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import polars as pl
+
+from jobs.lake import Home
+from safetynet.ids import mask_ids
+from safetynet.pdf import Document, Flow, Font, find_font
+from safetynet.rules import LEVELS, RuleSet
+
+REPORT_DIR = "家庭经济状况核查报告"
+SUMMARY_FILE = "核查报告汇总.pdf"
+RESULT = {"应退": "疑点（应退）", "核实": "需入户核实", "应保": "可纳入（应保）"}
+# checks that compare against the dibao standard and cannot be done without one
+NEEDS_STANDARD = {"income_above_standard", "financial_assets", "eligible_not_covered"}
+MAX_REFS = 4  # source rows listed per check in a report; the rest are in v_doubtful_records
+
+
+def _read(home: Home, dataset: str, month: str) -> pl.DataFrame | None:
+    path = home.partition(dataset, month) / "data.parquet"
+    return pl.read_parquet(path) if path.exists() else None
+
+
+def division_names(home: Home, month: str) -> dict[str, str]:
+    """Names of divisions from the latest delivered `divisions` up to the month."""
+    parts = sorted(p for p in (home.lake / "divisions").glob("month=*") if p.name <= f"month={month}")
+    if not parts:
+        return {}
+    frame = pl.read_parquet(parts[-1] / "data.parquet", columns=["division_code", "name"])
+    return dict(frame.iter_rows())
+
+
+def gather(home: Home, month: str) -> dict[str, list[dict]]:
+    """The month's report households by township, each a dict with its members, assets,
+    doubtful records, re-check draw and lead."""
+    doubtful = _read(home, "_doubtful", month)
+    sample = _read(home, "_recheck", month)
+    wanted = pl.concat(
+        [f.select("household_id") for f in (doubtful, sample) if f is not None and f.height]
+        or [pl.DataFrame(schema={"household_id": pl.String})]
+    ).unique()
+    if wanted.height == 0:
+        return {}
+    households = _read(home, "_means_households", month).join(wanted, on="household_id", how="semi")
+    scored = pl.read_parquet(
+        home.partition("_household_month", month) / "data.parquet",
+        columns=["household_id", "hardship_score", "hardship_level", "top_factors"],
+    )
+    members = (
+        _read(home, "_means_members", month)
+        .join(wanted, on="household_id", how="semi")
+        .with_columns(id_number=mask_ids(pl.col("id_number")))
+        .sort("household_id", pl.col("relation") != "户主")
+        .group_by("household_id", maintain_order=True)
+        .agg(
+            members=pl.struct(
+                "name",
+                "id_number",
+                "relation",
+                "declared_income",
+                "employment_wage",
+                "contribution_base",
+                "housing_fund_wage",
+                "died_on",
+                "missing_declared_on",
+                "counted",
+                "income",
+            )
+        )
+    )
+    assets = (
+        _read(home, "_means_assets", month)
+        .join(wanted, on="household_id", how="semi")
+        .with_columns(
+            pl.col("deposits").cast(pl.Float64),
+            *[mask_ids(pl.col(f"{kind}_detail")) for kind in ("deposit", "property", "car", "entity")],
+        )
+        .drop("run_id")
+    )
+    frames = [households.drop("run_id"), scored, members, assets]
+    if doubtful is not None:
+        frames.append(
+            doubtful.with_columns(evidence=mask_ids(pl.col("evidence")))
+            .group_by("household_id")
+            .agg(records=pl.struct("check_id", "direction", "evidence", "source_refs"))
+        )
+    if sample is not None:
+        frames.append(sample.select("household_id", "period", "seed", "draw_rank", "stratum_size"))
+    leads = _read(home, "_leads", month)
+    if leads is not None:
+        frames.append(
+            leads.filter(pl.col("pushed")).select("household_id", "lead_id", lead_level=pl.col("level"))
+        )
+    joined = households.select("household_id")
+    for frame in frames:
+        joined = joined.join(frame, on="household_id", how="left", suffix="_dup")
+    by_township: dict[str, list[dict]] = {}
+    for row in joined.sort("township_code", "household_id").iter_rows(named=True):
+        by_township.setdefault(row["township_code"], []).append(row)
+    return by_township
+
+
+def _yuan(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.2f}"
+
+
+def _refs(refs: list[str] | None) -> str:
+    refs = refs or []
+    shown = "；".join(refs[:MAX_REFS])
+    return f"（来源：{shown}{f' 等{len(refs)}条' if len(refs) > MAX_REFS else ''}）" if refs else ""
+
+
+def _status(member: dict) -> str:
+    if member["died_on"] is not None:
+        return f"已死亡（{member['died_on']}）"
+    if member["missing_declared_on"] is not None:
+        return f"宣告失踪（{member['missing_declared_on']}）"
+    return "共同生活"
+
+
+class Reports:
+    """Draws the reports of a month; one per worker process, holding the font."""
+
+    def __init__(self, rules: RuleSet, month: str, run_id: str, names: dict[str, str]):
+        self.font = Font(find_font())
+        self.checks = rules.means_checks
+        self.limits = rules.means_limits
+        self.recheck = rules.recheck
+        self.rule_version = rules.version
+        self.month = month
+        self.run_id = run_id
+        self.names = names
+
+    def place(self, code: str) -> str:
+        return f"{self.names.get(code, '（区划名称未登记）')}（{code}）"
+
+    def household(self, row: dict) -> bytes:
+        hid = row["household_id"]
+        head = row["members"][0] if row["members"] else None
+        head_name = head["name"] if head else "（无在册成员）"
+        doc = Document(self.font, title=f"家庭经济状况核查报告 {hid}", author="safetynet")
+        f = Flow(doc, footer=f"报告编号 BG{self.month.replace('-', '')}-{hid} · 含个人信息，仅限核查使用")
+        f.title("家庭经济状况核查报告")
+        records = {r["check_id"]: r for r in row.get("records") or []}
+        reasons = []
+        if records:
+            counts = {}
+            for r in records.values():
+                counts[r["direction"]] = counts.get(r["direction"], 0) + 1
+            reasons.append("核对疑点：" + "，".join(f"{d}{n}项" for d, n in counts.items()))
+        if row.get("period"):
+            reasons.append(
+                f"{row['period']}随机抽查（种子 {row['seed']}，"
+                f"本类别{row['stratum_size']}户中第{row['draw_rank']}个抽中）"
+            )
+        f.paragraph(f"核对月份：{self.month}    报告原因：{'；'.join(reasons)}", size=9.5)
+        f.heading("一、家庭基本情况")
+        standard = row["dibao_standard"]
+        lead = f"{row['lead_id']}（{row['lead_level']}色预警）" if row.get("lead_id") else "无"
+        f.table(
+            ["项目", "内容", "项目", "内容"],
+            [
+                ["户编号", hid, "户主", head_name],
+                [
+                    "所属乡镇（街道）",
+                    self.place(row["township_code"]),
+                    "所属县（市、区）",
+                    self.place(row["county_code"]),
+                ],
+                ["人员类别", row["category"] or "—", "城乡类别", row["residence_type"] or "—"],
+                ["在册人数", str(row["listed"]), "计入收入人数", str(row["counted"])],
+                [
+                    "困难指数",
+                    f"{row['hardship_score']:.1f}（{row['hardship_level']}）"
+                    if row.get("hardship_score") is not None
+                    else "—",
+                    "主要致困因素",
+                    row.get("top_factors") or "—",
+                ],
+                ["本月预警线索", lead, "月保障金", f"{_yuan(row['monthly_benefit'])} 元"],
+            ],
+            [2.2, 3.8, 2.2, 3.8],
+        )
+        f.heading("二、家庭成员及收入认定（元/月）")
+        f.table(
+            [
+                "姓名",
+                "身份证号",
+                "关系",
+                "状况",
+                "申报收入",
+                "就业工资",
+                "职工社保基数",
+                "公积金推算工资",
+                "认定收入",
+            ],
+            [
+                [
+                    m["name"],
+                    m["id_number"],
+                    m["relation"],
+                    _status(m),
+                    _yuan(m["declared_income"]),
+                    _yuan(m["employment_wage"]),
+                    _yuan(m["contribution_base"]),
+                    _yuan(m["housing_fund_wage"]),
+                    _yuan(m["income"]) if m["counted"] else "不计入",
+                ]
+                for m in row["members"] or []
+            ],
+            [1.4, 2.8, 1.0, 1.8, 1.3, 1.3, 1.4, 1.5, 1.3],
+            size=7.5,
+        )
+        self._income(f, row, standard)
+        f.heading("三、家庭财产（各部门报送）")
+        self._assets(f, row, standard)
+        f.heading("四、核对结果")
+        f.table(["核对项目", "处理方向", "结果", "说明"], self._results(row, records), [2.4, 1.2, 1.7, 7.5])
+        f.heading("五、入户核实要点")
+        points = [(c.label, c.verify) for c in self.checks if c.id in records]
+        if row.get("period"):
+            points.append(("随机抽查", self.recheck.verify))
+        for n, (label, verify) in enumerate(points, start=1):
+            f.paragraph(f"{n}. {label}", bold=True)
+            for point in verify:
+                f.paragraph(f"□ {point}", indent=14)
+        f.heading("六、入户核查记录")
+        f.paragraph("核查结论：□ 情况属实，维持现状    □ 应退出    □ 调整保障金额    □ 应纳入    □ 无法核实")
+        f.paragraph("核查情况说明：")
+        f.space(40)
+        f.paragraph("核查人员（签字）：______________    核查日期：______年____月____日")
+        f.paragraph("户主或家庭成员（签字）：______________    乡镇（街道）审核：______________")
+        f.space(8)
+        f.paragraph(
+            f"数据批次 {self.run_id} · 规则版本 {self.rule_version} · "
+            f"数据来源为各部门 {self.month} 报送数据，"
+            "可在数据仓库 v_doubtful_records、means_members、means_households、means_assets 中追溯。",
+            size=7,
+        )
+        f.finish()
+        return doc.render()
+
+    def _income(self, f: Flow, row: dict, standard: float | None) -> None:
+        limits = self.limits
+        f.paragraph(
+            f"认定收入取每名计入成员的{'、'.join(limits.counted_income.values())}中的最高值"
+            f"（公积金推算工资 = 月缴存额÷{limits.housing_fund_wage_share:g}）；死亡、宣告失踪的成员不计入。"
+            f"不计入收入：{'、'.join(limits.not_counted_income.values())}。",
+            size=8.5,
+        )
+        counted = row["counted"] or 0
+        if counted == 0:
+            f.paragraph("家庭无计入收入的成员，无法计算人均收入。", bold=True)
+            return
+        line = (
+            f"家庭月收入 {_yuan(row['income'])} 元 ÷ 计入人数 {counted} 人 = 人均月收入 "
+            f"{_yuan(row['per_capita_income'])} 元。"
+        )
+        if standard is None:
+            f.paragraph(
+                line + f"本户所在地区（{row['division_code']}）在 {self.month} 没有适用的低保标准，"
+                "收入和金融资产未核对。",
+                bold=True,
+            )
+            return
+        near = standard * limits.near_dibao_factor
+        pci = row["per_capita_income"]
+        if pci > standard:
+            verdict = f"高于低保标准 {_yuan(pci - standard)} 元"
+            if pci <= near:
+                verdict += "，在低保边缘标准以内"
+        else:
+            verdict = "不高于低保标准"
+        f.paragraph(
+            line + f"当地{row['residence_type'] or ''}低保标准 {_yuan(standard)} 元/月，"
+            f"低保边缘标准（{limits.near_dibao_factor:g}倍）{_yuan(near)} 元/月。结论：{verdict}。",
+            bold=True,
+        )
+
+    def _assets(self, f: Flow, row: dict, standard: float | None) -> None:
+        limits = self.limits
+        counted = row["counted"] or 0
+        if standard is not None and counted:
+            limit = standard * limits.financial_assets_months
+            deposit_rule = (
+                f"人均不超过{_yuan(limit)}元（低保标准×{limits.financial_assets_months:g}个月），"
+                f"本户人均{_yuan((row['deposits'] or 0) / counted)}元"
+            )
+        else:
+            deposit_rule = "无低保标准或无计入成员，未核对"
+        rows = [
+            [
+                "金融机构",
+                "存款、理财",
+                f"合计{_yuan(row['deposits'])}元：{row['deposit_detail']}"
+                if row["deposit_detail"]
+                else "未见登记",
+                deposit_rule,
+                _refs(row["deposit_refs"]).strip("（）"),
+            ],
+            [
+                "不动产登记机构",
+                "房产",
+                f"住宅{row['homes'] or 0}套，非住宅{row['non_residential'] or 0}处：{row['property_detail']}"
+                if row["property_detail"]
+                else "未见登记",
+                f"住宅不超过{limits.max_homes}套，无{'、'.join(limits.non_residential_usages)}",
+                _refs(row["property_refs"]).strip("（）"),
+            ],
+            [
+                "公安交管部门",
+                "机动车",
+                f"{row['cars']}辆：{row['car_detail']}" if row["car_detail"] else "未见非营运小型汽车登记",
+                f"无非营运{'、'.join(limits.car_types)}（{'、'.join(limits.car_exempt_types)}除外）",
+                _refs(row["car_refs"]).strip("（）"),
+            ],
+            [
+                "市场监管部门",
+                "市场主体",
+                f"{row['entities']}个：{row['entity_detail']}" if row["entity_detail"] else "未见登记",
+                f"无{'、'.join(limits.business_exempt_types)}以外的在业市场主体",
+                _refs(row["entity_refs"]).strip("（）"),
+            ],
+        ]
+        for r in rows:
+            r[4] = r[4].removeprefix("来源：") or "—"
+        f.table(
+            ["报送部门", "项目", "登记情况", "核对标准", "数据来源"],
+            rows,
+            [1.6, 1.2, 4.2, 3.2, 2.6],
+            size=7.5,
+        )
+        f.paragraph("房产、市场主体登记只是核实线索，不是认定结论，须入户核实后处理。", size=8)
+
+    def _results(self, row: dict, records: dict[str, dict]) -> list[list[str]]:
+        out = []
+        recipient = row["recipient"]
+        for check in self.checks:
+            record = records.get(check.id)
+            if record is not None:
+                result, text = RESULT[record["direction"]], record["evidence"] + _refs(record["source_refs"])
+            elif (check.applies_to == "recipients") != bool(recipient):
+                result, text = "不适用", "本户为在保对象" if recipient else "本户不是在保对象"
+            elif check.id in NEEDS_STANDARD and row["dibao_standard"] is None:
+                result, text = "未核对", "所在地区本月没有适用的低保标准"
+            else:
+                result, text = "未发现疑点", "—"
+            out.append([check.label, check.direction, result, text])
+        return out
+
+    def summary(self, township: str, households: list[dict], leads: dict[str, int]) -> bytes:
+        county = township[:6]
+        doc = Document(self.font, title=f"家庭经济状况核查汇总 {township}", author="safetynet")
+        f = Flow(doc, footer=f"{self.place(township)} · {self.month} · 含个人信息，仅限核查使用")
+        f.title("家庭经济状况核查汇总")
+        f.paragraph(
+            f"乡镇（街道）：{self.place(township)}    县（市、区）：{self.place(county)}    "
+            f"核对月份：{self.month}"
+        )
+        per_check: dict[str, int] = {}
+        directions: dict[str, set[str]] = {d: set() for d in RESULT}
+        sampled = 0
+        for h in households:
+            for r in h.get("records") or []:
+                per_check[r["check_id"]] = per_check.get(r["check_id"], 0) + 1
+                directions[r["direction"]].add(h["household_id"])
+            sampled += bool(h.get("period"))
+        flagged = sum(1 for h in households if h.get("records"))
+        f.heading("一、核查报告")
+        f.table(
+            ["报告户数", "其中：有核对疑点", "其中：随机抽查", "应退方向", "需核实", "应保方向"],
+            [[str(len(households)), str(flagged), str(sampled)] + [str(len(directions[d])) for d in RESULT]],
+            [1, 1, 1, 1, 1, 1],
+        )
+        f.heading("二、核对项目")
+        f.table(
+            ["核对项目", "处理方向", "疑点户数", "适用对象"],
+            [
+                [
+                    c.label,
+                    c.direction,
+                    str(per_check.get(c.id, 0)),
+                    "在保对象" if c.applies_to == "recipients" else "其他监测对象",
+                ]
+                for c in self.checks
+            ],
+            [4, 1.5, 1.5, 2],
+        )
+        f.heading("三、本月推送的预警线索")
+        f.table(list(LEVELS), [[str(leads.get(level, 0)) for level in LEVELS]], [1] * len(LEVELS))
+        f.heading("说明")
+        f.paragraph(
+            f"每户的家庭经济状况核查报告在“{REPORT_DIR}”文件夹，按“户编号_户主姓名.pdf”命名；身份证号已脱敏。"
+            "请按报告列出的要点入户核实，并在下月的核查结果回传（outcomes）中报送结论。"
+            "随机抽查名单见“随机抽查名单.xlsx”，全部疑点见“核对疑点清单.xlsx”。",
+            size=9,
+        )
+        f.paragraph(f"数据批次 {self.run_id} · 规则版本 {self.rule_version}", size=7)
+        f.finish()
+        return doc.render()
+
+    def township(self, folder: Path, township: str, households: list[dict], leads: dict[str, int]) -> int:
+        """Writes the township's reports and summary; returns the number of files written."""
+        reports = folder / REPORT_DIR
+        if households:
+            reports.mkdir(parents=True, exist_ok=True)
+        for row in households:
+            head = row["members"][0]["name"] if row["members"] else "无成员"
+            safe = "".join(c for c in head if c not in '\\/:*?"<>|')
+            (reports / f"{row['household_id']}_{safe}.pdf").write_bytes(self.household(row))
+        (folder / SUMMARY_FILE).write_bytes(self.summary(township, households, leads))
+        return len(households) + 1
+
+
+_worker: Reports | None = None
+
+
+def _init(rules: RuleSet, month: str, run_id: str, names: dict[str, str]) -> None:
+    global _worker
+    _worker = Reports(rules, month, run_id, names)
+
+
+def _draw(job: tuple[str, str, list[dict], dict[str, int]]) -> int:
+    folder, township, households, leads = job
+    return _worker.township(Path(folder), township, households, leads)
+
+
+def write_reports(
+    jobs: list[tuple[str, str, list[dict], dict[str, int]]],
+    rules: RuleSet,
+    month: str,
+    run_id: str,
+    names: dict[str, str],
+) -> int:
+    """Draws every township's reports, in worker processes when there are many; returns files."""
+    workers = int(os.environ.get("SAFETYNET_WORKERS", os.cpu_count() or 1))
+    reports = sum(len(job[2]) for job in jobs)
+    if workers <= 1 or reports < 400:  # starting workers costs more than a few hundred reports
+        _init(rules, month, run_id, names)
+        return sum(_draw(job) for job in jobs)
+    # spawn, not fork: the export task's process runs Polars' and Airflow's threads
+    with ProcessPoolExecutor(workers, get_context("spawn"), _init, (rules, month, run_id, names)) as pool:
+        return sum(pool.map(_draw, jobs, chunksize=4))

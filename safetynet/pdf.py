@@ -1,0 +1,460 @@
+"""A small PDF writer for Chinese documents with an embedded TrueType font subset.
+
+Township PCs may have no Chinese font, so every PDF embeds the glyphs it uses (a CIDFontType2
+subset with a ToUnicode map, so text can be searched and copied). General libraries re-read the
+whole font for every document (fpdf2 with wqy-zenhei measured ~1 document/s here); this writer
+reads the font once per process and cuts a subset per document from bytes in memory, which is
+what a province's tens of thousands of reports a month need.
+
+Only TrueType outlines (glyf) are supported: wqy-zenhei (Debian fonts-wqy-zenhei), wqy-microhei
+and Droid Sans Fallback qualify; CFF fonts such as Noto Sans CJK do not.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from safetynet.errors import SetupError
+
+FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+)
+A4 = (595.28, 841.89)
+
+# composite glyph flags (OpenType spec, 'glyf' table)
+_ARG_WORDS, _HAVE_SCALE, _MORE, _XY_SCALE, _TWO_BY_TWO = 0x0001, 0x0008, 0x0020, 0x0040, 0x0080
+
+
+class FontMissing(SetupError):
+    pass
+
+
+def find_font() -> Path:
+    """The Chinese font to embed: $SAFETYNET_CJK_FONT, else the first Debian font installed."""
+    configured = os.environ.get("SAFETYNET_CJK_FONT")
+    candidates = [configured] if configured else list(FONT_CANDIDATES)
+    for candidate in candidates:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise FontMissing(
+        f"no Chinese TrueType font at {', '.join(candidates)}: install Debian's fonts-wqy-zenhei "
+        "(make install does) or set SAFETYNET_CJK_FONT to a .ttf/.ttc with glyf outlines"
+    )
+
+
+class Font:
+    """A TrueType font held in memory: glyph bytes, advances and the character map."""
+
+    def __init__(self, path: Path, number: int = 0):
+        from fontTools.ttLib import TTFont  # only for parsing the tables once
+
+        font = TTFont(str(path), fontNumber=number, lazy=True)
+        if "glyf" not in font.reader.keys():
+            raise FontMissing(f"{path}: no TrueType outlines (glyf table); use a font such as wqy-zenhei")
+        self.path = path
+        self.name = font["name"].getDebugName(6) or path.stem
+        self.units = font["head"].unitsPerEm
+        self.cmap: dict[int, int] = {code: font.getGlyphID(name) for code, name in font.getBestCmap().items()}
+        hmtx = font["hmtx"]
+        self.advance = [hmtx[name][0] for name in font.getGlyphOrder()]
+        self.ascent, self.descent = font["hhea"].ascent, font["hhea"].descent
+        head = font["head"]
+        self.bbox = (head.xMin, head.yMin, head.xMax, head.yMax)
+        self._head = font.reader["head"]
+        self._hhea = font.reader["hhea"]
+        self._maxp = font.reader["maxp"]
+        glyf, loca = font.reader["glyf"], list(font["loca"])
+        self._glyphs = [glyf[loca[i] : loca[i + 1]] for i in range(len(loca) - 1)]
+        self._width_cache: dict[str, float] = {}
+
+    def glyph(self, char: str) -> int:
+        return self.cmap.get(ord(char), 0)
+
+    def width(self, text: str, size: float) -> float:
+        """Advance width of a text in points."""
+        units = 0.0
+        cache = self._width_cache
+        for char in text:
+            w = cache.get(char)
+            if w is None:
+                w = cache[char] = self.advance[self.glyph(char)]
+            units += w
+        return units * size / self.units
+
+    def components(self, gid: int) -> list[tuple[int, int]]:
+        """(byte offset of the glyph index, component gid) of a composite glyph."""
+        data = self._glyphs[gid]
+        if len(data) < 10 or struct.unpack_from(">h", data)[0] >= 0:
+            return []
+        out, pos = [], 10
+        while True:
+            flags, component = struct.unpack_from(">HH", data, pos)
+            out.append((pos + 2, component))
+            pos += 4 + (4 if flags & _ARG_WORDS else 2)
+            if flags & _HAVE_SCALE:
+                pos += 2
+            elif flags & _XY_SCALE:
+                pos += 4
+            elif flags & _TWO_BY_TWO:
+                pos += 8
+            if not flags & _MORE:
+                return out
+
+    def subset(self, gids: list[int]) -> tuple[bytes, list[int]]:
+        """A TrueType font of the given glyphs, renumbered 1..n (0 is .notdef) and the glyphs
+        components pulled in after them; returns the font and the old gid of every new gid."""
+        order = [0]
+        new_of: dict[int, int] = {0: 0}
+        for gid in gids:
+            if gid not in new_of:
+                new_of[gid] = len(order)
+                order.append(gid)
+        i = 0
+        while i < len(order):  # components of composites, transitively
+            for _, component in self.components(order[i]):
+                if component not in new_of:
+                    new_of[component] = len(order)
+                    order.append(component)
+            i += 1
+        glyphs, offsets, hmtx = [], [0], []
+        for gid in order:
+            data = self._glyphs[gid]
+            parts = self.components(gid)
+            if parts:
+                data = bytearray(data)
+                for pos, component in parts:
+                    struct.pack_into(">H", data, pos, new_of[component])
+                data = bytes(data)
+            data += b"\0" * (-len(data) % 4)
+            glyphs.append(data)
+            offsets.append(offsets[-1] + len(data))
+            hmtx.append(struct.pack(">Hh", self.advance[gid], 0))
+        n = len(order)
+        head = bytearray(self._head)
+        struct.pack_into(">I", head, 8, 0)  # checkSumAdjustment, set below
+        struct.pack_into(">h", head, 50, 1)  # indexToLocFormat: long offsets
+        hhea = bytearray(self._hhea)
+        struct.pack_into(">H", hhea, 34, n)  # numberOfHMetrics
+        maxp = bytearray(self._maxp)
+        struct.pack_into(">H", maxp, 4, n)  # numGlyphs
+        tables = {
+            b"glyf": b"".join(glyphs),
+            b"head": bytes(head),
+            b"hhea": bytes(hhea),
+            b"hmtx": b"".join(hmtx),
+            b"loca": struct.pack(f">{n + 1}I", *offsets),
+            b"maxp": bytes(maxp),
+        }
+        font = _sfnt(tables)
+        adjustment = (0xB1B0AFBA - _checksum(font)) & 0xFFFFFFFF
+        head_at = 12 + 16 * len(tables) + len(tables[b"glyf"])  # tables in tag order: glyf, head, ...
+        font = font[: head_at + 8] + struct.pack(">I", adjustment) + font[head_at + 12 :]
+        return font, order
+
+
+def _checksum(data: bytes) -> int:
+    data += b"\0" * (-len(data) % 4)
+    return sum(struct.unpack(f">{len(data) // 4}I", data)) & 0xFFFFFFFF
+
+
+def _sfnt(tables: dict[bytes, bytes]) -> bytes:
+    """An sfnt file of the tables, in tag order, each 4-byte aligned."""
+    n = len(tables)
+    entry = 1 << (n.bit_length() - 1)
+    header = struct.pack(">IHHHH", 0x00010000, n, entry * 16, entry.bit_length() - 1, n * 16 - entry * 16)
+    offset = 12 + 16 * n
+    directory, body = [], []
+    for tag in sorted(tables):
+        data = tables[tag]
+        directory.append(struct.pack(">4sIII", tag, _checksum(data), offset, len(data)))
+        padded = data + b"\0" * (-len(data) % 4)
+        body.append(padded)
+        offset += len(padded)
+    return header + b"".join(directory) + b"".join(body)
+
+
+@dataclass
+class Page:
+    ops: list[tuple] = field(default_factory=list)
+
+
+class Document:
+    """Pages of text, lines and boxes; `render()` gives the PDF bytes.
+
+    Coordinates are in points from the top-left corner of an A4 page. Text is kept as Unicode
+    until rendering, when the document's glyphs are known and the font subset is cut.
+    """
+
+    def __init__(self, font: Font, title: str = "", author: str = ""):
+        self.font = font
+        self.title = title
+        self.author = author
+        self.pages: list[Page] = []
+
+    def add_page(self) -> Page:
+        self.pages.append(Page())
+        return self.pages[-1]
+
+    def text(self, page: Page, x: float, y: float, text: str, size: float, bold: bool = False) -> None:
+        """Text with its baseline at y."""
+        page.ops.append(("text", x, y, text, size, bold))
+
+    def line(self, page: Page, x1: float, y1: float, x2: float, y2: float, width: float = 0.5) -> None:
+        page.ops.append(("line", x1, y1, x2, y2, width))
+
+    def box(self, page: Page, x: float, y: float, w: float, h: float, fill: float | None = None) -> None:
+        """A rectangle, top-left at (x, y); filled with a grey level (0 black - 1 white) or stroked."""
+        page.ops.append(("box", x, y, w, h, fill))
+
+    def render(self) -> bytes:
+        font = self.font
+        chars = sorted({c for page in self.pages for op in page.ops if op[0] == "text" for c in op[3]})
+        gids = [font.glyph(c) for c in chars]
+        subset, order = font.subset(gids)
+        new_gid = {old: new for new, old in enumerate(order)}
+        code = {c: new_gid[g] for c, g in zip(chars, gids, strict=True)}
+        height = A4[1]
+        streams = []
+        for page in self.pages:
+            out = []
+            for op in page.ops:
+                if op[0] == "text":
+                    _, x, y, text, size, bold = op
+                    hexes = "".join(f"{code[c]:04X}" for c in text)
+                    mode = f"2 Tr {size * 0.03:.2f} w " if bold else "0 Tr "
+                    out.append(f"BT {mode}/F1 {size:g} Tf {x:.2f} {height - y:.2f} Td <{hexes}> Tj ET")
+                elif op[0] == "line":
+                    _, x1, y1, x2, y2, width = op
+                    out.append(f"{width:g} w {x1:.2f} {height - y1:.2f} m {x2:.2f} {height - y2:.2f} l S")
+                else:
+                    _, x, y, w, h, fill = op
+                    rect = f"{x:.2f} {height - y - h:.2f} {w:.2f} {h:.2f} re"
+                    out.append(f"{fill:g} g {rect} f 0 g" if fill is not None else f"0.5 w {rect} S")
+            streams.append(zlib.compress("\n".join(out).encode("ascii"), 6))
+
+        scale = 1000 / font.units
+        widths = " ".join(str(round(font.advance[g] * scale)) for g in order[1:])
+        unicode_of = {new_gid[g]: c for c, g in zip(chars, gids, strict=True) if g}
+        tounicode = _tounicode(unicode_of)
+        fontfile = zlib.compress(subset, 6)
+
+        objects: list[bytes] = []
+
+        def add(body: bytes) -> int:
+            objects.append(body)
+            return len(objects)
+
+        def stream(data: bytes, extra: str = "") -> bytes:
+            return (
+                f"<< /Length {len(data)} /Filter /FlateDecode{extra} >>\nstream\n".encode()
+                + data
+                + b"\nendstream"
+            )
+
+        ps_name = "SNSUBS+" + "".join(ch for ch in font.name if ch.isalnum())[:40]
+        file_id = add(stream(fontfile, f" /Length1 {len(subset)}"))
+        x0, y0, x1, y1 = (round(v * scale) for v in font.bbox)
+        descriptor = add(
+            f"<< /Type /FontDescriptor /FontName /{ps_name} /Flags 4 /FontBBox [{x0} {y0} {x1} {y1}] "
+            f"/ItalicAngle 0 /Ascent {round(font.ascent * scale)} /Descent {round(font.descent * scale)} "
+            f"/CapHeight {round(font.ascent * scale)} /StemV 80 /FontFile2 {file_id} 0 R >>".encode()
+        )
+        cid = add(
+            f"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{ps_name} "
+            "/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
+            f"/FontDescriptor {descriptor} 0 R /W [1 [{widths}]] /CIDToGIDMap /Identity >>".encode()
+        )
+        to_unicode = add(stream(zlib.compress(tounicode, 6)))
+        type0 = add(
+            f"<< /Type /Font /Subtype /Type0 /BaseFont /{ps_name} /Encoding /Identity-H "
+            f"/DescendantFonts [{cid} 0 R] /ToUnicode {to_unicode} 0 R >>".encode()
+        )
+        pages_id = len(objects) + 2 * len(streams) + 1
+        kids = []
+        for data in streams:
+            content = add(stream(data))
+            kids.append(
+                add(
+                    f"<< /Type /Page /Parent {pages_id} 0 R /MediaBox [0 0 {A4[0]} {A4[1]}] "
+                    f"/Resources << /Font << /F1 {type0} 0 R >> >> /Contents {content} 0 R >>".encode()
+                )
+            )
+        add(f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>".encode())
+        catalog = add(f"<< /Type /Catalog /Pages {pages_id} 0 R /Lang (zh-CN) >>".encode())
+        info = add(
+            f"<< /Title {_text_string(self.title)} /Author {_text_string(self.author)} "
+            "/Producer (safetynet) >>".encode()
+        )
+        out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+        offsets = []
+        for number, body in enumerate(objects, start=1):
+            offsets.append(len(out))
+            out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+        xref = len(out)
+        out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+        out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+        out += (
+            f"trailer\n<< /Size {len(objects) + 1} /Root {catalog} 0 R /Info {info} 0 R >>\n"
+            f"startxref\n{xref}\n%%EOF\n"
+        ).encode()
+        return bytes(out)
+
+
+def _text_string(text: str) -> str:
+    """A PDF text string in UTF-16BE with BOM, as hex."""
+    return "<FEFF" + text.encode("utf-16-be").hex().upper() + ">"
+
+
+def _tounicode(unicode_of: dict[int, str]) -> bytes:
+    lines = [
+        "/CIDInit /ProcSet findresource begin 12 dict begin begincmap",
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def",
+        "/CMapName /Adobe-Identity-UCS def /CMapType 2 def",
+        "1 begincodespacerange <0000> <FFFF> endcodespacerange",
+    ]
+    items = sorted(unicode_of.items())
+    for start in range(0, len(items), 100):  # at most 100 entries per block
+        chunk = items[start : start + 100]
+        lines.append(f"{len(chunk)} beginbfchar")
+        lines.extend(f"<{gid:04X}> <{char.encode('utf-16-be').hex().upper()}>" for gid, char in chunk)
+        lines.append("endbfchar")
+    lines.append("endcmap CMapName currentdict /CMap defineresource pop end end")
+    return "\n".join(lines).encode("ascii")
+
+
+def wrap(font: Font, text: str, size: float, width: float) -> list[str]:
+    """Lines of a text that fit a width: Chinese breaks anywhere, a Latin word or number only
+    at its ends (unless it is longer than the line); explicit newlines are kept."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line, line_width = "", 0.0
+        for token in _tokens(paragraph):
+            w = font.width(token, size)
+            if line and line_width + w > width and token not in NO_LINE_START:
+                lines.append(line.rstrip())
+                token = token.lstrip()
+                line, line_width, w = "", 0.0, font.width(token, size)
+            if w <= width or token in NO_LINE_START:
+                line += token
+                line_width += w
+                continue
+            for char in token:  # longer than a line: broken by characters
+                cw = font.width(char, size)
+                if line and line_width + cw > width:
+                    lines.append(line)
+                    line, line_width = "", 0.0
+                line += char
+                line_width += cw
+        lines.append(line.rstrip())
+    return lines
+
+
+# closing punctuation never starts a line (it may overhang the margin a little instead)
+NO_LINE_START = set("，。、；：？！）》」』】”’,.;:?!)%")
+
+
+def _tokens(text: str) -> list[str]:
+    tokens: list[str] = []
+    word = ""
+    for char in text:
+        if char.isascii() and (char.isalnum() or char in ".,-_/:%()"):
+            word += char
+            continue
+        if word:
+            tokens.append(word)
+            word = ""
+        tokens.append(char)
+    if word:
+        tokens.append(word)
+    return tokens
+
+
+class Flow:
+    """Top-to-bottom layout on A4 pages with margins, page breaks and a footer on every page."""
+
+    def __init__(self, doc: Document, margin: float = 48, footer: str = ""):
+        self.doc = doc
+        self.margin = margin
+        self.width = A4[0] - 2 * margin
+        self.bottom = A4[1] - margin
+        self.footer = footer
+        self.page = self._new_page()
+        self.y = margin
+
+    def _new_page(self) -> Page:
+        page = self.doc.add_page()
+        self.y = self.margin
+        return page
+
+    def need(self, height: float) -> None:
+        if self.y + height > self.bottom:
+            self.page = self._new_page()
+
+    def space(self, height: float) -> None:
+        self.y += height
+
+    def heading(self, text: str, size: float = 12) -> None:
+        self.need(size * 3)
+        self.y += size * 0.6
+        self.doc.text(self.page, self.margin, self.y + size, text, size, bold=True)
+        self.y += size * 1.6
+
+    def title(self, text: str, size: float = 18) -> None:
+        x = self.margin + (self.width - self.doc.font.width(text, size)) / 2
+        self.doc.text(self.page, x, self.y + size, text, size, bold=True)
+        self.y += size * 1.8
+
+    def paragraph(self, text: str, size: float = 9.5, indent: float = 0, bold: bool = False) -> None:
+        leading = size * 1.5
+        for line in wrap(self.doc.font, text, size, self.width - indent):
+            self.need(leading)
+            self.doc.text(self.page, self.margin + indent, self.y + size, line, size, bold)
+            self.y += leading
+
+    def table(
+        self, headers: list[str], rows: list[list[str]], widths: list[float], size: float = 8.5
+    ) -> None:
+        """A bordered table; widths are shares of the text width; the header repeats on a new page."""
+        total = sum(widths)
+        cols = [self.width * w / total for w in widths]
+        pad, leading = 3.0, size * 1.4
+
+        def cells(values: list[str]) -> tuple[list[list[str]], float]:
+            wrapped = [wrap(self.doc.font, v, size, w - 2 * pad) for v, w in zip(values, cols, strict=True)]
+            return wrapped, max(len(c) for c in wrapped) * leading + 2 * pad
+
+        def draw(wrapped: list[list[str]], height: float, shade: float | None) -> None:
+            x = self.margin
+            if shade is not None:
+                self.doc.box(self.page, x, self.y, self.width, height, fill=shade)
+            for lines, w in zip(wrapped, cols, strict=True):
+                self.doc.box(self.page, x, self.y, w, height)
+                for k, line in enumerate(lines):
+                    baseline = self.y + pad + k * leading + size
+                    self.doc.text(self.page, x + pad, baseline, line, size, bold=shade is not None)
+                x += w
+            self.y += height
+
+        head, head_height = cells(headers)
+        self.need(head_height + leading + 2 * pad)
+        draw(head, head_height, 0.88)
+        for row in rows:
+            wrapped, height = cells(row)
+            if self.y + height > self.bottom:
+                self.page = self._new_page()
+                draw(head, head_height, 0.88)
+            draw(wrapped, height, None)
+        self.y += 4
+
+    def finish(self) -> None:
+        """Page numbers and the footer on every page."""
+        pages = self.doc.pages
+        for number, page in enumerate(pages, start=1):
+            text = f"{self.footer}    第 {number} 页 / 共 {len(pages)} 页".strip()
+            self.doc.text(page, self.margin, A4[1] - self.margin / 2, text, 7.5)
