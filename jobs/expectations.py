@@ -63,7 +63,7 @@ def build_suite(source: Source) -> dict:
                     value_set=list(col.codes),
                 )
             )
-        elif col.type == "amount":
+        elif col.type == "amount" and not col.signed:
             exps.append(
                 _exp("expect_column_values_to_be_between", "amount is negative", column=c, min_value=0)
             )

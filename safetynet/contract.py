@@ -24,6 +24,8 @@ class Column:
     codes: tuple[str, ...] = ()
     # inclusive bounds for int columns (e.g. disability grade 1-4)
     bounds: tuple[int, int] | None = None
+    # an amount that may be below zero (a bank balance); others must not be
+    signed: bool = False
 
 
 @dataclass(frozen=True)
@@ -279,7 +281,12 @@ SOURCES: dict[str, Source] = {
             "deposits",
             "金融资产",
             "snapshot",
-            (_id(), Column("institution", "机构", "str", True), Column("balance", "余额", "amount", True)),
+            (
+                _id(),
+                Column("institution", "机构", "str", True),
+                # accepted as delivered: the means test counts a negative balance as 0 and says so
+                Column("balance", "余额", "amount", True, signed=True),
+            ),
             key=("id_number", "institution"),
         ),
         Source(

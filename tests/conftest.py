@@ -4,6 +4,7 @@ here, before any test module imports it: a throw-away AIRFLOW_HOME with a SQLite
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,10 @@ os.environ.update(
 )
 
 CLI = [str(Path(sys.executable).parent / "safetynet")]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
 
 
 def safetynet(*args: str, check: bool = False) -> subprocess.CompletedProcess:

@@ -77,7 +77,7 @@ def home(tmp_path_factory):
         {
             "roster": roster,
             "deaths": "id_number,died_on\n",
-            "deposits": f'id_number,institution,balance\n{P[2]},银行,"50,000"\n{P[14]},银行,300\n',
+            "deposits": f'id_number,institution,balance\n{P[2]},银行,"50,000"\n{P[14]},银行,300\n{P[4]},信用社,-500\n',
             "real_estate": "id_number,property_id,area,usage\n"
             f"{P[4]},F1,80,住宅\n{P[4]},F2,0,住宅\n{P[16]},F3,60,住宅\n",
             "vehicles": f"id_number,vehicle_id,vehicle_type,operating\n{P[5]},V1,小型汽车,否\n{P[6]},V2,摩托车,否\n",
@@ -158,6 +158,15 @@ def test_evidence_names_department_values_and_rows(home):
         "select source_refs from v_doubtful_records where check_id = 'private_car'"
     ).fetchone()
     assert "2026-09/vehicles.csv:2" in refs
+
+
+def test_a_negative_balance_is_kept_counted_as_zero_and_said(home):
+    con = duckdb.connect(str(home / "warehouse" / "safetynet.duckdb"), read_only=True)
+    deposits, detail = con.execute(
+        "select deposits, deposit_detail from means_assets where month = '2026-09' and household_id = 'H03'"
+    ).fetchone()
+    (quarantined,) = con.execute("select count(*) from v_quarantine where source = 'deposits'").fetchone()
+    assert deposits == 0 and "-500" in detail and "余额为负数" in detail and quarantined == 0
 
 
 def test_every_check_file_is_exercised():
@@ -253,6 +262,7 @@ def test_report_shows_members_income_assets_checks_and_what_to_verify(exported):
 def test_report_says_a_home_is_a_flag_not_a_verdict(exported):
     text = pdf_text(report_of(exported, "H03"))
     assert "需入户核实" in text and "面积为0" in text and "不是认定结论" in text
+    assert "余额为负数" in text  # the deposit row with a negative balance
 
 
 def test_report_of_an_eligible_household_not_covered(exported):

@@ -1,14 +1,17 @@
 -- means_assets: one row per household of the month's roster with a deposit, property, vehicle or
 -- business on record: the totals the limits are checked against, their details in Chinese and
--- the delivered rows they come from. Every check reads its assets from here.
+-- the delivered rows they come from. Every check reads its assets from here. A negative balance
+-- (accepted as delivered) counts as 0 and its detail says so.
 create or replace temp view means_assets as
 with owners as (
     select distinct household_id, id_number from means_members
 ),
 
 deposits as (
-    select owners.household_id, sum(d.balance) as deposits,
-           string_agg(format('{}{}元', d.institution, d.balance), '、') as deposit_detail,
+    select owners.household_id, sum(greatest(d.balance, 0)) as deposits,
+           string_agg(format('{}{}元{}', d.institution, d.balance,
+                             case when d.balance < 0 then '（余额为负数，按0计入，数据异常待核实）' else '' end),
+                      '、') as deposit_detail,
            list(d.month || '/' || d.source_file || ':' || d.source_row) as deposit_refs
     from lake_deposits as d
     inner join owners on d.id_number = owners.id_number
