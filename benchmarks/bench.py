@@ -143,6 +143,9 @@ def stage_score(month: str, _households: int, _landing: Path, home: Path) -> int
         warned.with_columns(run_id=pl.lit("bench")),
         Home(home).partition("_household_month", month) / "data.parquet",
     )
+    write_parquet(
+        leads.with_columns(run_id=pl.lit("bench")), Home(home).partition("_leads", month) / "data.parquet"
+    )
     warehouse.refresh(Home(home))
     return households.height
 
