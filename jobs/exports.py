@@ -99,11 +99,6 @@ def _write_xlsx(path: Path, frame: pl.DataFrame, headers: dict[str, str], title:
     wb.close()
 
 
-def _read(home: Home, dataset: str, month: str) -> pl.DataFrame | None:
-    path = home.partition(dataset, month) / "data.parquet"
-    return pl.read_parquet(path) if path.exists() else None
-
-
 def export(month: str, home: str, run_id: str) -> dict:
     h = Home(Path(home))
     rules = load_rules()
@@ -116,7 +111,7 @@ def export(month: str, home: str, run_id: str) -> dict:
         h.partition("_household_month", month) / "data.parquet",
         columns=["household_id", "top_factors", "category"],
     )
-    leads = _read(h, "_leads", month)
+    leads = h.read("_leads", month)
     if leads is not None:
         leads = (
             leads.filter(pl.col("pushed"))
@@ -125,7 +120,7 @@ def export(month: str, home: str, run_id: str) -> dict:
             .with_columns(mask_ids(pl.col("reasons")).alias("reasons"))
             .sort("township_code", "rank")
         )
-    doubtful = _read(h, "_doubtful", month)
+    doubtful = h.read("_doubtful", month)
     if doubtful is not None:
         doubtful = (
             doubtful.join(heads, on="household_id", how="left")
@@ -137,7 +132,7 @@ def export(month: str, home: str, run_id: str) -> dict:
             )
             .sort("township_code", "direction", "check_id", "household_id")
         )
-    sample = _read(h, "_recheck", month)
+    sample = h.read("_recheck", month)
     if sample is not None:
         sample = sample.join(heads, on="household_id", how="left").sort(
             "township_code", "category", "draw_rank"

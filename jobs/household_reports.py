@@ -33,11 +33,6 @@ NEEDS_STANDARD = {"income_above_standard", "financial_assets", "eligible_not_cov
 MAX_REFS = 4  # source rows listed per check in a report; the rest are in v_doubtful_records
 
 
-def _read(home: Home, dataset: str, month: str) -> pl.DataFrame | None:
-    path = home.partition(dataset, month) / "data.parquet"
-    return pl.read_parquet(path) if path.exists() else None
-
-
 def division_names(home: Home, month: str) -> dict[str, str]:
     """Names of divisions from the latest delivered `divisions` up to the month."""
     parts = sorted(p for p in (home.lake / "divisions").glob("month=*") if p.name <= f"month={month}")
@@ -50,21 +45,21 @@ def division_names(home: Home, month: str) -> dict[str, str]:
 def gather(home: Home, month: str) -> dict[str, list[dict]]:
     """The month's report households by township, each a dict with its members, assets,
     doubtful records, re-check draw and lead."""
-    doubtful = _read(home, "_doubtful", month)
-    sample = _read(home, "_recheck", month)
+    doubtful = home.read("_doubtful", month)
+    sample = home.read("_recheck", month)
     wanted = pl.concat(
         [f.select("household_id") for f in (doubtful, sample) if f is not None and f.height]
         or [pl.DataFrame(schema={"household_id": pl.String})]
     ).unique()
     if wanted.height == 0:
         return {}
-    households = _read(home, "_means_households", month).join(wanted, on="household_id", how="semi")
+    households = home.read("_means_households", month).join(wanted, on="household_id", how="semi")
     scored = pl.read_parquet(
         home.partition("_household_month", month) / "data.parquet",
         columns=["household_id", "hardship_score", "hardship_level", "top_factors"],
     )
     members = (
-        _read(home, "_means_members", month)
+        home.read("_means_members", month)
         .join(wanted, on="household_id", how="semi")
         .with_columns(id_number=mask_ids(pl.col("id_number")))
         .sort("household_id", pl.col("relation") != "户主")
@@ -86,7 +81,7 @@ def gather(home: Home, month: str) -> dict[str, list[dict]]:
         )
     )
     assets = (
-        _read(home, "_means_assets", month)
+        home.read("_means_assets", month)
         .join(wanted, on="household_id", how="semi")
         .with_columns(
             pl.col("deposits").cast(pl.Float64),
@@ -103,7 +98,7 @@ def gather(home: Home, month: str) -> dict[str, list[dict]]:
         )
     if sample is not None:
         frames.append(sample.select("household_id", "period", "seed", "draw_rank", "stratum_size"))
-    leads = _read(home, "_leads", month)
+    leads = home.read("_leads", month)
     if leads is not None:
         frames.append(
             leads.filter(pl.col("pushed")).select("household_id", "lead_id", lead_level=pl.col("level"))

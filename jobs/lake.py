@@ -41,6 +41,11 @@ class Home:
     def partition(self, dataset: str, month: str) -> Path:
         return self.lake / dataset / f"month={month}"
 
+    def read(self, dataset: str, month: str) -> pl.DataFrame | None:
+        """A month's partition of a dataset, or None when the month has none."""
+        path = self.partition(dataset, month) / "data.parquet"
+        return pl.read_parquet(path) if path.exists() else None
+
     def reports(self, month: str) -> Path:
         return self.root / "reports" / month
 
