@@ -1,9 +1,10 @@
 """Means-test cross-checks (家庭经济状况核对) in DuckDB SQL that auditors can read.
 
-`warehouse/means_test/models/*.sql` build the month's members and households with their income
-evidence; each `warehouse/means_test/checks/<check_id>.sql` returns doubtful records (疑点数据):
-month, household_id, township_code, check_id, direction (应退 / 核实 / 应保), evidence in Chinese
-naming the department, values and dates, and source_refs (`month/file:row` of every row used).
+`warehouse/means_test/models/*.sql` build the month's members, households and assets with their
+income evidence, once, as temp tables; each `warehouse/means_test/checks/<check_id>.sql` reads them
+and returns doubtful records (疑点数据): month, household_id, township_code, check_id, direction
+(应退 / 核实 / 应保), evidence in Chinese naming the department, values and dates, and source_refs
+(`month/file:row` of every row used).
 Households whose standard is missing are listed in `unchecked` with the reason, never passed.
 
     <home>/lake/_doubtful/month=YYYY-MM/data.parquet
@@ -59,7 +60,8 @@ def match_checks(rules: RuleSet) -> None:
 
 
 def connect(home: Home, month: str, rules: RuleSet) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the warehouse's views, the month's parameters and the models."""
+    """An in-memory DuckDB with the warehouse's views, the month's parameters and the models, built
+    once as temp tables that every check reads."""
     con = duckdb.connect()
     for sql in warehouse.statements(home):
         con.execute(sql)
@@ -82,7 +84,8 @@ def connect(home: Home, month: str, rules: RuleSet) -> duckdb.DuckDBPyConnection
     for name, value in variables.items():
         con.execute(f"set variable {name} = ?", [value])
     for model in sorted((MEANS_DIR / "models").glob("*.sql")):
-        con.execute(model.read_text(encoding="utf-8"))
+        with timed(f"model {model.stem}"):
+            con.execute(model.read_text(encoding="utf-8"))
     return con
 
 

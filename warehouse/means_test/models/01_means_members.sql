@@ -3,7 +3,7 @@
 -- 12 months, the 城镇职工 contribution base (a wage proxy) and the wage implied by housing-fund
 -- deposits (deposit / housing_fund_wage_share). Help from the state (低保金, 医疗救助, 教育资助)
 -- is not counted. A member who died or was declared missing by the month's end is not counted.
-create or replace temp view means_members as
+create or replace temp table means_members as
 with roster as (
     select * from lake_roster where month = getvariable('month')
 ),

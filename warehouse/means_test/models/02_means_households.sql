@@ -1,6 +1,6 @@
 -- means_households: one row per household of the month's roster: counted members, income,
 -- per-capita income against the dibao standard of its place and date, and its assets.
-create or replace temp view means_households as
+create or replace temp table means_households as
 with members as (
     select
         household_id,

@@ -2,7 +2,7 @@
 -- business on record: the totals the limits are checked against, their details in Chinese and
 -- the delivered rows they come from. Every check reads its assets from here. A negative balance
 -- (accepted as delivered) counts as 0 and its detail says so.
-create or replace temp view means_assets as
+create or replace temp table means_assets as
 with owners as (
     select distinct household_id, id_number from means_members
 ),
