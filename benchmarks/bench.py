@@ -186,8 +186,12 @@ def quality(month: str, landing: Path, home: Path) -> str:
     doubtful = pl.read_parquet(home / "lake" / "_doubtful" / f"month={month}" / "data.parquet")
     ineligible = pl.read_csv(landing / "_truth" / f"{month}.csv").filter(pl.col("kind") != "hardship")
     by_check = doubtful.group_by("check_id", "direction").len().sort("check_id")
-    found_inel = ineligible.join(doubtful.select("household_id").unique(), on="household_id", how="semi")
-    share_found = found_inel.height / max(ineligible.height, 1)
+    flagged = doubtful.select("household_id").unique().with_columns(found=pl.lit(True))
+    found = ineligible.join(flagged, on="household_id", how="left").with_columns(
+        pl.col("found").fill_null(False)
+    )
+    share_found = found["found"].mean() or 0.0
+    found_by_kind = found.group_by("detail").agg(pl.col("found").mean().round(3), pl.len()).sort("detail")
     precision = hit(visit) / max(visit.height, 1)
     return "\n".join(
         [
@@ -200,7 +204,8 @@ def quality(month: str, landing: Path, home: Path) -> str:
             "recall by planted hardship: " + ", ".join(f"{d} {r} (n={n})" for d, r, n in by_kind.iter_rows()),
             f"doubtful records: {doubtful.height:,} = {doubtful.height / households * 1000:.1f} per 1,000 "
             "households; " + ", ".join(f"{c} {d} {n:,}" for c, d, n in by_check.iter_rows()),
-            f"planted (in)eligibility found by a check: {share_found:.3f} of {ineligible.height:,} rows",
+            f"planted (in)eligibility found by a check: {share_found:.3f} of {ineligible.height:,} rows: "
+            + ", ".join(f"{d} {f} (n={n})" for d, f, n in found_by_kind.iter_rows()),
         ]
     )
 

@@ -296,7 +296,16 @@ def month_deliveries(
     # A few civil-affairs offices update late: in 1 of 97 households the dead stay on the roster
     # (the means test must find them, and the truth file says where).
     stale = pl.col("death_month").is_between(0, mi - 1) & (pl.col("hh") % 97 == 0)
-    listed = pl.concat([alive, p.filter(stale)])
+    # In 1 of 1,009 households the spouse is also listed in the next household (moved
+    # there, never removed here): the same person in two households, for the means test to find.
+    twice = alive.filter((pl.col("hh") % 1009 == 5) & (pl.col("pos") == 1) & (pl.col("hh") + 1 < hh.height))
+    moved = (
+        twice.drop([c for c in hh.columns if c != "hh"])
+        .with_columns(hh=pl.col("hh") + 1, pos=pl.lit(99, dtype=twice.schema["pos"]), relation=pl.lit("其他"))
+        .join(hh, on="hh")
+        .select(p.columns)
+    )
+    listed = pl.concat([alive, p.filter(stale), moved])
     out: dict[str, pl.DataFrame] = {}
     age_now = ((pl.lit(start) - pl.col("birth")).dt.total_days() / 365.25).floor().cast(pl.Int32)
     disabled_now = (pl.col("disability_month") == -999) | pl.col("disability_month").is_between(0, mi)
@@ -520,6 +529,12 @@ def month_deliveries(
                 month=pl.lit(month),
             )
             .unique(),
+            pl.concat([twice.select("household_id"), moved.select("household_id")]).select(
+                "household_id",
+                kind=pl.lit("ineligible"),
+                detail=pl.lit("person_in_two_households"),
+                month=pl.lit(month),
+            ),
         ]
     )
     # Ineligibility matters for households that receive something: keep it for recipients only.

@@ -93,3 +93,13 @@ def test_truth_file_names_planted_households(months):
     assert set(truth["household_id"]) <= roster_households | set(
         truth["household_id"].filter(truth["detail"] == "death_of_earner")
     )
+
+
+def test_some_people_are_listed_in_two_households_and_the_truth_says_which(months):
+    roster = frame(months, "2026-08", "roster")
+    shared = roster.group_by("id_number").agg(pl.col("household_id").n_unique().alias("n"), "household_id")
+    in_two = set(shared.filter(pl.col("n") > 1).explode("household_id")["household_id"])
+    assert in_two
+    truth = pl.read_csv(months / "_truth" / "2026-08.csv")
+    planted = set(truth.filter(pl.col("detail") == "person_in_two_households")["household_id"])
+    assert planted and planted <= in_two
