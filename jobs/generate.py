@@ -293,9 +293,9 @@ def month_deliveries(
     alive = p.filter(
         ~pl.col("death_month").is_between(0, mi - 1) & ~pl.col("missing_month").is_between(0, mi - 1)
     )
-    # A few civil-affairs offices update late: in 1 of 97 households the dead stay on the roster
-    # (the means test must find them, and the truth file says where).
-    stale = pl.col("death_month").is_between(0, mi - 1) & (pl.col("hh") % 97 == 0)
+    # Some civil-affairs offices update a month late: in 1 of 7 households last month's dead are
+    # still on this month's roster (the means test must find them, and the truth file says where).
+    stale = (pl.col("death_month") == mi - 1) & (pl.col("hh") % 7 == 0)
     # In 1 of 1,009 households the spouse is also listed in the next household (moved
     # there, never removed here): the same person in two households, for the means test to find.
     twice = alive.filter((pl.col("hh") % 1009 == 5) & (pl.col("pos") == 1) & (pl.col("hh") + 1 < hh.height))
@@ -436,14 +436,14 @@ def month_deliveries(
         [
             homes.select(
                 "id_number",
-                property_id=pl.format("43{}F{}", pl.col("hh"), pl.lit("01")),
+                property_id=pl.format("{}F01", pl.col("household_id").str.slice(1)),
                 area=(pl.col("size") * 18 + pl.col("hh") % 37).cast(pl.Float64),
                 usage=pl.lit("住宅"),
                 registered_on=pl.lit(dt.date(2012, 5, 1)) + pl.duration(days=pl.col("hh") % 3000),
             ),
             second.select(
                 "id_number",
-                property_id=pl.format("43{}F{}", pl.col("hh"), pl.lit("02")),
+                property_id=pl.format("{}F02", pl.col("household_id").str.slice(1)),
                 area=pl.lit(96.0),
                 usage=pl.when(pl.col("hh") % 3 == 0).then(pl.lit("商业")).otherwise(pl.lit("住宅")),
                 registered_on=pl.lit(dt.date(2020, 3, 1)) + pl.duration(days=pl.col("hh") % 1500),
@@ -454,7 +454,7 @@ def month_deliveries(
         [
             heads.filter(pl.col("two_wheeler")).select(
                 "id_number",
-                vehicle_id=pl.format("LZM{}", pl.col("hh")),
+                vehicle_id=pl.format("LZM{}", pl.col("household_id").str.slice(1)),
                 vehicle_type=pl.when(pl.col("residence_type") == "农村")
                 .then(pl.lit("农用车"))
                 .otherwise(pl.lit("摩托车")),
@@ -463,7 +463,7 @@ def month_deliveries(
             ),
             heads.filter(pl.col("has_car")).select(
                 "id_number",
-                vehicle_id=pl.format("LSV{}", pl.col("hh")),
+                vehicle_id=pl.format("LSV{}", pl.col("household_id").str.slice(1)),
                 vehicle_type=pl.lit("小型汽车"),
                 operating=pl.lit("否"),
                 registered_on=pl.lit(dt.date(2021, 7, 1)),

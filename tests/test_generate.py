@@ -103,3 +103,11 @@ def test_some_people_are_listed_in_two_households_and_the_truth_says_which(month
     truth = pl.read_csv(months / "_truth" / "2026-08.csv")
     planted = set(truth.filter(pl.col("detail") == "person_in_two_households")["household_id"])
     assert planted and planted <= in_two
+
+
+def test_asset_identifiers_are_unique_across_counties(tmp_path):
+    generate("2026-08", 40_000, 3, tmp_path)  # two counties, each numbering its households from 0
+    vehicles = frame(tmp_path, "2026-08", "vehicles")
+    assert vehicles["vehicle_id"].n_unique() == vehicles.height > 0
+    estate = frame(tmp_path, "2026-08", "real_estate").unique()
+    assert estate.select("property_id", "id_number").n_unique() == estate.height > 0
