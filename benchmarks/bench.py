@@ -186,10 +186,7 @@ def quality(month: str, landing: Path, home: Path) -> str:
     doubtful = pl.read_parquet(home / "lake" / "_doubtful" / f"month={month}" / "data.parquet")
     ineligible = pl.read_csv(landing / "_truth" / f"{month}.csv").filter(pl.col("kind") != "hardship")
     by_check = doubtful.group_by("check_id", "direction").len().sort("check_id")
-    flagged = doubtful.select("household_id").unique().with_columns(found=pl.lit(True))
-    found = ineligible.join(flagged, on="household_id", how="left").with_columns(
-        pl.col("found").fill_null(False)
-    )
+    found = ineligible.with_columns(found=pl.col("household_id").is_in(doubtful["household_id"].implode()))
     share_found = found["found"].mean() or 0.0
     found_by_kind = found.group_by("detail").agg(pl.col("found").mean().round(3), pl.len()).sort("detail")
     precision = hit(visit) / max(visit.height, 1)

@@ -307,6 +307,7 @@ def month_deliveries(
     )
     listed = pl.concat([alive, p.filter(stale), moved])
     out: dict[str, pl.DataFrame] = {}
+    household_no = pl.col("household_id").str.slice(1)  # unique across counties, unlike hh
     age_now = ((pl.lit(start) - pl.col("birth")).dt.total_days() / 365.25).floor().cast(pl.Int32)
     disabled_now = (pl.col("disability_month") == -999) | pl.col("disability_month").is_between(0, mi)
     out["roster"] = listed.select(
@@ -436,14 +437,14 @@ def month_deliveries(
         [
             homes.select(
                 "id_number",
-                property_id=pl.format("{}F01", pl.col("household_id").str.slice(1)),
+                property_id=pl.format("{}F01", household_no),
                 area=(pl.col("size") * 18 + pl.col("hh") % 37).cast(pl.Float64),
                 usage=pl.lit("住宅"),
                 registered_on=pl.lit(dt.date(2012, 5, 1)) + pl.duration(days=pl.col("hh") % 3000),
             ),
             second.select(
                 "id_number",
-                property_id=pl.format("{}F02", pl.col("household_id").str.slice(1)),
+                property_id=pl.format("{}F02", household_no),
                 area=pl.lit(96.0),
                 usage=pl.when(pl.col("hh") % 3 == 0).then(pl.lit("商业")).otherwise(pl.lit("住宅")),
                 registered_on=pl.lit(dt.date(2020, 3, 1)) + pl.duration(days=pl.col("hh") % 1500),
@@ -454,7 +455,7 @@ def month_deliveries(
         [
             heads.filter(pl.col("two_wheeler")).select(
                 "id_number",
-                vehicle_id=pl.format("LZM{}", pl.col("household_id").str.slice(1)),
+                vehicle_id=pl.format("LZM{}", household_no),
                 vehicle_type=pl.when(pl.col("residence_type") == "农村")
                 .then(pl.lit("农用车"))
                 .otherwise(pl.lit("摩托车")),
@@ -463,7 +464,7 @@ def month_deliveries(
             ),
             heads.filter(pl.col("has_car")).select(
                 "id_number",
-                vehicle_id=pl.format("LSV{}", pl.col("household_id").str.slice(1)),
+                vehicle_id=pl.format("LSV{}", household_no),
                 vehicle_type=pl.lit("小型汽车"),
                 operating=pl.lit("否"),
                 registered_on=pl.lit(dt.date(2021, 7, 1)),
