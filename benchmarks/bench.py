@@ -74,7 +74,7 @@ def stage_dag(month: str, _households: int, landing: Path, home: Path) -> int:
 
 
 def previous(month: str) -> str:
-    from jobs.households import previous_month
+    from safetynet.months import previous_month
 
     return previous_month(month)
 

@@ -4,27 +4,31 @@
 One run per calendar month (China Standard Time). The run's **data interval** is the month; its
 deliveries are read from `<landing>/<YYYY-MM>/`.
 
-1. `start` checks the landing folder and opens the run's staging area.
+1. `start` checks the landing folder, names the month's build by what it is made of (deliveries'
+   SHA-256, rule, suite and code versions, previous month's build) and opens the run's staging.
 2. `ingest_divisions` loads the division codes first: every other source is checked against the
    latest divisions delivery.
 3. `ingest` (mapped, one task per source of the contract) reads, casts and validates a source with
    its Great Expectations suite; bad rows go to quarantine with file, row, column and reason. A
    source not delivered, or unusable as a whole, is recorded as such and does not fail the run.
-4. `publish` swaps the month's partitions into the lake, records the run (`v_runs`), writes the
-   validation report and refreshes the DuckDB warehouse.
+4. `record` writes the month's delivery record and validation report.
 5. `assess` assembles the month's households, scores the hardship index, fires the warning rules
-   and makes the leads (`v_household_month`, `v_leads`), then runs the means-test cross-checks
-   (`v_doubtful_records`) and draws the period's random re-check sample, all with `rules/`.
-6. `export` writes each township's files under `<home>/exports/<YYYY-MM>/<county>/<township>/`:
-   lead list, doubtful records, re-check sample, economic-status reports (PDF), summary, manifest.
+   and makes the leads, then runs the means-test cross-checks and draws the random re-check sample.
+6. `export` writes each township's files: lead list, doubtful records, re-check sample,
+   economic-status reports (PDF), summary, manifest.
+7. `publish` is the month's one commit point: the build is renamed into the lake and a new commit
+   (warehouse views, township files) is made current by one rename. Until then auditors and
+   townships see the previous commit, whole.
 
-Every task writes only under `<home>/staging/<run_id>/`, so retries and reruns replace a month
-and never append. Params `landing` and `home` default to `$SAFETYNET_LANDING` / `$SAFETYNET_HOME`.
+Every task before `publish` writes only into the run's staging, so any task can be retried or
+cleared at any point; a task that fails for good marks the run `failed` in `v_runs`. Params
+`landing` and `home` default to `$SAFETYNET_LANDING` / `$SAFETYNET_HOME`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
@@ -40,6 +44,21 @@ def _locations(params: dict) -> tuple[str, str]:
     return locations(params.get("landing"), params.get("home"))
 
 
+def _record_failure(context) -> None:
+    """A task failed for good: the run log says so (the published state is untouched)."""
+    from pathlib import Path
+
+    from jobs import runs
+    from jobs.lake import Home
+
+    try:
+        home = _locations(context["params"])[1]
+    except Exception:  # no home configured: nothing to record into
+        return
+    ti = context["ti"]
+    runs.failed(Home(Path(home)), context["run_id"], ti.task_id, repr(context.get("exception")))
+
+
 @dag(
     dag_id="safetynet_monthly",
     # 00:00 on the 1st, Asia/Shanghai: each run's data interval is one whole calendar month.
@@ -48,7 +67,12 @@ def _locations(params: dict) -> tuple[str, str]:
     catchup=False,
     max_active_runs=1,
     tags=["safetynet", "monthly", "ingest", "validation", "hardship-index", "leads"],
-    default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30)},
+    default_args={
+        # SAFETYNET_TASK_RETRIES / SAFETYNET_RETRY_DELAY (seconds) let tests retry at once
+        "retries": int(os.environ.get("SAFETYNET_TASK_RETRIES", "2")),
+        "retry_delay": dt.timedelta(seconds=float(os.environ.get("SAFETYNET_RETRY_DELAY", "30"))),
+        "on_failure_callback": _record_failure,
+    },
     params={
         "landing": Param("", type="string", description="Landing folder holding <YYYY-MM>/ deliveries"),
         "home": Param("", type="string", description="Folder for the lake, warehouse and reports"),
@@ -76,16 +100,16 @@ def safetynet_monthly():
         return monthly.ingest(source, run["month"], *_locations(params), run_id)
 
     @task
-    def publish(run: dict, divisions: dict, results: list[dict], params=None, run_id=None) -> dict:
+    def record(run: dict, divisions: dict, results: list[dict], params=None, run_id=None) -> dict:
         from jobs import monthly
 
-        return monthly.publish(run["month"], _locations(params)[1], run_id)
+        return monthly.record(run["month"], _locations(params)[1], run_id)
 
     @task
-    def assess(published: dict, params=None, run_id=None) -> dict:
+    def assess(recorded: dict, params=None, run_id=None) -> dict:
         from jobs import assess
 
-        return assess.assess(published["month"], _locations(params)[1], run_id)
+        return assess.assess(recorded["month"], _locations(params)[1], run_id)
 
     @task
     def export(assessed: dict, params=None, run_id=None) -> dict:
@@ -93,10 +117,16 @@ def safetynet_monthly():
 
         return exports.export(assessed["month"], _locations(params)[1], run_id)
 
+    @task
+    def publish(exported: dict, params=None, run_id=None) -> dict:
+        from jobs import monthly
+
+        return monthly.publish(exported["month"], _locations(params)[1], run_id)
+
     run = start()
     divisions = ingest_divisions(run)
     results = ingest.partial(run=run, divisions=divisions).expand(source=OTHER_SOURCES)
-    export(assess(publish(run, divisions, results)))
+    publish(export(assess(record(run, divisions, results))))
 
 
 monthly_dag = safetynet_monthly()

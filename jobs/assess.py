@@ -11,11 +11,9 @@ month is never scored with half a rule set.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
 
-from jobs import warehouse
+from jobs.faults import fault
 from jobs.households import FEATURES, STAGE_COLUMNS, assemble
 from jobs.lake import Home, write_parquet
 from jobs.leads import lookback, make_leads, warn
@@ -47,10 +45,13 @@ def previous_leads(home: Home, month: str) -> pl.DataFrame | None:
 
 
 def assess(month: str, home: str, run_id: str) -> dict:
-    h = Home(Path(home))
+    """Households, index, warnings, leads and the means test of the run's build (in staging)."""
+    from jobs.monthly import open_build
+
+    h = open_build(home, run_id)
     rules = checked_rules()
     with timed("households") as info:
-        households, missing = assemble(h.root, month, rules)
+        households, missing = assemble(h, month, rules)
         info.update(households=households.height, missing_sources=",".join(missing) or "none")
     with timed("hardship index") as info:
         scored = score(households, rules, month, missing)
@@ -59,17 +60,18 @@ def assess(month: str, home: str, run_id: str) -> dict:
         warned = warn(scored, rules, month)
         leads = make_leads(warned, rules, month, previous_leads(h, month))
         info.update(leads=leads.height, pushed=int(leads["pushed"].sum()), rule_version=rules.version)
+    fault("assess", "leads")
     write_parquet(
-        warned.with_columns(run_id=pl.lit(run_id), missing_sources=pl.lit(",".join(missing))),
+        warned.with_columns(missing_sources=pl.lit(",".join(missing))).sort("household_id"),
         h.partition("_household_month", month) / "data.parquet",
     )
-    write_parquet(leads.with_columns(run_id=pl.lit(run_id)), h.partition("_leads", month) / "data.parquet")
-    # The means test builds the warehouse's views in its own in-memory DuckDB; the warehouse file
-    # is refreshed once, when everything of the month is in the lake.
+    write_parquet(
+        leads.sort("township_code", "rank", "lead_id"), h.partition("_leads", month) / "data.parquet"
+    )
+    # The means test builds the warehouse's views, this build included, in its own in-memory DuckDB.
     with timed("means test") as info:
-        found = means_test(month, home, run_id, rules)
+        found = means_test(month, h, rules)
         info.update(doubtful=found["doubtful"], unchecked=found["unchecked"], recheck_sample=found["recheck"])
-    warehouse.refresh(h)
     return {
         "month": month,
         "households": households.height,

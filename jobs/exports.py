@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 import xlsxwriter
 
+from jobs.faults import fault
 from jobs.household_reports import REPORT_DIR, SUMMARY_FILE, division_names, gather, write_reports
 from jobs.lake import Home, replace_dir
 from safetynet.ids import mask_ids
@@ -68,7 +69,7 @@ def _heads(home: Home, month: str) -> pl.DataFrame:
         columns=["household_id", "id_number", "name", "relation"],
     )
     return (
-        roster.sort(pl.col("relation") != "户主")
+        roster.sort("household_id", pl.col("relation") != "户主", "id_number")
         .group_by("household_id", maintain_order=True)
         .first()
         .select("household_id", head_name="name", head_id=mask_ids(pl.col("id_number")))
@@ -100,12 +101,17 @@ def _write_xlsx(path: Path, frame: pl.DataFrame, headers: dict[str, str], title:
 
 
 def export(month: str, home: str, run_id: str) -> dict:
-    h = Home(Path(home))
+    """The township files, into the run's build; released to townships when `publish` commits."""
+    from jobs.monthly import open_build
+
+    h = open_build(home, run_id)
+    build = h.building.path.name.removeprefix("build=")
     rules = load_rules()
     labels = {c.id: c.label for c in rules.means_checks}
-    target = h.root / "exports" / month
-    staging = h.staging(run_id) / "exports"
+    target = h.building.path / "exports"
+    staging = h.building.path / ".exports.tmp"
     shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
     heads = _heads(h, month)
     household_month = pl.read_parquet(
         h.partition("_household_month", month) / "data.parquet",
@@ -118,7 +124,7 @@ def export(month: str, home: str, run_id: str) -> dict:
             .join(heads, on="household_id", how="left")
             .join(household_month.select("household_id", "top_factors"), on="household_id", how="left")
             .with_columns(mask_ids(pl.col("reasons")).alias("reasons"))
-            .sort("township_code", "rank")
+            .sort("township_code", "rank", "lead_id")
         )
     doubtful = h.read("_doubtful", month)
     if doubtful is not None:
@@ -173,17 +179,18 @@ def export(month: str, home: str, run_id: str) -> dict:
             (str(staging / t[:6] / t), t, report_rows.get(t, []), lead_counts.get(t, {})) for t in townships
         ]
         started = time.perf_counter()
-        pdfs = write_reports(jobs, rules, month, run_id, division_names(h, month))
+        fault("export", "reports")
+        pdfs = write_reports(jobs, rules, month, build, division_names(h, month))
         report_seconds = time.perf_counter() - started
         info.update(pdfs=pdfs, per_second=round(pdfs / max(report_seconds, 1e-9)))
     files = 0
     for township in townships:
         folder = staging / township[:6] / township
-        files += _manifest(folder, month, township, run_id, rows[township]) + 1
-    replace_dir(staging if staging.exists() else None, target)
-    shutil.rmtree(h.staging(run_id), ignore_errors=True)
+        files += _manifest(folder, month, township, build, rows[township]) + 1
+    replace_dir(staging, target)
     reports = sum(len(r) for r in report_rows.values())
     return {
+        "month": month,
         "townships": len(townships),
         "files": files,
         "reports": reports,
@@ -192,13 +199,13 @@ def export(month: str, home: str, run_id: str) -> dict:
     }
 
 
-def _manifest(folder: Path, month: str, township: str, run_id: str, rows: dict[str, int]) -> int:
+def _manifest(folder: Path, month: str, township: str, build: str, rows: dict[str, int]) -> int:
     """manifest.json: every file of the township folder with its SHA-256; returns the file count."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json")
     manifest = {
         "month": month,
         "township_code": township,
-        "run_id": run_id,
+        "build": build,
         "reports": sum(1 for p in files if p.parent.name == REPORT_DIR),
         "summary": SUMMARY_FILE,
         "files": [

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from jobs.lake import Home
 from safetynet.contract import SOURCES
 from safetynet.ids import CHECK_MAP, WEIGHTS
 from safetynet.months import month_bounds
@@ -775,7 +776,7 @@ def outcomes(month: str, seed: int, landing: Path, home: Path | None) -> pl.Data
     schema = {c.name: pl.String for c in SOURCES["outcomes"].columns}
     start, _ = month_bounds(month)
     prev = (start - dt.timedelta(days=1)).strftime("%Y-%m")
-    leads_file = home / "lake" / "_leads" / f"month={prev}" / "data.parquet" if home else None
+    leads_file = Home(home).partition("_leads", prev) / "data.parquet" if home else None
     if leads_file is None or not leads_file.exists():
         return pl.DataFrame(schema=schema)
     leads = pl.read_parquet(leads_file).filter(pl.col("pushed"))

@@ -35,11 +35,11 @@ MAX_REFS = 4  # source rows listed per check in a report; the rest are in v_doub
 
 def division_names(home: Home, month: str) -> dict[str, str]:
     """Names of divisions from the latest delivered `divisions` up to the month."""
-    parts = sorted(p for p in (home.lake / "divisions").glob("month=*") if p.name <= f"month={month}")
-    if not parts:
-        return {}
-    frame = pl.read_parquet(parts[-1] / "data.parquet", columns=["division_code", "name"])
-    return dict(frame.iter_rows())
+    for m in reversed([m for m in home.months() if m <= month]):
+        path = home.partition("divisions", m) / "data.parquet"
+        if path.exists():
+            return dict(pl.read_parquet(path, columns=["division_code", "name"]).iter_rows())
+    return {}
 
 
 def gather(home: Home, month: str) -> dict[str, list[dict]]:
@@ -62,7 +62,7 @@ def gather(home: Home, month: str) -> dict[str, list[dict]]:
         home.read("_means_members", month)
         .join(wanted, on="household_id", how="semi")
         .with_columns(id_number=mask_ids(pl.col("id_number")))
-        .sort("household_id", pl.col("relation") != "户主")
+        .sort("household_id", pl.col("relation") != "户主", "name", "id_number")
         .group_by("household_id", maintain_order=True)
         .agg(
             members=pl.struct(
@@ -87,9 +87,8 @@ def gather(home: Home, month: str) -> dict[str, list[dict]]:
             pl.col("deposits").cast(pl.Float64),
             *[mask_ids(pl.col(f"{kind}_detail")) for kind in ("deposit", "property", "car", "entity")],
         )
-        .drop("run_id")
     )
-    frames = [households.drop("run_id"), scored, members, assets]
+    frames = [households, scored, members, assets]
     if doubtful is not None:
         frames.append(
             doubtful.with_columns(evidence=mask_ids(pl.col("evidence")))
@@ -133,14 +132,14 @@ def _status(member: dict) -> str:
 class Reports:
     """Draws the reports of a month; one per worker process, holding the font."""
 
-    def __init__(self, rules: RuleSet, month: str, run_id: str, names: dict[str, str]):
+    def __init__(self, rules: RuleSet, month: str, build: str, names: dict[str, str]):
         self.font = Font(find_font())
         self.checks = rules.means_checks
         self.limits = rules.means_limits
         self.recheck = rules.recheck
         self.rule_version = rules.version
         self.month = month
-        self.run_id = run_id
+        self.build = build
         self.names = names
 
     def place(self, code: str) -> str:
@@ -244,7 +243,7 @@ class Reports:
         f.paragraph("户主或家庭成员（签字）：______________    乡镇（街道）审核：______________")
         f.space(8)
         f.paragraph(
-            f"数据批次 {self.run_id} · 规则版本 {self.rule_version} · "
+            f"数据批次 {self.build} · 规则版本 {self.rule_version} · "
             f"数据来源为各部门 {self.month} 报送数据，"
             "可在数据仓库 v_doubtful_records、means_members、means_households、means_assets 中追溯。",
             size=7,
@@ -407,7 +406,7 @@ class Reports:
             "随机抽查名单见“随机抽查名单.xlsx”，全部疑点见“核对疑点清单.xlsx”。",
             size=9,
         )
-        f.paragraph(f"数据批次 {self.run_id} · 规则版本 {self.rule_version}", size=7)
+        f.paragraph(f"数据批次 {self.build} · 规则版本 {self.rule_version}", size=7)
         f.finish()
         return doc.render()
 
@@ -427,9 +426,9 @@ class Reports:
 _worker: Reports | None = None
 
 
-def _init(rules: RuleSet, month: str, run_id: str, names: dict[str, str]) -> None:
+def _init(rules: RuleSet, month: str, build: str, names: dict[str, str]) -> None:
     global _worker
-    _worker = Reports(rules, month, run_id, names)
+    _worker = Reports(rules, month, build, names)
 
 
 def _draw(job: tuple[str, str, list[dict], dict[str, int]]) -> int:
@@ -441,15 +440,15 @@ def write_reports(
     jobs: list[tuple[str, str, list[dict], dict[str, int]]],
     rules: RuleSet,
     month: str,
-    run_id: str,
+    build: str,
     names: dict[str, str],
 ) -> int:
     """Draws every township's reports, in worker processes when there are many; returns files."""
     workers = int(os.environ.get("SAFETYNET_WORKERS", os.cpu_count() or 1))
     reports = sum(len(job[2]) for job in jobs)
     if workers <= 1 or reports < 400:  # starting workers costs more than a few hundred reports
-        _init(rules, month, run_id, names)
+        _init(rules, month, build, names)
         return sum(_draw(job) for job in jobs)
     # spawn, not fork: the export task's process runs Polars' and Airflow's threads
-    with ProcessPoolExecutor(workers, get_context("spawn"), _init, (rules, month, run_id, names)) as pool:
+    with ProcessPoolExecutor(workers, get_context("spawn"), _init, (rules, month, build, names)) as pool:
         return sum(pool.map(_draw, jobs, chunksize=4))

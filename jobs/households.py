@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from jobs.lake import Home
-from safetynet.months import month_bounds, month_range
+from safetynet.months import month_bounds, month_range, previous_month
 from safetynet.rules import RuleSet
 
 WINDOW_MONTHS = 12  # rolling windows: out-of-pocket medical spending, assistance, accidents
@@ -112,11 +112,6 @@ FEATURES = {
 STAGE_COLUMNS = {"hardship_score"}
 
 
-def previous_month(month: str) -> str:
-    start, _ = month_bounds(month)
-    return (start - dt.timedelta(days=1)).strftime("%Y-%m")
-
-
 def window(month: str) -> list[str]:
     start, _ = month_bounds(month)
     first = start.replace(year=start.year - 1) + dt.timedelta(days=31)
@@ -179,9 +174,9 @@ def _standard(rules: RuleSet, month_start: dt.date) -> pl.Expr:
     return pl.coalesce(expr, fallback)
 
 
-def assemble(home: Path, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list[str]]:
+def assemble(home: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list[str]]:
     """Household-month features and the sources missing this month."""
-    lake = Lake(Home(home))
+    lake = Lake(home)
     start, end = month_bounds(month)
     prev = previous_month(month)
     months = window(month)
@@ -191,14 +186,18 @@ def assemble(home: Path, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
 
     roster = lake.scan("roster", [month])
     if roster is None:
-        raise FileNotFoundError(f"{home}: no roster in the lake for {month}: households cannot be assembled")
+        raise FileNotFoundError(f"{home.root}: no roster in the lake for {month}: households cannot be assembled")
     birth = pl.col("id_number").str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
     persons = roster.with_columns(
         age=((pl.lit(end) - birth).dt.total_days() / 365.25).floor().cast(pl.Int32),
     )
     # Which household a person belongs to: this month's roster, and for people who have left it
     # since an event in the window (the dead, the declared missing), the last roster that listed them.
-    person_household = persons.select("id_number", "household_id").unique("id_number")
+    person_household = (
+        persons.select("id_number", "household_id")
+        .sort("id_number", "household_id")
+        .unique("id_number", keep="first", maintain_order=True)
+    )
     leavers = (
         pl.concat(
             [
@@ -244,11 +243,14 @@ def assemble(home: Path, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
     # --- enrolment ------------------------------------------------------------------------------
     enrol_schema = {"id_number": pl.String, "stage": pl.String, "status": pl.String, "enrolled_on": pl.Date}
     enrol = (
-        _per_person(lake, "enrolment", [month], enrol_schema).sort("enrolled_on").group_by("id_number").last()
+        _per_person(lake, "enrolment", [month], enrol_schema)
+        .sort("enrolled_on", "stage", "status")
+        .group_by("id_number")
+        .last()
     )
     enrol_prev = (
         _per_person(lake, "enrolment", [prev], enrol_schema)
-        .sort("enrolled_on")
+        .sort("enrolled_on", "stage", "status")
         .group_by("id_number")
         .last()
         .select("id_number", stage_prev="stage", status_prev="status")
@@ -445,7 +447,7 @@ def assemble(home: Path, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
     )
     deposits_h = by_household(
         _per_person(lake, "deposits", [month], {"id_number": pl.String, "balance": pl.Decimal(16, 2)}),
-        deposits=pl.col("balance").cast(pl.Float64).sum(),
+        deposits=pl.col("balance").sum().cast(pl.Float64),  # exact in decimal, in any order
     )
     fund_h = by_household(
         _per_person(lake, "housing_fund", [month], {"id_number": pl.String, "status": pl.String}),
@@ -461,7 +463,7 @@ def assemble(home: Path, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
     # --- households from the roster ------------------------------------------------------------------
     head_first = pl.col("relation") != "户主"
     households = (
-        persons.sort(head_first)
+        persons.sort("household_id", head_first, "id_number")
         .group_by("household_id")
         .agg(
             pl.col("division_code").first(),

@@ -1,31 +1,65 @@
-"""Where things live under `--home`, and the one way partitions are replaced.
+"""Where things live under `--home`, and the one commit point of a month.
 
-    <home>/lake/<source>/month=YYYY-MM/data.parquet        accepted rows, typed
-    <home>/lake/_quarantine/month=YYYY-MM/<source>.parquet  rejected rows, one row per problem
-    <home>/lake/_deliveries/month=YYYY-MM/<source>.parquet  what each department delivered
-    <home>/lake/_runs/<run_id>.parquet                      one row per finished run (history)
-    <home>/staging/<run_id>/...                             a run's work before it is published
-    <home>/reports/YYYY-MM/validation.html                  the data team's validation report
-    <home>/warehouse/safetynet.duckdb                       auditors' views over the lake
+    <home>/lake/month=YYYY-MM/build=<content id>/   all a run of the month produced, immutable:
+        <source>/data.parquet          accepted rows, typed
+        _quarantine/<source>.parquet   rejected rows, one row per problem
+        _deliveries/<source>.parquet   what each department delivered
+        _raw/<source>/                 the delivered bytes
+        _household_month/, _leads/, _doubtful/, _unchecked/, _recheck/, _means_*/   the assessment
+        exports/<county>/<township>/   the township files
+        report/validation.html         the data team's validation report
+        manifest.json                  the run manifest (inputs, versions, rows per stage, content id)
+    <home>/lake/_runs/<run id>.json    the run log: Airflow's run id, clock times, status, attempts
+    <home>/commits/<seq>/              one commit: catalog.json (month -> build), the auditors'
+                                       warehouse safetynet.duckdb, exports/<month> and reports/<month>
+                                       links into the builds
+    <home>/current -> commits/<seq>    THE commit point: a symbolic link replaced by one rename
+    <home>/exports -> current/exports, <home>/reports -> current/reports,
+    <home>/warehouse/safetynet.duckdb -> ../current/safetynet.duckdb   fixed links through `current`
+    <home>/staging/<run id>/           a run's build while it is made; nobody reads it
 
-A task writes only under staging; `publish` swaps whole month partitions in with renames, so a
-rerun replaces a month and a failed run leaves the lake as it was.
+A build is named by what it is made of (its content id: the deliveries' SHA-256, the rule, suite
+and code versions, and the previous month's build), so a rerun on the same inputs makes the same
+build. Every task writes only into its run's staging; `publish` renames the build into the lake and
+swaps `current`, so readers see the previous commit whole until that rename, and the new one whole
+after it. Links are relative, so a home that is moved or restored reads its own lake.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
+import stat
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import polars as pl
+
+from safetynet.errors import SafetynetError
+
+
+class CommitError(SafetynetError):
+    """A build or commit that cannot be made as asked (names the run, month and build)."""
+
+
+@dataclass(frozen=True)
+class Build:
+    """The month a run is producing, and the staging folder it writes to."""
+
+    month: str
+    path: Path
 
 
 @dataclass(frozen=True)
 class Home:
     root: Path
+    building: Build | None = None
 
     @property
     def lake(self) -> Path:
@@ -35,19 +69,52 @@ class Home:
     def warehouse(self) -> Path:
         return self.root / "warehouse" / "safetynet.duckdb"
 
-    def staging(self, run_id: str) -> Path:
-        return self.root / "staging" / safe_name(run_id)
+    @cached_property
+    def commit(self) -> int:
+        """The current commit's sequence number (0: nothing published yet), read once."""
+        link = self.root / "current"
+        return int(os.readlink(link).rsplit("/", 1)[-1]) if link.is_symlink() else 0
+
+    @cached_property
+    def catalog(self) -> dict[str, dict]:
+        """month -> {build, previous, status, run_id} as of `commit`; read once per Home."""
+        return read_catalog(self.root, self.commit)
+
+    def months(self) -> list[str]:
+        """Published months, plus the month being built."""
+        months = set(self.catalog)
+        if self.building:
+            months.add(self.building.month)
+        return sorted(months)
+
+    def build_dir(self, month: str) -> Path | None:
+        if self.building and self.building.month == month:
+            return self.building.path
+        entry = self.catalog.get(month)
+        return self.lake / f"month={month}" / f"build={entry['build']}" if entry else None
 
     def partition(self, dataset: str, month: str) -> Path:
-        return self.lake / dataset / f"month={month}"
+        """A dataset of a month: the build in progress for its month, else the published build.
+        A month with neither gives a path that does not exist."""
+        build = self.build_dir(month)
+        return (build or self.lake / f"month={month}" / "unpublished") / dataset
 
     def read(self, dataset: str, month: str) -> pl.DataFrame | None:
         """A month's partition of a dataset, or None when the month has none."""
         path = self.partition(dataset, month) / "data.parquet"
         return pl.read_parquet(path) if path.exists() else None
 
-    def reports(self, month: str) -> Path:
-        return self.root / "reports" / month
+    def staging(self, run_id: str) -> Path:
+        return self.root / "staging" / safe_name(run_id)
+
+    def run_log(self, run_id: str) -> Path:
+        return self.lake / "_runs" / f"{safe_name(run_id)}.json"
+
+
+def read_catalog(root: Path, seq: int) -> dict[str, dict]:
+    if seq == 0:
+        return {}
+    return json.loads((root / "commits" / str(seq) / "catalog.json").read_text(encoding="utf-8"))["months"]
 
 
 def safe_name(run_id: str) -> str:
@@ -63,6 +130,21 @@ def write_parquet(frame: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def sorted_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows in a fixed order (every flat column, left to right) whatever order a query gave them."""
+    return frame.sort([c for c, t in frame.schema.items() if not t.is_nested()], nulls_last=True)
+
+
+def write_json(data: object, path: Path) -> None:
+    """Sorted keys, fixed indentation, temporary name then rename: same data, same bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(
+        json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True, default=str) + "\n", "utf-8"
+    )
+    os.replace(tmp, path)
+
+
 def replace_dir(new: Path | None, target: Path) -> None:
     """Put `new` in place of `target` (or just remove `target` when `new` is None)."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -72,3 +154,80 @@ def replace_dir(new: Path | None, target: Path) -> None:
     if new is not None:
         os.replace(new, target)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def _swap_link(link: Path, points_to: str) -> None:
+    """Make `link` point to `points_to` with one rename (atomic on POSIX)."""
+    tmp = link.with_name(f".{link.name}.{uuid.uuid4().hex}.tmp")
+    os.symlink(points_to, tmp)
+    os.replace(tmp, link)
+
+
+def _fixed_link(link: Path, points_to: str) -> None:
+    if not (link.is_symlink() and os.readlink(link) == points_to):
+        link.parent.mkdir(parents=True, exist_ok=True)
+        _swap_link(link, points_to)
+
+
+def seal(folder: Path) -> None:
+    """Make a published build read-only: files 0444, folders 0555."""
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if not path.is_symlink():
+            path.chmod(0o555 if path.is_dir() else 0o444)
+    folder.chmod(0o555)
+
+
+def unseal_copy(build: Path, target: Path) -> None:
+    """A writable staging copy of a published build (hard links: no bytes copied). Tasks replace
+    files by rename, never write into them, so the published build stays as it was."""
+    shutil.copytree(build, target, copy_function=os.link)
+    for path in [target, *target.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+@contextmanager
+def commit_lock(root: Path) -> Iterator[None]:
+    """One commit at a time per home; the kernel drops the lock if the process dies."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".commit.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def make_commit(root: Path, month: str, entry: dict, write_warehouse) -> int:
+    """Publish `entry` as the month's build: a new commit with the catalog, the warehouse and the
+    links, then `current` swapped to it. Returns the commit's sequence number; a month already
+    published as this very build makes no new commit."""
+    with commit_lock(root):
+        home = Home(root)
+        if home.catalog.get(month, {}).get("build") == entry["build"]:
+            _fix_links(root)
+            return home.commit
+        seq = home.commit + 1
+        catalog = {**home.catalog, month: entry}
+        folder = root / "commits" / str(seq)
+        tmp = root / "commits" / f".{seq}.{uuid.uuid4().hex}.tmp"
+        tmp.mkdir(parents=True)
+        write_json({"seq": seq, "months": dict(sorted(catalog.items()))}, tmp / "catalog.json")
+        for kind, sub in (("exports", "exports"), ("reports", "report")):
+            (tmp / kind).mkdir()
+            for m, e in catalog.items():
+                if (root / "lake" / f"month={m}" / f"build={e['build']}" / sub).exists():
+                    os.symlink(f"../../../lake/month={m}/build={e['build']}/{sub}", tmp / kind / m)
+        write_warehouse(Home(root), catalog, tmp / "safetynet.duckdb")
+        if folder.exists():  # left by a commit killed before it swapped `current`: never published
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+        _swap_link(root / "current", f"commits/{seq}")
+        _fix_links(root)
+        return seq
+
+
+def _fix_links(root: Path) -> None:
+    _fixed_link(root / "exports", "current/exports")
+    _fixed_link(root / "reports", "current/reports")
+    _fixed_link(root / "warehouse" / "safetynet.duckdb", "../current/safetynet.duckdb")

@@ -20,7 +20,7 @@ import polars as pl
 
 from jobs import warehouse
 from jobs.households import window
-from jobs.lake import Home, replace_dir, write_parquet
+from jobs.lake import Home, replace_dir, sorted_rows, write_parquet
 from safetynet.errors import RulesError
 from safetynet.months import month_bounds
 from safetynet.progress import timed
@@ -115,9 +115,13 @@ def draw_recheck(con: duckdb.DuckDBPyConnection, h: Home, month: str, rules: Rul
     """The period's random re-check sample, drawn in the first month of the period that is run."""
     rule = rules.recheck
     period = period_of(month, rule.period_months)
-    for path in (h.lake / "_recheck").glob("month=*/data.parquet"):
-        drawn_in = path.parent.name.removeprefix("month=")
-        if drawn_in < month and (pl.read_parquet(path, columns=["period"])["period"] == period).any():
+    for drawn_in in h.months():
+        path = h.partition("_recheck", drawn_in) / "data.parquet"
+        if (
+            drawn_in < month
+            and path.exists()
+            and (pl.read_parquet(path, columns=["period"])["period"] == period).any()
+        ):
             return None  # already drawn this period
     recent = _months_before(month, rule.exclude_checked_within_months)
     paths = [h.partition(d, m) / "data.parquet" for d in ("_recheck", "_doubtful") for m in recent]
@@ -140,10 +144,14 @@ def draw_recheck(con: duckdb.DuckDBPyConnection, h: Home, month: str, rules: Rul
     )
 
 
-def means_test(month: str, home: str, run_id: str, rules: RuleSet) -> dict:
-    h = Home(Path(home))
+def means_test(month: str, h: Home, rules: RuleSet) -> dict:
+    """The checks, the unchecked households and the re-check sample, into the month's build."""
     con = connect(h, month, rules)
-    doubtful = run_checks(con).with_columns(run_id=pl.lit(run_id), rule_version=pl.lit(rules.version))
+    doubtful = (
+        run_checks(con)
+        .with_columns(rule_version=pl.lit(rules.version))
+        .sort("township_code", "household_id", "check_id")
+    )
     unchecked = pl.from_arrow(
         con.sql((MEANS_DIR / "unchecked.sql").read_text(encoding="utf-8")).to_arrow_table()
     )
@@ -151,17 +159,14 @@ def means_test(month: str, home: str, run_id: str, rules: RuleSet) -> dict:
     # The income computation and the assets behind every check, kept for reports and auditors.
     for model in ("means_members", "means_households", "means_assets"):
         frame = pl.from_arrow(con.sql(f"select * from {model}").to_arrow_table())
-        write_parquet(
-            frame.with_columns(run_id=pl.lit(run_id)), h.partition(f"_{model}", month) / "data.parquet"
-        )
+        write_parquet(sorted_rows(frame), h.partition(f"_{model}", month) / "data.parquet")
     con.close()
     write_parquet(doubtful, h.partition("_doubtful", month) / "data.parquet")
-    write_parquet(
-        unchecked.with_columns(run_id=pl.lit(run_id)), h.partition("_unchecked", month) / "data.parquet"
-    )
+    write_parquet(unchecked.sort("household_id"), h.partition("_unchecked", month) / "data.parquet")
     if sample is not None:
         write_parquet(
-            sample.with_columns(run_id=pl.lit(run_id)), h.partition("_recheck", month) / "data.parquet"
+            sample.sort("township_code", "category", "draw_rank"),
+            h.partition("_recheck", month) / "data.parquet",
         )
     else:  # a rerun of a month that is not the period's draw month leaves no sample behind
         replace_dir(None, h.partition("_recheck", month))

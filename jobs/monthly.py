@@ -11,19 +11,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from jobs import runs
+from jobs.faults import fault
 from jobs.ingest import DeliveredFile, find_deliveries, read_source
-from jobs.lake import Home, replace_dir, write_parquet
+from jobs.lake import Build, CommitError, Home, make_commit, seal, unseal_copy, write_json, write_parquet
 from jobs.validate import QUARANTINE_SCHEMA, validate
 from safetynet.contract import SOURCES
 from safetynet.errors import DeliveryError, LandingError
+from safetynet.months import previous_month
 from safetynet.progress import say, timed
-from safetynet.versions import rule_version, suite_version
+from safetynet.versions import code_version, rule_version, suite_version
 
 TZ = ZoneInfo("Asia/Shanghai")  # civil-affairs months are calendar months in China Standard Time
 MONTH_FORMAT = "%Y-%m"
@@ -34,7 +38,6 @@ FILES_TYPE = pl.List(
     )
 )
 DELIVERY_SCHEMA = {
-    "run_id": pl.String,
     "source": pl.String,
     "status": pl.String,
     "files": FILES_TYPE,
@@ -76,8 +79,41 @@ def preflight(landing: Path, month: str) -> dict[str, list[Path]]:
     return found
 
 
+def inputs(landing: Path, month: str) -> list[dict]:
+    """Every delivered file of the contract for the month, with its SHA-256, in a fixed order."""
+    found, _ = find_deliveries(landing / month)
+    return [
+        {"source": source, "file": p.name, "sha256": _sha256(p), "bytes": p.stat().st_size}
+        for source in sorted(found)
+        for p in sorted(found[source])
+    ]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def build_id(month: str, files: list[dict], previous: str | None) -> dict:
+    """What a month's results are made of, and the content id that names them: the same
+    deliveries, rules, suites, code and previous month give the same build, whoever runs it when."""
+    made_of = {
+        "month": month,
+        "inputs": files,
+        "previous": previous,
+        "rule_version": rule_version(),
+        "suite_version": suite_version(),
+        "code_version": code_version(),
+    }
+    digest = hashlib.sha256(json.dumps(made_of, sort_keys=True).encode()).hexdigest()[:16]
+    return {"build": digest, **made_of}
+
+
 def start(month: str, landing: str, home: str, run_id: str) -> dict:
-    """Check the landing folder and open the run's staging area."""
+    """Check the landing folder, name the build by its inputs and open the run's staging area."""
     found = preflight(Path(landing), month)
     from jobs.assess import checked_rules
     from safetynet.pdf import find_font
@@ -87,37 +123,53 @@ def start(month: str, landing: str, home: str, run_id: str) -> dict:
     _, unknown = find_deliveries(Path(landing) / month)
     for path in unknown:
         say("start", f"ignored: {path} is not a file name of the contract")
-    staging = Home(Path(home)).staging(run_id)
+    h = Home(Path(home))
+    previous = h.catalog.get(previous_month(month), {}).get("build")
+    build = build_id(month, inputs(Path(landing), month), previous)
+    staging = h.staging(run_id)
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    meta = {
-        "run_id": run_id,
-        "month": month,
-        "started_at": dt.datetime.now(dt.UTC).isoformat(),
-        "landing": str(Path(landing).resolve()),
-        "unknown_files": [p.name for p in unknown],
-    }
-    (staging / "run.json").write_text(json.dumps(meta, ensure_ascii=False))
+    folder = staging / f"month={month}" / f"build={build['build']}"
+    folder.mkdir(parents=True)
+    write_json({**build, "unknown_files": sorted(p.name for p in unknown)}, folder / "build.json")
+    runs.started(h, run_id, month, build)
     say(
         "start",
-        f"{month}: {sum(len(v) for v in found.values())} files for {len(found)} of {len(SOURCES)} sources",
+        f"{month}: {sum(len(v) for v in found.values())} files for {len(found)} of {len(SOURCES)} sources; "
+        f"build {build['build']} (previous month: {previous or 'none published'})",
     )
-    return {"month": month, "delivered": sorted(found)}
+    return {"month": month, "build": build["build"], "delivered": sorted(found)}
 
 
-def division_codes(home: Home, run_id: str, month: str) -> list[str] | None:
+def open_build(home: str | Path, run_id: str) -> Home:
+    """The home as a task of `run_id` sees it: published months plus this run's build in staging.
+
+    A task cleared after its run was published finds no staging; it gets a hard-linked copy of
+    the published build back, so clearing any task at any point redoes it and publishes again."""
+    h = Home(Path(home))
+    builds = sorted(h.staging(run_id).glob("month=*/build=*"))
+    if not builds:
+        entry = runs.read(h, run_id)
+        published = (
+            entry and entry.get("build") and h.lake / f"month={entry['month']}" / f"build={entry['build']}"
+        )
+        if not (published and published.exists()):
+            raise CommitError(
+                f"run {run_id}: no staging area and nothing published; clear `start` to begin again"
+            )
+        target = h.staging(run_id) / published.parent.name / published.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        unseal_copy(published, target)
+        builds = [target]
+    return Home(h.root, Build(builds[0].parent.name.removeprefix("month="), builds[0]))
+
+
+def division_codes(home: Home, month: str) -> list[str] | None:
     """Codes of the latest divisions delivery at or before `month` (this run's own, if delivered)."""
-    staged = home.staging(run_id) / "divisions" / "data.parquet"
-    if staged.exists():
-        return pl.read_parquet(staged, columns=["division_code"])["division_code"].to_list()
-    partitions = sorted(
-        p for p in (home.lake / "divisions").glob("month=*") if p.name.removeprefix("month=") < month
-    )
-    if not partitions:
-        return None
-    return pl.read_parquet(partitions[-1] / "data.parquet", columns=["division_code"])[
-        "division_code"
-    ].to_list()
+    for m in reversed([m for m in home.months() if m <= month]):
+        path = home.partition("divisions", m) / "data.parquet"
+        if path.exists():
+            return pl.read_parquet(path, columns=["division_code"])["division_code"].to_list()
+    return None
 
 
 def _file_record(info: DeliveredFile) -> dict:
@@ -143,22 +195,22 @@ def _raw_record(path: Path) -> dict:
 
 def _archive(paths: list[Path], target: Path) -> None:
     """Keep the delivered bytes beside the lake: nothing is lost."""
-    target.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
     for path in paths:
-        dest = target / path.name
         # A copy, not a hard link: a department that overwrites its file in place must not
         # change what was archived under this run's SHA-256.
-        shutil.copyfile(path, dest)
+        shutil.copyfile(path, target / path.name)
 
 
 def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dict:
-    """Read, cast and validate one source into staging; returns its counts (for XCom and the log)."""
-    h = Home(Path(home))
-    staging = h.staging(run_id)
+    """Read, cast and validate one source into the run's build; returns its counts (for XCom)."""
+    h = open_build(home, run_id)
+    build = h.building.path
     found, _ = find_deliveries(Path(landing) / month)
     paths = found.get(source, [])
+    expected = {f["file"]: f["sha256"] for f in _build_json(h)["inputs"] if f["source"] == source}
     record = {
-        "run_id": run_id,
         "source": source,
         "status": "not_delivered",
         "files": [],
@@ -170,21 +222,33 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
         "ge_results": None,
     }
     with timed(f"ingest {source}") as info:
+        fault("ingest", source)
         if not paths:
             info["status"] = "not delivered"
         else:
-            _archive(paths, staging / "_raw" / source)
+            _archive(paths, build / "_raw" / source)
+            archived = [build / "_raw" / source / p.name for p in paths]
+            changed = {p.name for p in archived if _sha256(p) != expected.get(p.name)} | (
+                set(expected) - {p.name for p in paths}
+            )
+            if changed:
+                raise LandingError(
+                    f"{Path(landing) / month}: {', '.join(sorted(changed))} changed since this run started; "
+                    "start the month again to load the new delivery"
+                )
             try:
-                raw = read_source(source, paths)
+                raw = read_source(source, archived)
             except DeliveryError as exc:
-                record.update(status="unusable", error=str(exc), files=[_raw_record(p) for p in paths])
+                record.update(status="unusable", error=str(exc), files=[_raw_record(p) for p in archived])
                 info["status"] = f"UNUSABLE: {exc}"
             else:
-                codes = division_codes(h, run_id, month) if source != "divisions" else None
+                codes = division_codes(h, month) if source != "divisions" else None
                 result = validate(raw, month, codes)
-                accepted = result.accepted.with_columns(run_id=pl.lit(run_id))
-                write_parquet(accepted, staging / source / "data.parquet")
-                write_parquet(result.quarantine, staging / "_quarantine" / f"{source}.parquet")
+                write_parquet(result.accepted, build / source / "data.parquet")
+                write_parquet(
+                    result.quarantine.sort("source_file", "source_row", "column", "check"),
+                    build / "_quarantine" / f"{source}.parquet",
+                )
                 record.update(
                     status="delivered",
                     files=[_file_record(f) for f in raw.files],
@@ -192,7 +256,7 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
                     accepted=result.accepted.height,
                     quarantined=result.quarantined,
                     ignored_columns=raw.ignored_columns,
-                    ge_results=json.dumps(result.ge_results, ensure_ascii=False, default=str),
+                    ge_results=json.dumps(result.ge_results, ensure_ascii=False, default=str, sort_keys=True),
                 )
                 if codes is None and source != "divisions":
                     record["error"] = "no divisions delivery in force: division codes not checked"
@@ -201,49 +265,46 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
                     accepted=result.accepted.height,
                     quarantined=result.quarantined,
                 )
-    write_parquet(
-        pl.DataFrame([record], schema=DELIVERY_SCHEMA), staging / "_deliveries" / f"{source}.parquet"
-    )
+    write_parquet(pl.DataFrame([record], schema=DELIVERY_SCHEMA), build / "_deliveries" / f"{source}.parquet")
     return {k: record[k] for k in ("source", "status", "rows_delivered", "accepted", "quarantined", "error")}
 
 
-def publish(month: str, home: str, run_id: str) -> dict:
-    """Swap the month's partitions in, record the run, write the report, refresh the warehouse."""
-    from jobs import report, warehouse
+def _build_json(h: Home) -> dict:
+    return json.loads((h.building.path / "build.json").read_text(encoding="utf-8"))
 
-    h = Home(Path(home))
-    staging = h.staging(run_id)
-    meta = json.loads((staging / "run.json").read_text())
-    deliveries = pl.concat([pl.read_parquet(p) for p in sorted((staging / "_deliveries").glob("*.parquet"))])
+
+def record(month: str, home: str, run_id: str) -> dict:
+    """The month's delivery record and validation report, in the build (not yet published)."""
+    from jobs import report
+
+    h = open_build(home, run_id)
+    build = h.building.path
+    fault("record", month)
+    meta = _build_json(h)
+    paths = sorted((build / "_deliveries").glob("*.parquet"))
+    deliveries = (
+        pl.concat([pl.read_parquet(p) for p in paths]) if paths else pl.DataFrame(schema=DELIVERY_SCHEMA)
+    )
     missing = set(SOURCES) - set(deliveries["source"])
     if missing:
-        raise RuntimeError(f"run {run_id}: no ingest record for {sorted(missing)}; refusing to publish")
-    quarantine_dir = staging / "_quarantine"
+        raise CommitError(f"run {run_id}: no ingest record for {sorted(missing)}; refusing to go on")
+    quarantine_dir = build / "_quarantine"
     if not any(quarantine_dir.glob("*.parquet")):
         write_parquet(pl.DataFrame(schema=QUARANTINE_SCHEMA), quarantine_dir / "_none.parquet")
-    for source in SOURCES:
-        staged = staging / source
-        replace_dir(staged if staged.exists() else None, h.partition(source, month))
-    for dataset in ("_quarantine", "_deliveries", "_raw"):
-        staged = staging / dataset
-        replace_dir(staged if staged.exists() else None, h.partition(dataset, month))
-
     # The divisions table is delivered when it changes; the latest delivery stays in force, so its
     # absence makes a month incomplete only when no earlier delivery exists.
-    in_force = any(p.name < f"month={month}" for p in (h.lake / "divisions").glob("month=*"))
+    in_force = any(m < month and h.partition("divisions", m).exists() for m in h.months())
     problems = deliveries.filter(
         (pl.col("status") != "delivered")
         & ~((pl.col("source") == "divisions") & pl.lit(in_force) & (pl.col("status") == "not_delivered"))
     )
-    status = "incomplete" if problems.height else "success"
     run = {
-        "run_id": run_id,
         "month": month,
-        "started_at": dt.datetime.fromisoformat(meta["started_at"]),
-        "finished_at": dt.datetime.now(dt.UTC),
-        "status": status,
-        "rule_version": rule_version(),
-        "suite_version": suite_version(),
+        "build": meta["build"],
+        "status": "incomplete" if problems.height else "success",
+        "rule_version": meta["rule_version"],
+        "suite_version": meta["suite_version"],
+        "code_version": meta["code_version"],
         "files": deliveries.explode("files")
         .filter(pl.col("files").is_not_null())
         .select(pl.struct(pl.col("source"), pl.col("files").struct.unnest()).alias("f"))["f"]
@@ -256,13 +317,58 @@ def publish(month: str, home: str, run_id: str) -> dict:
         "errors": problems.filter(pl.col("error").is_not_null())["error"].to_list(),
         "unknown_files": meta["unknown_files"],
     }
-    write_parquet(pl.DataFrame([run]), h.lake / "_runs" / f"{h.staging(run_id).name}.parquet")
+    write_json(run, build / "record.json")
     report_path = report.write(h, month, run, deliveries)
-    warehouse.refresh(h)
-    shutil.rmtree(staging, ignore_errors=True)
     say(
-        "publish",
-        f"{month}: {status}; {run['accepted']:,} rows accepted, {run['quarantined']:,} quarantined; "
-        f"report {report_path}",
+        "record",
+        f"{month}: {run['status']}; {run['accepted']:,} rows accepted, {run['quarantined']:,} quarantined; "
+        f"report {report_path.relative_to(build)} (published with the month)",
     )
-    return {"month": month, "status": status, "report": str(report_path), "warehouse": str(h.warehouse)}
+    return {"month": month, "status": run["status"]}
+
+
+def publish(month: str, home: str, run_id: str) -> dict:
+    """The month's one commit point: the run manifest, the build renamed into the lake, then a new
+    commit (catalog, warehouse, township files) made current by one rename. Safe to retry and to
+    clear: every step checks what is already done."""
+    from jobs import manifest, warehouse
+
+    h = open_build(home, run_id)
+    build = h.building.path
+    meta = _build_json(h)
+    run = json.loads((build / "record.json").read_text(encoding="utf-8"))
+    fault("publish", "manifest")
+    manifest.write(h, month)
+    target = h.lake / f"month={month}" / build.name
+    fault("publish", "rename")
+    if target.exists():
+        same = manifest.same(target / "manifest.json", build / "manifest.json")
+        if not same:
+            raise CommitError(
+                f"run {run_id}: {target} exists with other contents than this run made from the same inputs "
+                "(a result that is not reproducible); nothing published, see `safetynet diff`"
+            )
+        shutil.rmtree(h.staging(run_id))
+    else:
+        seal(build)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(build, target)
+        shutil.rmtree(h.staging(run_id), ignore_errors=True)
+    replaced = Home(h.root).catalog.get(month, {}).get("build")
+    entry = {"build": meta["build"], "previous": meta["previous"], "status": run["status"], "run_id": run_id}
+    fault("publish", "commit")
+    seq = make_commit(h.root, month, entry, warehouse.write)
+    fault("publish", "run log")
+    runs.update(
+        h,
+        run_id,
+        status=run["status"],
+        finished_at=runs.now(),
+        commit=seq,
+        replaced=replaced if replaced != meta["build"] else None,
+        error=None,
+        failed_task=None,
+        **{k: run[k] for k in runs.FIELDS if k in run and k not in ("month", "build", "status")},
+    )
+    say("publish", f"{month}: build {meta['build']} published as commit {seq} ({run['status']})")
+    return {"month": month, "status": run["status"], "build": meta["build"], "commit": seq}

@@ -49,13 +49,14 @@ def _status(status: str) -> str:
 
 
 def write(home: Home, month: str, run: dict, deliveries: pl.DataFrame) -> Path:
+    """`report/validation.html` in the month's build; the same run record gives the same bytes."""
     quarantine_dir = home.partition("_quarantine", month)
     quarantine = pl.concat(
-        [pl.read_parquet(p) for p in quarantine_dir.glob("*.parquet")], how="vertical_relaxed"
+        [pl.read_parquet(p) for p in sorted(quarantine_dir.glob("*.parquet"))], how="vertical_relaxed"
     )
     parts = [
         f"<h1>{month} 数据接收与校验报告 (validation report)</h1>",
-        f"<p>run <code>{html.escape(run['run_id'])}</code> — status "
+        f"<p>build <code>{html.escape(run['build'])}</code> — status "
         f'<b class="{"ok" if run["status"] == "success" else "bad"}">{run["status"]}</b> — '
         f"rule version <code>{run['rule_version']}</code>, "
         f"suite version <code>{run['suite_version']}</code></p>",
@@ -114,7 +115,7 @@ def write(home: Home, month: str, run: dict, deliveries: pl.DataFrame) -> Path:
             reasons = (
                 q.group_by("column", "check")
                 .agg(pl.col("reason").first(), pl.len())
-                .sort("len", "column", descending=[True, False])
+                .sort("len", "column", "check", descending=[True, False, False])
             )
             parts.append(_table(["column", "check", "reason (first example)", "rows"], reasons.rows()))
             ex = q.head(EXAMPLES_PER_SOURCE)
@@ -131,7 +132,7 @@ def write(home: Home, month: str, run: dict, deliveries: pl.DataFrame) -> Path:
         f"<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>{month} validation</title>"
         f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
     )
-    path = home.reports(month) / "validation.html"
+    path = home.partition("report", month) / "validation.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path

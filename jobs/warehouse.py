@@ -1,94 +1,157 @@
-"""The auditors' DuckDB warehouse: views over the Parquet lake, rebuilt after every publish.
+"""The auditors' DuckDB warehouse: views over the published builds of the lake, one file per commit.
 
-DuckDB lets one process write a database file, and a writer locks readers out. The warehouse file
-therefore holds only views; the data stay in the lake's Parquet files. A refresh builds a new file
-beside the old one and renames it into place: a reader that has the old file open keeps reading it,
-the next one opens the new file, and no read-only query is ever refused while a month loads.
+DuckDB lets one process write a database file, and a writer locks readers out. A warehouse file
+therefore holds only views and the small `_catalog` table (month -> build, run, stale); the data
+stay in the builds' Parquet files. Each commit writes its own file (`commits/<seq>/safetynet.duckdb`)
+and `current` is swapped to it, so a reader keeps the commit it opened and the next one opens the
+new one. Paths in the views are relative to the home (`lake/...`), resolved through DuckDB's
+`file_search_path`: a moved or restored home reads its own lake.
+
+Readers open it through `connect_read_only`, which seals the connection (see `jobs/sealed.py`).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import uuid
 from pathlib import Path
 
 import duckdb
 
 from jobs.lake import Home
 from safetynet.contract import SOURCES
+from safetynet.months import previous_month
 
 VIEWS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "views"
 DUCKDB_TYPES = {"date": "date", "amount": "decimal(16, 2)", "int": "integer"}
+PLACEHOLDER = re.compile(r"\{lake:([\w*./]+)\}")
+DERIVED = ("_household_month", "_means_members", "_means_households", "_means_assets")
+VIEW_NAMES = {"_household_month": "lake_household_month"}
 
 
-def _source_view(home: Home, source: str) -> str:
+class Layout:
+    """The files of each dataset in a catalog's builds, as paths the views can name."""
+
+    def __init__(self, home: Home, builds: dict[str, Path], relative: bool):
+        self.home = home
+        self.builds = dict(sorted(builds.items()))
+        self.relative = relative
+
+    def files(self, pattern: str) -> list[str]:
+        """`pattern` (e.g. `_leads/data.parquet`) in every build that has it, oldest month first."""
+        out = []
+        for build in self.builds.values():
+            if any(build.glob(pattern)):
+                path = build / pattern
+                out.append(path.relative_to(self.home.root).as_posix() if self.relative else str(path))
+        return out
+
+    def scan(self, pattern: str) -> str:
+        """A subquery over a dataset with `month` and `build` from the path and the month's run_id."""
+        files = ", ".join(f"'{f}'" for f in self.files(pattern))
+        return (
+            f"(select data.*, catalog.run_id from read_parquet([{files}], hive_partitioning = true, "
+            "hive_types = {'month': varchar, 'build': varchar}, union_by_name = true) as data "
+            "left join _catalog as catalog on catalog.month = data.month)"
+        )
+
+
+def _source_view(layout: Layout, source: str) -> str:
     """`lake_<source>`: the accepted rows of every month, with their file and row of origin."""
     spec = SOURCES[source]
-    if any((home.lake / source).glob("month=*/data.parquet")):
-        body = (
-            f"select * from read_parquet('{home.lake}/{source}/*/data.parquet', "
-            "hive_partitioning = true, union_by_name = true)"
-        )
+    if layout.files(f"{source}/data.parquet"):
+        body = f"select * from {layout.scan(f'{source}/data.parquet')}"
     else:  # never delivered: an empty view with the contract's columns, not a missing table
         cols = ", ".join(
             f"cast(null as {DUCKDB_TYPES.get(c.type, 'varchar')}) as {c.name}" for c in spec.columns
         )
         body = (
-            f"select cast(null as varchar) as month, {cols}, cast(null as varchar) as source_file, "
-            "cast(null as bigint) as source_row, cast(null as varchar) as run_id where false"
+            f"select {cols}, cast(null as varchar) as source_file, cast(null as bigint) as source_row, "
+            "cast(null as varchar) as month, cast(null as varchar) as build, "
+            "cast(null as varchar) as run_id where false"
         )
     return f"create or replace view lake_{source} as {body}"
 
 
-def _has_files(home: Home, dataset: str) -> bool:
-    return any((home.lake / dataset).glob("month=*/*.parquet"))
-
-
-def statements(home: Home) -> list[str]:
-    """Source views first (the others read them), then every view file whose data exist yet."""
-    out = [_source_view(home, s) for s in SOURCES]
-    if _has_files(home, "_household_month"):
-        out.append(
-            f"create or replace view lake_household_month as select * from read_parquet("
-            f"'{home.lake}/_household_month/*/data.parquet', hive_partitioning = true, union_by_name = true)"
+def catalog_rows(home: Home, catalog: dict[str, dict]) -> list[tuple]:
+    """(month, build, previous, status, run_id, stale): stale when the month was built on a
+    previous month whose published build has changed since."""
+    rows = []
+    for month, entry in sorted(catalog.items()):
+        prev = previous_month(month)
+        stale = prev in catalog and catalog[prev]["build"] != entry.get("previous")
+        rows.append(
+            (month, entry["build"], entry.get("previous"), entry.get("status"), entry.get("run_id"), stale)
         )
-    # The means test's income computation and assets, as the checks saw them.
-    for dataset in ("_means_members", "_means_households", "_means_assets"):
-        if _has_files(home, dataset):
+    return rows
+
+
+def statements(home: Home, catalog: dict[str, dict] | None = None, relative: bool = False) -> list[str]:
+    """The `_catalog` table, source views first (the others read them), then every view file whose
+    datasets exist. Without `catalog`: the home's current catalog plus the build in progress."""
+    if catalog is None:
+        catalog = dict(home.catalog)
+        builds = {m: home.build_dir(m) for m in catalog}
+        if home.building:
+            build = home.building.path
+            catalog[home.building.month] = {"build": build.name.removeprefix("build=")}
+            builds[home.building.month] = build
+    else:
+        builds = {m: home.lake / f"month={m}" / f"build={e['build']}" for m, e in catalog.items()}
+    layout = Layout(home, builds, relative)
+    out = [
+        "create or replace table _catalog (month varchar, build varchar, previous varchar, "
+        "status varchar, run_id varchar, stale boolean)"
+    ]
+    out += [
+        "insert into _catalog values " + ", ".join(_literal(r) for r in rows)
+        for rows in [catalog_rows(home, catalog)]
+        if rows
+    ]
+    out += [_source_view(layout, s) for s in SOURCES]
+    for dataset in DERIVED:  # features and points; the means test's income and assets as checked
+        if layout.files(f"{dataset}/data.parquet"):
             out.append(
-                f"create or replace view {dataset.lstrip('_')} as select * from read_parquet("
-                f"'{home.lake}/{dataset}/*/data.parquet', hive_partitioning = true, union_by_name = true)"
+                f"create or replace view {VIEW_NAMES.get(dataset, dataset.lstrip('_'))} as select * from "
+                f"{layout.scan(f'{dataset}/data.parquet')}"
             )
     for path in sorted(VIEWS_DIR.glob("*.sql")):
         sql = path.read_text(encoding="utf-8")
-        required = re.findall(r"^-- requires: (\S+)", sql, flags=re.M)
-        if all(_has_files(home, d) for d in required):
-            out.append(sql.replace("{lake}", str(home.lake)))
+        if all(layout.files(p) for p in PLACEHOLDER.findall(sql)):
+            sql = PLACEHOLDER.sub(lambda m: layout.scan(m.group(1)), sql)
+            out.append(sql.replace("{lake}", "lake" if relative else str(home.lake)))
     return out
 
 
-def refresh(home: Home) -> Path:
-    target = home.warehouse
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    con = duckdb.connect(str(tmp))
+def _literal(row: tuple) -> str:
+    def one(v):
+        if v is None:
+            return "null"
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return "'" + str(v).replace("'", "''") + "'"
+
+    return "(" + ", ".join(one(v) for v in row) + ")"
+
+
+def write(home: Home, catalog: dict[str, dict], target: Path) -> Path:
+    """A commit's warehouse file: views with paths relative to the home."""
+    con = duckdb.connect(str(target), config={"file_search_path": str(home.root.resolve())})
     try:
-        for sql in statements(home):
+        for sql in statements(home, catalog, relative=True):
             con.execute(sql)
     finally:
         con.close()
-    os.replace(tmp, target)
     return target
 
 
-def connect_read_only(home: Home) -> duckdb.DuckDBPyConnection:
-    if not home.warehouse.exists():
-        raise FileNotFoundError(f"{home.warehouse}: no warehouse yet (run a month first: safetynet run ...)")
-    return duckdb.connect(str(home.warehouse), read_only=True)
+def connect_read_only(home: Home, commit: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A sealed read-only connection to the current warehouse, or to an earlier commit's."""
+    from jobs.sealed import connect
+
+    return connect(home.root, commit)
 
 
-def read(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+def read(con, sql: str, params: list | None = None):
     """Run SQL and return a Polars frame (through Arrow, no copy of the values)."""
     import polars as pl
 

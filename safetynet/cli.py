@@ -65,6 +65,7 @@ def generate(
 
 def _load(month: str, landing: Path, home: Path) -> int:
     """Run the DAG for one month, print what happened and where; return the exit status."""
+    from jobs import runs
     from jobs.lake import Home
     from jobs.warehouse import connect_read_only, read
     from safetynet.embedded import run_month
@@ -72,30 +73,47 @@ def _load(month: str, landing: Path, home: Path) -> int:
     home.mkdir(parents=True, exist_ok=True)
     dag_run = run_month(month, landing, home)
     if str(dag_run.state) != "success":
+        entry = runs.read(Home(home), dag_run.run_id) or {}
+        if entry.get("status") not in ("success", "incomplete", "failed"):
+            runs.failed(
+                Home(home), dag_run.run_id, entry.get("failed_task") or "?", f"DAG run ended {dag_run.state}"
+            )
         typer.secho(
-            f"error: run {dag_run.run_id} for {month} ended {dag_run.state}; nothing was published "
-            f"(task logs: {home / 'airflow' / 'logs'})",
+            f"error: run {dag_run.run_id} for {month} ended {dag_run.state}; nothing new was published, "
+            f"readers still see the previous commit (task logs: {home / 'airflow' / 'logs'})",
             fg="red",
             err=True,
         )
         return 1
-    con = connect_read_only(Home(home))
-    r = read(con, "select * from v_runs where run_id = ?", [dag_run.run_id]).row(0, named=True)
-    unusable = con.execute(
-        "select error from v_deliveries where run_id = ? and status = 'unusable'", [dag_run.run_id]
-    ).fetchall()
-    con.close()
+    with connect_read_only(Home(home)) as con:
+        r = read(con, "select * from v_runs where run_id = ?", [dag_run.run_id]).row(0, named=True)
+        unusable = con.execute(
+            "select error from v_deliveries where month = ? and status = 'unusable'", [month]
+        ).fetchall()
+        later = con.execute("select month from _catalog where stale order by month").fetchall()
     typer.echo(
         f"\n{month}: {r['status']} — {r['rows_delivered']:,} rows delivered, {r['accepted']:,} accepted, "
-        f"{r['quarantined']:,} quarantined (run {r['run_id']})"
+        f"{r['quarantined']:,} quarantined (build {r['build']}, commit {r['commit']}, run {r['run_id']})"
     )
+    if r["replaced"]:
+        typer.echo(
+            f"replaces build {r['replaced']} of {month} (safetynet diff --home {home} --month {month})"
+        )
     if r["sources_not_delivered"]:
         typer.secho(f"not delivered this month: {', '.join(r['sources_not_delivered'])}", fg="yellow")
     for (error,) in unusable:
         typer.secho(f"unusable: {error}", fg="red", err=True)
+    if later:
+        months = ", ".join(m for (m,) in later)
+        typer.secho(
+            f"stale: {months} were built on an earlier {month}; rerun them: "
+            f"safetynet backfill --from {later[0][0]} --landing {landing} --home {home}",
+            fg="yellow",
+        )
     typer.echo(
         f"lake:       {home / 'lake'}\nwarehouse:  {home / 'warehouse' / 'safetynet.duckdb'}"
         f"\nreport:     {home / 'reports' / month / 'validation.html'}"
+        f"\nexports:    {home / 'exports' / month}"
     )
     return 3 if unusable else 0
 
@@ -123,19 +141,26 @@ def run(
 @app.command()
 def backfill(
     first: Annotated[str, typer.Option("--from", help="First month, YYYY-MM")],
-    last: Annotated[str, typer.Option("--to", help="Last month, YYYY-MM (inclusive)")],
     landing: Annotated[Path, typer.Option(help="Landing folder holding <YYYY-MM>/ deliveries")],
     home: Annotated[Path, typer.Option(help="Folder for lake, warehouse, reports and Airflow's DB")],
+    last: Annotated[
+        str | None, typer.Option("--to", help="Last month, YYYY-MM (default: the last published month)")
+    ] = None,
 ) -> None:
-    """Run the DAG for each month in order (the divisions in force depend on earlier months).
+    """Run the DAG for each month in order (windows and divisions depend on earlier months).
 
-    Every month is checked before the first runs; a failed month stops the backfill."""
+    Without --to, reruns --from and every later published month: what to do after an earlier
+    month was rerun and later ones are stale. Every month is checked before the first runs; a
+    failed month stops the backfill."""
     from jobs.assess import checked_rules
+    from jobs.lake import Home
     from jobs.monthly import check_month, preflight
     from safetynet.months import month_range
     from safetynet.pdf import find_font
 
     try:
+        if last is None:
+            last = max([check_month(first), *Home(home.resolve()).months()])
         months = month_range(check_month(first), check_month(last))
         if not months:
             raise LandingError(f"--from {first} is after --to {last}")
@@ -162,25 +187,45 @@ class Format(StrEnum):
 
 @app.command()
 def query(
-    sql: Annotated[str, typer.Argument(help='SQL to run read-only, e.g. "select * from v_runs"')],
+    sql: Annotated[str, typer.Argument(help='One SELECT, e.g. "select * from v_runs"')],
     home: Annotated[Path, typer.Option(help="The --home of the runs")],
     format: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
+    bom: Annotated[bool, typer.Option("--bom", help="CSV in UTF-8 with BOM, for Excel and WPS")] = False,
+    commit: Annotated[
+        int | None, typer.Option(help="Read the warehouse as commit N published it (see v_runs.commit)")
+    ] = None,
 ) -> None:
-    """Read-only SQL on the warehouse (never blocks, and is never blocked by, a running load)."""
+    """Read-only SQL on the warehouse: one SELECT over the lake, nothing else (never blocks, and is
+    never blocked by, a running load)."""
     import duckdb
 
     from jobs.lake import Home
+    from jobs.sealed import NoWarehouse, RefusedStatement
     from jobs.warehouse import connect_read_only, read
 
     try:
-        con = connect_read_only(Home(home))
-        frame = read(con, sql)
-    except FileNotFoundError as exc:
+        with connect_read_only(Home(home), commit) as con:
+            frame = read(con, sql)
+    except (NoWarehouse, RefusedStatement) as exc:
         fail(str(exc), 2)
     except duckdb.Error as exc:
         fail(str(exc).splitlines()[0], 2)
     if format is Format.csv:
-        sys.stdout.write(frame.write_csv())
+        import polars as pl
+
+        nested = [c for c, t in frame.schema.items() if t.is_nested()]
+        # lists and structs as JSON text, one cell each (CSV has no nested values)
+        flat = frame.with_columns(
+            pl.Series(
+                c, [json.dumps(v, ensure_ascii=False, default=str) for v in frame[c].to_list()], pl.String
+            )
+            for c in nested
+        )
+        text = flat.write_csv()
+        if bom:
+            sys.stdout.buffer.write(b"\xef\xbb\xbf" + text.encode("utf-8"))
+        else:
+            sys.stdout.write(text)
     elif format is Format.json:
         sys.stdout.write(json.dumps(frame.to_dicts(), ensure_ascii=False, default=str, indent=1) + "\n")
     else:
@@ -188,6 +233,39 @@ def query(
 
         with pl.Config(tbl_rows=200, tbl_cols=50, fmt_str_lengths=80, tbl_width_chars=200):
             typer.echo(frame)
+
+
+@app.command()
+def diff(
+    month: Annotated[str, typer.Option(help="Month whose two builds to compare, YYYY-MM")],
+    home: Annotated[Path, typer.Option(help="The --home of the runs")],
+    old: Annotated[
+        str | None, typer.Option(help="Old build (default: the one the current build replaced)")
+    ] = None,
+    new: Annotated[str | None, typer.Option(help="New build (default: the current build)")] = None,
+) -> None:
+    """Compare two builds of a month: inputs, versions, files, and rows of every changed table."""
+    from jobs import manifest
+    from jobs.lake import Home
+
+    h = Home(home.resolve())
+    folder = h.lake / f"month={month}"
+    builds = sorted(p.name.removeprefix("build=") for p in folder.glob("build=*"))
+    new = new or h.catalog.get(month, {}).get("build")
+    if old is None:
+        entries = [
+            json.loads(p.read_text(encoding="utf-8")) for p in sorted((h.lake / "_runs").glob("*.json"))
+        ]
+        replaced = [e["replaced"] for e in entries if e.get("month") == month and e.get("build") == new]
+        old = next((r for r in reversed(replaced) if r), None)
+    for name, build in (("old", old), ("new", new)):
+        if build not in builds:
+            fail(
+                f"{folder}: no build {build!r} for --{name} (builds of {month}: {', '.join(builds) or 'none'})",
+                2,
+            )
+    out = manifest.compare(folder / f"build={old}", folder / f"build={new}")
+    typer.echo(json.dumps(out, ensure_ascii=False, indent=1))
 
 
 @app.command()

@@ -20,3 +20,8 @@ def month_range(first: str, last: str) -> list[str]:
         months.append(month)
         start = month_bounds(month)[1] + dt.timedelta(days=1)
     return months
+
+
+def previous_month(month: str) -> str:
+    start, _ = month_bounds(month)
+    return (start - dt.timedelta(days=1)).strftime("%Y-%m")

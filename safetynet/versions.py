@@ -29,3 +29,11 @@ def rule_version() -> str:
 
 def suite_version() -> str:
     return content_hash(SUITES_DIR, "*.json")
+
+
+def code_version() -> str:
+    """The code a month is computed with: jobs, the contract and helpers, the warehouse SQL."""
+    digest = hashlib.sha256()
+    for folder, pattern in (("jobs", "*.py"), ("safetynet", "*.py"), ("warehouse", "*.sql")):
+        digest.update(content_hash(ROOT / folder, pattern).encode())
+    return digest.hexdigest()[:12]

@@ -3,7 +3,7 @@
 -- rows_delivered = accepted + quarantined.
 create or replace view v_deliveries as
 with deliveries as (
-    select * from read_parquet('{lake}/_deliveries/*/*.parquet', hive_partitioning = true, union_by_name = true)
+    select * from {lake:_deliveries/*.parquet}
 ),
 
 final as (
@@ -22,3 +22,4 @@ final as (
 )
 
 select * from final
+order by month, source

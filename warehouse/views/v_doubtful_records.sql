@@ -1,10 +1,9 @@
--- requires: _doubtful
 -- v_doubtful_records: one row per household and check that found a doubtful record (疑点数据).
 -- direction: 应退 (should exit), 核实 (verify at home), 应保 (should be covered). source_refs are
 -- `month/file:row` of the delivered rows used as evidence (files kept in lake/_raw).
 create or replace view v_doubtful_records as
 with doubtful as (
-    select * from read_parquet('{lake}/_doubtful/*/data.parquet', hive_partitioning = true, union_by_name = true)
+    select * from {lake:_doubtful/data.parquet}
 ),
 
 final as (
@@ -22,3 +21,4 @@ final as (
 )
 
 select * from final
+order by month, township_code, household_id, check_id

@@ -1,9 +1,8 @@
--- requires: _household_month
 -- v_household_month: one row per monitored household and month, with its hardship index.
 -- Points per indicator (points_*) and fired rules (fired_*) are in lake_household_month.
 create or replace view v_household_month as
 with household_month as (
-    select * from read_parquet('{lake}/_household_month/*/data.parquet', hive_partitioning = true, union_by_name = true)
+    select * from {lake:_household_month/data.parquet}
 ),
 
 final as (
@@ -37,3 +36,4 @@ final as (
 )
 
 select * from final
+order by month, household_id

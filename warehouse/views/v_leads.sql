@@ -1,10 +1,9 @@
--- requires: _leads
 -- v_leads: one row per household and month where a warning rule fired.
 -- pushed = sent to the township; a lead covered by an earlier pushed lead (same or fewer rules,
 -- no worse colour) is kept with suppressed_by. status: 已回传 once a home-visit outcome came back.
 create or replace view v_leads as
 with leads as (
-    select * from read_parquet('{lake}/_leads/*/data.parquet', hive_partitioning = true, union_by_name = true)
+    select * from {lake:_leads/data.parquet}
 ),
 
 outcomes as (
@@ -46,3 +45,4 @@ final as (
 )
 
 select * from final
+order by month, township_code, rank, lead_id

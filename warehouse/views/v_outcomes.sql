@@ -1,4 +1,3 @@
--- requires: _leads
 -- v_outcomes: one row per home-visit outcome returned by a township (source `outcomes`).
 -- days_to_visit counts from the first day after the lead's month, when it was pushed.
 create or replace view v_outcomes as
@@ -8,7 +7,7 @@ with outcomes as (
 
 leads as (
     select lead_id, month as lead_month
-    from read_parquet('{lake}/_leads/*/data.parquet', hive_partitioning = true, union_by_name = true)
+    from {lake:_leads/data.parquet}
 ),
 
 final as (
@@ -27,3 +26,4 @@ final as (
 )
 
 select * from final
+order by month, lead_id, visited_on

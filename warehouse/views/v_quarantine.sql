@@ -2,12 +2,12 @@
 -- source_file and source_row point at the delivered file (header = row 1), kept in lake/_raw.
 create or replace view v_quarantine as
 with quarantine as (
-    select * from read_parquet('{lake}/_quarantine/*/*.parquet', hive_partitioning = true, union_by_name = true)
+    select * from {lake:_quarantine/*.parquet}
 ),
 
 deliveries as (
     select month, source, run_id
-    from read_parquet('{lake}/_deliveries/*/*.parquet', hive_partitioning = true, union_by_name = true)
+    from {lake:_deliveries/*.parquet}
 ),
 
 final as (
@@ -28,3 +28,4 @@ final as (
 )
 
 select * from final
+order by month, source, source_file, source_row, "column", "check"

@@ -1,19 +1,44 @@
--- v_runs: one row per finished monthly run, history kept.
--- A month's current results are those of its latest run (is_current).
+-- v_runs: one row per run of the monthly DAG, failed ones included (the run log, lake/_runs/).
+-- Airflow's run id and the clock times live here only; a month's results are named by their
+-- content id (`build`: the deliveries' SHA-256, rule, suite and code versions, previous month's
+-- build). is_current: this run published the month's build that readers see now. stale: the month
+-- was built on a previous month that has since been rerun (`safetynet backfill --from` redoes it).
 create or replace view v_runs as
 with runs as (
-    select * from read_parquet('{lake}/_runs/*.parquet', union_by_name = true)
+    select *
+    from read_json(
+        '{lake}/_runs/*.json',
+        format = 'auto',
+        columns = {
+            run_id: 'varchar', month: 'varchar', build: 'varchar', previous: 'varchar',
+            started_at: 'timestamptz', finished_at: 'timestamptz', status: 'varchar', error: 'varchar',
+            failed_task: 'varchar', attempts: 'integer', commit: 'integer', replaced: 'varchar',
+            rule_version: 'varchar', suite_version: 'varchar', code_version: 'varchar',
+            files: 'struct(source varchar, file varchar, sha256 varchar, bytes bigint, encoding varchar, "rows" bigint)[]',
+            rows_delivered: 'bigint', accepted: 'bigint', quarantined: 'bigint',
+            sources_not_delivered: 'varchar[]', sources_unusable: 'varchar[]', errors: 'varchar[]',
+            unknown_files: 'varchar[]'
+        }
+    )
 ),
 
 final as (
     select
         runs.run_id,
         runs.month,
+        runs.build,
+        runs.previous,
         runs.started_at,
         runs.finished_at,
         runs.status,
+        runs.error,
+        runs.failed_task,
+        runs.attempts,
+        runs.commit,
+        runs.replaced,
         runs.rule_version,
         runs.suite_version,
+        runs.code_version,
         runs.files,
         runs.rows_delivered,
         runs.accepted,
@@ -22,8 +47,12 @@ final as (
         runs.sources_unusable,
         runs.errors,
         runs.unknown_files,
-        runs.finished_at = max(runs.finished_at) over (partition by runs.month) as is_current
+        coalesce(catalog.run_id = runs.run_id, false) as is_current,
+        coalesce(catalog.run_id = runs.run_id and catalog.stale, false) as stale
     from runs
+    left join _catalog as catalog
+        on runs.month = catalog.month
 )
 
 select * from final
+order by month, started_at, run_id

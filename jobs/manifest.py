@@ -1,0 +1,151 @@
+"""The run manifest of a month's build (`manifest.json`) and the comparison of two builds.
+
+The manifest says what the month is made of (inputs with SHA-256, rule, suite and code versions,
+the previous month's build: together the content id), how many rows each stage produced, the
+leads and doubtful records against the previous month, and every file of the build with its
+SHA-256. It holds no run id and no clock time, so the same inputs give the same manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import polars as pl
+
+from jobs.lake import Home, write_json
+from safetynet.months import previous_month
+
+COUNTED = {
+    "households": "_household_month",
+    "leads": "_leads",
+    "doubtful_records": "_doubtful",
+    "unchecked_households": "_unchecked",
+    "recheck_sample": "_recheck",
+}
+
+
+def _rows(path: Path) -> int | None:
+    return pl.scan_parquet(path).select(pl.len()).collect().item() if path.exists() else None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def counts(home: Home, month: str) -> dict[str, int | None]:
+    out = {name: _rows(home.partition(d, month) / "data.parquet") for name, d in COUNTED.items()}
+    leads = home.partition("_leads", month) / "data.parquet"
+    out["leads_pushed"] = (
+        pl.scan_parquet(leads).filter(pl.col("pushed")).select(pl.len()).collect().item()
+        if leads.exists()
+        else None
+    )
+    return out
+
+
+def write(home: Home, month: str) -> dict:
+    build = home.building.path
+    meta = json.loads((build / "build.json").read_text(encoding="utf-8"))
+    record = json.loads((build / "record.json").read_text(encoding="utf-8"))
+    deliveries = pl.concat([pl.read_parquet(p) for p in sorted((build / "_deliveries").glob("*.parquet"))])
+    now = counts(home, month)
+    before = counts(home, previous_month(month))
+    files = sorted(p for p in build.rglob("*") if p.is_file() and p.name != "manifest.json")
+    manifest = {
+        "month": month,
+        "build": meta["build"],
+        "made_of": {
+            k: meta[k] for k in ("inputs", "previous", "rule_version", "suite_version", "code_version")
+        },
+        "status": record["status"],
+        "rows": {
+            "ingest": {
+                r["source"]: {k: r[k] for k in ("status", "rows_delivered", "accepted", "quarantined")}
+                for r in deliveries.sort("source").iter_rows(named=True)
+            },
+            **now,
+            "township_folders": sum(1 for _ in (build / "exports").glob("*/*")),
+            "township_files": sum(1 for p in files if p.relative_to(build).parts[0] == "exports"),
+        },
+        "against_previous_month": {
+            k: {"previous": before[k], "now": now[k]} for k in ("leads", "leads_pushed", "doubtful_records")
+        },
+        "files": [
+            {"path": p.relative_to(build).as_posix(), "bytes": p.stat().st_size, "sha256": _sha256(p)}
+            for p in files
+        ],
+    }
+    write_json(manifest, build / "manifest.json")
+    return manifest
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def same(a: Path, b: Path) -> bool:
+    return load(a)["files"] == load(b)["files"]
+
+
+def compare(old: Path, new: Path) -> dict:
+    """Two builds of a month: inputs that changed, files added, removed or changed, and for each
+    changed Parquet file the rows found only in one of them."""
+    a, b = load(old / "manifest.json"), load(new / "manifest.json")
+    inputs_a = {(f["source"], f["file"]): f["sha256"] for f in a["made_of"]["inputs"]}
+    inputs_b = {(f["source"], f["file"]): f["sha256"] for f in b["made_of"]["inputs"]}
+    files_a = {f["path"]: f["sha256"] for f in a["files"]}
+    files_b = {f["path"]: f["sha256"] for f in b["files"]}
+    changed = sorted(p for p in files_a.keys() & files_b.keys() if files_a[p] != files_b[p])
+    rows = {}
+    for path in changed:
+        if path.endswith(".parquet"):
+            rows[path] = _row_diff(old / path, new / path)
+    return {
+        "month": b["month"],
+        "old": a["build"],
+        "new": b["build"],
+        "inputs_changed": sorted(
+            f"{s}/{f}"
+            for (s, f) in inputs_a.keys() | inputs_b.keys()
+            if inputs_a.get((s, f)) != inputs_b.get((s, f))
+        ),
+        "versions_changed": sorted(
+            k
+            for k in ("rule_version", "suite_version", "code_version", "previous")
+            if a["made_of"][k] != b["made_of"][k]
+        ),
+        "files_added": sorted(files_b.keys() - files_a.keys()),
+        "files_removed": sorted(files_a.keys() - files_b.keys()),
+        "files_changed": changed,
+        "rows": rows,
+        "files_same": len([p for p in files_a.keys() & files_b.keys() if files_a[p] == files_b[p]]),
+    }
+
+
+def _row_diff(a: Path, b: Path) -> dict:
+    """Rows only in the old file and only in the new one (as multisets of whole rows)."""
+    fa, fb = pl.read_parquet(a), pl.read_parquet(b)
+    if fa.columns != fb.columns:
+        return {
+            "columns_only_old": sorted(set(fa.columns) - set(fb.columns)),
+            "columns_only_new": sorted(set(fb.columns) - set(fa.columns)),
+        }
+    ha = fa.hash_rows(seed=0).value_counts(name="n_old")
+    hb = fb.hash_rows(seed=0).value_counts(name="n_new")
+    col = ha.columns[0]
+    joined = ha.join(hb.rename({hb.columns[0]: col}), on=col, how="full", coalesce=True).fill_null(0)
+    only_old = int(joined.select((pl.col("n_old") - pl.col("n_new")).clip(0).sum()).item())
+    only_new = int(joined.select((pl.col("n_new") - pl.col("n_old")).clip(0).sum()).item())
+    return {
+        "rows_old": fa.height,
+        "rows_new": fb.height,
+        "only_old": only_old,
+        "only_new": only_new,
+        "same_rows_other_order": only_old == only_new == 0,
+    }

@@ -1,0 +1,67 @@
+"""The run log, `lake/_runs/<run id>.json`: the only place Airflow's run id and clock times are kept.
+
+One file per run, rewritten as the run moves on: `running` at start, then `success` or `incomplete`
+when `publish` has committed its build, or `failed` (with the task and the error) when a task fails
+for good. Auditors read it as `v_runs`. A run killed outright stays `running` with no finish time
+until it is retried or another run of the month replaces it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from jobs.lake import Home, write_json
+
+FIELDS = (
+    "run_id month build previous started_at finished_at status error failed_task attempts commit replaced "
+    "rule_version suite_version code_version files rows_delivered accepted quarantined "
+    "sources_not_delivered sources_unusable errors unknown_files"
+).split()
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def read(home: Home, run_id: str) -> dict | None:
+    path = home.run_log(run_id)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def update(home: Home, run_id: str, **fields) -> dict:
+    unknown = set(fields) - set(FIELDS)
+    if unknown:
+        raise KeyError(f"run log has no field {sorted(unknown)}")
+    entry = read(home, run_id) or dict.fromkeys(FIELDS)
+    entry.update(run_id=run_id, **fields)
+    write_json(entry, home.run_log(run_id))
+    return entry
+
+
+def started(home: Home, run_id: str, month: str, build: dict) -> dict:
+    entry = read(home, run_id) or {}
+    return update(
+        home,
+        run_id,
+        month=month,
+        build=build["build"],
+        previous=build["previous"],
+        started_at=now(),
+        finished_at=None,
+        status="running",
+        error=None,
+        failed_task=None,
+        attempts=(entry.get("attempts") or 0) + 1,
+        rule_version=build["rule_version"],
+        suite_version=build["suite_version"],
+        code_version=build["code_version"],
+    )
+
+
+def failed(home: Home, run_id: str, task: str, error: str) -> None:
+    """Called by the DAG when a task fails for good; never overwrites a published run."""
+    entry = read(home, run_id)
+    if entry and entry.get("status") in ("success", "incomplete"):
+        return
+    update(home, run_id, status="failed", failed_task=task, error=error[:2000], finished_at=now())
