@@ -313,11 +313,11 @@ def assemble(home: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
         },
     )
     claims = claims.filter(pl.col("settled_on").is_between(window_start, end)).unique()
-    oop = pl.col("out_of_pocket").cast(pl.Float64)
+    oop = pl.col("out_of_pocket")  # summed in decimal: exact in any order, then as float
     med_h = by_household(
         claims,
-        oop_medical_12m=oop.sum(),
-        oop_medical_month=oop.filter(pl.col("settled_on") >= start).sum(),
+        oop_medical_12m=oop.sum().cast(pl.Float64),
+        oop_medical_month=oop.filter(pl.col("settled_on") >= start).sum().cast(pl.Float64),
         inpatient_12m=(pl.col("inpatient") == "是").sum(),
     )
 
@@ -326,7 +326,7 @@ def assemble(home: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
             lake, source, months, {"id_number": pl.String, date_col: pl.Date, amount_col: pl.Decimal(16, 2)}
         )
         rows = rows.filter(pl.col(date_col).is_between(window_start, end)).unique()
-        return by_household(rows, **{name: pl.col(amount_col).cast(pl.Float64).sum()})
+        return by_household(rows, **{name: pl.col(amount_col).sum().cast(pl.Float64)})
 
     assist_h = window_amount("medical_assistance", "paid_on", "amount", "medical_assistance_12m")
     edu_h = window_amount("education_aid", "paid_on", "amount", "education_aid_12m")

@@ -13,6 +13,7 @@ Households whose standard is missing are listed in `unchecked` with the reason, 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -62,7 +63,9 @@ def match_checks(rules: RuleSet) -> None:
 def connect(home: Home, month: str, rules: RuleSet) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the warehouse's views, the month's parameters and the models, built
     once as temp tables that every check reads."""
-    con = duckdb.connect()
+    # SAFETYNET_DUCKDB_THREADS: the determinism test runs the checks on 1 thread and on all cores
+    threads = os.environ.get("SAFETYNET_DUCKDB_THREADS")
+    con = duckdb.connect(config={"threads": int(threads)} if threads else {})
     for sql in warehouse.statements(home):
         con.execute(sql)
     start, end = month_bounds(month)

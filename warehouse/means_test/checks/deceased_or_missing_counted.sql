@@ -4,8 +4,8 @@
 with gone as (
     select household_id,
            string_agg(case when died_on is not null then format('{}已于{}死亡（死亡人口信息）', name, died_on)
-                           else format('{}已于{}被宣告失踪（法院宣告）', name, missing_declared_on) end, '；') as detail,
-           flatten(list(source_refs)) as source_refs
+                           else format('{}已于{}被宣告失踪（法院宣告）', name, missing_declared_on) end, '；' order by id_number) as detail,
+           flatten(list(source_refs order by id_number)) as source_refs
     from means_members
     where coalesce(died_on, missing_declared_on) < getvariable('month_start')
     group by household_id

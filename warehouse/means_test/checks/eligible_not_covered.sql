@@ -2,8 +2,8 @@
 -- whose income and assets are within the limits (应保尽保): a candidate for dibao, near-dibao, or,
 -- in a near-dibao family, single-person dibao for a working-age member with a grade 1-2 disability.
 with single_person as (
-    select r.household_id, string_agg(r.name, '、') as names,
-           list(r.month || '/' || r.source_file || ':' || r.source_row) as source_refs
+    select r.household_id, string_agg(r.name, '、' order by r.id_number) as names,
+           list(r.month || '/' || r.source_file || ':' || r.source_row order by r.id_number) as source_refs
     from lake_roster as r
     left join lake_disability as d on d.id_number = r.id_number and d.month = r.month
     where r.month = getvariable('month') and d.grade <= 2 and r.category = '低保边缘'
@@ -57,7 +57,7 @@ final as (
         coalesce(candidates.single_person_refs, members.source_refs) as source_refs
     from candidates
     inner join (
-        select household_id, flatten(list(source_refs)) as source_refs from means_members group by household_id
+        select household_id, flatten(list(source_refs order by id_number)) as source_refs from means_members group by household_id
     ) as members on candidates.household_id = members.household_id
     where candidates.candidate_for is not null
 )

@@ -1,7 +1,7 @@
 -- check employee_insurance_or_fund: one row per recipient household with a member paying employee
 -- social insurance (城镇职工) or housing-fund deposits: evidence of a formal job and wage.
 with evidence_rows as (
-    select household_id, name,
+    select household_id, id_number, name,
            contribution_base, housing_fund_deposit, housing_fund_wage, source_refs
     from means_members
     where counted and (contribution_base is not null or housing_fund_deposit is not null)
@@ -22,8 +22,8 @@ final as (
                        case when e.housing_fund_deposit is not null
                            then format('{}正常缴存住房公积金，月缴存额{}元，推算月工资约{}元（公积金中心）', e.name,
                                        e.housing_fund_deposit, round(e.housing_fund_wage, 0)) end),
-                   '；')) as evidence,
-        flatten(list(e.source_refs)) as source_refs
+                   '；' order by e.id_number)) as evidence,
+        flatten(list(e.source_refs order by e.id_number)) as source_refs
     from means_households as households
     inner join evidence_rows as e on households.household_id = e.household_id
     where households.recipient

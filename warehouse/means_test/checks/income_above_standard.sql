@@ -6,8 +6,8 @@ with flagged as (
 ),
 
 evidence as (
-    select household_id, flatten(list(source_refs)) as source_refs,
-           string_agg(format('{}（{}）月收入{}元', name, relation, round(income, 2)), '；' order by income desc) as detail
+    select household_id, flatten(list(source_refs order by id_number)) as source_refs,
+           string_agg(format('{}（{}）月收入{}元', name, relation, round(income, 2)), '；' order by income desc, id_number) as detail
     from means_members
     where counted and household_id in (select household_id from flagged)
     group by household_id

@@ -12,7 +12,7 @@ with final as (
         members.source_refs
     from means_households as households
     inner join (
-        select household_id, flatten(list(source_refs)) as source_refs from means_members group by household_id
+        select household_id, flatten(list(source_refs order by id_number)) as source_refs from means_members group by household_id
     ) as members on households.household_id = members.household_id
     where households.counted = 0 and households.monthly_benefit > 0
 )

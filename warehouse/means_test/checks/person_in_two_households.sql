@@ -22,9 +22,10 @@ final as (
         'person_in_two_households' as check_id,
         '核实' as direction,
         string_agg(format('{}同时在户{}中登记{}（监测对象名册）', shared.name, shared.other_household,
-                          case when shared.other_county then '，且不在同一县（跨县）' else '' end), '；')
+                          case when shared.other_county then '，且不在同一县（跨县）' else '' end), '；'
+                   order by shared.name, shared.other_household)
             || '。同一人不能在两户重复享受救助，请核实实际共同生活的家庭。' as evidence,
-        list_distinct(flatten(list([shared.ref, shared.other_ref]))) as source_refs
+        list_sort(list_distinct(flatten(list([shared.ref, shared.other_ref])))) as source_refs
     from shared
     inner join means_households as households on shared.household_id = households.household_id
     group by shared.household_id, households.township_code

@@ -35,7 +35,7 @@ wages as (
 
 insurance as (
     select id_number, max(contribution_base) as contribution_base,
-           any_value(month || '/' || source_file || ':' || source_row) as ref
+           min(month || '/' || source_file || ':' || source_row) as ref
     from lake_social_insurance
     where month = getvariable('month') and scheme = '城镇职工'
     group by id_number
@@ -43,7 +43,7 @@ insurance as (
 
 fund as (
     select id_number, sum(monthly_deposit) as monthly_deposit,
-           any_value(month || '/' || source_file || ':' || source_row) as ref
+           min(month || '/' || source_file || ':' || source_row) as ref
     from lake_housing_fund
     where month = getvariable('month') and status = '正常'
     group by id_number

@@ -6,9 +6,10 @@ with members as (
         household_id,
         count(*) as listed,
         count(*) filter (where counted) as counted,
-        sum(income) filter (where counted) as income,
+        -- summed as decimal: exact whatever order the threads add in
+        cast(sum(cast(income as decimal(18, 4))) filter (where counted) as double) as income,
         sum(monthly_benefit) as monthly_benefit,
-        any_value(category) as category
+        min(category) as category
     from means_members
     group by household_id
 ),

@@ -11,8 +11,8 @@ deposits as (
     select owners.household_id, sum(greatest(d.balance, 0)) as deposits,
            string_agg(format('{}{}元{}', d.institution, d.balance,
                              case when d.balance < 0 then '（余额为负数，按0计入，数据异常待核实）' else '' end),
-                      '、') as deposit_detail,
-           list(d.month || '/' || d.source_file || ':' || d.source_row) as deposit_refs
+                      '、' order by d.institution, d.source_file, d.source_row) as deposit_detail,
+           list(d.month || '/' || d.source_file || ':' || d.source_row order by d.institution, d.source_file, d.source_row) as deposit_refs
     from lake_deposits as d
     inner join owners on d.id_number = owners.id_number
     where d.month = getvariable('month')
@@ -25,8 +25,9 @@ properties as (
            count(distinct e.property_id) filter (where list_contains(getvariable('non_residential_usages'), e.usage))
                as non_residential,
            string_agg(format('{}（{}，{}平方米{}）', e.property_id, e.usage, e.area,
-                             case when e.area <= 0 then '，面积为0，登记数据异常' else '' end), '、') as property_detail,
-           list(e.month || '/' || e.source_file || ':' || e.source_row) as property_refs
+                             case when e.area <= 0 then '，面积为0，登记数据异常' else '' end), '、'
+                      order by e.property_id, e.source_file, e.source_row) as property_detail,
+           list(e.month || '/' || e.source_file || ':' || e.source_row order by e.property_id, e.source_file, e.source_row) as property_refs
     from lake_real_estate as e
     inner join owners on e.id_number = owners.id_number
     where e.month = getvariable('month')
@@ -36,8 +37,9 @@ properties as (
 cars as (
     select owners.household_id, count(*) as cars,
            string_agg(format('{}（{}，登记于{}）', v.vehicle_id, v.vehicle_type,
-                             coalesce(cast(v.registered_on as varchar), '日期不详')), '、') as car_detail,
-           list(v.month || '/' || v.source_file || ':' || v.source_row) as car_refs
+                             coalesce(cast(v.registered_on as varchar), '日期不详')), '、'
+                      order by v.vehicle_id, v.source_file, v.source_row) as car_detail,
+           list(v.month || '/' || v.source_file || ':' || v.source_row order by v.vehicle_id, v.source_file, v.source_row) as car_refs
     from lake_vehicles as v
     inner join owners on v.id_number = owners.id_number
     where v.month = getvariable('month')
@@ -50,8 +52,9 @@ cars as (
 entities as (
     select owners.household_id, count(distinct b.entity_id) as entities,
            string_agg(format('{}（{}，{}，注册资本{}元）', b.entity_id, b.entity_type, b.role,
-                             coalesce(cast(b.registered_capital as varchar), '不详')), '、') as entity_detail,
-           list(b.month || '/' || b.source_file || ':' || b.source_row) as entity_refs
+                             coalesce(cast(b.registered_capital as varchar), '不详')), '、'
+                      order by b.entity_id, b.source_file, b.source_row) as entity_detail,
+           list(b.month || '/' || b.source_file || ':' || b.source_row order by b.entity_id, b.source_file, b.source_row) as entity_refs
     from lake_business as b
     inner join owners on b.id_number = owners.id_number
     where b.month = getvariable('month')
