@@ -11,7 +11,6 @@ dimensions it feeds as incomplete instead of reading its absence as "no hardship
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import polars as pl
 
@@ -186,7 +185,9 @@ def assemble(home: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
 
     roster = lake.scan("roster", [month])
     if roster is None:
-        raise FileNotFoundError(f"{home.root}: no roster in the lake for {month}: households cannot be assembled")
+        raise FileNotFoundError(
+            f"{home.root}: no roster in the lake for {month}: households cannot be assembled"
+        )
     birth = pl.col("id_number").str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
     persons = roster.with_columns(
         age=((pl.lit(end) - birth).dt.total_days() / 365.25).floor().cast(pl.Int32),

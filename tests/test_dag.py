@@ -38,10 +38,22 @@ def test_one_mapped_ingest_task_per_source_after_divisions(dag):
     from safetynet.contract import SOURCE_NAMES
 
     ingest = dag.get_task("ingest")
-    assert set(dag.task_ids) == {"start", "ingest_divisions", "ingest", "publish", "assess", "export"}
-    assert "publish" in dag.get_task("assess").upstream_task_ids
+    assert set(dag.task_ids) == {
+        "start",
+        "ingest_divisions",
+        "ingest",
+        "record",
+        "assess",
+        "export",
+        "publish",
+    }
+    assert "record" in dag.get_task("assess").upstream_task_ids
     assert "ingest_divisions" in ingest.upstream_task_ids
-    assert {"ingest", "ingest_divisions"} <= dag.get_task("publish").upstream_task_ids
+    assert {"ingest", "ingest_divisions"} <= dag.get_task("record").upstream_task_ids
+    # one commit point, after everything a month produces
+    assert dag.get_task("publish").upstream_task_ids == {"export"}
+    assert not dag.get_task("publish").downstream_task_ids
+    assert all(t.on_failure_callback for t in dag.tasks)  # a failure is recorded in the run log
     from safetynet.embedded import load_dag
 
     expanded = load_dag().get_task("ingest").op_kwargs_expand_input.value["source"]

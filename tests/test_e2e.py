@@ -9,19 +9,17 @@ import shutil
 import subprocess
 import time
 
-import duckdb
 import pytest
 from conftest import CLI, safetynet
 
+from jobs.sealed import connect
 from safetynet.contract import SOURCES
 
 
 def q(home, sql):
-    con = duckdb.connect(str(home / "warehouse" / "safetynet.duckdb"), read_only=True)
-    try:
+    """What an auditor reads: the sealed read-only connection."""
+    with connect(home) as con:
         return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="session")
@@ -260,18 +258,19 @@ def test_rerun_replaces_the_month_while_auditors_keep_querying(loaded, landing):
         home, "select source, accepted, quarantined from v_deliveries where month = '2026-08' order by source"
     )
     leads_before = q(home, "select lead_id, level, reasons from v_leads where month = '2026-08' order by 1")
+    commits_before = sorted(p.name for p in (home / "commits").iterdir())
+    log = home.parent / "rerun.log"
     proc = subprocess.Popen(
         CLI + ["run", "--month", "2026-08", "--landing", str(landing), "--home", str(home)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
     )
     answered = 0
     while proc.poll() is None:  # read-only queries during the load are never refused
         assert q(home, "select count(*) from v_runs")[0][0] >= 2
         answered += 1
         time.sleep(0.2)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, log.read_text()[-3000:]
     assert answered > 10
     after = q(
         home, "select source, accepted, quarantined from v_deliveries where month = '2026-08' order by source"
@@ -281,8 +280,10 @@ def test_rerun_replaces_the_month_while_auditors_keep_querying(loaded, landing):
         q(home, "select lead_id, level, reasons from v_leads where month = '2026-08' order by 1")
         == leads_before
     )
-    runs = q(home, "select month, is_current from v_runs where month = '2026-08' order by finished_at")
-    assert runs == [("2026-08", False), ("2026-08", True)]
+    runs = q(home, "select is_current, build from v_runs where month = '2026-08' order by started_at")
+    assert len(runs) == 2 and all(r[0] for r in runs)
+    assert runs[0][1] == runs[1][1]  # same inputs: the same build
+    assert sorted(p.name for p in (home / "commits").iterdir()) == commits_before  # and no new commit
     (lake_rows,) = q(home, "select count(*) from lake_roster where month = '2026-08'")[0]
     assert lake_rows == dict((s, a) for s, a, _ in after)["roster"]
     assert not any((home / "staging").iterdir())
@@ -328,7 +329,8 @@ def test_unusable_files_are_reported_and_the_rest_of_the_month_loads(landing, tm
     assert {s for s, v in status.items() if v == "unusable"} == {"deaths", "legal_aid", "housing_fund"}
     assert status["roster"] == "delivered"
     assert q(home, "select status from v_runs")[0][0] == "incomplete"
-    assert not (home / "lake" / "deaths" / "month=2026-08").exists()
+    (build,) = q(home, "select build from v_runs")[0]
+    assert not (home / "lake" / "month=2026-08" / f"build={build}" / "deaths").exists()
     # Dimensions fed by the unusable sources are incomplete, not scored as "no hardship".
     (incomplete,) = q(home, "select distinct incomplete_dimensions from v_household_month")[0]
     assert {"灾害与意外", "生活状况", "收入与财产"} <= set(incomplete.split("、"))

@@ -1,7 +1,8 @@
 -- v_runs: one row per run of the monthly DAG, failed ones included (the run log, lake/_runs/).
 -- Airflow's run id and the clock times live here only; a month's results are named by their
 -- content id (`build`: the deliveries' SHA-256, rule, suite and code versions, previous month's
--- build). is_current: this run published the month's build that readers see now. stale: the month
+-- build). is_current: this run made the month's build that readers see now (a rerun on the same
+-- inputs makes the same build, so both runs are current and no new commit is made). stale: the month
 -- was built on a previous month that has since been rerun (`safetynet backfill --from` redoes it).
 create or replace view v_runs as
 with runs as (
@@ -47,8 +48,9 @@ final as (
         runs.sources_unusable,
         runs.errors,
         runs.unknown_files,
-        coalesce(catalog.run_id = runs.run_id, false) as is_current,
-        coalesce(catalog.run_id = runs.run_id and catalog.stale, false) as stale
+        coalesce(catalog.build = runs.build and runs.status in ('success', 'incomplete'), false) as is_current,
+        coalesce(catalog.build = runs.build and runs.status in ('success', 'incomplete') and catalog.stale, false)
+            as stale
     from runs
     left join _catalog as catalog
         on runs.month = catalog.month
