@@ -42,6 +42,7 @@ from pathlib import Path
 import polars as pl
 import polars.selectors as cs
 
+from jobs.faults import fault
 from safetynet.errors import SafetynetError
 
 
@@ -227,9 +228,11 @@ def make_commit(root: Path, month: str, entry: dict, write_warehouse) -> int:
                 if (root / "lake" / f"month={m}" / f"build={e['build']}" / sub).exists():
                     os.symlink(f"../../../lake/month={m}/build={e['build']}/{sub}", tmp / kind / m)
         write_warehouse(Home(root), catalog, tmp / "safetynet.duckdb")
+        fault("commit", "warehouse")
         if folder.exists():  # left by a commit killed before it swapped `current`: never published
             shutil.rmtree(folder)
         os.replace(tmp, folder)
+        fault("commit", "swap")
         _swap_link(root / "current", f"commits/{seq}")
         _fix_links(root)
         return seq

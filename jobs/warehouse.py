@@ -26,6 +26,12 @@ DUCKDB_TYPES = {"date": "date", "amount": "decimal(16, 2)", "int": "integer"}
 PLACEHOLDER = re.compile(r"\{lake:([\w*./]+)\}")
 DERIVED = ("_household_month", "_means_members", "_means_households", "_means_assets")
 VIEW_NAMES = {"_household_month": "lake_household_month"}
+ORDER = {
+    "_household_month": "month, household_id",
+    "_means_members": "month, household_id, id_number",
+    "_means_households": "month, household_id",
+    "_means_assets": "month, household_id",
+}
 
 
 class Layout:
@@ -60,6 +66,8 @@ def _source_view(layout: Layout, source: str) -> str:
     spec = SOURCES[source]
     if layout.files(f"{source}/data.parquet"):
         body = f"select * from {layout.scan(f'{source}/data.parquet')}"
+        if layout.relative:  # auditors get every view in a fixed order; the means test needs none
+            body += " order by month, source_file, source_row"
     else:  # never delivered: an empty view with the contract's columns, not a missing table
         cols = ", ".join(
             f"cast(null as {DUCKDB_TYPES.get(c.type, 'varchar')}) as {c.name}" for c in spec.columns
@@ -110,9 +118,10 @@ def statements(home: Home, catalog: dict[str, dict] | None = None, relative: boo
     out += [_source_view(layout, s) for s in SOURCES]
     for dataset in DERIVED:  # features and points; the means test's income and assets as checked
         if layout.files(f"{dataset}/data.parquet"):
+            order = f" order by {ORDER[dataset]}" if relative else ""
             out.append(
                 f"create or replace view {VIEW_NAMES.get(dataset, dataset.lstrip('_'))} as select * from "
-                f"{layout.scan(f'{dataset}/data.parquet')}"
+                f"{layout.scan(f'{dataset}/data.parquet')}{order}"
             )
     for path in sorted(VIEWS_DIR.glob("*.sql")):
         sql = path.read_text(encoding="utf-8")

@@ -8,11 +8,12 @@ import datetime as dt
 import duckdb
 import polars as pl
 import pytest
+from direct import run
 
-from jobs import monthly
+from jobs.sealed import connect
+
 from jobs.households import _standard
 from jobs.means_test import checks
-from safetynet.contract import SOURCE_NAMES
 from safetynet.ids import check_character
 from safetynet.rules import PlaceDated, RuleSet
 
@@ -56,7 +57,8 @@ def write_month(landing, month, sources: dict[str, str]):
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    landing, home = tmp_path_factory.mktemp("landing"), tmp_path_factory.mktemp("home")
+    root = tmp_path_factory.mktemp("means")
+    landing, home = root / "landing", root / "home"
     roster = ROSTER + "".join(
         f"{h},{P[p]},成员{p},{rel},430101001001,农村,{cat},{benefit},{income},{labour}\n"
         for h, p, rel, cat, benefit, income, labour in ROWS
@@ -88,19 +90,12 @@ def home(tmp_path_factory):
         },
     )
     for month in ("2026-08", "2026-09"):
-        run_id = f"test-{month}"
-        monthly.start(month, str(landing), str(home), run_id)
-        for source in SOURCE_NAMES:
-            monthly.ingest(source, month, str(landing), str(home), run_id)
-        monthly.publish(month, str(home), run_id)
-        from jobs.assess import assess
-
-        assess(month, str(home), run_id)
+        run(month, str(landing), str(home), f"test-{month}")
     return home
 
 
 def records(home) -> dict[str, set[tuple[str, str]]]:
-    con = duckdb.connect(str(home / "warehouse" / "safetynet.duckdb"), read_only=True)
+    con = connect(home)
     rows = con.execute(
         "select check_id, household_id, direction, evidence, source_refs from v_doubtful_records where month = '2026-09'"
     ).fetchall()
@@ -138,13 +133,13 @@ def test_no_check_flags_the_households_planted_not_to_fire(home):
 def test_eligible_but_not_covered(home):
     found = records(home)["eligible_not_covered"]
     assert ("H13", "应保") in found and ("H14", "应保") in found
-    con = duckdb.connect(str(home / "warehouse" / "safetynet.duckdb"), read_only=True)
+    con = connect(home)
     (evidence,) = con.execute("select evidence from v_doubtful_records where household_id = 'H14'").fetchone()
     assert "单人保" in evidence
 
 
 def test_evidence_names_department_values_and_rows(home):
-    con = duckdb.connect(str(home / "warehouse" / "safetynet.duckdb"), read_only=True)
+    con = connect(home)
     rows = dict(
         con.execute("select check_id, evidence from v_doubtful_records where month = '2026-09'").fetchall()
     )
@@ -161,7 +156,7 @@ def test_evidence_names_department_values_and_rows(home):
 
 
 def test_a_negative_balance_is_kept_counted_as_zero_and_said(home):
-    con = duckdb.connect(str(home / "warehouse" / "safetynet.duckdb"), read_only=True)
+    con = connect(home)
     deposits, detail = con.execute(
         "select deposits, deposit_detail from means_assets where month = '2026-09' and household_id = 'H03'"
     ).fetchone()
@@ -187,7 +182,7 @@ def test_a_place_without_a_standard_gets_none_not_a_guess():
 def test_recheck_sample_is_drawn_once_per_period_and_reproducible(home):
     import hashlib
 
-    con = duckdb.connect(str(home / "warehouse" / "safetynet.duckdb"), read_only=True)
+    con = connect(home)
     sample = con.execute(
         "select month, period, seed, household_id, township_code, category, stratum_size "
         "from v_recheck_sample"
@@ -214,9 +209,6 @@ def test_recheck_sample_is_drawn_once_per_period_and_reproducible(home):
 
 @pytest.fixture(scope="module")
 def exported(home):
-    from jobs.exports import export
-
-    export("2026-09", str(home), "test-export")
     return home / "exports" / "2026-09" / "430101" / "430101001"
 
 
@@ -306,8 +298,6 @@ def test_manifest_lists_every_report_and_a_rerun_gives_the_same_files(home, expo
     import hashlib
     import json
 
-    from jobs.exports import export
-
     manifest = json.loads((exported / "manifest.json").read_text(encoding="utf-8"))
     files = {e["file"]: e["sha256"] for e in manifest["files"]}
     on_disk = {p.relative_to(exported).as_posix() for p in exported.rglob("*") if p.is_file()}
@@ -315,6 +305,6 @@ def test_manifest_lists_every_report_and_a_rerun_gives_the_same_files(home, expo
     assert manifest["reports"] == len([f for f in files if f.endswith(".pdf")]) - 1  # the summary
     for name, digest in files.items():
         assert hashlib.sha256((exported / name).read_bytes()).hexdigest() == digest
-    export("2026-09", str(home), "test-export")  # the same run again: the same bytes
+    run("2026-09", str(home.parent / "landing"), str(home), "test-2026-09-again")  # the same inputs again: the same bytes
     again = json.loads((exported / "manifest.json").read_text(encoding="utf-8"))
     assert {e["file"]: e["sha256"] for e in again["files"]} == files

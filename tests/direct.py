@@ -1,0 +1,36 @@
+"""The DAG's tasks called in order, in this process (or in a child with `python tests/direct.py`).
+
+The end-to-end tests run the real DAG through Airflow; the commit, fault and determinism tests
+need many runs and call the same job functions the DAG's task bodies call, in the DAG's order.
+
+    python tests/direct.py MONTH LANDING HOME RUN_ID [FIRST_TASK]
+"""
+
+from __future__ import annotations
+
+import sys
+
+TASKS = ("start", "ingest", "record", "assess", "export", "publish")
+
+
+def run(month: str, landing: str, home: str, run_id: str, first: str = "start") -> dict:
+    from jobs import assess, exports, monthly
+    from safetynet.contract import SOURCE_NAMES
+
+    todo = TASKS[TASKS.index(first) :]
+    if "start" in todo:
+        monthly.start(month, landing, home, run_id)
+    if "ingest" in todo:
+        for source in SOURCE_NAMES:  # divisions first, as in the DAG
+            monthly.ingest(source, month, landing, home, run_id)
+    if "record" in todo:
+        monthly.record(month, home, run_id)
+    if "assess" in todo:
+        assess.assess(month, home, run_id)
+    if "export" in todo:
+        exports.export(month, home, run_id)
+    return monthly.publish(month, home, run_id)
+
+
+if __name__ == "__main__":
+    run(*sys.argv[1:])
