@@ -151,7 +151,9 @@ def test_csv_of_every_view_with_lists_as_json_and_a_bom(clean):
         return done.stdout_bytes
 
     with connect(clean) as con:
-        views = [r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()]
+        views = [
+            r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()
+        ]
     assert {"v_runs", "v_doubtful_records", "v_leads", "v_quarantine"} <= set(views)
     for view in views:
         assert query("--bom", f"select * from {view}").startswith("\ufeff".encode()), view
@@ -212,7 +214,9 @@ def test_a_failure_anywhere_leaves_the_last_commit_whole_and_the_retry_succeeds(
 
 
 @pytest.mark.parametrize("point", ["assess:leads", "publish:rename", "commit:swap"])
-def test_a_killed_run_leaves_the_last_commit_whole_and_a_rerun_succeeds(base, clean, landing, tmp_path, point):
+def test_a_killed_run_leaves_the_last_commit_whole_and_a_rerun_succeeds(
+    base, clean, landing, tmp_path, point
+):
     home = copy_home(base, tmp_path / "home")
     before = published(home)
     env = {**os.environ, "SAFETYNET_FAULT": f"{point}:kill"}
@@ -270,15 +274,18 @@ def test_two_homes_with_other_parallelism_make_the_same_bytes(clean, landing, tm
     assert any(p.endswith("线索清单.xlsx") for p in files) and any(p.endswith("manifest.json") for p in files)
     # every view, row by row and in order; only the run log's run ids and clock times differ
     with connect(clean) as a, connect(other) as b:
-        views = [r[0] for r in a.execute("select view_name from duckdb_views() where not internal").fetchall()]
+        views = [
+            r[0] for r in a.execute("select view_name from duckdb_views() where not internal").fetchall()
+        ]
         for view in views:
             cols = [r[0] for r in a.execute(f"describe {view}").fetchall()]
             keep = ", ".join(
                 f'"{c}"' for c in cols if c not in ("run_id", "started_at", "finished_at", "attempts")
             )
-            assert a.execute(f"select {keep} from {view}").fetchall() == b.execute(
-                f"select {keep} from {view}"
-            ).fetchall(), view
+            assert (
+                a.execute(f"select {keep} from {view}").fetchall()
+                == b.execute(f"select {keep} from {view}").fetchall()
+            ), view
 
 
 def test_changed_deliveries_make_a_new_build_and_later_months_stale(clean, landing, tmp_path):
@@ -298,8 +305,12 @@ def test_changed_deliveries_make_a_new_build_and_later_months_stale(clean, landi
         assert stale == [("2026-09",)]
         # time travel: the commit before still reads the old August
     with connect(home, commit=h.commit - 1) as con:
-        assert con.execute("select distinct build from lake_roster where month = '2026-08'").fetchall() == [(old,)]
-    out = manifest.compare(h.lake / "month=2026-08" / f"build={old}", h.lake / "month=2026-08" / f"build={new}")
+        assert con.execute("select distinct build from lake_roster where month = '2026-08'").fetchall() == [
+            (old,)
+        ]
+    out = manifest.compare(
+        h.lake / "month=2026-08" / f"build={old}", h.lake / "month=2026-08" / f"build={new}"
+    )
     assert out["inputs_changed"] == ["deposits/deposits.csv"]
     done = safetynet("diff", "--home", str(home), "--month", "2026-08", check=True)
     assert json.loads(done.stdout)["inputs_changed"] == ["deposits/deposits.csv"]

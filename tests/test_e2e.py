@@ -396,3 +396,52 @@ def test_township_files_hold_only_their_households_with_masked_ids(loaded):
                 assert others == 0  # never another township's household
             if entry["file"] == "核对疑点清单.xlsx":
                 assert entry["rows"] == doubtful.get(folder.name, 0)
+
+
+def test_a_failed_airflow_run_is_recorded_failed_and_publishes_nothing(loaded, landing, tmp_path):
+    import os
+
+    home = tmp_path / "home"
+    shutil.copytree(loaded[0], home, symlinks=True)
+    before = q(home, "select * exclude (run_id) from v_leads")
+    env = {**os.environ, "SAFETYNET_FAULT": "assess:leads", "SAFETYNET_TASK_RETRIES": "0"}
+    done = subprocess.run(
+        CLI + ["run", "--month", "2026-09", "--landing", str(landing), "--home", str(home)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and "nothing new was published" in done.stderr
+    (failed,) = q(home, "select status, failed_task, is_current, error from v_runs where status = 'failed'")
+    assert failed[:3] == ("failed", "assess", False) and "injected fault" in failed[3]
+    assert q(home, "select * exclude (run_id) from v_leads") == before
+
+
+def test_airflow_retries_a_failed_publish_and_the_retry_succeeds(loaded, landing, tmp_path):
+    import os
+
+    home = tmp_path / "home"
+    shutil.copytree(loaded[0], home, symlinks=True)
+    changed = tmp_path / "landing"
+    shutil.copytree(landing / "2026-09", changed / "2026-09")
+    (changed / "2026-09" / "legal_aid.csv").unlink()  # other inputs: a new build to publish
+    env = {
+        **os.environ,
+        "SAFETYNET_FAULT": "commit:swap",
+        "SAFETYNET_FAULT_ONCE": str(tmp_path / "fired"),
+        "SAFETYNET_TASK_RETRIES": "1",
+        "SAFETYNET_RETRY_DELAY": "0",
+    }
+    done = subprocess.run(
+        CLI + ["run", "--month", "2026-09", "--landing", str(changed), "--home", str(home)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "fired").exists()  # the first attempt of publish did fail
+    (run,) = q(home, "select status, is_current, replaced from v_runs where month = '2026-09' and is_current")
+    assert run[0] == "incomplete" and run[2]  # legal_aid not delivered: incomplete, and published
+    assert q(home, "select sources_not_delivered from v_runs where is_current and month = '2026-09'") == [
+        (["legal_aid"],)
+    ]

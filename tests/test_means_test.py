@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
 import polars as pl
 import pytest
 from direct import run
 
-from jobs.sealed import connect
-
 from jobs.households import _standard
 from jobs.means_test import checks
+from jobs.sealed import connect
 from safetynet.ids import check_character
 from safetynet.rules import PlaceDated, RuleSet
 
@@ -305,6 +303,8 @@ def test_manifest_lists_every_report_and_a_rerun_gives_the_same_files(home, expo
     assert manifest["reports"] == len([f for f in files if f.endswith(".pdf")]) - 1  # the summary
     for name, digest in files.items():
         assert hashlib.sha256((exported / name).read_bytes()).hexdigest() == digest
-    run("2026-09", str(home.parent / "landing"), str(home), "test-2026-09-again")  # the same inputs again: the same bytes
+    run(
+        "2026-09", str(home.parent / "landing"), str(home), "test-2026-09-again"
+    )  # the same inputs again: the same bytes
     again = json.loads((exported / "manifest.json").read_text(encoding="utf-8"))
     assert {e["file"]: e["sha256"] for e in again["files"]} == files
