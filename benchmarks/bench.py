@@ -52,10 +52,18 @@ def stage_ingest(month: str, _households: int, landing: Path, home: Path) -> int
     return rows
 
 
-def stage_publish(month: str, _households: int, _landing: Path, home: Path) -> int:
+def stage_record(month: str, _households: int, _landing: Path, home: Path) -> int:
     from jobs import monthly
 
-    return monthly.publish(month, str(home), "bench") and 0
+    return monthly.record(month, str(home), "bench") and 0
+
+
+def stage_publish(month: str, _households: int, _landing: Path, home: Path) -> dict:
+    """The commit: run manifest (SHA-256 of every file of the build), rename, new commit."""
+    from jobs import monthly
+
+    done = monthly.publish(month, str(home), "bench")
+    return {"rows": 0, "note": f"publish: build {done['build']} as commit {done['commit']}"}
 
 
 def stage_dag(month: str, _households: int, landing: Path, home: Path) -> int:
@@ -67,10 +75,11 @@ def stage_dag(month: str, _households: int, landing: Path, home: Path) -> int:
         check=True,
         capture_output=True,
     )
-    import duckdb
 
-    con = duckdb.connect(str(home / "warehouse" / "safetynet.duckdb"), read_only=True)
-    return con.execute("select rows_delivered from v_runs").fetchone()[0]
+    from jobs.sealed import connect
+
+    with connect(home) as con:
+        return con.execute("select rows_delivered from v_runs").fetchone()[0]
 
 
 def previous(month: str) -> str:
@@ -86,6 +95,7 @@ def stage_generate_previous(month: str, households: int, landing: Path, home: Pa
 def stage_load_previous(month: str, households: int, landing: Path, home: Path) -> int:
     """The month before, ingested and published, so events (changes) and windows can be found."""
     from jobs import monthly
+    from jobs.assess import assess
     from safetynet.contract import SOURCE_NAMES
 
     prev = previous(month)
@@ -94,10 +104,9 @@ def stage_load_previous(month: str, households: int, landing: Path, home: Path) 
         monthly.ingest(s, prev, str(landing), str(home), "bench-prev")["rows_delivered"] or 0
         for s in SOURCE_NAMES
     )
-    monthly.publish(prev, str(home), "bench-prev")
-    from jobs.assess import assess
-
+    monthly.record(prev, str(home), "bench-prev")
     assess(prev, str(home), "bench-prev")
+    monthly.publish(prev, str(home), "bench-prev")  # without township files: not timed here
     return rows
 
 
@@ -105,8 +114,9 @@ def stage_households(month: str, _households: int, _landing: Path, home: Path) -
     from jobs.assess import checked_rules
     from jobs.households import assemble
     from jobs.lake import write_parquet
+    from jobs.monthly import open_build
 
-    frame, missing = assemble(home, month, checked_rules())
+    frame, missing = assemble(open_build(home, "bench"), month, checked_rules())
     write_parquet(
         frame.with_columns(missing_sources=pl_lit(",".join(missing))), home / "bench-households.parquet"
     )
@@ -124,8 +134,8 @@ def stage_score(month: str, _households: int, _landing: Path, home: Path) -> int
     import polars as pl
 
     from jobs.assess import checked_rules, previous_leads
-    from jobs.lake import Home
     from jobs.leads import make_leads, warn
+    from jobs.monthly import open_build
     from jobs.score import score
 
     rules = checked_rules()
@@ -133,20 +143,16 @@ def stage_score(month: str, _households: int, _landing: Path, home: Path) -> int
     missing = [s for s in households["missing_sources"][0].split(",") if s]
     start = time.perf_counter()
     warned = warn(score(households.drop("missing_sources"), rules, month, missing), rules, month)
-    leads = make_leads(warned, rules, month, previous_leads(Home(home), month))
+    h = open_build(home, "bench")
+    leads = make_leads(warned, rules, month, previous_leads(h, month))
     print(f"score+warn compute only: {time.perf_counter() - start:.1f} s", file=sys.stderr)
     leads.write_parquet(home / "bench-leads.parquet")
-    from jobs import warehouse
     from jobs.lake import write_parquet
 
+    write_parquet(warned.sort("household_id"), h.partition("_household_month", month) / "data.parquet")
     write_parquet(
-        warned.with_columns(run_id=pl.lit("bench")),
-        Home(home).partition("_household_month", month) / "data.parquet",
+        leads.sort("township_code", "rank", "lead_id"), h.partition("_leads", month) / "data.parquet"
     )
-    write_parquet(
-        leads.with_columns(run_id=pl.lit("bench")), Home(home).partition("_leads", month) / "data.parquet"
-    )
-    warehouse.refresh(Home(home))
     return households.height
 
 
@@ -154,8 +160,9 @@ def stage_means_test(month: str, _households: int, _landing: Path, home: Path) -
     """All cross-checks in DuckDB SQL over the lake (households already scored)."""
     from jobs.assess import checked_rules
     from jobs.means_test import means_test
+    from jobs.monthly import open_build
 
-    found = means_test(month, str(home), "bench", checked_rules())
+    found = means_test(month, open_build(home, "bench"), checked_rules())
     print(
         f"doubtful records: {found['doubtful']:,}, unchecked households: {found['unchecked']:,}",
         file=sys.stderr,
@@ -183,7 +190,9 @@ def quality(month: str, landing: Path, home: Path) -> str:
         .sort("detail")
     )
     levels = leads.group_by("level").len().sort("level")
-    doubtful = pl.read_parquet(home / "lake" / "_doubtful" / f"month={month}" / "data.parquet")
+    from jobs.lake import Home
+
+    doubtful = pl.read_parquet(Home(home).partition("_doubtful", month) / "data.parquet")
     ineligible = pl.read_csv(landing / "_truth" / f"{month}.csv").filter(pl.col("kind") != "hardship")
     by_check = doubtful.group_by("check_id", "direction").len().sort("check_id")
     found = ineligible.with_columns(found=pl.col("household_id").is_in(doubtful["household_id"].implode()))
@@ -212,9 +221,10 @@ def stage_exports(month: str, _households: int, _landing: Path, home: Path) -> d
     import os
 
     from jobs.exports import export
+    from jobs.monthly import open_build
 
     done = export(month, str(home), "bench")
-    pdfs = list((home / "exports" / month).glob("*/*/家庭经济状况核查报告/*.pdf"))
+    pdfs = list((open_build(home, "bench").building.path / "exports").glob("*/*/家庭经济状况核查报告/*.pdf"))
     size = sum(p.stat().st_size for p in pdfs)
     rate = len(pdfs) / max(done["report_seconds"], 1e-9)
     workers = os.environ.get("SAFETYNET_WORKERS", os.cpu_count())
@@ -230,13 +240,14 @@ STAGES = {
     "generate": stage_generate,
     "floor": stage_floor,
     "ingest+validate": stage_ingest,
-    "publish": stage_publish,
+    "record": stage_record,
     "generate previous month": stage_generate_previous,
     "load previous month": stage_load_previous,
     "households": stage_households,
     "score+warn+leads": stage_score,
     "means test (10 SQL checks)": stage_means_test,
     "township files + reports": stage_exports,
+    "publish (the commit)": stage_publish,
     "whole DAG (safetynet run)": stage_dag,
 }
 
@@ -291,11 +302,12 @@ def main() -> None:
         "load previous month",
         "floor",
         "ingest+validate",
-        "publish",
+        "record",
         "households",
         "score+warn+leads",
         "means test (10 SQL checks)",
         "township files + reports",
+        "publish (the commit)",
     ):
         results.append(run_stage(name, args))
     report = quality(args.month, landing, home)
