@@ -76,10 +76,14 @@ def _heads(home: Home, month: str) -> pl.DataFrame:
     )
 
 
-def _write_xlsx(path: Path, frame: pl.DataFrame, headers: dict[str, str], title: str, month: str) -> None:
+def _write_xlsx(
+    path: Path, frame: pl.DataFrame, headers: dict[str, str], title: str, month: str, revision: str | None
+) -> None:
     wb = xlsxwriter.Workbook(str(path))
     # dated by the month, not the clock, so that a rerun writes the same bytes
-    wb.set_properties({"title": title, "created": dt.datetime.strptime(month, "%Y-%m")})
+    wb.set_properties(
+        {"title": title + ("（修订版）" if revision else ""), "created": dt.datetime.strptime(month, "%Y-%m")}
+    )
     ws = wb.add_worksheet(title[:31])
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
     wrap = wb.add_format({"text_wrap": True, "valign": "top"})
@@ -97,7 +101,36 @@ def _write_xlsx(path: Path, frame: pl.DataFrame, headers: dict[str, str], title:
                 ws.write_string(r, c, str(value))
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, max(frame.height, 1), len(headers) - 1)
+    if revision:  # a second sheet, so the list itself keeps its columns for the returned outcomes
+        note = wb.add_worksheet("修订说明")
+        note.set_column(0, 0, 100)
+        note.write_string(0, 0, revision)
     wb.close()
+
+
+def _content(frame: pl.DataFrame, headers: dict[str, str]) -> str:
+    """SHA-256 of a list's rows as written: what a township would see change."""
+    flat = frame.select(list(headers)).with_columns(pl.col(pl.List(pl.String)).list.join("；"))
+    return hashlib.sha256(flat.write_csv().encode("utf-8")).hexdigest()
+
+
+def _published_contents(home: Home, month: str, replaces: str | None, township: str) -> dict[str, str]:
+    """The content hashes of a township's lists in the build this one replaces."""
+    if not replaces:
+        return {}
+    path = (
+        home.lake
+        / f"month={month}"
+        / f"build={replaces}"
+        / "exports"
+        / township[:6]
+        / township
+        / "manifest.json"
+    )
+    if not path.exists():
+        return {}
+    files = json.loads(path.read_text(encoding="utf-8"))["files"]
+    return {f["file"]: f["content_sha256"] for f in files if "content_sha256" in f}
 
 
 def export(month: str, home: str, run_id: str) -> dict:
@@ -106,6 +139,7 @@ def export(month: str, home: str, run_id: str) -> dict:
 
     h = open_build(home, run_id)
     build = h.building.path.name.removeprefix("build=")
+    replaces = json.loads((h.building.path / "build.json").read_text(encoding="utf-8"))["replaces"]
     rules = load_rules()
     labels = {c.id: c.label for c in rules.means_checks}
     target = h.building.path / "exports"
@@ -155,7 +189,7 @@ def export(month: str, home: str, run_id: str) -> dict:
     if leads is not None:
         for township, level, n in leads.group_by("township_code", "level").len().iter_rows():
             lead_counts.setdefault(township, {})[level] = n
-    rows: dict[str, dict[str, int]] = {}
+    rows: dict[str, dict[str, dict]] = {}
     with timed("township lists") as info:
         for township in townships:
             folder = staging / township[:6] / township
@@ -171,8 +205,16 @@ def export(month: str, home: str, run_id: str) -> dict:
                 mine = frame.filter(pl.col("township_code") == township)
                 if name == "随机抽查名单.xlsx" and mine.height == 0:
                     continue
-                _write_xlsx(folder / name, mine, headers, name.removesuffix(".xlsx"), month)
-                written[name] = mine.height
+                content = _content(mine, headers)
+                revised = replaces and _published_contents(h, month, replaces, township).get(name) != content
+                revision = (
+                    f"本清单为{month}的修订版，替换此前发布的同名清单（数据批次 {replaces}）。"
+                    "原因：部门数据重新报送或规则调整后重新计算。请以本版为准；已按旧版完成的核查结果仍可回传。"
+                    if revised
+                    else None
+                )
+                _write_xlsx(folder / name, mine, headers, name.removesuffix(".xlsx"), month, revision)
+                written[name] = {"rows": mine.height, "content_sha256": content, "revised": bool(revised)}
         info.update(townships=len(townships), files=sum(len(w) for w in rows.values()))
     with timed("household reports") as info:
         jobs = [
@@ -186,7 +228,7 @@ def export(month: str, home: str, run_id: str) -> dict:
     files = 0
     for township in townships:
         folder = staging / township[:6] / township
-        files += _manifest(folder, month, township, build, rows[township]) + 1
+        files += _manifest(folder, month, township, build, replaces, rows[township]) + 1
     replace_dir(staging, target)
     reports = sum(len(r) for r in report_rows.values())
     return {
@@ -199,19 +241,27 @@ def export(month: str, home: str, run_id: str) -> dict:
     }
 
 
-def _manifest(folder: Path, month: str, township: str, build: str, rows: dict[str, int]) -> int:
+def _manifest(
+    folder: Path, month: str, township: str, build: str, replaces: str | None, lists: dict[str, dict]
+) -> int:
     """manifest.json: every file of the township folder with its SHA-256; returns the file count."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json")
     manifest = {
         "month": month,
         "township_code": township,
         "build": build,
+        "revision_of": replaces if any(v["revised"] for v in lists.values()) else None,
+        "revised_files": sorted(name for name, v in lists.items() if v["revised"]),
         "reports": sum(1 for p in files if p.parent.name == REPORT_DIR),
         "summary": SUMMARY_FILE,
         "files": [
             {
                 "file": p.relative_to(folder).as_posix(),
-                **({"rows": rows[p.name]} if p.name in rows else {}),
+                **(
+                    {"rows": lists[p.name]["rows"], "content_sha256": lists[p.name]["content_sha256"]}
+                    if p.name in lists
+                    else {}
+                ),
                 "bytes": p.stat().st_size,
                 "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
             }

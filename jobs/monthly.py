@@ -97,9 +97,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_id(month: str, files: list[dict], previous: str | None) -> dict:
+def build_id(month: str, files: list[dict], previous: str | None, published: dict | None = None) -> dict:
     """What a month's results are made of, and the content id that names them: the same
-    deliveries, rules, suites, code and previous month give the same build, whoever runs it when."""
+    deliveries, rules, suites, code and previous month give the same build, whoever runs it when.
+
+    A build made of other inputs than the month's published one is a revision of it: it says so
+    in the township files, so the id names the build it replaces too (`published`: the month's
+    catalog entry, if any)."""
     made_of = {
         "month": month,
         "inputs": files,
@@ -108,8 +112,15 @@ def build_id(month: str, files: list[dict], previous: str | None) -> dict:
         "suite_version": suite_version(),
         "code_version": code_version(),
     }
-    digest = hashlib.sha256(json.dumps(made_of, sort_keys=True).encode()).hexdigest()[:16]
-    return {"build": digest, **made_of}
+    base = hashlib.sha256(json.dumps(made_of, sort_keys=True).encode()).hexdigest()[:16]
+    if published is None:
+        replaces = None
+    elif published.get("base", published["build"]) == base:  # the same results again
+        replaces = published.get("replaces")
+    else:
+        replaces = published["build"]
+    build = base if replaces is None else hashlib.sha256(f"{base}:{replaces}".encode()).hexdigest()[:16]
+    return {"build": build, "base": base, "replaces": replaces, **made_of}
 
 
 def start(month: str, landing: str, home: str, run_id: str) -> dict:
@@ -125,7 +136,7 @@ def start(month: str, landing: str, home: str, run_id: str) -> dict:
         say("start", f"ignored: {path} is not a file name of the contract")
     h = Home(Path(home))
     previous = h.catalog.get(previous_month(month), {}).get("build")
-    build = build_id(month, inputs(Path(landing), month), previous)
+    build = build_id(month, inputs(Path(landing), month), previous, h.catalog.get(month))
     staging = h.staging(run_id)
     shutil.rmtree(staging, ignore_errors=True)
     folder = staging / f"month={month}" / f"build={build['build']}"
@@ -355,7 +366,14 @@ def publish(month: str, home: str, run_id: str) -> dict:
         os.replace(build, target)
         shutil.rmtree(h.staging(run_id), ignore_errors=True)
     replaced = Home(h.root).catalog.get(month, {}).get("build")
-    entry = {"build": meta["build"], "previous": meta["previous"], "status": run["status"], "run_id": run_id}
+    entry = {
+        "build": meta["build"],
+        "base": meta["base"],
+        "replaces": meta["replaces"],
+        "previous": meta["previous"],
+        "status": run["status"],
+        "run_id": run_id,
+    }
     fault("publish", "commit")
     seq = make_commit(h.root, month, entry, warehouse.write)
     fault("publish", "run log")

@@ -258,12 +258,10 @@ def diff(
         ]
         replaced = [e["replaced"] for e in entries if e.get("month") == month and e.get("build") == new]
         old = next((r for r in reversed(replaced) if r), None)
+    known = ", ".join(builds) or "none"
     for name, build in (("old", old), ("new", new)):
         if build not in builds:
-            fail(
-                f"{folder}: no build {build!r} for --{name} (builds of {month}: {', '.join(builds) or 'none'})",
-                2,
-            )
+            fail(f"{folder}: no build {build!r} for --{name} (builds of {month}: {known})", 2)
     out = manifest.compare(folder / f"build={old}", folder / f"build={new}")
     typer.echo(json.dumps(out, ensure_ascii=False, indent=1))
 

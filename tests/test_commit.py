@@ -292,9 +292,7 @@ def test_changed_deliveries_make_a_new_build_and_later_months_stale(clean, landi
     home = copy_home(clean, tmp_path / "home")
     changed = tmp_path / "landing"
     shutil.copytree(landing, changed)
-    deposits = changed / "2026-08" / "deposits.csv"
-    data = deposits.read_bytes()
-    deposits.write_bytes(data + data.rstrip(b"\r\n").rsplit(b"\n", 1)[-1] + b"\n")  # a row again
+    (changed / "2026-08" / "deposits.csv").unlink()  # the bank data did not come after all
     old = Home(home).catalog["2026-08"]["build"]
     run("2026-08", str(changed), str(home), "aug-2")
     h = Home(home)
@@ -308,6 +306,18 @@ def test_changed_deliveries_make_a_new_build_and_later_months_stale(clean, landi
         assert con.execute("select distinct build from lake_roster where month = '2026-08'").fetchall() == [
             (old,)
         ]
+    # townships whose lists changed get them marked as a revision of the old build
+    from python_calamine import CalamineWorkbook
+
+    manifests = [
+        json.loads(p.read_text(encoding="utf-8"))
+        for p in (home / "exports" / "2026-08").glob("*/*/manifest.json")
+    ]
+    revised = [m for m in manifests if m["revision_of"]]
+    assert revised and all(m["revision_of"] == old and m["revised_files"] for m in revised)
+    folder = home / "exports" / "2026-08" / revised[0]["township_code"][:6] / revised[0]["township_code"]
+    sheets = CalamineWorkbook.from_path(str(folder / revised[0]["revised_files"][0])).sheet_names
+    assert sheets[1] == "修订说明"
     out = manifest.compare(
         h.lake / "month=2026-08" / f"build={old}", h.lake / "month=2026-08" / f"build={new}"
     )
