@@ -206,7 +206,8 @@ def export(month: str, home: str, run_id: str) -> dict:
                 if name == "随机抽查名单.xlsx" and mine.height == 0:
                     continue
                 content = _content(mine, headers)
-                revised = replaces and _published_contents(h, month, replaces, township).get(name) != content
+                before = _published_contents(h, month, replaces, township).get(name)
+                revised = before is not None and before != content
                 revision = (
                     f"本清单为{month}的修订版，替换此前发布的同名清单（数据批次 {replaces}）。"
                     "原因：部门数据重新报送或规则调整后重新计算。请以本版为准；已按旧版完成的核查结果仍可回传。"
@@ -228,7 +229,8 @@ def export(month: str, home: str, run_id: str) -> dict:
     files = 0
     for township in townships:
         folder = staging / township[:6] / township
-        files += _manifest(folder, month, township, build, replaces, rows[township]) + 1
+        withdrawn = sorted(set(_published_contents(h, month, replaces, township)) - set(rows[township]))
+        files += _manifest(folder, month, township, build, replaces, rows[township], withdrawn) + 1
     replace_dir(staging, target)
     reports = sum(len(r) for r in report_rows.values())
     return {
@@ -242,7 +244,13 @@ def export(month: str, home: str, run_id: str) -> dict:
 
 
 def _manifest(
-    folder: Path, month: str, township: str, build: str, replaces: str | None, lists: dict[str, dict]
+    folder: Path,
+    month: str,
+    township: str,
+    build: str,
+    replaces: str | None,
+    lists: dict[str, dict],
+    withdrawn: list[str],
 ) -> int:
     """manifest.json: every file of the township folder with its SHA-256; returns the file count."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json")
@@ -250,8 +258,9 @@ def _manifest(
         "month": month,
         "township_code": township,
         "build": build,
-        "revision_of": replaces if any(v["revised"] for v in lists.values()) else None,
+        "revision_of": replaces if withdrawn or any(v["revised"] for v in lists.values()) else None,
         "revised_files": sorted(name for name, v in lists.items() if v["revised"]),
+        "withdrawn_files": withdrawn,  # lists of the replaced build that this one no longer has
         "reports": sum(1 for p in files if p.parent.name == REPORT_DIR),
         "summary": SUMMARY_FILE,
         "files": [

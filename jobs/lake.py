@@ -210,32 +210,33 @@ def commit_lock(root: Path) -> Iterator[None]:
 def make_commit(root: Path, month: str, entry: dict, write_warehouse) -> int:
     """Publish `entry` as the month's build: a new commit with the catalog, the warehouse and the
     links, then `current` swapped to it. Returns the commit's sequence number; a month already
-    published as this very build makes no new commit."""
-    with commit_lock(root):
-        home = Home(root)
-        if home.catalog.get(month, {}).get("build") == entry["build"]:
-            _fix_links(root)
-            return home.commit
-        seq = home.commit + 1
-        catalog = {**home.catalog, month: entry}
-        folder = root / "commits" / str(seq)
-        tmp = root / "commits" / f".{seq}.{uuid.uuid4().hex}.tmp"
-        tmp.mkdir(parents=True)
-        write_json({"seq": seq, "months": dict(sorted(catalog.items()))}, tmp / "catalog.json")
-        for kind, sub in (("exports", "exports"), ("reports", "report")):
-            (tmp / kind).mkdir()
-            for m, e in catalog.items():
-                if (root / "lake" / f"month={m}" / f"build={e['build']}" / sub).exists():
-                    os.symlink(f"../../../lake/month={m}/build={e['build']}/{sub}", tmp / kind / m)
-        write_warehouse(Home(root), catalog, tmp / "safetynet.duckdb")
-        fault("commit", "warehouse")
-        if folder.exists():  # left by a commit killed before it swapped `current`: never published
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-        fault("commit", "swap")
-        _swap_link(root / "current", f"commits/{seq}")
+    published as this very build makes no new commit. Call it holding `commit_lock`."""
+    home = Home(root)
+    if home.catalog.get(month, {}).get("build") == entry["build"]:
         _fix_links(root)
-        return seq
+        return home.commit
+    seq = home.commit + 1
+    catalog = {**home.catalog, month: entry}
+    folder = root / "commits" / str(seq)
+    for left in (root / "commits").glob(".*.tmp"):  # by commits killed half-way; none runs now
+        shutil.rmtree(left, ignore_errors=True)
+    tmp = root / "commits" / f".{seq}.{uuid.uuid4().hex}.tmp"
+    tmp.mkdir(parents=True)
+    write_json({"seq": seq, "months": dict(sorted(catalog.items()))}, tmp / "catalog.json")
+    for kind, sub in (("exports", "exports"), ("reports", "report")):
+        (tmp / kind).mkdir()
+        for m, e in catalog.items():
+            if (root / "lake" / f"month={m}" / f"build={e['build']}" / sub).exists():
+                os.symlink(f"../../../lake/month={m}/build={e['build']}/{sub}", tmp / kind / m)
+    write_warehouse(Home(root), catalog, tmp / "safetynet.duckdb")
+    fault("commit", "warehouse")
+    if folder.exists():  # left by a commit killed before it swapped `current`: never published
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    fault("commit", "swap")
+    _swap_link(root / "current", f"commits/{seq}")
+    _fix_links(root)
+    return seq
 
 
 def _fix_links(root: Path) -> None:

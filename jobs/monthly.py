@@ -21,7 +21,17 @@ import polars as pl
 from jobs import runs
 from jobs.faults import fault
 from jobs.ingest import DeliveredFile, find_deliveries, read_source
-from jobs.lake import Build, CommitError, Home, make_commit, seal, unseal_copy, write_json, write_parquet
+from jobs.lake import (
+    Build,
+    CommitError,
+    Home,
+    commit_lock,
+    make_commit,
+    seal,
+    unseal_copy,
+    write_json,
+    write_parquet,
+)
 from jobs.validate import QUARANTINE_SCHEMA, validate
 from safetynet.contract import SOURCES
 from safetynet.errors import DeliveryError, LandingError
@@ -142,7 +152,7 @@ def start(month: str, landing: str, home: str, run_id: str) -> dict:
     folder = staging / f"month={month}" / f"build={build['build']}"
     folder.mkdir(parents=True)
     write_json({**build, "unknown_files": sorted(p.name for p in unknown)}, folder / "build.json")
-    runs.started(h, run_id, month, build)
+    runs.started(h, run_id, month, build, seen=h.catalog.get(month, {}).get("build"))
     say(
         "start",
         f"{month}: {sum(len(v) for v in found.values())} files for {len(found)} of {len(SOURCES)} sources; "
@@ -166,6 +176,12 @@ def open_build(home: str | Path, run_id: str) -> Home:
         if not (published and published.exists()):
             raise CommitError(
                 f"run {run_id}: no staging area and nothing published; clear `start` to begin again"
+            )
+        current = h.catalog.get(entry["month"], {}).get("build")
+        if current not in (entry["build"], entry.get("seen")):  # published, then replaced by another run
+            raise CommitError(
+                f"run {run_id}: its build {entry['build']} of {entry['month']} is no longer the published "
+                f"one ({current}); redoing its tasks would roll the month back: start a new run of the month"
             )
         target = h.staging(run_id) / published.parent.name / published.name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -250,7 +266,9 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
             try:
                 raw = read_source(source, archived)
             except DeliveryError as exc:
-                record.update(status="unusable", error=str(exc), files=[_raw_record(p) for p in archived])
+                # named by month and file, not by the staging path (which holds the run id)
+                problem = f"{month}/{Path(exc.path).name}: {exc.problem}"
+                record.update(status="unusable", error=problem, files=[_raw_record(p) for p in archived])
                 info["status"] = f"UNUSABLE: {exc}"
             else:
                 codes = division_codes(h, month) if source != "divisions" else None
@@ -348,24 +366,11 @@ def publish(month: str, home: str, run_id: str) -> dict:
     build = h.building.path
     meta = _build_json(h)
     run = json.loads((build / "record.json").read_text(encoding="utf-8"))
+    for left in [*build.rglob(".*.tmp"), *build.rglob(".*.old")]:  # by a task killed mid-write
+        shutil.rmtree(left) if left.is_dir() else left.unlink()
     fault("publish", "manifest")
     manifest.write(h, month)
     target = h.lake / f"month={month}" / build.name
-    fault("publish", "rename")
-    if target.exists():
-        same = manifest.same(target / "manifest.json", build / "manifest.json")
-        if not same:
-            raise CommitError(
-                f"run {run_id}: {target} exists with other contents than this run made from the same inputs "
-                "(a result that is not reproducible); nothing published, see `safetynet diff`"
-            )
-        shutil.rmtree(h.staging(run_id))
-    else:
-        seal(build)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(build, target)
-        shutil.rmtree(h.staging(run_id), ignore_errors=True)
-    replaced = Home(h.root).catalog.get(month, {}).get("build")
     entry = {
         "build": meta["build"],
         "base": meta["base"],
@@ -374,8 +379,29 @@ def publish(month: str, home: str, run_id: str) -> dict:
         "status": run["status"],
         "run_id": run_id,
     }
-    fault("publish", "commit")
-    seq = make_commit(h.root, month, entry, warehouse.write)
+    with commit_lock(h.root):  # another run of the month may be publishing the same build
+        now = Home(h.root).catalog.get(month, {}).get("build")
+        seen = (runs.read(h, run_id) or {}).get("seen")
+        if now not in (seen, meta["build"]):
+            raise CommitError(
+                f"run {run_id}: {month} was published as build {now} by another run since this one started "
+                f"(it saw {seen}); start the month again so the build says what it replaces"
+            )
+        fault("publish", "rename")
+        if target.exists():
+            if not manifest.same(target / "manifest.json", build / "manifest.json"):
+                raise CommitError(
+                    f"run {run_id}: {target} exists with other contents than this run made from the same "
+                    f"inputs in {build} (a result that is not reproducible); nothing published"
+                )
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(build, target)
+        seal(target)
+        shutil.rmtree(h.staging(run_id), ignore_errors=True)
+        replaced = Home(h.root).catalog.get(month, {}).get("build")
+        fault("publish", "commit")
+        seq = make_commit(h.root, month, entry, warehouse.write)
     fault("publish", "run log")
     runs.update(
         h,

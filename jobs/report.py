@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from pathlib import Path
 
 import polars as pl
@@ -134,5 +135,7 @@ def write(home: Home, month: str, run: dict, deliveries: pl.DataFrame) -> Path:
     )
     path = home.partition("report", month) / "validation.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    tmp = path.with_name(f".{path.name}.tmp")  # a new file: never write into a published one
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, path)
     return path

@@ -14,8 +14,8 @@ import json
 from jobs.lake import Home, write_json
 
 FIELDS = (
-    "run_id month build previous started_at finished_at status error failed_task attempts commit replaced "
-    "rule_version suite_version code_version files rows_delivered accepted quarantined "
+    "run_id month build previous seen started_at finished_at status error failed_task attempts commit "
+    "replaced rule_version suite_version code_version files rows_delivered accepted quarantined "
     "sources_not_delivered sources_unusable errors unknown_files"
 ).split()
 
@@ -39,7 +39,9 @@ def update(home: Home, run_id: str, **fields) -> dict:
     return entry
 
 
-def started(home: Home, run_id: str, month: str, build: dict) -> dict:
+def started(home: Home, run_id: str, month: str, build: dict, seen: str | None) -> dict:
+    """`seen`: the month's published build when the run started; publish refuses to replace any
+    other (another run published the month meanwhile)."""
     entry = read(home, run_id) or {}
     return update(
         home,
@@ -47,6 +49,7 @@ def started(home: Home, run_id: str, month: str, build: dict) -> dict:
         month=month,
         build=build["build"],
         previous=build["previous"],
+        seen=seen,
         started_at=now(),
         finished_at=None,
         status="running",

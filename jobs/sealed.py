@@ -1,7 +1,7 @@
 """The auditors' sealed connection: it reads the lake and nothing else.
 
-DuckDB's own settings do most of it: the warehouse is attached read-only, `file_search_path` is the
-home (so the views' relative paths find this home's lake), `allowed_directories` is the lake, external
+DuckDB's own settings do most of it: the views are built over this home's lake (absolute paths)
+in an in-memory database, `allowed_directories` is the lake, nothing spills to disk, external
 access is off and the configuration is locked. Measured on DuckDB 2.0, that still lets `copy ... to`
 and `export database` write inside the lake, `load` a bundled extension and `create temp table`, so
 only statements DuckDB reports as SELECT are run at all (`describe`, `show`, `summarize`, `from x`
@@ -41,7 +41,10 @@ class SealedConnection:
         if not statements:
             raise RefusedStatement("no statement given")
         if len(statements) > 1:
-            raise RefusedStatement("one statement at a time")
+            raise RefusedStatement(
+                "one statement at a time (a PIVOT without an IN (...) list counts as several: "
+                "list the values)"
+            )
         kind = statements[0].type
         if kind != duckdb.StatementType.SELECT:
             raise RefusedStatement(
@@ -67,29 +70,27 @@ class SealedConnection:
         self.close()
 
 
-def warehouse_file(root: Path, commit: int | None = None) -> Path:
-    root = root.resolve()
-    if commit is None:
-        if not (root / "current").is_symlink():
-            raise NoWarehouse(f"{root}: no month published yet (run one: safetynet run ...)")
-        return root / "current" / "safetynet.duckdb"
-    path = root / "commits" / str(commit) / "safetynet.duckdb"
-    if not path.exists():
-        known = sorted(int(p.name) for p in (root / "commits").glob("[0-9]*"))
-        raise NoWarehouse(f"{root}: no commit {commit} (commits: {', '.join(map(str, known)) or 'none'})")
-    return path
-
-
 def connect(root: Path, commit: int | None = None) -> SealedConnection:
-    """The current warehouse of `root`, or the one an earlier commit published (time travel)."""
+    """The warehouse of `root` as its current commit published it, or as commit N did (time travel).
+
+    The views are built here, in memory, from the commit's catalog with this home's absolute paths:
+    a relative path would be looked up in the current directory first, so an auditor working in
+    another copy of a home would silently read that copy's lake."""
+    from jobs.lake import Home, read_catalog
+    from jobs.warehouse import statements
+
     root = root.resolve()
-    # Resolve `current` once: the connection keeps this commit even if a new one lands meanwhile.
-    path = warehouse_file(root, commit).resolve()
-    con = duckdb.connect(":memory:", config={"file_search_path": str(root)})
-    con.execute(f"attach '{path}' as warehouse (read_only)")
-    con.execute("use warehouse")
-    lake = root / "lake"
-    con.execute("set allowed_directories = ?", [[f"{lake}/", "lake/"]])
+    home = Home(root)  # reads `current` once: the connection keeps this commit whatever lands later
+    if home.commit == 0:
+        raise NoWarehouse(f"{root}: no month published yet (run one: safetynet run ...)")
+    seq = home.commit if commit is None else commit
+    if not 1 <= seq <= home.commit:
+        raise NoWarehouse(f"{root}: no commit {commit} (commits: 1 to {home.commit}; see v_runs.commit)")
+    con = duckdb.connect(":memory:")
+    for sql in statements(home, read_catalog(root, seq), ordered=True):
+        con.execute(sql)
+    con.execute("set temp_directory = ''")  # no spilling to a folder in the current directory
+    con.execute("set allowed_directories = ?", [[f"{root / 'lake'}/"]])
     con.execute("set enable_external_access = false")
     con.execute("set lock_configuration = true")
     return SealedConnection(con)

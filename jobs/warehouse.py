@@ -4,10 +4,12 @@ DuckDB lets one process write a database file, and a writer locks readers out. A
 therefore holds only views and the small `_catalog` table (month -> build, run, stale); the data
 stay in the builds' Parquet files. Each commit writes its own file (`commits/<seq>/safetynet.duckdb`)
 and `current` is swapped to it, so a reader keeps the commit it opened and the next one opens the
-new one. Paths in the views are relative to the home (`lake/...`), resolved through DuckDB's
-`file_search_path`: a moved or restored home reads its own lake.
+new one. Paths in its views are relative to the home (`lake/...`), for a DuckDB client started
+in the home.
 
-Readers open it through `connect_read_only`, which seals the connection (see `jobs/sealed.py`).
+Auditors read through `connect_read_only` (`jobs/sealed.py`): the same views, built from the
+commit's catalog with this home's absolute paths in a sealed in-memory connection, so a moved or
+restored home reads its own lake whatever the current directory.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ ORDER = {
 class Layout:
     """The files of each dataset in a catalog's builds, as paths the views can name."""
 
-    def __init__(self, home: Home, builds: dict[str, Path], relative: bool):
+    def __init__(self, home: Home, builds: dict[str, Path], relative: bool, ordered: bool):
         self.home = home
         self.builds = dict(sorted(builds.items()))
         self.relative = relative
+        self.ordered = ordered
 
     def files(self, pattern: str) -> list[str]:
         """`pattern` (e.g. `_leads/data.parquet`) in every build that has it, oldest month first."""
@@ -66,7 +69,7 @@ def _source_view(layout: Layout, source: str) -> str:
     spec = SOURCES[source]
     if layout.files(f"{source}/data.parquet"):
         body = f"select * from {layout.scan(f'{source}/data.parquet')}"
-        if layout.relative:  # auditors get every view in a fixed order; the means test needs none
+        if layout.ordered:  # auditors get every view in a fixed order; the means test needs none
             body += " order by month, source_file, source_row"
     else:  # never delivered: an empty view with the contract's columns, not a missing table
         cols = ", ".join(
@@ -93,9 +96,12 @@ def catalog_rows(home: Home, catalog: dict[str, dict]) -> list[tuple]:
     return rows
 
 
-def statements(home: Home, catalog: dict[str, dict] | None = None, relative: bool = False) -> list[str]:
+def statements(
+    home: Home, catalog: dict[str, dict] | None = None, relative: bool = False, ordered: bool = False
+) -> list[str]:
     """The `_catalog` table, source views first (the others read them), then every view file whose
-    datasets exist. Without `catalog`: the home's current catalog plus the build in progress."""
+    datasets exist. Without `catalog`: the home's current catalog plus the build in progress.
+    `relative`: paths from the home (the warehouse file); `ordered`: every view in a fixed order."""
     if catalog is None:
         catalog = dict(home.catalog)
         builds = {m: home.build_dir(m) for m in catalog}
@@ -105,7 +111,7 @@ def statements(home: Home, catalog: dict[str, dict] | None = None, relative: boo
             builds[home.building.month] = build
     else:
         builds = {m: home.lake / f"month={m}" / f"build={e['build']}" for m, e in catalog.items()}
-    layout = Layout(home, builds, relative)
+    layout = Layout(home, builds, relative, ordered)
     out = [
         "create or replace table _catalog (month varchar, build varchar, previous varchar, "
         "status varchar, run_id varchar, stale boolean)"
@@ -118,7 +124,7 @@ def statements(home: Home, catalog: dict[str, dict] | None = None, relative: boo
     out += [_source_view(layout, s) for s in SOURCES]
     for dataset in DERIVED:  # features and points; the means test's income and assets as checked
         if layout.files(f"{dataset}/data.parquet"):
-            order = f" order by {ORDER[dataset]}" if relative else ""
+            order = f" order by {ORDER[dataset]}" if ordered else ""
             out.append(
                 f"create or replace view {VIEW_NAMES.get(dataset, dataset.lstrip('_'))} as select * from "
                 f"{layout.scan(f'{dataset}/data.parquet')}{order}"
@@ -143,10 +149,10 @@ def _literal(row: tuple) -> str:
 
 
 def write(home: Home, catalog: dict[str, dict], target: Path) -> Path:
-    """A commit's warehouse file: views with paths relative to the home."""
+    """A commit's warehouse file, for DuckDB clients run from the home: paths relative to it."""
     con = duckdb.connect(str(target), config={"file_search_path": str(home.root.resolve())})
     try:
-        for sql in statements(home, catalog, relative=True):
+        for sql in statements(home, catalog, relative=True, ordered=True):
             con.execute(sql)
     finally:
         con.close()

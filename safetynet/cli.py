@@ -259,6 +259,10 @@ def diff(
         replaced = [e["replaced"] for e in entries if e.get("month") == month and e.get("build") == new]
         old = next((r for r in reversed(replaced) if r), None)
     known = ", ".join(builds) or "none"
+    if new is None:
+        fail(f"{month} is not published in {home} (builds in the lake: {known})", 2)
+    if old is None:
+        fail(f"{month}: build {new} replaced no earlier build; name one with --old (builds: {known})", 2)
     for name, build in (("old", old), ("new", new)):
         if build not in builds:
             fail(f"{folder}: no build {build!r} for --{name} (builds of {month}: {known})", 2)

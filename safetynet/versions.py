@@ -32,8 +32,11 @@ def suite_version() -> str:
 
 
 def code_version() -> str:
-    """The code a month is computed with: jobs, the contract and helpers, the warehouse SQL."""
+    """The code a month is computed with: jobs, the contract and helpers, the warehouse SQL, and the
+    locked library versions (Polars and DuckDB write their version into every file)."""
     digest = hashlib.sha256()
+    lock = ROOT / "uv.lock"
+    digest.update(lock.read_bytes() if lock.exists() else b"no lock file")
     for folder, pattern in (("jobs", "*.py"), ("safetynet", "*.py"), ("warehouse", "*.sql")):
         digest.update(content_hash(ROOT / folder, pattern).encode())
     return digest.hexdigest()[:12]

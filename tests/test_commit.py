@@ -341,3 +341,48 @@ def test_a_delivery_changed_during_a_run_stops_it_naming_the_file(base, landing,
     (moving / "2026-09" / "roster.csv").write_bytes((moving / "2026-09" / "roster.csv").read_bytes() + b"\n")
     with pytest.raises(LandingError, match="roster.csv changed since this run started"):
         monthly.ingest("roster", "2026-09", str(moving), str(home), "sep-1")
+
+
+def test_the_current_directory_changes_nothing(clean, tmp_path, monkeypatch):
+    """Relative paths would be looked up in the current directory first: another home's lake, or a
+    `lake/` folder planted there, must never be read."""
+    (tmp_path / "lake").mkdir()
+    (tmp_path / "lake" / "secret.csv").write_text("a\n1\n")
+    (tmp_path / ".tmp").mkdir()
+    (tmp_path / ".tmp" / "s.csv").write_text("a\n1\n")
+    expected = published(clean)
+    monkeypatch.chdir(tmp_path)
+    assert published(clean) == expected
+    with connect(clean) as con:
+        for sql in ("select * from 'lake/secret.csv'", "select * from read_csv('.tmp/s.csv')"):
+            with pytest.raises(duckdb.Error, match="disabled by configuration"):
+                con.execute(sql).fetchall()
+
+
+def test_an_unusable_delivery_gives_the_same_build_on_a_rerun(base, landing, tmp_path):
+    home = copy_home(base, tmp_path / "home")
+    broken = tmp_path / "landing"
+    shutil.copytree(landing / "2026-09", broken / "2026-09")
+    (broken / "2026-09" / "deaths.csv").write_bytes(b"")
+    first = run("2026-09", str(broken), str(home), "sep-1")
+    again = run("2026-09", str(broken), str(home), "sep-2")  # refused as "not reproducible" if it differed
+    assert first["build"] == again["build"] and first["status"] == "incomplete"
+    with connect(home) as con:
+        (error,) = con.execute(
+            "select error from v_deliveries where source = 'deaths' and month = '2026-09'"
+        ).fetchone()
+    assert error == "2026-09/deaths.csv: file is empty"
+
+
+def test_redoing_an_old_run_cannot_roll_a_month_back(clean, landing, tmp_path):
+    from jobs.lake import CommitError
+
+    home = copy_home(clean, tmp_path / "home")
+    changed = tmp_path / "landing"
+    shutil.copytree(landing, changed)
+    (changed / "2026-09" / "deposits.csv").unlink()
+    run("2026-09", str(changed), str(home), "sep-2")
+    before = published(home)
+    with pytest.raises(CommitError, match="no longer the published one"):
+        run("2026-09", str(landing), str(home), "sep-clean", "publish")  # clearing the old run's publish
+    assert published(home) == before

@@ -11,7 +11,7 @@ with runs as (
         '{lake}/_runs/*.json',
         format = 'auto',
         columns = {
-            run_id: 'varchar', month: 'varchar', build: 'varchar', previous: 'varchar',
+            run_id: 'varchar', month: 'varchar', build: 'varchar', previous: 'varchar', seen: 'varchar',
             started_at: 'timestamptz', finished_at: 'timestamptz', status: 'varchar', error: 'varchar',
             failed_task: 'varchar', attempts: 'integer', commit: 'integer', replaced: 'varchar',
             rule_version: 'varchar', suite_version: 'varchar', code_version: 'varchar',
