@@ -28,6 +28,7 @@ after it. Links are relative, so a home that is moved or restored reads its own 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -137,6 +138,15 @@ def write_parquet(frame: pl.DataFrame, path: Path) -> None:
     )
     frame.write_parquet(tmp, compression="zstd", statistics=True)
     os.replace(tmp, path)
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MB chunks (deliveries and PDFs run to gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def sorted_rows(frame: pl.DataFrame) -> pl.DataFrame:

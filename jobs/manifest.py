@@ -8,13 +8,12 @@ SHA-256. It holds no run id and no clock time, so the same inputs give the same 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import polars as pl
 
-from jobs.lake import Home, write_json
+from jobs.lake import Home, sha256_file, write_json
 from safetynet.months import previous_month
 
 COUNTED = {
@@ -28,14 +27,6 @@ COUNTED = {
 
 def _rows(path: Path) -> int | None:
     return pl.scan_parquet(path).select(pl.len()).collect().item() if path.exists() else None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def counts(home: Home, month: str) -> dict[str, int | None]:
@@ -77,7 +68,7 @@ def write(home: Home, month: str) -> dict:
             k: {"previous": before[k], "now": now[k]} for k in ("leads", "leads_pushed", "doubtful_records")
         },
         "files": [
-            {"path": p.relative_to(build).as_posix(), "bytes": p.stat().st_size, "sha256": _sha256(p)}
+            {"path": p.relative_to(build).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_file(p)}
             for p in files
         ],
     }

@@ -28,6 +28,7 @@ from jobs.lake import (
     commit_lock,
     make_commit,
     seal,
+    sha256_file,
     unseal_copy,
     write_json,
     write_parquet,
@@ -93,18 +94,10 @@ def inputs(landing: Path, month: str) -> list[dict]:
     """Every delivered file of the contract for the month, with its SHA-256, in a fixed order."""
     found, _ = find_deliveries(landing / month)
     return [
-        {"source": source, "file": p.name, "sha256": _sha256(p), "bytes": p.stat().st_size}
+        {"source": source, "file": p.name, "sha256": sha256_file(p), "bytes": p.stat().st_size}
         for source in sorted(found)
         for p in sorted(found[source])
     ]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def build_id(month: str, files: list[dict], previous: str | None, published: dict | None = None) -> dict:
@@ -255,7 +248,7 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
         else:
             _archive(paths, build / "_raw" / source)
             archived = [build / "_raw" / source / p.name for p in paths]
-            changed = {p.name for p in archived if _sha256(p) != expected.get(p.name)} | (
+            changed = {p.name for p in archived if sha256_file(p) != expected.get(p.name)} | (
                 set(expected) - {p.name for p in paths}
             )
             if changed:

@@ -260,7 +260,13 @@ def test_two_runs_of_a_month_at_once_publish_one_build(base, clean, landing, tmp
 
 def test_two_homes_with_other_parallelism_make_the_same_bytes(clean, landing, tmp_path):
     other = tmp_path / "other"
-    env = {**os.environ, "POLARS_MAX_THREADS": "1", "SAFETYNET_WORKERS": "1", "SAFETYNET_DUCKDB_THREADS": "1"}
+    env = {
+        **os.environ,
+        "POLARS_MAX_THREADS": "1",
+        "SAFETYNET_WORKERS": "1",
+        "SAFETYNET_DUCKDB_THREADS": "1",
+        "TZ": "America/Los_Angeles",  # another clock: 15 or 16 hours behind China, another date
+    }
     for month in ("2026-08", "2026-09"):
         subprocess.run(
             [sys.executable, DIRECT, month, str(landing), str(other), f"other-{month}"],
