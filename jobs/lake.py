@@ -149,11 +149,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sorted_rows(frame: pl.DataFrame) -> pl.DataFrame:
-    """Rows in a fixed order (every flat column, left to right) whatever order a query gave them."""
-    return frame.sort([c for c, t in frame.schema.items() if not t.is_nested()], nulls_last=True)
-
-
 def write_json(data: object, path: Path) -> None:
     """Sorted keys, fixed indentation, temporary name then rename: same data, same bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)

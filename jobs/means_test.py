@@ -21,7 +21,7 @@ import polars as pl
 
 from jobs import warehouse
 from jobs.households import window
-from jobs.lake import Home, replace_dir, sorted_rows, write_parquet
+from jobs.lake import Home, replace_dir, write_parquet
 from safetynet.errors import RulesError
 from safetynet.months import month_bounds
 from safetynet.progress import timed
@@ -162,7 +162,8 @@ def means_test(month: str, h: Home, rules: RuleSet) -> dict:
     # The income computation and the assets behind every check, kept for reports and auditors.
     for model in ("means_members", "means_households", "means_assets"):
         frame = pl.from_arrow(con.sql(f"select * from {model}").to_arrow_table())
-        write_parquet(sorted_rows(frame), h.partition(f"_{model}", month) / "data.parquet")
+        keys = ["household_id", "id_number"] if model == "means_members" else ["household_id"]
+        write_parquet(frame.sort(keys), h.partition(f"_{model}", month) / "data.parquet")
     con.close()
     write_parquet(doubtful, h.partition("_doubtful", month) / "data.parquet")
     write_parquet(unchecked.sort("household_id"), h.partition("_unchecked", month) / "data.parquet")
