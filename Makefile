@@ -31,12 +31,12 @@ demo: install
 	$(VENV)/bin/safetynet run --month 2026-08 --landing $(DEMO)/landing --home $(DEMO)/home
 	$(VENV)/bin/safetynet generate --month 2026-09 --households 5000 --seed 1 --landing $(DEMO)/landing --home $(DEMO)/home
 	$(VENV)/bin/safetynet run --month 2026-09 --landing $(DEMO)/landing --home $(DEMO)/home
-	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, status, rows_delivered, accepted, quarantined from v_runs order by month"
+	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, status, build, commit, rows_delivered, accepted, quarantined from v_runs order by month"
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, level, count(*) as leads, count(*) filter (where pushed) as pushed from v_leads group by all order by all"
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, direction, count(distinct household_id) as households from v_doubtful_records group by all order by all"
 	@echo "results: $(DEMO)/home (lake/, warehouse/safetynet.duckdb, reports/<month>/validation.html, exports/<month>/<county>/<township>/)"
 	@first=$$(ls -d $(DEMO)/home/exports/2026-09/*/* | head -1); echo "one township's files, $$first:"; ls $$first
-	@echo "household reports (PDF) in all townships: $$(find $(DEMO)/home/exports/2026-09 -path '*家庭经济状况核查报告/*.pdf' | wc -l)"
+	@echo "household reports (PDF) in all townships: $$(find -L $(DEMO)/home/exports/2026-09 -path '*家庭经济状况核查报告/*.pdf' | wc -l)"
 
 test: install
 	$(VENV)/bin/python -m pytest

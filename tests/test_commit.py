@@ -392,3 +392,18 @@ def test_redoing_an_old_run_cannot_roll_a_month_back(clean, landing, tmp_path):
     with pytest.raises(CommitError, match="no longer the published one"):
         run("2026-09", str(landing), str(home), "sep-clean", "publish")  # clearing the old run's publish
     assert published(home) == before
+
+
+def test_backfill_from_a_month_reruns_every_later_published_month(clean, landing, tmp_path):
+    """Without --to, `backfill --from` covers every published month after it (checked before any
+    runs: a landing that lacks a later month is refused, naming it)."""
+    from typer.testing import CliRunner
+
+    from safetynet.cli import app
+
+    partial = tmp_path / "landing"
+    shutil.copytree(landing / "2026-08", partial / "2026-08")
+    done = CliRunner().invoke(
+        app, ["backfill", "--from", "2026-08", "--landing", str(partial), "--home", str(clean)]
+    )
+    assert done.exit_code == 2 and "2026-09" in done.output and "month folder does not exist" in done.output
