@@ -1,9 +1,10 @@
-"""The monthly load, one function per DAG task: start, ingest (one per source), publish.
+"""The monthly load, one function per DAG task: start, ingest (one per source), record, publish.
 
-Every task writes under `<home>/staging/<run_id>/` only; `publish` swaps the month's partitions
-into the lake. A rerun of a month therefore replaces it, and a run that fails half-way publishes
-nothing. Sources that were not delivered, or that are unusable as a whole, are recorded as such
-and the month is marked incomplete; they never count as "no events".
+`start` names the month's build by what it is made of; every task writes only into the run's
+staging folder (`open_build`); `publish` is the one commit point (see `jobs/lake.py`). A failed run
+publishes nothing, and a rerun on the same inputs makes the same build. Sources that were not
+delivered, or that are unusable as a whole, are recorded as such and the month is marked
+incomplete; they never count as "no events".
 """
 
 from __future__ import annotations
