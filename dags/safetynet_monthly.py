@@ -1,28 +1,42 @@
 """
 ### safetynet monthly load (低收入人口动态监测 · 月度数据接收与校验)
 
-One run per calendar month (China Standard Time). The run's **data interval** is the month; its
-deliveries are read from `<landing>/<YYYY-MM>/`.
+One run per calendar month (China Standard Time); its deliveries are read from
+`<landing>/<YYYY-MM>/`. **The month**: a manual run names it with the param `month` (it wins over
+the data interval, which for a manual trigger is the trigger time's); a scheduled or backfill run
+takes it from its data interval.
 
-1. `start` checks the landing folder, names the month's build by what it is made of (deliveries'
+1. `wait` waits for the month's turn and its deliveries: months run in order, each after the
+   previous month is published (a gap is refused, naming the missing month; a backfill's months go
+   one after another); a scheduled or backfill run also waits for the data team's readiness marker
+   `_READY` in the month's folder (timeout in `rules/release/schedule.yaml`).
+2. `start` checks the landing folder, names the month's build by what it is made of (deliveries'
    SHA-256, rule, suite and code versions, previous month's build) and opens the run's staging.
-2. `ingest_divisions` loads the division codes first: every other source is checked against the
+3. `ingest_divisions` loads the division codes first: every other source is checked against the
    latest divisions delivery.
-3. `ingest` (mapped, one task per source of the contract) reads, casts and validates a source with
+4. `ingest` (mapped, one task per source of the contract) reads, casts and validates a source with
    its Great Expectations suite; bad rows go to quarantine with file, row, column and reason. A
    source not delivered, or unusable as a whole, is recorded as such and does not fail the run.
-4. `record` writes the month's delivery record and validation report.
-5. `assess` assembles the month's households, scores the hardship index, fires the warning rules
+5. `record` writes the month's delivery record and validation report.
+6. `assess` assembles the month's households, scores the hardship index, fires the warning rules
    and makes the leads, then runs the means-test cross-checks and draws the random re-check sample.
-6. `export` writes each township's files: lead list, doubtful records, re-check sample,
+7. `export` writes each township's files: lead list, doubtful records, re-check sample,
    economic-status reports (PDF), summary, manifest.
-7. `publish` is the month's one commit point: the build is renamed into the lake and a new commit
-   (warehouse views, township files) is made current by one rename. Until then auditors and
-   townships see the previous commit, whole.
+8. `gate` compares the month with the last ones (rows per source, a delivery identical to last
+   month's, the roster's size, leads and doubtful records against their usual count; thresholds in
+   `rules/release/gate.yaml`). `approve` holds the release for the data team when a check tripped
+   (Airflow's required actions: Approve or Reject) and passes at once otherwise, or when the run's
+   param `approved_by` names who releases it (`safetynet run` does so for the person running it).
+9. `publish` is the month's one commit point: the build is renamed into the lake and a new commit
+   (warehouse views, township files) is made current by one rename; the Assets
+   `safetynet_warehouse` and `safetynet_township_files` are updated for DAGs that follow them.
+   Until then auditors and townships see the previous commit, whole.
 
 Every task before `publish` writes only into the run's staging, so any task can be retried or
-cleared at any point; a task that fails for good marks the run `failed` in `v_runs`. Params
-`landing` and `home` default to `$SAFETYNET_LANDING` / `$SAFETYNET_HOME`.
+cleared at any point. Bad input (an unusable landing, a gap, a month not in YYYY-MM form) fails at
+once, without retries. A task that fails for good marks the run `failed` in `v_runs` and alerts the
+data team (`jobs/alerts.py`). Params `landing` and `home` default to `$SAFETYNET_LANDING` /
+`$SAFETYNET_HOME`.
 """
 
 from __future__ import annotations
@@ -31,11 +45,31 @@ import datetime as dt
 import os
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import (
+    Asset,
+    AsyncCallback,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    PokeReturnValue,
+    dag,
+    task,
+)
 
 from safetynet.contract import SOURCE_NAMES
+from safetynet.rules import load_schedule
 
+DAG_ID = "safetynet_monthly"
 OTHER_SOURCES = [s for s in SOURCE_NAMES if s != "divisions"]
+SCHEDULE = load_schedule()
+WAREHOUSE = Asset("safetynet_warehouse")  # a month published: auditors' views and lake
+TOWNSHIP_FILES = Asset("safetynet_township_files")  # its township files (the portal follows it)
+
+
+def _timeout(task_id: str) -> dt.timedelta:
+    return dt.timedelta(minutes=SCHEDULE.execution_timeout_minutes[task_id])
 
 
 def _locations(params: dict) -> tuple[str, str]:
@@ -44,89 +78,235 @@ def _locations(params: dict) -> tuple[str, str]:
     return locations(params.get("landing"), params.get("home"))
 
 
-def _record_failure(context) -> None:
-    """A task failed for good: the run log says so (the published state is untouched)."""
-    from pathlib import Path
+def _at_once(call, *args):
+    """Bad input and refused states fail the task at once: a retry would meet the same problem."""
+    from airflow.sdk.exceptions import AirflowFailException
 
-    from jobs import runs
-    from jobs.lake import Home
+    from safetynet.errors import SafetynetError
 
     try:
+        return call(*args)
+    except SafetynetError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def _record_failure(context) -> None:
+    """A task failed for good: the run log says so and the data team is told (the published
+    state is untouched)."""
+    from pathlib import Path
+
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+
+    from jobs import alerts, monthly, runs
+    from jobs.lake import Home
+
+    ti, exc = context["ti"], context.get("exception")
+    try:
+        month = monthly.run_month(
+            context["params"].get("month"),
+            str(context["dag_run"].run_type),
+            context.get("data_interval_start"),
+        )
+    except Exception:  # a manual run that named no month
+        month = None
+    try:
         home = _locations(context["params"])[1]
-    except Exception:  # no home configured: nothing to record into
-        return
-    ti = context["ti"]
-    runs.failed(Home(Path(home)), context["run_id"], ti.task_id, repr(context.get("exception")))
+    except Exception:  # no home configured: the alert goes to the log only
+        home = None
+    error = str(exc) if exc is not None else "failed"
+    if home:
+        h = Home(Path(home))
+        entry = runs.read(h, context["run_id"]) or {}
+        if isinstance(exc, AirflowSensorTimeout):
+            error = f"timed out waiting for {entry.get('waiting_for') or 'its turn'}: {exc}"
+        runs.failed(h, context["run_id"], ti.task_id, error, month)
+        error = (runs.read(h, context["run_id"]) or {}).get("error") or error
+    alerts.notify(
+        home,
+        "failure",
+        f"safetynet: {ti.task_id} of run {context['run_id']} failed",
+        error,
+        run_id=context["run_id"],
+        task=ti.task_id,
+        month=month,
+    )
+
+
+class ReleaseApproval(ApprovalOperator):
+    """Holds the township release when the gate tripped; passes at once otherwise."""
+
+    def execute(self, context):
+        if not context["ti"].xcom_pull(task_ids="gate")["held"]:
+            return None  # nothing tripped, or released by the person running the month
+        return super().execute(context)
+
+    def execute_complete(self, context, event):
+        from jobs import release
+
+        if "error" not in event:
+            user = event.get("responded_by_user") or {}
+            by = user.get("name") or user.get("id") if isinstance(user, dict) else str(user)
+            approved = event["chosen_options"] == [self.APPROVE]
+            release.decided(_locations(context["params"])[1], context["run_id"], approved, by or "?")
+        return super().execute_complete(context, event)
 
 
 @dag(
-    dag_id="safetynet_monthly",
+    dag_id=DAG_ID,
     # 00:00 on the 1st, Asia/Shanghai: each run's data interval is one whole calendar month.
     schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="Asia/Shanghai"),
     start_date=pendulum.datetime(2024, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
     tags=["safetynet", "monthly", "ingest", "validation", "hardship-index", "leads"],
+    owner_links={"data-team": "mailto:safetynet-data-team@example.org"},
     default_args={
+        "owner": "data-team",
         # SAFETYNET_TASK_RETRIES / SAFETYNET_RETRY_DELAY (seconds) let tests retry at once
         "retries": int(os.environ.get("SAFETYNET_TASK_RETRIES", "2")),
         "retry_delay": dt.timedelta(seconds=float(os.environ.get("SAFETYNET_RETRY_DELAY", "30"))),
         "on_failure_callback": _record_failure,
     },
+    # Off in the embedded run: Airflow 3.3's `dag.test()` fails to finish a run whose DAG has a
+    # deadline (it looks the alert up by an id only the DAG processor assigns).
+    deadline=None
+    if os.environ.get("SAFETYNET_EMBEDDED")
+    else DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=dt.timedelta(days=SCHEDULE.deadline_days),
+        callback=AsyncCallback("jobs.alerts.deadline_missed"),
+    ),
     params={
+        "month": Param(
+            "",
+            type="string",
+            pattern=r"^(\d{4}-(0[1-9]|1[0-2]))?$",
+            description="Month to load, YYYY-MM (manual runs name it; scheduled runs use their interval)",
+        ),
         "landing": Param("", type="string", description="Landing folder holding <YYYY-MM>/ deliveries"),
         "home": Param("", type="string", description="Folder for the lake, warehouse and reports"),
+        "wait_for_ready": Param(
+            False,
+            type="boolean",
+            description="Wait for _READY on a manual run too (scheduled runs always do)",
+        ),
+        "approved_by": Param(
+            "",
+            type="string",
+            description="Who releases the month if its release gate trips (no approval step)",
+        ),
     },
     doc_md=__doc__,
 )
 def safetynet_monthly():
-    @task
-    def start(params=None, data_interval_start=None, run_id=None) -> dict:
+    @task.sensor(
+        poke_interval=SCHEDULE.ready_poke_minutes * 60,
+        timeout=SCHEDULE.ready_timeout_hours * 3600,
+        mode="reschedule",
+        execution_timeout=_timeout("wait"),
+    )
+    def wait(params=None, dag_run=None, data_interval_start=None, run_id=None, ti=None) -> PokeReturnValue:
+        from pathlib import Path
+
+        from jobs import monthly
+        from jobs.lake import Home
+        from safetynet.months import previous_month
+
+        def active(other: str) -> bool:
+            try:
+                return str(ti.get_dagrun_state(DAG_ID, other)) in ("queued", "running")
+            except Exception:  # a run this Airflow does not know (another deployment, a test)
+                return False
+
+        landing, home = _locations(params)
+        month = _at_once(monthly.run_month, params.get("month"), str(dag_run.run_type), data_interval_start)
+        prev = [monthly.month_start(previous_month(month))]
+        waiting_for = _at_once(
+            monthly.turn,
+            Home(Path(home)),
+            month,
+            run_id,
+            active,
+            ti.get_dr_count(DAG_ID, logical_dates=prev, states=["queued", "running"]) > 0,
+        )
+        if waiting_for is None and (
+            str(dag_run.run_type) in monthly.AUTOMATIC_RUNS or params["wait_for_ready"]
+        ):
+            marker = _at_once(monthly.ready, landing, month)
+            waiting_for = marker and f"the readiness marker {marker}"
+        if waiting_for:
+            monthly.note_waiting(home, run_id, month, waiting_for)
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=month)
+
+    @task(execution_timeout=_timeout("start"))
+    def start(month: str, params=None, run_id=None) -> dict:
         from jobs import monthly
 
         landing, home = _locations(params)
-        return monthly.start(monthly.month_of(data_interval_start), landing, home, run_id)
+        return _at_once(monthly.start, month, landing, home, run_id)
 
-    @task
+    @task(execution_timeout=_timeout("ingest"))
     def ingest_divisions(run: dict, params=None, run_id=None) -> dict:
         from jobs import monthly
 
-        return monthly.ingest("divisions", run["month"], *_locations(params), run_id)
+        return _at_once(monthly.ingest, "divisions", run["month"], *_locations(params), run_id)
 
-    @task(map_index_template="{{ task.op_kwargs['source'] }}")
+    @task(map_index_template="{{ task.op_kwargs['source'] }}", execution_timeout=_timeout("ingest"))
     def ingest(source: str, run: dict, divisions: dict, params=None, run_id=None) -> dict:
         from jobs import monthly
 
-        return monthly.ingest(source, run["month"], *_locations(params), run_id)
+        return _at_once(monthly.ingest, source, run["month"], *_locations(params), run_id)
 
-    @task
+    @task(execution_timeout=_timeout("record"))
     def record(run: dict, divisions: dict, results: list[dict], params=None, run_id=None) -> dict:
         from jobs import monthly
 
-        return monthly.record(run["month"], _locations(params)[1], run_id)
+        return _at_once(monthly.record, run["month"], _locations(params)[1], run_id)
 
-    @task
+    @task(execution_timeout=_timeout("assess"))
     def assess(recorded: dict, params=None, run_id=None) -> dict:
         from jobs import assess
 
-        return assess.assess(recorded["month"], _locations(params)[1], run_id)
+        return _at_once(assess.assess, recorded["month"], _locations(params)[1], run_id)
 
-    @task
+    @task(execution_timeout=_timeout("export"))
     def export(assessed: dict, params=None, run_id=None) -> dict:
         from jobs import exports
 
-        return exports.export(assessed["month"], _locations(params)[1], run_id)
+        return _at_once(exports.export, assessed["month"], _locations(params)[1], run_id)
 
-    @task
-    def publish(exported: dict, params=None, run_id=None) -> dict:
+    @task(execution_timeout=_timeout("gate"))
+    def gate(exported: dict, params=None, run_id=None) -> dict:
+        from jobs import release
+
+        home = _locations(params)[1]
+        return _at_once(release.gate, exported["month"], home, run_id, params["approved_by"] or None)
+
+    approve = ReleaseApproval(
+        task_id="approve",
+        subject="safetynet {{ ti.xcom_pull(task_ids='gate')['month'] }}: release held by the gate",
+        body="{{ ti.xcom_pull(task_ids='gate')['text'] }}\n\nApprove to publish the month and release "
+        "the township files; Reject to publish nothing (the previous month stays current).",
+        response_timeout=dt.timedelta(hours=SCHEDULE.approval_timeout_hours),
+        fail_on_reject=True,
+        retries=0,
+    )
+
+    @task(execution_timeout=_timeout("publish"), outlets=[WAREHOUSE, TOWNSHIP_FILES])
+    def publish(exported: dict, params=None, run_id=None, outlet_events=None) -> dict:
         from jobs import monthly
 
-        return monthly.publish(exported["month"], _locations(params)[1], run_id)
+        done = _at_once(monthly.publish, exported["month"], _locations(params)[1], run_id)
+        for asset in (WAREHOUSE, TOWNSHIP_FILES):
+            outlet_events[asset].extra = {k: done[k] for k in ("month", "build", "commit", "status")}
+        return done
 
-    run = start()
+    run = start(wait())
     divisions = ingest_divisions(run)
     results = ingest.partial(run=run, divisions=divisions).expand(source=OTHER_SOURCES)
-    publish(export(assess(record(run, divisions, results))))
+    exported = export(assess(record(run, divisions, results)))
+    gate(exported) >> approve >> publish(exported)
 
 
 monthly_dag = safetynet_monthly()

@@ -819,8 +819,10 @@ def generate(
     dirt: Dirt | None = None,
     progress=None,
     home: Path | None = None,
+    ready: bool = True,
 ) -> dict[str, int]:
     """Write one month of deliveries under `landing/<month>/` and its truth file; return rows per file.
+    With `ready`, the readiness marker `_READY` is written last (contract version 2).
 
     With `home`, the `outcomes` delivery reports home visits of last month's pushed leads there."""
     dirt = dirt or Dirt()
@@ -850,4 +852,6 @@ def generate(
     writer.write("outcomes", outcomes(month, seed, landing, home), 0)
     writer.close()
     pl.concat(truths).write_csv(truth_dir / f"{month}.csv")
+    if ready:  # last, as the data team does when the month's folder is complete
+        (month_dir / "_READY").touch()
     return writer.rows

@@ -58,6 +58,8 @@ def find_deliveries(month_dir: Path) -> tuple[dict[str, list[Path]], list[Path]]
     found: dict[str, list[tuple[int, Path]]] = {}
     unknown: list[Path] = []
     for path in sorted(month_dir.iterdir()):
+        if path.name == "_READY":  # the data team's readiness marker (contract version 2)
+            continue
         m = DELIVERY_RE.match(path.name)
         if not path.is_file() or not m or m["source"] not in SOURCES:
             unknown.append(path)

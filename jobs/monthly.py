@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -62,9 +63,94 @@ DELIVERY_SCHEMA = {
 }
 
 
+READY = "_READY"  # contract version 2: the data team's mark that a month's folder is complete
+AUTOMATIC_RUNS = ("scheduled", "backfill")  # Airflow run types whose month is their data interval
+
+
 def month_of(data_interval_start: dt.datetime) -> str:
     """The month a run covers: its data interval's start, in China Standard Time."""
     return data_interval_start.astimezone(TZ).strftime(MONTH_FORMAT)
+
+
+def month_start(month: str) -> dt.datetime:
+    """00:00 on the 1st of `month` in China Standard Time: the logical date of its scheduled run."""
+    return dt.datetime.strptime(check_month(month), MONTH_FORMAT).replace(tzinfo=TZ)
+
+
+def run_month(asked: str | None, run_type: str, data_interval_start: dt.datetime | None) -> str:
+    """The month a DAG run loads: the `month` param when given (it wins), else a scheduled or
+    backfill run's data interval. A manual trigger's interval is the trigger time's (Airflow 3.3
+    derives it so even when a logical date is given), never trusted as the month asked for."""
+    if asked:
+        return check_month(asked)
+    if run_type in AUTOMATIC_RUNS and data_interval_start is not None:
+        return month_of(data_interval_start)
+    raise LandingError(
+        f"a {run_type} run names its month: trigger it with the param month, e.g. "
+        """airflow dags trigger safetynet_monthly --conf '{"month": "2026-10"}' """
+        "(the interval of a manual trigger is the trigger time's, not the month asked for)"
+    )
+
+
+class OrderError(LandingError):
+    """A month that cannot run yet or at all: the month before it is not published."""
+
+
+def turn(
+    home: Home,
+    month: str,
+    run_id: str,
+    active: Callable[[str], bool],
+    previous_active: bool = False,
+) -> str | None:
+    """None when `month` may start now; else what it waits for. Raises OrderError for a gap.
+
+    Months run in order, each on the previous month's published build: a month starts when no run
+    of the month before it is under way and that month is published, or when no earlier month was
+    ever published or tried (the home's first month). `active(run_id)`: another run of the run log
+    is still queued or running in Airflow; `previous_active`: Airflow has a run of the previous
+    month's interval queued or running (a backfill's or the schedule's, maybe not yet started)."""
+    prev = previous_month(month)
+    log = [e for e in runs.entries(home) if e["run_id"] != run_id]
+    same = [
+        e
+        for e in log
+        if e.get("month") == month and e.get("status") in ("running", "held") and active(e["run_id"])
+    ]
+    if same:
+        return f"run {same[0]['run_id']} of {month} to finish (one run of a month at a time)"
+    earlier = [e for e in log if e.get("month") == prev]
+    if previous_active or any(
+        e.get("status") in ("waiting", "running", "held") and active(e["run_id"]) for e in earlier
+    ):
+        return f"{prev} to be published (its run is under way)"
+    if prev in home.catalog:
+        return None
+    published = sorted(m for m in home.catalog if m < month)
+    if not published and not earlier:
+        return None  # the home's first month
+    tried = f"; run {earlier[-1]['run_id']} of {prev} did not publish it" if earlier else ""
+    last = published[-1] if published else None
+    raise OrderError(
+        f"{month} cannot run: {prev} is not published in {home.root} (last published before it: "
+        f"{last or 'none'}{tried}). Run {prev} first, or backfill from the first missing month: "
+        f"safetynet backfill --from {previous_month(month) if last is None else _next(last)} --to {month}"
+    )
+
+
+def _next(month: str) -> str:
+    return (month_start(month) + dt.timedelta(days=32)).strftime(MONTH_FORMAT)
+
+
+def note_waiting(home: str, run_id: str, month: str, waiting_for: str) -> None:
+    runs.waiting(Home(Path(home)), run_id, month, waiting_for)
+    say("wait", f"{month}: waiting for {waiting_for}")
+
+
+def ready(landing: str | Path, month: str) -> Path | None:
+    """None when the month's folder carries the readiness marker; else the marker's path."""
+    marker = Path(landing) / check_month(month) / READY
+    return None if marker.is_file() else marker
 
 
 def check_month(month: str) -> str:

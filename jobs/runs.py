@@ -1,8 +1,10 @@
 """The run log, `lake/_runs/<run id>.json`: the only place Airflow's run id and clock times are kept.
 
-One file per run, rewritten as the run moves on: `running` at start, then `success` or `incomplete`
-when `publish` has committed its build, or `failed` (with the task and the error) when a task fails
-for good. Auditors read it as `v_runs`. A run killed outright stays `running` with no finish time
+One file per run, rewritten as the run moves on: `waiting` (for the previous month or the readiness
+marker, `waiting_for` says which), `running` from `start`, `held` when the release gate tripped and
+waits for the data team, then `success` or `incomplete` when `publish` has committed its build,
+`rejected` when the data team refused the release, or `failed` (with the task and the error) when a
+task fails for good. Auditors read it as `v_runs`. A run killed outright stays `running` with no finish time
 until it is retried or another run of the month replaces it.
 """
 
@@ -16,7 +18,7 @@ from jobs.lake import Home, write_json
 FIELDS = (
     "run_id month build previous seen started_at finished_at status error failed_task attempts commit "
     "replaced rule_version suite_version code_version files rows_delivered accepted quarantined "
-    "sources_not_delivered sources_unusable errors unknown_files"
+    "sources_not_delivered sources_unusable errors unknown_files waiting_for release_gate approved_by"
 ).split()
 
 
@@ -27,6 +29,19 @@ def now() -> str:
 def read(home: Home, run_id: str) -> dict | None:
     path = home.run_log(run_id)
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def entries(home: Home) -> list[dict]:
+    """Every run of the run log, oldest file name first."""
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((home.lake / "_runs").glob("*.json"))]
+
+
+def waiting(home: Home, run_id: str, month: str, waiting_for: str) -> None:
+    """A run that has not started its month yet says what it waits for."""
+    entry = read(home, run_id) or {}
+    if entry.get("status") not in (None, "waiting", "failed") or entry.get("waiting_for") == waiting_for:
+        return
+    update(home, run_id, month=month, status="waiting", waiting_for=waiting_for, started_at=now())
 
 
 def update(home: Home, run_id: str, **fields) -> dict:
@@ -55,6 +70,9 @@ def started(home: Home, run_id: str, month: str, build: dict, seen: str | None) 
         status="running",
         error=None,
         failed_task=None,
+        waiting_for=None,
+        release_gate=None,
+        approved_by=None,
         attempts=(entry.get("attempts") or 0) + 1,
         rule_version=build["rule_version"],
         suite_version=build["suite_version"],
@@ -62,9 +80,12 @@ def started(home: Home, run_id: str, month: str, build: dict, seen: str | None) 
     )
 
 
-def failed(home: Home, run_id: str, task: str, error: str) -> None:
+def failed(home: Home, run_id: str, task: str, error: str, month: str | None = None) -> None:
     """Called by the DAG when a task fails for good; never overwrites a published run."""
-    entry = read(home, run_id)
-    if entry and entry.get("status") in ("success", "incomplete"):
+    entry = read(home, run_id) or {}
+    if entry.get("status") in ("success", "incomplete", "rejected"):
         return
-    update(home, run_id, status="failed", failed_task=task, error=error[:2000], finished_at=now())
+    month = entry.get("month") or month
+    update(
+        home, run_id, month=month, status="failed", failed_task=task, error=error[:2000], finished_at=now()
+    )

@@ -36,6 +36,9 @@ def generate(
     home: Annotated[
         Path | None, typer.Option(help="A --home of runs: outcomes report visits of last month's leads there")
     ] = None,
+    ready: Annotated[
+        bool, typer.Option(help="Mark each month's folder complete with _READY, as the data team does")
+    ] = True,
 ) -> None:
     """Write synthetic deliveries for every source of the contract (with realistic dirt) and a truth file."""
     from rich.progress import Progress
@@ -55,7 +58,13 @@ def generate(
         with Progress(transient=True) as bar:
             task = bar.add_task(f"generating {this}", total=households)
             rows = gen(
-                this, households, seed, landing, progress=lambda n, t=task: bar.advance(t, n), home=home
+                this,
+                households,
+                seed,
+                landing,
+                progress=lambda n, t=task: bar.advance(t, n),
+                home=home,
+                ready=ready,
             )
         typer.echo(
             f"{this}: {sum(rows.values()):,} rows in {len(rows)} sources -> {landing / this} "
@@ -101,6 +110,12 @@ def _load(month: str, landing: Path, home: Path) -> int:
         )
     if r["sources_not_delivered"]:
         typer.secho(f"not delivered this month: {', '.join(r['sources_not_delivered'])}", fg="yellow")
+    for check in r["release_gate"] or []:
+        typer.secho(f"release gate tripped: {check}", fg="yellow")
+    if r["release_gate"]:
+        typer.secho(
+            f"released by {r['approved_by']} (the person running the month is the approval)", fg="yellow"
+        )
     for (error,) in unusable:
         typer.secho(f"unusable: {error}", fg="red", err=True)
     if later:
@@ -126,11 +141,13 @@ def run(
 ) -> None:
     """Run the monthly Airflow DAG for one month, embedded (SQLite metadata DB, no servers)."""
     from jobs.assess import checked_rules
-    from jobs.monthly import preflight
+    from jobs.lake import Home
+    from jobs.monthly import preflight, turn
     from safetynet.pdf import find_font
 
     try:
         preflight(landing, month)
+        turn(Home(home.resolve()), month, "", active=lambda _: False)  # months in order, no gap
         checked_rules()
         find_font()
     except (LandingError, RulesError, SetupError) as exc:
@@ -154,7 +171,7 @@ def backfill(
     failed month stops the backfill."""
     from jobs.assess import checked_rules
     from jobs.lake import Home
-    from jobs.monthly import check_month, preflight
+    from jobs.monthly import check_month, preflight, turn
     from safetynet.months import month_range
     from safetynet.pdf import find_font
 
@@ -166,6 +183,7 @@ def backfill(
             raise LandingError(f"--from {first} is after --to {last}")
         for month in months:
             preflight(landing, month)
+        turn(Home(home.resolve()), months[0], "", active=lambda _: False)
         checked_rules()
         find_font()
     except (LandingError, RulesError, SetupError) as exc:

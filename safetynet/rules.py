@@ -165,6 +165,31 @@ DIRECTIONS = ("应退", "核实", "应保")
 
 
 @dataclass(frozen=True)
+class ReleaseGate:
+    """When a month's township release waits for the data team (rules/release/gate.yaml)."""
+
+    rows_change: dict[str, float]  # source kind (snapshot, event) -> largest change in rows, share
+    rows_min: int
+    identical_delivery: bool
+    roster_change: float
+    usual_months: int
+    count_ratio: float
+    count_min: int
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When the monthly run starts, how long it waits and how long it may take
+    (rules/release/schedule.yaml; not part of the rule version: it never changes a result)."""
+
+    ready_poke_minutes: float
+    ready_timeout_hours: float
+    approval_timeout_hours: float
+    deadline_days: float
+    execution_timeout_minutes: dict[str, float]
+
+
+@dataclass(frozen=True)
 class RuleSet:
     version: str
     dimensions: tuple[Dimension, ...]
@@ -177,6 +202,7 @@ class RuleSet:
     recheck: RecheckRule | None = None
     files: tuple[str, ...] = field(default=())
     means_checks: tuple[MeansCheck, ...] = field(default=())
+    release_gate: ReleaseGate | None = None
 
     def effective_indicators(self, month_start: dt.date) -> list[Indicator]:
         return [i for i in self.indicators if _in_force(i, month_start)]
@@ -503,6 +529,57 @@ def _means_checks(doc: _Doc) -> tuple[MeansCheck, ...]:
     return tuple(checks)
 
 
+def _release_gate(doc: _Doc) -> ReleaseGate:
+    for key in ("description", "reference"):
+        doc.get(key, str)
+    change = doc.child("rows_change")
+    gate = ReleaseGate(
+        rows_change={kind: change.number(kind) for kind in ("snapshot", "event")},
+        rows_min=doc.get("rows_min", int),
+        identical_delivery=doc.get("identical_delivery", bool),
+        roster_change=doc.number("roster_change"),
+        usual_months=doc.get("usual_months", int),
+        count_ratio=doc.number("count_ratio"),
+        count_min=doc.get("count_min", int),
+    )
+    change.done()
+    doc.done()
+    for kind, share in gate.rows_change.items():
+        if share <= 0:
+            raise change.fail(kind, f"must be a share above 0, not {share}")
+    if gate.roster_change <= 0:
+        raise doc.fail("roster_change", f"must be a share above 0, not {gate.roster_change}")
+    if gate.count_ratio <= 1:
+        raise doc.fail("count_ratio", f"must be above 1 (a factor), not {gate.count_ratio}")
+    if gate.usual_months < 1:
+        raise doc.fail("usual_months", "must be at least 1")
+    return gate
+
+
+SCHEDULED_TASKS = ("wait", "start", "ingest", "record", "assess", "export", "gate", "publish")
+
+
+def load_schedule(root: Path = RULES_DIR) -> Schedule:
+    path = root / "release" / "schedule.yaml"
+    doc = _Doc(_read(path, root), _name(path, root))
+    for key in ("description", "reference"):
+        doc.get(key, str)
+    timeouts = doc.child("execution_timeout_minutes")
+    schedule = Schedule(
+        ready_poke_minutes=doc.number("ready_poke_minutes"),
+        ready_timeout_hours=doc.number("ready_timeout_hours"),
+        approval_timeout_hours=doc.number("approval_timeout_hours"),
+        deadline_days=doc.number("deadline_days"),
+        execution_timeout_minutes={task: timeouts.number(task) for task in SCHEDULED_TASKS},
+    )
+    timeouts.done()
+    doc.done()
+    for key in ("ready_poke_minutes", "ready_timeout_hours", "approval_timeout_hours", "deadline_days"):
+        if getattr(schedule, key) <= 0:
+            raise doc.fail(key, "must be above 0")
+    return schedule
+
+
 def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleSet:
     """The whole rule set, checked; `columns` are the household columns the stages provide."""
 
@@ -573,6 +650,7 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
     limits = _means_limits(doc("means_test", "limits.yaml"))
     recheck = _recheck(doc("means_test", "recheck.yaml"))
     means_checks = _means_checks(doc("means_test", "checks.yaml"))
+    gate = _release_gate(doc("release", "gate.yaml"))
     files = tuple(_name(p, root) for p in sorted(root.rglob("*.yaml")))
     return RuleSet(
         rule_version(),
@@ -586,4 +664,5 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
         recheck,
         files,
         means_checks,
+        gate,
     )

@@ -4,6 +4,9 @@
 -- build). is_current: this run made the month's build that readers see now (a rerun on the same
 -- inputs makes the same build, so both runs are current and no new commit is made). stale: the month
 -- was built on a previous month that has since been rerun (`safetynet backfill --from` redoes it).
+-- status: waiting (waiting_for: the previous month, or the readiness marker _READY), running, held
+-- (release_gate lists the checks that tripped; the data team approves or rejects), rejected, failed,
+-- success, incomplete. approved_by: who released a month whose gate tripped.
 create or replace view v_runs as
 with runs as (
     select *
@@ -18,7 +21,7 @@ with runs as (
             files: 'struct(source varchar, file varchar, sha256 varchar, bytes bigint, encoding varchar, "rows" bigint)[]',
             rows_delivered: 'bigint', accepted: 'bigint', quarantined: 'bigint',
             sources_not_delivered: 'varchar[]', sources_unusable: 'varchar[]', errors: 'varchar[]',
-            unknown_files: 'varchar[]'
+            unknown_files: 'varchar[]', waiting_for: 'varchar', release_gate: 'varchar[]', approved_by: 'varchar'
         }
     )
 ),
@@ -48,6 +51,9 @@ final as (
         runs.sources_unusable,
         runs.errors,
         runs.unknown_files,
+        runs.waiting_for,
+        runs.release_gate,
+        runs.approved_by,
         coalesce(catalog.build = runs.build and runs.status in ('success', 'incomplete'), false) as is_current,
         coalesce(catalog.build = runs.build and runs.status in ('success', 'incomplete') and catalog.stale, false)
             as stale
