@@ -104,7 +104,7 @@ def _record_failure(context) -> None:
     try:
         month = monthly.run_month(
             context["params"].get("month"),
-            str(context["dag_run"].run_type),
+            context["dag_run"].run_type,
             context.get("data_interval_start"),
         )
     except Exception:  # a manual run that named no month
@@ -219,7 +219,7 @@ def safetynet_monthly():
                 return False
 
         landing, home = _locations(params)
-        month = _at_once(monthly.run_month, params.get("month"), str(dag_run.run_type), data_interval_start)
+        month = _at_once(monthly.run_month, params.get("month"), dag_run.run_type, data_interval_start)
         prev = [monthly.month_start(previous_month(month))]
         waiting_for = _at_once(
             monthly.turn,
@@ -227,11 +227,10 @@ def safetynet_monthly():
             month,
             run_id,
             active,
-            ti.get_dr_count(DAG_ID, logical_dates=prev, states=["queued", "running"]) > 0,
+            ti.get_dr_count(DAG_ID, logical_dates=prev, states=["running"]) > 0,
+            ti.get_dr_count(DAG_ID, logical_dates=prev, states=["queued"]) > 0,
         )
-        if waiting_for is None and (
-            str(dag_run.run_type) in monthly.AUTOMATIC_RUNS or params["wait_for_ready"]
-        ):
+        if waiting_for is None and (monthly.is_automatic(dag_run.run_type) or params["wait_for_ready"]):
             marker = _at_once(monthly.ready, landing, month)
             waiting_for = marker and f"the readiness marker {marker}"
         if waiting_for:

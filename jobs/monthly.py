@@ -77,13 +77,19 @@ def month_start(month: str) -> dt.datetime:
     return dt.datetime.strptime(check_month(month), MONTH_FORMAT).replace(tzinfo=TZ)
 
 
-def run_month(asked: str | None, run_type: str, data_interval_start: dt.datetime | None) -> str:
+def is_automatic(run_type) -> bool:
+    """A scheduled or backfill run (Airflow's DagRunType or its value)."""
+    return str(getattr(run_type, "value", run_type)) in AUTOMATIC_RUNS
+
+
+def run_month(asked: str | None, run_type, data_interval_start: dt.datetime | None) -> str:
     """The month a DAG run loads: the `month` param when given (it wins), else a scheduled or
     backfill run's data interval. A manual trigger's interval is the trigger time's (Airflow 3.3
     derives it so even when a logical date is given), never trusted as the month asked for."""
+    run_type = str(getattr(run_type, "value", run_type))  # Airflow's DagRunType or its value
     if asked:
         return check_month(asked)
-    if run_type in AUTOMATIC_RUNS and data_interval_start is not None:
+    if is_automatic(run_type) and data_interval_start is not None:
         return month_of(data_interval_start)
     raise LandingError(
         f"a {run_type} run names its month: trigger it with the param month, e.g. "
@@ -102,6 +108,7 @@ def turn(
     run_id: str,
     active: Callable[[str], bool],
     previous_active: bool = False,
+    previous_queued: bool = False,
 ) -> str | None:
     """None when `month` may start now; else what it waits for. Raises OrderError for a gap.
 
@@ -109,7 +116,8 @@ def turn(
     of the month before it is under way and that month is published, or when no earlier month was
     ever published or tried (the home's first month). `active(run_id)`: another run of the run log
     is still queued or running in Airflow; `previous_active`: Airflow has a run of the previous
-    month's interval queued or running (a backfill's or the schedule's, maybe not yet started)."""
+    month's interval running (a backfill's or the schedule's); `previous_queued`: only queued, behind
+    this one (a backfill run backwards): refused, as waiting would hold the backfill's run slots."""
     prev = previous_month(month)
     log = [e for e in runs.entries(home) if e["run_id"] != run_id]
     same = [
@@ -120,6 +128,11 @@ def turn(
     if same:
         return f"run {same[0]['run_id']} of {month} to finish (one run of a month at a time)"
     earlier = [e for e in log if e.get("month") == prev]
+    if previous_queued and not previous_active:
+        raise OrderError(
+            f"{month} cannot run before {prev}: a run of {prev} is queued behind it (a backfill with "
+            f"--run-backwards?). Months run in order: create the backfill without --run-backwards"
+        )
     if previous_active or any(
         e.get("status") in ("waiting", "running", "held") and active(e["run_id"]) for e in earlier
     ):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from jobs import runs
+from jobs import alerts, runs
 from jobs.lake import Home, write_json
 from jobs.monthly import open_build
 from safetynet.contract import SOURCES
@@ -163,6 +163,15 @@ def gate(month: str, home: str, run_id: str, approved_by: str | None = None) -> 
         for message in tripped:
             say("gate", f"TRIPPED {message}")
         say("gate", f"{month}: held for the data team's approval" if held else f"released by {approved_by}")
+        if held:
+            alerts.notify(
+                home,
+                "held",
+                f"safetynet: {month}'s release is held for approval (run {run_id})",
+                "\n".join(tripped),
+                run_id=run_id,
+                month=month,
+            )
     elif result:
         say("gate", f"{month}: {len(result)} checks passed; released")
     else:

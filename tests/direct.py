@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import sys
 
-TASKS = ("start", "ingest", "record", "assess", "export", "publish")
+TASKS = ("start", "ingest", "record", "assess", "export", "gate", "publish")
 
 
-def run(month: str, landing: str, home: str, run_id: str, first: str = "start") -> dict:
-    from jobs import assess, exports, monthly
+def run(
+    month: str, landing: str, home: str, run_id: str, first: str = "start", approved_by: str = "tests"
+) -> dict:
+    from jobs import assess, exports, monthly, release
     from safetynet.contract import SOURCE_NAMES
 
     todo = TASKS[TASKS.index(first) :]
@@ -29,6 +31,8 @@ def run(month: str, landing: str, home: str, run_id: str, first: str = "start") 
         assess.assess(month, home, run_id)
     if "export" in todo:
         exports.export(month, home, run_id)
+    if "gate" in todo and release.gate(month, home, run_id, approved_by or None)["held"]:
+        return {"month": month, "status": "held"}
     return monthly.publish(month, home, run_id)
 
 

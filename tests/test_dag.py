@@ -29,9 +29,34 @@ def test_no_import_errors(dagbag):
 def test_tags_retries_docs_and_params(dag):
     assert {"safetynet", "monthly"} <= set(dag.tags)
     assert dag.doc_md and "data interval" in dag.doc_md
-    assert all(t.retries >= 2 for t in dag.tasks)
-    assert set(dag.params) == {"landing", "home"}
+    # every task retries, but the human approval: a retry would ask again after a Reject
+    assert all(t.retries >= 2 for t in dag.tasks if t.task_id != "approve")
+    assert dag.get_task("approve").retries == 0
+    assert set(dag.params) == {"month", "landing", "home", "wait_for_ready", "approved_by"}
     assert dag.max_active_runs == 1
+
+
+def test_production_habits(dag):
+    """Owners, execution timeouts from rules/release/schedule.yaml, a failure hook, a deadline
+    alert and Assets as outlets of the one commit point."""
+    from safetynet.rules import load_schedule
+
+    schedule = load_schedule()
+    assert {t.owner for t in dag.tasks} == {"data-team"}
+    for t in dag.tasks:
+        if t.task_id != "approve":
+            key = "ingest" if t.task_id.startswith("ingest") else t.task_id
+            assert t.execution_timeout.total_seconds() == schedule.execution_timeout_minutes[key] * 60
+        assert t.on_failure_callback
+    assert dag.deadline is not None
+    wait = dag.get_task("wait")
+    assert wait.mode == "reschedule" and wait.timeout == schedule.ready_timeout_hours * 3600
+    outlets = {a.name for a in dag.get_task("publish").outlets}
+    assert outlets == {"safetynet_warehouse", "safetynet_township_files"}
+    approve = dag.get_task("approve")
+    assert approve.fail_on_reject and approve.response_timeout.total_seconds() == 3600 * (
+        schedule.approval_timeout_hours
+    )
 
 
 def test_one_mapped_ingest_task_per_source_after_divisions(dag):
@@ -39,6 +64,9 @@ def test_one_mapped_ingest_task_per_source_after_divisions(dag):
 
     ingest = dag.get_task("ingest")
     assert set(dag.task_ids) == {
+        "wait",
+        "gate",
+        "approve",
         "start",
         "ingest_divisions",
         "ingest",
@@ -50,8 +78,10 @@ def test_one_mapped_ingest_task_per_source_after_divisions(dag):
     assert "record" in dag.get_task("assess").upstream_task_ids
     assert "ingest_divisions" in ingest.upstream_task_ids
     assert {"ingest", "ingest_divisions"} <= dag.get_task("record").upstream_task_ids
-    # one commit point, after everything a month produces
-    assert dag.get_task("publish").upstream_task_ids == {"export"}
+    assert dag.get_task("start").upstream_task_ids == {"wait"}
+    # one commit point, after everything a month produces and the release gate
+    assert dag.get_task("publish").upstream_task_ids == {"export", "approve"}
+    assert dag.get_task("approve").upstream_task_ids == {"gate"}
     assert not dag.get_task("publish").downstream_task_ids
     assert all(t.on_failure_callback for t in dag.tasks)  # a failure is recorded in the run log
     from safetynet.embedded import load_dag

@@ -1,0 +1,249 @@
+"""The real services on loopback: PostgreSQL (Debian's), then Airflow's api-server, scheduler,
+dag-processor and triggerer with the LocalExecutor, as the data team runs them in production.
+
+Used by tests/test_services.py; also runnable by hand to look around:
+
+    python tests/services.py LANDING HOME     (prints the API address; Ctrl-C stops everything)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from glob import glob
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pg_bin(name: str) -> str:
+    """A PostgreSQL program: on PATH, or in Debian's /usr/lib/postgresql/<version>/bin."""
+    found = shutil.which(name) or next(
+        iter(sorted(glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None
+    )
+    if not found:
+        raise RuntimeError(f"PostgreSQL's {name} not found: apt-get install postgresql (make test does)")
+    return found
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    """A throw-away PostgreSQL server on 127.0.0.1; yields its SQLAlchemy URL for Airflow."""
+    # PostgreSQL refuses to run as root: then it runs as `nobody`, in a folder of its own in /tmp.
+    user = "nobody" if os.geteuid() == 0 else None
+    data = Path(tempfile.mkdtemp(prefix="safetynet-pg-"))
+    if user:
+        uid = pwd.getpwnam(user).pw_uid
+        os.chown(data, uid, -1)
+    port = free_port()
+    run = {"user": user, "capture_output": True, "text": True, "cwd": "/tmp"}
+    done = subprocess.run(
+        [
+            pg_bin("initdb"),
+            "-D",
+            str(data / "db"),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+        ],
+        **run,
+    )
+    if done.returncode:
+        raise RuntimeError(f"initdb failed: {done.stderr}")
+    server = subprocess.Popen(
+        [
+            pg_bin("postgres"),
+            "-D",
+            str(data / "db"),
+            "-p",
+            str(port),
+            "-k",
+            str(data),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=200",
+        ],
+        user=user,
+        cwd="/tmp",
+        stdout=subprocess.DEVNULL,
+        stderr=open(data / "postgres.log", "w"),  # noqa: SIM115 - closed with the process
+    )
+    try:
+        for _ in range(100):
+            ready = subprocess.run([pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port)], **run)
+            if ready.returncode == 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"PostgreSQL did not start: {(data / 'postgres.log').read_text()}")
+        created = subprocess.run(
+            [pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "airflow"], **run
+        )
+        if created.returncode:
+            raise RuntimeError(f"createdb failed: {created.stderr}")
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/airflow"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@dataclass
+class Airflow:
+    """Airflow's services against a database; talks to the REST API as the data team's tools do."""
+
+    env: dict[str, str]
+    url: str
+    logs: Path
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    token: str = ""
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run([str(BIN / "airflow"), *args], env=self.env, capture_output=True, text=True)
+        if check and done.returncode:
+            raise AssertionError(
+                f"airflow {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+            )
+        return done
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"{self.url}/api/v2{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{method} {path}: {exc.code} {exc.read().decode()[:2000]}") from None
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns?order_by=logical_date&limit=100")["dag_runs"]
+
+    def wait_for(self, what: str, check, timeout: float = 900, every: float = 2) -> object:
+        """Poll `check()` until it returns something true; fail with the services' logs otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            for p in self.processes:
+                if p.poll() is not None:
+                    raise AssertionError(f"an Airflow service exited ({p.args}):\n{self.tail()}")
+            time.sleep(every)
+        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}:\n{self.tail()}")
+
+    def tail(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logs.glob("*.log")))
+
+
+@contextlib.contextmanager
+def airflow(database: str, work: Path, extra_env: dict[str, str]) -> Iterator[Airflow]:
+    """Migrate the database, start the four services, and wait until the DAG is parsed."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(work / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__API_AUTH__JWT_SECRET": "safetynet-services-test",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
+        # the test triggers its months itself: no run for the latest interval on the clock's month
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "GX_ANALYTICS_ENABLED": "False",
+        **extra_env,
+    }
+    env.pop("SAFETYNET_EMBEDDED", None)
+    logs = work / "service-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    service = Airflow(env, url, logs)
+    service.cli("db", "migrate")
+    commands = {
+        "api-server": ["api-server", "--port", str(port), "--host", "127.0.0.1"],
+        "scheduler": ["scheduler"],
+        "dag-processor": ["dag-processor"],
+        "triggerer": ["triggerer"],
+    }
+    try:
+        for name, args in commands.items():
+            service.processes.append(
+                subprocess.Popen(
+                    [str(BIN / "airflow"), *args],
+                    env=env,
+                    stdout=open(logs / f"{name}.log", "w"),  # noqa: SIM115 - closed with the process
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+
+        def token() -> str | None:
+            try:
+                with urllib.request.urlopen(f"{url}/auth/token", timeout=5) as response:
+                    return json.loads(response.read())["access_token"]
+            except (OSError, ValueError):
+                return None
+
+        service.token = service.wait_for("the api-server", token, timeout=180)
+        service.wait_for(
+            "the DAG to be parsed",
+            lambda: any(d["dag_id"] == "safetynet_monthly" for d in service.api("GET", "/dags")["dags"]),
+            timeout=180,
+        )
+        yield service
+    finally:
+        for p in service.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, 15)
+        for p in service.processes:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, 9)
+
+
+if __name__ == "__main__":
+    landing, home = sys.argv[1:3]
+    with (
+        postgres() as db,
+        airflow(db, Path(tempfile.mkdtemp()), {"SAFETYNET_LANDING": landing, "SAFETYNET_HOME": home}) as af,
+    ):
+        print(f"Airflow at {af.url} (all users are admins); Ctrl-C stops it")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)

@@ -1,0 +1,271 @@
+"""The right month, in order, waited for, gated before release: the job functions the DAG's
+`wait`, `gate` and `approve` call, here in this process (the real services: test_services.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import ROOT, safetynet
+from direct import run
+
+from jobs import alerts, monthly, release, runs
+from jobs.ingest import decode_csv
+from jobs.lake import Home
+from safetynet.errors import LandingError, RulesError
+from safetynet.rules import load_rules, load_schedule
+from safetynet.versions import NOT_RULES, content_hash, rule_version
+
+CST = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(scope="module")
+def august(landing, tmp_path_factory) -> Path:
+    """A home with August published."""
+    home = tmp_path_factory.mktemp("release") / "home"
+    run("2026-08", str(landing), str(home), "aug")
+    return home
+
+
+def copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+# --- the right month ---------------------------------------------------------------------------
+
+
+def test_the_month_param_wins_over_the_interval():
+    # Airflow 3.3 gives a manual trigger the interval of the trigger time: never the month asked for
+    assert monthly.run_month("2026-09", "manual", dt.datetime(2026, 11, 1, tzinfo=CST)) == "2026-09"
+    assert monthly.run_month("2026-09", "backfill", dt.datetime(2026, 11, 1, tzinfo=CST)) == "2026-09"
+
+
+def test_scheduled_and_backfill_runs_take_the_interval_in_china_standard_time():
+    # 00:00 on 1 August in Beijing is still 31 July in UTC
+    start = dt.datetime(2026, 7, 31, 16, 0, tzinfo=dt.UTC)
+    assert monthly.run_month("", "scheduled", start) == "2026-08"
+    assert monthly.run_month(None, "backfill", start) == "2026-08"
+    from airflow.utils.types import DagRunType  # what the task context gives: an enum, not its value
+
+    assert monthly.run_month("", DagRunType.BACKFILL_JOB, start) == "2026-08"
+    assert monthly.run_month("", DagRunType.SCHEDULED, start) == "2026-08"
+    with pytest.raises(LandingError, match="a manual run names its month"):
+        monthly.run_month("", DagRunType.MANUAL, start)
+
+
+@pytest.mark.parametrize("asked", ["", None])
+def test_a_manual_run_without_a_month_is_refused_naming_the_param(asked):
+    with pytest.raises(LandingError, match=r"names its month.*--conf"):
+        monthly.run_month(asked, "manual", dt.datetime(2026, 10, 1, tzinfo=CST))
+    with pytest.raises(LandingError, match="names its month"):
+        monthly.run_month(asked, "scheduled", None)  # no interval either
+
+
+def test_a_month_not_in_yyyy_mm_form_is_refused():
+    with pytest.raises(LandingError, match="'2026-13' is not in YYYY-MM form"):
+        monthly.run_month("2026-13", "manual", None)
+
+
+# --- in order ----------------------------------------------------------------------------------
+
+
+def never(_run_id: str) -> bool:
+    return False
+
+
+def test_the_first_month_of_an_empty_home_runs(tmp_path):
+    assert monthly.turn(Home(tmp_path), "2026-10", "r", never) is None
+
+
+def test_the_next_month_runs_after_the_previous_is_published(august):
+    assert monthly.turn(Home(august), "2026-09", "r", never) is None
+
+
+def test_a_gap_is_refused_naming_the_missing_month(august):
+    with pytest.raises(monthly.OrderError) as refused:
+        monthly.turn(Home(august), "2026-10", "r", never)
+    message = str(refused.value)
+    assert "2026-10 cannot run: 2026-09 is not published" in message
+    assert "last published before it: 2026-08" in message
+    assert "safetynet backfill --from 2026-09 --to 2026-10" in message
+
+
+def test_a_month_waits_while_the_previous_months_run_is_under_way(tmp_path):
+    """A backfill starts its months at once: the second waits, even on an empty home."""
+    home = Home(tmp_path)
+    assert monthly.turn(home, "2026-09", "sep", never, previous_active=True) == (
+        "2026-08 to be published (its run is under way)"
+    )
+    runs.waiting(home, "aug", "2026-08", "the readiness marker x/_READY")
+    assert "2026-08 to be published" in monthly.turn(home, "2026-09", "sep", lambda r: r == "aug")
+    # the run of August ended without publishing it (killed, failed): September is a gap now
+    runs.failed(home, "aug", "start", "boom")
+    with pytest.raises(monthly.OrderError, match="run aug of 2026-08 did not publish it"):
+        monthly.turn(home, "2026-09", "sep", never)
+
+
+def test_a_backfill_run_backwards_is_refused_not_left_waiting(tmp_path):
+    with pytest.raises(monthly.OrderError, match="queued behind it.*--run-backwards"):
+        monthly.turn(Home(tmp_path), "2026-09", "sep", never, previous_queued=True)
+
+
+def test_two_runs_of_a_month_go_one_after_the_other(august):
+    home = Home(august)
+    runs.update(home, "other", month="2026-09", status="running")
+    try:
+        assert "run other of 2026-09 to finish" in monthly.turn(
+            home, "2026-09", "mine", lambda r: r == "other"
+        )
+        assert monthly.turn(home, "2026-09", "mine", never) is None  # a dead run holds nothing
+    finally:
+        home.run_log("other").unlink()
+
+
+def test_the_cli_refuses_a_gap_before_anything_runs(august, landing, tmp_path):
+    home = copy(august, tmp_path / "home")
+    october = shutil.copytree(landing / "2026-09", tmp_path / "landing" / "2026-10")
+    before = sorted(p.name for p in (home / "commits").iterdir())
+    done = safetynet("run", "--month", "2026-10", "--landing", str(october.parent), "--home", str(home))
+    assert done.returncode == 2
+    assert "2026-10 cannot run: 2026-09 is not published" in done.stderr
+    assert sorted(p.name for p in (home / "commits").iterdir()) == before
+
+
+# --- waited for --------------------------------------------------------------------------------
+
+
+def test_the_readiness_marker_is_looked_for_and_not_a_delivery(landing, tmp_path):
+    month = tmp_path / "landing" / "2026-08"
+    shutil.copytree(landing / "2026-08", month)
+    assert monthly.ready(month.parent, "2026-08") is None
+    (month / "_READY").unlink()
+    assert monthly.ready(month.parent, "2026-08") == month / "_READY"
+    (month / "_READY").touch()
+    from jobs.ingest import find_deliveries
+
+    _, unknown = find_deliveries(month)
+    assert "_READY" not in [p.name for p in unknown]
+
+
+def test_generate_writes_the_marker_last_or_not_at_all(tmp_path):
+    safetynet(
+        "generate", "--month", "2026-08", "--households", "50", "--landing", str(tmp_path / "a"), check=True
+    )
+    safetynet(
+        "generate", "--month", "2026-08", "--households", "50", "--landing", str(tmp_path / "b"), "--no-ready",
+        check=True,
+    )  # fmt: skip
+    files = sorted((tmp_path / "a" / "2026-08").iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    assert files[-1].name == "_READY"
+    assert not (tmp_path / "b" / "2026-08" / "_READY").exists()
+
+
+# --- the release gate --------------------------------------------------------------------------
+
+
+def held_september(august: Path, landing: Path, tmp_path: Path, change) -> tuple[Path, dict]:
+    """September built on August with `change` applied to its deliveries, gated without approval."""
+    home = copy(august, tmp_path / "home")
+    changed = tmp_path / "landing"
+    shutil.copytree(landing / "2026-09", changed / "2026-09")
+    change(changed / "2026-09")
+    result = run("2026-09", str(changed), str(home), "sep", approved_by="")
+    return home, result
+
+
+def test_a_delivery_sent_again_holds_the_release(august, landing, tmp_path):
+    def resend(month: Path):
+        shutil.copyfile(landing / "2026-08" / "deposits.csv", month / "deposits.csv")
+
+    home, result = held_september(august, landing, tmp_path, resend)
+    assert result["status"] == "held"
+    entry = runs.read(Home(home), "sep")
+    assert entry["status"] == "held" and entry["approved_by"] is None
+    assert any("deposits (金融资产)" in m and "byte-identical to 2026-08" in m for m in entry["release_gate"])
+    # held: nothing published, the townships see August only
+    assert "2026-09" not in Home(home).catalog and not (home / "exports" / "2026-09").exists()
+    checks = json.loads(
+        (home / "staging" / "sep").glob("month=*/build=*/release.json").__next__().read_text()
+    )
+    assert [c for c in checks["checks"] if c["tripped"]]
+    # the data team was told
+    assert [a for a in alerts.read(home) if a["kind"] == "held"]
+
+
+def test_a_roster_that_shrank_sharply_holds_the_release(august, landing, tmp_path):
+    def shrink(month: Path):
+        """Half the roster's lines, as a department whose extract stopped halfway would send."""
+        path = month / "roster.csv"
+        text, _ = decode_csv(path, path.read_bytes())
+        lines = text.decode("utf-8").splitlines()
+        path.write_text("\n".join(lines[: len(lines) // 2]) + "\n", encoding="utf-8")
+
+    home, result = held_september(august, landing, tmp_path, shrink)
+    tripped = runs.read(Home(home), "sep")["release_gate"]
+    assert any(m.startswith("roster (监测对象名册):") and "households against" in m for m in tripped)
+    assert any(m.startswith("roster (监测对象名册):") and "rows against" in m for m in tripped)
+
+
+def test_an_ordinary_month_is_released_at_once(august, landing, tmp_path):
+    home, result = held_september(august, landing, tmp_path, lambda month: None)
+    assert result["status"] in ("success", "incomplete")
+    entry = runs.read(Home(home), "sep")
+    assert not entry["release_gate"]
+    checks = json.loads((Home(home).build_dir("2026-09") / "release.json").read_text())["checks"]
+    assert {c["check"] for c in checks} >= {"rows", "roster", "leads", "doubtful"}
+
+
+def test_the_person_running_it_releases_a_tripped_month(august, landing, tmp_path):
+    home = copy(august, tmp_path / "home")
+    changed = tmp_path / "landing"
+    shutil.copytree(landing / "2026-09", changed / "2026-09")
+    shutil.copyfile(landing / "2026-08" / "deposits.csv", changed / "2026-09" / "deposits.csv")
+    result = run("2026-09", str(changed), str(home), "sep", approved_by="wang (safetynet run)")
+    assert result["status"] in ("success", "incomplete")
+    entry = runs.read(Home(home), "sep")
+    assert entry["release_gate"] and entry["approved_by"] == "wang (safetynet run)"
+
+
+def test_a_rejected_release_publishes_nothing_and_says_who(august, landing, tmp_path):
+    def resend(month: Path):
+        shutil.copyfile(landing / "2026-08" / "deposits.csv", month / "deposits.csv")
+
+    home, _ = held_september(august, landing, tmp_path, resend)
+    commit = Home(home).commit
+    release.decided(str(home), "sep", approved=False, by="li")
+    runs.failed(Home(home), "sep", "approve", "HITLRejectException")  # the task's failure hook
+    entry = runs.read(Home(home), "sep")
+    assert entry["status"] == "rejected" and "rejected by li" in entry["error"]
+    assert Home(home).commit == commit
+
+
+# --- thresholds in rules/ ----------------------------------------------------------------------
+
+
+def test_gate_thresholds_are_rules_and_the_schedule_is_not_part_of_the_rule_version(tmp_path):
+    rules = copy(ROOT / "rules", tmp_path / "rules")
+    version = content_hash(rules, "*.yaml", exclude=NOT_RULES)
+    assert version == rule_version()
+    schedule = rules / "release" / "schedule.yaml"
+    schedule.write_text(
+        schedule.read_text(encoding="utf-8").replace("ready_poke_minutes: 10", "ready_poke_minutes: 1")
+    )
+    assert load_schedule(rules).ready_poke_minutes == 1
+    assert content_hash(rules, "*.yaml", exclude=NOT_RULES) == version  # when to run changes no result
+    gate = rules / "release" / "gate.yaml"
+    gate.write_text(gate.read_text(encoding="utf-8").replace("count_ratio: 2.0", "count_ratio: 3.0"))
+    assert content_hash(rules, "*.yaml", exclude=NOT_RULES) != version  # what to hold is a rule
+    assert load_rules(rules).release_gate.count_ratio == 3.0
+    gate.write_text(gate.read_text(encoding="utf-8").replace("count_ratio: 3.0", "count_ratio: 0.5"))
+    with pytest.raises(RulesError, match=r"release/gate.yaml: key 'count_ratio': must be above 1"):
+        load_rules(rules)
+    schedule.write_text(
+        schedule.read_text(encoding="utf-8").replace("ready_timeout_hours", "ready_timeout_hour")
+    )
+    with pytest.raises(RulesError, match="ready_timeout_hour"):
+        load_schedule(rules)

@@ -1,0 +1,167 @@
+"""The monthly DAG under the real services, as the data team runs it: PostgreSQL, Airflow's
+api-server, scheduler, dag-processor and triggerer with the LocalExecutor, all on loopback.
+
+One session of the services covers: a manual trigger named by its month (README's command); a
+trigger with no month (refused at once); a release gate that trips, is held, rejected (nothing
+published), then approved in a new run; a backfill created with more active runs than months
+allowed, whose second month waits for the first and for its readiness marker written after the
+backfill started. The months published equal those of the same job run in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, safetynet
+from direct import run
+from services import airflow, postgres
+
+from jobs import alerts, manifest, runs
+from jobs.lake import Home
+
+DAG = "safetynet_monthly"
+MONTHS = ["2026-07", "2026-08", "2026-09", "2026-10"]  # whole intervals: backfills need them ended
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    """Four months; August's deposits are July's file sent again (the gate trips on it)."""
+    path = tmp_path_factory.mktemp("services-landing")
+    safetynet(
+        "generate", "--month", MONTHS[0], "--months", "4", "--households", "500", "--seed", "5",
+        "--landing", str(path), check=True,
+    )  # fmt: skip
+    shutil.copyfile(path / "2026-07" / "deposits.csv", path / "2026-08" / "deposits.csv")
+    return path
+
+
+@pytest.fixture(scope="module")
+def rules(tmp_path_factory) -> Path:
+    """The rules, with the readiness marker looked for every 3 seconds (schedule.yaml is not part
+    of the rule version, so builds are the same as with the shipped rules)."""
+    path = tmp_path_factory.mktemp("rules") / "rules"
+    shutil.copytree(ROOT / "rules", path)
+    schedule = path / "release" / "schedule.yaml"
+    schedule.write_text(
+        schedule.read_text(encoding="utf-8").replace("ready_poke_minutes: 10", "ready_poke_minutes: 0.05"),
+        encoding="utf-8",
+    )
+    return path
+
+
+def finished(af, run_id: str):
+    def check():
+        state = af.api("GET", f"/dags/{DAG}/dagRuns/{run_id}")["state"]
+        return state if state in ("success", "failed") else None
+
+    return check
+
+
+def run_log(home: Path, run_id: str) -> dict:
+    return runs.read(Home(home), run_id) or {}
+
+
+def trigger(af, month: str | None) -> str:
+    conf = {"month": month} if month else {}
+    return af.api("POST", f"/dags/{DAG}/dagRuns", {"logical_date": None, "conf": conf})["dag_run_id"]
+
+
+def answer(af, run_id: str, option: str) -> None:
+    af.api(
+        "PATCH",
+        f"/dags/{DAG}/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails",
+        {"chosen_options": [option]},
+    )
+
+
+def test_the_dag_under_the_real_services(landing, rules, tmp_path):
+    home = tmp_path / "home"
+    env = {
+        "SAFETYNET_LANDING": str(landing),
+        "SAFETYNET_HOME": str(home),
+        "SAFETYNET_RULES": str(rules),
+        "SAFETYNET_RETRY_DELAY": "1",
+    }
+    (landing / "2026-10" / "_READY").unlink()  # the data team has not finished October yet
+    with postgres() as database, airflow(database, tmp_path, env) as af:
+        # 1. README's manual trigger names its month; a trigger without one is refused at once
+        af.cli("dags", "trigger", DAG, "--conf", json.dumps({"month": "2026-07"}))
+        nameless = trigger(af, None)
+        july = next(r["dag_run_id"] for r in af.runs(DAG) if r["conf"].get("month") == "2026-07")
+        assert af.wait_for("July", finished(af, july)) == "success"
+        assert af.wait_for("the run with no month", finished(af, nameless)) == "failed"
+        refused = af.api("GET", f"/dags/{DAG}/dagRuns/{nameless}/taskInstances/wait")
+        assert refused["state"] == "failed" and refused["try_number"] == 1  # bad input: no retries
+        assert "names its month" in run_log(home, nameless)["error"]
+
+        # 2. August trips the gate: held, nothing published; rejected; then approved
+        for option in ("Reject", "Approve"):
+            before = Home(home).commit
+            august = trigger(af, "2026-08")
+            af.wait_for("the release to be held", lambda r=august: run_log(home, r).get("status") == "held")
+            held = run_log(home, august)
+            assert any("deposits" in m and "byte-identical" in m for m in held["release_gate"])
+            af.wait_for(
+                "the approval step",
+                lambda r=august: (
+                    af.api("GET", f"/dags/{DAG}/dagRuns/{r}/taskInstances/approve")["state"]
+                    in ("awaiting_input", "deferred")
+                ),
+            )
+            assert Home(home).commit == before and "2026-08" not in Home(home).catalog
+            assert not (home / "exports" / "2026-08").exists()  # no township has its files
+            # A person answers after seconds, not milliseconds: Airflow 3.3.2 fails a task resumed
+            # before the executor has reported its parked process as finished (measured here).
+            time.sleep(5)
+            answer(af, august, option)
+            state = af.wait_for(f"August after {option}", finished(af, august))
+            if option == "Reject":
+                assert state == "failed"
+                assert run_log(home, august)["status"] == "rejected"
+                assert Home(home).commit == before and "2026-08" not in Home(home).catalog
+            else:
+                assert state == "success"
+                assert run_log(home, august)["approved_by"]
+                assert "2026-08" in Home(home).catalog
+
+        # 3. README's backfill: one month after another, October waiting for its marker too
+        af.cli(
+            "backfill", "create", "--dag-id", DAG, "--from-date", "2026-09-01T00:00:00+08:00",
+            "--to-date", "2026-10-01T00:00:00+08:00", "--max-active-runs", "2",
+        )  # fmt: skip
+        backfill = [r for r in af.runs(DAG) if r["run_type"] == "backfill"]
+        assert len(backfill) == 2
+        october = next(r["dag_run_id"] for r in backfill if r["logical_date"].startswith("2026-09-30T16"))
+        september = next(r["dag_run_id"] for r in backfill if r["dag_run_id"] != october)
+        waits = af.wait_for(
+            "October to wait for its readiness marker",
+            lambda: "_READY" in (run_log(home, october).get("waiting_for") or "") and run_log(home, october),
+        )
+        assert "2026-09" in Home(home).catalog  # it waited for September first
+        (landing / "2026-10" / "_READY").touch()
+        assert af.wait_for("October", finished(af, october)) == "success", waits
+        assert af.wait_for("September", finished(af, september)) == "success"
+        catalog = Home(home).catalog
+        assert catalog["2026-10"]["previous"] == catalog["2026-09"]["build"]
+        assert run_log(home, september)["commit"] < run_log(home, october)["commit"]
+
+        # the published month is an Asset event, for DAGs that follow it (the portal's refresh)
+        events = af.api("GET", "/assets/events?limit=100")["asset_events"]
+        assert {e["extra"].get("month") for e in events} >= set(MONTHS)
+
+    # failures reached the data team
+    kinds = [(a["kind"], a.get("task")) for a in alerts.read(home)]
+    assert ("failure", "wait") in kinds and ("failure", "approve") in kinds
+
+    # the same months as the same jobs run in this process, byte for byte
+    other = tmp_path / "direct"
+    for month in MONTHS:
+        run(month, str(landing), str(other), f"direct-{month}")
+    for month in MONTHS:
+        mine, theirs = Home(home).build_dir(month), Home(other).build_dir(month)
+        assert mine.name == theirs.name, month
+        assert manifest.same(mine / "manifest.json", theirs / "manifest.json"), month
