@@ -8,7 +8,7 @@ BENCH_ARGS ?=
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install font demo test lint format bench clean
+.PHONY: install font postgresql demo test lint format bench clean
 
 install: $(VENV)/.installed font
 
@@ -16,6 +16,13 @@ font:
 	@if [ -z "$$SAFETYNET_CJK_FONT" ] && [ ! -f $(CJK_FONT) ]; then \
 		echo "installing Debian's fonts-wqy-zenhei (embedded in the PDF reports)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-wqy-zenhei >/dev/null; \
+	fi
+
+# tests/test_services.py runs the DAG under Airflow's services on PostgreSQL (Debian's package).
+postgresql:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing Debian's postgresql (Airflow's metadata database in the real-service test)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
 $(VENV)/.installed: pyproject.toml uv.lock
@@ -38,7 +45,7 @@ demo: install
 	@first=$$(ls -d $(DEMO)/home/exports/2026-09/*/* | head -1); echo "one township's files, $$first:"; ls $$first
 	@echo "household reports (PDF) in all townships: $$(find -L $(DEMO)/home/exports/2026-09 -path '*家庭经济状况核查报告/*.pdf' | wc -l)"
 
-test: install
+test: install postgresql
 	$(VENV)/bin/python -m pytest
 
 lint: install
