@@ -4,7 +4,7 @@ Each stage runs in its own process so its peak RSS is its own. Figures printed p
 seconds, rows per second, peak RSS. The floor is the time to merely read the same deliveries once
 (bytes from disk, decoded, parsed as CSV/xlsx into string columns), the least any ingest must do.
 
-    python benchmarks/bench.py [--households 2000000] [--month 2026-09] [--work DIR] [--dag]
+    python benchmarks/bench.py [--households 2000000] [--month 2026-09] [--work DIR] [--dag] [--services]
 """
 
 from __future__ import annotations
@@ -66,8 +66,20 @@ def stage_publish(month: str, _households: int, _landing: Path, home: Path) -> d
     return {"rows": 0, "note": f"publish: build {done['build']} as commit {done['commit']}"}
 
 
-def stage_dag(month: str, _households: int, landing: Path, home: Path) -> int:
+def _per_task(rows: list[tuple[str, float]]) -> str:
+    """'task 12.3 s' per task, mapped tasks summed (with their count)."""
+    total: dict[str, list[float]] = {}
+    for task, seconds in rows:
+        total.setdefault(task, []).append(seconds or 0.0)
+    return ", ".join(
+        f"{t} {sum(v):.1f} s" + (f" ({len(v)} tasks)" if len(v) > 1 else "") for t, v in total.items()
+    )
+
+
+def stage_dag(month: str, _households: int, landing: Path, home: Path) -> dict:
     """The whole monthly DAG through `safetynet run` (embedded Airflow), as the data team runs it."""
+    import sqlite3
+
     shutil.rmtree(home, ignore_errors=True)
     cli = str(Path(sys.executable).parent / "safetynet")
     subprocess.run(
@@ -79,7 +91,97 @@ def stage_dag(month: str, _households: int, landing: Path, home: Path) -> int:
     from jobs.sealed import connect
 
     with connect(home) as con:
-        return con.execute("select rows_delivered from v_runs").fetchone()[0]
+        rows = con.execute("select rows_delivered from v_runs").fetchone()[0]
+    with sqlite3.connect(home / "airflow" / "airflow.db") as db:
+        tasks = db.execute("select task_id, duration from task_instance order by start_date").fetchall()
+    return {"rows": rows, "note": f"safetynet run, seconds per task: {_per_task(tasks)}"}
+
+
+def stage_services(month: str, _households: int, landing: Path, home: Path) -> dict:
+    """The whole DAG under the real services (PostgreSQL, api-server, scheduler, dag-processor,
+    triggerer, LocalExecutor with 2 slots): seconds and peak RSS per task (a task's process and
+    its children, sampled every 0.5 s), and the scheduler's overhead per task (from the end of a
+    task's last upstream task, or the run's start, to its own start)."""
+    import datetime as dt
+    import threading
+
+    import psutil
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from services import airflow, postgres
+
+    shutil.rmtree(home, ignore_errors=True)
+    work = home.parent / "services"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    peaks: dict[str, float] = {}
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            for proc in psutil.process_iter(["cmdline"]):
+                cmd = " ".join(proc.info["cmdline"] or [])
+                if not cmd.startswith("airflow worker -- ") or "LocalExecutor" in cmd:
+                    continue
+                try:
+                    rss = sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+                except psutil.Error:
+                    continue
+                ti = cmd.split("-- ", 1)[1].strip()
+                peaks[ti] = max(peaks.get(ti, 0), rss / 2**20)
+            stop.wait(0.5)
+
+    env = {
+        "SAFETYNET_LANDING": str(landing),
+        "SAFETYNET_HOME": str(home),
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    }
+    watcher = threading.Thread(target=watch, daemon=True)
+    with postgres() as database, airflow(database, work, env) as af:
+        watcher.start()
+        conf = {"month": month, "approved_by": "bench"}
+        run_id = af.api("POST", "/dags/safetynet_monthly/dagRuns", {"logical_date": None, "conf": conf})[
+            "dag_run_id"
+        ]
+        path = f"/dags/safetynet_monthly/dagRuns/{run_id}"
+        af.wait_for("the run", lambda: af.api("GET", path)["state"] in ("success", "failed"), 4 * 3600, 5)
+        stop.set()
+        run = af.api("GET", path)
+        tis = af.api("GET", f"{path}/taskInstances?limit=100")["task_instances"]
+    if run["state"] != "success":
+        raise SystemExit(f"the run under the services ended {run['state']}")
+
+    def at(value: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    from safetynet.embedded import load_dag
+
+    dag = load_dag()
+    ends: dict[str, dt.datetime] = {}
+    for ti in tis:
+        ends[ti["task_id"]] = max(ends.get(ti["task_id"], at(ti["end_date"])), at(ti["end_date"]))
+    waits = []
+    for ti in tis:
+        upstream = dag.get_task(ti["task_id"]).upstream_task_ids
+        ready = max((ends[u] for u in upstream), default=at(run["start_date"]))
+        waits.append((at(ti["start_date"]) - ready).total_seconds())
+    wall = (at(run["end_date"]) - at(run["start_date"])).total_seconds()
+    mem: dict[str, float] = {}
+    for ti in tis:
+        mem[ti["task_id"]] = max(mem.get(ti["task_id"], 0), peaks.get(ti["id"], 0))
+    biggest = max(mem, key=mem.get)
+    durations = _per_task([(t["task_id"], t["duration"]) for t in tis])
+    return {
+        "rows": 0,
+        "seconds_override": wall,
+        "peak_mb_override": max(mem.values()),
+        "note": f"real services, seconds per task: {durations}\n"
+        f"real services, peak RSS per task (MB): "
+        + ", ".join(f"{t} {v:,.0f}" for t, v in mem.items())
+        + f" (largest: {biggest})\nscheduler overhead per task: mean {sum(waits) / len(waits):.1f} s, "
+        f"max {max(waits):.1f} s over {len(waits)} task instances (from upstream end to start)",
+    }
 
 
 def previous(month: str) -> str:
@@ -249,6 +351,7 @@ STAGES = {
     "township files + reports": stage_exports,
     "publish (the commit)": stage_publish,
     "whole DAG (safetynet run)": stage_dag,
+    "whole DAG (real services)": stage_services,
 }
 
 
@@ -280,6 +383,9 @@ def main() -> None:
     parser.add_argument("--month", default="2026-09")
     parser.add_argument("--work", type=Path, default=ROOT / ".bench")
     parser.add_argument("--dag", action="store_true", help="also time the whole DAG through `safetynet run`")
+    parser.add_argument(
+        "--services", action="store_true", help="also run the whole DAG under the real Airflow services"
+    )
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     args = parser.parse_args()
     landing, home = args.work / "landing", args.work / "home"
@@ -287,12 +393,16 @@ def main() -> None:
         start = time.perf_counter()
         done = STAGES[args.stage](args.month, args.households, landing, home)
         extra = done if isinstance(done, dict) else {"rows": done}
-        result = {"stage": args.stage, "seconds": time.perf_counter() - start, "peak_mb": _peak_mb()}
+        result = {
+            "stage": args.stage,
+            "seconds": extra.pop("seconds_override", time.perf_counter() - start),
+            "peak_mb": extra.pop("peak_mb_override", _peak_mb()),
+        }
         print(json.dumps(result | extra))
         return
     results = []
     for stage, month in (("generate previous month", previous(args.month)), ("generate", args.month)):
-        marker = landing / f".generated-{month}-{args.households}"
+        marker = landing / f".generated-{month}-{args.households}-ready"
         if not marker.exists():
             landing.mkdir(parents=True, exist_ok=True)
             results.append(run_stage(stage, args))
@@ -313,6 +423,8 @@ def main() -> None:
     report = quality(args.month, landing, home)
     if args.dag:
         results.append(run_stage("whole DAG (safetynet run)", args))
+    if args.services:
+        results.append(run_stage("whole DAG (real services)", args))
     floor = next(r for r in results if r["stage"] == "floor")
     print(
         f"\nbenchmark: {args.households:,} households, month {args.month}, {floor['rows']:,} delivered rows"

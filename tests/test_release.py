@@ -269,3 +269,88 @@ def test_gate_thresholds_are_rules_and_the_schedule_is_not_part_of_the_rule_vers
     )
     with pytest.raises(RulesError, match="ready_timeout_hour"):
         load_schedule(rules)
+
+
+# --- timeouts, bad landings and alerts through the embedded DAG ---------------------------------
+
+EMBEDDED = """
+import json, sys
+from pathlib import Path
+from safetynet.embedded import load_dag, logical_date_for, prepare
+month, landing, home = sys.argv[1:4]
+prepare(Path(home))
+run = load_dag().test(
+    logical_date=logical_date_for(month),
+    run_conf={"month": month, "landing": landing, "home": home, "wait_for_ready": True},
+)
+print(json.dumps({"state": str(run.state), "tries": {t.task_id: t.try_number for t in run.get_task_instances()}}))
+"""
+
+
+def embedded(month: str, landing: Path, home: Path, rules: Path) -> dict:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SAFETYNET_RULES": str(rules), "SAFETYNET_RETRY_DELAY": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", EMBEDDED, month, str(landing), str(home)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_readiness_marker_that_never_comes_times_out_clearly_and_an_empty_month_fails_at_once(
+    august, landing, tmp_path
+):
+    rules = copy(ROOT / "rules", tmp_path / "rules")
+    schedule = rules / "release" / "schedule.yaml"
+    text = schedule.read_text(encoding="utf-8")
+    text = text.replace("ready_poke_minutes: 10", "ready_poke_minutes: 0.02")
+    text = text.replace("ready_timeout_hours: 240", "ready_timeout_hours: 0.002")
+    schedule.write_text(text, encoding="utf-8")
+    home = copy(august, tmp_path / "home")
+    commit = Home(home).commit
+    late = tmp_path / "landing"
+    shutil.copytree(landing / "2026-09", late / "2026-09")
+    (late / "2026-09" / "_READY").unlink()
+
+    result = embedded("2026-09", late, home, rules)
+    assert result["state"] == "failed"
+    entry = [e for e in runs.entries(Home(home)) if e.get("month") == "2026-09"][-1]
+    assert entry["status"] == "failed" and entry["failed_task"] == "wait"
+    assert f"timed out waiting for the readiness marker {late / '2026-09' / '_READY'}" in entry["error"]
+    assert Home(home).commit == commit  # the previous published state, whole
+    assert any(a["kind"] == "failure" and a["task"] == "wait" for a in alerts.read(home))
+
+    # a month folder with the marker but no delivery at all: refused at `start`, not retried
+    for path in (late / "2026-09").iterdir():
+        path.unlink()
+    (late / "2026-09" / "_READY").touch()
+    result = embedded("2026-09", late, home, rules)
+    assert result["state"] == "failed" and result["tries"]["start"] == 1
+    entry = [e for e in runs.entries(Home(home)) if e.get("month") == "2026-09"][-1]
+    assert entry["failed_task"] == "start" and "no deliveries for 2026-09" in entry["error"]
+    assert Home(home).commit == commit
+
+
+def test_the_deadline_alert_reaches_the_data_team(tmp_path):
+    import asyncio
+
+    context = {
+        "dag_run": {
+            "dag_run_id": "scheduled__x",
+            "state": "running",
+            "conf": {"home": str(tmp_path), "landing": "l"},
+        },
+        "deadline": {"deadline_time": "2026-11-10T00:00:00Z"},
+    }
+    asyncio.run(alerts.deadline_missed(context=context))
+    (alert,) = alerts.read(tmp_path)
+    assert alert["kind"] == "deadline" and alert["run_id"] == "scheduled__x"
+    assert "has not published its month by its deadline" in alert["subject"]
