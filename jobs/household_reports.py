@@ -14,8 +14,6 @@ township at a time, each worker holding the font once (see safetynet/pdf.py).
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import polars as pl
@@ -24,6 +22,7 @@ from jobs.lake import Home
 from safetynet.ids import mask_ids
 from safetynet.pdf import Document, Flow, Font, find_font
 from safetynet.rules import LEVELS, RuleSet
+from safetynet.workers import pool
 
 REPORT_DIR = "家庭经济状况核查报告"
 SUMMARY_FILE = "核查报告汇总.pdf"
@@ -449,6 +448,5 @@ def write_reports(
     if workers <= 1 or reports < 400:  # starting workers costs more than a few hundred reports
         _init(rules, month, build, names)
         return sum(_draw(job) for job in jobs)
-    # spawn, not fork: the export task's process runs Polars' and Airflow's threads
-    with ProcessPoolExecutor(workers, get_context("spawn"), _init, (rules, month, build, names)) as pool:
-        return sum(pool.map(_draw, jobs, chunksize=4))
+    with pool(workers, _init, (rules, month, build, names)) as executor:
+        return sum(executor.map(_draw, jobs, chunksize=4))
