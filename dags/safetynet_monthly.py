@@ -75,7 +75,7 @@ def _timeout(task_id: str) -> dt.timedelta:
 def _locations(params: dict) -> tuple[str, str]:
     from safetynet.config import locations
 
-    return locations(params.get("landing"), params.get("home"))
+    return _at_once(locations, params.get("landing"), params.get("home"))
 
 
 def _at_once(call, *args):
@@ -213,8 +213,8 @@ def safetynet_monthly():
         from safetynet.months import previous_month
 
         def active(other: str) -> bool:
-            try:
-                return str(ti.get_dagrun_state(DAG_ID, other)) in ("queued", "running")
+            try:  # running, not queued: with one run slot, a queued run waits for this one
+                return monthly.value(ti.get_dagrun_state(DAG_ID, other)) == "running"
             except Exception:  # a run this Airflow does not know (another deployment, a test)
                 return False
 

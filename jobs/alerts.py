@@ -55,6 +55,8 @@ async def deadline_missed(context: dict | None = None, **kwargs) -> None:
     from safetynet.config import locations
 
     dag_run = (context or {}).get("dag_run") or {}
+    if dag_run.get("run_type") not in (None, "scheduled"):
+        return  # a backfilled or manual month is late by design: its deadline is the schedule's
     conf = dag_run.get("conf") or {}
     try:
         home = locations(conf.get("landing"), conf.get("home"))[1]

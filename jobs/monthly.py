@@ -77,16 +77,21 @@ def month_start(month: str) -> dt.datetime:
     return dt.datetime.strptime(check_month(month), MONTH_FORMAT).replace(tzinfo=TZ)
 
 
+def value(enum_or_str) -> str:
+    """An Airflow enum's value (DagRunType, DagRunState: `str()` gives 'DagRunType.MANUAL')."""
+    return str(getattr(enum_or_str, "value", enum_or_str))
+
+
 def is_automatic(run_type) -> bool:
-    """A scheduled or backfill run (Airflow's DagRunType or its value)."""
-    return str(getattr(run_type, "value", run_type)) in AUTOMATIC_RUNS
+    """A scheduled or backfill run."""
+    return value(run_type) in AUTOMATIC_RUNS
 
 
 def run_month(asked: str | None, run_type, data_interval_start: dt.datetime | None) -> str:
     """The month a DAG run loads: the `month` param when given (it wins), else a scheduled or
     backfill run's data interval. A manual trigger's interval is the trigger time's (Airflow 3.3
     derives it so even when a logical date is given), never trusted as the month asked for."""
-    run_type = str(getattr(run_type, "value", run_type))  # Airflow's DagRunType or its value
+    run_type = value(run_type)
     if asked:
         return check_month(asked)
     if is_automatic(run_type) and data_interval_start is not None:
@@ -141,7 +146,7 @@ def turn(
         return None
     published = sorted(m for m in home.catalog if m < month)
     if not published and not earlier:
-        return None  # the home's first month
+        return None  # the home's first month (or a month loaded before its first: history)
     tried = f"; run {earlier[-1]['run_id']} of {prev} did not publish it" if earlier else ""
     last = published[-1] if published else None
     raise OrderError(
@@ -161,7 +166,10 @@ def note_waiting(home: str, run_id: str, month: str, waiting_for: str) -> None:
 
 
 def ready(landing: str | Path, month: str) -> Path | None:
-    """None when the month's folder carries the readiness marker; else the marker's path."""
+    """None when the month's folder carries the readiness marker; else the marker's path. A
+    landing folder that does not exist is an error at once, not something to wait for."""
+    if not Path(landing).is_dir():
+        raise LandingError(f"{landing}: landing folder does not exist")
     marker = Path(landing) / check_month(month) / READY
     return None if marker.is_file() else marker
 

@@ -52,18 +52,42 @@ def _households(build: Path) -> int | None:
     return pl.scan_parquet(path).select(pl.col("household_id").n_unique()).collect().item()
 
 
-def _share(now: int, before: int) -> float:
-    return abs(now - before) / before if before else float("inf")
+def _change(now: float, before: float) -> float:
+    """How far apart two counts are, the same either way: 100 to 200 and 200 to 100 are both 1.0
+    (a halving is as far off as a doubling)."""
+    low, high = sorted((now, before))
+    return high / low - 1 if low else float("inf")
+
+
+def _moved(now: float, before: float) -> str:
+    return "rose" if now > before else "fell" if now < before else "unchanged"
+
+
+def _earlier(h: Home, build: Path, months: int) -> list[tuple[str, Path]]:
+    """The builds this one was made on, newest first: the chain of `previous` in build.json (what
+    the build id names), not whatever the catalog holds now, so the gate's result is part of the
+    build's content."""
+    out = []
+    made_of = json.loads((build / "build.json").read_text(encoding="utf-8"))
+    month, previous = made_of["month"], made_of["previous"]
+    while previous and len(out) < months:
+        month = previous_month(month)
+        path = h.lake / f"month={month}" / f"build={previous}"
+        if not path.exists():
+            break
+        out.append((month, path))
+        previous = json.loads((path / "build.json").read_text(encoding="utf-8"))["previous"]
+    return out
 
 
 def checks(h: Home, month: str, gate: ReleaseGate) -> list[dict]:
     """Every check of the gate with what it compared; `tripped` says which hold the release."""
     build = h.build_dir(month)
-    prev_month = previous_month(month)
-    prev = h.build_dir(prev_month)
+    earlier = _earlier(h, build, gate.usual_months)
     out: list[dict] = []
-    if prev is None:
+    if not earlier:
         return out  # the home's first month: nothing to compare with
+    prev_month, prev = earlier[0]
     now, before = _deliveries(build), _deliveries(prev)
     now_in, before_in = _inputs(build), _inputs(prev)
     for name, source in SOURCES.items():
@@ -85,7 +109,7 @@ def checks(h: Home, month: str, gate: ReleaseGate) -> list[dict]:
         elif a.get("status") == "delivered" and b.get("status") == "delivered":
             rows, usual = a["rows_delivered"], b["rows_delivered"]
             limit = gate.rows_change[source.kind]
-            share = _share(rows, usual)
+            share = _change(rows, usual)
             tripped = max(rows, usual) >= gate.rows_min and share > limit
             out.append(
                 {
@@ -95,7 +119,7 @@ def checks(h: Home, month: str, gate: ReleaseGate) -> list[dict]:
                     "usual": usual,
                     "tripped": tripped,
                     "message": f"{name} ({source.zh}): {rows:,} rows against {usual:,} in {prev_month} "
-                    f"({share:+.0%} change; limit {limit:.0%})".replace("+", ""),
+                    f"({_moved(rows, usual)} {share:.0%}; limit {limit:.0%} either way)",
                 }
             )
         same = now_in.get(name, set()) & before_in.get(name, set())
@@ -114,7 +138,7 @@ def checks(h: Home, month: str, gate: ReleaseGate) -> list[dict]:
             )
     households, usual = _households(build), _households(prev)
     if households is not None and usual:
-        share = _share(households, usual)
+        share = _change(households, usual)
         out.append(
             {
                 "check": "roster",
@@ -123,18 +147,17 @@ def checks(h: Home, month: str, gate: ReleaseGate) -> list[dict]:
                 "usual": usual,
                 "tripped": share > gate.roster_change,
                 "message": f"roster (监测对象名册): {households:,} households against {usual:,} in "
-                f"{prev_month} "
-                f"({share:.1%} change; limit {gate.roster_change:.0%})",
+                f"{prev_month} ({_moved(households, usual)} {share:.1%}; "
+                f"limit {gate.roster_change:.0%} either way)",
             }
         )
-    earlier = [m for m in h.months() if m < month][-gate.usual_months :]
     for dataset, label in (("_leads", "leads (线索)"), ("_doubtful", "doubtful records (核对疑点)")):
-        counts = [c for c in (_rows(h.build_dir(m), dataset) for m in earlier) if c is not None]
+        counts = [c for c in (_rows(path, dataset) for _, path in earlier) if c is not None]
         count = _rows(build, dataset)
         if not counts or count is None:
             continue
         usual = statistics.median(counts)
-        far = count > gate.count_ratio * usual or count * gate.count_ratio < usual
+        far = _change(count, usual) > gate.count_ratio - 1
         out.append(
             {
                 "check": dataset.strip("_"),
@@ -142,8 +165,8 @@ def checks(h: Home, month: str, gate: ReleaseGate) -> list[dict]:
                 "value": count,
                 "usual": usual,
                 "tripped": far and max(count, usual) >= gate.count_min,
-                "message": f"{label}: {count:,} against a usual {usual:,g} (median of {len(counts)} "
-                f"published month(s); limit ×{gate.count_ratio:g} either way)",
+                "message": f"{label}: {count:,} against a usual {usual:,.0f} (median of {len(counts)} "
+                f"earlier month(s); limit ×{gate.count_ratio:g} either way)",
             }
         )
     return out

@@ -32,16 +32,30 @@ def read(home: Home, run_id: str) -> dict | None:
 
 
 def entries(home: Home) -> list[dict]:
-    """Every run of the run log, oldest file name first."""
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((home.lake / "_runs").glob("*.json"))]
+    """Every run of the run log, in the order they started."""
+    found = [json.loads(p.read_text(encoding="utf-8")) for p in (home.lake / "_runs").glob("*.json")]
+    return sorted(found, key=lambda e: (e.get("started_at") or "", e["run_id"]))
 
 
 def waiting(home: Home, run_id: str, month: str, waiting_for: str) -> None:
     """A run that has not started its month yet says what it waits for."""
     entry = read(home, run_id) or {}
-    if entry.get("status") not in (None, "waiting", "failed") or entry.get("waiting_for") == waiting_for:
+    status = entry.get("status")
+    if status not in (None, "waiting", "failed") or (
+        status == "waiting" and entry["waiting_for"] == waiting_for
+    ):
         return
-    update(home, run_id, month=month, status="waiting", waiting_for=waiting_for, started_at=now())
+    update(
+        home,
+        run_id,
+        month=month,
+        status="waiting",
+        waiting_for=waiting_for,
+        started_at=entry.get("started_at") if status == "waiting" else now(),
+        finished_at=None,
+        error=None,
+        failed_task=None,
+    )
 
 
 def update(home: Home, run_id: str, **fields) -> dict:
@@ -83,7 +97,9 @@ def started(home: Home, run_id: str, month: str, build: dict, seen: str | None) 
 def failed(home: Home, run_id: str, task: str, error: str, month: str | None = None) -> None:
     """Called by the DAG when a task fails for good; never overwrites a published run."""
     entry = read(home, run_id) or {}
-    if entry.get("status") in ("success", "incomplete", "rejected"):
+    if entry.get("status") in ("success", "incomplete") or (
+        entry.get("status") == "rejected" and task == "approve"
+    ):
         return
     month = entry.get("month") or month
     update(

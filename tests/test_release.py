@@ -50,12 +50,15 @@ def test_scheduled_and_backfill_runs_take_the_interval_in_china_standard_time():
     start = dt.datetime(2026, 7, 31, 16, 0, tzinfo=dt.UTC)
     assert monthly.run_month("", "scheduled", start) == "2026-08"
     assert monthly.run_month(None, "backfill", start) == "2026-08"
-    from airflow.utils.types import DagRunType  # what the task context gives: an enum, not its value
+    # what a task's context gives: the Task SDK's enums, whose str() is not their value
+    from airflow.sdk.api.datamodels._generated import DagRunState, DagRunType
 
-    assert monthly.run_month("", DagRunType.BACKFILL_JOB, start) == "2026-08"
+    assert str(DagRunType.BACKFILL) != "backfill"
+    assert monthly.run_month("", DagRunType.BACKFILL, start) == "2026-08"
     assert monthly.run_month("", DagRunType.SCHEDULED, start) == "2026-08"
     with pytest.raises(LandingError, match="a manual run names its month"):
         monthly.run_month("", DagRunType.MANUAL, start)
+    assert monthly.value(DagRunState.RUNNING) == "running"  # how `wait` reads another run's state
 
 
 @pytest.mark.parametrize("asked", ["", None])
@@ -211,6 +214,13 @@ def test_a_roster_that_shrank_sharply_holds_the_release(august, landing, tmp_pat
     assert any(m.startswith("roster (监测对象名册):") and "rows against" in m for m in tripped)
 
 
+def test_a_fall_is_as_far_off_as_a_rise():
+    """An event source falling from 10,000 rows to 100 trips the same limit a tenfold rise does."""
+    assert release._change(100, 10_000) == release._change(10_000, 100) == 99
+    assert release._change(150, 100) == release._change(100, 150) == 0.5
+    assert release._change(0, 100) == float("inf")
+
+
 def test_an_ordinary_month_is_released_at_once(august, landing, tmp_path):
     home, result = held_september(august, landing, tmp_path, lambda month: None)
     assert result["status"] in ("success", "incomplete")
@@ -339,6 +349,20 @@ def test_a_readiness_marker_that_never_comes_times_out_clearly_and_an_empty_mont
     assert Home(home).commit == commit
 
 
+def test_run_log_states_move_on_after_a_failure(tmp_path):
+    home = Home(tmp_path)
+    runs.waiting(home, "r", "2026-09", "the readiness marker a/_READY")
+    runs.failed(home, "r", "wait", "timed out")
+    runs.waiting(home, "r", "2026-09", "the readiness marker a/_READY")  # the wait was cleared
+    entry = runs.read(home, "r")
+    assert entry["status"] == "waiting" and entry["error"] is None and entry["failed_task"] is None
+    release.decided(str(tmp_path), "r", approved=False, by="li")
+    runs.failed(home, "r", "approve", "HITLRejectException")  # the rejection's own failure
+    assert runs.read(home, "r")["status"] == "rejected"
+    runs.failed(home, "r", "publish", "disk full")  # a later failure of the same run is one
+    assert runs.read(home, "r")["status"] == "failed"
+
+
 def test_the_deadline_alert_reaches_the_data_team(tmp_path):
     import asyncio
 
@@ -351,6 +375,8 @@ def test_the_deadline_alert_reaches_the_data_team(tmp_path):
         "deadline": {"deadline_time": "2026-11-10T00:00:00Z"},
     }
     asyncio.run(alerts.deadline_missed(context=context))
+    backfilled = {**context, "dag_run": {**context["dag_run"], "run_type": "backfill", "dag_run_id": "b"}}
+    asyncio.run(alerts.deadline_missed(context=backfilled))  # late by design: no alert
     (alert,) = alerts.read(tmp_path)
     assert alert["kind"] == "deadline" and alert["run_id"] == "scheduled__x"
     assert "has not published its month by its deadline" in alert["subject"]
