@@ -34,7 +34,8 @@ def read(home: Home, run_id: str) -> dict | None:
 def entries(home: Home) -> list[dict]:
     """Every run of the run log, in the order they started."""
     found = [json.loads(p.read_text(encoding="utf-8")) for p in (home.lake / "_runs").glob("*.json")]
-    return sorted(found, key=lambda e: (e.get("started_at") or "", e["run_id"]))
+    # a run refused before it started has only its finish time
+    return sorted(found, key=lambda e: (e.get("started_at") or e.get("finished_at") or "", e["run_id"]))
 
 
 def waiting(home: Home, run_id: str, month: str, waiting_for: str) -> None:
