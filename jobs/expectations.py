@@ -54,6 +54,15 @@ def build_suite(source: Source) -> dict:
                         value_set={"$PARAMETER": "division_codes"},
                     )
                 )
+        elif col.type == "case_id":
+            exps.append(
+                _exp(
+                    "expect_column_values_to_be_in_set",
+                    "id was never issued to a township (not a lead, doubtful-record or re-check id)",
+                    column=c,
+                    value_set={"$PARAMETER": "issued_ids"},
+                )
+            )
         elif col.codes:
             exps.append(
                 _exp(
@@ -107,7 +116,7 @@ def build_suite(source: Source) -> dict:
     return {
         "name": source.name,
         "expectations": exps,
-        "meta": {"source": source.name, "source_zh": source.zh, "contract": "CONTRACT.md version 1"},
+        "meta": {"source": source.name, "source_zh": source.zh, "contract": "CONTRACT.md version 2"},
     }
 
 

@@ -8,7 +8,6 @@ number in them is masked (the first 6 and last 4 characters are kept).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import shutil
@@ -16,15 +15,16 @@ import time
 from pathlib import Path
 
 import polars as pl
-import xlsxwriter
 
 from jobs.faults import fault
 from jobs.household_reports import REPORT_DIR, SUMMARY_FILE, division_names, gather, write_reports
-from jobs.lake import Home, replace_dir
+from jobs.lake import Home, replace_dir, write_parquet
+from jobs.returnable import write_list
 from safetynet.ids import mask_ids
 from safetynet.progress import timed
 from safetynet.rules import load_rules
 
+# The returnable lists: these columns, then the visit deadline and the outcome columns to fill in.
 LEAD_COLUMNS = {
     "rank": "排名",
     "lead_id": "线索编号",
@@ -42,6 +42,8 @@ LEAD_COLUMNS = {
     "recommended_action": "建议措施",
 }
 DOUBTFUL_COLUMNS = {
+    "rank": "序号",
+    "record_id": "记录编号",
     "household_id": "户编号",
     "head_name": "户主姓名",
     "head_id": "户主身份证号",
@@ -52,6 +54,8 @@ DOUBTFUL_COLUMNS = {
     "sources": "数据来源（月份/文件:行）",
 }
 SAMPLE_COLUMNS = {
+    "rank": "序号",
+    "record_id": "记录编号",
     "household_id": "户编号",
     "head_name": "户主姓名",
     "head_id": "户主身份证号",
@@ -76,41 +80,9 @@ def _heads(home: Home, month: str) -> pl.DataFrame:
     )
 
 
-def _write_xlsx(
-    path: Path, frame: pl.DataFrame, headers: dict[str, str], title: str, month: str, revision: str | None
-) -> None:
-    wb = xlsxwriter.Workbook(str(path))
-    # dated by the month, not the clock, so that a rerun writes the same bytes
-    wb.set_properties(
-        {"title": title + ("（修订版）" if revision else ""), "created": dt.datetime.strptime(month, "%Y-%m")}
-    )
-    ws = wb.add_worksheet(title[:31])
-    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
-    wrap = wb.add_format({"text_wrap": True, "valign": "top"})
-    for c, name in enumerate(headers.values()):
-        ws.write_string(0, c, name, head)
-        width = 60 if name in ("预警原因", "疑点说明", "建议措施") else 14
-        ws.set_column(c, c, width, wrap if width == 60 else None)
-    for r, row in enumerate(frame.select(list(headers)).iter_rows(), start=1):
-        for c, value in enumerate(row):
-            if value is None:
-                continue
-            if isinstance(value, int | float):
-                ws.write_number(r, c, value)
-            else:
-                ws.write_string(r, c, str(value))
-    ws.freeze_panes(1, 0)
-    ws.autofilter(0, 0, max(frame.height, 1), len(headers) - 1)
-    if revision:  # a second sheet, so the list itself keeps its columns for the returned outcomes
-        note = wb.add_worksheet("修订说明")
-        note.set_column(0, 0, 100)
-        note.write_string(0, 0, revision)
-    wb.close()
-
-
 def _content(frame: pl.DataFrame, headers: dict[str, str]) -> str:
     """SHA-256 of a list's rows as written: what a township would see change."""
-    flat = frame.select(list(headers)).with_columns(pl.col(pl.List(pl.String)).list.join("；"))
+    flat = frame.select(*headers, "visit_by").with_columns(pl.col(pl.List(pl.String)).list.join("；"))
     return hashlib.sha256(flat.write_csv().encode("utf-8")).hexdigest()
 
 
@@ -171,12 +143,18 @@ def export(month: str, home: str, run_id: str) -> dict:
                 sources=pl.col("source_refs").list.join("；"),
             )
             .sort("township_code", "direction", "check_id", "household_id")
+            .with_columns(rank=pl.int_range(1, pl.len() + 1).over("township_code"))
         )
     sample = h.read("_recheck", month)
     if sample is not None:
-        sample = sample.join(heads, on="household_id", how="left").sort(
-            "township_code", "category", "draw_rank"
+        sample = (
+            sample.join(heads, on="household_id", how="left")
+            .sort("township_code", "category", "draw_rank")
+            .with_columns(rank=pl.int_range(1, pl.len() + 1).over("township_code"))
         )
+    write_parquet(issued(month, leads, doubtful, sample), h.partition("_issued", month) / "data.parquet")
+    names = division_names(h, month)
+    issued_on = rules.deadlines.issued_on(month)
     with timed("report data") as info:
         report_rows = gather(h, month)
         info["households"] = sum(len(rows) for rows in report_rows.values())
@@ -214,7 +192,12 @@ def export(month: str, home: str, run_id: str) -> dict:
                     if revised
                     else None
                 )
-                _write_xlsx(folder / name, mine, headers, name.removesuffix(".xlsx"), month, revision)
+                title = name.removesuffix(".xlsx")
+                heading = (
+                    f"{township_name(names, township)}（{township}）{month[:4]}年{month[5:]}月{title}"
+                    f"　　下发日期：{issued_on.isoformat()}　　共 {mine.height} 条"
+                )
+                write_list(folder / name, mine, headers, title, heading, month, issued_on, revision)
                 written[name] = {"rows": mine.height, "content_sha256": content, "revised": bool(revised)}
         info.update(townships=len(townships), files=sum(len(w) for w in rows.values()))
     with timed("household reports") as info:
@@ -223,7 +206,7 @@ def export(month: str, home: str, run_id: str) -> dict:
         ]
         started = time.perf_counter()
         fault("export", "reports")
-        pdfs = write_reports(jobs, rules, month, build, division_names(h, month))
+        pdfs = write_reports(jobs, rules, month, build, names)
         report_seconds = time.perf_counter() - started
         info.update(pdfs=pdfs, per_second=round(pdfs / max(report_seconds, 1e-9)))
     files = 0
@@ -241,6 +224,49 @@ def export(month: str, home: str, run_id: str) -> dict:
         "report_seconds": round(report_seconds, 2),
         "exports": str(target),
     }
+
+
+ISSUED_SCHEMA = {
+    "month": pl.String,
+    "id": pl.String,
+    "kind": pl.String,
+    "household_id": pl.String,
+    "township_code": pl.String,
+    "issued_on": pl.Date,
+    "visit_by": pl.Date,
+}
+KINDS = {"lead": "线索清单", "doubtful": "核对疑点清单", "recheck": "随机抽查名单"}
+
+
+def issued(
+    month: str, leads: pl.DataFrame | None, doubtful: pl.DataFrame | None, sample: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Every id a township is given this month to return an outcome for (`_issued`): the pushed
+    leads, the doubtful records and the re-check sample. Outcomes are checked against it."""
+    parts = [
+        frame.select(
+            pl.lit(month).alias("month"),
+            pl.col(key).alias("id"),
+            pl.lit(kind).alias("kind"),
+            "household_id",
+            "township_code",
+            "issued_on",
+            "visit_by",
+        )
+        for frame, key, kind in (
+            (leads, "lead_id", "lead"),
+            (doubtful, "record_id", "doubtful"),
+            (sample, "record_id", "recheck"),
+        )
+        if frame is not None
+    ]
+    out = pl.concat([p.cast(ISSUED_SCHEMA) for p in parts]) if parts else pl.DataFrame(schema=ISSUED_SCHEMA)
+    # a household with several doubtful records of one check is one case, one id
+    return out.unique("id", keep="first", maintain_order=True).sort("township_code", "kind", "id")
+
+
+def township_name(names: dict[str, str], township: str) -> str:
+    return names.get(township) or names.get(township + "000") or township
 
 
 def _manifest(

@@ -805,6 +805,7 @@ def outcomes(month: str, seed: int, landing: Path, home: Path | None) -> pl.Data
                 pl.Series(np.array(REFERRED_TO)[rng.integers(0, 5, n)])
             ),
             note=pl.lit(None, pl.String),
+            upload_sha256=pl.lit(None, pl.String),
         )
         .filter(pl.Series(rng.random(n) < 0.85))
     )

@@ -15,7 +15,7 @@ import re
 import polars as pl
 
 from safetynet.months import month_bounds, month_range
-from safetynet.rules import LEVELS, Condition, PlaceDated, RuleSet, WarningRule
+from safetynet.rules import LEVELS, Condition, Deadlines, PlaceDated, RuleSet, WarningRule
 
 PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
 LOOKBACK_MONTHS = 12
@@ -37,6 +37,8 @@ LEAD_SCHEMA = {
     "hardship_level": pl.String,
     "rank": pl.UInt32,
     "pushed": pl.Boolean,
+    "issued_on": pl.Date,
+    "visit_by": pl.Date,
     "suppressed_by": pl.String,
     "rule_version": pl.String,
 }
@@ -144,15 +146,6 @@ def make_leads(
             level=pl.col("level_rank").replace_strict(dict(enumerate(LEVELS)), return_dtype=pl.String)
         )
     )
-    # Rank within the township: colour, then urgency, then the hardship index.
-    leads = leads.with_columns(
-        rank=pl.struct(
-            pl.col("level_rank"), (pl.col("urgency") != "紧急"), -pl.col("hardship_score").fill_null(0)
-        )
-        .rank("ordinal")
-        .over("township_code")
-        .cast(pl.UInt32)
-    )
     if previous is not None and previous.height:
         pairs = leads.select("household_id", "lead_id", "level_rank", "rule_ids").join(
             previous.select(
@@ -174,7 +167,37 @@ def make_leads(
     leads = leads.with_columns(
         pushed=pl.col("suppressed_by").is_null(), rule_version=pl.lit(rules.version), month=pl.lit(month)
     )
+    # Rank 1..n of what the township is given: colour, urgency, the hardship index, the household.
+    order = pl.struct(
+        pl.col("level_rank"),
+        (pl.col("urgency") != "紧急"),
+        -pl.col("hardship_score").fill_null(0),
+        pl.col("household_id"),
+    )
+    leads = leads.with_columns(
+        rank=pl.when("pushed").then(order.rank("ordinal").over("township_code", "pushed")).cast(pl.UInt32),
+        **visit_by(rules.deadlines, "leads", month),
+    )
     return leads.select([pl.col(c).cast(t) for c, t in LEAD_SCHEMA.items()])
+
+
+def visit_by(deadlines: Deadlines, name: str, month: str) -> dict[str, pl.Expr]:
+    """`issued_on` and `visit_by` of a returnable list's rows (rules/outcomes/deadlines.yaml): the
+    first deadline rule whose level, urgency, category and direction match gives the days."""
+    issued = deadlines.issued_on(month)
+    days = pl.lit(None, dtype=pl.Int64)
+    for rule in reversed([r for r in deadlines.rules if r.list == name]):
+        cond = pl.lit(True)
+        for column, allowed in (
+            ("level", rule.levels),
+            ("category", rule.categories),
+            ("direction", rule.directions),
+            ("urgency", (rule.urgency,) if rule.urgency else ()),
+        ):
+            if allowed:
+                cond = cond & pl.col(column).is_in(list(allowed)).fill_null(False)
+        days = pl.when(cond).then(pl.lit(rule.days)).otherwise(days)
+    return {"issued_on": pl.lit(issued), "visit_by": pl.lit(issued) + pl.duration(days=days)}
 
 
 def lookback(month: str) -> list[str]:

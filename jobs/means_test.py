@@ -22,14 +22,16 @@ import polars as pl
 from jobs import warehouse
 from jobs.households import window
 from jobs.lake import Home, replace_dir, write_parquet
+from jobs.leads import visit_by
 from safetynet.errors import RulesError
-from safetynet.months import month_bounds
+from safetynet.months import month_bounds, previous_month
 from safetynet.progress import timed
 from safetynet.rules import RuleSet
 
 MEANS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "means_test"
 DOUBTFUL_SCHEMA = {
     "month": pl.String,
+    "record_id": pl.String,
     "household_id": pl.String,
     "township_code": pl.String,
     "check_id": pl.String,
@@ -98,8 +100,29 @@ def run_checks(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         with timed(f"check {path.stem}") as info:
             frame = pl.from_arrow(con.sql(path.read_text(encoding="utf-8")).to_arrow_table())
             info["records"] = frame.height
-        frames.append(frame.select([pl.col(c).cast(t) for c, t in DOUBTFUL_SCHEMA.items()]))
+        frames.append(
+            frame.with_columns(record_id=pl.lit(None, pl.String)).select(
+                [pl.col(c).cast(t) for c, t in DOUBTFUL_SCHEMA.items()]
+            )
+        )
     return pl.concat(frames) if frames else pl.DataFrame(schema=DOUBTFUL_SCHEMA)
+
+
+def record_ids(doubtful: pl.DataFrame, previous: pl.DataFrame | None, month: str) -> pl.DataFrame:
+    """A doubtful record keeps the id it was first issued with while it stands (the same household
+    and check in the previous month); a new one gets `YD<YYYYMM>-<household>-<check>`."""
+    new = pl.format("YD{}-{}-{}", pl.lit(month.replace("-", "")), "household_id", "check_id")
+    if previous is None or "record_id" not in previous.columns:
+        return doubtful.with_columns(record_id=new)
+    standing = previous.select("household_id", "check_id", standing="record_id").unique(
+        ["household_id", "check_id"]
+    )
+    return (
+        doubtful.drop("record_id")
+        .join(standing, on=["household_id", "check_id"], how="left")
+        .with_columns(record_id=pl.coalesce("standing", new))
+        .drop("standing")
+    )
 
 
 def period_of(month: str, period_months: int) -> str:
@@ -151,8 +174,8 @@ def means_test(month: str, h: Home, rules: RuleSet) -> dict:
     """The checks, the unchecked households and the re-check sample, into the month's build."""
     con = connect(h, month, rules)
     doubtful = (
-        run_checks(con)
-        .with_columns(rule_version=pl.lit(rules.version))
+        record_ids(run_checks(con), h.read("_doubtful", previous_month(month)), month)
+        .with_columns(rule_version=pl.lit(rules.version), **visit_by(rules.deadlines, "doubtful", month))
         .sort("township_code", "household_id", "check_id")
     )
     unchecked = pl.from_arrow(
@@ -168,6 +191,10 @@ def means_test(month: str, h: Home, rules: RuleSet) -> dict:
     write_parquet(doubtful, h.partition("_doubtful", month) / "data.parquet")
     write_parquet(unchecked.sort("household_id"), h.partition("_unchecked", month) / "data.parquet")
     if sample is not None:
+        sample = sample.with_columns(
+            record_id=pl.format("CC{}-{}", "period", "household_id"),
+            **visit_by(rules.deadlines, "recheck", month),
+        )
         write_parquet(
             sample.sort("township_code", "category", "draw_rank"),
             h.partition("_recheck", month) / "data.parquet",

@@ -373,7 +373,8 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
                 info["status"] = f"UNUSABLE: {exc}"
             else:
                 codes = division_codes(h, month) if source != "divisions" else None
-                result = validate(raw, month, codes)
+                ids = issued_ids(h, month) if source == "outcomes" else None
+                result = validate(raw, month, codes, issued_ids=ids)
                 write_parquet(result.accepted, build / source / "data.parquet")
                 write_parquet(
                     result.quarantine.sort("source_file", "source_row", "column", "check"),
@@ -390,6 +391,8 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
                 )
                 if codes is None and source != "divisions":
                     record["error"] = "no divisions delivery in force: division codes not checked"
+                if ids is None and source == "outcomes":
+                    record["error"] = "no earlier month published: returned ids not checked"
                 info.update(
                     delivered=result.delivered,
                     accepted=result.accepted.height,
@@ -397,6 +400,18 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
                 )
     write_parquet(pl.DataFrame([record], schema=DELIVERY_SCHEMA), build / "_deliveries" / f"{source}.parquet")
     return {k: record[k] for k in ("source", "status", "rows_delivered", "accepted", "quarantined", "error")}
+
+
+def issued_ids(h: Home, month: str) -> list[str] | None:
+    """Every id issued to townships in the published months before `month` (`_issued`): what an
+    `outcomes` row may name. None when no earlier month is published."""
+    earlier = [m for m in h.months() if m < month]
+    if not earlier:
+        return None
+    paths = [p for m in earlier if (p := h.partition("_issued", m) / "data.parquet").exists()]
+    if not paths:
+        return []
+    return pl.scan_parquet(paths).select(pl.col("id").unique().sort()).collect()["id"].to_list()
 
 
 def _build_json(h: Home) -> dict:

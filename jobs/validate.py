@@ -55,8 +55,11 @@ class Validated:
         return self.delivered - self.accepted.height
 
 
-def month_parameters(month: str, division_codes: list[str] | None) -> dict:
-    """Suite parameters for a month: its last day, the event window, the divisions in force."""
+def month_parameters(
+    month: str, division_codes: list[str] | None, issued_ids: list[str] | None = None
+) -> dict:
+    """Suite parameters for a month: its last day, the event window, the divisions in force, the ids
+    issued to townships before it (what `outcomes` may name)."""
     start, end = month_bounds(month)
     return {
         "month": month,
@@ -65,6 +68,7 @@ def month_parameters(month: str, division_codes: list[str] | None) -> dict:
         "event_window_start": start.replace(year=start.year - 1),
         "earliest_date": dt.date(1900, 1, 1),  # an earlier date is a typing error in every source
         "division_codes": division_codes,
+        "issued_ids": issued_ids,
     }
 
 
@@ -159,13 +163,17 @@ def _duplicates(work: pl.DataFrame, columns: list[str], key: list[str]) -> pl.Da
 
 
 def validate(
-    raw: RawSource, month: str, division_codes: list[str] | None, ge_sample: int = GE_SAMPLE_ROWS
+    raw: RawSource,
+    month: str,
+    division_codes: list[str] | None,
+    ge_sample: int = GE_SAMPLE_ROWS,
+    issued_ids: list[str] | None = None,
 ) -> Validated:
     """Cast, evaluate the suite, split rows; every delivered row is accepted or quarantined."""
     source = raw.source
     columns = [c.name for c in source.columns]
     suite = load_suite(source.name)
-    params = month_parameters(month, division_codes)
+    params = month_parameters(month, division_codes, issued_ids)
     typed, cast_problems = cast(raw)
     # One frame with the typed values, the values as delivered (`__r_*`) and a row number `__i`.
     work = typed.with_row_index("__i").hstack(raw.frame.select(pl.col(c).alias(f"__r_{c}") for c in columns))
@@ -249,15 +257,16 @@ def ge_check(
     if sample.height == 0:
         return []
     ge_params = {k: v for k, v in params.items() if v is not None}
-    if ge_params.get("division_codes") is not None:
-        # GE copies every expectation's kwargs many times; a 36,000-code set made that the cost
-        # of validation. Values of the sample that are in the set are exactly the sample's values
-        # found in the intersection, so the verdicts are unchanged.
-        seen = pl.concat(
-            [sample[c] for c in sample.columns if c == "division_code"] or [pl.Series([], dtype=pl.String)]
-        )
-        codes = pl.Series(ge_params["division_codes"], dtype=pl.String)
-        ge_params["division_codes"] = codes.filter(codes.is_in(seen.unique().implode())).to_list()
+    for exp in suite["expectations"]:
+        value_set = exp["kwargs"].get("value_set")
+        name = value_set.get("$PARAMETER") if isinstance(value_set, dict) else None
+        if name in ge_params:
+            # GE copies every expectation's kwargs many times; a 36,000-code set made that the cost
+            # of validation. Values of the sample that are in the set are exactly the sample's
+            # values found in the intersection, so the verdicts are unchanged.
+            seen = sample[exp["kwargs"]["column"]].drop_nulls().unique()
+            values = pl.Series(ge_params[name], dtype=pl.String)
+            ge_params[name] = values.filter(values.is_in(seen.implode())).to_list()
     expectations = [
         e
         for e in suite["expectations"]

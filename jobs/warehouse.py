@@ -133,8 +133,35 @@ def statements(
         sql = path.read_text(encoding="utf-8")
         if all(layout.files(p) for p in PLACEHOLDER.findall(sql)):
             sql = PLACEHOLDER.sub(lambda m: layout.scan(m.group(1)), sql)
+            sql = sql.replace("{portal_log}", _portal_log(home, relative))
             out.append(sql.replace("{lake}", "lake" if relative else str(home.lake)))
     return out
+
+
+PORTAL_LOG_COLUMNS = {
+    "at": "varchar",
+    "account": "varchar",
+    "role": "varchar",
+    "township_code": "varchar",
+    "action": "varchar",
+    "file": "varchar",
+    "sha256": "varchar",
+    "bytes": "bigint",
+    "client_address": "varchar",
+    "result": "varchar",
+    "detail": "varchar",
+}
+
+
+def _portal_log(home: Home, relative: bool) -> str:
+    """The portal's audit trail (`portal/audit.py`), or an empty table with its columns."""
+    folder = home.lake / "_portal_log"
+    if not any(folder.glob("*.jsonl")):
+        cols = ", ".join(f"cast(null as {t}) as {c}" for c, t in PORTAL_LOG_COLUMNS.items())
+        return f"(select {cols} where false)"
+    where = "lake/_portal_log" if relative else str(folder)
+    columns = ", ".join(f"{c}: '{t}'" for c, t in PORTAL_LOG_COLUMNS.items())
+    return f"read_json('{where}/*.jsonl', format = 'newline_delimited', columns = {{{columns}}})"
 
 
 def _literal(row: tuple) -> str:

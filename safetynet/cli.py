@@ -310,3 +310,158 @@ def expectations(
 
 if __name__ == "__main__":
     app()
+
+
+users = typer.Typer(no_args_is_help=True, help="Accounts of the township portal (in <home>/portal/).")
+app.add_typer(users, name="users")
+
+
+class Role(StrEnum):
+    township = "township"
+    county = "county"
+    admin = "admin"
+
+
+HomeOption = Annotated[Path, typer.Option(help="The --home of runs the portal serves")]
+
+
+def _accounts(home: Path):
+    from portal.accounts import Accounts
+    from safetynet.rules import load_portal
+
+    if not home.is_dir():
+        fail(f"{home}: no such home folder", 2)
+    return Accounts(home, load_portal())
+
+
+def _password(password: str | None) -> str:
+    return password or typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+@users.command("add")
+def users_add(
+    home: HomeOption,
+    username: Annotated[str, typer.Option(help="Sign-in name: letters, digits, '.', '_', '-'")],
+    role: Annotated[
+        Role, typer.Option(help="township (one township), county (its townships, read-only), admin")
+    ],
+    area: Annotated[str, typer.Option(help="9-digit township or 6-digit county code; none for admin")] = "",
+    password: Annotated[str | None, typer.Option(help="Without it, prompted (not echoed)")] = None,
+) -> None:
+    """Open an account."""
+    from portal.accounts import AccountError
+
+    accounts = _accounts(home)
+    try:
+        account = accounts.add(username, role.value, area, _password(password))
+    except AccountError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"added {account.username} ({account.role} {account.area})")
+
+
+@users.command("list")
+def users_list(home: HomeOption) -> None:
+    """Every account, with its role, area and whether it is disabled."""
+    for a in _accounts(home).list():
+        state = "disabled" if a.disabled else "active"
+        typer.echo(f"{a.username}\t{a.role}\t{a.area or '-'}\t{state}\t{a.created_at}")
+
+
+@users.command("disable")
+def users_disable(home: HomeOption, username: Annotated[str, typer.Option()]) -> None:
+    """Disable an account; its open sessions end at once."""
+    from portal.accounts import AccountError
+
+    try:
+        _accounts(home).disable(username)
+    except AccountError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"disabled {username}")
+
+
+@users.command("reset")
+def users_reset(
+    home: HomeOption,
+    username: Annotated[str, typer.Option()],
+    password: Annotated[str | None, typer.Option(help="Without it, prompted (not echoed)")] = None,
+) -> None:
+    """Set a new password (and enable the account again); its sessions end, its locks are lifted."""
+    from portal.accounts import AccountError
+
+    try:
+        _accounts(home).reset(username, _password(password))
+    except AccountError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"reset {username}")
+
+
+@app.command()
+def serve(
+    home: HomeOption,
+    landing: Annotated[
+        Path | None,
+        typer.Option(help="Where uploaded outcomes go: <landing>/<month>/outcomes.part-<township>.csv"),
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (behind the county's reverse proxy)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8080,
+    https_only: Annotated[
+        bool, typer.Option(help="Send the session cookie over HTTPS only (behind a TLS proxy)")
+    ] = False,
+    forwarded_allow_ips: Annotated[
+        str | None, typer.Option(help="The reverse proxy's address, trusted for X-Forwarded-For")
+    ] = None,
+    demo_accounts: Annotated[
+        bool, typer.Option(help="Open (or reset) demo accounts for the first townships and print them")
+    ] = False,
+) -> None:
+    """The township portal (乡镇工作平台): sign-in, downloads, outcome uploads, worklist."""
+    import uvicorn
+
+    from portal.app import create_app
+
+    if not home.is_dir():
+        fail(f"{home}: no such home folder (run a month first: make demo)", 2)
+    if landing is not None and not landing.is_dir():
+        fail(f"{landing}: no such landing folder", 2)
+    if demo_accounts:
+        _demo_accounts(home)
+    app_ = create_app(home, landing, https_only=https_only)
+    typer.echo(
+        f"portal: http://{host}:{port}/login  (home {home}, landing {landing or 'not set: no uploads'})"
+    )
+    uvicorn.run(
+        app_,
+        host=host,
+        port=port,
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
+        log_level="warning",
+    )
+
+
+def _demo_accounts(home: Path) -> None:
+    """Accounts for the demo: the data team, the first county and its first two townships."""
+    import secrets
+
+    from portal.files import Library
+
+    library = Library(home)
+    months = library.months()
+    if not months:
+        fail(f"{home}: no month published yet (make demo)", 2)
+    townships = library.townships(months[0])
+    county = townships[0][:6]
+    mine = [t for t in townships if t.startswith(county)][:2]
+    accounts = _accounts(home)
+    wanted = [("data-team", "admin", ""), (f"county-{county}", "county", county)]
+    wanted += [(f"town-{t}", "township", t) for t in mine]
+    typer.echo("demo accounts (passwords new on every start):")
+    for username, role, area in wanted:
+        password = secrets.token_urlsafe(9)
+        if accounts.get(username):
+            accounts.reset(username, password)
+        else:
+            accounts.add(username, role, area, password)
+        typer.echo(f"  {username:<22} {password}   {role} {area}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-ColumnType = Literal["str", "id", "division", "date", "amount", "int", "month", "code"]
+ColumnType = Literal["str", "id", "division", "date", "amount", "int", "month", "code", "case_id"]
 SourceKind = Literal["reference", "snapshot", "event"]
 
 
@@ -342,7 +342,8 @@ SOURCES: dict[str, Source] = {
             "核查结果回传",
             "event",
             (
-                Column("lead_id", "线索编号", "str", True),
+                # a lead id, or since version 2 a doubtful-record or re-check id, issued to a township
+                Column("lead_id", "线索编号", "case_id", True),
                 Column("visited_on", "核查日期", "date", True),
                 Column(
                     "outcome",
@@ -363,6 +364,8 @@ SOURCES: dict[str, Source] = {
                 ),
                 Column("referred_to", "转介部门", "str"),
                 Column("note", "备注", "str"),
+                # the SHA-256 of the portal upload the row came from (an extension of the contract)
+                Column("upload_sha256", "上传文件SHA256", "str"),
             ),
             key=("lead_id",),
             event_date="visited_on",

@@ -189,6 +189,45 @@ class Schedule:
     execution_timeout_minutes: dict[str, float]
 
 
+LISTS = ("leads", "doubtful", "recheck")
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """Days to visit a row of a returnable list (rules/outcomes/deadlines.yaml); the first that
+    matches applies. An empty tuple matches anything."""
+
+    list: str
+    days: int
+    urgency: str | None = None
+    levels: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    directions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    issue_day: int  # the lists are issued on this day of the month after the data month
+    rules: tuple[Deadline, ...]
+
+    def issued_on(self, month: str) -> dt.date:
+        year, mon = map(int, month.split("-"))
+        year, mon = (year + 1, 1) if mon == 12 else (year, mon + 1)
+        return dt.date(year, mon, self.issue_day)
+
+
+@dataclass(frozen=True)
+class PortalSettings:
+    """Sign-in, session and upload limits of the township portal (rules/portal/portal.yaml)."""
+
+    lockout_failures: int
+    lockout_minutes: float
+    session_hours: float
+    upload_max_bytes: int
+    xlsx_max_uncompressed_bytes: int
+    upload_max_rows: int
+
+
 @dataclass(frozen=True)
 class RuleSet:
     version: str
@@ -203,6 +242,7 @@ class RuleSet:
     files: tuple[str, ...] = field(default=())
     means_checks: tuple[MeansCheck, ...] = field(default=())
     release_gate: ReleaseGate | None = None
+    deadlines: Deadlines | None = None
 
     def effective_indicators(self, month_start: dt.date) -> list[Indicator]:
         return [i for i in self.indicators if _in_force(i, month_start)]
@@ -556,6 +596,58 @@ def _release_gate(doc: _Doc) -> ReleaseGate:
     return gate
 
 
+def _deadlines(doc: _Doc) -> Deadlines:
+    for key in ("description", "reference"):
+        doc.get(key, str)
+    issue_day = doc.get("issue_day", int)
+    if not 1 <= issue_day <= 28:
+        raise doc.fail("issue_day", f"must be a day from 1 to 28, not {issue_day}")
+    rules = []
+    for i, item in enumerate(doc.get("deadlines", list)):
+        d = _Doc(item, doc.file, f"deadlines[{i}]")
+        rule = Deadline(
+            list=d.get("list", str),
+            days=d.get("days", int),
+            urgency=d.get("urgency", str, required=False),
+            levels=_strings(d, "levels", required=False),
+            categories=_strings(d, "categories", required=False),
+            directions=_strings(d, "directions", required=False),
+        )
+        d.get("note", str, required=False)
+        d.done()
+        if rule.list not in LISTS:
+            raise d.fail("list", f"must be one of {', '.join(LISTS)}, not {rule.list}")
+        if rule.days < 1:
+            raise d.fail("days", "must be at least 1")
+        rules.append(rule)
+    doc.done()
+    for name in LISTS:  # every row of every list gets a deadline
+        last = [r for r in rules if r.list == name]
+        if not last or any((last[-1].urgency, last[-1].levels, last[-1].categories, last[-1].directions)):
+            raise doc.fail("deadlines", f"the last rule for list {name} must match every row (no conditions)")
+    return Deadlines(issue_day, tuple(rules))
+
+
+def load_portal(root: Path = RULES_DIR) -> PortalSettings:
+    path = root / "portal" / "portal.yaml"
+    doc = _Doc(_read(path, root), _name(path, root))
+    for key in ("description", "reference"):
+        doc.get(key, str)
+    settings = PortalSettings(
+        lockout_failures=doc.get("lockout_failures", int),
+        lockout_minutes=doc.number("lockout_minutes"),
+        session_hours=doc.number("session_hours"),
+        upload_max_bytes=doc.get("upload_max_bytes", int),
+        xlsx_max_uncompressed_bytes=doc.get("xlsx_max_uncompressed_bytes", int),
+        upload_max_rows=doc.get("upload_max_rows", int),
+    )
+    doc.done()
+    for key, value in vars(settings).items():
+        if value <= 0:
+            raise doc.fail(key, "must be above 0")
+    return settings
+
+
 SCHEDULED_TASKS = ("wait", "start", "ingest", "record", "assess", "export", "gate", "publish")
 
 
@@ -651,6 +743,7 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
     recheck = _recheck(doc("means_test", "recheck.yaml"))
     means_checks = _means_checks(doc("means_test", "checks.yaml"))
     gate = _release_gate(doc("release", "gate.yaml"))
+    deadlines = _deadlines(doc("outcomes", "deadlines.yaml"))
     files = tuple(_name(p, root) for p in sorted(root.rglob("*.yaml")))
     return RuleSet(
         rule_version(),
@@ -665,4 +758,5 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
         files,
         means_checks,
         gate,
+        deadlines,
     )

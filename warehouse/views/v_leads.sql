@@ -1,5 +1,6 @@
 -- v_leads: one row per household and month where a warning rule fired.
--- pushed = sent to the township; a lead covered by an earlier pushed lead (same or fewer rules,
+-- pushed = sent to the township, ranked 1..n within it, with the date the list was issued and the
+-- visit deadline (rules/outcomes/deadlines.yaml); a lead covered by an earlier pushed lead (same or fewer rules,
 -- no worse colour) is kept with suppressed_by. status: 已回传 once a home-visit outcome came back.
 create or replace view v_leads as
 with leads as (
@@ -30,6 +31,8 @@ final as (
         leads.hardship_level,
         leads.rank,
         leads.pushed,
+        leads.issued_on,
+        leads.visit_by,
         leads.suppressed_by,
         case
             when outcomes.lead_id is not null then '已回传'

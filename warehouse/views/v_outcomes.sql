@@ -1,13 +1,22 @@
--- v_outcomes: one row per home-visit outcome returned by a township (source `outcomes`).
--- days_to_visit counts from the first day after the lead's month, when it was pushed.
+-- v_outcomes: one row per home-visit outcome returned by a township (source `outcomes`), for a lead
+-- or (contract version 2) a doubtful record or re-check row; kind says which. days_to_visit counts
+-- from the day the list carrying the id was first issued; on_time compares with its deadline.
+-- upload_sha256 names the portal upload the row came from (null when delivered another way).
 create or replace view v_outcomes as
 with outcomes as (
     select * from lake_outcomes
 ),
 
-leads as (
-    select lead_id, month as lead_month
-    from {lake:_leads/data.parquet}
+issued as (
+    select
+        id,
+        min(month) as lead_month,
+        arg_min(kind, month) as kind,
+        arg_min(township_code, month) as township_code,
+        min(issued_on) as issued_on,
+        arg_min(visit_by, month) as visit_by
+    from {lake:_issued/data.parquet}
+    group by id
 ),
 
 final as (
@@ -17,12 +26,18 @@ final as (
         outcomes.outcome,
         outcomes.visited_on,
         outcomes.referred_to,
-        leads.lead_month,
-        datediff('day', last_day(cast(leads.lead_month || '-01' as date)) + interval 1 day, outcomes.visited_on)
-            as days_to_visit
+        outcomes.note,
+        issued.kind,
+        issued.township_code,
+        issued.lead_month,
+        datediff('day', issued.issued_on, outcomes.visited_on) as days_to_visit,
+        outcomes.visited_on <= issued.visit_by as on_time,
+        outcomes.upload_sha256,
+        outcomes.source_file,
+        outcomes.source_row
     from outcomes
-    left join leads
-        on outcomes.lead_id = leads.lead_id
+    left join issued
+        on outcomes.lead_id = issued.id
 )
 
 select * from final

@@ -1,0 +1,131 @@
+"""The returnable lists (可回传清单): the township files that staff fill in after a home visit and
+upload back through the portal, and the reading of what they upload.
+
+A list is one sheet: a title row naming the township, month and issue date; the header row; one row
+per case with its id (线索编号 or 记录编号), a visit deadline (核查期限) and the empty outcome columns of
+the contract's `outcomes` delivery (核查日期, 核查结论 as a drop-down of the contract's codes, 转介部门,
+备注). It prints landscape on A4, fitted to the width, with the title and header repeated on every page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from pathlib import Path
+
+import polars as pl
+import xlsxwriter
+
+from safetynet.contract import SOURCES
+
+OUTCOME_CODES: tuple[str, ...] = next(c for c in SOURCES["outcomes"].columns if c.name == "outcome").codes
+# The outcome columns as the contract names them in Chinese; staff fill them in.
+FILL_IN = {"visited_on": "核查日期", "outcome": "核查结论", "referred_to": "转介部门", "note": "备注"}
+ID_HEADERS = ("线索编号", "记录编号")
+DEADLINE = "核查期限"
+WIDE = ("预警原因", "疑点说明", "建议措施", "主要致困因素", "数据来源（月份/文件:行）")
+
+
+def display_width(text: str) -> int:
+    """Columns a text takes in a spreadsheet cell: a Chinese character counts two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def write_list(
+    path: Path,
+    frame: pl.DataFrame,
+    headers: dict[str, str],
+    title: str,
+    heading: str,
+    month: str,
+    issued: dt.date,
+    revision: str | None,
+) -> None:
+    """One returnable list. `headers` maps the frame's columns to Chinese headers; the deadline and
+    the fill-in columns follow them."""
+    wb = xlsxwriter.Workbook(str(path))
+    # dated by the month, not the clock, so that a rerun writes the same bytes
+    wb.set_properties(
+        {"title": title + ("（修订版）" if revision else ""), "created": dt.datetime.strptime(month, "%Y-%m")}
+    )
+    ws = wb.add_worksheet(title[:31])
+    bold = wb.add_format({"bold": True, "font_size": 14})
+    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
+    fill = wb.add_format({"bold": True, "bg_color": "#FFF2CC", "border": 1, "text_wrap": True})
+    wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+    top = wb.add_format({"valign": "top"})
+    date = wb.add_format({"num_format": "yyyy-mm-dd", "valign": "top"})
+    names = [*headers.values(), DEADLINE, *FILL_IN.values()]
+    ws.merge_range(0, 0, 0, len(names) - 1, heading, bold)
+    ws.set_row(0, 24)
+    for c, name in enumerate(names):
+        ws.write_string(1, c, name, fill if name in FILL_IN.values() else head)
+    rows = frame.select(*headers, "visit_by").rows()
+    widths = [display_width(n) for n in names]
+    for r, row in enumerate(rows, start=2):
+        for c, value in enumerate(row):
+            if value is None:
+                continue
+            if isinstance(value, dt.date):
+                ws.write_datetime(r, c, dt.datetime.combine(value, dt.time()), date)
+                widths[c] = max(widths[c], 10)
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                ws.write_number(r, c, value, top)
+                widths[c] = max(widths[c], len(f"{value:g}"))
+            else:
+                ws.write_string(r, c, str(value), top)
+                widths[c] = max(widths[c], display_width(str(value)))
+    for c, name in enumerate(names):
+        if name in WIDE:
+            ws.set_column(c, c, min(max(widths[c], 12), 60) + 2, wrap)
+        elif name == FILL_IN["visited_on"]:
+            ws.set_column(c, c, 12, date)
+        elif name == FILL_IN["note"]:
+            ws.set_column(c, c, 24, wrap)
+        else:
+            ws.set_column(c, c, min(widths[c], 40) + 2, top)
+    last = max(len(rows), 1) + 1
+    outcome_col = names.index(FILL_IN["outcome"])
+    ws.data_validation(
+        2,
+        outcome_col,
+        last,
+        outcome_col,
+        {
+            "validate": "list",
+            "source": list(OUTCOME_CODES),
+            "input_title": "核查结论",
+            "input_message": "请从下拉列表选择",
+            "error_title": "核查结论",
+            "error_message": "请从下拉列表选择约定的核查结论",
+        },
+    )
+    visited_col = names.index(FILL_IN["visited_on"])
+    ws.data_validation(
+        2,
+        visited_col,
+        last,
+        visited_col,
+        {
+            "validate": "date",
+            "criteria": ">=",
+            "value": dt.datetime.combine(issued, dt.time()),
+            "input_title": "核查日期",
+            "input_message": "入户核查的日期，如 2026-10-08",
+            "error_title": "核查日期",
+            "error_message": f"核查日期不能早于清单下发日 {issued.isoformat()}",
+        },
+    )
+    ws.freeze_panes(2, 0)
+    ws.autofilter(1, 0, last, len(names) - 1)
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(0, 1)
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+    ws.set_footer("&C第 &P 页，共 &N 页")
+    if revision:  # a second sheet, so the list itself keeps its columns for the returned outcomes
+        note = wb.add_worksheet("修订说明")
+        note.set_column(0, 0, 100)
+        note.write_string(0, 0, revision)
+    wb.close()

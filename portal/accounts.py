@@ -1,0 +1,185 @@
+"""Portal accounts: a small SQLite database under `<home>/portal/`, created on first use.
+
+A township office has one township code (9 digits), a county office one county code (6 digits,
+every township of it, read-only), the data team (`admin`) everything. Passwords are hashed with
+Argon2 (pwdlib). Failed sign-ins are counted per account *and client address*: after
+`lockout_failures` (rules/portal/portal.yaml) the account is locked for that address only, for
+`lockout_minutes`, so a stranger elsewhere cannot lock a township out. Disabling an account or
+resetting its password ends its sessions (the session carries the account's `epoch`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from pwdlib import PasswordHash
+
+from safetynet.errors import SafetynetError
+from safetynet.rules import PortalSettings
+
+ROLES = ("township", "county", "admin")
+AREA = {"township": re.compile(r"^\d{9}$"), "county": re.compile(r"^\d{6}$"), "admin": re.compile(r"^$")}
+USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
+MIN_PASSWORD = 10
+SCHEMA = """
+create table if not exists accounts (
+    username text primary key,
+    role text not null,
+    area text not null,
+    password_hash text not null,
+    disabled integer not null default 0,
+    epoch integer not null default 0,
+    created_at text not null
+);
+create table if not exists failures (
+    username text not null,
+    address text not null,
+    at text not null
+);
+create index if not exists failures_by_account on failures (username, address, at);
+"""
+HASHER = PasswordHash.recommended()
+# verified against when the account does not exist, so that an unknown user costs the same time
+_DUMMY = HASHER.hash("not a password of anyone")
+
+
+class AccountError(SafetynetError):
+    """An account command that cannot be done as asked."""
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    role: str
+    area: str
+    disabled: bool
+    epoch: int
+    created_at: str
+
+    def townships(self, all_townships: list[str]) -> list[str]:
+        """The townships this account may see, of those that have files."""
+        if self.role == "admin":
+            return list(all_townships)
+        return [t for t in all_townships if t.startswith(self.area)]
+
+    def may_see(self, township: str) -> bool:
+        return self.role == "admin" or township.startswith(self.area)
+
+    @property
+    def may_upload(self) -> bool:
+        return self.role == "township"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Accounts:
+    def __init__(self, home: Path, settings: PortalSettings):
+        folder = home / "portal"
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        self.path = folder / "accounts.sqlite"
+        self.settings = settings
+        with self._connect() as con:
+            con.executescript(SCHEMA)
+        self.path.chmod(0o600)
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        con.execute("pragma journal_mode = wal")
+        return con
+
+    def _row(self, con: sqlite3.Connection, username: str) -> Account | None:
+        row = con.execute(
+            "select username, role, area, disabled, epoch, created_at from accounts where username = ?",
+            [username],
+        ).fetchone()
+        return Account(row[0], row[1], row[2], bool(row[3]), row[4], row[5]) if row else None
+
+    def get(self, username: str) -> Account | None:
+        with self._connect() as con:
+            return self._row(con, username)
+
+    def add(self, username: str, role: str, area: str, password: str) -> Account:
+        if not USERNAME.match(username):
+            raise AccountError(f"username {username!r}: 2-40 letters, digits, '.', '_' or '-'")
+        if role not in ROLES:
+            raise AccountError(f"role {role!r}: one of {', '.join(ROLES)}")
+        area = area or ""
+        if not AREA[role].match(area):
+            need = {"township": "a 9-digit township code", "county": "a 6-digit county code"}
+            raise AccountError(
+                f"--area {area!r}: a {role} account needs {need.get(role, 'no area')}"
+                if role != "admin"
+                else "--area: an admin account has no area"
+            )
+        _check_password(password)
+        with self._connect() as con:
+            if self._row(con, username):
+                raise AccountError(f"account {username} exists (use `safetynet users reset`)")
+            con.execute(
+                "insert into accounts values (?, ?, ?, ?, 0, 0, ?)",
+                [username, role, area, HASHER.hash(password), _now().isoformat(timespec="seconds")],
+            )
+            return self._row(con, username)
+
+    def list(self) -> list[Account]:
+        with self._connect() as con:
+            names = [r[0] for r in con.execute("select username from accounts order by username")]
+            return [self._row(con, n) for n in names]
+
+    def disable(self, username: str) -> None:
+        with self._connect() as con:
+            if not self._row(con, username):
+                raise AccountError(f"no account {username}")
+            con.execute("update accounts set disabled = 1, epoch = epoch + 1 where username = ?", [username])
+
+    def reset(self, username: str, password: str) -> None:
+        """A new password; the account is enabled again, its sessions end and its locks are lifted."""
+        _check_password(password)
+        with self._connect() as con:
+            if not self._row(con, username):
+                raise AccountError(f"no account {username}")
+            con.execute(
+                "update accounts set password_hash = ?, disabled = 0, epoch = epoch + 1 where username = ?",
+                [HASHER.hash(password), username],
+            )
+            con.execute("delete from failures where username = ?", [username])
+
+    def sign_in(self, username: str, password: str, address: str) -> Account | None:
+        """The account, or None: unknown, disabled, locked for this address or a wrong password all
+        look the same to the caller (and cost one Argon2 verification each)."""
+        since = (_now() - dt.timedelta(minutes=self.settings.lockout_minutes)).isoformat()
+        with self._connect() as con:
+            failures = con.execute(
+                "select count(*) from failures where username = ? and address = ? and at > ?",
+                [username, address, since],
+            ).fetchone()[0]
+            row = con.execute(
+                "select password_hash from accounts where username = ? and disabled = 0", [username]
+            ).fetchone()
+            valid = HASHER.verify(password, row[0] if row else _DUMMY) and row is not None
+            if valid and failures < self.settings.lockout_failures:
+                con.execute("delete from failures where username = ? and address = ?", [username, address])
+                return self._row(con, username)
+            con.execute("insert into failures values (?, ?, ?)", [username, address, _now().isoformat()])
+            return None
+
+    def locked(self, username: str, address: str) -> bool:
+        since = (_now() - dt.timedelta(minutes=self.settings.lockout_minutes)).isoformat()
+        with self._connect() as con:
+            n = con.execute(
+                "select count(*) from failures where username = ? and address = ? and at > ?",
+                [username, address, since],
+            ).fetchone()[0]
+        return n >= self.settings.lockout_failures
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")

@@ -1,0 +1,523 @@
+"""The township portal (乡镇工作平台): FastAPI, Jinja2 templates rendered on the server, no script
+and no asset from outside the server, so that it works on an old browser on the county intranet.
+
+    GET  /login, POST /login, POST /logout     sign in and out (CSRF token on every form)
+    GET  /                                     the account's townships and months
+    GET  /files/{month}/{township}             a township's files with their SHA-256 (manifest)
+    GET  /download/{month}/{township}/{name}   one file listed in that manifest
+    GET  /zip/{month}/{township}               the month's files as a zip
+    GET  /worklist/{township}?q=               open and overdue cases; find a household
+    GET  /upload/{township}, POST ...          return outcomes (township offices only)
+    GET  /status                               the data team: uploads of every township
+
+Everything a request names is checked against the account and the manifests; whatever does not
+match is answered 404, the same as a file that does not exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import secrets
+import time
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+import polars as pl
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from jobs.household_reports import division_names
+from jobs.lake import Home
+from portal import audit, uploads
+from portal.accounts import Account, Accounts
+from portal.files import TOWNSHIP, Library, zip_folder
+from safetynet.rules import PortalSettings, load_portal
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.filters["url"] = lambda s: quote(str(s), safe="/")
+KIND_LABELS = {"lead": "预警线索", "doubtful": "核对疑点", "recheck": "随机抽查"}
+ROLE_LABELS = {"township": "乡镇（街道）", "county": "县（区）民政局", "admin": "数据组"}
+SAME_ANSWER = "用户名或密码错误，或该账户在本机已被暂时锁定。请稍后再试或联系县民政局数据组。"
+
+
+class NotFound(StarletteHTTPException):
+    def __init__(self) -> None:
+        super().__init__(status_code=404)
+
+
+class SignIn(Exception):
+    """No valid session: go to the sign-in page."""
+
+
+def _secret(home: Path) -> str:
+    path = home / "portal" / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def create_app(
+    home: Path,
+    landing: Path | None = None,
+    settings: PortalSettings | None = None,
+    https_only: bool = False,
+    today=dt.date.today,
+) -> FastAPI:
+    home = home.resolve()
+    settings = settings or load_portal()
+    accounts = Accounts(home, settings)
+    library = Library(home)
+    audit.folder(home).mkdir(parents=True, exist_ok=True)
+    app = FastAPI(title="safetynet portal", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=_secret(home),
+        session_cookie="safetynet_session",
+        max_age=int(settings.session_hours * 3600),
+        same_site="strict",
+        https_only=https_only,
+    )
+    app.state.accounts = accounts
+
+    @app.middleware("http")
+    async def _cap(request: Request, call_next):
+        """An upload larger than the cap is refused before its body is read."""
+        length = request.headers.get("content-length", "")
+        if request.method == "POST" and length.isdigit() and int(length) > settings.upload_max_bytes + 65536:
+            return HTMLResponse(
+                "<!doctype html><meta charset='utf-8'><p>文件超过 "
+                f"{settings.upload_max_bytes // 1_000_000} MB，已拒绝。<a href='/'>返回</a></p>",
+                status_code=413,
+            )
+        return await call_next(request)
+
+    def address(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def log(request: Request, action: str, account: Account | None = None, **fields) -> None:
+        audit.write(
+            home,
+            action,
+            account=account.username if account else fields.pop("account", None),
+            role=account.role if account else None,
+            client_address=address(request),
+            **fields,
+        )
+
+    def csrf(request: Request) -> str:
+        if "csrf" not in request.session:
+            request.session["csrf"] = secrets.token_urlsafe(24)
+        return request.session["csrf"]
+
+    def check_csrf(request: Request, token: str | None) -> None:
+        expected = request.session.get("csrf")
+        if not expected or not token or not hmac.compare_digest(expected, token):
+            raise StarletteHTTPException(status_code=403, detail="csrf")
+
+    def user(request: Request) -> Account:
+        s = request.session
+        account = accounts.get(s.get("u", "")) if s.get("u") else None
+        if (
+            account is None
+            or account.disabled
+            or s.get("e") != account.epoch
+            or time.time() - s.get("t", 0) > settings.session_hours * 3600
+        ):
+            request.session.clear()
+            raise SignIn()
+        return account
+
+    def page(request: Request, name: str, account: Account | None, status: int = 200, **context) -> Response:
+        return TEMPLATES.TemplateResponse(
+            request,
+            name,
+            {"account": account, "csrf": csrf(request), "roles": ROLE_LABELS, **context},
+            status_code=status,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    def townships_of(account: Account) -> dict[str, list[str]]:
+        """month -> the account's townships with files that month (newest month first)."""
+        return {m: account.townships(library.townships(m)) for m in library.months()}
+
+    def mine(account: Account, township: str) -> str:
+        if not TOWNSHIP.match(township) or not account.may_see(township):
+            raise NotFound()
+        return township
+
+    def names() -> dict[str, str]:
+        months = library.months()
+        return division_names(library.home(), months[0]) if months else {}
+
+    @app.exception_handler(SignIn)
+    async def _sign_in(request: Request, exc: SignIn) -> Response:
+        return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 403:
+            log(request, "refused", result="refused", detail=f"{request.url.path}: 表单缺少有效的校验码")
+            message = "页面已过期或表单缺少校验码，请返回重新打开页面后再提交。"
+        elif exc.status_code == 404:
+            message = "未找到该页面或文件。"
+        elif exc.status_code == 405:
+            message = "不支持这种请求方式。"
+        else:
+            message = "请求无法处理。"
+        return page(request, "error.html", None, status=exc.status_code, message=message)
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request) -> Response:
+        return page(request, "login.html", None, message=None)
+
+    @app.post("/login", response_class=HTMLResponse)
+    def login(
+        request: Request,
+        username: Annotated[str, Form()] = "",
+        password: Annotated[str, Form()] = "",
+        csrf_token: Annotated[str | None, Form()] = None,
+    ) -> Response:
+        check_csrf(request, csrf_token)
+        username = username.strip()
+        account = accounts.sign_in(username, password, address(request))
+        if account is None:
+            log(request, "sign_in_failed", account=None, result="refused", **{"detail": username[:40]})
+            return page(request, "login.html", None, status=401, message=SAME_ANSWER)
+        request.session.clear()
+        request.session.update(
+            {
+                "u": account.username,
+                "e": account.epoch,
+                "t": int(time.time()),
+                "csrf": secrets.token_urlsafe(24),
+            }
+        )
+        log(request, "sign_in", account, township_code=account.area or None, result="ok")
+        return RedirectResponse("/", status_code=303)
+
+    @app.post("/logout")
+    def logout(request: Request, csrf_token: Annotated[str | None, Form()] = None) -> Response:
+        check_csrf(request, csrf_token)
+        try:
+            account = user(request)
+            log(request, "sign_out", account, result="ok")
+        except SignIn:
+            pass
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index(request: Request) -> Response:
+        account = user(request)
+        if account.role == "admin":
+            return RedirectResponse("/status", status_code=303)
+        by_month = townships_of(account)
+        return page(request, "index.html", account, by_month=by_month, names=names())
+
+    @app.get("/files/{month}/{township}", response_class=HTMLResponse)
+    def folder_page(request: Request, month: str, township: str) -> Response:
+        account = user(request)
+        folder = library.folder(month, mine(account, township))
+        if folder is None:
+            raise NotFound()
+        lists = [f for f in folder.files if "/" not in f["file"]]
+        reports = [f for f in folder.files if "/" in f["file"]]
+        return page(
+            request,
+            "folder.html",
+            account,
+            folder=folder,
+            lists=lists,
+            reports=reports,
+            name=names().get(township, township),
+        )
+
+    @app.get("/download/{month}/{township}/{name:path}")
+    def download(request: Request, month: str, township: str, name: str) -> Response:
+        account = user(request)
+        folder = library.folder(month, mine(account, township))
+        entry = folder.entry(name) if folder else None
+        if entry is None:
+            raise NotFound()
+        log(
+            request,
+            "download",
+            account,
+            township_code=township,
+            file=f"{month}/{township}/{entry['file']}",
+            sha256=entry["sha256"],
+            bytes=entry["bytes"],
+            result="ok",
+        )
+        return FileResponse(
+            folder.path_of(entry),
+            filename=f"{township}_{month}_{Path(entry['file']).name}",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @app.get("/zip/{month}/{township}")
+    def download_zip(request: Request, month: str, township: str) -> Response:
+        account = user(request)
+        folder = library.folder(month, mine(account, township))
+        if folder is None:
+            raise NotFound()
+        path, size = zip_folder(folder)
+        import hashlib
+
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        log(
+            request,
+            "download",
+            account,
+            township_code=township,
+            file=f"{month}/{township}.zip",
+            sha256=sha,
+            bytes=size,
+            result="ok",
+        )
+        return FileResponse(
+            path,
+            filename=f"{township}_{month}_全部文件.zip",
+            media_type="application/zip",
+            background=BackgroundTask(path.unlink, missing_ok=True),
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @app.get("/upload/{township}", response_class=HTMLResponse)
+    def upload_form(request: Request, township: str) -> Response:
+        account = user(request)
+        mine(account, township)
+        if not account.may_upload:
+            raise NotFound()
+        target = uploads.target_month(library.home())
+        return page(
+            request,
+            "upload.html",
+            account,
+            township=township,
+            result=None,
+            error=None,
+            target=target,
+            landing=landing,
+            name=names().get(township, township),
+        )
+
+    @app.post("/upload/{township}", response_class=HTMLResponse)
+    async def upload(
+        request: Request,
+        township: str,
+        file: Annotated[UploadFile | None, File()] = None,
+        csrf_token: Annotated[str | None, Form()] = None,
+    ) -> Response:
+        check_csrf(request, csrf_token)
+        account = user(request)
+        mine(account, township)
+        if not account.may_upload:
+            raise NotFound()
+        target = uploads.target_month(library.home())
+        context = {
+            "township": township,
+            "target": target,
+            "landing": landing,
+            "name": names().get(township, township),
+        }
+        if landing is None:
+            return page(
+                request,
+                "upload.html",
+                account,
+                status=503,
+                result=None,
+                error="门户未配置回传目录（--landing），暂不能上传，请联系数据组。",
+                **context,
+            )
+        filename = (file.filename if file else "") or ""
+        data = await file.read(settings.upload_max_bytes + 1) if file else b""
+        try:
+            result = uploads.receive(home, landing, township, filename, data, settings, today())
+        except uploads.UploadRefused as exc:
+            log(
+                request,
+                "upload",
+                account,
+                township_code=township,
+                file=filename[:200],
+                bytes=len(data),
+                result="refused",
+                detail=str(exc),
+            )
+            return page(request, "upload.html", account, status=400, result=None, error=str(exc), **context)
+        log(
+            request,
+            "upload",
+            account,
+            township_code=township,
+            file=filename[:200],
+            sha256=result.sha256,
+            bytes=result.bytes,
+            result="ok" if result.count("接受") else "nothing accepted",
+            detail=f"接受 {result.count('接受')}，拒绝 {result.count('拒绝')}，跳过 {result.count('跳过')}；"
+            + "，".join(f"{m} 月 {n} 条" for m, n in sorted(result.written.items())),
+        )
+        return page(request, "upload.html", account, result=result, error=None, **context)
+
+    @app.get("/worklist/{township}", response_class=HTMLResponse)
+    def worklist(request: Request, township: str, q: str = "") -> Response:
+        account = user(request)
+        mine(account, township)
+        cases = open_cases(library.home(), landing, township, today())
+        q = q.strip()[:40]
+        if q:
+            shown = cases.filter(
+                pl.col("household_id").str.contains(q, literal=True)
+                | pl.col("head_name").fill_null("").str.contains(q, literal=True)
+            )
+        else:
+            shown = cases.filter(pl.col("state").is_in(["待核查", "已逾期"]))
+        return page(
+            request,
+            "worklist.html",
+            account,
+            township=township,
+            q=q,
+            cases=shown.to_dicts(),
+            counts=dict(cases.group_by("state").len().iter_rows()),
+            kinds=KIND_LABELS,
+            name=names().get(township, township),
+        )
+
+    @app.get("/status", response_class=HTMLResponse)
+    def status(request: Request) -> Response:
+        account = user(request)
+        if account.role != "admin":
+            raise NotFound()
+        return page(
+            request, "status.html", account, rows=upload_status(library, landing), months=library.months()
+        )
+
+    return app
+
+
+def open_cases(home: Home, landing: Path | None, township: str, today: dt.date) -> pl.DataFrame:
+    """Every case issued to a township, its latest issue, and its state: 已回传 (an outcome read by a
+    run), 已上传待入库 (uploaded, read by the next run), 已逾期 (past its deadline) or 待核查."""
+    months = sorted(home.catalog)
+    issued = [p for m in months if (p := home.partition("_issued", m) / "data.parquet").exists()]
+    schema = {
+        "id": pl.String,
+        "kind": pl.String,
+        "household_id": pl.String,
+        "first_month": pl.String,
+        "month": pl.String,
+        "visit_by": pl.Date,
+        "head_name": pl.String,
+        "state": pl.String,
+        "outcome": pl.String,
+        "visited_on": pl.String,
+    }
+    if not issued:
+        return pl.DataFrame(schema=schema)
+    cases = (
+        pl.scan_parquet(issued)
+        .filter(pl.col("township_code") == township)
+        .sort("month")
+        .group_by("id")
+        .agg(
+            pl.col("kind", "household_id").last(),
+            first_month=pl.col("month").first(),
+            month=pl.col("month").last(),
+            visit_by=pl.col("visit_by").last(),
+        )
+        .collect()
+    )
+    done = [p for m in months if (p := home.partition("outcomes", m) / "data.parquet").exists()]
+    returned = (
+        pl.scan_parquet(done)
+        .select("lead_id", "outcome", pl.col("visited_on").cast(pl.String))
+        .sort("visited_on")
+        .group_by("lead_id")
+        .last()
+        .collect()
+        if done
+        else pl.DataFrame(schema={"lead_id": pl.String, "outcome": pl.String, "visited_on": pl.String})
+    )
+    waiting = uploads.pending(home, landing, township).select("lead_id", "outcome", "visited_on")
+    roster = home.partition("roster", months[-1]) / "data.parquet"
+    heads = (
+        pl.scan_parquet(roster)
+        .filter(pl.col("household_id").is_in(cases["household_id"].implode()))
+        .sort("household_id", pl.col("relation") != "户主")
+        .group_by("household_id")
+        .agg(head_name=pl.col("name").first())
+        .collect()
+        if roster.exists()
+        else pl.DataFrame(schema={"household_id": pl.String, "head_name": pl.String})
+    )
+    out = (
+        cases.join(heads, on="household_id", how="left")
+        .join(
+            waiting.rename({"outcome": "w_outcome", "visited_on": "w_visited"}),
+            left_on="id",
+            right_on="lead_id",
+            how="left",
+        )
+        .join(returned, left_on="id", right_on="lead_id", how="left")
+        .with_columns(
+            state=pl.when(pl.col("w_outcome").is_not_null())
+            .then(pl.lit("已上传待入库"))
+            .when(pl.col("outcome").is_not_null())
+            .then(pl.lit("已回传"))
+            .when(pl.col("visit_by") < today)
+            .then(pl.lit("已逾期"))
+            .otherwise(pl.lit("待核查")),
+            outcome=pl.coalesce("w_outcome", "outcome"),
+            visited_on=pl.coalesce("w_visited", "visited_on"),
+        )
+        .sort("visit_by", "id")
+    )
+    return out.select(schema)
+
+
+def upload_status(library: Library, landing: Path | None) -> list[dict]:
+    """Per township with files in the latest month: uploads, last upload, rows waiting for the run."""
+    months = library.months()
+    if not months:
+        return []
+    townships = library.townships(months[0])
+    entries = [e for e in audit.read(library.root) if e["action"] == "upload"]
+    by_township: dict[str, list[dict]] = {}
+    for e in entries:
+        by_township.setdefault(e.get("township_code") or "", []).append(e)
+    first = uploads.target_month(library.home())
+    waiting: dict[str, int] = {}
+    if landing is not None and first is not None:
+        for path in landing.glob("*/outcomes.part-*.csv"):
+            if path.parent.name >= first:
+                t = path.stem.removeprefix("outcomes.part-")
+                waiting[t] = waiting.get(t, 0) + pl.scan_csv(path).select(pl.len()).collect().item()
+    names = division_names(library.home(), months[0])
+    rows = []
+    for t in townships:
+        mine = by_township.get(t, [])
+        ok = [e for e in mine if e.get("result") == "ok"]
+        rows.append(
+            {
+                "township": t,
+                "name": names.get(t, ""),
+                "uploads": len(ok),
+                "refused": len(mine) - len(ok),
+                "last": max((e["at"] for e in ok), default=None),
+                "waiting": waiting.get(t, 0),
+            }
+        )
+    return rows

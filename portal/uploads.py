@@ -1,0 +1,383 @@
+"""A township's returned outcomes: the filled list it downloaded (xlsx, title row and all) or a CSV
+(UTF-8, UTF-8 with BOM, GBK), checked at once row by row, and merged into the `outcomes` delivery of
+the next month not yet run: `<landing>/<month>/outcomes.part-<township>.csv` (CONTRACT.md, version 2).
+
+Every data row of an upload is accepted, refused with a reason in Chinese, or skipped because its
+outcome columns are still empty (a case not visited yet). The checks are the outcomes suite's
+(`expectations/outcomes.json`: a required id, date and outcome; an outcome in the contract's set; a
+date in the month's event window) and those only the township's own lists can answer: an id that
+was never issued, another township's id, a visit before the list was issued or in the future, the
+same id twice with different outcomes.
+
+Uploads merge by id: a later row for an id replaces the earlier one, rows for other ids stay. Each
+row carries the SHA-256 of the upload it came from (`upload_sha256`), and the raw upload is kept
+under `<home>/portal/uploads/`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import io
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from jobs import runs
+from jobs.ingest import decode_csv
+from jobs.lake import Home
+from jobs.returnable import OUTCOME_CODES
+from safetynet.contract import SOURCES
+from safetynet.errors import DeliveryError, SafetynetError
+from safetynet.months import month_bounds, month_range
+from safetynet.rules import PortalSettings
+
+COLUMNS = [c.name for c in SOURCES["outcomes"].columns]
+HEADERS = {c.zh: c.name for c in SOURCES["outcomes"].columns} | {
+    c.name: c.name for c in SOURCES["outcomes"].columns
+}
+HEADERS["记录编号"] = "lead_id"
+DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d")
+
+
+class UploadRefused(SafetynetError):
+    """An upload refused as a whole; the message is in Chinese, for the township's staff."""
+
+
+@dataclass
+class Row:
+    line: int  # the row number staff see in Excel (or the CSV line)
+    id: str | None
+    visited_on: dt.date | None
+    outcome: str | None
+    referred_to: str | None
+    note: str | None
+    status: str = "接受"  # 接受, 拒绝, 跳过
+    reason: str = ""
+
+
+@dataclass
+class Checked:
+    sha256: str
+    filename: str
+    bytes: int
+    month: str  # the month whose run will read the accepted rows
+    rows: list[Row] = field(default_factory=list)
+    written: dict[str, int] = field(default_factory=dict)  # month -> rows written for its run
+    replaced: int = 0
+    kept: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.rows if r.status == status)
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).replace("\u3000", " ").strip()
+    return text or None
+
+
+def _date(value: object) -> dt.date | None | str:
+    """A date, None when empty, or the text that is not a date."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = _text(value)
+    if text is None:
+        return None
+    for fmt in DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text.split(" ")[0], fmt).date()
+        except ValueError:
+            pass
+    return text
+
+
+def _xlsx_rows(data: bytes, settings: PortalSettings) -> list[list[object]]:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            names = zf.namelist()
+            if "xl/workbook.xml" not in names:
+                raise UploadRefused("文件不是有效的 Excel 工作簿（xlsx），请上传从门户下载并填写的清单")
+            if sum(i.file_size for i in zf.infolist()) > settings.xlsx_max_uncompressed_bytes:
+                raise UploadRefused(
+                    f"工作簿解压后超过 {settings.xlsx_max_uncompressed_bytes // 1_000_000} MB，已拒绝"
+                    "（可能是压缩炸弹或含大量无关内容）"
+                )
+    except zipfile.BadZipFile:
+        raise UploadRefused("文件不是有效的 Excel 工作簿（xlsx），请上传从门户下载并填写的清单") from None
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        return book.get_sheet_by_index(0).to_python(skip_empty_area=False)
+    except Exception as exc:  # calamine raises its own error types for a broken workbook
+        raise UploadRefused(f"无法读取工作簿：{str(exc).splitlines()[0][:120]}") from None
+
+
+def _csv_rows(data: bytes) -> list[list[object]]:
+    import csv
+
+    try:
+        text, _ = decode_csv(Path("upload.csv"), data)
+    except DeliveryError as exc:
+        reasons = {
+            "file is empty": "上传的文件是空的",
+        }
+        raise UploadRefused(reasons.get(exc.problem, f"无法读取 CSV 文件：{exc.problem}")) from None
+    return [list(r) for r in csv.reader(io.StringIO(text.decode("utf-8")))]
+
+
+def read_upload(filename: str, data: bytes, settings: PortalSettings) -> list[Row]:
+    """The data rows of an upload: finds the header row (the title row above it is skipped)."""
+    if not data:
+        raise UploadRefused("上传的文件是空的")
+    if len(data) > settings.upload_max_bytes:
+        raise UploadRefused(f"文件超过 {settings.upload_max_bytes // 1_000_000} MB，已拒绝")
+    suffix = Path(filename or "").suffix.lower()
+    if suffix == ".xlsx":
+        table = _xlsx_rows(data, settings)
+    elif suffix == ".csv":
+        table = _csv_rows(data)
+    else:
+        raise UploadRefused("只接受 xlsx 或 csv 文件（请上传填写后的清单）")
+    for header_row, cells in enumerate(table[:10]):  # noqa: B007 (the header's row is used below)
+        names = [HEADERS.get(_text(c) or "") for c in cells]
+        if "lead_id" in names and "outcome" in names:
+            break
+    else:
+        raise UploadRefused(
+            "找不到表头：文件前 10 行中没有“线索编号”或“记录编号”与“核查结论”两列（请上传从门户下载的清单）"
+        )
+    where = {name: i for i, name in reversed(list(enumerate(names))) if name}
+    body = table[header_row + 1 :]
+    if len(body) > settings.upload_max_rows:
+        raise UploadRefused(f"文件超过 {settings.upload_max_rows} 行，已拒绝；请分批上传")
+
+    def cell(cells: list, name: str) -> object:
+        i = where.get(name)
+        return cells[i] if i is not None and i < len(cells) else None
+
+    rows = []
+    for n, cells in enumerate(body, start=header_row + 2):
+        if not any(_text(c) for c in cells):
+            continue
+        visited = _date(cell(cells, "visited_on"))
+        row = Row(
+            line=n,
+            id=_text(cell(cells, "lead_id")),
+            visited_on=visited if isinstance(visited, dt.date) else None,
+            outcome=_text(cell(cells, "outcome")),
+            referred_to=_text(cell(cells, "referred_to")),
+            note=_text(cell(cells, "note")),
+        )
+        if isinstance(visited, str):
+            row.status, row.reason = "拒绝", f"核查日期“{visited}”无法识别（应为 2026-10-08 这样的日期）"
+        rows.append(row)
+    return rows
+
+
+def target_month(home: Home) -> str | None:
+    """The next month not yet run: after the last published month, or the one after it when a run
+    of that month has already read its landing folder."""
+    months = sorted(home.catalog)
+    if not months:
+        return None
+    after = month_range(months[-1], "9999-12")[1]
+    if any(e["month"] == after and e.get("status") in ("running", "held") for e in runs.entries(home)):
+        after = month_range(after, "9999-12")[1]
+    return after
+
+
+def issued(home: Home, ids: list[str]) -> pl.DataFrame:
+    """Where each of `ids` was issued (first issue): township, kind, issue date, deadline."""
+    paths = [p for m in home.catalog if (p := home.partition("_issued", m) / "data.parquet").exists()]
+    schema = {"id": pl.String, "township_code": pl.String, "kind": pl.String, "issued_on": pl.Date}
+    if not paths or not ids:
+        return pl.DataFrame(schema=schema)
+    return (
+        pl.scan_parquet(paths)
+        .filter(pl.col("id").is_in(ids))
+        .sort("month")
+        .group_by("id")
+        .agg(pl.col("township_code", "kind", "issued_on").first())
+        .collect()
+        .select(schema)
+    )
+
+
+def check(rows: list[Row], township: str, home: Home, month: str, today: dt.date) -> None:
+    """Each row accepted, refused with a reason, or skipped (nothing filled in yet)."""
+    known = {r[0]: r[1:] for r in issued(home, sorted({r.id for r in rows if r.id})).iter_rows()}
+    window_start = month_bounds(month)[0].replace(year=month_bounds(month)[0].year - 1)
+    first: dict[str, Row] = {}
+    for row in rows:
+        if row.status != "接受":
+            continue
+        if row.visited_on is None and row.outcome is None:
+            row.status, row.reason = "跳过", "未填写核查日期和核查结论（尚未核查）"
+            continue
+        where = known.get(row.id or "")
+        if not row.id:
+            row.status, row.reason = "拒绝", "编号为空"
+        elif where is None:
+            row.status, row.reason = (
+                "拒绝",
+                f"编号 {row.id} 不存在：不是下发给乡镇的线索、疑点或抽查编号（请核对是否抄错）",
+            )
+        elif where[0] != township:
+            row.status, row.reason = "拒绝", f"编号 {row.id} 属于其他乡镇（{where[0]}），本乡镇不能回传"
+        elif row.outcome is None:
+            row.status, row.reason = "拒绝", "核查结论为空"
+        elif row.outcome not in OUTCOME_CODES:
+            row.status, row.reason = (
+                "拒绝",
+                f"核查结论“{row.outcome}”不在约定的选项中（{'、'.join(OUTCOME_CODES)}）",
+            )
+        elif row.visited_on is None:
+            row.status, row.reason = "拒绝", "核查日期为空"
+        elif row.visited_on < where[2]:
+            row.status, row.reason = "拒绝", f"核查日期 {row.visited_on} 早于清单下发日 {where[2]}"
+        elif row.visited_on > today:
+            row.status, row.reason = "拒绝", f"核查日期 {row.visited_on} 晚于今天（{today}）"
+        elif row.visited_on < window_start:
+            row.status, row.reason = "拒绝", f"核查日期 {row.visited_on} 早于一年前，超出回传时限"
+    for row in rows:
+        if row.status != "接受":
+            continue
+        earlier = first.get(row.id)
+        if earlier is None:
+            first[row.id] = row
+        elif (earlier.outcome, earlier.visited_on) != (row.outcome, row.visited_on):
+            for r in (earlier, row):
+                r.status = "拒绝"
+                lines = f"第 {earlier.line} 行和第 {row.line} 行"
+                r.reason = f"编号 {row.id} 在本文件中出现两次且结论或日期不同（{lines}）"
+        else:
+            row.status, row.reason = "跳过", f"与第 {earlier.line} 行重复"
+    # an id refused for a conflict stays refused even if a third row repeats one of the two
+    conflicted = {r.id for r in rows if r.reason.startswith(f"编号 {r.id} 在本文件中出现两次")}
+    for row in rows:
+        if row.status == "接受" and row.id in conflicted:
+            row.status, row.reason = "拒绝", f"编号 {row.id} 在本文件中出现两次且结论或日期不同"
+
+
+def part_path(landing: Path, month: str, township: str) -> Path:
+    return landing / month / f"outcomes.part-{township}.csv"
+
+
+def _read_part(path: Path) -> pl.DataFrame:
+    schema = {c: pl.String for c in COLUMNS}
+    return pl.read_csv(path, schema=schema) if path.exists() else pl.DataFrame(schema=schema)
+
+
+def _write_part(path: Path, frame: pl.DataFrame) -> None:
+    """Atomic: a temporary file, flushed to disk, renamed over the old one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if frame.height == 0:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.sort("lead_id").write_csv(tmp)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def merge(landing: Path, first: str, township: str, accepted: list[Row], sha256: str) -> dict[str, int]:
+    """Write the accepted rows into the township's part of `outcomes`, each in the month of its
+    visit or, if that month has run already, in `first` (the next month not yet run): an outcome is
+    an event of the month it happened in. A row replaces the rows of its id in every month not yet
+    run; rows of other ids stay. Serialised by a lock; each file is replaced atomically.
+    Returns rows per month written, and "replaced" and "kept" counts."""
+    new = pl.DataFrame(
+        {
+            "lead_id": [r.id for r in accepted],
+            "visited_on": [r.visited_on.isoformat() for r in accepted],
+            "outcome": [r.outcome for r in accepted],
+            "referred_to": [r.referred_to for r in accepted],
+            "note": [r.note for r in accepted],
+            "upload_sha256": [sha256] * len(accepted),
+        },
+        schema={c: pl.String for c in COLUMNS},
+    ).with_columns(month=pl.max_horizontal(pl.lit(first), pl.col("visited_on").str.slice(0, 7)))
+    landing.mkdir(parents=True, exist_ok=True)
+    counts = {"replaced": 0, "kept": 0}
+    with open(landing / f".outcomes.part-{township}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pending = sorted(
+            {p.parent.name for p in landing.glob(f"*/outcomes.part-{township}.csv") if p.parent.name >= first}
+            | set(new["month"])
+        )
+        ids = new["lead_id"].implode()
+        for month in pending:
+            path = part_path(landing, month, township)
+            old = _read_part(path)
+            counts["replaced"] += old.filter(pl.col("lead_id").is_in(ids)).height
+            counts["kept"] += old.filter(~pl.col("lead_id").is_in(ids)).height
+            mine = new.filter(pl.col("month") == month).drop("month")
+            if mine.height or old.filter(pl.col("lead_id").is_in(ids)).height:
+                _write_part(path, pl.concat([old.filter(~pl.col("lead_id").is_in(ids)), mine]))
+            if mine.height:
+                counts[month] = mine.height
+    return counts
+
+
+def keep_raw(home: Path, data: bytes, filename: str) -> str:
+    sha = hashlib.sha256(data).hexdigest()
+    folder = home / "portal" / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{sha}{Path(filename).suffix.lower()}"
+    if not target.exists():
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(0o600)
+        os.replace(tmp, target)
+    return sha
+
+
+def receive(
+    home_root: Path,
+    landing: Path,
+    township: str,
+    filename: str,
+    data: bytes,
+    settings: PortalSettings,
+    today: dt.date,
+) -> Checked:
+    """Check an upload and, when rows are accepted, merge them into next month's delivery."""
+    home = Home(home_root)
+    month = target_month(home)
+    if month is None:
+        raise UploadRefused("还没有发布任何月份的清单，暂不能回传")
+    rows = read_upload(filename, data, settings)
+    sha = keep_raw(home_root, data, filename)
+    result = Checked(sha256=sha, filename=filename, bytes=len(data), month=month, rows=rows)
+    check(rows, township, home, month, today)
+    accepted = [r for r in rows if r.status == "接受"]
+    if accepted:
+        counts = merge(landing, month, township, accepted, sha)
+        result.replaced, result.kept = counts.pop("replaced"), counts.pop("kept")
+        result.written = counts
+    return result
+
+
+def pending(home: Home, landing: Path | None, township: str) -> pl.DataFrame:
+    """The outcomes uploaded and not yet read by a run (months after the last published one)."""
+    first = target_month(home)
+    if landing is None or first is None:
+        return _read_part(Path("/nonexistent"))
+    parts = [
+        _read_part(p)
+        for p in sorted(landing.glob(f"*/outcomes.part-{township}.csv"))
+        if p.parent.name >= first
+    ]
+    return pl.concat(parts) if parts else _read_part(Path("/nonexistent"))
