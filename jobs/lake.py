@@ -184,11 +184,12 @@ def _fixed_link(link: Path, points_to: str) -> None:
 
 
 def seal(folder: Path) -> None:
-    """Make a published build read-only: files 0444, folders 0555."""
+    """Make a published build read-only, and readable by its owner and group only (it holds ID
+    numbers): files 0440, folders 0550."""
     for path in sorted(folder.rglob("*"), reverse=True):
         if not path.is_symlink():
-            path.chmod(0o555 if path.is_dir() else 0o444)
-    folder.chmod(0o555)
+            path.chmod(0o550 if path.is_dir() else 0o440)
+    folder.chmod(0o550)
 
 
 def unseal_copy(build: Path, target: Path) -> None:

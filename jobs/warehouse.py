@@ -160,7 +160,7 @@ def _portal_log(home: Home, relative: bool) -> str:
         cols = ", ".join(f"cast(null as {t}) as {c}" for c, t in PORTAL_LOG_COLUMNS.items())
         return f"(select {cols} where false)"
     where = "lake/_portal_log" if relative else str(folder)
-    columns = ", ".join(f"{c}: '{t}'" for c, t in PORTAL_LOG_COLUMNS.items())
+    columns = ", ".join(f"'{c}': '{t}'" for c, t in PORTAL_LOG_COLUMNS.items())
     return f"read_json('{where}/*.jsonl', format = 'newline_delimited', columns = {{{columns}}})"
 
 

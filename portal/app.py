@@ -137,10 +137,12 @@ def create_app(
             raise SignIn()
         return account
 
-    def page(request: Request, name: str, account: Account | None, status: int = 200, **context) -> Response:
+    def page(
+        request: Request, template: str, account: Account | None, status: int = 200, **context
+    ) -> Response:
         return TEMPLATES.TemplateResponse(
             request,
-            name,
+            template,
             {"account": account, "csrf": csrf(request), "roles": ROLE_LABELS, **context},
             status_code=status,
             headers={"Cache-Control": "no-store"},
@@ -485,7 +487,7 @@ def open_cases(home: Home, landing: Path | None, township: str, today: dt.date) 
         )
         .sort("visit_by", "id")
     )
-    return out.select(schema)
+    return out.select(list(schema))
 
 
 def upload_status(library: Library, landing: Path | None) -> list[dict]:

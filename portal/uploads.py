@@ -33,7 +33,7 @@ from jobs.lake import Home
 from jobs.returnable import OUTCOME_CODES
 from safetynet.contract import SOURCES
 from safetynet.errors import DeliveryError, SafetynetError
-from safetynet.months import month_bounds, month_range
+from safetynet.months import month_bounds, next_month
 from safetynet.rules import PortalSettings
 
 COLUMNS = [c.name for c in SOURCES["outcomes"].columns]
@@ -191,9 +191,9 @@ def target_month(home: Home) -> str | None:
     months = sorted(home.catalog)
     if not months:
         return None
-    after = month_range(months[-1], "9999-12")[1]
+    after = next_month(months[-1])
     if any(e["month"] == after and e.get("status") in ("running", "held") for e in runs.entries(home)):
-        after = month_range(after, "9999-12")[1]
+        after = next_month(after)
     return after
 
 
@@ -210,7 +210,7 @@ def issued(home: Home, ids: list[str]) -> pl.DataFrame:
         .group_by("id")
         .agg(pl.col("township_code", "kind", "issued_on").first())
         .collect()
-        .select(schema)
+        .select(list(schema))
     )
 
 

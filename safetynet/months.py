@@ -25,3 +25,7 @@ def month_range(first: str, last: str) -> list[str]:
 def previous_month(month: str) -> str:
     start, _ = month_bounds(month)
     return (start - dt.timedelta(days=1)).strftime("%Y-%m")
+
+
+def next_month(month: str) -> str:
+    return (month_bounds(month)[1] + dt.timedelta(days=1)).strftime("%Y-%m")

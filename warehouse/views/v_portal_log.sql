@@ -3,7 +3,7 @@
 -- Appended by the portal to lake/_portal_log/<YYYY-MM>.jsonl; never rewritten.
 create or replace view v_portal_log as
 select
-    cast(log.at as timestamptz) as at,
+    cast(log."at" as timestamptz) as "at",
     log.account,
     log.role,
     log.township_code,
@@ -15,4 +15,4 @@ select
     log.result,
     log.detail
 from {portal_log} as log
-order by at, account
+order by "at", account

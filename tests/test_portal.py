@@ -1,0 +1,567 @@
+"""The township portal, in process (FastAPI's test client over a home built by the real jobs).
+
+Every access path is tried by a stranger, another township and a county; every bad upload of the
+issue gets its Chinese message; accepted rows land in next month's `outcomes` part, the next run
+reads them and auditors trace each to its upload. The browser test is tests/test_portal_browser.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+import xlsxwriter
+from fastapi.testclient import TestClient
+from python_calamine import CalamineWorkbook
+
+from jobs.sealed import connect
+from portal import audit
+from portal.accounts import Accounts
+from portal.app import create_app
+from safetynet.rules import load_portal
+from tests.direct import run
+
+PASSWORD = "correct horse 1"
+TODAY = dt.date(2026, 9, 20)
+
+
+@pytest.fixture(scope="module")
+def site(landing, tmp_path_factory):
+    """August published; a landing of our own (uploads write into it); accounts for two townships of
+    one county, the county, another county's township and the data team."""
+    root = tmp_path_factory.mktemp("portal")
+    land = root / "landing"
+    shutil.copytree(landing, land)
+    for part in land.glob("2026-09/outcomes*"):
+        part.unlink()  # the generator's own outcomes would mask what the uploads bring
+    home = root / "home"
+    run("2026-08", str(land), str(home), "portal-08")
+    folders = sorted(p.parent for p in (home / "exports" / "2026-08").glob("*/*/manifest.json"))
+    by_rows = sorted(
+        folders,
+        key=lambda f: (
+            -next(
+                (
+                    x.get("rows", 0)
+                    for x in json.loads((f / "manifest.json").read_text())["files"]
+                    if x["file"] == "线索清单.xlsx"
+                ),
+                0,
+            )
+        ),
+    )
+    mine = by_rows[0].name
+    county = mine[:6]
+    neighbour = next(f.name for f in folders if f.name[:6] == county and f.name != mine)
+    elsewhere = next((f.name for f in folders if f.name[:6] != county), None)
+    accounts = Accounts(home, load_portal())
+    accounts.add("town", "township", mine, PASSWORD)
+    accounts.add("neighbour", "township", neighbour, PASSWORD)
+    accounts.add("county", "county", county, PASSWORD)
+    accounts.add("admin", "admin", "", PASSWORD)
+    return {
+        "home": home,
+        "landing": land,
+        "mine": mine,
+        "neighbour": neighbour,
+        "county": county,
+        "elsewhere": elsewhere,
+    }
+
+
+def client(site, address: str = "10.0.0.1", **kw) -> TestClient:
+    app = create_app(site["home"], site["landing"], today=lambda: TODAY, **kw)
+    return TestClient(app, client=(address, 40000), follow_redirects=False)
+
+
+def token(c: TestClient, path: str = "/login") -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', c.get(path).text).group(1)
+
+
+def sign_in(c: TestClient, username: str, password: str = PASSWORD):
+    return c.post("/login", data={"username": username, "password": password, "csrf_token": token(c)})
+
+
+def signed_in(site, username: str, address: str = "10.0.0.1") -> TestClient:
+    c = client(site, address)
+    assert sign_in(c, username).status_code == 303
+    return c
+
+
+def manifest(site, township: str, month: str = "2026-08") -> dict:
+    path = site["home"] / "exports" / month / township[:6] / township / "manifest.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# --- sign-in -------------------------------------------------------------------------------------
+
+
+def test_every_page_asks_a_stranger_to_sign_in(site):
+    c = client(site)
+    t = site["mine"]
+    for path in (
+        "/",
+        f"/files/2026-08/{t}",
+        f"/download/2026-08/{t}/线索清单.xlsx",
+        f"/zip/2026-08/{t}",
+        f"/worklist/{t}",
+        f"/upload/{t}",
+        "/status",
+    ):
+        r = c.get(path)
+        assert r.status_code == 303 and r.headers["location"] == "/login", path
+    form = c.get("/login")
+    assert form.status_code == 200 and 'name="username"' in form.text and 'name="password"' in form.text
+    assert "<script" not in form.text and "http://" not in form.text.replace("http://testserver", "")
+
+
+def test_session_cookie_is_signed_httponly_samesite_and_expires(site):
+    c = client(site)
+    r = sign_in(c, "town")
+    cookie = r.headers["set-cookie"]
+    assert (
+        "httponly" in cookie.lower() and "samesite=strict" in cookie.lower() and "max-age=" in cookie.lower()
+    )
+    assert c.get("/").status_code == 200
+    forged = client(site)
+    value = cookie.split(";")[0].split("=", 1)[1]
+    forged.cookies.set("safetynet_session", value[:-3] + ("AAA" if not value.endswith("AAA") else "BBB"))
+    assert forged.get("/").headers["location"] == "/login"
+    # an expired session (the cookie's own signature is older than the session lifetime)
+    short = client(site, settings=load_portal().__class__(**{**vars(load_portal()), "session_hours": 1e-6}))
+    short.cookies.set("safetynet_session", value)
+    assert short.get("/").headers["location"] == "/login"
+
+
+def test_a_form_without_its_csrf_token_is_refused_and_logged(site):
+    c = client(site, "10.9.9.9")
+    r = c.post("/login", data={"username": "town", "password": PASSWORD})
+    assert r.status_code == 403 and "校验码" in r.text
+    c = signed_in(site, "town")
+    r = c.post(f"/upload/{site['mine']}", files={"file": ("a.csv", b"x")})
+    assert r.status_code == 403
+    r = c.post("/logout", data={"csrf_token": "forged"})
+    assert r.status_code == 403
+    assert any(
+        e["action"] == "refused" and e["client_address"] == "10.9.9.9" for e in audit.read(site["home"])
+    )
+
+
+def test_unknown_user_wrong_password_and_locked_account_get_the_same_answer(site):
+    accounts = Accounts(site["home"], load_portal())
+    accounts.add("locky", "township", site["mine"], PASSWORD)
+    c = client(site, "10.1.1.1")
+    answers = [sign_in(c, "nobody-here", "whatever-pass"), sign_in(c, "locky", "wrong-password")]
+    for _ in range(4):
+        answers.append(sign_in(c, "locky", "wrong-password"))
+    sixth = sign_in(c, "locky", PASSWORD)  # the right password, after 5 failures from this address
+    answers.append(sixth)
+    assert {(a.status_code, re.search(r'id="message">([^<]+)', a.text).group(1)) for a in answers} == {
+        (401, answers[0].text and re.search(r'id="message">([^<]+)', answers[0].text).group(1))
+    }
+    assert accounts.locked("locky", "10.1.1.1")
+    # another address is not locked out by what a stranger did elsewhere
+    assert sign_in(client(site, "10.1.1.2"), "locky").status_code == 303
+    # a reset lifts the lock
+    accounts.reset("locky", PASSWORD + "x")
+    assert sign_in(client(site, "10.1.1.1"), "locky", PASSWORD + "x").status_code == 303
+    failed = [
+        e
+        for e in audit.read(site["home"])
+        if e["action"] == "sign_in_failed" and e["client_address"] == "10.1.1.1"
+    ]
+    assert len(failed) >= 7
+
+
+def test_disabling_an_account_ends_its_session(site):
+    accounts = Accounts(site["home"], load_portal())
+    accounts.add("leaver", "county", site["county"], PASSWORD)
+    c = signed_in(site, "leaver")
+    assert c.get("/").status_code == 200
+    accounts.disable("leaver")
+    assert c.get("/").headers["location"] == "/login"
+    assert sign_in(client(site), "leaver").status_code == 401
+
+
+# --- downloads ------------------------------------------------------------------------------------
+
+
+def test_a_township_sees_and_takes_only_its_own_files(site):
+    c = signed_in(site, "town")
+    t, other = site["mine"], site["neighbour"]
+    index = c.get("/").text
+    assert t in index and other not in index
+    page = c.get(f"/files/2026-08/{t}").text
+    m = manifest(site, t)
+    for f in m["files"]:
+        assert f["sha256"] in page
+    r = c.get(f"/download/2026-08/{t}/线索清单.xlsx")
+    assert r.status_code == 200
+    entry = next(f for f in m["files"] if f["file"] == "线索清单.xlsx")
+    assert hashlib.sha256(r.content).hexdigest() == entry["sha256"]
+    report = next(f for f in m["files"] if "/" in f["file"])
+    assert c.get(f"/download/2026-08/{t}/{report['file']}").status_code == 200
+    z = c.get(f"/zip/2026-08/{t}")
+    assert z.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(z.content)) as zf:
+        inside = {n.split("/", 1)[1]: hashlib.sha256(zf.read(n)).hexdigest() for n in zf.namelist()}
+    assert {f["file"]: f["sha256"] for f in m["files"]}.items() <= inside.items()
+    assert z.content == c.get(f"/zip/2026-08/{t}").content  # the same build gives the same zip
+    log = [e for e in audit.read(site["home"]) if e["action"] == "download" and e["account"] == "town"]
+    assert {"sha256", "bytes", "client_address"} <= {k for e in log for k, v in e.items() if v}
+    assert any(e["sha256"] == entry["sha256"] and e["bytes"] == entry["bytes"] for e in log)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/files/2026-08/{other}",
+        "/download/2026-08/{other}/线索清单.xlsx",
+        "/zip/2026-08/{other}",
+        "/worklist/{other}",
+        "/upload/{other}",
+        "/download/2026-08/{mine}/..%2F..%2F..%2Fmanifest.json",
+        "/download/2026-08/{mine}/%2e%2e/%2e%2e/build.json",
+        "/download/2026-08/{mine}/../{other}/线索清单.xlsx",
+        "/download/2026-08/{mine}//etc/passwd",
+        "/download/2026-08/{mine}/manifest.json.bak",
+        "/download/2026-08/{mine}/不存在的文件.xlsx",
+        "/download/2026-08/43010100x/线索清单.xlsx",
+        "/download/2026-8/{mine}/线索清单.xlsx",
+        "/download/2026-12/{mine}/线索清单.xlsx",
+        "/files/2026-08/{mine}%2F..",
+        "/status",
+    ],
+)
+def test_another_townships_file_a_traversal_or_a_guess_is_not_found(site, path):
+    c = signed_in(site, "town")
+    r = c.get(path.format(mine=site["mine"], other=site["neighbour"]))
+    assert r.status_code == 404, r.text[:200]
+    assert "未找到" in r.text
+    missing = c.get(f"/download/2026-08/{site['mine']}/does-not-exist.xlsx")
+    assert (r.status_code, r.text) == (missing.status_code, missing.text)
+
+
+def test_a_county_sees_its_townships_read_only(site):
+    c = signed_in(site, "county")
+    index = c.get("/").text
+    assert site["mine"] in index and site["neighbour"] in index
+    if site["elsewhere"]:
+        assert site["elsewhere"] not in index
+        assert c.get(f"/files/2026-08/{site['elsewhere']}").status_code == 404
+    assert c.get(f"/files/2026-08/{site['neighbour']}").status_code == 200
+    assert c.get(f"/upload/{site['mine']}").status_code == 404
+    assert c.get("/status").status_code == 404
+
+
+def test_the_data_team_sees_every_townships_upload_status(site):
+    c = signed_in(site, "admin")
+    assert c.get("/").headers["location"] == "/status"
+    page = c.get("/status").text
+    assert site["mine"] in page and site["neighbour"] in page
+
+
+# --- returnable lists and uploads ---------------------------------------------------------------
+
+
+def sheet(data: bytes) -> list[list]:
+    return CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
+
+
+def filled(rows: list[list], fill: dict[int, tuple]) -> bytes:
+    """The downloaded list with some rows filled in, as staff do in Excel (title row and all)."""
+    out = io.BytesIO()
+    wb = xlsxwriter.Workbook(out, {"in_memory": True})
+    ws = wb.add_worksheet()
+    header = rows[1]
+    cols = {name: i for i, name in enumerate(header)}
+    for r, row in enumerate(rows):
+        row = list(row)
+        if r in fill:
+            date, outcome = fill[r][:2]
+            row[cols["核查日期"]] = date
+            row[cols["核查结论"]] = outcome
+            if len(fill[r]) > 2:
+                row[cols[header[1]]] = fill[r][2]
+        for c, v in enumerate(row):
+            if isinstance(v, dt.date):
+                ws.write_datetime(
+                    r, c, dt.datetime.combine(v, dt.time()), wb.add_format({"num_format": "yyyy-mm-dd"})
+                )
+            elif v not in (None, ""):
+                ws.write(r, c, v)
+    wb.close()
+    return out.getvalue()
+
+
+def test_lists_are_returnable(site):
+    c = signed_in(site, "town")
+    t = site["mine"]
+    rows = sheet(c.get(f"/download/2026-08/{t}/线索清单.xlsx").content)
+    title, header, body = rows[0], rows[1], rows[2:]
+    assert t in title[0] and "2026年08月" in title[0] and "下发日期：2026-09-01" in title[0]
+    assert header[-5:] == ["核查期限", "核查日期", "核查结论", "转介部门", "备注"]
+    assert [r[0] for r in body] == list(range(1, len(body) + 1))  # ranks 1..n, no gaps
+    assert all(isinstance(r[header.index("核查期限")], dt.date) for r in body)
+    assert all(r[header.index("户主身份证号")].count("*") == 8 for r in body)
+    doubtful = sheet(c.get(f"/download/2026-08/{t}/核对疑点清单.xlsx").content)
+    assert doubtful[1][:2] == ["序号", "记录编号"] and all(r[1].startswith("YD202608-") for r in doubtful[2:])
+    # print setup, the drop-down and the column widths are in the workbook itself
+    path = site["home"] / "exports" / "2026-08" / t[:6] / t / "线索清单.xlsx"
+    with zipfile.ZipFile(path) as zf:
+        xml = zf.read("xl/worksheets/sheet1.xml").decode()
+        names = zf.read("xl/workbook.xml").decode()
+    assert 'orientation="landscape"' in xml and 'fitToHeight="0"' in xml and "_xlnm.Print_Titles" in names
+    assert 'type="list"' in xml and "纳入低保,纳入特困" in xml.replace('"', "").replace("&quot;", "")
+    widths = [float(w) for w in re.findall(r'width="([\d.]+)"', xml)]
+    assert max(widths) >= 30 and min(widths) >= 6
+
+
+def test_an_upload_of_the_filled_list_becomes_next_months_outcomes(site):
+    c = signed_in(site, "town")
+    t = site["mine"]
+    rows = sheet(c.get(f"/download/2026-08/{t}/线索清单.xlsx").content)
+    n = len(rows) - 2
+    assert n >= 2
+    data = filled(rows, {2: (dt.date(2026, 9, 5), "纳入低保"), 3: (dt.date(2026, 9, 6), "不符合条件")})
+    r = c.post(
+        f"/upload/{t}", files={"file": ("线索清单.xlsx", data)}, data={"csrf_token": token(c, f"/upload/{t}")}
+    )
+    assert r.status_code == 200, r.text[:500]
+    assert re.search(r'id="accepted">2<', r.text) and re.search(r'id="refused">0<', r.text)
+    assert re.search(rf'id="skipped">{n - 2}<', r.text) and "2026-09" in r.text
+    part = site["landing"] / "2026-09" / f"outcomes.part-{t}.csv"
+    got = pl.read_csv(part, infer_schema=False)
+    assert got.height == 2 and set(got["outcome"]) == {"纳入低保", "不符合条件"}
+    assert set(got["upload_sha256"]) == {hashlib.sha256(data).hexdigest()}
+    assert (
+        site["home"] / "portal" / "uploads" / f"{hashlib.sha256(data).hexdigest()}.xlsx"
+    ).read_bytes() == data
+    # a second upload: the doubtful-record list merges beside it; a corrected lead replaces its row
+    doubtful = sheet(c.get(f"/download/2026-08/{t}/核对疑点清单.xlsx").content)
+    data2 = filled(doubtful, {2: (dt.date(2026, 9, 7), "维持现状")})
+    r = c.post(
+        f"/upload/{t}",
+        files={"file": ("核对疑点清单.xlsx", data2)},
+        data={"csrf_token": token(c, f"/upload/{t}")},
+    )
+    assert re.search(r'id="accepted">1<', r.text)
+    data3 = filled(rows, {2: (dt.date(2026, 9, 8), "临时救助")})
+    c.post(
+        f"/upload/{t}", files={"file": ("更正.xlsx", data3)}, data={"csrf_token": token(c, f"/upload/{t}")}
+    )
+    got = pl.read_csv(part, infer_schema=False).sort("lead_id")
+    assert got.height == 3
+    first_lead = rows[2][1]
+    assert got.filter(pl.col("lead_id") == first_lead)["outcome"].to_list() == ["临时救助"]
+    assert doubtful[2][1] in got["lead_id"].to_list()
+    work = c.get(f"/worklist/{t}?q={rows[2][4]}").text
+    assert first_lead in work and "已上传待入库" in work
+
+
+BAD_ROWS = [
+    ("XS202608-NOSUCH", "2026-09-05", "纳入低保", "不存在"),
+    ("{other_id}", "2026-09-05", "纳入低保", "属于其他乡镇"),
+    ("{id1}", "2026-09-05", "发钱", "不在约定的选项中"),
+    ("{id2}", "2026-08-15", "纳入低保", "早于清单下发日"),
+    ("{id3}", "2026-09-25", "纳入低保", "晚于今天"),
+    ("{id4}", "2026-09-05", "纳入低保", "出现两次"),
+    ("{id4}", "2026-09-06", "退出", "出现两次"),
+    ("{id5}", "九月五日", "纳入低保", "无法识别"),
+]
+
+
+def test_a_bad_upload_says_row_by_row_why(site):
+    c = signed_in(site, "town")
+    t, other = site["mine"], site["neighbour"]
+    ids = [r[1] for r in sheet(c.get(f"/download/2026-08/{t}/线索清单.xlsx").content)[2:]]
+    ids += [r[1] for r in sheet(c.get(f"/download/2026-08/{t}/核对疑点清单.xlsx").content)[2:]]
+    other_id = (
+        json.loads((site["home"] / "lake" / "_runs" / "portal-08.json").read_text())
+        and pl.read_parquet(
+            next((site["home"] / "lake" / "month=2026-08").glob("build=*/_issued/data.parquet"))
+        ).filter(pl.col("township_code") == other)["id"][0]
+    )
+    values = {"other_id": other_id, **{f"id{i}": ids[i] for i in range(1, 6)}}
+    lines = ["线索编号,核查日期,核查结论,转介部门,备注"]
+    lines += [f"{i.format(**values)},{d},{o},," for i, d, o, _ in BAD_ROWS]
+    before = (
+        (site["landing"] / "2026-09" / f"outcomes.part-{t}.csv").read_bytes()
+        if (site["landing"] / "2026-09" / f"outcomes.part-{t}.csv").exists()
+        else b""
+    )
+    data = ("\n".join(lines) + "\n").encode("gbk")
+    r = c.post(
+        f"/upload/{t}", files={"file": ("结果.csv", data)}, data={"csrf_token": token(c, f"/upload/{t}")}
+    )
+    assert r.status_code == 200
+    table = re.findall(
+        r"<tr class=\"refused\">\s*<td>(\d+)</td>.*?<td>拒绝</td><td>([^<]+)</td>", r.text, re.S
+    )
+    reasons = {int(line): reason for line, reason in table}
+    for n, (_, _, _, expected) in enumerate(BAD_ROWS, start=2):
+        assert expected in reasons.get(n, ""), (n, expected, reasons)
+    assert re.search(r'id="accepted">0<', r.text)
+    after = (
+        (site["landing"] / "2026-09" / f"outcomes.part-{t}.csv").read_bytes()
+        if (site["landing"] / "2026-09" / f"outcomes.part-{t}.csv").exists()
+        else b""
+    )
+    assert after == before  # nothing written
+
+
+def zip_bomb() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+        zf.writestr("xl/worksheets/sheet1.xml", b"0" * 60_000_000)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("结果.xlsx", b"", "空的"),
+        ("结果.csv", b"", "空的"),
+        ("结果.xlsx", b"this is not a workbook at all", "不是有效的 Excel 工作簿"),
+        ("结果.xlsx", "ZIP_BOMB", "解压后超过"),
+        ("结果.exe", b"MZ\x90\x00", "只接受 xlsx 或 csv"),
+        ("结果.csv", "姓名,金额\n张三,1\n".encode(), "找不到表头"),
+        ("结果.csv", b"\xff\xfe\x00\x00garbage\x00", "无法读取 CSV"),
+    ],
+)
+def test_an_unusable_upload_is_refused_whole_with_a_chinese_message(site, name, data, message):
+    c = signed_in(site, "town")
+    t = site["mine"]
+    data = zip_bomb() if data == "ZIP_BOMB" else data
+    r = c.post(f"/upload/{t}", files={"file": (name, data)}, data={"csrf_token": token(c, f"/upload/{t}")})
+    assert r.status_code == 400 and message in re.search(r'id="error">([^<]+)', r.text).group(1)
+    entry = [e for e in audit.read(site["home"]) if e["action"] == "upload"][-1]
+    assert entry["result"] == "refused" and message in entry["detail"] and entry["file"] == name
+
+
+def test_an_oversized_upload_is_refused_before_it_is_read(site):
+    c = signed_in(site, "town")
+    t = site["mine"]
+    big = b"0" * (load_portal().upload_max_bytes + 200_000)
+    r = c.post(
+        f"/upload/{t}", files={"file": ("big.csv", big)}, data={"csrf_token": token(c, f"/upload/{t}")}
+    )
+    assert r.status_code == 413 and "超过" in r.text
+
+
+def test_the_next_run_reads_the_uploads_and_auditors_trace_them(site):
+    """After the uploads above: September runs; its outcomes are the uploaded rows, traced to their
+    upload; a mistyped id in a delivered part is quarantined with its reason; v_portal_log has it all."""
+    land, home, t = site["landing"], site["home"], site["mine"]
+    part = land / "2026-09" / f"outcomes.part-{t}.csv"
+    uploaded = pl.read_csv(part, infer_schema=False)
+    typo = land / "2026-09" / "outcomes.part-999999999.csv"
+    typo.write_text("线索编号,核查日期,核查结论\nXS202608-TYPO,2026-09-03,纳入低保\n", encoding="utf-8")
+    run("2026-09", str(land), str(home), "portal-09")
+    with connect(home) as con:
+        got = con.sql(
+            "select lead_id, kind, upload_sha256, on_time from v_outcomes where month = '2026-09' and upload_sha256 is not null"
+        ).pl()
+        quarantined = con.sql(
+            "select source_file, reason from v_quarantine where month = '2026-09' and source = 'outcomes'"
+        ).pl()
+        log = con.sql(
+            "select action, account, township_code, sha256, bytes, client_address from v_portal_log"
+        ).pl()
+        doubtful = con.sql("select count(*) from v_doubtful_records where record_id is null").fetchall()[0][0]
+    assert sorted(got["lead_id"]) == sorted(uploaded["lead_id"])
+    assert set(got["kind"]) == {"lead", "doubtful"} and set(got["upload_sha256"]) == set(
+        uploaded["upload_sha256"]
+    )
+    assert any("never issued" in r for r in quarantined["reason"]) and doubtful == 0
+    assert {"sign_in", "sign_in_failed", "download", "upload", "refused"} <= set(log["action"])
+    assert log.filter(pl.col("action") == "download")["sha256"].null_count() == 0
+    # standing doubtful records keep their id from August to September
+    aug = pl.read_parquet(next((home / "lake" / "month=2026-08").glob("build=*/_doubtful/data.parquet")))
+    sep = pl.read_parquet(next((home / "lake" / "month=2026-09").glob("build=*/_doubtful/data.parquet")))
+    both = aug.join(sep, on=["household_id", "check_id"], suffix="_sep")
+    assert both.height and (both["record_id"] == both["record_id_sep"]).all()
+    # after the run, uploads go to the month after
+    c = signed_in(site, "town")
+    assert "2026-10" in c.get(f"/upload/{t}").text
+
+
+def test_files_holding_id_numbers_are_not_readable_by_other_accounts(site):
+    home = site["home"]
+    for path in [home, *home.joinpath("lake").rglob("*")]:
+        if not path.is_symlink():
+            assert path.stat().st_mode & 0o007 == 0, path
+
+
+def test_users_command(site, tmp_path):
+    from typer.testing import CliRunner
+
+    from safetynet.cli import app
+
+    (tmp_path / "h").mkdir()
+    h = str(tmp_path / "h")
+    cli = CliRunner()
+    assert (
+        cli.invoke(
+            app,
+            [
+                "users",
+                "add",
+                "--home",
+                h,
+                "--username",
+                "t1",
+                "--role",
+                "township",
+                "--area",
+                "430101001",
+                "--password",
+                PASSWORD,
+            ],
+        ).exit_code
+        == 0
+    )
+    bad = cli.invoke(
+        app,
+        [
+            "users",
+            "add",
+            "--home",
+            h,
+            "--username",
+            "t2",
+            "--role",
+            "township",
+            "--area",
+            "4301",
+            "--password",
+            PASSWORD,
+        ],
+    )
+    assert bad.exit_code == 2 and "9-digit" in bad.output
+    prompted = cli.invoke(
+        app,
+        ["users", "add", "--home", h, "--username", "c1", "--role", "county", "--area", "430101"],
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+    )
+    assert prompted.exit_code == 0, prompted.output
+    assert cli.invoke(app, ["users", "disable", "--home", h, "--username", "t1"]).exit_code == 0
+    listed = cli.invoke(app, ["users", "list", "--home", h]).output
+    assert "t1\ttownship\t430101001\tdisabled" in listed and "c1\tcounty\t430101\tactive" in listed
+    assert (
+        cli.invoke(
+            app, ["users", "reset", "--home", h, "--username", "t1", "--password", PASSWORD + "2"]
+        ).exit_code
+        == 0
+    )
+    assert "t1\ttownship\t430101001\tactive" in cli.invoke(app, ["users", "list", "--home", h]).output
+    assert Path(h, "portal", "accounts.sqlite").stat().st_mode & 0o077 == 0
