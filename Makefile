@@ -8,7 +8,7 @@ BENCH_ARGS ?=
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install font postgresql demo test lint format bench clean
+.PHONY: install font postgresql chromium demo portal test lint format bench clean
 
 install: $(VENV)/.installed font
 
@@ -23,6 +23,13 @@ postgresql:
 	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "installing Debian's postgresql (Airflow's metadata database in the real-service test)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+# tests/test_portal_browser.py drives Debian's chromium with Playwright, launched by its path.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "installing Debian's chromium (the portal's browser test)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 $(VENV)/.installed: pyproject.toml uv.lock
@@ -45,7 +52,12 @@ demo: install
 	@first=$$(ls -d $(DEMO)/home/exports/2026-09/*/* | head -1); echo "one township's files, $$first:"; ls $$first
 	@echo "household reports (PDF) in all townships: $$(find -L $(DEMO)/home/exports/2026-09 -path '*家庭经济状况核查报告/*.pdf' | wc -l)"
 
-test: install postgresql
+# The township portal on the demo's home: prints demo accounts (new passwords on every start).
+portal: install
+	@test -d $(DEMO)/home/current || { echo "no demo yet: run make demo first"; exit 2; }
+	$(VENV)/bin/safetynet serve --home $(DEMO)/home --landing $(DEMO)/landing --demo-accounts $(PORTAL_ARGS)
+
+test: install postgresql chromium
 	$(VENV)/bin/python -m pytest
 
 lint: install

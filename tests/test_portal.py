@@ -18,9 +18,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import xlsxwriter
 from fastapi.testclient import TestClient
-from python_calamine import CalamineWorkbook
 
 from jobs.sealed import connect
 from portal import audit
@@ -28,6 +26,7 @@ from portal.accounts import Accounts
 from portal.app import create_app
 from safetynet.rules import load_portal
 from tests.direct import run
+from tests.workbooks import filled, sheet
 
 PASSWORD = "correct horse 1"
 TODAY = dt.date(2026, 9, 20)
@@ -270,36 +269,6 @@ def test_the_data_team_sees_every_townships_upload_status(site):
 
 
 # --- returnable lists and uploads ---------------------------------------------------------------
-
-
-def sheet(data: bytes) -> list[list]:
-    return CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
-
-
-def filled(rows: list[list], fill: dict[int, tuple]) -> bytes:
-    """The downloaded list with some rows filled in, as staff do in Excel (title row and all)."""
-    out = io.BytesIO()
-    wb = xlsxwriter.Workbook(out, {"in_memory": True})
-    ws = wb.add_worksheet()
-    header = rows[1]
-    cols = {name: i for i, name in enumerate(header)}
-    for r, row in enumerate(rows):
-        row = list(row)
-        if r in fill:
-            date, outcome = fill[r][:2]
-            row[cols["核查日期"]] = date
-            row[cols["核查结论"]] = outcome
-            if len(fill[r]) > 2:
-                row[cols[header[1]]] = fill[r][2]
-        for c, v in enumerate(row):
-            if isinstance(v, dt.date):
-                ws.write_datetime(
-                    r, c, dt.datetime.combine(v, dt.time()), wb.add_format({"num_format": "yyyy-mm-dd"})
-                )
-            elif v not in (None, ""):
-                ws.write(r, c, v)
-    wb.close()
-    return out.getvalue()
 
 
 def test_lists_are_returnable(site):

@@ -1,0 +1,194 @@
+"""The portal in a real browser: `safetynet serve` as a user starts it, Debian's chromium driven by
+Playwright (launched by its path; no browser is downloaded), with scripts turned off as an old
+browser on the county intranet may have them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.conftest import CLI, safetynet
+from tests.direct import run
+from tests.workbooks import filled, sheet
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PASSWORD = "browser pass 1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def portal(landing, tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    land = root / "landing"
+    shutil.copytree(landing, land)
+    for part in land.glob("2026-09/outcomes*"):
+        part.unlink()
+    home = root / "home"
+    run("2026-08", str(land), str(home), "browser-08")
+    folders = sorted(p.parent for p in (home / "exports" / "2026-08").glob("*/*/manifest.json"))
+    leads = {
+        f.name: next(
+            (
+                x.get("rows", 0)
+                for x in json.loads((f / "manifest.json").read_text())["files"]
+                if x["file"] == "线索清单.xlsx"
+            ),
+            0,
+        )
+        for f in folders
+    }
+    mine = max(leads, key=leads.get)
+    other = next(f.name for f in folders if f.name != mine)
+    county = mine[:6]
+    for username, role, area in (("town", "township", mine), ("county", "county", county)):
+        safetynet(
+            "users",
+            "add",
+            "--home",
+            str(home),
+            "--username",
+            username,
+            "--role",
+            role,
+            "--area",
+            area,
+            "--password",
+            PASSWORD,
+            check=True,
+        )
+    port = free_port()
+    server = subprocess.Popen(
+        [*CLI, "serve", "--home", str(home), "--landing", str(land), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/login", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        server.kill()
+        raise AssertionError(f"the portal did not start: {server.stdout.read()}")
+    others_in_county = [f.name for f in folders if f.name[:6] == county]
+    yield {
+        "url": url,
+        "home": home,
+        "landing": land,
+        "mine": mine,
+        "other": other,
+        "county_townships": others_in_county,
+        "root": root,
+    }
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert os.path.exists(CHROMIUM), "Debian's chromium is missing (make test installs it with apt-get)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        yield b
+        b.close()
+
+
+def sign_in(page, url: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("form[action='/login'] button")
+
+
+def test_a_township_signs_in_takes_its_list_and_returns_outcomes(portal, browser):
+    url, t, other = portal["url"], portal["mine"], portal["other"]
+    context = browser.new_context(java_script_enabled=False, accept_downloads=True)  # works without scripts
+    page = context.new_page()
+    sign_in(page, url, "town")
+    assert t in page.content() and other not in page.content()
+    page.click(f"a[href='/files/2026-08/{t}']")
+    shown = {
+        row.inner_text().split("\t")[0]: row.inner_text().split("\t")[-1]
+        for row in page.query_selector_all("#lists tr")[1:]
+    }
+    with page.expect_download() as info:
+        page.click("text=线索清单.xlsx")
+    path = info.value.path()
+    data = Path(path).read_bytes()
+    manifest = json.loads((portal["home"] / "exports" / "2026-08" / t[:6] / t / "manifest.json").read_text())
+    expected = next(f["sha256"] for f in manifest["files"] if f["file"] == "线索清单.xlsx")
+    assert hashlib.sha256(data).hexdigest() == expected == shown["线索清单.xlsx"].strip()
+    # another township's file by URL: not found
+    response = page.goto(f"{url}/download/2026-08/{other}/线索清单.xlsx")
+    assert response.status == 404 and "未找到" in page.content()
+    # the filled list, uploaded as downloaded (title row and all)
+    rows = sheet(data)
+    workbook = portal["root"] / "已填写.xlsx"
+    workbook.write_bytes(
+        filled(rows, {2: (dt.date(2026, 9, 5), "纳入低保"), 3: (dt.date(2026, 9, 6), "转介")})
+    )
+    page.goto(f"{url}/upload/{t}")
+    page.set_input_files("input[name=file]", str(workbook))
+    page.click("form[action^='/upload'] button")
+    assert page.inner_text("#accepted") == "2" and page.inner_text("#refused") == "0"
+    assert (portal["landing"] / "2026-09" / f"outcomes.part-{t}.csv").exists()
+    # a bad one: row-level reasons
+    bad = portal["root"] / "有误.csv"
+    bad.write_bytes(
+        f"线索编号,核查日期,核查结论\nXS202608-NOSUCH,2026-09-05,纳入低保\n{rows[2][1]},2026-09-05,发钱\n".encode(
+            "gbk"
+        )
+    )
+    page.set_input_files("input[name=file]", str(bad))
+    page.click("form[action^='/upload'] button")
+    assert page.inner_text("#accepted") == "0" and page.inner_text("#refused") == "2"
+    table = page.inner_text("#rows")
+    assert "不存在" in table and "不在约定的选项中" in table
+    page.click("text=退出")
+    assert page.url.endswith("/login")
+    assert page.goto(f"{url}/files/2026-08/{t}").url.endswith("/login")
+    context.close()
+
+
+def test_a_county_sees_only_its_townships(portal, browser):
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, portal["url"], "county")
+    links = {a.get_attribute("href").split("/")[-1] for a in page.query_selector_all("a[href^='/files/']")}
+    assert links == set(portal["county_townships"])
+    assert page.goto(f"{portal['url']}/upload/{portal['mine']}").status == 404
+    context.close()
+
+
+def test_a_sixth_wrong_password_locks_the_account_for_that_address(portal, browser):
+    context = browser.new_context()
+    page = context.new_page()
+    messages = []
+    for _ in range(6):
+        sign_in(page, portal["url"], "town", "wrong password")
+        messages.append(page.inner_text("#message"))
+    sign_in(page, portal["url"], "town")  # the right password, from the locked address
+    assert page.url.endswith("/login") and page.inner_text("#message") == messages[0]
+    assert len(set(messages)) == 1
+    sign_in(page, portal["url"], "nobody")
+    assert page.inner_text("#message") == messages[0]
+    context.close()
