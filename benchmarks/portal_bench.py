@@ -1,0 +1,175 @@
+"""The portal under load, for `make bench`: `safetynet serve` over the bench's home, on loopback.
+
+Figures: requests per second for a township's file list and for a download of about 1 MB (the
+manifest file nearest that size), each with 4 clients at once over kept-alive connections; and the
+seconds to check and merge an uploaded 500-row workbook (POST to the answer page).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import polars as pl
+import xlsxwriter
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENTS = 4
+SECONDS = 8
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _signed_in(url: str, username: str, password: str) -> httpx.Client:
+    c = httpx.Client(base_url=url, follow_redirects=False, timeout=60)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+    r = c.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert r.status_code == 303, r.text[:300]
+    return c
+
+
+def _rate(url: str, username: str, password: str, path: str) -> tuple[float, int]:
+    """Requests per second with CLIENTS clients for SECONDS; and the bytes of one answer."""
+    clients = [_signed_in(url, username, password) for _ in range(CLIENTS)]
+    size = len(clients[0].get(path).content)
+    counts = [0] * CLIENTS
+    stop = time.perf_counter() + SECONDS
+
+    def work(i: int) -> None:
+        while time.perf_counter() < stop:
+            r = clients[i].get(path)
+            assert r.status_code == 200, r.status_code
+            counts[i] += 1
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(CLIENTS)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.perf_counter() - started), size
+
+
+def _workbook(ids: list[str], issued: dt.date) -> bytes:
+    out = io.BytesIO()
+    wb = xlsxwriter.Workbook(out, {"in_memory": True})
+    ws = wb.add_worksheet()
+    ws.write_string(0, 0, "线索清单（基准测试）")
+    for c, name in enumerate(["排名", "线索编号", "核查日期", "核查结论", "转介部门", "备注"]):
+        ws.write_string(1, c, name)
+    day = wb.add_format({"num_format": "yyyy-mm-dd"})
+    for r, lead in enumerate(ids, start=2):
+        ws.write_number(r, 0, r - 1)
+        ws.write_string(r, 1, lead)
+        ws.write_datetime(r, 2, dt.datetime.combine(issued + dt.timedelta(days=3), dt.time()), day)
+        ws.write_string(r, 3, "维持现状" if r % 3 else "纳入低保")
+    wb.close()
+    return out.getvalue()
+
+
+def run(home: Path, landing: Path) -> dict:
+    from jobs.lake import Home
+    from portal.accounts import Accounts
+    from safetynet.rules import load_portal
+
+    h = Home(home)
+    months = sorted(h.catalog)
+    with_files = [m for m in months if any((h.build_dir(m) / "exports").glob("*/*/manifest.json"))]
+    month = with_files[-1]
+    manifests = sorted((h.build_dir(month) / "exports").glob("*/*/manifest.json"))
+    issued = pl.read_parquet(h.partition("_issued", month) / "data.parquet")
+    busiest = issued.group_by("township_code").len().sort("len", "township_code", descending=[True, False])
+    township = busiest["township_code"][0]
+    near = min(
+        (
+            (abs(f["bytes"] - 1_000_000), p.parent.name, f["file"], f["bytes"])
+            for p in manifests
+            for f in json.loads(p.read_text(encoding="utf-8"))["files"]
+        ),
+    )
+    _, big_township, big_file, big_bytes = near
+    password = secrets.token_urlsafe(12)
+    accounts = Accounts(home, load_portal())
+    for username, role, area in (("bench-town", "township", township), ("bench-admin", "admin", "")):
+        if accounts.get(username):
+            accounts.reset(username, password)
+        else:
+            accounts.add(username, role, area, password)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "safetynet"),
+            "serve",
+            "--home",
+            str(home),
+            "--landing",
+            str(landing),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(url + "/login", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        listing, _ = _rate(url, "bench-town", password, f"/files/{month}/{township}")
+        download, size = _rate(url, "bench-admin", password, f"/download/{month}/{big_township}/{big_file}")
+        mine = issued.filter(pl.col("township_code") == township)["id"].to_list()
+        others = issued.filter(pl.col("township_code") != township)["id"].head(500).to_list()
+        ids = (mine + others)[:500]
+        data = _workbook(ids, issued["issued_on"][0])
+        c = _signed_in(url, "bench-town", password)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', c.get(f"/upload/{township}").text).group(1)
+        started = time.perf_counter()
+        r = c.post(f"/upload/{township}", files={"file": ("bench.xlsx", data)}, data={"csrf_token": token})
+        upload_seconds = time.perf_counter() - started
+        accepted = int(re.search(r'id="accepted">(\d+)<', r.text).group(1))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    for part in landing.glob(f"*/outcomes.part-{township}.csv"):
+        part.unlink()  # the bench's own upload is not a delivery
+    townships = len(manifests)
+    return {
+        "rows": 0,
+        "note": (
+            f"portal: {townships:,} townships with files in {month} ({len(months)} months published); "
+            f"file list {listing:,.0f} requests/s, {size / 1e6:.2f} MB download {download:,.0f} requests/s "
+            f"({CLIENTS} clients on loopback; goal 200/s); a 500-row workbook checked and merged in "
+            f"{upload_seconds:.2f} s ({accepted} rows of the township's own, the rest refused as another "
+            "township's; goal < 1 s)"
+        ),
+        "portal": {
+            "townships": townships,
+            "months": len(months),
+            "file_list_per_second": round(listing, 1),
+            "download_bytes": size,
+            "download_per_second": round(download, 1),
+            "upload_500_rows_seconds": round(upload_seconds, 3),
+        },
+    }
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    print(json.dumps(run(Path(sys.argv[1]), Path(sys.argv[2])), ensure_ascii=False, indent=1))
