@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,8 @@ from safetynet.errors import SafetynetError
 from safetynet.rules import PortalSettings
 
 ROLES = ("township", "county", "admin")
-AREA = {"township": re.compile(r"^\d{9}$"), "county": re.compile(r"^\d{6}$"), "admin": re.compile(r"^$")}
-USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,40}$")
+AREA = {"township": re.compile(r"[0-9]{9}"), "county": re.compile(r"[0-9]{6}"), "admin": re.compile(r"")}
+USERNAME = re.compile(r"[A-Za-z0-9_.-]{2,40}")
 MIN_PASSWORD = 10
 SCHEMA = """
 create table if not exists accounts (
@@ -41,6 +42,11 @@ create table if not exists failures (
     at text not null
 );
 create index if not exists failures_by_account on failures (username, address, at);
+create table if not exists sessions (
+    id text primary key,
+    username text not null,
+    started_at text not null
+);
 """
 HASHER = PasswordHash.recommended()
 # verified against when the account does not exist, so that an unknown user costs the same time
@@ -106,12 +112,12 @@ class Accounts:
             return self._row(con, username)
 
     def add(self, username: str, role: str, area: str, password: str) -> Account:
-        if not USERNAME.match(username):
+        if not USERNAME.fullmatch(username):
             raise AccountError(f"username {username!r}: 2-40 letters, digits, '.', '_' or '-'")
         if role not in ROLES:
             raise AccountError(f"role {role!r}: one of {', '.join(ROLES)}")
         area = area or ""
-        if not AREA[role].match(area):
+        if not AREA[role].fullmatch(area):
             need = {"township": "a 9-digit township code", "county": "a 6-digit county code"}
             raise AccountError(
                 f"--area {area!r}: a {role} account needs {need.get(role, 'no area')}"
@@ -138,6 +144,7 @@ class Accounts:
             if not self._row(con, username):
                 raise AccountError(f"no account {username}")
             con.execute("update accounts set disabled = 1, epoch = epoch + 1 where username = ?", [username])
+            con.execute("delete from sessions where username = ?", [username])
 
     def reset(self, username: str, password: str) -> None:
         """A new password; the account is enabled again, its sessions end and its locks are lifted."""
@@ -150,25 +157,50 @@ class Accounts:
                 [HASHER.hash(password), username],
             )
             con.execute("delete from failures where username = ?", [username])
+            con.execute("delete from sessions where username = ?", [username])
 
     def sign_in(self, username: str, password: str, address: str) -> Account | None:
         """The account, or None: unknown, disabled, locked for this address or a wrong password all
-        look the same to the caller (and cost one Argon2 verification each)."""
+        look the same to the caller (and cost one Argon2 verification each). The attempt is counted
+        as a failure before the password is checked, and the count is read in the same write
+        transaction, so concurrent guesses from one address cannot exceed the limit."""
         since = (_now() - dt.timedelta(minutes=self.settings.lockout_minutes)).isoformat()
         with self._connect() as con:
+            con.execute("begin immediate")
             failures = con.execute(
                 "select count(*) from failures where username = ? and address = ? and at > ?",
                 [username, address, since],
             ).fetchone()[0]
+            con.execute("insert into failures values (?, ?, ?)", [username, address, _now().isoformat()])
             row = con.execute(
                 "select password_hash from accounts where username = ? and disabled = 0", [username]
             ).fetchone()
+            con.execute("commit")
             valid = HASHER.verify(password, row[0] if row else _DUMMY) and row is not None
             if valid and failures < self.settings.lockout_failures:
                 con.execute("delete from failures where username = ? and address = ?", [username, address])
                 return self._row(con, username)
-            con.execute("insert into failures values (?, ?, ?)", [username, address, _now().isoformat()])
             return None
+
+    def open_session(self, username: str) -> str:
+        sid = secrets.token_urlsafe(24)
+        expired = (_now() - dt.timedelta(hours=self.settings.session_hours)).isoformat()
+        with self._connect() as con:
+            con.execute("delete from sessions where started_at < ?", [expired])
+            con.execute("insert into sessions values (?, ?, ?)", [sid, username, _now().isoformat()])
+        return sid
+
+    def session_open(self, sid: str, username: str) -> bool:
+        with self._connect() as con:
+            row = con.execute(
+                "select 1 from sessions where id = ? and username = ?", [sid, username]
+            ).fetchone()
+        return row is not None
+
+    def close_session(self, sid: str) -> None:
+        """Sign-out: the session ends on the server, so a copy of its cookie is worth nothing."""
+        with self._connect() as con:
+            con.execute("delete from sessions where id = ?", [sid])
 
     def locked(self, username: str, address: str) -> bool:
         since = (_now() - dt.timedelta(minutes=self.settings.lockout_minutes)).isoformat()

@@ -17,6 +17,7 @@ match is answered 404, the same as a file that does not exist.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import secrets
 import time
@@ -43,6 +44,13 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["url"] = lambda s: quote(str(s), safe="/")
 KIND_LABELS = {"lead": "预警线索", "doubtful": "核对疑点", "recheck": "随机抽查"}
 ROLE_LABELS = {"township": "乡镇（街道）", "county": "县（区）民政局", "admin": "数据组"}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; "
+    "frame-ancestors 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 SAME_ANSWER = "用户名或密码错误，或该账户在本机已被暂时锁定。请稍后再试或联系县民政局数据组。"
 
 
@@ -90,16 +98,22 @@ def create_app(
     app.state.accounts = accounts
 
     @app.middleware("http")
-    async def _cap(request: Request, call_next):
-        """An upload larger than the cap is refused before its body is read."""
+    async def _guard(request: Request, call_next):
+        """A post larger than the upload cap, or of unknown length (chunked), is refused before its
+        body is read; every answer says: no scripts, no framing, no sniffing, no referrer."""
         length = request.headers.get("content-length", "")
-        if request.method == "POST" and length.isdigit() and int(length) > settings.upload_max_bytes + 65536:
-            return HTMLResponse(
+        if request.method == "POST" and not (
+            length.isdigit() and int(length) <= settings.upload_max_bytes + 65536
+        ):
+            response = HTMLResponse(
                 "<!doctype html><meta charset='utf-8'><p>文件超过 "
-                f"{settings.upload_max_bytes // 1_000_000} MB，已拒绝。<a href='/'>返回</a></p>",
-                status_code=413,
+                f"{settings.upload_max_bytes // 1_000_000} MB 或大小未知，已拒绝。<a href='/'>返回</a></p>",
+                status_code=413 if length.isdigit() else 411,
             )
-        return await call_next(request)
+        else:
+            response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     def address(request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -132,6 +146,7 @@ def create_app(
             or account.disabled
             or s.get("e") != account.epoch
             or time.time() - s.get("t", 0) > settings.session_hours * 3600
+            or not accounts.session_open(s.get("sid", ""), account.username)
         ):
             request.session.clear()
             raise SignIn()
@@ -153,7 +168,10 @@ def create_app(
         return {m: account.townships(library.townships(m)) for m in library.months()}
 
     def mine(account: Account, township: str) -> str:
-        if not TOWNSHIP.match(township) or not account.may_see(township):
+        """The township, if the account may see it and it has files in some published month."""
+        if not TOWNSHIP.fullmatch(township) or not account.may_see(township):
+            raise NotFound()
+        if not any(library.folder(m, township) for m in library.months()):
             raise NotFound()
         return township
 
@@ -193,7 +211,15 @@ def create_app(
         username = username.strip()
         account = accounts.sign_in(username, password, address(request))
         if account is None:
-            log(request, "sign_in_failed", account=None, result="refused", **{"detail": username[:40]})
+            known = accounts.get(username)
+            log(
+                request,
+                "sign_in_failed",
+                known,
+                township_code=(known.area or None) if known else None,
+                result="locked" if known and accounts.locked(username, address(request)) else "refused",
+                detail=None if known else "unknown account",
+            )
             return page(request, "login.html", None, status=401, message=SAME_ANSWER)
         request.session.clear()
         request.session.update(
@@ -201,6 +227,7 @@ def create_app(
                 "u": account.username,
                 "e": account.epoch,
                 "t": int(time.time()),
+                "sid": accounts.open_session(account.username),
                 "csrf": secrets.token_urlsafe(24),
             }
         )
@@ -212,6 +239,7 @@ def create_app(
         check_csrf(request, csrf_token)
         try:
             account = user(request)
+            accounts.close_session(request.session["sid"])
             log(request, "sign_out", account, result="ok")
         except SignIn:
             pass
@@ -251,6 +279,9 @@ def create_app(
         entry = folder.entry(name) if folder else None
         if entry is None:
             raise NotFound()
+        path = folder.path_of(entry)
+        if not path.is_file():
+            raise NotFound()
         log(
             request,
             "download",
@@ -262,7 +293,7 @@ def create_app(
             result="ok",
         )
         return FileResponse(
-            folder.path_of(entry),
+            path,
             filename=f"{township}_{month}_{Path(entry['file']).name}",
             headers={"Cache-Control": "no-store"},
         )
@@ -274,9 +305,8 @@ def create_app(
         if folder is None:
             raise NotFound()
         path, size = zip_folder(folder)
-        import hashlib
-
-        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        with path.open("rb") as f:
+            sha = hashlib.file_digest(f, "sha256").hexdigest()
         log(
             request,
             "download",
@@ -301,7 +331,7 @@ def create_app(
         mine(account, township)
         if not account.may_upload:
             raise NotFound()
-        target = uploads.target_month(library.home())
+        target = uploads.target_month(library.home(), landing)
         return page(
             request,
             "upload.html",
@@ -326,7 +356,7 @@ def create_app(
         mine(account, township)
         if not account.may_upload:
             raise NotFound()
-        target = uploads.target_month(library.home())
+        target = uploads.target_month(library.home(), landing)
         context = {
             "township": township,
             "target": target,
@@ -500,13 +530,10 @@ def upload_status(library: Library, landing: Path | None) -> list[dict]:
     by_township: dict[str, list[dict]] = {}
     for e in entries:
         by_township.setdefault(e.get("township_code") or "", []).append(e)
-    first = uploads.target_month(library.home())
     waiting: dict[str, int] = {}
-    if landing is not None and first is not None:
-        for path in landing.glob("*/outcomes.part-*.csv"):
-            if path.parent.name >= first:
-                t = path.stem.removeprefix("outcomes.part-")
-                waiting[t] = waiting.get(t, 0) + pl.scan_csv(path).select(pl.len()).collect().item()
+    for path in uploads.unread_parts(library.home(), landing):
+        t = path.stem.removeprefix("outcomes.part-")
+        waiting[t] = waiting.get(t, 0) + pl.scan_csv(path).select(pl.len()).collect().item()
     names = division_names(library.home(), months[0])
     rows = []
     for t in townships:

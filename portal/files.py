@@ -19,8 +19,8 @@ from pathlib import Path
 
 from jobs.lake import Home
 
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-TOWNSHIP = re.compile(r"^\d{9}$")
+MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+TOWNSHIP = re.compile(r"[0-9]{9}")
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Library:
 
     def folder(self, month: str, township: str) -> Folder | None:
         """The folder, or None when the month or township is malformed or has none."""
-        if not MONTH.match(month or "") or not TOWNSHIP.match(township or ""):
+        if not MONTH.fullmatch(month or "") or not TOWNSHIP.fullmatch(township or ""):
             return None
         build = self.home().build_dir(month)
         if build is None:

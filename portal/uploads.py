@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import io
 import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ import polars as pl
 from jobs import runs
 from jobs.ingest import decode_csv
 from jobs.lake import Home
+from jobs.monthly import READY
 from jobs.returnable import OUTCOME_CODES
 from safetynet.contract import SOURCES
 from safetynet.errors import DeliveryError, SafetynetError
@@ -93,6 +95,8 @@ def _date(value: object) -> dt.date | None | str:
     text = _text(value)
     if text is None:
         return None
+    if text.isdigit() and len(text) != 8:
+        return text
     for fmt in DATE_FORMATS:
         try:
             return dt.datetime.strptime(text.split(" ")[0], fmt).date()
@@ -101,21 +105,64 @@ def _date(value: object) -> dt.date | None | str:
     return text
 
 
+NOT_A_WORKBOOK = "文件不是有效的 Excel 工作簿（xlsx），请上传从门户下载并填写的清单"
+CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+DIMENSION = re.compile(rb'<dimension ref="[A-Z]*[0-9]*:?([A-Z]{1,3})([0-9]{1,7})"')
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+def _inspect_xlsx(data: bytes, settings: PortalSettings) -> None:
+    """Refuse a workbook before a reader builds its grid: by the bytes it really inflates to (not
+    the sizes it declares) and by the farthest cell its sheets name (a 1 KB file can name cell
+    XFD1048576, which a reader would fill out as 17 billion cells)."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise UploadRefused(NOT_A_WORKBOOK) from None
+    with zf:
+        names = zf.namelist()
+        if "xl/workbook.xml" not in names:
+            raise UploadRefused(NOT_A_WORKBOOK)
+        budget = settings.xlsx_max_uncompressed_bytes
+        rows = columns = 0
+        for name in names:
+            sheet = name.startswith("xl/worksheets/") and name.endswith(".xml")
+            tail = b""
+            try:
+                with zf.open(name) as member:
+                    while chunk := member.read(1 << 20):
+                        budget -= len(chunk)
+                        if budget < 0:
+                            raise UploadRefused(
+                                f"工作簿解压后超过 {settings.xlsx_max_uncompressed_bytes // 1_000_000} MB，"
+                                "已拒绝"
+                                "（可能是压缩炸弹或含大量无关内容）"
+                            )
+                        if sheet:
+                            text = tail + chunk
+                            for col, row in [*DIMENSION.findall(text), *CELL_REF.findall(text)]:
+                                rows = max(rows, int(row))
+                                columns = max(columns, _column_number(col))
+                            tail = text[-64:]
+            except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError):
+                raise UploadRefused(NOT_A_WORKBOOK) from None
+        if rows > settings.upload_max_rows + 10 or columns > settings.upload_max_columns:
+            raise UploadRefused(
+                f"工作簿的表格范围过大（{rows} 行 × {columns} 列），已拒绝；"
+                f"最多 {settings.upload_max_rows} 行、{settings.upload_max_columns} 列"
+            )
+
+
 def _xlsx_rows(data: bytes, settings: PortalSettings) -> list[list[object]]:
     from python_calamine import CalamineWorkbook
 
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            names = zf.namelist()
-            if "xl/workbook.xml" not in names:
-                raise UploadRefused("文件不是有效的 Excel 工作簿（xlsx），请上传从门户下载并填写的清单")
-            if sum(i.file_size for i in zf.infolist()) > settings.xlsx_max_uncompressed_bytes:
-                raise UploadRefused(
-                    f"工作簿解压后超过 {settings.xlsx_max_uncompressed_bytes // 1_000_000} MB，已拒绝"
-                    "（可能是压缩炸弹或含大量无关内容）"
-                )
-    except zipfile.BadZipFile:
-        raise UploadRefused("文件不是有效的 Excel 工作簿（xlsx），请上传从门户下载并填写的清单") from None
+    _inspect_xlsx(data, settings)
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         return book.get_sheet_by_index(0).to_python(skip_empty_area=False)
@@ -185,20 +232,23 @@ def read_upload(filename: str, data: bytes, settings: PortalSettings) -> list[Ro
     return rows
 
 
-def target_month(home: Home) -> str | None:
-    """The next month not yet run: after the last published month, or the one after it when a run
-    of that month has already read its landing folder."""
+def target_month(home: Home, landing: Path | None) -> str | None:
+    """The first month that still takes outcomes: after the last published month, not yet started
+    by a run, and not yet marked complete by the data team (`_READY`): a run may read its folder
+    from then on, and a row written later would never be read."""
     months = sorted(home.catalog)
     if not months:
         return None
-    after = next_month(months[-1])
-    if any(e["month"] == after and e.get("status") in ("running", "held") for e in runs.entries(home)):
-        after = next_month(after)
-    return after
+    started = {e["month"] for e in runs.entries(home) if e.get("status") in ("running", "held")}
+    month = next_month(months[-1])
+    while month in started or (landing is not None and (landing / month / READY).exists()):
+        month = next_month(month)
+    return month
 
 
 def issued(home: Home, ids: list[str]) -> pl.DataFrame:
-    """Where each of `ids` was issued (first issue): township, kind, issue date, deadline."""
+    """Where each of `ids` was issued: the township of its latest issue (a household that moved is
+    the new township's case), its kind, and the date it was first issued."""
     paths = [p for m in home.catalog if (p := home.partition("_issued", m) / "data.parquet").exists()]
     schema = {"id": pl.String, "township_code": pl.String, "kind": pl.String, "issued_on": pl.Date}
     if not paths or not ids:
@@ -208,7 +258,7 @@ def issued(home: Home, ids: list[str]) -> pl.DataFrame:
         .filter(pl.col("id").is_in(ids))
         .sort("month")
         .group_by("id")
-        .agg(pl.col("township_code", "kind", "issued_on").first())
+        .agg(pl.col("township_code", "kind").last(), pl.col("issued_on").first())
         .collect()
         .select(list(schema))
     )
@@ -228,13 +278,12 @@ def check(rows: list[Row], township: str, home: Home, month: str, today: dt.date
         where = known.get(row.id or "")
         if not row.id:
             row.status, row.reason = "拒绝", "编号为空"
-        elif where is None:
+        elif where is None or where[0] != township:
+            # one answer for both, so that uploads cannot map which households elsewhere are cases
             row.status, row.reason = (
                 "拒绝",
-                f"编号 {row.id} 不存在：不是下发给乡镇的线索、疑点或抽查编号（请核对是否抄错）",
+                f"编号 {row.id} 不是下发给本乡镇的编号（不存在或属于其他乡镇，请核对是否抄错）",
             )
-        elif where[0] != township:
-            row.status, row.reason = "拒绝", f"编号 {row.id} 属于其他乡镇（{where[0]}），本乡镇不能回传"
         elif row.outcome is None:
             row.status, row.reason = "拒绝", "核查结论为空"
         elif row.outcome not in OUTCOME_CODES:
@@ -256,18 +305,23 @@ def check(rows: list[Row], township: str, home: Home, month: str, today: dt.date
         earlier = first.get(row.id)
         if earlier is None:
             first[row.id] = row
-        elif (earlier.outcome, earlier.visited_on) != (row.outcome, row.visited_on):
+        elif (earlier.outcome, earlier.visited_on, earlier.referred_to, earlier.note) != (
+            row.outcome,
+            row.visited_on,
+            row.referred_to,
+            row.note,
+        ):
             for r in (earlier, row):
                 r.status = "拒绝"
                 lines = f"第 {earlier.line} 行和第 {row.line} 行"
-                r.reason = f"编号 {row.id} 在本文件中出现两次且结论或日期不同（{lines}）"
+                r.reason = f"编号 {row.id} 在本文件中出现两次且内容不同（{lines}）"
         else:
             row.status, row.reason = "跳过", f"与第 {earlier.line} 行重复"
     # an id refused for a conflict stays refused even if a third row repeats one of the two
     conflicted = {r.id for r in rows if r.reason.startswith(f"编号 {r.id} 在本文件中出现两次")}
     for row in rows:
         if row.status == "接受" and row.id in conflicted:
-            row.status, row.reason = "拒绝", f"编号 {row.id} 在本文件中出现两次且结论或日期不同"
+            row.status, row.reason = "拒绝", f"编号 {row.id} 在本文件中出现两次且内容不同"
 
 
 def part_path(landing: Path, month: str, township: str) -> Path:
@@ -292,12 +346,12 @@ def _write_part(path: Path, frame: pl.DataFrame) -> None:
     os.replace(tmp, path)
 
 
-def merge(landing: Path, first: str, township: str, accepted: list[Row], sha256: str) -> dict[str, int]:
+def merge(home: Home, landing: Path, township: str, accepted: list[Row], sha256: str) -> dict[str, int]:
     """Write the accepted rows into the township's part of `outcomes`, each in the month of its
-    visit or, if that month has run already, in `first` (the next month not yet run): an outcome is
-    an event of the month it happened in. A row replaces the rows of its id in every month not yet
-    run; rows of other ids stay. Serialised by a lock; each file is replaced atomically.
-    Returns rows per month written, and "replaced" and "kept" counts."""
+    visit or, if that month no longer takes outcomes, in the first that does (`target_month`, found
+    under the lock): an outcome is an event of the month it happened in. A row replaces the rows of
+    its id in every month that still takes outcomes; rows of other ids stay. Serialised by a lock;
+    each file is replaced atomically. Returns rows per month written, "replaced" and "kept"."""
     new = pl.DataFrame(
         {
             "lead_id": [r.id for r in accepted],
@@ -308,11 +362,13 @@ def merge(landing: Path, first: str, township: str, accepted: list[Row], sha256:
             "upload_sha256": [sha256] * len(accepted),
         },
         schema={c: pl.String for c in COLUMNS},
-    ).with_columns(month=pl.max_horizontal(pl.lit(first), pl.col("visited_on").str.slice(0, 7)))
+    )
     landing.mkdir(parents=True, exist_ok=True)
     counts = {"replaced": 0, "kept": 0}
     with open(landing / f".outcomes.part-{township}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        first = target_month(home, landing)
+        new = new.with_columns(month=pl.max_horizontal(pl.lit(first), pl.col("visited_on").str.slice(0, 7)))
         pending = sorted(
             {p.parent.name for p in landing.glob(f"*/outcomes.part-{township}.csv") if p.parent.name >= first}
             | set(new["month"])
@@ -355,7 +411,7 @@ def receive(
 ) -> Checked:
     """Check an upload and, when rows are accepted, merge them into next month's delivery."""
     home = Home(home_root)
-    month = target_month(home)
+    month = target_month(home, landing)
     if month is None:
         raise UploadRefused("还没有发布任何月份的清单，暂不能回传")
     rows = read_upload(filename, data, settings)
@@ -364,20 +420,21 @@ def receive(
     check(rows, township, home, month, today)
     accepted = [r for r in rows if r.status == "接受"]
     if accepted:
-        counts = merge(landing, month, township, accepted, sha)
+        counts = merge(home, landing, township, accepted, sha)
         result.replaced, result.kept = counts.pop("replaced"), counts.pop("kept")
         result.written = counts
     return result
 
 
+def unread_parts(home: Home, landing: Path | None, township: str = "*") -> list[Path]:
+    """The outcome parts uploaded for months not yet published (a run has not read them yet)."""
+    months = sorted(home.catalog)
+    if landing is None or not months:
+        return []
+    return [p for p in sorted(landing.glob(f"*/outcomes.part-{township}.csv")) if p.parent.name > months[-1]]
+
+
 def pending(home: Home, landing: Path | None, township: str) -> pl.DataFrame:
-    """The outcomes uploaded and not yet read by a run (months after the last published one)."""
-    first = target_month(home)
-    if landing is None or first is None:
-        return _read_part(Path("/nonexistent"))
-    parts = [
-        _read_part(p)
-        for p in sorted(landing.glob(f"*/outcomes.part-{township}.csv"))
-        if p.parent.name >= first
-    ]
+    """The outcomes uploaded and not yet read by a run."""
+    parts = [_read_part(p) for p in unread_parts(home, landing, township)]
     return pl.concat(parts) if parts else _read_part(Path("/nonexistent"))

@@ -226,6 +226,7 @@ class PortalSettings:
     upload_max_bytes: int
     xlsx_max_uncompressed_bytes: int
     upload_max_rows: int
+    upload_max_columns: int
 
 
 @dataclass(frozen=True)
@@ -640,6 +641,7 @@ def load_portal(root: Path = RULES_DIR) -> PortalSettings:
         upload_max_bytes=doc.get("upload_max_bytes", int),
         xlsx_max_uncompressed_bytes=doc.get("xlsx_max_uncompressed_bytes", int),
         upload_max_rows=doc.get("upload_max_rows", int),
+        upload_max_columns=doc.get("upload_max_columns", int),
     )
     doc.done()
     for key, value in vars(settings).items():

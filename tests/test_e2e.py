@@ -172,22 +172,23 @@ def test_leads_are_explained_ranked_and_traceable(loaded):
     leads = q(
         home,
         "select lead_id, month, household_id, level, urgency, reasons, recommended_action, rank,"
-        " rule_ids from v_leads",
+        " rule_ids from v_leads where pushed",
     )
     assert leads, "two generated months always have some warning events"
     for lead_id, month, household, level, urgency, reasons, action, rank, rule_ids in leads:
         assert lead_id == f"XS{month.replace('-', '')}-{household}"
         assert level in "红橙黄蓝绿" and urgency in ("紧急", "一般") and reasons and action and rank >= 1
         assert rule_ids
-    # Ranks are 1..n within each township and month.
+    # Ranks are 1..n over what each township is given, with no gaps; a lead not pushed has none.
     assert (
         q(
             home,
-            """select count(*) from (select month, township_code, max(rank) as m, count(*) as n
-                      from v_leads group by all) where m != n""",
+            """select count(*) from (select month, township_code, max(rank) as m, count(*) as n,
+                      count(distinct rank) as d from v_leads where pushed group by all) where m != n or d != n""",
         )[0][0]
         == 0
     )
+    assert q(home, "select count(*) from v_leads where not pushed and rank is not null")[0][0] == 0
     # Every medical hard trigger is backed by the household's 12-month out-of-pocket total.
     assert (
         q(
@@ -383,12 +384,13 @@ def test_township_files_hold_only_their_households_with_masked_ids(loaded):
                     )
                 continue
             rows = CalamineWorkbook.from_path(str(folder / entry["file"])).get_sheet_by_index(0).to_python()
-            assert len(rows) - 1 == entry["rows"]
+            assert len(rows) - 2 == entry["rows"]  # a title row, the header row, the rows
+            assert folder.name in rows[0][0] and rows[1][-4:] == ["核查日期", "核查结论", "转介部门", "备注"]
             text = " ".join(str(c) for r in rows for c in r)
             assert not full_id.search(text), entry["file"]  # every ID number is masked
             if entry["file"] == "线索清单.xlsx":
                 assert entry["rows"] == pushed.get(folder.name, 0)
-                households = {r[rows[0].index("户编号")] for r in rows[1:]}
+                households = {r[rows[1].index("户编号")] for r in rows[2:]}
                 (others,) = q(
                     home,
                     f"select count(*) from v_household_month where month = '2026-09' and township_code != '{folder.name}' and household_id in ({','.join(repr(h) for h in households) or 'null'})",

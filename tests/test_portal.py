@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import xlsxwriter
 from fastapi.testclient import TestClient
 
 from jobs.sealed import connect
@@ -39,8 +40,8 @@ def site(landing, tmp_path_factory):
     root = tmp_path_factory.mktemp("portal")
     land = root / "landing"
     shutil.copytree(landing, land)
-    for part in land.glob("2026-09/outcomes*"):
-        part.unlink()  # the generator's own outcomes would mask what the uploads bring
+    for part in [*land.glob("2026-09/outcomes*"), land / "2026-09" / "_READY"]:
+        part.unlink()  # September's deliveries are not complete yet; the townships' uploads will be  # the generator's own outcomes would mask what the uploads bring
     home = root / "home"
     run("2026-08", str(land), str(home), "portal-08")
     folders = sorted(p.parent for p in (home / "exports" / "2026-08").glob("*/*/manifest.json"))
@@ -134,7 +135,8 @@ def test_session_cookie_is_signed_httponly_samesite_and_expires(site):
     value = cookie.split(";")[0].split("=", 1)[1]
     forged.cookies.set("safetynet_session", value[:-3] + ("AAA" if not value.endswith("AAA") else "BBB"))
     assert forged.get("/").headers["location"] == "/login"
-    # an expired session (the cookie's own signature is older than the session lifetime)
+    # an expired session: signed longer ago than the session lifetime (the server checks the time
+    # it signed in, whatever the browser does with the cookie's Max-Age)
     short = client(site, settings=load_portal().__class__(**{**vars(load_portal()), "session_hours": 1e-6}))
     short.cookies.set("safetynet_session", value)
     assert short.get("/").headers["location"] == "/login"
@@ -178,6 +180,56 @@ def test_unknown_user_wrong_password_and_locked_account_get_the_same_answer(site
         if e["action"] == "sign_in_failed" and e["client_address"] == "10.1.1.1"
     ]
     assert len(failed) >= 7
+
+
+def test_the_lock_starts_at_the_fifth_failure_and_ends_after_its_minutes(site):
+    settings = load_portal()
+    accounts = Accounts(site["home"], settings)
+    accounts.add("fourtimes", "township", site["mine"], PASSWORD)
+    c = client(site, "10.2.2.2")
+    for _ in range(settings.lockout_failures - 1):
+        assert sign_in(c, "fourtimes", "wrong-password").status_code == 401
+    assert sign_in(c, "fourtimes").status_code == 303  # four failures: not locked, and the count resets
+    for _ in range(settings.lockout_failures):
+        sign_in(c, "fourtimes", "wrong-password")
+    assert sign_in(c, "fourtimes").status_code == 401
+    brief = Accounts(site["home"], settings.__class__(**{**vars(settings), "lockout_minutes": 0.002}))
+    import time
+
+    time.sleep(0.2)
+    assert brief.sign_in("fourtimes", PASSWORD, "10.2.2.2") is not None
+
+
+def test_concurrent_guesses_cannot_pass_the_limit(site):
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = load_portal()
+    accounts = Accounts(site["home"], settings)
+    accounts.add("burst", "township", site["mine"], PASSWORD)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: accounts.sign_in("burst", "wrong-password", "10.3.3.3"), range(16)))
+    assert accounts.sign_in("burst", PASSWORD, "10.3.3.3") is None
+
+
+def test_signing_out_ends_the_session_on_the_server(site):
+    c = signed_in(site, "town")
+    copied = c.cookies.get("safetynet_session")
+    assert c.post("/logout", data={"csrf_token": token(c, "/")}).headers["location"] == "/login"
+    thief = client(site)
+    thief.cookies.set("safetynet_session", copied)
+    assert thief.get("/").headers["location"] == "/login"
+
+
+def test_every_answer_forbids_scripts_framing_and_sniffing(site):
+    c = signed_in(site, "town")
+    for path in ("/login", "/", f"/files/2026-08/{site['mine']}", "/nowhere"):
+        h = c.get(path).headers
+        assert (
+            "script-src 'none'" in h["content-security-policy"]
+            and "frame-ancestors 'none'" in h["content-security-policy"]
+        )
+        assert h["x-frame-options"] == "DENY" and h["x-content-type-options"] == "nosniff"
+        assert h["referrer-policy"] == "no-referrer"
 
 
 def test_disabling_an_account_ends_its_session(site):
@@ -229,7 +281,9 @@ def test_a_township_sees_and_takes_only_its_own_files(site):
         "/upload/{other}",
         "/download/2026-08/{mine}/..%2F..%2F..%2Fmanifest.json",
         "/download/2026-08/{mine}/%2e%2e/%2e%2e/build.json",
-        "/download/2026-08/{mine}/../{other}/线索清单.xlsx",
+        "/download/2026-08/{mine}/..%2F{other}%2F线索清单.xlsx",
+        "/download/2026-08/{mine}%0A/线索清单.xlsx",
+        "/download/2026-08/４３０１０１００１/线索清单.xlsx",
         "/download/2026-08/{mine}//etc/passwd",
         "/download/2026-08/{mine}/manifest.json.bak",
         "/download/2026-08/{mine}/不存在的文件.xlsx",
@@ -247,6 +301,20 @@ def test_another_townships_file_a_traversal_or_a_guess_is_not_found(site, path):
     assert "未找到" in r.text
     missing = c.get(f"/download/2026-08/{site['mine']}/does-not-exist.xlsx")
     assert (r.status_code, r.text) == (missing.status_code, missing.text)
+
+
+def test_another_countys_office_sees_none_of_these_townships(site):
+    accounts = Accounts(site["home"], load_portal())
+    other = f"{(int(site['county']) + 1) % 1_000_000:06d}"
+    accounts.add("county-other", "county", other, PASSWORD)
+    c = signed_in(site, "county-other")
+    assert site["mine"] not in c.get("/").text
+    for path in (
+        f"/files/2026-08/{site['mine']}",
+        f"/worklist/{site['mine']}",
+        f"/zip/2026-08/{site['mine']}",
+    ):
+        assert c.get(path).status_code == 404
 
 
 def test_a_county_sees_its_townships_read_only(site):
@@ -387,6 +455,18 @@ def test_a_bad_upload_says_row_by_row_why(site):
     assert after == before  # nothing written
 
 
+def huge_grid() -> bytes:
+    """A 6 KB workbook whose one filled cell is XFD1048576: a reader would build 17 billion cells."""
+    out = io.BytesIO()
+    wb = xlsxwriter.Workbook(out, {"in_memory": True})
+    ws = wb.add_worksheet()
+    ws.write_string(0, 0, "线索编号")
+    ws.write_string(0, 1, "核查结论")
+    ws.write_string(1_048_575, 16_383, "x")
+    wb.close()
+    return out.getvalue()
+
+
 def zip_bomb() -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -405,16 +485,33 @@ def zip_bomb() -> bytes:
         ("结果.exe", b"MZ\x90\x00", "只接受 xlsx 或 csv"),
         ("结果.csv", "姓名,金额\n张三,1\n".encode(), "找不到表头"),
         ("结果.csv", b"\xff\xfe\x00\x00garbage\x00", "无法读取 CSV"),
+        ("结果.xlsx", "HUGE_GRID", "表格范围过大"),
     ],
 )
 def test_an_unusable_upload_is_refused_whole_with_a_chinese_message(site, name, data, message):
     c = signed_in(site, "town")
     t = site["mine"]
-    data = zip_bomb() if data == "ZIP_BOMB" else data
+    data = (
+        {"ZIP_BOMB": zip_bomb(), "HUGE_GRID": huge_grid()}.get(data, data) if isinstance(data, str) else data
+    )
     r = c.post(f"/upload/{t}", files={"file": (name, data)}, data={"csrf_token": token(c, f"/upload/{t}")})
     assert r.status_code == 400 and message in re.search(r'id="error">([^<]+)', r.text).group(1)
     entry = [e for e in audit.read(site["home"]) if e["action"] == "upload"][-1]
     assert entry["result"] == "refused" and message in entry["detail"] and entry["file"] == name
+
+
+def test_an_upload_of_unknown_length_is_refused_before_it_is_read(site):
+    c = signed_in(site, "town")
+
+    def chunks():
+        yield b"0" * 1000
+
+    r = c.post(
+        f"/upload/{site['mine']}",
+        content=chunks(),
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    assert r.status_code == 411
 
 
 def test_an_oversized_upload_is_refused_before_it_is_read(site):
@@ -425,6 +522,21 @@ def test_an_oversized_upload_is_refused_before_it_is_read(site):
         f"/upload/{t}", files={"file": ("big.csv", big)}, data={"csrf_token": token(c, f"/upload/{t}")}
     )
     assert r.status_code == 413 and "超过" in r.text
+
+
+def test_once_a_month_is_marked_complete_uploads_go_to_the_next(site):
+    """`_READY` means a run may read the folder from now on: a row written there later could be
+    missed, so later uploads go to the month after; what is already there still counts as waiting."""
+    c = signed_in(site, "town")
+    t, ready = site["mine"], site["landing"] / "2026-09" / "_READY"
+    ready.touch()
+    try:
+        page = c.get(f"/upload/{t}").text
+        assert "<b>2026-10</b>" in page
+        assert "已上传待入库" in c.get(f"/worklist/{t}?q=H").text
+    finally:
+        ready.unlink()
+    assert "<b>2026-09</b>" in c.get(f"/upload/{t}").text
 
 
 def test_the_next_run_reads_the_uploads_and_auditors_trace_them(site):
@@ -465,10 +577,22 @@ def test_the_next_run_reads_the_uploads_and_auditors_trace_them(site):
 
 
 def test_files_holding_id_numbers_are_not_readable_by_other_accounts(site):
-    home = site["home"]
-    for path in [home, *home.joinpath("lake").rglob("*")]:
+    home, land = site["home"], site["landing"]
+    paths = [home, *home.rglob("*"), *land.glob("2026-*/outcomes.part-*.csv")]
+    assert any(p.name == "线索清单.xlsx" for p in paths) and any(p.suffix == ".sqlite" for p in paths)
+    for path in paths:
         if not path.is_symlink():
             assert path.stat().st_mode & 0o007 == 0, path
+    assert (home / "portal").stat().st_mode & 0o077 == 0
+
+
+def test_no_page_a_township_sees_shows_a_whole_id_number(site):
+    c = signed_in(site, "town")
+    t = site["mine"]
+    full_id = re.compile(r"\d{17}[\dX]")
+    for path in ("/", f"/files/2026-08/{t}", f"/worklist/{t}", f"/worklist/{t}?q=H", f"/upload/{t}"):
+        page = c.get(path)
+        assert page.status_code == 200 and not full_id.search(page.text), path
 
 
 def test_users_command(site, tmp_path):

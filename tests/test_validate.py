@@ -90,7 +90,7 @@ def test_committed_suites_match_the_contract():
 def test_every_expectation_in_every_suite_has_a_polars_translation(source):
     from jobs.validate import UNIQUENESS, month_parameters
 
-    params = month_parameters("2026-09", ["110105001001"])
+    params = month_parameters("2026-09", ["110105001001"], ["XS202608-H0000000001"])
     suite = load_suite(source)
     assert suite == build_suite(SOURCES[source])
     for exp in suite["expectations"]:

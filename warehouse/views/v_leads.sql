@@ -8,7 +8,7 @@ with leads as (
 ),
 
 outcomes as (
-    select lead_id, min(visited_on) as visited_on, last(outcome order by visited_on, source_file, source_row) as outcome
+    select lead_id, min(visited_on) as visited_on, last(outcome order by visited_on, month, source_file, source_row) as outcome
     from lake_outcomes
     group by lead_id
 ),
