@@ -44,6 +44,7 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["url"] = lambda s: quote(str(s), safe="/")
 KIND_LABELS = {"lead": "预警线索", "doubtful": "核对疑点", "recheck": "随机抽查"}
 ROLE_LABELS = {"township": "乡镇（街道）", "county": "县（区）民政局", "admin": "数据组"}
+SESSION_COOKIE = "safetynet_session"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; "
     "frame-ancestors 'none'; form-action 'self'",
@@ -90,7 +91,7 @@ def create_app(
     app.add_middleware(
         SessionMiddleware,
         secret_key=_secret(home),
-        session_cookie="safetynet_session",
+        session_cookie=SESSION_COOKIE,
         max_age=int(settings.session_hours * 3600),
         same_site="strict",
         https_only=https_only,
@@ -110,6 +111,13 @@ def create_app(
                 f"{settings.upload_max_bytes // 1_000_000} MB 或大小未知，已拒绝。<a href='/'>返回</a></p>",
                 status_code=413 if length.isdigit() else 411,
             )
+            log(
+                request,
+                "refused",
+                bytes=int(length) if length.isdigit() else None,
+                result="refused",
+                detail=f"{request.url.path}: 请求过大或大小未知（{response.status_code}）",
+            )
         else:
             response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
@@ -118,15 +126,11 @@ def create_app(
     def address(request: Request) -> str:
         return request.client.host if request.client else "unknown"
 
-    def log(request: Request, action: str, account: Account | None = None, **fields) -> None:
-        audit.write(
-            home,
-            action,
-            account=account.username if account else fields.pop("account", None),
-            role=account.role if account else None,
-            client_address=address(request),
-            **fields,
-        )
+    def log(request: Request, action: str, who: Account | None = None, **fields) -> None:
+        """One line of the audit trail; `who` is the signed-in account (or `account=` a name)."""
+        if who is not None:
+            fields |= {"account": who.username, "role": who.role}
+        audit.write(home, action, client_address=address(request), **fields)
 
     def csrf(request: Request) -> str:
         if "csrf" not in request.session:
@@ -138,7 +142,9 @@ def create_app(
         if not expected or not token or not hmac.compare_digest(expected, token):
             raise StarletteHTTPException(status_code=403, detail="csrf")
 
-    def user(request: Request) -> Account:
+    def user(request: Request, quiet: bool = False) -> Account:
+        """The signed-in account, or SignIn. A cookie that fails its signature or has expired, or a
+        session that was ended (sign-out, disabled, reset, too old), is logged as refused."""
         s = request.session
         account = accounts.get(s.get("u", "")) if s.get("u") else None
         if (
@@ -148,6 +154,16 @@ def create_app(
             or time.time() - s.get("t", 0) > settings.session_hours * 3600
             or not accounts.session_open(s.get("sid", ""), account.username)
         ):
+            cookie = request.cookies.get(SESSION_COOKIE)
+            if not quiet and (s.get("u") or (cookie and not s)):
+                log(
+                    request,
+                    "session_refused",
+                    account=s.get("u"),
+                    result="refused",
+                    detail=f"{request.url.path}: "
+                    + ("会话已结束或已过期" if s.get("u") else "会话 cookie 签名无效或已过期"),
+                )
             request.session.clear()
             raise SignIn()
         return account
@@ -189,6 +205,11 @@ def create_app(
             log(request, "refused", result="refused", detail=f"{request.url.path}: 表单缺少有效的校验码")
             message = "页面已过期或表单缺少校验码，请返回重新打开页面后再提交。"
         elif exc.status_code == 404:
+            try:
+                who = user(request, quiet=True)
+            except SignIn:
+                who = None
+            log(request, "not_found", who, result="refused", detail=request.url.path[:300])
             message = "未找到该页面或文件。"
         elif exc.status_code == 405:
             message = "不支持这种请求方式。"

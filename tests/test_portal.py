@@ -135,6 +135,7 @@ def test_session_cookie_is_signed_httponly_samesite_and_expires(site):
     value = cookie.split(";")[0].split("=", 1)[1]
     forged.cookies.set("safetynet_session", value[:-3] + ("AAA" if not value.endswith("AAA") else "BBB"))
     assert forged.get("/").headers["location"] == "/login"
+    assert audit.read(site["home"])[-1]["action"] == "session_refused"
     # an expired session: signed longer ago than the session lifetime (the server checks the time
     # it signed in, whatever the browser does with the cookie's Max-Age)
     short = client(site, settings=load_portal().__class__(**{**vars(load_portal()), "session_hours": 1e-6}))
@@ -299,6 +300,8 @@ def test_another_townships_file_a_traversal_or_a_guess_is_not_found(site, path):
     r = c.get(path.format(mine=site["mine"], other=site["neighbour"]))
     assert r.status_code == 404, r.text[:200]
     assert "未找到" in r.text
+    entry = audit.read(site["home"])[-1]
+    assert (entry["action"], entry["account"], entry["result"]) == ("not_found", "town", "refused")
     missing = c.get(f"/download/2026-08/{site['mine']}/does-not-exist.xlsx")
     assert (r.status_code, r.text) == (missing.status_code, missing.text)
 
@@ -512,6 +515,7 @@ def test_an_upload_of_unknown_length_is_refused_before_it_is_read(site):
         headers={"content-type": "multipart/form-data; boundary=x"},
     )
     assert r.status_code == 411
+    assert "411" in audit.read(site["home"])[-1]["detail"]
 
 
 def test_an_oversized_upload_is_refused_before_it_is_read(site):
