@@ -396,30 +396,29 @@ def create_app(
             )
         filename = (file.filename if file else "") or ""
         data = await file.read(settings.upload_max_bytes + 1) if file else b""
-        try:
-            result = uploads.receive(home, landing, township, filename, data, settings, today())
-        except uploads.UploadRefused as exc:
+        sha = hashlib.sha256(data).hexdigest()
+
+        def logged(result: str, detail: str) -> None:
             log(
                 request,
                 "upload",
                 account,
                 township_code=township,
                 file=filename[:200],
+                sha256=sha,
                 bytes=len(data),
-                result="refused",
-                detail=str(exc),
+                result=result,
+                detail=detail,
             )
+
+        try:
+            result = uploads.receive(home, landing, township, filename, data, settings, today())
+        except uploads.UploadRefused as exc:
+            logged("refused", str(exc))
             return page(request, "upload.html", account, status=400, result=None, error=str(exc), **context)
-        log(
-            request,
-            "upload",
-            account,
-            township_code=township,
-            file=filename[:200],
-            sha256=result.sha256,
-            bytes=result.bytes,
-            result="ok" if result.count("接受") else "nothing accepted",
-            detail=f"接受 {result.count('接受')}，拒绝 {result.count('拒绝')}，跳过 {result.count('跳过')}；"
+        logged(
+            "ok" if result.count("接受") else "nothing accepted",
+            f"接受 {result.count('接受')}，拒绝 {result.count('拒绝')}，跳过 {result.count('跳过')}；"
             + "，".join(f"{m} 月 {n} 条" for m, n in sorted(result.written.items())),
         )
         return page(request, "upload.html", account, result=result, error=None, **context)
