@@ -14,6 +14,7 @@ import datetime as dt
 import re
 import secrets
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,13 +92,17 @@ class Accounts:
         folder.chmod(0o700)
         self.path = folder / "accounts.sqlite"
         self.settings = settings
+        self._local = threading.local()
         with self._connect() as con:
+            con.execute("pragma journal_mode = wal")
             con.executescript(SCHEMA)
         self.path.chmod(0o600)
 
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        con.execute("pragma journal_mode = wal")
+        """One connection per thread, kept (autocommit; `sign_in` opens its own transaction)."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = self._local.con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         return con
 
     def _row(self, con: sqlite3.Connection, username: str) -> Account | None:

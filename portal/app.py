@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -29,11 +30,10 @@ import polars as pl
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from starlette.background import BackgroundTask
+from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from jobs.household_reports import division_names
 from jobs.lake import Home
 from portal import audit, uploads
 from portal.accounts import Account, Accounts
@@ -45,6 +45,12 @@ TEMPLATES.env.filters["url"] = lambda s: quote(str(s), safe="/")
 KIND_LABELS = {"lead": "预警线索", "doubtful": "核对疑点", "recheck": "随机抽查"}
 ROLE_LABELS = {"township": "乡镇（街道）", "county": "县（区）民政局", "admin": "数据组"}
 SESSION_COOKIE = "safetynet_session"
+MEDIA_TYPES = {
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".pdf": "application/pdf",
+    ".json": "application/json",
+    ".csv": "text/csv; charset=utf-8",
+}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; "
     "frame-ancestors 'none'; form-action 'self'",
@@ -52,7 +58,36 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+HEADER_PAIRS = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 SAME_ANSWER = "用户名或密码错误，或该账户在本机已被暂时锁定。请稍后再试或联系县民政局数据组。"
+
+
+class Guard:
+    """Pure ASGI middleware (Starlette's `@app.middleware` costs a task per request): a post larger
+    than `limit`, or of unknown length (chunked), is refused before its body is read; every answer
+    says no scripts, no framing, no sniffing, no referrer."""
+
+    def __init__(self, app, limit: int, refuse) -> None:
+        self.app, self.limit, self.refuse = app, limit, refuse
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *HEADER_PAIRS]
+            await send(message)
+
+        if scope["method"] == "POST":
+            length = dict(scope["headers"]).get(b"content-length", b"").decode("latin-1")
+            if not (length.isdigit() and int(length) <= self.limit):
+                return await self.refuse(scope, length)(scope, receive, send_with_headers)
+        await self.app(scope, receive, send_with_headers)
+
+
+class ZipResponse(FileResponse):
+    chunk_size = 1 << 20  # Starlette's 64 KB costs a thread hop per chunk: 62 for a 4 MB zip
 
 
 class NotFound(StarletteHTTPException):
@@ -98,30 +133,24 @@ def create_app(
     )
     app.state.accounts = accounts
 
-    @app.middleware("http")
-    async def _guard(request: Request, call_next):
-        """A post larger than the upload cap, or of unknown length (chunked), is refused before its
-        body is read; every answer says: no scripts, no framing, no sniffing, no referrer."""
-        length = request.headers.get("content-length", "")
-        if request.method == "POST" and not (
-            length.isdigit() and int(length) <= settings.upload_max_bytes + 65536
-        ):
-            response = HTMLResponse(
-                "<!doctype html><meta charset='utf-8'><p>文件超过 "
-                f"{settings.upload_max_bytes // 1_000_000} MB 或大小未知，已拒绝。<a href='/'>返回</a></p>",
-                status_code=413 if length.isdigit() else 411,
-            )
-            log(
-                request,
-                "refused",
-                bytes=int(length) if length.isdigit() else None,
-                result="refused",
-                detail=f"{request.url.path}: 请求过大或大小未知（{response.status_code}）",
-            )
-        else:
-            response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        return response
+    def refused_post(scope, length: str) -> Response:
+        status = 413 if length.isdigit() else 411
+        client = scope.get("client") or ("unknown", 0)
+        audit.write(
+            home,
+            "refused",
+            bytes=int(length) if length.isdigit() else None,
+            client_address=client[0],
+            result="refused",
+            detail=f"{scope['path']}: 请求过大或大小未知（{status}）",
+        )
+        return HTMLResponse(
+            "<!doctype html><meta charset='utf-8'><p>文件超过 "
+            f"{settings.upload_max_bytes // 1_000_000} MB 或大小未知，已拒绝。<a href='/'>返回</a></p>",
+            status_code=status,
+        )
+
+    app.add_middleware(Guard, limit=settings.upload_max_bytes + 65536, refuse=refused_post)
 
     def address(request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -192,8 +221,7 @@ def create_app(
         return township
 
     def names() -> dict[str, str]:
-        months = library.months()
-        return division_names(library.home(), months[0]) if months else {}
+        return library.names()
 
     @app.exception_handler(SignIn)
     async def _sign_in(request: Request, exc: SignIn) -> Response:
@@ -218,7 +246,7 @@ def create_app(
         return page(request, "error.html", None, status=exc.status_code, message=message)
 
     @app.get("/login", response_class=HTMLResponse)
-    def login_form(request: Request) -> Response:
+    async def login_form(request: Request) -> Response:
         return page(request, "login.html", None, message=None)
 
     @app.post("/login", response_class=HTMLResponse)
@@ -256,7 +284,7 @@ def create_app(
         return RedirectResponse("/", status_code=303)
 
     @app.post("/logout")
-    def logout(request: Request, csrf_token: Annotated[str | None, Form()] = None) -> Response:
+    async def logout(request: Request, csrf_token: Annotated[str | None, Form()] = None) -> Response:
         check_csrf(request, csrf_token)
         try:
             account = user(request)
@@ -268,7 +296,7 @@ def create_app(
         return RedirectResponse("/login", status_code=303)
 
     @app.get("/", response_class=HTMLResponse)
-    def index(request: Request) -> Response:
+    async def index(request: Request) -> Response:
         account = user(request)
         if account.role == "admin":
             return RedirectResponse("/status", status_code=303)
@@ -276,25 +304,22 @@ def create_app(
         return page(request, "index.html", account, by_month=by_month, names=names())
 
     @app.get("/files/{month}/{township}", response_class=HTMLResponse)
-    def folder_page(request: Request, month: str, township: str) -> Response:
+    async def folder_page(request: Request, month: str, township: str) -> Response:
         account = user(request)
         folder = library.folder(month, mine(account, township))
         if folder is None:
             raise NotFound()
-        lists = [f for f in folder.files if "/" not in f["file"]]
-        reports = [f for f in folder.files if "/" in f["file"]]
         return page(
             request,
             "folder.html",
             account,
             folder=folder,
-            lists=lists,
-            reports=reports,
+            files_table=files_table(folder.path, folder.month, folder.township),
             name=names().get(township, township),
         )
 
     @app.get("/download/{month}/{township}/{name:path}")
-    def download(request: Request, month: str, township: str, name: str) -> Response:
+    async def download(request: Request, month: str, township: str, name: str) -> Response:
         account = user(request)
         folder = library.folder(month, mine(account, township))
         entry = folder.entry(name) if folder else None
@@ -313,10 +338,14 @@ def create_app(
             bytes=entry["bytes"],
             result="ok",
         )
-        return FileResponse(
-            path,
-            filename=f"{township}_{month}_{Path(entry['file']).name}",
-            headers={"Cache-Control": "no-store"},
+        # lists and reports are small (KB): one read, one answer, no thread hop per chunk
+        return Response(
+            path.read_bytes(),
+            media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"),
+            headers={
+                "Content-Disposition": attachment(f"{township}_{month}_{path.name}"),
+                "Cache-Control": "no-store",
+            },
         )
 
     @app.get("/zip/{month}/{township}")
@@ -325,9 +354,7 @@ def create_app(
         folder = library.folder(month, mine(account, township))
         if folder is None:
             raise NotFound()
-        path, size = zip_folder(folder)
-        with path.open("rb") as f:
-            sha = hashlib.file_digest(f, "sha256").hexdigest()
+        path, size, sha = zip_folder(folder, home / "portal" / "zips")
         log(
             request,
             "download",
@@ -338,16 +365,15 @@ def create_app(
             bytes=size,
             result="ok",
         )
-        return FileResponse(
+        return ZipResponse(
             path,
             filename=f"{township}_{month}_全部文件.zip",
             media_type="application/zip",
-            background=BackgroundTask(path.unlink, missing_ok=True),
             headers={"Cache-Control": "no-store"},
         )
 
     @app.get("/upload/{township}", response_class=HTMLResponse)
-    def upload_form(request: Request, township: str) -> Response:
+    async def upload_form(request: Request, township: str) -> Response:
         account = user(request)
         mine(account, township)
         if not account.may_upload:
@@ -460,6 +486,25 @@ def create_app(
     return app
 
 
+def attachment(filename: str) -> str:
+    """Content-Disposition for a Chinese file name (RFC 6266/5987, as old and new browsers read it)."""
+    return f"attachment; filename*=utf-8''{quote(filename)}"
+
+
+@lru_cache(maxsize=4096)
+def files_table(path: Path, month: str, township: str) -> Markup:
+    """A folder's file tables (names, rows, bytes, SHA-256, links), rendered once per build folder:
+    a build never changes, and 100 escaped, quoted links per page were most of a page's cost."""
+    folder = Library.folder_at(path, month, township)
+    return Markup(
+        TEMPLATES.get_template("files_table.html").render(
+            folder=folder,
+            lists=[f for f in folder.files if "/" not in f["file"]],
+            reports=[f for f in folder.files if "/" in f["file"]],
+        )
+    )
+
+
 def open_cases(home: Home, landing: Path | None, township: str, today: dt.date) -> pl.DataFrame:
     """Every case issued to a township, its latest issue, and its state: 已回传 (an outcome read by a
     run), 已上传待入库 (uploaded, read by the next run), 已逾期 (past its deadline) or 待核查."""
@@ -554,7 +599,7 @@ def upload_status(library: Library, landing: Path | None) -> list[dict]:
     for path in uploads.unread_parts(library.home(), landing):
         t = path.stem.removeprefix("outcomes.part-")
         waiting[t] = waiting.get(t, 0) + pl.scan_csv(path).select(pl.len()).collect().item()
-    names = division_names(library.home(), months[0])
+    names = library.names()
     rows = []
     for t in townships:
         mine = by_township.get(t, [])

@@ -10,12 +10,17 @@ whether the file exists for another township or not at all.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import os
 import re
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+
+import polars as pl
 
 from jobs.lake import Home
 
@@ -38,30 +43,62 @@ class Folder:
         return next((f for f in self.files if f["file"] == name), None)
 
     def path_of(self, entry: dict) -> Path:
-        path = (self.path / entry["file"]).resolve()
-        if not path.is_relative_to(self.path.resolve()):  # a manifest is ours, but never trust a path
+        name = PurePosixPath(entry["file"])
+        if name.is_absolute() or ".." in name.parts:  # a manifest is ours, but never trust a path
             raise FileNotFoundError(entry["file"])
-        return path
+        return self.path / name
+
+
+@lru_cache(maxsize=8192)
+def _manifest(path: Path) -> dict | None:
+    """A township manifest; cached by path, which is safe because a build is immutable and named
+    by its content (a new build of a month is a new path)."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+@lru_cache(maxsize=64)
+def _townships(build: Path) -> tuple[str, ...]:
+    return tuple(sorted(p.parent.name for p in (build / "exports").glob("*/*/manifest.json")))
+
+
+@lru_cache(maxsize=64)
+def _names(divisions: Path) -> dict[str, str]:
+    return dict(pl.read_parquet(divisions, columns=["division_code", "name"]).iter_rows())
 
 
 class Library:
-    """The published township folders of a home, read from its current commit on every call (a
-    month published while the portal runs is seen at once)."""
+    """The published township folders of a home. The commit is read on every call (a month
+    published while the portal runs is seen at once); what a build holds is cached, as builds never
+    change."""
 
     def __init__(self, root: Path):
         self.root = root
+        self._seen: tuple[str, Home] | None = None
 
     def home(self) -> Home:
-        return Home(self.root)
+        """The home as of its current commit (one `readlink` per call; the catalog is read again
+        only when the commit changed)."""
+        link = self.root / "current"
+        commit = os.readlink(link) if link.is_symlink() else ""
+        if self._seen is None or self._seen[0] != commit:
+            self._seen = (commit, Home(self.root))
+        return self._seen[1]
 
     def months(self) -> list[str]:
         return sorted(self.home().catalog, reverse=True)
 
     def townships(self, month: str) -> list[str]:
         build = self.home().build_dir(month)
-        if build is None:
-            return []
-        return sorted(p.parent.name for p in (build / "exports").glob("*/*/manifest.json"))
+        return list(_townships(build)) if build is not None else []
+
+    def names(self) -> dict[str, str]:
+        """Division names from the latest divisions delivery of the published months."""
+        home = self.home()
+        for month in reversed(sorted(home.catalog)):
+            path = home.partition("divisions", month) / "data.parquet"
+            if path.exists():
+                return _names(path)
+        return {}
 
     def folder(self, month: str, township: str) -> Folder | None:
         """The folder, or None when the month or township is malformed or has none."""
@@ -70,27 +107,37 @@ class Library:
         build = self.home().build_dir(month)
         if build is None:
             return None
-        path = build / "exports" / township[:6] / township
-        manifest = path / "manifest.json"
-        if not manifest.is_file():
-            return None
-        return Folder(month, township, path, json.loads(manifest.read_text(encoding="utf-8")))
+        return self.folder_at(build / "exports" / township[:6] / township, month, township)
+
+    @staticmethod
+    def folder_at(path: Path, month: str, township: str) -> Folder | None:
+        manifest = _manifest(path / "manifest.json")
+        return Folder(month, township, path, manifest) if manifest is not None else None
 
 
-def zip_folder(folder: Folder) -> tuple[Path, int]:
-    """The month's files of one township as a zip in a temporary file (removed by the caller), with
-    every file the manifest lists plus the manifest itself. Dated by the month, so that the same
-    build gives the same bytes."""
-    stamp = dt.datetime.strptime(folder.month, "%Y-%m").timetuple()[:6]
-    handle = tempfile.NamedTemporaryFile(prefix="safetynet-zip-", suffix=".zip", delete=False)
-    handle.close()
-    path = Path(handle.name)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        for entry in [*folder.files, {"file": "manifest.json"}]:
-            info = zipfile.ZipInfo(f"{folder.township}_{folder.month}/{entry['file']}", date_time=stamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o640 << 16
-            with zf.open(info, "w") as out, folder.path_of(entry).open("rb") as src:
-                while chunk := src.read(1 << 20):
-                    out.write(chunk)
-    return path, path.stat().st_size
+def zip_folder(folder: Folder, cache: Path) -> tuple[Path, int, str]:
+    """The month's files of one township as a zip: every file the manifest lists plus the manifest
+    itself, stored, not deflated (the workbooks and PDFs are compressed already), dated by the
+    month. The same build gives the same bytes, so the zip is made once per build folder and kept
+    in `cache` (named by the build) with its SHA-256. Returns (path, bytes, sha256)."""
+    build = folder.path.parent.parent.parent.name  # exports/<county>/<township> in build=<id>
+    target = cache / f"{folder.month}_{build}_{folder.township}.zip"
+    digest = target.with_suffix(".sha256")
+    if not (target.is_file() and digest.is_file()):
+        cache.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.strptime(folder.month, "%Y-%m").timetuple()[:6]
+        handle = tempfile.NamedTemporaryFile(dir=cache, prefix=".zip-", suffix=".tmp", delete=False)
+        handle.close()
+        tmp = Path(handle.name)
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            for entry in [*folder.files, {"file": "manifest.json"}]:
+                info = zipfile.ZipInfo(f"{folder.township}_{folder.month}/{entry['file']}", date_time=stamp)
+                info.external_attr = 0o640 << 16
+                with zf.open(info, "w") as out, folder.path_of(entry).open("rb") as src:
+                    while chunk := src.read(1 << 20):
+                        out.write(chunk)
+        with tmp.open("rb") as f:
+            sha = hashlib.file_digest(f, "sha256").hexdigest()
+        os.replace(tmp, target)
+        digest.write_text(sha, encoding="utf-8")
+    return target, target.stat().st_size, digest.read_text(encoding="utf-8").strip()
