@@ -180,8 +180,8 @@ def run(home: Path, landing: Path) -> dict:
             f"file list {listing:,.0f} requests/s, one {size / 1e6:.2f} MB file (the nearest to 1 MB) "
             f"{download:,.0f} requests/s, a township's month as a {zip_size / 1e6:.2f} MB zip {zipped:,.0f} "
             f"requests/s ({CLIENTS} clients on loopback; goal 200/s); a 500-row workbook checked and "
-            f"merged in {upload_seconds:.2f} s ({accepted} rows of the township's own, the rest refused as another "
-            "township's; goal < 1 s)"
+            f"merged in {upload_seconds:.2f} s ({accepted} rows of the township's own, the rest refused "
+            "as another township's; goal < 1 s)"
         ),
         "portal": {
             "townships": townships,
