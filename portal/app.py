@@ -56,7 +56,9 @@ SECURITY_HEADERS = {
     "frame-ancestors 'none'; form-action 'self'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # a worklist search puts a name in the URL: it never leaves the server's origin (and forms keep
+    # a real Origin header, which no-referrer turns into `null`)
+    "Referrer-Policy": "same-origin",
 }
 HEADER_PAIRS = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 SAME_ANSWER = "用户名或密码错误，或该账户在本机已被暂时锁定。请稍后再试或联系县民政局数据组。"
@@ -193,7 +195,8 @@ def create_app(
                     detail=f"{request.url.path}: "
                     + ("会话已结束或已过期" if s.get("u") else "会话 cookie 签名无效或已过期"),
                 )
-            request.session.clear()
+            if s.get("u") and not quiet:  # an ended session; an anonymous one keeps its CSRF token
+                request.session.clear()
             raise SignIn()
         return account
 
@@ -244,6 +247,10 @@ def create_app(
         else:
             message = "请求无法处理。"
         return page(request, "error.html", None, status=exc.status_code, message=message)
+
+    @app.get("/favicon.ico")
+    async def favicon() -> Response:
+        return Response(status_code=204)  # browsers ask for it on every page; not worth a 404 line
 
     @app.get("/login", response_class=HTMLResponse)
     async def login_form(request: Request) -> Response:
