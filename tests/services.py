@@ -160,6 +160,16 @@ class Airflow:
             time.sleep(every)
         raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}:\n{self.tail()}")
 
+    def parked(self, dag_id: str, run_id: str, task_id: str) -> bool:
+        """Has the scheduler heard that the process of a deferred task exited? Airflow 3.3.2 fails a
+        task resumed before that (the executor's late "success" meets a queued task); the process
+        took from under 1 s to 6.3 s to exit here."""
+        key = f"TaskInstanceKey(dag_id='{dag_id}', task_id='{task_id}', run_id='{run_id}'"
+        log = (self.logs / "scheduler.log").read_text(errors="replace")
+        return any(
+            "Received executor event with state success" in line and key in line for line in log.splitlines()
+        )
+
     def tail(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logs.glob("*.log")))
 

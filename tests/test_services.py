@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -114,9 +113,9 @@ def test_the_dag_under_the_real_services(landing, rules, tmp_path):
             )
             assert Home(home).commit == before and "2026-08" not in Home(home).catalog
             assert not (home / "exports" / "2026-08").exists()  # no township has its files
-            # A person answers after seconds, not milliseconds: Airflow 3.3.2 fails a task resumed
-            # before the executor has reported its parked process as finished (measured here).
-            time.sleep(5)
+            # Airflow 3.3.2 fails a task resumed before the executor has reported its parked
+            # process as finished (measured here): answer once the scheduler has heard it.
+            af.wait_for("the approval task's parked process", lambda r=august: af.parked(DAG, r, "approve"))
             answer(af, august, option)
             state = af.wait_for(f"August after {option}", finished(af, august))
             if option == "Reject":
