@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import re
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from portal.accounts import Accounts
 from portal.app import create_app
 from safetynet.rules import load_portal
 from tests.direct import run
-from tests.workbooks import filled, sheet
+from tests.workbooks import filled, september_open, sheet
 
 PASSWORD = "correct horse 1"
 TODAY = dt.date(2026, 9, 20)
@@ -38,13 +37,7 @@ def site(landing, tmp_path_factory):
     """August published; a landing of our own (uploads write into it); accounts for two townships of
     one county, the county, another county's township and the data team."""
     root = tmp_path_factory.mktemp("portal")
-    land = root / "landing"
-    shutil.copytree(landing, land)
-    for part in [*land.glob("2026-09/outcomes*"), land / "2026-09" / "_READY"]:
-        part.unlink()  # September's deliveries are not complete yet; the townships' uploads will be
-    for later in land.glob("20[0-9][0-9]-[0-9][0-9]"):
-        if later.name > "2026-09":  # months other tests of the session generated into the landing
-            shutil.rmtree(later)  # the generator's own outcomes would mask what the uploads bring
+    land = september_open(landing, root)
     home = root / "home"
     run("2026-08", str(land), str(home), "portal-08")
     folders = sorted(p.parent for p in (home / "exports" / "2026-08").glob("*/*/manifest.json"))

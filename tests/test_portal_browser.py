@@ -20,7 +20,7 @@ from playwright.sync_api import sync_playwright
 
 from tests.conftest import CLI, safetynet
 from tests.direct import run
-from tests.workbooks import filled, sheet
+from tests.workbooks import filled, september_open, sheet
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "browser pass 1"
@@ -35,13 +35,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def portal(landing, tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
-    land = root / "landing"
-    shutil.copytree(landing, land)
-    for part in [*land.glob("2026-09/outcomes*"), land / "2026-09" / "_READY"]:
-        part.unlink()  # September's deliveries are not complete yet; the townships' uploads will be
-    for later in land.glob("20[0-9][0-9]-[0-9][0-9]"):
-        if later.name > "2026-09":  # months other tests of the session generated into the landing
-            shutil.rmtree(later)
+    land = september_open(landing, root)
     home = root / "home"
     run("2026-08", str(land), str(home), "browser-08")
     folders = sorted(p.parent for p in (home / "exports" / "2026-08").glob("*/*/manifest.json"))

@@ -1,9 +1,12 @@
-"""Workbooks as township staff handle them: read a downloaded list, fill some rows in."""
+"""The township side in tests: a landing awaiting outcomes, and workbooks as staff handle them
+(read a downloaded list, fill some rows in)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import shutil
+from pathlib import Path
 
 import xlsxwriter
 from python_calamine import CalamineWorkbook
@@ -37,3 +40,17 @@ def filled(rows: list[list], fill: dict[int, tuple]) -> bytes:
                 ws.write(r, c, v)
     wb.close()
     return out.getvalue()
+
+
+def september_open(landing: Path, root: Path) -> Path:
+    """A copy of the session's landing in which September still takes outcomes: no `_READY` and no
+    outcomes of its own yet (the uploads will bring them), and none of the later months other
+    tests of the session generated into it."""
+    land = root / "landing"
+    shutil.copytree(landing, land)
+    for part in [*land.glob("2026-09/outcomes*"), land / "2026-09" / "_READY"]:
+        part.unlink()
+    for later in land.glob("20[0-9][0-9]-[0-9][0-9]"):
+        if later.name > "2026-09":
+            shutil.rmtree(later)
+    return land
