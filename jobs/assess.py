@@ -4,6 +4,8 @@
                                                               points per indicator, sub-scores,
                                                               index, level, fired rules
     <home>/lake/_leads/month=YYYY-MM/data.parquet             one row per household with a fired rule
+    <home>/lake/_cases/month=YYYY-MM/data.parquet             one row per case open or closed in the
+                                                              month (jobs/cases.py)
 
 Both carry `rule_version`. The rule set is loaded (and checked) before anything is computed, so a
 month is never scored with half a rule set.
@@ -13,14 +15,15 @@ from __future__ import annotations
 
 import polars as pl
 
+from jobs import cases
 from jobs.faults import fault
 from jobs.households import FEATURES, STAGE_COLUMNS, assemble
-from jobs.lake import Home, write_parquet
-from jobs.leads import lookback, make_leads, warn
+from jobs.lake import write_parquet
+from jobs.leads import make_leads, warn
 from jobs.means_test import match_checks, means_test
 from jobs.score import score
 from safetynet.progress import timed
-from safetynet.rules import LEVELS, RuleSet, load_rules
+from safetynet.rules import RuleSet, load_rules
 
 
 def checked_rules() -> RuleSet:
@@ -28,20 +31,6 @@ def checked_rules() -> RuleSet:
     rules = load_rules(columns=set(FEATURES) | STAGE_COLUMNS)
     match_checks(rules)
     return rules
-
-
-def previous_leads(home: Home, month: str) -> pl.DataFrame | None:
-    paths = [home.partition("_leads", m) / "data.parquet" for m in lookback(month)]
-    paths = [p for p in paths if p.exists()]
-    if not paths:
-        return None
-    rank_of = {lv: i for i, lv in enumerate(LEVELS)}
-    return (
-        pl.scan_parquet(paths)
-        .filter(pl.col("pushed"))
-        .select("household_id", "lead_id", "rule_ids", level_rank=pl.col("level").replace_strict(rank_of))
-        .collect()
-    )
 
 
 def assess(month: str, home: str, run_id: str) -> dict:
@@ -56,22 +45,38 @@ def assess(month: str, home: str, run_id: str) -> dict:
     with timed("hardship index") as info:
         scored = score(households, rules, month, missing)
         info.update(mean_score=round(float(scored["hardship_score"].mean() or 0), 1))
+    past = cases.history(h, month, rules)
     with timed("warnings and leads") as info:
         warned = warn(scored, rules, month)
-        leads = make_leads(warned, rules, month, previous_leads(h, month))
+        leads = make_leads(warned, rules, month, cases.covering_leads(past.closed))
+        leads = cases.attach_leads(leads, past.open)
         info.update(leads=leads.height, pushed=int(leads["pushed"].sum()), rule_version=rules.version)
     fault("assess", "leads")
     write_parquet(
         warned.with_columns(missing_sources=pl.lit(",".join(missing))).sort("household_id"),
         h.partition("_household_month", month) / "data.parquet",
     )
-    write_parquet(
-        leads.sort("township_code", "rank", "lead_id"), h.partition("_leads", month) / "data.parquet"
-    )
     # The means test builds the warehouse's views, this build included, in its own in-memory DuckDB.
     with timed("means test") as info:
-        found = means_test(month, h, rules)
+        found = means_test(month, h, rules, past)
         info.update(doubtful=found["doubtful"], unchecked=found["unchecked"], recheck_sample=found["recheck"])
+    with timed("cases") as info:
+        month_cases = cases.advance(
+            month,
+            rules,
+            past,
+            leads,
+            h.read("_doubtful", month),
+            h.read("_recheck", month),
+            households.select("household_id"),
+        )
+        month_cases = cases.rank(month_cases, scored.select("household_id", "hardship_score"))
+        info.update(**{s: int((month_cases["state"] == s).sum()) for s in cases.STATES})
+    write_parquet(month_cases, h.partition("_cases", month) / "data.parquet")
+    write_parquet(
+        cases.rank_leads(leads, month_cases).sort("township_code", "rank", "lead_id"),
+        h.partition("_leads", month) / "data.parquet",
+    )
     return {
         "month": month,
         "households": households.height,

@@ -63,6 +63,14 @@ def build_suite(source: Source) -> dict:
                     value_set={"$PARAMETER": "issued_ids"},
                 )
             )
+            exps.append(
+                _exp(
+                    "expect_column_values_to_not_be_in_set",
+                    "case already closed by an outcome returned in an earlier month (one outcome per case)",
+                    column=c,
+                    value_set={"$PARAMETER": "closed_ids"},
+                )
+            )
         elif col.codes:
             exps.append(
                 _exp(

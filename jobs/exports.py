@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from jobs.cases import STATES
 from jobs.faults import fault
 from jobs.household_reports import REPORT_DIR, SUMMARY_FILE, division_names, gather, write_reports
 from jobs.lake import Home, replace_dir, write_parquet
@@ -25,9 +26,14 @@ from safetynet.progress import timed
 from safetynet.rules import load_rules
 
 # The returnable lists: these columns, then the visit deadline and the outcome columns to fill in.
+# Every list says where each case stands: new, standing (issued before, no outcome yet), escalated,
+# overdue or expired (jobs/cases.py), when it was first issued and for how many days.
+CASE_COLUMNS = {"state_label": "案件状态", "first_issued_on": "首次下发日期", "days_open": "已下发天数"}
+OVERDUE_SHEET = "逾期未回传"  # the sheet of cases past their deadline with no outcome returned
 LEAD_COLUMNS = {
     "rank": "排名",
     "lead_id": "线索编号",
+    **CASE_COLUMNS,
     "level": "预警等级",
     "urgency": "紧急程度",
     "household_id": "户编号",
@@ -44,6 +50,7 @@ LEAD_COLUMNS = {
 DOUBTFUL_COLUMNS = {
     "rank": "序号",
     "record_id": "记录编号",
+    **CASE_COLUMNS,
     "household_id": "户编号",
     "head_name": "户主姓名",
     "head_id": "户主身份证号",
@@ -56,6 +63,7 @@ DOUBTFUL_COLUMNS = {
 SAMPLE_COLUMNS = {
     "rank": "序号",
     "record_id": "记录编号",
+    **CASE_COLUMNS,
     "household_id": "户编号",
     "head_name": "户主姓名",
     "head_id": "户主身份证号",
@@ -82,7 +90,9 @@ def _heads(home: Home, month: str) -> pl.DataFrame:
 
 def _content(frame: pl.DataFrame, headers: dict[str, str]) -> str:
     """SHA-256 of a list's rows as written: what a township would see change."""
-    flat = frame.select(*headers, "visit_by").with_columns(pl.col(pl.List(pl.String)).list.join("；"))
+    flat = frame.select("sheet", *headers, "visit_by").with_columns(
+        pl.col(pl.List(pl.String)).list.join("；")
+    )
     return hashlib.sha256(flat.write_csv().encode("utf-8")).hexdigest()
 
 
@@ -121,52 +131,45 @@ def export(month: str, home: str, run_id: str) -> dict:
     heads = _heads(h, month)
     household_month = pl.read_parquet(
         h.partition("_household_month", month) / "data.parquet",
-        columns=["household_id", "top_factors", "category"],
+        columns=[
+            "household_id",
+            "division_code",
+            "category",
+            "hardship_score",
+            "hardship_level",
+            "top_factors",
+        ],
     )
-    leads = h.read("_leads", month)
-    if leads is not None:
-        leads = (
-            leads.filter(pl.col("pushed"))
-            .join(heads, on="household_id", how="left")
-            .join(household_month.select("household_id", "top_factors"), on="household_id", how="left")
-            .with_columns(mask_ids(pl.col("reasons")).alias("reasons"))
-            .sort("township_code", "rank", "lead_id")
-        )
-    doubtful = h.read("_doubtful", month)
-    if doubtful is not None:
-        doubtful = (
-            doubtful.join(heads, on="household_id", how="left")
-            .join(household_month.select("household_id", "category"), on="household_id", how="left")
-            .with_columns(
-                check=pl.col("check_id").replace_strict(labels, default=pl.col("check_id")),
-                evidence=mask_ids(pl.col("evidence")),
-                sources=pl.col("source_refs").list.join("；"),
-            )
-            .sort("township_code", "direction", "check_id", "household_id")
-            .with_columns(rank=pl.int_range(1, pl.len() + 1).over("township_code"))
-        )
-    sample = h.read("_recheck", month)
-    if sample is not None:
-        sample = (
-            sample.join(heads, on="household_id", how="left")
-            .sort("township_code", "category", "draw_rank")
-            .with_columns(rank=pl.int_range(1, pl.len() + 1).over("township_code"))
-        )
-    write_parquet(issued(month, leads, doubtful, sample), h.partition("_issued", month) / "data.parquet")
+    listed = (
+        h.read("_cases", month)
+        .filter(pl.col("sheet").is_not_null())
+        .join(heads, on="household_id", how="left")
+        .join(household_month, on="household_id", how="left")
+        .with_columns(record_id="case_id", lead_id="case_id", state_label=state_label())
+    )
+    leads = listed.filter(pl.col("kind") == "lead").with_columns(reasons=mask_ids(pl.col("reasons")))
+    doubtful = listed.filter(pl.col("kind") == "doubtful").with_columns(
+        check=pl.col("check_id").replace_strict(labels, default=pl.col("check_id")),
+        evidence=mask_ids(pl.col("evidence")),
+        sources=pl.col("source_refs").list.join("；"),
+    )
+    sample = listed.filter(pl.col("kind") == "recheck").join(draws(h, listed), on="case_id", how="left")
+    write_parquet(issued(month, listed), h.partition("_issued", month) / "data.parquet")
     names = division_names(h, month)
     issued_on = rules.deadlines.issued_on(month)
     with timed("report data") as info:
-        report_rows = gather(h, month)
+        # a report for a new or changed doubtful record and a new re-check draw; others on demand
+        drawn = listed.filter(pl.col("kind").is_in(["doubtful", "recheck"]) & pl.col("changed"))
+        report_rows = {
+            township: kept
+            for township, rows in gather(h, month).items()
+            if (kept := [r for r in rows if r["household_id"] in set(drawn["household_id"])])
+        }
         info["households"] = sum(len(rows) for rows in report_rows.values())
-    townships = sorted(
-        set(report_rows).union(
-            *[set(f["township_code"].drop_nulls()) for f in (leads, doubtful, sample) if f is not None]
-        )
-    )
+    townships = sorted(set(report_rows).union(listed["township_code"].drop_nulls()))
     lead_counts: dict[str, dict[str, int]] = {}
-    if leads is not None:
-        for township, level, n in leads.group_by("township_code", "level").len().iter_rows():
-            lead_counts.setdefault(township, {})[level] = n
+    for township, level, n in leads.group_by("township_code", "level").len().iter_rows():
+        lead_counts.setdefault(township, {})[level] = n
     rows: dict[str, dict[str, dict]] = {}
     with timed("township lists") as info:
         for township in townships:
@@ -178,9 +181,7 @@ def export(month: str, home: str, run_id: str) -> dict:
                 (doubtful, "核对疑点清单.xlsx", DOUBTFUL_COLUMNS),
                 (sample, "随机抽查名单.xlsx", SAMPLE_COLUMNS),
             ):
-                if frame is None:
-                    continue
-                mine = frame.filter(pl.col("township_code") == township)
+                mine = frame.filter(pl.col("township_code") == township).sort("sheet", "rank")
                 if name == "随机抽查名单.xlsx" and mine.height == 0:
                     continue
                 content = _content(mine, headers)
@@ -193,11 +194,20 @@ def export(month: str, home: str, run_id: str) -> dict:
                     else None
                 )
                 title = name.removesuffix(".xlsx")
-                heading = (
-                    f"{township_name(names, township)}（{township}）{month[:4]}年{month[5:]}月{title}"
-                    f"　　下发日期：{issued_on.isoformat()}　　共 {mine.height} 条"
-                )
-                write_list(folder / name, mine, headers, title, heading, month, issued_on, revision)
+                sheets = [
+                    (
+                        sheet_title,
+                        part,
+                        f"{township_name(names, township)}（{township}）{month[:4]}年{month[5:]}月"
+                        f"{heading}　　下发日期：{issued_on.isoformat()}　　共 {part.height} 条",
+                    )
+                    for sheet, sheet_title, heading in (
+                        ("main", title, title),
+                        ("overdue", OVERDUE_SHEET, f"{title}（{OVERDUE_SHEET}）"),
+                    )
+                    if (part := mine.filter(pl.col("sheet") == sheet)).height or sheet == "main"
+                ]
+                write_list(folder / name, sheets, headers, title, month, issued_on, revision)
                 written[name] = {"rows": mine.height, "content_sha256": content, "revised": bool(revised)}
         info.update(townships=len(townships), files=sum(len(w) for w in rows.values()))
     with timed("household reports") as info:
@@ -206,7 +216,7 @@ def export(month: str, home: str, run_id: str) -> dict:
         ]
         started = time.perf_counter()
         fault("export", "reports")
-        pdfs = write_reports(jobs, rules, month, build, names)
+        pdfs, failures = write_reports(jobs, rules, month, build, names)
         report_seconds = time.perf_counter() - started
         info.update(pdfs=pdfs, per_second=round(pdfs / max(report_seconds, 1e-9)))
     files = 0
@@ -238,31 +248,52 @@ ISSUED_SCHEMA = {
 KINDS = {"lead": "线索清单", "doubtful": "核对疑点清单", "recheck": "随机抽查名单"}
 
 
-def issued(
-    month: str, leads: pl.DataFrame | None, doubtful: pl.DataFrame | None, sample: pl.DataFrame | None
-) -> pl.DataFrame:
-    """Every id a township is given this month to return an outcome for (`_issued`): the pushed
-    leads, the doubtful records and the re-check sample. Outcomes are checked against it."""
-    parts = [
-        frame.select(
+def issued(month: str, listed: pl.DataFrame) -> pl.DataFrame:
+    """Every id a township is given this month to return an outcome for (`_issued`): its open cases,
+    leads, doubtful records and re-check draws. Outcomes are checked against it."""
+    return (
+        listed.select(
             pl.lit(month).alias("month"),
-            pl.col(key).alias("id"),
-            pl.lit(kind).alias("kind"),
+            pl.col("case_id").alias("id"),
+            "kind",
             "household_id",
             "township_code",
             "issued_on",
             "visit_by",
         )
-        for frame, key, kind in (
-            (leads, "lead_id", "lead"),
-            (doubtful, "record_id", "doubtful"),
-            (sample, "record_id", "recheck"),
-        )
-        if frame is not None
+        .cast(ISSUED_SCHEMA)
+        .sort("township_code", "kind", "id")
+    )
+
+
+def state_label() -> pl.Expr:
+    """The case's state as township staff read it, with why a standing case is still listed."""
+    label = pl.col("state").replace_strict(STATES, return_dtype=pl.String)
+    return (
+        pl.when(~pl.col("on_roster"))
+        .then(label + "（已不在册，仍需核查）")
+        .when(pl.col("condition_gone"))
+        .then(label + "（预警条件已消失，仍需核查）")
+        .otherwise(label)
+    )
+
+
+def draws(h: Home, listed: pl.DataFrame) -> pl.DataFrame:
+    """How each listed re-check case was drawn (period, seed, stratum, rank), from its draw month."""
+    schema = {
+        "case_id": pl.String,
+        "period": pl.String,
+        "seed": pl.String,
+        "stratum_size": pl.Int64,
+        "draw_rank": pl.Int64,
+    }
+    months = listed.filter(pl.col("kind") == "recheck")["first_month"].unique().sort().to_list()
+    frames = [
+        f.select(pl.col("record_id").alias("case_id"), "period", "seed", "stratum_size", "draw_rank")
+        for m in months
+        if (f := h.read("_recheck", m)) is not None
     ]
-    out = pl.concat([p.cast(ISSUED_SCHEMA) for p in parts]) if parts else pl.DataFrame(schema=ISSUED_SCHEMA)
-    # a household with several doubtful records of one check is one case, one id
-    return out.unique("id", keep="first", maintain_order=True).sort("township_code", "kind", "id")
+    return pl.concat([f.cast(schema) for f in frames]) if frames else pl.DataFrame(schema=schema)
 
 
 def township_name(names: dict[str, str], township: str) -> str:

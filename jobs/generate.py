@@ -772,14 +772,24 @@ REFERRED_TO = ["人社部门", "教育部门", "住建部门", "残联", "医保
 
 
 def outcomes(month: str, seed: int, landing: Path, home: Path | None) -> pl.DataFrame:
-    """The townships' outcomes for last month's pushed leads (empty without a home to read them from)."""
+    """The townships' outcomes for last month's open cases: leads, doubtful records and re-check
+    draws (empty without a home to read them from)."""
     schema = {c.name: pl.String for c in SOURCES["outcomes"].columns}
     start, _ = month_bounds(month)
     prev = (start - dt.timedelta(days=1)).strftime("%Y-%m")
-    leads_file = Home(home).partition("_leads", prev) / "data.parquet" if home else None
-    if leads_file is None or not leads_file.exists():
+    lake = Home(home) if home else None
+    cases_file = lake.partition("_cases", prev) / "data.parquet" if lake else None
+    if cases_file is None or not cases_file.exists():
         return pl.DataFrame(schema=schema)
-    leads = pl.read_parquet(leads_file).filter(pl.col("pushed"))
+    categories = pl.read_parquet(
+        lake.partition("_household_month", prev) / "data.parquet", columns=["household_id", "category"]
+    )
+    leads = (
+        pl.read_parquet(cases_file)
+        .filter(pl.col("state") != "closed")
+        .join(categories, on="household_id", how="left")
+        .select("household_id", "category", lead_id="case_id")
+    )
     truth_file = landing / "_truth" / f"{prev}.csv"
     planted = pl.read_csv(truth_file).filter(pl.col("kind") == "hardship") if truth_file.exists() else None
     real = leads["household_id"].is_in(planted["household_id"].implode()) if planted is not None else None

@@ -3,9 +3,10 @@
 A lead combines the household's fired rules: the most severe colour, 紧急 if any fired rule is
 urgent, the rule ids, the reasons in Chinese with their evidence (amounts, dates, departments), a
 rank within the township and a recommended action that depends on the household's category
-(`rules/actions.yaml`). A lead is pushed unless the same household was already pushed, within the
-last 12 months, a lead at least as severe whose rules include all of this one's: a persisting
-12-month medical total is not pushed again every month, but a new reason or a worse colour is.
+(`rules/actions.yaml`). A lead is pushed unless a case of the same household closed recently
+(`closed_cover_months`, rules/outcomes/cases.yaml) was at least as severe and had all of this one's
+rules: a persisting 12-month medical total is not pushed again after a visit, but a new reason or a
+worse colour is. A pushed lead on a household with an open case stands on that case (jobs/cases.py).
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ import re
 
 import polars as pl
 
-from safetynet.months import month_bounds, month_range
+from safetynet.months import month_bounds
 from safetynet.rules import LEVELS, Condition, Deadlines, PlaceDated, RuleSet, WarningRule
 
 PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
-LOOKBACK_MONTHS = 12
 
 LEAD_SCHEMA = {
     "month": pl.String,
@@ -113,7 +113,8 @@ def _action_expr(rules: RuleSet, warnings: list[WarningRule]) -> pl.Expr:
 def make_leads(
     warned: pl.DataFrame, rules: RuleSet, month: str, previous: pl.DataFrame | None
 ) -> pl.DataFrame:
-    """Leads of the month; `previous` holds pushed leads of earlier months (household_id, level, rule_ids)."""
+    """Leads of the month; `previous` holds the recently closed lead cases that cover a lead
+    (household_id, lead_id, level_rank, rule_ids)."""
     warnings = rules.effective_warnings(month_bounds(month)[0])
     if not warnings:
         return pl.DataFrame(schema=LEAD_SCHEMA)
@@ -167,17 +168,8 @@ def make_leads(
     leads = leads.with_columns(
         pushed=pl.col("suppressed_by").is_null(), rule_version=pl.lit(rules.version), month=pl.lit(month)
     )
-    # Rank 1..n of what the township is given: colour, urgency, the hardship index, the household.
-    order = pl.struct(
-        pl.col("level_rank"),
-        (pl.col("urgency") != "紧急"),
-        -pl.col("hardship_score").fill_null(0),
-        pl.col("household_id"),
-    )
-    leads = leads.with_columns(
-        rank=pl.when("pushed").then(order.rank("ordinal").over("township_code", "pushed")).cast(pl.UInt32),
-        **visit_by(rules.deadlines, "leads", month),
-    )
+    # The rank on the township's list is the case's (jobs/cases.py), set once cases are known.
+    leads = leads.with_columns(rank=pl.lit(None, pl.UInt32), **visit_by(rules.deadlines, "leads", month))
     return leads.select([pl.col(c).cast(t) for c, t in LEAD_SCHEMA.items()])
 
 
@@ -198,9 +190,3 @@ def visit_by(deadlines: Deadlines, name: str, month: str) -> dict[str, pl.Expr]:
                 cond = cond & pl.col(column).is_in(list(allowed)).fill_null(False)
         days = pl.when(cond).then(pl.lit(rule.days)).otherwise(days)
     return {"issued_on": pl.lit(issued), "visit_by": pl.lit(issued) + pl.duration(days=days)}
-
-
-def lookback(month: str) -> list[str]:
-    start, _ = month_bounds(month)
-    first = start.replace(year=start.year - 1)
-    return [m for m in month_range(first.strftime("%Y-%m"), month) if m != month]

@@ -20,11 +20,12 @@ import duckdb
 import polars as pl
 
 from jobs import warehouse
+from jobs.cases import History
 from jobs.households import window
 from jobs.lake import Home, replace_dir, write_parquet
 from jobs.leads import visit_by
 from safetynet.errors import RulesError
-from safetynet.months import month_bounds, previous_month
+from safetynet.months import month_bounds
 from safetynet.progress import timed
 from safetynet.rules import RuleSet
 
@@ -38,6 +39,7 @@ DOUBTFUL_SCHEMA = {
     "direction": pl.String,
     "evidence": pl.String,
     "source_refs": pl.List(pl.String),
+    "issued": pl.Boolean,  # false: the same finding was visited within closed_cover_months
 }
 
 
@@ -101,27 +103,39 @@ def run_checks(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
             frame = pl.from_arrow(con.sql(path.read_text(encoding="utf-8")).to_arrow_table())
             info["records"] = frame.height
         frames.append(
-            frame.with_columns(record_id=pl.lit(None, pl.String)).select(
+            frame.with_columns(record_id=pl.lit(None, pl.String), issued=pl.lit(True)).select(
                 [pl.col(c).cast(t) for c, t in DOUBTFUL_SCHEMA.items()]
             )
         )
     return pl.concat(frames) if frames else pl.DataFrame(schema=DOUBTFUL_SCHEMA)
 
 
-def record_ids(doubtful: pl.DataFrame, previous: pl.DataFrame | None, month: str) -> pl.DataFrame:
-    """A doubtful record keeps the id it was first issued with while it stands (the same household
-    and check in the previous month); a new one gets `YD<YYYYMM>-<household>-<check>`."""
+def record_ids(doubtful: pl.DataFrame, past: History, month: str) -> pl.DataFrame:
+    """Each record's case id and whether it is issued. A record on a household and check with an
+    open case stands on that case (same id); one whose case was closed within closed_cover_months
+    with the same evidence is not issued again (it carries the closed case's id); any other record
+    is a new case `YD<YYYYMM>-<household>-<check>`."""
     new = pl.format("YD{}-{}-{}", pl.lit(month.replace("-", "")), "household_id", "check_id")
-    if previous is None or "record_id" not in previous.columns:
-        return doubtful.with_columns(record_id=new)
-    standing = previous.select("household_id", "check_id", standing="record_id").unique(
-        ["household_id", "check_id"]
+    keys = ["household_id", "check_id"]
+    standing = past.open.filter(pl.col("kind") == "doubtful").select(*keys, standing="case_id").unique(keys)
+    evidence = doubtful.sort("evidence").group_by(keys).agg(joined=pl.col("evidence").str.join("；"))
+    settled = (
+        past.closed.filter(pl.col("kind") == "doubtful")
+        .sort("month")
+        .unique(keys, keep="last")
+        .join(evidence, on=keys)
+        .filter(pl.col("evidence") == pl.col("joined"))
+        .select(*keys, settled="case_id")
     )
     return (
-        doubtful.drop("record_id")
-        .join(standing, on=["household_id", "check_id"], how="left")
-        .with_columns(record_id=pl.coalesce("standing", new))
-        .drop("standing")
+        doubtful.drop("record_id", "issued", strict=False)
+        .join(standing, on=keys, how="left")
+        .join(settled, on=keys, how="left")
+        .with_columns(
+            record_id=pl.coalesce("standing", "settled", new),
+            issued=pl.col("standing").is_not_null() | pl.col("settled").is_null(),
+        )
+        .drop("standing", "settled")
     )
 
 
@@ -170,11 +184,11 @@ def draw_recheck(con: duckdb.DuckDBPyConnection, h: Home, month: str, rules: Rul
     )
 
 
-def means_test(month: str, h: Home, rules: RuleSet) -> dict:
+def means_test(month: str, h: Home, rules: RuleSet, past: History) -> dict:
     """The checks, the unchecked households and the re-check sample, into the month's build."""
     con = connect(h, month, rules)
     doubtful = (
-        record_ids(run_checks(con), h.read("_doubtful", previous_month(month)), month)
+        record_ids(run_checks(con), past, month)
         .with_columns(rule_version=pl.lit(rules.version), **visit_by(rules.deadlines, "doubtful", month))
         .sort("township_code", "household_id", "check_id")
     )
@@ -203,6 +217,7 @@ def means_test(month: str, h: Home, rules: RuleSet) -> dict:
         replace_dir(None, h.partition("_recheck", month))
     return {
         "doubtful": doubtful.height,
+        "doubtful_issued": int(doubtful["issued"].sum()),
         "unchecked": unchecked.height,
         "recheck": 0 if sample is None else sample.height,
     }

@@ -374,7 +374,8 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
             else:
                 codes = division_codes(h, month) if source != "divisions" else None
                 ids = issued_ids(h, month) if source == "outcomes" else None
-                result = validate(raw, month, codes, issued_ids=ids)
+                closed = closed_ids(h, month) if source == "outcomes" else None
+                result = validate(raw, month, codes, issued_ids=ids, closed_ids=closed)
                 write_parquet(result.accepted, build / source / "data.parquet")
                 write_parquet(
                     result.quarantine.sort("source_file", "source_row", "column", "check"),
@@ -412,6 +413,21 @@ def issued_ids(h: Home, month: str) -> list[str] | None:
     if not paths:
         return []
     return pl.scan_parquet(paths).select(pl.col("id").unique().sort()).collect()["id"].to_list()
+
+
+def closed_ids(h: Home, month: str) -> list[str] | None:
+    """Ids of cases closed by an outcome in the published months before `month` (`_cases`): an
+    `outcomes` row naming one is quarantined (one outcome per case)."""
+    paths = [p for m in h.months() if m < month and (p := h.partition("_cases", m) / "data.parquet").exists()]
+    if not paths:
+        return None
+    return (
+        pl.scan_parquet(paths)
+        .filter(pl.col("state") == "closed")
+        .select(pl.col("case_id").unique().sort())
+        .collect()["case_id"]
+        .to_list()
+    )
 
 
 def _build_json(h: Home) -> dict:

@@ -1,10 +1,12 @@
 """The returnable lists (可回传清单): the township files that staff fill in after a home visit and
 upload back through the portal, and the reading of what they upload.
 
-A list is one sheet: a title row naming the township, month and issue date; the header row; one row
-per case with its id (线索编号 or 记录编号), a visit deadline (核查期限) and the empty outcome columns of
-the contract's `outcomes` delivery (核查日期, 核查结论 as a drop-down of the contract's codes, 转介部门,
-备注). It prints landscape on A4, fitted to the width, with the title and header repeated on every page.
+A list has a sheet of its current cases and, when there are any, a sheet 逾期未回传 of the cases past
+their deadline with no outcome returned. Each sheet has a title row naming the township, month and
+issue date; the header row; one row per case with its id (线索编号 or 记录编号), a visit deadline
+(核查期限) and the empty outcome columns of the contract's `outcomes` delivery (核查日期, 核查结论 as
+a drop-down of the contract's codes, 转介部门, 备注). It prints landscape on A4, fitted to the width,
+with the title and header repeated on every page.
 """
 
 from __future__ import annotations
@@ -33,22 +35,38 @@ def display_width(text: str) -> int:
 
 def write_list(
     path: Path,
-    frame: pl.DataFrame,
+    sheets: list[tuple[str, pl.DataFrame, str]],
     headers: dict[str, str],
     title: str,
-    heading: str,
     month: str,
     issued: dt.date,
     revision: str | None,
 ) -> None:
-    """One returnable list. `headers` maps the frame's columns to Chinese headers; the deadline and
-    the fill-in columns follow them."""
+    """One returnable list: a sheet per (sheet title, rows, heading), each with the same columns.
+    `headers` maps the frame's columns to Chinese headers; the deadline and the fill-in columns
+    follow them."""
     wb = xlsxwriter.Workbook(str(path))
     # dated by the month, not the clock, so that a rerun writes the same bytes
     wb.set_properties(
         {"title": title + ("（修订版）" if revision else ""), "created": dt.datetime.strptime(month, "%Y-%m")}
     )
-    ws = wb.add_worksheet(title[:31])
+    for sheet_title, frame, heading in sheets:
+        _sheet(wb, wb.add_worksheet(sheet_title[:31]), frame, headers, heading, issued)
+    if revision:  # a sheet of its own, so the lists keep their columns for the returned outcomes
+        note = wb.add_worksheet("修订说明")
+        note.set_column(0, 0, 100)
+        note.write_string(0, 0, revision)
+    wb.close()
+
+
+def _sheet(
+    wb: xlsxwriter.Workbook,
+    ws,
+    frame: pl.DataFrame,
+    headers: dict[str, str],
+    heading: str,
+    issued: dt.date,
+) -> None:
     bold = wb.add_format({"bold": True, "font_size": 14})
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
     fill = wb.add_format({"bold": True, "bg_color": "#FFF2CC", "border": 1, "text_wrap": True})
@@ -124,8 +142,3 @@ def write_list(
     ws.repeat_rows(0, 1)
     ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
     ws.set_footer("&C第 &P 页，共 &N 页")
-    if revision:  # a second sheet, so the list itself keeps its columns for the returned outcomes
-        note = wb.add_worksheet("修订说明")
-        note.set_column(0, 0, 100)
-        note.write_string(0, 0, revision)
-    wb.close()

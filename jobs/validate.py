@@ -56,10 +56,13 @@ class Validated:
 
 
 def month_parameters(
-    month: str, division_codes: list[str] | None, issued_ids: list[str] | None = None
+    month: str,
+    division_codes: list[str] | None,
+    issued_ids: list[str] | None = None,
+    closed_ids: list[str] | None = None,
 ) -> dict:
     """Suite parameters for a month: its last day, the event window, the divisions in force, the ids
-    issued to townships before it (what `outcomes` may name)."""
+    issued to townships before it (what `outcomes` may name) and those of cases already closed."""
     start, end = month_bounds(month)
     return {
         "month": month,
@@ -69,6 +72,7 @@ def month_parameters(
         "earliest_date": dt.date(1900, 1, 1),  # an earlier date is a typing error in every source
         "division_codes": division_codes,
         "issued_ids": issued_ids,
+        "closed_ids": closed_ids,
     }
 
 
@@ -97,6 +101,10 @@ def failure_expr(exp: dict, params: dict) -> tuple[pl.Expr, pl.Expr] | None:
         if kw["value_set"] is None:  # no divisions delivery in force: reported, not guessed
             return None
         return c.is_not_null() & ~c.is_in(pl.Series(kw["value_set"], dtype=pl.String).implode()), reason
+    if kind == "expect_column_values_to_not_be_in_set":
+        if kw["value_set"] is None:
+            return None
+        return c.is_not_null() & c.is_in(pl.Series(kw["value_set"], dtype=pl.String).implode()), reason
     if kind == "expect_column_values_to_be_between":
         lo, hi = kw.get("min_value"), kw.get("max_value")
         fails = pl.lit(False)
@@ -168,12 +176,13 @@ def validate(
     division_codes: list[str] | None,
     ge_sample: int = GE_SAMPLE_ROWS,
     issued_ids: list[str] | None = None,
+    closed_ids: list[str] | None = None,
 ) -> Validated:
     """Cast, evaluate the suite, split rows; every delivered row is accepted or quarantined."""
     source = raw.source
     columns = [c.name for c in source.columns]
     suite = load_suite(source.name)
-    params = month_parameters(month, division_codes, issued_ids)
+    params = month_parameters(month, division_codes, issued_ids, closed_ids)
     typed, cast_problems = cast(raw)
     # One frame with the typed values, the values as delivered (`__r_*`) and a row number `__i`.
     work = typed.with_row_index("__i").hstack(raw.frame.select(pl.col(c).alias(f"__r_{c}") for c in columns))

@@ -134,8 +134,21 @@ def statements(
         if all(layout.files(p) for p in PLACEHOLDER.findall(sql)):
             sql = PLACEHOLDER.sub(lambda m: layout.scan(m.group(1)), sql)
             sql = sql.replace("{portal_log}", _portal_log(home, relative))
+            sql = _rule_parameters(sql)
             out.append(sql.replace("{lake}", "lake" if relative else str(home.lake)))
     return out
+
+
+def _rule_parameters(sql: str) -> str:
+    """The case rules a view names ({kpi_months}, {yield_outcomes}), written in as literals: each
+    policy number lives once, in rules/outcomes/cases.yaml."""
+    if "{kpi_months}" not in sql and "{yield_outcomes}" not in sql:
+        return sql
+    from safetynet.rules import load_rules
+
+    cases = load_rules().cases
+    outcomes = "(" + ", ".join("'" + o.replace("'", "''") + "'" for o in cases.yield_outcomes) + ")"
+    return sql.replace("{kpi_months}", str(cases.kpi_months)).replace("{yield_outcomes}", outcomes)
 
 
 PORTAL_LOG_COLUMNS = {

@@ -53,6 +53,7 @@ class UploadRefused(SafetynetError):
 @dataclass
 class Row:
     line: int  # the row number staff see in Excel (or the CSV line)
+    sheet: str  # the workbook sheet it is on ("" for a CSV)
     id: str | None
     visited_on: dt.date | None
     outcome: str | None
@@ -60,6 +61,11 @@ class Row:
     note: str | None
     status: str = "接受"  # 接受, 拒绝, 跳过
     reason: str = ""
+
+    @property
+    def place(self) -> str:
+        """Where staff find the row: 第 5 行, or “逾期未回传”表第 5 行 on a workbook's other sheets."""
+        return f"“{self.sheet}”表第 {self.line} 行" if self.sheet else f"第 {self.line} 行"
 
 
 @dataclass
@@ -159,13 +165,17 @@ def _inspect_xlsx(data: bytes, settings: PortalSettings) -> None:
             )
 
 
-def _xlsx_rows(data: bytes, settings: PortalSettings) -> list[list[object]]:
+def _xlsx_tables(data: bytes, settings: PortalSettings) -> list[tuple[str, list[list[object]]]]:
+    """Every sheet of the workbook: a list has its cases on one sheet and the overdue ones on
+    逾期未回传, and staff fill in both."""
     from python_calamine import CalamineWorkbook
 
     _inspect_xlsx(data, settings)
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        return book.get_sheet_by_index(0).to_python(skip_empty_area=False)
+        return [
+            (name, book.get_sheet_by_name(name).to_python(skip_empty_area=False)) for name in book.sheet_names
+        ]
     except Exception as exc:  # calamine raises its own error types for a broken workbook
         raise UploadRefused(f"无法读取工作簿：{str(exc).splitlines()[0][:120]}") from None
 
@@ -184,42 +194,56 @@ def _csv_rows(data: bytes) -> list[list[object]]:
 
 
 def read_upload(filename: str, data: bytes, settings: PortalSettings) -> list[Row]:
-    """The data rows of an upload: finds the header row (the title row above it is skipped)."""
+    """The data rows of an upload, from every sheet with a list's header row (the title row above
+    it is skipped; a sheet without one, such as 修订说明, is not a list)."""
     if not data:
         raise UploadRefused("上传的文件是空的")
     if len(data) > settings.upload_max_bytes:
         raise UploadRefused(f"文件超过 {settings.upload_max_bytes // 1_000_000} MB，已拒绝")
     suffix = Path(filename or "").suffix.lower()
     if suffix == ".xlsx":
-        table = _xlsx_rows(data, settings)
+        tables = _xlsx_tables(data, settings)
     elif suffix == ".csv":
-        table = _csv_rows(data)
+        tables = [("", _csv_rows(data))]
     else:
         raise UploadRefused("只接受 xlsx 或 csv 文件（请上传填写后的清单）")
-    for header_row, cells in enumerate(table[:10]):  # noqa: B007 (the header's row is used below)
-        names = [HEADERS.get(_text(c) or "") for c in cells]
-        if "lead_id" in names and "outcome" in names:
-            break
-    else:
+    rows = [row for sheet, table in tables for row in _table_rows(sheet, table)]
+    if not any(_header(table) is not None for _, table in tables):
         raise UploadRefused(
             "找不到表头：文件前 10 行中没有“线索编号”或“记录编号”与“核查结论”两列（请上传从门户下载的清单）"
         )
-    where = {name: i for i, name in reversed(list(enumerate(names))) if name}
-    body = table[header_row + 1 :]
-    if len(body) > settings.upload_max_rows:
+    if len(rows) > settings.upload_max_rows:
         raise UploadRefused(f"文件超过 {settings.upload_max_rows} 行，已拒绝；请分批上传")
+    return rows
+
+
+def _header(table: list[list[object]]) -> tuple[int, dict[str, int]] | None:
+    """The header row's index and the column of each outcome field, if the first 10 rows hold it."""
+    for header_row, cells in enumerate(table[:10]):
+        names = [HEADERS.get(_text(c) or "") for c in cells]
+        if "lead_id" in names and "outcome" in names:
+            return header_row, {name: i for i, name in reversed(list(enumerate(names))) if name}
+    return None
+
+
+def _table_rows(sheet: str, table: list[list[object]]) -> list[Row]:
+    found = _header(table)
+    if found is None:
+        return []
+    header_row, where = found
 
     def cell(cells: list, name: str) -> object:
         i = where.get(name)
         return cells[i] if i is not None and i < len(cells) else None
 
     rows = []
-    for n, cells in enumerate(body, start=header_row + 2):
+    for n, cells in enumerate(table[header_row + 1 :], start=header_row + 2):
         if not any(_text(c) for c in cells):
             continue
         visited = _date(cell(cells, "visited_on"))
         row = Row(
             line=n,
+            sheet=sheet,
             id=_text(cell(cells, "lead_id")),
             visited_on=visited if isinstance(visited, dt.date) else None,
             outcome=_text(cell(cells, "outcome")),
@@ -264,9 +288,26 @@ def issued(home: Home, ids: list[str]) -> pl.DataFrame:
     )
 
 
+def closed(home: Home, ids: list[str]) -> dict[str, str]:
+    """The month each of `ids` that is a closed case was closed in (`_cases`)."""
+    paths = [p for m in home.catalog if (p := home.partition("_cases", m) / "data.parquet").exists()]
+    if not paths or not ids:
+        return {}
+    frame = (
+        pl.scan_parquet(paths)
+        .filter((pl.col("state") == "closed") & pl.col("case_id").is_in(ids))
+        .group_by("case_id")
+        .agg(pl.col("month").min())
+        .collect()
+    )
+    return dict(frame.iter_rows())
+
+
 def check(rows: list[Row], township: str, home: Home, month: str, today: dt.date) -> None:
     """Each row accepted, refused with a reason, or skipped (nothing filled in yet)."""
-    known = {r[0]: r[1:] for r in issued(home, sorted({r.id for r in rows if r.id})).iter_rows()}
+    ids = sorted({r.id for r in rows if r.id})
+    known = {r[0]: r[1:] for r in issued(home, ids).iter_rows()}
+    done = closed(home, ids)
     window_start = month_bounds(month)[0].replace(year=month_bounds(month)[0].year - 1)
     first: dict[str, Row] = {}
     for row in rows:
@@ -283,6 +324,12 @@ def check(rows: list[Row], township: str, home: Home, month: str, today: dt.date
             row.status, row.reason = (
                 "拒绝",
                 f"编号 {row.id} 不是下发给本乡镇的编号（不存在或属于其他乡镇，请核对是否抄错）",
+            )
+        elif row.id in done:
+            row.status, row.reason = (
+                "拒绝",
+                f"编号 {row.id} 的核查结果已于 {done[row.id]} 月入库，案件已结案，不再接受回传"
+                "（如需更正，请联系县级民政部门）",
             )
         elif row.outcome is None:
             row.status, row.reason = "拒绝", "核查结论为空"
@@ -313,10 +360,10 @@ def check(rows: list[Row], township: str, home: Home, month: str, today: dt.date
         ):
             for r in (earlier, row):
                 r.status = "拒绝"
-                lines = f"第 {earlier.line} 行和第 {row.line} 行"
+                lines = f"{earlier.place}和{row.place}"
                 r.reason = f"编号 {row.id} 在本文件中出现两次且内容不同（{lines}）"
         else:
-            row.status, row.reason = "跳过", f"与第 {earlier.line} 行重复"
+            row.status, row.reason = "跳过", f"与{earlier.place}重复"
     # an id refused for a conflict stays refused even if a third row repeats one of the two
     conflicted = {r.id for r in rows if r.reason.startswith(f"编号 {r.id} 在本文件中出现两次")}
     for row in rows:

@@ -29,3 +29,10 @@ def previous_month(month: str) -> str:
 
 def next_month(month: str) -> str:
     return (month_bounds(month)[1] + dt.timedelta(days=1)).strftime("%Y-%m")
+
+
+def add_months(month: str, n: int) -> str:
+    """The month `n` months after `month` (before it when n is negative)."""
+    year, mon = map(int, month.split("-"))
+    index = year * 12 + mon - 1 + n
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"

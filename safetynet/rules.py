@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from safetynet.contract import SOURCES
 from safetynet.errors import RulesError
 from safetynet.versions import RULES_DIR, rule_version
 
@@ -217,6 +218,18 @@ class Deadlines:
 
 
 @dataclass(frozen=True)
+class CaseRules:
+    """How cases live (rules/outcomes/cases.yaml): when an open case counts as expired unvisited,
+    how long a closed case covers the same finding, which overdue leads go to the county."""
+
+    expire_after_months: int
+    closed_cover_months: int
+    county_urgency: tuple[str, ...]
+    yield_outcomes: tuple[str, ...]  # outcomes that count as a lead worth its visit
+    kpi_months: int  # the window of the per-rule yield
+
+
+@dataclass(frozen=True)
 class PortalSettings:
     """Sign-in, session and upload limits of the township portal (rules/portal/portal.yaml)."""
 
@@ -244,6 +257,7 @@ class RuleSet:
     means_checks: tuple[MeansCheck, ...] = field(default=())
     release_gate: ReleaseGate | None = None
     deadlines: Deadlines | None = None
+    cases: CaseRules | None = None
 
     def effective_indicators(self, month_start: dt.date) -> list[Indicator]:
         return [i for i in self.indicators if _in_force(i, month_start)]
@@ -629,6 +643,27 @@ def _deadlines(doc: _Doc) -> Deadlines:
     return Deadlines(issue_day, tuple(rules))
 
 
+def _cases(doc: _Doc) -> CaseRules:
+    for key in ("description", "reference"):
+        doc.get(key, str)
+    rules = CaseRules(
+        expire_after_months=doc.get("expire_after_months", int),
+        closed_cover_months=doc.get("closed_cover_months", int),
+        county_urgency=_strings(doc, "county_urgency"),
+        yield_outcomes=_strings(doc, "yield_outcomes"),
+        kpi_months=doc.get("kpi_months", int),
+    )
+    doc.done()
+    codes = next(c for c in SOURCES["outcomes"].columns if c.name == "outcome").codes
+    unknown = [o for o in rules.yield_outcomes if o not in codes]
+    if unknown:
+        raise doc.fail("yield_outcomes", f"not an outcome code of the contract: {', '.join(unknown)}")
+    for key in ("expire_after_months", "closed_cover_months", "kpi_months"):
+        if getattr(rules, key) < 1:
+            raise doc.fail(key, "must be at least 1")
+    return rules
+
+
 def load_portal(root: Path = RULES_DIR) -> PortalSettings:
     path = root / "portal" / "portal.yaml"
     doc = _Doc(_read(path, root), _name(path, root))
@@ -746,6 +781,7 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
     means_checks = _means_checks(doc("means_test", "checks.yaml"))
     gate = _release_gate(doc("release", "gate.yaml"))
     deadlines = _deadlines(doc("outcomes", "deadlines.yaml"))
+    cases = _cases(doc("outcomes", "cases.yaml"))
     files = tuple(_name(p, root) for p in sorted(root.rglob("*.yaml")))
     return RuleSet(
         rule_version(),
@@ -761,4 +797,5 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
         means_checks,
         gate,
         deadlines,
+        cases,
     )

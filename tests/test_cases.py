@@ -1,0 +1,325 @@
+"""The case lifecycle (jobs/cases.py) and the KPIs read from it (v_kpis, v_rule_yield), on tiny
+hand-built months with known answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import polars as pl
+import pytest
+
+from jobs import cases, warehouse
+from jobs.lake import Home, write_parquet
+from jobs.leads import LEAD_SCHEMA
+from jobs.means_test import DOUBTFUL_SCHEMA, record_ids
+from safetynet.rules import load_rules
+
+RULES = load_rules()
+T1, T2 = "430101001", "430101002"
+
+
+def lead(household: str, level: str = "橙", rules: tuple[str, ...] = ("medical_hard",), urgency="一般", **kw):
+    return {
+        "household_id": household,
+        "division_code": T1 + "001",
+        "township_code": kw.get("township", T1),
+        "county_code": T1[:6],
+        "category": "低保",
+        "level": level,
+        "urgency": urgency,
+        "rule_ids": list(rules),
+        "reasons": "；".join(rules),
+        "recommended_action": "入户核实",
+        "hardship_score": 50.0,
+        "pushed": kw.get("pushed", True),
+        "visit_by": kw.get("visit_by", dt.date(2026, 9, 8)),
+    }
+
+
+def leads_of(month: str, rows: list[dict]) -> pl.DataFrame:
+    frame = pl.DataFrame(rows, schema_overrides={"rule_ids": pl.List(pl.String)}, infer_schema_length=None)
+    if frame.height == 0:
+        return pl.DataFrame(schema=LEAD_SCHEMA)
+    frame = frame.with_columns(
+        month=pl.lit(month), lead_id=pl.format("XS{}-{}", pl.lit(month.replace("-", "")), "household_id")
+    )
+    return frame.select(
+        [(pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c) for c, t in LEAD_SCHEMA.items()]
+    )
+
+
+def doubtful_of(month: str, rows: list[tuple[str, str, str]]) -> pl.DataFrame:
+    """(household, check, evidence) rows, as the means test finds them."""
+    if not rows:
+        return pl.DataFrame(schema={**DOUBTFUL_SCHEMA, "visit_by": pl.Date})
+    frame = pl.DataFrame(
+        [
+            {
+                "month": month,
+                "household_id": h,
+                "township_code": T1,
+                "check_id": c,
+                "direction": "应退",
+                "evidence": e,
+                "source_refs": [f"{month}/deposits.csv:{i + 2}"],
+                "visit_by": dt.date(2026, 10, 1),
+            }
+            for i, (h, c, e) in enumerate(rows)
+        ],
+        schema_overrides={"source_refs": pl.List(pl.String)},
+    )
+    return frame.with_columns(record_id=pl.lit(None, pl.String), issued=pl.lit(True)).select(
+        *[pl.col(c).cast(t) for c, t in DOUBTFUL_SCHEMA.items()], "visit_by"
+    )
+
+
+def outcome(case_id: str, result: str, visited: str, upload: str | None = None) -> dict:
+    return {
+        "lead_id": case_id,
+        "visited_on": dt.date.fromisoformat(visited),
+        "outcome": result,
+        "referred_to": "人社部门" if result == "转介" else None,
+        "note": None,
+        "upload_sha256": upload,
+        "source_file": "outcomes.csv",
+        "source_row": 2,
+    }
+
+
+def outcomes_of(rows: list[dict]) -> pl.DataFrame | None:
+    return pl.DataFrame(rows) if rows else None
+
+
+def step(month, before, leads=(), doubtful=(), returned=(), roster=None, earlier_closed=None):
+    """One month of the lifecycle, as `assess` runs it: history, leads, records, cases, ranks."""
+    past = cases.split(month, before, outcomes_of(list(returned)), earlier_closed)
+    from jobs.leads import make_leads  # noqa: F401 (the suppression is make_leads's; tested below)
+
+    month_leads = cases.attach_leads(leads_of(month, list(leads)), past.open)
+    found = record_ids(doubtful_of(month, list(doubtful)), past, month)
+    households = {r["household_id"] for r in leads} | {r[0] for r in doubtful}
+    if before is not None:
+        households |= set(before["household_id"])
+    on_roster = pl.DataFrame(
+        {"household_id": sorted(roster if roster is not None else households)},
+        schema={"household_id": pl.String},
+    )
+    out = cases.advance(month, RULES, past, month_leads, found, None, on_roster)
+    return cases.rank(out, pl.DataFrame(schema={"household_id": pl.String, "hardship_score": pl.Float64}))
+
+
+def state(frame: pl.DataFrame, case_id: str) -> dict:
+    rows = frame.filter(pl.col("case_id") == case_id).to_dicts()
+    assert len(rows) == 1, f"{case_id}: {len(rows)} rows"
+    return rows[0]
+
+
+def test_a_lead_never_visited_stays_listed_past_its_event_and_becomes_overdue():
+    aug = step("2026-08", None, leads=[lead("H1", "红", urgency="紧急")])
+    assert state(aug, "XS202608-H1")["state"] == "new"
+    # September: the event is past (no rule fires), no outcome came back
+    sep = step("2026-09", aug)
+    case = state(sep, "XS202608-H1")
+    assert (case["state"], case["condition_gone"], case["sheet"]) == ("overdue", True, "overdue")
+    assert case["first_issued_on"] == dt.date(2026, 9, 1) and case["days_open"] == 30
+    assert case["escalated_to_county"], "an urgent lead overdue goes to the county"
+
+
+def test_a_standing_lead_is_not_issued_as_new_and_keeps_its_id():
+    aug = step("2026-08", None, leads=[lead("H1")])
+    sep = step("2026-09", aug, leads=[lead("H1", visit_by=dt.date(2026, 10, 8))])
+    assert sep["case_id"].to_list() == ["XS202608-H1"]
+    case = state(sep, "XS202608-H1")
+    assert case["state"] == "overdue" and not case["condition_gone"] and not case["changed"]
+    assert case["visit_by"] == dt.date(2026, 9, 8), "a standing case keeps its deadline"
+
+
+@pytest.mark.parametrize(
+    "now, expected_level, expected_rules",
+    [
+        (lead("H1", "红", visit_by=dt.date(2026, 10, 3)), "红", ["medical_hard"]),
+        (
+            lead("H1", "黄", ("medical_hard", "newly_unemployed"), visit_by=dt.date(2026, 10, 3)),
+            "橙",
+            ["medical_hard", "newly_unemployed"],
+        ),
+    ],
+    ids=["worse colour", "new rule"],
+)
+def test_a_worse_colour_or_a_new_rule_escalates_with_a_fresh_deadline(now, expected_level, expected_rules):
+    aug = step("2026-08", None, leads=[lead("H1")])
+    case = state(step("2026-09", aug, leads=[now]), "XS202608-H1")
+    assert case["state"] == "escalated" and case["changed"] and case["sheet"] == "main"
+    assert case["level"] == expected_level and case["rule_ids"] == expected_rules
+    assert case["visit_by"] == dt.date(2026, 10, 3)
+
+
+def test_only_an_outcome_closes_a_case_and_a_closed_case_is_not_carried():
+    aug = step("2026-08", None, leads=[lead("H1"), lead("H2")], doubtful=[("H3", "deposits", "存款 9 万")])
+    sep = step(
+        "2026-09",
+        aug,
+        returned=[
+            outcome("XS202608-H1", "临时救助", "2026-09-05", "ab" * 32),
+            outcome("YD202608-H3-deposits", "退出", "2026-09-20"),
+        ],
+    )
+    closed = state(sep, "XS202608-H1")
+    assert closed["state"] == "closed" and closed["sheet"] is None and closed["rank"] is None
+    assert (closed["outcome"], closed["visited_on"], closed["upload_sha256"]) == (
+        "临时救助",
+        dt.date(2026, 9, 5),
+        "ab" * 32,
+    )
+    assert closed["days_open"] == 4, "days from the first issue to the visit"
+    assert state(sep, "YD202608-H3-deposits")["state"] == "closed"
+    assert state(sep, "XS202608-H2")["state"] == "overdue"
+    oct_ = step("2026-10", sep)
+    assert set(oct_["case_id"]) == {"XS202608-H2"}
+
+
+def test_a_month_with_no_outcomes_loses_nothing():
+    aug = step("2026-08", None, leads=[lead("H1"), lead("H2")], doubtful=[("H3", "deposits", "存款 9 万")])
+    sep = step("2026-09", aug)
+    assert set(sep["case_id"]) == set(aug["case_id"])
+    assert (sep["state"] != "closed").all()
+
+
+def test_cases_open_past_the_limit_are_expired_never_dropped():
+    limit = RULES.cases.expire_after_months
+    month, frame = "2026-08", step("2026-08", None, leads=[lead("H1")])
+    for _ in range(limit):
+        month = f"2026-{int(month[5:]) + 1:02d}"
+        frame = step(month, frame)
+    case = state(frame, "XS202608-H1")
+    assert case["state"] == "expired" and case["sheet"] == "overdue"
+
+
+def test_a_household_that_left_the_roster_keeps_its_open_case():
+    aug = step("2026-08", None, leads=[lead("H1")])
+    case = state(step("2026-09", aug, roster=[]), "XS202608-H1")
+    assert case["state"] == "overdue" and case["on_roster"] is False
+
+
+@pytest.mark.parametrize(
+    "evidence, expected_state, expected_changed",
+    [("存款 9 万", "standing", False), ("存款 12 万", "standing", True), (None, "standing", False)],
+    ids=["same evidence", "changed evidence", "condition gone"],
+)
+def test_a_doubtful_record_stands_on_its_case(evidence, expected_state, expected_changed):
+    aug = step("2026-08", None, doubtful=[("H3", "deposits", "存款 9 万")])
+    now = [("H3", "deposits", evidence)] if evidence else []
+    case = state(step("2026-09", aug, doubtful=now), "YD202608-H3-deposits")
+    assert (case["state"], case["changed"], case["condition_gone"]) == (
+        expected_state,
+        expected_changed,
+        evidence is None,
+    )
+
+
+def test_a_visited_finding_is_not_issued_again_unless_it_changed():
+    aug = step("2026-08", None, doubtful=[("H3", "deposits", "存款 9 万"), ("H4", "deposits", "存款 8 万")])
+    sep = step(
+        "2026-09",
+        aug,
+        returned=[
+            outcome("YD202608-H3-deposits", "维持现状", "2026-09-03"),
+            outcome("YD202608-H4-deposits", "维持现状", "2026-09-03"),
+        ],
+    )
+    closed = sep.filter(pl.col("state") == "closed")
+    past = cases.split("2026-10", sep, None, closed)
+    found = record_ids(
+        doubtful_of("2026-10", [("H3", "deposits", "存款 9 万"), ("H4", "deposits", "存款 20 万")]),
+        past,
+        "2026-10",
+    )
+    assert dict(found.select("household_id", "issued").iter_rows()) == {"H3": False, "H4": True}
+    assert dict(found.select("household_id", "record_id").iter_rows()) == {
+        "H3": "YD202608-H3-deposits",
+        "H4": "YD202610-H4-deposits",
+    }
+
+
+def test_closed_lead_cases_cover_later_leads_as_make_leads_reads_them():
+    aug = step("2026-08", None, leads=[lead("H1", "红"), lead("H2")])
+    sep = step("2026-09", aug, returned=[outcome("XS202608-H1", "维持现状", "2026-09-03")])
+    covering = cases.covering_leads(sep.filter(pl.col("state") == "closed"))
+    assert covering.to_dicts() == [
+        {"household_id": "H1", "lead_id": "XS202608-H1", "rule_ids": ["medical_hard"], "level_rank": 0}
+    ]
+
+
+def write_months(root, months: dict[str, pl.DataFrame]) -> Home:
+    """A home whose lake holds only hand-built `_cases` months."""
+    for month, frame in months.items():
+        write_parquet(frame, root / "lake" / f"month={month}" / "build=b" / "_cases" / "data.parquet")
+    return Home(root)
+
+
+def query(home: Home, months: list[str], sql: str) -> pl.DataFrame:
+    con = duckdb.connect()
+    for statement in warehouse.statements(home, catalog={m: {"build": "b"} for m in months}):
+        if "_runs/" not in statement:  # no run log in a hand-built lake
+            con.execute(statement)
+    return pl.from_arrow(con.sql(sql).to_arrow_table())
+
+
+def test_kpis_and_rule_yield_on_a_hand_built_year(tmp_path):
+    """Five leads in two townships; known outcomes give known KPIs and yields."""
+    aug = step(
+        "2026-08",
+        None,
+        leads=[
+            lead("H1", rules=("a",)),
+            lead("H2", rules=("a", "b")),
+            lead("H3", rules=("b",)),
+            lead("H4", rules=("a",), urgency="紧急", township=T2),
+            lead("H5", rules=("c",), township=T2),
+        ],
+    )
+    sep = step(
+        "2026-09",
+        aug,
+        returned=[
+            outcome("XS202608-H1", "临时救助", "2026-09-03"),
+            outcome("XS202608-H2", "不符合条件", "2026-09-11"),
+            outcome("XS202608-H5", "转介", "2026-09-07"),
+        ],
+    )
+    home = write_months(tmp_path, {"2026-08": aug, "2026-09": sep})
+    kpis = query(home, ["2026-08", "2026-09"], "select * from v_kpis where kind = 'lead' order by all")
+    row = kpis.filter((pl.col("month") == "2026-09") & (pl.col("area_code") == T1)).to_dicts()[0]
+    assert (row["pushed"], row["listed"], row["visited"]) == (0, 1, 2)
+    assert (row["temporary_assistance"], row["not_eligible"], row["overdue"]) == (1, 1, 1)
+    assert row["median_days_to_visit"] == 6.0  # 2 and 10 days after 2026-09-01
+    county = kpis.filter((pl.col("month") == "2026-09") & (pl.col("area_level") == "county")).to_dicts()[0]
+    assert (county["visited"], county["referred"], county["overdue"], county["escalated_to_county"]) == (
+        3,
+        1,
+        2,
+        1,
+    )
+    assert county["median_days_to_visit"] == 6.0  # 2, 6 and 10 days: a median of cases, not of medians
+    aug_province = kpis.filter(
+        (pl.col("month") == "2026-08") & (pl.col("area_level") == "province")
+    ).to_dicts()[0]
+    assert (aug_province["pushed"], aug_province["listed"], aug_province["visited"]) == (5, 5, 0)
+
+    yields = {
+        r["rule_id"]: r for r in query(home, ["2026-08", "2026-09"], "select * from v_rule_yield").to_dicts()
+    }
+    assert (yields["a"]["leads"], yields["a"]["visited"], yields["a"]["helpful"], yields["a"]["yield"]) == (
+        3,
+        2,
+        1,
+        0.5,
+    )
+    assert (yields["a"]["leads_alone"], yields["a"]["visited_alone"], yields["a"]["yield_alone"]) == (
+        2,
+        1,
+        1.0,
+    )
+    assert (yields["b"]["visited"], yields["b"]["yield"], yields["b"]["yield_alone"]) == (1, 0.0, None)
+    assert (yields["c"]["helpful"], yields["c"]["yield"]) == (1, 1.0), "a referral counts"
