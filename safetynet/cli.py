@@ -289,6 +289,36 @@ def diff(
 
 
 @app.command()
+def shadow(
+    rules: Annotated[Path, typer.Option(help="The candidate rules: a copy of rules/ with changes")],
+    month: Annotated[str, typer.Option(help="Published month to score again, YYYY-MM")],
+    home: Annotated[Path, typer.Option(help="The --home of the runs, read only: nothing is written there")],
+    out: Annotated[
+        Path | None, typer.Option(help="Write every difference to this .csv or .parquet file")
+    ] = None,
+) -> None:
+    """Score a published month with candidate rules, publishing nothing: the leads and doubtful
+    records they add, drop or change per township, and how the dropped ones ended."""
+    from jobs.shadow import ShadowError, report, write_details
+    from jobs.shadow import shadow as run_shadow
+
+    if out is not None and out.suffix not in (".csv", ".parquet"):
+        fail(f"--out {out}: name a .csv or .parquet file", 2)
+    if out is not None and out.resolve().is_relative_to(home.resolve()):
+        fail(f"--out {out}: inside the home, and a shadow run writes nothing there", 2)
+    try:
+        result = run_shadow(home.resolve(), month, rules.resolve())
+    except (ShadowError, RulesError) as exc:
+        fail(str(exc), 2)
+    for note in result.notes:
+        typer.secho(f"note: {note}", fg="yellow", err=True)
+    typer.echo(report(result))
+    if out is not None:
+        write_details(result.details, out)
+        typer.echo(f"{result.details.height:,} differences -> {out}")
+
+
+@app.command()
 def expectations(
     write: Annotated[bool, typer.Option(help="Rewrite expectations/*.json from the contract")] = False,
 ) -> None:

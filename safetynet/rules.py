@@ -784,7 +784,7 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
     cases = _cases(doc("outcomes", "cases.yaml"))
     files = tuple(_name(p, root) for p in sorted(root.rglob("*.yaml")))
     return RuleSet(
-        rule_version(),
+        rule_version(root),
         tuple(dimensions),
         tuple(levels),
         indicators,

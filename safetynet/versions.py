@@ -30,8 +30,8 @@ def content_hash(folder: Path, pattern: str, exclude: tuple[str, ...] = ()) -> s
     return digest.hexdigest()[:12]
 
 
-def rule_version() -> str:
-    return content_hash(RULES_DIR, "*.yaml", exclude=NOT_RULES)
+def rule_version(root: Path = RULES_DIR) -> str:
+    return content_hash(root, "*.yaml", exclude=NOT_RULES)
 
 
 def suite_version() -> str:
