@@ -6,6 +6,8 @@ DEMO := demo
 BENCH_ARGS ?=
 # The economic-status reports embed a Chinese TrueType font (safetynet/pdf.py); Debian's package.
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+# ... and, for the rare characters of names it lacks (CJK Extensions B-F), Debian's fonts-hanazono.
+CJK_FALLBACK := /usr/share/fonts/truetype/hanazono
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install font postgresql chromium demo portal test lint format bench clean
@@ -16,6 +18,10 @@ font:
 	@if [ -z "$$SAFETYNET_CJK_FONT" ] && [ ! -f $(CJK_FONT) ]; then \
 		echo "installing Debian's fonts-wqy-zenhei (embedded in the PDF reports)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-wqy-zenhei >/dev/null; \
+	fi
+	@if [ ! -f $(CJK_FALLBACK)/HanaMinA.ttf ] || [ ! -f $(CJK_FALLBACK)/HanaMinB.ttf ]; then \
+		echo "installing Debian's fonts-hanazono (rare characters of names in the PDF reports)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-hanazono >/dev/null; \
 	fi
 
 # tests/test_services.py runs the DAG under Airflow's services on PostgreSQL (Debian's package).

@@ -8,19 +8,22 @@ with its result and evidence, and what to verify at home. All figures come from 
 the month, so a report says exactly what the warehouse says.
 
 The data are gathered with Polars in the export task; the PDFs are drawn by worker processes, a
-township at a time, each worker holding the font once (see safetynet/pdf.py).
+township at a time, each worker holding the fonts once (see safetynet/pdf.py). A document with a
+character that no installed font has is not written (never drawn with an empty box): the failure,
+naming the household and the character's code point, is returned and the other documents go on.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
 from jobs.lake import Home
 from safetynet.ids import mask_ids
-from safetynet.pdf import Document, Flow, Font, find_font
+from safetynet.pdf import Document, Flow, FontChain, MissingGlyph, find_font
 from safetynet.rules import LEVELS, RuleSet
 from safetynet.workers import pool
 
@@ -30,6 +33,15 @@ RESULT = {"应退": "疑点（应退）", "核实": "需入户核实", "应保":
 # checks that compare against the dibao standard and cannot be done without one
 NEEDS_STANDARD = {"income_above_standard", "financial_assets", "eligible_not_covered"}
 MAX_REFS = 4  # source rows listed per check in a report; the rest are in v_doubtful_records
+
+
+class ReportFailure(NamedTuple):
+    """A document not written because a character has no glyph in any installed font."""
+
+    household_id: str | None  # None for the township summary
+    township_code: str
+    file: str  # the file it would have written, relative to the township folder
+    message: str  # names the document and the code points, in Chinese for the township
 
 
 def division_names(home: Home, month: str) -> dict[str, str]:
@@ -132,7 +144,7 @@ class Reports:
     """Draws the reports of a month; one per worker process, holding the font."""
 
     def __init__(self, rules: RuleSet, month: str, build: str, names: dict[str, str]):
-        self.font = Font(find_font())
+        self.fonts = FontChain(find_font())
         self.checks = rules.means_checks
         self.limits = rules.means_limits
         self.recheck = rules.recheck
@@ -148,7 +160,7 @@ class Reports:
         hid = row["household_id"]
         head = row["members"][0] if row["members"] else None
         head_name = head["name"] if head else "（无在册成员）"
-        doc = Document(self.font, title=f"家庭经济状况核查报告 {hid}", author="safetynet")
+        doc = Document(self.fonts, title=f"家庭经济状况核查报告 {hid}", author="safetynet")
         f = Flow(doc, footer=f"报告编号 BG{self.month.replace('-', '')}-{hid} · 含个人信息，仅限核查使用")
         f.title("家庭经济状况核查报告")
         records = {r["check_id"]: r for r in row.get("records") or []}
@@ -358,9 +370,17 @@ class Reports:
             out.append([check.label, check.direction, result, text])
         return out
 
-    def summary(self, township: str, households: list[dict], leads: dict[str, int]) -> bytes:
+    def summary(
+        self,
+        township: str,
+        households: list[dict],
+        leads: dict[str, int],
+        not_drawn: dict[str, list[str]] | None = None,
+    ) -> bytes:
+        """The township's one-page summary; `not_drawn` gives the code points of the characters
+        that stopped a household's report (the characters themselves cannot be printed)."""
         county = township[:6]
-        doc = Document(self.font, title=f"家庭经济状况核查汇总 {township}", author="safetynet")
+        doc = Document(self.fonts, title=f"家庭经济状况核查汇总 {township}", author="safetynet")
         f = Flow(doc, footer=f"{self.place(township)} · {self.month} · 含个人信息，仅限核查使用")
         f.title("家庭经济状况核查汇总")
         f.paragraph(
@@ -405,21 +425,44 @@ class Reports:
             "随机抽查名单见“随机抽查名单.xlsx”，全部疑点见“核对疑点清单.xlsx”。",
             size=9,
         )
+        if not_drawn:
+            f.paragraph(
+                "以下户的核查报告未生成："
+                + "；".join(f"{hid}（字符 {'、'.join(codes)}）" for hid, codes in not_drawn.items())
+                + "。姓名等文字中有已安装的字体都不能显示的字符，为免打印成空框而停止；"
+                "请联系系统管理员安装含该字的字体后重新生成。",
+                size=9,
+                bold=True,
+            )
         f.paragraph(f"数据批次 {self.build} · 规则版本 {self.rule_version}", size=7)
         f.finish()
         return doc.render()
 
-    def township(self, folder: Path, township: str, households: list[dict], leads: dict[str, int]) -> int:
-        """Writes the township's reports and summary; returns the number of files written."""
+    def township(
+        self, folder: Path, township: str, households: list[dict], leads: dict[str, int]
+    ) -> tuple[int, list[ReportFailure]]:
+        """Writes the township's reports and summary; returns the number of files written and the
+        documents not written because a character has no glyph in any installed font."""
         reports = folder / REPORT_DIR
         if households:
             reports.mkdir(parents=True, exist_ok=True)
+        failures: list[ReportFailure] = []
+        not_drawn: dict[str, list[str]] = {}
         for row in households:
             head = row["members"][0]["name"] if row["members"] else "无成员"
             safe = "".join(c for c in head if c not in '\\/:*?"<>|')
-            (reports / f"{row['household_id']}_{safe}.pdf").write_bytes(self.household(row))
-        (folder / SUMMARY_FILE).write_bytes(self.summary(township, households, leads))
-        return len(households) + 1
+            path = reports / f"{row['household_id']}_{safe}.pdf"
+            try:
+                path.write_bytes(self.household(row))
+            except MissingGlyph as exc:
+                file = path.relative_to(folder).as_posix()
+                failures.append(ReportFailure(row["household_id"], township, file, str(exc)))
+                not_drawn[row["household_id"]] = exc.code_points
+        try:
+            (folder / SUMMARY_FILE).write_bytes(self.summary(township, households, leads, not_drawn))
+        except MissingGlyph as exc:  # a division name with such a character
+            failures.append(ReportFailure(None, township, SUMMARY_FILE, str(exc)))
+        return len(households) + 1 - len(failures), failures
 
 
 _worker: Reports | None = None
@@ -430,7 +473,7 @@ def _init(rules: RuleSet, month: str, build: str, names: dict[str, str]) -> None
     _worker = Reports(rules, month, build, names)
 
 
-def _draw(job: tuple[str, str, list[dict], dict[str, int]]) -> int:
+def _draw(job: tuple[str, str, list[dict], dict[str, int]]) -> tuple[int, list[ReportFailure]]:
     folder, township, households, leads = job
     return _worker.township(Path(folder), township, households, leads)
 
@@ -441,12 +484,15 @@ def write_reports(
     month: str,
     build: str,
     names: dict[str, str],
-) -> int:
-    """Draws every township's reports, in worker processes when there are many; returns files."""
+) -> tuple[int, list[ReportFailure]]:
+    """Draws every township's reports, in worker processes when there are many; returns the files
+    written and the documents not written (a character no installed font has), in job order."""
     workers = int(os.environ.get("SAFETYNET_WORKERS", os.cpu_count() or 1))
     reports = sum(len(job[2]) for job in jobs)
     if workers <= 1 or reports < 400:  # starting workers costs more than a few hundred reports
         _init(rules, month, build, names)
-        return sum(_draw(job) for job in jobs)
-    with pool(workers, _init, (rules, month, build, names)) as executor:
-        return sum(executor.map(_draw, jobs, chunksize=4))
+        done = [_draw(job) for job in jobs]
+    else:
+        with pool(workers, _init, (rules, month, build, names)) as executor:
+            done = list(executor.map(_draw, jobs, chunksize=4))
+    return sum(files for files, _ in done), [failure for _, failures in done for failure in failures]

@@ -6,27 +6,44 @@ whole font for every document (fpdf2 with wqy-zenhei measured ~1 document/s here
 reads the font once per process and cuts a subset per document from bytes in memory, which is
 what a province's tens of thousands of reports a month need.
 
-Only TrueType outlines (glyf) are supported: wqy-zenhei (Debian fonts-wqy-zenhei), wqy-microhei
-and Droid Sans Fallback qualify; CFF fonts such as Noto Sans CJK do not.
+Names in GB 18030-2022 include rare characters of CJK Extensions B-G (𬱖 U+2CC56, 𡒄 U+21484)
+that wqy-zenhei lacks, so text is drawn with a chain of fonts: each character with the first font
+whose character map has it (Debian's fonts-hanazono after wqy-zenhei, then fonts-babelstone-han if
+installed), each font used embedded as its own subset. A character no font has stops the document
+(`MissingGlyph`) rather than print an empty box.
+
+Only TrueType outlines (glyf) are supported: wqy-zenhei (Debian fonts-wqy-zenhei), wqy-microhei,
+Droid Sans Fallback, HanaMinA/B and BabelStone Han qualify; CFF fonts such as Noto Sans CJK do not.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+import warnings
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
 
-from safetynet.errors import SetupError
+from safetynet.errors import SafetynetError, SetupError
 
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
     "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
 )
+# For the characters the primary font lacks, in order. Debian's fonts-hanazono (make install
+# installs it) covers CJK Extensions B-F; a run without it warns.
+FALLBACK_FONTS = (
+    "/usr/share/fonts/truetype/hanazono/HanaMinA.ttf",
+    "/usr/share/fonts/truetype/hanazono/HanaMinB.ttf",
+)
+# Used when installed (Debian's fonts-babelstone-han 15.0.5 also covers Extensions G and H).
+OPTIONAL_FONTS = ("/usr/share/fonts/truetype/babelstone/BabelStoneHan.ttf",)
 A4 = (595.28, 841.89)
 # Outlines barely compress: level 1 gives a font 6% larger than level 6 in half the time (measured
 # on wqy-zenhei subsets of 450 glyphs: 106 KB in 2.8 ms against 100 KB in 5.1 ms).
@@ -40,17 +57,47 @@ class FontMissing(SetupError):
     pass
 
 
-def find_font() -> Path:
-    """The Chinese font to embed: $SAFETYNET_CJK_FONT, else the first Debian font installed."""
+class FallbackFontMissing(UserWarning):
+    """A fallback font is not installed: the reports are drawn, but a rare character may stop one."""
+
+
+class MissingGlyph(SafetynetError):
+    """Characters that no font of the chain has: the document stops rather than print empty boxes.
+
+    The message is for township staff (it may reach their manifest) and names the code points."""
+
+    def __init__(self, document: str, chars: Sequence[str], fonts: Sequence[str]):
+        self.document = document
+        self.chars = list(chars)
+        self.code_points = [f"U+{ord(c):04X}" for c in self.chars]
+        named = "、".join(f"“{c}”（{code}）" for c, code in zip(self.chars, self.code_points, strict=True))
+        super().__init__(
+            f"《{document}》未生成：字符{named}在已安装的字体（{'、'.join(fonts)}）中都没有字形，"
+            "为免打印成空框，本文件停止生成。请系统管理员安装含该字的 TrueType 字体"
+            "（如 Debian 的 fonts-hanazono、fonts-babelstone-han）后重新生成。"
+        )
+
+
+def find_font() -> tuple[Path, ...]:
+    """The font chain: the primary Chinese font ($SAFETYNET_CJK_FONT, else the first Debian font
+    installed), then the fallback fonts installed. Only a missing primary stops a run."""
     configured = os.environ.get("SAFETYNET_CJK_FONT")
     candidates = [configured] if configured else list(FONT_CANDIDATES)
-    for candidate in candidates:
-        if Path(candidate).is_file():
-            return Path(candidate)
-    raise FontMissing(
-        f"no Chinese TrueType font at {', '.join(candidates)}: install Debian's fonts-wqy-zenhei "
-        "(make install does) or set SAFETYNET_CJK_FONT to a .ttf/.ttc with glyf outlines"
-    )
+    primary = next((Path(c) for c in candidates if Path(c).is_file()), None)
+    if primary is None:
+        raise FontMissing(
+            f"no Chinese TrueType font at {', '.join(candidates)}: install Debian's fonts-wqy-zenhei "
+            "(make install does) or set SAFETYNET_CJK_FONT to a .ttf/.ttc with glyf outlines"
+        )
+    missing = [f for f in FALLBACK_FONTS if not Path(f).is_file()]
+    if missing:
+        warnings.warn(
+            f"no fallback font at {', '.join(missing)}: install Debian's fonts-hanazono (make install "
+            "does), or a report whose names have a rare character (CJK Extension B-F) is not drawn",
+            FallbackFontMissing,
+            stacklevel=2,
+        )
+    return (primary, *(Path(f) for f in FALLBACK_FONTS + OPTIONAL_FONTS if Path(f).is_file()))
 
 
 class Font:
@@ -74,17 +121,15 @@ class Font:
         self._head = font.reader["head"]
         self._hhea = font.reader["hhea"]
         self._maxp = font.reader["maxp"]
+        # hinting programs, which a PDF's embedded TrueType font keeps (ISO 32000-1, 9.9)
+        tags = font.reader.keys()
+        self._hinting = {tag: font.reader[tag] for tag in ("cvt ", "fpgm", "prep") if tag in tags}
         glyf, loca = font.reader["glyf"], list(font["loca"])
         self._glyphs = [glyf[loca[i] : loca[i + 1]] for i in range(len(loca) - 1)]
-        self._advance_of = _Advances(self)
         self._components: dict[int, list[tuple[int, int]]] = {}
 
     def glyph(self, char: str) -> int:
         return self.cmap.get(ord(char), 0)
-
-    def width(self, text: str, size: float) -> float:
-        """Advance width of a text in points."""
-        return sum(map(self._advance_of.__getitem__, text)) * size / self.units
 
     def components(self, gid: int) -> list[tuple[int, int]]:
         """(byte offset of the glyph index, component gid) of a composite glyph."""
@@ -149,6 +194,7 @@ class Font:
         maxp = bytearray(self._maxp)
         struct.pack_into(">H", maxp, 4, n)  # numGlyphs
         tables = {
+            **{tag.encode("ascii"): data for tag, data in self._hinting.items()},
             b"glyf": b"".join(glyphs),
             b"head": bytes(head),
             b"hhea": bytes(hhea),
@@ -158,20 +204,68 @@ class Font:
         }
         font = _sfnt(tables)
         adjustment = (0xB1B0AFBA - _checksum(font)) & 0xFFFFFFFF
-        head_at = 12 + 16 * len(tables) + len(tables[b"glyf"])  # tables in tag order: glyf, head, ...
+        head_at = 12 + 16 * len(tables)  # tables in tag order, each 4-byte aligned
+        head_at += sum(len(data) + (-len(data) % 4) for tag, data in tables.items() if tag < b"head")
         font = font[: head_at + 8] + struct.pack(">I", adjustment) + font[head_at + 12 :]
         return font, order
 
 
-class _Advances(dict):
-    """Advance width per character, filled as characters are met."""
+class FontChain:
+    """Fonts tried in order for each character. The fallbacks are read from disk only when a
+    character the primary lacks is first met, so a worker drawing common names never loads them."""
 
-    def __init__(self, font: Font):
+    def __init__(self, paths: Sequence[Path]):
+        self.paths = list(paths)
+        self._fonts: list[Font | None] = [Font(self.paths[0]), *[None] * (len(self.paths) - 1)]
+        self._index_of = _FontIndex(self)
+        self._advance_of = _Advances(self)
+
+    @property
+    def primary(self) -> Font:
+        return self.font(0)
+
+    def font(self, index: int) -> Font:
+        font = self._fonts[index]
+        if font is None:
+            font = self._fonts[index] = Font(self.paths[index])
+        return font
+
+    def index(self, char: str) -> int | None:
+        """Position of the first font with a glyph for the character; None when no font has one."""
+        return self._index_of[char]
+
+    def names(self) -> list[str]:
+        return [self.font(i).name for i in range(len(self.paths))]
+
+    def width(self, text: str, size: float) -> float:
+        """Advance width of a text in points."""
+        return sum(map(self._advance_of.__getitem__, text)) * size
+
+
+class _FontIndex(dict):
+    """Position in the chain of the font drawing each character, filled as characters are met."""
+
+    def __init__(self, chain: FontChain):
         super().__init__()
-        self.font = font
+        self.chain = chain
 
-    def __missing__(self, char: str) -> int:
-        self[char] = self.font.advance[self.font.glyph(char)]
+    def __missing__(self, char: str) -> int | None:
+        code = ord(char)
+        found = next((i for i in range(len(self.chain.paths)) if code in self.chain.font(i).cmap), None)
+        self[char] = found
+        return found
+
+
+class _Advances(dict):
+    """Advance width per character in ems, filled as characters are met."""
+
+    def __init__(self, chain: FontChain):
+        super().__init__()
+        self.chain = chain
+
+    def __missing__(self, char: str) -> float:
+        font = self.chain.font(self.chain.index(char) or 0)  # no font: measured as the primary's box
+        self[char] = font.advance[font.glyph(char)] / font.units
         return self[char]
 
 
@@ -205,11 +299,12 @@ class Document:
     """Pages of text, lines and boxes; `render()` gives the PDF bytes.
 
     Coordinates are in points from the top-left corner of an A4 page. Text is kept as Unicode
-    until rendering, when the document's glyphs are known and the font subset is cut.
+    until rendering, when the document's characters are known and a subset is cut from each font
+    of the chain that draws some of them (resource /F1 the primary, /F2 the next font, ...).
     """
 
-    def __init__(self, font: Font, title: str = "", author: str = ""):
-        self.font = font
+    def __init__(self, fonts: FontChain, title: str = "", author: str = ""):
+        self.fonts = fonts
         self.title = title
         self.author = author
         self.pages: list[Page] = []
@@ -230,12 +325,25 @@ class Document:
         page.ops.append(("box", x, y, w, h, fill))
 
     def render(self) -> bytes:
-        font = self.font
+        """The PDF; raises MissingGlyph, naming the document's title, when a character has no font."""
+        chain = self.fonts
         chars = sorted({c for page in self.pages for op in page.ops if op[0] == "text" for c in op[3]})
-        gids = [font.glyph(c) for c in chars]
-        subset, order = font.subset(gids)
-        new_gid = {old: new for new, old in enumerate(order)}
-        code = {c: f"{new_gid[g]:04X}" for c, g in zip(chars, gids, strict=True)}
+        which = {c: chain.index(c) for c in chars}
+        missing = [c for c, index in which.items() if index is None]
+        if missing:
+            raise MissingGlyph(self.title or "PDF", missing, chain.names())
+        code: dict[str, str] = {}
+        subsets = []  # (chain index, font, subset, old gid of each new gid, character of each new gid)
+        for index in sorted({0, *which.values()}):  # the primary always, e.g. for an empty text
+            font = chain.font(index)
+            mine = [c for c in chars if which[c] == index]
+            gids = [font.glyph(c) for c in mine]
+            subset, order = font.subset(gids)
+            new_gid = {old: new for new, old in enumerate(order)}
+            code.update({c: f"{new_gid[g]:04X}" for c, g in zip(mine, gids, strict=True)})
+            unicode_of = {new_gid[g]: c for c, g in zip(mine, gids, strict=True) if g}
+            subsets.append((index, font, subset, order, unicode_of))
+        fallback = {c for c, index in which.items() if index}  # characters not in the primary font
         height = A4[1]
         streams = []
         for page in self.pages:
@@ -243,9 +351,19 @@ class Document:
             for op in page.ops:
                 if op[0] == "text":
                     _, x, y, text, size, bold = op
-                    hexes = "".join(map(code.__getitem__, text))
+                    if fallback.isdisjoint(text):  # all in the primary font, the common case: one run
+                        runs = [(1, "".join(map(code.__getitem__, text)))]
+                    else:  # runs of characters drawn by the same font, each selected before it is shown
+                        runs = [
+                            (index + 1, "".join(map(code.__getitem__, run)))
+                            for index, run in groupby(text, which.__getitem__)
+                        ] or [(1, "")]
+                    number, hexes = runs[0]
                     mode = f"2 Tr {size * 0.03:.2f} w " if bold else "0 Tr "
-                    out.append(f"BT {mode}/F1 {size:g} Tf {x:.2f} {height - y:.2f} Td <{hexes}> Tj ET")
+                    shown = f"/F{number} {size:g} Tf {x:.2f} {height - y:.2f} Td <{hexes}> Tj"
+                    for number, hexes in runs[1:]:
+                        shown += f" /F{number} {size:g} Tf <{hexes}> Tj"
+                    out.append(f"BT {mode}{shown} ET")
                 elif op[0] == "line":
                     _, x1, y1, x2, y2, width = op
                     out.append(f"{width:g} w {x1:.2f} {height - y1:.2f} m {x2:.2f} {height - y2:.2f} l S")
@@ -254,12 +372,6 @@ class Document:
                     rect = f"{x:.2f} {height - y - h:.2f} {w:.2f} {h:.2f} re"
                     out.append(f"{fill:g} g {rect} f 0 g" if fill is not None else f"0.5 w {rect} S")
             streams.append(zlib.compress("\n".join(out).encode("ascii"), DEFLATE_LEVEL))
-
-        scale = 1000 / font.units
-        widths = " ".join(str(round(font.advance[g] * scale)) for g in order[1:])
-        unicode_of = {new_gid[g]: c for c, g in zip(chars, gids, strict=True) if g}
-        tounicode = _tounicode(unicode_of)
-        fontfile = zlib.compress(subset, DEFLATE_LEVEL)
 
         objects: list[bytes] = []
 
@@ -274,24 +386,29 @@ class Document:
                 + b"\nendstream"
             )
 
-        ps_name = "SNSUBS+" + "".join(ch for ch in font.name if ch.isalnum())[:40]
-        file_id = add(stream(fontfile, f" /Length1 {len(subset)}"))
-        x0, y0, x1, y1 = (round(v * scale) for v in font.bbox)
-        descriptor = add(
-            f"<< /Type /FontDescriptor /FontName /{ps_name} /Flags 4 /FontBBox [{x0} {y0} {x1} {y1}] "
-            f"/ItalicAngle 0 /Ascent {round(font.ascent * scale)} /Descent {round(font.descent * scale)} "
-            f"/CapHeight {round(font.ascent * scale)} /StemV 80 /FontFile2 {file_id} 0 R >>".encode()
-        )
-        cid = add(
-            f"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{ps_name} "
-            "/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
-            f"/FontDescriptor {descriptor} 0 R /W [1 [{widths}]] /CIDToGIDMap /Identity >>".encode()
-        )
-        to_unicode = add(stream(zlib.compress(tounicode, DEFLATE_LEVEL)))
-        type0 = add(
-            f"<< /Type /Font /Subtype /Type0 /BaseFont /{ps_name} /Encoding /Identity-H "
-            f"/DescendantFonts [{cid} 0 R] /ToUnicode {to_unicode} 0 R >>".encode()
-        )
+        fonts = []
+        for index, font, subset, order, unicode_of in subsets:
+            scale = 1000 / font.units
+            widths = " ".join(str(round(font.advance[g] * scale)) for g in order[1:])
+            ps_name = "SNSUBS+" + "".join(ch for ch in font.name if ch.isalnum())[:40]
+            file_id = add(stream(zlib.compress(subset, DEFLATE_LEVEL), f" /Length1 {len(subset)}"))
+            x0, y0, x1, y1 = (round(v * scale) for v in font.bbox)
+            descriptor = add(
+                f"<< /Type /FontDescriptor /FontName /{ps_name} /Flags 4 /FontBBox [{x0} {y0} {x1} {y1}] "
+                f"/ItalicAngle 0 /Ascent {round(font.ascent * scale)} /Descent {round(font.descent * scale)} "
+                f"/CapHeight {round(font.ascent * scale)} /StemV 80 /FontFile2 {file_id} 0 R >>".encode()
+            )
+            cid = add(
+                f"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{ps_name} "
+                "/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
+                f"/FontDescriptor {descriptor} 0 R /W [1 [{widths}]] /CIDToGIDMap /Identity >>".encode()
+            )
+            to_unicode = add(stream(zlib.compress(_tounicode(unicode_of), DEFLATE_LEVEL)))
+            type0 = add(
+                f"<< /Type /Font /Subtype /Type0 /BaseFont /{ps_name} /Encoding /Identity-H "
+                f"/DescendantFonts [{cid} 0 R] /ToUnicode {to_unicode} 0 R >>".encode()
+            )
+            fonts.append(f"/F{index + 1} {type0} 0 R")
         pages_id = len(objects) + 2 * len(streams) + 1
         kids = []
         for data in streams:
@@ -299,7 +416,7 @@ class Document:
             kids.append(
                 add(
                     f"<< /Type /Page /Parent {pages_id} 0 R /MediaBox [0 0 {A4[0]} {A4[1]}] "
-                    f"/Resources << /Font << /F1 {type0} 0 R >> >> /Contents {content} 0 R >>".encode()
+                    f"/Resources << /Font << {' '.join(fonts)} >> >> /Contents {content} 0 R >>".encode()
                 )
             )
         add(f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>".encode())
@@ -329,6 +446,8 @@ def _text_string(text: str) -> str:
 
 
 def _tounicode(unicode_of: dict[int, str]) -> bytes:
+    """The CMap from glyph ids to Unicode; a character outside the BMP (𬱖 U+2CC56) is written in
+    UTF-16BE as its surrogate pair (<D873DC56>), as ISO 32000-1 9.10.3 prescribes."""
     lines = [
         "/CIDInit /ProcSet findresource begin 12 dict begin begincmap",
         "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def",
@@ -345,7 +464,7 @@ def _tounicode(unicode_of: dict[int, str]) -> bytes:
     return "\n".join(lines).encode("ascii")
 
 
-def wrap(font: Font, text: str, size: float, width: float) -> list[str]:
+def wrap(font: FontChain, text: str, size: float, width: float) -> list[str]:
     """Lines of a text that fit a width: Chinese breaks anywhere, a Latin word or number only
     at its ends (unless it is longer than the line); explicit newlines are kept."""
     if "\n" not in text and font.width(text, size) <= width:
@@ -425,13 +544,13 @@ class Flow:
         self.y += size * 1.6
 
     def title(self, text: str, size: float = 18) -> None:
-        x = self.margin + (self.width - self.doc.font.width(text, size)) / 2
+        x = self.margin + (self.width - self.doc.fonts.width(text, size)) / 2
         self.doc.text(self.page, x, self.y + size, text, size, bold=True)
         self.y += size * 1.8
 
     def paragraph(self, text: str, size: float = 9.5, indent: float = 0, bold: bool = False) -> None:
         leading = size * 1.5
-        for line in wrap(self.doc.font, text, size, self.width - indent):
+        for line in wrap(self.doc.fonts, text, size, self.width - indent):
             self.need(leading)
             self.doc.text(self.page, self.margin + indent, self.y + size, line, size, bold)
             self.y += leading
@@ -445,7 +564,7 @@ class Flow:
         pad, leading = 3.0, size * 1.4
 
         def cells(values: list[str]) -> tuple[list[list[str]], float]:
-            wrapped = [wrap(self.doc.font, v, size, w - 2 * pad) for v, w in zip(values, cols, strict=True)]
+            wrapped = [wrap(self.doc.fonts, v, size, w - 2 * pad) for v, w in zip(values, cols, strict=True)]
             return wrapped, max(len(c) for c in wrapped) * leading + 2 * pad
 
         def draw(wrapped: list[list[str]], height: float, shade: float | None) -> None:

@@ -8,12 +8,12 @@ import pytest
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader
 
-from safetynet.pdf import A4, Document, Flow, Font, FontMissing, find_font, wrap
+from safetynet.pdf import A4, Document, Flow, FontChain, FontMissing, find_font, wrap
 
 
 @pytest.fixture(scope="module")
-def font() -> Font:
-    return Font(find_font())
+def font() -> FontChain:
+    return FontChain(find_font())
 
 
 def read(data: bytes) -> PdfReader:
@@ -58,6 +58,7 @@ def test_the_font_is_embedded_as_a_valid_subset(font):
 
 
 def test_a_composite_glyph_brings_its_components(font):
+    font = font.primary
     composite = next(
         chr(code) for code, gid in sorted(font.cmap.items()) if code > 0x4E00 and font.components(gid)
     )
