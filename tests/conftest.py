@@ -60,3 +60,22 @@ def landing(tmp_path_factory) -> Path:
         check=True,
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def looped(landing, tmp_path_factory) -> Path:
+    """A home where the loop has turned once: August run, September generated with the townships'
+    outcomes of August's cases and run (in this process, as tests/direct.py runs the DAG's tasks).
+    Read only: tests that change a home make their own."""
+    from direct import run
+
+    from jobs.generate import generate
+
+    root = tmp_path_factory.mktemp("looped")
+    land, home = root / "landing", root / "home"
+    for part in ("2026-08", "_truth"):  # other tests may generate later months into the session's landing
+        shutil.copytree(landing / part, land / part)
+    run("2026-08", str(land), str(home), "looped-2026-08")
+    generate("2026-09", 600, 11, land, home=home)  # as the landing fixture, with outcomes of August's cases
+    run("2026-09", str(land), str(home), "looped-2026-09")
+    return home

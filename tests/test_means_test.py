@@ -223,12 +223,22 @@ def report_of(folder, household: str):
     return path
 
 
-def test_a_report_for_every_flagged_household_and_no_other(home, exported):
+def test_a_report_for_every_new_or_changed_record_and_no_other(home, exported):
+    """A record standing from August with the same evidence is not drawn again in September."""
     from jobs.household_reports import REPORT_DIR
 
+    con = connect(home)
+    sql = (
+        "select distinct household_id from v_cases where month = '2026-09' and kind <> 'lead' "
+        "and state <> 'closed' and changed = ?"
+    )
+    drawn = {h for (h,) in con.execute(sql, [True]).fetchall()}
+    standing = {h for (h,) in con.execute(sql, [False]).fetchall()} - drawn
+    con.close()
     flagged = {h for found in records(home).values() for h, _ in found}
     reports = {p.name.split("_")[0] for p in (exported / REPORT_DIR).glob("*.pdf")}
-    assert reports == flagged
+    assert reports == drawn and drawn <= flagged
+    assert standing and not standing & reports, standing
     assert report_of(exported, "H02").name == "H02_成员2.pdf"  # 户编号_户主姓名
 
 
@@ -286,9 +296,9 @@ def test_township_summary_is_one_page_with_counts(home, exported):
     reader = PdfReader(exported / SUMMARY_FILE)
     assert len(reader.pages) == 1
     text = reader.pages[0].extract_text()
-    flagged = {h for found in records(home).values() for h, _ in found}
+    reports = len(list((exported / "家庭经济状况核查报告").glob("*.pdf")))
     assert "镇（430101001）" in text and "家庭经济状况核查汇总" in text
-    assert f"\n{len(flagged)} {len(flagged)} 0" in text  # reports, flagged, sampled
+    assert f"\n{reports} {reports} 0" in text  # reports, of them flagged, of them sampled
     assert "同一人在两户登记 核实 2" in text
 
 

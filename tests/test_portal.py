@@ -408,7 +408,7 @@ def test_an_upload_of_the_filled_list_becomes_next_months_outcomes(site):
     first_lead = rows[2][1]
     assert got.filter(pl.col("lead_id") == first_lead)["outcome"].to_list() == ["临时救助"]
     assert doubtful[2][1] in got["lead_id"].to_list()
-    work = c.get(f"/worklist/{t}?q={rows[2][4]}").text
+    work = c.get(f"/worklist/{t}?q={rows[2][rows[1].index('户编号')]}").text
     assert first_lead in work and "已上传待入库" in work
 
 
@@ -449,7 +449,7 @@ def test_a_bad_upload_says_row_by_row_why(site):
     )
     assert r.status_code == 200
     table = re.findall(
-        r"<tr class=\"refused\">\s*<td>(\d+)</td>.*?<td>拒绝</td><td>([^<]+)</td>", r.text, re.S
+        r"<tr class=\"refused\">\s*<td>第 (\d+) 行</td>.*?<td>拒绝</td><td>([^<]+)</td>", r.text, re.S
     )
     reasons = {int(line): reason for line, reason in table}
     for n, (_, _, _, expected) in enumerate(BAD_ROWS, start=2):
