@@ -225,6 +225,8 @@ def export(month: str, home: str, run_id: str) -> dict:
         withdrawn = sorted(set(_published_contents(h, month, replaces, township)) - set(rows[township]))
         files += _manifest(folder, month, township, build, replaces, rows[township], withdrawn) + 1
     replace_dir(staging, target)
+    with timed("county overviews") as info:
+        info["counties"] = write_overviews(h, month, sorted({t[:6] for t in townships}), names)
     reports = sum(len(r) for r in report_rows.values())
     return {
         "month": month,
@@ -294,6 +296,25 @@ def draws(h: Home, listed: pl.DataFrame) -> pl.DataFrame:
         if (f := h.read("_recheck", m)) is not None
     ]
     return pl.concat([f.cast(schema) for f in frames]) if frames else pl.DataFrame(schema=schema)
+
+
+def write_overviews(h: Home, month: str, counties: list[str], names: dict[str, str]) -> int:
+    """Each county's overview (jobs/overview.py), an offline HTML file published with the month:
+    `report/overview/<county>.html`, from the warehouse's views over this build."""
+    import duckdb
+
+    from jobs import overview, warehouse
+
+    con = duckdb.connect()
+    for sql in warehouse.statements(h):
+        con.execute(sql)
+    folder = h.building.path / "report" / "overview"
+    staging = folder.with_name(".overview.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    written = overview.write(con, month, counties, names, staging)
+    con.close()
+    replace_dir(staging, folder)
+    return written
 
 
 def township_name(names: dict[str, str], township: str) -> str:

@@ -37,7 +37,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from jobs.lake import Home
 from portal import audit, uploads
 from portal.accounts import Account, Accounts
-from portal.files import TOWNSHIP, Library, zip_folder
+from portal.files import AREA, TOWNSHIP, Library, zip_folder
 from safetynet.rules import PortalSettings, load_portal
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -481,6 +481,21 @@ def create_app(
             name=names().get(township, township),
         )
 
+    @app.get("/overview/{month}/{area}", response_class=HTMLResponse)
+    def overview_page(request: Request, month: str, area: str) -> Response:
+        """The KPIs of a county (its accounts, admin) or a township (its own account too)."""
+        account = user(request)
+        if (
+            not AREA.fullmatch(area)
+            or not account.may_see(area)
+            or month not in library.months()
+            or not any(t.startswith(area) for t in library.townships(month))
+        ):
+            raise NotFound()
+        log(request, "overview", account, township_code=area, file=f"{month}/{area}", result="ok")
+        body = overview_html(library.root, library.commit(), month, area, tuple(sorted(names().items())))
+        return page(request, "overview.html", account, body=body, month=month, area=area)
+
     @app.get("/status", response_class=HTMLResponse)
     def status(request: Request) -> Response:
         account = user(request)
@@ -510,6 +525,17 @@ def files_table(path: Path, month: str, township: str) -> Markup:
             reports=[f for f in folder.files if "/" in f["file"]],
         )
     )
+
+
+@lru_cache(maxsize=256)
+def overview_html(root: Path, commit: str, month: str, area: str, names: tuple) -> Markup:
+    """An area's overview as of a commit, rendered once (a commit never changes)."""
+    from jobs import overview
+    from jobs.sealed import connect
+
+    with connect(root) as con:
+        data = overview.gather(con, month, area)
+    return Markup(overview.render(data, dict(names), standalone=False))
 
 
 def open_cases(home: Home, landing: Path | None, township: str, today: dt.date) -> pl.DataFrame:

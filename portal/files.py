@@ -26,6 +26,7 @@ from jobs.lake import Home
 
 MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 TOWNSHIP = re.compile(r"[0-9]{9}")
+AREA = re.compile(r"[0-9]{6}|[0-9]{9}")  # a county or a township
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,11 @@ class Library:
 
     def months(self) -> list[str]:
         return sorted(self.home().catalog, reverse=True)
+
+    def commit(self) -> str:
+        """The current commit's name, as `home()` last read it."""
+        self.home()
+        return self._seen[0]
 
     def townships(self, month: str) -> list[str]:
         build = self.home().build_dir(month)

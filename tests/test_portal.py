@@ -337,6 +337,57 @@ def test_a_county_sees_its_townships_read_only(site):
     assert c.get("/status").status_code == 404
 
 
+def test_a_county_reads_its_overview_with_charts_and_no_script(site):
+    c = signed_in(site, "county")
+    assert f"/overview/2026-08/{site['county']}" in c.get("/").text
+    r = c.get(f"/overview/2026-08/{site['county']}")
+    assert r.status_code == 200
+    assert "工作成效概览" in r.text and "<svg" in r.text and "<script" not in r.text
+    assert "报县级督办" in r.text and site["mine"] in r.text and site["neighbour"] in r.text
+    assert "script-src 'none'" in r.headers["content-security-policy"]
+    entry = audit.read(site["home"])[-1]
+    assert (entry["action"], entry["account"], entry["township_code"]) == (
+        "overview",
+        "county",
+        site["county"],
+    )
+    assert c.get(f"/overview/2026-08/{site['mine']}").status_code == 200, "and each of its townships'"
+
+
+@pytest.mark.parametrize(
+    "who, path",
+    [
+        ("town", "/overview/2026-08/{county}"),
+        ("town", "/overview/2026-08/{other}"),
+        ("neighbour", "/overview/2026-08/{mine}"),
+        ("town", "/overview/2026-07/{mine}"),
+        ("town", "/overview/2026-08/{mine}0"),
+        ("town", "/overview/2026-08/４３０１０１"),
+        ("county-stranger", "/overview/2026-08/{county}"),
+    ],
+)
+def test_an_overview_is_not_found_for_anyone_else(site, who, path):
+    accounts = Accounts(site["home"], load_portal())
+    if who == "county-stranger" and accounts.get(who) is None:
+        accounts.add(who, "county", f"{(int(site['county']) + 1) % 1_000_000:06d}", PASSWORD)
+    c = signed_in(site, who)
+    r = c.get(path.format(county=site["county"], mine=site["mine"], other=site["neighbour"]))
+    assert r.status_code == 404 and "工作成效概览" not in r.text
+
+
+def test_an_overview_needs_a_sign_in(site):
+    c = TestClient(create_app(site["home"], site["landing"], today=lambda: TODAY))
+    r = c.get(f"/overview/2026-08/{site['county']}", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+
+
+def test_a_township_reads_its_own_overview(site):
+    c = signed_in(site, "town")
+    assert f"/overview/2026-08/{site['mine']}" in c.get("/").text
+    r = c.get(f"/overview/2026-08/{site['mine']}")
+    assert r.status_code == 200 and site["mine"] in r.text and site["neighbour"] not in r.text
+
+
 def test_the_data_team_sees_every_townships_upload_status(site):
     c = signed_in(site, "admin")
     assert c.get("/").headers["location"] == "/status"

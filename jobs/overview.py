@@ -1,0 +1,180 @@
+"""KPI overviews (工作成效概览) of a county or a township: the month's cases per township and kind,
+the last `kpi_months` months, the warning rules' yield and the urgent overdue leads escalated to the
+county (县级督办), with charts drawn as inline SVG (no script, nothing from outside).
+
+Every figure is a row of the warehouse's views (`v_kpis`, `v_rule_yield`, `v_cases`): the page shows
+what the SQL decided. The export task writes one offline HTML file per county into the build,
+`report/overview/<county>.html`, published with the month; the portal renders the same page.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+import duckdb
+import jinja2
+import polars as pl
+from markupsafe import Markup
+
+from safetynet.ids import mask_ids
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    autoescape=True,
+    keep_trailing_newline=True,
+)
+KIND_LABELS = {"all": "合计", "lead": "预警线索", "doubtful": "核对疑点", "recheck": "随机抽查"}
+KPI_LABELS = {
+    "pushed": "新下发",
+    "listed": "在办",
+    "visited": "已核查",
+    "enrolled_dibao": "纳入低保",
+    "enrolled_tekun": "纳入特困",
+    "enrolled_near_dibao": "纳入低保边缘",
+    "temporary_assistance": "临时救助",
+    "referred": "转介",
+    "unchanged": "维持现状",
+    "exited": "退出",
+    "not_eligible": "不符合条件",
+    "unverifiable": "无法核实",
+    "overdue": "逾期",
+    "expired": "超期未核查",
+    "escalated_to_county": "报县督办",
+    "median_days_to_visit": "核查用时中位数（天）",
+}
+COLORS = {
+    "listed": "#5b9bd5",
+    "visited": "#70ad47",
+    "overdue": "#ed7d31",
+    "pushed": "#4472c4",
+    "yield": "#70ad47",
+}
+
+
+def frame(con, sql: str, params: list) -> pl.DataFrame:
+    return con.sql(sql, params=params).pl()
+
+
+def gather(con: duckdb.DuckDBPyConnection, month: str, area: str) -> dict:
+    """The figures of an area (a 6-digit county or 9-digit township code) for a month."""
+    level = "county" if len(area) == 6 else "township"
+    kpis = frame(con, "select * from v_kpis where month = ? and area_code = ? order by kind", [month, area])
+    townships = frame(
+        con,
+        "select * from v_kpis where month = ? and area_level = 'township' and kind = 'all' "
+        "and starts_with(area_code, ?) order by area_code",
+        [month, area],
+    )
+    series = frame(
+        con,
+        "select month, pushed, listed, visited, overdue, expired from v_kpis "
+        "where area_code = ? and kind = 'all' and month <= ? order by month desc limit ?",
+        [area, month, _kpi_months(con)],
+    ).reverse()
+    yields = frame(con, "select * from v_rule_yield order by leads desc, rule_id", [])
+    escalated = frame(
+        con,
+        "select township_code, case_id, household_id, level, urgency, state, first_issued_on, days_open, "
+        "visit_by, reasons from v_cases where month = ? and escalated_to_county "
+        "and starts_with(township_code, ?) order by visit_by, case_id",
+        [month, area],
+    ).with_columns(reasons=mask_ids(pl.col("reasons")))
+    return {
+        "month": month,
+        "area": area,
+        "level": level,
+        "kpis": kpis.to_dicts(),
+        "townships": townships.to_dicts(),
+        "series": series.to_dicts(),
+        "yields": yields.to_dicts(),
+        "escalated": escalated.to_dicts(),
+    }
+
+
+def _kpi_months(con) -> int:
+    """How many months the yield covers (rules/outcomes/cases.yaml), as the view was written."""
+    from safetynet.rules import load_rules
+
+    return load_rules().cases.kpi_months
+
+
+def bars(
+    labels: list[str], series: dict[str, list[float]], percent: bool = False, width: int = 720
+) -> Markup:
+    """A horizontal grouped bar chart: one group per label, one bar per series."""
+    bar, gap, left, right = 12, 10, 190, 60
+    names = list(series)
+    group = bar * len(names) + gap
+    height = 30 + group * max(len(labels), 1)
+    top = max([v or 0 for values in series.values() for v in values] + [1e-9])
+    top = 1.0 if percent else top
+    scale = (width - left - right) / top
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" font-size="12">'
+    ]
+    for i, name in enumerate(names):  # legend
+        x = left + i * 130
+        parts.append(f'<rect x="{x}" y="4" width="12" height="12" fill="{COLORS.get(name, "#999")}"/>')
+        parts.append(f'<text x="{x + 16}" y="14">{escape(KPI_LABELS.get(name, "命中率"))}</text>')
+    for g, label in enumerate(labels):
+        y0 = 26 + g * group
+        parts.append(f'<text x="{left - 6}" y="{y0 + group / 2}" text-anchor="end">{escape(label)}</text>')
+        for i, name in enumerate(names):
+            value = series[name][g]
+            w = 0 if value is None else value * scale
+            y = y0 + i * bar
+            shown = "—" if value is None else (f"{value:.0%}" if percent else f"{value:g}")
+            parts.append(
+                f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar - 2}" '
+                f'fill="{COLORS.get(name, "#999")}"><title>{escape(label)} {escape(shown)}</title></rect>'
+            )
+            parts.append(f'<text x="{left + w + 4:.1f}" y="{y + bar - 3}">{escape(shown)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def charts(data: dict, names: dict[str, str]) -> dict[str, Markup]:
+    towns = data["townships"]
+    series = data["series"]
+    yields = [y for y in data["yields"] if y["visited"]]
+    return {
+        "townships": bars(
+            [f"{names.get(t['area_code'], '')}（{t['area_code']}）" for t in towns],
+            {k: [t[k] for t in towns] for k in ("listed", "visited", "overdue")},
+        )
+        if data["level"] == "county" and towns
+        else Markup(""),
+        "months": bars(
+            [s["month"] for s in series],
+            {k: [s[k] for s in series] for k in ("pushed", "visited", "overdue")},
+        ),
+        "yield": bars([y["rule_id"] for y in yields], {"yield": [y["yield"] for y in yields]}, percent=True),
+    }
+
+
+def render(data: dict, names: dict[str, str], standalone: bool) -> str:
+    """The overview as HTML: a whole offline document, or the body the portal puts in its page."""
+    from safetynet.rules import load_rules
+
+    return TEMPLATES.get_template("overview.html").render(
+        rules={w.id: w.description for w in load_rules().warnings},
+        data=data,
+        names=names,
+        charts=charts(data, names),
+        kinds=KIND_LABELS,
+        labels=KPI_LABELS,
+        standalone=standalone,
+    )
+
+
+def write(
+    con: duckdb.DuckDBPyConnection, month: str, counties: list[str], names: dict[str, str], folder: Path
+) -> int:
+    """One offline HTML file per county: `folder/<county>.html`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for county in counties:
+        html = render(gather(con, month, county), names, standalone=True)
+        (folder / f"{county}.html").write_text(html, encoding="utf-8")
+    return len(counties)
