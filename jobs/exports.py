@@ -22,7 +22,7 @@ from jobs.household_reports import REPORT_DIR, SUMMARY_FILE, division_names, gat
 from jobs.lake import Home, replace_dir, write_parquet
 from jobs.returnable import write_list
 from safetynet.ids import mask_ids
-from safetynet.progress import timed
+from safetynet.progress import say, timed
 from safetynet.rules import load_rules
 
 # The returnable lists: these columns, then the visit deadline and the outcome columns to fill in.
@@ -218,12 +218,15 @@ def export(month: str, home: str, run_id: str) -> dict:
         fault("export", "reports")
         pdfs, failures = write_reports(jobs, rules, month, build, names)
         report_seconds = time.perf_counter() - started
-        info.update(pdfs=pdfs, per_second=round(pdfs / max(report_seconds, 1e-9)))
+        info.update(pdfs=pdfs, per_second=round(pdfs / max(report_seconds, 1e-9)), failed=len(failures))
+    for failure in failures:  # the month goes on; the township's manifest lists what is missing
+        say("export", f"not written: {failure.township_code}/{failure.file}: {failure.message}")
     files = 0
     for township in townships:
         folder = staging / township[:6] / township
         withdrawn = sorted(set(_published_contents(h, month, replaces, township)) - set(rows[township]))
-        files += _manifest(folder, month, township, build, replaces, rows[township], withdrawn) + 1
+        failed = [f._asdict() for f in failures if f.township_code == township]
+        files += _manifest(folder, month, township, build, replaces, rows[township], withdrawn, failed) + 1
     replace_dir(staging, target)
     with timed("county overviews") as info:
         info["counties"] = write_overviews(h, month, sorted({t[:6] for t in townships}), names)
@@ -234,6 +237,7 @@ def export(month: str, home: str, run_id: str) -> dict:
         "files": files,
         "reports": reports,
         "report_seconds": round(report_seconds, 2),
+        "reports_failed": len(failures),
         "exports": str(target),
     }
 
@@ -329,6 +333,7 @@ def _manifest(
     replaces: str | None,
     lists: dict[str, dict],
     withdrawn: list[str],
+    failed: list[dict],
 ) -> int:
     """manifest.json: every file of the township folder with its SHA-256; returns the file count."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json")
@@ -339,6 +344,8 @@ def _manifest(
         "revision_of": replaces if withdrawn or any(v["revised"] for v in lists.values()) else None,
         "revised_files": sorted(name for name, v in lists.items() if v["revised"]),
         "withdrawn_files": withdrawn,  # lists of the replaced build that this one no longer has
+        # documents not written: a character of a name that no installed font has (safetynet/pdf.py)
+        "failed_files": failed,
         "reports": sum(1 for p in files if p.parent.name == REPORT_DIR),
         "summary": SUMMARY_FILE,
         "files": [
