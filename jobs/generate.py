@@ -822,6 +822,19 @@ def outcomes(month: str, seed: int, landing: Path, home: Path | None) -> pl.Data
     return frame.select(list(schema))
 
 
+def return_outcomes(month: str, seed: int, landing: Path, home: Path) -> int:
+    """Rewrite the `outcomes` delivery of a generated month with the townships' outcomes of the
+    home's cases of the month before (the loop closing, for a month generated before its previous
+    month was run). Returns the rows written."""
+    month_dir = landing / month
+    for old in month_dir.glob("outcomes*"):
+        old.unlink()
+    writer = Writer(month_dir)
+    writer.write("outcomes", outcomes(month, seed, landing, home), 0)
+    writer.close()
+    return writer.rows["outcomes"]
+
+
 def generate(
     month: str,
     households: int,

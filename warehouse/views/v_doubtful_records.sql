@@ -17,6 +17,7 @@ final as (
         doubtful.direction,
         doubtful.evidence,
         doubtful.source_refs,
+        doubtful.issued,
         doubtful.issued_on,
         doubtful.visit_by,
         doubtful.rule_version,

@@ -1,7 +1,8 @@
 -- v_leads: one row per household and month where a warning rule fired.
--- pushed = sent to the township, ranked 1..n within it, with the date the list was issued and the
--- visit deadline (rules/outcomes/deadlines.yaml); a lead covered by an earlier pushed lead (same or fewer rules,
--- no worse colour) is kept with suppressed_by. status: 已回传 once a home-visit outcome came back.
+-- pushed = on the township's list as the case lead_id (a new case, or the open case of the household it
+-- stands on: v_cases), ranked on its sheet, with the date the list was issued and the case's visit deadline
+-- (rules/outcomes/deadlines.yaml); a lead covered by a recently closed case (same or fewer rules, no worse
+-- colour) is kept with suppressed_by. status: 已回传 once a home-visit outcome came back.
 create or replace view v_leads as
 with leads as (
     select * from {lake:_leads/data.parquet}
