@@ -54,9 +54,12 @@ demo: install
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, status, build, commit, rows_delivered, accepted, quarantined from v_runs order by month"
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, level, count(*) as leads, count(*) filter (where pushed) as pushed from v_leads group by all order by all"
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, direction, count(distinct household_id) as households from v_doubtful_records group by all order by all"
+	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, kind, state, count(*) as cases from v_cases group by all order by all"
+	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, kind, pushed, listed, visited, overdue, median_days_to_visit from v_kpis where area_level = 'province' order by all"
 	@echo "results: $(DEMO)/home (lake/, warehouse/safetynet.duckdb, reports/<month>/validation.html, exports/<month>/<county>/<township>/)"
 	@first=$$(ls -d $(DEMO)/home/exports/2026-09/*/* | head -1); echo "one township's files, $$first:"; ls $$first
 	@echo "household reports (PDF) in all townships: $$(find -L $(DEMO)/home/exports/2026-09 -path '*家庭经济状况核查报告/*.pdf' | wc -l)"
+	@echo "county overviews (offline HTML): $$(ls $(DEMO)/home/reports/2026-09/overview/*.html)"
 
 # The township portal on the demo's home: prints demo accounts (new passwords on every start).
 portal: install

@@ -2,6 +2,8 @@
 the last `kpi_months` months, the warning rules' yield and the urgent overdue leads escalated to the
 county (县级督办), with charts drawn as inline SVG (no script, nothing from outside).
 
+    <home>/reports/<YYYY-MM>/overview/<county>.html   (in the build: report/overview/<county>.html)
+
 Every figure is a row of the warehouse's views (`v_kpis`, `v_rule_yield`, `v_cases`): the page shows
 what the SQL decided. The export task writes one offline HTML file per county into the build,
 `report/overview/<county>.html`, published with the month; the portal renders the same page.

@@ -128,6 +128,7 @@ def _load(month: str, landing: Path, home: Path) -> int:
     typer.echo(
         f"lake:       {home / 'lake'}\nwarehouse:  {home / 'warehouse' / 'safetynet.duckdb'}"
         f"\nreport:     {home / 'reports' / month / 'validation.html'}"
+        f"\noverviews:  {home / 'reports' / month / 'overview'}"
         f"\nexports:    {home / 'exports' / month}"
     )
     return 3 if unusable else 0
