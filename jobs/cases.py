@@ -117,7 +117,63 @@ def history(h: Home, month: str, rules: RuleSet) -> History:
     window = month_range(add_months(month, -cover), previous_month(month))
     paths = [p for m in window if (p := h.partition("_cases", m) / "data.parquet").exists()]
     earlier = pl.scan_parquet(paths).filter(pl.col("state") == "closed").collect() if paths else None
-    return split(month, h.read("_cases", previous_month(month)), h.read("outcomes", month), earlier)
+    before = h.read("_cases", previous_month(month))
+    if before is None:
+        before = from_issued(h, previous_month(month))
+    return split(month, before, h.read("outcomes", month), earlier)
+
+
+def from_issued(h: Home, month: str) -> pl.DataFrame | None:
+    """The open cases of a month published before cases were kept: every id it issued (`_issued`),
+    with its lead's or record's details, first issued in the earliest month that issued it. So a
+    home's first month with cases carries the standing work on instead of issuing it again."""
+    issued = h.read("_issued", month)
+    if issued is None:
+        return None
+    paths = [
+        p for m in h.months() if m <= month and (p := h.partition("_issued", m) / "data.parquet").exists()
+    ]
+    first = (
+        pl.scan_parquet(paths)
+        .group_by("id")
+        .agg(first_month=pl.col("month").min(), first_issued_on=pl.col("issued_on").min())
+        .collect()
+    )
+    leads = h.read("_leads", month)
+    doubtful = h.read("_doubtful", month)
+    frames = [issued.rename({"id": "case_id"}).join(first, left_on="case_id", right_on="id", how="left")]
+    if leads is not None:
+        frames.append(
+            leads.filter("pushed").select(
+                "county_code",
+                "level",
+                "urgency",
+                "rule_ids",
+                "reasons",
+                "recommended_action",
+                case_id="lead_id",
+            )
+        )
+    if doubtful is not None:
+        frames.append(
+            doubtful.sort("evidence")
+            .group_by("record_id")
+            .agg(
+                pl.col("check_id", "direction").first(),
+                pl.col("evidence").str.join("；"),
+                pl.col("source_refs").list.explode(keep_nulls=False, empty_as_null=False).unique().sort(),
+            )
+            .rename({"record_id": "case_id"})
+        )
+    cases = frames[0]
+    for frame in frames[1:]:
+        cases = cases.join(frame, on="case_id", how="left")
+    return conform(
+        cases.with_columns(
+            state=pl.lit("standing"),
+            county_code=pl.coalesce("county_code", pl.col("township_code").str.slice(0, 6)),
+        )
+    )
 
 
 def split(

@@ -323,3 +323,45 @@ def test_kpis_and_rule_yield_on_a_hand_built_year(tmp_path):
     )
     assert (yields["b"]["visited"], yields["b"]["yield"], yields["b"]["yield_alone"]) == (1, 0.0, None)
     assert (yields["c"]["helpful"], yields["c"]["yield"]) == (1, 1.0), "a referral counts"
+
+
+def test_a_home_published_before_cases_were_kept_carries_its_issued_work_on(tmp_path):
+    """August was published by a version that kept `_issued` but no `_cases`: September treats what
+    August issued as standing, under the same ids, not as new work."""
+    from jobs.exports import ISSUED_SCHEMA
+    from jobs.lake import Build
+
+    build = tmp_path / "build"
+    aug = leads_of("2026-08", [lead("H1", "红")])
+    records = record_ids(
+        doubtful_of("2026-08", [("H3", "deposits", "存款 9 万")]),
+        cases.split("2026-08", None, None),
+        "2026-08",
+    )
+    issued = pl.DataFrame(
+        {
+            "month": ["2026-08"] * 2,
+            "id": ["XS202608-H1", "YD202608-H3-deposits"],
+            "kind": ["lead", "doubtful"],
+            "household_id": ["H1", "H3"],
+            "township_code": [T1, T1],
+            "issued_on": [dt.date(2026, 9, 1)] * 2,
+            "visit_by": [dt.date(2026, 9, 4), dt.date(2026, 10, 1)],
+        },
+        schema=ISSUED_SCHEMA,
+    )
+    for name, frame in (("_leads", aug), ("_doubtful", records), ("_issued", issued)):
+        write_parquet(frame, build / name / "data.parquet")
+    before = cases.from_issued(Home(tmp_path, Build("2026-08", build)), "2026-08")
+    sep = step("2026-09", before, doubtful=[("H3", "deposits", "存款 9 万")])
+    assert dict(sep.select("case_id", "state").iter_rows()) == {
+        "XS202608-H1": "overdue",
+        "YD202608-H3-deposits": "standing",
+    }
+    lead_case = state(sep, "XS202608-H1")
+    assert (lead_case["level"], lead_case["first_month"], lead_case["visit_by"]) == (
+        "红",
+        "2026-08",
+        dt.date(2026, 9, 4),
+    )
+    assert not state(sep, "YD202608-H3-deposits")["changed"]
