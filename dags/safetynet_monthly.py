@@ -19,9 +19,12 @@ takes it from its data interval.
    source not delivered, or unusable as a whole, is recorded as such and does not fail the run.
 5. `record` writes the month's delivery record and validation report.
 6. `assess` assembles the month's households, scores the hardship index, fires the warning rules
-   and makes the leads, then runs the means-test cross-checks and draws the random re-check sample.
-7. `export` writes each township's files: lead list, doubtful records, re-check sample,
-   economic-status reports (PDF), summary, manifest.
+   and makes the leads, runs the means-test cross-checks, draws the random re-check sample, and
+   moves the cases on: the month's outcomes close cases, the rest stand, turn overdue or expire
+   (`jobs/cases.py`, `v_cases`).
+7. `export` writes each township's files: lead list, doubtful records, re-check sample (each with
+   the sheet 逾期未回传 of overdue cases), economic-status reports (PDF) for new or changed records,
+   summary, manifest; and each county's overview (`reports/<month>/overview/`).
 8. `gate` compares the month with the last ones (rows per source, a delivery identical to last
    month's, the roster's size, leads and doubtful records against their usual count; thresholds in
    `rules/release/gate.yaml`). `approve` holds the release for the data team when a check tripped
