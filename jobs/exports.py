@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from jobs import portraits
 from jobs.cases import STATES
 from jobs.faults import fault
 from jobs.household_reports import REPORT_DIR, SUMMARY_FILE, division_names, gather, write_reports
@@ -219,6 +220,16 @@ def export(month: str, home: str, run_id: str) -> dict:
         pdfs, failures = write_reports(jobs, rules, month, build, names)
         report_seconds = time.perf_counter() - started
         info.update(pdfs=pdfs, per_second=round(pdfs / max(report_seconds, 1e-9)), failed=len(failures))
+    reports_failed = len(failures)
+    with timed("household portraits") as info:
+        # a portrait with the visit sheet for a new or escalated red/orange/yellow lead; others on demand
+        printed: dict[str, list[dict]] = {}
+        for p in portraits.gather(h, month, listed.filter(portraits.printed_at_export()), rules.dimensions):
+            printed.setdefault(p["township_code"], []).append(p)
+        jobs = [(str(staging / t[:6] / t), t, printed[t]) for t in sorted(printed)]
+        drawn_portraits, portrait_failures = portraits.write_portraits(jobs, month, build, names)
+        failures = [*failures, *portrait_failures]
+        info.update(pdfs=drawn_portraits, failed=len(portrait_failures))
     for failure in failures:  # the month goes on; the township's manifest lists what is missing
         say("export", f"not written: {failure.township_code}/{failure.file}: {failure.message}")
     files = 0
@@ -237,7 +248,9 @@ def export(month: str, home: str, run_id: str) -> dict:
         "files": files,
         "reports": reports,
         "report_seconds": round(report_seconds, 2),
-        "reports_failed": len(failures),
+        "reports_failed": reports_failed,
+        "portraits": drawn_portraits,
+        "portraits_failed": len(portrait_failures),
         "exports": str(target),
     }
 

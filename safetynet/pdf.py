@@ -324,6 +324,19 @@ class Document:
         """A rectangle, top-left at (x, y); filled with a grey level (0 black - 1 white) or stroked."""
         page.ops.append(("box", x, y, w, h, fill))
 
+    def polygon(
+        self,
+        page: Page,
+        points: Sequence[tuple[float, float]],
+        width: float = 0.5,
+        fill: float | None = None,
+        stroke: float = 0.0,
+        dash: float | None = None,
+    ) -> None:
+        """A closed polygon (a radar chart's web or area): filled with a grey level under its outline,
+        the outline a grey level (0 black) of `width` points, dashed in `dash`-point steps if given."""
+        page.ops.append(("polygon", tuple(points), width, fill, stroke, dash))
+
     def render(self) -> bytes:
         """The PDF; raises MissingGlyph, naming the document's title, when a character has no font."""
         chain = self.fonts
@@ -367,6 +380,8 @@ class Document:
                 elif op[0] == "line":
                     _, x1, y1, x2, y2, width = op
                     out.append(f"{width:g} w {x1:.2f} {height - y1:.2f} m {x2:.2f} {height - y2:.2f} l S")
+                elif op[0] == "polygon":
+                    out.append(_polygon(op, height))
                 else:
                     _, x, y, w, h, fill = op
                     rect = f"{x:.2f} {height - y - h:.2f} {w:.2f} {h:.2f} re"
@@ -438,6 +453,22 @@ class Document:
             f"startxref\n{xref}\n%%EOF\n"
         ).encode()
         return bytes(out)
+
+
+def _polygon(op: tuple, height: float) -> str:
+    """A polygon op as content-stream operators; the graphics state (grey, dash) is saved and
+    restored around it, so the text and lines drawn after it are as before."""
+    _, points, width, fill, stroke, dash = op
+    path = " ".join(f"{x:.2f} {height - y:.2f} {'m' if i == 0 else 'l'}" for i, (x, y) in enumerate(points))
+    parts = ["q", f"{width:g} w {stroke:g} G"]
+    if dash is not None:
+        parts.append(f"[{dash:g} {dash:g}] 0 d")
+    if fill is not None:
+        parts.append(f"{fill:g} g {path} h B")  # fill, then stroke the outline over it
+    else:
+        parts.append(f"{path} h S")
+    parts.append("Q")
+    return " ".join(parts)
 
 
 def _text_string(text: str) -> str:
@@ -556,11 +587,19 @@ class Flow:
             self.y += leading
 
     def table(
-        self, headers: list[str], rows: list[list[str]], widths: list[float], size: float = 8.5
+        self,
+        headers: list[str],
+        rows: list[list[str]],
+        widths: list[float],
+        size: float = 8.5,
+        left: float = 0,
+        width: float | None = None,
     ) -> None:
-        """A bordered table; widths are shares of the text width; the header repeats on a new page."""
+        """A bordered table; widths are shares of the text width (or of `width` points, starting
+        `left` points from the margin: a table beside a chart); the header repeats on a new page."""
         total = sum(widths)
-        cols = [self.width * w / total for w in widths]
+        span = self.width if width is None else width
+        cols = [span * w / total for w in widths]
         pad, leading = 3.0, size * 1.4
 
         def cells(values: list[str]) -> tuple[list[list[str]], float]:
@@ -568,9 +607,9 @@ class Flow:
             return wrapped, max(len(c) for c in wrapped) * leading + 2 * pad
 
         def draw(wrapped: list[list[str]], height: float, shade: float | None) -> None:
-            x = self.margin
+            x = self.margin + left
             if shade is not None:
-                self.doc.box(self.page, x, self.y, self.width, height, fill=shade)
+                self.doc.box(self.page, x, self.y, span, height, fill=shade)
             for lines, w in zip(wrapped, cols, strict=True):
                 self.doc.box(self.page, x, self.y, w, height)
                 for k, line in enumerate(lines):
