@@ -322,19 +322,9 @@ def stage_cases(month: str, _households: int, _landing: Path, home: Path) -> dic
     scored = pl.read_parquet(
         h.partition("_household_month", month) / "data.parquet", columns=["household_id", "hardship_score"]
     )
-    past = cases.history(h, month, rules)
-    month_cases = cases.advance(
-        month,
-        rules,
-        past,
-        leads,
-        h.read("_doubtful", month),
-        h.read("_recheck", month),
-        scored.select("household_id"),
-    )
-    month_cases = cases.rank(month_cases, scored)
+    month_cases, leads = cases.track(h, month, rules, cases.history(h, month, rules), leads, scored)
     write_parquet(month_cases, h.partition("_cases", month) / "data.parquet")
-    write_parquet(cases.rank_leads(leads, month_cases), h.partition("_leads", month) / "data.parquet")
+    write_parquet(leads, h.partition("_leads", month) / "data.parquet")
     states = dict(month_cases.group_by("state").len().iter_rows())
     return {"rows": month_cases.height, "note": f"cases by state: {states}"}
 

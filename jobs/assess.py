@@ -61,21 +61,12 @@ def assess(month: str, home: str, run_id: str) -> dict:
         found = means_test(month, h, rules, past)
         info.update(doubtful=found["doubtful"], unchecked=found["unchecked"], recheck_sample=found["recheck"])
     with timed("cases") as info:
-        month_cases = cases.advance(
-            month,
-            rules,
-            past,
-            leads,
-            h.read("_doubtful", month),
-            h.read("_recheck", month),
-            households.select("household_id"),
-        )
-        month_cases = cases.rank(month_cases, scored.select("household_id", "hardship_score"))
+        hardship = scored.select("household_id", "hardship_score")
+        month_cases, leads = cases.track(h, month, rules, past, leads, hardship)
         info.update(**{s: int((month_cases["state"] == s).sum()) for s in cases.STATES})
     write_parquet(month_cases, h.partition("_cases", month) / "data.parquet")
     write_parquet(
-        cases.rank_leads(leads, month_cases).sort("township_code", "rank", "lead_id"),
-        h.partition("_leads", month) / "data.parquet",
+        leads.sort("township_code", "rank", "lead_id"), h.partition("_leads", month) / "data.parquet"
     )
     return {
         "month": month,

@@ -145,7 +145,6 @@ def from_issued(h: Home, month: str) -> pl.DataFrame | None:
     if leads is not None:
         frames.append(
             leads.filter("pushed").select(
-                "county_code",
                 "level",
                 "urgency",
                 "rule_ids",
@@ -156,14 +155,7 @@ def from_issued(h: Home, month: str) -> pl.DataFrame | None:
         )
     if doubtful is not None:
         frames.append(
-            doubtful.sort("evidence")
-            .group_by("record_id")
-            .agg(
-                pl.col("check_id", "direction").first(),
-                pl.col("evidence").str.join("；"),
-                pl.col("source_refs").list.explode(keep_nulls=False, empty_as_null=False).unique().sort(),
-            )
-            .rename({"record_id": "case_id"})
+            records(doubtful).select("check_id", "direction", "evidence", "source_refs", case_id="record_id")
         )
     cases = frames[0]
     for frame in frames[1:]:
@@ -171,7 +163,7 @@ def from_issued(h: Home, month: str) -> pl.DataFrame | None:
     return conform(
         cases.with_columns(
             state=pl.lit("standing"),
-            county_code=pl.coalesce("county_code", pl.col("township_code").str.slice(0, 6)),
+            county_code=pl.col("township_code").str.slice(0, 6),
         )
     )
 
@@ -273,12 +265,10 @@ def lead_cases(leads: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def doubtful_cases(doubtful: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataFrame:
-    """This month's doubtful-record cases: the issued records (one case per household and check)
-    and the open ones whose condition disappeared."""
-    now = (
-        doubtful.filter(pl.col("issued"))
-        .sort("record_id", "evidence")
+def records(doubtful: pl.DataFrame) -> pl.DataFrame:
+    """One row per record id: a household's doubtful records of one check, their evidence joined."""
+    return (
+        doubtful.sort("record_id", "evidence")
         .group_by("record_id", maintain_order=True)
         .agg(
             pl.col("household_id", "township_code", "check_id", "direction", "visit_by").first(),
@@ -286,6 +276,12 @@ def doubtful_cases(doubtful: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataF
             pl.col("source_refs").list.explode(keep_nulls=False, empty_as_null=False).unique().sort(),
         )
     )
+
+
+def doubtful_cases(doubtful: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataFrame:
+    """This month's doubtful-record cases: the issued records (one case per household and check)
+    and the open ones whose condition disappeared."""
+    now = records(doubtful.filter(pl.col("issued")))
     before = open_cases.filter(pl.col("kind") == "doubtful")
     both = before.join(now, left_on="case_id", right_on="record_id", how="full", suffix="_now", coalesce=True)
     known = pl.col("state").is_not_null()
@@ -377,6 +373,25 @@ def advance(
         & pl.col("urgency").is_in(list(rules.cases.county_urgency)).fill_null(False)
     )
     return conform(out).sort("township_code", "kind", "case_id")
+
+
+def track(
+    h: Home, month: str, rules: RuleSet, past: History, leads: pl.DataFrame, hardship: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The month's cases, ranked, and its leads with the rank and deadline of their cases, from the
+    build's doubtful records and re-check draw. `hardship`: household_id, hardship_score of every
+    household on the month's roster."""
+    month_cases = advance(
+        month,
+        rules,
+        past,
+        leads,
+        h.read("_doubtful", month),
+        h.read("_recheck", month),
+        hardship.select("household_id"),
+    )
+    month_cases = rank(month_cases, hardship)
+    return month_cases, rank_leads(leads, month_cases)
 
 
 def _month_index(month: pl.Expr) -> pl.Expr:
