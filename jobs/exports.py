@@ -161,11 +161,7 @@ def export(month: str, home: str, run_id: str) -> dict:
     with timed("report data") as info:
         # a report for a new or changed doubtful record and a new re-check draw; others on demand
         drawn = listed.filter(pl.col("kind").is_in(["doubtful", "recheck"]) & pl.col("changed"))
-        report_rows = {
-            township: kept
-            for township, rows in gather(h, month).items()
-            if (kept := [r for r in rows if r["household_id"] in set(drawn["household_id"])])
-        }
+        report_rows = gather(h, month, set(drawn["household_id"]))
         info["households"] = sum(len(rows) for rows in report_rows.values())
     townships = sorted(set(report_rows).union(listed["township_code"].drop_nulls()))
     lead_counts: dict[str, dict[str, int]] = {}
@@ -241,7 +237,7 @@ def export(month: str, home: str, run_id: str) -> dict:
     replace_dir(staging, target)
     with timed("county overviews") as info:
         info["counties"] = write_overviews(h, month, sorted({t[:6] for t in townships}), names)
-    reports = sum(len(r) for r in report_rows.values())
+    reports = sum(row["draw"] for rows in report_rows.values() for row in rows)
     return {
         "month": month,
         "townships": len(townships),

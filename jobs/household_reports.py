@@ -1,7 +1,9 @@
 """Economic-status reports (家庭经济状况核查报告) that township staff take on a home visit.
 
-One PDF per household that a means-test check flagged or the random re-check sampled, and a
-one-page summary per township (核查报告汇总.pdf). A report shows the household and its members
+One PDF per household with a new or changed doubtful record or newly drawn for the random re-check
+(`draw` in its row; a record standing with the same evidence is not drawn again), and a one-page
+summary per township (核查报告汇总.pdf) that counts every flagged household. A report shows the
+household and its members
 (ID numbers masked), the income computation, the assets each department reported, every check
 with its result and evidence, and what to verify at home. All figures come from the lake's
 `_means_members`, `_means_households`, `_means_assets`, `_doubtful` and `_recheck` partitions of
@@ -53,9 +55,10 @@ def division_names(home: Home, month: str) -> dict[str, str]:
     return {}
 
 
-def gather(home: Home, month: str) -> dict[str, list[dict]]:
-    """The month's report households by township, each a dict with its members, assets,
-    doubtful records, re-check draw and lead."""
+def gather(home: Home, month: str, draw: set[str] | None = None) -> dict[str, list[dict]]:
+    """The month's flagged and sampled households by township, each a dict with its doubtful
+    records and re-check draw; those whose report is drawn (`draw`; all when None) also with their
+    members, income, assets and lead, and `draw` true."""
     doubtful = home.read("_doubtful", month)
     sample = home.read("_recheck", month)
     wanted = pl.concat(
@@ -64,14 +67,15 @@ def gather(home: Home, month: str) -> dict[str, list[dict]]:
     ).unique()
     if wanted.height == 0:
         return {}
+    drawn = wanted if draw is None else wanted.filter(pl.col("household_id").is_in(sorted(draw)))
     households = home.read("_means_households", month).join(wanted, on="household_id", how="semi")
     scored = pl.read_parquet(
         home.partition("_household_month", month) / "data.parquet",
         columns=["household_id", "hardship_score", "hardship_level", "top_factors"],
-    )
+    ).join(drawn, on="household_id", how="semi")
     members = (
         home.read("_means_members", month)
-        .join(wanted, on="household_id", how="semi")
+        .join(drawn, on="household_id", how="semi")
         .with_columns(id_number=mask_ids(pl.col("id_number")))
         .sort("household_id", pl.col("relation") != "户主", "name", "id_number")
         .group_by("household_id", maintain_order=True)
@@ -93,29 +97,36 @@ def gather(home: Home, month: str) -> dict[str, list[dict]]:
     )
     assets = (
         home.read("_means_assets", month)
-        .join(wanted, on="household_id", how="semi")
+        .join(drawn, on="household_id", how="semi")
         .with_columns(
             pl.col("deposits").cast(pl.Float64),
             *[mask_ids(pl.col(f"{kind}_detail")) for kind in ("deposit", "property", "car", "entity")],
         )
     )
-    frames = [households, scored, members, assets]
+    light = [households.select("household_id", "township_code")]
     if doubtful is not None:
-        frames.append(
+        light.append(
             doubtful.with_columns(evidence=mask_ids(pl.col("evidence")))
             .group_by("household_id")
             .agg(records=pl.struct("check_id", "direction", "evidence", "source_refs"))
         )
     if sample is not None:
-        frames.append(sample.select("household_id", "period", "seed", "draw_rank", "stratum_size"))
+        light.append(sample.select("household_id", "period", "seed", "draw_rank", "stratum_size"))
+    heavy = [households.join(drawn, on="household_id", how="semi"), scored, members, assets]
     leads = home.read("_leads", month)
     if leads is not None:
-        frames.append(
+        heavy.append(
             leads.filter(pl.col("pushed")).select("household_id", "lead_id", lead_level=pl.col("level"))
         )
-    joined = households.select("household_id")
-    for frame in frames:
-        joined = joined.join(frame, on="household_id", how="left", suffix="_dup")
+    joined = light[0]
+    for frame in light[1:]:
+        joined = joined.join(frame, on="household_id", how="left")
+    full = heavy[0].select("household_id")
+    for frame in heavy:
+        full = full.join(frame, on="household_id", how="left", suffix="_dup")
+    joined = joined.join(full.drop("township_code"), on="household_id", how="left").with_columns(
+        draw=pl.col("household_id").is_in(drawn["household_id"].implode())
+    )
     by_township: dict[str, list[dict]] = {}
     for row in joined.sort("township_code", "household_id").iter_rows(named=True):
         by_township.setdefault(row["township_code"], []).append(row)
@@ -396,12 +407,19 @@ class Reports:
                 directions[r["direction"]].add(h["household_id"])
             sampled += bool(h.get("period"))
         flagged = sum(1 for h in households if h.get("records"))
+        drawn = sum(1 for h in households if h.get("draw", True))
         f.heading("一、核查报告")
         f.table(
-            ["报告户数", "其中：有核对疑点", "其中：随机抽查", "应退方向", "需核实", "应保方向"],
-            [[str(len(households)), str(flagged), str(sampled)] + [str(len(directions[d])) for d in RESULT]],
+            ["本月生成报告户数", "有核对疑点户数", "其中：随机抽查", "应退方向", "需核实", "应保方向"],
+            [[str(drawn), str(flagged), str(sampled)] + [str(len(directions[d])) for d in RESULT]],
             [1, 1, 1, 1, 1, 1],
         )
+        if drawn < len(households):
+            f.paragraph(
+                f"另有 {len(households) - drawn} 户的疑点与上月相同、仍待回传核查结果，本月不再重复生成报告"
+                "（见核对疑点清单的“案件状态”列）；需要时可在工作平台按需生成。",
+                size=9,
+            )
         f.heading("二、核对项目")
         f.table(
             ["核对项目", "处理方向", "疑点户数", "适用对象"],
@@ -444,11 +462,12 @@ class Reports:
         """Writes the township's reports and summary; returns the number of files written and the
         documents not written because a character has no glyph in any installed font."""
         reports = folder / REPORT_DIR
-        if households:
+        drawn = [row for row in households if row.get("draw", True)]
+        if drawn:
             reports.mkdir(parents=True, exist_ok=True)
         failures: list[ReportFailure] = []
         not_drawn: dict[str, list[str]] = {}
-        for row in households:
+        for row in drawn:
             head = row["members"][0]["name"] if row["members"] else "无成员"
             safe = "".join(c for c in head if c not in '\\/:*?"<>|')
             path = reports / f"{row['household_id']}_{safe}.pdf"
@@ -462,7 +481,7 @@ class Reports:
             (folder / SUMMARY_FILE).write_bytes(self.summary(township, households, leads, not_drawn))
         except MissingGlyph as exc:  # a division name with such a character
             failures.append(ReportFailure(None, township, SUMMARY_FILE, str(exc)))
-        return len(households) + 1 - len(failures), failures
+        return len(drawn) + 1 - len(failures), failures
 
 
 _worker: Reports | None = None

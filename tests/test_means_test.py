@@ -297,8 +297,11 @@ def test_township_summary_is_one_page_with_counts(home, exported):
     assert len(reader.pages) == 1
     text = reader.pages[0].extract_text()
     reports = len(list((exported / "家庭经济状况核查报告").glob("*.pdf")))
+    flagged = {h for found in records(home).values() for h, _ in found}
     assert "镇（430101001）" in text and "家庭经济状况核查汇总" in text
-    assert f"\n{reports} {reports} 0" in text  # reports, of them flagged, of them sampled
+    assert reports < len(flagged)
+    assert f"\n{reports} {len(flagged)} 0" in text  # reports drawn, flagged households, sampled
+    assert f"另有 {len(flagged) - reports} 户的疑点与上月相同" in text
     assert "同一人在两户登记 核实 2" in text
 
 
