@@ -7,9 +7,11 @@ already receives, its 幸福清单: category and monthly benefit (roster), medic
 aid and work-injury compensation over the index's 12-month window (the departments' deliveries),
 and every temporary assistance (临时救助) a township returned as a visit's outcome so far.
 
-The portal shows it as a page for every listed lead. The export writes it as a one-page A4 PDF with
-the visit sheet (reasons, recommended action, deadline, a box per outcome code of the contract, lines
-for the visit date, referral and signatures) for each new or escalated red, orange or yellow lead:
+The portal shows it as a page for every listed lead. The export writes it as an A4 PDF with the
+visit sheet (reasons, recommended action, deadline, a box per outcome code of the contract, lines for
+the visit date, referral and signatures) for each new or escalated red, orange or yellow lead: one
+page for a household of up to seven members and five kinds of assistance (a larger one goes on to a
+second page):
 
     <township folder>/家庭画像/<household>_<head of household>.pdf
 
@@ -79,10 +81,11 @@ def printed_at_export() -> pl.Expr:
     return listed_leads() & pl.col("state").is_in(PRINTED_STATES) & pl.col("level").is_in(PRINTED_LEVELS)
 
 
-def file_name(household_id: str, head_name: str | None) -> str:
-    """The portrait's path in its township folder, named as the economic-status reports are."""
+def file_name(household_id: str, head_name: str | None, folder: str = PORTRAIT_DIR) -> str:
+    """A household's document in its township folder, `<folder>/<household>_<head>.pdf`, named as
+    the economic-status reports are (jobs/household_reports.py)."""
     safe = "".join(c for c in (head_name or "无成员") if c not in '\\/:*?"<>|')
-    return f"{PORTRAIT_DIR}/{household_id}_{safe}.pdf"
+    return f"{folder}/{household_id}_{safe}.pdf"
 
 
 # --- reading the month ----------------------------------------------------------------------------
@@ -344,17 +347,17 @@ class Portraits:
         doc = Document(self.fonts, title=f"家庭画像 {p['household_id']}", author="safetynet")
         f = Flow(
             doc,
-            margin=36,
+            margin=30,
             footer=f"线索编号 {p['case_id']} · 数据批次 {self.build} · 含个人信息，仅限核查使用",
         )
-        f.title("家庭画像与入户核查单", size=15)
+        f.title("家庭画像与入户核查单", size=14)
         f.paragraph(
             f"线索编号 {p['case_id']}　　{p['level']}色预警{'（紧急）' if p['urgency'] == '紧急' else ''}"
             f"　　{p['state_label']}　　首次下发 {p['first_issued_on']}　　核查期限 {p['visit_by']}",
             size=9,
             bold=True,
         )
-        f.heading("一、家庭基本情况", size=10)
+        f.heading("一、家庭基本情况", size=9.5)
         score = p["hardship_score"]
         f.table(
             ["项目", "内容", "项目", "内容"],
@@ -369,11 +372,11 @@ class Portraits:
                 ],
             ],
             [2.2, 3.8, 2.2, 3.8],
-            size=7.5,
+            size=7,
         )
-        f.heading("二、困难维度（本户与本乡镇监测对象中位数）", size=10)
+        f.heading("二、困难维度（本户与本乡镇监测对象中位数）", size=9.5)
         self._dimensions(f, p)
-        f.heading("三、家庭成员", size=10)
+        f.heading("三、家庭成员", size=9.5)
         f.table(
             ["姓名", "身份证号", "与户主关系", "年龄", "健康状况", "劳动能力", "月救助金（元）"],
             [
@@ -389,10 +392,10 @@ class Portraits:
                 for m in p["members"]
             ],
             [1.6, 3.0, 1.3, 0.8, 1.3, 1.3, 1.6],
-            size=7.5,
+            size=7,
         )
-        f.heading("四、已享受的救助帮扶（幸福清单）", size=10)
-        f.table(["项目", "内容", "数据来源"], [list(w) for w in p["welfare"]], [2.2, 7.4, 2.4], size=7.5)
+        f.heading("四、已享受的救助帮扶（幸福清单）", size=9.5)
+        f.table(["项目", "内容", "数据来源"], [list(w) for w in p["welfare"]], [2.2, 7.4, 2.4], size=7)
         self._visit_sheet(f, p)
         f.finish()
         return doc.render()
@@ -400,7 +403,7 @@ class Portraits:
     def _dimensions(self, f: Flow, p: dict) -> None:
         dims = p["dimensions"]
         top = f.y
-        cx, cy, r = f.margin + 95, top + 82, 58
+        cx, cy, r = f.margin + 95, top + 74, 54
         page, doc = f.page, f.doc
         for ring in (0.25, 0.5, 0.75, 1.0):
             doc.polygon(page, radar([ring] * len(dims), cx, cy, r), width=0.3, stroke=0.7)
@@ -412,7 +415,7 @@ class Portraits:
             size = 6.5
             w = f.doc.fonts.width(d["label"], size)
             doc.text(page, x - w / 2, y + size / 2 - 1, d["label"], size)
-        legend_y = top + 162
+        legend_y = top + 148
         doc.box(page, f.margin + 30, legend_y - 6, 12, 6, fill=0.75)
         doc.text(page, f.margin + 45, legend_y, "本户", 6.5)
         dash = [(f.margin + 80, legend_y - 3), (f.margin + 92, legend_y - 3)]
@@ -420,10 +423,9 @@ class Portraits:
         doc.text(page, f.margin + 95, legend_y, "本乡镇中位数（虚线）", 6.5)
         f.table(
             ["维度", "本户得分", "本乡镇中位数", "满分"],
-            [[d["label"], points(d["score"]), points(d["median"]), f"{d['weight']:g}"] for d in dims]
-            + [["困难指数", points(p["hardship_score"]), "", "100"]],
+            [[d["label"], points(d["score"]), points(d["median"]), f"{d['weight']:g}"] for d in dims],
             [2.2, 1.4, 1.6, 1.0],
-            size=7.5,
+            size=7,
             left=200,
             width=f.width - 200,
         )
@@ -432,7 +434,7 @@ class Portraits:
             f.paragraph(f"未评分的维度（数据未报送）：{p['incomplete_dimensions']}", size=7.5)
 
     def _visit_sheet(self, f: Flow, p: dict) -> None:
-        f.heading("五、入户核查单", size=10)
+        f.heading("五、入户核查单", size=9.5)
         f.paragraph(f"预警原因：{p['reasons'] or '—'}", size=8)
         f.paragraph(f"建议措施：{p['recommended_action'] or '—'}", size=8)
         f.paragraph(f"核查期限：{p['visit_by']} 前入户核查，并在平台回传核查结论。", size=8, bold=True)
@@ -458,14 +460,16 @@ class Portraits:
                 start = x + f.doc.fonts.width(label + "：", size) + 2
                 doc.line(f.page, start, f.y + size + 1, x + half - 16, f.y + size + 1)
             f.y += size * 2.4
-        f.paragraph("情况说明：", size=size)
-        for _ in range(2):
-            f.y += size * 1.6
-            doc.line(f.page, f.margin, f.y, f.margin + f.width, f.y, width=0.3)
+        label = "情况说明："
+        doc.text(f.page, f.margin, f.y + size, label, size)
+        start = f.margin + f.doc.fonts.width(label, size) + 2
+        doc.line(f.page, start, f.y + size + 1, f.margin + f.width, f.y + size + 1, width=0.3)
+        f.y += size * 2.4
+        doc.line(f.page, f.margin, f.y, f.margin + f.width, f.y, width=0.3)
         f.y += 6
         f.paragraph(
-            f"本画像由 {self.month} 的数据生成（批次 {self.build}）：困难指数及各维度得分见数据仓库 "
-            "v_household_month，线索与核查期限见 v_cases；救助金额为名册及各部门报送数。",
+            f"数据月份 {self.month}：困难指数及各维度得分见数据仓库 v_household_month，"
+            "线索与核查期限见 v_cases。",
             size=6.5,
         )
 
@@ -513,6 +517,21 @@ def write_portraits(
     return sum(n for n, _ in done), [failure for _, failures in done for failure in failures]
 
 
+def portrait(
+    home: Home, month: str, township: str, household: str, dimensions: Sequence[Dimension]
+) -> dict | None:
+    """The portrait of one listed lead of a township (the portal's page), or None when the household
+    is not a listed lead of that township and month."""
+    cases = home.read("_cases", month) if home.build_dir(month) is not None else None
+    if cases is None:
+        return None
+    mine = cases.filter(
+        listed_leads() & (pl.col("township_code") == township) & (pl.col("household_id") == household)
+    )
+    found = gather(home, month, mine, dimensions)
+    return found[0] if found else None
+
+
 def draw(
     home: Home,
     month: str,
@@ -524,16 +543,9 @@ def draw(
 ) -> tuple[str, bytes] | None:
     """The portrait PDF of one listed lead of a township, drawn now (the portal's on-demand draw):
     (its path in the township folder, its bytes), or None when the household is not a listed lead
-    of that township and month. Raises MissingGlyph as the export would."""
-    build = home.build_dir(month)
-    cases = home.read("_cases", month) if build is not None else None
-    if cases is None:
+    of that township and month. The same bytes as the export's; raises MissingGlyph as it would."""
+    p = portrait(home, month, township, household, dimensions)
+    if p is None:
         return None
-    mine = cases.filter(
-        listed_leads() & (pl.col("township_code") == township) & (pl.col("household_id") == household)
-    )
-    found = gather(home, month, mine, dimensions)
-    if not found:
-        return None
-    p = found[0]
-    return p["file"], Portraits(month, build.name.removeprefix("build="), names, fonts).household(p)
+    build = home.build_dir(month).name.removeprefix("build=")
+    return p["file"], Portraits(month, build, names, fonts).household(p)

@@ -7,6 +7,9 @@ and no asset from outside the server, so that it works on an old browser on the 
     GET  /download/{month}/{township}/{name}   one file listed in that manifest
     GET  /zip/{month}/{township}               the month's files as a zip
     GET  /worklist/{township}?q=               open and overdue cases; find a household
+    GET  /portrait/{month}/{township}/{household}   a listed lead's household portrait (家庭画像)
+    POST /draw/{month}/{township}              a portrait or report drawn on demand (addendum)
+    GET  /drawn/{month}/{township}/{name}      a document drawn on demand, listed in the addendum
     GET  /upload/{township}, POST ...          return outcomes (township offices only)
     GET  /status                               the data team: uploads of every township
 
@@ -34,11 +37,17 @@ from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from jobs import portraits
+from jobs.cases import STATES
+from jobs.household_reports import REPORT_DIR, Reports, division_names
+from jobs.household_reports import gather as report_rows
 from jobs.lake import Home
+from jobs.returnable import OUTCOME_CODES
 from portal import audit, uploads
 from portal.accounts import Account, Accounts
-from portal.files import AREA, TOWNSHIP, Library, zip_folder
-from safetynet.rules import PortalSettings, load_portal
+from portal.files import AREA, TOWNSHIP, Folder, Library, add_drawn, drawn_folder, listed_cases, zip_folder
+from safetynet.pdf import FontChain, MissingGlyph, find_font
+from safetynet.rules import PortalSettings, load_portal, load_rules
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["url"] = lambda s: quote(str(s), safe="/")
@@ -323,6 +332,7 @@ def create_app(
             folder=folder,
             files_table=files_table(folder.path, folder.month, folder.township),
             name=names().get(township, township),
+            demand=on_demand(folder),
         )
 
     @app.get("/download/{month}/{township}/{name:path}")
@@ -496,6 +506,158 @@ def create_app(
         body = overview_html(library.root, library.commit(), month, area, tuple(sorted(names().items())))
         return page(request, "overview.html", account, body=body, month=month, area=area)
 
+    def listed(folder: Folder) -> tuple[dict, ...]:
+        return listed_cases(folder.path.parent.parent.parent, folder.township)
+
+    def document(folder: Folder, drawn: Folder, prefix: str) -> str | None:
+        """The address of a household's document (`prefix` = folder and household id), published
+        with the month or drawn on demand; None when it is neither."""
+        for route, where in (("download", folder), ("drawn", drawn)):
+            entry = next((e for e in where.files if e["file"].startswith(prefix)), None)
+            if entry is not None:
+                return f"/{route}/{folder.month}/{folder.township}/{quote(entry['file'])}"
+        return None
+
+    def on_demand(folder: Folder) -> dict:
+        """The folder page's documents on demand: every listed lead's portrait, the reports of the
+        listed doubtful-record and re-check households not drawn at export, the addendum."""
+        drawn = drawn_folder(home, folder)
+        leads, reports, seen = [], [], set()
+        for case in listed(folder):
+            hid = case["household_id"]
+            if case["kind"] == "lead":
+                pdf = document(folder, drawn, f"{portraits.PORTRAIT_DIR}/{hid}_")
+                leads.append({**case, "pdf": pdf})
+            elif case["reportable"] and hid not in seen:
+                seen.add(hid)
+                pdf = document(folder, drawn, f"{REPORT_DIR}/{hid}_")
+                if pdf is None or pdf.startswith("/drawn/"):
+                    reports.append({**case, "pdf": pdf})
+        return {"leads": leads, "reports": reports, "drawn": drawn, "states": STATES}
+
+    def lead_case(folder: Folder, household: str) -> dict:
+        case = next(
+            (c for c in listed(folder) if c["kind"] == "lead" and c["household_id"] == household), None
+        )
+        if case is None:
+            raise NotFound()
+        return case
+
+    @app.get("/portrait/{month}/{township}/{household}", response_class=HTMLResponse)
+    def portrait_page(request: Request, month: str, township: str, household: str) -> Response:
+        """A listed lead's household portrait (家庭画像), to read or print from the browser."""
+        account = user(request)
+        folder = library.folder(month, mine(account, township))
+        if folder is None:
+            raise NotFound()
+        lead_case(folder, household)
+        found = portrait_of(home, library.commit(), month, township, household)
+        if found is None:
+            raise NotFound()
+        log(
+            request,
+            "portrait",
+            account,
+            township_code=township,
+            file=f"{month}/{township}/{household}",
+            result="ok",
+        )
+        drawn = drawn_folder(home, folder)
+        return page(
+            request,
+            "portrait.html",
+            account,
+            p=found,
+            chart=radar_svg(found["dimensions"]),
+            outcome_codes=OUTCOME_CODES,
+            pdf=document(folder, drawn, f"{portraits.PORTRAIT_DIR}/{household}_"),
+            month=month,
+            name=names().get(township, township),
+        )
+
+    @app.post("/draw/{month}/{township}", response_class=HTMLResponse)
+    def draw(
+        request: Request,
+        month: str,
+        township: str,
+        household: Annotated[str, Form()] = "",
+        kind: Annotated[str, Form()] = "",
+        csrf_token: Annotated[str | None, Form()] = None,
+    ) -> Response:
+        """Draws a listed lead's portrait or a listed doubtful-record or re-check household's report
+        now, into the addendum, and answers with the file; one that exists is not drawn again."""
+        check_csrf(request, csrf_token)
+        account = user(request)
+        folder = library.folder(month, mine(account, township))
+        if folder is None or kind not in ("portrait", "report"):
+            raise NotFound()
+        if kind == "portrait":
+            lead_case(folder, household)
+        elif not any(
+            c["kind"] != "lead" and c["reportable"] and c["household_id"] == household for c in listed(folder)
+        ):
+            raise NotFound()
+        drawn = drawn_folder(home, folder)
+        prefix = f"{portraits.PORTRAIT_DIR if kind == 'portrait' else REPORT_DIR}/{household}_"
+        where = f"{month}/{township}/{prefix}"
+        found = document(folder, drawn, prefix)
+        if found is not None:
+            log(request, "draw", account, township_code=township, file=where, result="exists")
+            return RedirectResponse(found, status_code=303)
+        try:
+            made = draw_now(library.home(), kind, month, township, household)
+        except MissingGlyph as exc:
+            log(
+                request, "draw", account, township_code=township, file=where, result="failed", detail=str(exc)
+            )
+            return page(request, "error.html", account, status=422, message=str(exc))
+        if made is None:
+            raise NotFound()
+        name, data = made
+        entry = add_drawn(drawn, name, data, account.username, dt.datetime.now(audit.CHINA))
+        log(
+            request,
+            "draw",
+            account,
+            township_code=township,
+            file=f"{month}/{township}/{entry['file']}",
+            sha256=entry["sha256"],
+            bytes=entry["bytes"],
+            result="ok",
+        )
+        return RedirectResponse(f"/drawn/{month}/{township}/{quote(entry['file'])}", status_code=303)
+
+    @app.get("/drawn/{month}/{township}/{name:path}")
+    def download_drawn(request: Request, month: str, township: str, name: str) -> Response:
+        """A document drawn on demand, listed in the township's addendum: the rules of /download."""
+        account = user(request)
+        folder = library.folder(month, mine(account, township))
+        drawn = drawn_folder(home, folder) if folder else None
+        entry = drawn.entry(name) if drawn else None
+        if entry is None:
+            raise NotFound()
+        path = drawn.path_of(entry)
+        if not path.is_file():
+            raise NotFound()
+        log(
+            request,
+            "download",
+            account,
+            township_code=township,
+            file=f"{month}/{township}/{entry['file']}",
+            sha256=entry["sha256"],
+            bytes=entry["bytes"],
+            result="ok",
+        )
+        return Response(
+            path.read_bytes(),
+            media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"),
+            headers={
+                "Content-Disposition": attachment(f"{township}_{month}_{path.name}"),
+                "Cache-Control": "no-store",
+            },
+        )
+
     @app.get("/status", response_class=HTMLResponse)
     def status(request: Request) -> Response:
         account = user(request)
@@ -508,9 +670,81 @@ def create_app(
     return app
 
 
+@lru_cache(maxsize=1)
+def _fonts() -> FontChain:
+    """The font chain, read once per portal process (0.4 s) for the documents drawn on demand."""
+    return FontChain(find_font())
+
+
+@lru_cache(maxsize=1)
+def _rules():
+    return load_rules()
+
+
+@lru_cache(maxsize=4)
+def _reports(month: str, build: str, names: tuple) -> Reports:
+    return Reports(_rules(), month, build, dict(names))
+
+
+@lru_cache(maxsize=64)
+def _division_names(root: Path, commit: str, month: str) -> tuple:
+    return tuple(sorted(division_names(Home(root), month).items()))
+
+
+@lru_cache(maxsize=512)
+def portrait_of(root: Path, commit: str, month: str, township: str, household: str) -> dict | None:
+    """A listed lead's portrait as of a commit (a commit never changes), as the export gathers it."""
+    return portraits.portrait(Home(root), month, township, household, _rules().dimensions)
+
+
+def draw_now(h: Home, kind: str, month: str, township: str, household: str) -> tuple[str, bytes] | None:
+    """A portrait or economic-status report drawn now, with the code and names the export uses, so
+    it has the bytes the export would have written; (path in the township folder, bytes)."""
+    build = h.build_dir(month).name.removeprefix("build=")
+    names = _division_names(h.root, str(h.commit), month)
+    if kind == "portrait":
+        return portraits.draw(h, month, township, household, _rules().dimensions, dict(names), _fonts())
+    row = next((r for r in report_rows(h, month).get(township, []) if r["household_id"] == household), None)
+    if row is None:
+        return None
+    head = row["members"][0]["name"] if row["members"] else None
+    name = portraits.file_name(household, head, REPORT_DIR)
+    return name, _reports(month, build, names).household(row)
+
+
+RADAR = (320, 250, 150, 122, 86)  # the portal's radar chart: width, height, centre x, centre y, radius
+
+
+def radar_svg(dims: list[dict]) -> dict:
+    """The inline SVG radar chart's shapes: rings, spokes, the household's and the township median's
+    polygons, and the labels (the same geometry as the PDF's, jobs/portraits.radar)."""
+    _, _, cx, cy, r = RADAR
+    n = len(dims)
+
+    def path(values) -> str:
+        return " ".join(f"{x:.1f},{y:.1f}" for x, y in portraits.radar(values, cx, cy, r))
+
+    labels = [
+        {"x": round(x, 1), "y": round(y + 4, 1), "text": d["label"], "score": portraits.points(d["score"])}
+        for d, (x, y) in zip(dims, portraits.radar([1.22] * n, cx, cy, r), strict=True)
+    ]
+    return {
+        "size": RADAR[:2],
+        "rings": [path([ring] * n) for ring in (0.25, 0.5, 0.75, 1.0)],
+        "spokes": [(round(x, 1), round(y, 1)) for x, y in portraits.radar([1.0] * n, cx, cy, r)],
+        "centre": (cx, cy),
+        "household": path(portraits.shares(dims, "score")),
+        "median": path(portraits.shares(dims, "median")),
+        "labels": labels,
+    }
+
+
 def attachment(filename: str) -> str:
     """Content-Disposition for a Chinese file name (RFC 6266/5987, as old and new browsers read it)."""
     return f"attachment; filename*=utf-8''{quote(filename)}"
+
+
+PORTRAITS = portraits.PORTRAIT_DIR + "/"
 
 
 @lru_cache(maxsize=4096)
@@ -522,7 +756,8 @@ def files_table(path: Path, month: str, township: str) -> Markup:
         TEMPLATES.get_template("files_table.html").render(
             folder=folder,
             lists=[f for f in folder.files if "/" not in f["file"]],
-            reports=[f for f in folder.files if "/" in f["file"]],
+            reports=[f for f in folder.files if "/" in f["file"] and not f["file"].startswith(PORTRAITS)],
+            portraits=[f for f in folder.files if f["file"].startswith(PORTRAITS)],
         )
     )
 

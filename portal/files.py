@@ -10,12 +10,16 @@ whether the file exists for another township or not at all.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
 import re
 import tempfile
+import threading
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -126,7 +130,7 @@ def zip_folder(folder: Folder, cache: Path) -> tuple[Path, int, str]:
     itself, stored, not deflated (the workbooks and PDFs are compressed already), dated by the
     month. The same build gives the same bytes, so the zip is made once per build folder and kept
     in `cache` (named by the build) with its SHA-256. Returns (path, bytes, sha256)."""
-    build = folder.path.parent.parent.parent.name  # exports/<county>/<township> in build=<id>
+    build = folder.path.parent.parent.parent.name.removeprefix("build=")  # exports/<county>/<township>
     target = cache / f"{folder.month}_{build}_{folder.township}.zip"
     digest = target.with_suffix(".sha256")
     if not (target.is_file() and digest.is_file()):
@@ -147,3 +151,114 @@ def zip_folder(folder: Folder, cache: Path) -> tuple[Path, int, str]:
         os.replace(tmp, target)
         digest.write_text(sha, encoding="utf-8")
     return target, target.stat().st_size, digest.read_text(encoding="utf-8").strip()
+
+
+# --- documents drawn on demand ---------------------------------------------------------------------
+# A published build is sealed (read-only), so a document a township asks for after the month was
+# published (a lead's portrait that export did not print, the economic-status report of a doubtful
+# record or re-check draw that was not new or changed) is drawn into the home, beside the build:
+#
+#     <home>/portal/drawn/<month>/<build>/<township>/家庭画像/<household>_<head>.pdf
+#     <home>/portal/drawn/<month>/<build>/<township>/家庭经济状况核查报告/<household>_<head>.pdf
+#     <home>/portal/drawn/<month>/<build>/<township>/manifest.json   the addendum manifest
+#
+# The addendum lists each file with its SHA-256, bytes, when and by whom it was drawn. It is named by
+# the build, so a month rebuilt from new deliveries starts a new addendum; drawing the same document
+# again gives the same bytes and is not written twice.
+
+DRAWN_MANIFEST = "manifest.json"
+_draw_lock = threading.Lock()
+
+
+def drawn_folder(root: Path, folder: Folder) -> Folder:
+    """The addendum of a published township folder (its files drawn on demand), read now."""
+    build = folder.path.parent.parent.parent.name.removeprefix("build=")  # exports/<county>/<township>
+    path = root / "portal" / "drawn" / folder.month / build / folder.township
+    empty = {"month": folder.month, "township_code": folder.township, "build": build, "files": []}
+    return drawn_folder_at(Folder(folder.month, folder.township, path, empty))
+
+
+def add_drawn(drawn: Folder, name: str, data: bytes, by: str, at: dt.datetime) -> dict:
+    """Writes a drawn document into the addendum and lists it; returns its entry. A document
+    already listed is left as it is (the same build draws the same bytes)."""
+    if PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts:
+        raise FileNotFoundError(name)
+    with _draw_lock, _locked(drawn.path):
+        current = drawn_folder_at(drawn)
+        listed = current.entry(name)
+        if listed is not None:
+            return listed
+        target = drawn.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write(target, data)
+        entry = {
+            "file": name,
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "drawn_at": at.isoformat(timespec="seconds"),
+            "by": by,
+        }
+        manifest = {**current.manifest, "files": sorted([*current.files, entry], key=lambda f: f["file"])}
+        _write(drawn.path / DRAWN_MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1).encode())
+        return entry
+
+
+def drawn_folder_at(drawn: Folder) -> Folder:
+    path = drawn.path / DRAWN_MANIFEST
+    if not path.is_file():
+        return drawn
+    return Folder(drawn.month, drawn.township, drawn.path, json.loads(path.read_text(encoding="utf-8")))
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """A file lock on the addendum, so that two portal processes never write it at once."""
+    path.mkdir(parents=True, exist_ok=True)
+    with (path / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+@lru_cache(maxsize=1024)
+def listed_cases(build: Path, township: str) -> tuple[dict, ...]:
+    """The cases on a township's lists in a published build (either sheet), in list order, with
+    the head of household's name and whether this month's means test or re-check has the household
+    (only those households' economic-status reports can be drawn from the month's data)."""
+    cases = pl.scan_parquet(build / "_cases" / "data.parquet").filter(
+        (pl.col("township_code") == township) & pl.col("sheet").is_not_null()
+    )
+    found = [
+        pl.scan_parquet(path).select("household_id")
+        for name in ("_doubtful", "_recheck")
+        if (path := build / name / "data.parquet").exists()
+    ]
+    in_means = (
+        pl.concat(found).unique().with_columns(reportable=pl.lit(True))
+        if found
+        else pl.LazyFrame(schema={"household_id": pl.String, "reportable": pl.Boolean})
+    )
+    heads = (
+        pl.scan_parquet(build / "roster" / "data.parquet")
+        .filter(pl.col("division_code").str.starts_with(township))
+        .sort("household_id", pl.col("relation") != "户主", "id_number")
+        .group_by("household_id", maintain_order=True)
+        .agg(head_name=pl.col("name").first())
+    )
+    rows = (
+        cases.select("case_id", "kind", "household_id", "state", "level", "sheet", "rank", "visit_by")
+        .join(heads, on="household_id", how="left")
+        .join(in_means, on="household_id", how="left")
+        .with_columns(pl.col("reportable").fill_null(False))
+        .sort("kind", "sheet", "rank", "case_id")
+        .collect()
+    )
+    return tuple(rows.iter_rows(named=True))
