@@ -704,7 +704,8 @@ def draw_now(h: Home, kind: str, month: str, township: str, household: str) -> t
     names = _division_names(h.root, str(h.commit), month)
     if kind == "portrait":
         return portraits.draw(h, month, township, household, _rules().dimensions, dict(names), _fonts())
-    row = next((r for r in report_rows(h, month).get(township, []) if r["household_id"] == household), None)
+    rows = report_rows(h, month, {household}).get(township, [])
+    row = next((r for r in rows if r["household_id"] == household and r.get("draw", True)), None)
     if row is None:
         return None
     head = row["members"][0]["name"] if row["members"] else None
