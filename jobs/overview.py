@@ -74,7 +74,7 @@ def gather(con: duckdb.DuckDBPyConnection, month: str, area: str) -> dict:
         "where area_code = ? and kind = 'all' and month <= ? order by month desc limit ?",
         [area, month, _kpi_months(con)],
     ).reverse()
-    yields = frame(con, "select * from v_rule_yield order by leads desc, rule_id", [])
+    yields = frame(con, "select * from v_rule_yield where month = ? order by leads desc, rule_id", [month])
     escalated = frame(
         con,
         "select township_code, case_id, household_id, level, urgency, state, first_issued_on, days_open, "

@@ -308,7 +308,10 @@ def test_kpis_and_rule_yield_on_a_hand_built_year(tmp_path):
     assert (aug_province["pushed"], aug_province["listed"], aug_province["visited"]) == (5, 5, 0)
 
     yields = {
-        r["rule_id"]: r for r in query(home, ["2026-08", "2026-09"], "select * from v_rule_yield").to_dicts()
+        r["rule_id"]: r
+        for r in query(
+            home, ["2026-08", "2026-09"], "select * from v_rule_yield where month = '2026-09'"
+        ).to_dicts()
     }
     assert (yields["a"]["leads"], yields["a"]["visited"], yields["a"]["helpful"], yields["a"]["yield"]) == (
         3,
@@ -323,6 +326,12 @@ def test_kpis_and_rule_yield_on_a_hand_built_year(tmp_path):
     )
     assert (yields["b"]["visited"], yields["b"]["yield"], yields["b"]["yield_alone"]) == (1, 0.0, None)
     assert (yields["c"]["helpful"], yields["c"]["yield"]) == (1, 1.0), "a referral counts"
+    august = query(home, ["2026-08"], "select * from v_rule_yield order by rule_id")
+    assert august["visited"].sum() == 0 and august.filter(pl.col("rule_id") == "a")["leads"].item() == 3
+    later = query(
+        home, ["2026-08", "2026-09"], "select * from v_rule_yield where month = '2026-08' order by rule_id"
+    )
+    assert later.equals(august), "a month's yield does not change when later months are loaded"
 
 
 def test_a_home_published_before_cases_were_kept_carries_its_issued_work_on(tmp_path):

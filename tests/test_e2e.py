@@ -176,15 +176,29 @@ def test_leads_are_explained_ranked_and_traceable(loaded):
     )
     assert leads, "two generated months always have some warning events"
     for lead_id, month, household, level, urgency, reasons, action, rank, rule_ids in leads:
-        assert lead_id == f"XS{month.replace('-', '')}-{household}"
+        # the id of the case the lead stands on: new this month, or first issued in an earlier one
+        assert (
+            lead_id.startswith("XS")
+            and lead_id.endswith(f"-{household}")
+            and lead_id[2:8] <= month.replace("-", "")
+        )
         assert level in "红橙黄蓝绿" and urgency in ("紧急", "一般") and reasons and action and rank >= 1
         assert rule_ids
-    # Ranks are 1..n over what each township is given, with no gaps; a lead not pushed has none.
+    # Ranks are 1..n over each sheet a township is given, with no gaps; a lead not pushed has none.
     assert (
         q(
             home,
-            """select count(*) from (select month, township_code, max(rank) as m, count(*) as n,
-                      count(distinct rank) as d from v_leads where pushed group by all) where m != n or d != n""",
+            """select count(*) from (select month, township_code, sheet, max(rank) as m, count(*) as n,
+                      count(distinct rank) as d from v_cases where kind = 'lead' and sheet is not null
+                      group by all) where m != n or d != n""",
+        )[0][0]
+        == 0
+    )
+    assert (
+        q(
+            home,
+            """select count(*) from v_leads as l inner join v_cases as c
+               on c.month = l.month and c.case_id = l.lead_id where l.pushed and c.rank is distinct from l.rank""",
         )[0][0]
         == 0
     )
@@ -222,9 +236,15 @@ def test_outcomes_of_pushed_leads_come_back_and_close_them(loaded, landing):
     (pushed,) = q(home, "select count(*) from v_leads where month = '2026-09' and pushed")[0]
     closed = q(home, "select lead_id, outcome from v_leads where month = '2026-09' and status = '已回传'")
     assert pushed > 0 and 0 < len(closed) <= pushed
+    # the townships return outcomes for September's open cases; each closes its case in October
+    open_in_september = {
+        r[0] for r in q(home, "select case_id from v_cases where month = '2026-09' and state <> 'closed'")
+    }
     visits = q(home, "select lead_id, lead_month, days_to_visit from v_outcomes where month = '2026-10'")
-    assert {v[0] for v in visits} == {c[0] for c in closed}
-    assert all(lead_month == "2026-09" and 0 <= days < 31 for _, lead_month, days in visits)
+    closed_in_october = q(home, "select case_id from v_cases where month = '2026-10' and state = 'closed'")
+    assert visits and {v[0] for v in visits} == {c[0] for c in closed_in_october} <= open_in_september
+    assert {c[0] for c in closed} <= {v[0] for v in visits}
+    assert all(lead_month <= "2026-09" and 0 <= days < 92 for _, lead_month, days in visits)
 
 
 def test_query_formats(loaded):

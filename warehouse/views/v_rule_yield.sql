@@ -1,40 +1,61 @@
--- v_rule_yield: one row per warning rule, over the lead cases first issued in the last {kpi_months}
--- published months (rules/outcomes/cases.yaml): leads carrying the rule, visited (an outcome came back),
--- helpful (the outcome brought assistance or a referral: {yield_outcomes}) and yield = helpful / visited,
--- credited to every rule a lead carried; the *_alone columns count only leads on which the rule fired
--- alone. A rule removed from rules/ keeps its row: the rule ids are read from the cases, not the rules.
+-- v_rule_yield: one row per month and warning rule: as of that month, over the lead cases first issued
+-- in the {kpi_months} months up to it (rules/outcomes/cases.yaml), leads carrying the rule, visited (an
+-- outcome came back by then), helpful (the outcome brought assistance or a referral: {yield_outcomes})
+-- and yield = helpful / visited, credited to every rule a lead carried; the *_alone columns count only
+-- leads on which the rule fired alone. A month's rows never change when later months are loaded. A rule
+-- removed from rules/ keeps its rows: the rule ids are read from the cases, not the rules.
 create or replace view v_rule_yield as
 with cases as (
-    select * from {lake:_cases/data.parquet}
+    select month, case_id, first_month, state, outcome, rule_ids
+    from {lake:_cases/data.parquet}
+    where kind = 'lead'
 ),
 
 months as (
-    select distinct month from cases order by month desc limit {kpi_months}
+    select distinct
+        month,
+        strftime(strptime(month || '-01', '%Y-%m-%d') - to_months({kpi_months} - 1), '%Y-%m') as window_start
+    from cases
 ),
 
-latest as (
-    select case_id, arg_max(rule_ids, month) as rule_ids, max(month) as last_month,
-        bool_or(state = 'closed') as visited,
-        arg_max(outcome, outcome is not null) as outcome
+closed as (
+    select month as closed_month, case_id, first_month, outcome, rule_ids
     from cases
-    where kind = 'lead' and first_month in (select month from months)
-    group by case_id
+    where state = 'closed'
+),
+
+as_of as (
+    -- open as of the month: its row of that month; closed by then: its closing row
+    select months.month, months.window_start, cases.case_id, cases.first_month, cases.rule_ids,
+        false as visited, cast(null as varchar) as outcome
+    from months
+    inner join cases
+        on cases.month = months.month and cases.state <> 'closed'
+    union all
+    select months.month, months.window_start, closed.case_id, closed.first_month, closed.rule_ids,
+        true as visited, closed.outcome
+    from months
+    inner join closed
+        on closed.closed_month <= months.month
 ),
 
 per_rule as (
     select
+        month,
+        window_start,
         unnest(rule_ids) as rule_id,
         len(rule_ids) = 1 as alone,
         visited,
         visited and outcome in {yield_outcomes} as helpful
-    from latest
+    from as_of
+    where first_month >= window_start
 ),
 
 final as (
     select
+        month,
         rule_id,
-        (select min(month) from months) as first_month,
-        (select max(month) from months) as last_month,
+        any_value(window_start) as first_month,
         count(*) as leads,
         count(*) filter (where visited) as visited,
         count(*) filter (where helpful) as helpful,
@@ -46,8 +67,8 @@ final as (
             count(*) filter (where alone and helpful) / nullif(count(*) filter (where alone and visited), 0), 4
         ) as yield_alone
     from per_rule
-    group by rule_id
+    group by month, rule_id
 )
 
 select * from final
-order by rule_id
+order by month, rule_id
