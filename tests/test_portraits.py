@@ -490,3 +490,29 @@ def test_a_portrait_stopped_by_a_missing_glyph_is_listed_as_failed(helped):
     assert Home(helped["home"]).catalog[AUG]["status"] == "success"  # the month went on
     with pytest.raises(MissingGlyph):
         portraits.Portraits(AUG, "b", {}).household(stopped)
+
+
+def test_a_draw_stopped_by_a_missing_glyph_says_so_and_is_logged(helped, monkeypatch):
+    import portal.app
+
+    listed = helped["listed"].filter(
+        ~portraits.printed_at_export() & (pl.col("household_id") != helped["household"])
+    )
+    if listed.height == 0:
+        pytest.skip("every other listed lead was printed at export")
+    township, household = listed.select("township_code", "household_id").sort("household_id").row(0)
+
+    def stopped(*args, **kwargs):
+        raise MissingGlyph(f"家庭画像 {household}", [NO_FONT], ["wqy-zenhei"])
+
+    monkeypatch.setattr(portal.app, "draw_now", stopped)
+    c = signed_in(helped, "admin")
+    folder = f"/files/{SEP}/{township}"
+    r = c.post(
+        f"/draw/{SEP}/{township}",
+        data={"household": household, "kind": "portrait", "csrf_token": token(c, folder)},
+    )
+    assert r.status_code == 422 and "U+10FFFD" in r.text and household in r.text
+    entry = [e for e in audit.read(helped["home"]) if e["action"] == "draw"][-1]
+    assert entry["result"] == "failed" and "U+10FFFD" in entry["detail"] and entry["account"] == "admin"
+    assert household not in c.get(folder).text.split('id="drawn"')[1]
