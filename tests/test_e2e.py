@@ -370,19 +370,16 @@ def test_township_files_hold_only_their_households_with_masked_ids(loaded):
     root = home / "exports" / "2026-09"
     townships = sorted(p for p in root.glob("*/*") if p.is_dir())
     assert townships and all(p.name.startswith(p.parent.name) for p in townships)
-    pushed = dict(
-        q(home, "select township_code, count(*) from v_leads where month = '2026-09' and pushed group by 1")
-    )
-    doubtful = dict(
-        q(home, "select township_code, count(*) from v_doubtful_records where month = '2026-09' group by 1")
-    )
+    listed = "select township_code, count(*) from v_cases where month = '2026-09' and sheet is not null"
+    pushed = dict(q(home, f"{listed} and kind = 'lead' group by 1"))
+    doubtful = dict(q(home, f"{listed} and kind = 'doubtful' group by 1"))
     full_id = re.compile(r"\d{17}[\dX]")
     for folder in townships:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         assert manifest["township_code"] == folder.name
-        reports = q(
+        reports = q(  # a report for each household with a new or changed record or a new draw
             home,
-            f"select count(distinct household_id) from (select household_id from v_doubtful_records where month = '2026-09' and township_code = '{folder.name}' union all select household_id from v_recheck_sample where month = '2026-09' and township_code = '{folder.name}')",
+            f"select count(distinct household_id) from v_cases where month = '2026-09' and kind <> 'lead' and changed and sheet is not null and township_code = '{folder.name}'",
         )[0][0]
         assert manifest["reports"] == reports
         for entry in manifest["files"]:
@@ -403,8 +400,11 @@ def test_township_files_hold_only_their_households_with_masked_ids(loaded):
                         == folder.name
                     )
                 continue
-            rows = CalamineWorkbook.from_path(str(folder / entry["file"])).get_sheet_by_index(0).to_python()
-            assert len(rows) - 2 == entry["rows"]  # a title row, the header row, the rows
+            book = CalamineWorkbook.from_path(str(folder / entry["file"]))
+            sheets = [book.get_sheet_by_name(n).to_python() for n in book.sheet_names if n != "修订说明"]
+            # on each sheet (the cases, then those overdue): a title row, the header row, the rows
+            assert sum(len(rows) - 2 for rows in sheets) == entry["rows"]
+            rows = [r for sheet in sheets for r in sheet[:2]] + [r for sheet in sheets for r in sheet[2:]]
             assert folder.name in rows[0][0] and rows[1][-4:] == ["核查日期", "核查结论", "转介部门", "备注"]
             text = " ".join(str(c) for r in rows for c in r)
             assert not full_id.search(text), entry["file"]  # every ID number is masked
