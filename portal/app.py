@@ -335,14 +335,12 @@ def create_app(
             demand=on_demand(folder),
         )
 
-    @app.get("/download/{month}/{township}/{name:path}")
-    async def download(request: Request, month: str, township: str, name: str) -> Response:
-        account = user(request)
-        folder = library.folder(month, mine(account, township))
-        entry = folder.entry(name) if folder else None
+    def send(request: Request, account: Account, month: str, township: str, found, name: str) -> Response:
+        """A file `found` (a township's folder, or its documents drawn on demand) lists as `name`."""
+        entry = found.entry(name) if found else None
         if entry is None:
             raise NotFound()
-        path = folder.path_of(entry)
+        path = found.path_of(entry)
         if not path.is_file():
             raise NotFound()
         log(
@@ -364,6 +362,11 @@ def create_app(
                 "Cache-Control": "no-store",
             },
         )
+
+    @app.get("/download/{month}/{township}/{name:path}")
+    async def download(request: Request, month: str, township: str, name: str) -> Response:
+        account = user(request)
+        return send(request, account, month, township, library.folder(month, mine(account, township)), name)
 
     @app.get("/zip/{month}/{township}")
     def download_zip(request: Request, month: str, township: str) -> Response:
@@ -632,31 +635,7 @@ def create_app(
         """A document drawn on demand, listed in the township's addendum: the rules of /download."""
         account = user(request)
         folder = library.folder(month, mine(account, township))
-        drawn = drawn_folder(home, folder) if folder else None
-        entry = drawn.entry(name) if drawn else None
-        if entry is None:
-            raise NotFound()
-        path = drawn.path_of(entry)
-        if not path.is_file():
-            raise NotFound()
-        log(
-            request,
-            "download",
-            account,
-            township_code=township,
-            file=f"{month}/{township}/{entry['file']}",
-            sha256=entry["sha256"],
-            bytes=entry["bytes"],
-            result="ok",
-        )
-        return Response(
-            path.read_bytes(),
-            media_type=MEDIA_TYPES.get(path.suffix, "application/octet-stream"),
-            headers={
-                "Content-Disposition": attachment(f"{township}_{month}_{path.name}"),
-                "Cache-Control": "no-store",
-            },
-        )
+        return send(request, account, month, township, drawn_folder(home, folder) if folder else None, name)
 
     @app.get("/status", response_class=HTMLResponse)
     def status(request: Request) -> Response:
