@@ -329,6 +329,32 @@ def stage_cases(month: str, _households: int, _landing: Path, home: Path) -> dic
     return {"rows": month_cases.height, "note": f"cases by state: {states}"}
 
 
+def stage_kpis(month: str, _households: int, _landing: Path, home: Path) -> dict:
+    """The KPI views over the published months, as an auditor or the portal reads them."""
+    from jobs import overview
+    from jobs.sealed import connect
+    from safetynet.rules import load_rules
+
+    rules, timings = load_rules(), {}
+    with connect(home) as con:
+        for name, sql in (
+            ("v_kpis", "select * from v_kpis"),
+            ("v_rule_yield", "select * from v_rule_yield"),
+            ("v_cases of the month", f"select * from v_cases where month = '{month}'"),
+        ):
+            start = time.perf_counter()
+            rows = con.sql(sql).fetchall()
+            timings[name] = (time.perf_counter() - start, len(rows))
+        county = con.sql(f"select min(county_code) from v_cases where month = '{month}'").fetchall()[0][0]
+        start = time.perf_counter()
+        overview.gather(con, month, county, rules)
+        timings[f"a county's overview ({county})"] = (time.perf_counter() - start, 1)
+    return {
+        "rows": sum(n for _, n in timings.values()),
+        "note": "KPI views: " + ", ".join(f"{k} {s:.2f} s ({n:,} rows)" for k, (s, n) in timings.items()),
+    }
+
+
 def quality(month: str, landing: Path, home: Path) -> str:
     """Leads per 1,000 households; recall and precision against the generator's truth file."""
     import polars as pl
@@ -410,6 +436,7 @@ STAGES = {
     "score+warn+leads": stage_score,
     "means test (10 SQL checks)": stage_means_test,
     "cases": stage_cases,
+    "KPI views": stage_kpis,
     "returned outcomes": stage_return_outcomes,
     "township files + reports": stage_exports,
     "publish (the commit)": stage_publish,
@@ -484,6 +511,7 @@ def main() -> None:
         "cases",
         "township files + reports",
         "publish (the commit)",
+        "KPI views",
         "portal (safetynet serve)",
     ):
         results.append(run_stage(name, args))

@@ -24,7 +24,7 @@ from jobs.lake import Home, replace_dir, write_parquet
 from jobs.returnable import write_list
 from safetynet.ids import mask_ids
 from safetynet.progress import say, timed
-from safetynet.rules import load_rules
+from safetynet.rules import RuleSet, load_rules
 
 # The returnable lists: these columns, then the visit deadline and the outcome columns to fill in.
 # Every list says where each case stands: new, standing (issued before, no outcome yet), escalated,
@@ -236,7 +236,7 @@ def export(month: str, home: str, run_id: str) -> dict:
         files += _manifest(folder, month, township, build, replaces, rows[township], withdrawn, failed) + 1
     replace_dir(staging, target)
     with timed("county overviews") as info:
-        info["counties"] = write_overviews(h, month, sorted({t[:6] for t in townships}), names)
+        info["counties"] = write_overviews(h, month, sorted({t[:6] for t in townships}), names, rules)
     reports = sum(row["draw"] for rows in report_rows.values() for row in rows)
     return {
         "month": month,
@@ -311,7 +311,7 @@ def draws(h: Home, listed: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([f.cast(schema) for f in frames]) if frames else pl.DataFrame(schema=schema)
 
 
-def write_overviews(h: Home, month: str, counties: list[str], names: dict[str, str]) -> int:
+def write_overviews(h: Home, month: str, counties: list[str], names: dict[str, str], rules: RuleSet) -> int:
     """Each county's overview (jobs/overview.py), an offline HTML file published with the month:
     `report/overview/<county>.html`, from the warehouse's views over this build."""
     import duckdb
@@ -324,7 +324,7 @@ def write_overviews(h: Home, month: str, counties: list[str], names: dict[str, s
     folder = h.building.path / "report" / "overview"
     staging = folder.with_name(".overview.tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    written = overview.write(con, month, counties, names, staging)
+    written = overview.write(con, month, counties, names, rules, staging)
     con.close()
     replace_dir(staging, folder)
     return written

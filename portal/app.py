@@ -749,8 +749,8 @@ def overview_html(root: Path, commit: str, month: str, area: str, names: tuple) 
     from jobs.sealed import connect
 
     with connect(root) as con:
-        data = overview.gather(con, month, area)
-    return Markup(overview.render(data, dict(names), standalone=False))
+        data = overview.gather(con, month, area, _rules())
+    return Markup(overview.render(data, dict(names), _rules(), standalone=False))
 
 
 def open_cases(home: Home, landing: Path | None, township: str, today: dt.date) -> pl.DataFrame:
