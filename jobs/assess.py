@@ -56,12 +56,16 @@ def assess(month: str, home: str, run_id: str) -> dict:
         warned.with_columns(missing_sources=pl.lit(",".join(missing))).sort("household_id"),
         h.partition("_household_month", month) / "data.parquet",
     )
+    # The wide frames are on disk now: only what the cases need stays in memory through the means
+    # test, whose DuckDB joins are the task's largest (the task's peak RSS is the month's).
+    hardship = scored.select("household_id", "hardship_score")
+    count = households.height
+    del households, scored, warned
     # The means test builds the warehouse's views, this build included, in its own in-memory DuckDB.
     with timed("means test") as info:
         found = means_test(month, h, rules, past)
         info.update(doubtful=found["doubtful"], unchecked=found["unchecked"], recheck_sample=found["recheck"])
     with timed("cases") as info:
-        hardship = scored.select("household_id", "hardship_score")
         month_cases, leads = cases.track(h, month, rules, past, leads, hardship)
         info.update(**{s: int((month_cases["state"] == s).sum()) for s in cases.STATES})
     write_parquet(month_cases, h.partition("_cases", month) / "data.parquet")
@@ -70,7 +74,7 @@ def assess(month: str, home: str, run_id: str) -> dict:
     )
     return {
         "month": month,
-        "households": households.height,
+        "households": count,
         "leads": leads.height,
         "pushed": int(leads["pushed"].sum()),
         "rule_version": rules.version,
