@@ -81,6 +81,31 @@ def test_without_a_divisions_delivery_codes_are_not_guessed(roster):
     assert 5 in result.accepted["source_row"].to_list()
 
 
+def test_an_outcome_for_a_closed_case_is_quarantined_and_ge_agrees(tmp_path):
+    path = tmp_path / "outcomes.csv"
+    path.write_text(
+        "lead_id,visited_on,outcome\n"
+        "XS202608-H1,2026-09-05,临时救助\n"  # 2 an open case
+        "XS202607-H2,2026-09-06,维持现状\n"  # 3 closed by an outcome in August
+        "XS202608-H9,2026-09-07,退出\n",  # 4 never issued
+        encoding="utf-8",
+    )
+    issued = ["XS202607-H2", "XS202608-H1"]
+    result = validate(
+        read_source("outcomes", [path]),
+        "2026-09",
+        None,
+        ge_sample=1000,
+        issued_ids=issued,
+        closed_ids=["XS202607-H2"],
+    )
+    assert result.accepted["source_row"].to_list() == [2]
+    reasons = dict(result.quarantine.select("source_row", "reason").iter_rows())
+    assert "already closed" in reasons[3] and "never issued" in reasons[4]
+    checked = {r["type"] for r in result.ge_results}
+    assert "expect_column_values_to_not_be_in_set" in checked  # GE's engine gave the same verdicts
+
+
 def test_committed_suites_match_the_contract():
     assert stale_suites() == []
     assert sorted(p.stem for p in SUITE_DIR.glob("*.json")) == sorted(SOURCES)
@@ -90,7 +115,7 @@ def test_committed_suites_match_the_contract():
 def test_every_expectation_in_every_suite_has_a_polars_translation(source):
     from jobs.validate import UNIQUENESS, month_parameters
 
-    params = month_parameters("2026-09", ["110105001001"], ["XS202608-H0000000001"])
+    params = month_parameters("2026-09", ["110105001001"], ["XS202608-H0000000001"], ["XS202607-H0000000002"])
     suite = load_suite(source)
     assert suite == build_suite(SOURCES[source])
     for exp in suite["expectations"]:
