@@ -8,23 +8,28 @@ number in them is masked (the first 6 and last 4 characters are kept).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
 from jobs import portraits
 from jobs.cases import STATES
 from jobs.faults import fault
-from jobs.household_reports import REPORT_DIR, SUMMARY_FILE, division_names, gather, write_reports
+from jobs.household_reports import REPORT_DIR, SUMMARY_FILE, ReportFailure, Reports, division_names, gather
 from jobs.lake import Home, replace_dir, write_parquet
 from jobs.returnable import write_list
 from safetynet.ids import mask_ids
+from safetynet.pdf import FontChain, find_font
 from safetynet.progress import say, timed
 from safetynet.rules import RuleSet, load_rules
+from safetynet.workers import pool
 
 # The returnable lists: these columns, then the visit deadline and the outcome columns to fill in.
 # Every list says where each case stands: new, standing (issued before, no outcome yet), escalated,
@@ -74,6 +79,13 @@ SAMPLE_COLUMNS = {
     "stratum_size": "本类别户数",
     "draw_rank": "抽取顺序",
 }
+
+SAMPLE_FILE = "随机抽查名单.xlsx"  # written only in a month with a re-check draw
+LISTS = (
+    ("线索清单.xlsx", LEAD_COLUMNS),
+    ("核对疑点清单.xlsx", DOUBTFUL_COLUMNS),
+    (SAMPLE_FILE, SAMPLE_COLUMNS),
+)
 
 
 def _heads(home: Home, month: str) -> pl.DataFrame:
@@ -163,92 +175,196 @@ def export(month: str, home: str, run_id: str) -> dict:
         drawn = listed.filter(pl.col("kind").is_in(["doubtful", "recheck"]) & pl.col("changed"))
         report_rows = gather(h, month, set(drawn["household_id"]))
         info["households"] = sum(len(rows) for rows in report_rows.values())
-    townships = sorted(set(report_rows).union(listed["township_code"].drop_nulls()))
-    lead_counts: dict[str, dict[str, int]] = {}
-    for township, level, n in leads.group_by("township_code", "level").len().iter_rows():
-        lead_counts.setdefault(township, {})[level] = n
-    rows: dict[str, dict[str, dict]] = {}
-    with timed("township lists") as info:
-        for township in townships:
-            folder = staging / township[:6] / township
-            folder.mkdir(parents=True, exist_ok=True)
-            written = rows[township] = {}
-            for frame, name, headers in (
-                (leads, "线索清单.xlsx", LEAD_COLUMNS),
-                (doubtful, "核对疑点清单.xlsx", DOUBTFUL_COLUMNS),
-                (sample, "随机抽查名单.xlsx", SAMPLE_COLUMNS),
-            ):
-                mine = frame.filter(pl.col("township_code") == township).sort("sheet", "rank")
-                if name == "随机抽查名单.xlsx" and mine.height == 0:
-                    continue
-                content = _content(mine, headers)
-                before = _published_contents(h, month, replaces, township).get(name)
-                revised = before is not None and before != content
-                revision = (
-                    f"本清单为{month}的修订版，替换此前发布的同名清单（数据批次 {replaces}）。"
-                    "原因：部门数据重新报送或规则调整后重新计算。请以本版为准；已按旧版完成的核查结果仍可回传。"
-                    if revised
-                    else None
-                )
-                title = name.removesuffix(".xlsx")
-                sheets = [
-                    (
-                        sheet_title,
-                        part,
-                        f"{township_name(names, township)}（{township}）{month[:4]}年{month[5:]}月"
-                        f"{heading}　　下发日期：{issued_on.isoformat()}　　共 {part.height} 条",
-                    )
-                    for sheet, sheet_title, heading in (
-                        ("main", title, title),
-                        ("overdue", OVERDUE_SHEET, f"{title}（{OVERDUE_SHEET}）"),
-                    )
-                    if (part := mine.filter(pl.col("sheet") == sheet)).height or sheet == "main"
-                ]
-                write_list(folder / name, sheets, headers, title, month, issued_on, revision)
-                written[name] = {"rows": mine.height, "content_sha256": content, "revised": bool(revised)}
-        info.update(townships=len(townships), files=sum(len(w) for w in rows.values()))
-    with timed("household reports") as info:
-        jobs = [
-            (str(staging / t[:6] / t), t, report_rows.get(t, []), lead_counts.get(t, {})) for t in townships
-        ]
-        started = time.perf_counter()
-        fault("export", "reports")
-        pdfs, failures = write_reports(jobs, rules, month, build, names)
-        report_seconds = time.perf_counter() - started
-        info.update(pdfs=pdfs, per_second=round(pdfs / max(report_seconds, 1e-9)), failed=len(failures))
-    reports_failed = len(failures)
-    with timed("household portraits") as info:
+    with timed("portrait data") as info:
         # a portrait with the visit sheet for a new or escalated red/orange/yellow lead; others on demand
         printed: dict[str, list[dict]] = {}
         for p in portraits.gather(h, month, listed.filter(portraits.printed_at_export()), rules.dimensions):
             printed.setdefault(p["township_code"], []).append(p)
-        jobs = [(str(staging / t[:6] / t), t, printed[t]) for t in sorted(printed)]
-        drawn_portraits, portrait_failures = portraits.write_portraits(jobs, month, build, names)
-        failures = [*failures, *portrait_failures]
-        info.update(pdfs=drawn_portraits, failed=len(portrait_failures))
+        info["portraits"] = sum(len(p) for p in printed.values())
+    townships = sorted(set(report_rows).union(listed["township_code"].drop_nulls()))
+    lead_counts: dict[str, dict[str, int]] = {}
+    for township, level, n in leads.group_by("township_code", "level").len().iter_rows():
+        lead_counts.setdefault(township, {})[level] = n
+    lists = {
+        name: _by_township(frame, headers)
+        for frame, (name, headers) in zip((leads, doubtful, sample), LISTS, strict=True)
+    }
+    jobs = [
+        Township(
+            folder=str(staging / t[:6] / t),
+            code=t,
+            lists={name: mine.get(t, empty) for name, (mine, empty) in lists.items()},
+            published=_published_contents(h, month, replaces, t),
+            reports=report_rows.get(t, []),
+            leads=lead_counts.get(t, {}),
+            portraits=printed.get(t, []),
+        )
+        for t in townships
+    ]
+    reports = sum(row["draw"] for rows in report_rows.values() for row in rows)
+    del report_rows, printed, lists
+    with timed("township files") as info:
+        fault("export", "reports")
+        started = time.perf_counter()
+        done = draw_townships(jobs, Context(rules, month, build, names, issued_on, replaces))
+        seconds = time.perf_counter() - started
+        failures = [f for d in done for f in d.failures]
+        drawn_reports = sum(d.reports for d in done)
+        drawn_portraits = sum(d.portraits for d in done)
+        busy = {k: sum(d.seconds[k] for d in done) for k in ("lists", "reports", "portraits")}
+        info.update(
+            townships=len(townships),
+            lists=sum(len(d.lists) for d in done),
+            reports=drawn_reports,
+            portraits=drawn_portraits,
+            failed=len(failures),
+            busy="/".join(f"{v:.0f}" for v in busy.values()),
+            per_second=round(drawn_reports / max(busy["reports"], 1e-9)),
+        )
+    reports_failed = sum(1 for f in failures if not f.file.startswith(portraits.PORTRAIT_DIR))
+    portrait_failures = len(failures) - reports_failed
     for failure in failures:  # the month goes on; the township's manifest lists what is missing
         say("export", f"not written: {failure.township_code}/{failure.file}: {failure.message}")
     files = 0
-    for township in townships:
-        folder = staging / township[:6] / township
-        withdrawn = sorted(set(_published_contents(h, month, replaces, township)) - set(rows[township]))
-        failed = [f._asdict() for f in failures if f.township_code == township]
-        files += _manifest(folder, month, township, build, replaces, rows[township], withdrawn, failed) + 1
+    for job, d in zip(jobs, done, strict=True):
+        withdrawn = sorted(set(job.published) - set(d.lists))
+        failed = [f._asdict() for f in d.failures]
+        files += _manifest(Path(job.folder), month, job.code, build, replaces, d.lists, withdrawn, failed) + 1
     replace_dir(staging, target)
     with timed("county overviews") as info:
         info["counties"] = write_overviews(h, month, sorted({t[:6] for t in townships}), names, rules)
-    reports = sum(row["draw"] for rows in report_rows.values() for row in rows)
     return {
         "month": month,
         "townships": len(townships),
         "files": files,
         "reports": reports,
-        "report_seconds": round(report_seconds, 2),
+        "report_seconds": round(seconds, 2),
         "reports_failed": reports_failed,
         "portraits": drawn_portraits,
-        "portraits_failed": len(portrait_failures),
+        "portraits_failed": portrait_failures,
         "exports": str(target),
     }
+
+
+class Township(NamedTuple):
+    """A township's files to draw: its lists' rows by file name, the content hashes of the lists
+    this build replaces, its reports' rows, its lead counts by colour and its portraits."""
+
+    folder: str
+    code: str
+    lists: dict[str, pl.DataFrame]
+    published: dict[str, str]
+    reports: list[dict]
+    leads: dict[str, int]
+    portraits: list[dict]
+
+
+class Drawn(NamedTuple):
+    lists: dict[str, dict]  # by file name: rows, content hash, revised
+    reports: int  # files: reports and the summary
+    portraits: int
+    failures: list[ReportFailure]
+    seconds: dict[str, float]  # process time per kind of file
+
+
+class Context(NamedTuple):
+    rules: RuleSet
+    month: str
+    build: str
+    names: dict[str, str]
+    issued_on: dt.date
+    replaces: str | None
+
+
+class Drawer:
+    """Draws townships' files; one per worker process, holding the fonts."""
+
+    def __init__(self, c: Context):
+        self.c = c
+        fonts = FontChain(find_font())
+        self.reports = Reports(c.rules, c.month, c.build, c.names, fonts)
+        self.portraits = portraits.Portraits(c.month, c.build, c.names, fonts)
+
+    def township(self, t: Township) -> Drawn:
+        folder = Path(t.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        clock = time.process_time()
+        lists = self.lists(folder, t)
+        seconds = {"lists": time.process_time() - clock}
+        clock = time.process_time()
+        reports, failures = self.reports.township(folder, t.code, t.reports, t.leads)
+        seconds["reports"] = time.process_time() - clock
+        clock = time.process_time()
+        drawn, missing = self.portraits.township(folder, t.code, t.portraits)
+        seconds["portraits"] = time.process_time() - clock
+        return Drawn(lists, reports, drawn, [*failures, *missing], seconds)
+
+    def lists(self, folder: Path, t: Township) -> dict[str, dict]:
+        c, written = self.c, {}
+        for name, headers in LISTS:
+            mine = t.lists[name]
+            if name == SAMPLE_FILE and mine.height == 0:
+                continue
+            content = _content(mine, headers)
+            before = t.published.get(name)
+            revised = before is not None and before != content
+            revision = (
+                f"本清单为{c.month}的修订版，替换此前发布的同名清单（数据批次 {c.replaces}）。"
+                "原因：部门数据重新报送或规则调整后重新计算。请以本版为准；已按旧版完成的核查结果仍可回传。"
+                if revised
+                else None
+            )
+            title = name.removesuffix(".xlsx")
+            sheets = [
+                (
+                    sheet_title,
+                    part,
+                    f"{township_name(c.names, t.code)}（{t.code}）{c.month[:4]}年{c.month[5:]}月"
+                    f"{heading}　　下发日期：{c.issued_on.isoformat()}　　共 {part.height} 条",
+                )
+                for sheet, sheet_title, heading in (
+                    ("main", title, title),
+                    ("overdue", OVERDUE_SHEET, f"{title}（{OVERDUE_SHEET}）"),
+                )
+                if (part := mine.filter(pl.col("sheet") == sheet)).height or sheet == "main"
+            ]
+            write_list(folder / name, sheets, headers, title, c.month, c.issued_on, revision)
+            written[name] = {"rows": mine.height, "content_sha256": content, "revised": bool(revised)}
+        return written
+
+
+_drawer: Drawer | None = None
+
+
+def _start(c: Context) -> None:
+    global _drawer
+    _drawer = Drawer(c)
+
+
+def _draw(t: Township) -> Drawn:
+    return _drawer.township(t)
+
+
+def draw_townships(jobs: list[Township], c: Context) -> list[Drawn]:
+    """Draws every township's lists, reports and portraits, in worker processes when there are
+    many (`SAFETYNET_WORKERS`, default the machine's cores); results in job order."""
+    workers = int(os.environ.get("SAFETYNET_WORKERS", os.cpu_count() or 1))
+    documents = sum(len(t.lists) + len(t.reports) + len(t.portraits) for t in jobs)
+    if workers <= 1 or documents < 400:  # starting workers costs more than a few hundred documents
+        drawer = Drawer(c)
+        return [drawer.township(t) for t in jobs]
+    with pool(workers, _start, (c,)) as executor:
+        return list(executor.map(_draw, jobs, chunksize=4))
+
+
+def _by_township(
+    frame: pl.DataFrame, headers: dict[str, str]
+) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    """A list's rows split by township, in sheet and rank order; and the empty list."""
+    rows = frame.select("township_code", "sheet", *headers, "visit_by")
+    rows = rows.sort("township_code", "sheet", "rank")
+    parts = rows.partition_by("township_code", as_dict=True, maintain_order=True, include_key=False)
+    return {key[0]: part for key, part in parts.items()}, rows.drop("township_code").clear()
 
 
 ISSUED_SCHEMA = {

@@ -17,7 +17,6 @@ naming the household and the character's code point, is returned and the other d
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,7 +26,6 @@ from jobs.lake import Home
 from safetynet.ids import mask_ids
 from safetynet.pdf import Document, Flow, FontChain, MissingGlyph, find_font
 from safetynet.rules import LEVELS, RuleSet
-from safetynet.workers import pool
 
 REPORT_DIR = "家庭经济状况核查报告"
 SUMMARY_FILE = "核查报告汇总.pdf"
@@ -154,8 +152,10 @@ def _status(member: dict) -> str:
 class Reports:
     """Draws the reports of a month; one per worker process, holding the font."""
 
-    def __init__(self, rules: RuleSet, month: str, build: str, names: dict[str, str]):
-        self.fonts = FontChain(find_font())
+    def __init__(
+        self, rules: RuleSet, month: str, build: str, names: dict[str, str], fonts: FontChain | None = None
+    ):
+        self.fonts = fonts or FontChain(find_font())
         self.checks = rules.means_checks
         self.limits = rules.means_limits
         self.recheck = rules.recheck
@@ -482,36 +482,3 @@ class Reports:
         except MissingGlyph as exc:  # a division name with such a character
             failures.append(ReportFailure(None, township, SUMMARY_FILE, str(exc)))
         return len(drawn) + 1 - len(failures), failures
-
-
-_worker: Reports | None = None
-
-
-def _init(rules: RuleSet, month: str, build: str, names: dict[str, str]) -> None:
-    global _worker
-    _worker = Reports(rules, month, build, names)
-
-
-def _draw(job: tuple[str, str, list[dict], dict[str, int]]) -> tuple[int, list[ReportFailure]]:
-    folder, township, households, leads = job
-    return _worker.township(Path(folder), township, households, leads)
-
-
-def write_reports(
-    jobs: list[tuple[str, str, list[dict], dict[str, int]]],
-    rules: RuleSet,
-    month: str,
-    build: str,
-    names: dict[str, str],
-) -> tuple[int, list[ReportFailure]]:
-    """Draws every township's reports, in worker processes when there are many; returns the files
-    written and the documents not written (a character no installed font has), in job order."""
-    workers = int(os.environ.get("SAFETYNET_WORKERS", os.cpu_count() or 1))
-    reports = sum(len(job[2]) for job in jobs)
-    if workers <= 1 or reports < 400:  # starting workers costs more than a few hundred reports
-        _init(rules, month, build, names)
-        done = [_draw(job) for job in jobs]
-    else:
-        with pool(workers, _init, (rules, month, build, names)) as executor:
-            done = list(executor.map(_draw, jobs, chunksize=4))
-    return sum(files for files, _ in done), [failure for _, failures in done for failure in failures]

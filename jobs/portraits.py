@@ -23,7 +23,6 @@ work-injury deliveries, earlier months' closed `_cases` and `outcomes`), never r
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,7 +37,6 @@ from safetynet.ids import mask_ids
 from safetynet.months import month_bounds
 from safetynet.pdf import Document, Flow, FontChain, MissingGlyph, find_font
 from safetynet.rules import Dimension
-from safetynet.workers import pool
 
 PORTRAIT_DIR = "家庭画像"
 # The leads whose portrait and visit sheet are printed at export (issue 13, item 4): a home visit is
@@ -342,6 +340,21 @@ class Portraits:
     def place(self, code: str) -> str:
         return f"{self.names.get(code, '（区划名称未登记）')}（{code}）"
 
+    def township(self, folder: Path, township: str, portraits: list[dict]) -> tuple[int, list[ReportFailure]]:
+        """Writes a township's portraits into its folder; returns the number written and the
+        documents not written because a character has no glyph in any installed font."""
+        written, failures = 0, []
+        for p in portraits:
+            try:
+                data = self.household(p)
+            except MissingGlyph as exc:
+                failures.append(ReportFailure(p["household_id"], township, p["file"], str(exc)))
+                continue
+            (folder / p["file"]).parent.mkdir(parents=True, exist_ok=True)
+            (folder / p["file"]).write_bytes(data)
+            written += 1
+        return written, failures
+
     def household(self, p: dict) -> bytes:
         """One A4 page: the portrait, then the visit sheet."""
         doc = Document(self.fonts, title=f"家庭画像 {p['household_id']}", author="safetynet")
@@ -475,46 +488,6 @@ class Portraits:
 
 
 # --- writing --------------------------------------------------------------------------------------
-
-_worker: Portraits | None = None
-
-
-def _init(month: str, build: str, names: dict[str, str]) -> None:
-    global _worker
-    _worker = Portraits(month, build, names)
-
-
-def _draw(job: tuple[str, str, list[dict]]) -> tuple[int, list[ReportFailure]]:
-    folder, township, portraits = job
-    written, failures = 0, []
-    for p in portraits:
-        path = Path(folder) / p["file"]
-        try:
-            data = _worker.household(p)
-        except MissingGlyph as exc:
-            failures.append(ReportFailure(p["household_id"], township, p["file"], str(exc)))
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        written += 1
-    return written, failures
-
-
-def write_portraits(
-    jobs: list[tuple[str, str, list[dict]]], month: str, build: str, names: dict[str, str]
-) -> tuple[int, list[ReportFailure]]:
-    """Draws each township's portraits (folder, township, portraits) into its folder, in worker
-    processes when there are many; returns the files written and the documents not written (a
-    character no installed font has), in job order."""
-    workers = int(os.environ.get("SAFETYNET_WORKERS", os.cpu_count() or 1))
-    count = sum(len(job[2]) for job in jobs)
-    if workers <= 1 or count < 400:  # as for the reports: starting workers costs more than a few hundred
-        _init(month, build, names)
-        done = [_draw(job) for job in jobs]
-    else:
-        with pool(workers, _init, (month, build, names)) as executor:
-            done = list(executor.map(_draw, jobs, chunksize=4))
-    return sum(n for n, _ in done), [failure for _, failures in done for failure in failures]
 
 
 def portrait(

@@ -12,7 +12,7 @@ with the title and header repeated on every page.
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
+import re
 from pathlib import Path
 
 import polars as pl
@@ -28,9 +28,31 @@ DEADLINE = "核查期限"
 WIDE = ("预警原因", "疑点说明", "建议措施", "主要致困因素", "数据来源（月份/文件:行）")
 
 
+# The characters a spreadsheet draws two columns wide: Hangul Jamo, CJK and its punctuation, kana,
+# Hangul, compatibility ideographs, vertical and full-width forms, and the ideographs of planes 2-3.
+WIDE_CHARS = (
+    "[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf"
+    "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]"
+)
+_WIDE = re.compile(WIDE_CHARS)
+
+
 def display_width(text: str) -> int:
     """Columns a text takes in a spreadsheet cell: a Chinese character counts two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return len(text) + len(_WIDE.findall(text))
+
+
+def display_widths(frame: pl.DataFrame) -> list[int]:
+    """The widest cell of each column as `display_width` counts it (a date counts 10)."""
+
+    def width(name: str, dtype: pl.DataType) -> pl.Expr:
+        if dtype.is_temporal():
+            return pl.lit(10)
+        text = pl.col(name).cast(pl.String)
+        return text.str.len_chars() + text.str.count_matches(WIDE_CHARS)
+
+    widest = frame.select(width(n, d).max().alias(n) for n, d in frame.schema.items())
+    return [int(v or 0) for v in widest.row(0)]
 
 
 def write_list(
@@ -45,7 +67,7 @@ def write_list(
     """One returnable list: a sheet per (sheet title, rows, heading), each with the same columns.
     `headers` maps the frame's columns to Chinese headers; the deadline and the fill-in columns
     follow them."""
-    wb = xlsxwriter.Workbook(str(path))
+    wb = xlsxwriter.Workbook(str(path), {"in_memory": True})  # no temporary file per part
     # dated by the month, not the clock, so that a rerun writes the same bytes
     wb.set_properties(
         {"title": title + ("（修订版）" if revision else ""), "created": dt.datetime.strptime(month, "%Y-%m")}
@@ -78,21 +100,20 @@ def _sheet(
     ws.set_row(0, 24)
     for c, name in enumerate(names):
         ws.write_string(1, c, name, fill if name in FILL_IN.values() else head)
-    rows = frame.select(*headers, "visit_by").rows()
-    widths = [display_width(n) for n in names]
+    cells = frame.select(*headers, "visit_by")
+    rows = cells.rows()
+    widths = [max(w, display_width(n)) for w, n in zip(display_widths(cells), names, strict=False)]
+    widths += [display_width(n) for n in names[len(widths) :]]
     for r, row in enumerate(rows, start=2):
         for c, value in enumerate(row):
             if value is None:
                 continue
             if isinstance(value, dt.date):
                 ws.write_datetime(r, c, dt.datetime.combine(value, dt.time()), date)
-                widths[c] = max(widths[c], 10)
             elif isinstance(value, int | float) and not isinstance(value, bool):
                 ws.write_number(r, c, value, top)
-                widths[c] = max(widths[c], len(f"{value:g}"))
             else:
                 ws.write_string(r, c, str(value), top)
-                widths[c] = max(widths[c], display_width(str(value)))
     for c, name in enumerate(names):
         if name in WIDE:
             ws.set_column(c, c, min(max(widths[c], 12), 60) + 2, wrap)

@@ -12,7 +12,7 @@ import pytest
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader
 
-from jobs.household_reports import REPORT_DIR, SUMMARY_FILE, ReportFailure, Reports, write_reports
+from jobs.household_reports import REPORT_DIR, SUMMARY_FILE, ReportFailure, Reports
 from safetynet import pdf
 from safetynet.pdf import FallbackFontMissing, FontChain, find_font
 from safetynet.rules import load_rules
@@ -177,7 +177,11 @@ def test_a_character_in_no_font_stops_only_its_document(fonts, tmp_path, monkeyp
         ),
         (str(second), "430101002", [household("H04", "430101002", ["李𡒄"])], {}),
     ]
-    files, failures = write_reports(jobs, load_rules(), "2026-09", "test", NAMES)
+    reports = Reports(load_rules(), "2026-09", "test", NAMES)
+    done = [
+        reports.township(Path(folder), code, households, leads) for folder, code, households, leads in jobs
+    ]
+    files, failures = sum(n for n, _ in done), [f for _, found in done for f in found]
 
     assert files == 5  # H01, H03, H04 and the two summaries
     (failure,) = failures

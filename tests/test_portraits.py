@@ -174,14 +174,13 @@ def test_a_portrait_has_the_same_bytes_when_drawn_again_as_on_demand(looped):
     assert portraits.Portraits(SEP, build, division_names(h, SEP)).household(gathered[0]) == published
 
 
-def test_a_character_no_font_has_stops_only_that_portrait(looped, tmp_path, monkeypatch):
-    monkeypatch.setenv("SAFETYNET_WORKERS", "1")
+def test_a_character_no_font_has_stops_only_that_portrait(looped, tmp_path):
     h = Home(looped)
     leads = h.read("_cases", SEP).filter(portraits.listed_leads())
     found = portraits.gather(h, SEP, leads, DIMENSIONS)[:2]
     assert len(found) == 2
     bad = {**found[0], "members": [{**m, "name": "刘" + NO_FONT} for m in found[0]["members"]]}
-    files, failures = portraits.write_portraits([(str(tmp_path), "T", [bad, found[1]])], SEP, "b", {})
+    files, failures = portraits.Portraits(SEP, "b", {}).township(tmp_path, "T", [bad, found[1]])
     assert files == 1
     (failure,) = failures
     assert isinstance(failure, ReportFailure)
