@@ -4,6 +4,7 @@ warning rule must be exercised by at least one case."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import yaml
 
 from jobs.households import FEATURES
 from jobs.leads import fired_column, make_leads, warn
-from jobs.score import points_column, score
+from jobs.score import points_column, score, top_factors
 from safetynet.rules import load_rules
 
 CASES_DIR = Path(__file__).parent / "rules"
@@ -87,6 +88,25 @@ def test_every_indicator_and_rule_has_a_case():
     rules = {r for c in CASES for r in c["expected"]["leads"]}
     assert sorted({i.id for i in RULES.indicators} - indicators) == []
     assert sorted({w.id for w in RULES.warnings} - rules) == []
+
+
+@pytest.mark.parametrize(
+    ("points", "expected"),
+    [
+        ([0, 0, 0, 0], ""),  # no hardship points: no factor
+        ([1, 3, 2, 0], "b、c、a"),  # most first
+        ([2, 2, 2, 2], "a、b、c"),  # ties in rule order, three at most
+        ([0, 5, 0, 5], "b、d"),  # only indicators with points
+        ([0, 0.5, 0, 0], "b"),
+    ],
+)
+def test_top_factors_most_points_first_ties_in_rule_order(points, expected):
+    indicators = [
+        dataclasses.replace(next(i for i in RULES.indicators if i.direction == "hardship"), id=c, label=c)
+        for c in "abcd"
+    ]
+    frame = pl.DataFrame({points_column(i): [float(v)] for i, v in zip(indicators, points, strict=True)})
+    assert top_factors(frame, indicators).to_list() == [expected]
 
 
 def test_band_edges_are_half_open():
