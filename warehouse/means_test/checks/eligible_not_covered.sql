@@ -57,7 +57,10 @@ final as (
         coalesce(candidates.single_person_refs, members.source_refs) as source_refs
     from candidates
     inner join (
-        select household_id, flatten(list(source_refs order by id_number)) as source_refs from means_members group by household_id
+        select household_id, flatten(list(source_refs order by id_number)) as source_refs
+        from means_members
+        where household_id in (select household_id from candidates where candidate_for is not null)
+        group by household_id
     ) as members on candidates.household_id = members.household_id
     where candidates.candidate_for is not null
 )
