@@ -29,6 +29,7 @@ from safetynet.months import month_bounds
 from safetynet.progress import timed
 from safetynet.rules import RuleSet
 
+DUCKDB_MEMORY = "3GB"  # the means test's DuckDB, unless SAFETYNET_DUCKDB_MEMORY says otherwise
 MEANS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "means_test"
 DOUBTFUL_SCHEMA = {
     "month": pl.String,
@@ -67,9 +68,14 @@ def match_checks(rules: RuleSet) -> None:
 def connect(home: Home, month: str, rules: RuleSet) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the warehouse's views, the month's parameters and the models, built
     once as temp tables that every check reads."""
-    # SAFETYNET_DUCKDB_THREADS: the determinism test runs the checks on 1 thread and on all cores
+    # SAFETYNET_DUCKDB_THREADS: the determinism test runs the checks on 1 thread and on all cores.
+    # SAFETYNET_DUCKDB_MEMORY caps DuckDB's memory (its temp tables included): past it, DuckDB
+    # spills to a folder beside the build, so the task's peak RSS stays bounded at any scale.
     threads = os.environ.get("SAFETYNET_DUCKDB_THREADS")
-    con = duckdb.connect(config={"threads": int(threads)} if threads else {})
+    config = {"memory_limit": os.environ.get("SAFETYNET_DUCKDB_MEMORY", DUCKDB_MEMORY)}
+    if home.building is not None:
+        config["temp_directory"] = str(home.building.path.parent / ".duckdb-spill")
+    con = duckdb.connect(config=config | ({"threads": int(threads)} if threads else {}))
     for sql in warehouse.statements(home):
         con.execute(sql)
     start, end = month_bounds(month)
@@ -198,9 +204,10 @@ def means_test(month: str, h: Home, rules: RuleSet, past: History) -> dict:
     sample = draw_recheck(con, h, month, rules)
     # The income computation and the assets behind every check, kept for reports and auditors.
     for model in ("means_members", "means_households", "means_assets"):
-        frame = pl.from_arrow(con.sql(f"select * from {model}").to_arrow_table())
-        keys = ["household_id", "id_number"] if model == "means_members" else ["household_id"]
-        write_parquet(frame.sort(keys), h.partition(f"_{model}", month) / "data.parquet")
+        keys = "household_id, id_number" if model == "means_members" else "household_id"
+        frame = pl.from_arrow(con.sql(f"select * from {model} order by {keys}").to_arrow_table())
+        write_parquet(frame, h.partition(f"_{model}", month) / "data.parquet")
+        del frame
     con.close()
     write_parquet(doubtful, h.partition("_doubtful", month) / "data.parquet")
     write_parquet(unchecked.sort("household_id"), h.partition("_unchecked", month) / "data.parquet")
