@@ -7,4 +7,6 @@ published builds are sealed 0440/0550). Auditors read through the group or the s
 
 import os
 
+import safetynet  # noqa: F401  (sets Polars' allocator before any job imports Polars)
+
 os.umask(0o027)
