@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 
 def say(stage: str, message: str) -> None:
@@ -21,5 +22,23 @@ def timed(stage: str) -> Iterator[dict]:
     start = time.perf_counter()
     yield info
     parts = [f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}" for k, v in info.items()]
+    say(stage, " ".join(parts) + f" ({time.perf_counter() - start:.1f} s, {memory()})")
+
+
+def memory() -> str:
+    """The process's resident memory now and at its peak so far."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
-    say(stage, " ".join(parts) + f" ({time.perf_counter() - start:.1f} s, peak {peak:.1f} GB)")
+    status = Path("/proc/self/status")
+    now = (
+        next(
+            (
+                int(line.split()[1]) / 2**20
+                for line in status.read_text().splitlines()
+                if line.startswith("VmRSS")
+            ),
+            None,
+        )
+        if status.exists()
+        else None
+    )
+    return (f"rss {now:.1f} GB, " if now is not None else "") + f"peak {peak:.1f} GB"
