@@ -53,7 +53,7 @@ def assess(month: str, home: str, run_id: str) -> dict:
         info.update(leads=leads.height, pushed=int(leads["pushed"].sum()), rule_version=rules.version)
     fault("assess", "leads")
     write_parquet(
-        warned.with_columns(missing_sources=pl.lit(",".join(missing))).sort("household_id"),
+        warned.lazy().with_columns(missing_sources=pl.lit(",".join(missing))).sort("household_id"),
         h.partition("_household_month", month) / "data.parquet",
     )
     # The wide frames are on disk now: only what the cases need stays in memory through the means

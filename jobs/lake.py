@@ -41,7 +41,6 @@ from functools import cached_property
 from pathlib import Path
 
 import polars as pl
-import polars.selectors as cs
 
 from jobs.faults import fault
 from safetynet.errors import SafetynetError
@@ -125,18 +124,19 @@ def safe_name(run_id: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
 
 
-def write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    """Write to a temporary name and rename, so a reader never sees half a file."""
+def write_parquet(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
+    """Write to a temporary name and rename, so a reader never sees half a file. A lazy frame is
+    computed as it is written (a sort of the province's household rows then costs one copy of them,
+    not two)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     # One zero: Polars' kernels give -0.0 or 0.0 for the same zero depending on how the data are
     # chunked (measured: 3 of 590 index sub-scores flipped between two runs), and the bytes of a
     # month must not depend on that.
-    floats = frame.select(cs.float()).columns
-    frame = frame.with_columns(
-        pl.when(pl.col(c) == 0).then(0.0).otherwise(pl.col(c)).alias(c) for c in floats
-    )
-    frame.write_parquet(tmp, compression="zstd", statistics=True)
+    lazy = frame.lazy()
+    floats = [name for name, dtype in lazy.collect_schema().items() if dtype.is_float()]
+    lazy = lazy.with_columns(pl.when(pl.col(c) == 0).then(0.0).otherwise(pl.col(c)).alias(c) for c in floats)
+    lazy.sink_parquet(tmp, compression="zstd", statistics=True)
     os.replace(tmp, path)
 
 
