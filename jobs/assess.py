@@ -52,8 +52,9 @@ def assess(month: str, home: str, run_id: str) -> dict:
         leads = cases.attach_leads(leads, past.open)
         info.update(leads=leads.height, pushed=int(leads["pushed"].sum()), rule_version=rules.version)
     fault("assess", "leads")
+    # in household order as assembled: a sort here would copy the province's widest frame
     write_parquet(
-        warned.lazy().with_columns(missing_sources=pl.lit(",".join(missing))).sort("household_id"),
+        warned.lazy().with_columns(missing_sources=pl.lit(",".join(missing))),
         h.partition("_household_month", month) / "data.parquet",
     )
     # The wide frames are on disk now: only what the cases need stays in memory through the means

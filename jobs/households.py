@@ -174,7 +174,8 @@ def _standard(rules: RuleSet, month_start: dt.date) -> pl.Expr:
 
 
 def assemble(home: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list[str]]:
-    """Household-month features and the sources missing this month."""
+    """Household-month features, one row per household in `household_id` order, and the sources
+    missing this month."""
     lake = Lake(home)
     start, end = month_bounds(month)
     prev = previous_month(month)
@@ -559,5 +560,6 @@ def assemble(home: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
             )
         ]
     )
-    frame = out.select([pl.col(c).cast(t) for c, t in FEATURES.items()]).collect()
+    # in household order, so that what is computed from it is written without sorting a copy
+    frame = out.select([pl.col(c).cast(t) for c, t in FEATURES.items()]).sort("household_id").collect()
     return frame.with_columns(month=pl.lit(month)).select("month", *FEATURES), missing

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import time
 
+import polars as pl
 import pytest
 from conftest import CLI, safetynet
 
@@ -136,6 +137,10 @@ def test_every_monitored_household_is_scored_with_the_rule_version(loaded):
         assert n == distinct == on_roster
         assert 0 <= low <= high <= 100 and no_level == 0
         assert version == run_version and len(version) == 12
+    written = sorted((home / "lake").glob("month=*/build=*/_household_month/data.parquet"))
+    assert len(written) == 2
+    for path in written:  # in household order as assembled: the write sorts no copy
+        assert pl.read_parquet(path, columns=["household_id"])["household_id"].is_sorted()
     columns = {r[0] for r in q(home, "describe v_household_month")}
     assert {
         "month",
