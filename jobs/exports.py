@@ -238,7 +238,9 @@ def export(month: str, home: str, run_id: str) -> dict:
         "townships": len(townships),
         "files": files,
         "reports": reports,
-        "report_seconds": round(seconds, 2),
+        "report_seconds": round(seconds, 2),  # the pass drawing every township's files
+        "busy_seconds": {k: round(v, 2) for k, v in busy.items()},  # process seconds per kind
+        "lists": sum(len(d.lists) for d in done),
         "reports_failed": reports_failed,
         "portraits": drawn_portraits,
         "portraits_failed": portrait_failures,
