@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+import safetynet  # noqa: F401  (Polars' allocator as the jobs run it, before any stage loads Polars)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -100,7 +100,8 @@ def _sheet(
     ws.set_row(0, 24)
     for c, name in enumerate(names):
         ws.write_string(1, c, name, fill if name in FILL_IN.values() else head)
-    cells = frame.select(*headers, "visit_by")
+    # a list of texts is written joined, as the exports' content hash reads it
+    cells = frame.select(*headers, "visit_by").with_columns(pl.col(pl.List(pl.String)).list.join("；"))
     rows = cells.rows()
     widths = [max(w, display_width(n)) for w, n in zip(display_widths(cells), names, strict=False)]
     widths += [display_width(n) for n in names[len(widths) :]]
