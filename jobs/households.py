@@ -1,9 +1,19 @@
 """Assemble each month's households: members from the roster, every member's facts from all
-sources, 12-month windows over earlier months of the lake, and events found as changes from the
-previous month.
+sources, look-back windows over earlier months of the lake, and the month's events.
 
 One row per household and month; every column the hardship index and the warning rules may name
-is listed in `FEATURES`. Lazy Polars throughout: no Python loop over households or persons.
+is listed in `FEATURES`. One function per source turns its rows into per-household features
+(`disability`, `enrolment`, ...); `assemble` reads the lake and joins them. Lazy Polars
+throughout: no Python loop over households or persons. Policy concepts (ages, working age, severe
+disability, windows, asset kinds) come from `rules/` through `safetynet.concepts`, as the SQL of
+the means test reads them.
+
+Events. An event source's row is an event in the month of its own date. A snapshot row is a new
+event when its own date (registered, assessed, enrolled) falls in the month, or when it was not in
+the last earlier snapshot delivered within the window (a late registration, or a worse grade).
+With no earlier snapshot to compare with (a first month, skipped deliveries), an older row is
+"not known to be new": the household lists the source in `events_unknown`, as missing is not zero.
+A death is an event in the month it is delivered, whatever its date: it is acted on when known.
 A source not delivered this month is listed in `missing_sources`, so the index can mark the
 dimensions it feeds as incomplete instead of reading its absence as "no hardship".
 """
@@ -11,14 +21,15 @@ dimensions it feeds as incomplete instead of reading its absence as "no hardship
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 import polars as pl
 
 from jobs.lake import Home
-from safetynet.months import month_bounds, month_range, previous_month
-from safetynet.rules import RuleSet
+from safetynet import concepts as c
+from safetynet.months import add_months, month_bounds, month_range
+from safetynet.rules import MeansLimits, Population, RuleSet
 
-WINDOW_MONTHS = 12  # rolling windows: out-of-pocket medical spending, assistance, accidents
 UPPER_STAGES = ("高中", "中职", "高职", "本科", "研究生")
 DAMAGE = {"无": 0, "一般损坏": 1, "严重损坏": 2, "倒塌": 3}
 DAMAGE_LABEL = {1: "一般损坏", 2: "严重损坏", 3: "倒塌"}
@@ -33,6 +44,7 @@ FEATURES = {
     "category": pl.String,
     "residence_type": pl.String,
     "members": pl.UInt32,
+    "members_incomplete": pl.Int8,  # a member's roster row was quarantined: members unknown
     # family population
     "minors": pl.UInt32,
     "elderly": pl.UInt32,
@@ -58,6 +70,7 @@ FEATURES = {
     # employment
     "no_labour_share": pl.Float64,
     "partial_labour": pl.UInt32,
+    "single_person_candidates": pl.UInt32,
     "unemployed": pl.UInt32,
     "months_unemployed": pl.Int32,
     "employed": pl.UInt32,
@@ -92,7 +105,8 @@ FEATURES = {
     "event_disability_grade": pl.Int32,
     "event_newly_unemployed": pl.UInt32,
     "event_death": pl.UInt32,
-    "event_death_working_age": pl.UInt32,
+    "event_death_earner": pl.UInt32,
+    "event_death_elderly_alone": pl.UInt32,
     "event_death_date": pl.Date,
     "event_missing": pl.UInt32,
     "event_work_injury": pl.UInt32,
@@ -106,15 +120,39 @@ FEATURES = {
     "event_kindergarten_entry": pl.UInt32,
     "event_new_upper_stage": pl.UInt32,
     "event_dropout": pl.UInt32,
+    "events_unknown": pl.String,  # sources whose new events could not be told this month
 }
+SNAPSHOT_EVENTS = ("disability", "enrolment", "dilapidated_housing")
 # Columns the later stages add and rules may also name.
 STAGE_COLUMNS = {"hardship_score"}
 
 
-def window(month: str) -> list[str]:
-    start, _ = month_bounds(month)
-    first = start.replace(year=start.year - 1) + dt.timedelta(days=31)
-    return month_range(first.strftime("%Y-%m"), month)[-WINDOW_MONTHS:]
+def window(month: str, months: int) -> list[str]:
+    """The `months` months ending with `month`."""
+    return month_range(add_months(month, 1 - months), month)
+
+
+class Period(NamedTuple):
+    """The month being assembled and the concepts its features are counted with."""
+
+    month: str
+    start: dt.date
+    end: dt.date
+    window_start: dt.date  # first day of the look-back window
+    p: Population
+    limits: MeansLimits
+
+    @classmethod
+    def of(cls, month: str, rules: RuleSet) -> Period:
+        start, end = month_bounds(month)
+        first = window(month, rules.population.lookback_months)[0]
+        return cls(month, start, end, month_bounds(first)[0], rules.population, rules.means_limits)
+
+    def in_month(self, column: str) -> pl.Expr:
+        return pl.col(column).is_between(self.start, self.end).fill_null(False)
+
+    def in_window(self, column: str) -> pl.Expr:
+        return pl.col(column).is_between(self.window_start, self.end).fill_null(False)
 
 
 class Lake:
@@ -122,27 +160,358 @@ class Lake:
 
     def __init__(self, home: Home):
         self.home = home
+        self._delivered: dict[str, set[str]] = {}
 
-    def scan(self, source: str, months: list[str]) -> pl.LazyFrame | None:
-        paths = [self.home.partition(source, m) / "data.parquet" for m in months]
-        paths = [p for p in paths if p.exists()]
-        return pl.scan_parquet(paths) if paths else None
+    def scan(self, source: str, months: list[str], schema: dict | None = None) -> pl.LazyFrame | None:
+        """The source's rows of those months, each with the `month` it was delivered in."""
+        frames = []
+        for m in months:
+            path = self.home.partition(source, m) / "data.parquet"
+            if path.exists():
+                rows = pl.scan_parquet(path)
+                frames.append((rows.select(list(schema)) if schema else rows).with_columns(month=pl.lit(m)))
+        return pl.concat(frames) if frames else None
+
+    def rows(self, source: str, months: list[str], schema: dict) -> pl.LazyFrame:
+        """As `scan`, the given columns only, and no rows rather than None."""
+        found = self.scan(source, months, schema)
+        return found if found is not None else _empty(schema | {"month": pl.String})
 
     def delivered(self, month: str) -> set[str]:
-        folder = self.home.partition("_deliveries", month)
-        if not folder.exists():
-            return set()
-        frame = pl.read_parquet(folder / "*.parquet", columns=["source", "status"])
-        return set(frame.filter(pl.col("status") == "delivered")["source"])
+        if month not in self._delivered:
+            folder = self.home.partition("_deliveries", month)
+            found: set[str] = set()
+            if folder.exists():
+                frame = pl.read_parquet(folder / "*.parquet", columns=["source", "status"])
+                found = set(frame.filter(pl.col("status") == "delivered")["source"])
+            self._delivered[month] = found
+        return self._delivered[month]
+
+    def baseline(self, source: str, months: list[str]) -> str | None:
+        """The latest of `months` whose delivery of the source arrived: what a snapshot is compared with."""
+        return next((m for m in reversed(months) if source in self.delivered(m)), None)
+
+    def quarantined_households(self, month: str) -> pl.LazyFrame:
+        """Households with a roster row quarantined this month: their members are not all known."""
+        path = self.home.partition("_quarantine", month) / "roster.parquet"
+        if not path.exists() or "household_id" not in pl.read_parquet_schema(path):
+            return _empty({"household_id": pl.String})
+        return pl.scan_parquet(path).select("household_id").drop_nulls().unique()
 
 
 def _empty(schema: dict) -> pl.LazyFrame:
     return pl.DataFrame(schema=schema).lazy()
 
 
-def _per_person(lake: Lake, source: str, months: list[str], schema: dict) -> pl.LazyFrame:
-    frame = lake.scan(source, months)
-    return frame.select(list(schema)) if frame is not None else _empty(schema)
+def by_household(frame: pl.LazyFrame, members: pl.LazyFrame, **aggs: pl.Expr) -> pl.LazyFrame:
+    """Per-person rows summed up per household of `members` (id_number, household_id)."""
+    people = members.select("id_number", "household_id")
+    return frame.join(people, on="id_number", how="inner").group_by("household_id").agg(**aggs)
+
+
+def _not_known_new(period: Period, known: pl.Expr, date: str) -> pl.Expr:
+    """A row with no earlier snapshot to compare with, dated before the month but inside the
+    window: it may have appeared this month or earlier. Older rows are known to be old."""
+    return ~known & ~period.in_month(date) & period.in_window(date)
+
+
+# --- the roster ----------------------------------------------------------------------------------
+
+
+def persons(roster: pl.LazyFrame, period: Period) -> pl.LazyFrame:
+    """The month's roster with each person's age on the month's last day."""
+    return roster.with_columns(age=c.age_on(c.birth_date(), period.end))
+
+
+def roster_households(
+    people: pl.LazyFrame, grades: pl.LazyFrame, gone: pl.LazyFrame, period: Period
+) -> pl.LazyFrame:
+    """Households of the roster: members by age, health and labour capacity, declared income and
+    benefit, and who still lives (`gone`: ids of the dead and the declared missing)."""
+    p, age = period.p, pl.col("age")
+    alive = ~pl.col("gone")
+    candidate = c.is_single_person_candidate(
+        p, age, pl.col("labour_capacity"), pl.col("health_status"), pl.col("grade")
+    ) & pl.col("category").is_in(list(p.single_person_categories))
+    head_first = pl.col("relation") != "户主"
+    return (
+        people.join(grades, on="id_number", how="left")
+        .join(gone.select("id_number", gone=pl.lit(True)), on="id_number", how="left")
+        .with_columns(pl.col("gone").fill_null(False))
+        .sort("household_id", head_first, "id_number")
+        .group_by("household_id")
+        .agg(
+            pl.col("division_code").first(),
+            pl.col("category").first(),
+            pl.col("residence_type").first(),
+            members=pl.len(),
+            minors=c.is_minor(p, age).sum(),
+            elderly=c.is_elderly(p, age).sum(),
+            working_age=c.is_working_age(p, age).sum(),
+            dependants=c.is_dependant(p, age).sum(),
+            serious_ill=(pl.col("health_status") == "大病").sum(),
+            chronic_ill=(pl.col("health_status") == "慢性病").sum(),
+            no_labour=(pl.col("labour_capacity") == "无").sum(),
+            partial_labour=(pl.col("labour_capacity") == "部分丧失").sum(),
+            single_person_candidates=(candidate & alive).sum(),
+            income=pl.col("declared_monthly_income").cast(pl.Float64).fill_null(0).sum(),
+            benefit=pl.col("monthly_benefit").cast(pl.Float64).fill_null(0).sum(),
+            housing_area=pl.col("housing_area").cast(pl.Float64).max(),
+            living=alive.sum(),
+            living_elderly=(alive & c.is_elderly(p, age)).sum(),
+        )
+    )
+
+
+# --- snapshots with events -----------------------------------------------------------------------
+
+
+def disability(
+    now: pl.LazyFrame, before: pl.LazyFrame | None, members: pl.LazyFrame, period: Period
+) -> pl.LazyFrame:
+    """Registered disabilities, and the month's new or worse registrations."""
+    rows = now.group_by("id_number").agg(pl.col("grade").min(), pl.col("registered_on").max())
+    if before is None:
+        rows = rows.with_columns(grade_prev=pl.lit(None, pl.Int32), known=pl.lit(False))
+    else:
+        prev = before.group_by("id_number").agg(grade_prev=pl.col("grade").min())
+        rows = rows.join(prev, on="id_number", how="left").with_columns(known=pl.lit(True))
+    worse = pl.col("grade_prev").is_null() | (pl.col("grade") < pl.col("grade_prev"))
+    new = period.in_month("registered_on") | (pl.col("known") & worse)
+    severe = c.is_severe_disability(period.p, pl.col("grade"))
+    return by_household(
+        rows.with_columns(new=new, unknown=_not_known_new(period, pl.col("known"), "registered_on")),
+        members,
+        disabled=pl.len(),
+        severe_disabled=severe.sum(),
+        event_new_disability=pl.col("new").sum(),
+        event_severe_disability=(pl.col("new") & severe).sum(),
+        event_disability_grade=pl.col("grade").filter(pl.col("new")).min(),
+        unknown_disability=pl.col("unknown").any(),
+    )
+
+
+def enrolment(
+    now: pl.LazyFrame, before: pl.LazyFrame | None, members: pl.LazyFrame, period: Period
+) -> pl.LazyFrame:
+    """Students by stage, and the month's entries to kindergarten and to the upper stages, and
+    dropouts. An entry is dated (enrolled_on); a dropout is only seen against an earlier register."""
+
+    def latest(rows: pl.LazyFrame) -> pl.LazyFrame:
+        return rows.sort("enrolled_on", "stage", "status").group_by("id_number").last()
+
+    rows = latest(now)
+    if before is None:
+        rows = rows.with_columns(
+            stage_prev=pl.lit(None, pl.String), status_prev=pl.lit(None, pl.String), known=pl.lit(False)
+        )
+    else:
+        prev = latest(before).select("id_number", stage_prev="stage", status_prev="status")
+        rows = rows.join(prev, on="id_number", how="left").with_columns(known=pl.lit(True))
+    stage, status, known = pl.col("stage"), pl.col("status"), pl.col("known")
+    dated = period.in_month("enrolled_on")
+    studying = status == "在读"
+    dropout = status == "辍学"
+    return by_household(
+        rows,
+        members,
+        preschool=((stage == "学前") & studying).sum(),
+        compulsory_students=(stage.is_in(["小学", "初中"]) & studying).sum(),
+        high_school_students=(stage.is_in(["高中", "中职"]) & studying).sum(),
+        college_students=(stage.is_in(["高职", "本科", "研究生"]) & studying).sum(),
+        dropouts=dropout.sum(),
+        event_kindergarten_entry=((stage == "学前") & (dated | known & pl.col("stage_prev").is_null())).sum(),
+        event_new_upper_stage=(
+            stage.is_in(UPPER_STAGES) & (dated | known & (stage != pl.col("stage_prev").fill_null("")))
+        ).sum(),
+        event_dropout=(dropout & known & (pl.col("status_prev").fill_null("") != "辍学")).sum(),
+        unknown_enrolment=(
+            _not_known_new(period, known, "enrolled_on") & (stage.is_in(["学前", *UPPER_STAGES]))
+            | ~known & dropout
+        ).any(),
+    )
+
+
+def dilapidated(
+    now: pl.LazyFrame, before: pl.LazyFrame | None, members: pl.LazyFrame, period: Period
+) -> pl.LazyFrame:
+    """The worst dwelling grade, and a grade newly assessed or worse than the earlier register's."""
+    grade = pl.col("grade").replace_strict(GRADE, default=0, return_dtype=pl.Int32)
+    rows = (
+        now.with_columns(g=grade)
+        .sort("g", "assessed_on")
+        .group_by("id_number")
+        .agg(pl.col("g").last(), pl.col("assessed_on").last())
+    )
+    if before is None:
+        rows = rows.with_columns(gp=pl.lit(0, pl.Int32), known=pl.lit(False))
+    else:
+        prev = before.with_columns(g=grade).group_by("id_number").agg(gp=pl.col("g").max())
+        rows = rows.join(prev, on="id_number", how="left").with_columns(
+            pl.col("gp").fill_null(0), known=pl.lit(True)
+        )
+    new = period.in_month("assessed_on") | (pl.col("known") & (pl.col("g") > pl.col("gp")))
+    return by_household(
+        rows,
+        members,
+        dilapidated_grade=pl.col("g").max(),
+        event_newly_dilapidated=pl.when(new).then(pl.col("g")).otherwise(0).max(),
+        unknown_dilapidated_housing=(
+            _not_known_new(period, pl.col("known"), "assessed_on") & (pl.col("g") >= GRADE["C"])
+        ).any(),
+    )
+
+
+# --- events and windows ------------------------------------------------------------------------
+
+
+def employment(rows: pl.LazyFrame, members: pl.LazyFrame, period: Period) -> pl.LazyFrame:
+    """Each member's latest registration in the window; newly unemployed this month."""
+    latest = (
+        rows.filter(period.in_window("registered_on"))
+        .select("id_number", "status", "registered_on")
+        .unique()
+        .sort("registered_on")
+        .group_by("id_number")
+        .agg(
+            pl.col("status").last(),
+            pl.col("registered_on").last(),
+            newly=((pl.col("status") == "失业") & (pl.col("registered_on") >= period.start)).any(),
+        )
+    )
+    months_out = ((pl.lit(period.end) - pl.col("registered_on")).dt.total_days() // 30).cast(pl.Int32)
+    return by_household(
+        latest,
+        members,
+        unemployed=(pl.col("status") == "失业").sum(),
+        employed=(pl.col("status") == "就业").sum(),
+        months_unemployed=months_out.filter(pl.col("status") == "失业").max(),
+        event_newly_unemployed=pl.col("newly").sum(),
+    )
+
+
+def medical(claims: pl.LazyFrame, members: pl.LazyFrame, period: Period) -> pl.LazyFrame:
+    """Out-of-pocket spending (month and window) and inpatient stays in the window."""
+    oop = pl.col("out_of_pocket")  # summed in decimal: exact in any order, then as float
+    return by_household(
+        claims.filter(period.in_window("settled_on")).drop("month").unique(),
+        members,
+        oop_medical_12m=oop.sum().cast(pl.Float64),
+        oop_medical_month=oop.filter(pl.col("settled_on") >= period.start).sum().cast(pl.Float64),
+        inpatient_12m=(pl.col("inpatient") == "是").sum(),
+    )
+
+
+def window_amount(
+    rows: pl.LazyFrame, date: str, amount: str, name: str, members: pl.LazyFrame, period: Period
+) -> pl.LazyFrame:
+    """The sum of an amount paid in the window."""
+    rows = rows.filter(period.in_window(date)).drop("month").unique()
+    return by_household(rows, members, **{name: pl.col(amount).sum().cast(pl.Float64)})
+
+
+def window_events(
+    rows: pl.LazyFrame,
+    date: str,
+    name: str,
+    event: str,
+    event_date: str | None,
+    members: pl.LazyFrame,
+    period: Period,
+) -> pl.LazyFrame:
+    """Events in the window (`name`) and in the month (`event`, its first date `event_date`)."""
+    rows = rows.filter(period.in_window(date)).select("id_number", date).unique()
+    aggs = {name: pl.len(), event: (pl.col(date) >= period.start).sum()}
+    if event_date:
+        aggs[event_date] = pl.col(date).filter(pl.col(date) >= period.start).min()
+    return by_household(rows, members, **aggs)
+
+
+def deaths(rows: pl.LazyFrame, earners: pl.LazyFrame, members: pl.LazyFrame, period: Period) -> pl.LazyFrame:
+    """Deaths in the window, and those first delivered this month whatever their date (a death is
+    acted on when it is known): of an earner (`earners`: ids with counted income or a 就业
+    registration), or of a head or spouse (whether it leaves an elderly person alone is known once
+    the household's living members are)."""
+    first = rows.group_by("id_number").agg(pl.col("died_on").min(), delivered=pl.col("month").min())
+    now = pl.col("delivered") == period.month
+    people = members.select("id_number", "household_id", "relation")
+    return (
+        first.join(earners.select("id_number", earner=pl.lit(True)), on="id_number", how="left")
+        .join(people, on="id_number", how="inner")
+        .group_by("household_id")
+        .agg(
+            deaths_12m=period.in_window("died_on").sum(),
+            event_death=now.sum(),
+            event_death_date=pl.col("died_on").filter(now).min(),
+            event_death_earner=(now & pl.col("earner").fill_null(False)).sum(),
+            partner_died=(now & pl.col("relation").is_in(["户主", "配偶"])).sum(),
+        )
+    )
+
+
+def disasters(rows: pl.LazyFrame, members: pl.LazyFrame, period: Period) -> pl.LazyFrame:
+    """Damage and losses in the window and the month. One disaster reported for several members
+    is one loss: one row per household and date."""
+    rows = (
+        rows.filter(period.in_window("occurred_on"))
+        .drop("month")
+        .unique()
+        .with_columns(
+            damage=pl.col("house_damage").replace_strict(DAMAGE, default=0, return_dtype=pl.Int32),
+            loss=pl.col("loss_amount").cast(pl.Float64).fill_null(0),
+            now=pl.col("occurred_on") >= period.start,
+        )
+    )
+    per_event = (
+        rows.join(members.select("id_number", "household_id"), on="id_number", how="inner")
+        .group_by("household_id", "occurred_on")
+        .agg(pl.col("damage").max(), pl.col("loss").max(), pl.col("now").first())
+    )
+    return per_event.group_by("household_id").agg(
+        disaster_damage_12m=pl.col("damage").max(),
+        disaster_loss_12m=pl.col("loss").sum(),
+        event_disaster_damage=pl.col("damage").filter(pl.col("now")).max(),
+        event_disaster_date=pl.col("occurred_on").filter(pl.col("now")).min(),
+        event_disaster_loss=pl.col("loss").filter(pl.col("now")).sum(),
+    )
+
+
+# --- assets: the month's snapshots, counted as the means test counts them -------------------------
+
+
+def properties(rows: pl.LazyFrame, members: pl.LazyFrame, period: Period) -> pl.LazyFrame:
+    limits = period.limits
+    return by_household(
+        rows,
+        members,
+        properties=pl.col("property_id").filter(pl.col("usage").is_in(list(limits.home_usages))).n_unique(),
+        commercial_properties=pl.col("property_id")
+        .filter(pl.col("usage").is_in(list(limits.non_residential_usages)))
+        .n_unique(),
+    )
+
+
+def cars(rows: pl.LazyFrame, members: pl.LazyFrame, period: Period) -> pl.LazyFrame:
+    limits = period.limits
+    counted = (
+        pl.col("vehicle_type").is_in(list(limits.car_types))
+        & ~pl.col("vehicle_type").is_in(list(limits.car_exempt_types))
+        & (pl.col("operating") == "否")
+    )
+    return by_household(rows, members, cars=counted.sum())
+
+
+def business(rows: pl.LazyFrame, members: pl.LazyFrame, period: Period) -> pl.LazyFrame:
+    active = (pl.col("status") == "存续") & ~pl.col("entity_type").is_in(
+        list(period.limits.business_exempt_types)
+    )
+    return by_household(rows, members, companies=pl.col("entity_id").filter(active).n_unique())
+
+
+def deposits(rows: pl.LazyFrame, members: pl.LazyFrame) -> pl.LazyFrame:
+    """A negative balance counts as 0, as in the means test; summed exactly in decimal."""
+    balance = pl.when(pl.col("balance") > 0).then(pl.col("balance")).otherwise(0)
+    return by_household(rows, members, deposits=balance.sum().cast(pl.Float64))
 
 
 def _standard(rules: RuleSet, month_start: dt.date) -> pl.Expr:
@@ -177,336 +546,198 @@ def assemble(home: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
     """Household-month features, one row per household in `household_id` order, and the sources
     missing this month."""
     lake = Lake(home)
-    start, end = month_bounds(month)
-    prev = previous_month(month)
-    months = window(month)
-    window_start = month_bounds(months[0])[0]
-    delivered, delivered_prev = lake.delivered(month), lake.delivered(prev)
-    missing = sorted({s for ind in rules.indicators for s in ind.sources} - delivered)
+    period = Period.of(month, rules)
+    months = window(month, rules.population.lookback_months)
+    earlier = months[:-1]
+    missing = sorted({s for ind in rules.indicators for s in ind.sources} - lake.delivered(month))
 
     roster = lake.scan("roster", [month])
     if roster is None:
         raise FileNotFoundError(
             f"{home.root}: no roster in the lake for {month}: households cannot be assembled"
         )
-    birth = pl.col("id_number").str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
-    persons = roster.with_columns(
-        age=((pl.lit(end) - birth).dt.total_days() / 365.25).floor().cast(pl.Int32),
-    )
+    people = persons(roster, period)
+    # Who was gone by the month's end: the dead and the declared missing of the window.
+    death_rows = lake.rows("deaths", months, {"id_number": pl.String, "died_on": pl.Date})
+    missing_rows = lake.rows("missing_persons", months, {"id_number": pl.String, "declared_on": pl.Date})
+    gone = pl.concat(
+        [
+            death_rows.filter(pl.col("died_on") <= period.end).select("id_number"),
+            missing_rows.filter(pl.col("declared_on") <= period.end).select("id_number"),
+        ]
+    ).unique()
     # Which household a person belongs to: this month's roster, and for people who have left it
-    # since an event in the window (the dead, the declared missing), the last roster that listed them.
-    person_household = (
-        persons.select("id_number", "household_id")
+    # since (the dead, the declared missing), the last roster that listed them.
+    facts = ["id_number", "household_id", "relation", "declared_monthly_income"]
+    members = (
+        people.select(facts)
         .sort("id_number", "household_id")
         .unique("id_number", keep="first", maintain_order=True)
     )
-    leavers = (
-        pl.concat(
-            [
-                _per_person(lake, "deaths", months, {"id_number": pl.String}),
-                _per_person(lake, "missing_persons", months, {"id_number": pl.String}),
-            ]
-        )
-        .unique()
-        .join(person_household, on="id_number", how="anti")
-    )
-    earlier = [m for m in months if m != month]
+    leavers = gone.join(members, on="id_number", how="anti")
     for m in reversed(earlier):  # newest first: a later roster wins
         listed = lake.scan("roster", [m])
-        if listed is None:
-            continue
-        found = listed.select("id_number", "household_id").join(leavers, on="id_number", how="semi")
-        person_household = pl.concat(
-            [person_household, found.join(person_household, on="id_number", how="anti")]
-        )
+        if listed is not None:
+            found = listed.select(facts).join(leavers, on="id_number", how="semi")
+            members = pl.concat([members, found.join(members, on="id_number", how="anti")])
 
-    def by_household(frame: pl.LazyFrame, **aggs: pl.Expr) -> pl.LazyFrame:
-        return frame.join(person_household, on="id_number", how="inner").group_by("household_id").agg(**aggs)
+    def snapshot(source: str, schema: dict) -> tuple[pl.LazyFrame, pl.LazyFrame | None]:
+        base = lake.baseline(source, earlier)
+        before = lake.rows(source, [base], schema) if base else None
+        return lake.rows(source, [month], schema), before
 
-    # --- disability: snapshot now and last month ---------------------------------------------------
-    dis_now = _per_person(lake, "disability", [month], {"id_number": pl.String, "grade": pl.Int32})
-    dis_now = dis_now.group_by("id_number").agg(pl.col("grade").min())
-    dis_prev = _per_person(lake, "disability", [prev], {"id_number": pl.String, "grade": pl.Int32})
-    dis_prev = dis_prev.group_by("id_number").agg(pl.col("grade").min().alias("grade_prev"))
-    dis = dis_now.join(dis_prev, on="id_number", how="left").with_columns(
-        # only a month with last month's register to compare with can show a change
-        changed=pl.lit("disability" in delivered_prev)
-        & (pl.col("grade_prev").is_null() | (pl.col("grade") < pl.col("grade_prev")))
+    dis_now, dis_before = snapshot(
+        "disability", {"id_number": pl.String, "grade": pl.Int32, "registered_on": pl.Date}
     )
-    dis_h = by_household(
-        dis,
-        disabled=pl.len(),
-        severe_disabled=(pl.col("grade") <= 2).sum(),
-        event_new_disability=pl.col("changed").sum(),
-        event_severe_disability=(pl.col("changed") & (pl.col("grade") <= 2)).sum(),
-        event_disability_grade=pl.col("grade").filter(pl.col("changed")).min(),
-    )
-
-    # --- enrolment ------------------------------------------------------------------------------
+    grades = dis_now.group_by("id_number").agg(pl.col("grade").min())
+    households = roster_households(people, grades, gone, period)
     enrol_schema = {"id_number": pl.String, "stage": pl.String, "status": pl.String, "enrolled_on": pl.Date}
-    enrol = (
-        _per_person(lake, "enrolment", [month], enrol_schema)
-        .sort("enrolled_on", "stage", "status")
-        .group_by("id_number")
-        .last()
+    dil_schema = {"id_number": pl.String, "grade": pl.String, "assessed_on": pl.Date}
+    amount = pl.Decimal(16, 2)
+    # an earner: counted income (declared, a 就业 wage, employee insurance, housing fund) or a 就业
+    # registration in the window, as the means test counts income
+    jobs = lake.rows(
+        "employment", months, {"id_number": pl.String, "status": pl.String, "registered_on": pl.Date}
     )
-    enrol_prev = (
-        _per_person(lake, "enrolment", [prev], enrol_schema)
-        .sort("enrolled_on", "stage", "status")
-        .group_by("id_number")
-        .last()
-        .select("id_number", stage_prev="stage", status_prev="status")
-    )
-    compare = pl.lit("enrolment" in delivered_prev)
-    enrol = enrol.join(enrol_prev, on="id_number", how="left")
-    studying = pl.col("status") == "在读"
-    enrol_h = by_household(
-        enrol,
-        preschool=((pl.col("stage") == "学前") & studying).sum(),
-        compulsory_students=(pl.col("stage").is_in(["小学", "初中"]) & studying).sum(),
-        high_school_students=(pl.col("stage").is_in(["高中", "中职"]) & studying).sum(),
-        college_students=(pl.col("stage").is_in(["高职", "本科", "研究生"]) & studying).sum(),
-        dropouts=(pl.col("status") == "辍学").sum(),
-        event_kindergarten_entry=(
-            compare & (pl.col("stage") == "学前") & pl.col("stage_prev").is_null()
-        ).sum(),
-        event_new_upper_stage=(
-            compare
-            & pl.col("stage").is_in(UPPER_STAGES)
-            & (pl.col("stage") != pl.col("stage_prev").fill_null(""))
-        ).sum(),
-        event_dropout=((pl.col("status") == "辍学") & compare & (pl.col("status_prev") != "辍学")).sum(),
-    )
-
-    # --- employment over the window ----------------------------------------------------------------
-    emp = _per_person(
-        lake, "employment", months, {"id_number": pl.String, "status": pl.String, "registered_on": pl.Date}
-    )
-    emp = emp.filter(pl.col("registered_on").is_between(window_start, end)).unique()
-    latest = (
-        emp.sort("registered_on")
-        .group_by("id_number")
-        .agg(
-            pl.col("status").last(),
-            pl.col("registered_on").last(),
-            newly=((pl.col("status") == "失业") & (pl.col("registered_on") >= start)).any(),
-        )
-    )
-    months_out = ((pl.lit(end) - pl.col("registered_on")).dt.total_days() // 30).cast(pl.Int32)
-    emp_h = by_household(
-        latest,
-        unemployed=(pl.col("status") == "失业").sum(),
-        employed=(pl.col("status") == "就业").sum(),
-        months_unemployed=months_out.filter(pl.col("status") == "失业").max(),
-        event_newly_unemployed=pl.col("newly").sum(),
-    )
-
-    # --- medical: out-of-pocket and stays over the window -------------------------------------------
-    claims = _per_person(
-        lake,
-        "medical_claims",
-        months,
-        {
-            "id_number": pl.String,
-            "settled_on": pl.Date,
-            "out_of_pocket": pl.Decimal(16, 2),
-            "inpatient": pl.String,
-            "total_cost": pl.Decimal(16, 2),
-        },
-    )
-    claims = claims.filter(pl.col("settled_on").is_between(window_start, end)).unique()
-    oop = pl.col("out_of_pocket")  # summed in decimal: exact in any order, then as float
-    med_h = by_household(
-        claims,
-        oop_medical_12m=oop.sum().cast(pl.Float64),
-        oop_medical_month=oop.filter(pl.col("settled_on") >= start).sum().cast(pl.Float64),
-        inpatient_12m=(pl.col("inpatient") == "是").sum(),
-    )
-
-    def window_amount(source: str, date_col: str, amount_col: str, name: str) -> pl.LazyFrame:
-        rows = _per_person(
-            lake, source, months, {"id_number": pl.String, date_col: pl.Date, amount_col: pl.Decimal(16, 2)}
-        )
-        rows = rows.filter(pl.col(date_col).is_between(window_start, end)).unique()
-        return by_household(rows, **{name: pl.col(amount_col).sum().cast(pl.Float64)})
-
-    assist_h = window_amount("medical_assistance", "paid_on", "amount", "medical_assistance_12m")
-    edu_h = window_amount("education_aid", "paid_on", "amount", "education_aid_12m")
-
-    def window_events(
-        source: str, date_col: str, name: str, event: str, event_date: str | None, **extra: pl.Expr
-    ) -> pl.LazyFrame:
-        rows = _per_person(lake, source, months, {"id_number": pl.String, date_col: pl.Date})
-        rows = rows.filter(pl.col(date_col).is_between(window_start, end)).unique()
-        aggs = {name: pl.len(), event: (pl.col(date_col) >= start).sum(), **extra}
-        if event_date:
-            aggs[event_date] = pl.col(date_col).filter(pl.col(date_col) >= start).min()
-        return by_household(rows, **aggs)
-
-    injury_h = window_events(
-        "work_injury", "injured_on", "work_injuries_12m", "event_work_injury", "event_work_injury_date"
-    )
-    # A death of a working-age member (16-59) takes away an earner: a hardship event. Other deaths
-    # change who is counted in the household, which the means test checks.
-    age_at_death = (pl.col("died_on") - birth).dt.total_days() / 365.25
-    death_h = window_events(
-        "deaths",
-        "died_on",
-        "deaths_12m",
-        "event_death",
-        "event_death_date",
-        event_death_working_age=(
-            (pl.col("died_on") >= start) & age_at_death.is_between(16, 60, closed="left")
-        ).sum(),
-    )
-    missing_h = window_events("missing_persons", "declared_on", "missing_12m", "event_missing", None)
-    legal_h = window_events("legal_aid", "opened_on", "legal_aid_12m", "_legal_now", None).drop("_legal_now")
-
-    dis_rows = _per_person(
-        lake,
-        "disasters",
-        months,
-        {
-            "id_number": pl.String,
-            "occurred_on": pl.Date,
-            "house_damage": pl.String,
-            "loss_amount": pl.Decimal(16, 2),
-        },
-    )
-    dis_rows = (
-        dis_rows.filter(pl.col("occurred_on").is_between(window_start, end))
-        .unique()
-        .with_columns(
-            damage=pl.col("house_damage").replace_strict(DAMAGE, default=0, return_dtype=pl.Int32),
-            loss=pl.col("loss_amount").cast(pl.Float64).fill_null(0),
-            now=pl.col("occurred_on") >= start,
-        )
-    )
-    # One disaster reported for several members is one loss: keep one row per household and date.
-    per_event = (
-        dis_rows.join(person_household, on="id_number", how="inner")
-        .group_by("household_id", "occurred_on")
-        .agg(pl.col("damage").max(), pl.col("loss").max(), pl.col("now").first())
-    )
-    disaster_h = per_event.group_by("household_id").agg(
-        disaster_damage_12m=pl.col("damage").max(),
-        disaster_loss_12m=pl.col("loss").sum(),
-        event_disaster_damage=pl.col("damage").filter(pl.col("now")).max(),
-        event_disaster_date=pl.col("occurred_on").filter(pl.col("now")).min(),
-        event_disaster_loss=pl.col("loss").filter(pl.col("now")).sum(),
-    )
-
-    grade_schema = {"id_number": pl.String, "grade": pl.String}
-    dil_now = _per_person(lake, "dilapidated_housing", [month], grade_schema)
-    dil_prev = _per_person(lake, "dilapidated_housing", [prev], grade_schema).select(
-        "id_number", grade_prev="grade"
-    )
-    dil = dil_now.join(dil_prev, on="id_number", how="left").with_columns(
-        g=pl.col("grade").replace_strict(GRADE, default=0, return_dtype=pl.Int32),
-        gp=pl.col("grade_prev").replace_strict(GRADE, default=0, return_dtype=pl.Int32),
-    )
-    dil_h = by_household(
-        dil,
-        dilapidated_grade=pl.col("g").max(),
-        event_newly_dilapidated=pl.when(
-            pl.lit("dilapidated_housing" in delivered_prev) & (pl.col("g") > pl.col("gp"))
-        )
-        .then(pl.col("g"))
-        .otherwise(0)
-        .max(),
-    )
-
-    # --- assets: snapshots of the month ---------------------------------------------------------------
-    estate = _per_person(
-        lake, "real_estate", [month], {"id_number": pl.String, "property_id": pl.String, "usage": pl.String}
-    )
-    estate_h = by_household(
-        estate,
-        properties=pl.col("property_id").n_unique(),
-        commercial_properties=pl.col("property_id")
-        .filter(pl.col("usage").is_in(["商业", "工业"]))
-        .n_unique(),
-    )
-    cars_h = by_household(
-        _per_person(
-            lake,
-            "vehicles",
-            [month],
-            {"id_number": pl.String, "vehicle_type": pl.String, "operating": pl.String},
+    recent = [*earlier[-1:], month]
+    earners = pl.concat(
+        [
+            members.filter(pl.col("declared_monthly_income") > 0).select("id_number"),
+            jobs.filter((pl.col("status") == "就业") & period.in_window("registered_on")).select("id_number"),
+            lake.rows("social_insurance", recent, {"id_number": pl.String, "scheme": pl.String})
+            .filter(pl.col("scheme") == "城镇职工")
+            .select("id_number"),
+            lake.rows("housing_fund", recent, {"id_number": pl.String, "status": pl.String})
+            .filter(pl.col("status") == "正常")
+            .select("id_number"),
+        ]
+    ).join(death_rows.filter(pl.col("month") == month), on="id_number", how="semi")
+    parts = [
+        disability(dis_now, dis_before, members, period),
+        enrolment(*snapshot("enrolment", enrol_schema), members, period),
+        dilapidated(*snapshot("dilapidated_housing", dil_schema), members, period),
+        employment(jobs, members, period),
+        medical(
+            lake.rows(
+                "medical_claims",
+                months,
+                {
+                    "id_number": pl.String,
+                    "settled_on": pl.Date,
+                    "out_of_pocket": amount,
+                    "inpatient": pl.String,
+                    "total_cost": amount,
+                },
+            ),
+            members,
+            period,
         ),
-        cars=((pl.col("vehicle_type") == "小型汽车") & (pl.col("operating") == "否")).sum(),
-    )
-    business_h = by_household(
-        _per_person(
-            lake,
-            "business",
-            [month],
-            {"id_number": pl.String, "entity_type": pl.String, "status": pl.String, "entity_id": pl.String},
+        window_amount(
+            lake.rows(
+                "medical_assistance", months, {"id_number": pl.String, "paid_on": pl.Date, "amount": amount}
+            ),
+            "paid_on",
+            "amount",
+            "medical_assistance_12m",
+            members,
+            period,
         ),
-        companies=pl.col("entity_id")
-        .filter((pl.col("status") == "存续") & (pl.col("entity_type") != "个体工商户"))
-        .n_unique(),
-    )
-    deposits_h = by_household(
-        _per_person(lake, "deposits", [month], {"id_number": pl.String, "balance": pl.Decimal(16, 2)}),
-        deposits=pl.col("balance").sum().cast(pl.Float64),  # exact in decimal, in any order
-    )
-    fund_h = by_household(
-        _per_person(lake, "housing_fund", [month], {"id_number": pl.String, "status": pl.String}),
-        housing_fund_active=(pl.col("status") == "正常").sum(),
-    )
-    insured_h = by_household(
-        _per_person(
-            lake, "social_insurance", [month], {"id_number": pl.String, "scheme": pl.String}
-        ).unique(),
-        employee_insured=(pl.col("scheme") == "城镇职工").sum(),
-    )
-
-    # --- households from the roster ------------------------------------------------------------------
-    head_first = pl.col("relation") != "户主"
-    households = (
-        persons.sort("household_id", head_first, "id_number")
-        .group_by("household_id")
-        .agg(
-            pl.col("division_code").first(),
-            pl.col("category").first(),
-            pl.col("residence_type").first(),
-            members=pl.len(),
-            minors=(pl.col("age") < 18).sum(),
-            elderly=(pl.col("age") >= 60).sum(),
-            working_age=pl.col("age").is_between(16, 59).sum(),
-            dependants=((pl.col("age") < 16) | (pl.col("age") >= 60)).sum(),
-            serious_ill=(pl.col("health_status") == "大病").sum(),
-            chronic_ill=(pl.col("health_status") == "慢性病").sum(),
-            no_labour=(pl.col("labour_capacity") == "无").sum(),
-            partial_labour=(pl.col("labour_capacity") == "部分丧失").sum(),
-            income=pl.col("declared_monthly_income").cast(pl.Float64).fill_null(0).sum(),
-            benefit=pl.col("monthly_benefit").cast(pl.Float64).fill_null(0).sum(),
-            housing_area=pl.col("housing_area").cast(pl.Float64).max(),
-        )
-    )
-    for part in (
-        dis_h,
-        enrol_h,
-        emp_h,
-        med_h,
-        assist_h,
-        edu_h,
-        injury_h,
-        death_h,
-        missing_h,
-        legal_h,
-        disaster_h,
-        dil_h,
-        estate_h,
-        cars_h,
-        business_h,
-        deposits_h,
-        fund_h,
-        insured_h,
-    ):
+        window_amount(
+            lake.rows(
+                "education_aid", months, {"id_number": pl.String, "paid_on": pl.Date, "amount": amount}
+            ),
+            "paid_on",
+            "amount",
+            "education_aid_12m",
+            members,
+            period,
+        ),
+        window_events(
+            lake.rows("work_injury", months, {"id_number": pl.String, "injured_on": pl.Date}),
+            "injured_on",
+            "work_injuries_12m",
+            "event_work_injury",
+            "event_work_injury_date",
+            members,
+            period,
+        ),
+        deaths(death_rows, earners.unique(), members, period),
+        window_events(missing_rows, "declared_on", "missing_12m", "event_missing", None, members, period),
+        window_events(
+            lake.rows("legal_aid", months, {"id_number": pl.String, "opened_on": pl.Date}),
+            "opened_on",
+            "legal_aid_12m",
+            "_legal_now",
+            None,
+            members,
+            period,
+        ).drop("_legal_now"),
+        disasters(
+            lake.rows(
+                "disasters",
+                months,
+                {
+                    "id_number": pl.String,
+                    "occurred_on": pl.Date,
+                    "house_damage": pl.String,
+                    "loss_amount": amount,
+                },
+            ),
+            members,
+            period,
+        ),
+        properties(
+            lake.rows(
+                "real_estate", [month], {"id_number": pl.String, "property_id": pl.String, "usage": pl.String}
+            ),
+            members,
+            period,
+        ),
+        cars(
+            lake.rows(
+                "vehicles",
+                [month],
+                {"id_number": pl.String, "vehicle_type": pl.String, "operating": pl.String},
+            ),
+            members,
+            period,
+        ),
+        business(
+            lake.rows(
+                "business",
+                [month],
+                {
+                    "id_number": pl.String,
+                    "entity_type": pl.String,
+                    "status": pl.String,
+                    "entity_id": pl.String,
+                },
+            ),
+            members,
+            period,
+        ),
+        deposits(lake.rows("deposits", [month], {"id_number": pl.String, "balance": amount}), members),
+        by_household(
+            lake.rows("housing_fund", [month], {"id_number": pl.String, "status": pl.String}),
+            members,
+            housing_fund_active=(pl.col("status") == "正常").sum(),
+        ),
+        by_household(
+            lake.rows("social_insurance", [month], {"id_number": pl.String, "scheme": pl.String}).unique(),
+            members,
+            employee_insured=(pl.col("scheme") == "城镇职工").sum(),
+        ),
+        lake.quarantined_households(month).with_columns(members_incomplete=pl.lit(1, pl.Int8)),
+    ]
+    for part in parts:
         households = households.join(part, on="household_id", how="left")
+    return _finish(households, rules, period), missing
+
+
+def _finish(households: pl.LazyFrame, rules: RuleSet, period: Period) -> pl.DataFrame:
+    """Ratios, labels and the absent facts of households with no rows in a source, in FEATURES' types."""
     members = pl.col("members").cast(pl.Float64)
+    unknown = [f"unknown_{s}" for s in SNAPSHOT_EVENTS]
     out = households.with_columns(
         township_code=pl.col("division_code").str.slice(0, 9),
         county_code=pl.col("division_code").str.slice(0, 6),
@@ -516,10 +747,21 @@ def assemble(home: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
         children_without_carer=((pl.col("minors") > 0) & (pl.col("working_age") == 0)).cast(pl.Int8),
         no_labour_share=pl.col("no_labour") / members,
         declared_income_per_capita=pl.col("income") / members,
-        dibao_standard=_standard(rules, start),
+        dibao_standard=_standard(rules, period.start),
         deposits_per_capita=pl.col("deposits").fill_null(0) / members,
         housing_area_per_capita=pl.col("housing_area") / members,
         benefit_per_capita=pl.col("benefit") / members,
+        # a head or spouse who died this month leaves one living member, elderly
+        event_death_elderly_alone=(
+            (pl.col("partner_died").fill_null(0) > 0)
+            & (pl.col("living") == 1)
+            & (pl.col("living_elderly") == 1)
+        ).cast(pl.UInt32),
+        events_unknown=pl.concat_str(
+            [pl.when(pl.col(u).fill_null(False)).then(pl.lit(u.removeprefix("unknown_"))) for u in unknown],
+            separator=",",
+            ignore_nulls=True,
+        ).replace("", None),
     ).with_columns(
         income_ratio=pl.col("declared_income_per_capita") / pl.col("dibao_standard"),
         event_disaster_damage_label=pl.col("event_disaster_damage").replace_strict(
@@ -562,4 +804,4 @@ def assemble(home: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
     )
     # in household order, so that what is computed from it is written without sorting a copy
     frame = out.select([pl.col(c).cast(t) for c, t in FEATURES.items()]).sort("household_id").collect()
-    return frame.with_columns(month=pl.lit(month)).select("month", *FEATURES), missing
+    return frame.with_columns(month=pl.lit(period.month)).select("month", *FEATURES)

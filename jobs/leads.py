@@ -83,7 +83,11 @@ def reason_expr(template: str) -> pl.Expr:
 
 
 def fired_column(rule: WarningRule) -> str:
-    return f"fired_{rule.id}"
+    return fired_column_id(rule.id)
+
+
+def fired_column_id(rule_id: str) -> str:
+    return f"fired_{rule_id}"
 
 
 def warn(scored: pl.DataFrame, rules: RuleSet, month: str) -> pl.DataFrame:
@@ -96,18 +100,37 @@ def warn(scored: pl.DataFrame, rules: RuleSet, month: str) -> pl.DataFrame:
     return scored.with_columns(fired)
 
 
-def _action_expr(rules: RuleSet, warnings: list[WarningRule]) -> pl.Expr:
+def _action_expr(rules: RuleSet, warnings: list[WarningRule], month: str) -> pl.Expr:
+    """Every response that applies, in the order of rules/actions.yaml, joined with ；: for each
+    fired rule the first entry naming it whose categories and conditions match; the entries with
+    conditions and no rules whose conditions the household meets; else the default entry."""
     ids = {w.id for w in warnings}
-    expr = pl.lit(None, dtype=pl.String)
-    for action in reversed(rules.actions):  # the first matching action wins
-        present = [r for r in action.rules if r in ids]
-        if action.rules and not present:
-            continue
-        cond = pl.any_horizontal(pl.col(f"fired_{r}") for r in present) if present else pl.lit(True)
+    taken: dict[str, pl.Expr] = {}  # per rule: an earlier entry already answers it
+    applies, default = [], None
+    for action in rules.actions:
+        cond = pl.lit(True)
         if action.categories:
             cond = cond & pl.col("category").is_in(list(action.categories))
-        expr = pl.when(cond).then(pl.lit(action.action)).otherwise(expr)
-    return expr
+        for c in action.when:
+            cond = cond & condition_expr(c, month)
+        if not action.rules and not action.when:
+            default = action.action
+            continue
+        if not action.rules:
+            applies.append((action.action, cond))
+            continue
+        present = [r for r in action.rules if r in ids]
+        if not present:
+            continue
+        mine = []
+        for r in present:
+            first = pl.col(fired_column_id(r)) & cond & ~taken.get(r, pl.lit(False))
+            mine.append(first)
+            taken[r] = taken.get(r, pl.lit(False)) | (pl.col(fired_column_id(r)) & cond)
+        applies.append((action.action, pl.any_horizontal(mine)))
+    texts = [pl.when(cond).then(pl.lit(text)) for text, cond in applies]
+    joined = pl.concat_str(texts, separator="；", ignore_nulls=True) if texts else pl.lit(None, pl.String)
+    return pl.when(joined.is_null() | (joined == "")).then(pl.lit(default)).otherwise(joined)
 
 
 def make_leads(
@@ -140,7 +163,7 @@ def make_leads(
                 separator="；",
                 ignore_nulls=True,
             ),
-            recommended_action=_action_expr(rules, warnings),
+            recommended_action=_action_expr(rules, warnings, month),
             lead_id=pl.format("XS{}-{}", pl.lit(month.replace("-", "")), pl.col("household_id")),
         )
         .with_columns(

@@ -25,7 +25,7 @@ from jobs.households import window
 from jobs.lake import Home, replace_dir, write_parquet
 from jobs.leads import visit_by
 from safetynet.errors import RulesError
-from safetynet.months import month_bounds
+from safetynet.months import add_months, month_bounds
 from safetynet.progress import timed
 from safetynet.rules import RuleSet
 
@@ -84,15 +84,17 @@ def connect(home: Home, month: str, rules: RuleSet) -> duckdb.DuckDBPyConnection
         "month": month,
         "month_start": start,
         "month_end": end,
-        "window_start": month_bounds(window(month)[0])[0],
+        "window_start": month_bounds(window(month, rules.population.lookback_months)[0])[0],
         "near_dibao_factor": limits.near_dibao_factor,
         "financial_assets_months": limits.financial_assets_months,
         "max_homes": limits.max_homes,
+        "home_usages": list(limits.home_usages),
         "non_residential_usages": list(limits.non_residential_usages),
         "car_types": list(limits.car_types),
         "car_exempt_types": list(limits.car_exempt_types),
         "business_exempt_types": list(limits.business_exempt_types),
         "housing_fund_wage_share": limits.housing_fund_wage_share,
+        **rules.population.sql_variables(),
     }
     for name, value in variables.items():
         con.execute(f"set variable {name} = ?", [value])
@@ -154,7 +156,7 @@ def period_of(month: str, period_months: int) -> str:
 
 
 def _months_before(month: str, n: int) -> list[str]:
-    return [m for m in window(month) if m != month][-n:] if n else []
+    return [add_months(month, -k) for k in range(n, 0, -1)]
 
 
 def draw_recheck(con: duckdb.DuckDBPyConnection, h: Home, month: str, rules: RuleSet) -> pl.DataFrame | None:

@@ -36,7 +36,7 @@ from safetynet.contract import SOURCES
 from safetynet.ids import mask_ids
 from safetynet.months import month_bounds
 from safetynet.pdf import Document, Flow, FontChain, MissingGlyph, find_font
-from safetynet.rules import Dimension
+from safetynet.rules import Dimension, load_population
 
 PORTRAIT_DIR = "家庭画像"
 # The leads whose portrait and visit sheet are printed at export (issue 13, item 4): a home visit is
@@ -184,10 +184,11 @@ def _by_household(people: pl.LazyFrame) -> pl.LazyFrame:
 def _work_injury(home: Home, month: str, people: pl.LazyFrame) -> pl.LazyFrame:
     """Work injuries of the members over the index's 12-month window, with the compensation paid."""
     schema = {"household_id": pl.String, "injuries": pl.UInt32, "compensation": pl.Float64}
-    rows = _scan(home, "work_injury", window(month))
+    months = window(month, load_population().lookback_months)
+    rows = _scan(home, "work_injury", months)
     if rows is None:
         return pl.LazyFrame(schema=schema)
-    start = month_bounds(window(month)[0])[0]
+    start = month_bounds(months[0])[0]
     _, end = month_bounds(month)
     return (
         rows.select("id_number", "injured_on", "compensation")

@@ -23,7 +23,8 @@ from jobs.expectations import load_suite, register_custom_expectations
 from jobs.ingest import META, RawSource, cast
 from safetynet.errors import SafetynetError
 from safetynet.ids import id_problem_expr, valid_id_expr
-from safetynet.months import month_bounds
+from safetynet.months import add_months, month_bounds
+from safetynet.rules import load_population
 
 QUARANTINE_SCHEMA = {
     "source": pl.String,
@@ -67,8 +68,8 @@ def month_parameters(
     return {
         "month": month,
         "month_end": end,
-        # Departments report events late; one year back is accepted (later months re-deliver).
-        "event_window_start": start.replace(year=start.year - 1),
+        # Departments report events late; rows dated up to late_report_months back are accepted.
+        "event_window_start": month_bounds(add_months(month, -load_population().late_report_months))[0],
         "earliest_date": dt.date(1900, 1, 1),  # an earlier date is a typing error in every source
         "division_codes": division_codes,
         "issued_ids": issued_ids,

@@ -35,8 +35,8 @@ from jobs.monthly import READY
 from jobs.returnable import OUTCOME_CODES
 from safetynet.contract import SOURCES
 from safetynet.errors import DeliveryError, SafetynetError
-from safetynet.months import month_bounds, next_month
-from safetynet.rules import PortalSettings
+from safetynet.months import add_months, month_bounds, next_month
+from safetynet.rules import PortalSettings, load_population
 
 COLUMNS = [c.name for c in SOURCES["outcomes"].columns]
 HEADERS = {c.zh: c.name for c in SOURCES["outcomes"].columns} | {
@@ -308,7 +308,7 @@ def check(rows: list[Row], township: str, home: Home, month: str, today: dt.date
     ids = sorted({r.id for r in rows if r.id})
     known = {r[0]: r[1:] for r in issued(home, ids).iter_rows()}
     done = closed(home, ids)
-    window_start = month_bounds(month)[0].replace(year=month_bounds(month)[0].year - 1)
+    window_start = month_bounds(add_months(month, -load_population().late_report_months))[0]
     first: dict[str, Row] = {}
     for row in rows:
         if row.status != "接受":

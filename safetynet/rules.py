@@ -116,9 +116,14 @@ class WarningRule:
 
 @dataclass(frozen=True)
 class Action:
+    """A recommended response (rules/actions.yaml): for a lead carrying one of `rules` (the first
+    entry that matches each rule), or, with no rules but conditions, for any lead whose household
+    meets them; an entry with neither applies when no other does."""
+
     rules: tuple[str, ...]
     categories: tuple[str, ...]
     action: str
+    when: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class MeansLimits:
     near_dibao_factor: float
     financial_assets_months: float
     max_homes: int
+    home_usages: tuple[str, ...]
     non_residential_usages: tuple[str, ...]
     car_types: tuple[str, ...]
     car_exempt_types: tuple[str, ...]
@@ -243,6 +249,44 @@ class PortalSettings:
 
 
 @dataclass(frozen=True)
+class Stage:
+    stage: str  # the enrolment stage (学段) the child enters
+    age: int  # age on the school year's first day
+    label: str
+
+
+@dataclass(frozen=True)
+class Population:
+    """Policy concepts read by both the Polars and the SQL paths (rules/parameters/population.yaml).
+    Ages are whole years on the month's last day (`safetynet.concepts`)."""
+
+    adult_age: int
+    elderly_age: int
+    working_age_from: int
+    working_age_to: int
+    severe_disability_grades: tuple[int, ...]
+    recipient_categories: tuple[str, ...]
+    single_person_categories: tuple[str, ...]
+    lookback_months: int
+    late_report_months: int
+    school_year_starts: tuple[int, int]  # month, day
+    notice_months: tuple[int, ...]
+    stages: tuple[Stage, ...]
+
+    def sql_variables(self) -> dict[str, Any]:
+        """The concepts as DuckDB variables (`getvariable('working_age_from')`)."""
+        return {
+            "adult_age": self.adult_age,
+            "elderly_age": self.elderly_age,
+            "working_age_from": self.working_age_from,
+            "working_age_to": self.working_age_to,
+            "severe_disability_grades": list(self.severe_disability_grades),
+            "recipient_categories": list(self.recipient_categories),
+            "single_person_categories": list(self.single_person_categories),
+        }
+
+
+@dataclass(frozen=True)
 class RuleSet:
     version: str
     dimensions: tuple[Dimension, ...]
@@ -258,6 +302,7 @@ class RuleSet:
     release_gate: ReleaseGate | None = None
     deadlines: Deadlines | None = None
     cases: CaseRules | None = None
+    population: Population | None = None
 
     def effective_indicators(self, month_start: dt.date) -> list[Indicator]:
         return [i for i in self.indicators if _in_force(i, month_start)]
@@ -472,6 +517,20 @@ def _indicator(path: Path, root: Path, dimensions: set[str]) -> Indicator:
     return ind
 
 
+def _conditions(doc: _Doc, file: str, required: bool = True) -> tuple[Condition, ...]:
+    conditions = []
+    for i, item in enumerate(doc.get("when", list, required, default=[])):
+        c = _Doc(item, file, f"{doc._key('when')}[{i}]")
+        op = c.get("op", str)
+        if op not in OPS:
+            raise c.fail("op", f"must be one of {' '.join(OPS)}, not '{op}'")
+        raw = c.get("value", (int, float, dict))
+        value = _place_dated(c, "value", raw, float) if isinstance(raw, dict) else float(raw)
+        conditions.append(Condition(c.get("column", str), op, value))
+        c.done()
+    return tuple(conditions)
+
+
 def _warning(path: Path, root: Path) -> WarningRule:
     file = _name(path, root)
     doc = _Doc(_read(path, root), file)
@@ -483,16 +542,7 @@ def _warning(path: Path, root: Path) -> WarningRule:
         raise doc.fail("level", f"must be one of {'、'.join(LEVELS)}, not '{level}'")
     if urgency not in URGENCIES:
         raise doc.fail("urgency", f"must be 紧急 or 一般, not '{urgency}'")
-    conditions = []
-    for i, item in enumerate(doc.get("when", list)):
-        c = _Doc(item, file, f"when[{i}]")
-        op = c.get("op", str)
-        if op not in OPS:
-            raise c.fail("op", f"must be one of {' '.join(OPS)}, not '{op}'")
-        raw = c.get("value", (int, float, dict))
-        value = _place_dated(c, "value", raw, float) if isinstance(raw, dict) else float(raw)
-        conditions.append(Condition(c.get("column", str), op, value))
-        c.done()
+    conditions = _conditions(doc, file)
     if not conditions:
         raise doc.fail("when", "needs at least one condition")
     start, end = _effective(doc)
@@ -542,6 +592,7 @@ def _means_limits(doc: _Doc) -> MeansLimits:
         near_dibao_factor=doc.number("near_dibao_factor"),
         financial_assets_months=doc.number("financial_assets_months"),
         max_homes=int(doc.number("max_homes")),
+        home_usages=_strings(doc, "home_usages"),
         non_residential_usages=_strings(doc, "non_residential_usages"),
         car_types=_strings(doc, "car_types"),
         car_exempt_types=_strings(doc, "car_exempt_types"),
@@ -664,6 +715,68 @@ def _cases(doc: _Doc) -> CaseRules:
     return rules
 
 
+def _population(doc: _Doc) -> Population:
+    for key in ("description", "reference"):
+        doc.get(key, str)
+    working = doc.child("working_age")
+    bounds = (working.get("from", int), working.get("to", int))
+    working.done()
+    needs = doc.child("anticipated_needs")
+    starts = needs.child("school_year_starts")
+    school_year = (starts.get("month", int), starts.get("day", int))
+    starts.done()
+    stages = []
+    for i, item in enumerate(needs.get("stages", list)):
+        s = _Doc(item, doc.file, f"anticipated_needs.stages[{i}]")
+        stages.append(Stage(s.get("stage", str), s.get("age", int), s.get("label", str)))
+        s.done()
+    notice_months = tuple(needs.get("notice_months", list))
+    needs.done()
+    population = Population(
+        adult_age=doc.get("adult_age", int),
+        elderly_age=doc.get("elderly_age", int),
+        working_age_from=bounds[0],
+        working_age_to=bounds[1],
+        severe_disability_grades=tuple(doc.get("severe_disability_grades", list)),
+        recipient_categories=_strings(doc, "recipient_categories"),
+        single_person_categories=_strings(doc, "single_person_categories"),
+        lookback_months=doc.get("lookback_months", int),
+        late_report_months=doc.get("late_report_months", int),
+        school_year_starts=school_year,
+        notice_months=notice_months,
+        stages=tuple(stages),
+    )
+    doc.done()
+    if not 0 < population.working_age_from <= population.working_age_to < population.elderly_age:
+        raise doc.fail("working_age", "must be from <= to, both above 0 and below elderly_age")
+    if not all(isinstance(g, int) and 1 <= g <= 4 for g in population.severe_disability_grades):
+        raise doc.fail("severe_disability_grades", "must be grades 1 to 4")
+    if not all(isinstance(m, int) and 1 <= m <= 12 for m in population.notice_months):
+        raise doc.fail("anticipated_needs.notice_months", "must be months 1 to 12")
+    try:
+        dt.date(2024, *school_year)
+    except ValueError as e:
+        raise doc.fail("anticipated_needs.school_year_starts", f"is not a day of the year ({e})") from None
+    codes = {c.name: c.codes for c in SOURCES["enrolment"].columns + SOURCES["roster"].columns}
+    for stage in population.stages:
+        if stage.stage not in codes["stage"]:
+            raise doc.fail("anticipated_needs.stages", f"'{stage.stage}' is not a stage of the contract")
+    for key in ("recipient_categories", "single_person_categories"):
+        unknown = [c for c in getattr(population, key) if c not in codes["category"]]
+        if unknown:
+            raise doc.fail(key, f"not a category of the contract: {', '.join(unknown)}")
+    for key in ("lookback_months", "late_report_months"):
+        if getattr(population, key) < 1:
+            raise doc.fail(key, "must be at least 1")
+    return population
+
+
+def load_population(root: Path = RULES_DIR) -> Population:
+    """Only the population concepts: what a task that needs no other rule reads."""
+    path = root / "parameters" / "population.yaml"
+    return _population(_Doc(_read(path, root), _name(path, root)))
+
+
 def load_portal(root: Path = RULES_DIR) -> PortalSettings:
     path = root / "portal" / "portal.yaml"
     doc = _Doc(_read(path, root), _name(path, root))
@@ -755,7 +868,9 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
         unknown = [r for r in rules if r not in warning_ids]
         if unknown:
             raise a.fail("rules", f"names no warning rule: {', '.join(unknown)}")
-        actions.append(Action(rules, _strings(a, "categories"), a.get("action", str)))
+        actions.append(
+            Action(rules, _strings(a, "categories"), a.get("action", str), _conditions(a, a.file, False))
+        )
         a.done()
     actions_doc.done()
 
@@ -776,12 +891,20 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
                     raise RulesError(
                         f"{w.file}: key 'when[{i}].column': no stage provides a column '{cond.column}'"
                     )
+        for k, action in enumerate(actions):
+            for i, cond in enumerate(action.when):
+                if cond.column not in columns:
+                    raise RulesError(
+                        f"{actions_doc.file}: key 'actions[{k}].when[{i}].column': "
+                        f"no stage provides a column '{cond.column}'"
+                    )
     limits = _means_limits(doc("means_test", "limits.yaml"))
     recheck = _recheck(doc("means_test", "recheck.yaml"))
     means_checks = _means_checks(doc("means_test", "checks.yaml"))
     gate = _release_gate(doc("release", "gate.yaml"))
     deadlines = _deadlines(doc("outcomes", "deadlines.yaml"))
     cases = _cases(doc("outcomes", "cases.yaml"))
+    population = _population(doc("parameters", "population.yaml"))
     files = tuple(_name(p, root) for p in sorted(root.rglob("*.yaml")))
     return RuleSet(
         rule_version(root),
@@ -798,4 +921,5 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
         gate,
         deadlines,
         cases,
+        population,
     )

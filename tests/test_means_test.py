@@ -21,8 +21,9 @@ def pid(n: int, birth: str = "19800101") -> str:
     return body + check_character(body)
 
 
-ROSTER = "household_id,id_number,name,relation,division_code,residence_type,category,monthly_benefit,declared_monthly_income,labour_capacity\n"
-P = {k: pid(k) for k in range(1, 40)}
+ROSTER = "household_id,id_number,name,relation,division_code,residence_type,category,monthly_benefit,declared_monthly_income,labour_capacity,health_status\n"
+P = {k: pid(k) for k in range(1, 40)} | {19: pid(19, "19500101")}
+SERIOUSLY_ILL = {19}
 ROWS = [
     ("H01", 1, "户主", "低保", 500, 1000, "有"),  # income above the 650 standard
     ("H02", 2, "户主", "低保", 500, 100, "有"),
@@ -43,6 +44,10 @@ ROWS = [
     ("H14", 16, "户主", "低保边缘", 0, 1000, "有"),
     ("H14", 17, "子女", "低保边缘", 0, 1000, "无"),  # 单人保
     ("H15", 18, "户主", "其他低收入", 0, 3000, "有"),  # comfortably above: nothing
+    ("H16", 21, "户主", "低保", 500, 100, "有"),
+    ("H16", 22, "配偶", "低保", 0, 100, "有"),  # died in August, delivered in September: recalculate
+    ("H17", 19, "户主", "低保边缘", 0, 0, "无"),  # elderly, no labour, seriously ill: 单人保
+    ("H17", 20, "子女", "低保边缘", 0, 2500, "有"),
 ]
 
 
@@ -58,7 +63,8 @@ def home(tmp_path_factory):
     root = tmp_path_factory.mktemp("means")
     landing, home = root / "landing", root / "home"
     roster = ROSTER + "".join(
-        f"{h},{P[p]},成员{p},{rel},430101001001,农村,{cat},{benefit},{income},{labour}\n"
+        f"{h},{P[p]},成员{p},{rel},430101001001,农村,{cat},{benefit},{income},{labour},"
+        f"{'大病' if p in SERIOUSLY_ILL else '健康'}\n"
         for h, p, rel, cat, benefit, income, labour in ROWS
     )
     divisions = "division_code,name\n430101,县\n430101001,镇\n430101001001,村\n"
@@ -76,7 +82,7 @@ def home(tmp_path_factory):
         "2026-09",
         {
             "roster": roster,
-            "deaths": "id_number,died_on\n",
+            "deaths": f"id_number,died_on\n{P[22]},2026-08-25\n",
             "deposits": f'id_number,institution,balance\n{P[2]},银行,"50,000"\n{P[14]},银行,300\n{P[4]},信用社,-500\n',
             "real_estate": "id_number,property_id,area,usage\n"
             f"{P[4]},F1,80,住宅\n{P[4]},F2,0,住宅\n{P[16]},F3,60,住宅\n",
@@ -113,6 +119,7 @@ EXPECTED = {
     "business": {("H06", "核实")},
     "employee_insurance_or_fund": {("H08", "核实")},
     "deceased_or_missing_counted": {("H09", "应退"), ("H10", "应退")},
+    "death_recalculate": {("H16", "核实")},
     "payments_without_living_member": {("H10", "应退")},
     "person_in_two_households": {("H11", "核实"), ("H12", "核实")},
 }
@@ -130,10 +137,23 @@ def test_no_check_flags_the_households_planted_not_to_fire(home):
 
 def test_eligible_but_not_covered(home):
     found = records(home)["eligible_not_covered"]
-    assert ("H13", "应保") in found and ("H14", "应保") in found
+    assert {("H13", "应保"), ("H14", "应保"), ("H17", "应保")} <= found
     con = connect(home)
-    (evidence,) = con.execute("select evidence from v_doubtful_records where household_id = 'H14'").fetchone()
-    assert "单人保" in evidence
+    for household, member in (("H14", "成员17"), ("H17", "成员19")):
+        (evidence,) = con.execute(
+            "select evidence from v_doubtful_records where household_id = ? and check_id = 'eligible_not_covered'",
+            [household],
+        ).fetchone()
+        assert "单人保" in evidence and member in evidence
+
+
+def test_a_death_is_recalculated_when_delivered_and_exits_when_still_listed(home):
+    """A death delivered this month (whatever its date) is 核实; one delivered earlier and still on
+    the roster is 应退; never both for the same death."""
+    found = records(home)
+    assert ("H16", "核实") in found["death_recalculate"]
+    assert "H16" not in {h for h, _ in found["deceased_or_missing_counted"]}
+    assert not {h for h, _ in found["death_recalculate"]} & {"H09", "H10"}
 
 
 def test_evidence_names_department_values_and_rows(home):
@@ -268,7 +288,7 @@ def test_report_says_a_home_is_a_flag_not_a_verdict(exported):
 def test_report_of_an_eligible_household_not_covered(exported):
     text = pdf_text(report_of(exported, "H13"))
     assert "可纳入（应保）" in text and "向家庭宣传低保" in text
-    assert text.count("不适用") == 9  # the nine checks of recipients
+    assert text.count("不适用") == 10  # the ten checks of recipients
 
 
 def test_report_of_a_household_without_a_standard_says_unchecked(home):

@@ -1,13 +1,14 @@
 -- check deceased_or_missing_counted: one row per recipient household whose roster still lists a
--- member who died or was declared missing before the month began (the household is paid for them).
--- A death within the month is an event for the leads, not yet a roster fault.
+-- member whose death or declaration as missing was delivered in an earlier month: the benefit
+-- should have been recalculated (the household is paid for them). The month a death is delivered
+-- it is a 核实 record (death_recalculate), not yet a roster fault.
 with gone as (
     select household_id,
            string_agg(case when died_on is not null then format('{}已于{}死亡（死亡人口信息）', name, died_on)
                            else format('{}已于{}被宣告失踪（法院宣告）', name, missing_declared_on) end, '；' order by id_number) as detail,
            flatten(list(source_refs order by id_number)) as source_refs
     from means_members
-    where coalesce(died_on, missing_declared_on) < getvariable('month_start')
+    where death_delivered < getvariable('month') or died_on is null and missing_delivered < getvariable('month')
     group by household_id
 ),
 

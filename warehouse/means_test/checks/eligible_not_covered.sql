@@ -1,13 +1,24 @@
 -- check eligible_not_covered: one row per monitored household that is not on dibao or te kun but
 -- whose income and assets are within the limits (应保尽保): a candidate for dibao, near-dibao, or,
--- in a near-dibao family, single-person dibao for a working-age member with a grade 1-2 disability.
-with single_person as (
+-- in a family of a category that allows it, single-person dibao (单人保) for a living member who
+-- meets is_single_person_candidate (00_concepts.sql, rules/parameters/population.yaml).
+with grades as (
+    select id_number, min(grade) as grade
+    from lake_disability
+    where month = getvariable('month')
+    group by id_number
+),
+
+single_person as (
     select r.household_id, string_agg(r.name, '、' order by r.id_number) as names,
            list(r.month || '/' || r.source_file || ':' || r.source_row order by r.id_number) as source_refs
     from lake_roster as r
-    left join lake_disability as d on d.id_number = r.id_number and d.month = r.month
-    where r.month = getvariable('month') and d.grade <= 2 and r.category = '低保边缘'
-        and date_diff('year', strptime(substr(r.id_number, 7, 8), '%Y%m%d'), getvariable('month_end')) between 16 and 59
+    inner join means_members as m on m.household_id = r.household_id and m.id_number = r.id_number
+    left join grades as d on d.id_number = r.id_number
+    where r.month = getvariable('month') and m.counted
+        and list_contains(getvariable('single_person_categories'), r.category)
+        and is_single_person_candidate(age_on(r.id_number, getvariable('month_end')), r.labour_capacity,
+                                       r.health_status, d.grade)
     group by r.household_id
 ),
 
@@ -43,8 +54,9 @@ final as (
         'eligible_not_covered' as check_id,
         '应保' as direction,
         case candidates.candidate_for
-            when '单人保' then format('低保边缘家庭中{}为一、二级重度残疾的劳动年龄人员（残联登记），可评估单独纳入低保（单人保）。',
-                                    candidates.single_person_names)
+            when '单人保' then format('{}家庭中{}为重度残疾的劳动年龄人员，或无劳动能力且患大病或重度残疾的老年人（名册、残联登记），'
+                                    || '可评估单独纳入低保（单人保）。',
+                                    candidates.category, candidates.single_person_names)
             else format('当前类别为{}，家庭人均月收入{}元，低于当地低保标准{}元{}；金融资产人均{}元，未见多套房、汽车、'
                         || '非个体市场主体。建议评估纳入{}。',
                         candidates.category, round(candidates.per_capita_income, 2),

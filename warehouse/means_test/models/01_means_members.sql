@@ -2,21 +2,24 @@
 -- Income counted = the highest of: declared income, the wage of a 就业 registration in the last
 -- 12 months, the 城镇职工 contribution base (a wage proxy) and the wage implied by housing-fund
 -- deposits (deposit / housing_fund_wage_share). Help from the state (低保金, 医疗救助, 教育资助)
--- is not counted. A member who died or was declared missing by the month's end is not counted.
+-- is not counted. A member who died or was declared missing by the month's end is not counted;
+-- `death_delivered` and `missing_delivered` are the months the deaths and missing-persons deliveries
+-- first reported it (a death is acted on when it is known).
 create or replace temp table means_members as
 with roster as (
     select * from lake_roster where month = getvariable('month')
 ),
 
 deaths as (
-    select id_number, min(died_on) as died_on, arg_min(month || '/' || source_file || ':' || source_row, died_on) as ref
+    select id_number, min(died_on) as died_on, min(month) as delivered,
+           arg_min(month || '/' || source_file || ':' || source_row, died_on) as ref
     from lake_deaths
     where died_on <= getvariable('month_end')
     group by id_number
 ),
 
 missing as (
-    select id_number, min(declared_on) as declared_on,
+    select id_number, min(declared_on) as declared_on, min(month) as delivered,
            arg_min(month || '/' || source_file || ':' || source_row, declared_on) as ref
     from lake_missing_persons
     where declared_on <= getvariable('month_end')
@@ -64,7 +67,9 @@ final as (
         fund.monthly_deposit as housing_fund_deposit,
         fund.monthly_deposit / getvariable('housing_fund_wage_share') as housing_fund_wage,
         deaths.died_on,
+        deaths.delivered as death_delivered,
         missing.declared_on as missing_declared_on,
+        missing.delivered as missing_delivered,
         deaths.died_on is null and missing.declared_on is null as counted,
         greatest(
             coalesce(roster.declared_monthly_income, 0), coalesce(wages.monthly_wage, 0),

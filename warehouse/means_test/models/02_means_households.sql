@@ -34,7 +34,7 @@ final as (
         members.monthly_benefit,
         members.income / nullif(members.counted, 0) as per_capita_income,
         household_month.dibao_standard,
-        members.category in ('低保', '特困') as recipient
+        is_recipient(members.category) as recipient
     from members
     inner join household_month on members.household_id = household_month.household_id
 )

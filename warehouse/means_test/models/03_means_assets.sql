@@ -27,7 +27,7 @@ deposits as (
 
 properties as (
     select owners.household_id,
-           len(list_distinct(list(e.property_id) filter (where e.usage = '住宅'))) as homes,
+           len(list_distinct(list(e.property_id) filter (where list_contains(getvariable('home_usages'), e.usage)))) as homes,
            len(list_distinct(list(e.property_id) filter (
                where list_contains(getvariable('non_residential_usages'), e.usage)))) as non_residential,
            list_sort(list({
