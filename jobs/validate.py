@@ -34,6 +34,8 @@ QUARANTINE_SCHEMA = {
     "check": pl.String,
     "reason": pl.String,
     "raw_value": pl.String,
+    # the row's household as delivered (roster): its members are then not all known this month
+    "household_id": pl.String,
 }
 # Rows GE's engine checks per source (the sample is seeded, so a rerun checks the same rows).
 GE_SAMPLE_ROWS = 5_000
@@ -220,9 +222,10 @@ def validate(
         how="anti",
     )
     found = found.unique(subset=["__i", "column", "check"], keep="first").sort("__i", "column")
+    household = pl.col("__r_household_id") if "household_id" in columns else pl.lit(None, pl.String)
     quarantine = (
         work[found["__i"]]
-        .select(META)
+        .select(*META, household_id=household)
         .hstack(found.drop("__i"))
         .with_columns(source=pl.lit(source.name))
         .select(QUARANTINE_SCHEMA.keys())
@@ -234,7 +237,10 @@ def validate(
     if raw.malformed is not None and raw.malformed.height:
         delivered += raw.malformed.height
         malformed = raw.malformed.with_columns(
-            source=pl.lit(source.name), column=pl.lit("*"), check=pl.lit("malformed_row")
+            source=pl.lit(source.name),
+            column=pl.lit("*"),
+            check=pl.lit("malformed_row"),
+            household_id=pl.lit(None, pl.String),
         )
         quarantine = pl.concat([quarantine, malformed.select(QUARANTINE_SCHEMA.keys())])
     return Validated(accepted, quarantine, delivered, ge_results)
