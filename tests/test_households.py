@@ -197,7 +197,8 @@ def home(tmp_path_factory):
         # the first month: only the divisions and the roster arrived
         "2026-08": {"divisions": divisions, "roster": roster(ROWS)},
         "2026-09": {
-            "roster": roster(ROWS),
+            # a member of H6 whose ID number fails its check character: quarantined
+            "roster": roster(ROWS) + "H6,430101198001019990,成员9,配偶,430101001001,农村,低保,0\n",
             "disability": "id_number,disability_type,grade,registered_on\n"
             f"{pid(1)},肢体,1,2026-09-10\n{pid(5)},视力,3,2015-04-01\n",
             "dilapidated_housing": f"id_number,grade,assessed_on\n{pid(2)},D,2026-09-15\n{pid(8)},C,2026-07-15\n",
@@ -249,3 +250,30 @@ def test_without_an_earlier_register_the_household_says_event_detection_was_inco
     )
     assert unknown["H6"] == "dilapidated_housing"  # a C grade from July: new or not, unknown
     assert unknown["H1"] is None and unknown["H4"] is None
+
+
+def test_a_quarantined_member_leaves_the_household_incomplete_not_smaller_unnoticed(home):
+    con = connect(home)
+    rows = dict(
+        con.execute(
+            "select household_id, members_incomplete from v_household_month where month = '2026-09'"
+        ).fetchall()
+    )
+    assert rows["H6"] == 1 and rows["H1"] == 0
+    (household, reason) = con.execute(
+        "select household_id, reason from v_quarantine where month = '2026-09' and source = 'roster'"
+    ).fetchone()
+    assert household == "H6" and "check character" in reason
+
+
+def test_per_capita_income_is_the_means_tests_and_the_declared_one_has_its_own_name(home):
+    """H5: the member who died declared 1,200 a month; the one living declared nothing."""
+    con = connect(home)
+    per_capita, declared = con.execute(
+        "select per_capita_income, declared_income_per_capita from v_household_month "
+        "where month = '2026-09' and household_id = 'H5'"
+    ).fetchone()
+    (means,) = con.execute(
+        "select per_capita_income from means_households where month = '2026-09' and household_id = 'H5'"
+    ).fetchone()
+    assert per_capita == means == 0 and declared == 600

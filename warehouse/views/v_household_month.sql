@@ -1,8 +1,16 @@
 -- v_household_month: one row per monitored household and month, with its hardship index.
 -- Points per indicator (points_*) and fired rules (fired_*) are in lake_household_month.
+-- per_capita_income is the means test's: counted income over counted members (means_households);
+-- declared_income_per_capita is the roster's declared income over all listed members (the index's).
+-- members_incomplete: a member's roster row was quarantined, so the members are not all known;
+-- events_unknown: sources whose new events could not be told (no earlier snapshot to compare with).
 create or replace view v_household_month as
 with household_month as (
     select * from {lake:_household_month/data.parquet}
+),
+
+means as (
+    select month, household_id, per_capita_income from {lake:_means_households/data.parquet}
 ),
 
 final as (
@@ -15,12 +23,15 @@ final as (
         household_month.category,
         household_month.residence_type,
         household_month.members,
+        household_month.members_incomplete,
         household_month.hardship_score,
         household_month.hardship_level,
         household_month.top_factors,
         household_month.incomplete_dimensions,
         household_month.missing_sources,
-        household_month.declared_income_per_capita as per_capita_income,
+        household_month.events_unknown,
+        means.per_capita_income,
+        household_month.declared_income_per_capita,
         household_month.dibao_standard,
         household_month.dim_family_population,
         household_month.dim_health,
@@ -33,6 +44,7 @@ final as (
         household_month.rule_version,
         household_month.run_id
     from household_month
+    left join means on household_month.month = means.month and household_month.household_id = means.household_id
 )
 
 select * from final
