@@ -6,6 +6,8 @@
     <home>/lake/_leads/month=YYYY-MM/data.parquet             one row per household with a fired rule
     <home>/lake/_cases/month=YYYY-MM/data.parquet             one row per case open or closed in the
                                                               month (jobs/cases.py)
+    <home>/lake/_notices/month=YYYY-MM/data.parquet           one row per child about to enter a
+                                                              school stage (jobs/notices.py)
 
 Both carry `rule_version`. The rule set is loaded (and checked) before anything is computed, so a
 month is never scored with half a rule set.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobs import cases
+from jobs import cases, notices
 from jobs.faults import fault
 from jobs.households import FEATURES, STAGE_COLUMNS, assemble
 from jobs.lake import write_parquet
@@ -51,6 +53,10 @@ def assess(month: str, home: str, run_id: str) -> dict:
         leads = make_leads(warned, rules, month, cases.covering_leads(past.closed))
         leads = cases.attach_leads(leads, past.open)
         info.update(leads=leads.height, pushed=int(leads["pushed"].sum()), rule_version=rules.version)
+    with timed("anticipated needs") as info:
+        noticed = notices.anticipate(h, month, rules)
+        info["notices"] = noticed.height
+    write_parquet(noticed, h.partition("_notices", month) / "data.parquet")
     fault("assess", "leads")
     # in household order as assembled: a sort here would copy the province's widest frame
     write_parquet(

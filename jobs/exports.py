@@ -80,6 +80,17 @@ SAMPLE_COLUMNS = {
     "draw_rank": "抽取顺序",
 }
 
+NOTICE_SHEET = "预计需求提示"  # a sheet of the lead list: anticipated needs, not leads (jobs/notices.py)
+NOTICE_COLUMNS = {
+    "notice_id": "提示编号",
+    "household_id": "户编号",
+    "name": "儿童姓名",
+    "child_id": "儿童身份证号",
+    "stage": "预计学段",
+    "starts_on": "开学日期",
+    "age_on_start": "届时年龄",
+    "note": "提示内容",
+}
 SAMPLE_FILE = "随机抽查名单.xlsx"  # written only in a month with a re-check draw
 LISTS = (
     ("线索清单.xlsx", LEAD_COLUMNS),
@@ -181,7 +192,19 @@ def export(month: str, home: str, run_id: str) -> dict:
         for p in portraits.gather(h, month, listed.filter(portraits.printed_at_export()), rules.dimensions):
             printed.setdefault(p["township_code"], []).append(p)
         info["portraits"] = sum(len(p) for p in printed.values())
-    townships = sorted(set(report_rows).union(listed["township_code"].drop_nulls()))
+    noticed = h.read("_notices", month)
+    noticed = (
+        pl.DataFrame(schema={"township_code": pl.String, **dict.fromkeys(NOTICE_COLUMNS, pl.String)})
+        if noticed is None
+        else noticed.with_columns(child_id=mask_ids(pl.col("id_number")))
+    )
+    notices = {
+        key[0]: part.select(*NOTICE_COLUMNS)
+        for key, part in noticed.sort("township_code", "notice_id")
+        .partition_by("township_code", as_dict=True, maintain_order=True)
+        .items()
+    }
+    townships = sorted(set(report_rows).union(listed["township_code"].drop_nulls(), notices))
     lead_counts: dict[str, dict[str, int]] = {}
     for township, level, n in leads.group_by("township_code", "level").len().iter_rows():
         lead_counts.setdefault(township, {})[level] = n
@@ -198,6 +221,7 @@ def export(month: str, home: str, run_id: str) -> dict:
             reports=report_rows.get(t, []),
             leads=lead_counts.get(t, {}),
             portraits=printed.get(t, []),
+            notices=notices.get(t),
         )
         for t in townships
     ]
@@ -259,6 +283,7 @@ class Township(NamedTuple):
     reports: list[dict]
     leads: dict[str, int]
     portraits: list[dict]
+    notices: pl.DataFrame | None = None  # anticipated needs: a sheet of the lead list
 
 
 class Drawn(NamedTuple):
@@ -330,7 +355,15 @@ class Drawer:
                 )
                 if (part := mine.filter(pl.col("sheet") == sheet)).height or sheet == "main"
             ]
-            write_list(folder / name, sheets, headers, title, c.month, c.issued_on, revision)
+            notes = []
+            if name == LISTS[0][0] and t.notices is not None and t.notices.height:
+                place = f"{township_name(c.names, t.code)}（{t.code}）"
+                heading = (
+                    f"{place}{c.month[:4]}年{c.month[5:]}月{NOTICE_SHEET}"
+                    f"（不是预警线索，无需回传）　　共 {t.notices.height} 条"
+                )
+                notes.append((NOTICE_SHEET, t.notices, NOTICE_COLUMNS, heading))
+            write_list(folder / name, sheets, headers, title, c.month, c.issued_on, revision, notes)
             written[name] = {"rows": mine.height, "content_sha256": content, "revised": bool(revised)}
         return written
 

@@ -63,10 +63,12 @@ def write_list(
     month: str,
     issued: dt.date,
     revision: str | None,
+    notes: list[tuple[str, pl.DataFrame, dict[str, str], str]] = (),
 ) -> None:
     """One returnable list: a sheet per (sheet title, rows, heading), each with the same columns.
     `headers` maps the frame's columns to Chinese headers; the deadline and the fill-in columns
-    follow them."""
+    follow them. `notes` are sheets to read, not to return: (title, rows, headers, heading), with
+    no outcome columns (an upload reads only sheets with an id and an outcome column)."""
     wb = xlsxwriter.Workbook(str(path), {"in_memory": True})  # no temporary file per part
     # dated by the month, not the clock, so that a rerun writes the same bytes
     wb.set_properties(
@@ -74,11 +76,37 @@ def write_list(
     )
     for sheet_title, frame, heading in sheets:
         _sheet(wb, wb.add_worksheet(sheet_title[:31]), frame, headers, heading, issued)
+    for sheet_title, frame, note_headers, heading in notes:
+        _note_sheet(wb, wb.add_worksheet(sheet_title[:31]), frame, note_headers, heading)
     if revision:  # a sheet of its own, so the lists keep their columns for the returned outcomes
         note = wb.add_worksheet("修订说明")
         note.set_column(0, 0, 100)
         note.write_string(0, 0, revision)
     wb.close()
+
+
+def _note_sheet(
+    wb: xlsxwriter.Workbook, ws, frame: pl.DataFrame, headers: dict[str, str], heading: str
+) -> None:
+    bold = wb.add_format({"bold": True, "font_size": 14})
+    head = wb.add_format({"bold": True, "bg_color": "#E2EFDA", "border": 1, "text_wrap": True})
+    top = wb.add_format({"valign": "top", "text_wrap": True})
+    date = wb.add_format({"num_format": "yyyy-mm-dd", "valign": "top"})
+    names = list(headers.values())
+    ws.merge_range(0, 0, 0, len(names) - 1, heading, bold)
+    ws.set_row(0, 24)
+    for c, name in enumerate(names):
+        ws.write_string(1, c, name, head)
+    cells = frame.select(*headers)
+    for r, row in enumerate(cells.rows(), start=2):
+        for c, value in enumerate(row):
+            if isinstance(value, dt.date):
+                ws.write_datetime(r, c, dt.datetime.combine(value, dt.time()), date)
+            elif value is not None:
+                ws.write(r, c, value, top)
+    for c, (width, name) in enumerate(zip(display_widths(cells), names, strict=True)):
+        ws.set_column(c, c, min(max(width, display_width(name)), 60) + 2, top)
+    ws.freeze_panes(2, 0)
 
 
 def _sheet(

@@ -94,7 +94,13 @@ MEMBERS = [
 def test_every_concept_is_the_same_in_polars_and_sql():
     frame = pl.DataFrame(
         MEMBERS,
-        schema={"age": pl.Int32, "labour": pl.String, "health": pl.String, "grade": pl.Int32, "category": pl.String},
+        schema={
+            "age": pl.Int32,
+            "labour": pl.String,
+            "health": pl.String,
+            "grade": pl.Int32,
+            "category": pl.String,
+        },
         orient="row",
     )
     age = pl.col("age")

@@ -43,20 +43,48 @@ def one(result: pl.LazyFrame) -> dict:
 DIS = {"id_number": pl.String, "grade": pl.Int32, "registered_on": pl.Date}
 # (case, now, before (None: no earlier register delivered), expected)
 DISABILITY = [
-    ("dated in the month, no earlier register", [("A", 3, D("2026-09-12"))], None,
-     {"event_new_disability": 1, "event_severe_disability": 0, "unknown_disability": False}),
-    ("grade 1 dated in the month, no earlier register", [("A", 1, D("2026-09-01"))], None,
-     {"event_new_disability": 1, "event_severe_disability": 1, "event_disability_grade": 1}),
-    ("older first sighting, no earlier register: not known to be new", [("A", 2, D("2026-03-05"))], None,
-     {"event_new_disability": 0, "unknown_disability": True, "severe_disabled": 1}),
-    ("registered years ago, no earlier register: known to be old", [("A", 2, D("2019-03-05"))], None,
-     {"event_new_disability": 0, "unknown_disability": False}),
-    ("not in the earlier register, older date: a late registration", [("A", 3, D("2026-05-05"))], [],
-     {"event_new_disability": 1, "unknown_disability": False}),
-    ("worse than the earlier register", [("A", 1, D("2026-05-05"))], [("A", 3, D("2026-05-05"))],
-     {"event_new_disability": 1, "event_severe_disability": 1}),
-    ("as in the earlier register", [("A", 3, D("2026-05-05"))], [("A", 3, D("2026-05-05"))],
-     {"event_new_disability": 0, "disabled": 1}),
+    (
+        "dated in the month, no earlier register",
+        [("A", 3, D("2026-09-12"))],
+        None,
+        {"event_new_disability": 1, "event_severe_disability": 0, "unknown_disability": False},
+    ),
+    (
+        "grade 1 dated in the month, no earlier register",
+        [("A", 1, D("2026-09-01"))],
+        None,
+        {"event_new_disability": 1, "event_severe_disability": 1, "event_disability_grade": 1},
+    ),
+    (
+        "older first sighting, no earlier register: not known to be new",
+        [("A", 2, D("2026-03-05"))],
+        None,
+        {"event_new_disability": 0, "unknown_disability": True, "severe_disabled": 1},
+    ),
+    (
+        "registered years ago, no earlier register: known to be old",
+        [("A", 2, D("2019-03-05"))],
+        None,
+        {"event_new_disability": 0, "unknown_disability": False},
+    ),
+    (
+        "not in the earlier register, older date: a late registration",
+        [("A", 3, D("2026-05-05"))],
+        [],
+        {"event_new_disability": 1, "unknown_disability": False},
+    ),
+    (
+        "worse than the earlier register",
+        [("A", 1, D("2026-05-05"))],
+        [("A", 3, D("2026-05-05"))],
+        {"event_new_disability": 1, "event_severe_disability": 1},
+    ),
+    (
+        "as in the earlier register",
+        [("A", 3, D("2026-05-05"))],
+        [("A", 3, D("2026-05-05"))],
+        {"event_new_disability": 0, "disabled": 1},
+    ),
 ]
 
 
@@ -68,22 +96,54 @@ def test_disability(case, now, before, expected):
 
 ENROL = {"id_number": pl.String, "stage": pl.String, "status": pl.String, "enrolled_on": pl.Date}
 ENROLMENT = [
-    ("kindergarten dated in the month, no earlier register", [("A", "学前", "在读", D("2026-09-01"))], None,
-     {"event_kindergarten_entry": 1, "preschool": 1, "unknown_enrolment": False}),
-    ("senior high dated in the month, no earlier register", [("A", "高中", "在读", D("2026-09-01"))], None,
-     {"event_new_upper_stage": 1, "high_school_students": 1}),
-    ("kindergarten last spring, no earlier register: not known", [("A", "学前", "在读", D("2026-03-01"))], None,
-     {"event_kindergarten_entry": 0, "unknown_enrolment": True}),
-    ("primary school, no earlier register: nothing to tell", [("A", "小学", "在读", D("2024-09-01"))], None,
-     {"event_kindergarten_entry": 0, "unknown_enrolment": False, "compulsory_students": 1}),
-    ("a dropout with no earlier register: not known to be new", [("A", "初中", "辍学", D("2024-09-01"))], None,
-     {"event_dropout": 0, "dropouts": 1, "unknown_enrolment": True}),
-    ("a dropout against an earlier register", [("A", "初中", "辍学", D("2024-09-01"))],
-     [("A", "初中", "在读", D("2024-09-01"))], {"event_dropout": 1, "unknown_enrolment": False}),
-    ("still a dropout", [("A", "初中", "辍学", D("2024-09-01"))], [("A", "初中", "辍学", D("2024-09-01"))],
-     {"event_dropout": 0}),
-    ("new stage against an earlier register", [("A", "本科", "在读", D("2026-08-25"))],
-     [("A", "高中", "毕业", D("2023-09-01"))], {"event_new_upper_stage": 1, "college_students": 1}),
+    (
+        "kindergarten dated in the month, no earlier register",
+        [("A", "学前", "在读", D("2026-09-01"))],
+        None,
+        {"event_kindergarten_entry": 1, "preschool": 1, "unknown_enrolment": False},
+    ),
+    (
+        "senior high dated in the month, no earlier register",
+        [("A", "高中", "在读", D("2026-09-01"))],
+        None,
+        {"event_new_upper_stage": 1, "high_school_students": 1},
+    ),
+    (
+        "kindergarten last spring, no earlier register: not known",
+        [("A", "学前", "在读", D("2026-03-01"))],
+        None,
+        {"event_kindergarten_entry": 0, "unknown_enrolment": True},
+    ),
+    (
+        "primary school, no earlier register: nothing to tell",
+        [("A", "小学", "在读", D("2024-09-01"))],
+        None,
+        {"event_kindergarten_entry": 0, "unknown_enrolment": False, "compulsory_students": 1},
+    ),
+    (
+        "a dropout with no earlier register: not known to be new",
+        [("A", "初中", "辍学", D("2024-09-01"))],
+        None,
+        {"event_dropout": 0, "dropouts": 1, "unknown_enrolment": True},
+    ),
+    (
+        "a dropout against an earlier register",
+        [("A", "初中", "辍学", D("2024-09-01"))],
+        [("A", "初中", "在读", D("2024-09-01"))],
+        {"event_dropout": 1, "unknown_enrolment": False},
+    ),
+    (
+        "still a dropout",
+        [("A", "初中", "辍学", D("2024-09-01"))],
+        [("A", "初中", "辍学", D("2024-09-01"))],
+        {"event_dropout": 0},
+    ),
+    (
+        "new stage against an earlier register",
+        [("A", "本科", "在读", D("2026-08-25"))],
+        [("A", "高中", "毕业", D("2023-09-01"))],
+        {"event_new_upper_stage": 1, "college_students": 1},
+    ),
 ]
 
 
@@ -95,16 +155,36 @@ def test_enrolment(case, now, before, expected):
 
 DIL = {"id_number": pl.String, "grade": pl.String, "assessed_on": pl.Date}
 DILAPIDATED = [
-    ("D assessed in the month, no earlier register", [("A", "D", D("2026-09-20"))], None,
-     {"event_newly_dilapidated": 4, "dilapidated_grade": 4, "unknown_dilapidated_housing": False}),
-    ("C assessed earlier, no earlier register: not known", [("A", "C", D("2026-06-20"))], None,
-     {"event_newly_dilapidated": 0, "unknown_dilapidated_housing": True}),
-    ("B assessed earlier, no earlier register: no warning either way", [("A", "B", D("2026-06-20"))], None,
-     {"event_newly_dilapidated": 0, "unknown_dilapidated_housing": False}),
-    ("worse than the earlier register", [("A", "D", D("2026-06-20"))], [("A", "C", D("2026-06-20"))],
-     {"event_newly_dilapidated": 4}),
-    ("as in the earlier register", [("A", "D", D("2026-06-20"))], [("A", "D", D("2026-06-20"))],
-     {"event_newly_dilapidated": 0, "dilapidated_grade": 4}),
+    (
+        "D assessed in the month, no earlier register",
+        [("A", "D", D("2026-09-20"))],
+        None,
+        {"event_newly_dilapidated": 4, "dilapidated_grade": 4, "unknown_dilapidated_housing": False},
+    ),
+    (
+        "C assessed earlier, no earlier register: not known",
+        [("A", "C", D("2026-06-20"))],
+        None,
+        {"event_newly_dilapidated": 0, "unknown_dilapidated_housing": True},
+    ),
+    (
+        "B assessed earlier, no earlier register: no warning either way",
+        [("A", "B", D("2026-06-20"))],
+        None,
+        {"event_newly_dilapidated": 0, "unknown_dilapidated_housing": False},
+    ),
+    (
+        "worse than the earlier register",
+        [("A", "D", D("2026-06-20"))],
+        [("A", "C", D("2026-06-20"))],
+        {"event_newly_dilapidated": 4},
+    ),
+    (
+        "as in the earlier register",
+        [("A", "D", D("2026-06-20"))],
+        [("A", "D", D("2026-06-20"))],
+        {"event_newly_dilapidated": 0, "dilapidated_grade": 4},
+    ),
 ]
 
 
@@ -116,15 +196,31 @@ def test_dilapidated(case, now, before, expected):
 
 DEATHS = {"id_number": pl.String, "died_on": pl.Date, "month": pl.String}
 DEATH_CASES = [
-    ("delivered this month, died last month: acted on now", [("B", D("2026-08-28"), "2026-09")], ["B"],
-     {"event_death": 1, "event_death_earner": 1, "event_death_date": D("2026-08-28"), "partner_died": 1}),
-    ("delivered last month: not this month's event", [("B", D("2026-08-10"), "2026-08")], ["B"],
-     {"event_death": 0, "deaths_12m": 1, "event_death_earner": 0}),
-    ("delivered again this month after last month: the first delivery counts",
-     [("B", D("2026-08-10"), "2026-08"), ("B", D("2026-08-10"), "2026-09")], [], {"event_death": 0}),
+    (
+        "delivered this month, died last month: acted on now",
+        [("B", D("2026-08-28"), "2026-09")],
+        ["B"],
+        {"event_death": 1, "event_death_earner": 1, "event_death_date": D("2026-08-28"), "partner_died": 1},
+    ),
+    (
+        "delivered last month: not this month's event",
+        [("B", D("2026-08-10"), "2026-08")],
+        ["B"],
+        {"event_death": 0, "deaths_12m": 1, "event_death_earner": 0},
+    ),
+    (
+        "delivered again this month after last month: the first delivery counts",
+        [("B", D("2026-08-10"), "2026-08"), ("B", D("2026-08-10"), "2026-09")],
+        [],
+        {"event_death": 0},
+    ),
     ("not an earner", [("B", D("2026-09-02"), "2026-09")], [], {"event_death": 1, "event_death_earner": 0}),
-    ("died before the window, delivered now", [("B", D("2024-01-02"), "2026-09")], [],
-     {"event_death": 1, "deaths_12m": 0}),
+    (
+        "died before the window, delivered now",
+        [("B", D("2024-01-02"), "2026-09")],
+        [],
+        {"event_death": 1, "deaths_12m": 0},
+    ),
 ]
 
 
@@ -137,8 +233,12 @@ def test_deaths(case, rows, earners, expected):
 
 def test_windows_count_the_lookback_months_only():
     rows = frame(
-        [("A", D("2025-09-30"), 100), ("A", D("2025-10-01"), 200), ("A", D("2026-09-30"), 400),
-         ("A", D("2026-10-01"), 800)],
+        [
+            ("A", D("2025-09-30"), 100),
+            ("A", D("2025-10-01"), 200),
+            ("A", D("2026-09-30"), 400),
+            ("A", D("2026-10-01"), 800),
+        ],
         {"id_number": pl.String, "paid_on": pl.Date, "amount": pl.Int64},
     ).with_columns(month=pl.lit("2026-09"))
     got = one(hh.window_amount(rows, "paid_on", "amount", "paid", members("A"), PERIOD))
@@ -172,7 +272,9 @@ def pid(n: int, birth: str = "19800101") -> str:
 
 
 def roster(rows: list[tuple]) -> str:
-    head = "household_id,id_number,name,relation,division_code,residence_type,category,declared_monthly_income\n"
+    head = (
+        "household_id,id_number,name,relation,division_code,residence_type,category,declared_monthly_income\n"
+    )
     return head + "".join(f"{h},{i},成员{n},{r},430101001001,农村,{c},{inc}\n" for h, i, n, r, c, inc in rows)
 
 
@@ -219,7 +321,9 @@ def test_events_dated_in_the_month_are_found_without_a_previous_delivery(home):
     con = connect(home)
     rules = {
         h: set(r.split(","))
-        for h, r in con.execute("select household_id, rule_ids from v_leads where month = '2026-09'").fetchall()
+        for h, r in con.execute(
+            "select household_id, rule_ids from v_leads where month = '2026-09'"
+        ).fetchall()
     }
     assert {"new_disability", "new_severe_disability"} <= rules["H1"]
     assert "newly_dilapidated" in rules["H2"]
@@ -277,3 +381,56 @@ def test_per_capita_income_is_the_means_tests_and_the_declared_one_has_its_own_n
         "select per_capita_income from means_households where month = '2026-09' and household_id = 'H5'"
     ).fetchone()
     assert per_capita == means == 0 and declared == 600
+
+
+# --- anticipated needs ------------------------------------------------------------------------------
+
+NOTICE_CASES = [
+    # (case, birth date, enrolled stage, noticed before, expected stage)
+    ("three on 1 September: kindergarten", "20230831", None, False, "学前"),
+    ("three on 2 September: not yet", "20230902", None, False, None),
+    ("already in kindergarten", "20230101", "学前", False, None),
+    ("noticed for the stage last month", "20230101", None, True, None),
+    ("fifteen on 1 September: senior high", "20110901", "初中", False, "高中"),
+    ("already in vocational school", "20110601", "中职", False, None),
+    ("eighteen on 1 September: university", "20080301", "高中", False, "本科"),
+    ("ten: no stage that costs money", "20160101", "小学", False, None),
+]
+
+
+@pytest.mark.parametrize("case,birth,stage,before,expected", NOTICE_CASES, ids=[c[0] for c in NOTICE_CASES])
+def test_anticipated_needs(case, birth, stage, before, expected):
+    from jobs.notices import NOTICE_SCHEMA, due
+
+    child = pid(1, birth)
+    roster_rows = pl.DataFrame(
+        {"household_id": ["H1"], "id_number": [child], "name": ["小明"], "division_code": ["430101001001"]}
+    )
+    enrolled = pl.DataFrame({"id_number": [child], "stage": [stage]}) if stage else None
+    earlier = (
+        [pl.DataFrame({"id_number": [child], "stage": ["学前"]}, schema_overrides=NOTICE_SCHEMA)]
+        if before
+        else []
+    )
+    got = due("2026-06", RULES.population, roster_rows, enrolled, earlier, "v")
+    assert got["stage"].to_list() == ([expected] if expected else [])
+    if expected:
+        row = got.row(0, named=True)
+        assert row["starts_on"] == dt.date(2026, 9, 1) and row["notice_id"] == "YJ202606-H1-1"
+        assert "小明将于2026-09-01满" in row["note"]
+
+
+def test_notices_have_their_own_sheet_and_are_not_leads(home):
+    from python_calamine import CalamineWorkbook
+
+    con = connect(home)
+    notices = con.execute("select month, household_id, stage, id_number from v_notices").fetchall()
+    child = pid(4, "20230305")
+    assert notices == [("2026-08", "H3", "学前", child)]  # August is a notice month; September is not
+    (leads,) = con.execute("select count(*) from v_leads where month = '2026-08' and household_id = 'H3'").fetchone()
+    assert leads == 0
+    book = CalamineWorkbook.from_path(str(home / "exports" / "2026-08" / "430101" / "430101001" / "线索清单.xlsx"))
+    assert "预计需求提示" in book.sheet_names
+    rows = book.get_sheet_by_name("预计需求提示").to_python()
+    text = "".join(str(v) for row in rows for v in row)
+    assert "学前" in text and child not in text and child[:6] + "********" + child[-4:] in text
