@@ -5,6 +5,10 @@ seconds, rows per second, peak RSS. The floor is the time to merely read the sam
 (bytes from disk, decoded, parsed as CSV/xlsx into string columns), the least any ingest must do.
 
     python benchmarks/bench.py [--households 2000000] [--month 2026-09] [--work DIR] [--dag] [--services]
+                               [--first-month]
+
+`--first-month` runs the month with no month before it in the lake (a first month of operation):
+events must then come from the rows' own dates, and the quality report says what that costs.
 """
 
 from __future__ import annotations
@@ -361,7 +365,10 @@ def quality(month: str, landing: Path, home: Path) -> str:
     """Leads per 1,000 households; recall and precision against the generator's truth file."""
     import polars as pl
 
-    households = pl.read_parquet(home / "bench-households.parquet", columns=["household_id"]).height
+    assembled = pl.read_parquet(
+        home / "bench-households.parquet", columns=["household_id", "events_unknown", "members_incomplete"]
+    )
+    households = assembled.height
     leads = pl.read_parquet(home / "bench-leads.parquet").filter(pl.col("pushed"))
     truth = pl.read_csv(landing / "_truth" / f"{month}.csv").filter(pl.col("kind") == "hardship")
     planted = truth.select("household_id").unique()
@@ -375,6 +382,16 @@ def quality(month: str, landing: Path, home: Path) -> str:
         .sort("detail")
     )
     levels = leads.group_by("level").len().sort("level")
+    by_rule = (
+        leads.select("household_id", "rule_ids")
+        .explode("rule_ids")
+        .with_columns(planted=pl.col("household_id").is_in(planted["household_id"].implode()))
+        .group_by("rule_ids")
+        .agg(pl.col("planted").mean().round(3), pl.len())
+        .sort("rule_ids")
+    )
+    unknown = assembled.filter(pl.col("events_unknown").is_not_null())["events_unknown"].value_counts()
+    incomplete = int(assembled["members_incomplete"].sum())
     from jobs.lake import Home
 
     doubtful = pl.read_parquet(Home(home).partition("_doubtful", month) / "data.parquet")
@@ -393,6 +410,11 @@ def quality(month: str, landing: Path, home: Path) -> str:
             f"precision (red/orange/yellow leads on planted hardship): {precision:.3f}; "
             f"all pushed: {hit(leads) / max(leads.height, 1):.3f}",
             "recall by planted hardship: " + ", ".join(f"{d} {r} (n={n})" for d, r, n in by_kind.iter_rows()),
+            "precision by rule (its pushed leads on planted hardship): "
+            + ", ".join(f"{r} {p} (n={n})" for r, p, n in by_rule.iter_rows()),
+            "households whose new events could not be told (events_unknown): "
+            + (", ".join(f"{s} {n:,}" for s, n in unknown.iter_rows()) or "none")
+            + f"; with a quarantined member (members_incomplete): {incomplete:,}",
             f"doubtful records: {doubtful.height:,} = {doubtful.height / households * 1000:.1f} per 1,000 "
             "households; " + ", ".join(f"{c} {d} {n:,}" for c, d, n in by_check.iter_rows()),
             f"planted (in)eligibility found by a check: {share_found:.3f} of {ineligible.height:,} rows: "
@@ -482,6 +504,11 @@ def main() -> None:
     parser.add_argument(
         "--services", action="store_true", help="also run the whole DAG under the real Airflow services"
     )
+    parser.add_argument(
+        "--first-month",
+        action="store_true",
+        help="no previous month in the lake (a first month of operation)",
+    )
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     args = parser.parse_args()
     landing, home = args.work / "landing", args.work / "home"
@@ -504,9 +531,9 @@ def main() -> None:
             results.append(run_stage(stage, args))
             marker.touch()
     shutil.rmtree(home, ignore_errors=True)
+    before = () if args.first_month else ("load previous month", "returned outcomes")
     for name in (
-        "load previous month",
-        "returned outcomes",
+        *before,
         "floor",
         "ingest+validate",
         "record",
@@ -528,6 +555,7 @@ def main() -> None:
     floor = next(r for r in results if r["stage"] == "floor")
     print(
         f"\nbenchmark: {args.households:,} households, month {args.month}, {floor['rows']:,} delivered rows"
+        + (", no previous month (--first-month)" if args.first_month else "")
     )
     print(f"{'stage':<28}{'seconds':>9}{'rows/s':>14}{'peak RSS MB':>13}{'x floor':>9}")
     for r in results:
