@@ -32,6 +32,7 @@ from jobs.household_reports import ReportFailure
 from jobs.households import window
 from jobs.lake import Home
 from jobs.returnable import OUTCOME_CODES
+from safetynet import concepts
 from safetynet.contract import SOURCES
 from safetynet.ids import mask_ids
 from safetynet.months import month_bounds
@@ -147,7 +148,6 @@ def gather(home: Home, month: str, leads: pl.DataFrame, dimensions: Sequence[Dim
 def _members(home: Home, month: str, wanted: pl.DataFrame) -> pl.LazyFrame:
     """The households' members on the month's roster, head first, with their age at the month's end."""
     _, end = month_bounds(month)
-    birth = pl.col("id_number").str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
     return (
         pl.scan_parquet(home.partition("roster", month) / "data.parquet")
         .join(wanted.lazy(), on="household_id", how="semi")
@@ -159,7 +159,7 @@ def _members(home: Home, month: str, wanted: pl.DataFrame) -> pl.LazyFrame:
             "health_status",
             "labour_capacity",
             "monthly_benefit",
-            age=((pl.lit(end) - birth).dt.total_days() / 365.25).floor().cast(pl.Int32),
+            age=concepts.age_on(concepts.birth_date(), end),
         )
         .sort("household_id", pl.col("relation") != "户主", "id_number")
     )

@@ -427,9 +427,13 @@ def test_notices_have_their_own_sheet_and_are_not_leads(home):
     notices = con.execute("select month, household_id, stage, id_number from v_notices").fetchall()
     child = pid(4, "20230305")
     assert notices == [("2026-08", "H3", "学前", child)]  # August is a notice month; September is not
-    (leads,) = con.execute("select count(*) from v_leads where month = '2026-08' and household_id = 'H3'").fetchone()
+    (leads,) = con.execute(
+        "select count(*) from v_leads where month = '2026-08' and household_id = 'H3'"
+    ).fetchone()
     assert leads == 0
-    book = CalamineWorkbook.from_path(str(home / "exports" / "2026-08" / "430101" / "430101001" / "线索清单.xlsx"))
+    book = CalamineWorkbook.from_path(
+        str(home / "exports" / "2026-08" / "430101" / "430101001" / "线索清单.xlsx")
+    )
     assert "预计需求提示" in book.sheet_names
     rows = book.get_sheet_by_name("预计需求提示").to_python()
     text = "".join(str(v) for row in rows for v in row)

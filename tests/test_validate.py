@@ -1,3 +1,5 @@
+import datetime as dt
+
 import polars as pl
 import pytest
 
@@ -123,3 +125,55 @@ def test_every_expectation_in_every_suite_has_a_polars_translation(source):
     # every required column is checked for presence of a value
     required = {e["kwargs"]["column"] for e in suite["expectations"] if e["type"].endswith("not_be_null")}
     assert required == set(SOURCES[source].required)
+
+
+def _id(body17: str) -> str:
+    from safetynet.ids import check_character
+
+    return body17 + check_character(body17)
+
+
+# Issue 14's bad input: each quarantined with a clear reason or handled, never a silent wrong age.
+BAD_EVENT_INPUT = [
+    (
+        "a snapshot date after the month",
+        "disability",
+        f"id_number,disability_type,grade,registered_on\n{_id('11010519800101001')},肢体,2,2026-10-03\n",
+        "implausible for the month",
+    ),
+    (
+        "a birth date that does not exist (30 February)",
+        "disability",
+        f"id_number,disability_type,grade,registered_on\n{_id('11010520100230001')},肢体,2,2026-09-03\n",
+        "impossible birth date",
+    ),
+    (
+        "an enrolment with no date",
+        "enrolment",
+        f"id_number,stage,enrolled_on,status\n{_id('11010520200101001')},学前,,在读\n",
+        "required value is missing",
+    ),
+]
+
+
+@pytest.mark.parametrize("case,source,text,reason", BAD_EVENT_INPUT, ids=[b[0] for b in BAD_EVENT_INPUT])
+def test_bad_dates_and_births_are_quarantined_with_a_reason(tmp_path, case, source, text, reason):
+    path = tmp_path / f"{source}.csv"
+    path.write_text(text, encoding="utf-8")
+    result = validate(read_source(source, [path]), "2026-09", None, ge_sample=0)
+    assert result.accepted.height == 0
+    assert any(reason in r for r in result.quarantine["reason"].to_list()), result.quarantine[
+        "reason"
+    ].to_list()
+
+
+def test_a_legacy_15_digit_number_is_converted_with_its_19xx_birth_year(tmp_path):
+    from safetynet import concepts
+
+    path = tmp_path / "disability.csv"
+    path.write_text("id_number,disability_type,grade,registered_on\n110105800229001,肢体,2,2026-09-03\n")
+    accepted = validate(read_source("disability", [path]), "2026-09", None, ge_sample=0).accepted
+    (id_number,) = accepted["id_number"].to_list()
+    assert id_number.startswith("11010519800229") and len(id_number) == 18
+    age = accepted.select(concepts.age_on(concepts.birth_date(), dt.date(2026, 9, 30))).item()
+    assert age == 46
