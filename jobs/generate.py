@@ -257,6 +257,9 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
     return households, persons
 
 
+STAGE_ENTRY_AGE = {"学前": 3, "小学": 6, "初中": 12, "高中": 15, "本科": 18}
+
+
 def _stage(age: pl.Expr, college: pl.Expr) -> pl.Expr:
     """School stage by age at the delivery month (entry in September; 学前 from 3)."""
     return (
@@ -345,7 +348,15 @@ def month_deliveries(
     out["enrolment"] = students.select(
         "id_number",
         "stage",
-        enrolled_on=pl.date(pl.lit(start.year - (1 if start.month < 9 else 0)), 9, 1),
+        # The generator's stages follow birthdays (the age on the month's first day): a child enters a
+        # stage on the first day of the month its stage is first delivered in.
+        enrolled_on=pl.col("birth")
+        .dt.offset_by(
+            pl.format("{}y", pl.col("stage").replace_strict(STAGE_ENTRY_AGE, return_dtype=pl.Int32))
+        )
+        .dt.offset_by("-1d")
+        .dt.month_end()
+        .dt.offset_by("1d"),
         status=pl.when(pl.col("school_dropout")).then(pl.lit("辍学")).otherwise(pl.lit("在读")),
     )
     aid = students.filter(pl.col("category").is_in(["低保", "特困", "低保边缘"]) & (start.month in (3, 9)))
@@ -567,9 +578,11 @@ def _truth(
         alive.filter(pl.col("injury_month") == mi).select(
             "household_id", kind=pl.lit("hardship"), detail=pl.lit("work_injury")
         ),
-        persons.filter((pl.col("death_month") == mi) & (pl.col("age") < 60)).select(
-            "household_id", kind=pl.lit("hardship"), detail=pl.lit("death_of_earner")
-        ),
+        # an earner: declared income, registered work or a formal job (with employee insurance)
+        persons.filter(
+            (pl.col("death_month") == mi)
+            & ((pl.col("declared_monthly_income") > 0) | pl.col("employed") | pl.col("formal_job"))
+        ).select("household_id", kind=pl.lit("hardship"), detail=pl.lit("death_of_earner")),
         heads.filter(
             (pl.col("disaster_month") == mi) & pl.col("house_damage").is_in(["严重损坏", "倒塌"])
         ).select("household_id", kind=pl.lit("hardship"), detail=pl.lit("disaster_house_damage")),
