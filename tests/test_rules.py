@@ -77,7 +77,7 @@ def test_the_committed_rules_load_and_name_only_provided_columns():
             "means_test/checks.yaml",
             "  - id: business\n",
             "  - id: business\n    lable: x\n",
-            "'checks[6].lable'",
+            "'checks[7].lable'",
         ),
         (
             "means_test/checks.yaml",
