@@ -580,6 +580,8 @@ def assemble(home: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
         if listed is not None:
             found = listed.select(facts).join(leavers, on="id_number", how="semi")
             members = pl.concat([members, found.join(members, on="id_number", how="anti")])
+    # Every source joins these: computed once, not once per source (2 s each at 2 M households).
+    members, gone = (frame.lazy() for frame in pl.collect_all([members, gone]))
 
     def snapshot(source: str, schema: dict) -> tuple[pl.LazyFrame, pl.LazyFrame | None]:
         base = lake.baseline(source, earlier)
@@ -722,16 +724,22 @@ def assemble(home: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
             members,
             housing_fund_active=(pl.col("status") == "正常").sum(),
         ),
-        by_household(
-            lake.rows("social_insurance", [month], {"id_number": pl.String, "scheme": pl.String}).unique(),
+        by_household(  # members paying employee insurance (a few of 4 M rows: filtered first)
+            lake.rows("social_insurance", [month], {"id_number": pl.String, "scheme": pl.String})
+            .filter(pl.col("scheme") == "城镇职工")
+            .select("id_number")
+            .unique(),
             members,
-            employee_insured=(pl.col("scheme") == "城镇职工").sum(),
+            employee_insured=pl.len(),
         ),
         lake.quarantined_households(month).with_columns(members_incomplete=pl.lit(1, pl.Int8)),
     ]
-    for part in parts:
-        households = households.join(part, on="household_id", how="left")
-    return _finish(households, rules, period), missing
+    # Each source's part on its own, then the joins in memory: Polars runs the parts side by side
+    # (measured at 2 M households: 15 s against 21 s as one query of 20 joins).
+    first, *rest = pl.collect_all([households, *parts])
+    for part in rest:
+        first = first.join(part, on="household_id", how="left")
+    return _finish(first.lazy(), rules, period), missing
 
 
 def _finish(households: pl.LazyFrame, rules: RuleSet, period: Period) -> pl.DataFrame:
