@@ -395,7 +395,12 @@ def quality(month: str, landing: Path, home: Path) -> str:
     incomplete = int(assembled["members_incomplete"].sum())
     from jobs.lake import Home
 
-    doubtful = pl.read_parquet(Home(home).partition("_doubtful", month) / "data.parquet")
+    found_at = Home(home).partition("_doubtful", month) / "data.parquet"
+    if not found_at.exists():  # not published: --first-month stops before the commit
+        from jobs.monthly import open_build
+
+        found_at = open_build(home, "bench").partition("_doubtful", month) / "data.parquet"
+    doubtful = pl.read_parquet(found_at)
     ineligible = pl.read_csv(landing / "_truth" / f"{month}.csv").filter(pl.col("kind") != "hardship")
     by_check = doubtful.group_by("check_id", "direction").len().sort("check_id")
     found = ineligible.with_columns(found=pl.col("household_id").is_in(doubtful["household_id"].implode()))
