@@ -337,7 +337,9 @@ def test_the_portrait_page_is_refused_as_not_found(helped):
 def test_a_portrait_drawn_on_demand_is_written_listed_logged_and_served(helped):
     home, township = helped["home"], helped["mine"]
     # a listed lead of the township whose portrait the export did not print
-    on_demand = helped["listed"].filter(~portraits.printed_at_export() & (pl.col("township_code") == township))
+    on_demand = helped["listed"].filter(
+        ~portraits.printed_at_export() & (pl.col("township_code") == township)
+    )
     household = on_demand.sort("household_id")["household_id"][0]
     folder = f"/files/{SEP}/{township}"
     c = signed_in(helped, "town")
