@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from safetynet.contract import SOURCES, Source
+from safetynet.contract import SUITES, Source
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "expectations"
 
@@ -139,7 +139,7 @@ def render(source: Source) -> str:
 def write_suites() -> list[Path]:
     SUITE_DIR.mkdir(exist_ok=True)
     written = []
-    for source in SOURCES.values():
+    for source in SUITES.values():
         suite_path(source.name).write_text(render(source), encoding="utf-8")
         written.append(suite_path(source.name))
     return written
@@ -149,7 +149,7 @@ def stale_suites() -> list[str]:
     """Sources whose committed suite differs from what the contract gives."""
     return [
         s.name
-        for s in SOURCES.values()
+        for s in SUITES.values()
         if not suite_path(s.name).exists() or suite_path(s.name).read_text(encoding="utf-8") != render(s)
     ]
 

@@ -167,14 +167,25 @@ class Reports:
     def place(self, code: str) -> str:
         return f"{self.names.get(code, '（区划名称未登记）')}（{code}）"
 
-    def household(self, row: dict) -> bytes:
+    def household(self, row: dict, application: dict | None = None) -> bytes:
+        """A household's report; `application` (id, applied_for, authorisation_ref, result, detail,
+        at) makes it the answer to an application check (jobs/applications.py)."""
         hid = row["household_id"]
         head = row["members"][0] if row["members"] else None
         head_name = head["name"] if head else "（无在册成员）"
         doc = Document(self.fonts, title=f"家庭经济状况核查报告 {hid}", author="safetynet")
-        f = Flow(doc, footer=f"报告编号 BG{self.month.replace('-', '')}-{hid} · 含个人信息，仅限核查使用")
+        number = application["id"] if application else f"BG{self.month.replace('-', '')}-{hid}"
+        f = Flow(doc, footer=f"报告编号 {number} · 含个人信息，仅限核查使用")
         f.title("家庭经济状况核查报告")
         records = {r["check_id"]: r for r in row.get("records") or []}
+        if application:
+            f.paragraph(
+                f"申请核对（逢救必核）：申请类别 {application['applied_for']}，授权书编号 "
+                f"{application['authorisation_ref']}，核对时间 {application['at']}，数据月份 {self.month}",
+                size=9.5,
+            )
+            f.paragraph(f"核对结论：{application['result']}。{application['detail']}。", bold=True)
+            return self._body(f, doc, row, records, hid, head_name, application)
         reasons = []
         if records:
             counts = {}
@@ -187,6 +198,18 @@ class Reports:
                 f"本类别{row['stratum_size']}户中第{row['draw_rank']}个抽中）"
             )
         f.paragraph(f"核对月份：{self.month}    报告原因：{'；'.join(reasons)}", size=9.5)
+        return self._body(f, doc, row, records, hid, head_name, None)
+
+    def _body(
+        self,
+        f: Flow,
+        doc: Document,
+        row: dict,
+        records: dict[str, dict],
+        hid: str,
+        head_name: str,
+        application: dict | None,
+    ) -> bytes:
         f.heading("一、家庭基本情况")
         standard = row["dibao_standard"]
         lead = f"{row['lead_id']}（{row['lead_level']}色预警）" if row.get("lead_id") else "无"
@@ -248,7 +271,11 @@ class Reports:
         f.heading("三、家庭财产（各部门报送）")
         self._assets(f, row, standard)
         f.heading("四、核对结果")
-        f.table(["核对项目", "处理方向", "结果", "说明"], self._results(row, records), [2.4, 1.2, 1.7, 7.5])
+        f.table(
+            ["核对项目", "处理方向", "结果", "说明"],
+            self._results(row, records, every=application is not None),
+            [2.4, 1.2, 1.7, 7.5],
+        )
         f.heading("五、入户核实要点")
         points = [(c.label, c.verify) for c in self.checks if c.id in records]
         if row.get("period"):
@@ -264,10 +291,14 @@ class Reports:
         f.paragraph("核查人员（签字）：______________    核查日期：______年____月____日")
         f.paragraph("户主或家庭成员（签字）：______________    乡镇（街道）审核：______________")
         f.space(8)
+        trace = (
+            "v_application_checks、v_application_members"
+            if application
+            else "v_doubtful_records、means_members、means_households、means_assets"
+        )
         f.paragraph(
             f"数据批次 {self.build} · 规则版本 {self.rule_version} · "
-            f"数据来源为各部门 {self.month} 报送数据，"
-            "可在数据仓库 v_doubtful_records、means_members、means_households、means_assets 中追溯。",
+            f"数据来源为各部门 {self.month} 报送数据，可在数据仓库 {trace} 中追溯。",
             size=7,
         )
         f.finish()
@@ -365,14 +396,15 @@ class Reports:
         )
         f.paragraph("房产、市场主体登记只是核实线索，不是认定结论，须入户核实后处理。", size=8)
 
-    def _results(self, row: dict, records: dict[str, dict]) -> list[list[str]]:
+    def _results(self, row: dict, records: dict[str, dict], every: bool = False) -> list[list[str]]:
+        """Each check's result; `every`: each check was run where it applies (an application)."""
         out = []
         recipient = row["recipient"]
         for check in self.checks:
             record = records.get(check.id)
             if record is not None:
                 result, text = RESULT[record["direction"]], record["evidence"] + _refs(record["source_refs"])
-            elif (check.applies_to == "recipients") != bool(recipient):
+            elif not every and (check.applies_to == "recipients") != bool(recipient):
                 result, text = "不适用", "本户为在保对象" if recipient else "本户不是在保对象"
             elif check.id in NEEDS_STANDARD and row["dibao_standard"] is None:
                 result, text = "未核对", "所在地区本月没有适用的低保标准"

@@ -514,7 +514,7 @@ def deposits(rows: pl.LazyFrame, members: pl.LazyFrame) -> pl.LazyFrame:
     return by_household(rows, members, deposits=balance.sum().cast(pl.Float64))
 
 
-def _standard(rules: RuleSet, month_start: dt.date) -> pl.Expr:
+def dibao_standard_expr(rules: RuleSet, month_start: dt.date) -> pl.Expr:
     """The dibao standard for each household's place and residence type (longest prefix wins)."""
     places = rules.dibao_standard.at(month_start)
     if places is None:
@@ -755,7 +755,7 @@ def _finish(households: pl.LazyFrame, rules: RuleSet, period: Period) -> pl.Data
         children_without_carer=((pl.col("minors") > 0) & (pl.col("working_age") == 0)).cast(pl.Int8),
         no_labour_share=pl.col("no_labour") / members,
         declared_income_per_capita=pl.col("income") / members,
-        dibao_standard=_standard(rules, period.start),
+        dibao_standard=dibao_standard_expr(rules, period.start),
         deposits_per_capita=pl.col("deposits").fill_null(0) / members,
         housing_area_per_capita=pl.col("housing_area") / members,
         benefit_per_capita=pl.col("benefit") / members,

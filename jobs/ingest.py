@@ -168,12 +168,16 @@ def _read_ragged(path: Path, text: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
     return frame, malformed
 
 
-def read_file(path: Path) -> tuple[pl.DataFrame, DeliveredFile, pl.DataFrame | None]:
-    """All cells of one file as strings, with the delivered header names (and malformed rows)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DeliveryError(path, f"cannot be read ({exc.strerror})") from None
+def read_file(
+    path: Path, data: bytes | None = None
+) -> tuple[pl.DataFrame, DeliveredFile, pl.DataFrame | None]:
+    """All cells of one file as strings, with the delivered header names (and malformed rows);
+    `data`: the file's bytes when they are already in memory (an upload)."""
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DeliveryError(path, f"cannot be read ({exc.strerror})") from None
     sha = hashlib.sha256(data).hexdigest()
     malformed = None
     if path.suffix == ".xlsx":
@@ -214,12 +218,16 @@ def header_map(source: Source, delivered: list[str]) -> tuple[dict[str, str], li
     return mapping, ignored
 
 
-def read_source(source_name: str, paths: list[Path]) -> RawSource:
-    """Read, map headers and trim every file of one source; raise DeliveryError if unusable."""
-    source = SOURCES[source_name]
+def read_source(
+    source_name: str | Source, paths: list[Path], contents: dict[Path, bytes] | None = None
+) -> RawSource:
+    """Read, map headers and trim every file of one source (a name of the contract's, or a Source);
+    `contents` holds the bytes of files already in memory. Raises DeliveryError if unusable."""
+    source = source_name if isinstance(source_name, Source) else SOURCES[source_name]
+    source_name = source.name
     frames, files, ignored, malformed = [], [], [], []
     for path in paths:
-        frame, info, bad_rows = read_file(path)
+        frame, info, bad_rows = read_file(path, (contents or {}).get(path))
         if bad_rows is not None:
             malformed.append(bad_rows)
         mapping, extra = header_map(source, frame.columns)

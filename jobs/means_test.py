@@ -65,9 +65,9 @@ def match_checks(rules: RuleSet) -> None:
         )
 
 
-def connect(home: Home, month: str, rules: RuleSet) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the warehouse's views, the month's parameters and the models, built
-    once as temp tables that every check reads."""
+def connect(home: Home, month: str, rules: RuleSet, models: bool = True) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the warehouse's views, the month's parameters and (unless `models` is
+    false) the models, built once as temp tables that every check reads."""
     # SAFETYNET_DUCKDB_THREADS: the determinism test runs the checks on 1 thread and on all cores.
     # SAFETYNET_DUCKDB_MEMORY caps DuckDB's memory (its temp tables included): past it, DuckDB
     # spills to a folder beside the build, so the task's peak RSS stays bounded at any scale.
@@ -98,10 +98,18 @@ def connect(home: Home, month: str, rules: RuleSet) -> duckdb.DuckDBPyConnection
     }
     for name, value in variables.items():
         con.execute(f"set variable {name} = ?", [value])
+    if models:
+        build_models(con)
+    return con
+
+
+def build_models(con: duckdb.DuckDBPyConnection, quiet: bool = False) -> None:
     for model in sorted((MEANS_DIR / "models").glob("*.sql")):
+        if quiet:
+            con.execute(model.read_text(encoding="utf-8"))
+            continue
         with timed(f"model {model.stem}"):
             con.execute(model.read_text(encoding="utf-8"))
-    return con
 
 
 def run_checks(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

@@ -375,3 +375,30 @@ SOURCES: dict[str, Source] = {
 
 # Ingest order: divisions first, because every other source's codes are checked against it.
 SOURCE_NAMES: list[str] = list(SOURCES)
+
+APPLIED_FOR = ("低保", "特困", "低保边缘", "临时救助", "其他")
+
+
+def _application_column(col: Column) -> Column:
+    """A roster column as an application takes it: the system gives a household_id when it is empty,
+    and an applicant need not be in any category yet."""
+    if col.name in ("household_id", "category"):
+        return Column(col.name, col.zh, col.type, False, col.codes, col.bounds, col.signed)
+    return col
+
+
+# An application check (逢救必核, CONTRACT.md "Applications"): one row per member of an applicant
+# household, the roster's columns plus the signed authorisation and the assistance applied for.
+# Not a monthly delivery: it is read by `jobs/applications.py`, validated by its own suite.
+APPLICATION = Source(
+    "application",
+    "申请家庭",
+    "snapshot",
+    (
+        *(_application_column(c) for c in SOURCES["roster"].columns),
+        Column("authorisation_ref", "授权书编号", "str", True),
+        Column("applied_for", "申请类别", "code", True, APPLIED_FOR),
+    ),
+    key=("id_number",),
+)
+SUITES: dict[str, Source] = {**SOURCES, APPLICATION.name: APPLICATION}

@@ -269,6 +269,7 @@ class Population:
     single_person_categories: tuple[str, ...]
     lookback_months: int
     late_report_months: int
+    refused_applicant_months: int  # how long an applicant turned away stays watched for events
     school_year_starts: tuple[int, int]  # month, day
     notice_months: tuple[int, ...]
     stages: tuple[Stage, ...]
@@ -742,6 +743,7 @@ def _population(doc: _Doc) -> Population:
         single_person_categories=_strings(doc, "single_person_categories"),
         lookback_months=doc.get("lookback_months", int),
         late_report_months=doc.get("late_report_months", int),
+        refused_applicant_months=doc.get("refused_applicant_months", int),
         school_year_starts=school_year,
         notice_months=notice_months,
         stages=tuple(stages),
@@ -765,7 +767,7 @@ def _population(doc: _Doc) -> Population:
         unknown = [c for c in getattr(population, key) if c not in codes["category"]]
         if unknown:
             raise doc.fail(key, f"not a category of the contract: {', '.join(unknown)}")
-    for key in ("lookback_months", "late_report_months"):
+    for key in ("lookback_months", "late_report_months", "refused_applicant_months"):
         if getattr(population, key) < 1:
             raise doc.fail(key, "must be at least 1")
     return population

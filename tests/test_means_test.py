@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from direct import run
 
-from jobs.households import _standard
+from jobs.households import dibao_standard_expr
 from jobs.means_test import checks
 from jobs.sealed import connect
 from safetynet.ids import check_character
@@ -192,9 +192,12 @@ def test_a_place_without_a_standard_gets_none_not_a_guess():
     frame = pl.DataFrame(
         {"division_code": ["430101001001", "430201001001"], "residence_type": ["农村", "农村"]}
     )
-    got = frame.select(_standard(rules, dt.date(2026, 9, 1)).alias("s"))["s"].to_list()
+    got = frame.select(dibao_standard_expr(rules, dt.date(2026, 9, 1)).alias("s"))["s"].to_list()
     assert got == [600.0, None]
-    assert frame.with_columns(s=_standard(rules, dt.date(2025, 9, 1)))["s"].to_list() == [None, None]
+    assert frame.with_columns(s=dibao_standard_expr(rules, dt.date(2025, 9, 1)))["s"].to_list() == [
+        None,
+        None,
+    ]
 
 
 def test_recheck_sample_is_drawn_once_per_period_and_reproducible(home):

@@ -2,6 +2,7 @@
 -- whose income and assets are within the limits (应保尽保): a candidate for dibao, near-dibao, or,
 -- in a family of a category that allows it, single-person dibao (单人保) for a living member who
 -- meets is_single_person_candidate (00_concepts.sql, rules/parameters/population.yaml).
+-- `candidate_for` says which; the monthly run keeps the contract's columns, an application check reads it.
 with grades as (
     select id_number, min(grade) as grade
     from lake_disability
@@ -66,7 +67,8 @@ final as (
                                         candidates.dibao_standard * getvariable('near_dibao_factor')) else '' end,
                         round(candidates.deposits / candidates.counted, 2), candidates.candidate_for)
         end as evidence,
-        coalesce(candidates.single_person_refs, members.source_refs) as source_refs
+        coalesce(candidates.single_person_refs, members.source_refs) as source_refs,
+        candidates.candidate_for  -- 低保, 低保边缘 or 单人保: what an application check answers
     from candidates
     inner join (
         select household_id, flatten(list(source_refs order by id_number)) as source_refs

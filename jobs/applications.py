@@ -1,0 +1,600 @@
+"""Application checks (逢救必核): an applicant household checked on demand, with the monthly means
+test's own SQL, against the latest published month of the lake.
+
+An application is one file (CSV or xlsx; CONTRACT.md "Applications"): a row per member with the
+roster's columns, the signed authorisation's reference (授权书编号) and the assistance applied for
+(申请类别). It is read like a delivery (`jobs/ingest.py`) and validated by its own suite
+(`expectations/application.json`, written from the contract). Then:
+
+1. A DuckDB connection gets the warehouse's views of the published lake and the month's parameters
+   (`means_test.connect`), for the latest published month M.
+2. Temp tables named like the lake views the means test reads (`lake_roster`, `lake_deposits`, ...)
+   hold only the rows about the applicant's members; `lake_roster` and `lake_household_month` of M
+   hold the applicant household (and the other households that list one of its members). DuckDB
+   resolves a name to a temp table first, so the models of `warehouse/means_test/models/` and the
+   checks of `warehouse/means_test/checks/` run unchanged: one definition of each check. Reading a
+   source's rows for a few ID numbers takes about 20 ms at province scale (row-group statistics).
+3. Each check runs where it applies: `eligible_not_covered` (within the dibao, near-dibao or 单人保
+   limits) on the household as it stands, the recipients' checks (income, financial assets, car,
+   homes, business, ...) on the household as if it were granted, since an applicant must meet what
+   a recipient must go on meeting.
+
+The answer is the economic-status report (家庭经济状况核查报告, `jobs/household_reports.py`, ID numbers
+masked) and a record. Records live in the lake, where auditors read them:
+
+    <home>/lake/_applications/log/<YYYY-MM>.jsonl           one line per check or refusal,
+                                                             append-only: v_application_checks
+    <home>/lake/_applications/checks/<YYYY-MM>/<id>/members.parquet, report.pdf
+                                                             the members as checked (full ID numbers,
+                                                             v_application_members) and the report
+
+A refused application (bad rows, no authorisation, a township the office does not own, a member who
+died, a member already in another household's application) writes its log line and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from jobs import means_test
+from jobs.faults import fault
+from jobs.household_reports import Reports, division_names
+from jobs.households import dibao_standard_expr
+from jobs.ingest import read_source
+from jobs.lake import Home, write_parquet
+from jobs.validate import validate
+from safetynet.contract import APPLICATION
+from safetynet.errors import DeliveryError, SafetynetError
+from safetynet.ids import mask_ids
+from safetynet.months import add_months, month_bounds
+from safetynet.pdf import FontChain, MissingGlyph
+from safetynet.rules import RuleSet
+
+CHINA = dt.timezone(dt.timedelta(hours=8))
+LOG_COLUMNS = {
+    "at": "varchar",
+    "application_id": "varchar",
+    "status": "varchar",  # checked | refused
+    "account": "varchar",
+    "role": "varchar",
+    "township_code": "varchar",
+    "household_id": "varchar",
+    "authorisation_ref": "varchar",
+    "applied_for": "varchar",
+    "members": "integer",
+    "member_ids": "varchar[]",
+    "month_used": "varchar",
+    "build": "varchar",
+    "result": "varchar",
+    "detail": "varchar",
+    "file": "varchar",
+    "file_sha256": "varchar",
+    "report_file": "varchar",
+    "report_sha256": "varchar",
+    "client_address": "varchar",
+}
+# The lake views the means test reads: the applicant's rows stand in for them (roster and
+# household_month are made from the application).
+BY_PERSON = (
+    "deaths",
+    "missing_persons",
+    "employment",
+    "social_insurance",
+    "housing_fund",
+    "deposits",
+    "real_estate",
+    "vehicles",
+    "business",
+    "disability",
+)
+RESULTS = {"低保": "符合低保条件", "低保边缘": "符合低保边缘条件", "单人保": "可评估单人保"}
+# The assistance applied for is within the means test's answer when the household is a candidate for
+# one of these; 临时救助 and 其他 are decided on other grounds, the report informs them.
+MEETS = {"低保": {"低保", "单人保"}, "特困": {"低保", "单人保"}, "低保边缘": {"低保", "低保边缘"}}
+AS_TEXT = "请把该列设为文本后重新填写"
+REASONS_ZH = {
+    "required value is missing": "必填项为空",
+    "value is not in the contract's code set": "不是约定的代码值",
+    "division code has the wrong form": "行政区划代码应为12位数字",
+    "division code is not in the latest divisions delivery": "行政区划代码不在最新的区划代码表中",
+    "amount is negative": "金额不能为负数",
+    "date is implausible for the month": "日期不合理（晚于数据月份或早于1900年）",
+    "not a date in YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD form": "日期应为 YYYY-MM-DD、YYYY/MM/DD 或 YYYYMMDD",
+    "not an amount in yuan": "不是以元为单位的金额",
+    "ID number check character is invalid (GB 11643)": "身份证号校验码错误（GB 11643）",
+    "ID number has an impossible birth date": "身份证号中的出生日期不存在",
+    "ID number is not 18 characters of digits with a final digit or X": "身份证号应为18位，末位为数字或X",
+    "ID number mangled by Excel into scientific notation": "身份证号被 Excel 转成了科学计数法，" + AS_TEXT,
+    "ID number mangled by Excel into a decimal number": "身份证号被 Excel 转成了数字，" + AS_TEXT,
+    "ID number lost its last digits to Excel (trailing zeros, check character invalid)": (
+        "身份证号后几位被 Excel 改成了0，请把该列设为文本后重新填写"
+    ),
+}
+
+
+class ApplicationRefused(SafetynetError):
+    """An application that is not checked: every problem, in Chinese, naming the file and row."""
+
+    def __init__(self, problems: list[str], application: Application | None = None):
+        self.problems = problems
+        self.application = application
+        super().__init__("；".join(problems))
+
+
+@dataclass(frozen=True)
+class Application:
+    file: str
+    sha256: str
+    month: str  # the latest published month, whose data the check uses
+    build: str
+    household_id: str
+    township_code: str
+    authorisation_ref: str
+    applied_for: str
+    members: pl.DataFrame  # the roster's columns, typed, with source_file and source_row
+
+
+@dataclass
+class Checked:
+    application_id: str
+    application: Application
+    result: str  # 符合低保条件 | 符合低保边缘条件 | 可评估单人保 | 需入户核实 | 不符合条件 | 无法核对
+    detail: str
+    meets_applied_for: bool | None
+    row: dict  # the report's household: members (masked), income, assets, records
+    records: list[dict] = field(default_factory=list)
+    report: bytes = b""
+    report_file: str = ""
+    entry: dict = field(default_factory=dict)
+
+
+def log_folder(home: Path) -> Path:
+    return home / "lake" / "_applications" / "log"
+
+
+def latest(h: Home) -> tuple[str, str]:
+    """The latest published month and its build."""
+    if not h.catalog:
+        raise ApplicationRefused(["尚无已发布的月份数据，无法核对；请先完成一个月的月度运行"])
+    month = max(h.catalog)
+    return month, h.catalog[month]["build"]
+
+
+def _problem(file: str, row: dict) -> str:
+    column = APPLICATION.column(row["column"]).zh if row["column"] in _COLUMNS else row["column"]
+    value = f"（填写的是“{row['raw_value']}”）" if row["raw_value"] else ""
+    reason = REASONS_ZH.get(row["reason"], row["reason"])
+    if row["reason"].startswith("key is not unique") or row["check"] == "duplicate_row":
+        reason = "同一身份证号在申请中出现不止一次"
+    return f"{file} 第{row['source_row']}行 {column}：{reason}{value}"
+
+
+_COLUMNS = {c.name for c in APPLICATION.columns}
+
+
+def read(h: Home, filename: str, data: bytes) -> Application:
+    """The application in `data` (a file named `filename`), validated; ApplicationRefused otherwise."""
+    name = Path(filename or "").name or "申请.csv"
+    if Path(name).suffix.lower() not in (".csv", ".xlsx"):
+        raise ApplicationRefused([f"{name}：请上传 xlsx 或 CSV 文件（每行一名家庭成员）"])
+    path = Path(name)
+    path = path.with_suffix(path.suffix.lower())
+    month, build = latest(h)
+    try:
+        raw = read_source(APPLICATION, [path], {path: data})
+    except DeliveryError as exc:
+        raise ApplicationRefused([f"{name}：文件无法读取或缺少必填列（{exc.problem}）"]) from None
+    codes = sorted(division_names(h, month)) or None
+    checked = validate(raw, month, codes, ge_sample=0)
+    problems = [_problem(name, r) for r in checked.quarantine.sort("source_row", "column").to_dicts()]
+    members = checked.accepted
+    if problems:
+        raise ApplicationRefused(problems)
+    if members.height == 0:
+        raise ApplicationRefused([f"{name}：没有家庭成员行"])
+    for col, label in (("authorisation_ref", "授权书编号"), ("applied_for", "申请类别")):
+        values = members[col].unique().to_list()
+        if len(values) > 1:
+            raise ApplicationRefused(
+                [f"{name}：各行的{label}不一致（{'、'.join(sorted(values))}），一份文件只能是一份申请"]
+            )
+    given = [v for v in members["household_id"].unique().to_list() if v is not None]
+    if len(given) > 1 or (given and members["household_id"].null_count()):
+        raise ApplicationRefused([f"{name}：各行的户编号不一致，一份文件只能是一户的申请"])
+    heads = members.filter(pl.col("relation") == "户主")
+    if heads.height != 1:
+        raise ApplicationRefused([f"{name}：应有且只有一名户主（现有{heads.height}名）"])
+    head = heads.row(0, named=True)
+    # Without a household id, the household is named by its head: a reapplication is the same household.
+    household = (
+        given[0] if given else "SQ" + hashlib.sha256(head["id_number"].encode()).hexdigest()[:12].upper()
+    )
+    return Application(
+        file=name,
+        sha256=hashlib.sha256(data).hexdigest(),
+        month=month,
+        build=build,
+        household_id=household,
+        township_code=head["division_code"][:9],
+        authorisation_ref=head["authorisation_ref"],
+        applied_for=head["applied_for"],
+        members=members.with_columns(household_id=pl.lit(household)),
+    )
+
+
+def other_applications(h: Home, app: Application, rules: RuleSet, today: dt.date) -> list[dict]:
+    """Applications of another household checked within refused_applicant_months that list one of
+    the applicant's members: the same person in two applications."""
+    months = rules.population.refused_applicant_months
+    since = add_months(today.strftime("%Y-%m"), -months)
+    files = [str(p) for p in sorted(log_folder(h.root).glob("*.jsonl")) if p.stem >= since]
+    if not files:
+        return []
+    ids = app.members["id_number"].to_list()
+    with duckdb.connect() as con:
+        return _frame(
+            con,
+            f'select application_id, township_code, household_id, substr("at", 1, 10) as day, '
+            "list_sort(list_intersect(member_ids, ?)) as shared "
+            f"from read_json(?, format = 'newline_delimited', columns = {_json_columns()}) "
+            "where status = 'checked' and household_id != ? and len(list_intersect(member_ids, ?)) > 0 "
+            'order by "at"',
+            [ids, files, app.household_id, ids],
+        ).to_dicts()
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> pl.DataFrame:
+    return pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
+
+
+def _json_columns() -> str:
+    return "{" + ", ".join(f"'{c}': '{t}'" for c, t in LOG_COLUMNS.items()) + "}"
+
+
+def _stand_ins(con: duckdb.DuckDBPyConnection, app: Application, rules: RuleSet) -> None:
+    """Temp tables that stand in for the lake views the means test reads: the applicant's rows."""
+    ids = app.members["id_number"].to_list()
+    for source in BY_PERSON:
+        con.execute(
+            f"create temp table lake_{source} as select * from memory.main.lake_{source} "
+            "where id_number in (select unnest(?))",
+            [ids],
+        )
+    members = app.members.drop("authorisation_ref", "applied_for", "id_legacy15", strict=False).with_columns(
+        month=pl.lit(app.month),
+        category=pl.col("category").fill_null("其他低收入"),  # an applicant in no category yet
+    )
+    con.register("application_members", members.to_arrow())
+    con.execute(
+        "create temp table lake_roster as "
+        "select * from memory.main.lake_roster where month = ? and household_id != ? "
+        "and id_number in (select unnest(?)) "
+        "union all by name select * from application_members",
+        [app.month, app.household_id, ids],
+    )
+    head = members.filter(pl.col("relation") == "户主")
+    start, _ = month_bounds(app.month)
+    household = head.select(
+        "household_id",
+        "division_code",
+        "residence_type",
+        month=pl.lit(app.month),
+        township_code=pl.col("division_code").str.slice(0, 9),
+        county_code=pl.col("division_code").str.slice(0, 6),
+        dibao_standard=dibao_standard_expr(rules, start),
+    )
+    con.register("application_household", household.to_arrow())
+    con.execute("create temp table lake_household_month as select * from application_household")
+
+
+def _refusals_in_data(con: duckdb.DuckDBPyConnection, app: Application) -> list[str]:
+    """Members whom the deaths or missing-persons deliveries report as dead or missing."""
+    found = con.execute(
+        "select m.name, m.id_number, m.died_on, m.missing_declared_on, m.source_refs, r.source_row "
+        "from means_members as m join application_members as r on r.id_number = m.id_number "
+        "where m.household_id = ? and (m.died_on is not null or m.missing_declared_on is not null) "
+        "order by r.source_row",
+        [app.household_id],
+    ).fetchall()
+    out = []
+    for name, id_number, died_on, missing_on, refs, row in found:
+        what = (
+            f"已于{died_on}死亡（死亡人口数据）" if died_on else f"已于{missing_on}被宣告失踪（宣告失踪数据）"
+        )
+        out.append(
+            f"{app.file} 第{row}行 {name}（{_mask(id_number)}）：据部门数据{what}，来源 {refs[-1]}；"
+            "请核实家庭成员后重新提交"
+        )
+    return out
+
+
+def _mask(id_number: str) -> str:
+    return pl.select(mask_ids(pl.lit(id_number))).item()
+
+
+def _checks(con: duckdb.DuckDBPyConnection, app: Application, rules: RuleSet) -> list[dict]:
+    """Every check where it applies: the others' checks on the household as it stands, the
+    recipients' checks on the household as if it were granted."""
+    records = []
+    for applies_to, recipient in (("others", False), ("recipients", True)):
+        con.execute("update means_households set recipient = ?", [recipient])
+        for check in rules.means_checks:
+            if check.applies_to != applies_to:
+                continue
+            sql = (means_test.MEANS_DIR / "checks" / f"{check.id}.sql").read_text(encoding="utf-8")
+            for r in con.sql(sql).pl().filter(pl.col("household_id") == app.household_id).to_dicts():
+                records.append(r | {"check_id": check.id, "label": check.label})
+    return records
+
+
+def _verdict(app: Application, household: dict, records: list[dict]) -> tuple[str, str, bool | None]:
+    """(result, detail, whether the assistance applied for is within it)."""
+    if household["dibao_standard"] is None:
+        return "无法核对", f"所在地区在{app.month}没有适用的低保标准，收入和金融资产无法核对", None
+    refund = [r["label"] for r in records if r["direction"] == "应退"]
+    verify = [r["label"] for r in records if r["direction"] == "核实"]
+    candidate = next(
+        (r.get("candidate_for") for r in records if r["check_id"] == "eligible_not_covered"), None
+    )
+    if candidate is not None and not (candidate == "低保" and refund):
+        result = RESULTS[candidate]
+        detail = f"收入和财产在{candidate}的限定条件以内"
+        if verify:
+            detail += f"；另有{len(verify)}项需入户核实：{'、'.join(verify)}"
+    elif refund:
+        result, detail = "不符合条件", "超出限定条件：" + "、".join(refund)
+        if verify:
+            detail += f"；另有{len(verify)}项需入户核实：{'、'.join(verify)}"
+    elif verify:
+        result, detail = "需入户核实", f"{len(verify)}项需入户核实后才能认定：{'、'.join(verify)}"
+    else:
+        result, detail = "不符合条件", "家庭人均收入不低于当地低保标准"
+    meets = None
+    if app.applied_for in MEETS:
+        meets = candidate in MEETS[app.applied_for] and result in RESULTS.values()
+    return result, detail, meets
+
+
+def check(h: Home, app: Application, rules: RuleSet) -> Checked:
+    """The means test of the application against its month; ApplicationRefused when a member died."""
+    con = means_test.connect(h, app.month, rules, models=False)
+    try:
+        _stand_ins(con, app, rules)
+        means_test.build_models(con, quiet=True)
+        dead = _refusals_in_data(con, app)
+        if dead:
+            raise ApplicationRefused(dead, app)
+        records = _checks(con, app, rules)
+        hid = app.household_id
+        household = _frame(con, "select * from means_households where household_id = ?", [hid])
+        members = _frame(
+            con,
+            "select * from means_members where household_id = ? order by relation != '户主', name, id_number",
+            [hid],
+        )
+        assets = _frame(con, "select * from means_assets where household_id = ?", [hid])
+    finally:
+        con.close()
+    row = household.row(0, named=True)
+    result, detail, meets = _verdict(app, row, records)
+    row["members"] = members.with_columns(id_number=mask_ids(pl.col("id_number"))).to_dicts()
+    row |= _assets(assets)
+    row["records"] = [
+        {
+            "check_id": r["check_id"],
+            "direction": r["direction"],
+            "evidence": pl.select(mask_ids(pl.lit(r["evidence"]))).item(),
+            "source_refs": r["source_refs"],
+        }
+        for r in records
+    ]
+    return Checked("", app, result, detail, meets, row, records)
+
+
+def _assets(assets: pl.DataFrame) -> dict:
+    details = [f"{kind}_detail" for kind in ("deposit", "property", "car", "entity")]
+    if assets.height == 0:
+        return {
+            "deposits": 0.0,
+            "homes": 0,
+            "non_residential": 0,
+            "cars": 0,
+            "entities": 0,
+            **{c: None for c in details},
+            **{c.replace("detail", "refs"): None for c in details},
+        }
+    return (
+        assets.with_columns(pl.col("deposits").cast(pl.Float64), *[mask_ids(pl.col(c)) for c in details])
+        .drop("household_id")
+        .row(0, named=True)
+    )
+
+
+def report(
+    checked: Checked, rules: RuleSet, fonts: FontChain, names: dict[str, str], at: dt.datetime
+) -> bytes:
+    app = checked.application
+    reports = Reports(rules, app.month, app.build, names, fonts)
+    return reports.household(
+        checked.row,
+        application={
+            "id": checked.application_id,
+            "applied_for": app.applied_for,
+            "authorisation_ref": app.authorisation_ref,
+            "result": checked.result,
+            "detail": checked.detail,
+            "at": at.strftime("%Y-%m-%d %H:%M"),
+        },
+    )
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _append(home: Path, entry: dict, now: dt.datetime) -> None:
+    """One line of the log, appended and flushed to disk before the answer goes out."""
+    line = (json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n").encode("utf-8")
+    folder = log_folder(home)
+    with _locked(folder):
+        fd = os.open(folder / f"{now:%Y-%m}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _entry(now: dt.datetime, status: str, who: dict, **fields: object) -> dict:
+    return (
+        {c: None for c in LOG_COLUMNS}
+        | who
+        | {"at": now.isoformat(timespec="milliseconds"), "status": status}
+        | fields
+    )
+
+
+def submit(
+    home: Path,
+    filename: str,
+    data: bytes,
+    rules: RuleSet,
+    fonts: FontChain,
+    account: str,
+    role: str,
+    area: str = "",
+    client_address: str | None = None,
+    now: dt.datetime | None = None,
+) -> Checked:
+    """Read, check, report and record an application for an account whose townships start with
+    `area` ("" for all). A refused application writes its log line only and raises ApplicationRefused."""
+    now = now or dt.datetime.now(CHINA)
+    h = Home(home)
+    who = {"account": account, "role": role, "client_address": client_address}
+    app = None
+    try:
+        app = read(h, filename, data)
+        if not app.township_code.startswith(area):
+            raise ApplicationRefused(
+                [
+                    f"申请家庭户主所在乡镇（街道）{app.township_code} 不属于本账户的辖区（{area}），"
+                    "不能为其核对"
+                ],
+                app,
+            )
+        others = other_applications(h, app, rules, now.date())
+        if others:
+            raise ApplicationRefused(
+                [
+                    f"{app.file}：{'、'.join(_mask(i) for i in o['shared'])} "
+                    f"已在另一户的申请 {o['application_id']}"
+                    f"（{o['day']}核对，乡镇（街道）{o['township_code']}）中，同一人不能同时在两户申请；"
+                    "请核实其实际共同生活的家庭"
+                    for o in others
+                ],
+                app,
+            )
+        checked = check(h, app, rules)
+    except ApplicationRefused as exc:
+        app = exc.application or app
+        _append(
+            home,
+            _entry(
+                now,
+                "refused",
+                who,
+                file=(app.file if app else Path(filename or "").name)[:200],
+                file_sha256=hashlib.sha256(data).hexdigest(),
+                township_code=app.township_code if app else None,
+                household_id=app.household_id if app else None,
+                authorisation_ref=app.authorisation_ref if app else None,
+                applied_for=app.applied_for if app else None,
+                month_used=app.month if app else None,
+                detail="；".join(exc.problems)[:2000],
+                result="拒绝",
+            ),
+            now,
+        )
+        raise
+    checked.application_id = f"SQ{now:%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
+    names = division_names(h, app.month)
+    try:
+        checked.report = report(checked, rules, fonts, names, now)
+    except MissingGlyph as exc:
+        refused = ApplicationRefused([f"{app.file}：报告无法生成，{exc}"], app)
+        _append(home, _entry(now, "refused", who, file=app.file, detail=str(exc), result="拒绝"), now)
+        raise refused from None
+    folder = home / "lake" / "_applications" / "checks" / f"{now:%Y-%m}" / checked.application_id
+    checked.report_file = (folder / "report.pdf").relative_to(home / "lake").as_posix()
+    _write_record(folder, checked, now)
+    fault("application", "record")
+    checked.entry = _entry(
+        now,
+        "checked",
+        who,
+        application_id=checked.application_id,
+        township_code=app.township_code,
+        household_id=app.household_id,
+        authorisation_ref=app.authorisation_ref,
+        applied_for=app.applied_for,
+        members=app.members.height,
+        member_ids=app.members["id_number"].to_list(),
+        month_used=app.month,
+        build=app.build,
+        result=checked.result,
+        detail=checked.detail,
+        file=app.file,
+        file_sha256=app.sha256,
+        report_file=checked.report_file,
+        report_sha256=hashlib.sha256(checked.report).hexdigest(),
+    )
+    _append(home, checked.entry, now)
+    return checked
+
+
+def _write_record(folder: Path, checked: Checked, now: dt.datetime) -> None:
+    """The members as checked and the report, into a new folder renamed into place whole."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    tmp.mkdir(parents=True)
+    app = checked.application
+    write_parquet(
+        app.members.with_columns(
+            application_id=pl.lit(checked.application_id),
+            checked_at=pl.lit(now.isoformat(timespec="milliseconds")),
+            result=pl.lit(checked.result),
+            month_used=pl.lit(app.month),
+        ),
+        tmp / "members.parquet",
+    )
+    (tmp / "report.pdf").write_bytes(checked.report)
+    os.rename(tmp, folder)
+
+
+def records(home: Path, area: str = "") -> list[dict]:
+    """The log's checked applications of townships starting with `area`, newest first."""
+    out = []
+    for path in sorted(log_folder(home).glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if entry["status"] == "checked" and (entry["township_code"] or "").startswith(area):
+                out.append(entry)
+    return sorted(out, key=lambda e: e["at"], reverse=True)
