@@ -55,6 +55,7 @@ from jobs.households import dibao_standard_expr
 from jobs.ingest import read_source
 from jobs.lake import Home, write_parquet
 from jobs.validate import validate
+from jobs.warehouse import APPLICATION_LOG_COLUMNS
 from safetynet.contract import APPLICATION
 from safetynet.errors import DeliveryError, SafetynetError
 from safetynet.ids import mask_ids
@@ -63,28 +64,7 @@ from safetynet.pdf import FontChain, MissingGlyph
 from safetynet.rules import RuleSet
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
-LOG_COLUMNS = {
-    "at": "varchar",
-    "application_id": "varchar",
-    "status": "varchar",  # checked | refused
-    "account": "varchar",
-    "role": "varchar",
-    "township_code": "varchar",
-    "household_id": "varchar",
-    "authorisation_ref": "varchar",
-    "applied_for": "varchar",
-    "members": "integer",
-    "member_ids": "varchar[]",
-    "month_used": "varchar",
-    "build": "varchar",
-    "result": "varchar",
-    "detail": "varchar",
-    "file": "varchar",
-    "file_sha256": "varchar",
-    "report_file": "varchar",
-    "report_sha256": "varchar",
-    "client_address": "varchar",
-}
+LOG_COLUMNS = APPLICATION_LOG_COLUMNS
 # The lake views the means test reads: the applicant's rows stand in for them (roster and
 # household_month are made from the application).
 BY_PERSON = (

@@ -133,7 +133,11 @@ def statements(
         sql = path.read_text(encoding="utf-8")
         if all(layout.files(p) for p in PLACEHOLDER.findall(sql)):
             sql = PLACEHOLDER.sub(lambda m: layout.scan(m.group(1)), sql)
-            sql = sql.replace("{portal_log}", _portal_log(home, relative))
+            sql = sql.replace("{portal_log}", _jsonl(home, "_portal_log", PORTAL_LOG_COLUMNS, relative))
+            sql = sql.replace(
+                "{application_log}", _jsonl(home, "_applications/log", APPLICATION_LOG_COLUMNS, relative)
+            )
+            sql = sql.replace("{application_members}", _application_members(home, relative))
             sql = _rule_parameters(sql)
             out.append(sql.replace("{lake}", "lake" if relative else str(home.lake)))
     return out
@@ -151,6 +155,29 @@ def _rule_parameters(sql: str) -> str:
     return sql.replace("{kpi_months}", str(cases.kpi_months)).replace("{yield_outcomes}", outcomes)
 
 
+# jobs/applications.py's log (kept here: the warehouse must not import the check's dependencies)
+APPLICATION_LOG_COLUMNS = {
+    "at": "varchar",
+    "application_id": "varchar",
+    "status": "varchar",
+    "account": "varchar",
+    "role": "varchar",
+    "township_code": "varchar",
+    "household_id": "varchar",
+    "authorisation_ref": "varchar",
+    "applied_for": "varchar",
+    "members": "integer",
+    "member_ids": "varchar[]",
+    "month_used": "varchar",
+    "build": "varchar",
+    "result": "varchar",
+    "detail": "varchar",
+    "file": "varchar",
+    "file_sha256": "varchar",
+    "report_file": "varchar",
+    "report_sha256": "varchar",
+    "client_address": "varchar",
+}
 PORTAL_LOG_COLUMNS = {
     "at": "varchar",
     "account": "varchar",
@@ -166,15 +193,30 @@ PORTAL_LOG_COLUMNS = {
 }
 
 
-def _portal_log(home: Home, relative: bool) -> str:
-    """The portal's audit trail (`portal/audit.py`), or an empty table with its columns."""
-    folder = home.lake / "_portal_log"
-    if not any(folder.glob("*.jsonl")):
-        cols = ", ".join(f"cast(null as {t}) as {c}" for c, t in PORTAL_LOG_COLUMNS.items())
+def _jsonl(home: Home, folder: str, columns: dict[str, str], relative: bool) -> str:
+    """An append-only log of the lake (`lake/<folder>/*.jsonl`), or an empty table with its columns."""
+    if not any((home.lake / folder).glob("*.jsonl")):
+        cols = ", ".join(f"cast(null as {t}) as {c}" for c, t in columns.items())
         return f"(select {cols} where false)"
-    where = "lake/_portal_log" if relative else str(folder)
-    columns = ", ".join(f"'{c}': '{t}'" for c, t in PORTAL_LOG_COLUMNS.items())
-    return f"read_json('{where}/*.jsonl', format = 'newline_delimited', columns = {{{columns}}})"
+    where = f"lake/{folder}" if relative else str(home.lake / folder)
+    typed = ", ".join(f"'{c}': '{t}'" for c, t in columns.items())
+    return f"read_json('{where}/*.jsonl', format = 'newline_delimited', columns = {{{typed}}})"
+
+
+def _application_members(home: Home, relative: bool) -> str:
+    """The members of every application checked (`jobs/applications.py`), or an empty table."""
+    folder = home.lake / "_applications" / "checks"
+    if not any(folder.glob("*/*/members.parquet")):
+        return (
+            "(select cast(null as varchar) as application_id, cast(null as varchar) as checked_at, "
+            "cast(null as varchar) as household_id, cast(null as varchar) as id_number, "
+            "cast(null as varchar) as name, cast(null as varchar) as relation, "
+            "cast(null as varchar) as division_code, cast(null as varchar) as result, "
+            "cast(null as varchar) as month_used, cast(null as varchar) as source_file, "
+            "cast(null as bigint) as source_row where false)"
+        )
+    where = "lake/_applications/checks" if relative else str(folder)
+    return f"read_parquet('{where}/*/*/members.parquet', union_by_name = true)"
 
 
 def _literal(row: tuple) -> str:

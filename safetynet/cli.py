@@ -320,6 +320,57 @@ def shadow(
 
 
 @app.command()
+def check(
+    home: Annotated[Path, typer.Option(help="The --home of the runs: the latest published month is used")],
+    application: Annotated[
+        Path, typer.Option(help="The applicant household: a .csv or .xlsx, one row per member (README)")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the report (家庭经济状况核查报告 PDF)")] = Path("."),
+    by: Annotated[str | None, typer.Option(help="Who asks (recorded); default: the login name")] = None,
+) -> None:
+    """Check an applicant household (逢救必核) with the means test against the latest published month:
+    prints the result, writes the economic-status report and records the check (v_application_checks).
+    Exit status 0 checked, 2 refused (the problems are printed; only the refusal is logged)."""
+    import getpass
+
+    from jobs.applications import ApplicationRefused, submit
+    from safetynet.pdf import FontChain, find_font
+    from safetynet.rules import load_rules
+
+    if not (home / "current").exists():
+        fail(f"{home}: no published month (run a month first)", 2)
+    try:
+        data = application.read_bytes()
+    except OSError as exc:
+        fail(f"{application}: cannot be read ({exc.strerror})", 2)
+    try:
+        fonts = FontChain(find_font())
+    except SetupError as exc:
+        fail(str(exc), 2)
+    try:
+        checked = submit(
+            home.resolve(), application.name, data, load_rules(), fonts, by or getpass.getuser(), "data_team"
+        )
+    except ApplicationRefused as exc:
+        for problem in exc.problems:
+            typer.secho(f"refused: {problem}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    app_ = checked.application
+    out.mkdir(parents=True, exist_ok=True)
+    report = out / f"{checked.application_id}_{app_.household_id}_家庭经济状况核查报告.pdf"
+    report.write_bytes(checked.report)
+    typer.echo(
+        f"application {checked.application_id}: household {app_.household_id}, township "
+        f"{app_.township_code}, {app_.members.height} members, applied for {app_.applied_for}"
+    )
+    typer.echo(f"data of {app_.month} (build {app_.build})")
+    typer.echo(f"result: {checked.result}. {checked.detail}")
+    for r in checked.records:
+        typer.echo(f"  {r['direction']} {r['label']}: {r['evidence']}")
+    typer.echo(f"report: {report} (SHA-256 {checked.entry['report_sha256']})")
+
+
+@app.command()
 def expectations(
     write: Annotated[bool, typer.Option(help="Rewrite expectations/*.json from the contract")] = False,
 ) -> None:
