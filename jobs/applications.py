@@ -37,8 +37,10 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import hashlib
+import io
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +49,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import xlsxwriter
 
 from jobs import means_test
 from jobs.faults import fault
@@ -578,3 +581,50 @@ def records(home: Path, area: str = "") -> list[dict]:
             if entry["status"] == "checked" and (entry["township_code"] or "").startswith(area):
                 out.append(entry)
     return sorted(out, key=lambda e: e["at"], reverse=True)
+
+
+APPLICATION_ID = re.compile(r"SQ\d{8}-[0-9A-F]{8}")
+
+
+def find(home: Path, application_id: str) -> dict | None:
+    """The log line of a checked application, or None."""
+    if not APPLICATION_ID.fullmatch(application_id):
+        return None
+    return next((e for e in records(home) if e["application_id"] == application_id), None)
+
+
+def members_of(home: Path, entry: dict) -> list[dict]:
+    """The members of a checked application as the township may see them (ID numbers masked)."""
+    path = home / "lake" / Path(entry["report_file"]).parent / "members.parquet"
+    return (
+        pl.read_parquet(path, columns=["name", "id_number", "relation", "division_code", "source_row"])
+        .with_columns(id_number=mask_ids(pl.col("id_number")))
+        .sort("source_row")
+        .to_dicts()
+    )
+
+
+def template() -> bytes:
+    """An xlsx with the application's columns (Chinese headers, ID numbers as text) and a sheet that
+    explains each column, for township staff to fill in with Excel or WPS."""
+    buffer = io.BytesIO()
+    wb = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    text = wb.add_format({"num_format": "@"})
+    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    ws = wb.add_worksheet("申请家庭")
+    for i, col in enumerate(APPLICATION.columns):
+        ws.write(0, i, col.zh, head)
+        ws.set_column(i, i, 20 if col.type == "id" else 12, text)
+    notes = wb.add_worksheet("填写说明")
+    notes.write_row(0, 0, ["列名", "英文列名", "必填", "可填的值"], head)
+    for i, col in enumerate(APPLICATION.columns, start=1):
+        required = "是" if col.required else ("为空时由系统编号" if col.name == "household_id" else "")
+        notes.write_row(i, 0, [col.zh, col.name, required, "、".join(col.codes)])
+    notes.write(
+        len(APPLICATION.columns) + 2,
+        0,
+        "每行一名家庭成员，应有且只有一名户主；各行的授权书编号、申请类别相同。",
+    )
+    notes.set_column(0, 3, 18)
+    wb.close()
+    return buffer.getvalue()

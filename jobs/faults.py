@@ -6,7 +6,8 @@
 
 `kill` ends the process with SIGKILL, as the OOM killer or a lost worker would: no cleanup, no
 callbacks. Points: `ingest:<source>`, `record:<month>`, `assess:<stage>`, `export:<stage>`,
-`publish:manifest|rename|commit|run log`, `commit:warehouse|swap`.
+`publish:manifest|rename|commit|run log`, `commit:warehouse|swap`, `application:record` (an
+application check's members and report written, its log line not yet).
 """
 
 from __future__ import annotations

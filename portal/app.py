@@ -12,6 +12,10 @@ and no asset from outside the server, so that it works on an old browser on the 
     GET  /drawn/{month}/{township}/{name}      a document drawn on demand, listed in the addendum
     GET  /upload/{township}, POST ...          return outcomes (township offices only)
     GET  /status                               the data team: uploads of every township
+    GET  /applications, POST ...               application checks (逢救必核): upload an applicant
+                                               household, get its means test and report at once
+    GET  /applications/template.xlsx           the application's columns, to fill in
+    GET  /applications/{id}, .../report.pdf    a check's result and its economic-status report
 
 Everything a request names is checked against the account and the manifests; whatever does not
 match is answered 404, the same as a file that does not exist.
@@ -34,10 +38,11 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from jobs import portraits
+from jobs import applications, portraits
 from jobs.cases import STATES
 from jobs.household_reports import REPORT_DIR, Reports, division_names
 from jobs.household_reports import gather as report_rows
@@ -636,6 +641,122 @@ def create_app(
         account = user(request)
         folder = library.folder(month, mine(account, township))
         return send(request, account, month, township, drawn_folder(home, folder) if folder else None, name)
+
+    def applications_page(request: Request, account: Account, status: int = 200, **context) -> Response:
+        area = "" if account.role == "admin" else account.area
+        return page(
+            request,
+            "applications.html",
+            account,
+            status=status,
+            checks=applications.records(home, area)[:200],
+            may_check=account.role in ("township", "admin"),
+            **({"error": None, "checked": None} | context),
+        )
+
+    @app.get("/applications", response_class=HTMLResponse)
+    def applications_list(request: Request) -> Response:
+        return applications_page(request, user(request))
+
+    @app.get("/applications/template.xlsx")
+    def application_template(request: Request) -> Response:
+        user(request)
+        return Response(
+            applications.template(),
+            media_type=MEDIA_TYPES[".xlsx"],
+            headers={"Content-Disposition": attachment("申请家庭核对模板.xlsx"), "Cache-Control": "no-store"},
+        )
+
+    @app.post("/applications", response_class=HTMLResponse)
+    async def application_check(
+        request: Request,
+        file: Annotated[UploadFile | None, File()] = None,
+        csrf_token: Annotated[str | None, Form()] = None,
+    ) -> Response:
+        """An application checked at once: a township office for its own township, the data team
+        for any; a county office reads only."""
+        check_csrf(request, csrf_token)
+        account = user(request)
+        if account.role not in ("township", "admin"):
+            raise NotFound()
+        filename = (file.filename if file else "") or ""
+        data = await file.read(settings.upload_max_bytes + 1) if file else b""
+        try:
+            if filename.lower().endswith(".xlsx"):
+                uploads.inspect_xlsx(data, settings)
+            checked = await run_in_threadpool(
+                applications.submit,
+                home,
+                filename,
+                data,
+                _rules(),
+                _fonts(),
+                account.username,
+                account.role,
+                "" if account.role == "admin" else account.area,
+                address(request),
+            )
+        except (applications.ApplicationRefused, uploads.UploadRefused) as exc:
+            problems = getattr(exc, "problems", [str(exc)])
+            if isinstance(exc, uploads.UploadRefused):  # refused before the check: logged here
+                log(request, "application", account, file=filename[:200], result="refused", detail=str(exc))
+            return applications_page(request, account, status=400, error=problems)
+        log(
+            request,
+            "application",
+            account,
+            township_code=checked.application.township_code,
+            file=checked.report_file,
+            sha256=checked.entry["report_sha256"],
+            bytes=len(checked.report),
+            result="ok",
+            detail=checked.application_id,
+        )
+        return RedirectResponse(f"/applications/{checked.application_id}", status_code=303)
+
+    def application_of(account: Account, application_id: str) -> dict:
+        entry = applications.find(home, application_id)
+        if entry is None or not account.may_see(entry["township_code"] or "-"):
+            raise NotFound()
+        return entry
+
+    @app.get("/applications/{application_id}", response_class=HTMLResponse)
+    def application_result(request: Request, application_id: str) -> Response:
+        account = user(request)
+        entry = application_of(account, application_id)
+        return page(
+            request,
+            "application.html",
+            account,
+            e=entry,
+            members=applications.members_of(home, entry),
+            name=names().get(entry["township_code"], entry["township_code"]),
+        )
+
+    @app.get("/applications/{application_id}/report.pdf")
+    def application_report(request: Request, application_id: str) -> Response:
+        account = user(request)
+        entry = application_of(account, application_id)
+        path = home / "lake" / entry["report_file"]
+        data = path.read_bytes()
+        log(
+            request,
+            "download",
+            account,
+            township_code=entry["township_code"],
+            file=entry["report_file"],
+            sha256=hashlib.sha256(data).hexdigest(),
+            bytes=len(data),
+            result="ok",
+        )
+        return Response(
+            data,
+            media_type=MEDIA_TYPES[".pdf"],
+            headers={
+                "Content-Disposition": attachment(f"{application_id}_家庭经济状况核查报告.pdf"),
+                "Cache-Control": "no-store",
+            },
+        )
 
     @app.get("/status", response_class=HTMLResponse)
     def status(request: Request) -> Response:

@@ -123,7 +123,7 @@ def _column_number(letters: bytes) -> int:
     return n
 
 
-def _inspect_xlsx(data: bytes, settings: PortalSettings) -> None:
+def inspect_xlsx(data: bytes, settings: PortalSettings) -> None:
     """Refuse a workbook before a reader builds its grid: by the bytes it really inflates to (not
     the sizes it declares) and by the farthest cell its sheets name (a 1 KB file can name cell
     XFD1048576, which a reader would fill out as 17 billion cells)."""
@@ -170,7 +170,7 @@ def _xlsx_tables(data: bytes, settings: PortalSettings) -> list[tuple[str, list[
     逾期未回传, and staff fill in both."""
     from python_calamine import CalamineWorkbook
 
-    _inspect_xlsx(data, settings)
+    inspect_xlsx(data, settings)
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         return [

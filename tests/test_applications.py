@@ -1,0 +1,241 @@
+"""Application checks (逢救必核, jobs/applications.py): an applicant household checked with the
+means test's own SQL against the latest published month of a real home, each bad input refused
+with a message naming the file and row, and every check recorded for auditors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import shutil
+
+import polars as pl
+import pytest
+import xlsxwriter
+from conftest import safetynet
+from pypdf import PdfReader
+from workbooks import sheet
+
+from jobs import applications
+from jobs.applications import ApplicationRefused, submit
+from jobs.lake import Home
+from jobs.warehouse import connect_read_only, read
+from safetynet.ids import check_character
+from safetynet.pdf import FontChain, find_font
+from safetynet.rules import load_rules
+
+RULES = load_rules()
+NOW = dt.datetime(2026, 10, 20, 10, 0, tzinfo=applications.CHINA)
+
+
+@pytest.fixture(scope="module")
+def fonts():
+    return FontChain(find_font())
+
+
+@pytest.fixture
+def home(looped, tmp_path):
+    """A copy of the looped home (August and September published): checks write into its lake."""
+    copy = tmp_path / "home"
+    shutil.copytree(looped, copy, symlinks=True)
+    return copy
+
+
+def person(birth: str, serial: int, county: str = "430101") -> str:
+    body = f"{county}{birth}{serial:03d}"
+    return body + check_character(body)
+
+
+def township_of(home) -> tuple[str, str]:
+    """A township with households in September, and one of its villages."""
+    roster = Home(home).read("roster", "2026-09")
+    code = roster["division_code"].sort()[0]
+    return code[:9], code
+
+
+def applicant(home, members: list[dict], **extra) -> bytes:
+    """An application CSV: the members (name, id, relation, income) in the township of the home."""
+    _, village = township_of(home)
+    rows = [
+        {
+            "户编号": "",
+            "身份证号": m["id"],
+            "姓名": m["name"],
+            "与户主关系": m.get("relation", "户主" if i == 0 else "子女"),
+            "行政区划代码": m.get("division", village),
+            "城乡类别": "农村",
+            "人员类别": "",
+            "劳动能力": m.get("labour", "有"),
+            "健康状况": m.get("health", "健康"),
+            "申报月收入": str(m.get("income", 0)),
+            "授权书编号": extra.get("authorisation", "SQ-2026-0001"),
+            "申请类别": extra.get("applied_for", "低保"),
+        }
+        for i, m in enumerate(members)
+    ]
+    return pl.DataFrame(rows).write_csv().encode("utf-8")
+
+
+def standard(home) -> float:
+    """September's rural dibao standard of the township (from the published household rows)."""
+    township, _ = township_of(home)
+    hm = Home(home).read("_household_month", "2026-09")
+    return hm.filter((pl.col("township_code") == township) & (pl.col("residence_type") == "农村"))[
+        "dibao_standard"
+    ][0]
+
+
+def check(home, fonts, data: bytes, name: str = "申请.csv", area: str = "", now=NOW):
+    return submit(home, name, data, RULES, fonts, "clerk", "township", area, "127.0.0.1", now)
+
+
+def log(home) -> list[dict]:
+    with connect_read_only(Home(home)) as con:
+        return read(con, "select * from v_application_checks").to_dicts()
+
+
+def pdf_text(data: bytes) -> str:
+    return "".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+NEW = [{"id": person("19800101", 901), "name": "申甲"}, {"id": person("20100101", 902), "name": "申乙"}]
+
+
+def test_limits_decide_the_result(home, fonts):
+    """Income per member below the standard, between it and the near-dibao limit, and above that:
+    低保, 低保边缘, 不符合; whether what was applied for is within it."""
+    std = standard(home)
+    low = check(home, fonts, applicant(home, [NEW[0] | {"income": std * 0.5}, NEW[1]]))
+    assert (low.result, low.meets_applied_for) == ("符合低保条件", True)
+    assert low.row["per_capita_income"] == pytest.approx(std * 0.25)
+
+    near = [{"id": person("19700101", 911), "name": "边甲", "income": std * 1.2}]
+    middle = check(home, fonts, applicant(home, near, applied_for="低保"))
+    assert (middle.result, middle.meets_applied_for) == ("符合低保边缘条件", False)
+    assert "income_above_standard" in {r["check_id"] for r in middle.records}
+    near_dibao = check(home, fonts, applicant(home, near, applied_for="低保边缘"))
+    assert (near_dibao.result, near_dibao.meets_applied_for) == ("符合低保边缘条件", True)
+
+    rich = [{"id": person("19600101", 921), "name": "富甲", "income": std * 2}]
+    above = check(home, fonts, applicant(home, rich))
+    assert above.result == "不符合条件" and "人均收入高于低保标准" in above.detail
+    # the report says so, with the month of data, and masks every ID number
+    text = pdf_text(above.report)
+    assert "不符合条件" in text and "2026-09" in text and rich[0]["id"] not in text
+    assert f"{rich[0]['id'][:6]}********{rich[0]['id'][-4:]}" in text
+
+
+def test_departments_data_about_a_member_is_used_and_another_roster_is_reported(home, fonts):
+    """A member who owns a private car (vehicles delivery) makes the household not eligible; a
+    member listed in another household's roster is reported as such, not merged."""
+    h = Home(home)
+    cars = h.read("vehicles", "2026-09").filter(
+        (pl.col("vehicle_type") == "小型汽车") & (pl.col("operating") == "否")
+    )
+    roster = h.read("roster", "2026-09")
+    owner = roster.join(cars.select("id_number"), on="id_number", how="semi").row(0, named=True)
+    members = [
+        {"id": person("19750101", 931), "name": "车主甲"},
+        {"id": owner["id_number"], "name": owner["name"]},
+    ]
+    got = check(home, fonts, applicant(home, members))
+    by_check = {r["check_id"]: r for r in got.records}
+    assert got.result == "不符合条件" and "非营运小型汽车" in got.detail
+    assert "vehicles" in " ".join(by_check["private_car"]["source_refs"])
+    assert owner["household_id"] in by_check["person_in_two_households"]["evidence"]
+    assert got.application.household_id != owner["household_id"]  # never silently merged
+
+
+def test_each_bad_input_is_refused_with_its_file_and_row_and_only_logged(home, fonts):
+    township, _ = township_of(home)
+    bad_id = NEW[1]["id"][:-1] + ("0" if NEW[1]["id"][-1] != "0" else "1")
+    h = Home(home)
+    dead = pl.concat([h.read("deaths", m) for m in ("2026-08", "2026-09")])["id_number"].sort()[0]
+    cases = {
+        "校验码": applicant(home, [NEW[0], {"id": bad_id, "name": "申乙"}]),
+        "授权书编号：必填项为空": applicant(home, NEW, authorisation=""),
+        "同一身份证号在申请中出现不止一次": applicant(home, [NEW[0], NEW[0] | {"relation": "子女"}]),
+        "死亡": applicant(home, [NEW[0], {"id": dead, "name": "已故"}]),
+        "不是约定的代码值": applicant(home, NEW, applied_for="救急"),
+    }
+    for expected, data in cases.items():
+        with pytest.raises(ApplicationRefused) as refused:
+            check(home, fonts, data)
+        assert expected in str(refused.value) and "申请.csv 第3行" in str(refused.value), str(refused.value)
+    with pytest.raises(ApplicationRefused, match="不属于本账户的辖区"):
+        check(home, fonts, applicant(home, NEW), area=township[:6] + "999")
+    with pytest.raises(ApplicationRefused, match="请上传 xlsx 或 CSV"):
+        check(home, fonts, b"x", name="申请.pdf")
+    entries = log(home)
+    assert len(entries) == len(cases) + 2 and {e["status"] for e in entries} == {"refused"}
+    assert all(e["detail"] and e["application_id"] is None for e in entries)
+    assert not (home / "lake" / "_applications" / "checks").exists()  # nothing but the log
+
+
+def test_the_same_person_in_two_applications_is_refused(home, fonts):
+    first = check(home, fonts, applicant(home, NEW))
+    again = check(home, fonts, applicant(home, NEW, authorisation="SQ-2026-0002"))  # the same household
+    assert again.application.household_id == first.application.household_id
+    other = [{"id": person("19850101", 941), "name": "另户主"}, NEW[1]]
+    with pytest.raises(ApplicationRefused) as refused:
+        check(home, fonts, applicant(home, other))
+    assert first.application_id in str(refused.value) and "同时在两户申请" in str(refused.value)
+    masked = f"{NEW[1]['id'][:6]}********{NEW[1]['id'][-4:]}"
+    assert masked in str(refused.value) and NEW[1]["id"] not in str(refused.value)
+
+
+def test_every_check_is_recorded_for_auditors(home, fonts):
+    got = check(home, fonts, applicant(home, NEW))
+    [entry] = log(home)
+    assert entry["application_id"] == got.application_id and entry["status"] == "checked"
+    assert (entry["account"], entry["authorisation_ref"], entry["month_used"]) == (
+        "clerk",
+        "SQ-2026-0001",
+        "2026-09",
+    )
+    assert entry["result"] == got.result and entry["member_ids"] == [m["id"] for m in NEW]
+    report = home / "lake" / entry["report_file"]
+    assert applications.hashlib.sha256(report.read_bytes()).hexdigest() == entry["report_sha256"]
+    with connect_read_only(Home(home)) as con:
+        members = read(con, "select id_number, application_id from v_application_members").to_dicts()
+    assert [m["id_number"] for m in members] == [m["id"] for m in NEW]
+
+
+def test_a_check_stopped_before_its_record_leaves_nothing_and_the_retry_succeeds(home, fonts, monkeypatch):
+    monkeypatch.setenv("SAFETYNET_FAULT", "application:record")
+    with pytest.raises(RuntimeError, match="injected fault"):
+        check(home, fonts, applicant(home, NEW))
+    with connect_read_only(Home(home)) as con:
+        assert read(con, "select count(*) as n from v_application_members")["n"][0] == 0
+    assert log(home) == []
+    monkeypatch.delenv("SAFETYNET_FAULT")
+    retried = check(home, fonts, applicant(home, NEW))  # the stopped one is no application of its own
+    assert [e["application_id"] for e in log(home)] == [retried.application_id]
+
+
+def test_the_command_line_checks_and_writes_the_report(home, tmp_path):
+    path = tmp_path / "申请.csv"
+    path.write_bytes(applicant(home, NEW))
+    done = safetynet("check", "--home", str(home), "--application", str(path), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert "result: 符合低保条件" in done.stdout
+    [pdf] = (tmp_path / "out").glob("SQ*_家庭经济状况核查报告.pdf")
+    assert log(home)[0]["report_sha256"] == applications.hashlib.sha256(pdf.read_bytes()).hexdigest()
+    path.write_bytes(applicant(home, NEW, authorisation=""))
+    done = safetynet("check", "--home", str(home), "--application", str(path))
+    assert done.returncode == 2 and "授权书编号：必填项为空" in done.stderr
+
+
+def test_the_template_reads_back_as_an_application(home, fonts):
+    """The portal's template, filled in as staff would in Excel, is a valid application."""
+    headers = sheet(applications.template())[0]
+    _, village = township_of(home)
+    values = {"身份证号": NEW[0]["id"], "姓名": "申甲", "与户主关系": "户主", "行政区划代码": village}
+    values |= {"城乡类别": "城市", "申报月收入": 100, "授权书编号": "SQ-1", "申请类别": "低保边缘"}
+    out = io.BytesIO()
+    wb = xlsxwriter.Workbook(out, {"in_memory": True})
+    ws = wb.add_worksheet("申请家庭")
+    ws.write_row(0, 0, headers)
+    ws.write_row(1, 0, [values.get(h) for h in headers])
+    wb.close()
+    got = check(home, fonts, out.getvalue(), name="申请.xlsx")
+    assert got.application.applied_for == "低保边缘" and got.application.members.height == 1
