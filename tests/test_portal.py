@@ -20,6 +20,8 @@ import pytest
 import xlsxwriter
 from fastapi.testclient import TestClient
 
+from jobs import applications
+from jobs.lake import Home
 from jobs.sealed import connect
 from portal import audit
 from portal.accounts import Accounts
@@ -111,6 +113,8 @@ def test_every_page_asks_a_stranger_to_sign_in(site):
         f"/worklist/{t}",
         f"/upload/{t}",
         "/status",
+        "/applications",
+        "/applications/template.xlsx",
     ):
         r = c.get(path)
         assert r.status_code == 303 and r.headers["location"] == "/login", path
@@ -718,3 +722,75 @@ def test_users_command(site, tmp_path):
     )
     assert "t1\ttownship\t430101001\tactive" in cli.invoke(app, ["users", "list", "--home", h]).output
     assert Path(h, "portal", "accounts.sqlite").stat().st_mode & 0o077 == 0
+
+
+# --- application checks (逢救必核) -----------------------------------------------------------------
+
+
+def application(site, township: str, serial: int, authorisation: str = "SQ-2026-0001") -> bytes:
+    """A new applicant household of two, living in a village of `township`."""
+    from safetynet.ids import check_character
+
+    roster = Home(site["home"]).read("roster", "2026-08")
+    village = roster.filter(pl.col("division_code").str.starts_with(township))["division_code"].sort()[0]
+    ids = [f"430101{birth}{serial + i:03d}" for i, birth in enumerate(("19800101", "20100101"))]
+    ids = [body + check_character(body) for body in ids]
+    header = "身份证号,姓名,与户主关系,行政区划代码,城乡类别,申报月收入,授权书编号,申请类别\n"
+    rows = [
+        f"{ids[0]},申甲,户主,{village},农村,300,{authorisation},低保\n",
+        f"{ids[1]},申乙,子女,{village},农村,0,{authorisation},低保\n",
+    ]
+    return (header + "".join(rows)).encode("gbk")
+
+
+def apply(c: TestClient, data: bytes, name: str = "申请.csv"):
+    return c.post(
+        "/applications",
+        data={"csrf_token": token(c, "/applications")},
+        files={"file": (name, data, "text/csv")},
+    )
+
+
+def test_a_township_checks_an_application_and_only_it_and_its_county_see_the_answer(site):
+    town = signed_in(site, "town")
+    r = apply(town, application(site, site["mine"], 801))
+    assert r.status_code == 303, r.text
+    page = town.get(r.headers["location"])
+    assert page.status_code == 200 and "核对结论" in page.text and "********" in page.text
+    application_id = r.headers["location"].rsplit("/", 1)[-1]
+    pdf = town.get(f"/applications/{application_id}/report.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert application_id in town.get("/applications").text
+    entry = applications.find(site["home"], application_id)
+    assert entry["account"] == "town" and entry["township_code"] == site["mine"]
+    assert entry["report_sha256"] == hashlib.sha256(pdf.content).hexdigest()
+    # the county reads it; the neighbouring township, another county and a stranger do not
+    county = signed_in(site, "county")
+    assert county.get(f"/applications/{application_id}").status_code == 200
+    assert apply(county, application(site, site["mine"], 811)).status_code == 404  # read only
+    neighbour = signed_in(site, "neighbour")
+    for path in (f"/applications/{application_id}", f"/applications/{application_id}/report.pdf"):
+        assert neighbour.get(path).status_code == 404
+        assert client(site).get(path).headers["location"] == "/login"
+    assert application_id not in neighbour.get("/applications").text
+    actions = [(e["account"], e["action"], e["result"]) for e in audit.read(site["home"])]
+    assert ("town", "application", "ok") in actions and ("town", "download", "ok") in actions
+
+
+def test_an_application_for_another_township_or_without_a_token_is_refused_and_only_logged(site):
+    town = signed_in(site, "town")
+    before = len(applications.records(site["home"]))
+    r = apply(town, application(site, site["neighbour"], 821))
+    assert r.status_code == 400 and "不属于本账户的辖区" in r.text
+    r = apply(town, application(site, site["mine"], 831, authorisation=""))
+    assert r.status_code == 400 and "授权书编号：必填项为空" in r.text and "第2行" in r.text
+    no_token = town.post("/applications", files={"file": ("a.csv", application(site, site["mine"], 841))})
+    assert no_token.status_code == 403
+    assert len(applications.records(site["home"])) == before
+    refused = [e for e in read_log(site) if e["status"] == "refused"]
+    assert [e["account"] for e in refused[-2:]] == ["town", "town"]
+
+
+def read_log(site) -> list[dict]:
+    folder = applications.log_folder(site["home"])
+    return [json.loads(line) for p in sorted(folder.glob("*.jsonl")) for line in p.read_text().splitlines()]
