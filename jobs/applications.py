@@ -59,7 +59,7 @@ from jobs.ingest import read_source
 from jobs.lake import Home, write_parquet
 from jobs.validate import validate
 from jobs.warehouse import APPLICATION_LOG_COLUMNS
-from safetynet.contract import APPLICATION
+from safetynet.contract import APPLICATION, SOURCES
 from safetynet.errors import DeliveryError, SafetynetError
 from safetynet.ids import mask_ids
 from safetynet.months import add_months, month_bounds
@@ -628,3 +628,40 @@ def template() -> bytes:
     notes.set_column(0, 3, 18)
     wb.close()
     return buffer.getvalue()
+
+
+def watched(home: Path, month: str, months: int) -> list[dict]:
+    """The applications a month watches: checked in the `months` months ending with it (never after
+    its last day, so a rerun reads the same ones), the latest check of each household."""
+    _, end = month_bounds(month)
+    since = add_months(month, -months)
+    latest: dict[str, dict] = {}
+    for entry in records(home):  # newest first
+        if since < entry["at"][:7] and entry["at"][:10] <= end.isoformat():
+            latest.setdefault(entry["household_id"], entry)
+    return sorted(latest.values(), key=lambda e: e["application_id"])
+
+
+def watched_digest(home: Path, month: str, months: int) -> str | None:
+    """What the month reads of the applications (None: none), for the build's content id."""
+    ids = [f"{e['application_id']}:{e['report_sha256']}" for e in watched(home, month, months)]
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest() if ids else None
+
+
+def watched_members(home: Path, month: str, months: int) -> pl.DataFrame | None:
+    """The members of the watched applications as roster rows, with their `application_id`: an
+    applicant turned away (or not yet enrolled) is assembled with the month's households, and only
+    the event rules raise a lead for it (jobs/leads.warn)."""
+    entries = watched(home, month, months)
+    if not entries:
+        return None
+    roster = [c.name for c in SOURCES["roster"].columns]
+    frames = [
+        pl.read_parquet(home / "lake" / Path(e["report_file"]).parent / "members.parquet").select(
+            *roster, "application_id", "source_file", "source_row"
+        )
+        for e in entries
+    ]
+    return pl.concat(frames, how="vertical_relaxed").with_columns(
+        category=pl.col("category").fill_null("其他低收入"), month=pl.lit(month)
+    )

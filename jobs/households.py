@@ -43,6 +43,8 @@ FEATURES = {
     "county_code": pl.String,
     "category": pl.String,
     "residence_type": pl.String,
+    # an applicant household watched after its application check (jobs/applications.py), not on the roster
+    "application_id": pl.String,
     "members": pl.UInt32,
     "members_incomplete": pl.Int8,  # a member's roster row was quarantined: members unknown
     # family population
@@ -244,6 +246,7 @@ def roster_households(
             pl.col("division_code").first(),
             pl.col("category").first(),
             pl.col("residence_type").first(),
+            pl.col("application_id").first(),
             members=pl.len(),
             minors=c.is_minor(p, age).sum(),
             elderly=c.is_elderly(p, age).sum(),
@@ -556,6 +559,14 @@ def assemble(home: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
         raise FileNotFoundError(
             f"{home.root}: no roster in the lake for {month}: households cannot be assembled"
         )
+    from jobs.applications import watched_members
+
+    roster = roster.with_columns(application_id=pl.lit(None, pl.String))
+    applicants = watched_members(home.root, month, rules.population.refused_applicant_months)
+    if applicants is not None:  # those enrolled since are on the roster: it lists them
+        enrolled = applicants.lazy().join(roster.select("id_number"), on="id_number", how="semi")
+        applicants = applicants.lazy().join(enrolled.select("household_id"), on="household_id", how="anti")
+        roster = pl.concat([roster, applicants], how="diagonal_relaxed")
     people = persons(roster, period)
     # Who was gone by the month's end: the dead and the declared missing of the window.
     death_rows = lake.rows("deaths", months, {"id_number": pl.String, "died_on": pl.Date})

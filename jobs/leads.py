@@ -93,8 +93,12 @@ def fired_column_id(rule_id: str) -> str:
 def warn(scored: pl.DataFrame, rules: RuleSet, month: str) -> pl.DataFrame:
     """One boolean column per warning rule in force: did it fire for the household?"""
     start, _ = month_bounds(month)
+    # an applicant watched after its check (not on the roster) gets a lead from an event only
+    roster = pl.col("application_id").is_null() if "application_id" in scored.columns else pl.lit(True)
     fired = [
-        pl.all_horizontal(condition_expr(c, month) for c in w.when).alias(fired_column(w))
+        pl.all_horizontal(
+            [condition_expr(c, month) for c in w.when] + ([] if w.kind == "event" else [roster])
+        ).alias(fired_column(w))
         for w in rules.effective_warnings(start)
     ]
     return scored.with_columns(fired)
@@ -133,6 +137,13 @@ def _action_expr(rules: RuleSet, warnings: list[WarningRule], month: str) -> pl.
     return pl.when(joined.is_null() | (joined == "")).then(pl.lit(default)).otherwise(joined)
 
 
+def _applicant_reason(warned: pl.DataFrame) -> pl.Expr:
+    """A watched applicant's lead says where it comes from (the household is not on the roster)."""
+    if "application_id" not in warned.columns:
+        return pl.lit(None, pl.String)
+    return pl.format("曾申请救助（申请核对 {}），未在监测名册中", pl.col("application_id"))
+
+
 def make_leads(
     warned: pl.DataFrame, rules: RuleSet, month: str, previous: pl.DataFrame | None
 ) -> pl.DataFrame:
@@ -159,7 +170,8 @@ def make_leads(
                 pl.when(pl.col(fired_column(w))).then(pl.lit(w.id)) for w in warnings
             ).list.drop_nulls(),
             reasons=pl.concat_str(
-                [pl.when(pl.col(fired_column(w))).then(reason_expr(w.reason)) for w in warnings],
+                [pl.when(pl.col(fired_column(w))).then(reason_expr(w.reason)) for w in warnings]
+                + [_applicant_reason(warned)],
                 separator="；",
                 ignore_nulls=True,
             ),

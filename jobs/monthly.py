@@ -208,13 +208,20 @@ def inputs(landing: Path, month: str) -> list[dict]:
     ]
 
 
-def build_id(month: str, files: list[dict], previous: str | None, published: dict | None = None) -> dict:
+def build_id(
+    month: str,
+    files: list[dict],
+    previous: str | None,
+    published: dict | None = None,
+    applications: str | None = None,
+) -> dict:
     """What a month's results are made of, and the content id that names them: the same
     deliveries, rules, suites, code and previous month give the same build, whoever runs it when.
 
     A build made of other inputs than the month's published one is a revision of it: it says so
     in the township files, so the id names the build it replaces too (`published`: the month's
-    catalog entry, if any)."""
+    catalog entry, if any). `applications`: the digest of the application checks the month watches
+    (jobs/applications.watched_digest), when there are any."""
     made_of = {
         "month": month,
         "inputs": files,
@@ -222,7 +229,7 @@ def build_id(month: str, files: list[dict], previous: str | None, published: dic
         "rule_version": rule_version(),
         "suite_version": suite_version(),
         "code_version": code_version(),
-    }
+    } | ({"applications": applications} if applications else {})
     base = hashlib.sha256(json.dumps(made_of, sort_keys=True).encode()).hexdigest()[:16]
     if published is None:
         replaces = None
@@ -237,8 +244,10 @@ def build_id(month: str, files: list[dict], previous: str | None, published: dic
 def start(month: str, landing: str, home: str, run_id: str) -> dict:
     """Check the landing folder, name the build by its inputs and open the run's staging area."""
     found = preflight(Path(landing), month)
+    from jobs.applications import watched_digest
     from jobs.assess import checked_rules
     from safetynet.pdf import find_font
+    from safetynet.rules import load_population
 
     checked_rules()  # a rule set that does not load stops the run before anything is written
     find_font()  # so does a machine that cannot draw the township reports
@@ -247,7 +256,8 @@ def start(month: str, landing: str, home: str, run_id: str) -> dict:
         say("start", f"ignored: {path} is not a file name of the contract")
     h = Home(Path(home))
     previous = h.catalog.get(previous_month(month), {}).get("build")
-    build = build_id(month, inputs(Path(landing), month), previous, h.catalog.get(month))
+    watched = watched_digest(h.root, month, load_population().refused_applicant_months)
+    build = build_id(month, inputs(Path(landing), month), previous, h.catalog.get(month), watched)
     staging = h.staging(run_id)
     shutil.rmtree(staging, ignore_errors=True)
     folder = staging / f"month={month}" / f"build={build['build']}"

@@ -239,3 +239,39 @@ def test_the_template_reads_back_as_an_application(home, fonts):
     wb.close()
     got = check(home, fonts, out.getvalue(), name="申请.xlsx")
     assert got.application.applied_for == "低保边缘" and got.application.members.height == 1
+
+
+def test_an_applicant_turned_away_is_watched_and_a_later_event_raises_a_lead(looped, tmp_path, fonts):
+    """A household refused in September and not enrolled is assembled with the month's households;
+    a disability registered for a member raises a lead that says where it comes from, and no
+    score rule fires for it. A household whose members are on the roster is the roster's."""
+    from direct import run
+
+    shutil.copytree(looped, tmp_path / "home", symlinks=True)
+    shutil.copytree(looped.parent / "landing" / "2026-09", tmp_path / "landing" / "2026-09")
+    home = tmp_path / "home"
+    september = dt.datetime(2026, 9, 20, 10, 0, tzinfo=applications.CHINA)
+    std = standard(home)
+    rich = [
+        {"id": person("19600101", 951), "name": "富乙", "income": std * 4},
+        {"id": person("19900101", 952), "name": "富丙"},
+    ]
+    refused = check(home, fonts, applicant(home, rich), now=september)
+    assert refused.result == "不符合条件"
+    listed = Home(home).read("roster", "2026-09").row(0, named=True)
+    enrolled = check(
+        home, fonts, applicant(home, [{"id": listed["id_number"], "name": listed["name"]}]), now=september
+    )
+    (tmp_path / "landing" / "2026-09" / "disability.part-9.csv").write_text(
+        f"id_number,disability_type,grade,registered_on\n{rich[1]['id']},肢体,3,2026-09-10\n",
+        encoding="utf-8",
+    )
+    run("2026-09", str(tmp_path / "landing"), str(home), "applicants-2026-09")
+    h = Home(home)
+    rows = h.read("_household_month", "2026-09")
+    mine = rows.filter(pl.col("household_id") == refused.application.household_id)
+    assert mine["application_id"].to_list() == [refused.application_id]
+    assert rows.filter(pl.col("household_id") == enrolled.application.household_id).height == 0
+    lead = h.read("_leads", "2026-09").filter(pl.col("household_id") == refused.application.household_id)
+    assert lead["rule_ids"].to_list() == [["new_disability"]]
+    assert f"曾申请救助（申请核对 {refused.application_id}）" in lead["reasons"][0]
