@@ -1,8 +1,11 @@
 """The portal under load, for `make bench`: `safetynet serve` over the bench's home, on loopback.
 
 Figures: requests per second for a township's file list and for a download of about 1 MB (the
-manifest file nearest that size), each with 4 clients at once over kept-alive connections; and the
-seconds to check and merge an uploaded 500-row workbook (POST to the answer page).
+manifest file nearest that size), each with 4 clients at once over kept-alive connections; the
+seconds to check and merge an uploaded 500-row workbook (POST to the answer page); and application
+checks (逢救必核): seconds per check one at a time, and checks per second with 20 at once (each a new
+household of three, POSTed and answered with its result page). The checks' records are removed from
+the bench's home afterwards (they would otherwise be watched by a later month).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import io
 import json
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -95,6 +99,64 @@ def _workbook(ids: list[str], issued: dt.date) -> bytes:
     return out.getvalue()
 
 
+APPLICATIONS_AT_ONCE = 20
+APPLICATIONS_ONE_BY_ONE = 10
+
+
+def _application(village: str, n: int) -> bytes:
+    """A new applicant household of three in `village`; its members are born in 1905, so that no
+    synthetic roster lists them, with serial numbers unique to `n`."""
+    from safetynet.ids import check_character
+
+    bodies = [
+        f"{village[:6]}1905{(n * 3 + i) // 1000 % 12 + 1:02d}01{(n * 3 + i) % 1000:03d}" for i in range(3)
+    ]
+    rows = ["身份证号,姓名,与户主关系,行政区划代码,城乡类别,申报月收入,授权书编号,申请类别"]
+    for k, (body, relation) in enumerate(zip(bodies, ("户主", "配偶", "子女"), strict=True)):
+        income = 600 if k == 0 else 0
+        rows.append(
+            f"{body + check_character(body)},申请{n}{k},{relation},{village},农村,{income},SQ-BENCH-{n},低保"
+        )
+    return ("\n".join(rows) + "\n").encode("utf-8")
+
+
+def _check(c: httpx.Client, data: bytes) -> float:
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/applications").text).group(1)
+    started = time.perf_counter()
+    r = c.post("/applications", files={"file": ("申请.csv", data)}, data={"csrf_token": token})
+    if r.status_code != 303:
+        raise SystemExit(f"application check refused: {r.status_code} {r.text[-600:]}")
+    c.get(r.headers["location"])
+    return time.perf_counter() - started
+
+
+def _applications(url: str, password: str, village: str) -> dict:
+    """Seconds per check one at a time; checks per second with APPLICATIONS_AT_ONCE clients at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    c = _signed_in(url, "bench-town", password)
+    _check(c, _application(village, 0))  # the portal's first check loads fonts and rules
+    single = sorted(_check(c, _application(village, n)) for n in range(1, APPLICATIONS_ONE_BY_ONE + 1))
+    clients = [_signed_in(url, "bench-town", password) for _ in range(APPLICATIONS_AT_ONCE)]
+    first = APPLICATIONS_ONE_BY_ONE + 1
+    started = time.perf_counter()
+    with ThreadPoolExecutor(APPLICATIONS_AT_ONCE) as pool:
+        waits = sorted(
+            pool.map(
+                lambda k: _check(clients[k], _application(village, first + k)), range(APPLICATIONS_AT_ONCE)
+            )
+        )
+    wall = time.perf_counter() - started
+    return {
+        "single_median_seconds": round(single[len(single) // 2], 3),
+        "single_max_seconds": round(single[-1], 3),
+        "at_once": APPLICATIONS_AT_ONCE,
+        "at_once_wall_seconds": round(wall, 2),
+        "at_once_per_second": round(APPLICATIONS_AT_ONCE / wall, 2),
+        "at_once_slowest_seconds": round(waits[-1], 2),
+    }
+
+
 def run(home: Path, landing: Path) -> dict:
     from jobs.lake import Home
     from portal.accounts import Accounts
@@ -167,9 +229,15 @@ def run(home: Path, landing: Path) -> dict:
         r = c.post(f"/upload/{township}", files={"file": ("bench.xlsx", data)}, data={"csrf_token": token})
         upload_seconds = time.perf_counter() - started
         accepted = int(re.search(r'id="accepted">(\d+)<', r.text).group(1))
+        roster = pl.read_parquet(
+            h.partition("roster", months[-1]) / "data.parquet", columns=["division_code"]
+        )
+        village = roster.filter(pl.col("division_code").str.starts_with(township))["division_code"].min()
+        checks = _applications(url, password, village)
     finally:
         server.terminate()
         server.wait(timeout=10)
+        shutil.rmtree(home / "lake" / "_applications", ignore_errors=True)
     for part in landing.glob(f"*/outcomes.part-{township}.csv"):
         part.unlink()  # the bench's own upload is not a delivery
     townships = len(manifests)
@@ -181,7 +249,11 @@ def run(home: Path, landing: Path) -> dict:
             f"{download:,.0f} requests/s, a township's month as a {zip_size / 1e6:.2f} MB zip {zipped:,.0f} "
             f"requests/s ({CLIENTS} clients on loopback; goal 200/s); a 500-row workbook checked and "
             f"merged in {upload_seconds:.2f} s ({accepted} rows of the township's own, the rest refused "
-            "as another township's; goal < 1 s)"
+            "as another township's; goal < 1 s); application checks against the latest month: "
+            f"{checks['single_median_seconds']:.2f} s each one at a time (slowest "
+            f"{checks['single_max_seconds']:.2f} s; goal < 5 s), {checks['at_once_per_second']:.1f} checks/s "
+            f"with {checks['at_once']} at once (the slowest answered in "
+            f"{checks['at_once_slowest_seconds']:.1f} s)"
         ),
         "portal": {
             "townships": townships,
@@ -192,6 +264,7 @@ def run(home: Path, landing: Path) -> dict:
             "zip_bytes": zip_size,
             "zip_per_second": round(zipped, 1),
             "upload_500_rows_seconds": round(upload_seconds, 3),
+            "applications": checks,
         },
     }
 

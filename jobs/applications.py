@@ -161,7 +161,42 @@ def _problem(file: str, row: dict) -> str:
     reason = REASONS_ZH.get(row["reason"], row["reason"])
     if row["reason"].startswith("key is not unique") or row["check"] == "duplicate_row":
         reason = "同一身份证号在申请中出现不止一次"
-    return f"{file} 第{row['source_row']}行 {column}：{reason}{value}"
+    return f"{_at(file, row['source_row'])} {column}：{reason}{value}"
+
+
+FORM_FILE = "网页填写.csv"  # an application entered in the portal's form, one member per form row
+FORM_ROWS = 8  # members the form has room for; a larger household is uploaded as a file
+FORM_COLUMNS = (
+    "name",
+    "id_number",
+    "relation",
+    "division_code",
+    "residence_type",
+    "labour_capacity",
+    "health_status",
+    "declared_monthly_income",
+)
+
+
+def _at(file: str, row: int) -> str:
+    """Where a problem is: a file's row, or the member's number on the portal's form."""
+    return f"第{row - 1}名成员" if file == FORM_FILE else f"{file} 第{row}行"
+
+
+def form_csv(members: dict[str, list[str]], authorisation_ref: str, applied_for: str) -> bytes:
+    """The portal's form as an application file: `members` holds FORM_COLUMNS, one value per form
+    row; rows left empty are dropped."""
+    count = max((len(v) for v in members.values()), default=0)
+    columns = [*FORM_COLUMNS, "authorisation_ref", "applied_for"]
+    rows = []
+    for i in range(count):
+        values = [(members.get(c) or [])[i : i + 1] for c in FORM_COLUMNS]
+        values = [v[0].strip() if v else "" for v in values]
+        if values[0] or values[1]:  # a member has a name or an ID number
+            rows.append([*values, authorisation_ref.strip(), applied_for.strip()])
+    out = io.StringIO()
+    pl.DataFrame(rows, schema=columns, orient="row").write_csv(out)
+    return out.getvalue().encode("utf-8")
 
 
 _COLUMNS = {c.name for c in APPLICATION.columns}
@@ -297,7 +332,7 @@ def _refusals_in_data(con: duckdb.DuckDBPyConnection, app: Application) -> list[
             f"已于{died_on}死亡（死亡人口数据）" if died_on else f"已于{missing_on}被宣告失踪（宣告失踪数据）"
         )
         out.append(
-            f"{app.file} 第{row}行 {name}（{_mask(id_number)}）：据部门数据{what}，来源 {refs[-1]}；"
+            f"{_at(app.file, row)} {name}（{_mask(id_number)}）：据部门数据{what}，来源 {refs[-1]}；"
             "请核实家庭成员后重新提交"
         )
     return out

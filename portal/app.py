@@ -51,6 +51,7 @@ from jobs.returnable import OUTCOME_CODES
 from portal import audit, uploads
 from portal.accounts import Account, Accounts
 from portal.files import AREA, TOWNSHIP, Folder, Library, add_drawn, drawn_folder, listed_cases, zip_folder
+from safetynet.contract import APPLICATION
 from safetynet.pdf import FontChain, MissingGlyph, find_font
 from safetynet.rules import PortalSettings, load_portal, load_rules
 
@@ -651,6 +652,9 @@ def create_app(
             status=status,
             checks=applications.records(home, area)[:200],
             may_check=account.role in ("township", "admin"),
+            columns=APPLICATION,
+            rows=range(applications.FORM_ROWS),
+            area=area,
             **({"error": None, "checked": None} | context),
         )
 
@@ -672,15 +676,22 @@ def create_app(
         request: Request,
         file: Annotated[UploadFile | None, File()] = None,
         csrf_token: Annotated[str | None, Form()] = None,
+        authorisation_ref: Annotated[str, Form()] = "",
+        applied_for: Annotated[str, Form()] = "",
     ) -> Response:
-        """An application checked at once: a township office for its own township, the data team
-        for any; a county office reads only."""
+        """An application checked at once, uploaded as a file or entered in the form: a township
+        office for its own township, the data team for any; a county office reads only."""
         check_csrf(request, csrf_token)
         account = user(request)
         if account.role not in ("township", "admin"):
             raise NotFound()
         filename = (file.filename if file else "") or ""
         data = await file.read(settings.upload_max_bytes + 1) if file else b""
+        if not data and not filename:  # entered in the form
+            form = await request.form()
+            members = {c: [str(v) for v in form.getlist(c)] for c in applications.FORM_COLUMNS}
+            filename = applications.FORM_FILE
+            data = applications.form_csv(members, authorisation_ref, applied_for)
         try:
             if filename.lower().endswith(".xlsx"):
                 uploads.inspect_xlsx(data, settings)

@@ -794,3 +794,35 @@ def test_an_application_for_another_township_or_without_a_token_is_refused_and_o
 def read_log(site) -> list[dict]:
     folder = applications.log_folder(site["home"])
     return [json.loads(line) for p in sorted(folder.glob("*.jsonl")) for line in p.read_text().splitlines()]
+
+
+def test_an_application_entered_in_the_form_is_checked_and_a_bad_row_named(site):
+    town = signed_in(site, "town")
+    rows = [line.split(",") for line in application(site, site["mine"], 851).decode("gbk").splitlines()[1:]]
+    page = town.get("/applications")
+    assert 'id="entry"' in page.text and page.text.count('name="id_number"') == applications.FORM_ROWS
+    form = {
+        "csrf_token": token(town, "/applications"),
+        "authorisation_ref": "SQ-2026-0851",
+        "applied_for": "低保",
+        "name": [r[1] for r in rows] + [""],
+        "id_number": [r[0] for r in rows] + [""],
+        "relation": ["户主", "子女", "子女"],
+        "division_code": [r[3] for r in rows] + [site["mine"]],  # an empty row keeps its prefilled code
+        "residence_type": ["农村"] * 3,
+        "labour_capacity": ["有", "", ""],
+        "health_status": ["", "", ""],
+        "declared_monthly_income": ["300", "", ""],
+    }
+    r = town.post("/applications", data=form)
+    assert r.status_code == 303, r.text
+    entry = applications.find(site["home"], r.headers["location"].rsplit("/", 1)[-1])
+    assert (entry["members"], entry["file"], entry["authorisation_ref"]) == (
+        2,
+        applications.FORM_FILE,
+        "SQ-2026-0851",
+    )
+    bad = form | {"csrf_token": token(town, "/applications")}
+    bad["id_number"] = [rows[0][0], rows[1][0][:-1] + ("1" if rows[1][0][-1] != "1" else "2"), ""]
+    r = town.post("/applications", data=bad)
+    assert r.status_code == 400 and "第2名成员 身份证号：身份证号校验码错误" in r.text
