@@ -35,15 +35,12 @@ died, a member already in another household's application) writes its log line a
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import io
 import json
 import os
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +53,7 @@ from jobs.faults import fault
 from jobs.household_reports import Reports, division_names
 from jobs.households import dibao_standard_expr
 from jobs.ingest import read_source
-from jobs.lake import Home, write_parquet
+from jobs.lake import Home, append_line, write_parquet
 from jobs.validate import validate
 from jobs.warehouse import APPLICATION_LOG_COLUMNS
 from safetynet.contract import APPLICATION, SOURCES
@@ -458,28 +455,10 @@ def report(
     )
 
 
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _append(home: Path, entry: dict, now: dt.datetime) -> None:
-    """One line of the log, appended and flushed to disk before the answer goes out."""
-    line = (json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n").encode("utf-8")
-    folder = log_folder(home)
-    with _locked(folder):
-        fd = os.open(folder / f"{now:%Y-%m}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    """One line of the log, flushed to disk before the answer goes out."""
+    line = json.dumps(entry, ensure_ascii=False, sort_keys=True, default=str) + "\n"
+    append_line(log_folder(home) / f"{now:%Y-%m}.jsonl", line)
 
 
 def _entry(now: dt.datetime, status: str, who: dict, **fields: object) -> dict:

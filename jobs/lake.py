@@ -201,6 +201,18 @@ def unseal_copy(build: Path, target: Path) -> None:
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
 
 
+def append_line(path: Path, line: str) -> None:
+    """One line appended to an append-only log, in one write (O_APPEND: writers in other threads
+    and processes never interleave) and flushed to disk before the caller answers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        os.write(fd, line.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def commit_lock(root: Path) -> Iterator[None]:
     """One commit at a time per home; the kernel drops the lock if the process dies."""

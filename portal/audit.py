@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import threading
 from pathlib import Path
+
+from jobs.lake import append_line
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 FIELDS = (
@@ -26,7 +26,6 @@ FIELDS = (
     "result",
     "detail",
 )
-_lock = threading.Lock()
 
 
 def folder(home: Path) -> Path:
@@ -37,17 +36,9 @@ def write(home: Path, action: str, **fields: object) -> dict:
     now = dt.datetime.now(CHINA)
     entry = {k: None for k in FIELDS} | {"at": now.isoformat(timespec="milliseconds"), "action": action}
     entry |= {k: v for k, v in fields.items() if k in FIELDS}
-    line = (json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
-    target = folder(home)
-    target.mkdir(parents=True, exist_ok=True)
-    path = target / f"{now:%Y-%m}.jsonl"
-    with _lock:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    append_line(
+        folder(home) / f"{now:%Y-%m}.jsonl", json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n"
+    )
     return entry
 
 
