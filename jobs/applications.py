@@ -50,7 +50,15 @@ import xlsxwriter
 
 from jobs import means_test
 from jobs.faults import fault
-from jobs.household_reports import Reports, division_names
+from jobs.household_reports import (
+    ASSET_HEADERS,
+    ASSETS_NOTE,
+    MEMBER_HEADERS,
+    RESULT_HEADERS,
+    Reports,
+    division_names,
+    member_rows,
+)
 from jobs.households import dibao_standard_expr
 from jobs.ingest import read_source
 from jobs.lake import Home, append_line, write_parquet
@@ -136,6 +144,7 @@ class Checked:
     row: dict  # the report's household: members (masked), income, assets, records
     records: list[dict] = field(default_factory=list)
     report: bytes = b""
+    sections: dict = field(default_factory=dict)  # the report's tables, for the portal's page
     report_file: str = ""
     entry: dict = field(default_factory=dict)
 
@@ -439,10 +448,11 @@ def _assets(assets: pl.DataFrame) -> dict:
 
 def report(
     checked: Checked, rules: RuleSet, fonts: FontChain, names: dict[str, str], at: dt.datetime
-) -> bytes:
+) -> tuple[bytes, dict]:
+    """The economic-status report as a PDF, and its sections for the portal's page (the same rows)."""
     app = checked.application
     reports = Reports(rules, app.month, app.build, names, fonts)
-    return reports.household(
+    pdf = reports.household(
         checked.row,
         application={
             "id": checked.application_id,
@@ -453,6 +463,15 @@ def report(
             "at": at.strftime("%Y-%m-%d %H:%M"),
         },
     )
+    by_check = {r["check_id"]: r for r in checked.row["records"]}
+    sections = {
+        "members": [MEMBER_HEADERS, member_rows(checked.row)],
+        "income": reports.income_lines(checked.row),
+        "assets": [ASSET_HEADERS, reports.asset_rows(checked.row)],
+        "checks": [RESULT_HEADERS, reports.results(checked.row, by_check, every=True)],
+        "assets_note": ASSETS_NOTE,
+    }
+    return pdf, sections
 
 
 def _append(home: Path, entry: dict, now: dt.datetime) -> None:
@@ -535,7 +554,7 @@ def submit(
     checked.application_id = f"SQ{now:%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
     names = division_names(h, app.month)
     try:
-        checked.report = report(checked, rules, fonts, names, now)
+        checked.report, checked.sections = report(checked, rules, fonts, names, now)
     except MissingGlyph as exc:
         refused = ApplicationRefused([f"{app.file}：报告无法生成，{exc}"], app)
         _append(home, _entry(now, "refused", who, file=app.file, detail=str(exc), result="拒绝"), now)
@@ -583,6 +602,7 @@ def _write_record(folder: Path, checked: Checked, now: dt.datetime) -> None:
         tmp / "members.parquet",
     )
     (tmp / "report.pdf").write_bytes(checked.report)
+    (tmp / "report.json").write_text(json.dumps(checked.sections, ensure_ascii=False), encoding="utf-8")
     os.rename(tmp, folder)
 
 
@@ -607,15 +627,10 @@ def find(home: Path, application_id: str) -> dict | None:
     return next((e for e in records(home) if e["application_id"] == application_id), None)
 
 
-def members_of(home: Path, entry: dict) -> list[dict]:
-    """The members of a checked application as the township may see them (ID numbers masked)."""
-    path = home / "lake" / Path(entry["report_file"]).parent / "members.parquet"
-    return (
-        pl.read_parquet(path, columns=["name", "id_number", "relation", "division_code", "source_row"])
-        .with_columns(id_number=mask_ids(pl.col("id_number")))
-        .sort("source_row")
-        .to_dicts()
-    )
+def sections_of(home: Path, entry: dict) -> dict:
+    """The report of a checked application as the portal shows it (ID numbers masked)."""
+    path = home / "lake" / Path(entry["report_file"]).with_name("report.json")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def template() -> bytes:

@@ -141,6 +141,40 @@ def _refs(refs: list[str] | None) -> str:
     return f"（来源：{shown}{f' 等{len(refs)}条' if len(refs) > MAX_REFS else ''}）" if refs else ""
 
 
+MEMBER_HEADERS = [
+    "姓名",
+    "身份证号",
+    "关系",
+    "状况",
+    "申报收入",
+    "就业工资",
+    "职工社保基数",
+    "公积金推算工资",
+    "认定收入",
+]
+ASSET_HEADERS = ["报送部门", "项目", "登记情况", "核对标准", "数据来源"]
+ASSETS_NOTE = "房产、市场主体登记只是核实线索，不是认定结论，须入户核实后处理。"
+RESULT_HEADERS = ["核对项目", "处理方向", "结果", "说明"]
+
+
+def member_rows(row: dict) -> list[list[str]]:
+    """Each member (ID numbers as given: masked by the caller), status and income evidence."""
+    return [
+        [
+            m["name"],
+            m["id_number"],
+            m["relation"],
+            _status(m),
+            _yuan(m["declared_income"]),
+            _yuan(m["employment_wage"]),
+            _yuan(m["contribution_base"]),
+            _yuan(m["housing_fund_wage"]),
+            _yuan(m["income"]) if m["counted"] else "不计入",
+        ]
+        for m in row["members"] or []
+    ]
+
+
 def _status(member: dict) -> str:
     if member["died_on"] is not None:
         return f"已死亡（{member['died_on']}）"
@@ -211,7 +245,6 @@ class Reports:
         application: dict | None,
     ) -> bytes:
         f.heading("一、家庭基本情况")
-        standard = row["dibao_standard"]
         lead = f"{row['lead_id']}（{row['lead_level']}色预警）" if row.get("lead_id") else "无"
         f.table(
             ["项目", "内容", "项目", "内容"],
@@ -238,43 +271,15 @@ class Reports:
             [2.2, 3.8, 2.2, 3.8],
         )
         f.heading("二、家庭成员及收入认定（元/月）")
-        f.table(
-            [
-                "姓名",
-                "身份证号",
-                "关系",
-                "状况",
-                "申报收入",
-                "就业工资",
-                "职工社保基数",
-                "公积金推算工资",
-                "认定收入",
-            ],
-            [
-                [
-                    m["name"],
-                    m["id_number"],
-                    m["relation"],
-                    _status(m),
-                    _yuan(m["declared_income"]),
-                    _yuan(m["employment_wage"]),
-                    _yuan(m["contribution_base"]),
-                    _yuan(m["housing_fund_wage"]),
-                    _yuan(m["income"]) if m["counted"] else "不计入",
-                ]
-                for m in row["members"] or []
-            ],
-            [1.4, 2.8, 1.0, 1.8, 1.3, 1.3, 1.4, 1.5, 1.3],
-            size=7.5,
-        )
-        self._income(f, row, standard)
+        f.table(MEMBER_HEADERS, member_rows(row), [1.4, 2.8, 1.0, 1.8, 1.3, 1.3, 1.4, 1.5, 1.3], size=7.5)
+        for text, bold in self.income_lines(row):
+            f.paragraph(text, bold=bold, size=9.5 if bold else 8.5)
         f.heading("三、家庭财产（各部门报送）")
-        self._assets(f, row, standard)
+        f.table(ASSET_HEADERS, self.asset_rows(row), [1.6, 1.2, 4.2, 3.2, 2.6], size=7.5)
+        f.paragraph(ASSETS_NOTE, size=8)
         f.heading("四、核对结果")
         f.table(
-            ["核对项目", "处理方向", "结果", "说明"],
-            self._results(row, records, every=application is not None),
-            [2.4, 1.2, 1.7, 7.5],
+            RESULT_HEADERS, self.results(row, records, every=application is not None), [2.4, 1.2, 1.7, 7.5]
         )
         f.heading("五、入户核实要点")
         points = [(c.label, c.verify) for c in self.checks if c.id in records]
@@ -304,29 +309,30 @@ class Reports:
         f.finish()
         return doc.render()
 
-    def _income(self, f: Flow, row: dict, standard: float | None) -> None:
-        limits = self.limits
-        f.paragraph(
+    def income_lines(self, row: dict) -> list[tuple[str, bool]]:
+        """How the income was counted, and the per-capita income against the limits: (text, bold)."""
+        limits, standard = self.limits, row["dibao_standard"]
+        method = (
             f"认定收入取每名计入成员的{'、'.join(limits.counted_income.values())}中的最高值"
             f"（公积金推算工资 = 月缴存额÷{limits.housing_fund_wage_share:g}）；死亡、宣告失踪的成员不计入。"
-            f"不计入收入：{'、'.join(limits.not_counted_income.values())}。",
-            size=8.5,
+            f"不计入收入：{'、'.join(limits.not_counted_income.values())}。"
         )
         counted = row["counted"] or 0
         if counted == 0:
-            f.paragraph("家庭无计入收入的成员，无法计算人均收入。", bold=True)
-            return
+            return [(method, False), ("家庭无计入收入的成员，无法计算人均收入。", True)]
         line = (
             f"家庭月收入 {_yuan(row['income'])} 元 ÷ 计入人数 {counted} 人 = 人均月收入 "
             f"{_yuan(row['per_capita_income'])} 元。"
         )
         if standard is None:
-            f.paragraph(
-                line + f"本户所在地区（{row['division_code']}）在 {self.month} 没有适用的低保标准，"
-                "收入和金融资产未核对。",
-                bold=True,
-            )
-            return
+            return [
+                (method, False),
+                (
+                    line + f"本户所在地区（{row['division_code']}）在 {self.month} 没有适用的低保标准，"
+                    "收入和金融资产未核对。",
+                    True,
+                ),
+            ]
         near = standard * limits.near_dibao_factor
         pci = row["per_capita_income"]
         if pci > standard:
@@ -335,14 +341,18 @@ class Reports:
                 verdict += "，在低保边缘标准以内"
         else:
             verdict = "不高于低保标准"
-        f.paragraph(
-            line + f"当地{row['residence_type'] or ''}低保标准 {_yuan(standard)} 元/月，"
-            f"低保边缘标准（{limits.near_dibao_factor:g}倍）{_yuan(near)} 元/月。结论：{verdict}。",
-            bold=True,
-        )
+        return [
+            (method, False),
+            (
+                line + f"当地{row['residence_type'] or ''}低保标准 {_yuan(standard)} 元/月，"
+                f"低保边缘标准（{limits.near_dibao_factor:g}倍）{_yuan(near)} 元/月。结论：{verdict}。",
+                True,
+            ),
+        ]
 
-    def _assets(self, f: Flow, row: dict, standard: float | None) -> None:
-        limits = self.limits
+    def asset_rows(self, row: dict) -> list[list[str]]:
+        """Each department's assets, the limit they are checked against and the rows they come from."""
+        limits, standard = self.limits, row["dibao_standard"]
         counted = row["counted"] or 0
         if standard is not None and counted:
             limit = standard * limits.financial_assets_months
@@ -388,15 +398,9 @@ class Reports:
         ]
         for r in rows:
             r[4] = r[4].removeprefix("来源：") or "—"
-        f.table(
-            ["报送部门", "项目", "登记情况", "核对标准", "数据来源"],
-            rows,
-            [1.6, 1.2, 4.2, 3.2, 2.6],
-            size=7.5,
-        )
-        f.paragraph("房产、市场主体登记只是核实线索，不是认定结论，须入户核实后处理。", size=8)
+        return rows
 
-    def _results(self, row: dict, records: dict[str, dict], every: bool = False) -> list[list[str]]:
+    def results(self, row: dict, records: dict[str, dict], every: bool = False) -> list[list[str]]:
         """Each check's result; `every`: each check was run where it applies (an application)."""
         out = []
         recipient = row["recipient"]

@@ -740,7 +740,7 @@ def create_app(
             "application.html",
             account,
             e=entry,
-            members=applications.members_of(home, entry),
+            report=applications.sections_of(home, entry),
             name=names().get(entry["township_code"], entry["township_code"]),
         )
 

@@ -26,7 +26,7 @@ from jobs.sealed import connect
 from portal import audit
 from portal.accounts import Accounts
 from portal.app import create_app
-from safetynet.rules import load_portal
+from safetynet.rules import load_portal, load_rules
 from tests.direct import run
 from tests.workbooks import filled, september_open, sheet
 
@@ -757,6 +757,9 @@ def test_a_township_checks_an_application_and_only_it_and_its_county_see_the_ans
     assert r.status_code == 303, r.text
     page = town.get(r.headers["location"])
     assert page.status_code == 200 and "核对结论" in page.text and "********" in page.text
+    # the report as a page: members' income, each department's assets, every check's result
+    assert 'id="assets"' in page.text and "不动产登记机构" in page.text
+    assert all(c.label in page.text for c in load_rules().means_checks)
     application_id = r.headers["location"].rsplit("/", 1)[-1]
     pdf = town.get(f"/applications/{application_id}/report.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
