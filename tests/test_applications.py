@@ -275,3 +275,31 @@ def test_an_applicant_turned_away_is_watched_and_a_later_event_raises_a_lead(loo
     lead = h.read("_leads", "2026-09").filter(pl.col("household_id") == refused.application.household_id)
     assert lead["rule_ids"].to_list() == [["new_disability"]]
     assert f"曾申请救助（申请核对 {refused.application_id}）" in lead["reasons"][0]
+
+
+def test_great_expectations_agrees_with_the_application_suite(home):
+    """The application's suite (expectations/application.json, from the contract) evaluated by GE's
+    own engine gives the same verdicts row by row as the Polars path the check uses (GE's import
+    alone takes seconds, so a check does not wait for it)."""
+    from pathlib import Path
+
+    from jobs.household_reports import division_names
+    from jobs.ingest import read_source
+    from jobs.validate import validate
+    from safetynet.contract import APPLICATION
+
+    bad_id = NEW[1]["id"][:-1] + ("0" if NEW[1]["id"][-1] != "0" else "1")
+    data = applicant(home, [NEW[0], {"id": bad_id, "name": "申乙", "division": "430101"}], authorisation="")
+    path = Path("申请.csv")
+    raw = read_source(APPLICATION, [path], {path: data})
+    checked = validate(raw, "2026-09", sorted(division_names(Home(home), "2026-09")), ge_sample=100)
+    # validate raises EnginesDisagree where GE's verdict differs from Polars' on a row; GE found these
+    failed = {(r["column"], r["unexpected_count"]) for r in checked.ge_results if not r["success"]}
+    assert {("id_number", 1), ("division_code", 1), ("authorisation_ref", 2)} <= failed
+    problems = set(zip(checked.quarantine["source_row"], checked.quarantine["column"], strict=True))
+    assert {
+        (3, "id_number"),
+        (3, "division_code"),
+        (2, "authorisation_ref"),
+        (3, "authorisation_ref"),
+    } <= problems
