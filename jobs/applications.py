@@ -59,7 +59,7 @@ from jobs.household_reports import (
     division_names,
     member_rows,
 )
-from jobs.households import dibao_standard_expr
+from jobs.households import Lake, dibao_standard_expr
 from jobs.ingest import read_source
 from jobs.lake import Home, append_line, write_parquet
 from jobs.validate import validate
@@ -79,6 +79,16 @@ BY_PERSON = (
     "deaths",
     "missing_persons",
     "employment",
+    "social_insurance",
+    "housing_fund",
+    "deposits",
+    "real_estate",
+    "vehicles",
+    "business",
+    "disability",
+)
+# the monthly snapshots the checks read: a month without one cannot say an applicant is within limits
+SNAPSHOTS_READ = (
     "social_insurance",
     "housing_fund",
     "deposits",
@@ -363,8 +373,11 @@ def _checks(con: duckdb.DuckDBPyConnection, app: Application, rules: RuleSet) ->
     return records
 
 
-def _verdict(app: Application, household: dict, records: list[dict]) -> tuple[str, str, bool | None]:
-    """(result, detail, whether the assistance applied for is within it)."""
+def _verdict(
+    app: Application, household: dict, records: list[dict], missing: list[str]
+) -> tuple[str, str, bool | None]:
+    """(result, detail, whether the assistance applied for is within it). `missing`: sources the
+    checks read that were not delivered in the month: within the limits cannot be said then."""
     if household["dibao_standard"] is None:
         return "无法核对", f"所在地区在{app.month}没有适用的低保标准，收入和金融资产无法核对", None
     refund = [r["label"] for r in records if r["direction"] == "应退"]
@@ -385,6 +398,11 @@ def _verdict(app: Application, household: dict, records: list[dict]) -> tuple[st
         result, detail = "需入户核实", f"{len(verify)}项需入户核实后才能认定：{'、'.join(verify)}"
     else:
         result, detail = "不符合条件", "家庭人均收入不低于当地低保标准"
+    if missing:
+        names = "、".join(f"{SOURCES[m].zh}（{m}）" for m in missing)
+        detail += f"；{app.month}未收到{names}的数据，相应的收入、财产无从核对"
+        if result in RESULTS.values():  # never "within the limits" on data that did not come
+            result = "需入户核实"
     meets = None
     if app.applied_for in MEETS:
         meets = candidate in MEETS[app.applied_for] and result in RESULTS.values()
@@ -412,7 +430,9 @@ def check(h: Home, app: Application, rules: RuleSet) -> Checked:
     finally:
         con.close()
     row = household.row(0, named=True)
-    result, detail, meets = _verdict(app, row, records)
+    delivered = Lake(h).delivered(app.month)
+    missing = [s for s in SNAPSHOTS_READ if s not in delivered]
+    result, detail, meets = _verdict(app, row, records, missing)
     row["members"] = members.with_columns(id_number=mask_ids(pl.col("id_number"))).to_dicts()
     row |= _assets(assets)
     row["records"] = [

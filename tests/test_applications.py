@@ -303,3 +303,16 @@ def test_great_expectations_agrees_with_the_application_suite(home):
         (2, "authorisation_ref"),
         (3, "authorisation_ref"),
     } <= problems
+
+
+def test_a_month_without_a_department_s_delivery_never_says_within_the_limits():
+    app = applications.Application(
+        "a.csv", "", "2026-09", "b", "SQX", "430101001", "SQ-1", "低保", pl.DataFrame()
+    )
+    within = [
+        {"check_id": "eligible_not_covered", "direction": "应保", "label": "x", "candidate_for": "低保"}
+    ]
+    household = {"dibao_standard": 800.0}
+    assert applications._verdict(app, household, within, [])[:1] == ("符合低保条件",)
+    result, detail, meets = applications._verdict(app, household, within, ["deposits"])
+    assert result == "需入户核实" and "2026-09未收到金融资产（deposits）的数据" in detail and meets is False
