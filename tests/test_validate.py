@@ -6,7 +6,7 @@ import pytest
 from jobs.expectations import SUITE_DIR, build_suite, load_suite, stale_suites
 from jobs.ingest import read_source
 from jobs.validate import failure_expr, validate
-from safetynet.contract import SOURCES
+from safetynet.contract import SUITES
 
 ROSTER = (
     "household_id,id_number,name,relation,division_code,residence_type,category,monthly_benefit,enrolled_on\n"
@@ -110,21 +110,21 @@ def test_an_outcome_for_a_closed_case_is_quarantined_and_ge_agrees(tmp_path):
 
 def test_committed_suites_match_the_contract():
     assert stale_suites() == []
-    assert sorted(p.stem for p in SUITE_DIR.glob("*.json")) == sorted(SOURCES)
+    assert sorted(p.stem for p in SUITE_DIR.glob("*.json")) == sorted(SUITES)
 
 
-@pytest.mark.parametrize("source", sorted(SOURCES))
+@pytest.mark.parametrize("source", sorted(SUITES))
 def test_every_expectation_in_every_suite_has_a_polars_translation(source):
     from jobs.validate import UNIQUENESS, month_parameters
 
     params = month_parameters("2026-09", ["110105001001"], ["XS202608-H0000000001"], ["XS202607-H0000000002"])
     suite = load_suite(source)
-    assert suite == build_suite(SOURCES[source])
+    assert suite == build_suite(SUITES[source])
     for exp in suite["expectations"]:
         assert exp["type"] in UNIQUENESS or failure_expr(exp, params) is not None
     # every required column is checked for presence of a value
     required = {e["kwargs"]["column"] for e in suite["expectations"] if e["type"].endswith("not_be_null")}
-    assert required == set(SOURCES[source].required)
+    assert required == set(SUITES[source].required)
 
 
 def _id(body17: str) -> str:
