@@ -316,3 +316,15 @@ def test_a_month_without_a_department_s_delivery_never_says_within_the_limits():
     assert applications._verdict(app, household, within, [])[:1] == ("符合低保条件",)
     result, detail, meets = applications._verdict(app, household, within, ["deposits"])
     assert result == "需入户核实" and "2026-09未收到金融资产（deposits）的数据" in detail and meets is False
+
+
+def test_a_lake_built_before_application_checks_is_read_and_checked(home, fonts):
+    """Months published by an earlier version have no application_id: the views and a check work."""
+    for path in (home / "lake").glob("month=*/build=*/_household_month/data.parquet"):
+        frame = pl.read_parquet(path).drop("application_id")
+        path.parent.chmod(0o755)
+        path.chmod(0o644)
+        frame.write_parquet(path)
+    with connect_read_only(Home(home)) as con:
+        assert read(con, "select count(*) as n from v_household_month")["n"][0] > 0
+    assert check(home, fonts, applicant(home, NEW)).result

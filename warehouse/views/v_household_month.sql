@@ -4,7 +4,8 @@
 -- declared_income_per_capita is the roster's declared income over all listed members (the index's).
 -- members_incomplete: a member's roster row was quarantined, so the members are not all known;
 -- events_unknown: sources whose new events could not be told (no earlier snapshot to compare with).
--- application_id: an applicant household watched after its application check (not on the roster).
+-- An applicant household watched after its application check (not on the roster) has its
+-- application_id in lake_household_month (months built before application checks have no such column).
 create or replace view v_household_month as
 with household_month as (
     select * from {lake:_household_month/data.parquet}
@@ -22,7 +23,6 @@ final as (
         household_month.township_code,
         household_month.county_code,
         household_month.category,
-        household_month.application_id,
         household_month.residence_type,
         household_month.members,
         household_month.members_incomplete,
