@@ -76,7 +76,7 @@ def connect(home: Home, month: str, rules: RuleSet, models: bool = True) -> duck
     if home.building is not None:
         config["temp_directory"] = str(home.building.path.parent / ".duckdb-spill")
     con = duckdb.connect(config=config | ({"threads": int(threads)} if threads else {}))
-    for sql in warehouse.statements(home):
+    for sql in warehouse.statements(home, views=False):  # the models and checks read the lake's views
         con.execute(sql)
     start, end = month_bounds(month)
     limits = rules.means_limits

@@ -97,11 +97,16 @@ def catalog_rows(home: Home, catalog: dict[str, dict]) -> list[tuple]:
 
 
 def statements(
-    home: Home, catalog: dict[str, dict] | None = None, relative: bool = False, ordered: bool = False
+    home: Home,
+    catalog: dict[str, dict] | None = None,
+    relative: bool = False,
+    ordered: bool = False,
+    views: bool = True,
 ) -> list[str]:
     """The `_catalog` table, source views first (the others read them), then every view file whose
     datasets exist. Without `catalog`: the home's current catalog plus the build in progress.
-    `relative`: paths from the home (the warehouse file); `ordered`: every view in a fixed order."""
+    `relative`: paths from the home (the warehouse file); `ordered`: every view in a fixed order;
+    `views`: false for the lake's views only (`lake_*`, the means test's), not warehouse/views/."""
     if catalog is None:
         catalog = dict(home.catalog)
         builds = {m: home.build_dir(m) for m in catalog}
@@ -129,7 +134,7 @@ def statements(
                 f"create or replace view {VIEW_NAMES.get(dataset, dataset.lstrip('_'))} as select * from "
                 f"{layout.scan(f'{dataset}/data.parquet')}{order}"
             )
-    for path in sorted(VIEWS_DIR.glob("*.sql")):
+    for path in sorted(VIEWS_DIR.glob("*.sql")) if views else []:
         sql = path.read_text(encoding="utf-8")
         if all(layout.files(p) for p in PLACEHOLDER.findall(sql)):
             sql = PLACEHOLDER.sub(lambda m: layout.scan(m.group(1)), sql)
