@@ -626,15 +626,21 @@ def _write_record(folder: Path, checked: Checked, now: dt.datetime) -> None:
     os.rename(tmp, folder)
 
 
-def records(home: Path, area: str = "") -> list[dict]:
-    """The log's checked applications of townships starting with `area`, newest first."""
-    out = []
-    for path in sorted(log_folder(home).glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            entry = json.loads(line)
-            if entry["status"] == "checked" and (entry["township_code"] or "").startswith(area):
-                out.append(entry)
-    return sorted(out, key=lambda e: e["at"], reverse=True)
+def records(
+    home: Path, area: str = "", months: tuple[str, str] | None = None, limit: int | None = None
+) -> list[dict]:
+    """The log's checked applications of townships starting with `area`, newest first: of the log
+    files of `months` (first, last) only, and the newest `limit` only; each read once, newest first."""
+    out: list[dict] = []
+    for path in sorted(log_folder(home).glob("*.jsonl"), reverse=True):
+        if months and not months[0] <= path.stem <= months[1]:
+            continue
+        found = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        found = [e for e in found if e["status"] == "checked" and (e["township_code"] or "").startswith(area)]
+        out += sorted(found, key=lambda e: e["at"], reverse=True)
+        if limit is not None and len(out) >= limit:
+            return out[:limit]
+    return out
 
 
 APPLICATION_ID = re.compile(r"SQ\d{8}-[0-9A-F]{8}")
@@ -644,7 +650,10 @@ def find(home: Path, application_id: str) -> dict | None:
     """The log line of a checked application, or None."""
     if not APPLICATION_ID.fullmatch(application_id):
         return None
-    return next((e for e in records(home) if e["application_id"] == application_id), None)
+    month = f"{application_id[2:6]}-{application_id[6:8]}"  # logged in the month of its id's date
+    return next(
+        (e for e in records(home, months=(month, month)) if e["application_id"] == application_id), None
+    )
 
 
 def sections_of(home: Path, entry: dict) -> dict:
@@ -685,7 +694,7 @@ def watched(home: Path, month: str, months: int) -> list[dict]:
     _, end = month_bounds(month)
     since = add_months(month, -months)
     latest: dict[str, dict] = {}
-    for entry in records(home):  # newest first
+    for entry in records(home, months=(add_months(since, 1), month)):  # newest first
         if since < entry["at"][:7] and entry["at"][:10] <= end.isoformat():
             latest.setdefault(entry["household_id"], entry)
     return sorted(latest.values(), key=lambda e: e["application_id"])

@@ -650,7 +650,7 @@ def create_app(
             "applications.html",
             account,
             status=status,
-            checks=applications.records(home, area)[:200],
+            checks=applications.records(home, area, limit=200),
             may_check=account.role in ("township", "admin"),
             columns=APPLICATION,
             rows=range(applications.FORM_ROWS),
