@@ -432,16 +432,15 @@ def quality(month: str, landing: Path, home: Path) -> str:
 def stage_exports(month: str, _households: int, _landing: Path, home: Path) -> dict:
     """Every township's xlsx lists, economic-status reports and portraits (PDF), summary and
     manifest: one pass of worker processes, each drawing a township's files at a time."""
-    import os
-
     from jobs.exports import export
     from jobs.monthly import open_build
+    from safetynet.workers import EXPORT_SLOTS, allotted
 
-    done = export(month, str(home), "bench")
+    done = export(month, str(home), "bench", EXPORT_SLOTS)
     pdfs = list((open_build(home, "bench").building.path / "exports").glob("*/*/家庭经济状况核查报告/*.pdf"))
     size = sum(p.stat().st_size for p in pdfs)
     busy = done["busy_seconds"]
-    workers = os.environ.get("SAFETYNET_WORKERS", os.cpu_count())
+    workers = allotted(EXPORT_SLOTS)
     return {
         "rows": done["files"],
         "note": f"one pass of {done['report_seconds']:.1f} s on {workers} processes; process seconds: "

@@ -63,6 +63,7 @@ from airflow.sdk import (
 
 from safetynet.contract import SOURCE_NAMES
 from safetynet.rules import load_schedule
+from safetynet.workers import EXPORT_SLOTS
 
 DAG_ID = "safetynet_monthly"
 OTHER_SOURCES = [s for s in SOURCE_NAMES if s != "divisions"]
@@ -272,11 +273,11 @@ def safetynet_monthly():
 
         return _at_once(assess.assess, recorded["month"], _locations(params)[1], run_id)
 
-    @task(execution_timeout=_timeout("export"))
+    @task(execution_timeout=_timeout("export"), pool_slots=EXPORT_SLOTS)
     def export(assessed: dict, params=None, run_id=None) -> dict:
         from jobs import exports
 
-        return _at_once(exports.export, assessed["month"], _locations(params)[1], run_id)
+        return _at_once(exports.export, assessed["month"], _locations(params)[1], run_id, EXPORT_SLOTS)
 
     @task(execution_timeout=_timeout("gate"))
     def gate(exported: dict, params=None, run_id=None) -> dict:

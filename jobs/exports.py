@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from safetynet.ids import mask_ids
 from safetynet.pdf import FontChain, find_font
 from safetynet.progress import say, timed
 from safetynet.rules import RuleSet, load_rules
-from safetynet.workers import pool
+from safetynet.workers import allotted, pool
 
 # The returnable lists: these columns, then the visit deadline and the outcome columns to fill in.
 # Every list says where each case stands: new, standing (issued before, no outcome yet), escalated,
@@ -139,8 +138,9 @@ def _published_contents(home: Home, month: str, replaces: str | None, township: 
     return {f["file"]: f["content_sha256"] for f in files if "content_sha256" in f}
 
 
-def export(month: str, home: str, run_id: str) -> dict:
-    """The township files, into the run's build; released to townships when `publish` commits."""
+def export(month: str, home: str, run_id: str, slots: int | None = None) -> dict:
+    """The township files, into the run's build; released to townships when `publish` commits.
+    `slots`: the task's pool slots, the processes it may draw documents with (safetynet.workers)."""
     from jobs.monthly import open_build
 
     h = open_build(home, run_id)
@@ -230,7 +230,7 @@ def export(month: str, home: str, run_id: str) -> dict:
     with timed("township files") as info:
         fault("export", "reports")
         started = time.perf_counter()
-        done = draw_townships(jobs, Context(rules, month, build, names, issued_on, replaces))
+        done = draw_townships(jobs, Context(rules, month, build, names, issued_on, replaces), allotted(slots))
         seconds = time.perf_counter() - started
         failures = [f for d in done for f in d.failures]
         drawn_reports = sum(d.reports for d in done)
@@ -380,10 +380,9 @@ def _draw(t: Township) -> Drawn:
     return _drawer.township(t)
 
 
-def draw_townships(jobs: list[Township], c: Context) -> list[Drawn]:
-    """Draws every township's lists, reports and portraits, in worker processes when there are
-    many (`SAFETYNET_WORKERS`, default the machine's cores); results in job order."""
-    workers = int(os.environ.get("SAFETYNET_WORKERS", os.cpu_count() or 1))
+def draw_townships(jobs: list[Township], c: Context, workers: int = 1) -> list[Drawn]:
+    """Draws every township's lists, reports and portraits, in `workers` processes when there are
+    many (safetynet.workers.allotted); results in job order."""
     documents = sum(len(t.lists) + len(t.reports) + len(t.portraits) for t in jobs)
     if workers <= 1 or documents < 400:  # starting workers costs more than a few hundred documents
         drawer = Drawer(c)

@@ -27,3 +27,22 @@ def test_workers_do_not_rerun_the_parents_main_file(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["5050", "True"]
+
+
+def test_a_task_gets_its_slots_never_more_than_its_cgroup_allows(tmp_path, monkeypatch):
+    """Processes come from the setting or the task's pool slots, capped by the CPUs the process may
+    use (its affinity and its cgroup quota: a pod's limit, not the node's cores)."""
+    import os
+
+    from safetynet.workers import allotted, usable_cpus
+
+    monkeypatch.delenv("SAFETYNET_WORKERS", raising=False)
+    cpus = len(os.sched_getaffinity(0))
+    quota = tmp_path / "cpu.max"
+    quota.write_text("50000 100000\n")  # half a CPU
+    assert usable_cpus(quota) == 1 and allotted(8, quota) == 1
+    quota.write_text("max 100000\n")
+    assert usable_cpus(quota) == cpus and allotted(1, quota) == 1 and allotted(64, quota) == cpus
+    assert allotted(None, tmp_path / "no-cgroup") == cpus
+    monkeypatch.setenv("SAFETYNET_WORKERS", "3")
+    assert allotted(1, quota) == 3  # the data team's setting wins
