@@ -10,7 +10,7 @@ CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 CJK_FALLBACK := /usr/share/fonts/truetype/hanazono
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install font postgresql chromium demo portal test lint format bench clean
+.PHONY: install font postgresql redis chromium demo portal test lint format bench clean
 
 install: $(VENV)/.installed font
 
@@ -29,6 +29,13 @@ postgresql:
 	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "installing Debian's postgresql (Airflow's metadata database in the real-service test)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+# ... with the CeleryExecutor, Redis (Debian's package) as its broker.
+redis:
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+		echo "installing Debian's redis-server (the Celery broker in the real-service test)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; \
 	fi
 
 # tests/test_portal_browser.py drives Debian's chromium with Playwright, launched by its path.
@@ -66,7 +73,7 @@ portal: install
 	@test -d $(DEMO)/home/current || { echo "no demo yet: run make demo first"; exit 2; }
 	$(VENV)/bin/safetynet serve --home $(DEMO)/home --landing $(DEMO)/landing --demo-accounts $(PORTAL_ARGS)
 
-test: install postgresql chromium
+test: install postgresql redis chromium
 	$(VENV)/bin/python -m pytest
 
 lint: install

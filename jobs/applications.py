@@ -9,15 +9,21 @@ roster's columns, the signed authorisation's reference (授权书编号) and the
 1. A DuckDB connection gets the warehouse's views of the published lake and the month's parameters
    (`means_test.connect`), for the latest published month M.
 2. Temp tables named like the lake views the means test reads (`lake_roster`, `lake_deposits`, ...)
-   hold only the rows about the applicant's members; `lake_roster` and `lake_household_month` of M
-   hold the applicant household (and the other households that list one of its members). DuckDB
-   resolves a name to a temp table first, so the models of `warehouse/means_test/models/` and the
-   checks of `warehouse/means_test/checks/` run unchanged: one definition of each check. Reading a
-   source's rows for a few ID numbers takes about 20 ms at province scale (row-group statistics).
+   hold only the rows about the applicant's members: `lake_roster` of M holds the application as
+   its household's rows, and the rows of other households that list one of its members;
+   `lake_household_month` holds the applicant household only. DuckDB resolves a name to a temp
+   table first, so the models of `warehouse/means_test/models/` and the checks of
+   `warehouse/means_test/checks/` run unchanged: one definition of each check. Reading a source's
+   rows for a few ID numbers takes about 20 ms at province scale (row-group statistics).
 3. Each check runs where it applies: `eligible_not_covered` (within the dibao, near-dibao or 单人保
    limits) on the household as it stands, the recipients' checks (income, financial assets, car,
    homes, business, ...) on the household as if it were granted, since an applicant must meet what
    a recipient must go on meeting.
+
+A household id given in the application must be a household of M's roster in the head's township,
+or one of the township's earlier applications; without one, the household is named by a keyed hash
+of its head's ID number (`<home>/secrets/application-ids.key`), so a reapplication is the same
+household and the id cannot be turned back into the ID number.
 
 The answer is the economic-status report (家庭经济状况核查报告, `jobs/household_reports.py`, ID numbers
 masked) and a record. Records live in the lake, where auditors read them:
@@ -34,12 +40,15 @@ died, a member already in another household's application) writes its log line a
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import hmac
 import io
 import json
 import os
 import re
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,8 +69,8 @@ from jobs.household_reports import (
     member_rows,
 )
 from jobs.households import Lake, dibao_standard_expr
-from jobs.ingest import read_source
-from jobs.lake import Home, append_line, write_parquet
+from jobs.ingest import XlsxRefused, inspect_xlsx, read_source
+from jobs.lake import Home, append_line, locked, write_parquet
 from jobs.validate import validate
 from jobs.warehouse import APPLICATION_LOG_COLUMNS
 from safetynet.contract import APPLICATION, SOURCES
@@ -69,7 +78,7 @@ from safetynet.errors import DeliveryError, SafetynetError
 from safetynet.ids import mask_ids
 from safetynet.months import add_months, month_bounds
 from safetynet.pdf import FontChain, MissingGlyph
-from safetynet.rules import RuleSet
+from safetynet.rules import PortalSettings, RuleSet, load_portal
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 LOG_COLUMNS = APPLICATION_LOG_COLUMNS
@@ -177,7 +186,7 @@ def _problem(file: str, row: dict) -> str:
     reason = REASONS_ZH.get(row["reason"], row["reason"])
     if row["reason"].startswith("key is not unique") or row["check"] == "duplicate_row":
         reason = "同一身份证号在申请中出现不止一次"
-    return f"{_at(file, row['source_row'])} {column}：{reason}{value}"
+    return _masked(f"{_at(file, row['source_row'])} {column}：{reason}{value}")
 
 
 FORM_FILE = "网页填写.csv"  # an application entered in the portal's form, one member per form row
@@ -218,7 +227,7 @@ def form_csv(members: dict[str, list[str]], authorisation_ref: str, applied_for:
 _COLUMNS = {c.name for c in APPLICATION.columns}
 
 
-def read(h: Home, filename: str, data: bytes) -> Application:
+def read(h: Home, filename: str, data: bytes, max_members: int) -> Application:
     """The application in `data` (a file named `filename`), validated; ApplicationRefused otherwise."""
     name = Path(filename or "").name or "申请.csv"
     if Path(name).suffix.lower() not in (".csv", ".xlsx"):
@@ -250,51 +259,75 @@ def read(h: Home, filename: str, data: bytes) -> Application:
     heads = members.filter(pl.col("relation") == "户主")
     if heads.height != 1:
         raise ApplicationRefused([f"{name}：应有且只有一名户主（现有{heads.height}名）"])
+    if members.height > max_members:
+        raise ApplicationRefused([f"{name}：一份申请最多{max_members}名家庭成员（现有{members.height}名）"])
     head = heads.row(0, named=True)
-    # Without a household id, the household is named by its head: a reapplication is the same household.
-    household = (
-        given[0] if given else "SQ" + hashlib.sha256(head["id_number"].encode()).hexdigest()[:12].upper()
-    )
+    township = head["division_code"][:9]
+    if given and not _known_household(h, month, given[0], township):
+        raise ApplicationRefused(
+            [
+                f"{name}：户编号 {given[0]} 不是本乡镇（街道）{month}监测名册中的户，"
+                "也不是本乡镇核对过的申请；新申请的家庭请不填户编号，由系统编号"
+            ]
+        )
+    # Without a household id, the household is named by its head (a reapplication is the same
+    # household), through a keyed hash: the id cannot be turned back into the head's ID number.
+    household = given[0] if given else "SQ" + _keyed(h.root, head["id_number"])[:12].upper()
     return Application(
         file=name,
         sha256=hashlib.sha256(data).hexdigest(),
         month=month,
         build=build,
         household_id=household,
-        township_code=head["division_code"][:9],
+        township_code=township,
         authorisation_ref=head["authorisation_ref"],
         applied_for=head["applied_for"],
         members=members.with_columns(household_id=pl.lit(household)),
     )
 
 
+def _keyed(home: Path, text: str) -> str:
+    """HMAC-SHA-256 of `text` with the home's key for application ids (made once, readable by the
+    home's owner only; outside the lake, so auditors' reads never include it)."""
+    path = home / "secrets" / "application-ids.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, secrets.token_bytes(32))
+            finally:
+                os.close(fd)
+    return hmac.new(path.read_bytes(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def _known_household(h: Home, month: str, household_id: str, township: str) -> bool:
+    """A household id a township may give: of the month's roster in the township, or of an
+    application the township has checked."""
+    roster = pl.scan_parquet(h.partition("roster", month) / "data.parquet")
+    listed = roster.filter(
+        (pl.col("household_id") == household_id) & pl.col("division_code").str.starts_with(township)
+    )
+    if listed.select(pl.len()).collect().item():
+        return True
+    return any(e["household_id"] == household_id for e in records(h.root, township))
+
+
 def other_applications(h: Home, app: Application, rules: RuleSet, today: dt.date) -> list[dict]:
     """Applications of another household checked within refused_applicant_months that list one of
     the applicant's members: the same person in two applications."""
-    months = rules.population.refused_applicant_months
-    since = add_months(today.strftime("%Y-%m"), -months)
-    files = [str(p) for p in sorted(log_folder(h.root).glob("*.jsonl")) if p.stem >= since]
-    if not files:
-        return []
-    ids = app.members["id_number"].to_list()
-    with duckdb.connect() as con:
-        return _frame(
-            con,
-            f'select application_id, township_code, household_id, substr("at", 1, 10) as day, '
-            "list_sort(list_intersect(member_ids, ?)) as shared "
-            f"from read_json(?, format = 'newline_delimited', columns = {_json_columns()}) "
-            "where status = 'checked' and household_id != ? and len(list_intersect(member_ids, ?)) > 0 "
-            'order by "at"',
-            [ids, files, app.household_id, ids],
-        ).to_dicts()
+    since = add_months(today.strftime("%Y-%m"), -rules.population.refused_applicant_months)
+    ids = set(app.members["id_number"].to_list())
+    out = []
+    for e in records(h.root, months=(since, today.strftime("%Y-%m"))):
+        shared = sorted(ids & set(e["member_ids"] or []))
+        if e["household_id"] != app.household_id and shared:
+            out.append(e | {"shared": shared, "day": e["at"][:10]})
+    return out
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> pl.DataFrame:
     return pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
-
-
-def _json_columns() -> str:
-    return "{" + ", ".join(f"'{c}': '{t}'" for c, t in LOG_COLUMNS.items()) + "}"
 
 
 def _stand_ins(con: duckdb.DuckDBPyConnection, app: Application, rules: RuleSet) -> None:
@@ -308,7 +341,7 @@ def _stand_ins(con: duckdb.DuckDBPyConnection, app: Application, rules: RuleSet)
         )
     members = app.members.drop("authorisation_ref", "applied_for", "id_legacy15", strict=False).with_columns(
         month=pl.lit(app.month),
-        category=pl.col("category").fill_null("其他低收入"),  # an applicant in no category yet
+        category=pl.col("category").fill_null(NEW_APPLICANT),
     )
     con.register("application_members", members.to_arrow())
     con.execute(
@@ -355,21 +388,35 @@ def _refusals_in_data(con: duckdb.DuckDBPyConnection, app: Application) -> list[
 
 
 def _mask(id_number: str) -> str:
-    return pl.select(mask_ids(pl.lit(id_number))).item()
+    return _masked(id_number)
+
+
+def _masked(text: str) -> str:
+    """A text a township reads, with every resident ID number in it masked."""
+    return pl.select(mask_ids(pl.lit(text, pl.String))).item()
+
+
+NEW_APPLICANT = "其他低收入"  # the category an applicant in none is checked as
 
 
 def _checks(con: duckdb.DuckDBPyConnection, app: Application, rules: RuleSet) -> list[dict]:
     """Every check where it applies: the others' checks on the household as it stands, the
-    recipients' checks on the household as if it were granted."""
-    records = []
-    for applies_to, recipient in (("others", False), ("recipients", True)):
-        con.execute("update means_households set recipient = ?", [recipient])
+    recipients' checks on the household as if it were granted. The others' are run first as for a
+    household in no category (a 低保边缘 household is a dibao or near-dibao candidate too), then,
+    when that finds no candidate, in the household's own category (单人保 is for its members)."""
+    sql = {p.stem: p.read_text(encoding="utf-8") for p in means_test.checks()}
+    category = con.execute("select category from means_households").fetchone()[0]
+    passes = [("others", False, NEW_APPLICANT), ("others", False, category), ("recipients", True, category)]
+    records: list[dict] = []
+    for applies_to, recipient, as_category in passes:
+        if applies_to == "others" and any(r["check_id"] == "eligible_not_covered" for r in records):
+            continue
+        con.execute("update means_households set recipient = ?, category = ?", [recipient, as_category])
         for check in rules.means_checks:
-            if check.applies_to != applies_to:
-                continue
-            sql = (means_test.MEANS_DIR / "checks" / f"{check.id}.sql").read_text(encoding="utf-8")
-            for r in con.sql(sql).pl().filter(pl.col("household_id") == app.household_id).to_dicts():
-                records.append(r | {"check_id": check.id, "label": check.label})
+            if check.applies_to == applies_to:
+                found = con.sql(sql[check.id]).pl().filter(pl.col("household_id") == app.household_id)
+                records += [r | {"check_id": check.id, "label": check.label} for r in found.to_dicts()]
+    con.execute("update means_households set category = ?", [category])
     return records
 
 
@@ -509,6 +556,23 @@ def _entry(now: dt.datetime, status: str, who: dict, **fields: object) -> dict:
     )
 
 
+def _same_people(app: Application, others: list[dict]) -> list[str]:
+    """The refusal for members already in another household's application: the other application
+    is named only when it is the same township's (another township's is not this office's to see)."""
+    out = []
+    for o in others:
+        where = (
+            f"本乡镇（街道）的申请 {o['application_id']}"
+            if o["township_code"] == app.township_code
+            else "其他乡镇（街道）的申请"
+        )
+        out.append(
+            f"{app.file}：{'、'.join(_mask(i) for i in o['shared'])} 已在另一户的{where}中"
+            f"（{o['day']}核对），同一人不能同时在两户申请；请核实其实际共同生活的家庭"
+        )
+    return out
+
+
 def submit(
     home: Path,
     filename: str,
@@ -520,15 +584,44 @@ def submit(
     area: str = "",
     client_address: str | None = None,
     now: dt.datetime | None = None,
+    settings: PortalSettings | None = None,
 ) -> Checked:
     """Read, check, report and record an application for an account whose townships start with
-    `area` ("" for all). A refused application writes its log line only and raises ApplicationRefused."""
+    `area` ("" for all). A refused application writes its log line only and raises ApplicationRefused;
+    an unexpected error writes its line (status `error`) and is raised."""
     now = now or dt.datetime.now(CHINA)
+    settings = settings or load_portal()
     h = Home(home)
-    who = {"account": account, "role": role, "client_address": client_address}
+    who = {
+        "account": account,
+        "role": role,
+        "client_address": client_address,
+        "file": (Path(filename or "").name or "")[:200],
+        "file_sha256": hashlib.sha256(data).hexdigest(),
+    }
     app = None
+
+    def logged(status: str, detail: str) -> None:
+        fields = {}
+        if app is not None:
+            fields = {
+                "township_code": app.township_code,
+                "household_id": app.household_id,
+                "authorisation_ref": app.authorisation_ref,
+                "applied_for": app.applied_for,
+                "month_used": app.month,
+            }
+        _append(home, _entry(now, status, who, detail=_masked(detail)[:2000], result="拒绝", **fields), now)
+
     try:
-        app = read(h, filename, data)
+        if len(data) > settings.upload_max_bytes:
+            raise ApplicationRefused([f"{who['file']}：文件超过 {settings.upload_max_bytes // 1_000_000} MB"])
+        if who["file"].lower().endswith(".xlsx"):
+            try:
+                inspect_xlsx(data, settings)
+            except XlsxRefused as exc:
+                raise ApplicationRefused([f"{who['file']}：{exc}"]) from None
+        app = read(h, filename, data, settings.application_max_members)
         if not app.township_code.startswith(area):
             raise ApplicationRefused(
                 [
@@ -539,72 +632,51 @@ def submit(
             )
         others = other_applications(h, app, rules, now.date())
         if others:
-            raise ApplicationRefused(
-                [
-                    f"{app.file}：{'、'.join(_mask(i) for i in o['shared'])} "
-                    f"已在另一户的申请 {o['application_id']}"
-                    f"（{o['day']}核对，乡镇（街道）{o['township_code']}）中，同一人不能同时在两户申请；"
-                    "请核实其实际共同生活的家庭"
-                    for o in others
-                ],
-                app,
-            )
+            raise ApplicationRefused(_same_people(app, others), app)
         checked = check(h, app, rules)
+        checked.application_id = f"SQ{now:%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
+        try:
+            checked.report, checked.sections = report(
+                checked, rules, fonts, division_names(h, app.month), now
+            )
+        except MissingGlyph as exc:
+            raise ApplicationRefused([f"{app.file}：报告无法生成，{exc}"], app) from None
+        folder = home / "lake" / "_applications" / "checks" / f"{now:%Y-%m}" / checked.application_id
+        checked.report_file = (folder / "report.pdf").relative_to(home / "lake").as_posix()
+        _write_record(folder, checked, now)
+        fault("application", "record")
+        checked.entry = _entry(
+            now,
+            "checked",
+            who,
+            application_id=checked.application_id,
+            township_code=app.township_code,
+            household_id=app.household_id,
+            authorisation_ref=app.authorisation_ref,
+            applied_for=app.applied_for,
+            members=app.members.height,
+            member_ids=app.members["id_number"].to_list(),
+            month_used=app.month,
+            build=app.build,
+            result=checked.result,
+            detail=checked.detail,
+            report_file=checked.report_file,
+            report_sha256=hashlib.sha256(checked.report).hexdigest(),
+        )
+        # Two offices checking the same person at once: the second to reach the log is refused.
+        with locked(log_folder(home) / ".lock"):
+            others = other_applications(h, app, rules, now.date())
+            if others:
+                raise ApplicationRefused(_same_people(app, others), app)
+            _append(home, checked.entry, now)
+        return checked
     except ApplicationRefused as exc:
         app = exc.application or app
-        _append(
-            home,
-            _entry(
-                now,
-                "refused",
-                who,
-                file=(app.file if app else Path(filename or "").name)[:200],
-                file_sha256=hashlib.sha256(data).hexdigest(),
-                township_code=app.township_code if app else None,
-                household_id=app.household_id if app else None,
-                authorisation_ref=app.authorisation_ref if app else None,
-                applied_for=app.applied_for if app else None,
-                month_used=app.month if app else None,
-                detail="；".join(exc.problems)[:2000],
-                result="拒绝",
-            ),
-            now,
-        )
+        logged("refused", "；".join(exc.problems))
         raise
-    checked.application_id = f"SQ{now:%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
-    names = division_names(h, app.month)
-    try:
-        checked.report, checked.sections = report(checked, rules, fonts, names, now)
-    except MissingGlyph as exc:
-        refused = ApplicationRefused([f"{app.file}：报告无法生成，{exc}"], app)
-        _append(home, _entry(now, "refused", who, file=app.file, detail=str(exc), result="拒绝"), now)
-        raise refused from None
-    folder = home / "lake" / "_applications" / "checks" / f"{now:%Y-%m}" / checked.application_id
-    checked.report_file = (folder / "report.pdf").relative_to(home / "lake").as_posix()
-    _write_record(folder, checked, now)
-    fault("application", "record")
-    checked.entry = _entry(
-        now,
-        "checked",
-        who,
-        application_id=checked.application_id,
-        township_code=app.township_code,
-        household_id=app.household_id,
-        authorisation_ref=app.authorisation_ref,
-        applied_for=app.applied_for,
-        members=app.members.height,
-        member_ids=app.members["id_number"].to_list(),
-        month_used=app.month,
-        build=app.build,
-        result=checked.result,
-        detail=checked.detail,
-        file=app.file,
-        file_sha256=app.sha256,
-        report_file=checked.report_file,
-        report_sha256=hashlib.sha256(checked.report).hexdigest(),
-    )
-    _append(home, checked.entry, now)
-    return checked
+    except Exception as exc:
+        logged("error", f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def _write_record(folder: Path, checked: Checked, now: dt.datetime) -> None:
@@ -635,7 +707,8 @@ def records(
     for path in sorted(log_folder(home).glob("*.jsonl"), reverse=True):
         if months and not months[0] <= path.stem <= months[1]:
             continue
-        found = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        # the last line may be being written: only lines ended by a newline are read
+        found = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n")[:-1] if line]
         found = [e for e in found if e["status"] == "checked" and (e["township_code"] or "").startswith(area)]
         out += sorted(found, key=lambda e: e["at"], reverse=True)
         if limit is not None and len(out) >= limit:
@@ -700,26 +773,39 @@ def watched(home: Path, month: str, months: int) -> list[dict]:
     return sorted(latest.values(), key=lambda e: e["application_id"])
 
 
-def watched_digest(home: Path, month: str, months: int) -> str | None:
-    """What the month reads of the applications (None: none), for the build's content id."""
-    ids = [f"{e['application_id']}:{e['report_sha256']}" for e in watched(home, month, months)]
-    return hashlib.sha256("\n".join(ids).encode()).hexdigest() if ids else None
+WATCHED_FILE = "watched_applications.json"  # in a month's build: the checks it watched
 
 
-def watched_members(home: Path, month: str, months: int) -> pl.DataFrame | None:
-    """The members of the watched applications as roster rows, with their `application_id`: an
-    applicant turned away (or not yet enrolled) is assembled with the month's households, and only
-    the event rules raise a lead for it (jobs/leads.warn)."""
-    entries = watched(home, month, months)
+def write_watched(home: Path, month: str, months: int, build: Path) -> str | None:
+    """The checks a month watches, written into its build when the run starts (what its households
+    are assembled from, whatever is checked meanwhile); returns their digest for the build's
+    content id (None: none)."""
+    entries = [
+        {k: e[k] for k in ("application_id", "household_id", "report_file", "report_sha256")}
+        for e in watched(home, month, months)
+    ]
     if not entries:
+        return None
+    text = json.dumps(entries, ensure_ascii=False, indent=1, sort_keys=True)
+    (build / WATCHED_FILE).write_text(text, encoding="utf-8")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def watched_members(home: Home, month: str) -> pl.DataFrame | None:
+    """The members of the checks the month's build watches, as roster rows with their
+    `application_id`: an applicant turned away (or not yet enrolled) is assembled with the month's
+    households, and only the event rules raise a lead for it (jobs/leads.warn)."""
+    build = home.build_dir(month)
+    path = build / WATCHED_FILE if build else None
+    if path is None or not path.exists():
         return None
     roster = [c.name for c in SOURCES["roster"].columns]
     frames = [
-        pl.read_parquet(home / "lake" / Path(e["report_file"]).parent / "members.parquet").select(
+        pl.read_parquet(home.lake / Path(e["report_file"]).parent / "members.parquet").select(
             *roster, "application_id", "source_file", "source_row"
         )
-        for e in entries
+        for e in json.loads(path.read_text(encoding="utf-8"))
     ]
     return pl.concat(frames, how="vertical_relaxed").with_columns(
-        category=pl.col("category").fill_null("其他低收入"), month=pl.lit(month)
+        category=pl.col("category").fill_null(NEW_APPLICANT), month=pl.lit(month)
     )

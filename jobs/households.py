@@ -562,7 +562,7 @@ def assemble(home: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
     from jobs.applications import watched_members
 
     roster = roster.with_columns(application_id=pl.lit(None, pl.String))
-    applicants = watched_members(home.root, month, rules.population.refused_applicant_months)
+    applicants = watched_members(home, month)
     if applicants is not None:  # those enrolled since are on the roster: it lists them
         enrolled = applicants.lazy().join(roster.select("id_number"), on="id_number", how="semi")
         applicants = applicants.lazy().join(enrolled.select("household_id"), on="household_id", how="anti")

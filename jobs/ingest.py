@@ -12,14 +12,16 @@ import csv
 import hashlib
 import io
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from safetynet.contract import SOURCES, Source
-from safetynet.errors import DeliveryError
+from safetynet.errors import DeliveryError, SafetynetError
 from safetynet.ids import convert_legacy_expr, is_legacy_expr
+from safetynet.rules import PortalSettings
 
 # Characters trimmed from headers and values: ASCII whitespace, full-width space (U+3000),
 # no-break space and a stray BOM (CONTRACT.md, "Headers").
@@ -361,3 +363,61 @@ def _empty_problems() -> pl.DataFrame:
             "raw_value": pl.String,
         }
     )
+
+
+class XlsxRefused(SafetynetError):
+    """A workbook uploaded to the portal refused before it is read; the message is in Chinese."""
+
+
+NOT_A_WORKBOOK = "文件不是有效的 Excel 工作簿（xlsx）"
+CELL_REF = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+DIMENSION = re.compile(rb'<dimension ref="[A-Z]*[0-9]*:?([A-Z]{1,3})([0-9]{1,7})"')
+
+
+def _column_number(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+def inspect_xlsx(data: bytes, settings: PortalSettings) -> None:
+    """Refuse a workbook before a reader builds its grid: by the bytes it really inflates to (not
+    the sizes it declares) and by the farthest cell its sheets name (a 1 KB file can name cell
+    XFD1048576, which a reader would fill out as 17 billion cells)."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise XlsxRefused(NOT_A_WORKBOOK) from None
+    with zf:
+        names = zf.namelist()
+        if "xl/workbook.xml" not in names:
+            raise XlsxRefused(NOT_A_WORKBOOK)
+        budget = settings.xlsx_max_uncompressed_bytes
+        rows = columns = 0
+        for name in names:
+            sheet = name.startswith("xl/worksheets/") and name.endswith(".xml")
+            tail = b""
+            try:
+                with zf.open(name) as member:
+                    while chunk := member.read(1 << 20):
+                        budget -= len(chunk)
+                        if budget < 0:
+                            raise XlsxRefused(
+                                f"工作簿解压后超过 {settings.xlsx_max_uncompressed_bytes // 1_000_000} MB，"
+                                "已拒绝"
+                                "（可能是压缩炸弹或含大量无关内容）"
+                            )
+                        if sheet:
+                            text = tail + chunk
+                            for col, row in [*DIMENSION.findall(text), *CELL_REF.findall(text)]:
+                                rows = max(rows, int(row))
+                                columns = max(columns, _column_number(col))
+                            tail = text[-64:]
+            except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError):
+                raise XlsxRefused(NOT_A_WORKBOOK) from None
+        if rows > settings.upload_max_rows + 10 or columns > settings.upload_max_columns:
+            raise XlsxRefused(
+                f"工作簿的表格范围过大（{rows} 行 × {columns} 列），已拒绝；"
+                f"最多 {settings.upload_max_rows} 行、{settings.upload_max_columns} 列"
+            )

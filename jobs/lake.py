@@ -214,15 +214,20 @@ def append_line(path: Path, line: str) -> None:
 
 
 @contextmanager
-def commit_lock(root: Path) -> Iterator[None]:
-    """One commit at a time per home; the kernel drops the lock if the process dies."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".commit.lock", "a") as handle:
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on the file `path` (made if missing); the kernel drops it if the process dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def commit_lock(root: Path):
+    """One commit at a time per home."""
+    return locked(root / ".commit.lock")
 
 
 def make_commit(root: Path, month: str, entry: dict, write_warehouse) -> int:

@@ -244,7 +244,7 @@ def build_id(
 def start(month: str, landing: str, home: str, run_id: str) -> dict:
     """Check the landing folder, name the build by its inputs and open the run's staging area."""
     found = preflight(Path(landing), month)
-    from jobs.applications import watched_digest
+    from jobs.applications import WATCHED_FILE, write_watched
     from jobs.assess import checked_rules
     from safetynet.pdf import find_font
     from safetynet.rules import load_population
@@ -256,12 +256,18 @@ def start(month: str, landing: str, home: str, run_id: str) -> dict:
         say("start", f"ignored: {path} is not a file name of the contract")
     h = Home(Path(home))
     previous = h.catalog.get(previous_month(month), {}).get("build")
-    watched = watched_digest(h.root, month, load_population().refused_applicant_months)
-    build = build_id(month, inputs(Path(landing), month), previous, h.catalog.get(month), watched)
+    # the application checks the month watches, fixed now in a file of the build and in its id
     staging = h.staging(run_id)
     shutil.rmtree(staging, ignore_errors=True)
+    watching = staging / "watching"
+    watching.mkdir(parents=True)
+    watched = write_watched(h.root, month, load_population().refused_applicant_months, watching)
+    build = build_id(month, inputs(Path(landing), month), previous, h.catalog.get(month), watched)
     folder = staging / f"month={month}" / f"build={build['build']}"
     folder.mkdir(parents=True)
+    if watched:
+        (watching / WATCHED_FILE).rename(folder / WATCHED_FILE)
+    watching.rmdir()
     write_json({**build, "unknown_files": sorted(p.name for p in unknown)}, folder / "build.json")
     runs.started(h, run_id, month, build, seen=h.catalog.get(month, {}).get("build"))
     say(

@@ -693,8 +693,6 @@ def create_app(
             filename = applications.FORM_FILE
             data = applications.form_csv(members, authorisation_ref, applied_for)
         try:
-            if filename.lower().endswith(".xlsx"):
-                uploads.inspect_xlsx(data, settings)
             checked = await run_in_threadpool(
                 applications.submit,
                 home,
@@ -706,12 +704,11 @@ def create_app(
                 account.role,
                 "" if account.role == "admin" else account.area,
                 address(request),
+                None,
+                settings,
             )
-        except (applications.ApplicationRefused, uploads.UploadRefused) as exc:
-            problems = getattr(exc, "problems", [str(exc)])
-            if isinstance(exc, uploads.UploadRefused):  # refused before the check: logged here
-                log(request, "application", account, file=filename[:200], result="refused", detail=str(exc))
-            return applications_page(request, account, status=400, error=problems)
+        except applications.ApplicationRefused as exc:
+            return applications_page(request, account, status=400, error=exc.problems)
         log(
             request,
             "application",

@@ -357,7 +357,7 @@ def check(
         raise typer.Exit(2) from None
     app_ = checked.application
     out.mkdir(parents=True, exist_ok=True)
-    report = out / f"{checked.application_id}_{app_.household_id}_家庭经济状况核查报告.pdf"
+    report = out / f"{checked.application_id}_家庭经济状况核查报告.pdf"
     report.write_bytes(checked.report)
     typer.echo(
         f"application {checked.application_id}: household {app_.household_id}, township "

@@ -246,6 +246,7 @@ class PortalSettings:
     xlsx_max_uncompressed_bytes: int
     upload_max_rows: int
     upload_max_columns: int
+    application_max_members: int
 
 
 @dataclass(frozen=True)
@@ -792,6 +793,7 @@ def load_portal(root: Path = RULES_DIR) -> PortalSettings:
         xlsx_max_uncompressed_bytes=doc.get("xlsx_max_uncompressed_bytes", int),
         upload_max_rows=doc.get("upload_max_rows", int),
         upload_max_columns=doc.get("upload_max_columns", int),
+        application_max_members=doc.get("application_max_members", int),
     )
     doc.done()
     for key, value in vars(settings).items():

@@ -1,5 +1,8 @@
-"""The real services on loopback: PostgreSQL (Debian's), then Airflow's api-server, scheduler,
-dag-processor and triggerer with the LocalExecutor, as the data team runs them in production.
+"""The real services on loopback: PostgreSQL (Debian's), Redis (Debian's) as the Celery broker, then
+Airflow's api-server, scheduler, dag-processor and triggerer with the CeleryExecutor and two Celery
+workers, each a separate process with its own working folder and AIRFLOW_HOME (task logs stay on
+the worker, served from its own port), as a data team spreads the DAG over worker machines. Without
+a broker, the LocalExecutor.
 
 Used by tests/test_services.py; also runnable by hand to look around:
 
@@ -113,6 +116,47 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(data, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def redis() -> Iterator[str]:
+    """A throw-away Redis on 127.0.0.1, nothing saved to disk; yields its URL for Celery's broker."""
+    found = shutil.which("redis-server")
+    if not found:
+        raise RuntimeError("redis-server not found: apt-get install redis-server (make test does)")
+    data = Path(tempfile.mkdtemp(prefix="safetynet-redis-"))
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            found,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data),
+        ],
+        stdout=open(data / "redis.log", "w"),  # noqa: SIM115 - closed with the process
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"Redis did not start: {(data / 'redis.log').read_text()}")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
+
+
 @dataclass
 class Airflow:
     """Airflow's services against a database; talks to the REST API as the data team's tools do."""
@@ -175,8 +219,11 @@ class Airflow:
 
 
 @contextlib.contextmanager
-def airflow(database: str, work: Path, extra_env: dict[str, str]) -> Iterator[Airflow]:
-    """Migrate the database, start the four services, and wait until the DAG is parsed."""
+def airflow(
+    database: str, work: Path, extra_env: dict[str, str], broker: str | None = None, workers: int = 2
+) -> Iterator[Airflow]:
+    """Migrate the database, start the four services (and with a `broker`, the CeleryExecutor and
+    `workers` Celery workers), and wait until the DAG is parsed."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -184,7 +231,7 @@ def airflow(database: str, work: Path, extra_env: dict[str, str]) -> Iterator[Ai
         "AIRFLOW_HOME": str(work / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if broker else "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
@@ -199,23 +246,42 @@ def airflow(database: str, work: Path, extra_env: dict[str, str]) -> Iterator[Ai
         "GX_ANALYTICS_ENABLED": "False",
         **extra_env,
     }
+    if broker:
+        env |= {
+            "AIRFLOW__CELERY__BROKER_URL": broker,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database,
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+        }
     env.pop("SAFETYNET_EMBEDDED", None)
     logs = work / "service-logs"
     logs.mkdir(parents=True, exist_ok=True)
     service = Airflow(env, url, logs)
     service.cli("db", "migrate")
     commands = {
-        "api-server": ["api-server", "--port", str(port), "--host", "127.0.0.1"],
-        "scheduler": ["scheduler"],
-        "dag-processor": ["dag-processor"],
-        "triggerer": ["triggerer"],
+        "api-server": (["api-server", "--port", str(port), "--host", "127.0.0.1"], env, work),
+        "scheduler": (["scheduler"], env, work),
+        "dag-processor": (["dag-processor"], env, work),
+        "triggerer": (["triggerer"], env, work),
     }
+    for n in range(1, workers + 1 if broker else 1):
+        folder = work / f"worker-{n}"  # the worker machine's own disk: nothing the others read
+        folder.mkdir(parents=True, exist_ok=True)
+        own = {
+            "AIRFLOW_HOME": str(folder / "airflow"),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        }
+        commands[f"worker-{n}"] = (
+            ["celery", "worker", "--celery-hostname", f"worker{n}@%h"],
+            env | own,
+            folder,
+        )
     try:
-        for name, args in commands.items():
+        for name, (args, own_env, cwd) in commands.items():
             service.processes.append(
                 subprocess.Popen(
                     [str(BIN / "airflow"), *args],
-                    env=env,
+                    env=own_env,
+                    cwd=cwd,
                     stdout=open(logs / f"{name}.log", "w"),  # noqa: SIM115 - closed with the process
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
@@ -251,7 +317,10 @@ if __name__ == "__main__":
     landing, home = sys.argv[1:3]
     with (
         postgres() as db,
-        airflow(db, Path(tempfile.mkdtemp()), {"SAFETYNET_LANDING": landing, "SAFETYNET_HOME": home}) as af,
+        redis() as broker,
+        airflow(
+            db, Path(tempfile.mkdtemp()), {"SAFETYNET_LANDING": landing, "SAFETYNET_HOME": home}, broker
+        ) as af,
     ):
         print(f"Airflow at {af.url} (all users are admins); Ctrl-C stops it")
         with contextlib.suppress(KeyboardInterrupt):

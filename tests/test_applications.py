@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import shutil
 
 import polars as pl
@@ -206,10 +207,10 @@ def test_a_check_stopped_before_its_record_leaves_nothing_and_the_retry_succeeds
         check(home, fonts, applicant(home, NEW))
     with connect_read_only(Home(home)) as con:
         assert read(con, "select count(*) as n from v_application_members")["n"][0] == 0
-    assert log(home) == []
+    assert [(e["status"], e["application_id"]) for e in log(home)] == [("error", None)]  # said, not recorded
     monkeypatch.delenv("SAFETYNET_FAULT")
     retried = check(home, fonts, applicant(home, NEW))  # the stopped one is no application of its own
-    assert [e["application_id"] for e in log(home)] == [retried.application_id]
+    assert [e["application_id"] for e in log(home) if e["status"] == "checked"] == [retried.application_id]
 
 
 def test_the_command_line_checks_and_writes_the_report(home, tmp_path):
@@ -328,3 +329,60 @@ def test_a_lake_built_before_application_checks_is_read_and_checked(home, fonts)
     with connect_read_only(Home(home)) as con:
         assert read(con, "select count(*) as n from v_household_month")["n"][0] > 0
     assert check(home, fonts, applicant(home, NEW)).result
+
+
+def test_a_household_id_must_be_the_township_s_and_a_made_one_hides_the_head(home, fonts):
+    """A typed household id must be on the township's roster (or an earlier application of it);
+    one the system gives cannot be turned back into the head's ID number."""
+    import hashlib
+
+    township, _ = township_of(home)
+    roster = Home(home).read("roster", "2026-09")
+    other = roster.filter(~pl.col("division_code").str.starts_with(township))["household_id"][0]
+    data = applicant(home, NEW).decode().replace('\n""', f"\n{other}")
+    with pytest.raises(ApplicationRefused, match=f"户编号 {other} 不是本乡镇"):
+        check(home, fonts, data.encode())
+    mine = roster.filter(pl.col("division_code").str.starts_with(township))["household_id"][0]
+    data = applicant(home, NEW).decode().replace('\n""', f"\n{mine}")
+    assert check(home, fonts, data.encode()).application.household_id == mine
+    made = check(home, fonts, applicant(home, [{"id": person("19700202", 961), "name": "新户"}]))
+    plain = hashlib.sha256(person("19700202", 961).encode()).hexdigest()[:12].upper()
+    assert made.application.household_id.startswith("SQ") and made.application.household_id != "SQ" + plain
+
+
+def test_what_a_township_typed_is_masked_and_the_size_of_a_household_is_bounded(home, fonts):
+    bad_id = NEW[1]["id"][:-1] + ("0" if NEW[1]["id"][-1] != "0" else "1")
+    with pytest.raises(ApplicationRefused) as refused:
+        check(home, fonts, applicant(home, [NEW[0], {"id": bad_id, "name": "申乙"}]))
+    assert bad_id not in str(refused.value) and f"{bad_id[:6]}********{bad_id[-4:]}" in str(refused.value)
+    assert bad_id not in json.dumps(log(home), ensure_ascii=False, default=str)
+    many = [{"id": person("19900101", 100 + i), "name": f"甲{i}"} for i in range(31)]
+    with pytest.raises(ApplicationRefused, match="最多30名家庭成员"):
+        check(home, fonts, applicant(home, many))
+
+
+def test_a_near_dibao_household_applying_again_is_within_the_near_dibao_limits(home, fonts):
+    std = standard(home)
+    member = {"id": person("19720303", 971), "name": "边缘户", "income": std * 1.2}
+    data = applicant(home, [member], applied_for="低保边缘").decode().replace(',农村,"",', ",农村,低保边缘,")
+    assert "低保边缘,有" in data
+    got = check(home, fonts, data.encode())
+    assert (got.result, got.meets_applied_for) == ("符合低保边缘条件", True)
+
+
+def test_a_line_being_written_is_not_read_and_a_crash_in_a_check_is_logged(home, fonts, monkeypatch):
+    check(home, fonts, applicant(home, NEW))
+    path = next(applications.log_folder(home).glob("*.jsonl"))
+    with path.open("a", encoding="utf-8") as f:
+        f.write('{"at": "2026-10-20T1')  # another process's line, half written
+    assert len(applications.records(home)) == 1
+
+    def broken(*args):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(applications, "check", broken)
+    with pytest.raises(OSError):
+        check(home, fonts, applicant(home, [{"id": person("19800505", 981), "name": "错"}]))
+    with path.open("a", encoding="utf-8") as f:
+        f.write("\n")
+    assert "error" in path.read_text(encoding="utf-8")

@@ -1,5 +1,7 @@
-"""The monthly DAG under the real services, as the data team runs it: PostgreSQL, Airflow's
-api-server, scheduler, dag-processor and triggerer with the LocalExecutor, all on loopback.
+"""The monthly DAG under the real services, as the data team runs it: PostgreSQL, Redis, Airflow's
+api-server, scheduler, dag-processor and triggerer with the CeleryExecutor and two Celery workers
+(separate processes, each with its own working folder and AIRFLOW_HOME), all on loopback. The
+workers share only what a deployment shares: the lake (home) and the landing.
 
 One session of the services covers: a manual trigger named by its month (README's command); a
 trigger with no month (refused at once); a release gate that trips, is held, rejected (nothing
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, safetynet
 from direct import run
-from services import airflow, postgres
+from services import airflow, postgres, redis
 
 from jobs import alerts, manifest, runs
 from jobs.lake import Home
@@ -86,7 +88,7 @@ def test_the_dag_under_the_real_services(landing, rules, tmp_path):
         "SAFETYNET_RETRY_DELAY": "1",
     }
     (landing / "2026-10" / "_READY").unlink()  # the data team has not finished October yet
-    with postgres() as database, airflow(database, tmp_path, env) as af:
+    with postgres() as database, redis() as broker, airflow(database, tmp_path, env, broker) as af:
         # 1. README's manual trigger names its month; a trigger without one is refused at once
         af.cli("dags", "trigger", DAG, "--conf", json.dumps({"month": "2026-07"}))
         nameless = trigger(af, None)
@@ -151,6 +153,11 @@ def test_the_dag_under_the_real_services(landing, rules, tmp_path):
         # the published month is an Asset event, for DAGs that follow it (the portal's refresh)
         events = af.api("GET", "/assets/events?limit=100")["asset_events"]
         assert {e["extra"].get("month") for e in events} >= set(MONTHS)
+
+    # both Celery workers ran tasks: each keeps the logs of the tasks it ran on its own disk
+    for n in (1, 2):
+        ran = {p.parent.name for p in (tmp_path / f"worker-{n}" / "airflow" / "logs").rglob("attempt=*.log")}
+        assert ran, f"worker {n} ran no task"
 
     # failures reached the data team
     kinds = [(a["kind"], a.get("task")) for a in alerts.read(home)]
