@@ -97,15 +97,7 @@ BY_PERSON = (
     "disability",
 )
 # the monthly snapshots the checks read: a month without one cannot say an applicant is within limits
-SNAPSHOTS_READ = (
-    "social_insurance",
-    "housing_fund",
-    "deposits",
-    "real_estate",
-    "vehicles",
-    "business",
-    "disability",
-)
+SNAPSHOTS_READ = tuple(s for s in BY_PERSON if SOURCES[s].kind == "snapshot")
 RESULTS = {"低保": "符合低保条件", "低保边缘": "符合低保边缘条件", "单人保": "可评估单人保"}
 # The assistance applied for is within the means test's answer when the household is a candidate for
 # one of these; 临时救助 and 其他 are decided on other grounds, the report informs them.
