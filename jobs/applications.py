@@ -103,6 +103,17 @@ RESULTS = {"低保": "符合低保条件", "低保边缘": "符合低保边缘�
 # one of these; 临时救助 and 其他 are decided on other grounds, the report informs them.
 MEETS = {"低保": {"低保", "单人保"}, "特困": {"低保", "单人保"}, "低保边缘": {"低保", "低保边缘"}}
 AS_TEXT = "请把该列设为文本后重新填写"
+LONG_NUMBER = re.compile(r"\d[\d.]{9,}(?:[eE][+-]?\d+)?")
+UNREADABLE = {
+    "file is empty": "文件是空的",
+    "file is a zip/xlsx archive but is named .csv": "文件其实是 xlsx 工作簿，请用 .xlsx 扩展名上传",
+    "file is binary": "文件不是文本（CSV）文件",
+    "file is neither UTF-8 nor GBK": "文件编码无法识别，请另存为 UTF-8 或 GBK 编码的 CSV，或上传 xlsx",
+    "no recognised header": "第一行不是可识别的列名，请使用填写模板的列名",
+    "not a readable CSV": "不是可读取的 CSV 文件",
+    "file is named .xlsx but is not an xlsx workbook": "文件名是 .xlsx，但不是 Excel 工作簿",
+    "xlsx workbook cannot be read": "Excel 工作簿无法读取，请另存后重新上传",
+}
 REASONS_ZH = {
     "required value is missing": "必填项为空",
     "value is not in the contract's code set": "不是约定的代码值",
@@ -172,12 +183,38 @@ def latest(h: Home) -> tuple[str, str]:
     return month, h.catalog[month]["build"]
 
 
+def _unreadable(problem: str) -> str:
+    """A file that cannot be read as a whole, said in Chinese (ingest's messages are the data team's)."""
+    missing = re.match(r"required column\(s\) missing: (.*)", problem)
+    if missing:
+        names = re.findall(r"\((.+?)\)", missing.group(1))
+        return f"缺少必填列：{'、'.join(names)}（第一行应是列名，列名见填写模板）"
+    for english, chinese in UNREADABLE.items():
+        if problem.startswith(english):
+            return chinese
+    return f"文件无法读取（{problem}）"
+
+
 def _problem(file: str, row: dict) -> str:
-    column = APPLICATION.column(row["column"]).zh if row["column"] in _COLUMNS else row["column"]
+    col = row["column"]
+    column = APPLICATION.column(col).zh if col in _COLUMNS else ("整行" if col == "*" else col)
     value = f"（填写的是“{row['raw_value']}”）" if row["raw_value"] else ""
     reason = REASONS_ZH.get(row["reason"], row["reason"])
     if row["reason"].startswith("key is not unique") or row["check"] == "duplicate_row":
         reason = "同一身份证号在申请中出现不止一次"
+    fields = re.match(r"row has (\d+) fields, the header has (\d+)", row["reason"] or "")
+    if fields:
+        reason = (
+            f"该行有{fields.group(1)}列，标题行只有{fields.group(2)}列"
+            "（金额中的千分位逗号会把一列分成两列：请去掉逗号，或给该格加引号）"
+        )
+        value = ""
+    if (
+        col in _COLUMNS
+        and APPLICATION.column(col).codes
+        and row["check"] == "expect_column_values_to_be_in_set"
+    ):
+        value = f"（填写的是“{row['raw_value']}”；可填：{'、'.join(APPLICATION.column(col).codes)}）"
     return _masked(f"{_at(file, row['source_row'])} {column}：{reason}{value}")
 
 
@@ -230,7 +267,7 @@ def read(h: Home, filename: str, data: bytes, max_members: int) -> Application:
     try:
         raw = read_source(APPLICATION, [path], {path: data})
     except DeliveryError as exc:
-        raise ApplicationRefused([f"{name}：文件无法读取或缺少必填列（{exc.problem}）"]) from None
+        raise ApplicationRefused([f"{name}：{_unreadable(exc.problem)}"]) from None
     codes = sorted(division_names(h, month)) or None
     checked = validate(raw, month, codes, ge_sample=0)
     problems = [_problem(name, r) for r in checked.quarantine.sort("source_row", "column").to_dicts()]
@@ -255,11 +292,11 @@ def read(h: Home, filename: str, data: bytes, max_members: int) -> Application:
         raise ApplicationRefused([f"{name}：一份申请最多{max_members}名家庭成员（现有{members.height}名）"])
     head = heads.row(0, named=True)
     township = head["division_code"][:9]
-    if given and not _known_household(h, month, given[0], township):
+    if given and not _known_household(h, month, given[0], township, members["id_number"].to_list()):
         raise ApplicationRefused(
             [
-                f"{name}：户编号 {given[0]} 不是本乡镇（街道）{month}监测名册中的户，"
-                "也不是本乡镇核对过的申请；新申请的家庭请不填户编号，由系统编号"
+                f"{name}：户编号 {given[0]} 不是本乡镇（街道）{month}监测名册中列有申请成员的户，"
+                "也不是本乡镇核对过的、列有申请成员的申请；新申请的家庭请不填户编号，由系统编号"
             ]
         )
     # Without a household id, the household is named by its head (a reapplication is the same
@@ -293,16 +330,22 @@ def _keyed(home: Path, text: str) -> str:
     return hmac.new(path.read_bytes(), text.encode(), hashlib.sha256).hexdigest()
 
 
-def _known_household(h: Home, month: str, household_id: str, township: str) -> bool:
-    """A household id a township may give: of the month's roster in the township, or of an
-    application the township has checked."""
+def _known_household(h: Home, month: str, household_id: str, township: str, ids: list[str]) -> bool:
+    """A household id a township may give: a household of the month's roster in the township, or of
+    an application the township has checked, that lists at least one of the applicant's members
+    (a mistyped number never joins an applicant to another family)."""
     roster = pl.scan_parquet(h.partition("roster", month) / "data.parquet")
     listed = roster.filter(
-        (pl.col("household_id") == household_id) & pl.col("division_code").str.starts_with(township)
+        (pl.col("household_id") == household_id)
+        & pl.col("division_code").str.starts_with(township)
+        & pl.col("id_number").is_in(ids)
     )
     if listed.select(pl.len()).collect().item():
         return True
-    return any(e["household_id"] == household_id for e in records(h.root, township))
+    return any(
+        e["household_id"] == household_id and set(ids) & set(e["member_ids"] or [])
+        for e in records(h.root, township)
+    )
 
 
 def other_applications(h: Home, app: Application, rules: RuleSet, today: dt.date) -> list[dict]:
@@ -384,8 +427,10 @@ def _mask(id_number: str) -> str:
 
 
 def _masked(text: str) -> str:
-    """A text a township reads, with every resident ID number in it masked."""
-    return pl.select(mask_ids(pl.lit(text, pl.String))).item()
+    """A text a township reads, with every resident ID number in it masked, and any other run of ten
+    or more digits (an ID number Excel turned into 4.301011975021105e+17) cut to its first six."""
+    masked = pl.select(mask_ids(pl.lit(text, pl.String))).item()
+    return LONG_NUMBER.sub(lambda m: m.group(0)[:6] + "…（已隐去）", masked)
 
 
 NEW_APPLICANT = "其他低收入"  # the category an applicant in none is checked as
@@ -445,6 +490,13 @@ def _verdict(
     meets = None
     if app.applied_for in MEETS:
         meets = candidate in MEETS[app.applied_for] and result in RESULTS.values()
+        detail += f"；所申请的{app.applied_for}{'在本结论之内' if meets else '不在本结论之内'}"
+    else:
+        detail += f"；所申请的{app.applied_for}不以本核对的收入和财产限定条件为准，按其规定审核"
+    legacy = app.members.filter(pl.col("id_legacy15")) if "id_legacy15" in app.members.columns else None
+    if legacy is not None and legacy.height:
+        rows = "、".join(f"第{r}行" for r in legacy["source_row"].to_list())
+        detail += f"；{rows}的身份证号为15位旧号码，已按GB 11643转换为18位"
     return result, detail, meets
 
 
@@ -551,17 +603,19 @@ def _entry(now: dt.datetime, status: str, who: dict, **fields: object) -> dict:
 def _same_people(app: Application, others: list[dict]) -> list[str]:
     """The refusal for members already in another household's application: the other application
     is named only when it is the same township's (another township's is not this office's to see)."""
+    rows = dict(zip(app.members["id_number"], app.members["source_row"], strict=True))
     out = []
     for o in others:
         where = (
-            f"本乡镇（街道）的申请 {o['application_id']}"
+            f"本乡镇（街道）另一户的申请 {o['application_id']}"
             if o["township_code"] == app.township_code
-            else "其他乡镇（街道）的申请"
+            else "其他乡镇（街道）另一户的申请"
         )
-        out.append(
-            f"{app.file}：{'、'.join(_mask(i) for i in o['shared'])} 已在另一户的{where}中"
-            f"（{o['day']}核对），同一人不能同时在两户申请；请核实其实际共同生活的家庭"
-        )
+        for id_number in o["shared"]:
+            out.append(
+                f"{_at(app.file, rows[id_number])} {_mask(id_number)}：已在{where}中（{o['day']}核对）。"
+                "同一人不能同时在两户申请，请核实其实际共同生活的家庭"
+            )
     return out
 
 
@@ -594,7 +648,6 @@ def submit(
     app = None
 
     def logged(status: str, detail: str) -> None:
-        fields = {}
         if app is not None:
             fields = {
                 "township_code": app.township_code,
@@ -603,6 +656,8 @@ def submit(
                 "applied_for": app.applied_for,
                 "month_used": app.month,
             }
+        else:
+            fields = {"township_code": area or None}  # refused before it was read: the office's own
         _append(home, _entry(now, status, who, detail=_masked(detail)[:2000], result="拒绝", **fields), now)
 
     try:

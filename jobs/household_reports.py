@@ -30,6 +30,8 @@ from safetynet.rules import LEVELS, RuleSet
 REPORT_DIR = "家庭经济状况核查报告"
 SUMMARY_FILE = "核查报告汇总.pdf"
 RESULT = {"应退": "疑点（应退）", "核实": "需入户核实", "应保": "可纳入（应保）"}
+# an application's checks: the same findings, said of an applicant rather than a recipient
+APPLICATION_RESULT = {"应退": "超出限定条件", "核实": "需入户核实", "应保": "在限定条件以内"}
 # checks that compare against the dibao standard and cannot be done without one
 NEEDS_STANDARD = {"income_above_standard", "financial_assets", "eligible_not_covered"}
 MAX_REFS = 4  # source rows listed per check in a report; the rest are in v_doubtful_records
@@ -407,7 +409,8 @@ class Reports:
         for check in self.checks:
             record = records.get(check.id)
             if record is not None:
-                result, text = RESULT[record["direction"]], record["evidence"] + _refs(record["source_refs"])
+                result = (APPLICATION_RESULT if every else RESULT)[record["direction"]]
+                text = record["evidence"] + _refs(record["source_refs"])
             elif not every and (check.applies_to == "recipients") != bool(recipient):
                 result, text = "不适用", "本户为在保对象" if recipient else "本户不是在保对象"
             elif check.id in NEEDS_STANDARD and row["dibao_standard"] is None:

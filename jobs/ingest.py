@@ -211,7 +211,8 @@ def header_map(source: Source, delivered: list[str]) -> tuple[dict[str, str], li
     mapping: dict[str, str] = {}
     ignored: list[str] = []
     for header in delivered:
-        key = header.strip(TRIM)
+        # spaces inside a header are a typist's (姓　名), never part of a name of the contract
+        key = re.sub(r"[\s\u3000]+", "", header.strip(TRIM))
         canonical = names.get(key) or names.get(key.lower())
         if canonical is None or canonical in mapping.values():
             ignored.append(header)

@@ -655,7 +655,7 @@ def create_app(
             columns=APPLICATION,
             rows=range(applications.FORM_ROWS),
             area=area,
-            **({"error": None, "checked": None} | context),
+            **({"error": None, "checked": None, "entered": None} | context),
         )
 
     @app.get("/applications", response_class=HTMLResponse)
@@ -687,11 +687,17 @@ def create_app(
             raise NotFound()
         filename = (file.filename if file else "") or ""
         data = await file.read(settings.upload_max_bytes + 1) if file else b""
+        entered = None
         if not data and not filename:  # entered in the form
             form = await request.form()
             members = {c: [str(v) for v in form.getlist(c)] for c in applications.FORM_COLUMNS}
             filename = applications.FORM_FILE
             data = applications.form_csv(members, authorisation_ref, applied_for)
+            rows = [
+                {c: (members[c][i] if i < len(members[c]) else "") for c in applications.FORM_COLUMNS}
+                for i in range(applications.FORM_ROWS)
+            ]
+            entered = {"authorisation_ref": authorisation_ref, "applied_for": applied_for, "rows": rows}
         try:
             checked = await run_in_threadpool(
                 applications.submit,
@@ -707,8 +713,8 @@ def create_app(
                 None,
                 settings,
             )
-        except applications.ApplicationRefused as exc:
-            return applications_page(request, account, status=400, error=exc.problems)
+        except applications.ApplicationRefused as exc:  # the form comes back as it was filled in
+            return applications_page(request, account, status=400, error=exc.problems, entered=entered)
         log(
             request,
             "application",

@@ -344,6 +344,13 @@ def test_a_household_id_must_be_the_township_s_and_a_made_one_hides_the_head(hom
         check(home, fonts, data.encode())
     mine = roster.filter(pl.col("division_code").str.starts_with(township))["household_id"][0]
     data = applicant(home, NEW).decode().replace('\n""', f"\n{mine}")
+    with pytest.raises(ApplicationRefused, match="列有申请成员的户"):  # none of them is in that household
+        check(home, fonts, data.encode())
+    listed = roster.filter(pl.col("household_id") == mine).sort(pl.col("relation") != "户主")
+    members = [
+        {"id": r["id_number"], "name": r["name"], "relation": r["relation"]} for r in listed.to_dicts()
+    ]
+    data = applicant(home, members).decode().replace('\n""', f"\n{mine}")
     assert check(home, fonts, data.encode()).application.household_id == mine
     made = check(home, fonts, applicant(home, [{"id": person("19700202", 961), "name": "新户"}]))
     plain = hashlib.sha256(person("19700202", 961).encode()).hexdigest()[:12].upper()
@@ -386,3 +393,39 @@ def test_a_line_being_written_is_not_read_and_a_crash_in_a_check_is_logged(home,
     with path.open("a", encoding="utf-8") as f:
         f.write("\n")
     assert "error" in path.read_text(encoding="utf-8")
+
+
+def test_what_a_clerk_gets_wrong_is_said_in_chinese_with_the_row(home, fonts):
+    """Tried as a new user: a header with a space inside, an amount with an unquoted thousands
+    separator, a relation outside the code set, an ID number Excel turned into a number."""
+    _, village = township_of(home)
+    header = "身份证号,姓　名,与户主关系,行政区划代码,城乡类别,申报月收入,授权书编号,申请类别\n"
+    row = f"{NEW[0]['id']},申甲,户主,{village},农村,{{income}},SQ-1,低保\n"
+    good = check(home, fonts, (header + row.format(income="300")).encode())
+    assert good.application.members["name"].to_list() == ["申甲"]
+    cases = {
+        row.format(income="1,200"): "第2行 整行：该行有9列，标题行只有8列（金额中的千分位逗号",
+        row.format(income="0").replace("户主", "母亲"): "不是约定的代码值（填写的是“母亲”；可填：户主、配偶",
+        row.format(income="0").replace(NEW[0]["id"], "4.301011975021105e+17"): "4.3010…（已隐去）",
+    }
+    for text, expected in cases.items():
+        with pytest.raises(ApplicationRefused) as refused:
+            check(home, fonts, (header + text).encode(), area=village[:9])
+        assert expected in str(refused.value) and "4301011975021" not in str(refused.value), str(
+            refused.value
+        )
+    refusals = [e for e in log(home) if e["status"] == "refused"]
+    assert refusals and all(e["township_code"] == village[:9] for e in refusals)  # the office's own
+
+
+def test_the_answer_says_whether_it_covers_what_was_applied_for_and_a_converted_id(home, fonts):
+    std = standard(home)
+    near = [{"id": person("19660606", 991), "name": "边丙", "income": std * 1.2}]
+    got = check(home, fonts, applicant(home, near, applied_for="低保"))
+    assert "所申请的低保不在本结论之内" in got.detail
+    old = f"{NEW[0]['id'][:6]}{NEW[0]['id'][8:17]}"  # the 15-digit form of an 18-digit number
+    data = applicant(home, [NEW[0] | {"id": old}], applied_for="临时救助")
+    got = check(home, fonts, data)
+    assert got.application.members["id_number"].to_list() == [NEW[0]["id"]]
+    assert "第2行的身份证号为15位旧号码，已按GB 11643转换为18位" in got.detail
+    assert "所申请的临时救助不以本核对的收入和财产限定条件为准" in got.detail

@@ -829,3 +829,5 @@ def test_an_application_entered_in_the_form_is_checked_and_a_bad_row_named(site)
     bad["id_number"] = [rows[0][0], rows[1][0][:-1] + ("1" if rows[1][0][-1] != "1" else "2"), ""]
     r = town.post("/applications", data=bad)
     assert r.status_code == 400 and "第2名成员 身份证号：身份证号校验码错误" in r.text
+    # the form comes back as it was filled in: nothing to type again
+    assert f'value="{rows[0][1]}"' in r.text and 'value="SQ-2026-0851"' in r.text
