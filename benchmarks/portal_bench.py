@@ -130,15 +130,17 @@ def _check(c: httpx.Client, data: bytes) -> float:
     return time.perf_counter() - started
 
 
-def _applications(url: str, password: str, village: str) -> dict:
-    """Seconds per check one at a time; checks per second with APPLICATIONS_AT_ONCE clients at once."""
+def _applications(url: str, password: str, village: str, first: int = 0) -> dict:
+    """Seconds per check one at a time; checks per second with APPLICATIONS_AT_ONCE clients at once
+    (new households numbered from `first`)."""
     from concurrent.futures import ThreadPoolExecutor
 
     c = _signed_in(url, "bench-town", password)
-    _check(c, _application(village, 0))  # the portal's first check loads fonts and rules
-    single = sorted(_check(c, _application(village, n)) for n in range(1, APPLICATIONS_ONE_BY_ONE + 1))
+    _check(c, _application(village, first))  # the portal's first check loads fonts and rules
+    numbers = range(first + 1, first + APPLICATIONS_ONE_BY_ONE + 1)
+    single = sorted(_check(c, _application(village, n)) for n in numbers)
     clients = [_signed_in(url, "bench-town", password) for _ in range(APPLICATIONS_AT_ONCE)]
-    first = APPLICATIONS_ONE_BY_ONE + 1
+    first += APPLICATIONS_ONE_BY_ONE + 1
     started = time.perf_counter()
     with ThreadPoolExecutor(APPLICATIONS_AT_ONCE) as pool:
         waits = sorted(
@@ -155,6 +157,22 @@ def _applications(url: str, password: str, village: str) -> dict:
         "at_once_per_second": round(APPLICATIONS_AT_ONCE / wall, 2),
         "at_once_slowest_seconds": round(waits[-1], 2),
     }
+
+
+def _serve(home: Path, landing: Path, workers: int) -> tuple[str, subprocess.Popen]:
+    """`safetynet serve` with `workers` processes on a free port, once it answers."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [str(Path(sys.executable).parent / "safetynet"), "serve", "--home", str(home)]
+    command += ["--landing", str(landing), "--port", str(port), "--workers", str(workers)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            httpx.get(url + "/login", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return url, server
 
 
 def run(home: Path, landing: Path) -> dict:
@@ -193,29 +211,8 @@ def run(home: Path, landing: Path) -> dict:
             accounts.reset(username, password)
         else:
             accounts.add(username, role, area, password)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "safetynet"),
-            "serve",
-            "--home",
-            str(home),
-            "--landing",
-            str(landing),
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    url, server = _serve(home, landing, 1)
     try:
-        for _ in range(200):
-            try:
-                httpx.get(url + "/login", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         listing, _ = _rate(url, "bench-town", password, f"/files/{month}/{township}")
         download, size = _rate(url, "bench-admin", password, f"/download/{month}/{big_township}/{big_file}")
         zipped, zip_size = _rate(url, "bench-admin", password, f"/zip/{month}/{zip_township}")
@@ -237,6 +234,13 @@ def run(home: Path, landing: Path) -> dict:
     finally:
         server.terminate()
         server.wait(timeout=10)
+    url, server = _serve(home, landing, 2)  # the same, with two portal processes
+    try:
+        two = _applications(url, password, village, first=1000)
+        checks |= {f"two_processes_{k}": v for k, v in two.items() if k != "at_once"}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
         shutil.rmtree(home / "lake" / "_applications", ignore_errors=True)
     for part in landing.glob(f"*/outcomes.part-{township}.csv"):
         part.unlink()  # the bench's own upload is not a delivery
@@ -253,7 +257,10 @@ def run(home: Path, landing: Path) -> dict:
             f"{checks['single_median_seconds']:.2f} s each one at a time (slowest "
             f"{checks['single_max_seconds']:.2f} s; goal < 5 s), {checks['at_once_per_second']:.1f} checks/s "
             f"with {checks['at_once']} at once (the slowest answered in "
-            f"{checks['at_once_slowest_seconds']:.1f} s)"
+            f"{checks['at_once_slowest_seconds']:.1f} s); with `serve --workers 2`: "
+            f"{checks['two_processes_single_median_seconds']:.2f} s one at a time, "
+            f"{checks['two_processes_at_once_per_second']:.1f} checks/s 20 at once (slowest "
+            f"{checks['two_processes_at_once_slowest_seconds']:.1f} s)"
         ),
         "portal": {
             "townships": townships,

@@ -23,9 +23,11 @@ match is answered 404, the same as a file that does not exist.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
+import os
 import secrets
 import time
 from functools import lru_cache
@@ -117,14 +119,29 @@ class SignIn(Exception):
 
 
 def _secret(home: Path) -> str:
+    """The key that signs session cookies, made once: portal processes started together (`serve
+    --workers`) all read the first one made (a link never replaces an existing file)."""
     path = home / "portal" / "secret_key"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f"secret_key.{os.getpid()}.tmp")
         tmp.write_text(secrets.token_urlsafe(48), encoding="utf-8")
         tmp.chmod(0o600)
-        tmp.replace(path)
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+        tmp.unlink()
     return path.read_text(encoding="utf-8").strip()
+
+
+def from_env() -> FastAPI:
+    """The portal as `serve --workers N` starts it in each worker process (uvicorn's factory):
+    home, landing and the cookie setting come from the environment the command set."""
+    landing = os.environ.get("SAFETYNET_PORTAL_LANDING")
+    return create_app(
+        Path(os.environ["SAFETYNET_PORTAL_HOME"]),
+        Path(landing) if landing else None,
+        https_only=os.environ.get("SAFETYNET_PORTAL_HTTPS_ONLY") == "1",
+    )
 
 
 def create_app(

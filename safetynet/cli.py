@@ -497,11 +497,16 @@ def serve(
     demo_accounts: Annotated[
         bool, typer.Option(help="Open (or reset) demo accounts for the first townships and print them")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Portal processes sharing the port (sessions and logs are shared)")
+    ] = 1,
 ) -> None:
     """The township portal (乡镇工作平台): sign-in, downloads, outcome uploads, worklist."""
+    import os
+
     import uvicorn
 
-    from portal.app import create_app
+    from portal.app import _secret, create_app
 
     if not home.is_dir():
         fail(f"{home}: no such home folder (run a month first: make demo)", 2)
@@ -509,18 +514,25 @@ def serve(
         fail(f"{landing}: no such landing folder", 2)
     if demo_accounts:
         _demo_accounts(home)
-    app_ = create_app(home, landing, https_only=https_only)
+    options = {
+        "host": host,
+        "port": port,
+        "proxy_headers": forwarded_allow_ips is not None,
+        "forwarded_allow_ips": forwarded_allow_ips,
+        "log_level": "warning",
+    }
     typer.echo(
-        f"portal: http://{host}:{port}/login  (home {home}, landing {landing or 'not set: no uploads'})"
+        f"portal: http://{host}:{port}/login  (home {home}, landing {landing or 'not set: no uploads'}"
+        f"{f', {workers} processes' if workers > 1 else ''})"
     )
-    uvicorn.run(
-        app_,
-        host=host,
-        port=port,
-        proxy_headers=forwarded_allow_ips is not None,
-        forwarded_allow_ips=forwarded_allow_ips,
-        log_level="warning",
-    )
+    if workers == 1:
+        uvicorn.run(create_app(home, landing, https_only=https_only), **options)
+        return
+    _secret(home.resolve())  # one signing key for every process, made before they start
+    os.environ["SAFETYNET_PORTAL_HOME"] = str(home.resolve())
+    os.environ["SAFETYNET_PORTAL_LANDING"] = str(landing.resolve()) if landing else ""
+    os.environ["SAFETYNET_PORTAL_HTTPS_ONLY"] = "1" if https_only else ""
+    uvicorn.run("portal.app:from_env", factory=True, workers=workers, **options)
 
 
 def _demo_accounts(home: Path) -> None:

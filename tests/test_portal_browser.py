@@ -1,6 +1,6 @@
-"""The portal in a real browser: `safetynet serve` as a user starts it, Debian's chromium driven by
-Playwright (launched by its path; no browser is downloaded), with scripts turned off as an old
-browser on the county intranet may have them."""
+"""The portal in a real browser: `safetynet serve --workers 2` as a user starts it, Debian's chromium
+driven by Playwright (launched by its path; no browser is downloaded), with scripts turned off as an
+old browser on the county intranet may have them."""
 
 from __future__ import annotations
 
@@ -71,7 +71,9 @@ def portal(landing, tmp_path_factory):
         )
     port = free_port()
     server = subprocess.Popen(
-        [*CLI, "serve", "--home", str(home), "--landing", str(land), "--port", str(port)],
+        # two processes, as a county runs it for its townships' load: a session signed by one is
+        # honoured by the other, whichever answers
+        [*CLI, "serve", "--home", str(home), "--landing", str(land), "--port", str(port), "--workers", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
