@@ -221,7 +221,7 @@ def build_id(
     A build made of other inputs than the month's published one is a revision of it: it says so
     in the township files, so the id names the build it replaces too (`published`: the month's
     catalog entry, if any). `applications`: the digest of the application checks the month watches
-    (jobs/applications.watched_digest), when there are any."""
+    (jobs/applications.write_watched), when there are any."""
     made_of = {
         "month": month,
         "inputs": files,
