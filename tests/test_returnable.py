@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import zipfile
+import io
 
 import polars as pl
+import xlsxwriter
+from python_calamine import CalamineWorkbook
 
-from jobs.returnable import display_width, display_widths, write_list
+from jobs.returnable import _Rows, display_width, display_widths, write_list
 
 
 def test_widths_count_chinese_and_rare_characters_two_columns():
@@ -39,5 +41,42 @@ def test_a_list_of_texts_is_written_joined(tmp_path):
     write_list(
         path, [("清单", rows, "标题")], {"refs": "数据来源"}, "清单", "2026-09", dt.date(2026, 9, 5), None
     )
-    strings = zipfile.ZipFile(path).read("xl/sharedStrings.xml").decode()
-    assert "2026-09/roster.csv:2；2026-09/deaths.csv:5" in strings
+    cells = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+    assert cells[2][0] == "2026-09/roster.csv:2；2026-09/deaths.csv:5"
+
+
+def _cells(data: bytes) -> list[list]:
+    return CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
+
+
+def test_rows_written_in_one_pass_read_back_as_xlsxwriter_writes_them():
+    """The lists' data rows skip xlsxwriter's per-cell API (jobs/returnable.py `_Rows`); every kind
+    of value must read back exactly as the per-cell API writes it."""
+    rows = [
+        ("a & b <c> d", " 前后空格 ", "王𬱖𡒄", "", "tab\there", "bell\x07", "_x0041_", None, "=1+1"),
+        (dt.date(2026, 9, 30), dt.date(1900, 2, 28), dt.date(1900, 3, 1), 7, -2.5, 1 / 3, True, 10**15, None),
+    ]
+
+    def workbook(one_pass: bool) -> bytes:
+        buffer = io.BytesIO()
+        wb = xlsxwriter.Workbook(buffer, {"in_memory": True})
+        ws = wb.add_worksheet("s", _Rows if one_pass else None)
+        top, date = wb.add_format({"valign": "top"}), wb.add_format({"num_format": "yyyy-mm-dd"})
+        ws.write_string(0, 0, "标题", top)
+        if one_pass:
+            ws.data_rows(1, rows, top, date)
+        for r, row in enumerate(rows if not one_pass else [], start=1):
+            for c, value in enumerate(row):
+                if isinstance(value, dt.date):
+                    ws.write_datetime(r, c, dt.datetime.combine(value, dt.time()), date)
+                elif isinstance(value, int | float) and not isinstance(value, bool):
+                    ws.write_number(r, c, value, top)
+                elif value is not None:
+                    ws.write_string(r, c, str(value), top)
+        wb.close()
+        return buffer.getvalue()
+
+    expected = _cells(workbook(one_pass=False))
+    assert _cells(workbook(one_pass=True)) == expected
+    assert expected[1][:3] == ["a & b <c> d", " 前后空格 ", "王𬱖𡒄"]
+    assert expected[2][0] == dt.date(2026, 9, 30)
