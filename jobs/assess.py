@@ -53,10 +53,6 @@ def assess(month: str, home: str, run_id: str) -> dict:
         leads = make_leads(warned, rules, month, cases.covering_leads(past.closed))
         leads = cases.attach_leads(leads, past.open)
         info.update(leads=leads.height, pushed=int(leads["pushed"].sum()), rule_version=rules.version)
-    with timed("anticipated needs") as info:
-        noticed = notices.anticipate(h, month, rules)
-        info["notices"] = noticed.height
-    write_parquet(noticed, h.partition("_notices", month) / "data.parquet")
     fault("assess", "leads")
     # in household order as assembled: a sort here would copy the province's widest frame
     write_parquet(
@@ -68,6 +64,12 @@ def assess(month: str, home: str, run_id: str) -> dict:
     hardship = scored.select("household_id", "hardship_score")
     count = households.height
     del households, scored, warned
+    # after the wide frames are gone: its reads of the roster and enrolment would add to their peak
+    with timed("anticipated needs") as info:
+        noticed = notices.anticipate(h, month, rules)
+        info["notices"] = noticed.height
+    write_parquet(noticed, h.partition("_notices", month) / "data.parquet")
+    del noticed
     # The means test builds the warehouse's views, this build included, in its own in-memory DuckDB.
     with timed("means test") as info:
         found = means_test(month, h, rules, past)

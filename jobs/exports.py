@@ -249,11 +249,7 @@ def export(month: str, home: str, run_id: str, slots: int | None = None) -> dict
     portrait_failures = len(failures) - reports_failed
     for failure in failures:  # the month goes on; the township's manifest lists what is missing
         say("export", f"not written: {failure.township_code}/{failure.file}: {failure.message}")
-    files = 0
-    for job, d in zip(jobs, done, strict=True):
-        withdrawn = sorted(set(job.published) - set(d.lists))
-        failed = [f._asdict() for f in d.failures]
-        files += _manifest(Path(job.folder), month, job.code, build, replaces, d.lists, withdrawn, failed) + 1
+    files = sum(d.files for d in done)
     replace_dir(staging, target)
     with timed("county overviews") as info:
         info["counties"] = write_overviews(h, month, sorted({t[:6] for t in townships}), names, rules)
@@ -292,6 +288,7 @@ class Drawn(NamedTuple):
     portraits: int
     failures: list[ReportFailure]
     seconds: dict[str, float]  # process time per kind of file
+    files: int  # written, the manifest included
 
 
 class Context(NamedTuple):
@@ -324,7 +321,13 @@ class Drawer:
         clock = time.process_time()
         drawn, missing = self.portraits.township(folder, t.code, t.portraits)
         seconds["portraits"] = time.process_time() - clock
-        return Drawn(lists, reports, drawn, [*failures, *missing], seconds)
+        failures = [*failures, *missing]
+        withdrawn = sorted(set(t.published) - set(lists))
+        c = self.c
+        files = _manifest(
+            folder, c.month, t.code, c.build, c.replaces, lists, withdrawn, [f._asdict() for f in failures]
+        )
+        return Drawn(lists, reports, drawn, failures, seconds, files + 1)
 
     def lists(self, folder: Path, t: Township) -> dict[str, dict]:
         c, written = self.c, {}
