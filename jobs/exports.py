@@ -28,7 +28,7 @@ from safetynet.ids import mask_ids
 from safetynet.pdf import FontChain, find_font
 from safetynet.progress import say, timed
 from safetynet.rules import RuleSet, load_rules
-from safetynet.workers import allotted, pool
+from safetynet.workers import allotted, pool, threads
 
 # The returnable lists: these columns, then the visit deadline and the outcome columns to fill in.
 # Every list says where each case stands: new, standing (issued before, no outcome yet), escalated,
@@ -471,7 +471,7 @@ def write_overviews(h: Home, month: str, counties: list[str], names: dict[str, s
 
     from jobs import overview, warehouse
 
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": threads()})
     for sql in warehouse.statements(h):
         con.execute(sql)
     folder = h.building.path / "report" / "overview"

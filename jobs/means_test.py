@@ -28,6 +28,7 @@ from safetynet.errors import RulesError
 from safetynet.months import add_months, month_bounds
 from safetynet.progress import timed
 from safetynet.rules import RuleSet
+from safetynet.workers import threads
 
 DUCKDB_MEMORY = "3GB"  # the means test's DuckDB, unless SAFETYNET_DUCKDB_MEMORY says otherwise
 MEANS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "means_test"
@@ -68,14 +69,14 @@ def match_checks(rules: RuleSet) -> None:
 def connect(home: Home, month: str, rules: RuleSet, models: bool = True) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the warehouse's views, the month's parameters and (unless `models` is
     false) the models, built once as temp tables that every check reads."""
-    # SAFETYNET_DUCKDB_THREADS: the determinism test runs the checks on 1 thread and on all cores.
+    # Threads: the CPUs the task may use, or SAFETYNET_DUCKDB_THREADS (safetynet/workers.py; the
+    # determinism test runs the checks on 1 thread and on all cores).
     # SAFETYNET_DUCKDB_MEMORY caps DuckDB's memory (its temp tables included): past it, DuckDB
     # spills to a folder beside the build, so the task's peak RSS stays bounded at any scale.
-    threads = os.environ.get("SAFETYNET_DUCKDB_THREADS")
-    config = {"memory_limit": os.environ.get("SAFETYNET_DUCKDB_MEMORY", DUCKDB_MEMORY)}
+    config = {"memory_limit": os.environ.get("SAFETYNET_DUCKDB_MEMORY", DUCKDB_MEMORY), "threads": threads()}
     if home.building is not None:
         config["temp_directory"] = str(home.building.path.parent / ".duckdb-spill")
-    con = duckdb.connect(config=config | ({"threads": int(threads)} if threads else {}))
+    con = duckdb.connect(config=config)
     for sql in warehouse.statements(home, views=False):  # the models and checks read the lake's views
         con.execute(sql)
     start, end = month_bounds(month)

@@ -51,6 +51,15 @@ def allotted(slots: int | None = None, cpu_max: Path = CGROUP_CPU_MAX) -> int:
     return max(1, min(slots or usable, usable))
 
 
+def threads() -> int:
+    """Threads a task's DuckDB runs: SAFETYNET_DUCKDB_THREADS if set, else the CPUs this process may
+    use. DuckDB's own default is the machine's core count, which in a pod or beside other tasks on a
+    Celery worker is the node's. (Polars sizes its pool by Rust's `available_parallelism`, which
+    already honours the affinity and the cgroup's quota.)"""
+    setting = os.environ.get("SAFETYNET_DUCKDB_THREADS")
+    return max(1, int(setting)) if setting else usable_cpus()
+
+
 @contextmanager
 def pool(
     workers: int, initializer: Callable | None = None, initargs: tuple = ()

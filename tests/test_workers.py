@@ -46,3 +46,29 @@ def test_a_task_gets_its_slots_never_more_than_its_cgroup_allows(tmp_path, monke
     assert allotted(None, tmp_path / "no-cgroup") == cpus
     monkeypatch.setenv("SAFETYNET_WORKERS", "3")
     assert allotted(1, quota) == 3  # the data team's setting wins
+
+
+def test_the_means_tests_duckdb_runs_on_the_cpus_the_task_may_use(tmp_path, monkeypatch):
+    """DuckDB's default is the machine's core count; a task in a pod limited to one CPU (or pinned
+    to one) must run it on one thread, and SAFETYNET_DUCKDB_THREADS still wins."""
+    from jobs import means_test
+    from jobs.lake import Home
+    from safetynet import workers
+    from safetynet.rules import load_rules
+
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("100000 100000\n")  # one CPU's worth of quota
+    monkeypatch.setattr(workers, "CGROUP_CPU_MAX", cpu_max)
+    monkeypatch.setattr(workers.usable_cpus, "__defaults__", (cpu_max,))
+    monkeypatch.delenv("SAFETYNET_DUCKDB_THREADS", raising=False)
+
+    def setting() -> int:
+        con = means_test.connect(Home(tmp_path / "home"), "2026-09", load_rules(), models=False)
+        try:
+            return con.execute("select current_setting('threads')").fetchone()[0]
+        finally:
+            con.close()
+
+    assert setting() == 1
+    monkeypatch.setenv("SAFETYNET_DUCKDB_THREADS", "3")
+    assert setting() == 3
