@@ -1,9 +1,10 @@
 """The township lists' cells: xlsxwriter's per-cell API against `jobs/returnable.py`'s rows written
 in one pass (issue 13: the lists were the export's largest part at 2 M households).
 
-Both write the same workbook with xlsxwriter (formats, title and header rows, drop-downs, filter,
-print settings); only the data cells differ: `write_string`/`write_number`/`write_datetime` per
-cell, or `_Rows.data_rows` rendering them when the workbook closes. Figures printed: milliseconds
+Both write the same workbook with xlsxwriter (its formats and a header row; the lists add a title
+row, drop-downs, a filter and print settings the same way); only the data cells differ:
+`write_string`/`write_number`/`write_datetime` per cell, or `_Rows.data_rows` rendering them in one
+pass. Figures printed: milliseconds
 per list and microseconds per cell for each, the bytes, and whether every cell reads back the same
 through calamine (the reader the portal's upload uses).
 

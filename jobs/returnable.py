@@ -93,39 +93,51 @@ class _Rows(Worksheet):
     """A worksheet whose data rows are written in one pass when the workbook closes.
 
     xlsxwriter still writes the workbook: formats, title and header rows, column widths, drop-downs,
-    filter and print settings. Its per-cell API costs about 13 µs a cell (a cell object, the shared
-    string table, then the XML), which made writing the province's 4,500 lists the export's largest
-    part (55-62 process seconds for about 3.5 M cells). Here each data cell is one f-string with an
-    inline string (the form xlsxwriter's own `constant_memory` mode writes), about 1 µs; the cells'
-    values and formats are the same. `benchmarks/lists.py` measures both side by side.
+    filter and print settings. Its per-cell API (a cell object, the shared string table, then the
+    XML) made writing the province's 4,500 lists the export's largest part (55-62 process seconds).
+    Here each data cell is one f-string with an inline string, the form xlsxwriter's own
+    `constant_memory` mode writes; the cells' values and formats are the same. Measured side by side
+    (`python benchmarks/lists.py`): 4.7 µs against 16.8 µs a cell at 1,000 rows, 6.0 against 14.3 ms
+    for a list of 60 rows. It overrides `_write_sheet_data`, so pyproject.toml keeps xlsxwriter
+    below 4 and tests/test_returnable.py reads every kind of value back against the per-cell API.
     """
 
     def data_rows(self, first: int, rows: list[tuple], text: Format, date: Format) -> None:
-        """`rows` from row `first` (0-based) on: None is an empty cell, a date a date, an int or
-        float a number and anything else its text, every cell with `text`'s format but dates."""
-        self._data = (first, rows, text, date)
+        """`rows` from row `first` (0-based) on, after every row written through xlsxwriter: None is
+        an empty cell, a date a date, an int or float a number and anything else its text, every
+        cell with `text`'s format but dates."""
+        width = max((len(r) for r in rows), default=0)
+        if width > len(_COLUMNS):
+            raise ValueError(f"{self.name}: {width} columns, more than the {len(_COLUMNS)} a list may have")
+        # rendered now, so that a bad value stops here and names its cell; the formats' indexes are
+        # known only when the workbook closes (a NUL never survives the control-character escape)
+        self._data = (first, _render(first, rows, "\0t", "\0d"), text, date)
         if rows:
-            self._check_dimensions(first + len(rows) - 1, max(len(r) for r in rows) - 1)
+            self._check_dimensions(first + len(rows) - 1, width - 1)
 
     def _write_sheet_data(self) -> None:
         data = getattr(self, "_data", None)
         if data is None or self.dim_rowmin is None:
             return super()._write_sheet_data()
+        first, xml, text, date = data
+        if any(r >= first and cells for r, cells in self.table.items()) or any(
+            r >= first for r in self.row_info
+        ):
+            raise ValueError(f"{self.name}: a row from {first + 1} on was also written cell by cell")
         self._xml_start_tag("sheetData")
         self._write_rows()  # the title and header rows, written through xlsxwriter
-        first, rows, text, date = data
-        self.fh.write(_render(first, rows, text._get_xf_index(), date._get_xf_index()))
+        self.fh.write(xml.replace("\0t", str(text._get_xf_index())).replace("\0d", str(date._get_xf_index())))
         self._xml_end_tag("sheetData")
 
 
-_COLUMNS = [xl_col_to_name(c) for c in range(256)]
+_COLUMNS = [xl_col_to_name(c) for c in range(256)]  # A..IV; the lists have about 20 columns
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
 _EPOCH = dt.date(1899, 12, 30).toordinal()  # Excel's day 0, counting its 1900-02-29
 _MARCH_1900 = dt.date(1900, 3, 1).toordinal()
-_TEXT_MAX = 32_767  # Excel's longest cell text; xlsxwriter cuts there too
+_TEXT_MAX = 32_767  # Excel's longest cell text in UTF-16 units; xlsxwriter cuts there too
 
 
-def _render(first: int, rows: list[tuple], text: int, date: int) -> str:
+def _render(first: int, rows: list[tuple], text: int | str, date: int | str) -> str:
     """The <row> elements of `rows` from 0-based row `first`, with xf format indexes `text`, `date`."""
     out = []
     for r, row in enumerate(rows, start=first + 1):
@@ -139,8 +151,11 @@ def _render(first: int, rows: list[tuple], text: int, date: int) -> str:
                 serial = day - _EPOCH if day >= _MARCH_1900 else day - _EPOCH - 1
                 cells.append(f'<c r="{ref}" s="{date}"><v>{serial}</v></c>')
             elif isinstance(value, int | float) and not isinstance(value, bool):
-                if math.isfinite(value):
-                    cells.append(f'<c r="{ref}" s="{text}"><v>{value:.16G}</v></c>')
+                if not math.isfinite(value):  # xlsxwriter refuses them too: a bug upstream, not a blank
+                    raise ValueError(
+                        f"row {r}, column {_COLUMNS[c]}: {value} is not a number a cell can hold"
+                    )
+                cells.append(f'<c r="{ref}" s="{text}"><v>{value:.16G}</v></c>')
             elif value == "":
                 cells.append(f'<c r="{ref}" s="{text}"/>')
             else:
@@ -152,7 +167,8 @@ def _render(first: int, rows: list[tuple], text: int, date: int) -> str:
 
 def _inline(value: str) -> str:
     """A cell's text as an inline string's <t> element, escaped as xlsxwriter escapes it."""
-    value = value[:_TEXT_MAX]
+    if len(value) > _TEXT_MAX // 2 and len(value.encode("utf-16-le")) > 2 * _TEXT_MAX:
+        value = value.encode("utf-16-le")[: 2 * _TEXT_MAX].decode("utf-16-le", "ignore")
     if _CONTROL.search(value):
         value = Worksheet._escape_control_characters(value)
     if "&" in value or "<" in value or ">" in value:

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 
+import deflate
 import numpy as np
-from isal import isal_zlib
 
 from safetynet.errors import SafetynetError, SetupError
 
@@ -46,10 +46,13 @@ FALLBACK_FONTS = (
 OPTIONAL_FONTS = ("/usr/share/fonts/truetype/babelstone/BabelStoneHan.ttf",)
 A4 = (595.28, 841.89)
 # Outlines barely compress: level 1 gives a font 6% larger than level 6 in half the time (measured
-# on wqy-zenhei subsets of 450 glyphs: 106 KB in 2.8 ms against 100 KB in 5.1 ms). ISA-L's deflate
-# (isal) writes the same FlateDecode streams at its level 1 about 8x faster than zlib's level 1 at
-# the same size (60 KB of outlines: 0.28 ms against 2.1 ms, both 73.6% of the input), which was a
-# third of a township document's time.
+# on wqy-zenhei subsets of 450 glyphs: 106 KB in 2.8 ms against 100 KB in 5.1 ms). libdeflate (the
+# `deflate` package) writes FlateDecode streams at its level 1 2.5x faster than zlib's level 1 and
+# 2.4% smaller (60 KB of outlines: 0.48 ms against 1.20 ms). A given libdeflate version always
+# writes the same output (its maintainer: "no version of libdeflate has ever been non-deterministic";
+# its CPU-specific code computes checksums), and the lock file pins the version, so a rerun on
+# another machine writes the same bytes (tests/test_pdf.py pins a digest). ISA-L, 2.4x faster
+# still, picks its compressor by the CPU and promises no such thing (intel/isa-l#140).
 DEFLATE_LEVEL = 1
 
 # composite glyph flags (OpenType spec, 'glyf' table)
@@ -389,7 +392,7 @@ class Document:
                     _, x, y, w, h, fill = op
                     rect = f"{x:.2f} {height - y - h:.2f} {w:.2f} {h:.2f} re"
                     out.append(f"{fill:g} g {rect} f 0 g" if fill is not None else f"0.5 w {rect} S")
-            streams.append(isal_zlib.compress("\n".join(out).encode("ascii"), DEFLATE_LEVEL))
+            streams.append(deflate.zlib_compress("\n".join(out).encode("ascii"), DEFLATE_LEVEL))
 
         objects: list[bytes] = []
 
@@ -409,7 +412,7 @@ class Document:
             scale = 1000 / font.units
             widths = " ".join(str(round(font.advance[g] * scale)) for g in order[1:])
             ps_name = "SNSUBS+" + "".join(ch for ch in font.name if ch.isalnum())[:40]
-            file_id = add(stream(isal_zlib.compress(subset, DEFLATE_LEVEL), f" /Length1 {len(subset)}"))
+            file_id = add(stream(deflate.zlib_compress(subset, DEFLATE_LEVEL), f" /Length1 {len(subset)}"))
             x0, y0, x1, y1 = (round(v * scale) for v in font.bbox)
             descriptor = add(
                 f"<< /Type /FontDescriptor /FontName /{ps_name} /Flags 4 /FontBBox [{x0} {y0} {x1} {y1}] "
@@ -421,7 +424,7 @@ class Document:
                 "/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
                 f"/FontDescriptor {descriptor} 0 R /W [1 [{widths}]] /CIDToGIDMap /Identity >>".encode()
             )
-            to_unicode = add(stream(isal_zlib.compress(_tounicode(unicode_of), DEFLATE_LEVEL)))
+            to_unicode = add(stream(deflate.zlib_compress(_tounicode(unicode_of), DEFLATE_LEVEL)))
             type0 = add(
                 f"<< /Type /Font /Subtype /Type0 /BaseFont /{ps_name} /Encoding /Identity-H "
                 f"/DescendantFonts [{cid} 0 R] /ToUnicode {to_unicode} 0 R >>".encode()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import zlib
 
 import pytest
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader
 
+from safetynet import pdf
 from safetynet.pdf import A4, Document, Flow, FontChain, FontMissing, find_font, wrap
 
 
@@ -115,3 +118,24 @@ def test_a_missing_font_names_the_path_and_the_fix(monkeypatch, tmp_path):
     monkeypatch.setenv("SAFETYNET_CJK_FONT", str(tmp_path / "none.ttc"))
     with pytest.raises(FontMissing, match=r"none\.ttc.*fonts-wqy-zenhei"):
         find_font()
+
+
+# A content stream's kind of text and some binary, deflated: the digest of libdeflate's output at
+# the level safetynet/pdf.py uses. Reruns of a month must write the same PDF bytes on any machine
+# (a retry may run on another worker); a compressor whose output depends on the CPU, or a changed
+# version in the lock file, fails here before it changes a published month's files.
+DEFLATE_SAMPLE_SHA256 = "940d9a9633deca2f6b12dd1c01a131709658d183e934edaaa9a8d11995520292"
+
+
+def deflate_sample() -> bytes:
+    text = "\n".join(
+        f"BT 0 Tr /F1 {7 + i % 3:g} Tf {30 + i * 7 % 500:.2f} {800 - i * 13 % 760:.2f} Td <{i * 40503 % 65536:04X}> Tj ET"
+        for i in range(3000)
+    ).encode("ascii")
+    return text + bytes((i * 7919) % 251 for i in range(30000))
+
+
+def test_deflate_writes_the_same_bytes_on_every_machine():
+    data = pdf.deflate.zlib_compress(deflate_sample(), pdf.DEFLATE_LEVEL)
+    assert zlib.decompress(data) == deflate_sample()
+    assert hashlib.sha256(data).hexdigest() == DEFLATE_SAMPLE_SHA256

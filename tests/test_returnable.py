@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 
 import polars as pl
+import pytest
 import xlsxwriter
 from python_calamine import CalamineWorkbook
 
@@ -80,3 +82,32 @@ def test_rows_written_in_one_pass_read_back_as_xlsxwriter_writes_them():
     assert _cells(workbook(one_pass=True)) == expected
     assert expected[1][:3] == ["a & b <c> d", " 前后空格 ", "王𬱖𡒄"]
     assert expected[2][0] == dt.date(2026, 9, 30)
+
+
+@pytest.mark.parametrize(
+    ("rows", "problem"),
+    [
+        ([(1.0, float("nan"))], "row 2, column B: nan is not a number a cell can hold"),
+        ([(float("inf"),)], "row 2, column A: inf is not a number a cell can hold"),
+        ([tuple(range(257))], "257 columns"),
+    ],
+)
+def test_a_value_no_cell_can_hold_stops_the_list(rows, problem):
+    buffer = io.BytesIO()
+    wb = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    ws = wb.add_worksheet("s", _Rows)
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        ws.data_rows(1, rows, wb.add_format(), wb.add_format())
+
+
+def test_the_longest_text_is_cut_at_excels_limit_in_utf16_units():
+    """Excel counts a cell's 32,767 characters in UTF-16 units: 𡒄 (Extension B) counts two."""
+    buffer = io.BytesIO()
+    wb = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    wb.add_worksheet("s", _Rows).data_rows(
+        0, [("𡒄" * 20_000, "a" * 40_000)], wb.add_format(), wb.add_format()
+    )
+    wb.close()
+    rare, plain = _cells(buffer.getvalue())[0]
+    assert rare == "𡒄" * 16_383
+    assert plain == "a" * 32_767
