@@ -41,8 +41,8 @@ def assess(month: str, home: str, run_id: str) -> dict:
 
     h = open_build(home, run_id)
     rules = checked_rules()
-    # first, while the task holds nothing else: its reads of the roster and enrolment, beside the
-    # province's household frames, were the task's peak (5.5 GB against 4.1 GB at 2 M households)
+    # first, while the task holds nothing else: its reads of the roster and enrolment (about 1 GB
+    # at 2 M households) then never stand beside the province's household frames
     with timed("anticipated needs") as info:
         noticed = notices.anticipate(h, month, rules)
         info["notices"] = noticed.height
