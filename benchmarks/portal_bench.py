@@ -226,9 +226,7 @@ def run(home: Path, landing: Path) -> dict:
         r = c.post(f"/upload/{township}", files={"file": ("bench.xlsx", data)}, data={"csrf_token": token})
         upload_seconds = time.perf_counter() - started
         accepted = int(re.search(r'id="accepted">(\d+)<', r.text).group(1))
-        roster = pl.read_parquet(
-            h.partition("roster", months[-1]) / "data.parquet", columns=["division_code"]
-        )
+        roster = h.read("roster", months[-1], ["division_code"])
         village = roster.filter(pl.col("division_code").str.starts_with(township))["division_code"].min()
         checks = _applications(url, password, village)
     finally:

@@ -13,8 +13,10 @@ takes it from its data interval.
 2. `start` checks the landing folder, names the month's build by what it is made of (deliveries'
    SHA-256, rule, suite and code versions, previous month's build) and opens the run's staging.
 3. `ingest_divisions` loads the division codes first: every other source is checked against the
-   latest divisions delivery.
-4. `ingest` (mapped, one task per source of the contract) reads, casts and validates a source with
+   latest divisions delivery. `ingest_roster` loads the roster next: each source is written one file
+   per prefecture (the first 4 digits of a division code), and rows keyed by ID number are placed
+   through the roster's households (`jobs/areas.py`).
+4. `ingest` (mapped, one task per other source of the contract) reads, casts and validates a source with
    its Great Expectations suite; bad rows go to quarantine with file, row, column and reason. A
    source not delivered, or unusable as a whole, is recorded as such and does not fail the run.
 5. `record` writes the month's delivery record and validation report.
@@ -66,7 +68,7 @@ from safetynet.rules import load_schedule
 from safetynet.workers import EXPORT_SLOTS
 
 DAG_ID = "safetynet_monthly"
-OTHER_SOURCES = [s for s in SOURCE_NAMES if s != "divisions"]
+OTHER_SOURCES = [s for s in SOURCE_NAMES if s not in ("divisions", "roster")]
 SCHEDULE = load_schedule()
 WAREHOUSE = Asset("safetynet_warehouse")  # a month published: auditors' views and lake
 TOWNSHIP_FILES = Asset("safetynet_township_files")  # its township files (the portal follows it)
@@ -255,14 +257,20 @@ def safetynet_monthly():
 
         return _at_once(monthly.ingest, "divisions", run["month"], *_locations(params), run_id)
 
+    @task(execution_timeout=_timeout("ingest"))
+    def ingest_roster(run: dict, divisions: dict, params=None, run_id=None) -> dict:
+        from jobs import monthly
+
+        return _at_once(monthly.ingest, "roster", run["month"], *_locations(params), run_id)
+
     @task(map_index_template="{{ task.op_kwargs['source'] }}", execution_timeout=_timeout("ingest"))
-    def ingest(source: str, run: dict, divisions: dict, params=None, run_id=None) -> dict:
+    def ingest(source: str, run: dict, roster: dict, params=None, run_id=None) -> dict:
         from jobs import monthly
 
         return _at_once(monthly.ingest, source, run["month"], *_locations(params), run_id)
 
     @task(execution_timeout=_timeout("record"))
-    def record(run: dict, divisions: dict, results: list[dict], params=None, run_id=None) -> dict:
+    def record(run: dict, roster: dict, results: list[dict], params=None, run_id=None) -> dict:
         from jobs import monthly
 
         return _at_once(monthly.record, run["month"], _locations(params)[1], run_id)
@@ -306,9 +314,9 @@ def safetynet_monthly():
         return done
 
     run = start(wait())
-    divisions = ingest_divisions(run)
-    results = ingest.partial(run=run, divisions=divisions).expand(source=OTHER_SOURCES)
-    exported = export(assess(record(run, divisions, results)))
+    roster = ingest_roster(run, ingest_divisions(run))
+    results = ingest.partial(run=run, roster=roster).expand(source=OTHER_SOURCES)
+    exported = export(assess(record(run, roster, results)))
     gate(exported) >> approve >> publish(exported)
 
 

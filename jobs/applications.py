@@ -58,6 +58,7 @@ import polars as pl
 import xlsxwriter
 
 from jobs import means_test
+from jobs.areas import prefecture_of
 from jobs.faults import fault
 from jobs.household_reports import (
     ASSET_HEADERS,
@@ -334,13 +335,17 @@ def _known_household(h: Home, month: str, household_id: str, township: str, ids:
     """A household id a township may give: a household of the month's roster in the township, or of
     an application the township has checked, that lists at least one of the applicant's members
     (a mistyped number never joins an applicant to another family)."""
-    roster = pl.scan_parquet(h.partition("roster", month) / "data.parquet")
-    listed = roster.filter(
-        (pl.col("household_id") == household_id)
-        & pl.col("division_code").str.starts_with(township)
-        & pl.col("id_number").is_in(ids)
+    roster = h.scan("roster", month, area=prefecture_of(township))
+    listed = (
+        roster.filter(
+            (pl.col("household_id") == household_id)
+            & pl.col("division_code").str.starts_with(township)
+            & pl.col("id_number").is_in(ids)
+        )
+        if roster is not None
+        else None
     )
-    if listed.select(pl.len()).collect().item():
+    if listed is not None and listed.select(pl.len()).collect().item():
         return True
     return any(
         e["household_id"] == household_id and set(ids) & set(e["member_ids"] or [])

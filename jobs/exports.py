@@ -99,10 +99,7 @@ LISTS = (
 
 
 def _heads(home: Home, month: str) -> pl.DataFrame:
-    roster = pl.read_parquet(
-        home.partition("roster", month) / "data.parquet",
-        columns=["household_id", "id_number", "name", "relation"],
-    )
+    roster = home.read("roster", month, ["household_id", "id_number", "name", "relation"])
     return (
         roster.sort("household_id", pl.col("relation") != "户主", "id_number")
         .group_by("household_id", maintain_order=True)

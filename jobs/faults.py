@@ -5,7 +5,8 @@
                                                   when the fault fires), so the retry succeeds
 
 `kill` ends the process with SIGKILL, as the OOM killer or a lost worker would: no cleanup, no
-callbacks. Points: `ingest:<source>`, `record:<month>`, `assess:<stage>`, `export:<stage>`,
+callbacks. Points: `ingest:<source>`, `areas:<source>` (a
+source's prefecture files half written), `record:<month>`, `assess:<stage>`, `export:<stage>`,
 `publish:manifest|rename|commit|run log`, `commit:warehouse|swap`, `application:record` (an
 application check's members and report written, its log line not yet).
 """

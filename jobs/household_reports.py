@@ -49,9 +49,8 @@ class ReportFailure(NamedTuple):
 def division_names(home: Home, month: str) -> dict[str, str]:
     """Names of divisions from the latest delivered `divisions` up to the month."""
     for m in reversed([m for m in home.months() if m <= month]):
-        path = home.partition("divisions", m) / "data.parquet"
-        if path.exists():
-            return dict(pl.read_parquet(path, columns=["division_code", "name"]).iter_rows())
+        if (names := home.read("divisions", m, ["division_code", "name"])) is not None:
+            return dict(names.iter_rows())
     return {}
 
 

@@ -168,9 +168,8 @@ class Lake:
         """The source's rows of those months, each with the `month` it was delivered in."""
         frames = []
         for m in months:
-            path = self.home.partition(source, m) / "data.parquet"
-            if path.exists():
-                rows = pl.scan_parquet(path)
+            rows = self.home.scan(source, m)
+            if rows is not None:
                 frames.append((rows.select(list(schema)) if schema else rows).with_columns(month=pl.lit(m)))
         return pl.concat(frames) if frames else None
 

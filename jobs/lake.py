@@ -1,7 +1,8 @@
 """Where things live under `--home`, and the one commit point of a month.
 
     <home>/lake/month=YYYY-MM/build=<content id>/   all a run of the month produced, immutable:
-        <source>/data.parquet          accepted rows, typed
+        <source>/<prefecture>.parquet  accepted rows, typed, one file per prefecture (jobs/areas.py);
+                                       a month loaded before prefectures has <source>/data.parquet
         _quarantine/<source>.parquet   rejected rows, one row per problem
         _deliveries/<source>.parquet   what each department delivered
         _raw/<source>/                 the delivered bytes
@@ -101,16 +102,41 @@ class Home:
         build = self.build_dir(month)
         return (build or self.lake / f"month={month}" / "unpublished") / dataset
 
-    def read(self, dataset: str, month: str) -> pl.DataFrame | None:
-        """A month's partition of a dataset, or None when the month has none."""
-        path = self.partition(dataset, month) / "data.parquet"
-        return pl.read_parquet(path) if path.exists() else None
+    def files(self, dataset: str, month: str, area: str | None = None) -> list[Path]:
+        """A month's files of a dataset: its one `data.parquet`, or its prefectures' files in name
+        order (jobs/areas.py); with `area`, only those holding that prefecture's rows (its own and
+        the shared). None exist: an empty list."""
+        return dataset_files(self.partition(dataset, month), area)
+
+    def scan(self, dataset: str, month: str, area: str | None = None) -> pl.LazyFrame | None:
+        """A month's rows of a dataset (of one prefecture, with `area`), or None when it has none."""
+        files = self.files(dataset, month, area)
+        return pl.scan_parquet(files) if files else None
+
+    def read(self, dataset: str, month: str, columns: list[str] | None = None) -> pl.DataFrame | None:
+        """A month's rows of a dataset, or None when the month has none."""
+        files = self.files(dataset, month)
+        return pl.read_parquet(files, columns=columns) if files else None
 
     def staging(self, run_id: str) -> Path:
         return self.root / "staging" / safe_name(run_id)
 
     def run_log(self, run_id: str) -> Path:
         return self.lake / "_runs" / f"{safe_name(run_id)}.json"
+
+
+WHOLE = "data.parquet"  # a dataset in one file: derived ones, and sources loaded before prefectures
+SHARED = "shared"  # rows of persons on households of several prefectures
+NOWHERE = "none"  # rows of persons on no household of the roster
+
+
+def dataset_files(folder: Path, area: str | None = None) -> list[Path]:
+    """The Parquet files of a dataset's folder (see `Home.files`)."""
+    if (folder / WHOLE).exists():
+        return [folder / WHOLE]
+    if area is not None:
+        return [p for name in (area, SHARED) if (p := folder / f"{name}.parquet").exists()]
+    return sorted(folder.glob("[!.]*.parquet"))
 
 
 def read_catalog(root: Path, seq: int) -> dict[str, dict]:

@@ -25,18 +25,14 @@ COUNTED = {
 }
 
 
-def _rows(path: Path) -> int | None:
-    return pl.scan_parquet(path).select(pl.len()).collect().item() if path.exists() else None
+def _rows(rows: pl.LazyFrame | None) -> int | None:
+    return rows.select(pl.len()).collect().item() if rows is not None else None
 
 
 def counts(home: Home, month: str) -> dict[str, int | None]:
-    out = {name: _rows(home.partition(d, month) / "data.parquet") for name, d in COUNTED.items()}
-    leads = home.partition("_leads", month) / "data.parquet"
-    out["leads_pushed"] = (
-        pl.scan_parquet(leads).filter(pl.col("pushed")).select(pl.len()).collect().item()
-        if leads.exists()
-        else None
-    )
+    out = {name: _rows(home.scan(d, month)) for name, d in COUNTED.items()}
+    leads = home.scan("_leads", month)
+    out["leads_pushed"] = _rows(leads.filter(pl.col("pushed")) if leads is not None else None)
     return out
 
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from jobs import runs
+from jobs import areas, runs
 from jobs.faults import fault
 from jobs.ingest import DeliveredFile, find_deliveries, read_source
 from jobs.lake import (
@@ -310,9 +310,8 @@ def open_build(home: str | Path, run_id: str) -> Home:
 def division_codes(home: Home, month: str) -> list[str] | None:
     """Codes of the latest divisions delivery at or before `month` (this run's own, if delivered)."""
     for m in reversed([m for m in home.months() if m <= month]):
-        path = home.partition("divisions", m) / "data.parquet"
-        if path.exists():
-            return pl.read_parquet(path, columns=["division_code"])["division_code"].to_list()
+        if (codes := home.read("divisions", m, ["division_code"])) is not None:
+            return codes["division_code"].to_list()
     return None
 
 
@@ -391,8 +390,9 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
                 codes = division_codes(h, month) if source != "divisions" else None
                 ids = issued_ids(h, month) if source == "outcomes" else None
                 closed = closed_ids(h, month) if source == "outcomes" else None
+                roster = areas.placement_roster(h, month) if areas.by_person(source) else None
                 result = validate(raw, month, codes, issued_ids=ids, closed_ids=closed)
-                write_parquet(result.accepted, build / source / "data.parquet")
+                info["prefectures"] = len(areas.write(result.accepted, source, build / source, roster))
                 write_parquet(
                     result.quarantine.sort("source_file", "source_row", "column", "check"),
                     build / "_quarantine" / f"{source}.parquet",

@@ -91,7 +91,7 @@ def file_name(household_id: str, head_name: str | None, folder: str = PORTRAIT_D
 
 
 def _scan(home: Home, dataset: str, months: Sequence[str]) -> pl.LazyFrame | None:
-    paths = [p for m in months if (p := home.partition(dataset, m) / "data.parquet").exists()]
+    paths = [p for m in months for p in home.files(dataset, m)]
     return pl.scan_parquet(paths) if paths else None
 
 
@@ -149,7 +149,7 @@ def _members(home: Home, month: str, wanted: pl.DataFrame) -> pl.LazyFrame:
     """The households' members on the month's roster, head first, with their age at the month's end."""
     _, end = month_bounds(month)
     return (
-        pl.scan_parquet(home.partition("roster", month) / "data.parquet")
+        pl.scan_parquet(home.files("roster", month))
         .join(wanted.lazy(), on="household_id", how="semi")
         .select(
             "household_id",

@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from jobs import alerts, runs
-from jobs.lake import Home, write_json
+from jobs.lake import Home, dataset_files, write_json
 from jobs.monthly import open_build
 from safetynet.contract import SOURCES
 from safetynet.months import previous_month
@@ -41,15 +41,15 @@ def _inputs(build: Path) -> dict[str, set[str]]:
 
 
 def _rows(build: Path, dataset: str) -> int | None:
-    path = build / dataset / "data.parquet"
-    return pl.scan_parquet(path).select(pl.len()).collect().item() if path.exists() else None
+    files = dataset_files(build / dataset)
+    return pl.scan_parquet(files).select(pl.len()).collect().item() if files else None
 
 
 def _households(build: Path) -> int | None:
-    path = build / "roster" / "data.parquet"
-    if not path.exists():
+    files = dataset_files(build / "roster")
+    if not files:
         return None
-    return pl.scan_parquet(path).select(pl.col("household_id").n_unique()).collect().item()
+    return pl.scan_parquet(files).select(pl.col("household_id").n_unique()).collect().item()
 
 
 def _change(now: float, before: float) -> float:

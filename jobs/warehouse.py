@@ -67,8 +67,8 @@ class Layout:
 def _source_view(layout: Layout, source: str) -> str:
     """`lake_<source>`: the accepted rows of every month, with their file and row of origin."""
     spec = SOURCES[source]
-    if layout.files(f"{source}/data.parquet"):
-        body = f"select * from {layout.scan(f'{source}/data.parquet')}"
+    if layout.files(f"{source}/*.parquet"):
+        body = f"select * from {layout.scan(f'{source}/*.parquet')}"
         if layout.ordered:  # auditors get every view in a fixed order; the means test needs none
             body += " order by month, source_file, source_row"
     else:  # never delivered: an empty view with the contract's columns, not a missing table

@@ -45,6 +45,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from jobs import applications, portraits
+from jobs.areas import prefecture_of
 from jobs.cases import STATES
 from jobs.household_reports import REPORT_DIR, Reports, division_names
 from jobs.household_reports import gather as report_rows
@@ -937,7 +938,7 @@ def open_cases(home: Home, landing: Path | None, township: str, today: dt.date) 
         )
         .collect()
     )
-    done = [p for m in months if (p := home.partition("outcomes", m) / "data.parquet").exists()]
+    done = [p for m in months for p in home.files("outcomes", m)]
     returned = (
         pl.scan_parquet(done)
         .select("lead_id", "outcome", pl.col("visited_on").cast(pl.String))
@@ -949,15 +950,14 @@ def open_cases(home: Home, landing: Path | None, township: str, today: dt.date) 
         else pl.DataFrame(schema={"lead_id": pl.String, "outcome": pl.String, "visited_on": pl.String})
     )
     waiting = uploads.pending(home, landing, township).select("lead_id", "outcome", "visited_on")
-    roster = home.partition("roster", months[-1]) / "data.parquet"
+    roster = home.scan("roster", months[-1], area=prefecture_of(township))
     heads = (
-        pl.scan_parquet(roster)
-        .filter(pl.col("household_id").is_in(cases["household_id"].implode()))
+        roster.filter(pl.col("household_id").is_in(cases["household_id"].implode()))
         .sort("household_id", pl.col("relation") != "户主")
         .group_by("household_id")
         .agg(head_name=pl.col("name").first())
         .collect()
-        if roster.exists()
+        if roster is not None
         else pl.DataFrame(schema={"household_id": pl.String, "head_name": pl.String})
     )
     out = (

@@ -26,7 +26,8 @@ from pathlib import Path, PurePosixPath
 
 import polars as pl
 
-from jobs.lake import Home
+from jobs.areas import prefecture_of
+from jobs.lake import Home, dataset_files
 
 MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 TOWNSHIP = re.compile(r"[0-9]{9}")
@@ -67,8 +68,8 @@ def _townships(build: Path) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=64)
-def _names(divisions: Path) -> dict[str, str]:
-    return dict(pl.read_parquet(divisions, columns=["division_code", "name"]).iter_rows())
+def _names(divisions: tuple[Path, ...]) -> dict[str, str]:
+    return dict(pl.read_parquet(list(divisions), columns=["division_code", "name"]).iter_rows())
 
 
 class Library:
@@ -105,9 +106,8 @@ class Library:
         """Division names from the latest divisions delivery of the published months."""
         home = self.home()
         for month in reversed(sorted(home.catalog)):
-            path = home.partition("divisions", month) / "data.parquet"
-            if path.exists():
-                return _names(path)
+            if files := home.files("divisions", month):
+                return _names(tuple(files))
         return {}
 
     def folder(self, month: str, township: str) -> Folder | None:
@@ -247,7 +247,7 @@ def listed_cases(build: Path, township: str) -> tuple[dict, ...]:
         else pl.LazyFrame(schema={"household_id": pl.String, "reportable": pl.Boolean})
     )
     heads = (
-        pl.scan_parquet(build / "roster" / "data.parquet")
+        pl.scan_parquet(dataset_files(build / "roster", prefecture_of(township)))
         .filter(pl.col("division_code").str.starts_with(township))
         .sort("household_id", pl.col("relation") != "户主", "id_number")
         .group_by("household_id", maintain_order=True)

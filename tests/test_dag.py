@@ -69,6 +69,7 @@ def test_one_mapped_ingest_task_per_source_after_divisions(dag):
         "approve",
         "start",
         "ingest_divisions",
+        "ingest_roster",
         "ingest",
         "record",
         "assess",
@@ -76,8 +77,10 @@ def test_one_mapped_ingest_task_per_source_after_divisions(dag):
         "publish",
     }
     assert "record" in dag.get_task("assess").upstream_task_ids
-    assert "ingest_divisions" in ingest.upstream_task_ids
-    assert {"ingest", "ingest_divisions"} <= dag.get_task("record").upstream_task_ids
+    # the roster after the divisions, every other source after the roster (placed through it)
+    assert dag.get_task("ingest_roster").upstream_task_ids == {"start", "ingest_divisions"}
+    assert ingest.upstream_task_ids == {"start", "ingest_roster"}
+    assert {"ingest", "ingest_roster"} <= dag.get_task("record").upstream_task_ids
     assert dag.get_task("start").upstream_task_ids == {"wait"}
     # one commit point, after everything a month produces and the release gate
     assert dag.get_task("publish").upstream_task_ids == {"export", "approve"}
@@ -87,7 +90,7 @@ def test_one_mapped_ingest_task_per_source_after_divisions(dag):
     from safetynet.embedded import load_dag
 
     expanded = load_dag().get_task("ingest").op_kwargs_expand_input.value["source"]
-    assert sorted(expanded + ["divisions"]) == sorted(SOURCE_NAMES)
+    assert sorted(expanded + ["divisions", "roster"]) == sorted(SOURCE_NAMES)
 
 
 def test_timetable_is_an_interval_over_the_calendar_month(dag):

@@ -288,7 +288,7 @@ def test_the_portrait_page_of_a_listed_lead(helped):
     assert page.count("<polygon") == 4 + 2  # four rings, the household, the township median
     assert all(d.label in page for d in DIMENSIONS)
     # the members, ID numbers masked (the roster's own numbers never appear)
-    roster = pl.read_parquet(Home(helped["home"]).partition("roster", SEP) / "data.parquet")
+    roster = Home(helped["home"]).read("roster", SEP)
     ids = roster.filter(pl.col("household_id") == household)["id_number"].to_list()
     assert ids and not any(i in page for i in ids)
     assert all(f"{i[:6]}********{i[-4:]}" in page for i in ids)
@@ -318,7 +318,7 @@ def test_the_portrait_page_is_refused_as_not_found(helped):
     c = signed_in(helped, "neighbour")
     nowhere = c.get("/nowhere")
     assert nowhere.status_code == 404
-    roster = pl.read_parquet(Home(helped["home"]).partition("roster", SEP) / "data.parquet")
+    roster = Home(helped["home"]).read("roster", SEP)
     not_a_lead = roster.filter(pl.col("division_code").str.starts_with(neighbour)).join(
         helped["listed"], on="household_id", how="anti"
     )["household_id"][0]

@@ -1,0 +1,124 @@
+"""Prefectures: the lake's partitions of a month's sources, so the work of one prefecture reads its
+own rows, not the province's.
+
+    <build>/<source>/<prefecture>.parquet   rows of the households of a prefecture (4301.parquet)
+    <build>/<source>/shared.parquet         rows of persons on households of several prefectures
+    <build>/<source>/none.parquet           rows of persons on no household of the roster
+    <build>/<source>/data.parquet           sources that are not per person (divisions, outcomes),
+                                            and every source of a month loaded before prefectures
+
+A prefecture is the first four digits of a division code (GB/T 2260). The roster is placed by its
+households' division: a household whose members' divisions differ goes with its first member's (the
+head of household first, as households are assembled). Every other source with an ID number is
+placed through the month's roster: it is loaded first, and a person's rows go to the prefecture of
+their household, to `shared` when they are on households of two prefectures, to `none` when on no
+household (applicants, people the roster never listed). Each partition keeps the delivered order.
+A source with no rows keeps its columns in an empty `none.parquet`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import polars as pl
+
+from jobs.faults import fault
+from jobs.lake import NOWHERE, SHARED, WHOLE, Home, replace_dir, write_parquet
+from safetynet.contract import SOURCES
+from safetynet.errors import SafetynetError
+
+PREFECTURE_DIGITS = 4  # GB/T 2260: province (2), prefecture (2), county (2), township (3), village (3)
+ROSTER = "roster"
+AREA = "_area"
+
+
+class PlacementError(SafetynetError):
+    """A source that cannot be placed by prefecture yet (names the source and month)."""
+
+
+def prefecture(division_code: pl.Expr) -> pl.Expr:
+    return division_code.str.slice(0, PREFECTURE_DIGITS)
+
+
+def prefecture_of(division_code: str) -> str:
+    return division_code[:PREFECTURE_DIGITS]
+
+
+def by_person(source: str) -> bool:
+    """Sources placed through the roster: every per-person source but the roster itself."""
+    return source != ROSTER and "id_number" in {c.name for c in SOURCES[source].columns}
+
+
+def partitioned(source: str) -> bool:
+    return source == ROSTER or by_person(source)
+
+
+def household_areas(roster: pl.LazyFrame) -> pl.LazyFrame:
+    """household_id -> its prefecture: the division of its first member, head of household first."""
+    return (
+        roster.select("household_id", "id_number", "relation", "division_code")
+        .sort("household_id", pl.col("relation") != "户主", "id_number")
+        .group_by("household_id")
+        .agg(prefecture(pl.col("division_code").first()).alias(AREA))
+    )
+
+
+def person_areas(roster: pl.LazyFrame) -> pl.LazyFrame:
+    """id_number -> the prefecture of their households, or `shared` when there are several."""
+    return (
+        roster.select("household_id", "id_number")
+        .join(household_areas(roster), on="household_id")
+        .group_by("id_number")
+        .agg(pl.when(pl.col(AREA).n_unique() == 1).then(pl.col(AREA).first()).otherwise(pl.lit(SHARED)))
+    )
+
+
+def placement_roster(h: Home, month: str) -> pl.LazyFrame | None:
+    """The roster a month's per-person rows are placed through: the month's own once loaded, else
+    (not delivered) the latest earlier one. A roster still to be loaded in this build is an error:
+    placing by last month's households would put this month's movers in the wrong prefecture."""
+    if h.building and h.building.month == month:
+        delivery = h.building.path / "_deliveries" / f"{ROSTER}.parquet"
+        if not delivery.exists():
+            raise PlacementError(
+                f"{month}: the roster is not loaded yet; per-person sources are placed by prefecture "
+                "through it, so it is loaded first (ingest roster, then the others)"
+            )
+    for m in reversed([m for m in h.months() if m <= month]):
+        rows = h.scan(ROSTER, m)
+        if rows is not None:
+            return rows
+    return None
+
+
+def place(rows: pl.DataFrame, source: str, roster: pl.LazyFrame | None) -> pl.DataFrame:
+    """`rows` with the prefecture file each goes to (column `_area`)."""
+    if source == ROSTER:
+        areas = household_areas(rows.lazy()).collect()
+        return rows.join(areas, on="household_id", how="left", maintain_order="left")
+    if roster is None:
+        return rows.with_columns(pl.lit(NOWHERE).alias(AREA))
+    areas = person_areas(roster).collect()
+    return rows.join(areas, on="id_number", how="left", maintain_order="left").with_columns(
+        pl.col(AREA).fill_null(NOWHERE)
+    )
+
+
+def write(rows: pl.DataFrame, source: str, folder: Path, roster: pl.LazyFrame | None = None) -> list[str]:
+    """The source's accepted rows into `folder`, one file per prefecture (all or nothing: the
+    files are written beside it and the folder replaced by one rename). Returns the areas written."""
+    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.tmp")
+    if not partitioned(source):
+        write_parquet(rows, tmp / WHOLE)
+        replace_dir(tmp, folder)
+        return []
+    placed = place(rows, source, roster)
+    parts = placed.partition_by(AREA, as_dict=True, include_key=False, maintain_order=True)
+    if not parts:
+        parts = {(NOWHERE,): placed.drop(AREA)}
+    for (area,), part in sorted(parts.items()):
+        write_parquet(part, tmp / f"{area}.parquet")
+        fault("areas", source)
+    replace_dir(tmp, folder)
+    return sorted(area for (area,) in parts)

@@ -1,0 +1,126 @@
+"""The lake's partitions by prefecture (jobs/areas.py): each source one file per prefecture, rows
+keyed by ID number placed through the roster, months loaded before prefectures still read."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+import pytest
+
+from jobs import areas, monthly
+from jobs.households import Lake
+from jobs.lake import Build, Home, write_parquet
+from jobs.warehouse import statements
+
+# two households in 4301, one in 4302; P3 is on a household of each prefecture
+ROSTER = pl.DataFrame(
+    {
+        "household_id": ["H1", "H1", "H2", "H3", "H3"],
+        "id_number": ["P1", "P2", "P3", "P4", "P3"],
+        "relation": ["户主", "子女", "户主", "户主", "配偶"],
+        "division_code": ["430101001001", "430102001001", "430103001001", "430201001001", "430201001001"],
+    }
+)
+# a household whose head lives in another prefecture than the member listed first by id
+SPLIT = pl.DataFrame(
+    {
+        "household_id": ["H9", "H9"],
+        "id_number": ["A1", "Z9"],
+        "relation": ["子女", "户主"],
+        "division_code": ["430101001001", "430501001001"],
+    }
+)
+
+
+def files(folder) -> dict[str, pl.DataFrame]:
+    return {p.stem: pl.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
+
+
+def test_the_roster_is_placed_by_its_households_head_first(tmp_path):
+    written = areas.write(pl.concat([ROSTER, SPLIT]), "roster", tmp_path / "roster")
+    assert written == ["4301", "4302", "4305"]
+    got = files(tmp_path / "roster")
+    assert got["4301"]["household_id"].to_list() == ["H1", "H1", "H2"]  # delivered order kept
+    assert got["4302"]["household_id"].to_list() == ["H3", "H3"]
+    # a household is never split: it goes with its head's division
+    assert got["4305"]["id_number"].to_list() == ["A1", "Z9"]
+    assert list(got["4301"].columns) == list(ROSTER.columns)  # no column added
+
+
+def test_rows_by_id_number_go_with_their_household_or_to_shared_or_none(tmp_path):
+    claims = pl.DataFrame({"id_number": ["P4", "P1", "P3", "X0", "P2", "P1"], "amount": [1, 2, 3, 4, 5, 6]})
+    written = areas.write(claims, "medical_assistance", tmp_path / "m", ROSTER.lazy())
+    assert written == ["4301", "4302", "none", "shared"]
+    got = files(tmp_path / "m")
+    assert got["4301"]["amount"].to_list() == [2, 5, 6]
+    assert got["4302"]["amount"].to_list() == [1]
+    assert got["shared"]["id_number"].to_list() == ["P3"]  # on households of two prefectures
+    assert got["none"]["id_number"].to_list() == ["X0"]  # on no household
+    # every row in exactly one file
+    assert pl.concat(got.values()).sort("amount").equals(claims.sort("amount"))
+    # a prefecture's work reads its own rows and the shared ones, not the others'
+    home = Home(tmp_path, Build("2026-09", tmp_path))
+    assert [p.name for p in home.files("m", "2026-09", area="4302")] == ["4302.parquet", "shared.parquet"]
+    assert home.scan("m", "2026-09", area="4302").collect()["id_number"].to_list() == ["P4", "P3"]
+
+
+def test_no_roster_and_no_rows_still_give_files_with_the_columns(tmp_path):
+    claims = pl.DataFrame({"id_number": ["P1"], "amount": [1]})
+    assert areas.write(claims, "medical_assistance", tmp_path / "a", None) == ["none"]
+    assert areas.write(claims.clear(), "medical_assistance", tmp_path / "b", ROSTER.lazy()) == ["none"]
+    assert files(tmp_path / "b")["none"].schema == claims.schema
+    # sources not kept per person stay in one file
+    outcomes = pl.DataFrame({"lead_id": ["L1"], "outcome": ["x"]})
+    assert areas.write(outcomes, "outcomes", tmp_path / "o") == []
+    assert list(files(tmp_path / "o")) == ["data"]
+
+
+def test_a_rewrite_replaces_every_file_of_the_source(tmp_path):
+    claims = pl.DataFrame({"id_number": ["P1", "P4"], "amount": [1, 2]})
+    areas.write(claims, "medical_assistance", tmp_path / "m", ROSTER.lazy())
+    areas.write(claims.head(1), "medical_assistance", tmp_path / "m", ROSTER.lazy())
+    assert list(files(tmp_path / "m")) == ["4301"]  # no file left of the earlier write
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_months_before_prefectures_and_after_read_alike(tmp_path):
+    """A lake has months loaded before prefectures (one data.parquet per source) beside new ones:
+    the households' reads and the auditors' views take both."""
+    root = tmp_path / "home"
+    old = root / "lake" / "month=2026-08" / "build=old"
+    new = root / "lake" / "month=2026-09" / "build=new"
+    write_parquet(ROSTER, old / "roster" / "data.parquet")
+    areas.write(ROSTER, "roster", new / "roster")
+    catalog = {"2026-08": {"build": "old"}, "2026-09": {"build": "new"}}
+    h = Home(root)
+    h.__dict__["catalog"] = catalog  # as if published (the cached property read once per Home)
+    assert [p.name for p in h.files("roster", "2026-08", area="4302")] == ["data.parquet"]
+    rows = Lake(h).scan("roster", ["2026-08", "2026-09"]).collect()
+    assert rows.group_by("month").len().sort("month")["len"].to_list() == [5, 5]
+    con = duckdb.connect()
+    for sql in statements(h, catalog, views=False):
+        con.execute(sql)
+    got = con.sql("select month, count(*) from lake_roster group by month order by month").fetchall()
+    assert got == [("2026-08", 5), ("2026-09", 5)]
+
+
+def test_a_source_by_id_number_before_the_roster_is_refused(landing, tmp_path):
+    """Placing by last month's households would put this month's movers in the wrong prefecture."""
+    home = tmp_path / "home"
+    monthly.start("2026-08", str(landing), str(home), "r1")
+    monthly.ingest("divisions", "2026-08", str(landing), str(home), "r1")
+    with pytest.raises(areas.PlacementError, match="2026-08: the roster is not loaded yet"):
+        monthly.ingest("deposits", "2026-08", str(landing), str(home), "r1")
+    monthly.ingest("roster", "2026-08", str(landing), str(home), "r1")
+    monthly.ingest("deposits", "2026-08", str(landing), str(home), "r1")
+    build = monthly.open_build(str(home), "r1").building.path
+    roster_areas = {p.stem for p in (build / "roster").glob("*.parquet")}
+    deposit_areas = {p.stem for p in (build / "deposits").glob("*.parquet")}
+    assert roster_areas and all(len(a) == 4 and a.isdigit() for a in roster_areas)
+    assert deposit_areas - roster_areas <= {"shared", "none"}
+    # each deposit row sits in the prefecture of its holder's household
+    roster = pl.scan_parquet(list((build / "roster").glob("*.parquet")))
+    placed = areas.person_areas(roster).collect()
+    for path in (build / "deposits").glob("*.parquet"):
+        rows = pl.read_parquet(path).join(placed, on="id_number", how="left")
+        assert set(rows[areas.AREA].fill_null("none")) == {path.stem}, path.name
