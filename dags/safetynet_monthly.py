@@ -20,10 +20,12 @@ takes it from its data interval.
    its Great Expectations suite; bad rows go to quarantine with file, row, column and reason. A
    source not delivered, or unusable as a whole, is recorded as such and does not fail the run.
 5. `record` writes the month's delivery record and validation report.
-6. `assess` assembles the month's households, scores the hardship index, fires the warning rules
-   and makes the leads, runs the means-test cross-checks, draws the random re-check sample, and
-   moves the cases on: the month's outcomes close cases, the rest stand, turn overdue or expire
-   (`jobs/cases.py`, `v_cases`).
+6. `prefectures` lists the prefectures with households on the month's roster. `assess_area`
+   (mapped, one task per prefecture) reads that prefecture's rows only, assembles its households,
+   scores the hardship index, fires the warning rules and makes the leads. `assess` then works over
+   the month: the means-test cross-checks (those across prefectures among them), the random
+   re-check sample, and the cases: the month's outcomes close cases, the rest stand, turn overdue
+   or expire (`jobs/cases.py`, `v_cases`).
 7. `export` writes each township's files: lead list, doubtful records, re-check sample (each with
    the sheet 逾期未回传 of overdue cases), economic-status reports (PDF) for new or changed records,
    summary, manifest; and each county's overview (`reports/<month>/overview/`).
@@ -275,11 +277,23 @@ def safetynet_monthly():
 
         return _at_once(monthly.record, run["month"], _locations(params)[1], run_id)
 
-    @task(execution_timeout=_timeout("assess"))
-    def assess(recorded: dict, params=None, run_id=None) -> dict:
+    @task(execution_timeout=_timeout("prefectures"))
+    def prefectures(recorded: dict, params=None, run_id=None) -> list[str]:
         from jobs import assess
 
-        return _at_once(assess.assess, recorded["month"], _locations(params)[1], run_id)
+        return _at_once(assess.prefectures, recorded["month"], _locations(params)[1], run_id)
+
+    @task(map_index_template="{{ task.op_kwargs['area'] }}", execution_timeout=_timeout("assess_area"))
+    def assess_area(area: str, recorded: dict, params=None, run_id=None) -> dict:
+        from jobs import assess
+
+        return _at_once(assess.assess_area, recorded["month"], _locations(params)[1], run_id, area)
+
+    @task(execution_timeout=_timeout("assess"))
+    def assess(recorded: dict, assessed: list[dict], params=None, run_id=None) -> dict:
+        from jobs import assess
+
+        return _at_once(assess.assess_month, recorded["month"], _locations(params)[1], run_id)
 
     @task(execution_timeout=_timeout("export"), pool_slots=EXPORT_SLOTS)
     def export(assessed: dict, params=None, run_id=None) -> dict:
@@ -316,7 +330,9 @@ def safetynet_monthly():
     run = start(wait())
     roster = ingest_roster(run, ingest_divisions(run))
     results = ingest.partial(run=run, roster=roster).expand(source=OTHER_SOURCES)
-    exported = export(assess(record(run, roster, results)))
+    recorded = record(run, roster, results)
+    assessed = assess_area.partial(recorded=recorded).expand(area=prefectures(recorded))
+    exported = export(assess(recorded, assessed))
     gate(exported) >> approve >> publish(exported)
 
 

@@ -1,16 +1,22 @@
 """The assessment stage of a month: households → hardship index → warnings → leads, into the lake.
 
-    <home>/lake/_household_month/month=YYYY-MM/data.parquet   one row per household: features,
-                                                              points per indicator, sub-scores,
-                                                              index, level, fired rules
-    <home>/lake/_leads/month=YYYY-MM/data.parquet             one row per household with a fired rule
-    <home>/lake/_cases/month=YYYY-MM/data.parquet             one row per case open or closed in the
-                                                              month (jobs/cases.py)
-    <home>/lake/_notices/month=YYYY-MM/data.parquet           one row per child about to enter a
-                                                              school stage (jobs/notices.py)
+It runs in two steps. `assess_area`, once per prefecture (jobs/areas.py; the DAG maps it over
+`prefectures`), reads that prefecture's rows only and writes its files:
 
-Both carry `rule_version`. The rule set is loaded (and checked) before anything is computed, so a
-month is never scored with half a rule set.
+    <build>/_household_month/<prefecture>.parquet   one row per household: features, points per
+                                                    indicator, sub-scores, index, level, fired rules
+    <build>/_notices/<prefecture>.parquet           one row per child about to enter a school stage
+                                                    (jobs/notices.py)
+    <build>/_area_leads/<prefecture>.parquet        the prefecture's leads, before the cases
+
+`assess_month` then works over the month: the means test (its checks across prefectures among
+them), the re-check sample and the cases, and writes
+
+    <build>/_leads/data.parquet     one row per household with a fired rule
+    <build>/_cases/data.parquet     one row per case open or closed in the month (jobs/cases.py)
+
+All carry `rule_version`. The rule set is loaded (and checked) before anything is computed, so a
+month is never scored with half a rule set. `assess` runs both steps in one process.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import polars as pl
 
 from jobs import cases, notices
+from jobs.areas import AREA, household_areas
 from jobs.faults import fault
 from jobs.households import FEATURES, STAGE_COLUMNS, assemble
 from jobs.lake import write_parquet
@@ -35,46 +42,79 @@ def checked_rules() -> RuleSet:
     return rules
 
 
-def assess(month: str, home: str, run_id: str) -> dict:
-    """Households, index, warnings, leads and the means test of the run's build (in staging)."""
+AREA_LEADS = "_area_leads"
+
+
+def prefectures(month: str, home: str, run_id: str) -> list[str]:
+    """The prefectures with households on the month's roster: one `assess_area` each. A division
+    code of an unknown prefecture was quarantined at ingest, so none is made up here."""
+    from jobs.monthly import open_build
+
+    h = open_build(home, run_id)
+    files = h.files("roster", month)
+    if not files:
+        raise FileNotFoundError(
+            f"{h.root}: no roster in the lake for {month}: households cannot be assembled"
+        )
+    found = [p.stem for p in files if p.stem.isdigit()]
+    if not found:  # a build loaded before prefectures (a task cleared after an old publish)
+        areas = household_areas(pl.scan_parquet(files)).select(AREA).unique().collect()
+        found = areas[AREA].to_list()
+    return sorted(found)
+
+
+def assess_area(month: str, home: str, run_id: str, area: str) -> dict:
+    """One prefecture's households, index, warnings and leads (in staging)."""
     from jobs.monthly import open_build
 
     h = open_build(home, run_id)
     rules = checked_rules()
-    # first, while the task holds nothing else: its reads of the roster and enrolment (about 1 GB
-    # at 2 M households) then never stand beside the province's household frames
-    with timed("anticipated needs") as info:
-        noticed = notices.anticipate(h, month, rules)
+    # first, while the task holds nothing else: its reads of the roster and enrolment then never
+    # stand beside the household frames
+    with timed(f"anticipated needs {area}") as info:
+        noticed = notices.anticipate(h, month, rules, area)
         info["notices"] = noticed.height
-    write_parquet(noticed, h.partition("_notices", month) / "data.parquet")
+    write_parquet(noticed, h.partition("_notices", month) / f"{area}.parquet")
     del noticed
-    with timed("households") as info:
-        households, missing = assemble(h, month, rules)
+    with timed(f"households {area}") as info:
+        households, missing = assemble(h, month, rules, area)
         info.update(households=households.height, missing_sources=",".join(missing) or "none")
-    with timed("hardship index") as info:
+    with timed(f"hardship index {area}") as info:
         scored = score(households, rules, month, missing)
         info.update(mean_score=round(float(scored["hardship_score"].mean() or 0), 1))
+    count = households.height
+    del households
     past = cases.history(h, month, rules)
-    with timed("warnings and leads") as info:
+    with timed(f"warnings and leads {area}") as info:
         warned = warn(scored, rules, month)
+        del scored
         leads = make_leads(warned, rules, month, cases.covering_leads(past.closed))
         leads = cases.attach_leads(leads, past.open)
         info.update(leads=leads.height, pushed=int(leads["pushed"].sum()), rule_version=rules.version)
     fault("assess", "leads")
-    # in household order as assembled: a sort here would copy the province's widest frame
+    # in household order as assembled: a sort here would copy the widest frame
     write_parquet(
         warned.lazy().with_columns(missing_sources=pl.lit(",".join(missing))),
-        h.partition("_household_month", month) / "data.parquet",
+        h.partition("_household_month", month) / f"{area}.parquet",
     )
-    # The wide frames are on disk now: only what the cases need stays in memory through the means
-    # test, whose DuckDB joins are the task's largest (the task's peak RSS is the month's). The
-    # cases' two columns are read back from the file: selecting them from the scored frame cost
-    # 1.6 GB at 2 M households, the task's peak.
-    count = households.height
-    del households, scored, warned
-    hardship = pl.read_parquet(
-        h.partition("_household_month", month) / "data.parquet", columns=["household_id", "hardship_score"]
-    )
+    write_parquet(leads, h.partition(AREA_LEADS, month) / f"{area}.parquet")
+    return {"month": month, "prefecture": area, "households": count, "leads": leads.height}
+
+
+def assess_month(month: str, home: str, run_id: str) -> dict:
+    """The means test, the re-check sample and the cases of the month, over its prefectures'
+    households and leads (`assess_area` has run for each)."""
+    from jobs.monthly import open_build
+
+    h = open_build(home, run_id)
+    rules = checked_rules()
+    wanted = prefectures(month, home, run_id)
+    done = sorted(p.stem for p in h.files(AREA_LEADS, month))
+    if done != wanted:
+        raise RuntimeError(f"{month}: prefectures {sorted(set(wanted) - set(done))} not assessed yet")
+    past = cases.history(h, month, rules)
+    leads = h.read(AREA_LEADS, month)
+    hardship = h.read("_household_month", month, ["household_id", "hardship_score"])
     # The means test builds the warehouse's views, this build included, in its own in-memory DuckDB.
     with timed("means test") as info:
         found = means_test(month, h, rules, past)
@@ -88,8 +128,16 @@ def assess(month: str, home: str, run_id: str) -> dict:
     )
     return {
         "month": month,
-        "households": count,
+        "households": hardship.height,
+        "prefectures": len(wanted),
         "leads": leads.height,
         "pushed": int(leads["pushed"].sum()),
         "rule_version": rules.version,
     }
+
+
+def assess(month: str, home: str, run_id: str) -> dict:
+    """The whole stage in one process: every prefecture, then the month."""
+    for area in prefectures(month, home, run_id):
+        assess_area(month, home, run_id, area)
+    return assess_month(month, home, run_id)

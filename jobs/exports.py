@@ -150,9 +150,10 @@ def export(month: str, home: str, run_id: str, slots: int | None = None) -> dict
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     heads = _heads(h, month)
-    household_month = pl.read_parquet(
-        h.partition("_household_month", month) / "data.parquet",
-        columns=[
+    household_month = h.read(
+        "_household_month",
+        month,
+        [
             "household_id",
             "division_code",
             "category",

@@ -96,12 +96,18 @@ def _event_month(rng: np.random.Generator, n: int, p_in_horizon: float | np.ndar
     return np.where(rng.random(n) < p_in_horizon, when, -1)
 
 
-def geography(n_households: int) -> pl.DataFrame:
+def county_code(c: int) -> str:
+    """The county's code: counties are dealt out over ten prefectures in turn (4301, 4302, ...), so
+    a small province already spans several and 2 M households make ten of ten counties each."""
+    return f"43{1 + c % 10:02d}{1 + c // 10:02d}"
+
+
+def geography(n_households: int, county_size: int = HOUSEHOLDS_PER_COUNTY) -> pl.DataFrame:
     """Counties, townships and villages (12-digit codes) for the requested population."""
-    n_counties = max(1, -(-n_households // HOUSEHOLDS_PER_COUNTY))
+    n_counties = max(1, -(-n_households // county_size))
     rows = []
     for c in range(n_counties):
-        county = f"43{1 + c // 10:02d}{1 + c % 10:02d}"
+        county = county_code(c)
         cname = (
             COUNTY_NAMES[c % len(COUNTY_NAMES)] + COUNTY_NAMES[(c * 7 + 3) % len(COUNTY_NAMES)] + f"{c + 1}县"
         )
@@ -764,11 +770,14 @@ def _write_xlsx(path: Path, frame: pl.DataFrame, header: list[str]) -> None:
     wb.close()
 
 
-def county_chunks(households: int) -> Iterator[tuple[int, int, str]]:
-    n_counties = max(1, -(-households // HOUSEHOLDS_PER_COUNTY))
+def county_chunks(
+    households: int, county_size: int = HOUSEHOLDS_PER_COUNTY
+) -> Iterator[tuple[int, int, str]]:
+    if not 0 < county_size <= HOUSEHOLDS_PER_COUNTY:
+        raise ValueError(f"households per county: 1 to {HOUSEHOLDS_PER_COUNTY}, not {county_size}")
+    n_counties = max(1, -(-households // county_size))
     for c in range(n_counties):
-        n = min(HOUSEHOLDS_PER_COUNTY, households - c * HOUSEHOLDS_PER_COUNTY)
-        yield c, n, f"43{1 + c // 10:02d}{1 + c % 10:02d}"
+        yield c, min(county_size, households - c * county_size), county_code(c)
 
 
 # What township staff conclude after a home visit (核查结论), by what the generator planted:
@@ -794,9 +803,7 @@ def outcomes(month: str, seed: int, landing: Path, home: Path | None) -> pl.Data
     cases_file = lake.partition("_cases", prev) / "data.parquet" if lake else None
     if cases_file is None or not cases_file.exists():
         return pl.DataFrame(schema=schema)
-    categories = pl.read_parquet(
-        lake.partition("_household_month", prev) / "data.parquet", columns=["household_id", "category"]
-    )
+    categories = lake.read("_household_month", prev, ["household_id", "category"])
     leads = (
         pl.read_parquet(cases_file)
         .filter(pl.col("state") != "closed")
@@ -857,6 +864,7 @@ def generate(
     progress=None,
     home: Path | None = None,
     ready: bool = True,
+    county_size: int = HOUSEHOLDS_PER_COUNTY,
 ) -> dict[str, int]:
     """Write one month of deliveries under `landing/<month>/` and its truth file; return rows per file.
     With `ready`, the readiness marker `_READY` is written last (contract version 2).
@@ -871,13 +879,13 @@ def generate(
     truth_dir = landing / "_truth"
     truth_dir.mkdir(exist_ok=True)
     writer = Writer(month_dir)
-    geo = geography(households)
+    geo = geography(households, county_size)
     earlier = [d for d in landing.iterdir() if d.is_dir() and d.name < month and any(d.glob("divisions.*"))]
     if not earlier:
         divs = geo.select("division_code", "name")
         writer.write("divisions", divs, 0)
     truths = []
-    for c, n, county in county_chunks(households):
+    for c, n, county in county_chunks(households, county_size):
         hh, persons = county_population(seed, c, n, county)
         sources, truth = month_deliveries(month, seed, c, hh, persons)
         rng = np.random.default_rng([seed, c, 10_000 + month_index(month)])

@@ -68,9 +68,8 @@ def gather(home: Home, month: str, draw: set[str] | None = None) -> dict[str, li
         return {}
     drawn = wanted if draw is None else wanted.filter(pl.col("household_id").is_in(sorted(draw)))
     households = home.read("_means_households", month).join(wanted, on="household_id", how="semi")
-    scored = pl.read_parquet(
-        home.partition("_household_month", month) / "data.parquet",
-        columns=["household_id", "hardship_score", "hardship_level", "top_factors"],
+    scored = home.read(
+        "_household_month", month, ["household_id", "hardship_score", "hardship_level", "top_factors"]
     ).join(drawn, on="household_id", how="semi")
     members = (
         home.read("_means_members", month)

@@ -25,7 +25,8 @@ from typing import NamedTuple
 
 import polars as pl
 
-from jobs.lake import Home
+from jobs import areas
+from jobs.lake import NOWHERE, WHOLE, Home
 from safetynet import concepts as c
 from safetynet.months import add_months, month_bounds, month_range
 from safetynet.rules import MeansLimits, Population, RuleSet
@@ -158,17 +159,44 @@ class Period(NamedTuple):
 
 
 class Lake:
-    """Lazy reads of accepted rows; a month that was not loaded simply has no rows."""
+    """Lazy reads of accepted rows; a month that was not loaded simply has no rows.
 
-    def __init__(self, home: Home):
+    With `area` (a prefecture, jobs/areas.py), the rows of that prefecture's households only: the
+    roster's file of the prefecture; in the month assessed, the prefecture's and the shared files of
+    every other source, and of the rows of persons on no household, those of the prefecture's
+    applicants; in earlier months, every file, filtered to the persons on the prefecture's rosters
+    of those months (a household that moved in brings its history with it). `people` must be set
+    before reading an area's per-person sources."""
+
+    def __init__(self, home: Home, area: str | None = None, month: str | None = None):
         self.home = home
+        self.area = area
+        self.month = month
+        self.people: pl.Series | None = None
         self._delivered: dict[str, set[str]] = {}
+
+    def _month_rows(self, source: str, m: str) -> pl.LazyFrame | None:
+        if self.area is None:
+            return self.home.scan(source, m)
+        if source == areas.ROSTER:
+            return area_roster(self.home, m, self.area)
+        if not areas.by_person(source):
+            return self.home.scan(source, m)
+        if self.people is None:
+            raise RuntimeError(f"the persons of prefecture {self.area} are not known yet")
+        files = self.home.files(source, m)
+        if m == self.month and [p.name for p in files] != [WHOLE]:
+            # the month's own files, and of the rows of no household, the applicants'
+            files = self.home.files(source, m, self.area) + [p for p in files if p.stem == NOWHERE]
+        if not files:
+            return None
+        return pl.scan_parquet(files).filter(pl.col("id_number").is_in(self.people.implode()))
 
     def scan(self, source: str, months: list[str], schema: dict | None = None) -> pl.LazyFrame | None:
         """The source's rows of those months, each with the `month` it was delivered in."""
         frames = []
         for m in months:
-            rows = self.home.scan(source, m)
+            rows = self._month_rows(source, m)
             if rows is not None:
                 frames.append((rows.select(list(schema)) if schema else rows).with_columns(month=pl.lit(m)))
         return pl.concat(frames) if frames else None
@@ -198,6 +226,17 @@ class Lake:
         if not path.exists() or "household_id" not in pl.read_parquet_schema(path):
             return _empty({"household_id": pl.String})
         return pl.scan_parquet(path).select("household_id").drop_nulls().unique()
+
+
+def area_roster(home: Home, month: str, area: str) -> pl.LazyFrame | None:
+    """The roster rows of a prefecture's households in a month (a month loaded before prefectures:
+    its one roster file, filtered)."""
+    files = home.files(areas.ROSTER, month, area)
+    if [p.name for p in files] != [WHOLE]:
+        return pl.scan_parquet(files) if files else None
+    rows = pl.scan_parquet(files)
+    mine = areas.household_areas(rows).filter(pl.col(areas.AREA) == area).select("household_id")
+    return rows.join(mine, on="household_id", how="semi")
 
 
 def _empty(schema: dict) -> pl.LazyFrame:
@@ -544,10 +583,12 @@ def dibao_standard_expr(rules: RuleSet, month_start: dt.date) -> pl.Expr:
     return pl.coalesce(expr, fallback)
 
 
-def assemble(home: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list[str]]:
-    """Household-month features, one row per household in `household_id` order, and the sources
-    missing this month."""
-    lake = Lake(home)
+def assemble(
+    home: Home, month: str, rules: RuleSet, area: str | None = None
+) -> tuple[pl.DataFrame, list[str]]:
+    """Household-month features, one row per household in `household_id` order (of one prefecture,
+    with `area`), and the sources missing this month."""
+    lake = Lake(home, area, month)
     period = Period.of(month, rules)
     months = window(month, rules.population.lookback_months)
     earlier = months[:-1]
@@ -556,16 +597,26 @@ def assemble(home: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame, list
     roster = lake.scan("roster", [month])
     if roster is None:
         raise FileNotFoundError(
-            f"{home.root}: no roster in the lake for {month}: households cannot be assembled"
+            f"{home.root}: no roster in the lake for {month}"
+            + (f" in prefecture {area}" if area else "")
+            + ": households cannot be assembled"
         )
     from jobs.applications import watched_members
 
     roster = roster.with_columns(application_id=pl.lit(None, pl.String))
     applicants = watched_members(home, month)
+    if applicants is not None and area is not None:
+        mine = areas.household_areas(applicants.lazy()).filter(pl.col(areas.AREA) == area)
+        applicants = applicants.lazy().join(mine, on="household_id", how="semi").collect()
     if applicants is not None:  # those enrolled since are on the roster: it lists them
         enrolled = applicants.lazy().join(roster.select("id_number"), on="id_number", how="semi")
         applicants = applicants.lazy().join(enrolled.select("household_id"), on="household_id", how="anti")
         roster = pl.concat([roster, applicants], how="diagonal_relaxed")
+    if area is not None:  # whose rows the prefecture reads: on its rosters of the window, or applying
+        listed = [r.select("id_number") for m in months if (r := lake.scan("roster", [m])) is not None]
+        if applicants is not None:
+            listed.append(applicants.select("id_number"))
+        lake.people = pl.concat(listed).unique().collect()["id_number"]
     people = persons(roster, period)
     # Who was gone by the month's end: the dead and the declared missing of the window.
     death_rows = lake.rows("deaths", months, {"id_number": pl.String, "died_on": pl.Date})

@@ -7,7 +7,7 @@ Notices are not leads: they have their own table and sheet (预计需求提示),
 no place in the KPIs; at about 14 children per 100 households reaching some stage each year they
 would swamp the ranked list.
 
-    <home>/lake/_notices/month=YYYY-MM/data.parquet   one row per child and stage noticed
+    <home>/lake/_notices/month=YYYY-MM/<prefecture>.parquet   one row per child and stage noticed
 """
 
 from __future__ import annotations
@@ -49,13 +49,18 @@ def school_year_start(month: str, p: Population) -> dt.date:
     return first if first >= start else dt.date(start.year + 1, *p.school_year_starts)
 
 
-def anticipate(home: Home, month: str, rules: RuleSet) -> pl.DataFrame:
-    """The month's notices: none outside the notice months."""
+def anticipate(home: Home, month: str, rules: RuleSet, area: str | None = None) -> pl.DataFrame:
+    """The month's notices (of one prefecture's households, with `area`): none outside the notice
+    months."""
+    from jobs.households import area_roster
+
     p = rules.population
-    roster = home.read("roster", month)
+    roster = home.scan("roster", month) if area is None else area_roster(home, month, area)
     if int(month[5:]) not in p.notice_months or not p.stages or roster is None:
         return pl.DataFrame(schema=NOTICE_SCHEMA)
-    enrolled = home.read("enrolment", month)
+    roster = roster.collect()
+    enrolled = home.scan("enrolment", month, area)
+    enrolled = enrolled.collect() if enrolled is not None else None
     earlier = [home.read("_notices", add_months(month, -k)) for k in range(1, 12)]
     return due(month, p, roster, enrolled, [e for e in earlier if e is not None], rules.version)
 

@@ -111,7 +111,7 @@ def gather(home: Home, month: str, leads: pl.DataFrame, dimensions: Sequence[Dim
     wanted = leads.select("household_id").unique()
     townships = leads.select("township_code").unique()
     dims = [f"dim_{d.id}" for d in dimensions]
-    scanned = pl.scan_parquet(home.partition("_household_month", month) / "data.parquet")
+    scanned = home.scan("_household_month", month)
     household = scanned.join(wanted.lazy(), on="household_id", how="semi").select(
         "household_id",
         "category",

@@ -46,7 +46,7 @@ class Layout:
         self.ordered = ordered
 
     def files(self, pattern: str) -> list[str]:
-        """`pattern` (e.g. `_leads/data.parquet`) in every build that has it, oldest month first."""
+        """`pattern` (e.g. `_leads/*.parquet`) in every build that has it, oldest month first."""
         out = []
         for build in self.builds.values():
             if any(build.glob(pattern)):
@@ -128,11 +128,11 @@ def statements(
     ]
     out += [_source_view(layout, s) for s in SOURCES]
     for dataset in DERIVED:  # features and points; the means test's income and assets as checked
-        if layout.files(f"{dataset}/data.parquet"):
+        if layout.files(f"{dataset}/*.parquet"):
             order = f" order by {ORDER[dataset]}" if ordered else ""
             out.append(
                 f"create or replace view {VIEW_NAMES.get(dataset, dataset.lstrip('_'))} as select * from "
-                f"{layout.scan(f'{dataset}/data.parquet')}{order}"
+                f"{layout.scan(f'{dataset}/*.parquet')}{order}"
             )
     for path in sorted(VIEWS_DIR.glob("*.sql")) if views else []:
         sql = path.read_text(encoding="utf-8")

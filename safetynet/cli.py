@@ -39,10 +39,18 @@ def generate(
     ready: Annotated[
         bool, typer.Option(help="Mark each month's folder complete with _READY, as the data team does")
     ] = True,
+    county_households: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Households per county, at most 20,000 (counties go to prefectures 4301, 4302, ... in turn)",
+        ),
+    ] = None,
 ) -> None:
     """Write synthetic deliveries for every source of the contract (with realistic dirt) and a truth file."""
     from rich.progress import Progress
 
+    from jobs.generate import HOUSEHOLDS_PER_COUNTY
     from jobs.generate import generate as gen
     from jobs.monthly import check_month
 
@@ -65,6 +73,7 @@ def generate(
                 progress=lambda n, t=task: bar.advance(t, n),
                 home=home,
                 ready=ready,
+                county_size=county_households or HOUSEHOLDS_PER_COUNTY,
             )
         typer.echo(
             f"{this}: {sum(rows.values()):,} rows in {len(rows)} sources -> {landing / this} "

@@ -802,7 +802,18 @@ def load_portal(root: Path = RULES_DIR) -> PortalSettings:
     return settings
 
 
-SCHEDULED_TASKS = ("wait", "start", "ingest", "record", "assess", "export", "gate", "publish")
+SCHEDULED_TASKS = (
+    "wait",
+    "start",
+    "ingest",
+    "record",
+    "prefectures",
+    "assess_area",
+    "assess",
+    "export",
+    "gate",
+    "publish",
+)
 
 
 def load_schedule(root: Path = RULES_DIR) -> Schedule:

@@ -10,6 +10,7 @@ import pytest
 from jobs import areas, monthly
 from jobs.households import Lake
 from jobs.lake import Build, Home, write_parquet
+from jobs.sealed import connect
 from jobs.warehouse import statements
 
 # two households in 4301, one in 4302; P3 is on a household of each prefecture
@@ -124,3 +125,51 @@ def test_a_source_by_id_number_before_the_roster_is_refused(landing, tmp_path):
     for path in (build / "deposits").glob("*.parquet"):
         rows = pl.read_parquet(path).join(placed, on="id_number", how="left")
         assert set(rows[areas.AREA].fill_null("none")) == {path.stem}, path.name
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory):
+    """August and September of a province of four prefectures (200 households per county)."""
+    from direct import run
+
+    from jobs.generate import generate
+
+    root = tmp_path_factory.mktemp("province")
+    landing, home = root / "landing", root / "home"
+    generate("2026-08", 800, 5, landing, county_size=200)
+    run("2026-08", str(landing), str(home), "p-2026-08")
+    generate("2026-09", 800, 5, landing, home=home, county_size=200)
+    run("2026-09", str(landing), str(home), "p-2026-09")
+    return home
+
+
+def test_each_prefecture_assembles_what_the_province_does(province):
+    """The households of every prefecture, assembled from its own rows (and its households' rows of
+    earlier months wherever they were), are the province's."""
+    from jobs.assess import checked_rules
+    from jobs.households import assemble
+
+    h, rules = Home(province), checked_rules()
+    found = sorted(p.stem for p in h.files("roster", "2026-09"))
+    assert found == ["4301", "4302", "4303", "4304"]
+    whole, missing = assemble(h, "2026-09", rules)
+    parts = [assemble(h, "2026-09", rules, area) for area in found]
+    assert all(m == missing for _, m in parts)
+    assert all(p["division_code"].str.starts_with(a).all() for (p, _), a in zip(parts, found, strict=True))
+    assert pl.concat([p for p, _ in parts]).sort("household_id").equals(whole.sort("household_id"))
+
+
+def test_the_month_is_assessed_once_per_prefecture_and_published_whole(province):
+    h = Home(province)
+    build = h.build_dir("2026-09")
+    for dataset in ("_household_month", "_notices", "_area_leads"):
+        assert sorted(p.stem for p in (build / dataset).glob("*.parquet")) == ["4301", "4302", "4303", "4304"]
+    households = h.read("_household_month", "2026-09")
+    assert households["household_id"].n_unique() == households.height > 700  # each household once
+    with connect(province) as con:
+        seen = con.execute(
+            "select count(*), count(distinct county_code) from v_household_month where month = '2026-09'"
+        ).fetchall()
+        assert seen == [(households.height, 4)]
+        leads = con.execute("select count(*) from v_leads where month = '2026-09'").fetchall()[0][0]
+    assert leads == h.read("_leads", "2026-09").height == h.read("_area_leads", "2026-09").height

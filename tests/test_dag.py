@@ -72,11 +72,16 @@ def test_one_mapped_ingest_task_per_source_after_divisions(dag):
         "ingest_roster",
         "ingest",
         "record",
+        "prefectures",
+        "assess_area",
         "assess",
         "export",
         "publish",
     }
-    assert "record" in dag.get_task("assess").upstream_task_ids
+    # one household task per prefecture, then the month's checks across them
+    assert dag.get_task("prefectures").upstream_task_ids == {"record"}
+    assert dag.get_task("assess_area").upstream_task_ids == {"prefectures", "record"}
+    assert dag.get_task("assess").upstream_task_ids == {"assess_area", "record"}
     # the roster after the divisions, every other source after the roster (placed through it)
     assert dag.get_task("ingest_roster").upstream_task_ids == {"start", "ingest_divisions"}
     assert ingest.upstream_task_ids == {"start", "ingest_roster"}

@@ -8,7 +8,7 @@
 -- its visit; escalated_to_county: an urgent lead overdue, on the county's view.
 create or replace view v_cases as
 with cases as (
-    select * from {lake:_cases/data.parquet}
+    select * from {lake:_cases/*.parquet}
 ),
 
 final as (

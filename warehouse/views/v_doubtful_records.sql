@@ -4,7 +4,7 @@
 -- same from month to month while the record stands; the township returns it in `outcomes`.
 create or replace view v_doubtful_records as
 with doubtful as (
-    select * from {lake:_doubtful/data.parquet}
+    select * from {lake:_doubtful/*.parquet}
 ),
 
 final as (

@@ -8,11 +8,11 @@
 -- application_id in lake_household_month (months built before application checks have no such column).
 create or replace view v_household_month as
 with household_month as (
-    select * from {lake:_household_month/data.parquet}
+    select * from {lake:_household_month/*.parquet}
 ),
 
 means as (
-    select month, household_id, per_capita_income from {lake:_means_households/data.parquet}
+    select month, household_id, per_capita_income from {lake:_means_households/*.parquet}
 ),
 
 final as (

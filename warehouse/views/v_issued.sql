@@ -4,5 +4,5 @@
 -- under the id it was first issued with.
 create or replace view v_issued as
 select month, id, kind, household_id, township_code, issued_on, visit_by
-from {lake:_issued/data.parquet}
+from {lake:_issued/*.parquet}
 order by month, township_code, kind, id

@@ -6,7 +6,7 @@
 -- the visit, of the cases closed this month.
 create or replace view v_kpis as
 with cases as (
-    select * from {lake:_cases/data.parquet}
+    select * from {lake:_cases/*.parquet}
 ),
 
 counted as (

@@ -5,7 +5,7 @@
 -- colour) is kept with suppressed_by. status: 已回传 once a home-visit outcome came back.
 create or replace view v_leads as
 with leads as (
-    select * from {lake:_leads/data.parquet}
+    select * from {lake:_leads/*.parquet}
 ),
 
 outcomes as (

@@ -3,7 +3,7 @@
 -- Not leads: no case, no deadline, not in v_kpis.
 create or replace view v_notices as
 with notices as (
-    select * from {lake:_notices/data.parquet}
+    select * from {lake:_notices/*.parquet}
 ),
 
 final as (

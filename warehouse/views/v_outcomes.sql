@@ -15,7 +15,7 @@ issued as (
         arg_min(township_code, month) as township_code,
         min(issued_on) as issued_on,
         arg_min(visit_by, month) as visit_by
-    from {lake:_issued/data.parquet}
+    from {lake:_issued/*.parquet}
     group by id
 ),
 

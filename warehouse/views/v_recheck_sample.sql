@@ -2,5 +2,5 @@
 -- the stratum (township x category), its size and the household's draw rank, so that an auditor
 -- can redraw the sample: order the stratum by md5(seed || household_id).
 create or replace view v_recheck_sample as
-select * from {lake:_recheck/data.parquet}
+select * from {lake:_recheck/*.parquet}
 order by month, township_code, category, draw_rank

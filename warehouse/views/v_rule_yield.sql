@@ -7,7 +7,7 @@
 create or replace view v_rule_yield as
 with cases as (
     select month, case_id, first_month, state, outcome, rule_ids
-    from {lake:_cases/data.parquet}
+    from {lake:_cases/*.parquet}
     where kind = 'lead'
 ),
 
