@@ -262,6 +262,56 @@ def stage_households(month: str, _households: int, _landing: Path, home: Path) -
     return frame.height
 
 
+AREA_TASK = "import sys; from jobs.assess import assess_area; assess_area(*sys.argv[1:])"
+
+
+def _tasks(month: str, home: Path, areas: list[str], workers: int) -> list[dict]:
+    """`assess_area` of every prefecture, each in its own process as a worker runs a mapped task,
+    `workers` at a time: each task's wall seconds and peak RSS (from the kernel's accounting of
+    that process alone)."""
+    import os
+
+    waiting, running, out = list(areas), {}, []
+    while waiting or running:
+        while waiting and len(running) < workers:
+            area = waiting.pop(0)
+            cmd = [sys.executable, "-c", AREA_TASK, month, str(home), "bench", area]
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            running[proc.pid] = (area, time.perf_counter())
+        pid, status, usage = os.wait4(-1, 0)
+        area, started = running.pop(pid)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"assess_area {area} failed ({status})")
+        out.append(
+            {
+                "area": area,
+                "seconds": round(time.perf_counter() - started, 1),
+                "peak_mb": usage.ru_maxrss // 1024,
+            }
+        )
+    return sorted(out, key=lambda t: t["area"])
+
+
+def stage_areas(month: str, _households: int, _landing: Path, home: Path) -> dict:
+    """The mapped stage as Airflow's workers run it: one `assess_area` per prefecture, with one
+    worker (one task at a time) and with two (two at once)."""
+    import polars as pl
+
+    from jobs.assess import prefectures
+    from jobs.monthly import open_build
+
+    areas = prefectures(month, str(home), "bench")
+    out: dict = {"prefectures": len(areas)}
+    for workers in (1, 2):
+        started = time.perf_counter()
+        tasks = _tasks(month, home, areas, workers)
+        out[f"wall_{workers}_worker"] = round(time.perf_counter() - started, 1)
+        out[f"tasks_{workers}_worker"] = tasks
+    largest = max(t["peak_mb"] for w in (1, 2) for t in out[f"tasks_{w}_worker"])
+    households = open_build(home, "bench").scan("_household_month", month).select(pl.len()).collect().item()
+    return out | {"rows": households, "largest_task_mb": largest, "peak_mb_override": largest}
+
+
 def pl_lit(value: str):
     import polars as pl
 
@@ -317,7 +367,6 @@ def stage_means_test(month: str, _households: int, _landing: Path, home: Path) -
 
 def stage_cases(month: str, _households: int, _landing: Path, home: Path) -> dict:
     """The month's cases from the previous month's, its findings and its outcomes (jobs/cases.py)."""
-    import polars as pl
 
     from jobs import cases
     from jobs.assess import checked_rules
@@ -326,9 +375,7 @@ def stage_cases(month: str, _households: int, _landing: Path, home: Path) -> dic
 
     h, rules = open_build(home, "bench"), checked_rules()
     leads = h.read("_leads", month)
-    scored = pl.read_parquet(
-        h.partition("_household_month", month) / "data.parquet", columns=["household_id", "hardship_score"]
-    )
+    scored = h.read("_household_month", month, ["household_id", "hardship_score"])
     month_cases, leads = cases.track(h, month, rules, cases.history(h, month, rules), leads, scored)
     write_parquet(month_cases, h.partition("_cases", month) / "data.parquet")
     write_parquet(leads, h.partition("_leads", month) / "data.parquet")
@@ -395,12 +442,11 @@ def quality(month: str, landing: Path, home: Path) -> str:
     incomplete = int(assembled["members_incomplete"].sum())
     from jobs.lake import Home
 
-    found_at = Home(home).partition("_doubtful", month) / "data.parquet"
-    if not found_at.exists():  # not published: --first-month stops before the commit
+    doubtful = Home(home).read("_doubtful", month)
+    if doubtful is None:  # not published: --first-month stops before the commit
         from jobs.monthly import open_build
 
-        found_at = open_build(home, "bench").partition("_doubtful", month) / "data.parquet"
-    doubtful = pl.read_parquet(found_at)
+        doubtful = open_build(home, "bench").read("_doubtful", month)
     ineligible = pl.read_csv(landing / "_truth" / f"{month}.csv").filter(pl.col("kind") != "hardship")
     by_check = doubtful.group_by("check_id", "direction").len().sort("check_id")
     found = ineligible.with_columns(found=pl.col("household_id").is_in(doubtful["household_id"].implode()))
@@ -464,6 +510,7 @@ STAGES = {
     "record": stage_record,
     "generate previous month": stage_generate_previous,
     "load previous month": stage_load_previous,
+    "households per prefecture (2 workers)": stage_areas,
     "households": stage_households,
     "score+warn+leads": stage_score,
     "means test (10 SQL checks)": stage_means_test,
@@ -542,6 +589,7 @@ def main() -> None:
         "floor",
         "ingest+validate",
         "record",
+        "households per prefecture (2 workers)",
         "households",
         "score+warn+leads",
         "means test (10 SQL checks)",

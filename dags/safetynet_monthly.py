@@ -22,10 +22,10 @@ takes it from its data interval.
 5. `record` writes the month's delivery record and validation report.
 6. `prefectures` lists the prefectures with households on the month's roster. `assess_area`
    (mapped, one task per prefecture) reads that prefecture's rows only, assembles its households,
-   scores the hardship index, fires the warning rules and makes the leads. `assess` then works over
-   the month: the means-test cross-checks (those across prefectures among them), the random
-   re-check sample, and the cases: the month's outcomes close cases, the rest stand, turn overdue
-   or expire (`jobs/cases.py`, `v_cases`).
+   scores the hardship index, fires the warning rules, makes the leads, runs the means-test
+   cross-checks and draws the random re-check sample. `assess` then works over the month: the
+   checks across prefectures (one person in two households), and the cases: the month's outcomes
+   close cases, the rest stand, turn overdue or expire (`jobs/cases.py`, `v_cases`).
 7. `export` writes each township's files: lead list, doubtful records, re-check sample (each with
    the sheet 逾期未回传 of overdue cases), economic-status reports (PDF) for new or changed records,
    summary, manifest; and each county's overview (`reports/<month>/overview/`).

@@ -7,10 +7,13 @@ It runs in two steps. `assess_area`, once per prefecture (jobs/areas.py; the DAG
                                                     indicator, sub-scores, index, level, fired rules
     <build>/_notices/<prefecture>.parquet           one row per child about to enter a school stage
                                                     (jobs/notices.py)
-    <build>/_area_leads/<prefecture>.parquet        the prefecture's leads, before the cases
+    <build>/_doubtful/, _unchecked/, _recheck/, _means_*/<prefecture>.parquet
+                                                    its means test and re-check sample (jobs/means_test.py)
+    <build>/_area_leads/<prefecture>.parquet        its leads before the cases; written last, so it
+                                                    says the prefecture is done
 
-`assess_month` then works over the month: the means test (its checks across prefectures among
-them), the re-check sample and the cases, and writes
+`assess_month` then works over the month: the means-test checks across prefectures (one person
+in two households) and the cases, and writes
 
     <build>/_leads/data.parquet     one row per household with a fired rule
     <build>/_cases/data.parquet     one row per case open or closed in the month (jobs/cases.py)
@@ -29,7 +32,7 @@ from jobs.faults import fault
 from jobs.households import FEATURES, STAGE_COLUMNS, assemble
 from jobs.lake import write_parquet
 from jobs.leads import make_leads, warn
-from jobs.means_test import match_checks, means_test
+from jobs.means_test import across_prefectures, match_checks, means_test
 from jobs.score import score
 from safetynet.progress import timed
 from safetynet.rules import RuleSet, load_rules
@@ -97,13 +100,18 @@ def assess_area(month: str, home: str, run_id: str, area: str) -> dict:
         warned.lazy().with_columns(missing_sources=pl.lit(",".join(missing))),
         h.partition("_household_month", month) / f"{area}.parquet",
     )
+    del warned
+    # The means test builds the lake's views, this prefecture's files of the build, in its own DuckDB.
+    with timed(f"means test {area}") as info:
+        found = means_test(month, h, rules, past, area)
+        info.update(doubtful=found["doubtful"], unchecked=found["unchecked"], recheck_sample=found["recheck"])
     write_parquet(leads, h.partition(AREA_LEADS, month) / f"{area}.parquet")
-    return {"month": month, "prefecture": area, "households": count, "leads": leads.height}
+    return {"month": month, "prefecture": area, "households": count, "leads": leads.height, **found}
 
 
 def assess_month(month: str, home: str, run_id: str) -> dict:
-    """The means test, the re-check sample and the cases of the month, over its prefectures'
-    households and leads (`assess_area` has run for each)."""
+    """The checks across prefectures and the cases of the month, over its prefectures' households,
+    leads and means tests (`assess_area` has run for each)."""
     from jobs.monthly import open_build
 
     h = open_build(home, run_id)
@@ -115,10 +123,8 @@ def assess_month(month: str, home: str, run_id: str) -> dict:
     past = cases.history(h, month, rules)
     leads = h.read(AREA_LEADS, month)
     hardship = h.read("_household_month", month, ["household_id", "hardship_score"])
-    # The means test builds the warehouse's views, this build included, in its own in-memory DuckDB.
-    with timed("means test") as info:
-        found = means_test(month, h, rules, past)
-        info.update(doubtful=found["doubtful"], unchecked=found["unchecked"], recheck_sample=found["recheck"])
+    with timed("checks across prefectures") as info:
+        info["doubtful"] = across_prefectures(month, h, rules, past)
     with timed("cases") as info:
         month_cases, leads = cases.track(h, month, rules, past, leads, hardship)
         info.update(**{s: int((month_cases["state"] == s).sum()) for s in cases.STATES})

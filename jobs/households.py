@@ -630,17 +630,25 @@ def assemble(
     # Which household a person belongs to: this month's roster, and for people who have left it
     # since (the dead, the declared missing), the last roster that listed them.
     facts = ["id_number", "household_id", "relation", "declared_monthly_income"]
-    members = (
-        people.select(facts)
-        .sort("id_number", "household_id")
-        .unique("id_number", keep="first", maintain_order=True)
-    )
+    listed = people.select(facts)
+    if area is not None:  # a person also on another prefecture's household: their households there
+        elsewhere = (
+            pl.scan_parquet(home.files(areas.ROSTER, month))
+            .select("id_number", "household_id")
+            .join(listed.select("id_number"), on="id_number", how="semi")
+            .join(listed.select("household_id").unique(), on="household_id", how="anti")
+        )
+        listed = pl.concat([listed, elsewhere], how="diagonal")
+    # a person on two households has their facts counted in the first, as one province
+    members = listed.sort("id_number", "household_id").unique("id_number", keep="first", maintain_order=True)
     leavers = gone.join(members, on="id_number", how="anti")
     for m in reversed(earlier):  # newest first: a later roster wins
         listed = lake.scan("roster", [m])
         if listed is not None:
             found = listed.select(facts).join(leavers, on="id_number", how="semi")
             members = pl.concat([members, found.join(members, on="id_number", how="anti")])
+    if area is not None:  # ... and those first on another prefecture's household count there
+        members = members.join(people.select("household_id").unique(), on="household_id", how="semi")
     # Every source joins these: computed once, not once per source (2 s each at 2 M households).
     members, gone = (frame.lazy() for frame in pl.collect_all([members, gone]))
 

@@ -7,8 +7,16 @@ and returns doubtful records (疑点数据): month, household_id, township_code,
 (`month/file:row` of every row used).
 Households whose standard is missing are listed in `unchecked` with the reason, never passed.
 
-    <home>/lake/_doubtful/month=YYYY-MM/data.parquet
-    <home>/lake/_unchecked/month=YYYY-MM/data.parquet
+`assess_area` runs the means test of one prefecture (`area`): the views give it the prefecture's
+files of the month (jobs/areas.py) and it writes `<prefecture>.parquet` in each dataset. The checks
+that compare households across the whole month (`ACROSS_PREFECTURES`: one person in two households,
+in another county or prefecture too) run once over the month in `assess` (`across_prefectures`),
+into `_doubtful/shared.parquet`. Without `area`, the whole month in one `data.parquet` each.
+
+    <build>/_doubtful/<prefecture>.parquet, shared.parquet
+    <build>/_unchecked/<prefecture>.parquet
+    <build>/_recheck/<prefecture>.parquet      the re-check sample, in the period's draw month
+    <build>/_means_members/, _means_households/, _means_assets/   the models, as checked
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import polars as pl
 from jobs import warehouse
 from jobs.cases import History
 from jobs.households import window
-from jobs.lake import Home, replace_dir, write_parquet
+from jobs.lake import SHARED, WHOLE, Home, replace_dir, write_parquet
 from jobs.leads import visit_by
 from safetynet.errors import RulesError
 from safetynet.months import add_months, month_bounds
@@ -30,6 +38,8 @@ from safetynet.progress import timed
 from safetynet.rules import RuleSet
 from safetynet.workers import threads
 
+# checks that compare a household with the others of the whole month, not of its prefecture
+ACROSS_PREFECTURES = ("person_in_two_households",)
 DUCKDB_MEMORY = "3GB"  # the means test's DuckDB, unless SAFETYNET_DUCKDB_MEMORY says otherwise
 MEANS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "means_test"
 DOUBTFUL_SCHEMA = {
@@ -66,9 +76,12 @@ def match_checks(rules: RuleSet) -> None:
         )
 
 
-def connect(home: Home, month: str, rules: RuleSet, models: bool = True) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the warehouse's views, the month's parameters and (unless `models` is
-    false) the models, built once as temp tables that every check reads."""
+def connect(
+    home: Home, month: str, rules: RuleSet, models: bool = True, area: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the warehouse's views (the build's files of one prefecture, with
+    `area`), the month's parameters and (unless `models` is false) the models, built once as temp
+    tables that every check reads."""
     # Threads: the CPUs the task may use, or SAFETYNET_DUCKDB_THREADS (safetynet/workers.py; the
     # determinism test runs the checks on 1 thread and on all cores).
     # SAFETYNET_DUCKDB_MEMORY caps DuckDB's memory (its temp tables included): past it, DuckDB
@@ -77,7 +90,7 @@ def connect(home: Home, month: str, rules: RuleSet, models: bool = True) -> duck
     if home.building is not None:
         config["temp_directory"] = str(home.building.path.parent / ".duckdb-spill")
     con = duckdb.connect(config=config)
-    for sql in warehouse.statements(home, views=False):  # the models and checks read the lake's views
+    for sql in warehouse.statements(home, views=False, area=area):  # the models and checks read them
         con.execute(sql)
     start, end = month_bounds(month)
     limits = rules.means_limits
@@ -113,9 +126,9 @@ def build_models(con: duckdb.DuckDBPyConnection, quiet: bool = False) -> None:
             con.execute(model.read_text(encoding="utf-8"))
 
 
-def run_checks(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def run_checks(con: duckdb.DuckDBPyConnection, paths: list[Path] | None = None) -> pl.DataFrame:
     frames = []
-    for path in checks():
+    for path in checks() if paths is None else paths:
         with timed(f"check {path.stem}") as info:
             frame = pl.from_arrow(con.sql(path.read_text(encoding="utf-8")).to_arrow_table())
             info["records"] = frame.height
@@ -173,16 +186,11 @@ def draw_recheck(con: duckdb.DuckDBPyConnection, h: Home, month: str, rules: Rul
     rule = rules.recheck
     period = period_of(month, rule.period_months)
     for drawn_in in h.months():
-        path = h.partition("_recheck", drawn_in) / "data.parquet"
-        if (
-            drawn_in < month
-            and path.exists()
-            and (pl.read_parquet(path, columns=["period"])["period"] == period).any()
-        ):
-            return None  # already drawn this period
+        if drawn_in < month and (found := h.read("_recheck", drawn_in, ["period"])) is not None:
+            if (found["period"] == period).any():
+                return None  # already drawn this period
     recent = _months_before(month, rule.exclude_checked_within_months)
-    paths = [h.partition(d, m) / "data.parquet" for d in ("_recheck", "_doubtful") for m in recent]
-    paths = [str(p) for p in paths if p.exists()]
+    paths = [str(p) for d in ("_recheck", "_doubtful") for m in recent for p in h.files(d, m)]
     if paths:
         con.execute(
             "create or replace temp view recently_checked as select distinct household_id "
@@ -201,14 +209,21 @@ def draw_recheck(con: duckdb.DuckDBPyConnection, h: Home, month: str, rules: Rul
     )
 
 
-def means_test(month: str, h: Home, rules: RuleSet, past: History) -> dict:
-    """The checks, the unchecked households and the re-check sample, into the month's build."""
-    con = connect(h, month, rules)
-    doubtful = (
-        record_ids(run_checks(con), past, month)
+def _doubtful(found: pl.DataFrame, past: History, month: str, rules: RuleSet) -> pl.DataFrame:
+    return (
+        record_ids(found, past, month)
         .with_columns(rule_version=pl.lit(rules.version), **visit_by(rules.deadlines, "doubtful", month))
         .sort("township_code", "household_id", "check_id")
     )
+
+
+def means_test(month: str, h: Home, rules: RuleSet, past: History, area: str | None = None) -> dict:
+    """The checks, the unchecked households and the re-check sample, into the month's build (of
+    one prefecture, with `area`: every check but those across prefectures)."""
+    con = connect(h, month, rules, area=area)
+    paths = [p for p in checks() if area is None or p.stem not in ACROSS_PREFECTURES]
+    doubtful = _doubtful(run_checks(con, paths), past, month, rules)
+    name = f"{area}.parquet" if area else WHOLE
     unchecked = pl.from_arrow(
         con.sql((MEANS_DIR / "unchecked.sql").read_text(encoding="utf-8")).to_arrow_table()
     )
@@ -217,25 +232,43 @@ def means_test(month: str, h: Home, rules: RuleSet, past: History) -> dict:
     for model in ("means_members", "means_households", "means_assets"):
         keys = "household_id, id_number" if model == "means_members" else "household_id"
         frame = pl.from_arrow(con.sql(f"select * from {model} order by {keys}").to_arrow_table())
-        write_parquet(frame, h.partition(f"_{model}", month) / "data.parquet")
+        write_parquet(frame, h.partition(f"_{model}", month) / name)
         del frame
     con.close()
-    write_parquet(doubtful, h.partition("_doubtful", month) / "data.parquet")
-    write_parquet(unchecked.sort("household_id"), h.partition("_unchecked", month) / "data.parquet")
+    write_parquet(doubtful, h.partition("_doubtful", month) / name)
+    write_parquet(unchecked.sort("household_id"), h.partition("_unchecked", month) / name)
     if sample is not None:
         sample = sample.with_columns(
             record_id=pl.format("CC{}-{}", "period", "household_id"),
             **visit_by(rules.deadlines, "recheck", month),
         )
         write_parquet(
-            sample.sort("township_code", "category", "draw_rank"),
-            h.partition("_recheck", month) / "data.parquet",
+            sample.sort("township_code", "category", "draw_rank"), h.partition("_recheck", month) / name
         )
-    else:  # a rerun of a month that is not the period's draw month leaves no sample behind
+    elif area is None:  # a rerun of a month that is not the period's draw month leaves no sample behind
         replace_dir(None, h.partition("_recheck", month))
+    else:
+        (h.partition("_recheck", month) / name).unlink(missing_ok=True)
     return {
         "doubtful": doubtful.height,
         "doubtful_issued": int(doubtful["issued"].sum()),
         "unchecked": unchecked.height,
         "recheck": 0 if sample is None else sample.height,
     }
+
+
+def across_prefectures(month: str, h: Home, rules: RuleSet, past: History) -> int:
+    """The checks across the whole month (`ACROSS_PREFECTURES`), once every prefecture's means test
+    has written its households: into `_doubtful/shared.parquet`. Returns the records found."""
+    con = connect(h, month, rules, models=False)
+    try:  # the month's households as the prefectures' means tests counted them
+        con.execute(
+            "create temp table means_households as select * exclude (month, build, run_id) "
+            "from main.means_households where month = getvariable('month')"
+        )
+        paths = [p for p in checks() if p.stem in ACROSS_PREFECTURES]
+        doubtful = _doubtful(run_checks(con, paths), past, month, rules)
+    finally:
+        con.close()
+    write_parquet(doubtful, h.partition("_doubtful", month) / f"{SHARED}.parquet")
+    return doubtful.height

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from jobs.lake import Home
+from jobs.lake import Home, dataset_files
 from safetynet.contract import SOURCES
 from safetynet.months import previous_month
 
@@ -39,19 +39,30 @@ ORDER = {
 class Layout:
     """The files of each dataset in a catalog's builds, as paths the views can name."""
 
-    def __init__(self, home: Home, builds: dict[str, Path], relative: bool, ordered: bool):
+    def __init__(
+        self, home: Home, builds: dict[str, Path], relative: bool, ordered: bool, area: str | None = None
+    ):
         self.home = home
         self.builds = dict(sorted(builds.items()))
         self.relative = relative
         self.ordered = ordered
+        self.area = area
 
     def files(self, pattern: str) -> list[str]:
-        """`pattern` (e.g. `_leads/*.parquet`) in every build that has it, oldest month first."""
+        """`pattern` (e.g. `_leads/*.parquet`) in every build that has it, oldest month first. With
+        `area`, the build in progress gives that prefecture's files only (its own and the shared)."""
         out = []
-        for build in self.builds.values():
-            if any(build.glob(pattern)):
-                path = build / pattern
-                out.append(path.relative_to(self.home.root).as_posix() if self.relative else str(path))
+        for month, build in self.builds.items():
+            if (
+                self.area
+                and self.home.building
+                and month == self.home.building.month
+                and pattern.endswith("/*.parquet")
+            ):
+                paths = dataset_files(build / pattern.removesuffix("/*.parquet"), self.area)
+            else:
+                paths = [build / pattern] if any(build.glob(pattern)) else []
+            out += [p.relative_to(self.home.root).as_posix() if self.relative else str(p) for p in paths]
         return out
 
     def scan(self, pattern: str) -> str:
@@ -102,11 +113,13 @@ def statements(
     relative: bool = False,
     ordered: bool = False,
     views: bool = True,
+    area: str | None = None,
 ) -> list[str]:
     """The `_catalog` table, source views first (the others read them), then every view file whose
     datasets exist. Without `catalog`: the home's current catalog plus the build in progress.
     `relative`: paths from the home (the warehouse file); `ordered`: every view in a fixed order;
-    `views`: false for the lake's views only (`lake_*`, the means test's), not warehouse/views/."""
+    `views`: false for the lake's views only (`lake_*`, the means test's), not warehouse/views/;
+    `area`: the build in progress read for one prefecture (the means test of `assess_area`)."""
     if catalog is None:
         catalog = dict(home.catalog)
         builds = {m: home.build_dir(m) for m in catalog}
@@ -116,7 +129,7 @@ def statements(
             builds[home.building.month] = build
     else:
         builds = {m: home.lake / f"month={m}" / f"build={e['build']}" for m, e in catalog.items()}
-    layout = Layout(home, builds, relative, ordered)
+    layout = Layout(home, builds, relative, ordered, area)
     out = [
         "create or replace table _catalog (month varchar, build varchar, previous varchar, "
         "status varchar, run_id varchar, stale boolean)"

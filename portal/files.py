@@ -237,9 +237,9 @@ def listed_cases(build: Path, township: str) -> tuple[dict, ...]:
         (pl.col("township_code") == township) & pl.col("sheet").is_not_null()
     )
     found = [
-        pl.scan_parquet(path).select("household_id")
+        pl.scan_parquet(paths).select("household_id")
         for name in ("_doubtful", "_recheck")
-        if (path := build / name / "data.parquet").exists()
+        if (paths := dataset_files(build / name, prefecture_of(township)))
     ]
     in_means = (
         pl.concat(found).unique().with_columns(reportable=pl.lit(True))

@@ -12,6 +12,7 @@ from jobs.households import Lake
 from jobs.lake import Build, Home, write_parquet
 from jobs.sealed import connect
 from jobs.warehouse import statements
+from safetynet.contract import SOURCES
 
 # two households in 4301, one in 4302; P3 is on a household of each prefecture
 ROSTER = pl.DataFrame(
@@ -127,6 +128,11 @@ def test_a_source_by_id_number_before_the_roster_is_refused(landing, tmp_path):
         assert set(rows[areas.AREA].fill_null("none")) == {path.stem}, path.name
 
 
+# in September, the head of a household of 4301 is also listed on a household of 4302
+TWICE = "430101199510080016"
+TWICE_ROW = f"H0000020000,{TWICE},何波,其他,430201001001,城市,低保,20180513,,有,健康,,0.0\n"
+
+
 @pytest.fixture(scope="module")
 def province(tmp_path_factory):
     """August and September of a province of four prefectures (200 households per county)."""
@@ -139,8 +145,31 @@ def province(tmp_path_factory):
     generate("2026-08", 800, 5, landing, county_size=200)
     run("2026-08", str(landing), str(home), "p-2026-08")
     generate("2026-09", 800, 5, landing, home=home, county_size=200)
+    with open(landing / "2026-09" / "roster.csv", "a", encoding="gb18030") as roster:
+        roster.write(TWICE_ROW)
     run("2026-09", str(landing), str(home), "p-2026-09")
     return home
+
+
+def test_a_person_of_two_prefectures_is_read_by_both_and_found_across_them(province):
+    h = Home(province)
+    build = h.build_dir("2026-09")
+    # the person's rows of every per-person source are in the shared files, and only there
+    holding = {
+        p.relative_to(build).as_posix()
+        for source in SOURCES
+        if areas.by_person(source)
+        for p in h.files(source, "2026-09")
+        if pl.read_parquet(p, columns=["id_number"])["id_number"].eq(TWICE).any()
+    }
+    assert holding and all(p.endswith("/shared.parquet") for p in holding)
+    # the check across prefectures finds both households, naming the other county
+    found = pl.read_parquet(build / "_doubtful" / "shared.parquet").filter(
+        pl.col("check_id") == "person_in_two_households"
+    )
+    twice = found.filter(pl.col("household_id").is_in(["H0000000000", "H0000020000"]))
+    assert twice["township_code"].to_list() == ["430101001", "430201001"]
+    assert all("跨县" in e for e in twice["evidence"])
 
 
 def test_each_prefecture_assembles_what_the_province_does(province):
@@ -173,3 +202,33 @@ def test_the_month_is_assessed_once_per_prefecture_and_published_whole(province)
         assert seen == [(households.height, 4)]
         leads = con.execute("select count(*) from v_leads where month = '2026-09'").fetchall()[0][0]
     assert leads == h.read("_leads", "2026-09").height == h.read("_area_leads", "2026-09").height
+
+
+def test_the_means_test_per_prefecture_and_across_finds_what_the_province_does(province):
+    """Each prefecture's checks on its own files, and the checks across prefectures over the whole
+    month, find the doubtful records one means test of the whole province finds."""
+    from jobs.assess import checked_rules
+    from jobs.means_test import MEANS_DIR, connect, run_checks
+
+    h, rules = Home(province), checked_rules()
+    build = h.build_dir("2026-09")
+    assert sorted(p.stem for p in (build / "_doubtful").glob("*.parquet")) == [
+        "4301",
+        "4302",
+        "4303",
+        "4304",
+        "shared",
+    ]
+    con = connect(h, "2026-09", rules)  # the province at once, from the published month's files
+    whole = run_checks(con)
+    unchecked = con.sql((MEANS_DIR / "unchecked.sql").read_text(encoding="utf-8")).pl()
+    con.close()
+    keys = ["household_id", "check_id", "direction", "evidence", "source_refs", "township_code"]
+    assert whole.height
+    assert h.read("_doubtful", "2026-09").select(keys).sort(keys).equals(whole.select(keys).sort(keys))
+    assert h.read("_unchecked", "2026-09").height == unchecked.height
+    # the households the prefectures' models counted are the province's, each once
+    counted = h.read("_means_households", "2026-09")
+    assert (
+        counted["household_id"].n_unique() == counted.height == h.read("_household_month", "2026-09").height
+    )

@@ -137,8 +137,8 @@ def test_every_monitored_household_is_scored_with_the_rule_version(loaded):
         assert n == distinct == on_roster
         assert 0 <= low <= high <= 100 and no_level == 0
         assert version == run_version and len(version) == 12
-    written = sorted((home / "lake").glob("month=*/build=*/_household_month/data.parquet"))
-    assert len(written) == 2
+    written = sorted((home / "lake").glob("month=*/build=*/_household_month/*.parquet"))
+    assert len(written) == 2  # one prefecture's file each month
     for path in written:  # in household order as assembled: the write sorts no copy
         assert pl.read_parquet(path, columns=["household_id"])["household_id"].is_sorted()
     columns = {r[0] for r in q(home, "describe v_household_month")}
@@ -440,7 +440,7 @@ def test_a_failed_airflow_run_is_recorded_failed_and_publishes_nothing(loaded, l
     )
     assert done.returncode == 1 and "nothing new was published" in done.stderr
     (failed,) = q(home, "select status, failed_task, is_current, error from v_runs where status = 'failed'")
-    assert failed[:3] == ("failed", "assess", False) and "injected fault" in failed[3]
+    assert failed[:3] == ("failed", "assess_area", False) and "injected fault" in failed[3]
     assert q(home, "select * exclude (run_id) from v_leads") == before
 
 

@@ -631,8 +631,7 @@ def test_the_next_run_reads_the_uploads_and_auditors_trace_them(site):
     assert {"sign_in", "sign_in_failed", "download", "upload", "refused"} <= set(log["action"])
     assert log.filter(pl.col("action") == "download")["sha256"].null_count() == 0
     # standing doubtful records keep their id from August to September
-    aug = pl.read_parquet(next((home / "lake" / "month=2026-08").glob("build=*/_doubtful/data.parquet")))
-    sep = pl.read_parquet(next((home / "lake" / "month=2026-09").glob("build=*/_doubtful/data.parquet")))
+    aug, sep = (Home(home).read("_doubtful", m) for m in ("2026-08", "2026-09"))
     both = aug.join(sep, on=["household_id", "check_id"], suffix="_sep")
     assert both.height and (both["record_id"] == both["record_id_sep"]).all()
     # after the run, uploads go to the month after

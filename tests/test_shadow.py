@@ -19,6 +19,7 @@ from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from jobs import shadow
+from jobs.lake import Home
 from safetynet.cli import app
 from safetynet.versions import RULES_DIR
 
@@ -41,7 +42,7 @@ def tree(root: Path) -> dict[str, tuple[int, int, int]]:
 
 
 def published(home: Path, dataset: str, month: str) -> pl.DataFrame:
-    return pl.read_parquet(next((home / "lake" / f"month={month}").glob(f"build=*/{dataset}/data.parquet")))
+    return Home(home).read(dataset, month)
 
 
 def candidate(tmp_path: Path) -> Path:
