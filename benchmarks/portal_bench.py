@@ -185,7 +185,7 @@ def run(home: Path, landing: Path) -> dict:
     with_files = [m for m in months if any((h.build_dir(m) / "exports").glob("*/*/manifest.json"))]
     month = with_files[-1]
     manifests = sorted((h.build_dir(month) / "exports").glob("*/*/manifest.json"))
-    issued = pl.read_parquet(h.partition("_issued", month) / "data.parquet")
+    issued = h.read("_issued", month)
     busiest = issued.group_by("township_code").len().sort("len", "township_code", descending=[True, False])
     township = busiest["township_code"][0]
     near = min(

@@ -26,9 +26,11 @@ takes it from its data interval.
    cross-checks and draws the random re-check sample. `assess` then works over the month: the
    checks across prefectures (one person in two households), and the cases: the month's outcomes
    close cases, the rest stand, turn overdue or expire (`jobs/cases.py`, `v_cases`).
-7. `export` writes each township's files: lead list, doubtful records, re-check sample (each with
-   the sheet 逾期未回传 of overdue cases), economic-status reports (PDF) for new or changed records,
-   summary, manifest; and each county's overview (`reports/<month>/overview/`).
+7. `export_areas` lists the prefectures with township files (households, cases or notices);
+   `export` (mapped, one task per prefecture) writes each of its townships' files: lead list,
+   doubtful records, re-check sample (each with the sheet 逾期未回传 of overdue cases),
+   economic-status reports (PDF) for new or changed records, summary, manifest; and each of its
+   counties' overview (`reports/<month>/overview/`).
 8. `gate` compares the month with the last ones (rows per source, a delivery identical to last
    month's, the roster's size, leads and doubtful records against their usual count; thresholds in
    `rules/release/gate.yaml`). `approve` holds the release for the data team when a check tripped
@@ -295,18 +297,29 @@ def safetynet_monthly():
 
         return _at_once(assess.assess_month, recorded["month"], _locations(params)[1], run_id)
 
-    @task(execution_timeout=_timeout("export"), pool_slots=EXPORT_SLOTS)
-    def export(assessed: dict, params=None, run_id=None) -> dict:
+    @task(execution_timeout=_timeout("export_areas"))
+    def export_areas(assessed: dict, params=None, run_id=None) -> list[str]:
         from jobs import exports
 
-        return _at_once(exports.export, assessed["month"], _locations(params)[1], run_id, EXPORT_SLOTS)
+        return _at_once(exports.export_areas, assessed["month"], _locations(params)[1], run_id)
+
+    @task(
+        map_index_template="{{ task.op_kwargs['area'] }}",
+        execution_timeout=_timeout("export"),
+        pool_slots=EXPORT_SLOTS,
+    )
+    def export(area: str, assessed: dict, params=None, run_id=None) -> dict:
+        from jobs import exports
+
+        home = _locations(params)[1]
+        return _at_once(exports.export_area, assessed["month"], home, run_id, area, EXPORT_SLOTS)
 
     @task(execution_timeout=_timeout("gate"))
-    def gate(exported: dict, params=None, run_id=None) -> dict:
+    def gate(assessed: dict, exported: list[dict], params=None, run_id=None) -> dict:
         from jobs import release
 
         home = _locations(params)[1]
-        return _at_once(release.gate, exported["month"], home, run_id, params["approved_by"] or None)
+        return _at_once(release.gate, assessed["month"], home, run_id, params["approved_by"] or None)
 
     approve = ReleaseApproval(
         task_id="approve",
@@ -319,10 +332,10 @@ def safetynet_monthly():
     )
 
     @task(execution_timeout=_timeout("publish"), outlets=[WAREHOUSE, TOWNSHIP_FILES])
-    def publish(exported: dict, params=None, run_id=None, outlet_events=None) -> dict:
+    def publish(assessed: dict, exported: list[dict], params=None, run_id=None, outlet_events=None) -> dict:
         from jobs import monthly
 
-        done = _at_once(monthly.publish, exported["month"], _locations(params)[1], run_id)
+        done = _at_once(monthly.publish, assessed["month"], _locations(params)[1], run_id)
         for asset in (WAREHOUSE, TOWNSHIP_FILES):
             outlet_events[asset].extra = {k: done[k] for k in ("month", "build", "commit", "status")}
         return done
@@ -332,8 +345,9 @@ def safetynet_monthly():
     results = ingest.partial(run=run, roster=roster).expand(source=OTHER_SOURCES)
     recorded = record(run, roster, results)
     assessed = assess_area.partial(recorded=recorded).expand(area=prefectures(recorded))
-    exported = export(assess(recorded, assessed))
-    gate(exported) >> approve >> publish(exported)
+    month = assess(recorded, assessed)
+    exported = export.partial(assessed=month).expand(area=export_areas(month))
+    gate(month, exported) >> approve >> publish(month, exported)
 
 
 monthly_dag = safetynet_monthly()

@@ -130,9 +130,7 @@ def from_issued(h: Home, month: str) -> pl.DataFrame | None:
     issued = h.read("_issued", month)
     if issued is None:
         return None
-    paths = [
-        p for m in h.months() if m <= month and (p := h.partition("_issued", m) / "data.parquet").exists()
-    ]
+    paths = [p for m in h.months() if m <= month for p in h.files("_issued", m)]
     first = (
         pl.scan_parquet(paths)
         .group_by("id")

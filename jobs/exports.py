@@ -4,6 +4,11 @@ Each township gets its pushed leads (线索清单.xlsx), its means-test doubtful
 (核对疑点清单.xlsx), the random re-check sample when one is drawn (随机抽查名单.xlsx) and a
 manifest with each file's SHA-256. Only its own households are in its files, and every resident ID
 number in them is masked (the first 6 and last 4 characters are kept).
+
+`export_area` writes one prefecture's townships and county overviews (the DAG maps it over
+`export_areas`), from that prefecture's files of the build (jobs/areas.py); each of its counties'
+folders is put in place by one rename, so prefectures never write into each other's. `export` runs
+every prefecture in one process.
 """
 
 from __future__ import annotations
@@ -11,14 +16,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import NamedTuple
 
 import polars as pl
 
 from jobs import portraits
+from jobs.areas import prefecture
 from jobs.cases import STATES
 from jobs.faults import fault
 from jobs.household_reports import REPORT_DIR, SUMMARY_FILE, ReportFailure, Reports, division_names, gather
@@ -98,8 +106,11 @@ LISTS = (
 )
 
 
-def _heads(home: Home, month: str) -> pl.DataFrame:
-    roster = home.read("roster", month, ["household_id", "id_number", "name", "relation"])
+def _heads(home: Home, month: str, area: str) -> pl.DataFrame:
+    columns = ["household_id", "id_number", "name", "relation"]
+    roster = home.read("roster", month, columns, area)
+    if roster is None:  # a prefecture whose households have all left the roster: cases still listed
+        roster = pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
     return (
         roster.sort("household_id", pl.col("relation") != "户主", "id_number")
         .group_by("household_id", maintain_order=True)
@@ -135,9 +146,38 @@ def _published_contents(home: Home, month: str, replaces: str | None, township: 
     return {f["file"]: f["content_sha256"] for f in files if "content_sha256" in f}
 
 
+def export_areas(month: str, home: str, run_id: str) -> list[str]:
+    """The prefectures with township files this month: households on the roster, cases listed
+    (those of households gone from the roster included) or notices."""
+    from jobs.monthly import open_build
+
+    h = open_build(home, run_id)
+    found = {p.stem for d in ("roster", "_notices") for p in h.files(d, month) if p.stem.isdigit()}
+    cases = h.scan("_cases", month)
+    if cases is not None:
+        listed = cases.filter(pl.col("sheet").is_not_null()).select(prefecture(pl.col("township_code")))
+        found |= set(listed.unique().collect()["township_code"].drop_nulls())
+    return sorted(found)
+
+
 def export(month: str, home: str, run_id: str, slots: int | None = None) -> dict:
-    """The township files, into the run's build; released to townships when `publish` commits.
-    `slots`: the task's pool slots, the processes it may draw documents with (safetynet.workers)."""
+    """Every prefecture's township files in one process (`export_area` of each, in turn)."""
+    done = [export_area(month, home, run_id, area, slots) for area in export_areas(month, home, run_id)]
+    counts = ("townships", "files", "reports", "lists", "reports_failed", "portraits", "portraits_failed")
+    return {
+        "month": month,
+        "prefectures": len(done),
+        **{k: sum(d[k] for d in done) for k in (*counts, "report_seconds")},
+        "busy_seconds": {
+            k: sum(d["busy_seconds"][k] for d in done) for k in ("lists", "reports", "portraits")
+        },
+    }
+
+
+def export_area(month: str, home: str, run_id: str, area: str, slots: int | None = None) -> dict:
+    """A prefecture's township files, into the run's build; released to townships when `publish`
+    commits. `slots`: the task's pool slots, the processes it may draw documents with
+    (safetynet.workers)."""
     from jobs.monthly import open_build
 
     h = open_build(home, run_id)
@@ -146,25 +186,20 @@ def export(month: str, home: str, run_id: str, slots: int | None = None) -> dict
     rules = load_rules()
     labels = {c.id: c.label for c in rules.means_checks}
     target = h.building.path / "exports"
-    staging = h.building.path / ".exports.tmp"
+    staging = h.building.path / f".exports.{area}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    heads = _heads(h, month)
-    household_month = h.read(
-        "_household_month",
-        month,
-        [
-            "household_id",
-            "division_code",
-            "category",
-            "hardship_score",
-            "hardship_level",
-            "top_factors",
-        ],
-    )
+    heads = _heads(h, month, area)
+    columns = ["household_id", "division_code", "category", "hardship_score", "hardship_level", "top_factors"]
+    household_month = h.read("_household_month", month, columns, area)
+    if household_month is None:  # no household on the roster: only cases carried on
+        household_month = pl.DataFrame(
+            schema=dict.fromkeys(columns, pl.String) | {"hardship_score": pl.Float64}
+        )
     listed = (
-        h.read("_cases", month)
-        .filter(pl.col("sheet").is_not_null())
+        h.scan("_cases", month)
+        .filter(pl.col("sheet").is_not_null() & pl.col("township_code").str.starts_with(area))
+        .collect()
         .join(heads, on="household_id", how="left")
         .join(household_month, on="household_id", how="left")
         .with_columns(record_id="case_id", lead_id="case_id", state_label=state_label())
@@ -176,13 +211,13 @@ def export(month: str, home: str, run_id: str, slots: int | None = None) -> dict
         sources=pl.col("source_refs").list.join("；"),
     )
     sample = listed.filter(pl.col("kind") == "recheck").join(draws(h, listed), on="case_id", how="left")
-    write_parquet(issued(month, listed), h.partition("_issued", month) / "data.parquet")
+    write_parquet(issued(month, listed), h.partition("_issued", month) / f"{area}.parquet")
     names = division_names(h, month)
     issued_on = rules.deadlines.issued_on(month)
     with timed("report data") as info:
         # a report for a new or changed doubtful record and a new re-check draw; others on demand
         drawn = listed.filter(pl.col("kind").is_in(["doubtful", "recheck"]) & pl.col("changed"))
-        report_rows = gather(h, month, set(drawn["household_id"]))
+        report_rows = gather(h, month, set(drawn["household_id"]), area)
         info["households"] = sum(len(rows) for rows in report_rows.values())
     with timed("portrait data") as info:
         # a portrait with the visit sheet for a new or escalated red/orange/yellow lead; others on demand
@@ -190,7 +225,7 @@ def export(month: str, home: str, run_id: str, slots: int | None = None) -> dict
         for p in portraits.gather(h, month, listed.filter(portraits.printed_at_export()), rules.dimensions):
             printed.setdefault(p["township_code"], []).append(p)
         info["portraits"] = sum(len(p) for p in printed.values())
-    noticed = h.read("_notices", month)
+    noticed = h.read("_notices", month, area=area)
     noticed = (
         pl.DataFrame(schema={"township_code": pl.String, **dict.fromkeys(NOTICE_COLUMNS, pl.String)})
         if noticed is None
@@ -202,7 +237,9 @@ def export(month: str, home: str, run_id: str, slots: int | None = None) -> dict
         .partition_by("township_code", as_dict=True, maintain_order=True)
         .items()
     }
-    townships = sorted(set(report_rows).union(listed["township_code"].drop_nulls(), notices))
+    townships = sorted(
+        t for t in set(report_rows).union(listed["township_code"].drop_nulls(), notices) if t.startswith(area)
+    )
     lead_counts: dict[str, dict[str, int]] = {}
     for township, level, n in leads.group_by("township_code", "level").len().iter_rows():
         lead_counts.setdefault(township, {})[level] = n
@@ -248,11 +285,14 @@ def export(month: str, home: str, run_id: str, slots: int | None = None) -> dict
     for failure in failures:  # the month goes on; the township's manifest lists what is missing
         say("export", f"not written: {failure.township_code}/{failure.file}: {failure.message}")
     files = sum(d.files for d in done)
-    replace_dir(staging, target)
+    for county in sorted(staging.iterdir()):  # the prefecture's counties, each by one rename
+        replace_dir(county, target / county.name)
+    shutil.rmtree(staging)
     with timed("county overviews") as info:
         info["counties"] = write_overviews(h, month, sorted({t[:6] for t in townships}), names, rules)
     return {
         "month": month,
+        "prefecture": area,
         "townships": len(townships),
         "files": files,
         "reports": reports,
@@ -473,11 +513,13 @@ def write_overviews(h: Home, month: str, counties: list[str], names: dict[str, s
     for sql in warehouse.statements(h):
         con.execute(sql)
     folder = h.building.path / "report" / "overview"
-    staging = folder.with_name(".overview.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = folder.with_name(f".overview.{uuid.uuid4().hex}.tmp")
     written = overview.write(con, month, counties, names, rules, staging)
     con.close()
-    replace_dir(staging, folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(staging.iterdir()):  # each county's file by one rename, beside the others'
+        os.replace(path, folder / path.name)
+    shutil.rmtree(staging)
     return written
 
 

@@ -54,12 +54,14 @@ def division_names(home: Home, month: str) -> dict[str, str]:
     return {}
 
 
-def gather(home: Home, month: str, draw: set[str] | None = None) -> dict[str, list[dict]]:
-    """The month's flagged and sampled households by township, each a dict with its doubtful
-    records and re-check draw; those whose report is drawn (`draw`; all when None) also with their
-    members, income, assets and lead, and `draw` true."""
-    doubtful = home.read("_doubtful", month)
-    sample = home.read("_recheck", month)
+def gather(
+    home: Home, month: str, draw: set[str] | None = None, area: str | None = None
+) -> dict[str, list[dict]]:
+    """The month's flagged and sampled households by township (of one prefecture, with `area`),
+    each a dict with its doubtful records and re-check draw; those whose report is drawn (`draw`;
+    all when None) also with their members, income, assets and lead, and `draw` true."""
+    doubtful = home.read("_doubtful", month, area=area)
+    sample = home.read("_recheck", month, area=area)
     wanted = pl.concat(
         [f.select("household_id") for f in (doubtful, sample) if f is not None and f.height]
         or [pl.DataFrame(schema={"household_id": pl.String})]
@@ -67,12 +69,15 @@ def gather(home: Home, month: str, draw: set[str] | None = None) -> dict[str, li
     if wanted.height == 0:
         return {}
     drawn = wanted if draw is None else wanted.filter(pl.col("household_id").is_in(sorted(draw)))
-    households = home.read("_means_households", month).join(wanted, on="household_id", how="semi")
+    households = home.read("_means_households", month, area=area)
+    if households is None:  # records of other prefectures only (the shared file)
+        return {}
+    households = households.join(wanted, on="household_id", how="semi")
     scored = home.read(
-        "_household_month", month, ["household_id", "hardship_score", "hardship_level", "top_factors"]
+        "_household_month", month, ["household_id", "hardship_score", "hardship_level", "top_factors"], area
     ).join(drawn, on="household_id", how="semi")
     members = (
-        home.read("_means_members", month)
+        home.read("_means_members", month, area=area)
         .join(drawn, on="household_id", how="semi")
         .with_columns(id_number=mask_ids(pl.col("id_number")))
         .sort("household_id", pl.col("relation") != "户主", "name", "id_number")
@@ -94,7 +99,7 @@ def gather(home: Home, month: str, draw: set[str] | None = None) -> dict[str, li
         )
     )
     assets = (
-        home.read("_means_assets", month)
+        home.read("_means_assets", month, area=area)
         .join(drawn, on="household_id", how="semi")
         .with_columns(
             pl.col("deposits").cast(pl.Float64),

@@ -113,9 +113,12 @@ class Home:
         files = self.files(dataset, month, area)
         return pl.scan_parquet(files) if files else None
 
-    def read(self, dataset: str, month: str, columns: list[str] | None = None) -> pl.DataFrame | None:
-        """A month's rows of a dataset, or None when the month has none."""
-        files = self.files(dataset, month)
+    def read(
+        self, dataset: str, month: str, columns: list[str] | None = None, area: str | None = None
+    ) -> pl.DataFrame | None:
+        """A month's rows of a dataset (its files for one prefecture, with `area`), or None when the
+        month has none."""
+        files = self.files(dataset, month, area)
         return pl.read_parquet(files, columns=columns) if files else None
 
     def staging(self, run_id: str) -> Path:

@@ -425,7 +425,7 @@ def issued_ids(h: Home, month: str) -> list[str] | None:
     earlier = [m for m in h.months() if m < month]
     if not earlier:
         return None
-    paths = [p for m in earlier if (p := h.partition("_issued", m) / "data.parquet").exists()]
+    paths = [p for m in earlier for p in h.files("_issued", m)]
     if not paths:
         return []
     return pl.scan_parquet(paths).select(pl.col("id").unique().sort()).collect()["id"].to_list()

@@ -910,7 +910,7 @@ def open_cases(home: Home, landing: Path | None, township: str, today: dt.date) 
     """Every case issued to a township, its latest issue, and its state: 已回传 (an outcome read by a
     run), 已上传待入库 (uploaded, read by the next run), 已逾期 (past its deadline) or 待核查."""
     months = sorted(home.catalog)
-    issued = [p for m in months if (p := home.partition("_issued", m) / "data.parquet").exists()]
+    issued = [p for m in months for p in home.files("_issued", m, prefecture_of(township))]
     schema = {
         "id": pl.String,
         "kind": pl.String,

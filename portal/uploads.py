@@ -220,7 +220,7 @@ def target_month(home: Home, landing: Path | None) -> str | None:
 def issued(home: Home, ids: list[str]) -> pl.DataFrame:
     """Where each of `ids` was issued: the township of its latest issue (a household that moved is
     the new township's case), its kind, and the date it was first issued."""
-    paths = [p for m in home.catalog if (p := home.partition("_issued", m) / "data.parquet").exists()]
+    paths = [p for m in home.catalog for p in home.files("_issued", m)]
     schema = {"id": pl.String, "township_code": pl.String, "kind": pl.String, "issued_on": pl.Date}
     if not paths or not ids:
         return pl.DataFrame(schema=schema)

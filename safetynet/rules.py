@@ -810,6 +810,7 @@ SCHEDULED_TASKS = (
     "prefectures",
     "assess_area",
     "assess",
+    "export_areas",
     "export",
     "gate",
     "publish",

@@ -232,3 +232,88 @@ def test_the_means_test_per_prefecture_and_across_finds_what_the_province_does(p
     assert (
         counted["household_id"].n_unique() == counted.height == h.read("_household_month", "2026-09").height
     )
+
+
+def test_each_prefecture_writes_its_own_townships_files(province):
+    h = Home(province)
+    build = h.build_dir("2026-09")
+    counties = sorted(p.name for p in (build / "exports").iterdir())
+    assert counties == ["430101", "430201", "430301", "430401"]
+    assert sorted(p.stem for p in (build / "_issued").glob("*.parquet")) == ["4301", "4302", "4303", "4304"]
+    issued = h.read("_issued", "2026-09")
+    for manifest in (build / "exports").glob("*/*/manifest.json"):
+        township = manifest.parent.name
+        assert manifest.parent.parent.name == township[:6]
+        listed = issued.filter(pl.col("township_code") == township)
+        assert listed.height == 0 or listed["township_code"].str.starts_with(township[:4]).all()
+    overviews = sorted(p.stem for p in (build / "report" / "overview").glob("*.html"))
+    assert overviews == counties
+    assert not list(build.glob(".*"))  # no staging left behind
+
+
+def test_a_prefecture_with_no_households_this_month_has_no_assessment_but_its_cases_go_out(
+    province, tmp_path
+):
+    """September delivered again without the households of 4304: no task assesses a prefecture with
+    no households, and its townships still get the cases carried on (off the roster)."""
+    import shutil
+
+    from direct import run
+
+    from jobs.assess import prefectures
+
+    home = tmp_path / "home"
+    shutil.copytree(province, home, symlinks=True)
+    landing = tmp_path / "landing"
+    shutil.copytree(province.parent / "landing", landing)
+    roster = landing / "2026-09" / "roster.csv"
+    lines = roster.read_text(encoding="gb18030").splitlines(keepends=True)
+    kept = [line for line in lines if line.split(",")[4][:4] != "4304"]
+    assert len(kept) < len(lines)
+    roster.write_text("".join(kept), encoding="gb18030")
+    run("2026-09", str(landing), str(home), "p-2026-09-again")
+    h = Home(home)
+    build = h.build_dir("2026-09")
+    assert prefectures("2026-09", str(home), "p-2026-09-again") == ["4301", "4302", "4303"]
+    assert sorted(p.stem for p in (build / "_household_month").glob("*.parquet")) == ["4301", "4302", "4303"]
+    carried = h.read("_cases", "2026-09").filter(
+        pl.col("township_code").str.starts_with("4304") & pl.col("sheet").is_not_null()
+    )
+    assert carried.height and not carried["on_roster"].any()
+    assert (build / "exports" / "430401").is_dir()
+    assert set(h.read("_issued", "2026-09", area="4304")["id"]) == set(carried["case_id"])
+
+
+def test_two_tries_of_one_prefecture_at_once_publish_the_month_an_uninterrupted_run_does(province, tmp_path):
+    """Airflow runs one try of a mapped task at a time, but a worker lost mid-task may still be
+    writing when its retry starts on another: both write the same files, each by rename, and the
+    month published is the one the province's uninterrupted run published."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from direct import run
+
+    from jobs import assess, exports, manifest, release
+    from safetynet.contract import SOURCE_NAMES
+
+    landing, home = province.parent / "landing", tmp_path / "home"
+    run("2026-08", str(landing), str(home), "p-2026-08")
+    monthly.start("2026-09", str(landing), str(home), "twice")
+    for source in SOURCE_NAMES:
+        monthly.ingest(source, "2026-09", str(landing), str(home), "twice")
+    monthly.record("2026-09", str(home), "twice")
+    task = "import sys; from jobs.assess import assess_area; assess_area(*sys.argv[1:])"
+    args = [sys.executable, "-c", task, "2026-09", str(home), "twice", "4302"]
+    tries = [subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE) for _ in range(2)]
+    assert [t.wait() for t in tries] == [0, 0], [t.stderr.read()[-2000:] for t in tries]
+    for area in assess.prefectures("2026-09", str(home), "twice"):
+        if area != "4302":
+            assess.assess_area("2026-09", str(home), "twice", area)
+    assess.assess_month("2026-09", str(home), "twice")
+    exports.export("2026-09", str(home), "twice")
+    release.gate("2026-09", str(home), "twice", "tests")
+    monthly.publish("2026-09", str(home), "twice")
+    mine, theirs = Home(home).build_dir("2026-09"), Home(province).build_dir("2026-09")
+    assert mine.name == theirs.name
+    assert manifest.same(mine / "manifest.json", theirs / "manifest.json")

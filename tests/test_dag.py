@@ -75,6 +75,7 @@ def test_one_mapped_ingest_task_per_source_after_divisions(dag):
         "prefectures",
         "assess_area",
         "assess",
+        "export_areas",
         "export",
         "publish",
     }
@@ -88,7 +89,11 @@ def test_one_mapped_ingest_task_per_source_after_divisions(dag):
     assert {"ingest", "ingest_roster"} <= dag.get_task("record").upstream_task_ids
     assert dag.get_task("start").upstream_task_ids == {"wait"}
     # one commit point, after everything a month produces and the release gate
-    assert dag.get_task("publish").upstream_task_ids == {"export", "approve"}
+    assert dag.get_task("publish").upstream_task_ids == {"assess", "export", "approve"}
+    # township files per prefecture, after the month's cases
+    assert dag.get_task("export_areas").upstream_task_ids == {"assess"}
+    assert dag.get_task("export").upstream_task_ids == {"assess", "export_areas"}
+    assert dag.get_task("gate").upstream_task_ids == {"assess", "export"}
     assert dag.get_task("approve").upstream_task_ids == {"gate"}
     assert not dag.get_task("publish").downstream_task_ids
     assert all(t.on_failure_callback for t in dag.tasks)  # a failure is recorded in the run log

@@ -486,9 +486,7 @@ def test_a_bad_upload_says_row_by_row_why(site):
     ids += [r[1] for r in sheet(c.get(f"/download/2026-08/{t}/核对疑点清单.xlsx").content)[2:]]
     other_id = (
         json.loads((site["home"] / "lake" / "_runs" / "portal-08.json").read_text())
-        and pl.read_parquet(
-            next((site["home"] / "lake" / "month=2026-08").glob("build=*/_issued/data.parquet"))
-        ).filter(pl.col("township_code") == other)["id"][0]
+        and Home(site["home"]).read("_issued", "2026-08").filter(pl.col("township_code") == other)["id"][0]
     )
     values = {"other_id": other_id, **{f"id{i}": ids[i] for i in range(1, 6)}}
     lines = ["线索编号,核查日期,核查结论,转介部门,备注"]

@@ -3,8 +3,9 @@ api-server, scheduler, dag-processor and triggerer with the CeleryExecutor and t
 (separate processes, each with its own working folder and AIRFLOW_HOME), all on loopback. The
 workers share only what a deployment shares: the lake (home) and the landing.
 
-One session of the services covers: a manual trigger named by its month (README's command); a
-trigger with no month (refused at once); a release gate that trips, is held, rejected (nothing
+One session of the services covers: a manual trigger named by its month (README's command), in
+which the process of one prefecture's task is killed (SIGKILL, as a lost worker) and its retry
+succeeds; a trigger with no month (refused at once); a release gate that trips, is held, rejected (nothing
 published), then approved in a new run; a backfill created with more active runs than months
 allowed, whose second month waits for the first and for its readiness marker written after the
 backfill started. The months published equal those of the same job run in this process.
@@ -30,11 +31,12 @@ MONTHS = ["2026-07", "2026-08", "2026-09", "2026-10"]  # whole intervals: backfi
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory) -> Path:
-    """Four months; August's deposits are July's file sent again (the gate trips on it)."""
+    """Four months of four prefectures; August's deposits are July's file sent again (the gate trips
+    on it)."""
     path = tmp_path_factory.mktemp("services-landing")
     safetynet(
         "generate", "--month", MONTHS[0], "--months", "4", "--households", "500", "--seed", "5",
-        "--landing", str(path), check=True,
+        "--county-households", "125", "--landing", str(path), check=True,
     )  # fmt: skip
     shutil.copyfile(path / "2026-07" / "deposits.csv", path / "2026-08" / "deposits.csv")
     return path
@@ -86,6 +88,9 @@ def test_the_dag_under_the_real_services(landing, rules, tmp_path):
         "SAFETYNET_HOME": str(home),
         "SAFETYNET_RULES": str(rules),
         "SAFETYNET_RETRY_DELAY": "1",
+        # the first prefecture's task to reach its leads is killed, once
+        "SAFETYNET_FAULT": "assess:leads:kill",
+        "SAFETYNET_FAULT_ONCE": str(tmp_path / "killed"),
     }
     (landing / "2026-10" / "_READY").unlink()  # the data team has not finished October yet
     with postgres() as database, redis() as broker, airflow(database, tmp_path, env, broker) as af:
@@ -94,6 +99,11 @@ def test_the_dag_under_the_real_services(landing, rules, tmp_path):
         nameless = trigger(af, None)
         july = next(r["dag_run_id"] for r in af.runs(DAG) if r["conf"].get("month") == "2026-07")
         assert af.wait_for("July", finished(af, july)) == "success"
+        # one task per prefecture; the one killed was retried, and the month went on
+        assert (tmp_path / "killed").exists()
+        mapped = af.api("GET", f"/dags/{DAG}/dagRuns/{july}/taskInstances/assess_area/listMapped")
+        tries = sorted((t["try_number"], t["state"]) for t in mapped["task_instances"])
+        assert tries == [(1, "success")] * 3 + [(2, "success")], tries
         assert af.wait_for("the run with no month", finished(af, nameless)) == "failed"
         refused = af.api("GET", f"/dags/{DAG}/dagRuns/{nameless}/taskInstances/wait")
         assert refused["state"] == "failed" and refused["try_number"] == 1  # bad input: no retries
