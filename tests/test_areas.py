@@ -13,6 +13,7 @@ from jobs.lake import Build, Home, write_parquet
 from jobs.sealed import connect
 from jobs.warehouse import statements
 from safetynet.contract import SOURCES
+from safetynet.ids import check_character
 
 # two households in 4301, one in 4302; P3 is on a household of each prefecture
 ROSTER = pl.DataFrame(
@@ -131,6 +132,9 @@ def test_a_source_by_id_number_before_the_roster_is_refused(landing, tmp_path):
 # in September, the head of a household of 4301 is also listed on a household of 4302
 TWICE = "430101199510080016"
 TWICE_ROW = f"H0000020000,{TWICE},何波,其他,430201001001,城市,低保,20180513,,有,健康,,0.0\n"
+# ... and a household in a prefecture (4399) the divisions delivery does not have
+UNKNOWN = "43990119800101001" + check_character("43990119800101001")
+UNKNOWN_ROW = f"H0000099999,{UNKNOWN},钱多,户主,439901001001,农村,低保,20200101,500,有,健康,60,0\n"
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +150,7 @@ def province(tmp_path_factory):
     run("2026-08", str(landing), str(home), "p-2026-08")
     generate("2026-09", 800, 5, landing, home=home, county_size=200)
     with open(landing / "2026-09" / "roster.csv", "a", encoding="gb18030") as roster:
-        roster.write(TWICE_ROW)
+        roster.write(TWICE_ROW + UNKNOWN_ROW)
     run("2026-09", str(landing), str(home), "p-2026-09")
     return home
 
@@ -170,6 +174,23 @@ def test_a_person_of_two_prefectures_is_read_by_both_and_found_across_them(provi
     twice = found.filter(pl.col("household_id").is_in(["H0000000000", "H0000020000"]))
     assert twice["township_code"].to_list() == ["430101001", "430201001"]
     assert all("跨县" in e for e in twice["evidence"])
+
+
+def test_a_division_of_an_unknown_prefecture_is_quarantined_and_never_a_task(province):
+    from jobs.assess import prefectures
+    from jobs.exports import export_areas
+
+    h = Home(province)
+    build = h.build_dir("2026-09")
+    quarantined = pl.read_parquet(build / "_quarantine" / "roster.parquet").filter(
+        pl.col("raw_value") == "439901001001"
+    )
+    assert quarantined.height == 1 and quarantined["column"][0] == "division_code"
+    assert not list(build.glob("*/4399.parquet"))
+    run = h.catalog["2026-09"]["run_id"]
+    assert "4399" not in prefectures("2026-09", str(province), run)
+    assert "4399" not in export_areas("2026-09", str(province), run)
+    assert not (build / "exports" / "439901").exists()
 
 
 def test_each_prefecture_assembles_what_the_province_does(province):

@@ -35,7 +35,7 @@ def landing(tmp_path_factory) -> Path:
     on it)."""
     path = tmp_path_factory.mktemp("services-landing")
     safetynet(
-        "generate", "--month", MONTHS[0], "--months", "4", "--households", "500", "--seed", "5",
+        "generate", "--month", MONTHS[0], "--months", "4", "--households", "500", "--seed", "6",
         "--county-households", "125", "--landing", str(path), check=True,
     )  # fmt: skip
     shutil.copyfile(path / "2026-07" / "deposits.csv", path / "2026-08" / "deposits.csv")
