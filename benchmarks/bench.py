@@ -308,8 +308,17 @@ def stage_areas(month: str, _households: int, _landing: Path, home: Path) -> dic
         out[f"wall_{workers}_worker"] = round(time.perf_counter() - started, 1)
         out[f"tasks_{workers}_worker"] = tasks
     largest = max(t["peak_mb"] for w in (1, 2) for t in out[f"tasks_{w}_worker"])
-    households = open_build(home, "bench").scan("_household_month", month).select(pl.len()).collect().item()
-    return out | {"rows": households, "largest_task_mb": largest, "peak_mb_override": largest}
+    build = open_build(home, "bench").building.path
+    households = (
+        pl.scan_parquet(list((build / "_household_month").glob("*.parquet"))).select(pl.len()).collect()
+    )
+    # the stages after this one time the same steps over the whole province, in one file each
+    for area in areas:
+        for path in build.glob(f"*/{area}.parquet"):
+            if not path.parent.name.startswith("_") or path.parent.name in ("_quarantine", "_deliveries"):
+                continue  # the lake's sources and the ingest's records stay
+            path.unlink()
+    return out | {"rows": households.item(), "largest_task_mb": largest, "peak_mb_override": largest}
 
 
 def pl_lit(value: str):

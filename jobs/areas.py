@@ -85,6 +85,9 @@ def placement_roster(h: Home, month: str) -> pl.LazyFrame | None:
                 f"{month}: the roster is not loaded yet; per-person sources are placed by prefecture "
                 "through it, so it is loaded first (ingest roster, then the others)"
             )
+        status = pl.read_parquet(delivery, columns=["status"])["status"][0]
+        if status == "delivered" and not h.files(ROSTER, month):  # being rewritten: never last month's
+            raise PlacementError(f"{month}: the roster was loaded but its files are missing; retry the task")
     for m in reversed([m for m in h.months() if m <= month]):
         rows = h.scan(ROSTER, m)
         if rows is not None:

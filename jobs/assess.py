@@ -27,13 +27,13 @@ from __future__ import annotations
 import polars as pl
 
 from jobs import cases, notices
-from jobs.areas import AREA, household_areas
 from jobs.faults import fault
 from jobs.households import FEATURES, STAGE_COLUMNS, assemble
-from jobs.lake import write_parquet
+from jobs.lake import WHOLE, write_parquet
 from jobs.leads import make_leads, warn
 from jobs.means_test import across_prefectures, match_checks, means_test
 from jobs.score import score
+from safetynet.errors import SafetynetError
 from safetynet.progress import timed
 from safetynet.rules import RuleSet, load_rules
 
@@ -48,6 +48,10 @@ def checked_rules() -> RuleSet:
 AREA_LEADS = "_area_leads"
 
 
+class AssessError(SafetynetError):
+    """A month that cannot be assessed as asked (names the month and why)."""
+
+
 def prefectures(month: str, home: str, run_id: str) -> list[str]:
     """The prefectures with households on the month's roster: one `assess_area` each. A division
     code of an unknown prefecture was quarantined at ingest, so none is made up here."""
@@ -59,11 +63,15 @@ def prefectures(month: str, home: str, run_id: str) -> list[str]:
         raise FileNotFoundError(
             f"{h.root}: no roster in the lake for {month}: households cannot be assembled"
         )
-    found = [p.stem for p in files if p.stem.isdigit()]
-    if not found:  # a build loaded before prefectures (a task cleared after an old publish)
-        areas = household_areas(pl.scan_parquet(files)).select(AREA).unique().collect()
-        found = areas[AREA].to_list()
-    return sorted(found)
+    if [p.name for p in files] == [WHOLE]:  # a task cleared after a publish by the code before
+        raise AssessError(
+            f"{month}: its build was loaded before the lake was kept by prefecture; "
+            "start a new run of the month to assess it per prefecture"
+        )
+    found = sorted(p.stem for p in files if p.stem.isdigit())
+    if not found:
+        raise AssessError(f"{month}: the roster lists no household: nothing to assess")
+    return found
 
 
 def assess_area(month: str, home: str, run_id: str, area: str) -> dict:

@@ -186,8 +186,8 @@ def export_area(month: str, home: str, run_id: str, area: str, slots: int | None
     rules = load_rules()
     labels = {c.id: c.label for c in rules.means_checks}
     target = h.building.path / "exports"
-    staging = h.building.path / f".exports.{area}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
+    # a folder of this try's own: a try of a lost worker may still be writing when its retry starts
+    staging = h.building.path / f".exports.{area}.{uuid.uuid4().hex}.tmp"
     staging.mkdir()
     heads = _heads(h, month, area)
     columns = ["household_id", "division_code", "category", "hardship_score", "hardship_level", "top_factors"]

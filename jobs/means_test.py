@@ -22,6 +22,7 @@ into `_doubtful/shared.parquet`. Without `area`, the whole month in one `data.pa
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -88,7 +89,9 @@ def connect(
     # spills to a folder beside the build, so the task's peak RSS stays bounded at any scale.
     config = {"memory_limit": os.environ.get("SAFETYNET_DUCKDB_MEMORY", DUCKDB_MEMORY), "threads": threads()}
     if home.building is not None:
-        config["temp_directory"] = str(home.building.path.parent / ".duckdb-spill")
+        # one folder per connection: prefectures' means tests run at once, and DuckDB's spill
+        # files carry no name of their own (two instances in one folder would read each other's)
+        config["temp_directory"] = str(home.building.path.parent / ".duckdb-spill" / uuid.uuid4().hex)
     con = duckdb.connect(config=config)
     for sql in warehouse.statements(home, views=False, area=area):  # the models and checks read them
         con.execute(sql)

@@ -49,17 +49,16 @@ class Layout:
         self.area = area
 
     def files(self, pattern: str) -> list[str]:
-        """`pattern` (e.g. `_leads/*.parquet`) in every build that has it, oldest month first. With
-        `area`, the build in progress gives that prefecture's files only (its own and the shared)."""
+        """`pattern` (e.g. `_leads/*.parquet`) in every build that has it, oldest month first: a
+        dataset's files as every reader takes them (`dataset_files`). With `area`, the build in
+        progress gives that prefecture's files only (its own and the shared)."""
         out = []
         for month, build in self.builds.items():
-            if (
-                self.area
-                and self.home.building
-                and month == self.home.building.month
-                and pattern.endswith("/*.parquet")
-            ):
-                paths = dataset_files(build / pattern.removesuffix("/*.parquet"), self.area)
+            if pattern.endswith("/*.parquet"):
+                building = self.home.building is not None and month == self.home.building.month
+                paths = dataset_files(
+                    build / pattern.removesuffix("/*.parquet"), self.area if building else None
+                )
             else:
                 paths = [build / pattern] if any(build.glob(pattern)) else []
             out += [p.relative_to(self.home.root).as_posix() if self.relative else str(p) for p in paths]

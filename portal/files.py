@@ -246,8 +246,10 @@ def listed_cases(build: Path, township: str) -> tuple[dict, ...]:
         if found
         else pl.LazyFrame(schema={"household_id": pl.String, "reportable": pl.Boolean})
     )
-    heads = (
-        pl.scan_parquet(dataset_files(build / "roster", prefecture_of(township)))
+    roster = dataset_files(build / "roster", prefecture_of(township))
+    columns = ("household_id", "id_number", "name", "relation", "division_code")
+    heads = (  # no roster file: a prefecture whose households all left the roster, cases still listed
+        (pl.scan_parquet(roster) if roster else pl.LazyFrame(schema=dict.fromkeys(columns, pl.String)))
         .filter(pl.col("division_code").str.starts_with(township))
         .sort("household_id", pl.col("relation") != "户主", "id_number")
         .group_by("household_id", maintain_order=True)

@@ -9,7 +9,7 @@ import pytest
 
 from jobs import areas, monthly
 from jobs.households import Lake
-from jobs.lake import Build, Home, write_parquet
+from jobs.lake import Build, Home, dataset_files, write_parquet
 from jobs.sealed import connect
 from jobs.warehouse import statements
 from safetynet.contract import SOURCES
@@ -303,6 +303,32 @@ def test_a_prefecture_with_no_households_this_month_has_no_assessment_but_its_ca
     assert carried.height and not carried["on_roster"].any()
     assert (build / "exports" / "430401").is_dir()
     assert set(h.read("_issued", "2026-09", area="4304")["id"]) == set(carried["case_id"])
+    # the portal lists them too (no roster file to take the heads' names from)
+    from portal.files import listed_cases
+
+    township = carried["township_code"][0]
+    assert len(listed_cases(build, township)) == carried.filter(pl.col("township_code") == township).height
+
+
+def test_a_build_loaded_before_prefectures_is_not_assessed_by_prefecture(tmp_path):
+    """A task cleared after the code before published its month: its sources are in one file, so
+    a new run of the month is asked for rather than every prefecture assessing the whole province."""
+    from jobs.assess import AssessError, prefectures
+
+    build = tmp_path / "staging" / "old" / "month=2026-09" / "build=b"
+    write_parquet(ROSTER, build / "roster" / "data.parquet")
+    with pytest.raises(
+        AssessError, match="2026-09: its build was loaded before the lake was kept by prefecture"
+    ):
+        prefectures("2026-09", str(tmp_path), "old")
+    # the readers agree: where both layouts sit in one folder, the one file is the dataset
+    areas.write(ROSTER, "roster", tmp_path / "both")
+    write_parquet(ROSTER.head(1), tmp_path / "both" / "data.parquet")
+    from jobs.warehouse import Layout
+
+    views = Layout(Home(tmp_path), {"2026-09": tmp_path}, relative=False, ordered=False)
+    assert views.files("both/*.parquet") == [str(tmp_path / "both" / "data.parquet")]
+    assert dataset_files(tmp_path / "both") == [tmp_path / "both" / "data.parquet"]
 
 
 def test_two_tries_of_one_prefecture_at_once_publish_the_month_an_uninterrupted_run_does(province, tmp_path):
@@ -324,15 +350,26 @@ def test_two_tries_of_one_prefecture_at_once_publish_the_month_an_uninterrupted_
     for source in SOURCE_NAMES:
         monthly.ingest(source, "2026-09", str(landing), str(home), "twice")
     monthly.record("2026-09", str(home), "twice")
-    task = "import sys; from jobs.assess import assess_area; assess_area(*sys.argv[1:])"
-    args = [sys.executable, "-c", task, "2026-09", str(home), "twice", "4302"]
-    tries = [subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE) for _ in range(2)]
-    assert [t.wait() for t in tries] == [0, 0], [t.stderr.read()[-2000:] for t in tries]
+
+    def twice(job: str, area: str) -> None:
+        """Two tries of a prefecture's task at once, each in its own process."""
+        code = {
+            "assess": "import sys; from jobs.assess import assess_area; assess_area(*sys.argv[1:])",
+            "exports": "import sys; from jobs.exports import export_area; export_area(*sys.argv[1:])",
+        }[job]
+        args = [sys.executable, "-c", code, "2026-09", str(home), "twice", area]
+        tries = [subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE) for _ in range(2)]
+        assert [t.wait() for t in tries] == [0, 0], [t.stderr.read()[-2000:] for t in tries]
+
+    twice("assess", "4302")
     for area in assess.prefectures("2026-09", str(home), "twice"):
         if area != "4302":
             assess.assess_area("2026-09", str(home), "twice", area)
     assess.assess_month("2026-09", str(home), "twice")
-    exports.export("2026-09", str(home), "twice")
+    twice("exports", "4303")
+    for area in exports.export_areas("2026-09", str(home), "twice"):
+        if area != "4303":
+            exports.export_area("2026-09", str(home), "twice", area)
     release.gate("2026-09", str(home), "twice", "tests")
     monthly.publish("2026-09", str(home), "twice")
     mine, theirs = Home(home).build_dir("2026-09"), Home(province).build_dir("2026-09")
