@@ -487,18 +487,44 @@ def quality(month: str, landing: Path, home: Path) -> str:
 def stage_exports(month: str, _households: int, _landing: Path, home: Path) -> dict:
     """Every township's xlsx lists, economic-status reports and portraits (PDF), summary and
     manifest: one pass of worker processes, each drawing a township's files at a time."""
-    from jobs.exports import export
+    import os
+
+    from jobs.exports import export_areas
     from jobs.monthly import open_build
     from safetynet.workers import EXPORT_SLOTS, allotted
 
-    done = export(month, str(home), "bench", EXPORT_SLOTS)
+    # one `export` task per prefecture, each in its own process, one after another (one worker)
+    task = (
+        "import json, sys; from jobs.exports import export_area; "
+        "print(json.dumps(export_area(*sys.argv[1:5], int(sys.argv[5]))))"
+    )
+    tasks, parts = [], []
+    for area in export_areas(month, str(home), "bench"):
+        started = time.perf_counter()
+        cmd = [sys.executable, "-c", task, month, str(home), "bench", area, str(EXPORT_SLOTS)]
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"export {area} failed ({proc.returncode})")
+        parts.append(json.loads(out.strip().splitlines()[-1]))
+        # the task's process or its largest worker process, whichever peaked higher
+        seconds = round(time.perf_counter() - started, 1)
+        tasks.append({"area": area, "seconds": seconds, "peak_mb": usage.ru_maxrss // 1024})
+    kinds = ("lists", "reports", "portraits")
+    done = {k: sum(d[k] for d in parts) for k in ("files", "lists", "portraits", "report_seconds")}
+    done["busy_seconds"] = {k: sum(d["busy_seconds"][k] for d in parts) for k in kinds}
     pdfs = list((open_build(home, "bench").building.path / "exports").glob("*/*/家庭经济状况核查报告/*.pdf"))
     size = sum(p.stat().st_size for p in pdfs)
     busy = done["busy_seconds"]
     workers = allotted(EXPORT_SLOTS)
     return {
         "rows": done["files"],
-        "note": f"one pass of {done['report_seconds']:.1f} s on {workers} processes; process seconds: "
+        "tasks_1_worker": tasks,
+        "largest_task_mb": max(t["peak_mb"] for t in tasks),
+        "peak_mb_override": max(t["peak_mb"] for t in tasks),
+        "note": f"passes of {done['report_seconds']:.1f} s in all on {workers} processes; process seconds: "
         f"{done['lists']:,} lists {busy['lists']:.0f} s, {len(pdfs):,} reports {busy['reports']:.0f} s "
         f"({len(pdfs) / max(busy['reports'], 1e-9):,.0f} reports/s per process), "
         f"{done['portraits']:,} portraits {busy['portraits']:.0f} s; "
@@ -583,6 +609,8 @@ def main() -> None:
             "peak_mb": extra.pop("peak_mb_override", _peak_mb()),
         }
         print(json.dumps(result | extra))
+        slug = "".join(c if c.isalnum() else "-" for c in args.stage)
+        (args.work / f"stage-{slug}.json").write_text(json.dumps(result | extra, indent=1) + "\n")
         return
     results = []
     for stage, month in (("generate previous month", previous(args.month)), ("generate", args.month)):
@@ -629,6 +657,14 @@ def main() -> None:
     for r in results:
         if r.get("note"):
             print(r["note"])
+    for r in results:  # the mapped stages, task by task (one process per prefecture)
+        for key in ("tasks_1_worker", "tasks_2_worker"):
+            if key in r:
+                tasks = ", ".join(
+                    f"{t['area']} {t['seconds']:.0f} s {t['peak_mb'] / 1024:.2f} GB" for t in r[key]
+                )
+                wall = f" (wall {r[f'wall_{key[6]}_worker']:.0f} s)" if f"wall_{key[6]}_worker" in r else ""
+                print(f"{r['stage']}, {key.replace('_', ' ')}{wall}: {tasks}")
     print("\n" + report)
 
 
