@@ -91,7 +91,9 @@ def connect(
     if home.building is not None:
         # one folder per connection: prefectures' means tests run at once, and DuckDB's spill
         # files carry no name of their own (two instances in one folder would read each other's)
-        config["temp_directory"] = str(home.building.path.parent / ".duckdb-spill" / uuid.uuid4().hex)
+        spill = home.building.path.parent / ".duckdb-spill"
+        spill.mkdir(exist_ok=True)  # DuckDB makes the last folder of the path only
+        config["temp_directory"] = str(spill / uuid.uuid4().hex)
     con = duckdb.connect(config=config)
     for sql in warehouse.statements(home, views=False, area=area):  # the models and checks read them
         con.execute(sql)

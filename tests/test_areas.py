@@ -331,10 +331,13 @@ def test_a_build_loaded_before_prefectures_is_not_assessed_by_prefecture(tmp_pat
     assert dataset_files(tmp_path / "both") == [tmp_path / "both" / "data.parquet"]
 
 
-def test_two_tries_of_one_prefecture_at_once_publish_the_month_an_uninterrupted_run_does(province, tmp_path):
+def test_two_tries_of_one_prefecture_at_once_publish_the_month_an_uninterrupted_run_does(
+    province, tmp_path, monkeypatch
+):
     """Airflow runs one try of a mapped task at a time, but a worker lost mid-task may still be
     writing when its retry starts on another: both write the same files, each by rename, and the
-    month published is the one the province's uninterrupted run published."""
+    month published is the one the province's uninterrupted run published. The means tests' DuckDB
+    is held to little memory, as a province's is held to 3 GB, with a spill folder per try."""
     import subprocess
     import sys
 
@@ -346,6 +349,7 @@ def test_two_tries_of_one_prefecture_at_once_publish_the_month_an_uninterrupted_
 
     landing, home = province.parent / "landing", tmp_path / "home"
     run("2026-08", str(landing), str(home), "p-2026-08")
+    monkeypatch.setenv("SAFETYNET_DUCKDB_MEMORY", "64MB")
     monthly.start("2026-09", str(landing), str(home), "twice")
     for source in SOURCE_NAMES:
         monthly.ingest(source, "2026-09", str(landing), str(home), "twice")
@@ -362,6 +366,7 @@ def test_two_tries_of_one_prefecture_at_once_publish_the_month_an_uninterrupted_
         assert [t.wait() for t in tries] == [0, 0], [t.stderr.read()[-2000:] for t in tries]
 
     twice("assess", "4302")
+    assert (home / "staging" / "twice" / "month=2026-09" / ".duckdb-spill").is_dir()  # a folder per try in it
     for area in assess.prefectures("2026-09", str(home), "twice"):
         if area != "4302":
             assess.assess_area("2026-09", str(home), "twice", area)
