@@ -222,7 +222,8 @@ def export_area(month: str, home: str, run_id: str, area: str, slots: int | None
     with timed("portrait data") as info:
         # a portrait with the visit sheet for a new or escalated red/orange/yellow lead; others on demand
         printed: dict[str, list[dict]] = {}
-        for p in portraits.gather(h, month, listed.filter(portraits.printed_at_export()), rules.dimensions):
+        printable = listed.filter(portraits.printed_at_export())
+        for p in portraits.gather(h, month, printable, rules.dimensions, area):
             printed.setdefault(p["township_code"], []).append(p)
         info["portraits"] = sum(len(p) for p in printed.values())
     noticed = h.read("_notices", month, area=area)

@@ -103,15 +103,18 @@ def township_medians(household_month: pl.LazyFrame, dimensions: Sequence[Dimensi
     )
 
 
-def gather(home: Home, month: str, leads: pl.DataFrame, dimensions: Sequence[Dimension]) -> list[dict]:
+def gather(
+    home: Home, month: str, leads: pl.DataFrame, dimensions: Sequence[Dimension], area: str | None = None
+) -> list[dict]:
     """The portraits of the given lead cases (rows of the month's `_cases`), in township and list
-    order: one dict per lead with its case, household, dimensions, members and 幸福清单."""
+    order: one dict per lead with its case, household, dimensions, members and 幸福清单. With
+    `area`, the leads are of that prefecture and only its files are read."""
     if leads.height == 0:
         return []
     wanted = leads.select("household_id").unique()
     townships = leads.select("township_code").unique()
     dims = [f"dim_{d.id}" for d in dimensions]
-    scanned = home.scan("_household_month", month)
+    scanned = home.scan("_household_month", month, area)
     household = scanned.join(wanted.lazy(), on="household_id", how="semi").select(
         "household_id",
         "category",
@@ -129,7 +132,7 @@ def gather(home: Home, month: str, leads: pl.DataFrame, dimensions: Sequence[Dim
         scanned.join(townships.lazy(), on="township_code", how="semi").select("township_code", *dims),
         dimensions,
     )
-    people = _members(home, month, wanted)
+    people = _members(home, month, wanted, area)
     frame = (
         leads.lazy()
         .select(*CASE_FIELDS)
@@ -145,11 +148,11 @@ def gather(home: Home, month: str, leads: pl.DataFrame, dimensions: Sequence[Dim
     return [_portrait(row, dimensions) for row in frame.iter_rows(named=True)]
 
 
-def _members(home: Home, month: str, wanted: pl.DataFrame) -> pl.LazyFrame:
+def _members(home: Home, month: str, wanted: pl.DataFrame, area: str | None = None) -> pl.LazyFrame:
     """The households' members on the month's roster, head first, with their age at the month's end."""
     _, end = month_bounds(month)
     return (
-        pl.scan_parquet(home.files("roster", month))
+        pl.scan_parquet(home.files("roster", month, area))
         .join(wanted.lazy(), on="household_id", how="semi")
         .select(
             "household_id",
