@@ -390,9 +390,9 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
                 codes = division_codes(h, month) if source != "divisions" else None
                 ids = issued_ids(h, month) if source == "outcomes" else None
                 closed = closed_ids(h, month) if source == "outcomes" else None
-                roster = areas.placement_roster(h, month) if areas.by_person(source) else None
+                persons = areas.placement(h, month) if areas.by_person(source) else None
                 result = validate(raw, month, codes, issued_ids=ids, closed_ids=closed)
-                info["prefectures"] = len(areas.write(result.accepted, source, build / source, roster))
+                info["prefectures"] = len(areas.write(result.accepted, source, build / source, persons))
                 write_parquet(
                     result.quarantine.sort("source_file", "source_row", "column", "check"),
                     build / "_quarantine" / f"{source}.parquet",

@@ -52,7 +52,7 @@ def test_the_roster_is_placed_by_its_households_head_first(tmp_path):
 
 def test_rows_by_id_number_go_with_their_household_or_to_shared_or_none(tmp_path):
     claims = pl.DataFrame({"id_number": ["P4", "P1", "P3", "X0", "P2", "P1"], "amount": [1, 2, 3, 4, 5, 6]})
-    written = areas.write(claims, "medical_assistance", tmp_path / "m", ROSTER.lazy())
+    written = areas.write(claims, "medical_assistance", tmp_path / "m", areas.person_areas(ROSTER.lazy()))
     assert written == ["4301", "4302", "none", "shared"]
     got = files(tmp_path / "m")
     assert got["4301"]["amount"].to_list() == [2, 5, 6]
@@ -70,7 +70,9 @@ def test_rows_by_id_number_go_with_their_household_or_to_shared_or_none(tmp_path
 def test_no_roster_and_no_rows_still_give_files_with_the_columns(tmp_path):
     claims = pl.DataFrame({"id_number": ["P1"], "amount": [1]})
     assert areas.write(claims, "medical_assistance", tmp_path / "a", None) == ["none"]
-    assert areas.write(claims.clear(), "medical_assistance", tmp_path / "b", ROSTER.lazy()) == ["none"]
+    assert areas.write(
+        claims.clear(), "medical_assistance", tmp_path / "b", areas.person_areas(ROSTER.lazy())
+    ) == ["none"]
     assert files(tmp_path / "b")["none"].schema == claims.schema
     # sources not kept per person stay in one file
     outcomes = pl.DataFrame({"lead_id": ["L1"], "outcome": ["x"]})
@@ -80,8 +82,8 @@ def test_no_roster_and_no_rows_still_give_files_with_the_columns(tmp_path):
 
 def test_a_rewrite_replaces_every_file_of_the_source(tmp_path):
     claims = pl.DataFrame({"id_number": ["P1", "P4"], "amount": [1, 2]})
-    areas.write(claims, "medical_assistance", tmp_path / "m", ROSTER.lazy())
-    areas.write(claims.head(1), "medical_assistance", tmp_path / "m", ROSTER.lazy())
+    areas.write(claims, "medical_assistance", tmp_path / "m", areas.person_areas(ROSTER.lazy()))
+    areas.write(claims.head(1), "medical_assistance", tmp_path / "m", areas.person_areas(ROSTER.lazy()))
     assert list(files(tmp_path / "m")) == ["4301"]  # no file left of the earlier write
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
@@ -124,6 +126,9 @@ def test_a_source_by_id_number_before_the_roster_is_refused(landing, tmp_path):
     # each deposit row sits in the prefecture of its holder's household
     roster = pl.scan_parquet(list((build / "roster").glob("*.parquet")))
     placed = areas.person_areas(roster).collect()
+    # the roster's ingest kept them, for the other sources' tasks to read
+    kept = pl.read_parquet(build / areas.PERSON_AREAS / "data.parquet")
+    assert kept.equals(placed.sort("id_number"))
     for path in (build / "deposits").glob("*.parquet"):
         rows = pl.read_parquet(path).join(placed, on="id_number", how="left")
         assert set(rows[areas.AREA].fill_null("none")) == {path.stem}, path.name
