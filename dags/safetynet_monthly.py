@@ -20,7 +20,9 @@ takes it from its data interval.
    its Great Expectations suite; bad rows go to quarantine with file, row, column and reason. A
    source not delivered, or unusable as a whole, is recorded as such and does not fail the run.
 5. `record` writes the month's delivery record and validation report.
-6. `prefectures` lists the prefectures with households on the month's roster. `assess_area`
+6. `prefectures` lists the prefectures with households on the month's roster, and finds where
+   the households and persons that moved between prefectures were placed in the window's earlier
+   months (`_movers`, `jobs/areas.py`). `assess_area`
    (mapped, one task per prefecture) reads that prefecture's rows only, assembles its households,
    scores the hardship index, fires the warning rules, makes the leads, runs the means-test
    cross-checks and draws the random re-check sample. `assess` then works over the month: the

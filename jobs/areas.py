@@ -7,6 +7,8 @@ own rows, not the province's.
     <build>/<source>/data.parquet           sources that are not per person (divisions, outcomes),
                                             and every source of a month loaded before prefectures
     <build>/_person_areas/data.parquet      each person of the roster and their prefecture
+    <build>/_movers/data.parquet            the month's households that sat in another prefecture
+                                            in an earlier month of the window (`movers`)
 
 A prefecture is the first four digits of a division code (GB/T 2260). The roster is placed by its
 households' division: a household whose members' divisions differ goes with its first member's (the
@@ -15,6 +17,9 @@ placed through the month's roster: it is loaded first, and a person's rows go to
 their household, to `shared` when they are on households of two prefectures, to `none` when on no
 household (applicants, people the roster never listed). Each partition keeps the delivered order.
 A source with no rows keeps its columns in an empty `none.parquet`.
+
+A household that moves between prefectures brings its history: earlier months' rows stay where they
+were placed then, and the month's `movers` tell its new prefecture where to read them.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from safetynet.errors import SafetynetError
 PREFECTURE_DIGITS = 4  # GB/T 2260: province (2), prefecture (2), county (2), township (3), village (3)
 ROSTER = "roster"
 PERSON_AREAS = "_person_areas"  # id_number -> prefecture or shared, of the month's roster
+MOVERS = "_movers"  # household_id, month, _area: where the month's households were before
 AREA = "_area"
 
 
@@ -135,3 +141,58 @@ def write(rows: pl.DataFrame, source: str, folder: Path, persons: pl.LazyFrame |
         fault("areas", source)
     replace_dir(tmp, folder)
     return sorted(area for (area,) in parts)
+
+
+def household_places(h: Home, month: str) -> pl.LazyFrame | None:
+    """household_id -> its prefecture in a month: the roster file it sits in (a month loaded before
+    prefectures: grouped, `household_areas`)."""
+    files = h.files(ROSTER, month)
+    if not files:
+        return None
+    if [p.name for p in files] == [WHOLE]:
+        return household_areas(pl.scan_parquet(files))
+    return pl.concat(
+        pl.scan_parquet(p).select("household_id").unique().with_columns(pl.lit(p.stem).alias(AREA))
+        for p in files
+    )
+
+
+def person_places(h: Home, month: str) -> pl.LazyFrame | None:
+    """id_number -> the file of a month their rows were placed in (`person_areas`); a person not
+    listed was placed in `none`."""
+    if (placed := h.scan(PERSON_AREAS, month)) is not None:
+        return placed
+    rows = h.scan(ROSTER, month)  # a month loaded before `_person_areas` was kept
+    return person_areas(rows) if rows is not None else None
+
+
+def movers(h: Home, month: str, earlier: list[str], applicants: pl.LazyFrame | None = None) -> pl.DataFrame:
+    """Where the month's prefectures find their households' earlier rows, when not in their own,
+    shared or none files: one row per (month, `to`: the prefecture now, `_area`: the file then) for
+    a person on its roster (or applying, `applicants`: id_number, to) placed elsewhere then, and one
+    per household that sat in another prefecture then (`household_id`: its roster rows of that month
+    are read there, for members who have left it since). Found once for the month, so each
+    prefecture's task reads the files its people are in instead of every file of every month."""
+    schema = {"month": pl.String, "to": pl.String, AREA: pl.String, "household_id": pl.String}
+    files = h.files(ROSTER, month)
+    if not files or [p.name for p in files] == [WHOLE]:
+        return pl.DataFrame(schema=schema)
+    now = pl.concat(pl.scan_parquet(p).select("id_number", to=pl.lit(p.stem)) for p in files)
+    if applicants is not None:
+        now = pl.concat([now, applicants.select("id_number", "to")])
+    households = household_places(h, month)
+    frames = []
+    for m in earlier:
+        if (then := person_places(h, m)) is None:
+            continue
+        persons = now.join(then, on="id_number").filter(pl.col(AREA) != pl.col("to"))
+        frames.append(persons.select(pl.lit(m).alias("month"), "to", AREA).unique())
+        then = household_places(h, m)
+        moved = then.join(households.rename({AREA: "to"}), on="household_id").filter(
+            pl.col(AREA) != pl.col("to")
+        )
+        frames.append(moved.select(pl.lit(m).alias("month"), "to", AREA, "household_id"))
+    found = [f.collect() for f in frames]
+    return pl.concat([pl.DataFrame(schema=schema), *found], how="diagonal").sort(
+        "month", "to", AREA, "household_id", nulls_last=False
+    )

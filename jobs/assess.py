@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobs import cases, notices
+from jobs import areas, cases, notices
 from jobs.faults import fault
-from jobs.households import FEATURES, STAGE_COLUMNS, assemble
-from jobs.lake import WHOLE, write_parquet
+from jobs.households import FEATURES, STAGE_COLUMNS, applying, assemble, window
+from jobs.lake import WHOLE, Home, write_parquet
 from jobs.leads import make_leads, warn
 from jobs.means_test import across_prefectures, match_checks, means_test
 from jobs.score import score
@@ -54,10 +54,23 @@ class AssessError(SafetynetError):
 
 def prefectures(month: str, home: str, run_id: str) -> list[str]:
     """The prefectures with households on the month's roster: one `assess_area` each. A division
-    code of an unknown prefecture was quarantined at ingest, so none is made up here."""
+    code of an unknown prefecture was quarantined at ingest, so none is made up here. In a build,
+    the month's households that moved between prefectures in the window are found here, once for
+    every prefecture (`_movers`, jobs/areas.py)."""
     from jobs.monthly import open_build
 
     h = open_build(home, run_id)
+    found = _listed(h, month)
+    if h.building and h.building.month == month:
+        earlier = window(month, load_rules().population.lookback_months)[:-1]
+        with timed("movers between prefectures") as info:
+            moved = areas.movers(h, month, earlier, applying(h, month))
+            info.update(households=moved["household_id"].drop_nulls().n_unique(), files=moved.height)
+        write_parquet(moved, h.partition(areas.MOVERS, month) / WHOLE)
+    return found
+
+
+def _listed(h: Home, month: str) -> list[str]:
     files = h.files("roster", month)
     if not files:
         raise FileNotFoundError(
@@ -124,7 +137,7 @@ def assess_month(month: str, home: str, run_id: str) -> dict:
 
     h = open_build(home, run_id)
     rules = checked_rules()
-    wanted = prefectures(month, home, run_id)
+    wanted = _listed(h, month)
     done = sorted(p.stem for p in h.files(AREA_LEADS, month))
     if done != wanted:
         raise RuntimeError(f"{month}: prefectures {sorted(set(wanted) - set(done))} not assessed yet")

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import polars as pl
 
 from jobs import areas
-from jobs.lake import NOWHERE, WHOLE, Home
+from jobs.lake import NOWHERE, SHARED, WHOLE, Home
 from safetynet import concepts as c
 from safetynet.months import add_months, month_bounds, month_range
 from safetynet.rules import MeansLimits, Population, RuleSet
@@ -162,35 +162,53 @@ class Lake:
     """Lazy reads of accepted rows; a month that was not loaded simply has no rows.
 
     With `area` (a prefecture, jobs/areas.py), the rows of that prefecture's households only: the
-    roster's file of the prefecture; in the month assessed, the prefecture's and the shared files of
-    every other source, and of the rows of persons on no household, those of the prefecture's
-    applicants; in earlier months, every file, filtered to the persons on the prefecture's rosters
-    of those months (a household that moved in brings its history with it). `people` must be set
-    before reading an area's per-person sources."""
+    roster's file of the prefecture; of every other source, its own, shared and none files, filtered
+    to its `people` (on its rosters of the window, or applying). In an earlier month it also reads
+    the files its people and households were placed in then, when in another prefecture (`moved`,
+    the month's `areas.movers`): a household or person that moved in brings its history with it.
+    `people` and `moved` must be set before reading an area's per-person sources."""
 
     def __init__(self, home: Home, area: str | None = None, month: str | None = None):
         self.home = home
         self.area = area
         self.month = month
         self.people: pl.Series | None = None
+        self.moved = pl.DataFrame(
+            schema={"month": pl.String, areas.AREA: pl.String, "household_id": pl.String}
+        )
         self._delivered: dict[str, set[str]] = {}
 
     def _month_rows(self, source: str, m: str) -> pl.LazyFrame | None:
         if self.area is None:
             return self.home.scan(source, m)
         if source == areas.ROSTER:
-            return area_roster(self.home, m, self.area)
+            return self._roster(m)
         if not areas.by_person(source):
             return self.home.scan(source, m)
         if self.people is None:
             raise RuntimeError(f"the persons of prefecture {self.area} are not known yet")
         files = self.home.files(source, m)
-        if m == self.month and [p.name for p in files] != [WHOLE]:
-            # the month's own files, and of the rows of no household, the applicants'
-            files = self.home.files(source, m, self.area) + [p for p in files if p.stem == NOWHERE]
+        if [p.name for p in files] != [WHOLE]:
+            # its own, shared and none files, and in an earlier month those its people were
+            # placed in then, elsewhere (`moved`): of these rows, its people's
+            then = self.moved.filter(pl.col("month") == m)[areas.AREA] if m != self.month else []
+            wanted = {self.area, SHARED, NOWHERE, *then}
+            files = [p for p in files if p.stem in wanted]
         if not files:
             return None
         return pl.scan_parquet(files).filter(pl.col("id_number").is_in(self.people.implode()))
+
+    def _roster(self, m: str) -> pl.LazyFrame | None:
+        """The prefecture's roster rows of a month, and in an earlier month those of the households
+        that have moved in since, from the prefecture they were in then (`moved`)."""
+        frames = [rows] if (rows := area_roster(self.home, m, self.area)) is not None else []
+        came = self.moved.filter((pl.col("month") == m) & pl.col("household_id").is_not_null())
+        for (then,), ids in came.group_by(areas.AREA, maintain_order=True):
+            files = self.home.files(areas.ROSTER, m, then)
+            if files:
+                wanted = pl.col("household_id").is_in(ids["household_id"].implode())
+                frames.append(pl.scan_parquet(files).filter(wanted))
+        return pl.concat(frames) if frames else None
 
     def scan(self, source: str, months: list[str], schema: dict | None = None) -> pl.LazyFrame | None:
         """The source's rows of those months, each with the `month` it was delivered in."""
@@ -226,6 +244,29 @@ class Lake:
         if not path.exists() or "household_id" not in pl.read_parquet_schema(path):
             return _empty({"household_id": pl.String})
         return pl.scan_parquet(path).select("household_id").drop_nulls().unique()
+
+
+def moved_into(home: Home, month: str, earlier: list[str], area: str) -> pl.DataFrame:
+    """Where the prefecture's households and people of the month were in `earlier` months, when
+    elsewhere (`areas.movers`): the month's `_movers`, found once for all prefectures by
+    jobs/assess.prefectures, or found here."""
+    path = home.partition(areas.MOVERS, month) / WHOLE
+    found = (
+        pl.read_parquet(path) if path.exists() else areas.movers(home, month, earlier, applying(home, month))
+    )
+    return found.filter(pl.col("to") == area).drop("to")
+
+
+def applying(home: Home, month: str) -> pl.LazyFrame | None:
+    """The applicants the month watches (jobs/applications.watched_members), with the prefecture
+    they are assessed in (`to`)."""
+    from jobs.applications import watched_members
+
+    applicants = watched_members(home, month)
+    if applicants is None:
+        return None
+    placed = areas.household_areas(applicants.lazy()).rename({areas.AREA: "to"})
+    return applicants.lazy().select("id_number", "household_id").join(placed, on="household_id")
 
 
 def area_roster(home: Home, month: str, area: str) -> pl.LazyFrame | None:
@@ -608,10 +649,13 @@ def assemble(
     if applicants is not None and area is not None:
         mine = areas.household_areas(applicants.lazy()).filter(pl.col(areas.AREA) == area)
         applicants = applicants.lazy().join(mine, on="household_id", how="semi").collect()
-    if applicants is not None:  # those enrolled since are on the roster: it lists them
-        enrolled = applicants.lazy().join(roster.select("id_number"), on="id_number", how="semi")
+    if applicants is not None:  # those enrolled since are on the roster (any prefecture's): it lists them
+        on_roster = roster if area is None else pl.scan_parquet(home.files(areas.ROSTER, month))
+        enrolled = applicants.lazy().join(on_roster.select("id_number"), on="id_number", how="semi")
         applicants = applicants.lazy().join(enrolled.select("household_id"), on="household_id", how="anti")
         roster = pl.concat([roster, applicants], how="diagonal_relaxed")
+    if area is not None:  # households that moved in since: their earlier rosters where they were
+        lake.moved = moved_into(home, month, earlier, area)
     if area is not None:  # whose rows the prefecture reads: on its rosters of the window, or applying
         listed = [r.select("id_number") for m in months if (r := lake.scan("roster", [m])) is not None]
         if applicants is not None:

@@ -3,6 +3,8 @@ keyed by ID number placed through the roster, months loaded before prefectures s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import polars as pl
 import pytest
@@ -137,14 +139,57 @@ def test_a_source_by_id_number_before_the_roster_is_refused(landing, tmp_path):
 # in September, the head of a household of 4301 is also listed on a household of 4302
 TWICE = "430101199510080016"
 TWICE_ROW = f"H0000020000,{TWICE},何波,其他,430201001001,城市,低保,20180513,,有,健康,,0.0\n"
+# an applicant in a village of 4301 who heads a household of 4302 on August's and September's rosters
+ENROLLED = "430201198208060015"
+APPLICANT = {
+    "户编号": "",
+    "身份证号": ENROLLED,
+    "姓名": "郭芳波",
+    "与户主关系": "户主",
+    "行政区划代码": "430101001001",
+    "城乡类别": "农村",
+    "人员类别": "",
+    "劳动能力": "有",
+    "健康状况": "健康",
+    "申报月收入": "0",
+    "授权书编号": "SQ-2026-0001",
+    "申请类别": "低保",
+}
 # ... and a household in a prefecture (4399) the divisions delivery does not have
 UNKNOWN = "43990119800101001" + check_character("43990119800101001")
 UNKNOWN_ROW = f"H0000099999,{UNKNOWN},钱多,户主,439901001001,农村,低保,20200101,500,有,健康,60,0\n"
 
 
+# In September a household of 4301 moves to 4302, without its member who died in August; and a
+# spouse of a household of 4302, with medical claims in August, joins a household of 4301.
+MOVER, DIED = "H0000000001", "430101195901030018"
+JOINER, JOINED = "430201195508310019", "H0000000002"
+
+
+def _edit_roster(path: Path, edit) -> None:
+    """Each line of a delivered roster through `edit` (its fields to fields, or None to drop it)."""
+    lines = path.read_text(encoding="gb18030").splitlines(keepends=True)
+    edited = [",".join(f) for line in lines if (f := edit(line.split(","))) is not None]
+    assert edited != lines
+    path.write_text("".join(edited), encoding="gb18030")
+
+
+def _move(fields: list[str]) -> list[str] | None:
+    if fields[1] == DIED:
+        return None
+    if fields[0] == MOVER:
+        return [*fields[:4], "430201001001", *fields[5:]]
+    if fields[1] == JOINER:
+        return [JOINED, fields[1], fields[2], "其他", "430101001002", *fields[5:]]
+    return fields
+
+
 @pytest.fixture(scope="module")
 def province(tmp_path_factory):
-    """August and September of a province of four prefectures (200 households per county)."""
+    """August and September of a province of four prefectures (200 households per county), with a
+    person on households of two prefectures, a household of an unknown prefecture, a household that
+    moves between prefectures after a member's death, and an applicant of 4301 whose member is on a
+    household of 4302."""
     from direct import run
 
     from jobs.generate import generate
@@ -152,12 +197,36 @@ def province(tmp_path_factory):
     root = tmp_path_factory.mktemp("province")
     landing, home = root / "landing", root / "home"
     generate("2026-08", 800, 5, landing, county_size=200)
+    with open(landing / "2026-08" / "deaths.csv", "a", encoding="utf-8") as deaths:
+        deaths.write(f"{DIED},2026-08-20\n")
     run("2026-08", str(landing), str(home), "p-2026-08")
     generate("2026-09", 800, 5, landing, home=home, county_size=200)
     with open(landing / "2026-09" / "roster.csv", "a", encoding="gb18030") as roster:
         roster.write(TWICE_ROW + UNKNOWN_ROW)
+    _edit_roster(landing / "2026-09" / "roster.csv", _move)
+    _apply(home)
     run("2026-09", str(landing), str(home), "p-2026-09")
     return home
+
+
+def _apply(home: Path) -> None:
+    """The application of `APPLICANT`, checked in September against August."""
+    import datetime as dt
+
+    from jobs import applications
+    from safetynet.pdf import FontChain, find_font
+    from safetynet.rules import load_rules
+
+    applications.submit(
+        home,
+        "申请.csv",
+        pl.DataFrame([APPLICANT]).write_csv().encode("utf-8"),
+        load_rules(),
+        FontChain(find_font()),
+        "clerk",
+        "township",
+        now=dt.datetime(2026, 9, 20, 10, 0, tzinfo=applications.CHINA),
+    )
 
 
 def test_a_person_of_two_prefectures_is_read_by_both_and_found_across_them(province):
@@ -212,6 +281,19 @@ def test_each_prefecture_assembles_what_the_province_does(province):
     assert all(m == missing for _, m in parts)
     assert all(p["division_code"].str.starts_with(a).all() for (p, _), a in zip(parts, found, strict=True))
     assert pl.concat([p for p, _ in parts]).sort("household_id").equals(whole.sort("household_id"))
+    # the household that moved in brings the death of a member listed only on its old prefecture's
+    # roster; the applicant whose member heads a household of another prefecture is that household
+    moved = parts[1][0].filter(pl.col("household_id") == MOVER)
+    assert moved["deaths_12m"].to_list() == [1]
+    assert h.read("_movers", "2026-09").filter(pl.col("household_id") == MOVER).rows() == [
+        ("2026-08", "4302", "4301", MOVER)
+    ]
+    # a person who joined a household of another prefecture: their August rows are read there
+    assert ("2026-08", "4301", "4302", None) in h.read("_movers", "2026-09").rows()
+    claims = h.read("medical_claims", "2026-08", area="4302").filter(pl.col("id_number") == JOINER)
+    assert claims.height and parts[0][0].filter(pl.col("household_id") == JOINED)["oop_medical_12m"][0] > 0
+    assert whole.filter(pl.col("application_id").is_not_null()).height == 0
+    assert whole.filter(pl.col("household_id") == "H0000020001").height == 1
 
 
 def test_the_month_is_assessed_once_per_prefecture_and_published_whole(province):
@@ -343,6 +425,7 @@ def test_two_tries_of_one_prefecture_at_once_publish_the_month_an_uninterrupted_
     writing when its retry starts on another: both write the same files, each by rename, and the
     month published is the one the province's uninterrupted run published. The means tests' DuckDB
     is held to little memory, as a province's is held to 3 GB, with a spill folder per try."""
+    import shutil
     import subprocess
     import sys
 
@@ -354,6 +437,10 @@ def test_two_tries_of_one_prefecture_at_once_publish_the_month_an_uninterrupted_
 
     landing, home = province.parent / "landing", tmp_path / "home"
     run("2026-08", str(landing), str(home), "p-2026-08")
+    _apply(home)  # an application's id is new each time: the run compared with starts from here
+    uninterrupted = tmp_path / "uninterrupted"
+    shutil.copytree(home, uninterrupted, symlinks=True)
+    run("2026-09", str(landing), str(uninterrupted), "p-2026-09")
     monkeypatch.setenv("SAFETYNET_DUCKDB_MEMORY", "64MB")
     monthly.start("2026-09", str(landing), str(home), "twice")
     for source in SOURCE_NAMES:
@@ -382,6 +469,6 @@ def test_two_tries_of_one_prefecture_at_once_publish_the_month_an_uninterrupted_
             exports.export_area("2026-09", str(home), "twice", area)
     release.gate("2026-09", str(home), "twice", "tests")
     monthly.publish("2026-09", str(home), "twice")
-    mine, theirs = Home(home).build_dir("2026-09"), Home(province).build_dir("2026-09")
+    mine, theirs = Home(home).build_dir("2026-09"), Home(uninterrupted).build_dir("2026-09")
     assert mine.name == theirs.name
     assert manifest.same(mine / "manifest.json", theirs / "manifest.json")
