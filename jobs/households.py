@@ -187,16 +187,18 @@ class Lake:
             return self.home.scan(source, m)
         if self.people is None:
             raise RuntimeError(f"the persons of prefecture {self.area} are not known yet")
-        files = self.home.files(source, m)
+        files, own = self.home.files(source, m), []
         if [p.name for p in files] != [WHOLE]:
-            # its own, shared and none files, and in an earlier month those its people were
-            # placed in then, elsewhere (`moved`): of these rows, its people's
+            # its own file whole (its people's rows, placed so: every row is joined with its
+            # households' members), and of the shared and none files, and in an earlier month of
+            # those its people were placed in then elsewhere (`moved`), its people's rows
             then = self.moved.filter(pl.col("month") == m)[areas.AREA] if m != self.month else []
-            wanted = {self.area, SHARED, NOWHERE, *then}
-            files = [p for p in files if p.stem in wanted]
-        if not files:
-            return None
-        return pl.scan_parquet(files).filter(pl.col("id_number").is_in(self.people.implode()))
+            own = [p for p in files if p.stem == self.area]
+            files = [p for p in files if p.stem in {SHARED, NOWHERE, *then} - {self.area}]
+        frames = [pl.scan_parquet(own)] if own else []
+        if files:
+            frames.append(pl.scan_parquet(files).filter(pl.col("id_number").is_in(self.people.implode())))
+        return pl.concat(frames) if frames else None
 
     def _roster(self, m: str) -> pl.LazyFrame | None:
         """The prefecture's roster rows of a month, and in an earlier month those of the households
