@@ -47,16 +47,28 @@ def stage_floor(month: str, _households: int, landing: Path, _home: Path) -> int
     return sum(read_file(p)[0].height for paths in found.values() for p in paths)
 
 
-def stage_ingest(month: str, _households: int, landing: Path, home: Path) -> int:
+def stage_ingest(month: str, _households: int, landing: Path, home: Path) -> dict:
+    """`start`, then one `ingest` task per source, each in its own process as a worker runs it
+    (divisions and the roster first, as the DAG orders them), one at a time."""
+    import polars as pl
+
     from jobs import monthly
+    from jobs.monthly import open_build
     from safetynet.contract import SOURCE_NAMES
 
-    run_id = "bench"
-    monthly.start(month, str(landing), str(home), run_id)
-    rows = 0
-    for source in SOURCE_NAMES:  # divisions first, as in the DAG
-        rows += monthly.ingest(source, month, str(landing), str(home), run_id)["rows_delivered"] or 0
-    return rows
+    monthly.start(month, str(landing), str(home), "bench")
+    code = "import sys; from jobs.monthly import ingest; ingest(*sys.argv[1:])"
+    tasks = _processes([(s, code, [s, month, str(landing), str(home), "bench"]) for s in SOURCE_NAMES], 1)
+    build = open_build(home, "bench").building.path
+    rows = pl.read_parquet(build / "_deliveries" / "*.parquet")["rows_delivered"].sum()
+    largest = max(tasks, key=lambda t: t["peak_mb"])
+    return {
+        "rows": int(rows or 0),
+        "tasks_1_worker": tasks,
+        "largest_task_mb": largest["peak_mb"],
+        "peak_mb_override": largest["peak_mb"],
+        "note": f"ingest: the largest task is {largest['task']} at {largest['peak_mb'] / 1024:.2f} GB",
+    }
 
 
 def stage_record(month: str, _households: int, _landing: Path, home: Path) -> int:
@@ -263,33 +275,41 @@ def stage_households(month: str, _households: int, _landing: Path, home: Path) -
 
 
 AREA_TASK = "import sys; from jobs.assess import assess_area; assess_area(*sys.argv[1:])"
+MONTH_TASK = "import sys; from jobs.assess import {0}; {0}(*sys.argv[1:])"
 
 
-def _tasks(month: str, home: Path, areas: list[str], workers: int) -> list[dict]:
-    """`assess_area` of every prefecture, each in its own process as a worker runs a mapped task,
-    `workers` at a time: each task's wall seconds and peak RSS (from the kernel's accounting of
-    that process alone)."""
+def _processes(jobs: list[tuple[str, str, list[str]]], workers: int) -> list[dict]:
+    """Each job (its name, Python code and arguments) in its own process, as Airflow's workers run
+    tasks, `workers` at a time, in the order given: each task's wall seconds and peak RSS, the
+    largest of its process and its child processes. The peak is GNU time's: a child forked from
+    this process would count this process's memory as its own (the kernel's peak RSS survives
+    `exec`)."""
     import os
+    import tempfile
 
-    waiting, running, out = list(areas), {}, []
-    while waiting or running:
-        while waiting and len(running) < workers:
-            area = waiting.pop(0)
-            cmd = [sys.executable, "-c", AREA_TASK, month, str(home), "bench", area]
-            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            running[proc.pid] = (area, time.perf_counter())
-        pid, status, usage = os.wait4(-1, 0)
-        area, started = running.pop(pid)
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"assess_area {area} failed ({status})")
-        out.append(
-            {
-                "area": area,
-                "seconds": round(time.perf_counter() - started, 1),
-                "peak_mb": usage.ru_maxrss // 1024,
-            }
-        )
-    return sorted(out, key=lambda t: t["area"])
+    timer = shutil.which("time")
+    if timer is None:
+        raise SystemExit("the bench measures each task with GNU time: apt-get install time")
+    waiting, running, out = list(jobs), {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        while waiting or running:
+            while waiting and len(running) < workers:
+                name, code, args = waiting.pop(0)
+                peak = Path(tmp) / f"{len(out) + len(running)}.peak"
+                cmd = [timer, "-f", "%M", "-o", str(peak), sys.executable, "-c", code, *args]
+                proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                running[proc.pid] = (name, time.perf_counter(), proc, peak)
+            pid, status, _ = os.wait4(-1, 0)
+            name, started, proc, peak = running.pop(pid)
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise SystemExit(f"task {name} failed ({status}): {proc.stderr.read()[-2000:].decode()}")
+            proc.stderr.close()
+            kb = int(peak.read_text().split()[-1])
+            out.append(
+                {"task": name, "seconds": round(time.perf_counter() - started, 1), "peak_mb": kb // 1024}
+            )
+    order = [name for name, _, _ in jobs]
+    return sorted(out, key=lambda t: order.index(t["task"]))
 
 
 def stage_areas(month: str, _households: int, _landing: Path, home: Path) -> dict:
@@ -300,14 +320,19 @@ def stage_areas(month: str, _households: int, _landing: Path, home: Path) -> dic
     from jobs.assess import prefectures
     from jobs.monthly import open_build
 
+    args = [month, str(home), "bench"]
+    listed = _processes([("prefectures", MONTH_TASK.format("prefectures"), args)], 1)
     areas = prefectures(month, str(home), "bench")
     out: dict = {"prefectures": len(areas)}
     for workers in (1, 2):
         started = time.perf_counter()
-        tasks = _tasks(month, home, areas, workers)
+        tasks = _processes([(a, AREA_TASK, [*args, a]) for a in areas], workers)
         out[f"wall_{workers}_worker"] = round(time.perf_counter() - started, 1)
         out[f"tasks_{workers}_worker"] = tasks
     largest = max(t["peak_mb"] for w in (1, 2) for t in out[f"tasks_{w}_worker"])
+    # the month's tasks around the mapped one: its list of prefectures (and movers), and `assess`
+    # (the checks across prefectures and the cases)
+    out["month_tasks"] = listed + _processes([("assess", MONTH_TASK.format("assess_month"), args)], 1)
     build = open_build(home, "bench").building.path
     households = (
         pl.scan_parquet(list((build / "_household_month").glob("*.parquet"))).select(pl.len()).collect()
@@ -318,6 +343,7 @@ def stage_areas(month: str, _households: int, _landing: Path, home: Path) -> dic
             if not path.parent.name.startswith("_") or path.parent.name in ("_quarantine", "_deliveries"):
                 continue  # the lake's sources and the ingest's records stay
             path.unlink()
+    (build / "_doubtful" / "shared.parquet").unlink()  # the month's checks across prefectures
     return out | {"rows": households.item(), "largest_task_mb": largest, "peak_mb_override": largest}
 
 
@@ -486,32 +512,28 @@ def quality(month: str, landing: Path, home: Path) -> str:
 
 def stage_exports(month: str, _households: int, _landing: Path, home: Path) -> dict:
     """Every township's xlsx lists, economic-status reports and portraits (PDF), summary and
-    manifest: one pass of worker processes, each drawing a township's files at a time."""
-    import os
-
+    manifest: one `export` task per prefecture, each drawing its townships' files on its slots'
+    processes; the tasks one at a time (one worker), then two at a time (two workers)."""
     from jobs.exports import export_areas
     from jobs.monthly import open_build
     from safetynet.workers import EXPORT_SLOTS, allotted
 
-    # one `export` task per prefecture, each in its own process, one after another (one worker)
+    # one `export` task per prefecture, each in its own process, with one worker, then two
     task = (
         "import json, sys; from jobs.exports import export_area; "
-        "print(json.dumps(export_area(*sys.argv[1:5], int(sys.argv[5]))))"
+        "json.dump(export_area(*sys.argv[1:5], int(sys.argv[5])), open(sys.argv[6], 'w'))"
     )
-    tasks, parts = [], []
-    for area in export_areas(month, str(home), "bench"):
+    areas, out = export_areas(month, str(home), "bench"), {}
+    for workers in (1, 2):
+        jobs = [
+            (a, task, [month, str(home), "bench", a, str(EXPORT_SLOTS), str(home / f".export-{a}.json")])
+            for a in areas
+        ]
         started = time.perf_counter()
-        cmd = [sys.executable, "-c", task, month, str(home), "bench", area, str(EXPORT_SLOTS)]
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        out = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise SystemExit(f"export {area} failed ({proc.returncode})")
-        parts.append(json.loads(out.strip().splitlines()[-1]))
-        # the task's process or its largest worker process, whichever peaked higher
-        seconds = round(time.perf_counter() - started, 1)
-        tasks.append({"area": area, "seconds": seconds, "peak_mb": usage.ru_maxrss // 1024})
+        out[f"tasks_{workers}_worker"] = _processes(jobs, workers)
+        out[f"wall_{workers}_worker"] = round(time.perf_counter() - started, 1)
+    parts = [json.loads((home / f".export-{a}.json").read_text()) for a in areas]
+    tasks = [t for w in (1, 2) for t in out[f"tasks_{w}_worker"]]
     kinds = ("lists", "reports", "portraits")
     done = {k: sum(d[k] for d in parts) for k in ("files", "lists", "portraits", "report_seconds")}
     done["busy_seconds"] = {k: sum(d["busy_seconds"][k] for d in parts) for k in kinds}
@@ -519,12 +541,13 @@ def stage_exports(month: str, _households: int, _landing: Path, home: Path) -> d
     size = sum(p.stat().st_size for p in pdfs)
     busy = done["busy_seconds"]
     workers = allotted(EXPORT_SLOTS)
-    return {
+    return out | {
         "rows": done["files"],
-        "tasks_1_worker": tasks,
+        "seconds_override": out["wall_1_worker"],
         "largest_task_mb": max(t["peak_mb"] for t in tasks),
         "peak_mb_override": max(t["peak_mb"] for t in tasks),
-        "note": f"passes of {done['report_seconds']:.1f} s in all on {workers} processes; process seconds: "
+        "note": f"export, the second pass: {done['report_seconds']:.1f} s of passes on {workers} processes; "
+        "process seconds: "
         f"{done['lists']:,} lists {busy['lists']:.0f} s, {len(pdfs):,} reports {busy['reports']:.0f} s "
         f"({len(pdfs) / max(busy['reports'], 1e-9):,.0f} reports/s per process), "
         f"{done['portraits']:,} portraits {busy['portraits']:.0f} s; "
@@ -658,10 +681,10 @@ def main() -> None:
         if r.get("note"):
             print(r["note"])
     for r in results:  # the mapped stages, task by task (one process per prefecture)
-        for key in ("tasks_1_worker", "tasks_2_worker"):
+        for key in ("tasks_1_worker", "tasks_2_worker", "month_tasks"):
             if key in r:
                 tasks = ", ".join(
-                    f"{t['area']} {t['seconds']:.0f} s {t['peak_mb'] / 1024:.2f} GB" for t in r[key]
+                    f"{t['task']} {t['seconds']:.0f} s {t['peak_mb'] / 1024:.2f} GB" for t in r[key]
                 )
                 wall = f" (wall {r[f'wall_{key[6]}_worker']:.0f} s)" if f"wall_{key[6]}_worker" in r else ""
                 print(f"{r['stage']}, {key.replace('_', ' ')}{wall}: {tasks}")
