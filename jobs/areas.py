@@ -114,7 +114,9 @@ def place(rows: pl.DataFrame, source: str, persons: pl.LazyFrame | None) -> pl.D
         return rows.join(areas, on="household_id", how="left", maintain_order="left")
     if persons is None:
         return rows.with_columns(pl.lit(NOWHERE).alias(AREA))
-    areas = persons.collect()
+    # only the persons of these rows (a source of 36 rows no longer holds the roster's 4.7 M)
+    ids = rows.lazy().select("id_number").unique()
+    areas = persons.join(ids, on="id_number", how="semi").collect()
     return rows.join(areas, on="id_number", how="left", maintain_order="left").with_columns(
         pl.col(AREA).fill_null(NOWHERE)
     )
