@@ -1,10 +1,22 @@
 -- check person_in_two_households: one row per household that lists a person also listed in another
 -- household this month (another county makes it a cross-county case).
-with listed as (
-    select id_number, name, household_id, division_code,
-           month || '/' || source_file || ':' || source_row as ref
+with month_roster as (
+    select id_number, name, household_id, division_code, month, source_file, source_row
     from lake_roster
     where month = getvariable('month')
+),
+
+-- the persons listed more than once, found on the ID number alone: the self-join below then pairs
+-- a few thousand rows, not the province's 4.7 M with their names and references
+twice as (
+    select id_number from month_roster group by id_number having count(*) > 1
+),
+
+listed as (
+    select id_number, name, household_id, division_code,
+           month || '/' || source_file || ':' || source_row as ref
+    from month_roster
+    semi join twice using (id_number)
 ),
 
 shared as (
