@@ -7,8 +7,9 @@ own rows, not the province's.
     <build>/<source>/data.parquet           sources that are not per person (divisions, outcomes),
                                             and every source of a month loaded before prefectures
     <build>/_person_areas/data.parquet      each person of the roster and their prefecture
-    <build>/_movers/data.parquet            the month's households that sat in another prefecture
-                                            in an earlier month of the window (`movers`)
+    <build>/_movers/data.parquet            where the month's households and persons were placed
+                                            in earlier months of the window, when in another
+                                            prefecture's file (`movers`)
 
 A prefecture is the first four digits of a division code (GB/T 2260). The roster is placed by its
 households' division: a household whose members' divisions differ goes with its first member's (the
@@ -18,8 +19,8 @@ their household, to `shared` when they are on households of two prefectures, to 
 household (applicants, people the roster never listed). Each partition keeps the delivered order.
 A source with no rows keeps its columns in an empty `none.parquet`.
 
-A household that moves between prefectures brings its history: earlier months' rows stay where they
-were placed then, and the month's `movers` tell its new prefecture where to read them.
+A household or person that moves between prefectures brings its history: earlier months' rows stay
+where they were placed then, and the month's `movers` tell the new prefecture where to read them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from safetynet.errors import SafetynetError
 PREFECTURE_DIGITS = 4  # GB/T 2260: province (2), prefecture (2), county (2), township (3), village (3)
 ROSTER = "roster"
 PERSON_AREAS = "_person_areas"  # id_number -> prefecture or shared, of the month's roster
-MOVERS = "_movers"  # household_id, month, _area: where the month's households were before
+MOVERS = "_movers"  # month, to, _area, household_id: where the month's people were placed before
 AREA = "_area"
 
 
