@@ -41,10 +41,17 @@ def stage_generate(month: str, households: int, landing: Path, _home: Path) -> i
 
 
 def stage_floor(month: str, _households: int, landing: Path, _home: Path) -> int:
-    from jobs.ingest import find_deliveries, read_file
+    import polars as pl
+
+    from jobs.ingest import _read_xlsx, decode_csv, find_deliveries
+
+    def cells(path: Path) -> pl.DataFrame:
+        if path.suffix == ".xlsx":
+            return _read_xlsx(path, path.read_bytes())
+        return pl.read_csv(decode_csv(path, path.read_bytes())[0], infer_schema=False)
 
     found, _ = find_deliveries(landing / month)
-    return sum(read_file(p)[0].height for paths in found.values() for p in paths)
+    return sum(cells(p).height for paths in found.values() for p in paths)
 
 
 def stage_ingest(month: str, _households: int, landing: Path, home: Path) -> dict:

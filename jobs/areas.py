@@ -25,6 +25,7 @@ where they were placed then, and the month's `movers` tell the new prefecture wh
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from jobs.faults import fault
 from jobs.lake import NOWHERE, SHARED, WHOLE, Home, replace_dir, write_parquet
 from safetynet.contract import SOURCES
 from safetynet.errors import SafetynetError
+from safetynet.workers import BATCH_ROWS
 
 PREFECTURE_DIGITS = 4  # GB/T 2260: province (2), prefecture (2), county (2), township (3), village (3)
 ROSTER = "roster"
@@ -64,22 +66,29 @@ def partitioned(source: str) -> bool:
 
 
 def household_areas(roster: pl.LazyFrame) -> pl.LazyFrame:
-    """household_id -> its prefecture: the division of its first member, head of household first."""
-    return (
-        roster.select("household_id", "id_number", "relation", "division_code")
-        .sort("household_id", pl.col("relation") != "户主", "id_number")
-        .group_by("household_id")
-        .agg(prefecture(pl.col("division_code").first()).alias(AREA))
+    """household_id -> its prefecture: the division of its first member, head of household first
+    (then by ID number, then as delivered)."""
+    first = (
+        pl.col("division_code")
+        .sort_by(pl.col("relation") != "户主", "id_number", maintain_order=True)
+        .first()
     )
+    return roster.group_by("household_id").agg(prefecture(first).alias(AREA))
 
 
-def person_areas(roster: pl.LazyFrame) -> pl.LazyFrame:
-    """id_number -> the prefecture of their households, or `shared` when there are several."""
+def person_areas(roster: pl.LazyFrame, households: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """id_number -> the prefecture of their households, or `shared` when there are several;
+    `households`: `household_areas` of the roster, when already found."""
+    households = household_areas(roster) if households is None else households
     return (
         roster.select("household_id", "id_number")
-        .join(household_areas(roster), on="household_id")
+        .join(households, on="household_id")
         .group_by("id_number")
-        .agg(pl.when(pl.col(AREA).n_unique() == 1).then(pl.col(AREA).first()).otherwise(pl.lit(SHARED)))
+        .agg(low=pl.col(AREA).min(), high=pl.col(AREA).max())
+        .select(
+            "id_number",
+            pl.when(pl.col("low") == pl.col("high")).then("low").otherwise(pl.lit(SHARED)).alias(AREA),
+        )
     )
 
 
@@ -108,42 +117,65 @@ def placement(h: Home, month: str) -> pl.LazyFrame | None:
     return None
 
 
-def place(rows: pl.DataFrame, source: str, persons: pl.LazyFrame | None) -> pl.DataFrame:
-    """`rows` with the prefecture file each goes to (column `_area`); `persons`: `placement`."""
+def place(rows: pl.LazyFrame, source: str, areas: pl.DataFrame | None) -> pl.Series:
+    """The prefecture file each of `rows` goes to (`_area`, in their order); `areas`: `lookup`.
+    Found for all rows at once: one join, where a join per batch built the same table each time."""
+    if areas is None:
+        return rows.select(pl.lit(NOWHERE).alias(AREA)).collect().to_series()
+    key = "household_id" if source == ROSTER else "id_number"
+    placed = rows.select(key).join(areas.lazy(), on=key, how="left", maintain_order="left")
+    return placed.select(pl.col(AREA).fill_null(NOWHERE)).collect().to_series()
+
+
+def lookup(rows: pl.LazyFrame, source: str, persons: pl.LazyFrame | None) -> pl.DataFrame | None:
+    """What places a source's rows: the roster's households' prefectures, or the prefectures of the
+    persons these rows name (`persons`: `placement`; a source of 36 rows does not hold the roster's
+    4.7 M)."""
     if source == ROSTER:
-        areas = household_areas(rows.lazy()).collect()
-        return rows.join(areas, on="household_id", how="left", maintain_order="left")
+        return household_areas(rows).collect()
     if persons is None:
-        return rows.with_columns(pl.lit(NOWHERE).alias(AREA))
-    # only the persons of these rows (a source of 36 rows no longer holds the roster's 4.7 M)
-    ids = rows.lazy().select("id_number").unique()
-    areas = persons.join(ids, on="id_number", how="semi").collect()
-    return rows.join(areas, on="id_number", how="left", maintain_order="left").with_columns(
-        pl.col(AREA).fill_null(NOWHERE)
-    )
+        return None
+    return persons.join(rows.select("id_number").unique(), on="id_number", how="semi").collect()
 
 
-def write(rows: pl.DataFrame, source: str, folder: Path, persons: pl.LazyFrame | None = None) -> list[str]:
+def write(
+    rows: pl.DataFrame | pl.LazyFrame, source: str, folder: Path, persons: pl.LazyFrame | None = None
+) -> list[str]:
     """The source's accepted rows into `folder`, one file per prefecture (all or nothing: the
     files are written beside it and the folder replaced by one rename), placed by `persons`
-    (`placement`). The roster also writes its persons' prefectures beside it (`_person_areas`).
-    Returns the areas written."""
+    (`placement`) a batch of `BATCH_ROWS` at a time, so a lazy `rows` (the batches an ingest has
+    accepted) is never held whole. The roster also writes its persons' prefectures beside it
+    (`_person_areas`). Returns the areas written."""
     tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex}.tmp")
+    rows = rows.lazy()
     if not partitioned(source):
         write_parquet(rows, tmp / WHOLE)
         replace_dir(tmp, folder)
         return []
+    areas = lookup(rows, source, persons)
     if source == ROSTER:
-        write_parquet(person_areas(rows.lazy()).sort("id_number"), folder.parent / PERSON_AREAS / WHOLE)
-    placed = place(rows, source, persons)
-    parts = placed.partition_by(AREA, as_dict=True, include_key=False, maintain_order=True)
-    if not parts:
-        parts = {(NOWHERE,): placed.drop(AREA)}
-    for (area,), part in sorted(parts.items()):
-        write_parquet(part, tmp / f"{area}.parquet")
+        write_parquet(
+            person_areas(rows, areas.lazy()).sort("id_number"), folder.parent / PERSON_AREAS / WHOLE
+        )
+    total = rows.select(pl.len()).collect().item()
+    pieces = tmp / ".pieces"
+    placed = place(rows, source, areas)
+    for number, start in enumerate(range(0, total, BATCH_ROWS)):
+        batch = rows.slice(start, BATCH_ROWS).collect().with_columns(placed.slice(start, BATCH_ROWS))
+        for (area,), part in batch.partition_by(
+            AREA, as_dict=True, include_key=False, maintain_order=True
+        ).items():
+            write_parquet(part, pieces / area / f"{number:05}.parquet")
+    written = sorted(p.name for p in pieces.iterdir()) if pieces.exists() else []
+    for area in written:
+        write_parquet(pl.scan_parquet(sorted((pieces / area).iterdir())), tmp / f"{area}.parquet")
         fault("areas", source)
+    if not written:
+        write_parquet(rows.clear(), tmp / f"{NOWHERE}.parquet")
+        written = [NOWHERE]
+    shutil.rmtree(pieces, ignore_errors=True)
     replace_dir(tmp, folder)
-    return sorted(area for (area,) in parts)
+    return written
 
 
 def household_places(h: Home, month: str) -> pl.LazyFrame | None:

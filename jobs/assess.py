@@ -67,6 +67,7 @@ def prefectures(month: str, home: str, run_id: str) -> list[str]:
             moved = areas.movers(h, month, earlier, applying(h, month))
             info.update(households=moved["household_id"].drop_nulls().n_unique(), files=moved.height)
         write_parquet(moved, h.partition(areas.MOVERS, month) / WHOLE)
+        fault("assess", "movers")
     return found
 
 

@@ -5,10 +5,11 @@
                                                   when the fault fires), so the retry succeeds
 
 `kill` ends the process with SIGKILL, as the OOM killer or a lost worker would: no cleanup, no
-callbacks. Points: `ingest:<source>`, `areas:<source>` (a
-source's prefecture files half written), `record:<month>`, `assess:<stage>`, `export:<stage>`,
-`publish:manifest|rename|commit|run log`, `commit:warehouse|swap`, `application:record` (an
-application check's members and report written, its log line not yet).
+callbacks. Points: `ingest:<source>`, `batch:<source>` (a source's first batch checked, the others
+not), `areas:<source>` (a source's prefecture files half written), `record:<month>`,
+`assess:<stage>` (`movers`: the month's movers written, no prefecture assessed yet),
+`export:<stage>`, `publish:manifest|rename|commit|run log`, `commit:warehouse|swap`,
+`application:record` (an application check's members and report written, its log line not yet).
 """
 
 from __future__ import annotations

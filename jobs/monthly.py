@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,7 +23,7 @@ import polars as pl
 
 from jobs import areas, runs
 from jobs.faults import fault
-from jobs.ingest import DeliveredFile, find_deliveries, read_source
+from jobs.ingest import DeliveredFile, find_deliveries, stage_source
 from jobs.lake import (
     Build,
     CommitError,
@@ -35,12 +36,13 @@ from jobs.lake import (
     write_json,
     write_parquet,
 )
-from jobs.validate import QUARANTINE_SCHEMA, validate
+from jobs.validate import QUARANTINE_SCHEMA, check
 from safetynet.contract import SOURCES
 from safetynet.errors import DeliveryError, LandingError
 from safetynet.months import previous_month
 from safetynet.progress import say, timed
 from safetynet.versions import code_version, rule_version, suite_version
+from safetynet.workers import BATCH_ROWS
 
 TZ = ZoneInfo("Asia/Shanghai")  # civil-affairs months are calendar months in China Standard Time
 MONTH_FORMAT = "%Y-%m"
@@ -379,8 +381,11 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
                     f"{Path(landing) / month}: {', '.join(sorted(changed))} changed since this run started; "
                     "start the month again to load the new delivery"
                 )
+            # this try's own folder (a try of a lost worker may still be writing); publish removes
+            # what a killed try leaves
+            work = build / f".{source}.{uuid.uuid4().hex}.tmp"
             try:
-                raw = read_source(source, archived)
+                staged = stage_source(source, archived, work / "delivered")
             except DeliveryError as exc:
                 # named by month and file, not by the staging path (which holds the run id)
                 problem = f"{month}/{Path(exc.path).name}: {exc.problem}"
@@ -391,19 +396,37 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
                 ids = issued_ids(h, month) if source == "outcomes" else None
                 closed = closed_ids(h, month) if source == "outcomes" else None
                 persons = areas.placement(h, month) if areas.by_person(source) else None
-                result = validate(raw, month, codes, issued_ids=ids, closed_ids=closed)
-                info["prefectures"] = len(areas.write(result.accepted, source, build / source, persons))
+                batches: list[Path] = []
+
+                def accept(rows: pl.DataFrame) -> None:
+                    batches.append(work / "accepted" / f"{len(batches):05}.parquet")
+                    write_parquet(rows, batches[-1])
+                    fault("batch", source)
+
+                result = check(
+                    staged.source,
+                    staged.scan(),
+                    staged.malformed,
+                    month,
+                    codes,
+                    accept,
+                    issued_ids=ids,
+                    closed_ids=closed,
+                    batch_rows=BATCH_ROWS,
+                )
+                written = areas.write(pl.scan_parquet(batches), source, build / source, persons)
+                info["prefectures"] = len(written)
                 write_parquet(
                     result.quarantine.sort("source_file", "source_row", "column", "check"),
                     build / "_quarantine" / f"{source}.parquet",
                 )
                 record.update(
                     status="delivered",
-                    files=[_file_record(f) for f in raw.files],
+                    files=[_file_record(f) for f in staged.files],
                     rows_delivered=result.delivered,
-                    accepted=result.accepted.height,
+                    accepted=result.accepted_rows,
                     quarantined=result.quarantined,
-                    ignored_columns=raw.ignored_columns,
+                    ignored_columns=staged.ignored_columns,
                     ge_results=json.dumps(result.ge_results, ensure_ascii=False, default=str, sort_keys=True),
                 )
                 if codes is None and source != "divisions":
@@ -412,9 +435,11 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
                     record["error"] = "no earlier month published: returned ids not checked"
                 info.update(
                     delivered=result.delivered,
-                    accepted=result.accepted.height,
+                    accepted=result.accepted_rows,
                     quarantined=result.quarantined,
                 )
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
     write_parquet(pl.DataFrame([record], schema=DELIVERY_SCHEMA), build / "_deliveries" / f"{source}.parquet")
     return {k: record[k] for k in ("source", "status", "rows_delivered", "accepted", "quarantined", "error")}
 

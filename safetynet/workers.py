@@ -26,6 +26,9 @@ from pathlib import Path
 
 # The export task's pool slots, and so the processes it draws documents with: a deployment setting.
 EXPORT_SLOTS = int(os.environ.get("SAFETYNET_EXPORT_SLOTS", "2"))
+# Rows an ingest task reads, checks and places at a time, so its memory follows this setting and not
+# the size of a delivery: a deployment setting (SAFETYNET_BATCH_ROWS).
+BATCH_ROWS = int(os.environ.get("SAFETYNET_BATCH_ROWS", "500000"))
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
 
 

@@ -186,6 +186,7 @@ def test_a_moved_home_reads_its_own_lake(clean, tmp_path):
         ("ingest:roster", "ingest"),
         ("areas:medical_claims", "ingest"),  # a source's prefecture files half written
         ("record:2026-09", "record"),
+        ("assess:movers", "assess"),  # `_movers` written, no prefecture assessed
         ("assess:leads", "assess"),
         ("export:reports", "export"),
         ("publish:manifest", "publish"),
@@ -228,6 +229,31 @@ def test_a_killed_run_leaves_the_last_commit_whole_and_a_rerun_succeeds(
     assert published(home) == before
     assert runs.read(Home(home), "sep-1")["status"] == "running"  # never success
     run("2026-09", str(landing), str(home), "sep-2")  # a new run of the month
+    assert build_files(home) == build_files(clean)
+
+
+def test_an_ingest_killed_between_batches_is_retried_and_leaves_nothing_behind(
+    base, clean, landing, tmp_path, monkeypatch
+):
+    home = copy_home(base, tmp_path / "home")
+    env = {**os.environ, "SAFETYNET_FAULT": "batch:roster:kill", "SAFETYNET_BATCH_ROWS": "100"}
+    done = subprocess.run(
+        [sys.executable, DIRECT, "2026-09", str(landing), str(home), "sep-1"], env=env, capture_output=True
+    )
+    assert done.returncode == -9
+    building = next((home / "staging").glob("*/month=2026-09/build=*"))
+    assert list(building.glob(".roster.*.tmp"))  # the killed try's batches, as a lost worker leaves them
+    run("2026-09", str(landing), str(home), "sep-1", "ingest")  # the task's retry, same run
+    assert build_files(home) == build_files(clean)  # nothing of the killed try is published
+
+
+def test_the_month_does_not_depend_on_the_batch_size(base, clean, landing, tmp_path, monkeypatch):
+    from jobs import areas, monthly
+
+    home = copy_home(base, tmp_path / "home")
+    monkeypatch.setattr(monthly, "BATCH_ROWS", 97)
+    monkeypatch.setattr(areas, "BATCH_ROWS", 97)
+    run("2026-09", str(landing), str(home), "sep-1")
     assert build_files(home) == build_files(clean)
 
 

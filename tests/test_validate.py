@@ -5,7 +5,7 @@ import pytest
 
 from jobs.expectations import SUITE_DIR, build_suite, load_suite, stale_suites
 from jobs.ingest import read_source
-from jobs.validate import failure_expr, validate
+from jobs.validate import check, failure_expr, validate
 from safetynet.contract import SUITES
 
 ROSTER = (
@@ -54,6 +54,29 @@ def test_every_row_is_accepted_or_quarantined_with_its_reason(roster):
     assert reasons["source_row"].to_list() == sorted(EXPECTED)
     for row, reason in reasons.rows():
         assert EXPECTED[row] in reason, (row, reason)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5])
+def test_batches_give_what_one_batch_gives(roster, rows):
+    """Row 3 copies row 2 and rows 11 and 12 share a key: in batches of one row, every such pair is
+    split between batches."""
+    whole = validate(roster, "2026-09", ["110105001001"], ge_sample=1000)
+    kept: list[pl.DataFrame] = []
+    batched = check(
+        roster.source,
+        roster.frame.lazy(),
+        roster.malformed,
+        "2026-09",
+        ["110105001001"],
+        kept.append,
+        ge_sample=1000,
+        batch_rows=rows,
+    )
+    assert len(kept) == -(-12 // rows)
+    assert pl.concat(kept).equals(whole.accepted)
+    assert batched.quarantine.equals(whole.quarantine)
+    assert batched.ge_results == whole.ge_results
+    assert (batched.delivered, batched.accepted_rows) == (12, 1)
 
 
 def test_quarantine_keeps_the_value_as_delivered(roster):
