@@ -136,7 +136,7 @@ def _duplicates(rows: pl.LazyFrame, columns: list[str], key: list[str]) -> pl.Da
     the hashes, the keys and the candidates are held, never every column of every row.
     """
     hashed = rows.select("__i", h=pl.struct(columns).hash(seed=20_240_101)).collect(engine="streaming")
-    later = hashed.select("__i", first_i=pl.col("__i").first().over("h")).filter(
+    later = hashed.select("__i", first_i=pl.col("__i").min().over("h")).filter(
         pl.col("first_i") != pl.col("__i")
     )
     del hashed
