@@ -121,7 +121,7 @@ def place(rows: pl.LazyFrame, source: str, areas: pl.DataFrame | None) -> pl.Ser
     """The prefecture file each of `rows` goes to (`_area`, in their order); `areas`: `lookup`.
     Found for all rows at once: one join, where a join per batch built the same table each time."""
     if areas is None:
-        return rows.select(pl.lit(NOWHERE).alias(AREA)).collect().to_series()
+        return rows.select(pl.repeat(NOWHERE, pl.len()).alias(AREA)).collect().to_series()
     key = "household_id" if source == ROSTER else "id_number"
     placed = rows.select(key).join(areas.lazy(), on=key, how="left", maintain_order="left")
     return placed.select(pl.col(AREA).fill_null(NOWHERE)).collect().to_series()

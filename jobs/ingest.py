@@ -8,7 +8,8 @@ returned as a per-cell problem for the quarantine, so no row is lost.
 A month's delivery is staged (`stage_source`): each file checked and hashed 16 MB at a time,
 transcoded to UTF-8 when it is not, and streamed by Polars into Parquet of trimmed strings, so a
 province's roster (465 MB, 4.7 M rows) is never held whole (0.4 GB at most, against 2.4 GB read into
-memory). `read_source` reads the same way into memory, for uploads and tests.
+memory). A workbook is read whole, and so is a CSV with a row of more fields than its header.
+`read_source` reads the same way into memory, for uploads and tests.
 """
 
 from __future__ import annotations
@@ -127,17 +128,22 @@ def _encoding(path: Path, chunks: Iterable[bytes]) -> tuple[str, str, int]:
 
 
 def _transcode(path: Path, chunks: Iterable[bytes], encoding: str, sink: BinaryIO) -> None:
-    """Write a delivered CSV to `sink` as UTF-8 without BOM. GBK-labelled files are decoded as
-    GB18030, its superset, so the rare characters of the 2022 standard round-trip; decoding is
-    strict, never replacing a character."""
-    decoder, offset = codecs.getincrementaldecoder(encoding)(), 0
+    """Write a delivered CSV to `sink` as UTF-8 without BOM (a BOM before GBK text too). GBK-labelled
+    files are decoded as GB18030, its superset, so the rare characters of the 2022 standard
+    round-trip; decoding is strict, never replacing a character."""
+    decoder = codecs.getincrementaldecoder("utf-8" if encoding == "utf-8-sig" else encoding)()
+    offset, chunk = 0, b""
     try:
         for chunk in chunks:
+            if offset == 0 and chunk.startswith(codecs.BOM_UTF8):
+                chunk, offset = chunk[len(codecs.BOM_UTF8) :], len(codecs.BOM_UTF8)
             sink.write(decoder.decode(chunk).encode("utf-8"))
             offset += len(chunk)
-        sink.write(decoder.decode(b"", final=True).encode("utf-8"))
+        chunk = b""
+        sink.write(decoder.decode(chunk, final=True).encode("utf-8"))
     except UnicodeDecodeError as exc:
-        at = offset + exc.start if exc.start < len(exc.object) else offset
+        # the decoder holds back a character's first bytes: they stand before `chunk` in exc.object
+        at = offset + len(chunk) - len(exc.object) + exc.start
         raise DeliveryError(
             path, f"file is neither UTF-8 nor GBK/GB18030 text (undecodable byte at offset {at})"
         ) from None
@@ -282,25 +288,26 @@ def stage_file(
     source: Source, path: Path, target: Path, data: bytes | None = None
 ) -> tuple[DeliveredFile, list[str], pl.DataFrame | None]:
     """One delivered file's rows as trimmed strings in the contract's columns, written to `target`
-    (Parquet) a batch at a time, so a 5 M-row roster is never held whole; `data`: the file's bytes
-    when they are already in memory (an upload). Returns what was delivered, the headers ignored and
-    the rows that could not be split into the header's columns (source_file, source_row, reason,
-    raw_value), which count as delivered and are quarantined."""
+    (Parquet) a batch at a time, so a 5 M-row roster is never held whole (a workbook is, and a CSV
+    with a row of too many fields is read again whole, in Python, to keep its other rows); `data`:
+    the file's bytes when they are already in memory (an upload). Returns what was delivered, the
+    headers ignored and the rows that could not be split into the header's columns (source_file,
+    source_row, reason, raw_value), which count as delivered and are quarantined."""
     chunks = (lambda: [data]) if data is not None else (lambda: _chunks(path))
     malformed, text = None, path
-    if path.suffix == ".xlsx":
-        whole = data if data is not None else b"".join(chunks())
-        sha, size, encoding = hashlib.sha256(whole).hexdigest(), len(whole), "xlsx"
-        cells = _read_xlsx(path, whole).lazy().with_row_index("__row", offset=2)
-    else:
-        encoding, sha, size = _encoding(path, chunks())
-        if encoding != "utf-8" or data is not None:  # read by Polars from a UTF-8 file of its own
-            text = target.with_name(f"{target.stem}.csv")
-            with open(text, "wb") as sink:
-                _transcode(path, chunks(), encoding, sink)
-        cells = pl.scan_csv(text, infer_schema=False, has_header=True, raise_if_empty=True)
-        cells = cells.with_row_index("__row", offset=2)
     try:
+        if path.suffix == ".xlsx":  # a workbook is read whole (calamine); at most 1,048,576 rows
+            whole = data if data is not None else b"".join(chunks())
+            sha, size, encoding = hashlib.sha256(whole).hexdigest(), len(whole), "xlsx"
+            cells = _read_xlsx(path, whole).lazy().with_row_index("__row", offset=2)
+        else:
+            encoding, sha, size = _encoding(path, chunks())
+            if encoding != "utf-8" or data is not None:  # Polars reads a UTF-8 file of its own
+                text = target.with_name(f"{target.stem}.csv")
+                with open(text, "wb") as sink:
+                    _transcode(path, chunks(), encoding, sink)
+            cells = pl.scan_csv(text, infer_schema=False, has_header=True, raise_if_empty=True)
+            cells = cells.with_row_index("__row", offset=2)
         rows, ignored = _canonical(source, path, cells)
         write_parquet(rows, target)
     except pl.exceptions.ComputeError as exc:

@@ -529,6 +529,13 @@ def record(month: str, home: str, run_id: str) -> dict:
     return {"month": month, "status": run["status"]}
 
 
+def remove_leftovers(build: Path) -> None:
+    """What tasks killed mid-write left in a build: their temporary files and folders (a folder's
+    own files go with it, though listed after it)."""
+    for left in [*build.rglob(".*.tmp"), *build.rglob(".*.old")]:
+        shutil.rmtree(left, ignore_errors=True) if left.is_dir() else left.unlink(missing_ok=True)
+
+
 def publish(month: str, home: str, run_id: str) -> dict:
     """The month's one commit point: the run manifest, the build renamed into the lake, then a new
     commit (catalog, warehouse, township files) made current by one rename. Safe to retry and to
@@ -539,8 +546,7 @@ def publish(month: str, home: str, run_id: str) -> dict:
     build = h.building.path
     meta = _build_json(h)
     run = json.loads((build / "record.json").read_text(encoding="utf-8"))
-    for left in [*build.rglob(".*.tmp"), *build.rglob(".*.old")]:  # by a task killed mid-write
-        shutil.rmtree(left) if left.is_dir() else left.unlink()
+    remove_leftovers(build)
     fault("publish", "manifest")
     manifest.write(h, month)
     target = h.lake / f"month={month}" / build.name

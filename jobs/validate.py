@@ -314,7 +314,7 @@ def _batch(
         on=["__i", "column", "check"],
         how="anti",
     )
-    return typed, found.unique(subset=["__i", "column", "check"], keep="first").sort("__i", "column")
+    return typed, found.unique(subset=["__i", "column", "check"], keep="first").sort("__i", "column", "check")
 
 
 def _pandas_sample(sample: pl.DataFrame) -> pl.DataFrame:

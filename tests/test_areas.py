@@ -70,8 +70,9 @@ def test_rows_by_id_number_go_with_their_household_or_to_shared_or_none(tmp_path
 
 
 def test_no_roster_and_no_rows_still_give_files_with_the_columns(tmp_path):
-    claims = pl.DataFrame({"id_number": ["P1"], "amount": [1]})
+    claims = pl.DataFrame({"id_number": ["P1", "P2"], "amount": [1, 2]})
     assert areas.write(claims, "medical_assistance", tmp_path / "a", None) == ["none"]
+    assert files(tmp_path / "a")["none"].equals(claims)  # every row, when no roster places them
     assert areas.write(
         claims.clear(), "medical_assistance", tmp_path / "b", areas.person_areas(ROSTER.lazy())
     ) == ["none"]

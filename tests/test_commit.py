@@ -247,6 +247,23 @@ def test_an_ingest_killed_between_batches_is_retried_and_leaves_nothing_behind(
     assert build_files(home) == build_files(clean)  # nothing of the killed try is published
 
 
+def test_publish_removes_what_killed_tasks_left_inside_each_other(tmp_path):
+    from jobs.monthly import remove_leftovers
+
+    build = tmp_path / "build=1"
+    inner = build / ".roster.1a2b.tmp" / "delivered"
+    inner.mkdir(parents=True)
+    (inner / ".0000.parquet.3c4d.tmp").write_bytes(b"half")  # listed after its folder
+    (build / "roster").mkdir()
+    (build / "roster" / ".4301.parquet.5e6f.tmp").write_bytes(b"half")
+    (build / "roster" / "4301.parquet").write_bytes(b"whole")
+    remove_leftovers(build)
+    assert sorted(p.relative_to(build).as_posix() for p in build.rglob("*")) == [
+        "roster",
+        "roster/4301.parquet",
+    ]
+
+
 def test_the_month_does_not_depend_on_the_batch_size(base, clean, landing, tmp_path, monkeypatch):
     from jobs import areas, monthly
 

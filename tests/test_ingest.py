@@ -26,6 +26,30 @@ def test_every_contract_encoding_is_detected(tmp_path, encoding):
     assert raw.frame["household_id"].to_list() == ["H1"]
 
 
+def test_a_bom_before_gbk_text_is_dropped(tmp_path):
+    path = tmp_path / "roster.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + (ROSTER_ZH + ROW.format(name="王芳")).encode("gbk"))
+    raw = read_source("roster", [path])
+    assert raw.frame["household_id"].to_list() == ["H1"] and raw.frame["name"].to_list() == ["王芳"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_characters_split_between_chunks_are_read_whole(tmp_path, monkeypatch, encoding):
+    monkeypatch.setattr("jobs.ingest.CHUNK_BYTES", 3)  # every character of the file split somewhere
+    path = write(tmp_path / "roster.csv", ROSTER_ZH + ROW.format(name="张𠇔伟"), encoding)
+    assert read_source("roster", [path]).frame["name"].to_list() == ["张𠇔伟"]
+
+
+@pytest.mark.parametrize("chunk", [3, 4, 1 << 24])
+def test_an_undecodable_byte_is_named_by_its_offset_in_the_file(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr("jobs.ingest.CHUNK_BYTES", chunk)
+    text = (ROSTER_ZH + ROW.format(name="王芳")).encode("gbk")
+    path = tmp_path / "roster.csv"
+    path.write_bytes(text + b"\xff\xff\n")
+    with pytest.raises(DeliveryError, match=f"undecodable byte at offset {len(text)}\\)"):
+        read_source("roster", [path])
+
+
 @pytest.mark.parametrize("name", ["刘䶮", "王𬱖", "张𠇔伟"])
 def test_gb18030_rare_characters_round_trip_exactly(tmp_path, name):
     path = write(tmp_path / "roster.csv", ROSTER_ZH + ROW.format(name=name), "gb18030")
