@@ -11,7 +11,7 @@ Two engines read the same suite:
   results are what the validation report shows.
 
 A month's ingest checks its rows a batch at a time (`check`, `SAFETYNET_BATCH_ROWS`), so its memory
-follows the batch and not the delivery (the roster's task 4.5 GB → 1.7 GB at 2 M households). What
+follows the batch and not the delivery (the roster's task 4.5 GB → 1.4 GB at 2 M households). What
 needs every row is found before the batches: exact duplicates and conflicting keys, from a hash of
 each row and the key columns alone. The month's bytes do not depend on the batch size (tested).
 """
