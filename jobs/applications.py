@@ -33,9 +33,14 @@ masked) and a record. Records live in the lake, where auditors read them:
     <home>/lake/_applications/checks/<YYYY-MM>/<id>/members.parquet, report.pdf
                                                              the members as checked (full ID numbers,
                                                              v_application_members) and the report
+    <home>/lake/_applications/authorisations/<sha256>.<ext>  the signed authorisations (授权书)
+    <home>/lake/_applications/held/<YYYY-MM>/<id>.<ext>      the file of a check held for the county
 
-A refused application (bad rows, no authorisation, a township the office does not own, a member who
-died, a member already in another household's application) writes its log line and nothing else.
+A refused application (bad rows, no signed authorisation, a member living outside the office's area,
+a member who died, a member already in another household's application) writes its log line and
+nothing else. A check outside the office's duty (jobs/application_duty.py: a member on another
+township's roster, or the office past its daily threshold) is held: logged, its file kept, nothing
+of the members told, until the county office releases it (`release`).
 """
 
 from __future__ import annotations
@@ -678,8 +683,10 @@ def submit(
         duty = _duty(h, app, area, now, settings)
         application_id = f"SQ{now:%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
         if duty.get("held_for"):
-            entry = _held_entry(h, app, data, who | duty, application_id, now)
-            with locked(log_folder(home) / ".lock"):
+            with locked(log_folder(home) / ".lock"):  # counted as it is logged
+                count, threshold = _count(home, area, now, settings)
+                duty |= {"day_count": count + 1, "day_threshold": threshold}
+                entry = _held_entry(h, app, data, who | duty, application_id, now)
                 _append(home, entry, now)
             return _held(home, app, entry)
         return _run(h, app, rules, fonts, who | duty, application_id, now, settings, data)
@@ -914,6 +921,7 @@ def _run(
         late = None
         if who.get("office") and not who.get("released_by"):
             count, threshold = _count(home, who["office"], now, settings)
+            checked.entry |= {"day_count": count + 1, "day_threshold": threshold}
             if count >= threshold:
                 late = who | {"day_count": count + 1, "day_threshold": threshold, "held_for": "daily_count"}
                 late["held_reason"] = (

@@ -624,3 +624,26 @@ def test_checks_above_an_office_s_daily_threshold_are_held_counted_and_alerted(h
         now=NOW,
     )
     assert done.status == "checked"
+
+
+def test_checks_sent_at_once_cannot_pass_the_threshold_together(home, fonts):
+    """Four checks of one office at the same moment, threshold 2: each sees a count below it before
+    its check, the count read again under the log's lock holds the late ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    township, _ = township_of(home)
+    settings = dataclasses.replace(load_portal(), application_daily_minimum=2)
+    data = [applicant(home, [{"id": person("19810101", 700 + i), "name": f"并{i}"}]) for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda d: check(home, fonts, d, area=township, settings=settings), data))
+    assert sorted(g.status for g in got) == ["checked", "checked", "held", "held"]
+    rows = log(home)
+    assert sorted((e["status"], e["day_count"]) for e in rows) == [
+        ("checked", 1),
+        ("checked", 2),
+        ("held", 3),
+        ("held", 4),
+    ]
+    held = {g.application_id for g in got if g.status == "held"}
+    kept = {p.name for p in (home / "lake" / "_applications" / "checks").glob("*/*")}
+    assert kept.isdisjoint(held)  # a check held late leaves no record behind
