@@ -876,6 +876,9 @@ def test_a_township_probing_another_township_s_resident_is_held_and_only_its_cou
     assert town.get(f"/applications/{application_id}/report.pdf").status_code == 404
     listing = town.get("/applications").text
     assert application_id in listing and victim["household_id"] not in listing
+    for path in (f"/applications/{application_id}", f"/applications/{application_id}/report.pdf"):
+        assert signed_in(site, "neighbour").get(path).status_code == 404  # another township's
+        assert client(site).get(path).headers["location"] == "/login"
     release = f"/applications/{application_id}/release"
     stranger = client(site)
     assert stranger.post(release, data={"csrf_token": token(stranger)}).headers["location"] == "/login"
@@ -885,6 +888,7 @@ def test_a_township_probing_another_township_s_resident_is_held_and_only_its_cou
     county = signed_in(site, "county")
     held = county.get("/applications")
     assert application_id in held.text and f'action="{release}"' in held.text
+    assert site["neighbour"] in county.get(f"/applications/{application_id}").text  # the county reads why
     assert county.post(release, data={}).status_code == 403  # no CSRF token
     assert applications.find(site["home"], application_id)["status"] == "held"
     r = county.post(release, data={"csrf_token": token(county, "/applications")})
