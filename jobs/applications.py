@@ -1059,7 +1059,8 @@ def template() -> bytes:
     notes.write(
         len(APPLICATION.columns) + 2,
         0,
-        "每行一名家庭成员，应有且只有一名户主；各行的授权书编号、申请类别相同。",
+        "每行一名家庭成员，应有且只有一名户主；各行的授权书编号、申请类别相同。"
+        "上传时须同时上传申请人签署的授权书（PDF、JPG 或 PNG）。",
     )
     notes.set_column(0, 3, 18)
     wb.close()
