@@ -101,6 +101,10 @@ def _workbook(ids: list[str], issued: dt.date) -> bytes:
 
 APPLICATIONS_AT_ONCE = 20
 APPLICATIONS_ONE_BY_ONE = 10
+SIGNED = b"%PDF-1.7\n% the applicant's signed authorisation\n%%EOF\n"
+# The checks are the data team's: a township's would be held past its daily threshold (rules/portal/
+# portal.yaml), and the bench measures the check, not the hold.
+APPLICANT = "bench-admin"
 
 
 def _application(village: str, n: int) -> bytes:
@@ -123,7 +127,8 @@ def _application(village: str, n: int) -> bytes:
 def _check(c: httpx.Client, data: bytes) -> float:
     token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/applications").text).group(1)
     started = time.perf_counter()
-    r = c.post("/applications", files={"file": ("申请.csv", data)}, data={"csrf_token": token})
+    files = {"file": ("申请.csv", data), "authorisation": ("授权书.pdf", SIGNED)}
+    r = c.post("/applications", files=files, data={"csrf_token": token})
     if r.status_code != 303:
         raise SystemExit(f"application check refused: {r.status_code} {r.text[-600:]}")
     c.get(r.headers["location"])
@@ -135,11 +140,11 @@ def _applications(url: str, password: str, village: str, first: int = 0) -> dict
     (new households numbered from `first`)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    c = _signed_in(url, "bench-town", password)
+    c = _signed_in(url, APPLICANT, password)
     _check(c, _application(village, first))  # the portal's first check loads fonts and rules
     numbers = range(first + 1, first + APPLICATIONS_ONE_BY_ONE + 1)
     single = sorted(_check(c, _application(village, n)) for n in numbers)
-    clients = [_signed_in(url, "bench-town", password) for _ in range(APPLICATIONS_AT_ONCE)]
+    clients = [_signed_in(url, APPLICANT, password) for _ in range(APPLICATIONS_AT_ONCE)]
     first += APPLICATIONS_ONE_BY_ONE + 1
     started = time.perf_counter()
     with ThreadPoolExecutor(APPLICATIONS_AT_ONCE) as pool:

@@ -33,9 +33,14 @@ masked) and a record. Records live in the lake, where auditors read them:
     <home>/lake/_applications/checks/<YYYY-MM>/<id>/members.parquet, report.pdf
                                                              the members as checked (full ID numbers,
                                                              v_application_members) and the report
+    <home>/lake/_applications/authorisations/<sha256>.<ext>  the signed authorisations (授权书)
+    <home>/lake/_applications/held/<YYYY-MM>/<id>.<ext>      the file of a check held for the county
 
-A refused application (bad rows, no authorisation, a township the office does not own, a member who
-died, a member already in another household's application) writes its log line and nothing else.
+A refused application (bad rows, no signed authorisation, a member living outside the office's area,
+a member who died, a member already in another household's application) writes its log line and
+nothing else. A check outside the office's duty (jobs/application_duty.py: a member on another
+township's roster, or the office past its daily threshold) is held: logged, its file kept, nothing
+of the members told, until the county office releases it (`release`).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +63,7 @@ import duckdb
 import polars as pl
 import xlsxwriter
 
-from jobs import means_test
+from jobs import alerts, application_duty, authorisations, means_test
 from jobs.areas import prefecture_of
 from jobs.faults import fault
 from jobs.household_reports import (
@@ -80,6 +86,8 @@ from safetynet.ids import mask_ids
 from safetynet.months import add_months, month_bounds
 from safetynet.pdf import FontChain, MissingGlyph
 from safetynet.rules import PortalSettings, RuleSet, load_portal
+
+daily_threshold = application_duty.daily_threshold  # the office's day: jobs/application_duty.py
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 LOG_COLUMNS = APPLICATION_LOG_COLUMNS
@@ -170,6 +178,7 @@ class Checked:
     sections: dict = field(default_factory=dict)  # the report's tables, for the portal's page
     report_file: str = ""
     entry: dict = field(default_factory=dict)
+    status: str = "checked"  # or "held": for the county's release, nothing of the members told
 
 
 def log_folder(home: Path) -> Path:
@@ -624,6 +633,10 @@ def _same_people(app: Application, others: list[dict]) -> list[str]:
     return out
 
 
+HELD = "待县级放行"  # the result of a check held for the county's release
+WAIT = "申请已暂缓：须经县（区）民政局审核放行后才核对，放行后在本页查看核对结果"
+
+
 def submit(
     home: Path,
     filename: str,
@@ -636,99 +649,323 @@ def submit(
     client_address: str | None = None,
     now: dt.datetime | None = None,
     settings: PortalSettings | None = None,
+    authorisation: tuple[str, bytes] | None = None,
 ) -> Checked:
-    """Read, check, report and record an application for an account whose townships start with
-    `area` ("" for all). A refused application writes its log line only and raises ApplicationRefused;
-    an unexpected error writes its line (status `error`) and is raised."""
+    """Read, check, report and record an application for an account whose area is `area` ("" for
+    all), with the signed authorisation (name, bytes). A refused application writes its log line
+    only and raises ApplicationRefused; one outside the office's duty is held for the county
+    (`status` held, nothing of the members told); an unexpected error writes its line (status
+    `error`) and is raised."""
     now = now or dt.datetime.now(CHINA)
     settings = settings or load_portal()
     h = Home(home)
+    name = (Path(filename or "").name or "")[:200]
     who = {
         "account": account,
         "role": role,
         "client_address": client_address,
-        "file": (Path(filename or "").name or "")[:200],
+        "office": area or None,
+        "file": name,
         "file_sha256": hashlib.sha256(data).hexdigest(),
     }
+    signed = authorisations.screened(authorisation, settings)
+    if isinstance(signed, authorisations.Authorisation):
+        who["authorisation_sha256"] = signed.sha256
     app = None
-
-    def logged(status: str, detail: str) -> None:
-        if app is not None:
-            fields = {
-                "township_code": app.township_code,
-                "household_id": app.household_id,
-                "authorisation_ref": app.authorisation_ref,
-                "applied_for": app.applied_for,
-                "month_used": app.month,
-            }
-        else:
-            fields = {"township_code": area or None}  # refused before it was read: the office's own
-        _append(home, _entry(now, status, who, detail=_masked(detail)[:2000], result="拒绝", **fields), now)
-
     try:
-        if len(data) > settings.upload_max_bytes:
-            raise ApplicationRefused([f"{who['file']}：文件超过 {settings.upload_max_bytes // 1_000_000} MB"])
-        if who["file"].lower().endswith(".xlsx"):
-            try:
-                inspect_xlsx(data, settings)
-            except XlsxRefused as exc:
-                raise ApplicationRefused([f"{who['file']}：{exc}"]) from None
-        app = read(h, filename, data, settings.application_max_members)
-        if not app.township_code.startswith(area):
-            raise ApplicationRefused(
-                [
-                    f"申请家庭户主所在乡镇（街道）{app.township_code} 不属于本账户的辖区（{area}），"
-                    "不能为其核对"
-                ],
-                app,
-            )
+        _screen_file(name, data, settings)
+        app = _read_with(h, filename, data, settings, signed)
+        _within_area(h, app, area)
         others = other_applications(h, app, rules, now.date())
         if others:
             raise ApplicationRefused(_same_people(app, others), app)
-        checked = check(h, app, rules)
-        checked.application_id = f"SQ{now:%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
-        try:
-            checked.report, checked.sections = report(
-                checked, rules, fonts, division_names(h, app.month), now
-            )
-        except MissingGlyph as exc:
-            raise ApplicationRefused([f"{app.file}：报告无法生成，{exc}"], app) from None
-        folder = home / "lake" / "_applications" / "checks" / f"{now:%Y-%m}" / checked.application_id
-        checked.report_file = (folder / "report.pdf").relative_to(home / "lake").as_posix()
-        _write_record(folder, checked, now)
-        fault("application", "record")
-        checked.entry = _entry(
-            now,
-            "checked",
-            who,
-            application_id=checked.application_id,
-            township_code=app.township_code,
-            household_id=app.household_id,
-            authorisation_ref=app.authorisation_ref,
-            applied_for=app.applied_for,
-            members=app.members.height,
-            member_ids=app.members["id_number"].to_list(),
-            month_used=app.month,
-            build=app.build,
-            result=checked.result,
-            detail=checked.detail,
-            report_file=checked.report_file,
-            report_sha256=hashlib.sha256(checked.report).hexdigest(),
-        )
-        # Two offices checking the same person at once: the second to reach the log is refused.
-        with locked(log_folder(home) / ".lock"):
-            others = other_applications(h, app, rules, now.date())
-            if others:
-                raise ApplicationRefused(_same_people(app, others), app)
-            _append(home, checked.entry, now)
-        return checked
+        who["authorisation_file"] = authorisations.keep(h.lake, signed)
+        duty = _duty(h, app, area, now, settings)
+        application_id = f"SQ{now:%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
+        if duty.get("held_for"):
+            with locked(log_folder(home) / ".lock"):  # counted as it is logged
+                count, threshold = _count(home, area, now, settings)
+                duty |= {"day_count": count + 1, "day_threshold": threshold}
+                entry = _held_entry(h, app, data, who | duty, application_id, now)
+                _append(home, entry, now)
+            return _held(home, app, entry)
+        return _run(h, app, rules, fonts, who | duty, application_id, now, settings, data)
     except ApplicationRefused as exc:
-        app = exc.application or app
-        logged("refused", "；".join(exc.problems))
+        _failed(home, now, who, exc.application or app, "refused", "；".join(exc.problems), area)
         raise
     except Exception as exc:
-        logged("error", f"{type(exc).__name__}: {exc}")
+        _failed(home, now, who, app, "error", f"{type(exc).__name__}: {exc}", area)
         raise
+
+
+def release(
+    home: Path,
+    application_id: str,
+    rules: RuleSet,
+    fonts: FontChain,
+    account: str,
+    role: str,
+    area: str,
+    client_address: str | None = None,
+    now: dt.datetime | None = None,
+    settings: PortalSettings | None = None,
+) -> Checked:
+    """A held check released by the county office of its township: checked now, for the office
+    that asked, under the same application id. ApplicationRefused for anyone else, or when it is
+    not held; a check refused or failing on release is logged as a submitted one is."""
+    now = now or dt.datetime.now(CHINA)
+    settings = settings or load_portal()
+    h = Home(home)
+    entry = find(home, application_id)
+    if role != "county" or not area or entry is None or not (entry["township_code"] or "").startswith(area):
+        raise ApplicationRefused([f"只有申请所在县（区）民政局可以放行暂缓的申请 {application_id}"])
+    if entry["status"] != "held":
+        raise ApplicationRefused([f"申请 {application_id} 不是待放行的申请（{entry['result']}）"])
+    kept = ("account", "role", "client_address", "office", "file", "file_sha256")
+    who = {k: entry[k] for k in (*kept, "authorisation_sha256", "authorisation_file")}
+    who |= {"released_by": account, "released_at": now.isoformat(timespec="milliseconds")}
+    data = (h.lake / entry["held_file"]).read_bytes()
+    app = None
+    try:
+        app = read(h, entry["file"], data, settings.application_max_members)
+        others = other_applications(h, app, rules, now.date())
+        if others:
+            raise ApplicationRefused(_same_people(app, others), app)
+        return _run(h, app, rules, fonts, who, application_id, now, settings, data)
+    except ApplicationRefused as exc:
+        _failed(
+            home, now, who, exc.application or app, "refused", "；".join(exc.problems), "", application_id
+        )
+        raise
+    except Exception as exc:
+        _failed(home, now, who, app, "error", f"{type(exc).__name__}: {exc}", "", application_id)
+        raise
+
+
+def _screen_file(name: str, data: bytes, settings: PortalSettings) -> None:
+    if len(data) > settings.upload_max_bytes:
+        raise ApplicationRefused([f"{name}：文件超过 {settings.upload_max_bytes // 1_000_000} MB"])
+    if name.lower().endswith(".xlsx"):
+        try:
+            inspect_xlsx(data, settings)
+        except XlsxRefused as exc:
+            raise ApplicationRefused([f"{name}：{exc}"]) from None
+
+
+def _read_with(
+    h: Home, filename: str, data: bytes, settings: PortalSettings, signed: authorisations.Authorisation | str
+) -> Application:
+    """The application read; refused with every problem of the rows and of the authorisation."""
+    missing = [signed] if isinstance(signed, str) else []
+    try:
+        app = read(h, filename, data, settings.application_max_members)
+    except ApplicationRefused as exc:
+        raise ApplicationRefused(exc.problems + missing) from None
+    if missing:
+        raise ApplicationRefused(missing, app)
+    return app
+
+
+def _within_area(h: Home, app: Application, area: str) -> None:
+    """Refused unless every member lives in the office's area, naming the township whose it is."""
+    out = application_duty.outside(app.members, area)
+    if out.height == 0:
+        return
+    names = division_names(h, app.month)
+    mine = f"{names[area]}（{area}）" if area in names else area
+    raise ApplicationRefused(
+        [
+            f"{_at(app.file, r['source_row'])} {_mask(r['id_number'])}：行政区划代码 {r['division_code']} "
+            f"属于{names.get(r['division_code'][:9], '')}（{r['division_code'][:9]}）的辖区，"
+            f"不属于本账户的辖区（{mine}），应由其受理，本账户不能为其核对"
+            for r in out.to_dicts()
+        ],
+        app,
+    )
+
+
+def _duty(h: Home, app: Application, area: str, now: dt.datetime, settings: PortalSettings) -> dict:
+    """The office's count for the day and its threshold; why the check is held, if it is."""
+    if not area:
+        return {}
+    count, threshold = _count(h.root, area, now, settings)
+    fields: dict = {"day_count": count + 1, "day_threshold": threshold}
+    found = application_duty.elsewhere(h, app.month, app.members["id_number"].to_list(), area)
+    if found.height:
+        names = division_names(h, app.month)
+        reasons = [
+            f"成员 {_mask(r['id_number'])} 在{names.get(t, '')}（{t}）{app.month}监测名册"
+            f"的户 {r['household_id']} 中"
+            for r in found.to_dicts()
+            if (t := r["division_code"][:9])
+        ]
+        reason = "；".join(reasons) + "：请核实其实际居住和共同生活的家庭后放行"
+        return fields | {"held_for": "roster", "held_reason": reason}
+    if count >= threshold:
+        reason = (
+            f"本辖区（{area}）本日第{count + 1}次申请核对，超过每日阈值{threshold}次"
+            f"（通常每日次数的{settings.application_daily_multiple:g}倍，至少{settings.application_daily_minimum}次）"
+        )
+        return fields | {"held_for": "daily_count", "held_reason": reason}
+    return fields
+
+
+def _count(home: Path, area: str, now: dt.datetime, settings: PortalSettings) -> tuple[int, int]:
+    """The office's checks today, and its threshold for the day."""
+    first = now.date() - dt.timedelta(days=settings.application_baseline_days)
+    lines = entries(home, (f"{first:%Y-%m}", f"{now:%Y-%m}"))
+    count, past = application_duty.day_counts(lines, area, now.date(), settings.application_baseline_days)
+    return count, application_duty.daily_threshold(past, settings)
+
+
+def _held_entry(
+    h: Home, app: Application, data: bytes, who: dict, application_id: str, now: dt.datetime
+) -> dict:
+    """The log line of a held check; the application file kept for the release."""
+    held = Path("_applications") / "held" / f"{now:%Y-%m}" / f"{application_id}{Path(app.file).suffix}"
+    (h.lake / held).parent.mkdir(parents=True, exist_ok=True)
+    (h.lake / held).write_bytes(data)
+    daily = "本日本辖区的申请核对已超过每日核对量；" if who.get("held_for") == "daily_count" else ""
+    return _entry(
+        now,
+        "held",
+        who,
+        application_id=application_id,
+        township_code=app.township_code,
+        household_id=app.household_id,
+        authorisation_ref=app.authorisation_ref,
+        applied_for=app.applied_for,
+        members=app.members.height,
+        member_ids=app.members["id_number"].to_list(),
+        month_used=app.month,
+        build=app.build,
+        result=HELD,
+        detail=daily + WAIT,
+        held_file=held.as_posix(),
+    )
+
+
+def _held(home: Path, app: Application, entry: dict) -> Checked:
+    """A held check as its office sees it (nothing of the members), and the county and the data
+    team alerted (jobs/alerts.py): once per office and day for its daily count."""
+    first_today = entry["held_for"] != "daily_count" or not any(
+        e["status"] == "held" and e.get("held_for") == "daily_count" and e.get("office") == entry["office"]
+        for e in entries(home, (entry["at"][:7], entry["at"][:7]))
+        if e["at"][:10] == entry["at"][:10] and e["application_id"] != entry["application_id"]
+    )
+    if first_today:
+        alerts.notify(
+            home,
+            "application_hold",
+            f"safetynet: 申请核对 {entry['application_id']} 已暂缓，"
+            f"待县（区）民政局 {app.township_code[:6]} 审核放行",
+            entry["held_reason"],
+            county_code=app.township_code[:6],
+            township_code=app.township_code,
+            office=entry["office"],
+            account=entry["account"],
+            application_id=entry["application_id"],
+            day_count=entry["day_count"],
+            day_threshold=entry["day_threshold"],
+        )
+    return Checked(entry["application_id"], app, HELD, entry["detail"], None, {}, status="held", entry=entry)
+
+
+def _run(
+    h: Home,
+    app: Application,
+    rules: RuleSet,
+    fonts: FontChain,
+    who: dict,
+    application_id: str,
+    now: dt.datetime,
+    settings: PortalSettings,
+    data: bytes,
+) -> Checked:
+    """The check, its report and its record; the log line written last, under the log's lock. The
+    office's daily count is read again there: checks made at once past the threshold are held."""
+    home = h.root
+    checked = check(h, app, rules)
+    checked.application_id = application_id
+    try:
+        checked.report, checked.sections = report(checked, rules, fonts, division_names(h, app.month), now)
+    except MissingGlyph as exc:
+        raise ApplicationRefused([f"{app.file}：报告无法生成，{exc}"], app) from None
+    folder = home / "lake" / "_applications" / "checks" / f"{now:%Y-%m}" / application_id
+    checked.report_file = (folder / "report.pdf").relative_to(home / "lake").as_posix()
+    _write_record(folder, checked, now)
+    fault("application", "record")
+    checked.entry = _entry(
+        now,
+        "checked",
+        who,
+        application_id=application_id,
+        township_code=app.township_code,
+        household_id=app.household_id,
+        authorisation_ref=app.authorisation_ref,
+        applied_for=app.applied_for,
+        members=app.members.height,
+        member_ids=app.members["id_number"].to_list(),
+        month_used=app.month,
+        build=app.build,
+        result=checked.result,
+        detail=checked.detail,
+        report_file=checked.report_file,
+        report_sha256=hashlib.sha256(checked.report).hexdigest(),
+    )
+    # Two offices checking the same person at once: the second to reach the log is refused.
+    with locked(log_folder(home) / ".lock"):
+        others = other_applications(h, app, rules, now.date())
+        if others:
+            raise ApplicationRefused(_same_people(app, others), app)
+        late = None
+        if who.get("office") and not who.get("released_by"):
+            count, threshold = _count(home, who["office"], now, settings)
+            checked.entry |= {"day_count": count + 1, "day_threshold": threshold}
+            if count >= threshold:
+                late = who | {"day_count": count + 1, "day_threshold": threshold, "held_for": "daily_count"}
+                late["held_reason"] = (
+                    f"本辖区（{who['office']}）本日第{count + 1}次申请核对，超过每日阈值{threshold}次"
+                )
+                late = _held_entry(h, app, data, late, application_id, now)
+        _append(home, late or checked.entry, now)
+    if late:
+        shutil.rmtree(folder)
+        return _held(home, app, late)
+    return checked
+
+
+def _failed(
+    home: Path,
+    now: dt.datetime,
+    who: dict,
+    app: Application | None,
+    status: str,
+    detail: str,
+    area: str,
+    application_id: str | None = None,
+) -> None:
+    """The log line of a refused or failed check."""
+    if app is not None:
+        fields = {
+            "township_code": app.township_code,
+            "household_id": app.household_id,
+            "authorisation_ref": app.authorisation_ref,
+            "applied_for": app.applied_for,
+            "month_used": app.month,
+        }
+    else:
+        fields = {"township_code": area or None}  # refused before it was read: the office's own
+    entry = _entry(
+        now,
+        status,
+        who,
+        application_id=application_id,
+        detail=_masked(detail)[:2000],
+        result="拒绝",
+        **fields,
+    )
+    _append(home, entry, now)
 
 
 def _write_record(folder: Path, checked: Checked, now: dt.datetime) -> None:
@@ -750,35 +987,51 @@ def _write_record(folder: Path, checked: Checked, now: dt.datetime) -> None:
     os.rename(tmp, folder)
 
 
-def records(
-    home: Path, area: str = "", months: tuple[str, str] | None = None, limit: int | None = None
-) -> list[dict]:
-    """The log's checked applications of townships starting with `area`, newest first: of the log
-    files of `months` (first, last) only, and the newest `limit` only; each read once, newest first."""
+def entries(home: Path, months: tuple[str, str] | None = None) -> list[dict]:
+    """The log's lines of `months` (first, last; all without), newest first."""
     out: list[dict] = []
     for path in sorted(log_folder(home).glob("*.jsonl"), reverse=True):
         if months and not months[0] <= path.stem <= months[1]:
             continue
         # the last line may be being written: only lines ended by a newline are read
         found = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n")[:-1] if line]
-        found = [e for e in found if e["status"] == "checked" and (e["township_code"] or "").startswith(area)]
-        out += sorted(found, key=lambda e: e["at"], reverse=True)
-        if limit is not None and len(out) >= limit:
-            return out[:limit]
+        out += sorted(reversed(found), key=lambda e: e["at"], reverse=True)  # of one time: the later line
     return out
+
+
+def records(
+    home: Path, area: str = "", months: tuple[str, str] | None = None, limit: int | None = None
+) -> list[dict]:
+    """The log's checked applications of townships starting with `area`, newest first: of the log
+    files of `months` (first, last) only, and the newest `limit` only."""
+    found = [
+        e
+        for e in entries(home, months)
+        if e["status"] == "checked" and (e["township_code"] or "").startswith(area)
+    ]
+    return found if limit is None else found[:limit]
+
+
+def held(home: Path, area: str = "") -> list[dict]:
+    """The checks of townships starting with `area` held and not yet released, newest first."""
+    latest: dict[str, dict] = {}
+    for e in entries(home):
+        if e["application_id"]:
+            latest.setdefault(e["application_id"], e)
+    return [
+        e for e in latest.values() if e["status"] == "held" and (e["township_code"] or "").startswith(area)
+    ]
 
 
 APPLICATION_ID = re.compile(r"SQ\d{8}-[0-9A-F]{8}")
 
 
 def find(home: Path, application_id: str) -> dict | None:
-    """The log line of a checked application, or None."""
+    """The latest log line of an application (checked, held, or refused on release), or None."""
     if not APPLICATION_ID.fullmatch(application_id):
         return None
-    month = f"{application_id[2:6]}-{application_id[6:8]}"  # logged in the month of its id's date
-    return next(
-        (e for e in records(home, months=(month, month)) if e["application_id"] == application_id), None
-    )
+    month = f"{application_id[2:6]}-{application_id[6:8]}"  # logged from the month of its id's date on
+    return next((e for e in entries(home, (month, "9999-12")) if e["application_id"] == application_id), None)
 
 
 def sections_of(home: Path, entry: dict) -> dict:
@@ -806,7 +1059,8 @@ def template() -> bytes:
     notes.write(
         len(APPLICATION.columns) + 2,
         0,
-        "每行一名家庭成员，应有且只有一名户主；各行的授权书编号、申请类别相同。",
+        "每行一名家庭成员，应有且只有一名户主；各行的授权书编号、申请类别相同。"
+        "上传时须同时上传申请人签署的授权书（PDF、JPG 或 PNG）。",
     )
     notes.set_column(0, 3, 18)
     wb.close()

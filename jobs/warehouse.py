@@ -194,6 +194,16 @@ APPLICATION_LOG_COLUMNS = {
     "report_file": "varchar",
     "report_sha256": "varchar",
     "client_address": "varchar",
+    "office": "varchar",
+    "day_count": "integer",
+    "day_threshold": "integer",
+    "held_for": "varchar",
+    "held_reason": "varchar",
+    "held_file": "varchar",
+    "released_by": "varchar",
+    "released_at": "varchar",
+    "authorisation_sha256": "varchar",
+    "authorisation_file": "varchar",
 }
 PORTAL_LOG_COLUMNS = {
     "at": "varchar",

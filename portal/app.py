@@ -16,6 +16,7 @@ and no asset from outside the server, so that it works on an old browser on the 
                                                household, get its means test and report at once
     GET  /applications/template.xlsx           the application's columns, to fill in
     GET  /applications/{id}, .../report.pdf    a check's result and its economic-status report
+    POST /applications/{id}/release            a county office releases a check held for it
 
 Everything a request names is checked against the account and the manifests; whatever does not
 match is answered 404, the same as a file that does not exist.
@@ -30,6 +31,7 @@ import hmac
 import os
 import secrets
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -84,10 +86,10 @@ SAME_ANSWER = "用户名或密码错误，或该账户在本机已被暂时锁�
 
 class Guard:
     """Pure ASGI middleware (Starlette's `@app.middleware` costs a task per request): a post larger
-    than `limit`, or of unknown length (chunked), is refused before its body is read; every answer
+    than `limit(path)`, or of unknown length (chunked), is refused before its body is read; every answer
     says no scripts, no framing, no sniffing, no referrer."""
 
-    def __init__(self, app, limit: int, refuse) -> None:
+    def __init__(self, app, limit: Callable[[str], int], refuse) -> None:
         self.app, self.limit, self.refuse = app, limit, refuse
 
     async def __call__(self, scope, receive, send) -> None:
@@ -101,7 +103,7 @@ class Guard:
 
         if scope["method"] == "POST":
             length = dict(scope["headers"]).get(b"content-length", b"").decode("latin-1")
-            if not (length.isdigit() and int(length) <= self.limit):
+            if not (length.isdigit() and int(length) <= self.limit(scope["path"])):
                 return await self.refuse(scope, length)(scope, receive, send_with_headers)
         await self.app(scope, receive, send_with_headers)
 
@@ -185,7 +187,12 @@ def create_app(
             status_code=status,
         )
 
-    app.add_middleware(Guard, limit=settings.upload_max_bytes + 65536, refuse=refused_post)
+    def limit(path: str) -> int:
+        """A post's largest body: an application's carries its file and the signed authorisation."""
+        signed = settings.authorisation_max_bytes if path == "/applications" else 0
+        return settings.upload_max_bytes + signed + 65536
+
+    app.add_middleware(Guard, limit=limit, refuse=refused_post)
 
     def address(request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -669,7 +676,9 @@ def create_app(
             account,
             status=status,
             checks=applications.records(home, area, limit=200),
+            held=applications.held(home, area),
             may_check=account.role in ("township", "admin"),
+            may_release=account.role == "county",
             columns=APPLICATION,
             rows=range(applications.FORM_ROWS),
             area=area,
@@ -693,18 +702,26 @@ def create_app(
     async def application_check(
         request: Request,
         file: Annotated[UploadFile | None, File()] = None,
+        authorisation: Annotated[UploadFile | None, File()] = None,
         csrf_token: Annotated[str | None, Form()] = None,
         authorisation_ref: Annotated[str, Form()] = "",
         applied_for: Annotated[str, Form()] = "",
     ) -> Response:
-        """An application checked at once, uploaded as a file or entered in the form: a township
-        office for its own township, the data team for any; a county office reads only."""
+        """An application checked at once, uploaded as a file or entered in the form, with the
+        signed authorisation: a township office for its own township, the data team for any; a
+        county office reads and releases. A check outside the office's duty is held."""
         check_csrf(request, csrf_token)
         account = user(request)
         if account.role not in ("township", "admin"):
             raise NotFound()
         filename = (file.filename if file else "") or ""
         data = await file.read(settings.upload_max_bytes + 1) if file else b""
+        signed = None
+        if authorisation is not None and (authorisation.filename or authorisation.size):
+            signed = (
+                authorisation.filename or "",
+                await authorisation.read(settings.authorisation_max_bytes + 1),
+            )
         entered = None
         if not data and not filename:  # entered in the form
             form = await request.form()
@@ -730,25 +747,56 @@ def create_app(
                 address(request),
                 None,
                 settings,
+                signed,
             )
         except applications.ApplicationRefused as exc:  # the form comes back as it was filled in
             return applications_page(request, account, status=400, error=exc.problems, entered=entered)
-        log(
-            request,
-            "application",
-            account,
-            township_code=checked.application.township_code,
-            file=checked.report_file,
-            sha256=checked.entry["report_sha256"],
-            bytes=len(checked.report),
-            result="ok",
-            detail=checked.application_id,
-        )
+        logged_check(request, account, "application", checked)
         return RedirectResponse(f"/applications/{checked.application_id}", status_code=303)
 
+    def logged_check(request: Request, account: Account, action: str, checked) -> None:
+        log(
+            request,
+            action,
+            account,
+            township_code=checked.application.township_code,
+            file=checked.report_file or None,
+            sha256=checked.entry.get("report_sha256"),
+            bytes=len(checked.report),
+            result="ok" if checked.status == "checked" else checked.status,
+            detail=checked.application_id,
+        )
+
+    @app.post("/applications/{application_id}/release", response_class=HTMLResponse)
+    async def application_release(
+        request: Request, application_id: str, csrf_token: Annotated[str | None, Form()] = None
+    ) -> Response:
+        """A held check released by the county office of its township, checked at once."""
+        check_csrf(request, csrf_token)
+        account = user(request)
+        entry = application_of(account, application_id)
+        if account.role != "county" or entry["status"] != "held":
+            raise NotFound()
+        try:
+            checked = await run_in_threadpool(
+                applications.release,
+                *(home, application_id, _rules(), _fonts(), account.username, account.role, account.area),
+                address(request),
+                None,
+                settings,
+            )
+        except applications.ApplicationRefused as exc:
+            log(request, "release", account, result="refused", detail=f"{application_id}: {exc}"[:2000])
+            return applications_page(request, account, status=400, error=exc.problems)
+        logged_check(request, account, "release", checked)
+        return RedirectResponse(f"/applications/{application_id}", status_code=303)
+
     def application_of(account: Account, application_id: str) -> dict:
+        """The latest line of an application the account may see (checked or held), else 404."""
         entry = applications.find(home, application_id)
-        if entry is None or not account.may_see(entry["township_code"] or "-"):
+        if entry is None or entry["status"] not in ("checked", "held"):
+            raise NotFound()
+        if not account.may_see(entry["township_code"] or "-"):
             raise NotFound()
         return entry
 
@@ -756,12 +804,17 @@ def create_app(
     def application_result(request: Request, application_id: str) -> Response:
         account = user(request)
         entry = application_of(account, application_id)
+        held = entry["status"] == "held"
+        if held and account.role == "township":  # why it is held is the county's to read
+            entry = entry | {"held_reason": None}
         return page(
             request,
             "application.html",
             account,
             e=entry,
-            report=applications.sections_of(home, entry),
+            held=held,
+            may_release=held and account.role == "county",
+            report=None if held else applications.sections_of(home, entry),
             name=names().get(entry["township_code"], entry["township_code"]),
         )
 
@@ -769,6 +822,8 @@ def create_app(
     def application_report(request: Request, application_id: str) -> Response:
         account = user(request)
         entry = application_of(account, application_id)
+        if entry["status"] != "checked":
+            raise NotFound()
         path = home / "lake" / entry["report_file"]
         data = path.read_bytes()
         log(

@@ -334,12 +334,17 @@ def check(
     application: Annotated[
         Path, typer.Option(help="The applicant household: a .csv or .xlsx, one row per member (README)")
     ],
+    authorisation: Annotated[
+        Path | None,
+        typer.Option(help="The applicant's signed authorisation (授权书): a PDF, JPG or PNG scan; required"),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Folder for the report (家庭经济状况核查报告 PDF)")] = Path("."),
     by: Annotated[str | None, typer.Option(help="Who asks (recorded); default: the login name")] = None,
 ) -> None:
     """Check an applicant household (逢救必核) with the means test against the latest published month:
-    prints the result, writes the economic-status report and records the check (v_application_checks).
-    Exit status 0 checked, 2 refused (the problems are printed; only the refusal is logged)."""
+    prints the result, writes the economic-status report and records the check with the signed
+    authorisation (v_application_checks). Exit status 0 checked, 2 refused (the problems are
+    printed; only the refusal is logged)."""
     import getpass
 
     from jobs.applications import ApplicationRefused, submit
@@ -350,15 +355,24 @@ def check(
         fail(f"{home}: no published month (run a month first)", 2)
     try:
         data = application.read_bytes()
+        signed = (authorisation.name, authorisation.read_bytes()) if authorisation else None
     except OSError as exc:
-        fail(f"{application}: cannot be read ({exc.strerror})", 2)
+        fail(f"{exc.filename}: cannot be read ({exc.strerror})", 2)
     try:
         fonts = FontChain(find_font())
     except SetupError as exc:
         fail(str(exc), 2)
     try:
+        who = by or getpass.getuser()
         checked = submit(
-            home.resolve(), application.name, data, load_rules(), fonts, by or getpass.getuser(), "data_team"
+            home.resolve(),
+            application.name,
+            data,
+            load_rules(),
+            fonts,
+            who,
+            "data_team",
+            authorisation=signed,
         )
     except ApplicationRefused as exc:
         for problem in exc.problems:
@@ -376,6 +390,7 @@ def check(
     typer.echo(f"result: {checked.result}. {checked.detail}")
     for r in checked.records:
         typer.echo(f"  {r['direction']} {r['label']}: {r['evidence']}")
+    typer.echo(f"authorisation: SHA-256 {checked.entry['authorisation_sha256']}")
     typer.echo(f"report: {report} (SHA-256 {checked.entry['report_sha256']})")
 
 

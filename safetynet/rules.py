@@ -247,6 +247,10 @@ class PortalSettings:
     upload_max_rows: int
     upload_max_columns: int
     application_max_members: int
+    authorisation_max_bytes: int  # the signed 授权书 uploaded with an application
+    application_daily_multiple: float  # an office's checks in a day above this x its usual day ...
+    application_daily_minimum: int  # ... and above this are held for the county's release
+    application_baseline_days: int  # the days before today its usual day is the mean of
 
 
 @dataclass(frozen=True)
@@ -794,6 +798,10 @@ def load_portal(root: Path = RULES_DIR) -> PortalSettings:
         upload_max_rows=doc.get("upload_max_rows", int),
         upload_max_columns=doc.get("upload_max_columns", int),
         application_max_members=doc.get("application_max_members", int),
+        authorisation_max_bytes=doc.get("authorisation_max_bytes", int),
+        application_daily_multiple=doc.number("application_daily_multiple"),
+        application_daily_minimum=doc.get("application_daily_minimum", int),
+        application_baseline_days=doc.get("application_baseline_days", int),
     )
     doc.done()
     for key, value in vars(settings).items():

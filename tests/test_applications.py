@@ -4,7 +4,9 @@ with a message naming the file and row, and every check recorded for auditors.""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import io
 import json
 import shutil
@@ -16,16 +18,19 @@ from conftest import safetynet
 from pypdf import PdfReader
 from workbooks import sheet
 
-from jobs import applications
+from jobs import alerts, applications
 from jobs.applications import ApplicationRefused, submit
+from jobs.household_reports import division_names
 from jobs.lake import Home
 from jobs.warehouse import connect_read_only, read
 from safetynet.ids import check_character
 from safetynet.pdf import FontChain, find_font
-from safetynet.rules import load_rules
+from safetynet.rules import load_portal, load_rules
 
 RULES = load_rules()
 NOW = dt.datetime(2026, 10, 20, 10, 0, tzinfo=applications.CHINA)
+# the applicant's signed authorisation (授权书), scanned to PDF: what a township uploads with the rows
+SIGNED = ("授权书.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n% signed by the applicant\n%%EOF\n")
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +90,12 @@ def standard(home) -> float:
     ][0]
 
 
-def check(home, fonts, data: bytes, name: str = "申请.csv", area: str = "", now=NOW):
-    return submit(home, name, data, RULES, fonts, "clerk", "township", area, "127.0.0.1", now)
+def check(
+    home, fonts, data: bytes, name: str = "申请.csv", area: str = "", now=NOW, settings=None, signed=SIGNED
+):
+    return submit(
+        home, name, data, RULES, fonts, "clerk", "township", area, "127.0.0.1", now, settings, signed
+    )
 
 
 def log(home) -> list[dict]:
@@ -216,13 +225,28 @@ def test_a_check_stopped_before_its_record_leaves_nothing_and_the_retry_succeeds
 def test_the_command_line_checks_and_writes_the_report(home, tmp_path):
     path = tmp_path / "申请.csv"
     path.write_bytes(applicant(home, NEW))
-    done = safetynet("check", "--home", str(home), "--application", str(path), "--out", str(tmp_path / "out"))
+    signed = tmp_path / SIGNED[0]
+    signed.write_bytes(SIGNED[1])
+    done = safetynet("check", "--home", str(home), "--application", str(path))
+    assert done.returncode == 2 and "未上传申请人签署的授权书" in done.stderr  # a reference is not enough
+    done = safetynet(
+        "check",
+        "--home",
+        str(home),
+        "--application",
+        str(path),
+        "--authorisation",
+        str(signed),
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert done.returncode == 0, done.stderr
+    assert f"authorisation: SHA-256 {hashlib.sha256(SIGNED[1]).hexdigest()}" in done.stdout
     assert "result: 符合低保条件" in done.stdout
     [pdf] = (tmp_path / "out").glob("SQ*_家庭经济状况核查报告.pdf")
-    assert log(home)[0]["report_sha256"] == applications.hashlib.sha256(pdf.read_bytes()).hexdigest()
+    assert log(home)[1]["report_sha256"] == applications.hashlib.sha256(pdf.read_bytes()).hexdigest()
     path.write_bytes(applicant(home, NEW, authorisation=""))
-    done = safetynet("check", "--home", str(home), "--application", str(path))
+    done = safetynet("check", "--home", str(home), "--application", str(path), "--authorisation", str(signed))
     assert done.returncode == 2 and "授权书编号：必填项为空" in done.stderr
 
 
@@ -431,3 +455,195 @@ def test_the_answer_says_whether_it_covers_what_was_applied_for_and_a_converted_
     assert got.application.members["id_number"].to_list() == [NEW[0]["id"]]
     assert "第2行的身份证号为15位旧号码，已按GB 11643转换为18位" in got.detail
     assert "所申请的临时救助不以本核对的收入和财产限定条件为准" in got.detail
+
+
+# --- the office's duty: its area, the signed authorisation, its daily count (issue 29, item 1) ------
+
+
+def test_a_member_living_outside_the_office_s_area_is_refused_naming_the_office_whose_area_it_is(home, fonts):
+    """Today only the head's code was compared: a second member of another township passed."""
+    township, _ = township_of(home)
+    names = division_names(Home(home), "2026-09")
+    village = next(c for c in sorted(names) if len(c) == 12 and c[:6] == township[:6] and c[:9] != township)
+    with pytest.raises(ApplicationRefused) as refused:
+        check(home, fonts, applicant(home, [NEW[0], NEW[1] | {"division": village}]), area=township)
+    said = str(refused.value)
+    assert "申请.csv 第3行" in said and "不属于本账户的辖区" in said
+    assert f"{names[village[:9]]}（{village[:9]}）" in said and "应由其受理" in said
+    # a county office: its county (the neighbouring township's member is in it); not another county
+    within = check(home, fonts, applicant(home, [NEW[0], NEW[1] | {"division": village}]), area=township[:6])
+    assert within.status == "checked"
+    with pytest.raises(
+        ApplicationRefused, match=f"{names[township]}（{township}）的辖区，不属于本账户的辖区"
+    ):
+        check(home, fonts, applicant(home, [{"id": person("19800101", 991), "name": "远"}]), area="430199")
+    assert sorted(e["status"] for e in log(home)) == ["checked", "refused", "refused"]
+
+
+def test_a_member_on_another_township_s_roster_is_held_and_the_office_learns_nothing_of_him(home, fonts):
+    """A township typed its own village for a resident of another township: held for the county,
+    no check run, no report, nothing of his assets or his household; the county's release runs it."""
+    township, _ = township_of(home)
+    roster = Home(home).read("roster", "2026-09")
+    other = (
+        roster.filter(~pl.col("division_code").str.starts_with(township)).sort("id_number").row(0, named=True)
+    )
+    data = applicant(home, [NEW[0], {"id": other["id_number"], "name": other["name"]}])
+    held = check(home, fonts, data, area=township)
+    assert (held.status, held.report, held.records, held.row) == ("held", b"", [], {})
+    told = json.dumps([held.result, held.detail, held.sections], ensure_ascii=False)
+    for secret in (other["household_id"], other["division_code"][:9], "存款", "不动产", other["id_number"]):
+        assert secret not in told, secret
+    assert "县（区）民政局" in held.detail
+    assert not (home / "lake" / "_applications" / "checks").exists()
+    [entry] = log(home)
+    assert (entry["status"], entry["application_id"]) == ("held", held.application_id)
+    assert other["division_code"][:9] in entry["held_reason"]  # the county reads why
+    assert applications.records(home, township) == []  # nothing checked for the township
+    # a township (itself or another) and another county cannot release it; its county can, once
+    for account, role, area in (("clerk", "township", township), ("far", "county", "999999")):
+        with pytest.raises(ApplicationRefused, match="县（区）民政局"):
+            applications.release(home, held.application_id, RULES, fonts, account, role, area, now=NOW)
+    done = applications.release(
+        home, held.application_id, RULES, fonts, "county", "county", township[:6], now=NOW
+    )
+    assert (done.status, done.application_id) == ("checked", held.application_id)
+    assert "person_in_two_households" in {r["check_id"] for r in done.records}
+    with pytest.raises(ApplicationRefused, match="不是待放行"):
+        applications.release(
+            home, held.application_id, RULES, fonts, "county", "county", township[:6], now=NOW
+        )
+    rows = log(home)
+    assert [(e["status"], e["account"], e["released_by"]) for e in rows] == [
+        ("held", "clerk", None),
+        ("checked", "clerk", "county"),
+    ]
+    assert applications.find(home, held.application_id)["status"] == "checked"
+
+
+BAD_AUTHORISATIONS = {
+    "未上传申请人签署的授权书": None,
+    "授权书文件是空的": ("授权书.pdf", b""),
+    "授权书应为 PDF、JPG 或 PNG": ("授权书.pdf", b"SQ-2026-0001 signed, trust me"),
+    "授权书文件超过": ("授权书.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 3_000_000),
+}
+
+
+@pytest.mark.parametrize("expected", BAD_AUTHORISATIONS)
+def test_an_application_without_a_signed_authorisation_file_is_refused(home, fonts, expected):
+    with pytest.raises(ApplicationRefused, match=expected):
+        check(home, fonts, applicant(home, NEW), signed=BAD_AUTHORISATIONS[expected])
+    assert [e["status"] for e in log(home)] == ["refused"]
+    assert not (home / "lake" / "_applications" / "authorisations").exists()
+
+
+def test_the_authorisation_is_kept_under_its_sha256_and_named_in_the_auditors_view(home, fonts):
+    jpg = ("scan.JPG", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"signed" * 10)
+    got = check(home, fonts, applicant(home, NEW), signed=jpg)
+    sha = hashlib.sha256(jpg[1]).hexdigest()
+    kept = home / "lake" / "_applications" / "authorisations" / f"{sha}.jpg"
+    assert kept.read_bytes() == jpg[1] and got.entry["authorisation_sha256"] == sha
+    check(
+        home, fonts, applicant(home, NEW, authorisation="SQ-2026-0002"), signed=jpg
+    )  # the same file: one copy
+    assert len(list(kept.parent.iterdir())) == 1
+    with connect_read_only(Home(home)) as con:
+        rows = read(
+            con, "select authorisation_sha256, authorisation_file from v_application_checks"
+        ).to_dicts()
+    assert (
+        rows
+        == [{"authorisation_sha256": sha, "authorisation_file": f"_applications/authorisations/{sha}.jpg"}]
+        * 2
+    )
+
+
+@pytest.mark.parametrize(
+    ("past", "expected"),
+    [
+        ([], 20),  # a new office: the minimum
+        ([5] * 28, 20),  # 3 x 5 = 15, below the minimum
+        ([10] * 28, 30),  # 3 times its usual day
+        ([70] + [0] * 27, 20),  # one busy day in four weeks is not its usual
+        ([14] * 14, 21),  # half the window counted: days without a check are days of none
+    ],
+)
+def test_an_office_s_daily_threshold_is_a_multiple_of_its_usual_day_and_never_below_the_minimum(
+    past, expected
+):
+    assert applications.daily_threshold(past, load_portal()) == expected
+
+
+def test_checks_above_an_office_s_daily_threshold_are_held_counted_and_alerted(home, fonts):
+    township, _ = township_of(home)
+    settings = dataclasses.replace(load_portal(), application_daily_minimum=2)
+    got = [
+        check(
+            home,
+            fonts,
+            applicant(home, [{"id": person("19800101", 600 + i), "name": f"量{i}"}]),
+            area=township,
+            settings=settings,
+        )
+        for i in range(3)
+    ]
+    assert [g.status for g in got] == ["checked", "checked", "held"]
+    assert got[2].report == b"" and "本日" in got[2].detail
+    rows = sorted(log(home), key=lambda e: e["day_count"])  # one time: v_application_checks orders by id then
+    assert [(e["status"], e["office"], e["day_count"], e["day_threshold"]) for e in rows] == [
+        ("checked", township, 1, 2),
+        ("checked", township, 2, 2),
+        ("held", township, 3, 2),
+    ]
+    assert "超过" in rows[2]["held_reason"]
+    [alert] = [a for a in alerts.read(home) if a["kind"] == "application_hold"]
+    assert (alert["county_code"], alert["office"], alert["application_id"]) == (
+        township[:6],
+        township,
+        got[2].application_id,
+    )
+    # the next day is counted afresh; the county's release of a held check is not held again
+    tomorrow = check(
+        home,
+        fonts,
+        applicant(home, [{"id": person("19800101", 650), "name": "次日"}]),
+        area=township,
+        settings=settings,
+        now=NOW + dt.timedelta(days=1),
+    )
+    assert (tomorrow.status, tomorrow.entry["day_count"]) == ("checked", 1)
+    done = applications.release(
+        home,
+        got[2].application_id,
+        RULES,
+        fonts,
+        "county",
+        "county",
+        township[:6],
+        settings=settings,
+        now=NOW,
+    )
+    assert done.status == "checked"
+
+
+def test_checks_sent_at_once_cannot_pass_the_threshold_together(home, fonts):
+    """Four checks of one office at the same moment, threshold 2: each sees a count below it before
+    its check, the count read again under the log's lock holds the late ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    township, _ = township_of(home)
+    settings = dataclasses.replace(load_portal(), application_daily_minimum=2)
+    data = [applicant(home, [{"id": person("19810101", 700 + i), "name": f"并{i}"}]) for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda d: check(home, fonts, d, area=township, settings=settings), data))
+    assert sorted(g.status for g in got) == ["checked", "checked", "held", "held"]
+    rows = log(home)
+    assert sorted((e["status"], e["day_count"]) for e in rows) == [
+        ("checked", 1),
+        ("checked", 2),
+        ("held", 3),
+        ("held", 4),
+    ]
+    held = {g.application_id for g in got if g.status == "held"}
+    kept = {p.name for p in (home / "lake" / "_applications" / "checks").glob("*/*")}
+    assert kept.isdisjoint(held)  # a check held late leaves no record behind

@@ -740,12 +740,16 @@ def application(site, township: str, serial: int, authorisation: str = "SQ-2026-
     return (header + "".join(rows)).encode("gbk")
 
 
-def apply(c: TestClient, data: bytes, name: str = "申请.csv"):
-    return c.post(
-        "/applications",
-        data={"csrf_token": token(c, "/applications")},
-        files={"file": (name, data, "text/csv")},
-    )
+SIGNED = (
+    "授权书.pdf",
+    b"%PDF-1.7\n% the applicant's signed authorisation, scanned\n%%EOF\n",
+    "application/pdf",
+)
+
+
+def apply(c: TestClient, data: bytes, name: str = "申请.csv", signed: tuple | None = SIGNED):
+    files = {"file": (name, data, "text/csv")} | ({"authorisation": signed} if signed else {})
+    return c.post("/applications", data={"csrf_token": token(c, "/applications")}, files=files)
 
 
 def test_a_township_checks_an_application_and_only_it_and_its_county_see_the_answer(site):
@@ -782,6 +786,15 @@ def test_an_application_for_another_township_or_without_a_token_is_refused_and_o
     before = len(applications.records(site["home"]))
     r = apply(town, application(site, site["neighbour"], 821))
     assert r.status_code == 400 and "不属于本账户的辖区" in r.text
+    # the refusal names the office whose area it is
+    neighbour_name = (
+        Home(site["home"])
+        .read("divisions", "2026-08")
+        .filter(pl.col("division_code") == site["neighbour"])["name"][0]
+    )
+    assert f"{neighbour_name}（{site['neighbour']}）" in r.text
+    r = apply(town, application(site, site["mine"], 825), signed=None)
+    assert r.status_code == 400 and "未上传申请人签署的授权书" in r.text
     r = apply(town, application(site, site["mine"], 831, authorisation=""))
     assert r.status_code == 400 and "授权书编号：必填项为空" in r.text and "第2行" in r.text
     no_token = town.post("/applications", files={"file": ("a.csv", application(site, site["mine"], 841))})
@@ -814,7 +827,7 @@ def test_an_application_entered_in_the_form_is_checked_and_a_bad_row_named(site)
         "health_status": ["", "", ""],
         "declared_monthly_income": ["300", "", ""],
     }
-    r = town.post("/applications", data=form)
+    r = town.post("/applications", data=form, files={"authorisation": SIGNED})
     assert r.status_code == 303, r.text
     entry = applications.find(site["home"], r.headers["location"].rsplit("/", 1)[-1])
     assert (entry["members"], entry["file"], entry["authorisation_ref"]) == (
@@ -824,7 +837,66 @@ def test_an_application_entered_in_the_form_is_checked_and_a_bad_row_named(site)
     )
     bad = form | {"csrf_token": token(town, "/applications")}
     bad["id_number"] = [rows[0][0], rows[1][0][:-1] + ("1" if rows[1][0][-1] != "1" else "2"), ""]
-    r = town.post("/applications", data=bad)
+    r = town.post("/applications", data=bad, files={"authorisation": SIGNED})
     assert r.status_code == 400 and "第2名成员 身份证号：身份证号校验码错误" in r.text
     # the form comes back as it was filled in: nothing to type again
     assert f'value="{rows[0][1]}"' in r.text and 'value="SQ-2026-0851"' in r.text
+
+
+def test_a_township_probing_another_township_s_resident_is_held_and_only_its_county_releases_it(site):
+    """The issue's probe: a neighbour's resident, typed with one's own village and a made-up 授权书编号.
+    The check is held; the township's pages show nothing of his assets or his household; a stranger,
+    the neighbour and the township itself cannot release it; the county does, then the answer shows."""
+    roster = Home(site["home"]).read("roster", "2026-08")
+    victim = (
+        roster.filter(pl.col("division_code").str.starts_with(site["neighbour"]))
+        .sort("id_number")
+        .row(0, named=True)
+    )
+    village = roster.filter(pl.col("division_code").str.starts_with(site["mine"]))["division_code"].sort()[0]
+    probe = (
+        "身份证号,姓名,与户主关系,行政区划代码,城乡类别,申报月收入,授权书编号,申请类别\n"
+        f"{victim['id_number']},{victim['name']},户主,{village},农村,0,随便写的,低保\n"
+    ).encode()
+    town = signed_in(site, "town")
+    r = apply(town, probe)
+    assert r.status_code == 303, r.text
+    application_id = r.headers["location"].rsplit("/", 1)[-1]
+    page = town.get(f"/applications/{application_id}")
+    assert page.status_code == 200 and "待县（区）民政局审核放行" in page.text
+    for secret in (
+        'id="assets"',
+        'id="members"',
+        "不动产",
+        "存款",
+        victim["household_id"],
+        site["neighbour"],
+    ):
+        assert secret not in page.text, secret
+    assert town.get(f"/applications/{application_id}/report.pdf").status_code == 404
+    listing = town.get("/applications").text
+    assert application_id in listing and victim["household_id"] not in listing
+    for path in (f"/applications/{application_id}", f"/applications/{application_id}/report.pdf"):
+        assert signed_in(site, "neighbour").get(path).status_code == 404  # another township's
+        assert client(site).get(path).headers["location"] == "/login"
+    release = f"/applications/{application_id}/release"
+    stranger = client(site)
+    assert stranger.post(release, data={"csrf_token": token(stranger)}).headers["location"] == "/login"
+    for name in ("town", "neighbour"):
+        c = signed_in(site, name)
+        assert c.post(release, data={"csrf_token": token(c, "/applications")}).status_code == 404
+    county = signed_in(site, "county")
+    held = county.get("/applications")
+    assert application_id in held.text and f'action="{release}"' in held.text
+    assert site["neighbour"] in county.get(f"/applications/{application_id}").text  # the county reads why
+    assert county.post(release, data={}).status_code == 403  # no CSRF token
+    assert applications.find(site["home"], application_id)["status"] == "held"
+    r = county.post(release, data={"csrf_token": token(county, "/applications")})
+    assert r.status_code == 303 and r.headers["location"] == f"/applications/{application_id}"
+    shown = town.get(f"/applications/{application_id}")
+    assert shown.status_code == 200 and 'id="assets"' in shown.text and "核对结论" in shown.text
+    assert town.get(f"/applications/{application_id}/report.pdf").content.startswith(b"%PDF")
+    entry = applications.find(site["home"], application_id)
+    assert (entry["status"], entry["account"], entry["released_by"]) == ("checked", "town", "county")
+    actions = [(e["account"], e["action"], e["result"]) for e in audit.read(site["home"])]
+    assert ("town", "application", "held") in actions and ("county", "release", "ok") in actions

@@ -200,6 +200,9 @@ def test_a_township_enters_an_application_and_takes_the_report(portal, browser):
     page.locator("input[name=id_number]").first.fill(body + check_character(body))
     page.locator("input[name=division_code]").first.fill(village)
     page.locator("input[name=declared_monthly_income]").first.fill("100")
+    signed = portal["home"].parent / "授权书.pdf"  # the applicant's signed authorisation, scanned
+    signed.write_bytes(b"%PDF-1.7\n% signed in the browser test\n%%EOF\n")
+    page.locator("form#entry input[name=authorisation]").set_input_files(signed)
     page.click("form#entry button")
     assert "/applications/SQ" in page.url and "核对结论" in page.inner_text("#result")
     assert body[:6] + "********" in page.content() and body + check_character(body) not in page.content()
@@ -209,6 +212,7 @@ def test_a_township_enters_an_application_and_takes_the_report(portal, browser):
     log = portal["home"] / "lake" / "_applications" / "log"
     entry = json.loads(next(log.glob("*.jsonl")).read_text(encoding="utf-8").splitlines()[-1])
     assert data.startswith(b"%PDF") and hashlib.sha256(data).hexdigest() == entry["report_sha256"]
+    assert entry["authorisation_sha256"] == hashlib.sha256(signed.read_bytes()).hexdigest()
     context.close()
 
 
