@@ -431,3 +431,23 @@ def test_the_answer_says_whether_it_covers_what_was_applied_for_and_a_converted_
     assert got.application.members["id_number"].to_list() == [NEW[0]["id"]]
     assert "第2行的身份证号为15位旧号码，已按GB 11643转换为18位" in got.detail
     assert "所申请的临时救助不以本核对的收入和财产限定条件为准" in got.detail
+
+
+def test_two_columns_for_one_field_with_two_values_are_said_in_chinese():
+    from pathlib import Path
+
+    from jobs.applications import _unreadable
+    from jobs.ingest import read_source
+    from safetynet.contract import APPLICATION
+    from safetynet.errors import DeliveryError
+
+    path = Path("申请.csv")
+    header = ["身份证号"] + [APPLICATION.column(c).zh for c in APPLICATION.required if c != "id_number"]
+    row = ["11010519491231002X"] + ["x"] * (len(header) - 1)
+    data = f"{','.join(header)},身份证号\n{','.join(row)},440304199001010011\n".encode()
+    with pytest.raises(DeliveryError) as err:
+        read_source(APPLICATION, [path], {path: data})
+    assert _unreadable(err.value.problem) == (
+        f"第1列“身份证号”和第{len(header) + 1}列“身份证号”都是身份证号，第2行两列的值不同，"
+        "无法确定以哪一列为准：请删去其中一列后重新上传"
+    )
