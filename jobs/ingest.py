@@ -307,6 +307,8 @@ def _canonical(
     or collapsed. Raises DeliveryError when the header does not name the source's required columns,
     or names one field twice with different values."""
     names = [c for c in cells.collect_schema().names() if c != "__row"]
+    if len(header) != len(names):  # never seen; the reader's own names then, repeats renamed
+        header = names
     fields = _field_names(source)
     mapping: dict[str, str] = {}
     ignored = []
