@@ -199,6 +199,15 @@ def _unreadable(problem: str) -> str:
     if missing:
         names = re.findall(r"\((.+?)\)", missing.group(1))
         return f"缺少必填列：{'、'.join(names)}（第一行应是列名，列名见填写模板）"
+    twins = re.match(
+        r"columns (\d+) \((.+?)\) and (\d+) \((.+?)\) both give (\w+) and differ, first at row (\d+)", problem
+    )
+    if twins:
+        a, name_a, b, name_b, field, row = twins.groups()
+        return (
+            f"第{a}列“{name_a}”和第{b}列“{name_b}”都是{APPLICATION.column(field).zh}，第{row}行两列的值不同，"
+            "无法确定以哪一列为准：请删去其中一列后重新上传"
+        )
     for english, chinese in UNREADABLE.items():
         if problem.startswith(english):
             return chinese

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from jobs.ingest import DELIVERY_RE, read_source
 from jobs.lake import Home
 from safetynet.contract import SOURCES
 from safetynet.ids import CHECK_MAP, WEIGHTS
@@ -631,6 +632,21 @@ STYLE = {
     "divisions": ("gb18030", True, False, 1, False),
 }
 DATE_STYLES = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
+PLAIN = ("utf-8", False, False, 1, False)  # a source not in STYLE: UTF-8, English headers, one file
+READY = "_READY"
+
+
+def file_names(source: str) -> list[str]:
+    """The files the generator writes a source to: an xlsx, or a CSV in one or more parts."""
+    _, _, is_xlsx, parts, _ = STYLE.get(source, PLAIN)
+    if is_xlsx:
+        return [f"{source}.xlsx"]
+    return [f"{source}.csv"] if parts == 1 else [f"{source}.part-{i + 1}.csv" for i in range(parts)]
+
+
+# Every name the generator writes in a month's folder: the only files it removes there. A township's
+# `outcomes.part-<township code>.csv` (written by the portal) and anything else put there stay.
+OWN_FILES = frozenset({READY, *(name for source in SOURCES for name in file_names(source))})
 
 
 def _dirty(source: str, frame: pl.DataFrame, rng: np.random.Generator, dirt: Dirt) -> pl.DataFrame:
@@ -704,12 +720,12 @@ class Writer:
         self.rows: dict[str, int] = {}
 
     def _header(self, source: str, columns: list[str]) -> list[str]:
-        zh = STYLE.get(source, ("utf-8", False, False, 1, False))[1]
+        zh = STYLE.get(source, PLAIN)[1]
         spec = SOURCES[source]
         return [spec.column(c).zh if zh else c for c in columns]
 
     def write(self, source: str, frame: pl.DataFrame, chunk: int) -> None:
-        encoding, _, is_xlsx, parts, shuffle = STYLE.get(source, ("utf-8", False, False, 1, False))
+        encoding, _, is_xlsx, parts, shuffle = STYLE.get(source, PLAIN)
         columns = [c.name for c in SOURCES[source].columns]
         if shuffle:
             columns = columns[1:] + columns[:1]
@@ -719,9 +735,8 @@ class Writer:
             self.xlsx.setdefault(source, []).append(frame)
             return
         if source not in self.handles:
-            names = [f"{source}.csv"] if parts == 1 else [f"{source}.part-{i + 1}.csv" for i in range(parts)]
             self.handles[source] = []
-            for name in names:
+            for name in file_names(source):
                 fh = open(self.dir / name, "wb")  # noqa: SIM115 - closed in close()
                 header = ",".join(self._header(source, columns)) + "\n"
                 fh.write(_encode(header, encoding, bom=True))
@@ -793,9 +808,12 @@ NOT_HELPED = ["不符合条件", "维持现状", "无法核实"]
 REFERRED_TO = ["人社部门", "教育部门", "住建部门", "残联", "医保部门"]
 
 
-def outcomes(month: str, seed: int, landing: Path, home: Path | None) -> pl.DataFrame:
+def outcomes(
+    month: str, seed: int, landing: Path, home: Path | None, answered: frozenset[str] = frozenset()
+) -> pl.DataFrame:
     """The townships' outcomes for last month's open cases: leads, doubtful records and re-check
-    draws (empty without a home to read them from)."""
+    draws (empty without a home to read them from), none for the ids a township has `answered`
+    (its returned outcome is the one that counts, never replaced by an invented one)."""
     schema = {c.name: pl.String for c in SOURCES["outcomes"].columns}
     start, _ = month_bounds(month)
     prev = (start - dt.timedelta(days=1)).strftime("%Y-%m")
@@ -839,7 +857,41 @@ def outcomes(month: str, seed: int, landing: Path, home: Path | None) -> pl.Data
         )
         .filter(pl.Series(rng.random(n) < 0.85))
     )
-    return frame.select(list(schema))
+    return frame.filter(~pl.col("lead_id").is_in(sorted(answered))).select(list(schema))
+
+
+def clear_own(month_dir: Path) -> list[Path]:
+    """Remove the files the generator writes (`OWN_FILES`) from a month's folder; returns the
+    files kept, which it did not write."""
+    kept = []
+    for path in sorted(month_dir.iterdir()):
+        if path.is_file() and path.name in OWN_FILES:
+            path.unlink()
+        elif path.is_file():
+            kept.append(path)
+    return kept
+
+
+def answered_ids(landing: Path, month: str) -> tuple[list[Path], frozenset[str]]:
+    """The townships' `outcomes.part-<township>.csv` files (the portal's) of the month and the
+    months after it, and the ids they answer. Raises DeliveryError naming a part that cannot be
+    read: the generator would not know which outcomes it must not invent."""
+    parts = [
+        p
+        for p in sorted(landing.glob("*/outcomes.part-*.csv"))
+        if p.parent.name >= month and (m := DELIVERY_RE.match(p.name)) and m["part"]
+    ]
+    if not parts:
+        return [], frozenset()
+    return parts, frozenset(read_source("outcomes", parts).frame["lead_id"].drop_nulls())
+
+
+def _say_kept(landing: Path, kept: list[Path], parts: list[Path], ids: frozenset[str], say) -> None:
+    for path in kept:
+        say(f"kept {path.relative_to(landing)} (not written by the generator)")
+    if parts:
+        named = ", ".join(str(p.relative_to(landing)) for p in parts)
+        say(f"no outcome invented for the {len(ids)} ids the townships answered in {named}")
 
 
 def return_outcomes(month: str, seed: int, landing: Path, home: Path) -> int:
@@ -847,10 +899,11 @@ def return_outcomes(month: str, seed: int, landing: Path, home: Path) -> int:
     home's cases of the month before (the loop closing, for a month generated before its previous
     month was run). Returns the rows written."""
     month_dir = landing / month
-    for old in month_dir.glob("outcomes*"):
-        old.unlink()
+    for name in file_names("outcomes"):
+        (month_dir / name).unlink(missing_ok=True)
+    _, answered = answered_ids(landing, month)
     writer = Writer(month_dir)
-    writer.write("outcomes", outcomes(month, seed, landing, home), 0)
+    writer.write("outcomes", outcomes(month, seed, landing, home, answered), 0)
     writer.close()
     return writer.rows["outcomes"]
 
@@ -865,17 +918,20 @@ def generate(
     home: Path | None = None,
     ready: bool = True,
     county_size: int = HOUSEHOLDS_PER_COUNTY,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, int]:
     """Write one month of deliveries under `landing/<month>/` and its truth file; return rows per file.
     With `ready`, the readiness marker `_READY` is written last (contract version 2).
 
-    With `home`, the `outcomes` delivery reports home visits of last month's pushed leads there."""
+    With `home`, the `outcomes` delivery reports home visits of last month's pushed leads there,
+    except for the ids a township's `outcomes.part-<township>.csv` already answers. Files the
+    generator did not write stay in the folder, each named to `say`."""
     dirt = dirt or Dirt()
     month_dir = landing / month
     month_dir.mkdir(parents=True, exist_ok=True)
-    for old in month_dir.iterdir():
-        if old.is_file():
-            old.unlink()
+    kept = clear_own(month_dir)
+    parts, answered = answered_ids(landing, month)
+    _say_kept(landing, kept, parts, answered, say or (lambda _: None))
     truth_dir = landing / "_truth"
     truth_dir.mkdir(exist_ok=True)
     writer = Writer(month_dir)
@@ -894,9 +950,9 @@ def generate(
         truths.append(truth)
         if progress:
             progress(n)
-    writer.write("outcomes", outcomes(month, seed, landing, home), 0)
+    writer.write("outcomes", outcomes(month, seed, landing, home, answered), 0)
     writer.close()
     pl.concat(truths).write_csv(truth_dir / f"{month}.csv")
     if ready:  # last, as the data team does when the month's folder is complete
-        (month_dir / "_READY").touch()
+        (month_dir / READY).touch()
     return writer.rows

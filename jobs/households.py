@@ -9,10 +9,12 @@ disability, windows, asset kinds) come from `rules/` through `safetynet.concepts
 the means test reads them.
 
 Events. An event source's row is an event in the month of its own date. A snapshot row is a new
-event when its own date (registered, assessed, enrolled) falls in the month, or when it was not in
-the last earlier snapshot delivered within the window (a late registration, or a worse grade).
-With no earlier snapshot to compare with (a first month, skipped deliveries), an older row is
-"not known to be new": the household lists the source in `events_unknown`, as missing is not zero.
+event when its own date (registered, assessed, enrolled) falls after the last month a run saw the
+source (`Lake.unseen_from`: the month, or the months since its last delivery, or since the lake's
+first month when none within the window), or when it was not in the last earlier snapshot delivered
+within the window (a late registration, or a worse grade). With no earlier snapshot to compare
+with (a first month, skipped deliveries), an older row is "not known to be new": the household
+lists the source in `events_unknown`, as missing is not zero.
 A death is an event in the month it is delivered, whatever its date: it is acted on when known.
 A source not delivered this month is listed in `missing_sources`, so the index can mark the
 dimensions it feeds as incomplete instead of reading its absence as "no hardship".
@@ -154,6 +156,10 @@ class Period(NamedTuple):
     def in_month(self, column: str) -> pl.Expr:
         return pl.col(column).is_between(self.start, self.end).fill_null(False)
 
+    def unseen(self, column: str, since: dt.date | None) -> pl.Expr:
+        """Dated from `since` (the first day no run saw the source; None: the month) to the month's end."""
+        return pl.col(column).is_between(since or self.start, self.end).fill_null(False)
+
     def in_window(self, column: str) -> pl.Expr:
         return pl.col(column).is_between(self.window_start, self.end).fill_null(False)
 
@@ -240,6 +246,20 @@ class Lake:
         """The latest of `months` whose delivery of the source arrived: what a snapshot is compared with."""
         return next((m for m in reversed(months) if source in self.delivered(m)), None)
 
+    def ran(self, month: str) -> bool:
+        return self.home.partition("_deliveries", month).exists()
+
+    def unseen_from(self, source: str, months: list[str], month: str) -> dt.date:
+        """The first day of the months whose rows of the source no run has seen: those after its
+        last delivery in `months` (the earlier months of the window), or with none, from the first
+        of them the lake ran, or this month. A row dated since then is new this month."""
+        base = self.baseline(source, months)
+        if base is not None:
+            first = add_months(base, 1)
+        else:
+            first = next((m for m in months if self.ran(m)), month)
+        return month_bounds(first)[0]
+
     def quarantined_households(self, month: str) -> pl.LazyFrame:
         """Households with a roster row quarantined this month: their members are not all known."""
         path = self.home.partition("_quarantine", month) / "roster.parquet"
@@ -292,10 +312,11 @@ def by_household(frame: pl.LazyFrame, members: pl.LazyFrame, **aggs: pl.Expr) ->
     return frame.join(people, on="id_number", how="inner").group_by("household_id").agg(**aggs)
 
 
-def _not_known_new(period: Period, known: pl.Expr, date: str) -> pl.Expr:
-    """A row with no earlier snapshot to compare with, dated before the month but inside the
-    window: it may have appeared this month or earlier. Older rows are known to be old."""
-    return ~known & ~period.in_month(date) & period.in_window(date)
+def _not_known_new(period: Period, known: pl.Expr, date: str, since: dt.date | None) -> pl.Expr:
+    """A row with no earlier snapshot to compare with, dated inside the window but before the
+    months no run saw (`since`): it may have appeared this month or earlier. Older rows are known
+    to be old."""
+    return ~known & ~period.unseen(date, since) & period.in_window(date)
 
 
 # --- the roster ----------------------------------------------------------------------------------
@@ -351,9 +372,14 @@ def roster_households(
 
 
 def disability(
-    now: pl.LazyFrame, before: pl.LazyFrame | None, members: pl.LazyFrame, period: Period
+    now: pl.LazyFrame,
+    before: pl.LazyFrame | None,
+    members: pl.LazyFrame,
+    period: Period,
+    since: dt.date | None = None,
 ) -> pl.LazyFrame:
-    """Registered disabilities, and the month's new or worse registrations."""
+    """Registered disabilities, and the month's new or worse registrations (`since`: the first day
+    no run saw the register, `Lake.unseen_from`; None: the month)."""
     rows = now.group_by("id_number").agg(pl.col("grade").min(), pl.col("registered_on").max())
     if before is None:
         rows = rows.with_columns(grade_prev=pl.lit(None, pl.Int32), known=pl.lit(False))
@@ -361,10 +387,10 @@ def disability(
         prev = before.group_by("id_number").agg(grade_prev=pl.col("grade").min())
         rows = rows.join(prev, on="id_number", how="left").with_columns(known=pl.lit(True))
     worse = pl.col("grade_prev").is_null() | (pl.col("grade") < pl.col("grade_prev"))
-    new = period.in_month("registered_on") | (pl.col("known") & worse)
+    new = period.unseen("registered_on", since) | (pl.col("known") & worse)
     severe = c.is_severe_disability(period.p, pl.col("grade"))
     return by_household(
-        rows.with_columns(new=new, unknown=_not_known_new(period, pl.col("known"), "registered_on")),
+        rows.with_columns(new=new, unknown=_not_known_new(period, pl.col("known"), "registered_on", since)),
         members,
         disabled=pl.len(),
         severe_disabled=severe.sum(),
@@ -376,10 +402,15 @@ def disability(
 
 
 def enrolment(
-    now: pl.LazyFrame, before: pl.LazyFrame | None, members: pl.LazyFrame, period: Period
+    now: pl.LazyFrame,
+    before: pl.LazyFrame | None,
+    members: pl.LazyFrame,
+    period: Period,
+    since: dt.date | None = None,
 ) -> pl.LazyFrame:
     """Students by stage, and the month's entries to kindergarten and to the upper stages, and
-    dropouts. An entry is dated (enrolled_on); a dropout is only seen against an earlier register."""
+    dropouts. An entry is dated (enrolled_on, new from `since` as in `disability`); a dropout is
+    only seen against an earlier register."""
 
     def latest(rows: pl.LazyFrame) -> pl.LazyFrame:
         return rows.sort("enrolled_on", "stage", "status").group_by("id_number").last()
@@ -393,7 +424,7 @@ def enrolment(
         prev = latest(before).select("id_number", stage_prev="stage", status_prev="status")
         rows = rows.join(prev, on="id_number", how="left").with_columns(known=pl.lit(True))
     stage, status, known = pl.col("stage"), pl.col("status"), pl.col("known")
-    dated = period.in_month("enrolled_on")
+    dated = period.unseen("enrolled_on", since)
     studying = status == "在读"
     dropout = status == "辍学"
     return by_household(
@@ -410,16 +441,21 @@ def enrolment(
         ).sum(),
         event_dropout=(dropout & known & (pl.col("status_prev").fill_null("") != "辍学")).sum(),
         unknown_enrolment=(
-            _not_known_new(period, known, "enrolled_on") & (stage.is_in(["学前", *UPPER_STAGES]))
+            _not_known_new(period, known, "enrolled_on", since) & (stage.is_in(["学前", *UPPER_STAGES]))
             | ~known & dropout
         ).any(),
     )
 
 
 def dilapidated(
-    now: pl.LazyFrame, before: pl.LazyFrame | None, members: pl.LazyFrame, period: Period
+    now: pl.LazyFrame,
+    before: pl.LazyFrame | None,
+    members: pl.LazyFrame,
+    period: Period,
+    since: dt.date | None = None,
 ) -> pl.LazyFrame:
-    """The worst dwelling grade, and a grade newly assessed or worse than the earlier register's."""
+    """The worst dwelling grade, and a grade newly assessed (from `since`, as in `disability`) or
+    worse than the earlier register's."""
     grade = pl.col("grade").replace_strict(GRADE, default=0, return_dtype=pl.Int32)
     rows = (
         now.with_columns(g=grade)
@@ -434,14 +470,14 @@ def dilapidated(
         rows = rows.join(prev, on="id_number", how="left").with_columns(
             pl.col("gp").fill_null(0), known=pl.lit(True)
         )
-    new = period.in_month("assessed_on") | (pl.col("known") & (pl.col("g") > pl.col("gp")))
+    new = period.unseen("assessed_on", since) | (pl.col("known") & (pl.col("g") > pl.col("gp")))
     return by_household(
         rows,
         members,
         dilapidated_grade=pl.col("g").max(),
         event_newly_dilapidated=pl.when(new).then(pl.col("g")).otherwise(0).max(),
         unknown_dilapidated_housing=(
-            _not_known_new(period, pl.col("known"), "assessed_on") & (pl.col("g") >= GRADE["C"])
+            _not_known_new(period, pl.col("known"), "assessed_on", since) & (pl.col("g") >= GRADE["C"])
         ).any(),
     )
 
@@ -698,12 +734,12 @@ def assemble(
     # Every source joins these: computed once, not once per source (2 s each at 2 M households).
     members, gone = (frame.lazy() for frame in pl.collect_all([members, gone]))
 
-    def snapshot(source: str, schema: dict) -> tuple[pl.LazyFrame, pl.LazyFrame | None]:
+    def snapshot(source: str, schema: dict) -> tuple[pl.LazyFrame, pl.LazyFrame | None, dt.date]:
         base = lake.baseline(source, earlier)
         before = lake.rows(source, [base], schema) if base else None
-        return lake.rows(source, [month], schema), before
+        return lake.rows(source, [month], schema), before, lake.unseen_from(source, earlier, month)
 
-    dis_now, dis_before = snapshot(
+    dis_now, dis_before, dis_since = snapshot(
         "disability", {"id_number": pl.String, "grade": pl.Int32, "registered_on": pl.Date}
     )
     grades = dis_now.group_by("id_number").agg(pl.col("grade").min())
@@ -729,10 +765,12 @@ def assemble(
             .select("id_number"),
         ]
     ).join(death_rows.filter(pl.col("month") == month), on="id_number", how="semi")
+    *enrol, enrol_since = snapshot("enrolment", enrol_schema)
+    *dil, dil_since = snapshot("dilapidated_housing", dil_schema)
     parts = [
-        disability(dis_now, dis_before, members, period),
-        enrolment(*snapshot("enrolment", enrol_schema), members, period),
-        dilapidated(*snapshot("dilapidated_housing", dil_schema), members, period),
+        disability(dis_now, dis_before, members, period, dis_since),
+        enrolment(*enrol, members, period, enrol_since),
+        dilapidated(*dil, members, period, dil_since),
         employment(jobs, members, period),
         medical(
             lake.rows(

@@ -159,7 +159,7 @@ def decode_csv(path: Path, data: bytes) -> tuple[bytes, str]:
     return text.getvalue(), encoding
 
 
-def _read_xlsx(path: Path, data: bytes) -> pl.DataFrame:
+def _read_xlsx(path: Path, data: bytes) -> tuple[pl.DataFrame, list[str]]:
     from python_calamine import CalamineWorkbook
 
     if data[:4] != b"PK\x03\x04":
@@ -170,9 +170,10 @@ def _read_xlsx(path: Path, data: bytes) -> pl.DataFrame:
         raise DeliveryError(path, f"xlsx workbook cannot be read ({exc})") from None
     if not rows:
         raise DeliveryError(path, "file is empty (first sheet has no rows)")
-    header = _dedupe([_cell_text(v) or f"column_{i}" for i, v in enumerate(rows[0])])
-    columns = {h: [_cell_text(r[i]) if i < len(r) else None for r in rows[1:]] for i, h in enumerate(header)}
-    return pl.DataFrame(columns, schema=dict.fromkeys(header, pl.String))
+    header = [_cell_text(v) or f"column_{i}" for i, v in enumerate(rows[0])]
+    names = _dedupe(header)
+    columns = {h: [_cell_text(r[i]) if i < len(r) else None for r in rows[1:]] for i, h in enumerate(names)}
+    return pl.DataFrame(columns, schema=dict.fromkeys(names, pl.String)), header
 
 
 def _cell_text(value: object) -> str | None:
@@ -195,7 +196,7 @@ def _dedupe(names: list[str]) -> list[str]:
     return out
 
 
-def _read_ragged(path: Path, text: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _read_ragged(path: Path, text: bytes) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
     """Slow path for a CSV with rows that have more fields than its header: keep the others.
 
     Only files that fail the fast reader come here, so the per-record Python is acceptable."""
@@ -224,21 +225,31 @@ def _read_ragged(path: Path, text: bytes) -> tuple[pl.DataFrame, pl.DataFrame]:
             "raw_value": pl.String,
         },
     )
-    return frame, malformed
+    return frame, malformed, header
 
 
-def header_map(source: Source, delivered: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Map delivered headers to canonical names; returns the mapping and the ignored headers."""
+def _field_names(source: Source) -> dict[str, str]:
     names: dict[str, str] = {}
     for col in source.columns:
         names[col.name.lower()] = col.name
         names[col.zh] = col.name
+    return names
+
+
+def _field(names: dict[str, str], header: str) -> str | None:
+    # spaces inside a header are a typist's (姓　名), never part of a name of the contract
+    key = re.sub(r"[\s\u3000]+", "", header.strip(TRIM))
+    return names.get(key) or names.get(key.lower())
+
+
+def header_map(source: Source, delivered: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Map delivered headers to canonical names; returns the mapping and the ignored headers
+    (a second header for a field already mapped is one `_canonical` compares with the first)."""
+    names = _field_names(source)
     mapping: dict[str, str] = {}
     ignored: list[str] = []
     for header in delivered:
-        # spaces inside a header are a typist's (姓　名), never part of a name of the contract
-        key = re.sub(r"[\s\u3000]+", "", header.strip(TRIM))
-        canonical = names.get(key) or names.get(key.lower())
+        canonical = _field(names, header)
         if canonical is None or canonical in mapping.values():
             ignored.append(header)
         else:
@@ -246,26 +257,78 @@ def header_map(source: Source, delivered: list[str]) -> tuple[dict[str, str], li
     return mapping, ignored
 
 
-def _canonical(source: Source, path: Path, cells: pl.LazyFrame) -> tuple[pl.LazyFrame, list[str]]:
-    """A file's cells (strings, delivered headers, `__row`) as the contract's columns, trimmed, with
-    `source_file` and `source_row`; and the headers ignored. Raises DeliveryError when the header
-    does not name the source's required columns."""
-    delivered = [c for c in cells.collect_schema().names() if c != "__row"]
-    mapping, ignored = header_map(source, delivered)
+def _trimmed(column: str) -> pl.Expr:
+    # strip_chars() trims Unicode white space, full-width space included (3x faster than an
+    # explicit character set on 5 M rows)
+    return _blank_as_null(pl.col(column).str.strip_chars())
+
+
+def _twins(source: Source, header: list[str]) -> dict[str, list[int]]:
+    """The positions of the columns each field is delivered in, for fields delivered more than once."""
+    names, found = _field_names(source), {}
+    for i, name in enumerate(header):
+        if (canonical := _field(names, name)) is not None:
+            found.setdefault(canonical, []).append(i)
+    return {field: where for field, where in found.items() if len(where) > 1}
+
+
+def _collapse(path: Path, cells: pl.LazyFrame, names: list[str], header: list[str], twins) -> list[str]:
+    """Notes for the columns that repeat a field with the same values in every row; raises
+    DeliveryError naming both columns and the first row where they differ (CONTRACT.md: a header
+    names one field, so two columns with two values for it leave the row's value unknown). Only a
+    file with a repeated field pays for this pass over its rows."""
+    notes = []
+    for field, (first, *others) in twins.items():
+        for other in others:
+            a, b = names[first], names[other]
+            differ = (
+                cells.filter(~_trimmed(a).eq_missing(_trimmed(b)))
+                .select("__row")
+                .head(1)
+                .collect(engine="streaming")
+            )
+            shown = f"{first + 1} ({header[first].strip(TRIM)}) and {other + 1} ({header[other].strip(TRIM)})"
+            if differ.height:
+                raise DeliveryError(
+                    path,
+                    f"columns {shown} both give {field} and differ, first at row {differ['__row'][0]}: "
+                    "the file cannot say which is meant",
+                )
+            same = f"column {other + 1}: the same values as column {first + 1}, collapsed"
+            notes.append(f"{header[other].strip(TRIM)} ({same})")
+    return notes
+
+
+def _canonical(
+    source: Source, path: Path, cells: pl.LazyFrame, header: list[str]
+) -> tuple[pl.LazyFrame, list[str]]:
+    """A file's cells (strings, `__row`, columns in the order of `header`, the file's first row) as
+    the contract's columns, trimmed, with `source_file` and `source_row`; and the headers ignored
+    or collapsed. Raises DeliveryError when the header does not name the source's required columns,
+    or names one field twice with different values."""
+    names = [c for c in cells.collect_schema().names() if c != "__row"]
+    if len(header) != len(names):  # never seen; the reader's own names then, repeats renamed
+        header = names
+    fields = _field_names(source)
+    mapping: dict[str, str] = {}
+    ignored = []
+    for name, delivered in zip(names, header, strict=True):
+        canonical = _field(fields, delivered)
+        if canonical is None:
+            ignored.append(delivered)
+        elif canonical not in mapping.values():
+            mapping[name] = canonical
     if not mapping:
-        shown = ", ".join(c.strip(TRIM) for c in delivered[:4])
+        shown = ", ".join(c.strip(TRIM) for c in header[:4])
         raise DeliveryError(path, f"no recognised header for source '{source.name}' (first row: {shown})")
     missing = [c for c in source.required if c not in mapping.values()]
     if missing:
         named = ", ".join(f"{c} ({source.column(c).zh})" for c in missing)
         raise DeliveryError(path, f"required column(s) missing: {named}")
+    ignored += _collapse(path, cells, names, header, _twins(source, header))
     canonical = cells.rename(mapping).select(
         [
-            # strip_chars() trims Unicode white space, full-width space included (3x faster than an
-            # explicit character set on 5 M rows)
-            (_blank_as_null(pl.col(c.name).str.strip_chars()) if c.name in mapping.values() else pl.lit(None))
-            .cast(pl.String)
-            .alias(c.name)
+            (_trimmed(c.name) if c.name in mapping.values() else pl.lit(None)).cast(pl.String).alias(c.name)
             for c in source.columns
         ],
         source_file=pl.lit(path.name),
@@ -278,6 +341,12 @@ def _blank_as_null(value: pl.Expr) -> pl.Expr:
     """Null for an empty value: `when`, not `replace("", None)`, which Polars' streaming engine
     does not run (measured: the roster's staging 2.2 GB with it, 0.4 GB without)."""
     return pl.when(value != "").then(value)
+
+
+def _csv_header(text: Path) -> list[str]:
+    """A CSV's first row as delivered: Polars renames a repeated header (`x_duplicated_0`)."""
+    first = pl.read_csv(text, has_header=False, n_rows=1, infer_schema=False)
+    return [v or "" for v in first.row(0)]
 
 
 def _csv_error(path: Path, exc: Exception) -> DeliveryError:
@@ -299,7 +368,8 @@ def stage_file(
         if path.suffix == ".xlsx":  # a workbook is read whole (calamine); at most 1,048,576 rows
             whole = data if data is not None else b"".join(chunks())
             sha, size, encoding = hashlib.sha256(whole).hexdigest(), len(whole), "xlsx"
-            cells = _read_xlsx(path, whole).lazy().with_row_index("__row", offset=2)
+            frame, header = _read_xlsx(path, whole)
+            cells = frame.lazy().with_row_index("__row", offset=2)
         else:
             encoding, sha, size = _encoding(path, chunks())
             if encoding != "utf-8" or data is not None:  # Polars reads a UTF-8 file of its own
@@ -308,13 +378,14 @@ def stage_file(
                     _transcode(path, chunks(), encoding, sink)
             cells = pl.scan_csv(text, infer_schema=False, has_header=True, raise_if_empty=True)
             cells = cells.with_row_index("__row", offset=2)
-        rows, ignored = _canonical(source, path, cells)
+            header = _csv_header(text)
+        rows, ignored = _canonical(source, path, cells, header)
         write_parquet(rows, target)
     except pl.exceptions.ComputeError as exc:
         if path.suffix == ".xlsx" or "more fields" not in str(exc):
             raise _csv_error(path, exc) from None
-        frame, malformed = _read_ragged(path, text.read_bytes())
-        rows, ignored = _canonical(source, path, frame.lazy())
+        frame, malformed, header = _read_ragged(path, text.read_bytes())
+        rows, ignored = _canonical(source, path, frame.lazy(), header)
         write_parquet(rows, target)
     except pl.exceptions.NoDataError as exc:
         raise _csv_error(path, exc) from None

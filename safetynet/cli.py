@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from safetynet.errors import LandingError, RulesError, SetupError
+from safetynet.errors import DeliveryError, LandingError, RulesError, SetupError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -63,18 +63,25 @@ def generate(
         y, m = divmod(mon - 1 + i, 12)
         this = f"{year + y:04d}-{m + 1:02d}"
         start = time.perf_counter()
-        with Progress(transient=True) as bar:
-            task = bar.add_task(f"generating {this}", total=households)
-            rows = gen(
-                this,
-                households,
-                seed,
-                landing,
-                progress=lambda n, t=task: bar.advance(t, n),
-                home=home,
-                ready=ready,
-                county_size=county_households or HOUSEHOLDS_PER_COUNTY,
-            )
+        kept: list[str] = []  # what the generator left in the folder, said after the progress bar
+        try:
+            with Progress(transient=True) as bar:
+                task = bar.add_task(f"generating {this}", total=households)
+                rows = gen(
+                    this,
+                    households,
+                    seed,
+                    landing,
+                    progress=lambda n, t=task: bar.advance(t, n),
+                    home=home,
+                    ready=ready,
+                    county_size=county_households or HOUSEHOLDS_PER_COUNTY,
+                    say=kept.append,
+                )
+        except DeliveryError as exc:  # a township's outcomes part that cannot be read: kept, not guessed at
+            fail(f"{exc}; the generator cannot tell which outcomes it must not invent", 2)
+        for line in kept:
+            typer.echo(f"{this}: {line}")
         typer.echo(
             f"{this}: {sum(rows.values()):,} rows in {len(rows)} sources -> {landing / this} "
             f"({time.perf_counter() - start:.1f} s); truth: {landing / '_truth' / (this + '.csv')}"

@@ -647,3 +647,23 @@ def test_checks_sent_at_once_cannot_pass_the_threshold_together(home, fonts):
     held = {g.application_id for g in got if g.status == "held"}
     kept = {p.name for p in (home / "lake" / "_applications" / "checks").glob("*/*")}
     assert kept.isdisjoint(held)  # a check held late leaves no record behind
+
+
+def test_two_columns_for_one_field_with_two_values_are_said_in_chinese():
+    from pathlib import Path
+
+    from jobs.applications import _unreadable
+    from jobs.ingest import read_source
+    from safetynet.contract import APPLICATION
+    from safetynet.errors import DeliveryError
+
+    path = Path("申请.csv")
+    header = ["身份证号"] + [APPLICATION.column(c).zh for c in APPLICATION.required if c != "id_number"]
+    row = ["11010519491231002X"] + ["x"] * (len(header) - 1)
+    data = f"{','.join(header)},身份证号\n{','.join(row)},440304199001010011\n".encode()
+    with pytest.raises(DeliveryError) as err:
+        read_source(APPLICATION, [path], {path: data})
+    assert _unreadable(err.value.problem) == (
+        f"第1列“身份证号”和第{len(header) + 1}列“身份证号”都是身份证号，第2行两列的值不同，"
+        "无法确定以哪一列为准：请删去其中一列后重新上传"
+    )

@@ -111,3 +111,66 @@ def test_asset_identifiers_are_unique_across_counties(tmp_path):
     assert vehicles["vehicle_id"].n_unique() == vehicles.height > 0
     estate = frame(tmp_path, "2026-08", "real_estate").unique()
     assert estate.select("property_id", "id_number").n_unique() == estate.height > 0
+
+
+def test_the_generator_keeps_the_files_it_did_not_write_and_says_so(tmp_path):
+    folder = tmp_path / "2026-08"
+    folder.mkdir()
+    part = folder / "outcomes.part-430101001.csv"  # as the portal writes a township's outcomes
+    part.write_text("lead_id,visited_on,outcome\nXS202607-H1-1,2026-08-03,维持现状\n", encoding="utf-8")
+    note = folder / "说明.txt"
+    note.write_text("数据组备注", encoding="utf-8")
+    (folder / "roster.csv").write_text("stale")  # its own from an earlier generation: rewritten
+    kept, said = part.read_bytes(), []
+    generate("2026-08", 300, 3, tmp_path, say=said.append)
+    assert part.read_bytes() == kept and note.read_text(encoding="utf-8") == "数据组备注"
+    assert (folder / "roster.csv").read_bytes().decode("gb18030").startswith("户编号")
+    assert said == [
+        "kept 2026-08/outcomes.part-430101001.csv (not written by the generator)",
+        "kept 2026-08/说明.txt (not written by the generator)",
+        "no outcome invented for the 1 ids the townships answered in 2026-08/outcomes.part-430101001.csv",
+    ]
+    found, _ = find_deliveries(folder)
+    assert found["outcomes"] == [folder / "outcomes.csv", part]  # both read by the month's run
+
+
+def test_an_upload_between_two_generated_months_reaches_v_outcomes(tmp_path):
+    """README's next-month steps with one upload in between: generate August, run it, a township
+    uploads one outcome through the portal, generate September with --home, run it."""
+    import datetime as dt
+
+    from direct import run
+
+    from jobs.generate import outcomes
+    from jobs.lake import Home
+    from jobs.sealed import connect
+    from portal import uploads
+    from safetynet.rules import load_portal
+
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    generate("2026-08", 300, 1, landing)
+    run("2026-08", str(landing), str(home), "upload-2026-08")
+    # a lead the generator would answer itself: the township's answer must be the one that counts
+    invented = outcomes("2026-09", 1, landing, home).filter(pl.col("lead_id").str.starts_with("XS"))
+    lead_id, made_up = invented.select("lead_id", "outcome").row(0)
+    answer = "转介" if made_up != "转介" else "临时救助"
+    with connect(home) as con:
+        (township,) = con.execute("select township_code from v_leads where lead_id = ?", [lead_id]).fetchone()
+    upload = f"线索编号,核查日期,核查结论,转介部门\n{lead_id},2026-09-04,{answer},残联\n".encode()
+    checked = uploads.receive(
+        home, landing, township, "线索清单.csv", upload, load_portal(), dt.date(2026, 9, 10)
+    )
+    assert [r.status for r in checked.rows] == ["接受"] and checked.written == {"2026-09": 1}
+    part = landing / "2026-09" / f"outcomes.part-{township}.csv"
+    uploaded, said = part.read_bytes(), []
+
+    generate("2026-09", 300, 1, landing, home=Home(home).root, say=said.append)
+    assert part.read_bytes() == uploaded, "the township's outcomes are kept"
+    assert f"kept 2026-09/{part.name} (not written by the generator)" in said
+    assert lead_id not in pl.read_csv(landing / "2026-09" / "outcomes.csv")["lead_id"].to_list()
+    run("2026-09", str(landing), str(home), "upload-2026-09")
+    with connect(home) as con:
+        rows = con.execute(
+            "select month, outcome, visited_on from v_outcomes where lead_id = ?", [lead_id]
+        ).fetchall()
+    assert rows == [("2026-09", answer, dt.date(2026, 9, 4))]

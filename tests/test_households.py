@@ -194,6 +194,54 @@ def test_dilapidated(case, now, before, expected):
     assert {k: got[k] for k in expected} == expected
 
 
+# The source was last delivered in July, or never, while the lake ran August without it: no run saw
+# the rows dated since 1 August, so they are new this month (missing is not zero, for events too).
+SINCE_AUGUST = D("2026-08-01")
+UNSEEN = [
+    (
+        "kindergarten dated the 1st of last month, last month not delivered",
+        hh.enrolment,
+        ENROL,
+        [("A", "学前", "在读", D("2026-08-01"))],
+        {"event_kindergarten_entry": 1, "unknown_enrolment": False},
+    ),
+    (
+        "kindergarten dated before the months not delivered: not known",
+        hh.enrolment,
+        ENROL,
+        [("A", "学前", "在读", D("2026-07-31"))],
+        {"event_kindergarten_entry": 0, "unknown_enrolment": True},
+    ),
+    (
+        "university dated last month, last month not delivered",
+        hh.enrolment,
+        ENROL,
+        [("A", "本科", "在读", D("2026-08-25"))],
+        {"event_new_upper_stage": 1, "unknown_enrolment": False},
+    ),
+    (
+        "a disability registered last month, last month not delivered",
+        hh.disability,
+        DIS,
+        [("A", 1, D("2026-08-05"))],
+        {"event_new_disability": 1, "event_severe_disability": 1, "unknown_disability": False},
+    ),
+    (
+        "a D grade assessed last month, last month not delivered",
+        hh.dilapidated,
+        DIL,
+        [("A", "D", D("2026-08-20"))],
+        {"event_newly_dilapidated": 4, "unknown_dilapidated_housing": False},
+    ),
+]
+
+
+@pytest.mark.parametrize("case,source,schema,now,expected", UNSEEN, ids=[c[0] for c in UNSEEN])
+def test_rows_dated_since_the_last_delivery_are_new(case, source, schema, now, expected):
+    got = one(source(frame(now, schema), None, members("A"), PERIOD, since=SINCE_AUGUST))
+    assert {k: got[k] for k in expected} == expected
+
+
 DEATHS = {"id_number": pl.String, "died_on": pl.Date, "month": pl.String}
 DEATH_CASES = [
     (
@@ -287,6 +335,7 @@ ROWS = [
     ("H5", pid(6, "19500101"), 6, "户主", "低保", 0),
     ("H5", pid(7, "19520101"), 7, "配偶", "低保", 1200),  # an earner, dies; the other is left alone
     ("H6", pid(8), 8, "户主", "低保", 0),
+    ("H7", pid(10), 10, "户主", "低保边缘", 0),  # registered disabled in August, delivered in September
 ]
 
 
@@ -302,7 +351,7 @@ def home(tmp_path_factory):
             # a member of H6 whose ID number fails its check character: quarantined
             "roster": roster(ROWS) + "H6,430101198001019990,成员9,配偶,430101001001,农村,低保,0\n",
             "disability": "id_number,disability_type,grade,registered_on\n"
-            f"{pid(1)},肢体,1,2026-09-10\n{pid(5)},视力,3,2015-04-01\n",
+            f"{pid(1)},肢体,1,2026-09-10\n{pid(5)},视力,3,2015-04-01\n{pid(10)},肢体,2,2026-08-05\n",
             "dilapidated_housing": f"id_number,grade,assessed_on\n{pid(2)},D,2026-09-15\n{pid(8)},C,2026-07-15\n",
             "enrolment": f"id_number,stage,enrolled_on,status\n{pid(4, '20230305')},学前,2026-09-01,在读\n",
             "deaths": f"id_number,died_on\n{pid(7, '19520101')},2026-08-29\n",
@@ -331,6 +380,19 @@ def test_events_dated_in_the_month_are_found_without_a_previous_delivery(home):
     assert "H4" not in rules  # registered in 2015: known to be old
 
 
+def test_a_snapshot_row_dated_in_a_month_run_without_its_source_is_new(home):
+    """August ran without a disability delivery: H7's registration of 5 August was seen by no run."""
+    con = connect(home)
+    (rule_ids,) = con.execute(
+        "select rule_ids from v_leads where month = '2026-09' and household_id = 'H7'"
+    ).fetchone() or ("",)
+    assert {"new_disability", "new_severe_disability"} <= set(rule_ids.split(","))
+    (unknown,) = con.execute(
+        "select events_unknown from lake_household_month where month = '2026-09' and household_id = 'H7'"
+    ).fetchone()
+    assert unknown is None
+
+
 def test_a_death_delivered_late_is_acted_on_and_the_survivor_alone_is_seen(home):
     con = connect(home)
     (rule_ids, action) = con.execute(
@@ -353,7 +415,7 @@ def test_without_an_earlier_register_the_household_says_event_detection_was_inco
         ).fetchall()
     )
     assert unknown["H6"] == "dilapidated_housing"  # a C grade from July: new or not, unknown
-    assert unknown["H1"] is None and unknown["H4"] is None
+    assert unknown["H1"] is None and unknown["H4"] is None and unknown["H7"] is None
 
 
 def test_a_quarantined_member_leaves_the_household_incomplete_not_smaller_unnoticed(home):

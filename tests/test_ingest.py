@@ -171,3 +171,54 @@ def test_a_row_with_too_many_fields_is_quarantined_not_the_file(tmp_path):
     (row,) = result.quarantine.rows(named=True)
     assert row["source_row"] == 3 and "3 fields" not in row["reason"] and "4 fields" in row["reason"]
     assert raw.files[0].rows == 3
+
+
+TWO_IDS = "11010519491231002X,500,440304199001010011,正常\n"
+SAME_IDS = "11010519491231002X,500,11010519491231002X,正常\n"
+
+
+def housing_fund_xlsx(path: Path, header: list[str], rows: list[str]) -> Path:
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet()
+    for i, row in enumerate([header, *(r.strip().split(",") for r in rows)]):
+        ws.write_row(i, 0, row)
+    wb.close()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("header", "named"),
+    [
+        ("身份证号,月缴存额,身份证号,账户状态", "columns 1 (身份证号) and 3 (身份证号)"),
+        ("id_number,月缴存额,身份证号,账户状态", "columns 1 (id_number) and 3 (身份证号)"),
+    ],
+)
+@pytest.mark.parametrize("ext", ["csv", "xlsx"])
+def test_two_columns_for_one_field_that_differ_make_the_file_unusable(tmp_path, header, named, ext):
+    rows = [SAME_IDS, TWO_IDS]  # the second row is where they differ
+    path = tmp_path / f"housing_fund.{ext}"
+    if ext == "csv":
+        write(path, header + "\n" + "".join(rows), "utf-8")
+    else:
+        housing_fund_xlsx(path, header.split(","), rows)
+    with pytest.raises(DeliveryError) as err:
+        read_source("housing_fund", [path])
+    assert str(path) in str(err.value)
+    assert f"{named} both give id_number" in err.value.problem
+    assert "first at row 3" in err.value.problem
+    assert "440304199001010011" not in str(err.value)  # the file and row are named, not the person
+
+
+@pytest.mark.parametrize("ext", ["csv", "xlsx"])
+def test_identical_duplicate_columns_are_collapsed_with_a_note(tmp_path, ext):
+    header = "身份证号,月缴存额, 身份证号 ,账户状态"
+    path = tmp_path / f"housing_fund.{ext}"
+    if ext == "csv":
+        write(
+            path, header + "\n" + SAME_IDS + "11010519491231002X,600,11010519491231002X\u3000,封存\n", "gbk"
+        )
+    else:
+        housing_fund_xlsx(path, header.split(","), [SAME_IDS])
+    raw = read_source("housing_fund", [path])
+    assert raw.frame["id_number"].to_list() == ["11010519491231002X"] * (2 if ext == "csv" else 1)
+    assert raw.ignored_columns == ["身份证号 (column 3: the same values as column 1, collapsed)"]
