@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def keep(lake: Path, authorisation: Authorisation) -> str:
     path = lake / authorisation.file
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # one per writer: threads share a pid
         tmp.write_bytes(authorisation.data)
         tmp.chmod(0o444)
         os.replace(tmp, path)
