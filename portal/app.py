@@ -488,8 +488,11 @@ def create_app(
                 detail=detail,
             )
 
-        try:
-            result = uploads.receive(home, landing, township, filename, data, settings, today())
+        try:  # read, checked and merged off the event loop: every other request goes on meanwhile
+            rows = await uploads.read_in_worker(filename, data, settings)
+            result = await run_in_threadpool(
+                uploads.receive, home, landing, township, filename, data, settings, today(), rows
+            )
         except uploads.UploadRefused as exc:
             logged("refused", str(exc))
             return page(request, "upload.html", account, status=400, result=None, error=str(exc), **context)

@@ -7,28 +7,35 @@ reads them and auditors trace each to its upload. The browser test is tests/test
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import io
 import json
 import re
+import socket
+import threading
+import time
 import zipfile
 from pathlib import Path
 
+import httpx
 import polars as pl
 import pytest
+import uvicorn
 import xlsxwriter
 from fastapi.testclient import TestClient
 
 from jobs import applications
 from jobs.lake import Home
 from jobs.sealed import connect
-from portal import audit
+from portal import audit, uploads
 from portal.accounts import Accounts
 from portal.app import create_app
 from safetynet.rules import load_portal, load_rules
 from tests.direct import run
-from tests.workbooks import filled, september_open, sheet
+from tests.workbooks import FAR_ROW, filled, hostile, september_open, sheet
 
 PASSWORD = "correct horse 1"
 TODAY = dt.date(2026, 9, 20)
@@ -559,6 +566,84 @@ def test_an_unusable_upload_is_refused_whole_with_a_chinese_message(site, name, 
     assert r.status_code == 400 and message in re.search(r'id="error">([^<]+)', r.text).group(1)
     entry = [e for e in audit.read(site["home"]) if e["action"] == "upload"][-1]
     assert entry["result"] == "refused" and message in entry["detail"] and entry["file"] == name
+
+
+# a sheet's rows as an attacker writes them: each reaches past the limits, however it says so
+FAR = {
+    "cell reference after another attribute": '<row r="300000"><c t="inlineStr" r="T300000"><is><t>x</t></is></c></row>',
+    "row number only": '<row r="300000"><c t="inlineStr"><is><t>x</t></is></c></row>',
+    "single quotes": "<row r='300000'><c r='T300000' t='inlineStr'><is><t>x</t></is></c></row>",
+    "columns without references": "<row>" + "<c><v>1</v></c>" * 70 + "</row>",
+    "rows without numbers": "<row><c><v>1</v></c></row>" * 20_100,
+    "the same row number again and again": '<row r="2"><c r="A2"><v>1</v></c></row>' * 20_100,
+    "more cells than a list has": ("<row>" + "<c><v>1</v></c>" * 21 + "</row>") * 19_990,
+}
+
+
+@pytest.mark.parametrize("rows_xml", FAR.values(), ids=FAR.keys())
+def test_a_workbook_is_measured_by_the_rows_and_cells_its_xml_holds(rows_xml):
+    data = hostile(rows_xml)
+    assert len(data) < 60_000
+    started = time.monotonic()
+    with pytest.raises(uploads.UploadRefused, match="表格范围过大|行数或单元格数过多"):
+        uploads.read_upload("结果.xlsx", data, load_portal())
+    assert time.monotonic() - started < 1
+
+
+@contextlib.contextmanager
+def serving(app):
+    """The app served by uvicorn on a free port, in a thread, as `safetynet serve` serves it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(60)
+        sock.close()
+
+
+@pytest.mark.parametrize("limits", ["portal.yaml", "loose"])
+def test_sign_in_answers_within_a_second_while_a_hostile_upload_is_read(site, limits):
+    """The probe's workbook, uploaded to a real server: another user's sign-in page comes at once.
+    With limits loose enough to let it through the inspection, its reading itself runs off the
+    event loop and is given up at the time limit."""
+    settings = load_portal()
+    data, message = FAR_ROW, "表格范围过大"
+    if limits == "loose":
+        settings = dataclasses.replace(
+            settings, upload_max_rows=10**6, upload_max_cells=10**8, upload_parse_seconds=0.5
+        )
+        data, message = hostile(FAR["cell reference after another attribute"]), "读取超过 0.5 秒"
+    t, answer = site["mine"], {}
+    app = create_app(site["home"], site["landing"], settings=settings, today=lambda: TODAY)
+    with serving(app) as url, httpx.Client(base_url=url, timeout=120) as c:
+        form = c.get("/login").text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        c.post("/login", data={"username": "town", "password": PASSWORD, "csrf_token": csrf})
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', c.get(f"/upload/{t}").text).group(1)
+
+        def upload() -> None:
+            r = c.post(f"/upload/{t}", files={"file": ("结果.xlsx", data)}, data={"csrf_token": csrf})
+            answer.update(response=r, at=time.monotonic())
+
+        uploading = threading.Thread(target=upload)
+        uploading.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        login = httpx.get(f"{url}/login", timeout=120)
+        took = time.monotonic() - started
+        uploading.join(120)
+    assert login.status_code == 200 and took < 1, f"/login took {took:.1f} s"
+    r = answer["response"]
+    assert r.status_code == 400 and message in re.search(r'id="error">([^<]+)', r.text).group(1)
+    if limits == "loose":  # the sign-in page came while the workbook was still being read
+        assert answer["at"] > started + took
 
 
 def test_an_upload_of_unknown_length_is_refused_before_it_is_read(site):
