@@ -256,11 +256,12 @@ def query(
             )
             for c in nested
         )
-        text = flat.write_csv()
-        if bom:
-            sys.stdout.buffer.write(b"\xef\xbb\xbf" + text.encode("utf-8"))
-        else:
-            sys.stdout.write(text)
+        if bom:  # for Excel and WPS: a text from outside that starts like a formula cannot run
+            from safetynet.formulas import for_spreadsheet
+
+            sys.stdout.buffer.write(b"\xef\xbb\xbf" + for_spreadsheet(flat).write_csv().encode("utf-8"))
+        else:  # the auditors' CSV: every value exact
+            sys.stdout.write(flat.write_csv())
     elif format is Format.json:
         sys.stdout.write(json.dumps(frame.to_dicts(), ensure_ascii=False, default=str, indent=1) + "\n")
     else:

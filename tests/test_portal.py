@@ -8,6 +8,7 @@ reads them and auditors trace each to its upload. The browser test is tests/test
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import datetime as dt
 import hashlib
@@ -804,6 +805,33 @@ def test_users_command(site, tmp_path):
     )
     assert "t1\ttownship\t430101001\tactive" in cli.invoke(app, ["users", "list", "--home", h]).output
     assert Path(h, "portal", "accounts.sqlite").stat().st_mode & 0o077 == 0
+
+
+def test_a_formula_from_outside_cannot_run_in_excel_but_the_auditors_csv_keeps_it(site):
+    """The probe: a file name `=HYPERLINK(...)` reaches v_portal_log.file; `query --format csv
+    --bom` (Excel, WPS) writes it so that it cannot run, the plain CSV exactly as it came."""
+    from typer.testing import CliRunner
+
+    from safetynet.cli import app
+
+    c = signed_in(site, "town")
+    t = site["mine"]
+    name = "=HYPERLINK(http://evil.example/x,点击查看)"
+    c.post(f"/upload/{t}", files={"file": (name, b"x")}, data={"csrf_token": token(c, f"/upload/{t}")})
+    logged = [e["file"] for e in audit.read(site["home"]) if "HYPERLINK" in (e["file"] or "")]
+    assert logged and logged[-1].startswith("=HYPERLINK")
+    sql = "select file, bytes from v_portal_log where file like '%HYPERLINK%' order by \"at\""
+    query = ["query", "--home", str(site["home"]), "--format", "csv", sql]
+    plain = CliRunner().invoke(app, query)
+    excel = CliRunner().invoke(app, [*query, "--bom"])
+    assert plain.exit_code == 0 and excel.exit_code == 0, plain.output + excel.output
+    exact = list(csv.reader(io.StringIO(plain.stdout_bytes.decode("utf-8"))))
+    assert exact[0] == ["file", "bytes"] and [r[0] for r in exact[1:]] == logged
+    assert excel.stdout_bytes.startswith(b"\xef\xbb\xbf")
+    shown = list(csv.reader(io.StringIO(excel.stdout_bytes.decode("utf-8-sig"))))
+    assert [r[0] for r in shown[1:]] == ["'" + f for f in logged] and [r[1] for r in shown] == [
+        r[1] for r in exact
+    ]
 
 
 # --- application checks (逢救必核) -----------------------------------------------------------------
