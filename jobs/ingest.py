@@ -581,14 +581,15 @@ class _SheetExtent:
         self.rows = self.cells = self.row = self.column = self.far_row = self.far_column = 0
 
     def element(self, name: str, attrs: dict[str, str]) -> None:
-        ref = next((v for k, v in attrs.items() if _local(k) == "r"), None)
-        if name == "row":
+        if name == "c":
+            self.cells += 1
+            ref = _reference(attrs)
+            self.row, self.column = _cell_place(ref) if ref is not None else (self.row, self.column + 1)
+        elif name == "row":
             self.rows += 1
+            ref = _reference(attrs)
             self.row = _row_number(ref) if ref is not None else self.row + 1
             self.column = 0
-        elif name == "c":
-            self.cells += 1
-            self.row, self.column = _cell_place(ref) if ref is not None else (self.row, self.column + 1)
         elif name == "dimension" and attrs.get("ref"):  # what it claims counts too
             return self._reach(*_cell_place(attrs["ref"].rpartition(":")[2]))
         else:
@@ -607,6 +608,13 @@ class _SheetExtent:
                 f"工作簿的表格范围过大（{self.far_row} 行 × {self.far_column} 列），已拒绝；"
                 f"最多 {self.max_rows - 10} 行、{self.max_columns} 列"
             )
+
+
+def _reference(attrs: dict[str, str]) -> str | None:
+    """The `r` attribute, with or without a namespace prefix."""
+    if "r" in attrs or not attrs:
+        return attrs.get("r")
+    return next((v for k, v in attrs.items() if _local(k) == "r"), None)
 
 
 def _row_number(ref: str) -> int:

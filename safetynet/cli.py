@@ -568,9 +568,9 @@ def serve(
 
 
 def _demo_accounts(home: Path) -> None:
-    """Accounts for the demo: the data team, the first county and its first two townships."""
-    import secrets
-
+    """Accounts for the demo: the data team, the first county and its first two townships, each
+    with a random password the portal's policy accepts."""
+    from portal.accounts import strong_password
     from portal.files import Library
 
     library = Library(home)
@@ -585,7 +585,7 @@ def _demo_accounts(home: Path) -> None:
     wanted += [(f"town-{t}", "township", t) for t in mine]
     typer.echo("demo accounts (passwords new on every start):")
     for username, role, area in wanted:
-        password = secrets.token_urlsafe(9)
+        password = strong_password()
         if accounts.get(username):
             accounts.reset(username, password)
         else:
