@@ -15,7 +15,6 @@ import datetime as dt
 import io
 import json
 import re
-import secrets
 import shutil
 import socket
 import subprocess
@@ -182,7 +181,7 @@ def _serve(home: Path, landing: Path, workers: int) -> tuple[str, subprocess.Pop
 
 def run(home: Path, landing: Path) -> dict:
     from jobs.lake import Home
-    from portal.accounts import Accounts
+    from portal.accounts import Accounts, strong_password
     from safetynet.rules import load_portal
 
     h = Home(home)
@@ -209,7 +208,7 @@ def run(home: Path, landing: Path) -> dict:
         for p in manifests
     ]
     zip_township = min(totals)[1]
-    password = secrets.token_urlsafe(12)
+    password = strong_password()  # passes the portal's password policy
     accounts = Accounts(home, load_portal())
     for username, role, area in (("bench-town", "township", township), ("bench-admin", "admin", "")):
         if accounts.get(username):

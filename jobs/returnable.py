@@ -23,6 +23,7 @@ from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 from safetynet.contract import SOURCES
+from safetynet.formulas import formula_like
 
 OUTCOME_CODES: tuple[str, ...] = next(c for c in SOURCES["outcomes"].columns if c.name == "outcome").codes
 # The outcome columns as the contract names them in Chinese; staff fill them in.
@@ -102,16 +103,19 @@ class _Rows(Worksheet):
     below 4 and tests/test_returnable.py reads every kind of value back against the per-cell API.
     """
 
-    def data_rows(self, first: int, rows: list[tuple], text: Format, date: Format) -> None:
+    def data_rows(
+        self, first: int, rows: list[tuple], text: Format, date: Format, quoted: Format | None = None
+    ) -> None:
         """`rows` from row `first` (0-based) on, after every row written through xlsxwriter: None is
         an empty cell, a date a date, an int or float a number and anything else its text, every
-        cell with `text`'s format but dates."""
+        cell with `text`'s format but dates, and texts that start like a formula with `quoted`
+        (`text` marked quotePrefix: see `quoted_twin`)."""
         width = max((len(r) for r in rows), default=0)
         if width > len(_COLUMNS):
             raise ValueError(f"{self.name}: {width} columns, more than the {len(_COLUMNS)} a list may have")
         # rendered now, so that a bad value stops here and names its cell; the formats' indexes are
         # known only when the workbook closes (a NUL never survives the control-character escape)
-        self._data = (first, _render(first, rows, "\0t", "\0d"), text, date)
+        self._data = (first, _render(first, rows, "\0t", "\0d", "\0q"), text, date, quoted or text)
         if rows:
             self._check_dimensions(first + len(rows) - 1, width - 1)
 
@@ -119,14 +123,16 @@ class _Rows(Worksheet):
         data = getattr(self, "_data", None)
         if data is None or self.dim_rowmin is None:
             return super()._write_sheet_data()
-        first, xml, text, date = data
+        first, xml, text, date, quoted = data
         if any(r >= first and cells for r, cells in self.table.items()) or any(
             r >= first for r in self.row_info
         ):
             raise ValueError(f"{self.name}: a row from {first + 1} on was also written cell by cell")
         self._xml_start_tag("sheetData")
         self._write_rows()  # the title and header rows, written through xlsxwriter
-        self.fh.write(xml.replace("\0t", str(text._get_xf_index())).replace("\0d", str(date._get_xf_index())))
+        for mark, style in (("\0t", text), ("\0d", date), ("\0q", quoted)):
+            xml = xml.replace(mark, str(style._get_xf_index())) if mark in xml else xml
+        self.fh.write(xml)
         self._xml_end_tag("sheetData")
 
 
@@ -137,8 +143,9 @@ _MARCH_1900 = dt.date(1900, 3, 1).toordinal()
 _TEXT_MAX = 32_767  # Excel's longest cell text in UTF-16 units; xlsxwriter cuts there too
 
 
-def _render(first: int, rows: list[tuple], text: int | str, date: int | str) -> str:
-    """The <row> elements of `rows` from 0-based row `first`, with xf format indexes `text`, `date`."""
+def _render(first: int, rows: list[tuple], text: int | str, date: int | str, quoted: int | str) -> str:
+    """The <row> elements of `rows` from 0-based row `first`, with xf format indexes `text`, `date`
+    and `quoted` (a text that starts like a formula)."""
     out = []
     for r, row in enumerate(rows, start=first + 1):
         cells = []
@@ -159,7 +166,9 @@ def _render(first: int, rows: list[tuple], text: int | str, date: int | str) -> 
             elif value == "":
                 cells.append(f'<c r="{ref}" s="{text}"/>')
             else:
-                cells.append(f'<c r="{ref}" s="{text}" t="inlineStr"><is>{_inline(str(value))}</is></c>')
+                value = str(value)
+                style = quoted if formula_like(value) else text
+                cells.append(f'<c r="{ref}" s="{style}" t="inlineStr"><is>{_inline(value)}</is></c>')
         if cells:
             out.append(f'<row r="{r}">{"".join(cells)}</row>')
     return "".join(out)
@@ -178,20 +187,43 @@ def _inline(value: str) -> str:
     return f"<t>{value}</t>"
 
 
+def quoted_twin(wb: xlsxwriter.Workbook, properties: dict, values) -> Format | None:
+    """The format `properties` marked quotePrefix, made only when one of `values` is a text that
+    starts like a formula (a list without one keeps its bytes): Excel and WPS show such a cell as
+    the text it is and keep it text when it is edited."""
+    if not any(formula_like(v) for v in values):
+        return None
+    return wb.add_format({**properties, "quote_prefix": True})
+
+
+TITLE = {"bold": True, "font_size": 14}
+
+
+def _heading(wb: xlsxwriter.Workbook, ws, last_column: int, heading: str, bold: Format) -> None:
+    """The title row across the list's columns, written as text whatever it starts with (a
+    township's name comes from the divisions delivery; `merge_range` would make `=...` a formula)."""
+    style = quoted_twin(wb, TITLE, [heading]) or bold
+    if last_column > 0:
+        ws.merge_range(0, 0, 0, last_column, "", style)
+    ws.write_string(0, 0, heading, style)
+    ws.set_row(0, 24)
+
+
 def _note_sheet(
     wb: xlsxwriter.Workbook, ws, frame: pl.DataFrame, headers: dict[str, str], heading: str
 ) -> None:
-    bold = wb.add_format({"bold": True, "font_size": 14})
+    bold = wb.add_format(TITLE)
     head = wb.add_format({"bold": True, "bg_color": "#E2EFDA", "border": 1, "text_wrap": True})
     top = wb.add_format({"valign": "top", "text_wrap": True})
     date = wb.add_format({"num_format": "yyyy-mm-dd", "valign": "top"})
     names = list(headers.values())
-    ws.merge_range(0, 0, 0, len(names) - 1, heading, bold)
-    ws.set_row(0, 24)
+    _heading(wb, ws, len(names) - 1, heading, bold)
     for c, name in enumerate(names):
         ws.write_string(1, c, name, head)
     cells = frame.select(*headers)
-    ws.data_rows(2, cells.rows(), top, date)
+    rows = cells.rows()
+    quoted = quoted_twin(wb, {"valign": "top", "text_wrap": True}, (v for row in rows for v in row))
+    ws.data_rows(2, rows, top, date, quoted)
     for c, (width, name) in enumerate(zip(display_widths(cells), names, strict=True)):
         ws.set_column(c, c, min(max(width, display_width(name)), 60) + 2, top)
     ws.freeze_panes(2, 0)
@@ -205,15 +237,14 @@ def _sheet(
     heading: str,
     issued: dt.date,
 ) -> None:
-    bold = wb.add_format({"bold": True, "font_size": 14})
+    bold = wb.add_format(TITLE)
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
     fill = wb.add_format({"bold": True, "bg_color": "#FFF2CC", "border": 1, "text_wrap": True})
     wrap = wb.add_format({"text_wrap": True, "valign": "top"})
     top = wb.add_format({"valign": "top"})
     date = wb.add_format({"num_format": "yyyy-mm-dd", "valign": "top"})
     names = [*headers.values(), DEADLINE, *FILL_IN.values()]
-    ws.merge_range(0, 0, 0, len(names) - 1, heading, bold)
-    ws.set_row(0, 24)
+    _heading(wb, ws, len(names) - 1, heading, bold)
     for c, name in enumerate(names):
         ws.write_string(1, c, name, fill if name in FILL_IN.values() else head)
     # a list of texts is written joined, as the exports' content hash reads it
@@ -221,7 +252,7 @@ def _sheet(
     rows = cells.rows()
     widths = [max(w, display_width(n)) for w, n in zip(display_widths(cells), names, strict=False)]
     widths += [display_width(n) for n in names[len(widths) :]]
-    ws.data_rows(2, rows, top, date)
+    ws.data_rows(2, rows, top, date, quoted_twin(wb, {"valign": "top"}, (v for row in rows for v in row)))
     for c, name in enumerate(names):
         if name in WIDE:
             ws.set_column(c, c, min(max(widths[c], 12), 60) + 2, wrap)

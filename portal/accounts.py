@@ -2,10 +2,15 @@
 
 A township office has one township code (9 digits), a county office one county code (6 digits,
 every township of it, read-only), the data team (`admin`) everything. Passwords are hashed with
-Argon2 (pwdlib). Failed sign-ins are counted per account *and client address*: after
-`lockout_failures` (rules/portal/portal.yaml) the account is locked for that address only, for
-`lockout_minutes`, so a stranger elsewhere cannot lock a township out. Disabling an account or
-resetting its password ends its sessions (the session carries the account's `epoch`).
+Argon2 (pwdlib), at least `password_min_length` characters and not common or guessable (zxcvbn's
+score, offline, at least `password_min_score`). Failed sign-ins are counted over `lockout_minutes`
+(rules/portal/portal.yaml) three ways: per account and client address (after `lockout_failures` the
+account is locked for that address only, so a stranger elsewhere cannot lock a township out with a
+few guesses); per account from every address (`lockout_account_failures`: rotating addresses, e.g.
+`X-Forwarded-For` behind a trusted proxy, cannot guess without limit); per address at every account
+(`lockout_address_failures`). A lock of the last two kinds is an alert to the data team. Disabling
+an account or resetting or changing its password ends its sessions (the session carries the
+account's `epoch`).
 """
 
 from __future__ import annotations
@@ -19,14 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pwdlib import PasswordHash
+from zxcvbn import zxcvbn
 
+from jobs import alerts
 from safetynet.errors import SafetynetError
 from safetynet.rules import PortalSettings
 
 ROLES = ("township", "county", "admin")
 AREA = {"township": re.compile(r"[0-9]{9}"), "county": re.compile(r"[0-9]{6}"), "admin": re.compile(r"")}
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{2,40}")
-MIN_PASSWORD = 10
+# words a guesser tries first on this portal, besides the account's own name
+SITE_WORDS = ["safetynet", "portal", "minzheng", "dibao"]
 SCHEMA = """
 create table if not exists accounts (
     username text primary key,
@@ -43,6 +51,7 @@ create table if not exists failures (
     at text not null
 );
 create index if not exists failures_by_account on failures (username, address, at);
+create index if not exists failures_by_address on failures (address, at);
 create table if not exists sessions (
     id text primary key,
     username text not null,
@@ -56,6 +65,31 @@ _DUMMY = HASHER.hash("not a password of anyone")
 
 class AccountError(SafetynetError):
     """An account command that cannot be done as asked."""
+
+
+class WeakPassword(AccountError):
+    """A password the policy refuses; `chinese` says why to the portal's users."""
+
+    def __init__(self, message: str, chinese: str) -> None:
+        super().__init__(message)
+        self.chinese = chinese
+
+
+@dataclass(frozen=True)
+class Failures:
+    """Failed sign-ins within the lockout window: this account at this address, this account at
+    every address, this address at every account."""
+
+    here: int
+    account: int
+    address: int
+
+    def locked(self, settings: PortalSettings) -> bool:
+        return (
+            self.here >= settings.lockout_failures
+            or self.account >= settings.lockout_account_failures
+            or self.address >= settings.lockout_address_failures
+        )
 
 
 @dataclass(frozen=True)
@@ -87,6 +121,7 @@ def _now() -> dt.datetime:
 
 class Accounts:
     def __init__(self, home: Path, settings: PortalSettings):
+        self.home = home
         folder = home / "portal"
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)
@@ -129,7 +164,7 @@ class Accounts:
                 if role != "admin"
                 else "--area: an admin account has no area"
             )
-        _check_password(password)
+        check_password(password, username, self.settings)
         with self._connect() as con:
             if self._row(con, username):
                 raise AccountError(f"account {username} exists (use `safetynet users reset`)")
@@ -153,7 +188,7 @@ class Accounts:
 
     def reset(self, username: str, password: str) -> None:
         """A new password; the account is enabled again, its sessions end and its locks are lifted."""
-        _check_password(password)
+        check_password(password, username, self.settings)
         with self._connect() as con:
             if not self._row(con, username):
                 raise AccountError(f"no account {username}")
@@ -164,28 +199,74 @@ class Accounts:
             con.execute("delete from failures where username = ?", [username])
             con.execute("delete from sessions where username = ?", [username])
 
+    def change_password(self, username: str, old: str, new: str, address: str) -> Account | None:
+        """A user's own change: the old password is checked as a sign-in is (a wrong one counts as a
+        failure, a locked account cannot change), the new one by the policy (WeakPassword). Every
+        session of the account ends; None when the old password is not accepted."""
+        check_password(new, username, self.settings)
+        if self.sign_in(username, old, address) is None:
+            return None
+        with self._connect() as con:
+            con.execute(
+                "update accounts set password_hash = ?, epoch = epoch + 1 where username = ?",
+                [HASHER.hash(new), username],
+            )
+            con.execute("delete from sessions where username = ?", [username])
+            return self._row(con, username)
+
     def sign_in(self, username: str, password: str, address: str) -> Account | None:
         """The account, or None: unknown, disabled, locked for this address or a wrong password all
         look the same to the caller (and cost one Argon2 verification each). The attempt is counted
         as a failure before the password is checked, and the count is read in the same write
         transaction, so concurrent guesses from one address cannot exceed the limit."""
-        since = (_now() - dt.timedelta(minutes=self.settings.lockout_minutes)).isoformat()
         with self._connect() as con:
             con.execute("begin immediate")
-            failures = con.execute(
-                "select count(*) from failures where username = ? and address = ? and at > ?",
-                [username, address, since],
-            ).fetchone()[0]
+            failures = self._failures(con, username, address)
             con.execute("insert into failures values (?, ?, ?)", [username, address, _now().isoformat()])
             row = con.execute(
                 "select password_hash from accounts where username = ? and disabled = 0", [username]
             ).fetchone()
             con.execute("commit")
             valid = HASHER.verify(password, row[0] if row else _DUMMY) and row is not None
-            if valid and failures < self.settings.lockout_failures:
+            if valid and not failures.locked(self.settings):
                 con.execute("delete from failures where username = ? and address = ?", [username, address])
                 return self._row(con, username)
-            return None
+        self._alert_if_locked_now(failures, username, address)
+        return None
+
+    def _failures(self, con: sqlite3.Connection, username: str, address: str) -> Failures:
+        since = (_now() - dt.timedelta(minutes=self.settings.lockout_minutes)).isoformat()
+        return Failures(
+            *con.execute(
+                "select count(*) filter (where username = ? and address = ?),"
+                " count(*) filter (where username = ?), count(*) filter (where address = ?)"
+                " from failures where at > ? and (username = ? or address = ?)",
+                [username, address, username, address, since, username, address],
+            ).fetchone()
+        )
+
+    def _alert_if_locked_now(self, before: Failures, username: str, address: str) -> None:
+        """The data team is told once, by the failure that locks an account for every address or an
+        address for every account (counts read in one write transaction: exactly one failure
+        reaches each limit)."""
+        s, minutes = self.settings, f"{self.settings.lockout_minutes:g} minutes"
+        if before.account + 1 == s.lockout_account_failures:
+            subject = (
+                f"safetynet portal: account {username} locked for every address, "
+                f"{s.lockout_account_failures} failed sign-ins within {minutes} (the last from {address})"
+            )
+            body = (
+                "Someone may be guessing its password from rotating addresses; "
+                "`safetynet users reset` lifts the lock."
+            )
+            alerts.notify(self.home, "portal_lockout", subject, body, account=username, address=address)
+        if before.address + 1 == s.lockout_address_failures:
+            subject = (
+                f"safetynet portal: address {address} locked for every account, "
+                f"{s.lockout_address_failures} failed sign-ins within {minutes} (the last as {username})"
+            )
+            body = "Someone may be guessing passwords across accounts from this address."
+            alerts.notify(self.home, "portal_lockout", subject, body, account=username, address=address)
 
     def open_session(self, username: str) -> str:
         sid = secrets.token_urlsafe(24)
@@ -208,15 +289,44 @@ class Accounts:
             con.execute("delete from sessions where id = ?", [sid])
 
     def locked(self, username: str, address: str) -> bool:
-        since = (_now() - dt.timedelta(minutes=self.settings.lockout_minutes)).isoformat()
         with self._connect() as con:
-            n = con.execute(
-                "select count(*) from failures where username = ? and address = ? and at > ?",
-                [username, address, since],
-            ).fetchone()[0]
-        return n >= self.settings.lockout_failures
+            return self._failures(con, username, address).locked(self.settings)
 
 
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
+def escaped(name: str, limit: int = 64) -> str:
+    """A name someone typed, fit for the audit trail: at most `limit` characters, each one that
+    does not print (a line break, a control character) written as its escape, so a typed name
+    cannot forge or break a log line."""
+    cut = name[:limit]
+    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in cut)
+    return text + ("…" if len(name) > limit else "")
+
+
+def check_password(password: str, username: str, settings: PortalSettings) -> None:
+    """Raise WeakPassword for a password too short, or one zxcvbn guesses too easily (offline: common
+    passwords, words, names, dates, keyboard patterns, the account's own name)."""
+    least = settings.password_min_length
+    if len(password) < least:
+        raise WeakPassword(f"a password needs at least {least} characters", f"密码至少需要 {least} 个字符")
+    found = zxcvbn(password[:72], user_inputs=[username, *SITE_WORDS])  # zxcvbn's own length limit
+    if found["score"] < settings.password_min_score:
+        hint = found["feedback"].get("warning") or "it is easy to guess"
+        raise WeakPassword(
+            f"a password that is common or easy to guess is refused ({hint}); "
+            "use several uncommon words or a random one",
+            "密码过于常见或容易被猜到，请换一个：可用几个不常见的词组合，或随机生成的密码",
+        )
+
+
+def strong_password() -> str:
+    """A random password the policy accepts (the demo's accounts)."""
+    from safetynet.rules import load_portal
+
+    settings = load_portal()
+    while True:
+        password = secrets.token_urlsafe(12)  # 16 characters, 96 random bits
+        try:
+            check_password(password, "", settings)
+            return password
+        except WeakPassword:
+            continue

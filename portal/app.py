@@ -2,6 +2,7 @@
 and no asset from outside the server, so that it works on an old browser on the county intranet.
 
     GET  /login, POST /login, POST /logout     sign in and out (CSRF token on every form)
+    GET  /password, POST /password             change one's own password (the old one and a new one)
     GET  /                                     the account's townships and months
     GET  /files/{month}/{township}             a township's files with their SHA-256 (manifest)
     GET  /download/{month}/{township}/{name}   one file listed in that manifest
@@ -54,7 +55,7 @@ from jobs.household_reports import gather as report_rows
 from jobs.lake import Home
 from jobs.returnable import OUTCOME_CODES
 from portal import audit, uploads
-from portal.accounts import Account, Accounts
+from portal.accounts import Account, Accounts, WeakPassword, escaped
 from portal.files import AREA, TOWNSHIP, Folder, Library, add_drawn, drawn_folder, listed_cases, zip_folder
 from safetynet.contract import APPLICATION
 from safetynet.pdf import FontChain, MissingGlyph, find_font
@@ -89,8 +90,10 @@ class Guard:
     than `limit(path)`, or of unknown length (chunked), is refused before its body is read; every answer
     says no scripts, no framing, no sniffing, no referrer."""
 
-    def __init__(self, app, limit: Callable[[str], int], refuse) -> None:
-        self.app, self.limit, self.refuse = app, limit, refuse
+    def __init__(
+        self, app, limit: Callable[[str], int], refuse, headers: list[tuple[bytes, bytes]] = HEADER_PAIRS
+    ) -> None:
+        self.app, self.limit, self.refuse, self.headers = app, limit, refuse, headers
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -98,7 +101,7 @@ class Guard:
 
         async def send_with_headers(message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HEADER_PAIRS]
+                message["headers"] = [*message.get("headers", []), *self.headers]
             await send(message)
 
         if scope["method"] == "POST":
@@ -192,7 +195,11 @@ def create_app(
         signed = settings.authorisation_max_bytes if path == "/applications" else 0
         return settings.upload_max_bytes + signed + 65536
 
-    app.add_middleware(Guard, limit=limit, refuse=refused_post)
+    # behind a TLS proxy, the browser is told to come by HTTPS only from now on (HSTS)
+    hsts = [(b"strict-transport-security", f"max-age={settings.hsts_days * 86400}".encode())]
+    app.add_middleware(
+        Guard, limit=limit, refuse=refused_post, headers=HEADER_PAIRS + (hsts if https_only else [])
+    )
 
     def address(request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -240,13 +247,25 @@ def create_app(
             raise SignIn()
         return account
 
+    def signed_in_or_none(request: Request) -> Account | None:
+        try:
+            return user(request, quiet=True)
+        except SignIn:
+            return None
+
     def page(
         request: Request, template: str, account: Account | None, status: int = 200, **context
     ) -> Response:
         return TEMPLATES.TemplateResponse(
             request,
             template,
-            {"account": account, "csrf": csrf(request), "roles": ROLE_LABELS, **context},
+            {
+                "account": account,
+                "csrf": csrf(request),
+                "roles": ROLE_LABELS,
+                "min_length": settings.password_min_length,
+                **context,
+            },
             status_code=status,
             headers={"Cache-Control": "no-store"},
         )
@@ -273,14 +292,22 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 403:
-            log(request, "refused", result="refused", detail=f"{request.url.path}: 表单缺少有效的校验码")
+            log(
+                request,
+                "refused",
+                signed_in_or_none(request),
+                result="refused",
+                detail=f"{request.url.path}: 表单缺少有效的校验码",
+            )
             message = "页面已过期或表单缺少校验码，请返回重新打开页面后再提交。"
         elif exc.status_code == 404:
-            try:
-                who = user(request, quiet=True)
-            except SignIn:
-                who = None
-            log(request, "not_found", who, result="refused", detail=request.url.path[:300])
+            log(
+                request,
+                "not_found",
+                signed_in_or_none(request),
+                result="refused",
+                detail=request.url.path[:300],
+            )
             message = "未找到该页面或文件。"
         elif exc.status_code == 405:
             message = "不支持这种请求方式。"
@@ -312,11 +339,17 @@ def create_app(
                 request,
                 "sign_in_failed",
                 known,
+                account=known.username if known else escaped(username),
                 township_code=(known.area or None) if known else None,
-                result="locked" if known and accounts.locked(username, address(request)) else "refused",
+                result="locked" if accounts.locked(username, address(request)) else "refused",
                 detail=None if known else "unknown account",
             )
             return page(request, "login.html", None, status=401, message=SAME_ANSWER)
+        start_session(request, account)
+        log(request, "sign_in", account, township_code=account.area or None, result="ok")
+        return RedirectResponse("/", status_code=303)
+
+    def start_session(request: Request, account: Account) -> None:
         request.session.clear()
         request.session.update(
             {
@@ -327,8 +360,44 @@ def create_app(
                 "csrf": secrets.token_urlsafe(24),
             }
         )
-        log(request, "sign_in", account, township_code=account.area or None, result="ok")
-        return RedirectResponse("/", status_code=303)
+
+    @app.get("/password", response_class=HTMLResponse)
+    async def password_form(request: Request) -> Response:
+        return page(request, "password.html", user(request), message=None, done=False)
+
+    @app.post("/password", response_class=HTMLResponse)
+    def change_password(
+        request: Request,
+        old: Annotated[str, Form()] = "",
+        new: Annotated[str, Form()] = "",
+        again: Annotated[str, Form()] = "",
+        csrf_token: Annotated[str | None, Form()] = None,
+    ) -> Response:
+        """One's own new password: the old one is checked as a sign-in is, the new one by the policy;
+        every other session of the account ends, this one goes on."""
+        check_csrf(request, csrf_token)
+        account = user(request)
+        if new != again:
+            return page(
+                request, "password.html", account, status=400, message="两次输入的新密码不一致", done=False
+            )
+        try:
+            changed = accounts.change_password(account.username, old, new, address(request))
+        except WeakPassword as exc:
+            return page(request, "password.html", account, status=400, message=exc.chinese, done=False)
+        if changed is None:
+            log(request, "password_change_failed", account, result="refused", detail="原密码错误或账户已锁定")
+            return page(
+                request,
+                "password.html",
+                account,
+                status=400,
+                message="原密码错误，或该账户在本机已被暂时锁定",
+                done=False,
+            )
+        start_session(request, changed)
+        log(request, "password_changed", changed, township_code=changed.area or None, result="ok")
+        return page(request, "password.html", changed, message=None, done=True)
 
     @app.post("/logout")
     async def logout(request: Request, csrf_token: Annotated[str | None, Form()] = None) -> Response:
@@ -488,8 +557,11 @@ def create_app(
                 detail=detail,
             )
 
-        try:
-            result = uploads.receive(home, landing, township, filename, data, settings, today())
+        try:  # read, checked and merged off the event loop: every other request goes on meanwhile
+            rows = await uploads.read_in_worker(filename, data, settings)
+            result = await run_in_threadpool(
+                uploads.receive, home, landing, township, filename, data, settings, today(), rows
+            )
         except uploads.UploadRefused as exc:
             logged("refused", str(exc))
             return page(request, "upload.html", account, status=400, result=None, error=str(exc), **context)

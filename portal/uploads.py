@@ -21,9 +21,12 @@ import fcntl
 import hashlib
 import io
 import os
+import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
+import anyio
 import polars as pl
 
 from jobs import runs
@@ -140,9 +143,33 @@ def _csv_rows(data: bytes) -> list[list[object]]:
     return [list(r) for r in csv.reader(io.StringIO(text.decode("utf-8")))]
 
 
-def read_upload(filename: str, data: bytes, settings: PortalSettings) -> list[Row]:
+def _too_slow(settings: PortalSettings) -> UploadRefused:
+    return UploadRefused(
+        f"文件读取超过 {settings.upload_parse_seconds:g} 秒，已拒绝（文件可能已损坏或含大量无关内容，"
+        "请另存为新的工作簿后重新上传）"
+    )
+
+
+async def read_in_worker(filename: str, data: bytes, settings: PortalSettings) -> list[Row]:
+    """`read_upload` in a worker thread, so that the portal answers everyone else meanwhile, given
+    up after `upload_parse_seconds`: the answer goes out then, and the reading stops itself at its
+    next check of the same deadline (a thread cannot be killed)."""
+    deadline = time.monotonic() + settings.upload_parse_seconds
+    try:
+        with anyio.fail_after(settings.upload_parse_seconds):
+            return await anyio.to_thread.run_sync(
+                partial(read_upload, filename, data, settings, deadline), abandon_on_cancel=True
+            )
+    except TimeoutError:
+        raise _too_slow(settings) from None
+
+
+def read_upload(
+    filename: str, data: bytes, settings: PortalSettings, deadline: float | None = None
+) -> list[Row]:
     """The data rows of an upload, from every sheet with a list's header row (the title row above
-    it is skipped; a sheet without one, such as 修订说明, is not a list)."""
+    it is skipped; a sheet without one, such as 修订说明, is not a list). Past `deadline` (a
+    `time.monotonic()`), refused."""
     if not data:
         raise UploadRefused("上传的文件是空的")
     if len(data) > settings.upload_max_bytes:
@@ -154,7 +181,9 @@ def read_upload(filename: str, data: bytes, settings: PortalSettings) -> list[Ro
         tables = [("", _csv_rows(data))]
     else:
         raise UploadRefused("只接受 xlsx 或 csv 文件（请上传填写后的清单）")
-    rows = [row for sheet, table in tables for row in _table_rows(sheet, table)]
+    if deadline is not None and time.monotonic() > deadline:
+        raise _too_slow(settings)
+    rows = [row for sheet, table in tables for row in _table_rows(sheet, table, settings, deadline)]
     if not any(_header(table) is not None for _, table in tables):
         raise UploadRefused(
             "找不到表头：文件前 10 行中没有“线索编号”或“记录编号”与“核查结论”两列（请上传从门户下载的清单）"
@@ -173,7 +202,9 @@ def _header(table: list[list[object]]) -> tuple[int, dict[str, int]] | None:
     return None
 
 
-def _table_rows(sheet: str, table: list[list[object]]) -> list[Row]:
+def _table_rows(
+    sheet: str, table: list[list[object]], settings: PortalSettings, deadline: float | None = None
+) -> list[Row]:
     found = _header(table)
     if found is None:
         return []
@@ -185,6 +216,8 @@ def _table_rows(sheet: str, table: list[list[object]]) -> list[Row]:
 
     rows = []
     for n, cells in enumerate(table[header_row + 1 :], start=header_row + 2):
+        if deadline is not None and n % 1000 == 0 and time.monotonic() > deadline:
+            raise _too_slow(settings)
         if not any(_text(c) for c in cells):
             continue
         visited = _date(cell(cells, "visited_on"))
@@ -402,13 +435,15 @@ def receive(
     data: bytes,
     settings: PortalSettings,
     today: dt.date,
+    rows: list[Row] | None = None,
 ) -> Checked:
-    """Check an upload and, when rows are accepted, merge them into next month's delivery."""
+    """Check an upload (its `rows`, when they were read already) and, when rows are accepted,
+    merge them into next month's delivery."""
     home = Home(home_root)
     month = target_month(home, landing)
     if month is None:
         raise UploadRefused("还没有发布任何月份的清单，暂不能回传")
-    rows = read_upload(filename, data, settings)
+    rows = read_upload(filename, data, settings) if rows is None else rows
     sha = keep_raw(home_root, data, filename)
     result = Checked(sha256=sha, filename=filename, bytes=len(data), month=month, rows=rows)
     check(rows, township, home, month, today)

@@ -256,11 +256,12 @@ def query(
             )
             for c in nested
         )
-        text = flat.write_csv()
-        if bom:
-            sys.stdout.buffer.write(b"\xef\xbb\xbf" + text.encode("utf-8"))
-        else:
-            sys.stdout.write(text)
+        if bom:  # for Excel and WPS: a text from outside that starts like a formula cannot run
+            from safetynet.formulas import for_spreadsheet
+
+            sys.stdout.buffer.write(b"\xef\xbb\xbf" + for_spreadsheet(flat).write_csv().encode("utf-8"))
+        else:  # the auditors' CSV: every value exact
+            sys.stdout.write(flat.write_csv())
     elif format is Format.json:
         sys.stdout.write(json.dumps(frame.to_dicts(), ensure_ascii=False, default=str, indent=1) + "\n")
     else:
@@ -567,9 +568,9 @@ def serve(
 
 
 def _demo_accounts(home: Path) -> None:
-    """Accounts for the demo: the data team, the first county and its first two townships."""
-    import secrets
-
+    """Accounts for the demo: the data team, the first county and its first two townships, each
+    with a random password the portal's policy accepts."""
+    from portal.accounts import strong_password
     from portal.files import Library
 
     library = Library(home)
@@ -584,7 +585,7 @@ def _demo_accounts(home: Path) -> None:
     wanted += [(f"town-{t}", "township", t) for t in mine]
     typer.echo("demo accounts (passwords new on every start):")
     for username, role, area in wanted:
-        password = secrets.token_urlsafe(9)
+        password = strong_password()
         if accounts.get(username):
             accounts.reset(username, password)
         else:

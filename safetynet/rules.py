@@ -241,11 +241,18 @@ class PortalSettings:
 
     lockout_failures: int
     lockout_minutes: float
+    lockout_account_failures: int
+    lockout_address_failures: int
+    password_min_length: int
+    password_min_score: int
+    hsts_days: int
     session_hours: float
     upload_max_bytes: int
     xlsx_max_uncompressed_bytes: int
     upload_max_rows: int
     upload_max_columns: int
+    upload_max_cells: int
+    upload_parse_seconds: float
     application_max_members: int
     authorisation_max_bytes: int  # the signed 授权书 uploaded with an application
     application_daily_multiple: float  # an office's checks in a day above this x its usual day ...
@@ -792,11 +799,18 @@ def load_portal(root: Path = RULES_DIR) -> PortalSettings:
     settings = PortalSettings(
         lockout_failures=doc.get("lockout_failures", int),
         lockout_minutes=doc.number("lockout_minutes"),
+        lockout_account_failures=doc.get("lockout_account_failures", int),
+        lockout_address_failures=doc.get("lockout_address_failures", int),
+        password_min_length=doc.get("password_min_length", int),
+        password_min_score=doc.get("password_min_score", int),
+        hsts_days=doc.get("hsts_days", int),
         session_hours=doc.number("session_hours"),
         upload_max_bytes=doc.get("upload_max_bytes", int),
         xlsx_max_uncompressed_bytes=doc.get("xlsx_max_uncompressed_bytes", int),
         upload_max_rows=doc.get("upload_max_rows", int),
         upload_max_columns=doc.get("upload_max_columns", int),
+        upload_max_cells=doc.get("upload_max_cells", int),
+        upload_parse_seconds=doc.number("upload_parse_seconds"),
         application_max_members=doc.get("application_max_members", int),
         authorisation_max_bytes=doc.get("authorisation_max_bytes", int),
         application_daily_multiple=doc.number("application_daily_multiple"),

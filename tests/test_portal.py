@@ -7,28 +7,37 @@ reads them and auditors trace each to its upload. The browser test is tests/test
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import dataclasses
 import datetime as dt
 import hashlib
 import io
 import json
 import re
+import socket
+import threading
+import time
 import zipfile
 from pathlib import Path
 
+import httpx
 import polars as pl
 import pytest
+import uvicorn
 import xlsxwriter
 from fastapi.testclient import TestClient
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from jobs import applications
 from jobs.lake import Home
 from jobs.sealed import connect
-from portal import audit
-from portal.accounts import Accounts
+from portal import audit, uploads
+from portal.accounts import AccountError, Accounts
 from portal.app import create_app
 from safetynet.rules import load_portal, load_rules
 from tests.direct import run
-from tests.workbooks import filled, september_open, sheet
+from tests.workbooks import FAR_ROW, filled, hostile, september_open, sheet
 
 PASSWORD = "correct horse 1"
 TODAY = dt.date(2026, 9, 20)
@@ -250,6 +259,142 @@ def test_disabling_an_account_ends_its_session(site):
     accounts.disable("leaver")
     assert c.get("/").headers["location"] == "/login"
     assert sign_in(client(site), "leaver").status_code == 401
+
+
+def test_rotating_addresses_cannot_guess_one_account_without_limit_and_the_data_team_is_told(site):
+    """Behind `--forwarded-allow-ips` the address is whatever X-Forwarded-For says: guesses from a
+    new address each time still lock the account, for every address, and raise one alert."""
+    from jobs import alerts
+
+    settings = load_portal()
+    accounts = Accounts(site["home"], settings)
+    accounts.add("rotated", "township", site["mine"], PASSWORD)
+    app = create_app(site["home"], site["landing"], today=lambda: TODAY)
+    proxied = ProxyHeadersMiddleware(app, trusted_hosts="10.9.0.1")
+    c = TestClient(proxied, client=("10.9.0.1", 40000), follow_redirects=False)
+    for i in range(settings.lockout_account_failures):
+        form = {"username": "rotated", "password": f"guess number {i}", "csrf_token": token(c)}
+        assert c.post("/login", data=form, headers={"X-Forwarded-For": f"203.0.{i}.9"}).status_code == 401
+    right = {"username": "rotated", "password": PASSWORD, "csrf_token": token(c)}
+    assert c.post("/login", data=right, headers={"X-Forwarded-For": "203.1.0.9"}).status_code == 401
+    assert accounts.sign_in("rotated", PASSWORD, "10.77.0.1") is None  # locked wherever one comes from
+    told = [
+        a for a in alerts.read(site["home"]) if a["kind"] == "portal_lockout" and a["account"] == "rotated"
+    ]
+    assert len(told) == 1 and "rotated" in told[0]["subject"]
+    failed = [
+        e for e in audit.read(site["home"]) if e["account"] == "rotated" and e["action"] == "sign_in_failed"
+    ]
+    assert {e["client_address"] for e in failed} >= {"203.0.0.9", "203.1.0.9"} and failed[-1][
+        "result"
+    ] == "locked"
+    accounts.reset("rotated", PASSWORD + "x")  # the data team lifts it
+    assert accounts.sign_in("rotated", PASSWORD + "x", "10.77.0.1") is not None
+
+
+def test_one_address_cannot_guess_across_accounts_without_limit(site):
+    from jobs import alerts
+
+    settings = load_portal()
+    accounts = Accounts(site["home"], settings)
+    accounts.add("sprayed", "township", site["mine"], PASSWORD)
+    for i in range(settings.lockout_address_failures):
+        assert accounts.sign_in(f"someone-{i}", "Spring2026!", "10.88.0.1") is None
+    assert accounts.sign_in("sprayed", PASSWORD, "10.88.0.1") is None
+    assert accounts.sign_in("sprayed", PASSWORD, "10.88.0.2") is not None  # other addresses go on
+    assert any(
+        a["kind"] == "portal_lockout" and a["address"] == "10.88.0.1" for a in alerts.read(site["home"])
+    )
+
+
+@pytest.mark.parametrize(
+    "password, why",
+    [
+        ("short pass1", "at least 12 characters"),
+        ("password1234", "common or easy to guess"),
+        ("qwertyuiop123", "common or easy to guess"),
+        ("weakling-2026", "common or easy to guess"),  # the account's own name and a year
+    ],
+)
+def test_a_short_common_or_guessable_password_is_refused_everywhere(site, tmp_path, password, why):
+    from typer.testing import CliRunner
+
+    from safetynet.cli import app
+
+    accounts = Accounts(site["home"], load_portal())
+    with pytest.raises(AccountError, match=why):
+        accounts.add("weakling", "township", site["mine"], password)
+    (tmp_path / "h").mkdir()
+    add = ["users", "add", "--home", str(tmp_path / "h"), "--username", "weakling", "--role", "admin"]
+    refused = CliRunner().invoke(app, [*add, "--password", password])
+    assert refused.exit_code == 2 and why in refused.output
+    assert CliRunner().invoke(app, [*add, "--password", PASSWORD]).exit_code == 0
+    reset = ["users", "reset", "--home", str(tmp_path / "h"), "--username", "weakling", "--password"]
+    refused = CliRunner().invoke(app, [*reset, password])
+    assert refused.exit_code == 2 and why in refused.output
+
+
+def test_the_demo_accounts_passwords_pass_the_policy(site, capsys):
+    from safetynet.cli import _demo_accounts
+
+    _demo_accounts(site["home"])
+    printed = re.findall(r"^  (\S+)\s+(\S+)\s+(?:admin|county|township)", capsys.readouterr().out, re.M)
+    assert len(printed) == 4
+    accounts = Accounts(site["home"], load_portal())
+    for username, password in printed:
+        assert accounts.sign_in(username, password, "10.99.0.1") is not None, username
+
+
+def test_each_user_changes_their_own_password(site):
+    accounts = Accounts(site["home"], load_portal())
+    accounts.add("changer", "township", site["mine"], PASSWORD)
+    other = signed_in(site, "changer", "10.4.4.5")
+    c = signed_in(site, "changer", "10.4.4.4")
+    page = c.get("/password")
+    assert page.status_code == 200 and 'name="old"' in page.text and 'name="new"' in page.text
+    new = "river lantern 47 quiet"
+
+    def change(old: str, new: str, again: str | None = None, csrf: str | None = "token"):
+        form = {"old": old, "new": new, "again": again or new}
+        if csrf:
+            form["csrf_token"] = token(c, "/password")
+        return c.post("/password", data=form)
+
+    assert change(PASSWORD, new, csrf=None).status_code == 403
+    wrong = change("not my password at all", new)
+    assert wrong.status_code == 400 and "原密码错误" in wrong.text
+    weak = change(PASSWORD, "password1234")
+    assert weak.status_code == 400 and "容易被猜到" in weak.text
+    assert change(PASSWORD, new, "river lantern 47 quite").status_code == 400
+    done = change(PASSWORD, new)
+    assert done.status_code == 200 and 'id="done"' in done.text
+    assert c.get("/").status_code == 200  # this session goes on
+    assert other.get("/").headers["location"] == "/login"  # every other ends
+    assert sign_in(client(site, "10.4.4.6"), "changer").status_code == 401
+    assert sign_in(client(site, "10.4.4.6"), "changer", new).status_code == 303
+    changed = [e for e in audit.read(site["home"]) if e["action"] == "password_changed"]
+    assert changed[-1]["account"] == "changer" and changed[-1]["client_address"] == "10.4.4.4"
+
+
+def test_https_only_tells_browsers_to_come_back_by_https_only(site):
+    days = load_portal().hsts_days
+    secure = client(site, https_only=True).get("/login")
+    assert secure.headers["strict-transport-security"] == f"max-age={days * 86400}"
+    assert "strict-transport-security" not in client(site).get("/login").headers  # plain HTTP: no
+
+
+def test_a_failed_sign_in_logs_the_name_tried_escaped_and_a_refused_form_the_account(site):
+    c = client(site, "10.5.5.5")
+    tried = "ghost\n2026-01-01 sign_in ok admin\x1b[31m" + "x" * 100
+    assert sign_in(c, tried, "whatever-pass").status_code == 401
+    entry = [e for e in audit.read(site["home"]) if e["client_address"] == "10.5.5.5"][-1]
+    assert entry["action"] == "sign_in_failed" and entry["detail"] == "unknown account"
+    assert entry["account"].startswith("ghost\\n2026-01-01 sign_in ok admin\\x1b[31m")
+    assert "\n" not in entry["account"] and len(entry["account"]) <= 80
+    town = signed_in(site, "town", "10.5.5.6")
+    assert town.post("/logout", data={"csrf_token": "forged"}).status_code == 403
+    refused = [e for e in audit.read(site["home"]) if e["client_address"] == "10.5.5.6"][-1]
+    assert refused["action"] == "refused" and refused["account"] == "town" and refused["role"] == "township"
 
 
 # --- downloads ------------------------------------------------------------------------------------
@@ -561,6 +706,86 @@ def test_an_unusable_upload_is_refused_whole_with_a_chinese_message(site, name, 
     assert entry["result"] == "refused" and message in entry["detail"] and entry["file"] == name
 
 
+# a sheet's rows as an attacker writes them: each reaches past the limits, however it says so
+FAR = {
+    "cell reference after another attribute": '<row r="300000"><c t="inlineStr" r="T300000"><is><t>x</t></is></c></row>',
+    "row number only": '<row r="300000"><c t="inlineStr"><is><t>x</t></is></c></row>',
+    "single quotes": "<row r='300000'><c r='T300000' t='inlineStr'><is><t>x</t></is></c></row>",
+    "columns without references": "<row>" + "<c><v>1</v></c>" * 70 + "</row>",
+    "rows without numbers": "<row><c><v>1</v></c></row>" * 20_100,
+    "the same row number again and again": '<row r="2"><c r="A2"><v>1</v></c></row>' * 20_100,
+    "more cells than a list has": ("<row>" + "<c><v>1</v></c>" * 21 + "</row>") * 19_990,
+}
+
+
+@pytest.mark.parametrize("rows_xml", FAR.values(), ids=FAR.keys())
+def test_a_workbook_is_measured_by_the_rows_and_cells_its_xml_holds(rows_xml):
+    data = hostile(rows_xml)
+    assert len(data) < 60_000
+    started = time.process_time()  # CPU seconds: the machine may be busy with other work
+    with pytest.raises(uploads.UploadRefused, match="表格范围过大|行数或单元格数过多"):
+        uploads.read_upload("结果.xlsx", data, load_portal())
+    assert time.process_time() - started < 1
+
+
+@contextlib.contextmanager
+def serving(app):
+    """The app served by uvicorn on a free port, in a thread, as `safetynet serve` serves it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(60)
+        sock.close()
+
+
+@pytest.mark.parametrize("limits", ["portal.yaml", "loose"])
+def test_sign_in_answers_within_a_second_while_a_hostile_upload_is_read(site, limits):
+    """The probe's workbook, uploaded to a real server: another user's sign-in page comes at once.
+    With limits loose enough to let it through the inspection, its reading itself runs off the
+    event loop and is given up at the time limit."""
+    settings = load_portal()
+    data, message = FAR_ROW, "表格范围过大"
+    if limits == "loose":
+        settings = dataclasses.replace(
+            settings, upload_max_rows=10**6, upload_max_cells=10**8, upload_parse_seconds=1
+        )
+        # 300000 real rows: about 2 s of reading, most of it Python that lets other threads run
+        data, message = hostile("<row><c><v>1</v></c></row>" * 300_000), "读取超过 1 秒"
+    t, answer = site["mine"], {}
+    app = create_app(site["home"], site["landing"], settings=settings, today=lambda: TODAY)
+    with serving(app) as url, httpx.Client(base_url=url, timeout=120) as c:
+        form = c.get("/login").text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        c.post("/login", data={"username": "town", "password": PASSWORD, "csrf_token": csrf})
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', c.get(f"/upload/{t}").text).group(1)
+
+        def upload() -> None:
+            r = c.post(f"/upload/{t}", files={"file": ("结果.xlsx", data)}, data={"csrf_token": csrf})
+            answer.update(response=r, at=time.monotonic())
+
+        uploading = threading.Thread(target=upload)
+        uploading.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        login = httpx.get(f"{url}/login", timeout=120)
+        answered = time.monotonic()
+        took = answered - started
+        uploading.join(120)
+    assert login.status_code == 200 and took < 1, f"/login took {took:.1f} s"
+    r = answer["response"]
+    assert r.status_code == 400 and message in re.search(r'id="error">([^<]+)', r.text).group(1)
+    if limits == "loose":  # the sign-in page came while the workbook was still being read
+        assert answer["at"] > answered
+
+
 def test_an_upload_of_unknown_length_is_refused_before_it_is_read(site):
     c = signed_in(site, "town")
 
@@ -719,6 +944,33 @@ def test_users_command(site, tmp_path):
     )
     assert "t1\ttownship\t430101001\tactive" in cli.invoke(app, ["users", "list", "--home", h]).output
     assert Path(h, "portal", "accounts.sqlite").stat().st_mode & 0o077 == 0
+
+
+def test_a_formula_from_outside_cannot_run_in_excel_but_the_auditors_csv_keeps_it(site):
+    """The probe: a file name `=HYPERLINK(...)` reaches v_portal_log.file; `query --format csv
+    --bom` (Excel, WPS) writes it so that it cannot run, the plain CSV exactly as it came."""
+    from typer.testing import CliRunner
+
+    from safetynet.cli import app
+
+    c = signed_in(site, "town")
+    t = site["mine"]
+    name = "=HYPERLINK(http://evil.example/x,点击查看)"
+    c.post(f"/upload/{t}", files={"file": (name, b"x")}, data={"csrf_token": token(c, f"/upload/{t}")})
+    logged = [e["file"] for e in audit.read(site["home"]) if "HYPERLINK" in (e["file"] or "")]
+    assert logged and logged[-1].startswith("=HYPERLINK")
+    sql = "select file, bytes from v_portal_log where file like '%HYPERLINK%' order by \"at\""
+    query = ["query", "--home", str(site["home"]), "--format", "csv", sql]
+    plain = CliRunner().invoke(app, query)
+    excel = CliRunner().invoke(app, [*query, "--bom"])
+    assert plain.exit_code == 0 and excel.exit_code == 0, plain.output + excel.output
+    exact = list(csv.reader(io.StringIO(plain.stdout_bytes.decode("utf-8"))))
+    assert exact[0] == ["file", "bytes"] and [r[0] for r in exact[1:]] == logged
+    assert excel.stdout_bytes.startswith(b"\xef\xbb\xbf")
+    shown = list(csv.reader(io.StringIO(excel.stdout_bytes.decode("utf-8-sig"))))
+    assert [r[0] for r in shown[1:]] == ["'" + f for f in logged] and [r[1] for r in shown] == [
+        r[1] for r in exact
+    ]
 
 
 # --- application checks (逢救必核) -----------------------------------------------------------------

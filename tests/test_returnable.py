@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+import zipfile
 
 import polars as pl
 import pytest
@@ -111,3 +112,47 @@ def test_the_longest_text_is_cut_at_excels_limit_in_utf16_units():
     rare, plain = _cells(buffer.getvalue())[0]
     assert rare == "𡒄" * 16_383
     assert plain == "a" * 32_767
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/","点击查看")', "+86 1", "-1+1", "@SUM(A1)", "\tx", "\r=1"]
+
+
+def _xfs(styles: str) -> list[str]:
+    """The cell formats of a workbook's styles, in index order."""
+    return re.findall(r"<xf [^>]*>", styles.split("<cellXfs", 1)[1].split("</cellXfs>", 1)[0])
+
+
+def test_text_from_outside_is_written_as_text_that_cannot_run(tmp_path):
+    """A name or a township's name that starts like a formula stays the exact text, in a text cell
+    that Excel and WPS keep as text even when it is edited (quotePrefix); other cells as before."""
+    heading = '=HYPERLINK("http://evil.example/","某某镇")线索清单'
+    rows = pl.DataFrame(
+        {"name": [*FORMULAS, "王建国"], "sheet": ["main"] * 7, "visit_by": [None] * 7},
+        schema_overrides={"visit_by": pl.Date},
+    )
+    path = tmp_path / "清单.xlsx"
+    notes = [("说明", rows, {"name": "姓名"}, heading)]
+    write_list(
+        path, [("清单", rows, heading)], {"name": "姓名"}, "清单", "2026-09", dt.date(2026, 9, 5), None, notes
+    )
+    book = CalamineWorkbook.from_path(str(path))
+    with zipfile.ZipFile(path) as zf:
+        xfs = _xfs(zf.read("xl/styles.xml").decode())
+        for number, sheet_name in ((1, "清单"), (2, "说明")):
+            xml = zf.read(f"xl/worksheets/sheet{number}.xml").decode()
+            assert "<f>" not in xml, sheet_name
+            style = dict(re.findall(r'<c r="([A-Z]+[0-9]+)" s="([0-9]+)"', xml))
+            quoted = {ref: 'quotePrefix="1"' in xfs[int(s)] for ref, s in style.items() if ref[0] == "A"}
+            assert quoted == {"A1": True, "A2": False, **{f"A{r}": r < 9 for r in range(3, 10)}}, sheet_name
+            cells = book.get_sheet_by_name(sheet_name).to_python()
+            assert cells[0][0] == heading and [r[0] for r in cells[2:]] == [*FORMULAS, "王建国"]
+
+
+def test_a_list_without_such_text_has_no_quoted_format(tmp_path):
+    rows = pl.DataFrame(
+        {"name": ["王建国"], "sheet": ["main"], "visit_by": [None]}, schema_overrides={"visit_by": pl.Date}
+    )
+    path = tmp_path / "清单.xlsx"
+    write_list(path, [("清单", rows, "标题")], {"name": "姓名"}, "清单", "2026-09", dt.date(2026, 9, 5), None)
+    with zipfile.ZipFile(path) as zf:
+        assert "quotePrefix" not in zf.read("xl/styles.xml").decode()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import shutil
+import zipfile
 from pathlib import Path
 
 import xlsxwriter
@@ -54,3 +55,45 @@ def september_open(landing: Path, root: Path) -> Path:
         if later.name > "2026-09":
             shutil.rmtree(later)
     return land
+
+
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_DOC = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+
+
+def hostile(rows_xml: str, root: str = f'<worksheet xmlns="{_MAIN}">') -> bytes:
+    """A workbook written by hand, as an attacker would: one sheet whose XML is `rows_xml` inside
+    <sheetData>, with no <dimension>, after a header row a list has (线索编号, 核查结论)."""
+    header = (
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>线索编号</t></is></c>'
+        '<c r="B1" t="inlineStr"><is><t>核查结论</t></is></c></row>'
+    )
+    close = root.split(" ")[0].replace("<", "</") + ">"
+    sheet = f'<?xml version="1.0" encoding="UTF-8"?>{root}<sheetData>{header}{rows_xml}</sheetData>{close}'
+    parts = {
+        "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.'
+        'openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="'
+        'application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
+        'ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="'
+        'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override '
+        'PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-'
+        'officedocument.spreadsheetml.worksheet+xml"/></Types>',
+        "_rels/.rels": f'<Relationships xmlns="{_RELS}"><Relationship Id="rId1" Type="{_DOC}/'
+        'officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml": f'<workbook xmlns="{_MAIN}" xmlns:r="{_DOC}"><sheets><sheet name="Sheet1" '
+        'sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": f'<Relationships xmlns="{_RELS}"><Relationship Id="rId1" '
+        f'Type="{_DOC}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
+        "xl/worksheets/sheet1.xml": sheet,
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in parts.items():
+            zf.writestr(name, text)
+    return out.getvalue()
+
+
+# the probe's workbook: 5 KB, a cell at row 300000 whose reference a reader reads but a pattern
+# looking for `<c r="` misses; laid out, 300000 rows of 60 columns
+FAR_ROW = hostile('<row r="300000"><c t="inlineStr" r="BH300000"><is><t>x</t></is></c></row>')
