@@ -264,6 +264,7 @@ def create_app(
                 "csrf": csrf(request),
                 "roles": ROLE_LABELS,
                 "min_length": settings.password_min_length,
+                "lockout": settings,
                 **context,
             },
             status_code=status,

@@ -219,6 +219,15 @@ def test_the_lock_starts_at_the_fifth_failure_and_ends_after_its_minutes(site):
     assert brief.sign_in("fourtimes", PASSWORD, "10.2.2.2") is not None
 
 
+def test_the_sign_in_page_states_the_lock_that_rules_set(site):
+    """The page read "5 次 … 15 分钟" from its template whatever rules/portal/portal.yaml said."""
+    settings = load_portal().__class__(
+        **{**vars(load_portal()), "lockout_failures": 7, "lockout_minutes": 30}
+    )
+    page = client(site, settings=settings).get("/login").text
+    assert "连续输错 7 次，本机将暂停该账户登录 30 分钟" in page
+
+
 def test_concurrent_guesses_cannot_pass_the_limit(site):
     from concurrent.futures import ThreadPoolExecutor
 
