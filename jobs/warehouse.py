@@ -95,13 +95,21 @@ def _source_view(layout: Layout, source: str) -> str:
 
 def catalog_rows(home: Home, catalog: dict[str, dict]) -> list[tuple]:
     """(month, build, previous, status, run_id, stale): stale when the month was built on a
-    previous month whose published build has changed since."""
-    rows = []
+    previous month whose published build has changed since, or on a previous month that is stale
+    itself (October built on a September built on an August since rerun)."""
+    rows, stale = [], {}
     for month, entry in sorted(catalog.items()):
         prev = previous_month(month)
-        stale = prev in catalog and catalog[prev]["build"] != entry.get("previous")
+        stale[month] = prev in catalog and (catalog[prev]["build"] != entry.get("previous") or stale[prev])
         rows.append(
-            (month, entry["build"], entry.get("previous"), entry.get("status"), entry.get("run_id"), stale)
+            (
+                month,
+                entry["build"],
+                entry.get("previous"),
+                entry.get("status"),
+                entry.get("run_id"),
+                stale[month],
+            )
         )
     return rows
 

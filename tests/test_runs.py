@@ -1,0 +1,204 @@
+"""What the data team reads about runs: `safetynet diff` of two builds, the stale flag, the run log
+and the progress lines; on tiny frames and homes built in the test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from jobs import manifest
+from jobs.warehouse import catalog_rows
+
+# --- safetynet diff: rows ------------------------------------------------------------------------
+
+DISABILITY = pl.DataFrame(
+    {
+        "id_number": ["430101199412300011", "43010119720514001X", "430101193911300019"],
+        "disability_type": ["肢体", "听力", "多重"],
+        "grade": [2, 3, 3],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("new", "expected"),
+    [
+        # one row's grade changed: the old row is only in the old file, the new one only in the new
+        (
+            DISABILITY.with_columns(
+                pl.when(pl.col("grade") == 2).then(1).otherwise(pl.col("grade")).alias("grade")
+            ),
+            {"rows_old": 3, "rows_new": 3, "only_old": 1, "only_new": 1, "same_rows_other_order": False},
+        ),
+        (
+            pl.concat(
+                [DISABILITY, DISABILITY.head(1).with_columns(pl.lit("430101200101010011").alias("id_number"))]
+            ),
+            {"rows_old": 3, "rows_new": 4, "only_old": 0, "only_new": 1, "same_rows_other_order": False},
+        ),
+        (
+            DISABILITY.tail(2),
+            {"rows_old": 3, "rows_new": 2, "only_old": 1, "only_new": 0, "same_rows_other_order": False},
+        ),
+        # a row twice where it was once: a multiset, not a set
+        (
+            pl.concat([DISABILITY, DISABILITY.tail(1)]),
+            {"rows_old": 3, "rows_new": 4, "only_old": 0, "only_new": 1, "same_rows_other_order": False},
+        ),
+        (
+            DISABILITY.reverse(),
+            {"rows_old": 3, "rows_new": 3, "only_old": 0, "only_new": 0, "same_rows_other_order": True},
+        ),
+    ],
+    ids=["changed", "added", "removed", "duplicated", "reordered"],
+)
+def test_the_row_diff_counts_changed_added_and_removed_rows(tmp_path, new, expected):
+    old_path, new_path = tmp_path / "old.parquet", tmp_path / "new.parquet"
+    DISABILITY.write_parquet(old_path)
+    new.write_parquet(new_path)
+    assert manifest._row_diff(old_path, new_path) == expected
+
+
+# --- safetynet diff: documents by their content --------------------------------------------------
+
+
+def _build(root: Path, build: str, reports: dict[str, tuple[bytes, str]]) -> Path:
+    """A build with one township folder: `reports` maps file -> (bytes, content hash)."""
+    import hashlib
+
+    folder = root / f"build={build}"
+    township = folder / "exports" / "430101" / "430101001"
+    (township / "reports").mkdir(parents=True)
+    files = []
+    for name, (data, content) in reports.items():
+        (township / name).write_bytes(data)
+        files.append({"file": name, "sha256": hashlib.sha256(data).hexdigest(), "content_sha256": content})
+    township_manifest = {"month": "2026-08", "township_code": "430101001", "build": build, "files": files}
+    (township / "manifest.json").write_text(json.dumps(township_manifest), encoding="utf-8")
+    every = sorted(p for p in folder.rglob("*") if p.is_file())
+    (folder / "manifest.json").write_text(
+        json.dumps(
+            {
+                "month": "2026-08",
+                "build": build,
+                "made_of": {
+                    "inputs": [],
+                    "previous": None,
+                    "rule_version": "r",
+                    "suite_version": "s",
+                    "code_version": "c",
+                },
+                "files": [
+                    {
+                        "path": p.relative_to(folder).as_posix(),
+                        "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+                    }
+                    for p in every
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("h2", "changed", "same"),
+    [
+        # only the build id changed: no document changed
+        ((b"pdf H2 bbb", "h2"), [], 3),
+        # H2's content changed: its report, and the township's manifest listing it
+        ((b"pdf H2' bbb", "h2'"), ["reports/H2_李四.pdf", "manifest.json"], 1),
+    ],
+    ids=["build-id-only", "one-report-changed"],
+)
+def test_documents_that_differ_only_in_their_build_id_are_not_changed(tmp_path, h2, changed, same):
+    """Every report prints its build id in its footer: a new build changes every report's bytes,
+    but only the documents whose content changed are listed as changed."""
+    old = _build(
+        tmp_path,
+        "aaa",
+        {"reports/H1_张三.pdf": (b"pdf H1 aaa", "h1"), "reports/H2_李四.pdf": (b"pdf H2 aaa", "h2")},
+    )
+    new = _build(tmp_path, "bbb", {"reports/H1_张三.pdf": (b"pdf H1 bbb", "h1"), "reports/H2_李四.pdf": h2})
+    out = manifest.compare(old, new)
+    assert out["files_changed"] == sorted(f"exports/430101/430101001/{f}" for f in changed)
+    assert out["documents_same_content"] == same
+    assert "build id" in out["note"]
+
+
+# --- stale is carried forward --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("catalog", "stale"),
+    [
+        # August rerun: September was built on the old August, October on that September
+        (
+            {
+                "2026-08": {"build": "a2", "previous": None},
+                "2026-09": {"build": "s1", "previous": "a1"},
+                "2026-10": {"build": "o1", "previous": "s1"},
+                "2026-11": {"build": "n1", "previous": "o1"},
+            },
+            {"2026-08": False, "2026-09": True, "2026-10": True, "2026-11": True},
+        ),
+        # September rerun on the new August: October is still on the old September
+        (
+            {
+                "2026-08": {"build": "a2", "previous": None},
+                "2026-09": {"build": "s2", "previous": "a2"},
+                "2026-10": {"build": "o1", "previous": "s1"},
+            },
+            {"2026-08": False, "2026-09": False, "2026-10": True},
+        ),
+        # a gap in the catalog: a month whose previous month is not published is not stale
+        (
+            {"2026-08": {"build": "a1", "previous": None}, "2026-10": {"build": "o1", "previous": "s1"}},
+            {"2026-08": False, "2026-10": False},
+        ),
+    ],
+    ids=["rerun-first", "rerun-second", "gap"],
+)
+def test_every_month_built_on_a_stale_month_is_stale(tmp_path, catalog, stale):
+    from jobs.lake import Home
+
+    rows = catalog_rows(Home(tmp_path), catalog)
+    assert {month: flag for month, *_, flag in rows} == stale
+
+
+def test_one_changed_delivery_row_is_one_row_only_old_and_one_only_new(landing, tmp_path):
+    """A rerun of August with one disability row changed: the diff names the row, and only the
+    documents of the one township whose household it changed are changed, not every document for
+    the new build id it prints."""
+    import shutil
+
+    from direct import run
+
+    from jobs.lake import Home
+
+    home = tmp_path / "home"
+    run("2026-08", str(landing), str(home), "aug-1")
+    changed = tmp_path / "landing"
+    shutil.copytree(landing / "2026-08", changed / "2026-08")
+    path = changed / "2026-08" / "disability.csv"
+    frame = pl.read_csv(path, infer_schema=False)
+    frame = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("1")).otherwise(pl.col("grade")).alias("grade")
+    )
+    assert frame["grade"][0] != pl.read_csv(path, infer_schema=False)["grade"][0]
+    frame.write_csv(path)
+    old = Home(home).catalog["2026-08"]["build"]
+    run("2026-08", str(changed), str(home), "aug-2")
+    new = Home(home).catalog["2026-08"]["build"]
+    folder = Home(home).lake / "month=2026-08"
+    out = manifest.compare(folder / f"build={old}", folder / f"build={new}")
+    assert out["inputs_changed"] == ["disability/disability.csv"]
+    rows = out["rows"]["disability/4301.parquet"]
+    assert (rows["only_old"], rows["only_new"], rows["same_rows_other_order"]) == (1, 1, False)
+    documents = [p for p in out["files_changed"] if p.startswith("exports/")]
+    assert len({p.split("/")[2] for p in documents}) <= 1  # one township at most
+    assert out["documents_same_content"] > 10 * len(documents)
