@@ -148,8 +148,12 @@ class ReleaseApproval(ApprovalOperator):
     """Holds the township release when the gate tripped; passes at once otherwise."""
 
     def execute(self, context):
-        if not context["ti"].xcom_pull(task_ids="gate")["held"]:
+        from jobs import release
+
+        gated = context["ti"].xcom_pull(task_ids="gate")
+        if not gated["held"]:
             return None  # nothing tripped, or released by the person running the month
+        release.hold(_locations(context["params"])[1], context["run_id"], gated)  # cleared after a Reject
         return super().execute(context)
 
     def execute_complete(self, context, event):

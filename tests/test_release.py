@@ -254,6 +254,49 @@ def test_a_rejected_release_publishes_nothing_and_says_who(august, landing, tmp_
     assert Home(home).commit == commit
 
 
+class _GateResult:
+    """The task instance `approve` pulls the gate's result from."""
+
+    def __init__(self, gated: dict):
+        self.gated = gated
+
+    def xcom_pull(self, task_ids: str) -> dict:
+        assert task_ids == "gate"
+        return self.gated
+
+
+def test_approve_cleared_after_a_reject_is_held_again_and_alerts(august, landing, tmp_path, monkeypatch):
+    """Reject, then clear `approve`: Airflow asks for approval again, so the run log says `held`
+    again (not `rejected`) and the data team is alerted again."""
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    from safetynet.embedded import load_dag
+
+    def resend(month: Path):
+        shutil.copyfile(landing / "2026-08" / "deposits.csv", month / "deposits.csv")
+
+    home, _ = held_september(august, landing, tmp_path, resend)
+    release.decided(str(home), "sep", approved=False, by="li")
+    runs.failed(Home(home), "sep", "approve", "HITLRejectException")
+    assert runs.read(Home(home), "sep")["status"] == "rejected"
+    tripped = runs.read(Home(home), "sep")["release_gate"]
+    asked = []  # Airflow's own request for a human answer, which needs its API server
+    monkeypatch.setattr(ApprovalOperator, "execute", lambda self, context: asked.append(context["run_id"]))
+    approve = load_dag().get_task("approve")
+    context = {
+        "ti": _GateResult({"month": "2026-09", "held": True, "tripped": tripped, "text": ""}),
+        "params": {"landing": str(landing), "home": str(home)},
+        "run_id": "sep",
+    }
+    approve.execute(context)
+    assert asked == ["sep"]
+    entry = runs.read(Home(home), "sep")
+    assert entry["status"] == "held" and entry["error"] is None and entry["release_gate"] == tripped
+    assert len([a for a in alerts.read(home) if a["kind"] == "held"]) == 2
+    approve.execute(context)  # asked once more while held: no second alert
+    assert len([a for a in alerts.read(home) if a["kind"] == "held"]) == 2
+
+
 # --- thresholds in rules/ ----------------------------------------------------------------------
 
 
