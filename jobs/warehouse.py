@@ -28,6 +28,10 @@ DUCKDB_TYPES = {"date": "date", "amount": "decimal(16, 2)", "int": "integer"}
 PLACEHOLDER = re.compile(r"\{lake:([\w*./]+)\}")
 DERIVED = ("_household_month", "_means_members", "_means_households", "_means_assets")
 VIEW_NAMES = {"_household_month": "lake_household_month"}
+CATALOG_TABLE = (
+    "create or replace table _catalog (month varchar, build varchar, previous varchar, "
+    "status varchar, run_id varchar, stale boolean)"
+)
 ORDER = {
     "_household_month": "month, household_id",
     "_means_members": "month, household_id, id_number",
@@ -137,10 +141,7 @@ def statements(
     else:
         builds = {m: home.lake / f"month={m}" / f"build={e['build']}" for m, e in catalog.items()}
     layout = Layout(home, builds, relative, ordered, area)
-    out = [
-        "create or replace table _catalog (month varchar, build varchar, previous varchar, "
-        "status varchar, run_id varchar, stale boolean)"
-    ]
+    out = [CATALOG_TABLE]
     out += [
         "insert into _catalog values " + ", ".join(_literal(r) for r in rows)
         for rows in [catalog_rows(home, catalog)]
@@ -166,6 +167,12 @@ def statements(
             sql = _rule_parameters(sql)
             out.append(sql.replace("{lake}", "lake" if relative else str(home.lake)))
     return out
+
+
+def run_log_statements(home: Home) -> list[str]:
+    """`v_runs` alone, over an empty catalog: what a home answers before its first commit."""
+    sql = (VIEWS_DIR / "v_runs.sql").read_text(encoding="utf-8")
+    return [CATALOG_TABLE, sql.replace("{lake}", str(home.lake))]
 
 
 def _rule_parameters(sql: str) -> str:

@@ -228,14 +228,20 @@ def query(
     import duckdb
 
     from jobs.lake import Home
-    from jobs.sealed import NoWarehouse, RefusedStatement
+    from jobs.sealed import NoWarehouse, RefusedStatement, connect_run_log
     from jobs.warehouse import connect_read_only, read
 
+    h = Home(home)
+    first = commit is None and h.commit == 0  # nothing published yet: the run log answers alone
     try:
-        with connect_read_only(Home(home), commit) as con:
+        with connect_run_log(h.root) if first else connect_read_only(h, commit) as con:
             frame = read(con, sql)
     except (NoWarehouse, RefusedStatement) as exc:
         fail(str(exc), 2)
+    except duckdb.CatalogException as exc:
+        if first:
+            fail(f"{h.root.resolve()}: no month published yet; only v_runs answers (the run log)", 2)
+        fail(str(exc).splitlines()[0], 2)
     except duckdb.Error as exc:
         fail(str(exc).splitlines()[0], 2)
     if format is Format.csv:

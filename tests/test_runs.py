@@ -202,3 +202,37 @@ def test_one_changed_delivery_row_is_one_row_only_old_and_one_only_new(landing, 
     documents = [p for p in out["files_changed"] if p.startswith("exports/")]
     assert len({p.split("/")[2] for p in documents}) <= 1  # one township at most
     assert out["documents_same_content"] > 10 * len(documents)
+
+
+# --- the run log before anything is published ----------------------------------------------------
+
+
+def test_query_on_a_home_with_nothing_published_answers_the_run_log(tmp_path):
+    """The first month waits for its readiness marker: v_runs says so; the other views say that no
+    month is published yet."""
+    from typer.testing import CliRunner
+
+    from jobs import runs
+    from jobs.lake import Home
+    from safetynet.cli import app
+
+    home = tmp_path / "home"
+    assert CliRunner().invoke(app, ["query", "select * from v_runs", "--home", str(home)]).exit_code == 2
+    runs.waiting(Home(home), "scheduled__2026-09-01", "2026-08", "the readiness marker /l/2026-08/_READY")
+    sql = "select run_id, month, status, waiting_for, is_current, stale from v_runs"
+    done = CliRunner().invoke(app, ["query", sql, "--home", str(home), "--format", "json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output) == [
+        {
+            "run_id": "scheduled__2026-09-01",
+            "month": "2026-08",
+            "status": "waiting",
+            "waiting_for": "the readiness marker /l/2026-08/_READY",
+            "is_current": False,
+            "stale": False,
+        }
+    ]
+    done = CliRunner().invoke(app, ["query", "select * from v_leads", "--home", str(home)])
+    assert done.exit_code == 2 and "no month published yet" in done.output and "v_runs" in done.output
+    done = CliRunner().invoke(app, ["query", "copy (select 1) to 'x.csv'", "--home", str(home)])
+    assert done.exit_code == 2 and "refused" in done.output  # still the sealed connection
