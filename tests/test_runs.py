@@ -236,3 +236,21 @@ def test_query_on_a_home_with_nothing_published_answers_the_run_log(tmp_path):
     assert done.exit_code == 2 and "no month published yet" in done.output and "v_runs" in done.output
     done = CliRunner().invoke(app, ["query", "copy (select 1) to 'x.csv'", "--home", str(home)])
     assert done.exit_code == 2 and "refused" in done.output  # still the sealed connection
+
+
+# --- progress lines ------------------------------------------------------------------------------
+
+
+def test_progress_lines_go_to_stdout_which_airflow_logs_at_info(capfd):
+    """Airflow's task supervisor logs a task's stderr at ERROR and its stdout at INFO: a progress
+    line is not an error."""
+    from safetynet.progress import say, timed
+
+    say("gate", "2026-08: 12 checks passed; released")
+    with timed("township files") as info:
+        info["townships"] = 15
+    out, err = capfd.readouterr()
+    assert err == ""
+    lines = out.splitlines()
+    assert len(lines) == 2 and "2026-08: 12 checks passed; released" in lines[0]
+    assert "township files" in lines[1] and "townships=15" in lines[1]
