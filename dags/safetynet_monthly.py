@@ -7,8 +7,9 @@ the data interval, which for a manual trigger is the trigger time's); a schedule
 takes it from its data interval.
 
 1. `wait` waits for the month's turn and its deliveries: months run in order, each after the
-   previous month is published (a gap is refused, naming the missing month; a backfill's months go
-   one after another); a scheduled or backfill run also waits for the data team's readiness marker
+   previous month is published (a manual or backfill run after a gap is refused, naming the missing
+   month; a scheduled run waits for the gap to be backfilled; a backfill's months go one after
+   another); a scheduled or backfill run also waits for the data team's readiness marker
    `_READY` in the month's folder (timeout in `rules/release/schedule.yaml`).
 2. `start` checks the landing folder, names the month's build by what it is made of (deliveries'
    SHA-256, rule, suite and code versions, previous month's build) and opens the run's staging.
@@ -245,6 +246,7 @@ def safetynet_monthly():
             active,
             ti.get_dr_count(DAG_ID, logical_dates=prev, states=["running"]) > 0,
             ti.get_dr_count(DAG_ID, logical_dates=prev, states=["queued"]) > 0,
+            monthly.value(dag_run.run_type) == "scheduled",
         )
         if waiting_for is None and (monthly.is_automatic(dag_run.run_type) or params["wait_for_ready"]):
             marker = _at_once(monthly.ready, landing, month)
