@@ -71,6 +71,7 @@ from airflow.sdk import (
 )
 
 from safetynet.contract import SOURCE_NAMES
+from safetynet.embedded import embedded
 from safetynet.rules import load_schedule
 from safetynet.workers import EXPORT_SLOTS
 
@@ -187,7 +188,7 @@ class ReleaseApproval(ApprovalOperator):
     # Off in the embedded run: Airflow 3.3's `dag.test()` fails to finish a run whose DAG has a
     # deadline (it looks the alert up by an id only the DAG processor assigns).
     deadline=None
-    if os.environ.get("SAFETYNET_EMBEDDED")
+    if embedded()
     else DeadlineAlert(
         reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
         interval=dt.timedelta(days=SCHEDULE.deadline_days),
@@ -225,7 +226,7 @@ def safetynet_monthly():
     def wait(params=None, dag_run=None, data_interval_start=None, run_id=None, ti=None) -> PokeReturnValue:
         from pathlib import Path
 
-        from jobs import monthly
+        from jobs import deployment, monthly
         from jobs.lake import Home
         from safetynet.months import previous_month
 
@@ -236,6 +237,7 @@ def safetynet_monthly():
                 return False
 
         landing, home = _locations(params)
+        deployment.record(home, run_id)  # a deployed Airflow publishes to this home from now on
         month = _at_once(monthly.run_month, params.get("month"), dag_run.run_type, data_interval_start)
         prev = [monthly.month_start(previous_month(month))]
         waiting_for = _at_once(

@@ -254,3 +254,87 @@ def test_progress_lines_go_to_stdout_which_airflow_logs_at_info(capfd):
     lines = out.splitlines()
     assert len(lines) == 2 and "2026-08: 12 checks passed; released" in lines[0]
     assert "township files" in lines[1] and "townships=15" in lines[1]
+
+
+# --- a home a deployed Airflow publishes to ------------------------------------------------------
+
+
+class _Airflow:
+    """What `wait` asks Airflow through its task instance: no other run of the DAG is active."""
+
+    def get_dagrun_state(self, dag_id, run_id):
+        return "success"
+
+    def get_dr_count(self, dag_id, logical_dates, states):
+        return 0
+
+
+def test_the_first_deployed_run_records_the_home_and_the_embedded_one_does_not(tmp_path, monkeypatch):
+    import os
+    from types import SimpleNamespace
+
+    from airflow.sdk.api.datamodels._generated import DagRunType
+
+    from jobs import deployment
+    from safetynet.embedded import load_dag
+
+    home, landing = tmp_path / "home", tmp_path / "landing"
+    landing.mkdir()
+    poke = load_dag().get_task("wait").python_callable
+    params = {"month": "2026-08", "landing": str(landing), "home": str(home), "wait_for_ready": False}
+    manual = SimpleNamespace(run_type=DagRunType.MANUAL)
+    monkeypatch.setenv("SAFETYNET_EMBEDDED", str(os.getpid()))  # as `safetynet run` marks its process
+    assert poke(params, manual, None, "manual__embedded", _Airflow()).is_done
+    assert deployment.read(home) is None
+    monkeypatch.setenv("SAFETYNET_EMBEDDED", "1")  # inherited by a deployed worker: not its own mark
+    poke(params, manual, None, "manual__first", _Airflow())
+    poke(params, manual, None, "manual__second", _Airflow())
+    assert deployment.read(home)["first_run_id"] == "manual__first"
+    monkeypatch.delenv("SAFETYNET_EMBEDDED")
+    poke(params, manual, None, "manual__third", _Airflow())
+    assert deployment.read(home)["first_run_id"] == "manual__first"
+
+
+def test_run_and_backfill_refuse_a_home_a_deployed_airflow_publishes_to(landing, tmp_path):
+    """They name the Airflow backfill to use; --outside-airflow with --released-by publishes, the
+    name recorded as who released a tripped gate, and leaves no Airflow metadata DB in the home."""
+    import shutil
+
+    from conftest import safetynet
+
+    from jobs import deployment, runs
+    from jobs.lake import Home
+
+    home = tmp_path / "home"
+    deployment.record(home, "scheduled__2026-07-31T16:00:00+00:00")  # this process is no embedded run
+    where = ["--landing", str(landing), "--home", str(home)]
+    done = safetynet("run", "--month", "2026-08", *where)
+    assert done.returncode == 2
+    assert (
+        "airflow backfill create --dag-id safetynet_monthly --from-date 2026-08-01T00:00:00+08:00 "
+        "--to-date 2026-08-01T00:00:00+08:00" in done.stderr
+    )
+    done = safetynet("backfill", "--from", "2026-08", "--to", "2026-09", *where)
+    assert (
+        done.returncode == 2 and "--from-date 2026-08-01T00:00:00+08:00 --to-date 2026-09-01" in done.stderr
+    )
+    done = safetynet("run", "--month", "2026-08", *where, "--outside-airflow")
+    assert done.returncode == 2 and "--released-by" in done.stderr
+    assert sorted(p.name for p in home.iterdir()) == [deployment.MARKER]  # nothing else written
+
+    safetynet(
+        "run", "--month", "2026-08", *where, "--outside-airflow", "--released-by", "Wang Li", check=True
+    )
+    resent = tmp_path / "landing"
+    shutil.copytree(landing / "2026-09", resent / "2026-09")
+    shutil.copyfile(
+        landing / "2026-08" / "deposits.csv", resent / "2026-09" / "deposits.csv"
+    )  # trips the gate
+    done = safetynet(
+        "backfill", "--from", "2026-09", "--landing", str(resent), "--home", str(home),
+        "--to", "2026-09", "--outside-airflow", "--released-by", "Wang Li", check=True,
+    )  # fmt: skip
+    september = [e for e in runs.entries(Home(home)) if e["month"] == "2026-09"][-1]
+    assert september["status"] in ("success", "incomplete") and september["release_gate"]
+    assert september["approved_by"] == "Wang Li (safetynet backfill --outside-airflow)"
+    assert not list(home.rglob("airflow.db")) and not (home / "airflow").exists()
