@@ -99,22 +99,26 @@ ReleasedBy = Annotated[
 
 def _released(
     home: Path, first: str, last: str, outside: bool, released_by: str | None, command: str
-) -> tuple[str | None, Path | None]:
-    """(who releases, where the embedded Airflow keeps its metadata) for `safetynet run|backfill`.
-    A home a deployed Airflow publishes to is refused, naming its backfill, unless the operator
-    says --outside-airflow and who releases; its embedded Airflow then lives in a temporary folder."""
-    import tempfile
-
+) -> tuple[str | None, bool]:
+    """(who releases, whether the embedded Airflow must keep its metadata out of the home) for
+    `safetynet run|backfill`. A home a deployed Airflow publishes to is refused, naming its
+    backfill, unless the operator says --outside-airflow and who releases."""
     from jobs import deployment
 
     why = deployment.refusal(home, first, last)
     name = (released_by or "").strip()
     if why is None:
-        return (f"{name} (safetynet {command})" if name else None), None
+        return (f"{name} (safetynet {command})" if name else None), False
     if not (outside and name):
         raise LandingError(why)
-    airflow_home = Path(tempfile.mkdtemp(prefix="safetynet-airflow-"))
-    return f"{name} (safetynet {command} --outside-airflow)", airflow_home
+    return f"{name} (safetynet {command} --outside-airflow)", True
+
+
+def _airflow_home(outside: bool) -> Path | None:
+    """A temporary folder for the embedded Airflow of a run --outside-airflow (None: `<home>/airflow`)."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="safetynet-airflow-")) if outside else None
 
 
 def _load(
@@ -199,7 +203,7 @@ def run(
     from safetynet.pdf import find_font
 
     try:
-        approved_by, airflow_home = _released(
+        approved_by, outside = _released(
             home.resolve(), check_month(month), month, outside_airflow, released_by, "run"
         )
         preflight(landing, month)
@@ -208,6 +212,7 @@ def run(
         find_font()
     except (LandingError, RulesError, SetupError) as exc:
         fail(str(exc), 2)
+    airflow_home = _airflow_home(outside)
     code = _load(month, landing.resolve(), home.resolve(), approved_by, airflow_home)
     _forget(airflow_home, code)
     raise typer.Exit(code)
@@ -249,7 +254,7 @@ def backfill(
         months = month_range(check_month(first), check_month(last))
         if not months:
             raise LandingError(f"--from {first} is after --to {last}")
-        approved_by, airflow_home = _released(
+        approved_by, outside = _released(
             home.resolve(), months[0], months[-1], outside_airflow, released_by, "backfill"
         )
         for month in months:
@@ -259,12 +264,14 @@ def backfill(
         find_font()
     except (LandingError, RulesError, SetupError) as exc:
         fail(str(exc), 2)
+    airflow_home = _airflow_home(outside)
     worst = 0
     for month in months:
         code = _load(month, landing.resolve(), home.resolve(), approved_by, airflow_home)
-        worst = max(worst, code)
-        if code == 1:
+        if code == 1:  # a failed month stops the backfill, and the exit status says it failed
+            worst = 1
             break
+        worst = max(worst, code)
     _forget(airflow_home, worst)
     raise typer.Exit(worst)
 
