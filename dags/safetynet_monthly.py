@@ -7,8 +7,9 @@ the data interval, which for a manual trigger is the trigger time's); a schedule
 takes it from its data interval.
 
 1. `wait` waits for the month's turn and its deliveries: months run in order, each after the
-   previous month is published (a gap is refused, naming the missing month; a backfill's months go
-   one after another); a scheduled or backfill run also waits for the data team's readiness marker
+   previous month is published (a manual or backfill run after a gap is refused, naming the missing
+   month; a scheduled run waits for the gap to be backfilled; a backfill's months go one after
+   another); a scheduled or backfill run also waits for the data team's readiness marker
    `_READY` in the month's folder (timeout in `rules/release/schedule.yaml`).
 2. `start` checks the landing folder, names the month's build by what it is made of (deliveries'
    SHA-256, rule, suite and code versions, previous month's build) and opens the run's staging.
@@ -70,6 +71,7 @@ from airflow.sdk import (
 )
 
 from safetynet.contract import SOURCE_NAMES
+from safetynet.embedded import embedded
 from safetynet.rules import load_schedule
 from safetynet.workers import EXPORT_SLOTS
 
@@ -148,8 +150,12 @@ class ReleaseApproval(ApprovalOperator):
     """Holds the township release when the gate tripped; passes at once otherwise."""
 
     def execute(self, context):
-        if not context["ti"].xcom_pull(task_ids="gate")["held"]:
+        from jobs import release
+
+        gated = context["ti"].xcom_pull(task_ids="gate")
+        if not gated["held"]:
             return None  # nothing tripped, or released by the person running the month
+        release.hold(_locations(context["params"])[1], context["run_id"], gated)  # cleared after a Reject
         return super().execute(context)
 
     def execute_complete(self, context, event):
@@ -182,7 +188,7 @@ class ReleaseApproval(ApprovalOperator):
     # Off in the embedded run: Airflow 3.3's `dag.test()` fails to finish a run whose DAG has a
     # deadline (it looks the alert up by an id only the DAG processor assigns).
     deadline=None
-    if os.environ.get("SAFETYNET_EMBEDDED")
+    if embedded()
     else DeadlineAlert(
         reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
         interval=dt.timedelta(days=SCHEDULE.deadline_days),
@@ -220,7 +226,7 @@ def safetynet_monthly():
     def wait(params=None, dag_run=None, data_interval_start=None, run_id=None, ti=None) -> PokeReturnValue:
         from pathlib import Path
 
-        from jobs import monthly
+        from jobs import deployment, monthly
         from jobs.lake import Home
         from safetynet.months import previous_month
 
@@ -231,6 +237,7 @@ def safetynet_monthly():
                 return False
 
         landing, home = _locations(params)
+        deployment.record(home, run_id)  # a deployed Airflow publishes to this home from now on
         month = _at_once(monthly.run_month, params.get("month"), dag_run.run_type, data_interval_start)
         prev = [monthly.month_start(previous_month(month))]
         waiting_for = _at_once(
@@ -241,6 +248,7 @@ def safetynet_monthly():
             active,
             ti.get_dr_count(DAG_ID, logical_dates=prev, states=["running"]) > 0,
             ti.get_dr_count(DAG_ID, logical_dates=prev, states=["queued"]) > 0,
+            monthly.value(dag_run.run_type) == "scheduled",
         )
         if waiting_for is None and (monthly.is_automatic(dag_run.run_type) or params["wait_for_ready"]):
             marker = _at_once(monthly.ready, landing, month)

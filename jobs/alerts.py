@@ -1,4 +1,5 @@
-"""Notifications to the data team: a task failed for good, a release is held, a deadline passed.
+"""Notifications to the data team: a task failed for good, a release is held, a deadline passed,
+a scheduled month waits for earlier months that only a backfill will publish.
 
 Each alert is appended to `<home>/alerts/alerts.jsonl` (one JSON object per line) and, when
 `SAFETYNET_ALERT_COMMAND` is set, handed as JSON on standard input to that command: a script that

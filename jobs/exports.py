@@ -36,6 +36,7 @@ from safetynet.ids import mask_ids
 from safetynet.pdf import FontChain, find_font
 from safetynet.progress import say, timed
 from safetynet.rules import RuleSet, load_rules
+from safetynet.versions import code_version
 from safetynet.workers import allotted, pool, threads
 
 # The returnable lists: these columns, then the visit deadline and the outcome columns to fill in.
@@ -143,7 +144,8 @@ def _published_contents(home: Home, month: str, replaces: str | None, township: 
     if not path.exists():
         return {}
     files = json.loads(path.read_text(encoding="utf-8"))["files"]
-    return {f["file"]: f["content_sha256"] for f in files if "content_sha256" in f}
+    names = {name for name, _ in LISTS}
+    return {f["file"]: f["content_sha256"] for f in files if f["file"] in names and "content_sha256" in f}
 
 
 def export_areas(month: str, home: str, run_id: str) -> list[str]:
@@ -347,6 +349,8 @@ class Drawer:
         fonts = FontChain(find_font())
         self.reports = Reports(c.rules, c.month, c.build, c.names, fonts)
         self.portraits = portraits.Portraits(c.month, c.build, c.names, fonts)
+        # what a document is drawn with besides its rows: the build id is left out on purpose
+        self.drawn_with = _content_hash(c.month, c.rules.version, code_version(), c.names)
 
     def township(self, t: Township) -> Drawn:
         folder = Path(t.folder)
@@ -363,10 +367,22 @@ class Drawer:
         failures = [*failures, *missing]
         withdrawn = sorted(set(t.published) - set(lists))
         c = self.c
+        failed = [f._asdict() for f in failures]
         files = _manifest(
-            folder, c.month, t.code, c.build, c.replaces, lists, withdrawn, [f._asdict() for f in failures]
+            folder, c.month, t.code, c.build, c.replaces, lists, withdrawn, failed, self.contents(t)
         )
         return Drawn(lists, reports, drawn, failures, seconds, files + 1)
+
+    def contents(self, t: Township) -> dict[str, str]:
+        """Each report's, portrait's and the summary's content hash: what it is drawn from, so
+        that `safetynet diff` tells a changed document from one whose build id alone changed."""
+        out = {SUMMARY_FILE: _content_hash(self.drawn_with, t.code, t.reports, t.leads)}
+        for row in t.reports:
+            if row.get("draw", True):
+                out[self.reports.file(row)] = _content_hash(self.drawn_with, row)
+        for p in t.portraits:
+            out[p["file"]] = _content_hash(self.drawn_with, p)
+        return out
 
     def lists(self, folder: Path, t: Township) -> dict[str, dict]:
         c, written = self.c, {}
@@ -528,6 +544,12 @@ def township_name(names: dict[str, str], township: str) -> str:
     return names.get(township) or names.get(township + "000") or township
 
 
+def _content_hash(*parts: object) -> str:
+    return hashlib.sha256(
+        json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
+    ).hexdigest()
+
+
 def _manifest(
     folder: Path,
     month: str,
@@ -537,6 +559,7 @@ def _manifest(
     lists: dict[str, dict],
     withdrawn: list[str],
     failed: list[dict],
+    contents: dict[str, str],
 ) -> int:
     """manifest.json: every file of the township folder with its SHA-256; returns the file count."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json")
@@ -557,6 +580,8 @@ def _manifest(
                 **(
                     {"rows": lists[p.name]["rows"], "content_sha256": lists[p.name]["content_sha256"]}
                     if p.name in lists
+                    else {"content_sha256": contents[name]}
+                    if (name := p.relative_to(folder).as_posix()) in contents
                     else {}
                 ),
                 "bytes": p.stat().st_size,

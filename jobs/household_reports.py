@@ -498,6 +498,12 @@ class Reports:
         f.finish()
         return doc.render()
 
+    def file(self, row: dict) -> str:
+        """A household's report, within its township's folder."""
+        head = row["members"][0]["name"] if row["members"] else "无成员"
+        safe = "".join(c for c in head if c not in '\\/:*?"<>|')
+        return f"{REPORT_DIR}/{row['household_id']}_{safe}.pdf"
+
     def township(
         self, folder: Path, township: str, households: list[dict], leads: dict[str, int]
     ) -> tuple[int, list[ReportFailure]]:
@@ -510,9 +516,7 @@ class Reports:
         failures: list[ReportFailure] = []
         not_drawn: dict[str, list[str]] = {}
         for row in drawn:
-            head = row["members"][0]["name"] if row["members"] else "无成员"
-            safe = "".join(c for c in head if c not in '\\/:*?"<>|')
-            path = reports / f"{row['household_id']}_{safe}.pdf"
+            path = folder / self.file(row)
             try:
                 path.write_bytes(self.household(row))
             except MissingGlyph as exc:

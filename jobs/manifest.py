@@ -8,6 +8,7 @@ SHA-256. It holds no run id and no clock time, so the same inputs give the same 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -98,15 +99,27 @@ def same(a: Path, b: Path) -> bool:
     return load(a)["files"] == load(b)["files"]
 
 
+NOTE = (
+    "documents (reports, portraits, lists, township manifests) print the build id: a new build "
+    "changes every document's bytes, so documents are compared by their content (what they are "
+    "drawn from, as the township manifest records it); documents_same_content counts those whose "
+    "bytes differ only so"
+)
+
+
 def compare(old: Path, new: Path) -> dict:
     """Two builds of a month: inputs that changed, files added, removed or changed, and for each
-    changed Parquet file the rows found only in one of them."""
+    changed Parquet file the rows found only in one of them. A document whose content is unchanged
+    (the township manifests' `content_sha256`) is not counted as changed for its build id."""
     a, b = load(old / "manifest.json"), load(new / "manifest.json")
     inputs_a = {(f["source"], f["file"]): f["sha256"] for f in a["made_of"]["inputs"]}
     inputs_b = {(f["source"], f["file"]): f["sha256"] for f in b["made_of"]["inputs"]}
     files_a = {f["path"]: f["sha256"] for f in a["files"]}
     files_b = {f["path"]: f["sha256"] for f in b["files"]}
-    changed = sorted(p for p in files_a.keys() & files_b.keys() if files_a[p] != files_b[p])
+    differ = sorted(p for p in files_a.keys() & files_b.keys() if files_a[p] != files_b[p])
+    contents_a, contents_b = _contents(old), _contents(new)
+    same_content = [p for p in differ if p in contents_a and contents_a[p] == contents_b.get(p)]
+    changed = [p for p in differ if p not in same_content]
     rows = {}
     for path in changed:
         if path.endswith(".parquet"):
@@ -130,21 +143,47 @@ def compare(old: Path, new: Path) -> dict:
         "files_changed": changed,
         "rows": rows,
         "files_same": len([p for p in files_a.keys() & files_b.keys() if files_a[p] == files_b[p]]),
+        "documents_same_content": len(same_content),
+        "note": NOTE,
     }
 
 
+def _contents(build: Path) -> dict[str, str]:
+    """Build path -> content hash of every document a township manifest gives one for, and of each
+    township manifest itself: its files by content, without the build id it names."""
+    out = {}
+    for path in sorted((build / "exports").glob("*/*/manifest.json")):
+        folder = path.parent.relative_to(build).as_posix()
+        township = json.loads(path.read_text(encoding="utf-8"))
+        listed = []
+        for f in township.get("files", []):
+            if f.get("content_sha256"):
+                out[f"{folder}/{f['file']}"] = f["content_sha256"]
+                listed.append({"file": f["file"], "content_sha256": f["content_sha256"]})
+            else:
+                listed.append(f)
+        rest = {k: v for k, v in township.items() if k not in ("build", "revision_of", "files")}
+        body = json.dumps({**rest, "files": listed}, ensure_ascii=False, sort_keys=True)
+        out[f"{folder}/manifest.json"] = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return out
+
+
 def _row_diff(a: Path, b: Path) -> dict:
-    """Rows only in the old file and only in the new one (as multisets of whole rows)."""
+    """Rows only in the old file and only in the new one (as multisets of whole rows). The counts
+    are signed: value_counts gives unsigned ones, whose difference would wrap around."""
     fa, fb = pl.read_parquet(a), pl.read_parquet(b)
     if fa.columns != fb.columns:
         return {
             "columns_only_old": sorted(set(fa.columns) - set(fb.columns)),
             "columns_only_new": sorted(set(fb.columns) - set(fa.columns)),
         }
-    ha = fa.hash_rows(seed=0).value_counts(name="n_old")
-    hb = fb.hash_rows(seed=0).value_counts(name="n_new")
-    col = ha.columns[0]
-    joined = ha.join(hb.rename({hb.columns[0]: col}), on=col, how="full", coalesce=True).fill_null(0)
+    ha = fa.hash_rows(seed=0).alias("row").value_counts(name="n_old")
+    hb = fb.hash_rows(seed=0).alias("row").value_counts(name="n_new")
+    joined = (
+        ha.join(hb, on="row", how="full", coalesce=True)
+        .fill_null(0)
+        .with_columns(pl.col("n_old", "n_new").cast(pl.Int64))
+    )
     only_old = int(joined.select((pl.col("n_old") - pl.col("n_new")).clip(0).sum()).item())
     only_new = int(joined.select((pl.col("n_new") - pl.col("n_old")).clip(0).sum()).item())
     return {

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from jobs import areas, runs
+from jobs import alerts, areas, runs
 from jobs.faults import fault
 from jobs.ingest import DeliveredFile, find_deliveries, stage_source
 from jobs.lake import (
@@ -116,15 +116,19 @@ def turn(
     active: Callable[[str], bool],
     previous_active: bool = False,
     previous_queued: bool = False,
+    scheduled: bool = False,
 ) -> str | None:
-    """None when `month` may start now; else what it waits for. Raises OrderError for a gap.
+    """None when `month` may start now; else what it waits for. Raises OrderError for a gap that
+    nothing will fill.
 
     Months run in order, each on the previous month's published build: a month starts when no run
     of the month before it is under way and that month is published, or when no earlier month was
     ever published or tried (the home's first month). `active(run_id)`: another run of the run log
     is still queued or running in Airflow; `previous_active`: Airflow has a run of the previous
     month's interval running (a backfill's or the schedule's); `previous_queued`: only queued, behind
-    this one (a backfill run backwards): refused, as waiting would hold the backfill's run slots."""
+    this one (a backfill run backwards): refused, as waiting would hold the backfill's run slots.
+    `scheduled`: a run the schedule made (the DAG unpaused on a home whose earlier months are not
+    published) waits for the gap to be filled by a backfill; a manual or backfill run is refused."""
     prev = previous_month(month)
     log = [e for e in runs.entries(home) if e["run_id"] != run_id]
     same = [
@@ -149,13 +153,22 @@ def turn(
     published = sorted(m for m in home.catalog if m < month)
     if not published and not earlier:
         return None  # the home's first month (or a month loaded before its first: history)
-    tried = f"; run {earlier[-1]['run_id']} of {prev} did not publish it" if earlier else ""
     last = published[-1] if published else None
+    first = previous_month(month) if last is None else _next(last)
+    if scheduled:
+        return (
+            f"{prev} to be published ({GAP}; fill the gap: airflow backfill create --dag-id "
+            f"safetynet_monthly --from-date {first}-01T00:00:00+08:00 --to-date {prev}-01T00:00:00+08:00)"
+        )
+    tried = f"; run {earlier[-1]['run_id']} of {prev} did not publish it" if earlier else ""
     raise OrderError(
         f"{month} cannot run: {prev} is not published in {home.root} (last published before it: "
         f"{last or 'none'}{tried}). Run {prev} first, or backfill from the first missing month: "
-        f"safetynet backfill --from {previous_month(month) if last is None else _next(last)} --to {month}"
+        f"safetynet backfill --from {first} --to {month}"
     )
+
+
+GAP = "not published, and no run of it is under way"  # what a scheduled run after a gap waits for
 
 
 def _next(month: str) -> str:
@@ -163,7 +176,17 @@ def _next(month: str) -> str:
 
 
 def note_waiting(home: str, run_id: str, month: str, waiting_for: str) -> None:
-    runs.waiting(Home(Path(home)), run_id, month, waiting_for)
+    """The run log says what the run waits for; a scheduled run that waits for a gap to be filled
+    tells the data team once (nothing fills it but a backfill they create)."""
+    if runs.waiting(Home(Path(home)), run_id, month, waiting_for) and GAP in waiting_for:
+        alerts.notify(
+            home,
+            "waiting",
+            f"safetynet: {month}'s scheduled run waits for earlier months to be published (run {run_id})",
+            f"{month} waits for {waiting_for}",
+            run_id=run_id,
+            month=month,
+        )
     say("wait", f"{month}: waiting for {waiting_for}")
 
 

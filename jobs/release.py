@@ -187,20 +187,46 @@ def gate(month: str, home: str, run_id: str, approved_by: str | None = None) -> 
             say("gate", f"TRIPPED {message}")
         say("gate", f"{month}: held for the data team's approval" if held else f"released by {approved_by}")
         if held:
-            alerts.notify(
-                home,
-                "held",
-                f"safetynet: {month}'s release is held for approval (run {run_id})",
-                "\n".join(tripped),
-                run_id=run_id,
-                month=month,
-            )
+            _alert_held(home, run_id, month, tripped)
     elif result:
         say("gate", f"{month}: {len(result)} checks passed; released")
     else:
         say("gate", f"{month}: no published month before it to compare with; released")
     text = "\n".join(f"- {m}" for m in tripped)
     return {"month": month, "held": held, "tripped": tripped, "text": text}
+
+
+def _alert_held(home: str, run_id: str, month: str, tripped: list[str]) -> None:
+    alerts.notify(
+        home,
+        "held",
+        f"safetynet: {month}'s release is held for approval (run {run_id})",
+        "\n".join(tripped),
+        run_id=run_id,
+        month=month,
+    )
+
+
+def hold(home: str, run_id: str, gated: dict) -> None:
+    """`approve` asks the data team: the run log says `held` while Airflow waits for an answer.
+    The gate has said so on the run's first pass; after a Reject (or an approval timed out) the data
+    team may clear `approve` to be asked again, and the run is held again, with a new alert."""
+    h = Home(Path(home))
+    entry = runs.read(h, run_id) or {}
+    if entry.get("status") not in ("rejected", "failed"):
+        return
+    runs.update(
+        h,
+        run_id,
+        status="held",
+        release_gate=gated["tripped"],
+        approved_by=None,
+        error=None,
+        failed_task=None,
+        finished_at=None,
+    )
+    say("approve", f"{gated['month']}: held again for the data team's approval")
+    _alert_held(home, run_id, gated["month"], gated["tripped"])
 
 
 def decided(home: str, run_id: str, approved: bool, by: str) -> None:

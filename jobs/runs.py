@@ -38,14 +38,14 @@ def entries(home: Home) -> list[dict]:
     return sorted(found, key=lambda e: (e.get("started_at") or e.get("finished_at") or "", e["run_id"]))
 
 
-def waiting(home: Home, run_id: str, month: str, waiting_for: str) -> None:
-    """A run that has not started its month yet says what it waits for."""
+def waiting(home: Home, run_id: str, month: str, waiting_for: str) -> bool:
+    """A run that has not started its month yet says what it waits for; True when that is new."""
     entry = read(home, run_id) or {}
     status = entry.get("status")
     if status not in (None, "waiting", "failed") or (
         status == "waiting" and entry["waiting_for"] == waiting_for
     ):
-        return
+        return False
     update(
         home,
         run_id,
@@ -57,6 +57,7 @@ def waiting(home: Home, run_id: str, month: str, waiting_for: str) -> None:
         error=None,
         failed_task=None,
     )
+    return True
 
 
 def update(home: Home, run_id: str, **fields) -> dict:

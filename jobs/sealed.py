@@ -86,8 +86,27 @@ def connect(root: Path, commit: int | None = None) -> SealedConnection:
     seq = home.commit if commit is None else commit
     if not 1 <= seq <= home.commit:
         raise NoWarehouse(f"{root}: no commit {commit} (commits: 1 to {home.commit}; see v_runs.commit)")
+    return _sealed(root, statements(home, read_catalog(root, seq), ordered=True))
+
+
+def connect_run_log(root: Path) -> SealedConnection:
+    """Before the home's first month is published: `v_runs` alone, over the run log (the first
+    month waiting for its marker, or failed), sealed as the warehouse is."""
+    from jobs.lake import Home
+    from jobs.warehouse import run_log_statements
+
+    root = root.resolve()
+    home = Home(root)
+    if home.commit or not any((home.lake / "_runs").glob("*.json")):
+        raise NoWarehouse(
+            f"{root}: no month published yet and no run in its run log (run one: safetynet run ...)"
+        )
+    return _sealed(root, run_log_statements(home))
+
+
+def _sealed(root: Path, statements: list[str]) -> SealedConnection:
     con = duckdb.connect(":memory:")
-    for sql in statements(home, read_catalog(root, seq), ordered=True):
+    for sql in statements:
         con.execute(sql)
     con.execute("set temp_directory = ''")  # no spilling to a folder in the current directory
     con.execute("set allowed_directories = ?", [[f"{root / 'lake'}/"]])

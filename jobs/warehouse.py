@@ -28,6 +28,10 @@ DUCKDB_TYPES = {"date": "date", "amount": "decimal(16, 2)", "int": "integer"}
 PLACEHOLDER = re.compile(r"\{lake:([\w*./]+)\}")
 DERIVED = ("_household_month", "_means_members", "_means_households", "_means_assets")
 VIEW_NAMES = {"_household_month": "lake_household_month"}
+CATALOG_TABLE = (
+    "create or replace table _catalog (month varchar, build varchar, previous varchar, "
+    "status varchar, run_id varchar, stale boolean)"
+)
 ORDER = {
     "_household_month": "month, household_id",
     "_means_members": "month, household_id, id_number",
@@ -95,13 +99,21 @@ def _source_view(layout: Layout, source: str) -> str:
 
 def catalog_rows(home: Home, catalog: dict[str, dict]) -> list[tuple]:
     """(month, build, previous, status, run_id, stale): stale when the month was built on a
-    previous month whose published build has changed since."""
-    rows = []
+    previous month whose published build has changed since, or on a previous month that is stale
+    itself (October built on a September built on an August since rerun)."""
+    rows, stale = [], {}
     for month, entry in sorted(catalog.items()):
         prev = previous_month(month)
-        stale = prev in catalog and catalog[prev]["build"] != entry.get("previous")
+        stale[month] = prev in catalog and (catalog[prev]["build"] != entry.get("previous") or stale[prev])
         rows.append(
-            (month, entry["build"], entry.get("previous"), entry.get("status"), entry.get("run_id"), stale)
+            (
+                month,
+                entry["build"],
+                entry.get("previous"),
+                entry.get("status"),
+                entry.get("run_id"),
+                stale[month],
+            )
         )
     return rows
 
@@ -129,10 +141,7 @@ def statements(
     else:
         builds = {m: home.lake / f"month={m}" / f"build={e['build']}" for m, e in catalog.items()}
     layout = Layout(home, builds, relative, ordered, area)
-    out = [
-        "create or replace table _catalog (month varchar, build varchar, previous varchar, "
-        "status varchar, run_id varchar, stale boolean)"
-    ]
+    out = [CATALOG_TABLE]
     out += [
         "insert into _catalog values " + ", ".join(_literal(r) for r in rows)
         for rows in [catalog_rows(home, catalog)]
@@ -158,6 +167,12 @@ def statements(
             sql = _rule_parameters(sql)
             out.append(sql.replace("{lake}", "lake" if relative else str(home.lake)))
     return out
+
+
+def run_log_statements(home: Home) -> list[str]:
+    """`v_runs` alone, over an empty catalog: what a home answers before its first commit."""
+    sql = (VIEWS_DIR / "v_runs.sql").read_text(encoding="utf-8")
+    return [CATALOG_TABLE, sql.replace("{lake}", str(home.lake))]
 
 
 def _rule_parameters(sql: str) -> str:

@@ -88,24 +88,67 @@ def generate(
         )
 
 
-def _load(month: str, landing: Path, home: Path) -> int:
+OutsideAirflow = Annotated[
+    bool,
+    typer.Option(
+        "--outside-airflow",
+        help="Publish to a home a deployed Airflow publishes to, outside it (no Asset events, no "
+        "approval step, its metadata DB kept out of the home); needs --released-by",
+    ),
+]
+ReleasedBy = Annotated[
+    str | None,
+    typer.Option(
+        help="Who releases the months if their gate trips (v_runs.approved_by); with --outside-airflow"
+    ),
+]
+
+
+def _released(
+    home: Path, first: str, last: str, outside: bool, released_by: str | None, command: str
+) -> tuple[str | None, bool]:
+    """(who releases, whether the embedded Airflow must keep its metadata out of the home) for
+    `safetynet run|backfill`. A home a deployed Airflow publishes to is refused, naming its
+    backfill, unless the operator says --outside-airflow and who releases."""
+    from jobs import deployment
+
+    why = deployment.refusal(home, first, last)
+    name = (released_by or "").strip()
+    if why is None:
+        return (f"{name} (safetynet {command})" if name else None), False
+    if not (outside and name):
+        raise LandingError(why)
+    return f"{name} (safetynet {command} --outside-airflow)", True
+
+
+def _airflow_home(outside: bool) -> Path | None:
+    """A temporary folder for the embedded Airflow of a run --outside-airflow (None: `<home>/airflow`)."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="safetynet-airflow-")) if outside else None
+
+
+def _load(
+    month: str, landing: Path, home: Path, approved_by: str | None = None, airflow_home: Path | None = None
+) -> int:
     """Run the DAG for one month, print what happened and where; return the exit status."""
-    from jobs import runs
+    from jobs import deployment, runs
     from jobs.lake import Home
     from jobs.warehouse import connect_read_only, read
     from safetynet.embedded import run_month
 
     home.mkdir(parents=True, exist_ok=True)
-    dag_run = run_month(month, landing, home)
+    dag_run = run_month(month, landing, home, approved_by, airflow_home)
     if str(dag_run.state) != "success":
         entry = runs.read(Home(home), dag_run.run_id) or {}
         if entry.get("status") not in ("success", "incomplete", "failed"):
             runs.failed(
                 Home(home), dag_run.run_id, entry.get("failed_task") or "?", f"DAG run ended {dag_run.state}"
             )
+        logs = (airflow_home or home / "airflow") / "logs"
         typer.secho(
             f"error: run {dag_run.run_id} for {month} ended {dag_run.state}; nothing new was published, "
-            f"readers still see the previous commit (task logs: {home / 'airflow' / 'logs'})",
+            f"readers still see the previous commit (task logs: {logs})",
             fg="red",
             err=True,
         )
@@ -136,11 +179,12 @@ def _load(month: str, landing: Path, home: Path) -> int:
         typer.secho(f"unusable: {error}", fg="red", err=True)
     if later:
         months = ", ".join(m for (m,) in later)
-        typer.secho(
-            f"stale: {months} were built on an earlier {month}; rerun them: "
-            f"safetynet backfill --from {later[0][0]} --landing {landing} --home {home}",
-            fg="yellow",
+        rerun = (
+            deployment.backfill_command(later[0][0], later[-1][0])
+            if deployment.read(home)
+            else f"safetynet backfill --from {later[0][0]} --landing {landing} --home {home}"
         )
+        typer.secho(f"stale: {months} were built on an earlier {month}; rerun them: {rerun}", fg="yellow")
     typer.echo(
         f"lake:       {home / 'lake'}\nwarehouse:  {home / 'warehouse' / 'safetynet.duckdb'}"
         f"\nreport:     {home / 'reports' / month / 'validation.html'}"
@@ -155,21 +199,38 @@ def run(
     month: Annotated[str, typer.Option(help="Month to load, YYYY-MM")],
     landing: Annotated[Path, typer.Option(help="Landing folder holding <YYYY-MM>/ deliveries")],
     home: Annotated[Path, typer.Option(help="Folder for lake, warehouse, reports and Airflow's DB")],
+    outside_airflow: OutsideAirflow = False,
+    released_by: ReleasedBy = None,
 ) -> None:
-    """Run the monthly Airflow DAG for one month, embedded (SQLite metadata DB, no servers)."""
+    """Run the monthly Airflow DAG for one month, embedded (SQLite metadata DB, no servers). A home
+    a deployed Airflow publishes to is refused: rerun the month there (the message names how)."""
     from jobs.assess import checked_rules
     from jobs.lake import Home
-    from jobs.monthly import preflight, turn
+    from jobs.monthly import check_month, preflight, turn
     from safetynet.pdf import find_font
 
     try:
+        approved_by, outside = _released(
+            home.resolve(), check_month(month), month, outside_airflow, released_by, "run"
+        )
         preflight(landing, month)
         turn(Home(home.resolve()), month, "", active=lambda _: False)  # months in order, no gap
         checked_rules()
         find_font()
     except (LandingError, RulesError, SetupError) as exc:
         fail(str(exc), 2)
-    raise typer.Exit(_load(month, landing.resolve(), home.resolve()))
+    airflow_home = _airflow_home(outside)
+    code = _load(month, landing.resolve(), home.resolve(), approved_by, airflow_home)
+    _forget(airflow_home, code)
+    raise typer.Exit(code)
+
+
+def _forget(airflow_home: Path | None, code: int) -> None:
+    """The temporary Airflow of a run --outside-airflow goes; a failed run's stays for its logs."""
+    import shutil
+
+    if airflow_home is not None and code != 1:
+        shutil.rmtree(airflow_home, ignore_errors=True)
 
 
 @app.command()
@@ -180,6 +241,8 @@ def backfill(
     last: Annotated[
         str | None, typer.Option("--to", help="Last month, YYYY-MM (default: the last published month)")
     ] = None,
+    outside_airflow: OutsideAirflow = False,
+    released_by: ReleasedBy = None,
 ) -> None:
     """Run the DAG for each month in order (windows and divisions depend on earlier months).
 
@@ -198,6 +261,9 @@ def backfill(
         months = month_range(check_month(first), check_month(last))
         if not months:
             raise LandingError(f"--from {first} is after --to {last}")
+        approved_by, outside = _released(
+            home.resolve(), months[0], months[-1], outside_airflow, released_by, "backfill"
+        )
         for month in months:
             preflight(landing, month)
         turn(Home(home.resolve()), months[0], "", active=lambda _: False)
@@ -205,12 +271,15 @@ def backfill(
         find_font()
     except (LandingError, RulesError, SetupError) as exc:
         fail(str(exc), 2)
+    airflow_home = _airflow_home(outside)
     worst = 0
     for month in months:
-        code = _load(month, landing.resolve(), home.resolve())
-        if code == 1:
-            raise typer.Exit(1)
+        code = _load(month, landing.resolve(), home.resolve(), approved_by, airflow_home)
+        if code == 1:  # a failed month stops the backfill, and the exit status says it failed
+            worst = 1
+            break
         worst = max(worst, code)
+    _forget(airflow_home, worst)
     raise typer.Exit(worst)
 
 
@@ -235,14 +304,20 @@ def query(
     import duckdb
 
     from jobs.lake import Home
-    from jobs.sealed import NoWarehouse, RefusedStatement
+    from jobs.sealed import NoWarehouse, RefusedStatement, connect_run_log
     from jobs.warehouse import connect_read_only, read
 
+    h = Home(home)
+    first = commit is None and h.commit == 0  # nothing published yet: the run log answers alone
     try:
-        with connect_read_only(Home(home), commit) as con:
+        with connect_run_log(h.root) if first else connect_read_only(h, commit) as con:
             frame = read(con, sql)
     except (NoWarehouse, RefusedStatement) as exc:
         fail(str(exc), 2)
+    except duckdb.CatalogException as exc:
+        if first:
+            fail(f"{h.root.resolve()}: no month published yet; only v_runs answers (the run log)", 2)
+        fail(str(exc).splitlines()[0], 2)
     except duckdb.Error as exc:
         fail(str(exc).splitlines()[0], 2)
     if format is Format.csv:

@@ -17,11 +17,22 @@ from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 DAG_FILE = ROOT / "dags" / "safetynet_monthly.py"
+DAG_ID = "safetynet_monthly"
 TZ = ZoneInfo("Asia/Shanghai")
+MARK = "SAFETYNET_EMBEDDED"
 
 
-def airflow_env(home: Path) -> dict[str, str]:
-    af = home.resolve() / "airflow"
+def embedded() -> bool:
+    """True in the process that runs the DAG embedded (`DAG.test()` runs its tasks in this same
+    process). The mark is this process's id, so an environment that merely inherits or sets the
+    variable (a deployed worker started from a shell that ran `safetynet run`) is not taken for it."""
+    return os.environ.get(MARK) == str(os.getpid())
+
+
+def airflow_env(home: Path, airflow_home: Path | None = None) -> dict[str, str]:
+    """`airflow_home`: where Airflow's SQLite metadata DB and logs go (default `<home>/airflow`; a
+    home that a deployed Airflow publishes to gets none of it)."""
+    af = (airflow_home or home / "airflow").resolve()
     return {
         "AIRFLOW_HOME": str(af),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
@@ -29,13 +40,13 @@ def airflow_env(home: Path) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{af / 'airflow.db'}",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR"),
         "GX_ANALYTICS_ENABLED": "False",
-        "SAFETYNET_EMBEDDED": "1",  # no deadline alert: nothing would watch it
+        MARK: str(os.getpid()),  # no deadline alert (nothing would watch it), no deployment record
     }
 
 
-def prepare(home: Path) -> None:
-    """Point Airflow at `<home>/airflow` and create its metadata DB once."""
-    env = airflow_env(home)
+def prepare(home: Path, airflow_home: Path | None = None) -> None:
+    """Point Airflow at `<home>/airflow` (or `airflow_home`) and create its metadata DB once."""
+    env = airflow_env(home, airflow_home)
     os.environ.update(env)
     af = Path(env["AIRFLOW_HOME"])
     af.mkdir(parents=True, exist_ok=True)
@@ -64,10 +75,12 @@ def load_dag():
     return module.monthly_dag
 
 
-def run_month(month: str, landing: Path, home: Path, approved_by: str | None = None):
+def run_month(
+    month: str, landing: Path, home: Path, approved_by: str | None = None, airflow_home: Path | None = None
+):
     """Run the DAG for `month`; returns Airflow's DagRun. The person running it releases the
     month if its release gate trips (`approved_by`, default: the user running it)."""
-    prepare(home)
+    prepare(home, airflow_home)
     dag = load_dag()
     return dag.test(
         logical_date=logical_date_for(month),

@@ -1,5 +1,8 @@
 """Per-stage progress lines: what ran, on how many rows, in how many seconds, and the process's
-peak resident memory so far (where a task's peak RSS is reached)."""
+peak resident memory so far (where a task's peak RSS is reached).
+
+They go to standard output: Airflow's task supervisor logs a task's stdout at INFO and its stderr at
+ERROR, and a spawned worker process (safetynet/workers.py) writes to the task's stdout too."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from pathlib import Path
 
 
 def say(stage: str, message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {stage:<28} {message}", file=sys.stderr, flush=True)
+    print(f"[{time.strftime('%H:%M:%S')}] {stage:<28} {message}", file=sys.stdout, flush=True)
 
 
 @contextmanager

@@ -98,6 +98,61 @@ def test_a_gap_is_refused_naming_the_missing_month(august):
     assert "safetynet backfill --from 2026-09 --to 2026-10" in message
 
 
+def test_a_scheduled_run_after_a_gap_waits_for_the_earlier_months(august, tmp_path):
+    """Unpausing the DAG on a home whose September is not published makes October's scheduled run:
+    it waits (within the readiness timeout) for September, naming the backfill that fills it, and
+    the data team is told once; a manual or backfill run with the same gap is refused at once."""
+    home = copy(august, tmp_path / "home")
+    waits = monthly.turn(Home(home), "2026-10", "scheduled__oct", never, scheduled=True)
+    assert waits.startswith("2026-09 to be published")
+    assert (
+        "airflow backfill create --dag-id safetynet_monthly --from-date 2026-09-01T00:00:00+08:00 "
+        "--to-date 2026-09-01T00:00:00+08:00" in waits
+    )
+    for _ in range(2):  # the sensor pokes again and again
+        monthly.note_waiting(str(home), "scheduled__oct", "2026-10", waits)
+    entry = runs.read(Home(home), "scheduled__oct")
+    assert entry["status"] == "waiting" and entry["waiting_for"] == waits
+    told = [a for a in alerts.read(home) if a["kind"] == "waiting"]
+    assert len(told) == 1 and "airflow backfill create" in told[0]["body"]
+    with pytest.raises(monthly.OrderError, match="2026-10 cannot run: 2026-09 is not published"):
+        monthly.turn(Home(home), "2026-10", "manual__oct", never)
+    # once September is published (by the backfill), October's turn has come
+    assert monthly.turn(Home(august), "2026-09", "backfill__sep", never, scheduled=False) is None
+
+
+class _Airflow:
+    """What `wait` asks Airflow through its task instance: no other run of the DAG is active."""
+
+    def get_dagrun_state(self, dag_id, run_id):
+        return "success"
+
+    def get_dr_count(self, dag_id, logical_dates, states):
+        return 0
+
+
+def test_the_dags_wait_keeps_a_scheduled_run_after_a_gap_waiting(august, landing, tmp_path):
+    from types import SimpleNamespace
+
+    from airflow.sdk.api.datamodels._generated import DagRunType
+
+    from safetynet.embedded import load_dag
+
+    home = copy(august, tmp_path / "home")
+    poke = load_dag().get_task("wait").python_callable
+    params = {"month": "", "landing": str(landing), "home": str(home), "wait_for_ready": False}
+    october = dt.datetime(2026, 10, 1, tzinfo=CST)
+    scheduled = SimpleNamespace(run_type=DagRunType.SCHEDULED)
+    done = poke(params, scheduled, october, "scheduled__oct", _Airflow())
+    assert done.is_done is False
+    assert "airflow backfill create" in runs.read(Home(home), "scheduled__oct")["waiting_for"]
+    manual = SimpleNamespace(run_type=DagRunType.MANUAL)
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match="2026-09 is not published"):
+        poke({**params, "month": "2026-10"}, manual, october, "manual__oct", _Airflow())
+
+
 def test_a_month_waits_while_the_previous_months_run_is_under_way(tmp_path):
     """A backfill starts its months at once: the second waits, even on an empty home."""
     home = Home(tmp_path)
@@ -252,6 +307,49 @@ def test_a_rejected_release_publishes_nothing_and_says_who(august, landing, tmp_
     entry = runs.read(Home(home), "sep")
     assert entry["status"] == "rejected" and "rejected by li" in entry["error"]
     assert Home(home).commit == commit
+
+
+class _GateResult:
+    """The task instance `approve` pulls the gate's result from."""
+
+    def __init__(self, gated: dict):
+        self.gated = gated
+
+    def xcom_pull(self, task_ids: str) -> dict:
+        assert task_ids == "gate"
+        return self.gated
+
+
+def test_approve_cleared_after_a_reject_is_held_again_and_alerts(august, landing, tmp_path, monkeypatch):
+    """Reject, then clear `approve`: Airflow asks for approval again, so the run log says `held`
+    again (not `rejected`) and the data team is alerted again."""
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    from safetynet.embedded import load_dag
+
+    def resend(month: Path):
+        shutil.copyfile(landing / "2026-08" / "deposits.csv", month / "deposits.csv")
+
+    home, _ = held_september(august, landing, tmp_path, resend)
+    release.decided(str(home), "sep", approved=False, by="li")
+    runs.failed(Home(home), "sep", "approve", "HITLRejectException")
+    assert runs.read(Home(home), "sep")["status"] == "rejected"
+    tripped = runs.read(Home(home), "sep")["release_gate"]
+    asked = []  # Airflow's own request for a human answer, which needs its API server
+    monkeypatch.setattr(ApprovalOperator, "execute", lambda self, context: asked.append(context["run_id"]))
+    approve = load_dag().get_task("approve")
+    context = {
+        "ti": _GateResult({"month": "2026-09", "held": True, "tripped": tripped, "text": ""}),
+        "params": {"landing": str(landing), "home": str(home)},
+        "run_id": "sep",
+    }
+    approve.execute(context)
+    assert asked == ["sep"]
+    entry = runs.read(Home(home), "sep")
+    assert entry["status"] == "held" and entry["error"] is None and entry["release_gate"] == tripped
+    assert len([a for a in alerts.read(home) if a["kind"] == "held"]) == 2
+    approve.execute(context)  # asked once more while held: no second alert
+    assert len([a for a in alerts.read(home) if a["kind"] == "held"]) == 2
 
 
 # --- thresholds in rules/ ----------------------------------------------------------------------
