@@ -21,6 +21,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import anyio
 import httpx
 import polars as pl
 import pytest
@@ -683,11 +684,7 @@ def huge_grid() -> bytes:
 
 
 def zip_bomb() -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("xl/workbook.xml", "<workbook/>")
-        zf.writestr("xl/worksheets/sheet1.xml", b"0" * 60_000_000)
-    return out.getvalue()
+    return hostile("", extra={"xl/media/image1.png": "0" * 60_000_000})
 
 
 @pytest.mark.parametrize(
@@ -735,6 +732,75 @@ def test_a_workbook_is_measured_by_the_rows_and_cells_its_xml_holds(rows_xml):
     with pytest.raises(uploads.UploadRefused, match="表格范围过大|行数或单元格数过多"):
         uploads.read_upload("结果.xlsx", data, load_portal())
     assert time.process_time() - started < 1
+
+
+# a sheet's part as an attacker stores it: read by the reader whatever its name, root or prolog
+_FAR = '<row r="300000"><c t="inlineStr" r="A300000"><is><t>x</t></is></c></row>'
+STORED = {
+    "named .bin": lambda: hostile(_FAR, path="xl/worksheets/sheet1.bin"),
+    "declared UTF-16": lambda: hostile(
+        _FAR, path="xl/s1.xml", prolog=b'<?xml version="1.0" encoding="UTF-16"?>'
+    ),
+    "a NUL byte before the root": lambda: hostile(
+        _FAR, path="xl/s1.xml", prolog=b'<?xml version="1.0" encoding="UTF-8"?>\x00'
+    ),
+    "an unknown encoding": lambda: hostile(
+        _FAR, path="xl/s1.xml", prolog=b'<?xml version="1.0" encoding="x-bogus"?>'
+    ),
+    "a UTF-16 byte order mark": lambda: hostile(_FAR, path="xl/s1.xml", prolog=b"\xff\xfe"),
+    "a root that is not a worksheet": lambda: hostile(_FAR, root="<foo>"),
+    "a chartsheet": lambda: hostile(_FAR, root="<chartsheet>", path="xl/chartsheets/c.xml"),
+    "names in capitals": lambda: hostile(_FAR, path="XL/Worksheets/SHEET1.BIN"),
+    "the workbook elsewhere, a decoy in xl/": lambda: hostile(
+        _FAR, book="wb/", path="wb/s.bin", extra={"xl/workbook.xml": "<workbook/>"}
+    ),
+    "column XFD in a .bin": lambda: hostile('<row r="2"><c r="XFD2"><v>1</v></c></row>', path="xl/s1.bin"),
+}
+
+
+@pytest.mark.parametrize("make", STORED.values(), ids=STORED.keys())
+def test_every_sheet_part_is_measured_however_it_is_stored(make):
+    data = make()
+    assert len(data) < 2_000
+    with pytest.raises(uploads.UploadRefused, match="表格范围过大|不是有效的 Excel 工作簿"):
+        uploads.read_upload("结果.xlsx", data, load_portal())
+    with pytest.raises(applications.ApplicationRefused, match="表格范围过大|不是有效的 Excel 工作簿"):
+        applications._screen_file("申请.xlsx", data, load_portal())
+
+
+def test_a_hostile_sheet_part_is_refused_on_the_portal_with_a_chinese_message(site):
+    c = signed_in(site, "town")
+    t = site["mine"]
+    for name, make in STORED.items():
+        r = c.post(
+            f"/upload/{t}",
+            files={"file": ("结果.xlsx", make())},
+            data={"csrf_token": token(c, f"/upload/{t}")},
+        )
+        assert r.status_code == 400, name
+        assert re.search("表格范围过大|不是有效的", re.search(r'id="error">([^<]+)', r.text).group(1)), name
+
+
+def _far_column_rows(rows: int) -> str:
+    """`rows` rows, each with one cell, in column BH (60, the widest a list may be)."""
+    return "".join(f'<row r="{n}"><c r="BH{n}"><v>1</v></c></row>' for n in range(2, rows + 2))
+
+
+@pytest.mark.parametrize(
+    "sheets, rows",
+    [(1, 7_000), (3, 3_000), (20, 1_000)],  # 7000, 3000 and 1000 real cells; grids 420000, 540000, 1.2 M
+)
+def test_the_grids_a_reader_builds_are_capped_over_the_whole_workbook(sheets, rows):
+    settings = load_portal()
+    data = hostile(_far_column_rows(rows), sheets=sheets)
+    assert rows * sheets < settings.upload_max_cells < (rows + 1) * 60 * sheets
+    with pytest.raises(uploads.UploadRefused, match="表格范围过大"):
+        uploads.read_upload("结果.xlsx", data, settings)
+
+
+def test_a_workbook_within_the_grid_cap_is_read():
+    data = hostile(_far_column_rows(3_000), sheets=2)  # 2 x 3001 x 60 = 360120 cells
+    assert uploads.read_upload("结果.xlsx", data, load_portal()) != []
 
 
 @contextlib.contextmanager
@@ -793,6 +859,34 @@ def test_sign_in_answers_within_a_second_while_a_hostile_upload_is_read(site, li
     assert r.status_code == 400 and message in re.search(r'id="error">([^<]+)', r.text).group(1)
     if limits == "loose":  # the sign-in page came while the workbook was still being read
         assert answer["at"] > answered
+
+
+def test_uploads_read_at_once_are_limited_until_their_threads_end():
+    """A read given up at the time limit goes on in its thread (a thread cannot be killed): its
+    slot stays taken until it ends, and an upload past the limit is refused at once."""
+    settings = dataclasses.replace(
+        load_portal(), upload_max_rows=10**6, upload_max_cells=10**8, upload_parse_seconds=0.3
+    )
+    assert settings.upload_parse_workers == load_portal().upload_parse_workers >= 1
+    settings = dataclasses.replace(settings, upload_parse_workers=1)
+    slow = hostile("<row><c><v>1</v></c></row>" * 300_000)  # about 2 s of reading
+    for _ in range(600):  # reads other tests gave up may still be ending
+        if uploads.READERS.busy == 0:
+            break
+        time.sleep(0.1)
+
+    async def two() -> tuple[str, str, float]:
+        answers = []
+        for _ in range(2):
+            started = time.monotonic()
+            with pytest.raises(uploads.UploadRefused) as refused:
+                await uploads.read_in_worker("结果.xlsx", slow, settings)
+            answers.append((str(refused.value), time.monotonic() - started))
+        return answers[0][0], answers[1][0], answers[1][1]
+
+    first, second, took = anyio.run(two)
+    assert "读取超过" in first
+    assert "稍后再试" in second and took < 0.2
 
 
 def test_an_upload_of_unknown_length_is_refused_before_it_is_read(site):

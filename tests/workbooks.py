@@ -62,31 +62,47 @@ _RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _DOC = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
 
-def hostile(rows_xml: str, root: str = f'<worksheet xmlns="{_MAIN}">') -> bytes:
-    """A workbook written by hand, as an attacker would: one sheet whose XML is `rows_xml` inside
-    <sheetData>, with no <dimension>, after a header row a list has (线索编号, 核查结论)."""
+def hostile(
+    rows_xml: str,
+    root: str = f'<worksheet xmlns="{_MAIN}">',
+    *,
+    sheets: int = 1,
+    path: str = "xl/worksheets/sheet1.xml",
+    prolog: bytes = b'<?xml version="1.0" encoding="UTF-8"?>',
+    book: str = "xl/",
+    extra: dict[str, str] | None = None,
+) -> bytes:
+    """A workbook written by hand, as an attacker would: `sheets` sheets whose XML is `rows_xml`
+    inside <sheetData>, with no <dimension>, after a header row a list has (线索编号, 核查结论);
+    the first at `path` (the others beside it, `..._2`), each preceded by `prolog`, the workbook's
+    parts under `book` (as `_rels/.rels` names it), and any `extra` parts."""
     header = (
         '<row r="1"><c r="A1" t="inlineStr"><is><t>线索编号</t></is></c>'
         '<c r="B1" t="inlineStr"><is><t>核查结论</t></is></c></row>'
     )
-    close = root.split(" ")[0].replace("<", "</") + ">"
-    sheet = f'<?xml version="1.0" encoding="UTF-8"?>{root}<sheetData>{header}{rows_xml}</sheetData>{close}'
-    parts = {
-        "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.'
-        'openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="'
-        'application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
-        'ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="'
-        'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override '
-        'PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-'
-        'officedocument.spreadsheetml.worksheet+xml"/></Types>',
-        "_rels/.rels": f'<Relationships xmlns="{_RELS}"><Relationship Id="rId1" Type="{_DOC}/'
-        'officeDocument" Target="xl/workbook.xml"/></Relationships>',
-        "xl/workbook.xml": f'<workbook xmlns="{_MAIN}" xmlns:r="{_DOC}"><sheets><sheet name="Sheet1" '
-        'sheetId="1" r:id="rId1"/></sheets></workbook>',
-        "xl/_rels/workbook.xml.rels": f'<Relationships xmlns="{_RELS}"><Relationship Id="rId1" '
-        f'Type="{_DOC}/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
-        "xl/worksheets/sheet1.xml": sheet,
-    }
+    close = "</" + root[1:].split(" ")[0].rstrip(">") + ">"
+    sheet = prolog + f"{root}<sheetData>{header}{rows_xml}</sheetData>{close}".encode()
+    stem, dot, ext = path.rpartition(".")
+    paths = [path] + [f"{stem}_{n}{dot}{ext}" for n in range(2, sheets + 1)]
+    listed = "".join(f'<sheet name="Sheet{n}" sheetId="{n}" r:id="rId{n}"/>' for n in range(1, sheets + 1))
+    targets = "".join(
+        f'<Relationship Id="rId{n}" Type="{_DOC}/worksheet" Target="/{p}"/>'
+        for n, p in enumerate(paths, start=1)
+    )
+    parts = (
+        {
+            "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.'
+            'openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="'
+            'application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
+            'ContentType="application/xml"/></Types>',
+            "_rels/.rels": f'<Relationships xmlns="{_RELS}"><Relationship Id="rId1" Type="{_DOC}/'
+            f'officeDocument" Target="{book}workbook.xml"/></Relationships>',
+            f"{book}workbook.xml": f'<workbook xmlns="{_MAIN}" xmlns:r="{_DOC}"><sheets>{listed}</sheets></workbook>',
+            f"{book}_rels/workbook.xml.rels": f'<Relationships xmlns="{_RELS}">{targets}</Relationships>',
+        }
+        | dict.fromkeys(paths, sheet)
+        | (extra or {})
+    )
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, text in parts.items():
