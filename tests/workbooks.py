@@ -17,6 +17,12 @@ def sheet(data: bytes) -> list[list]:
     return CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0).to_python()
 
 
+def sheet_size(data: bytes) -> tuple[int, int]:
+    """(rows, columns) the reader lays the first sheet out as, without building it in Python."""
+    laid_out = CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_index(0)
+    return laid_out.height, laid_out.width
+
+
 def filled(rows: list[list], fill: dict[int, tuple]) -> bytes:
     """The downloaded list with some rows filled in, as staff do in Excel (title row and all)."""
     out = io.BytesIO()
@@ -71,11 +77,13 @@ def hostile(
     prolog: bytes = b'<?xml version="1.0" encoding="UTF-8"?>',
     book: str = "xl/",
     extra: dict[str, str] | None = None,
+    stored_as: str | None = None,
 ) -> bytes:
     """A workbook written by hand, as an attacker would: `sheets` sheets whose XML is `rows_xml`
     inside <sheetData>, with no <dimension>, after a header row a list has (线索编号, 核查结论);
     the first at `path` (the others beside it, `..._2`), each preceded by `prolog`, the workbook's
-    parts under `book` (as `_rels/.rels` names it), and any `extra` parts."""
+    parts under `book` (as `_rels/.rels` names it), and any `extra` parts; the first sheet's
+    part stored under `stored_as` when given (a name the relationships spell otherwise)."""
     header = (
         '<row r="1"><c r="A1" t="inlineStr"><is><t>线索编号</t></is></c>'
         '<c r="B1" t="inlineStr"><is><t>核查结论</t></is></c></row>'
@@ -100,7 +108,7 @@ def hostile(
             f"{book}workbook.xml": f'<workbook xmlns="{_MAIN}" xmlns:r="{_DOC}"><sheets>{listed}</sheets></workbook>',
             f"{book}_rels/workbook.xml.rels": f'<Relationships xmlns="{_RELS}">{targets}</Relationships>',
         }
-        | dict.fromkeys(paths, sheet)
+        | dict.fromkeys([stored_as or path, *paths[1:]], sheet)
         | (extra or {})
     )
     out = io.BytesIO()
@@ -113,3 +121,37 @@ def hostile(
 # the probe's workbook: 5 KB, a cell at row 300000 whose reference a reader reads but a pattern
 # looking for `<c r="` misses; laid out, 300000 rows of 60 columns
 FAR_ROW = hostile('<row r="300000"><c t="inlineStr" r="BH300000"><is><t>x</t></is></c></row>')
+
+
+# a sheet's part as an attacker stores it: read by the reader whatever its name, root or prolog
+_FAR = '<row r="300000"><c t="inlineStr" r="A300000"><is><t>x</t></is></c></row>'
+HOSTILE_PARTS = {
+    "named .bin": lambda: hostile(_FAR, path="xl/worksheets/sheet1.bin"),
+    "declared UTF-16": lambda: hostile(
+        _FAR, path="xl/s1.xml", prolog=b'<?xml version="1.0" encoding="UTF-16"?>'
+    ),
+    "a NUL byte before the root": lambda: hostile(
+        _FAR, path="xl/s1.xml", prolog=b'<?xml version="1.0" encoding="UTF-8"?>\x00'
+    ),
+    "an unknown encoding": lambda: hostile(
+        _FAR, path="xl/s1.xml", prolog=b'<?xml version="1.0" encoding="x-bogus"?>'
+    ),
+    "a UTF-16 byte order mark": lambda: hostile(_FAR, path="xl/s1.xml", prolog=b"\xff\xfe"),
+    "a root that is not a worksheet": lambda: hostile(_FAR, root="<foo>"),
+    "a chartsheet": lambda: hostile(_FAR, root="<chartsheet>", path="xl/chartsheets/c.xml"),
+    "a name in other capitals": lambda: hostile(
+        _FAR, path="xl/worksheets/sheet1.bin", stored_as="XL/Worksheets/SHEET1.BIN"
+    ),
+    "a name with backslashes": lambda: hostile(
+        _FAR, path="xl/worksheets/sheet1.bin", stored_as="xl\\worksheets\\sheet1.bin"
+    ),
+    "the workbook elsewhere, a decoy in xl/": lambda: hostile(
+        _FAR, book="wb/", path="wb/s.bin", extra={"xl/workbook.xml": "<workbook/>"}
+    ),
+    "column XFD in a .bin": lambda: hostile('<row r="2"><c r="XFD2"><v>1</v></c></row>', path="xl/s1.bin"),
+}
+
+
+def far_column_rows(rows: int) -> str:
+    """`rows` rows, each with one cell, in column BH (60, the widest a list may be)."""
+    return "".join(f'<row r="{n}"><c r="BH{n}"><v>1</v></c></row>' for n in range(2, rows + 2))
