@@ -31,6 +31,11 @@ NOT_A_WORKBOOK = "文件不是有效的 Excel 工作簿（xlsx）"
 SHEET_ROOTS = SHEET_TYPES = ("worksheet", "chartsheet", "dialogsheet", "macrosheet")
 CELL_REF = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]{1,7})")
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # expat follows these whatever encoding it is told
+# parts by which the reader would take the file for another format: when its xlsx reader gives up
+# (a sheet of a type it does not know, say), it tries xlsb, then OpenDocument (calamine's
+# open_workbook_auto_from_rs; an xls it tries first, so a file must begin as a zip does)
+OTHER_FORMATS = ("xl/workbook.bin", "xl/_rels/workbook.bin.rels", "mimetype", "content.xml")
+ZIP_START = b"PK\x03\x04"
 
 
 def _column_number(letters: str) -> int:
@@ -289,12 +294,17 @@ def inspect_xlsx(data: bytes, settings: PortalSettings) -> None:
     """Refuse a workbook before a reader builds its grid: by the bytes it really inflates to (not
     the sizes it declares), by the rows and cells its sheets really hold, and by the grid they
     reach, however they say it (a 2 KB file can place a cell at row 300000 or at XFD1048576, which
-    a reader would fill out as millions of cells), over all its sheets together."""
+    a reader would fill out as millions of cells), over all its sheets together; and a file the
+    reader might read as another format."""
+    if not data.startswith(ZIP_START):
+        raise XlsxRefused(NOT_A_WORKBOOK)
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, EOFError):
         raise XlsxRefused(NOT_A_WORKBOOK) from None
     with zf:
+        if any(_normal(info.filename) in OTHER_FORMATS for info in zf.infolist()):
+            raise XlsxRefused(NOT_A_WORKBOOK)
         sheets, book = sheet_parts(zf, settings), _Book(settings)
         budget = settings.xlsx_max_uncompressed_bytes
         for info in zf.infolist():

@@ -78,12 +78,14 @@ def hostile(
     book: str = "xl/",
     extra: dict[str, str] | None = None,
     stored_as: str | None = None,
+    more_sheets: tuple[str, str] = ("", ""),
 ) -> bytes:
     """A workbook written by hand, as an attacker would: `sheets` sheets whose XML is `rows_xml`
     inside <sheetData>, with no <dimension>, after a header row a list has (线索编号, 核查结论);
     the first at `path` (the others beside it, `..._2`), each preceded by `prolog`, the workbook's
     parts under `book` (as `_rels/.rels` names it), and any `extra` parts; the first sheet's
-    part stored under `stored_as` when given (a name the relationships spell otherwise)."""
+    part stored under `stored_as` when given (a name the relationships spell otherwise); and
+    `more_sheets`: a <sheet> for the workbook and its <Relationship>, written as given."""
     header = (
         '<row r="1"><c r="A1" t="inlineStr"><is><t>线索编号</t></is></c>'
         '<c r="B1" t="inlineStr"><is><t>核查结论</t></is></c></row>'
@@ -93,10 +95,12 @@ def hostile(
     stem, dot, ext = path.rpartition(".")
     paths = [path] + [f"{stem}_{n}{dot}{ext}" for n in range(2, sheets + 1)]
     listed = "".join(f'<sheet name="Sheet{n}" sheetId="{n}" r:id="rId{n}"/>' for n in range(1, sheets + 1))
+    listed += more_sheets[0]
     targets = "".join(
         f'<Relationship Id="rId{n}" Type="{_DOC}/worksheet" Target="/{p}"/>'
         for n, p in enumerate(paths, start=1)
     )
+    targets += more_sheets[1]
     parts = (
         {
             "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.'
@@ -149,7 +153,35 @@ HOSTILE_PARTS = {
         _FAR, book="wb/", path="wb/s.bin", extra={"xl/workbook.xml": "<workbook/>"}
     ),
     "column XFD in a .bin": lambda: hostile('<row r="2"><c r="XFD2"><v>1</v></c></row>', path="xl/s1.bin"),
+    "an OpenDocument spreadsheet inside": lambda: ods_inside(),
 }
+
+
+_ODS = (
+    'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+    'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"'
+)
+
+
+def ods_inside() -> bytes:
+    """A small, harmless xlsx whose workbook also names a sheet of a type the reader does not know
+    (so its xlsx reader gives up), holding an OpenDocument spreadsheet that the reader then tries
+    next: one row repeated 300000 times, 60 cells wide."""
+    sheet_of_no_type = f'<Relationship Id="rId9" Type="{_DOC}/bogus" Target="b.xml"/>'
+    return hostile(
+        "",
+        extra={
+            "mimetype": "application/vnd.oasis.opendocument.spreadsheet",
+            "META-INF/manifest.xml": f'<manifest:manifest {_ODS}><manifest:file-entry manifest:full-path="/" '
+            'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/></manifest:manifest>',
+            "content.xml": f"<office:document-content {_ODS}><office:body><office:spreadsheet>"
+            '<table:table table:name="S"><table:table-row table:number-rows-repeated="300000">'
+            '<table:table-cell table:number-columns-repeated="60" office:value-type="float" office:value="1"/>'
+            "</table:table-row></table:table></office:spreadsheet></office:body></office:document-content>",
+        },
+        more_sheets=('<sheet name="B" sheetId="9" r:id="rId9"/>', sheet_of_no_type),
+    )
 
 
 def far_column_rows(rows: int) -> str:
