@@ -226,7 +226,9 @@ def _too_big(settings: PortalSettings) -> XlsxRefused:
     )
 
 
-def _stream(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int, sink: Callable, settings) -> int:
+def _stream(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int, sink: Callable, settings: PortalSettings
+) -> int:
     """Feed one member's inflated bytes to `sink` a chunk at a time, counting them against
     `budget` (returned, less what they used)."""
     try:
@@ -264,6 +266,8 @@ def _relationships(zf: zipfile.ZipFile, path: str, settings: PortalSettings) -> 
 
 
 def _refuse_utf16(parse: Callable) -> Callable:
+    """`parse`, refusing UTF-16 (expat would follow its byte order mark)."""
+
     def sink(chunk: bytes) -> None:
         if chunk.startswith(UTF16_BOMS):
             raise _Unreadable("UTF-16")
