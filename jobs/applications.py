@@ -76,10 +76,11 @@ from jobs.household_reports import (
     member_rows,
 )
 from jobs.households import Lake, dibao_standard_expr
-from jobs.ingest import XlsxRefused, inspect_xlsx, read_source
+from jobs.ingest import read_source
 from jobs.lake import Home, append_line, locked, write_parquet
 from jobs.validate import validate
 from jobs.warehouse import APPLICATION_LOG_COLUMNS
+from jobs.workbook_screen import XlsxRefused, inspect_xlsx
 from safetynet.contract import APPLICATION, SOURCES
 from safetynet.errors import DeliveryError, SafetynetError
 from safetynet.ids import mask_ids

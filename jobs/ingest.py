@@ -20,20 +20,17 @@ import hashlib
 import io
 import re
 import tempfile
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-from xml.parsers import expat
 
 import polars as pl
 
 from jobs.lake import write_parquet
 from safetynet.contract import SOURCES, Source
-from safetynet.errors import DeliveryError, SafetynetError
+from safetynet.errors import DeliveryError
 from safetynet.ids import convert_legacy_expr, is_legacy_expr
-from safetynet.rules import PortalSettings
 
 # Characters trimmed from headers and values: ASCII whitespace, full-width space (U+3000),
 # no-break space and a stray BOM (CONTRACT.md, "Headers").
@@ -243,18 +240,18 @@ def _field(names: dict[str, str], header: str) -> str | None:
     return names.get(key) or names.get(key.lower())
 
 
-def header_map(source: Source, delivered: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Map delivered headers to canonical names; returns the mapping and the ignored headers
-    (a second header for a field already mapped is one `_canonical` compares with the first)."""
+def header_map(source: Source, header: list[str]) -> tuple[dict[int, str], list[str]]:
+    """The canonical field of each delivered column, by position, the first column of a field only
+    (a repeat is one `_collapse` compares with the first); and the headers naming no field."""
     names = _field_names(source)
-    mapping: dict[str, str] = {}
+    mapping: dict[int, str] = {}
     ignored: list[str] = []
-    for header in delivered:
-        canonical = _field(names, header)
-        if canonical is None or canonical in mapping.values():
-            ignored.append(header)
-        else:
-            mapping[header] = canonical
+    for i, delivered in enumerate(header):
+        canonical = _field(names, delivered)
+        if canonical is None:
+            ignored.append(delivered)
+        elif canonical not in mapping.values():
+            mapping[i] = canonical
     return mapping, ignored
 
 
@@ -308,17 +305,10 @@ def _canonical(
     or collapsed. Raises DeliveryError when the header does not name the source's required columns,
     or names one field twice with different values."""
     names = [c for c in cells.collect_schema().names() if c != "__row"]
-    if len(header) != len(names):  # never seen; the reader's own names then, repeats renamed
-        header = names
-    fields = _field_names(source)
-    mapping: dict[str, str] = {}
-    ignored = []
-    for name, delivered in zip(names, header, strict=True):
-        canonical = _field(fields, delivered)
-        if canonical is None:
-            ignored.append(delivered)
-        elif canonical not in mapping.values():
-            mapping[name] = canonical
+    if len(header) != len(names):  # never seen; the reader's names then, a repeat's suffix taken off
+        header = [DUPLICATED.sub("", n) for n in names]
+    positions, ignored = header_map(source, header)
+    mapping = {names[i]: field for i, field in positions.items()}
     if not mapping:
         shown = ", ".join(c.strip(TRIM) for c in header[:4])
         raise DeliveryError(path, f"no recognised header for source '{source.name}' (first row: {shown})")
@@ -336,6 +326,9 @@ def _canonical(
         source_row=pl.col("__row").cast(pl.Int64),
     )
     return canonical, ignored
+
+
+DUPLICATED = re.compile(r"_duplicated_[0-9]+$")  # Polars' name for a repeated header
 
 
 def _blank_as_null(value: pl.Expr) -> pl.Expr:
@@ -545,158 +538,3 @@ def _empty_problems() -> pl.DataFrame:
             "raw_value": pl.String,
         }
     )
-
-
-class XlsxRefused(SafetynetError):
-    """A workbook uploaded to the portal refused before it is read; the message is in Chinese."""
-
-
-NOT_A_WORKBOOK = "文件不是有效的 Excel 工作簿（xlsx）"
-SHEET_ROOTS = ("worksheet", "macrosheet", "dialogsheet")  # parts a reader lays out as a grid
-CELL_REF = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]{1,7})")
-
-
-def _column_number(letters: str) -> int:
-    n = 0
-    for ch in letters.upper():
-        n = n * 26 + ord(ch) - 64
-    return n
-
-
-def _local(name: str) -> str:
-    """An element's or attribute's name without its namespace (`x:c` and `c` are one element)."""
-    return name.rpartition("}")[2]
-
-
-class _SheetExtent:
-    """A worksheet's extent as its XML streams: every <row> and <c> element counted, whatever its
-    attributes say, and the farthest place each takes: its `r` attribute when it has one, else the
-    one after the previous (as a reader lays it out). Refuses as soon as a limit is passed, so a
-    sheet of a million empty cells costs no more than the first cells past the limit."""
-
-    def __init__(self, settings: PortalSettings) -> None:
-        # the title and header rows sit above the data rows a list may have
-        self.max_rows, self.max_columns = settings.upload_max_rows + 10, settings.upload_max_columns
-        self.max_cells = settings.upload_max_cells
-        self.rows = self.cells = self.row = self.column = self.far_row = self.far_column = 0
-
-    def element(self, name: str, attrs: dict[str, str]) -> None:
-        if name == "c":
-            self.cells += 1
-            ref = _reference(attrs)
-            self.row, self.column = _cell_place(ref) if ref is not None else (self.row, self.column + 1)
-        elif name == "row":
-            self.rows += 1
-            ref = _reference(attrs)
-            self.row = _row_number(ref) if ref is not None else self.row + 1
-            self.column = 0
-        elif name == "dimension" and attrs.get("ref"):  # what it claims counts too
-            return self._reach(*_cell_place(attrs["ref"].rpartition(":")[2]))
-        else:
-            return
-        self._reach(self.row, self.column)
-        if self.rows > self.max_rows or self.cells > self.max_cells:
-            raise XlsxRefused(
-                f"工作簿的行数或单元格数过多（读到第 {self.rows} 行、第 {self.cells} 个单元格时超出），"
-                f"已拒绝；最多 {self.max_rows - 10} 行、{self.max_cells} 个单元格"
-            )
-
-    def _reach(self, row: int, column: int) -> None:
-        self.far_row, self.far_column = max(self.far_row, row), max(self.far_column, column)
-        if self.far_row > self.max_rows or self.far_column > self.max_columns:
-            raise XlsxRefused(
-                f"工作簿的表格范围过大（{self.far_row} 行 × {self.far_column} 列），已拒绝；"
-                f"最多 {self.max_rows - 10} 行、{self.max_columns} 列"
-            )
-
-
-def _reference(attrs: dict[str, str]) -> str | None:
-    """The `r` attribute, with or without a namespace prefix."""
-    if "r" in attrs or not attrs:
-        return attrs.get("r")
-    return next((v for k, v in attrs.items() if _local(k) == "r"), None)
-
-
-def _row_number(ref: str) -> int:
-    if not ref.strip().isdigit():
-        raise XlsxRefused(NOT_A_WORKBOOK)
-    return int(ref)
-
-
-def _cell_place(ref: str) -> tuple[int, int]:
-    """(row, column) of a reference such as `T300000`."""
-    found = CELL_REF.fullmatch(ref.strip())
-    if found is None:
-        raise XlsxRefused(NOT_A_WORKBOOK)
-    return int(found.group(2)), _column_number(found.group(1))
-
-
-class _Part:
-    """One XML part fed to expat as it inflates, measured if its root element is a worksheet (what
-    the part is, not what it is named). A DOCTYPE or an entity (never in a workbook) is refused; a
-    part that is not a sheet and does not parse is left to the reader, but its bytes still count."""
-
-    def __init__(self, name: str, settings: PortalSettings) -> None:
-        self.name, self.settings, self.sheet = name, settings, None
-        self.parser = expat.ParserCreate(namespace_separator="}")
-        self.parser.StartElementHandler = self._start
-        self.parser.StartDoctypeDeclHandler = self.parser.EntityDeclHandler = self._refuse
-
-    def _start(self, tag: str, attrs: dict[str, str]) -> None:
-        local = _local(tag)
-        if self.sheet is None:
-            self.sheet = _SheetExtent(self.settings) if local in SHEET_ROOTS else False
-        if self.sheet:
-            self.sheet.element(local, attrs)
-
-    def _refuse(self, *_) -> None:
-        raise XlsxRefused(NOT_A_WORKBOOK)
-
-    def feed(self, chunk: bytes, final: bool = False) -> None:
-        if self.parser is None:
-            return
-        try:
-            self.parser.Parse(chunk, final)
-        except expat.ExpatError:
-            if self.sheet or self.name.startswith("xl/worksheets/"):
-                raise XlsxRefused(NOT_A_WORKBOOK) from None
-            self.parser = None
-
-
-def inspect_xlsx(data: bytes, settings: PortalSettings) -> None:
-    """Refuse a workbook before a reader builds its grid: by the bytes it really inflates to (not
-    the sizes it declares), by the rows and cells its sheets really hold, and by the farthest cell
-    they reach, however they say it (a 5 KB file can place a cell at row 300000 or at XFD1048576,
-    which a reader would fill out as millions of cells)."""
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise XlsxRefused(NOT_A_WORKBOOK) from None
-    with zf:
-        if "xl/workbook.xml" not in zf.namelist():
-            raise XlsxRefused(NOT_A_WORKBOOK)
-        budget = settings.xlsx_max_uncompressed_bytes
-        for name in zf.namelist():
-            budget = _inspect_part(zf, name, budget, settings)
-
-
-def _inspect_part(zf: zipfile.ZipFile, name: str, budget: int, settings: PortalSettings) -> int:
-    """Stream one member, counting its inflated bytes against `budget` (returned, less what it
-    used) and measuring it if it is XML."""
-    part = _Part(name, settings) if name.lower().endswith(".xml") else None
-    try:
-        with zf.open(name) as member:
-            while chunk := member.read(1 << 20):
-                budget -= len(chunk)
-                if budget < 0:
-                    raise XlsxRefused(
-                        f"工作簿解压后超过 {settings.xlsx_max_uncompressed_bytes // 1_000_000} MB，已拒绝"
-                        "（可能是压缩炸弹或含大量无关内容）"
-                    )
-                if part is not None:
-                    part.feed(chunk)
-        if part is not None:
-            part.feed(b"", final=True)
-    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError):
-        raise XlsxRefused(NOT_A_WORKBOOK) from None
-    return budget

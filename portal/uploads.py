@@ -21,19 +21,20 @@ import fcntl
 import hashlib
 import io
 import os
+import threading
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import anyio
 import polars as pl
 
 from jobs import runs
-from jobs.ingest import XlsxRefused, decode_csv, inspect_xlsx
+from jobs.ingest import decode_csv
 from jobs.lake import Home
 from jobs.monthly import READY
 from jobs.returnable import OUTCOME_CODES
+from jobs.workbook_screen import XlsxRefused, inspect_xlsx
 from safetynet.contract import SOURCES
 from safetynet.errors import DeliveryError, SafetynetError
 from safetynet.months import add_months, month_bounds, next_month
@@ -150,18 +151,56 @@ def _too_slow(settings: PortalSettings) -> UploadRefused:
     )
 
 
+class _Readers:
+    """The uploads being read now, in this process: a slot is taken before a read starts and given
+    back when its thread ends, not when the portal stops waiting for it, so reads given up at the
+    time limit cannot pile up threads."""
+
+    def __init__(self) -> None:
+        self.lock, self.busy = threading.Lock(), 0
+
+    def take(self, limit: int) -> bool:
+        with self.lock:
+            if self.busy >= limit:
+                return False
+            self.busy += 1
+            return True
+
+    def give(self) -> None:
+        with self.lock:
+            self.busy -= 1
+
+
+READERS = _Readers()
+BUSY = "正在读取的上传文件过多，请稍后再试"
+
+
 async def read_in_worker(filename: str, data: bytes, settings: PortalSettings) -> list[Row]:
     """`read_upload` in a worker thread, so that the portal answers everyone else meanwhile, given
     up after `upload_parse_seconds`: the answer goes out then, and the reading stops itself at its
-    next check of the same deadline (a thread cannot be killed)."""
+    next check of the same deadline (a thread cannot be killed). At most `upload_parse_workers`
+    reads at once; past that, refused at once."""
+    if not READERS.take(settings.upload_parse_workers):
+        raise UploadRefused(BUSY)
     deadline = time.monotonic() + settings.upload_parse_seconds
+    slot = threading.Lock()  # held by whichever gives the slot back: the thread, or this if it never ran
+
+    def work() -> list[Row]:
+        if not slot.acquire(blocking=False):
+            return []  # given up before it started
+        try:
+            return read_upload(filename, data, settings, deadline)
+        finally:
+            READERS.give()
+
     try:
         with anyio.fail_after(settings.upload_parse_seconds):
-            return await anyio.to_thread.run_sync(
-                partial(read_upload, filename, data, settings, deadline), abandon_on_cancel=True
-            )
+            return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
     except TimeoutError:
         raise _too_slow(settings) from None
+    finally:
+        if slot.acquire(blocking=False):  # the thread never started: it will not
+            READERS.give()
 
 
 def read_upload(

@@ -253,6 +253,7 @@ class PortalSettings:
     upload_max_columns: int
     upload_max_cells: int
     upload_parse_seconds: float
+    upload_parse_workers: int  # uploads read at once, a read given up still counting until it ends
     application_max_members: int
     authorisation_max_bytes: int  # the signed 授权书 uploaded with an application
     application_daily_multiple: float  # an office's checks in a day above this x its usual day ...
@@ -811,6 +812,7 @@ def load_portal(root: Path = RULES_DIR) -> PortalSettings:
         upload_max_columns=doc.get("upload_max_columns", int),
         upload_max_cells=doc.get("upload_max_cells", int),
         upload_parse_seconds=doc.number("upload_parse_seconds"),
+        upload_parse_workers=doc.get("upload_parse_workers", int),
         application_max_members=doc.get("application_max_members", int),
         authorisation_max_bytes=doc.get("authorisation_max_bytes", int),
         application_daily_multiple=doc.number("application_daily_multiple"),

@@ -16,7 +16,7 @@ import pytest
 import xlsxwriter
 from conftest import safetynet
 from pypdf import PdfReader
-from workbooks import sheet
+from workbooks import HOSTILE_PARTS, sheet
 
 from jobs import alerts, applications
 from jobs.applications import ApplicationRefused, submit
@@ -179,6 +179,16 @@ def test_each_bad_input_is_refused_with_its_file_and_row_and_only_logged(home, f
     assert len(entries) == len(cases) + 2 and {e["status"] for e in entries} == {"refused"}
     assert all(e["detail"] and e["application_id"] is None for e in entries)
     assert not (home / "lake" / "_applications" / "checks").exists()  # nothing but the log
+
+
+def test_a_hostile_workbook_is_refused_and_logged_as_refused(home, fonts):
+    """A sheet part stored as the reader reads it but a screen by name or parser might skip: each
+    refused with a reason (never an error, never read)."""
+    for name, make in HOSTILE_PARTS.items():
+        with pytest.raises(ApplicationRefused, match="表格范围过大|不是有效的 Excel 工作簿"):
+            check(home, fonts, make(), name="申请.xlsx")
+            pytest.fail(name)
+    assert [e["status"] for e in log(home)] == ["refused"] * len(HOSTILE_PARTS)
 
 
 def test_the_same_person_in_two_applications_is_refused(home, fonts):

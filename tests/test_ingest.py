@@ -2,10 +2,11 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pytest
 import xlsxwriter
 
-from jobs.ingest import cast, find_deliveries, header_map, read_source
+from jobs.ingest import _canonical, cast, find_deliveries, header_map, read_source
 from safetynet.contract import SOURCES
 from safetynet.errors import DeliveryError
 
@@ -66,10 +67,45 @@ def test_headers_any_order_mixed_languages_and_spaces_are_trimmed(tmp_path):
     assert typed["balance"].to_list() == [Decimal("1234.50")]
 
 
-def test_header_mapping_reports_extra_columns():
-    mapping, ignored = header_map(SOURCES["deaths"], ["死亡日期", "id_number", "备注栏"])
-    assert mapping == {"死亡日期": "died_on", "id_number": "id_number"}
-    assert ignored == ["备注栏"]
+@pytest.mark.parametrize(
+    ("header", "mapping", "ignored"),
+    [
+        (["死亡日期", "id_number", "备注栏"], {0: "died_on", 1: "id_number"}, ["备注栏"]),
+        # a repeat is not ignored: _canonical compares it with the first
+        (["id_number", "died_on", "身份证号"], {0: "id_number", 1: "died_on"}, []),
+    ],
+)
+def test_header_mapping_reports_extra_columns(header, mapping, ignored):
+    assert header_map(SOURCES["deaths"], header) == (mapping, ignored)
+
+
+@pytest.mark.parametrize(
+    ("header", "second", "differ"),
+    [
+        (["id_number", "died_on", "id_number"], "110105194912310021", False),
+        (["id_number", "died_on", "id_number"], "11010519491231002X", True),
+        # a header of another length than the reader's columns: the reader's names, Polars' repeat
+        # suffix taken off, so the repeat is still compared with the first
+        (["id_number", "died_on"], "110105194912310021", False),
+        (["id_number", "died_on"], "11010519491231002X", True),
+    ],
+)
+def test_a_field_in_two_columns_that_differ_makes_the_file_unusable(header, second, differ):
+    cells = pl.LazyFrame(
+        {
+            "id_number": ["110105194912310021"],
+            "died_on": ["2026-08-01"],
+            "id_number_duplicated_0": [second],
+            "__row": [2],
+        }
+    )
+    if differ:
+        with pytest.raises(DeliveryError, match="both give id_number and differ, first at row 2"):
+            _canonical(SOURCES["deaths"], Path("deaths.csv"), cells, header)
+    else:
+        rows, ignored = _canonical(SOURCES["deaths"], Path("deaths.csv"), cells, header)
+        assert rows.collect()["id_number"].to_list() == ["110105194912310021"]
+        assert "collapsed" in ignored[0]
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import anyio
 import httpx
 import polars as pl
 import pytest
@@ -37,7 +38,16 @@ from portal.accounts import AccountError, Accounts
 from portal.app import create_app
 from safetynet.rules import load_portal, load_rules
 from tests.direct import run
-from tests.workbooks import FAR_ROW, filled, hostile, september_open, sheet
+from tests.workbooks import (
+    FAR_ROW,
+    HOSTILE_PARTS,
+    far_column_rows,
+    filled,
+    hostile,
+    september_open,
+    sheet,
+    sheet_size,
+)
 
 PASSWORD = "correct horse 1"
 TODAY = dt.date(2026, 9, 20)
@@ -683,11 +693,7 @@ def huge_grid() -> bytes:
 
 
 def zip_bomb() -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("xl/workbook.xml", "<workbook/>")
-        zf.writestr("xl/worksheets/sheet1.xml", b"0" * 60_000_000)
-    return out.getvalue()
+    return hostile("", extra={"xl/media/image1.png": "0" * 60_000_000})
 
 
 @pytest.mark.parametrize(
@@ -701,13 +707,20 @@ def zip_bomb() -> bytes:
         ("结果.csv", "姓名,金额\n张三,1\n".encode(), "找不到表头"),
         ("结果.csv", b"\xff\xfe\x00\x00garbage\x00", "无法读取 CSV"),
         ("结果.xlsx", "HUGE_GRID", "表格范围过大"),
+        ("结果.xlsx", "PREFIXED", "不是有效的 Excel 工作簿"),  # the reader tries xls on what is before
     ],
 )
 def test_an_unusable_upload_is_refused_whole_with_a_chinese_message(site, name, data, message):
     c = signed_in(site, "town")
     t = site["mine"]
     data = (
-        {"ZIP_BOMB": zip_bomb(), "HUGE_GRID": huge_grid()}.get(data, data) if isinstance(data, str) else data
+        {
+            "ZIP_BOMB": zip_bomb(),
+            "HUGE_GRID": huge_grid(),
+            "PREFIXED": b"\xd0\xcf\x11\xe0" + b"\0" * 508 + hostile(""),
+        }.get(data, data)
+        if isinstance(data, str)
+        else data
     )
     r = c.post(f"/upload/{t}", files={"file": (name, data)}, data={"csrf_token": token(c, f"/upload/{t}")})
     assert r.status_code == 400 and message in re.search(r'id="error">([^<]+)', r.text).group(1)
@@ -735,6 +748,46 @@ def test_a_workbook_is_measured_by_the_rows_and_cells_its_xml_holds(rows_xml):
     with pytest.raises(uploads.UploadRefused, match="表格范围过大|行数或单元格数过多"):
         uploads.read_upload("结果.xlsx", data, load_portal())
     assert time.process_time() - started < 1
+
+
+@pytest.mark.parametrize("make", HOSTILE_PARTS.values(), ids=HOSTILE_PARTS.keys())
+def test_every_sheet_part_is_measured_however_it_is_stored(make):
+    data, settings = make(), load_portal()
+    assert len(data) < 3_000
+    laid_out = sheet_size(data)  # what the reader makes of it: a real bypass, not a broken file
+    assert laid_out[0] > settings.upload_max_rows or laid_out[1] > settings.upload_max_columns
+    with pytest.raises(uploads.UploadRefused, match="表格范围过大|不是有效的 Excel 工作簿"):
+        uploads.read_upload("结果.xlsx", data, load_portal())
+
+
+def test_a_hostile_sheet_part_is_refused_on_the_portal_with_a_chinese_message(site):
+    c = signed_in(site, "town")
+    t = site["mine"]
+    for name, make in HOSTILE_PARTS.items():
+        r = c.post(
+            f"/upload/{t}",
+            files={"file": ("结果.xlsx", make())},
+            data={"csrf_token": token(c, f"/upload/{t}")},
+        )
+        assert r.status_code == 400, name
+        assert re.search("表格范围过大|不是有效的", re.search(r'id="error">([^<]+)', r.text).group(1)), name
+
+
+@pytest.mark.parametrize(
+    "sheets, rows",
+    [(1, 7_000), (3, 3_000), (20, 1_000)],  # 7000, 3000 and 1000 real cells; grids 420000, 540000, 1.2 M
+)
+def test_the_grids_a_reader_builds_are_capped_over_the_whole_workbook(sheets, rows):
+    settings = load_portal()
+    data = hostile(far_column_rows(rows), sheets=sheets)
+    assert rows * sheets < settings.upload_max_cells < (rows + 1) * 60 * sheets
+    with pytest.raises(uploads.UploadRefused, match="表格范围过大"):
+        uploads.read_upload("结果.xlsx", data, settings)
+
+
+def test_a_workbook_within_the_grid_cap_is_read():
+    data = hostile(far_column_rows(3_000), sheets=2)  # 2 x 3001 x 60 = 360120 cells
+    assert uploads.read_upload("结果.xlsx", data, load_portal()) != []
 
 
 @contextlib.contextmanager
@@ -793,6 +846,34 @@ def test_sign_in_answers_within_a_second_while_a_hostile_upload_is_read(site, li
     assert r.status_code == 400 and message in re.search(r'id="error">([^<]+)', r.text).group(1)
     if limits == "loose":  # the sign-in page came while the workbook was still being read
         assert answer["at"] > answered
+
+
+def test_uploads_read_at_once_are_limited_until_their_threads_end():
+    """A read given up at the time limit goes on in its thread (a thread cannot be killed): its
+    slot stays taken until it ends, and an upload past the limit is refused at once."""
+    settings = dataclasses.replace(
+        load_portal(), upload_max_rows=10**6, upload_max_cells=10**8, upload_parse_seconds=0.3
+    )
+    assert settings.upload_parse_workers == load_portal().upload_parse_workers >= 1
+    settings = dataclasses.replace(settings, upload_parse_workers=1)
+    slow = hostile("<row><c><v>1</v></c></row>" * 300_000)  # about 2 s of reading
+    for _ in range(600):  # reads other tests gave up may still be ending
+        if uploads.READERS.busy == 0:
+            break
+        time.sleep(0.1)
+
+    async def two() -> tuple[str, str, float]:
+        answers = []
+        for _ in range(2):
+            started = time.monotonic()
+            with pytest.raises(uploads.UploadRefused) as refused:
+                await uploads.read_in_worker("结果.xlsx", slow, settings)
+            answers.append((str(refused.value), time.monotonic() - started))
+        return answers[0][0], answers[1][0], answers[1][1]
+
+    first, second, took = anyio.run(two)
+    assert "读取超过" in first
+    assert "稍后再试" in second and took < 0.2
 
 
 def test_an_upload_of_unknown_length_is_refused_before_it_is_read(site):
