@@ -35,6 +35,7 @@ from jobs.sealed import connect
 from portal import audit, uploads
 from portal.accounts import AccountError, Accounts
 from portal.app import create_app
+from safetynet.ids import check_character
 from safetynet.rules import load_portal, load_rules
 from tests.direct import run
 from tests.workbooks import FAR_ROW, filled, hostile, september_open, sheet
@@ -1137,6 +1138,7 @@ def test_a_township_probing_another_township_s_resident_is_held_and_only_its_cou
     assert town.get(f"/applications/{application_id}/report.pdf").status_code == 404
     listing = town.get("/applications").text
     assert application_id in listing and victim["household_id"] not in listing
+    assert "本日第几次核对" not in listing  # a count of 1 on a held check told it why it was held
     for path in (f"/applications/{application_id}", f"/applications/{application_id}/report.pdf"):
         assert signed_in(site, "neighbour").get(path).status_code == 404  # another township's
         assert client(site).get(path).headers["location"] == "/login"
@@ -1149,11 +1151,14 @@ def test_a_township_probing_another_township_s_resident_is_held_and_only_its_cou
     county = signed_in(site, "county")
     held = county.get("/applications")
     assert application_id in held.text and f'action="{release}"' in held.text
+    assert "本日第几次核对" in held.text  # counts and reasons are the county's
     assert site["neighbour"] in county.get(f"/applications/{application_id}").text  # the county reads why
     assert county.post(release, data={}).status_code == 403  # no CSRF token
     assert applications.find(site["home"], application_id)["status"] == "held"
     r = county.post(release, data={"csrf_token": token(county, "/applications")})
     assert r.status_code == 303 and r.headers["location"] == f"/applications/{application_id}"
+    again = county.post(release, data={"csrf_token": token(county, "/applications")})  # a double-click
+    assert again.status_code == 303 and again.headers["location"] == f"/applications/{application_id}"
     shown = town.get(f"/applications/{application_id}")
     assert shown.status_code == 200 and 'id="assets"' in shown.text and "核对结论" in shown.text
     assert town.get(f"/applications/{application_id}/report.pdf").content.startswith(b"%PDF")
@@ -1161,3 +1166,44 @@ def test_a_township_probing_another_township_s_resident_is_held_and_only_its_cou
     assert (entry["status"], entry["account"], entry["released_by"]) == ("checked", "town", "county")
     actions = [(e["account"], e["action"], e["result"]) for e in audit.read(site["home"])]
     assert ("town", "application", "held") in actions and ("county", "release", "ok") in actions
+
+
+def test_a_refusal_at_release_is_shown_masked_to_the_office_that_asked(site):
+    """Between the hold and the release the neighbour checked the same person in its own
+    application: the release is refused, and that refusal was the application's last line, so
+    the township that asked (and the county) got 404 for it from then on."""
+    roster = Home(site["home"]).read("roster", "2026-08")
+    victim = (
+        roster.filter(pl.col("division_code").str.starts_with(site["neighbour"]))
+        .sort("id_number")
+        .row(1, named=True)
+    )
+    header = "身份证号,姓名,与户主关系,行政区划代码,城乡类别,申报月收入,授权书编号,申请类别\n"
+
+    def alone(township: str, head: str = "") -> bytes:
+        """The victim as the head, or as a child of a new head (another household)."""
+        village = roster.filter(pl.col("division_code").str.starts_with(township))["division_code"].sort()[0]
+        relation = "子女" if head else "户主"
+        rows = f"{victim['id_number']},{victim['name']},{relation},{village},农村,0,SQ-1,低保\n"
+        if head:
+            rows = f"{head},新户主,户主,{village},农村,0,SQ-1,低保\n" + rows
+        return (header + rows).encode()
+
+    town = signed_in(site, "town")
+    r = apply(town, alone(site["mine"]))
+    application_id = r.headers["location"].rsplit("/", 1)[-1]
+    assert applications.find(site["home"], application_id)["status"] == "held"
+    head = "43010119700101961"
+    neighbour = signed_in(site, "neighbour")  # its own resident, in another household
+    assert apply(neighbour, alone(site["neighbour"], head + check_character(head))).status_code == 303
+    county = signed_in(site, "county")
+    release = f"/applications/{application_id}/release"
+    refused = county.post(release, data={"csrf_token": token(county, "/applications")})
+    assert refused.status_code == 400 and "另一户的申请" in refused.text
+    for c in (town, county):
+        page = c.get(f"/applications/{application_id}")
+        assert page.status_code == 200 and "另一户的申请" in page.text, page.text
+        assert victim["id_number"] not in page.text and victim["id_number"][:6] + "********" in page.text
+    assert signed_in(site, "neighbour").get(f"/applications/{application_id}").status_code == 404
+    again = county.post(release, data={"csrf_token": token(county, "/applications")})
+    assert again.status_code == 303 and again.headers["location"] == f"/applications/{application_id}"
