@@ -242,9 +242,10 @@ class PortalSettings:
     lockout_failures: int
     lockout_minutes: float
     lockout_account_failures: int
-    lockout_address_failures: int
+    lockout_address_accounts: int  # user names tried from one address, not its failures
     password_min_length: int
     password_min_score: int
+    password_site_words: tuple[str, ...]  # what a guesser of this portal tries first
     hsts_days: int
     session_hours: float
     upload_max_bytes: int
@@ -800,9 +801,10 @@ def load_portal(root: Path = RULES_DIR) -> PortalSettings:
         lockout_failures=doc.get("lockout_failures", int),
         lockout_minutes=doc.number("lockout_minutes"),
         lockout_account_failures=doc.get("lockout_account_failures", int),
-        lockout_address_failures=doc.get("lockout_address_failures", int),
+        lockout_address_accounts=doc.get("lockout_address_accounts", int),
         password_min_length=doc.get("password_min_length", int),
         password_min_score=doc.get("password_min_score", int),
+        password_site_words=tuple(doc.get("password_site_words", list)),
         hsts_days=doc.get("hsts_days", int),
         session_hours=doc.number("session_hours"),
         upload_max_bytes=doc.get("upload_max_bytes", int),
@@ -819,7 +821,10 @@ def load_portal(root: Path = RULES_DIR) -> PortalSettings:
     )
     doc.done()
     for key, value in vars(settings).items():
-        if value <= 0:
+        if isinstance(value, tuple):
+            if not all(isinstance(v, str) and v for v in value):
+                raise doc.fail(key, "must be a list of words")
+        elif value <= 0:
             raise doc.fail(key, "must be above 0")
     return settings
 

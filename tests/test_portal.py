@@ -308,13 +308,53 @@ def test_one_address_cannot_guess_across_accounts_without_limit(site):
     settings = load_portal()
     accounts = Accounts(site["home"], settings)
     accounts.add("sprayed", "township", site["mine"], PASSWORD)
-    for i in range(settings.lockout_address_failures):
+    for i in range(settings.lockout_address_accounts):
         assert accounts.sign_in(f"someone-{i}", "Spring2026!", "10.88.0.1") is None
     assert accounts.sign_in("sprayed", PASSWORD, "10.88.0.1") is None
     assert accounts.sign_in("sprayed", PASSWORD, "10.88.0.2") is not None  # other addresses go on
     assert any(
         a["kind"] == "portal_lockout" and a["address"] == "10.88.0.1" for a in alerts.read(site["home"])
     )
+
+
+def test_an_office_behind_one_address_typing_its_own_accounts_wrong_is_not_locked(tmp_path):
+    """The address lock counted every failure: one office behind a NAT (or every office, behind a
+    proxy whose X-Forwarded-For is not trusted) with 20 typos among its staff in 15 minutes was
+    locked out whole. It counts the user names tried from the address: a guesser across accounts."""
+    settings = load_portal()
+    accounts = Accounts(tmp_path, settings)
+    staff = [f"clerk{i}" for i in range(6)]
+    for name in staff:
+        accounts.add(name, "township", "430101001", PASSWORD)
+    for _ in range(settings.lockout_failures - 1):  # 24 failures, each account below its own lock
+        for name in staff:
+            assert accounts.sign_in(name, "wrong-password", "10.66.0.1") is None
+    assert accounts.sign_in(staff[0], PASSWORD, "10.66.0.1") is not None
+    for i in range(settings.lockout_address_accounts):  # 20 names tried from one address: a guesser
+        assert accounts.sign_in(f"guess-{i}", "wrong-password", "10.66.0.2") is None
+    assert accounts.sign_in(staff[1], PASSWORD, "10.66.0.2") is None
+    assert accounts.sign_in(staff[1], PASSWORD, "10.66.0.3") is not None
+
+
+def test_a_lock_alert_escapes_the_name_typed_and_comes_once_per_window(tmp_path):
+    """The name typed went raw into the alert's subject and `account` (a line break reaches
+    SAFETYNET_ALERT_COMMAND, a mail header); a made-up name locked "for every address" raised an
+    alert, and a sprayer raised one every 20 requests, each run in the sign-in thread."""
+    from jobs import alerts
+
+    settings = load_portal()
+    accounts = Accounts(tmp_path, settings)
+    accounts.add("real", "township", "430101001", PASSWORD)
+    for i in range(settings.lockout_account_failures + 5):  # rotating addresses
+        accounts.sign_in("made-up", "wrong-password", f"10.44.{i}.1")
+        accounts.sign_in("real", "wrong-password", f"10.44.{i}.1")
+    for address in ("10.45.0.1", "10.45.0.2"):  # spraying made-up names, a line break in each
+        for i in range(settings.lockout_address_accounts + 5):
+            accounts.sign_in(f"x{i}\nBcc: all@county.example", "wrong-password", address)
+    told = [a for a in alerts.read(tmp_path) if a["kind"] == "portal_lockout"]
+    assert sorted(a["account"] for a in told) == ["real", "x19\\nBcc: all@county.example"], told
+    assert all("\n" not in a["subject"] + a["account"] for a in told)
+    assert "address 10.45.0.1 locked" in next(a["subject"] for a in told if a["account"] != "real")
 
 
 @pytest.mark.parametrize(
