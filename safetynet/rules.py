@@ -256,6 +256,7 @@ class PortalSettings:
     upload_parse_seconds: float
     application_max_members: int
     authorisation_max_bytes: int  # the signed 授权书 uploaded with an application
+    authorisation_min_bytes: int  # a scanned or photographed page is no smaller
     application_daily_multiple: float  # an office's checks in a day above this x its usual day ...
     application_daily_minimum: int  # ... and above this are held for the county's release
     application_baseline_days: int  # the days before today its usual day is the mean of
@@ -815,6 +816,7 @@ def load_portal(root: Path = RULES_DIR) -> PortalSettings:
         upload_parse_seconds=doc.number("upload_parse_seconds"),
         application_max_members=doc.get("application_max_members", int),
         authorisation_max_bytes=doc.get("authorisation_max_bytes", int),
+        authorisation_min_bytes=doc.get("authorisation_min_bytes", int),
         application_daily_multiple=doc.number("application_daily_multiple"),
         application_daily_minimum=doc.get("application_daily_minimum", int),
         application_baseline_days=doc.get("application_baseline_days", int),

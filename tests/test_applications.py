@@ -30,7 +30,11 @@ from safetynet.rules import load_portal, load_rules
 RULES = load_rules()
 NOW = dt.datetime(2026, 10, 20, 10, 0, tzinfo=applications.CHINA)
 # the applicant's signed authorisation (授权书), scanned to PDF: what a township uploads with the rows
-SIGNED = ("授权书.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n% signed by the applicant\n%%EOF\n")
+# (a scanned page is tens of kilobytes; rules/portal/portal.yaml authorisation_min_bytes)
+SIGNED = (
+    "授权书.pdf",
+    b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n" + b"% scanned page\n" * 1000 + b"%%EOF\n",
+)
 
 
 @pytest.fixture(scope="module")
@@ -525,6 +529,7 @@ BAD_AUTHORISATIONS = {
     "未上传申请人签署的授权书": None,
     "授权书文件是空的": ("授权书.pdf", b""),
     "授权书应为 PDF、JPG 或 PNG": ("授权书.pdf", b"SQ-2026-0001 signed, trust me"),
+    "授权书文件太小": ("授权书.pdf", b"%PDF-"),  # a type's first bytes are not a signed page
     "授权书文件超过": ("授权书.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 3_000_000),
 }
 
@@ -538,11 +543,12 @@ def test_an_application_without_a_signed_authorisation_file_is_refused(home, fon
 
 
 def test_the_authorisation_is_kept_under_its_sha256_and_named_in_the_auditors_view(home, fonts):
-    jpg = ("scan.JPG", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"signed" * 10)
+    jpg = ("scan.JPG", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"signed" * 2000)
     got = check(home, fonts, applicant(home, NEW), signed=jpg)
     sha = hashlib.sha256(jpg[1]).hexdigest()
     kept = home / "lake" / "_applications" / "authorisations" / f"{sha}.jpg"
     assert kept.read_bytes() == jpg[1] and got.entry["authorisation_sha256"] == sha
+    assert kept.stat().st_mode & 0o777 == 0o440  # personal data: never readable by other accounts
     check(
         home, fonts, applicant(home, NEW, authorisation="SQ-2026-0002"), signed=jpg
     )  # the same file: one copy

@@ -1044,7 +1044,7 @@ def application(site, township: str, serial: int, authorisation: str = "SQ-2026-
 
 SIGNED = (
     "授权书.pdf",
-    b"%PDF-1.7\n% the applicant's signed authorisation, scanned\n%%EOF\n",
+    b"%PDF-1.7\n" + b"% the applicant's signed authorisation, scanned\n" * 500 + b"%%EOF\n",
     "application/pdf",
 )
 
