@@ -153,6 +153,11 @@ class ApplicationRefused(SafetynetError):
         super().__init__("；".join(problems))
 
 
+class AlreadyReleased(ApplicationRefused):
+    """A release of a check that a release before it has already run (a double-click): nothing is
+    logged, the answer is the first release's."""
+
+
 @dataclass(frozen=True)
 class Application:
     file: str
@@ -722,13 +727,16 @@ def release(
 ) -> Checked:
     """A held check released by the county office of its township: checked now, for the office
     that asked, under the same application id. ApplicationRefused for anyone else, or when it is
-    not held; a check refused or failing on release is logged as a submitted one is."""
+    not held (AlreadyReleased when a release came first: nothing logged); a check refused or
+    failing on release is logged as a submitted one is (an error leaves it held, to release again)."""
     now = now or dt.datetime.now(CHINA)
     settings = settings or load_portal()
     h = Home(home)
     entry = find(home, application_id)
     if role != "county" or not area or entry is None or not (entry["township_code"] or "").startswith(area):
         raise ApplicationRefused([f"只有申请所在县（区）民政局可以放行暂缓的申请 {application_id}"])
+    if entry["status"] != "held" and entry.get("released_by"):
+        raise AlreadyReleased([f"申请 {application_id} 已放行核对，请查看核对结果"])
     if entry["status"] != "held":
         raise ApplicationRefused([f"申请 {application_id} 不是待放行的申请（{entry['result']}）"])
     kept = ("account", "role", "client_address", "office", "file", "file_sha256")
@@ -742,13 +750,32 @@ def release(
         if others:
             raise ApplicationRefused(_same_people(app, others), app)
         return _run(h, app, rules, fonts, who, application_id, now, settings, data)
-    except ApplicationRefused as exc:
+    except AlreadyReleased:
+        raise
+    except ApplicationRefused as exc:  # shown, masked, to the office that asked (its township's line)
+        problems = "；".join(exc.problems)
         _failed(
-            home, now, who, exc.application or app, "refused", "；".join(exc.problems), "", application_id
+            home,
+            now,
+            who,
+            exc.application or app,
+            "refused",
+            problems,
+            entry["township_code"],
+            application_id,
         )
         raise
     except Exception as exc:
-        _failed(home, now, who, app, "error", f"{type(exc).__name__}: {exc}", "", application_id)
+        _failed(
+            home,
+            now,
+            who,
+            app,
+            "error",
+            f"{type(exc).__name__}: {exc}",
+            entry["township_code"],
+            application_id,
+        )
         raise
 
 
@@ -802,22 +829,35 @@ def _duty(h: Home, app: Application, area: str, now: dt.datetime, settings: Port
     fields: dict = {"day_count": count + 1, "day_threshold": threshold}
     found = application_duty.elsewhere(h, app.month, app.members["id_number"].to_list(), area)
     if found.height:
-        names = division_names(h, app.month)
-        reasons = [
-            f"成员 {_mask(r['id_number'])} 在{names.get(t, '')}（{t}）{app.month}监测名册"
-            f"的户 {r['household_id']} 中"
-            for r in found.to_dicts()
-            if (t := r["division_code"][:9])
-        ]
-        reason = "；".join(reasons) + "：请核实其实际居住和共同生活的家庭后放行"
+        reason = roster_reason(found, division_names(h, app.month), app.township_code, app.month)
         return fields | {"held_for": "roster", "held_reason": reason}
     if count >= threshold:
-        reason = (
-            f"本辖区（{area}）本日第{count + 1}次申请核对，超过每日阈值{threshold}次"
-            f"（通常每日次数的{settings.application_daily_multiple:g}倍，至少{settings.application_daily_minimum}次）"
-        )
-        return fields | {"held_for": "daily_count", "held_reason": reason}
+        return fields | {
+            "held_for": "daily_count",
+            "held_reason": _daily_reason(area, count, threshold, settings),
+        }
     return fields
+
+
+def roster_reason(found: pl.DataFrame, names: dict[str, str], township: str, month: str) -> str:
+    """Why a check is held for its county: where each member stands on the roster. The household is
+    named only when it is of the county's own townships; another county's is not this county's to
+    read (the township's name suffices to ask there)."""
+    reasons = []
+    for r in found.to_dicts():
+        theirs = r["division_code"][:9]
+        household = f"的户 {r['household_id']} " if theirs[:6] == township[:6] else ""
+        where = f"{names.get(theirs, '')}（{theirs}）{month}监测名册{household}"
+        reasons.append(f"成员 {_mask(r['id_number'])} 在{where}中")
+    return "；".join(reasons) + "：请核实其实际居住和共同生活的家庭后放行"
+
+
+def _daily_reason(area: str, count: int, threshold: int, settings: PortalSettings) -> str:
+    """Why a check is held for its office's daily count (`count` checks made before it today)."""
+    return (
+        f"本辖区（{area}）本日第{count + 1}次申请核对，超过每日阈值{threshold}次"
+        f"（通常每日次数的{settings.application_daily_multiple:g}倍，至少{settings.application_daily_minimum}次）"
+    )
 
 
 def _count(home: Path, area: str, now: dt.datetime, settings: PortalSettings) -> tuple[int, int]:
@@ -835,24 +875,32 @@ def _held_entry(
     held = Path("_applications") / "held" / f"{now:%Y-%m}" / f"{application_id}{Path(app.file).suffix}"
     (h.lake / held).parent.mkdir(parents=True, exist_ok=True)
     (h.lake / held).write_bytes(data)
-    daily = "本日本辖区的申请核对已超过每日核对量；" if who.get("held_for") == "daily_count" else ""
+    # the same words whatever the reason: that a member stands on another township's roster is the
+    # county's to read (held_for, held_reason), not the office's that typed him
     return _entry(
         now,
         "held",
         who,
         application_id=application_id,
-        township_code=app.township_code,
-        household_id=app.household_id,
-        authorisation_ref=app.authorisation_ref,
-        applied_for=app.applied_for,
-        members=app.members.height,
-        member_ids=app.members["id_number"].to_list(),
-        month_used=app.month,
-        build=app.build,
+        **_fields(app),
         result=HELD,
-        detail=daily + WAIT,
+        detail=WAIT,
         held_file=held.as_posix(),
     )
+
+
+def _fields(app: Application) -> dict:
+    """The application's fields of a log line."""
+    return {
+        "township_code": app.township_code,
+        "household_id": app.household_id,
+        "authorisation_ref": app.authorisation_ref,
+        "applied_for": app.applied_for,
+        "members": app.members.height,
+        "member_ids": app.members["id_number"].to_list(),
+        "month_used": app.month,
+        "build": app.build,
+    }
 
 
 def _held(home: Path, app: Application, entry: dict) -> Checked:
@@ -892,8 +940,9 @@ def _run(
     settings: PortalSettings,
     data: bytes,
 ) -> Checked:
-    """The check, its report and its record; the log line written last, under the log's lock. The
-    office's daily count is read again there: checks made at once past the threshold are held."""
+    """The check, its report and its record; the record put in place and the log line written last,
+    together under the log's lock, after what others may have changed meanwhile is read again
+    (`_read_again`)."""
     home = h.root
     checked = check(h, app, rules)
     checked.application_id = application_id
@@ -903,46 +952,65 @@ def _run(
         raise ApplicationRefused([f"{app.file}：报告无法生成，{exc}"], app) from None
     folder = home / "lake" / "_applications" / "checks" / f"{now:%Y-%m}" / application_id
     checked.report_file = (folder / "report.pdf").relative_to(home / "lake").as_posix()
-    _write_record(folder, checked, now)
-    fault("application", "record")
-    checked.entry = _entry(
-        now,
-        "checked",
-        who,
-        application_id=application_id,
-        township_code=app.township_code,
-        household_id=app.household_id,
-        authorisation_ref=app.authorisation_ref,
-        applied_for=app.applied_for,
-        members=app.members.height,
-        member_ids=app.members["id_number"].to_list(),
-        month_used=app.month,
-        build=app.build,
-        result=checked.result,
-        detail=checked.detail,
-        report_file=checked.report_file,
-        report_sha256=hashlib.sha256(checked.report).hexdigest(),
-    )
-    # Two offices checking the same person at once: the second to reach the log is refused.
-    with locked(log_folder(home) / ".lock"):
-        others = other_applications(h, app, rules, now.date())
-        if others:
-            raise ApplicationRefused(_same_people(app, others), app)
-        late = None
-        if who.get("office") and not who.get("released_by"):
-            count, threshold = _count(home, who["office"], now, settings)
-            checked.entry |= {"day_count": count + 1, "day_threshold": threshold}
-            if count >= threshold:
-                late = who | {"day_count": count + 1, "day_threshold": threshold, "held_for": "daily_count"}
-                late["held_reason"] = (
-                    f"本辖区（{who['office']}）本日第{count + 1}次申请核对，超过每日阈值{threshold}次"
-                )
-                late = _held_entry(h, app, data, late, application_id, now)
-        _append(home, late or checked.entry, now)
-    if late:
-        shutil.rmtree(folder)
-        return _held(home, app, late)
-    return checked
+    staged = _write_record(folder, checked, now)
+    try:
+        fault("application", "record")
+        checked.entry = _entry(
+            now,
+            "checked",
+            who,
+            application_id=application_id,
+            **_fields(app),
+            result=checked.result,
+            detail=checked.detail,
+            report_file=checked.report_file,
+            report_sha256=hashlib.sha256(checked.report).hexdigest(),
+        )
+        with locked(log_folder(home) / ".lock"):
+            late = _read_again(h, app, rules, who, checked, settings, data, now)
+            if late is None:
+                _place(staged, folder)
+            _append(home, late or checked.entry, now)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)  # a record not put in place
+    return _held(home, app, late) if late else checked
+
+
+def _read_again(
+    h: Home,
+    app: Application,
+    rules: RuleSet,
+    who: dict,
+    checked: Checked,
+    settings: PortalSettings,
+    data: bytes,
+    now: dt.datetime,
+) -> dict | None:
+    """Under the log's lock: a release still held (a second click is AlreadyReleased); the same people
+    not in another office's application checked meanwhile (refused); the office's count for the day
+    (checks made at once past the threshold: the late ones are held, their log line returned)."""
+    application_id = checked.application_id
+    if who.get("released_by"):
+        entry = find(h.root, application_id)
+        if entry is None or entry["status"] != "held":
+            raise AlreadyReleased([f"申请 {application_id} 已放行核对，请查看核对结果"], app)
+    others = other_applications(h, app, rules, now.date())
+    if others:
+        raise ApplicationRefused(_same_people(app, others), app)
+    office = who.get("office")
+    if not office or who.get("released_by"):
+        return None
+    count, threshold = _count(h.root, office, now, settings)
+    checked.entry |= {"day_count": count + 1, "day_threshold": threshold}
+    if count < threshold:
+        return None
+    late = who | {
+        "day_count": count + 1,
+        "day_threshold": threshold,
+        "held_for": "daily_count",
+        "held_reason": _daily_reason(office, count, threshold, settings),
+    }
+    return _held_entry(h, app, data, late, application_id, now)
 
 
 def _failed(
@@ -956,16 +1024,8 @@ def _failed(
     application_id: str | None = None,
 ) -> None:
     """The log line of a refused or failed check."""
-    if app is not None:
-        fields = {
-            "township_code": app.township_code,
-            "household_id": app.household_id,
-            "authorisation_ref": app.authorisation_ref,
-            "applied_for": app.applied_for,
-            "month_used": app.month,
-        }
-    else:
-        fields = {"township_code": area or None}  # refused before it was read: the office's own
+    # refused before it was read: the office's own township
+    fields = _fields(app) if app is not None else {"township_code": area or None}
     entry = _entry(
         now,
         status,
@@ -978,9 +1038,11 @@ def _failed(
     _append(home, entry, now)
 
 
-def _write_record(folder: Path, checked: Checked, now: dt.datetime) -> None:
-    """The members as checked and the report, into a new folder renamed into place whole."""
-    tmp = folder.with_name(folder.name + ".tmp")
+def _write_record(folder: Path, checked: Checked, now: dt.datetime) -> Path:
+    """The members as checked and the report, into a folder of this writer's own (two releases of
+    one check at once write their own), for `_place` to rename into place whole; one level deeper
+    than the records, so v_application_members never reads it."""
+    tmp = folder.parent / ".staging" / f"{folder.name}.{uuid.uuid4().hex}"
     tmp.mkdir(parents=True)
     app = checked.application
     write_parquet(
@@ -994,7 +1056,15 @@ def _write_record(folder: Path, checked: Checked, now: dt.datetime) -> None:
     )
     (tmp / "report.pdf").write_bytes(checked.report)
     (tmp / "report.json").write_text(json.dumps(checked.sections, ensure_ascii=False), encoding="utf-8")
-    os.rename(tmp, folder)
+    return tmp
+
+
+def _place(staged: Path, folder: Path) -> None:
+    """The record renamed into place, under the log's lock as its line is written: a folder already
+    there is a stopped release's, named by no line (the log still says held)."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.rename(staged, folder)
 
 
 def entries(home: Path, months: tuple[str, str] | None = None) -> list[dict]:
@@ -1026,7 +1096,7 @@ def held(home: Path, area: str = "") -> list[dict]:
     """The checks of townships starting with `area` held and not yet released, newest first."""
     latest: dict[str, dict] = {}
     for e in entries(home):
-        if e["application_id"]:
+        if e["application_id"] and e["status"] != "error":  # an error on release leaves it held
             latest.setdefault(e["application_id"], e)
     return [
         e for e in latest.values() if e["status"] == "held" and (e["township_code"] or "").startswith(area)
@@ -1037,11 +1107,13 @@ APPLICATION_ID = re.compile(r"SQ\d{8}-[0-9A-F]{8}")
 
 
 def find(home: Path, application_id: str) -> dict | None:
-    """The latest log line of an application (checked, held, or refused on release), or None."""
+    """The latest log line of an application (checked, held, or refused on release), or None. A
+    release that failed with an error (logged for the data team) leaves the line before it."""
     if not APPLICATION_ID.fullmatch(application_id):
         return None
     month = f"{application_id[2:6]}-{application_id[6:8]}"  # logged from the month of its id's date on
-    return next((e for e in entries(home, (month, "9999-12")) if e["application_id"] == application_id), None)
+    lines = entries(home, (month, "9999-12"))
+    return next((e for e in lines if e["application_id"] == application_id and e["status"] != "error"), None)
 
 
 def sections_of(home: Path, entry: dict) -> dict:

@@ -2,8 +2,10 @@
 makes no check without one (DOMAIN.md, "Checks across regions"), so a typed reference is not enough.
 
 The file is a scan or a photo: PDF, JPG or PNG, its type read from its first bytes (a name says
-nothing), at most `authorisation_max_bytes` (rules/portal/portal.yaml). It is kept once under its
-SHA-256, next to the application log, and each log line names it (v_application_checks):
+nothing), at least `authorisation_min_bytes` (a scanned or photographed page; a type's first bytes
+alone are no signed authorisation) and at most `authorisation_max_bytes` (rules/portal/portal.yaml).
+It is kept once under its SHA-256, next to the application log, readable by the owner and group only
+(jobs/__init__.py), and each log line names it (v_application_checks):
 
     <home>/lake/_applications/authorisations/<sha256>.<pdf|jpg|png>
 """
@@ -56,6 +58,11 @@ def screened(upload: tuple[str, bytes] | None, settings: PortalSettings) -> Auth
     kind = kind_of(data)
     if kind is None:
         return f"授权书应为 PDF、JPG 或 PNG 文件（按文件内容判断，不看扩展名）：{name} 不是"
+    if len(data) < settings.authorisation_min_bytes:
+        least = settings.authorisation_min_bytes / 1000
+        return (
+            f"授权书文件太小（{len(data)} 字节）：{name} 不是签署的授权书的扫描件或照片（至少 {least:g} KB）"
+        )
     return Authorisation(name, data, kind)
 
 
@@ -67,6 +74,6 @@ def keep(lake: Path, authorisation: Authorisation) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # one per writer: threads share a pid
         tmp.write_bytes(authorisation.data)
-        tmp.chmod(0o444)
+        tmp.chmod(0o440)  # read-only, and like all the home holds, never for other accounts
         os.replace(tmp, path)
     return authorisation.file

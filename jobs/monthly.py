@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from jobs import alerts, areas, runs
+from jobs.deployment import backfill_command
 from jobs.faults import fault
 from jobs.ingest import DeliveredFile, find_deliveries, stage_source
 from jobs.lake import (
@@ -156,10 +157,7 @@ def turn(
     last = published[-1] if published else None
     first = previous_month(month) if last is None else _next(last)
     if scheduled:
-        return (
-            f"{prev} to be published ({GAP}; fill the gap: airflow backfill create --dag-id "
-            f"safetynet_monthly --from-date {first}-01T00:00:00+08:00 --to-date {prev}-01T00:00:00+08:00)"
-        )
+        return f"{prev} to be published ({GAP}; fill the gap: {backfill_command(first, prev)})"
     tried = f"; run {earlier[-1]['run_id']} of {prev} did not publish it" if earlier else ""
     raise OrderError(
         f"{month} cannot run: {prev} is not published in {home.root} (last published before it: "

@@ -7,8 +7,11 @@ score, offline, at least `password_min_score`). Failed sign-ins are counted over
 (rules/portal/portal.yaml) three ways: per account and client address (after `lockout_failures` the
 account is locked for that address only, so a stranger elsewhere cannot lock a township out with a
 few guesses); per account from every address (`lockout_account_failures`: rotating addresses, e.g.
-`X-Forwarded-For` behind a trusted proxy, cannot guess without limit); per address at every account
-(`lockout_address_failures`). A lock of the last two kinds is an alert to the data team. Disabling
+`X-Forwarded-For` behind a trusted proxy, cannot guess without limit); per address, the user names
+tried from it (`lockout_address_accounts`: a guesser across accounts, while an office behind one
+address typing its own few accounts wrong is not locked whole). A lock of the last two kinds is an
+alert to the data team, at most once per lock window for an account (one that exists) and once per
+window for any address (a sprayer rotating addresses raises one), the name typed escaped. Disabling
 an account or resetting or changing its password ends its sessions (the session carries the
 account's `epoch`).
 """
@@ -28,13 +31,11 @@ from zxcvbn import zxcvbn
 
 from jobs import alerts
 from safetynet.errors import SafetynetError
-from safetynet.rules import PortalSettings
+from safetynet.rules import PortalSettings, load_portal
 
 ROLES = ("township", "county", "admin")
 AREA = {"township": re.compile(r"[0-9]{9}"), "county": re.compile(r"[0-9]{6}"), "admin": re.compile(r"")}
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{2,40}")
-# words a guesser tries first on this portal, besides the account's own name
-SITE_WORDS = ["safetynet", "portal", "minzheng", "dibao"]
 SCHEMA = """
 create table if not exists accounts (
     username text primary key,
@@ -52,6 +53,11 @@ create table if not exists failures (
 );
 create index if not exists failures_by_account on failures (username, address, at);
 create index if not exists failures_by_address on failures (address, at);
+create table if not exists lock_alerts (
+    kind text not null,
+    key text not null,
+    at text not null
+);
 create table if not exists sessions (
     id text primary key,
     username text not null,
@@ -78,7 +84,7 @@ class WeakPassword(AccountError):
 @dataclass(frozen=True)
 class Failures:
     """Failed sign-ins within the lockout window: this account at this address, this account at
-    every address, this address at every account."""
+    every address; and the user names tried from this address."""
 
     here: int
     account: int
@@ -88,7 +94,7 @@ class Failures:
         return (
             self.here >= settings.lockout_failures
             or self.account >= settings.lockout_account_failures
-            or self.address >= settings.lockout_address_failures
+            or self.address >= settings.lockout_address_accounts
         )
 
 
@@ -224,14 +230,16 @@ class Accounts:
             failures = self._failures(con, username, address)
             con.execute("insert into failures values (?, ?, ?)", [username, address, _now().isoformat()])
             row = con.execute(
-                "select password_hash from accounts where username = ? and disabled = 0", [username]
+                "select password_hash, disabled from accounts where username = ?", [username]
             ).fetchone()
+            due = self._alerts_due(con, username, address, exists=row is not None)
             con.execute("commit")
-            valid = HASHER.verify(password, row[0] if row else _DUMMY) and row is not None
+            enabled = row is not None and not row[1]
+            valid = HASHER.verify(password, row[0] if enabled else _DUMMY) and enabled
             if valid and not failures.locked(self.settings):
                 con.execute("delete from failures where username = ? and address = ?", [username, address])
                 return self._row(con, username)
-        self._alert_if_locked_now(failures, username, address)
+        self._alert(due, username, address)
         return None
 
     def _failures(self, con: sqlite3.Connection, username: str, address: str) -> Failures:
@@ -239,34 +247,55 @@ class Accounts:
         return Failures(
             *con.execute(
                 "select count(*) filter (where username = ? and address = ?),"
-                " count(*) filter (where username = ?), count(*) filter (where address = ?)"
+                " count(*) filter (where username = ?), count(distinct username) filter (where address = ?)"
                 " from failures where at > ? and (username = ? or address = ?)",
                 [username, address, username, address, since, username, address],
             ).fetchone()
         )
 
-    def _alert_if_locked_now(self, before: Failures, username: str, address: str) -> None:
-        """The data team is told once, by the failure that locks an account for every address or an
-        address for every account (counts read in one write transaction: exactly one failure
-        reaches each limit)."""
-        s, minutes = self.settings, f"{self.settings.lockout_minutes:g} minutes"
-        if before.account + 1 == s.lockout_account_failures:
+    def _alerts_due(self, con: sqlite3.Connection, username: str, address: str, exists: bool) -> list[str]:
+        """The locks this failure (counted) leaves that the data team has not been told of within the
+        window, recorded as told (in the sign-in's write transaction: one failure tells each): an
+        account's, only for an account that exists; an address's, once for any address."""
+        s = self.settings
+        after = self._failures(con, username, address)
+        since = (_now() - dt.timedelta(minutes=s.lockout_minutes)).isoformat()
+        locks = {"account": exists and after.account >= s.lockout_account_failures}
+        locks["address"] = after.address >= s.lockout_address_accounts
+        due = []
+        for kind, key in (("account", username), ("address", "")):
+            told = con.execute(
+                "select 1 from lock_alerts where kind = ? and key = ? and at > ?", [kind, key, since]
+            ).fetchone()
+            if locks[kind] and not told:
+                con.execute("insert into lock_alerts values (?, ?, ?)", [kind, key, _now().isoformat()])
+                due.append(kind)
+        return due
+
+    def _alert(self, due: list[str], username: str, address: str) -> None:
+        """The data team told of each lock due (jobs/alerts.py); the name typed is escaped as the
+        audit log writes it (a line break must not reach a mail header or the alert command)."""
+        s, minutes, name = self.settings, f"{self.settings.lockout_minutes:g} minutes", escaped(username)
+        if "account" in due:
             subject = (
-                f"safetynet portal: account {username} locked for every address, "
+                f"safetynet portal: account {name} locked for every address, "
                 f"{s.lockout_account_failures} failed sign-ins within {minutes} (the last from {address})"
             )
             body = (
                 "Someone may be guessing its password from rotating addresses; "
                 "`safetynet users reset` lifts the lock."
             )
-            alerts.notify(self.home, "portal_lockout", subject, body, account=username, address=address)
-        if before.address + 1 == s.lockout_address_failures:
+            alerts.notify(self.home, "portal_lockout", subject, body, account=name, address=address)
+        if "address" in due:
             subject = (
                 f"safetynet portal: address {address} locked for every account, "
-                f"{s.lockout_address_failures} failed sign-ins within {minutes} (the last as {username})"
+                f"{s.lockout_address_accounts} user names tried within {minutes} (the last {name})"
             )
-            body = "Someone may be guessing passwords across accounts from this address."
-            alerts.notify(self.home, "portal_lockout", subject, body, account=username, address=address)
+            body = (
+                "Someone may be guessing passwords across accounts from this address. Other addresses "
+                f"locked within {minutes} are not told again: v_portal_log lists every failed sign-in."
+            )
+            alerts.notify(self.home, "portal_lockout", subject, body, account=name, address=address)
 
     def open_session(self, username: str) -> str:
         sid = secrets.token_urlsafe(24)
@@ -308,7 +337,8 @@ def check_password(password: str, username: str, settings: PortalSettings) -> No
     least = settings.password_min_length
     if len(password) < least:
         raise WeakPassword(f"a password needs at least {least} characters", f"密码至少需要 {least} 个字符")
-    found = zxcvbn(password[:72], user_inputs=[username, *SITE_WORDS])  # zxcvbn's own length limit
+    words = [username, *settings.password_site_words]
+    found = zxcvbn(password[:72], user_inputs=words)  # zxcvbn's own length limit
     if found["score"] < settings.password_min_score:
         hint = found["feedback"].get("warning") or "it is easy to guess"
         raise WeakPassword(
@@ -320,8 +350,6 @@ def check_password(password: str, username: str, settings: PortalSettings) -> No
 
 def strong_password() -> str:
     """A random password the policy accepts (the demo's accounts)."""
-    from safetynet.rules import load_portal
-
     settings = load_portal()
     while True:
         password = secrets.token_urlsafe(12)  # 16 characters, 96 random bits

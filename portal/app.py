@@ -363,7 +363,7 @@ def create_app(
         )
 
     @app.get("/password", response_class=HTMLResponse)
-    async def password_form(request: Request) -> Response:
+    def password_form(request: Request) -> Response:  # user() reads the accounts' database
         return page(request, "password.html", user(request), message=None, done=False)
 
     @app.post("/password", response_class=HTMLResponse)
@@ -752,6 +752,9 @@ def create_app(
             held=applications.held(home, area),
             may_check=account.role in ("township", "admin"),
             may_release=account.role == "county",
+            # counts and reasons of a hold are the county's and the data team's: to the office that
+            # typed him they would tell that someone stands on another township's roster
+            may_read_holds=account.role in ("county", "admin"),
             columns=APPLICATION,
             rows=range(applications.FORM_ROWS),
             area=area,
@@ -841,33 +844,42 @@ def create_app(
         )
 
     @app.post("/applications/{application_id}/release", response_class=HTMLResponse)
-    async def application_release(
+    def application_release(
         request: Request, application_id: str, csrf_token: Annotated[str | None, Form()] = None
     ) -> Response:
-        """A held check released by the county office of its township, checked at once."""
+        """A held check released by the county office of its township, checked at once (in the
+        thread pool: a check reads the lake and draws a PDF). A second click, or a release that
+        another came before, goes to the first one's answer."""
         check_csrf(request, csrf_token)
         account = user(request)
         entry = application_of(account, application_id)
-        if account.role != "county" or entry["status"] != "held":
+        result = RedirectResponse(f"/applications/{application_id}", status_code=303)
+        if account.role != "county":
+            raise NotFound()
+        if entry.get("released_by"):
+            return result
+        if entry["status"] != "held":
             raise NotFound()
         try:
-            checked = await run_in_threadpool(
-                applications.release,
+            checked = applications.release(
                 *(home, application_id, _rules(), _fonts(), account.username, account.role, account.area),
                 address(request),
                 None,
                 settings,
             )
+        except applications.AlreadyReleased:
+            return result
         except applications.ApplicationRefused as exc:
             log(request, "release", account, result="refused", detail=f"{application_id}: {exc}"[:2000])
             return applications_page(request, account, status=400, error=exc.problems)
         logged_check(request, account, "release", checked)
-        return RedirectResponse(f"/applications/{application_id}", status_code=303)
+        return result
 
     def application_of(account: Account, application_id: str) -> dict:
-        """The latest line of an application the account may see (checked or held), else 404."""
+        """The latest line of an application the account may see (checked, held, or refused on its
+        release), else 404."""
         entry = applications.find(home, application_id)
-        if entry is None or entry["status"] not in ("checked", "held"):
+        if entry is None or entry["status"] not in ("checked", "held", "refused"):
             raise NotFound()
         if not account.may_see(entry["township_code"] or "-"):
             raise NotFound()
@@ -880,14 +892,16 @@ def create_app(
         held = entry["status"] == "held"
         if held and account.role == "township":  # why it is held is the county's to read
             entry = entry | {"held_reason": None}
+        refused = entry["status"] == "refused"  # on its release: the detail is masked when logged
         return page(
             request,
             "application.html",
             account,
             e=entry,
             held=held,
+            refused=refused,
             may_release=held and account.role == "county",
-            report=None if held else applications.sections_of(home, entry),
+            report=None if held or refused else applications.sections_of(home, entry),
             name=names().get(entry["township_code"], entry["township_code"]),
         )
 

@@ -242,9 +242,10 @@ class PortalSettings:
     lockout_failures: int
     lockout_minutes: float
     lockout_account_failures: int
-    lockout_address_failures: int
+    lockout_address_accounts: int  # user names tried from one address, not its failures
     password_min_length: int
     password_min_score: int
+    password_site_words: tuple[str, ...]  # what a guesser of this portal tries first
     hsts_days: int
     session_hours: float
     upload_max_bytes: int
@@ -256,6 +257,7 @@ class PortalSettings:
     upload_parse_workers: int  # uploads read at once, a read given up still counting until it ends
     application_max_members: int
     authorisation_max_bytes: int  # the signed 授权书 uploaded with an application
+    authorisation_min_bytes: int  # a scanned or photographed page is no smaller
     application_daily_multiple: float  # an office's checks in a day above this x its usual day ...
     application_daily_minimum: int  # ... and above this are held for the county's release
     application_baseline_days: int  # the days before today its usual day is the mean of
@@ -801,9 +803,10 @@ def load_portal(root: Path = RULES_DIR) -> PortalSettings:
         lockout_failures=doc.get("lockout_failures", int),
         lockout_minutes=doc.number("lockout_minutes"),
         lockout_account_failures=doc.get("lockout_account_failures", int),
-        lockout_address_failures=doc.get("lockout_address_failures", int),
+        lockout_address_accounts=doc.get("lockout_address_accounts", int),
         password_min_length=doc.get("password_min_length", int),
         password_min_score=doc.get("password_min_score", int),
+        password_site_words=tuple(doc.get("password_site_words", list)),
         hsts_days=doc.get("hsts_days", int),
         session_hours=doc.number("session_hours"),
         upload_max_bytes=doc.get("upload_max_bytes", int),
@@ -815,13 +818,17 @@ def load_portal(root: Path = RULES_DIR) -> PortalSettings:
         upload_parse_workers=doc.get("upload_parse_workers", int),
         application_max_members=doc.get("application_max_members", int),
         authorisation_max_bytes=doc.get("authorisation_max_bytes", int),
+        authorisation_min_bytes=doc.get("authorisation_min_bytes", int),
         application_daily_multiple=doc.number("application_daily_multiple"),
         application_daily_minimum=doc.get("application_daily_minimum", int),
         application_baseline_days=doc.get("application_baseline_days", int),
     )
     doc.done()
     for key, value in vars(settings).items():
-        if value <= 0:
+        if isinstance(value, tuple):
+            if not all(isinstance(v, str) and v for v in value):
+                raise doc.fail(key, "must be a list of words")
+        elif value <= 0:
             raise doc.fail(key, "must be above 0")
     return settings
 

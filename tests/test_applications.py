@@ -19,7 +19,7 @@ from pypdf import PdfReader
 from workbooks import HOSTILE_PARTS, sheet
 
 from jobs import alerts, applications
-from jobs.applications import ApplicationRefused, submit
+from jobs.applications import ApplicationRefused, Checked, submit
 from jobs.household_reports import division_names
 from jobs.lake import Home
 from jobs.warehouse import connect_read_only, read
@@ -30,7 +30,11 @@ from safetynet.rules import load_portal, load_rules
 RULES = load_rules()
 NOW = dt.datetime(2026, 10, 20, 10, 0, tzinfo=applications.CHINA)
 # the applicant's signed authorisation (授权书), scanned to PDF: what a township uploads with the rows
-SIGNED = ("授权书.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n% signed by the applicant\n%%EOF\n")
+# (a scanned page is tens of kilobytes; rules/portal/portal.yaml authorisation_min_bytes)
+SIGNED = (
+    "授权书.pdf",
+    b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n" + b"% scanned page\n" * 1000 + b"%%EOF\n",
+)
 
 
 @pytest.fixture(scope="module")
@@ -519,7 +523,7 @@ def test_a_member_on_another_township_s_roster_is_held_and_the_office_learns_not
     )
     assert (done.status, done.application_id) == ("checked", held.application_id)
     assert "person_in_two_households" in {r["check_id"] for r in done.records}
-    with pytest.raises(ApplicationRefused, match="不是待放行"):
+    with pytest.raises(applications.AlreadyReleased, match="已放行"):
         applications.release(
             home, held.application_id, RULES, fonts, "county", "county", township[:6], now=NOW
         )
@@ -535,6 +539,7 @@ BAD_AUTHORISATIONS = {
     "未上传申请人签署的授权书": None,
     "授权书文件是空的": ("授权书.pdf", b""),
     "授权书应为 PDF、JPG 或 PNG": ("授权书.pdf", b"SQ-2026-0001 signed, trust me"),
+    "授权书文件太小": ("授权书.pdf", b"%PDF-"),  # a type's first bytes are not a signed page
     "授权书文件超过": ("授权书.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 3_000_000),
 }
 
@@ -548,11 +553,12 @@ def test_an_application_without_a_signed_authorisation_file_is_refused(home, fon
 
 
 def test_the_authorisation_is_kept_under_its_sha256_and_named_in_the_auditors_view(home, fonts):
-    jpg = ("scan.JPG", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"signed" * 10)
+    jpg = ("scan.JPG", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"signed" * 2000)
     got = check(home, fonts, applicant(home, NEW), signed=jpg)
     sha = hashlib.sha256(jpg[1]).hexdigest()
     kept = home / "lake" / "_applications" / "authorisations" / f"{sha}.jpg"
     assert kept.read_bytes() == jpg[1] and got.entry["authorisation_sha256"] == sha
+    assert kept.stat().st_mode & 0o777 == 0o440  # personal data: never readable by other accounts
     check(
         home, fonts, applicant(home, NEW, authorisation="SQ-2026-0002"), signed=jpg
     )  # the same file: one copy
@@ -598,7 +604,7 @@ def test_checks_above_an_office_s_daily_threshold_are_held_counted_and_alerted(h
         for i in range(3)
     ]
     assert [g.status for g in got] == ["checked", "checked", "held"]
-    assert got[2].report == b"" and "本日" in got[2].detail
+    assert got[2].report == b"" and got[2].detail == applications.WAIT
     rows = sorted(log(home), key=lambda e: e["day_count"])  # one time: v_application_checks orders by id then
     assert [(e["status"], e["office"], e["day_count"], e["day_threshold"]) for e in rows] == [
         ("checked", township, 1, 2),
@@ -676,4 +682,97 @@ def test_two_columns_for_one_field_with_two_values_are_said_in_chinese():
     assert _unreadable(err.value.problem) == (
         f"第1列“身份证号”和第{len(header) + 1}列“身份证号”都是身份证号，第2行两列的值不同，"
         "无法确定以哪一列为准：请删去其中一列后重新上传"
+    )
+
+
+def held_probe(home, fonts) -> tuple[Checked, str]:
+    """A check held because a member stands on another township's roster; (it, the township)."""
+    township, _ = township_of(home)
+    roster = Home(home).read("roster", "2026-09")
+    other = (
+        roster.filter(~pl.col("division_code").str.starts_with(township)).sort("id_number").row(0, named=True)
+    )
+    data = applicant(home, [NEW[0], {"id": other["id_number"], "name": other["name"]}])
+    return check(home, fonts, data, area=township), township
+
+
+def test_a_held_check_released_twice_at_once_is_checked_once(home, fonts):
+    """A county clerk's double-click: both releases passed the "held" check (read outside any lock)
+    and wrote the same <id>.tmp folder; the second failed at mkdir or rename and its `error` line,
+    the newest, made the application vanish for the county and the township for good."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    held, township = held_probe(home, fonts)
+
+    def release(_):
+        try:
+            return applications.release(
+                home, held.application_id, RULES, fonts, "county", "county", township[:6], now=NOW
+            )
+        except Exception as exc:  # noqa: BLE001 - what each click got is the point
+            return exc
+
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(release, range(2)))
+    done = [g for g in got if isinstance(g, applications.Checked)]
+    others = [g for g in got if not isinstance(g, applications.Checked)]
+    assert [d.status for d in done] == ["checked"], got
+    assert [type(o) for o in others] == [applications.AlreadyReleased], others
+    assert applications.find(home, held.application_id)["status"] == "checked"
+    assert [(e["status"], e["application_id"]) for e in log(home)] == [
+        ("held", held.application_id),
+        ("checked", held.application_id),
+    ]
+    checks = home / "lake" / "_applications" / "checks"
+    assert sorted(p.relative_to(checks).as_posix() for p in checks.rglob("*") if p.is_file()) == [
+        f"{NOW:%Y-%m}/{held.application_id}/{name}"
+        for name in ("members.parquet", "report.json", "report.pdf")
+    ]  # no second record, nothing half-written left
+    # a later click is told it is done, and nothing is logged
+    with pytest.raises(applications.AlreadyReleased):
+        applications.release(
+            home, held.application_id, RULES, fonts, "county", "county", township[:6], now=NOW
+        )
+    assert len(log(home)) == 2
+
+
+def test_a_held_check_reads_the_same_to_the_township_whatever_the_reason(home, fonts):
+    """A roster hold and a daily-count hold said different things to the township ("本日本辖区的申请
+    核对已超过…" before one of them): the other told it that someone it typed stands on another
+    township's roster. Why is the county's to read."""
+    settings = dataclasses.replace(load_portal(), application_daily_minimum=1)
+    township, _ = township_of(home)
+    roster = Home(home).read("roster", "2026-09")
+    other = (
+        roster.filter(~pl.col("division_code").str.starts_with(township)).sort("id_number").row(0, named=True)
+    )
+    data = applicant(home, [NEW[0], {"id": other["id_number"], "name": other["name"]}])
+    by_roster = check(home, fonts, data, area=township, settings=settings)
+    alone = applicant(home, [{"id": person("19820101", 931), "name": "量"}])
+    by_count = check(home, fonts, alone, area=township, settings=settings)
+    assert sorted(e["held_for"] for e in log(home)) == ["daily_count", "roster"]
+    assert (by_roster.status, by_roster.result, by_roster.detail) == (
+        by_count.status,
+        by_count.result,
+        by_count.detail,
+    )
+    assert "通常每日次数的3倍" in by_count.entry["held_reason"]  # the county reads why
+
+
+@pytest.mark.parametrize(
+    ("division", "expected"),
+    [
+        ("430101010001", "在清平第10镇（430101010）2026-09监测名册的户 H7 中"),  # the county's own township
+        ("430202003001", "在远县第3镇（430202003）2026-09监测名册中"),  # another county's: no household id
+    ],
+)
+def test_the_county_reads_no_household_id_of_another_county_s_township(division, expected):
+    found = pl.DataFrame(
+        {"id_number": [person("19700101", 1)], "household_id": ["H7"], "division_code": [division]}
+    )
+    names = {"430101010": "清平第10镇", "430202003": "远县第3镇"}
+    reason = applications.roster_reason(found, names, "430101001", "2026-09")
+    assert (
+        reason
+        == f"成员 430101********{person('19700101', 1)[-4:]} {expected}：请核实其实际居住和共同生活的家庭后放行"
     )

@@ -227,7 +227,7 @@ def _apply(home: Path) -> None:
         "clerk",
         "township",
         now=dt.datetime(2026, 9, 20, 10, 0, tzinfo=applications.CHINA),
-        authorisation=("授权书.pdf", b"%PDF-1.7\n% signed\n%%EOF\n"),
+        authorisation=("授权书.pdf", b"%PDF-1.7\n" + b"% signed, scanned\n" * 1000 + b"%%EOF\n"),
     )
 
 

@@ -36,6 +36,7 @@ from jobs.sealed import connect
 from portal import audit, uploads
 from portal.accounts import AccountError, Accounts
 from portal.app import create_app
+from safetynet.ids import check_character
 from safetynet.rules import load_portal, load_rules
 from tests.direct import run
 from tests.workbooks import (
@@ -317,13 +318,53 @@ def test_one_address_cannot_guess_across_accounts_without_limit(site):
     settings = load_portal()
     accounts = Accounts(site["home"], settings)
     accounts.add("sprayed", "township", site["mine"], PASSWORD)
-    for i in range(settings.lockout_address_failures):
+    for i in range(settings.lockout_address_accounts):
         assert accounts.sign_in(f"someone-{i}", "Spring2026!", "10.88.0.1") is None
     assert accounts.sign_in("sprayed", PASSWORD, "10.88.0.1") is None
     assert accounts.sign_in("sprayed", PASSWORD, "10.88.0.2") is not None  # other addresses go on
     assert any(
         a["kind"] == "portal_lockout" and a["address"] == "10.88.0.1" for a in alerts.read(site["home"])
     )
+
+
+def test_an_office_behind_one_address_typing_its_own_accounts_wrong_is_not_locked(tmp_path):
+    """The address lock counted every failure: one office behind a NAT (or every office, behind a
+    proxy whose X-Forwarded-For is not trusted) with 20 typos among its staff in 15 minutes was
+    locked out whole. It counts the user names tried from the address: a guesser across accounts."""
+    settings = load_portal()
+    accounts = Accounts(tmp_path, settings)
+    staff = [f"clerk{i}" for i in range(6)]
+    for name in staff:
+        accounts.add(name, "township", "430101001", PASSWORD)
+    for _ in range(settings.lockout_failures - 1):  # 24 failures, each account below its own lock
+        for name in staff:
+            assert accounts.sign_in(name, "wrong-password", "10.66.0.1") is None
+    assert accounts.sign_in(staff[0], PASSWORD, "10.66.0.1") is not None
+    for i in range(settings.lockout_address_accounts):  # 20 names tried from one address: a guesser
+        assert accounts.sign_in(f"guess-{i}", "wrong-password", "10.66.0.2") is None
+    assert accounts.sign_in(staff[1], PASSWORD, "10.66.0.2") is None
+    assert accounts.sign_in(staff[1], PASSWORD, "10.66.0.3") is not None
+
+
+def test_a_lock_alert_escapes_the_name_typed_and_comes_once_per_window(tmp_path):
+    """The name typed went raw into the alert's subject and `account` (a line break reaches
+    SAFETYNET_ALERT_COMMAND, a mail header); a made-up name locked "for every address" raised an
+    alert, and a sprayer raised one every 20 requests, each run in the sign-in thread."""
+    from jobs import alerts
+
+    settings = load_portal()
+    accounts = Accounts(tmp_path, settings)
+    accounts.add("real", "township", "430101001", PASSWORD)
+    for i in range(settings.lockout_account_failures + 5):  # rotating addresses
+        accounts.sign_in("made-up", "wrong-password", f"10.44.{i}.1")
+        accounts.sign_in("real", "wrong-password", f"10.44.{i}.1")
+    for address in ("10.45.0.1", "10.45.0.2"):  # spraying made-up names, a line break in each
+        for i in range(settings.lockout_address_accounts + 5):
+            accounts.sign_in(f"x{i}\nBcc: all@county.example", "wrong-password", address)
+    told = [a for a in alerts.read(tmp_path) if a["kind"] == "portal_lockout"]
+    assert sorted(a["account"] for a in told) == ["real", "x19\\nBcc: all@county.example"], told
+    assert all("\n" not in a["subject"] + a["account"] for a in told)
+    assert "address 10.45.0.1 locked" in next(a["subject"] for a in told if a["account"] != "real")
 
 
 @pytest.mark.parametrize(
@@ -1084,7 +1125,7 @@ def application(site, township: str, serial: int, authorisation: str = "SQ-2026-
 
 SIGNED = (
     "授权书.pdf",
-    b"%PDF-1.7\n% the applicant's signed authorisation, scanned\n%%EOF\n",
+    b"%PDF-1.7\n" + b"% the applicant's signed authorisation, scanned\n" * 500 + b"%%EOF\n",
     "application/pdf",
 )
 
@@ -1218,6 +1259,7 @@ def test_a_township_probing_another_township_s_resident_is_held_and_only_its_cou
     assert town.get(f"/applications/{application_id}/report.pdf").status_code == 404
     listing = town.get("/applications").text
     assert application_id in listing and victim["household_id"] not in listing
+    assert "本日第几次核对" not in listing  # a count of 1 on a held check told it why it was held
     for path in (f"/applications/{application_id}", f"/applications/{application_id}/report.pdf"):
         assert signed_in(site, "neighbour").get(path).status_code == 404  # another township's
         assert client(site).get(path).headers["location"] == "/login"
@@ -1230,11 +1272,14 @@ def test_a_township_probing_another_township_s_resident_is_held_and_only_its_cou
     county = signed_in(site, "county")
     held = county.get("/applications")
     assert application_id in held.text and f'action="{release}"' in held.text
+    assert "本日第几次核对" in held.text  # counts and reasons are the county's
     assert site["neighbour"] in county.get(f"/applications/{application_id}").text  # the county reads why
     assert county.post(release, data={}).status_code == 403  # no CSRF token
     assert applications.find(site["home"], application_id)["status"] == "held"
     r = county.post(release, data={"csrf_token": token(county, "/applications")})
     assert r.status_code == 303 and r.headers["location"] == f"/applications/{application_id}"
+    again = county.post(release, data={"csrf_token": token(county, "/applications")})  # a double-click
+    assert again.status_code == 303 and again.headers["location"] == f"/applications/{application_id}"
     shown = town.get(f"/applications/{application_id}")
     assert shown.status_code == 200 and 'id="assets"' in shown.text and "核对结论" in shown.text
     assert town.get(f"/applications/{application_id}/report.pdf").content.startswith(b"%PDF")
@@ -1242,3 +1287,44 @@ def test_a_township_probing_another_township_s_resident_is_held_and_only_its_cou
     assert (entry["status"], entry["account"], entry["released_by"]) == ("checked", "town", "county")
     actions = [(e["account"], e["action"], e["result"]) for e in audit.read(site["home"])]
     assert ("town", "application", "held") in actions and ("county", "release", "ok") in actions
+
+
+def test_a_refusal_at_release_is_shown_masked_to_the_office_that_asked(site):
+    """Between the hold and the release the neighbour checked the same person in its own
+    application: the release is refused, and that refusal was the application's last line, so
+    the township that asked (and the county) got 404 for it from then on."""
+    roster = Home(site["home"]).read("roster", "2026-08")
+    victim = (
+        roster.filter(pl.col("division_code").str.starts_with(site["neighbour"]))
+        .sort("id_number")
+        .row(1, named=True)
+    )
+    header = "身份证号,姓名,与户主关系,行政区划代码,城乡类别,申报月收入,授权书编号,申请类别\n"
+
+    def alone(township: str, head: str = "") -> bytes:
+        """The victim as the head, or as a child of a new head (another household)."""
+        village = roster.filter(pl.col("division_code").str.starts_with(township))["division_code"].sort()[0]
+        relation = "子女" if head else "户主"
+        rows = f"{victim['id_number']},{victim['name']},{relation},{village},农村,0,SQ-1,低保\n"
+        if head:
+            rows = f"{head},新户主,户主,{village},农村,0,SQ-1,低保\n" + rows
+        return (header + rows).encode()
+
+    town = signed_in(site, "town")
+    r = apply(town, alone(site["mine"]))
+    application_id = r.headers["location"].rsplit("/", 1)[-1]
+    assert applications.find(site["home"], application_id)["status"] == "held"
+    head = "43010119700101961"
+    neighbour = signed_in(site, "neighbour")  # its own resident, in another household
+    assert apply(neighbour, alone(site["neighbour"], head + check_character(head))).status_code == 303
+    county = signed_in(site, "county")
+    release = f"/applications/{application_id}/release"
+    refused = county.post(release, data={"csrf_token": token(county, "/applications")})
+    assert refused.status_code == 400 and "另一户的申请" in refused.text
+    for c in (town, county):
+        page = c.get(f"/applications/{application_id}")
+        assert page.status_code == 200 and "另一户的申请" in page.text, page.text
+        assert victim["id_number"] not in page.text and victim["id_number"][:6] + "********" in page.text
+    assert signed_in(site, "neighbour").get(f"/applications/{application_id}").status_code == 404
+    again = county.post(release, data={"csrf_token": token(county, "/applications")})
+    assert again.status_code == 303 and again.headers["location"] == f"/applications/{application_id}"

@@ -201,7 +201,7 @@ def test_a_township_enters_an_application_and_takes_the_report(portal, browser):
     page.locator("input[name=division_code]").first.fill(village)
     page.locator("input[name=declared_monthly_income]").first.fill("100")
     signed = portal["home"].parent / "授权书.pdf"  # the applicant's signed authorisation, scanned
-    signed.write_bytes(b"%PDF-1.7\n% signed in the browser test\n%%EOF\n")
+    signed.write_bytes(b"%PDF-1.7\n" + b"% signed in the browser test\n" * 1000 + b"%%EOF\n")
     page.locator("form#entry input[name=authorisation]").set_input_files(signed)
     page.click("form#entry button")
     assert "/applications/SQ" in page.url and "核对结论" in page.inner_text("#result")
