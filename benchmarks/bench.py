@@ -47,7 +47,7 @@ def stage_floor(month: str, _households: int, landing: Path, _home: Path) -> int
 
     def cells(path: Path) -> pl.DataFrame:
         if path.suffix == ".xlsx":
-            return _read_xlsx(path, path.read_bytes())
+            return _read_xlsx(path, path.read_bytes())[0]  # (cells, the header as delivered)
         return pl.read_csv(decode_csv(path, path.read_bytes())[0], infer_schema=False)
 
     found, _ = find_deliveries(landing / month)
