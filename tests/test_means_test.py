@@ -272,7 +272,9 @@ def test_report_shows_members_income_assets_checks_and_what_to_verify(exported):
     assert masked in text and P[2] not in text and P[3] not in text
     # income: two counted members, 100 + 100 declared, against the 2026 rural standard of the place
     assert "200.00" in text and "计入人数 2 人" in text and "100.00" in text
-    assert "不计入收入：低保金、特困供养金、医疗救助、教育资助" in text
+    flowing = text.replace("\n", "")  # the method paragraph wraps wherever its length puts it
+    assert "城镇职工社保缴费基数（高于缴费基数下限的）" in flowing
+    assert "不计入收入：低保金、特困供养金、医疗救助、教育资助" in flowing
     # assets, per department, with the delivered rows they come from
     assert "金融机构" in text and "50,000.00" in text and "2026-09/deposits.csv:2" in text
     # every check with its result; the flagged one first among 应退 with the evidence
