@@ -21,6 +21,7 @@ into `_doubtful/shared.parquet`. Without `area`, the whole month in one `data.pa
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from pathlib import Path
@@ -113,6 +114,7 @@ def connect(
         "car_exempt_types": list(limits.car_exempt_types),
         "business_exempt_types": list(limits.business_exempt_types),
         "housing_fund_wage_share": limits.housing_fund_wage_share,
+        **minimum_base_variables(rules, start),
         **rules.population.sql_variables(),
     }
     for name, value in variables.items():
@@ -120,6 +122,17 @@ def connect(
     if models:
         build_models(con)
     return con
+
+
+def minimum_base_variables(rules: RuleSet, month_start: dt.date) -> dict[str, list]:
+    """The minimum contribution bases in force in the month, for the members model: division
+    prefixes longest first ('' for the default, which every code starts with) and their yuan."""
+    places = rules.minimum_base.at(month_start) if rules.minimum_base is not None else None
+    ordered = sorted((places or {}).items(), key=lambda kv: (kv[0] == "default", -len(kv[0])))
+    return {
+        "minimum_base_prefixes": ["" if prefix == "default" else prefix for prefix, _ in ordered],
+        "minimum_base_values": [float(value) for _, value in ordered],
+    }
 
 
 def build_models(con: duckdb.DuckDBPyConnection, quiet: bool = False) -> None:

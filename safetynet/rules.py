@@ -319,6 +319,8 @@ class RuleSet:
     deadlines: Deadlines | None = None
     cases: CaseRules | None = None
     population: Population | None = None
+    # the employee-insurance minimum contribution base (缴费基数下限) by date and division prefix
+    minimum_base: PlaceDated | None = None
 
     def effective_indicators(self, month_start: dt.date) -> list[Indicator]:
         return [i for i in self.indicators if _in_force(i, month_start)]
@@ -498,6 +500,15 @@ def _place_dated(doc: _Doc, key: str, value: Any, kind: type, default_required: 
             values[prefix] = _standard_value(doc, f"{key}.{raw_date}.{prefix}", v) if kind is dict else v
         by_date.append((start, tuple(sorted(values.items(), key=lambda kv: (kv[0] != "default", kv[0])))))
     return PlaceDated(tuple(sorted(by_date)))
+
+
+def _minimum_base(doc: _Doc) -> PlaceDated:
+    """Yuan a month by date and division prefix; "default" required: every place has a minimum."""
+    for key in ("description", "unit", "reference"):
+        doc.get(key, str)
+    minimum = _place_dated(doc, "values", doc.get("values", dict), float)
+    doc.done()
+    return minimum
 
 
 def _indicator(path: Path, root: Path, dimensions: set[str]) -> Indicator:
@@ -927,6 +938,7 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
     # No "default": a county without its own standard has none, and its households go unchecked.
     standard = _place_dated(std_doc, "values", std_doc.get("values", dict), dict, default_required=False)
     std_doc.done()
+    minimum_base = _minimum_base(doc("parameters", "social_insurance_minimum_base.yaml"))
 
     if columns is not None:
         for ind in indicators:
@@ -969,4 +981,5 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
         deadlines,
         cases,
         population,
+        minimum_base,
     )

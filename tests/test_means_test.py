@@ -272,7 +272,9 @@ def test_report_shows_members_income_assets_checks_and_what_to_verify(exported):
     assert masked in text and P[2] not in text and P[3] not in text
     # income: two counted members, 100 + 100 declared, against the 2026 rural standard of the place
     assert "200.00" in text and "计入人数 2 人" in text and "100.00" in text
-    assert "不计入收入：低保金、特困供养金、医疗救助、教育资助" in text
+    flowing = text.replace("\n", "")  # the method paragraph wraps wherever its length puts it
+    assert "城镇职工社保缴费基数（高于缴费基数下限的）" in flowing
+    assert "不计入收入：低保金、特困供养金、医疗救助、教育资助" in flowing
     # assets, per department, with the delivered rows they come from
     assert "金融机构" in text and "50,000.00" in text and "2026-09/deposits.csv:2" in text
     # every check with its result; the flagged one first among 应退 with the evidence
@@ -345,3 +347,74 @@ def test_manifest_lists_every_report_and_a_rerun_gives_the_same_files(home, expo
     )  # the same inputs again: the same bytes
     again = json.loads((exported / "manifest.json").read_text(encoding="utf-8"))
     assert {e["file"]: e["sha256"] for e in again["files"]} == files
+
+
+# Social insurance paid on the minimum base (缴费基数下限), e.g. self-paid flexible employment,
+# says nothing of a wage: not counted as income (no 应退), at most 核实. The minimum is dated and
+# by division (rules/parameters/social_insurance_minimum_base.yaml: 4301 1,300 from 2024 and 1,400
+# from 2026; elsewhere 1,200 and 1,300).
+MINIMUM_BASE_ROWS = [  # household, person, division, contribution base
+    ("B01", 30, "430101001001", 1400),  # the 2026 minimum of 4301, above the 2024 one
+    ("B02", 31, "430101001001", 1401),  # just above the 2026 minimum
+    ("B03", 32, "430201001001", 1350),  # above the 2026 default minimum: a wage
+    ("B04", 33, "430101001001", 1350),  # below 4301's 2026 minimum, above its 2024 one
+]
+AT_MINIMUM = "按缴费基数下限缴纳（可能为灵活就业人员自缴），不能据此认定工资收入"
+
+
+@pytest.fixture(scope="module")
+def minimum_base_home(tmp_path_factory):
+    root = tmp_path_factory.mktemp("minbase")
+    landing, home = root / "landing", root / "home"
+    people = {p: pid(p) for _, p, _, _ in MINIMUM_BASE_ROWS}
+    roster = ROSTER + "".join(
+        f"{h},{people[p]},成员{p},户主,{division},农村,低保,500,0,有,健康\n"
+        for h, p, division, _ in MINIMUM_BASE_ROWS
+    )
+    divisions = "division_code,name\n430101,县\n430101001,镇\n430101001001,村\n430201,县\n430201001,镇\n430201001001,村\n"
+    for month in ("2025-12", "2026-01"):
+        insurance = "".join(f"{people[p]},{month},城镇职工,{base}\n" for _, p, _, base in MINIMUM_BASE_ROWS)
+        sources = {
+            "roster": roster,
+            "social_insurance": "id_number,month,scheme,contribution_base\n" + insurance,
+        }
+        write_month(landing, month, {"divisions": divisions, **sources} if month == "2025-12" else sources)
+        run(month, str(landing), str(home), f"test-{month}")
+    return home
+
+
+def findings(home, month: str) -> dict[tuple[str, str], tuple[str, str]]:
+    con = connect(home)
+    rows = con.execute(
+        "select household_id, check_id, direction, evidence from v_doubtful_records where month = ?", [month]
+    ).fetchall()
+    con.close()
+    return {(household, check): (direction, evidence) for household, check, direction, evidence in rows}
+
+
+def test_a_contribution_at_the_minimum_base_gives_no_exit_only_a_check(minimum_base_home):
+    found = findings(minimum_base_home, "2026-01")
+    assert ("B01", "income_above_standard") not in found
+    direction, evidence = found[("B01", "employee_insurance_or_fund")]
+    assert direction == "核实"
+    assert "缴费基数1400" in evidence and AT_MINIMUM in evidence
+    assert ("B04", "income_above_standard") not in found
+    assert AT_MINIMUM in found[("B04", "employee_insurance_or_fund")][1]
+
+
+def test_a_contribution_above_the_minimum_base_is_still_a_wage(minimum_base_home):
+    found = findings(minimum_base_home, "2026-01")
+    for household in ("B02", "B03"):  # B03: the default minimum where 4301's does not apply
+        assert found[(household, "income_above_standard")][0] == "应退"
+        assert AT_MINIMUM not in found[(household, "employee_insurance_or_fund")][1]
+
+
+def test_the_minimum_base_is_the_one_in_force_in_the_month(minimum_base_home):
+    """The same contributions: above 4301's 2024 minimum (1,300) in December 2025, so a wage and
+    应退; at or below its 2026 minimum (1,400) in January 2026, so not counted."""
+    december, january = (findings(minimum_base_home, m) for m in ("2025-12", "2026-01"))
+    for household in ("B01", "B04"):
+        assert december[(household, "income_above_standard")][0] == "应退"
+        assert AT_MINIMUM not in december[(household, "employee_insurance_or_fund")][1]
+        assert (household, "income_above_standard") not in january
+        assert AT_MINIMUM in january[(household, "employee_insurance_or_fund")][1]

@@ -62,6 +62,24 @@ def test_the_committed_rules_load_and_name_only_provided_columns():
         ),
         ("parameters/dibao_standard.yaml", "default: {城市: 750", "default: {城镇: 750", "must give numbers"),
         (
+            "parameters/social_insurance_minimum_base.yaml",
+            "unit:",
+            "units:",
+            "key 'units': is not a known key",
+        ),
+        (
+            "parameters/social_insurance_minimum_base.yaml",
+            '"4301": 1400',
+            '"4301":',
+            "must be a number, not None",
+        ),
+        (
+            "parameters/social_insurance_minimum_base.yaml",
+            "default: 1300",
+            "defualt: 1300",
+            "key 'values.2026-01-01': must map 'default'",
+        ),
+        (
             "means_test/checks.yaml",
             "direction: 应退",
             "direction: 退出",

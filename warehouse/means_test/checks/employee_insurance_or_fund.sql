@@ -1,8 +1,10 @@
 -- check employee_insurance_or_fund: one row per recipient household with a member paying employee
--- social insurance (城镇职工) or housing-fund deposits: evidence of a formal job and wage.
+-- social insurance (城镇职工) or housing-fund deposits: evidence of a formal job and wage. A base at
+-- or below the minimum (缴费基数下限, e.g. self-paid flexible employment) is listed, said to be no
+-- evidence of a wage (it is not counted as income either: 01_means_members.sql).
 with evidence_rows as (
     select household_id, id_number, name,
-           contribution_base, housing_fund_deposit, housing_fund_wage, source_refs
+           contribution_base, minimum_base, at_minimum_base, housing_fund_deposit, housing_fund_wage, source_refs
     from means_members
     where counted and (contribution_base is not null or housing_fund_deposit is not null)
 ),
@@ -17,7 +19,11 @@ final as (
         format('{}。请核实就业单位和实际工资是否已如实申报。',
                string_agg(
                    concat_ws('，',
-                       case when e.contribution_base is not null
+                       case when e.at_minimum_base
+                           then format('{}缴纳城镇职工社保，缴费基数{}元，不高于当地缴费基数下限{}元，'
+                                       || '按缴费基数下限缴纳（可能为灵活就业人员自缴），不能据此认定工资收入（社保部门）',
+                                       e.name, e.contribution_base, e.minimum_base)
+                           when e.contribution_base is not null
                            then format('{}缴纳城镇职工社保，缴费基数{}元（社保部门）', e.name, e.contribution_base) end,
                        case when e.housing_fund_deposit is not null
                            then format('{}正常缴存住房公积金，月缴存额{}元，推算月工资约{}元（公积金中心）', e.name,

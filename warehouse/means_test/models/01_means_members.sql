@@ -1,13 +1,25 @@
 -- means_members: one row per person on the month's roster, with the evidence of their income.
 -- Income counted = the highest of: declared income, the wage of a 就业 registration in the last
--- 12 months, the 城镇职工 contribution base (a wage proxy) and the wage implied by housing-fund
--- deposits (deposit / housing_fund_wage_share). Help from the state (低保金, 医疗救助, 教育资助)
--- is not counted. A member who died or was declared missing by the month's end is not counted;
+-- 12 months, the 城镇职工 contribution base (a wage proxy) when above the minimum base (缴费基数下限)
+-- of the member's division in force in the month (rules/parameters/social_insurance_minimum_base.yaml:
+-- a base at the minimum, e.g. self-paid flexible employment, says nothing of a wage; the 核实 check
+-- still lists it), and the wage implied by housing-fund deposits (deposit / housing_fund_wage_share).
+-- Help from the state (低保金, 医疗救助, 教育资助) is not counted. A member who died or was declared missing by the month's end is not counted;
 -- `death_delivered` and `missing_delivered` are the months the deaths and missing-persons deliveries
 -- first reported it (a death is acted on when it is known).
 create or replace temp table means_members as
 with roster as (
     select * from lake_roster where month = getvariable('month')
+),
+
+-- each roster row's minimum base: the first (longest) division prefix its code starts with
+roster_minimum_bases as (
+    select *,
+           getvariable('minimum_base_values')[
+               list_position(list_transform(getvariable('minimum_base_prefixes'),
+                                            lambda prefix: starts_with(division_code, prefix)), true)
+           ] as minimum_base
+    from roster
 ),
 
 deaths as (
@@ -52,18 +64,33 @@ fund as (
     group by id_number
 ),
 
+-- the contribution base counted as a wage: above the member's minimum base (or no minimum in force)
+members as (
+    select
+        roster.*,
+        insurance.contribution_base,
+        insurance.contribution_base <= roster.minimum_base as at_minimum_base,
+        case when insurance.contribution_base > coalesce(roster.minimum_base, 0)
+            then insurance.contribution_base end as counted_contribution_base,
+        insurance.ref as insurance_ref
+    from roster_minimum_bases as roster
+    left join insurance on roster.id_number = insurance.id_number
+),
+
 final as (
     select
-        roster.household_id,
-        roster.id_number,
-        roster.name,
-        roster.relation,
-        roster.category,
-        roster.division_code,
-        coalesce(roster.monthly_benefit, 0) as monthly_benefit,
-        coalesce(roster.declared_monthly_income, 0) as declared_income,
+        members.household_id,
+        members.id_number,
+        members.name,
+        members.relation,
+        members.category,
+        members.division_code,
+        coalesce(members.monthly_benefit, 0) as monthly_benefit,
+        coalesce(members.declared_monthly_income, 0) as declared_income,
         wages.monthly_wage as employment_wage,
-        insurance.contribution_base,
+        members.contribution_base,
+        members.minimum_base,
+        members.at_minimum_base,
         fund.monthly_deposit as housing_fund_deposit,
         fund.monthly_deposit / getvariable('housing_fund_wage_share') as housing_fund_wage,
         deaths.died_on,
@@ -72,21 +99,20 @@ final as (
         missing.delivered as missing_delivered,
         deaths.died_on is null and missing.declared_on is null as counted,
         greatest(
-            coalesce(roster.declared_monthly_income, 0), coalesce(wages.monthly_wage, 0),
-            coalesce(insurance.contribution_base, 0),
+            coalesce(members.declared_monthly_income, 0), coalesce(wages.monthly_wage, 0),
+            coalesce(members.counted_contribution_base, 0),
             coalesce(fund.monthly_deposit / getvariable('housing_fund_wage_share'), 0)
         ) as income,
         list_filter(
-            [roster.month || '/' || roster.source_file || ':' || roster.source_row, wages.ref, insurance.ref, fund.ref,
+            [members.month || '/' || members.source_file || ':' || members.source_row, wages.ref, members.insurance_ref, fund.ref,
              deaths.ref, missing.ref],
             lambda x: x is not null
         ) as source_refs
-    from roster
-    left join deaths on roster.id_number = deaths.id_number
-    left join missing on roster.id_number = missing.id_number
-    left join wages on roster.id_number = wages.id_number
-    left join insurance on roster.id_number = insurance.id_number
-    left join fund on roster.id_number = fund.id_number
+    from members
+    left join deaths on members.id_number = deaths.id_number
+    left join missing on members.id_number = missing.id_number
+    left join wages on members.id_number = wages.id_number
+    left join fund on members.id_number = fund.id_number
 )
 
 select * from final
