@@ -89,7 +89,7 @@ def home(tmp_path_factory):
             "vehicles": f"id_number,vehicle_id,vehicle_type,operating\n{P[5]},V1,小型汽车,否\n{P[6]},V2,摩托车,否\n",
             "business": "id_number,entity_id,entity_type,role,status\n"
             f"{P[7]},E1,有限责任公司,法定代表人,存续\n{P[8]},E2,个体工商户,经营者,存续\n",
-            "social_insurance": f"id_number,month,scheme,contribution_base\n{P[9]},2026-09,城镇职工,3000\n",
+            "social_insurance": f"id_number,month,scheme,contribution_base\n{P[9]},2026-09,城镇职工,6000\n",
             "disability": f"id_number,disability_type,grade,registered_on\n{P[17]},肢体,1,2026-09-02\n",
         },
     )
@@ -351,13 +351,13 @@ def test_manifest_lists_every_report_and_a_rerun_gives_the_same_files(home, expo
 
 # Social insurance paid on the minimum base (缴费基数下限), e.g. self-paid flexible employment,
 # says nothing of a wage: not counted as income (no 应退), at most 核实. The minimum is dated and
-# by division (rules/parameters/social_insurance_minimum_base.yaml: 4301 1,300 from 2024 and 1,400
-# from 2026; elsewhere 1,200 and 1,300).
+# by division (rules/parameters/social_insurance_minimum_base.yaml: 4301 3,900 from 2024 and 4,100
+# from 2026; elsewhere 3,600 and 3,800).
 MINIMUM_BASE_ROWS = [  # household, person, division, contribution base
-    ("B01", 30, "430101001001", 1400),  # the 2026 minimum of 4301, above the 2024 one
-    ("B02", 31, "430101001001", 1401),  # just above the 2026 minimum
-    ("B03", 32, "430201001001", 1350),  # above the 2026 default minimum: a wage
-    ("B04", 33, "430101001001", 1350),  # below 4301's 2026 minimum, above its 2024 one
+    ("B01", 30, "430101001001", 4100),  # the 2026 minimum of 4301, above the 2024 one
+    ("B02", 31, "430101001001", 4101),  # just above the 2026 minimum
+    ("B03", 32, "430201001001", 3950),  # above the 2026 default minimum: a wage
+    ("B04", 33, "430101001001", 3950),  # below 4301's 2026 minimum, above its 2024 one
 ]
 AT_MINIMUM = "按缴费基数下限缴纳（可能为灵活就业人员自缴），不能据此认定工资收入"
 
@@ -397,7 +397,7 @@ def test_a_contribution_at_the_minimum_base_gives_no_exit_only_a_check(minimum_b
     assert ("B01", "income_above_standard") not in found
     direction, evidence = found[("B01", "employee_insurance_or_fund")]
     assert direction == "核实"
-    assert "缴费基数1400" in evidence and AT_MINIMUM in evidence
+    assert "缴费基数4100" in evidence and AT_MINIMUM in evidence
     assert ("B04", "income_above_standard") not in found
     assert AT_MINIMUM in found[("B04", "employee_insurance_or_fund")][1]
 

@@ -69,14 +69,14 @@ def test_the_committed_rules_load_and_name_only_provided_columns():
         ),
         (
             "parameters/social_insurance_minimum_base.yaml",
-            '"4301": 1400',
+            '"4301": 4100',
             '"4301":',
             "must be a number, not None",
         ),
         (
             "parameters/social_insurance_minimum_base.yaml",
-            "default: 1300",
-            "defualt: 1300",
+            "default: 3800",
+            "defualt: 3800",
             "key 'values.2026-01-01': must map 'default'",
         ),
         (
