@@ -108,7 +108,12 @@ BY_PERSON = (
 )
 # the monthly snapshots the checks read: a month without one cannot say an applicant is within limits
 SNAPSHOTS_READ = tuple(s for s in BY_PERSON if SOURCES[s].kind == "snapshot")
-RESULTS = {"低保": "符合低保条件", "低保边缘": "符合低保边缘条件", "单人保": "可评估单人保"}
+RESULTS = {
+    "低保": "符合低保条件",
+    "刚性支出困难": "符合刚性支出困难条件",
+    "低保边缘": "符合低保边缘条件",
+    "单人保": "可评估单人保",
+}
 # The assistance applied for is within the means test's answer when the household is a candidate for
 # one of these; 临时救助 and 其他 are decided on other grounds, the report informs them.
 MEETS = {"低保": {"低保", "单人保"}, "特困": {"低保", "单人保"}, "低保边缘": {"低保", "低保边缘"}}
@@ -425,6 +430,9 @@ def _stand_ins(con: duckdb.DuckDBPyConnection, app: Application, rules: RuleSet)
         township_code=pl.col("division_code").str.slice(0, 9),
         county_code=pl.col("division_code").str.slice(0, 6),
         dibao_standard=dibao_standard_expr(rules, start),
+        # an applicant's rigid expenditure is not assembled (jobs/households.py): no 刚性支出困难 answer
+        rigid_months=pl.lit(None, pl.Int32),
+        rigid_expenditure_month=pl.lit(None, pl.Float64),
     )
     con.register("application_household", household.to_arrow())
     con.execute("create temp table lake_household_month as select * from application_household")

@@ -125,7 +125,7 @@ def assess_area(month: str, home: str, run_id: str, area: str) -> dict:
     del warned
     # The means test builds the lake's views, this prefecture's files of the build, in its own DuckDB.
     with timed(f"means test {area}") as info:
-        found = means_test(month, h, rules, past, area)
+        found = means_test(month, h, rules, past, area, leads)
         info.update(doubtful=found["doubtful"], unchecked=found["unchecked"], recheck_sample=found["recheck"])
     write_parquet(leads, h.partition(AREA_LEADS, month) / f"{area}.parquet")
     return {"month": month, "prefecture": area, "households": count, "leads": leads.height, **found}

@@ -34,6 +34,7 @@ from safetynet.months import add_months, month_bounds, month_range
 from safetynet.rules import MeansLimits, Population, RuleSet
 
 UPPER_STAGES = ("高中", "中职", "高职", "本科", "研究生")
+STAGES = ("学前", "小学", "初中", *UPPER_STAGES)
 DAMAGE = {"无": 0, "一般损坏": 1, "严重损坏": 2, "倒塌": 3}
 DAMAGE_LABEL = {1: "一般损坏", 2: "严重损坏", 3: "倒塌"}
 GRADE = {"A": 1, "B": 2, "C": 3, "D": 4}
@@ -84,6 +85,17 @@ FEATURES = {
     "declared_income_per_capita": pl.Float64,
     "dibao_standard": pl.Float64,
     "income_ratio": pl.Float64,
+    # 刚性支出困难 (issue 30): counted income as the means test counts it, rigid expenditure a month
+    # (medical out of pocket net of medical assistance, schooling net of education aid) and what is left
+    "covered": pl.Int8,  # on dibao or te kun (population.yaml recipient_categories)
+    "counted_members": pl.UInt32,  # living members, as means_households.counted
+    "counted_income": pl.Float64,  # yuan a month, as means_households.income
+    "schooling_cost_year": pl.Float64,  # the students' stages' yearly costs (rigid_expenditure.yaml)
+    "rigid_months": pl.Int32,  # months of the window whose medical claims the lake holds
+    "education_aid_months": pl.Int32,  # months of the window whose education aid the lake holds
+    "rigid_expenditure_month": pl.Float64,  # yuan a month, the monthly average over the months held
+    "income_after_rigid_per_capita": pl.Float64,  # (counted income - rigid expenditure) / counted members
+    "income_after_rigid_ratio": pl.Float64,  # income_after_rigid_per_capita / dibao_standard
     "deposits_per_capita": pl.Float64,
     "properties": pl.UInt32,
     "commercial_properties": pl.UInt32,
@@ -109,6 +121,7 @@ FEATURES = {
     "event_severe_disability": pl.UInt32,
     "event_disability_grade": pl.Int32,
     "event_newly_unemployed": pl.UInt32,
+    "event_unemployed_income": pl.Float64,  # counted income of the newly unemployed: what the loss takes
     "event_death": pl.UInt32,
     "event_death_earner": pl.UInt32,
     "event_death_elderly_alone": pl.UInt32,
@@ -146,12 +159,25 @@ class Period(NamedTuple):
     window_start: dt.date  # first day of the look-back window
     p: Population
     limits: MeansLimits
+    minimum_base: dict[str, float]  # division prefix ("default") -> yuan, in force in the month
+    school_costs: dict[str, dict[str, float]]  # division prefix ("default") -> stage -> yuan a year
 
     @classmethod
     def of(cls, month: str, rules: RuleSet) -> Period:
         start, end = month_bounds(month)
         first = window(month, rules.population.lookback_months)[0]
-        return cls(month, start, end, month_bounds(first)[0], rules.population, rules.means_limits)
+        minimum = rules.minimum_base.at(start) if rules.minimum_base is not None else None
+        costs = rules.rigid_expenditure.at(start) if rules.rigid_expenditure is not None else None
+        return cls(
+            month,
+            start,
+            end,
+            month_bounds(first)[0],
+            rules.population,
+            rules.means_limits,
+            minimum or {},
+            costs or {},
+        )
 
     def in_month(self, column: str) -> pl.Expr:
         return pl.col(column).is_between(self.start, self.end).fill_null(False)
@@ -435,6 +461,7 @@ def enrolment(
         high_school_students=(stage.is_in(["高中", "中职"]) & studying).sum(),
         college_students=(stage.is_in(["高职", "本科", "研究生"]) & studying).sum(),
         dropouts=dropout.sum(),
+        **{studying_column(s): ((stage == s) & studying).sum() for s in STAGES},
         event_kindergarten_entry=((stage == "学前") & (dated | known & pl.col("stage_prev").is_null())).sum(),
         event_new_upper_stage=(
             stage.is_in(UPPER_STAGES) & (dated | known & (stage != pl.col("stage_prev").fill_null("")))
@@ -480,6 +507,138 @@ def dilapidated(
             _not_known_new(period, pl.col("known"), "assessed_on", since) & (pl.col("g") >= GRADE["C"])
         ).any(),
     )
+
+
+def studying_column(stage: str) -> str:
+    """A household's students in a stage (kept until its schooling costs are known, not a feature)."""
+    return f"_studying_{stage}"
+
+
+def by_place(places: dict, value) -> pl.Expr:
+    """`value(v)` of the longest division prefix each row's `division_code` starts with, else of
+    "default" (None without one)."""
+    expr = value(places["default"]) if "default" in places else pl.lit(None, pl.Float64)
+    for prefix in sorted((p for p in places if p != "default"), key=len):
+        expr = (
+            pl.when(pl.col("division_code").str.starts_with(prefix))
+            .then(value(places[prefix]))
+            .otherwise(expr)
+        )
+    return expr
+
+
+def schooling_cost_year(period: Period) -> pl.Expr:
+    """Yuan a year for the household's students, each at its stage's cost of the household's place."""
+    if not period.school_costs:
+        return pl.lit(None, pl.Float64)
+    return pl.sum_horizontal(
+        pl.col(studying_column(s)).fill_null(0)
+        * by_place(period.school_costs, lambda costs, s=s: pl.lit(costs[s]))
+        for s in STAGES
+    )
+
+
+# --- counted income and rigid expenditure (刚性支出困难) ---------------------------------------------
+
+
+def counted_income(
+    people: pl.LazyFrame,
+    jobs: pl.LazyFrame,
+    insurance: pl.LazyFrame,
+    fund: pl.LazyFrame,
+    gone: pl.LazyFrame,
+    period: Period,
+) -> pl.LazyFrame:
+    """Each household's counted members and counted income (yuan a month), as the means test counts
+    them (warehouse/means_test/models/01_means_members.sql; tests/test_rigid.py holds both paths to
+    one answer on the synthetic world): per living member the highest of the declared income, the
+    wage of the latest 就业 registration of the window, a 城镇职工 base of the month above the member's
+    minimum base, and the housing-fund wage (deposit / housing_fund_wage_share). And what a job loss
+    takes: the counted income of the members registered unemployed this month."""
+    money = pl.Float64
+    wages = (
+        jobs.filter(
+            (pl.col("status") == "就业")
+            & pl.col("monthly_wage").is_not_null()
+            & period.in_window("registered_on")
+        )
+        .sort("registered_on", "monthly_wage")
+        .group_by("id_number")
+        .agg(wage=pl.col("monthly_wage").last().cast(money))
+    )
+    newly = (
+        jobs.filter((pl.col("status") == "失业") & period.in_month("registered_on"))
+        .select("id_number", newly=pl.lit(True))
+        .unique()
+    )
+    bases = (
+        insurance.filter(pl.col("scheme") == "城镇职工")
+        .group_by("id_number")
+        .agg(base=pl.col("contribution_base").max().cast(money))
+    )
+    deposits = (
+        fund.filter(pl.col("status") == "正常")
+        .group_by("id_number")
+        .agg(fund_wage=pl.col("monthly_deposit").sum().cast(money) / period.limits.housing_fund_wage_share)
+    )
+    minimum = (
+        by_place(period.minimum_base, lambda v: pl.lit(float(v))) if period.minimum_base else pl.lit(0.0)
+    )
+    base = pl.when(pl.col("base") > minimum.fill_null(0.0)).then(pl.col("base"))
+    income = pl.max_horizontal(
+        pl.col("declared_monthly_income").cast(money).fill_null(0),
+        pl.col("wage").fill_null(0),
+        base.fill_null(0),
+        pl.col("fund_wage").fill_null(0),
+    )
+    living = pl.col("gone").is_null()
+    return (
+        people.select("household_id", "id_number", "division_code", "declared_monthly_income")
+        .join(wages, on="id_number", how="left")
+        .join(bases, on="id_number", how="left")
+        .join(deposits, on="id_number", how="left")
+        .join(newly, on="id_number", how="left")
+        .join(gone.select("id_number", gone=pl.lit(True)).unique(), on="id_number", how="left")
+        .with_columns(income=income)
+        .group_by("household_id")
+        .agg(
+            counted_members=living.sum(),
+            counted_income=pl.col("income").filter(living).sum(),
+            event_unemployed_income=pl.col("income").filter(living & pl.col("newly").fill_null(False)).sum(),
+        )
+    )
+
+
+def months_held(lake: Lake, source: str, months: list[str], dates: pl.Series) -> int:
+    """The months of the window whose events of the source the lake holds: those it was delivered
+    in, and those its rows' own dates fall in (a `<source>.history.csv` brings earlier months')."""
+    dated = set(dates.dt.strftime("%Y-%m").drop_nulls().unique().to_list())
+    return len({m for m in months if source in lake.delivered(m) or m in dated})
+
+
+def rigid_figure() -> dict[str, pl.Expr]:
+    """The household's rigid expenditure a month and its per-capita income after it. Medical costs
+    are the out-of-pocket spending of the window net of medical assistance, averaged over the months
+    of claims the lake holds (`rigid_months`: no division of a partial year by 12; none held: 0);
+    schooling costs are the stages' yearly costs / 12 net of the education aid a month (averaged over
+    its months held); neither is below 0. No counted member: no figure."""
+    medical = pl.when(pl.col("rigid_months") > 0).then(
+        (pl.col("oop_medical_12m") - pl.col("medical_assistance_12m")).clip(lower_bound=0)
+        / pl.col("rigid_months")
+    )
+    aid = pl.when(pl.col("education_aid_months") > 0).then(
+        pl.col("education_aid_12m") / pl.col("education_aid_months")
+    )
+    schooling = (pl.col("schooling_cost_year").fill_null(0) / 12 - aid.fill_null(0)).clip(lower_bound=0)
+    rigid = medical.fill_null(0) + schooling
+    figure = pl.when(pl.col("counted_members") > 0).then(
+        (pl.col("counted_income") - rigid) / pl.col("counted_members").cast(pl.Float64)
+    )
+    return {
+        "rigid_expenditure_month": rigid,
+        "income_after_rigid_per_capita": figure,
+        "income_after_rigid_ratio": figure / pl.col("dibao_standard"),
+    }
 
 
 # --- events and windows ------------------------------------------------------------------------
@@ -750,7 +909,9 @@ def assemble(
     # an earner: counted income (declared, a 就业 wage, employee insurance, housing fund) or a 就业
     # registration in the window, as the means test counts income
     jobs = lake.rows(
-        "employment", months, {"id_number": pl.String, "status": pl.String, "registered_on": pl.Date}
+        "employment",
+        months,
+        {"id_number": pl.String, "status": pl.String, "registered_on": pl.Date, "monthly_wage": amount},
     )
     recent = [*earlier[-1:], month]
     earners = pl.concat(
@@ -765,6 +926,18 @@ def assemble(
             .select("id_number"),
         ]
     ).join(death_rows.filter(pl.col("month") == month), on="id_number", how="semi")
+    claims = lake.rows(
+        "medical_claims",
+        months,
+        {
+            "id_number": pl.String,
+            "settled_on": pl.Date,
+            "out_of_pocket": amount,
+            "inpatient": pl.String,
+            "total_cost": amount,
+        },
+    )
+    aid = lake.rows("education_aid", months, {"id_number": pl.String, "paid_on": pl.Date, "amount": amount})
     *enrol, enrol_since = snapshot("enrolment", enrol_schema)
     *dil, dil_since = snapshot("dilapidated_housing", dil_schema)
     parts = [
@@ -772,21 +945,7 @@ def assemble(
         enrolment(*enrol, members, period, enrol_since),
         dilapidated(*dil, members, period, dil_since),
         employment(jobs, members, period),
-        medical(
-            lake.rows(
-                "medical_claims",
-                months,
-                {
-                    "id_number": pl.String,
-                    "settled_on": pl.Date,
-                    "out_of_pocket": amount,
-                    "inpatient": pl.String,
-                    "total_cost": amount,
-                },
-            ),
-            members,
-            period,
-        ),
+        medical(claims, members, period),
         window_amount(
             lake.rows(
                 "medical_assistance", months, {"id_number": pl.String, "paid_on": pl.Date, "amount": amount}
@@ -798,9 +957,7 @@ def assemble(
             period,
         ),
         window_amount(
-            lake.rows(
-                "education_aid", months, {"id_number": pl.String, "paid_on": pl.Date, "amount": amount}
-            ),
+            aid,
             "paid_on",
             "amount",
             "education_aid_12m",
@@ -886,12 +1043,39 @@ def assemble(
             employee_insured=pl.len(),
         ),
         lake.quarantined_households(month).with_columns(members_incomplete=pl.lit(1, pl.Int8)),
+        counted_income(
+            people,
+            jobs,
+            lake.rows(
+                "social_insurance",
+                [month],
+                {"id_number": pl.String, "scheme": pl.String, "contribution_base": amount},
+            ),
+            lake.rows(
+                "housing_fund",
+                [month],
+                {"id_number": pl.String, "status": pl.String, "monthly_deposit": amount},
+            ),
+            gone,
+            period,
+        ),
+    ]
+    # the months of the window each source's events are held for: a date column each, no households
+    held = [
+        rows.filter(period.in_window(d)).select(pl.col(d).unique())
+        for rows, d in ((claims, "settled_on"), (aid, "paid_on"))
     ]
     # Each source's part on its own, then the joins in memory: Polars runs the parts side by side
     # (measured at 2 M households: 15 s against 21 s as one query of 20 joins).
-    first, *rest = pl.collect_all([households.sort("household_id"), *parts])
+    first, *rest, claim_dates, aid_dates = pl.collect_all([households.sort("household_id"), *parts, *held])
     for part in rest:  # in household order, kept: what is computed from it is written unsorted
         first = first.join(part, on="household_id", how="left", maintain_order="left")
+    first = first.with_columns(
+        rigid_months=pl.lit(months_held(lake, "medical_claims", months, claim_dates["settled_on"]), pl.Int32),
+        education_aid_months=pl.lit(
+            months_held(lake, "education_aid", months, aid_dates["paid_on"]), pl.Int32
+        ),
+    )
     return _finish(first.lazy(), rules, period), missing
 
 
@@ -912,6 +1096,8 @@ def _finish(households: pl.LazyFrame, rules: RuleSet, period: Period) -> pl.Data
         deposits_per_capita=pl.col("deposits").fill_null(0) / members,
         housing_area_per_capita=pl.col("housing_area") / members,
         benefit_per_capita=pl.col("benefit") / members,
+        covered=c.is_recipient(period.p, pl.col("category")).cast(pl.Int8),
+        schooling_cost_year=schooling_cost_year(period),
         # a head or spouse who died this month leaves one living member, elderly
         event_death_elderly_alone=(
             (pl.col("partner_died").fill_null(0) > 0)
@@ -950,6 +1136,8 @@ def _finish(households: pl.LazyFrame, rules: RuleSet, period: Period) -> pl.Data
                 "medical_assistance_12m",
                 "education_aid_12m",
                 "disaster_loss_12m",
+                "counted_income",
+                "event_unemployed_income",
             )
         ]
         + [
@@ -963,6 +1151,7 @@ def _finish(households: pl.LazyFrame, rules: RuleSet, period: Period) -> pl.Data
             )
         ]
     )
+    out = out.with_columns(**rigid_figure())
     frame = out.select([pl.col(c).cast(t) for c, t in FEATURES.items()]).collect()
     if not frame["household_id"].is_sorted():  # in household order, as the writes downstream expect
         frame = frame.sort("household_id")

@@ -7,6 +7,10 @@ rank within the township and a recommended action that depends on the household'
 (`closed_cover_months`, rules/outcomes/cases.yaml) was at least as severe and had all of this one's
 rules: a persisting 12-month medical total is not pushed again after a visit, but a new reason or a
 worse colour is. A pushed lead on a household with an open case stands on that case (jobs/cases.py).
+A rule with `visit: need` asks for a visit only where the household's income after rigid expenditure
+(jobs/households.py `rigid_figure`), less the event's income effect, is at or below the dibao
+standard, or where its `visit_when` holds (policy-urgent); a lead none of whose rules asks for a visit
+is kept, not pushed, with `held_reason` saying why.
 """
 
 from __future__ import annotations
@@ -40,8 +44,15 @@ LEAD_SCHEMA = {
     "issued_on": pl.Date,
     "visit_by": pl.Date,
     "suppressed_by": pl.String,
+    "held_reason": pl.String,  # why a lead asks for no visit (its rules speak of no need): not pushed
     "rule_version": pl.String,
 }
+# A lead whose rules all wait for need (`visit: need`) and find none: the portrait and the ranking
+# carry it, no visit is asked (issue 30, item 4).
+HELD = (
+    "扣除刚性支出后家庭人均月收入{}元（计入本月事件影响后{}元），高于当地低保标准{}元，且不属紧急情形："
+    "列为家庭画像和排序的参考，不单独入户核查"
+)
 
 
 def _threshold(value: float | PlaceDated, month: str) -> pl.Expr:
@@ -137,6 +148,39 @@ def _action_expr(rules: RuleSet, warnings: list[WarningRule], month: str) -> pl.
     return pl.when(joined.is_null() | (joined == "")).then(pl.lit(default)).otherwise(joined)
 
 
+def after_event(rule: WarningRule) -> pl.Expr:
+    """The household's income after rigid expenditure, per counted member, once the event's income
+    effect (`income_effect`, yuan a month) is taken from it."""
+    figure = pl.col("income_after_rigid_per_capita")
+    if rule.income_effect is None:
+        return figure
+    members = pl.max_horizontal(pl.col("counted_members").cast(pl.Float64), 1.0)
+    return figure - pl.col(rule.income_effect).cast(pl.Float64).fill_null(0) / members
+
+
+def asks_visit(rule: WarningRule, month: str) -> pl.Expr:
+    """Does the fired rule ask for a visit: always, or where the household's figure after the event
+    is at or below the dibao standard (unknown: it may be), or where policy calls it urgent."""
+    if rule.visit == "always":
+        return pl.lit(True)
+    need = (after_event(rule) <= pl.col("dibao_standard")).fill_null(True)
+    urgent = [condition_expr(c, month) for c in rule.visit_when]
+    return pl.any_horizontal(need, *urgent)
+
+
+def _held_reason(warnings: list[WarningRule]) -> pl.Expr:
+    need = [w for w in warnings if w.visit == "need"]
+    if not need:
+        return pl.lit(None, pl.String)
+    lowest = pl.min_horizontal(pl.when(pl.col(fired_column(w))).then(after_event(w)) for w in need)
+    return pl.format(
+        HELD,
+        pl.col("income_after_rigid_per_capita").round(2),
+        lowest.round(2),
+        pl.col("dibao_standard"),
+    )
+
+
 def _applicant_reason(warned: pl.DataFrame) -> pl.Expr:
     """A watched applicant's lead says where it comes from (the household is not on the roster)."""
     if "application_id" not in warned.columns:
@@ -149,7 +193,8 @@ def make_leads(
 ) -> pl.DataFrame:
     """Leads of the month; `previous` holds the recently closed lead cases that cover a lead
     (household_id, lead_id, level_rank, rule_ids)."""
-    warnings = rules.effective_warnings(month_bounds(month)[0])
+    # a rule on the household's need figure comes first: its reason leads the lead's reasons
+    warnings = sorted(rules.effective_warnings(month_bounds(month)[0]), key=lambda w: w.kind != "need")
     if not warnings:
         return pl.DataFrame(schema=LEAD_SCHEMA)
     rank_of = {lv: i for i, lv in enumerate(LEVELS)}
@@ -177,6 +222,7 @@ def make_leads(
             ),
             recommended_action=_action_expr(rules, warnings, month),
             lead_id=pl.format("XS{}-{}", pl.lit(month.replace("-", "")), pl.col("household_id")),
+            visit=pl.any_horizontal(pl.col(fired_column(w)) & asks_visit(w, month) for w in warnings),
         )
         .with_columns(
             level=pl.col("level_rank").replace_strict(dict(enumerate(LEVELS)), return_dtype=pl.String)
@@ -201,7 +247,10 @@ def make_leads(
     else:
         leads = leads.with_columns(suppressed_by=pl.lit(None, dtype=pl.String))
     leads = leads.with_columns(
-        pushed=pl.col("suppressed_by").is_null(), rule_version=pl.lit(rules.version), month=pl.lit(month)
+        pushed=pl.col("suppressed_by").is_null() & pl.col("visit"),
+        held_reason=pl.when(~pl.col("visit")).then(_held_reason(warnings)),
+        rule_version=pl.lit(rules.version),
+        month=pl.lit(month),
     )
     # The rank on the township's list is the case's (jobs/cases.py), set once cases are known.
     leads = leads.with_columns(rank=pl.lit(None, pl.UInt32), **visit_by(rules.deadlines, "leads", month))

@@ -235,12 +235,40 @@ def _doubtful(found: pl.DataFrame, past: History, month: str, rules: RuleSet) ->
     )
 
 
-def means_test(month: str, h: Home, rules: RuleSet, past: History, area: str | None = None) -> dict:
+def one_visit(found: pl.DataFrame, leads: pl.DataFrame | None) -> pl.DataFrame:
+    """An 应保 record (eligible_not_covered) on a household whose lead is pushed this month names
+    the lead: the township makes one home visit for both."""
+    if leads is None or leads.height == 0:
+        return found
+    pushed = (
+        leads.filter(pl.col("pushed")).select("household_id", visit_lead="lead_id").unique("household_id")
+    )
+    named = (pl.col("check_id") == "eligible_not_covered") & pl.col("visit_lead").is_not_null()
+    return (
+        found.join(pushed, on="household_id", how="left", maintain_order="left")
+        .with_columns(
+            evidence=pl.when(named)
+            .then(pl.format("{}与同户线索{}为同一次入户核查。", "evidence", "visit_lead"))
+            .otherwise("evidence")
+        )
+        .drop("visit_lead")
+    )
+
+
+def means_test(
+    month: str,
+    h: Home,
+    rules: RuleSet,
+    past: History,
+    area: str | None = None,
+    leads: pl.DataFrame | None = None,
+) -> dict:
     """The checks, the unchecked households and the re-check sample, into the month's build (of
-    one prefecture, with `area`: every check but those across prefectures)."""
+    one prefecture, with `area`: every check but those across prefectures). `leads`: the month's
+    leads of those households, which the 应保 records name (`one_visit`)."""
     con = connect(h, month, rules, area=area)
     paths = [p for p in checks() if area is None or p.stem not in ACROSS_PREFECTURES]
-    doubtful = _doubtful(run_checks(con, paths), past, month, rules)
+    doubtful = _doubtful(one_visit(run_checks(con, paths), leads), past, month, rules)
     name = f"{area}.parquet" if area else WHOLE
     unchecked = pl.from_arrow(
         con.sql((MEANS_DIR / "unchecked.sql").read_text(encoding="utf-8")).to_arrow_table()

@@ -22,6 +22,10 @@ from safetynet.versions import RULES_DIR, rule_version
 LEVELS = ("红", "橙", "黄", "蓝", "绿")  # most to least severe (Guangdong's five colours)
 URGENCIES = ("紧急", "一般")
 OPS = (">=", ">", "<=", "<", "==", "!=")
+# warning kinds: a hard trigger, an event of the month, the index, the household's need figure
+# (刚性支出困难: its reason comes first on the lead)
+KINDS = ("hard", "event", "score", "need")
+VISITS = ("always", "need")
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -102,7 +106,7 @@ class Condition:
 class WarningRule:
     id: str
     description: str
-    kind: str  # hard | event | score
+    kind: str  # hard | event | score | need
     level: str
     urgency: str
     when: tuple[Condition, ...]
@@ -112,6 +116,14 @@ class WarningRule:
     effective_to: dt.date | None
     reference: str
     file: str
+    # Whether a fired rule asks for a home visit (issue 30, item 4): `always`, or only on `need`:
+    # where the household's income after rigid expenditure, less the event's `income_effect` (a
+    # column: yuan a month the event takes from counted income) per counted member, is at or below
+    # the dibao standard, or where `visit_when` holds (what policy calls urgent). Otherwise the lead
+    # is kept as a reason on the portrait and in the ranking, not pushed (jobs/leads.py).
+    visit: str = "always"
+    visit_when: tuple[Condition, ...] = ()
+    income_effect: str | None = None
 
 
 @dataclass(frozen=True)
@@ -321,6 +333,8 @@ class RuleSet:
     population: Population | None = None
     # the employee-insurance minimum contribution base (缴费基数下限) by date and division prefix
     minimum_base: PlaceDated | None = None
+    # schooling costs of 刚性支出困难: yuan a year per student by stage, by date and division prefix
+    rigid_expenditure: PlaceDated | None = None
 
     def effective_indicators(self, month_start: dt.date) -> list[Indicator]:
         return [i for i in self.indicators if _in_force(i, month_start)]
@@ -482,7 +496,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _place_dated(doc: _Doc, key: str, value: Any, kind: type, default_required: bool = True) -> PlaceDated:
+def _place_dated(
+    doc: _Doc, key: str, value: Any, kind: type | str, default_required: bool = True
+) -> PlaceDated:
     """{date: {"default" | prefix: value}}; a prefix is 2 to 12 digits of a division code."""
     by_date = []
     for raw_date, places in value.items():
@@ -497,7 +513,10 @@ def _place_dated(doc: _Doc, key: str, value: Any, kind: type, default_required: 
                 raise doc.fail(f"{key}.{raw_date}.{prefix}", "is not 'default' or a division-code prefix")
             if kind is float and not _is_number(v):
                 raise doc.fail(f"{key}.{raw_date}.{prefix}", f"must be a number, not {v!r}")
-            values[prefix] = _standard_value(doc, f"{key}.{raw_date}.{prefix}", v) if kind is dict else v
+            where = f"{key}.{raw_date}.{prefix}"
+            if kind == "stages":
+                v = _stage_costs(doc, where, v)
+            values[prefix] = _standard_value(doc, where, v) if kind is dict else v
         by_date.append((start, tuple(sorted(values.items(), key=lambda kv: (kv[0] != "default", kv[0])))))
     return PlaceDated(tuple(sorted(by_date)))
 
@@ -509,6 +528,29 @@ def _minimum_base(doc: _Doc) -> PlaceDated:
     minimum = _place_dated(doc, "values", doc.get("values", dict), float)
     doc.done()
     return minimum
+
+
+STAGES = ("学前", "小学", "初中", "高中", "中职", "高职", "本科", "研究生")  # the enrolment contract's
+
+
+def _school_costs(doc: _Doc) -> PlaceDated:
+    """Yuan a year per student, for every stage of the contract, by date and division prefix
+    (rules/parameters/rigid_expenditure.yaml); "default" required."""
+    for key in ("description", "unit", "reference"):
+        doc.get(key, str)
+    costs = _place_dated(doc, "values", doc.get("values", dict), "stages")
+    doc.done()
+    return costs
+
+
+def _stage_costs(doc: _Doc, key: str, value: Any) -> dict[str, float]:
+    if not isinstance(value, dict) or set(value) != set(STAGES):
+        found = sorted(value) if isinstance(value, dict) else value
+        raise doc.fail(key, f"must give yuan for every stage {'、'.join(STAGES)} and no other, not {found}")
+    for stage, cost in value.items():
+        if not _is_number(cost) or cost < 0:
+            raise doc.fail(f"{key}.{stage}", f"must be yuan at or above 0, not {cost!r}")
+    return {stage: float(value[stage]) for stage in STAGES}
 
 
 def _indicator(path: Path, root: Path, dimensions: set[str]) -> Indicator:
@@ -544,10 +586,10 @@ def _indicator(path: Path, root: Path, dimensions: set[str]) -> Indicator:
     return ind
 
 
-def _conditions(doc: _Doc, file: str, required: bool = True) -> tuple[Condition, ...]:
+def _conditions(doc: _Doc, file: str, required: bool = True, key: str = "when") -> tuple[Condition, ...]:
     conditions = []
-    for i, item in enumerate(doc.get("when", list, required, default=[])):
-        c = _Doc(item, file, f"{doc._key('when')}[{i}]")
+    for i, item in enumerate(doc.get(key, list, required, default=[])):
+        c = _Doc(item, file, f"{doc._key(key)}[{i}]")
         op = c.get("op", str)
         if op not in OPS:
             raise c.fail("op", f"must be one of {' '.join(OPS)}, not '{op}'")
@@ -563,8 +605,8 @@ def _warning(path: Path, root: Path) -> WarningRule:
     doc = _Doc(_read(path, root), file)
     doc.get("description", str)
     kind, level, urgency = doc.get("kind", str), doc.get("level", str), doc.get("urgency", str)
-    if kind not in ("hard", "event", "score"):
-        raise doc.fail("kind", f"must be hard, event or score, not '{kind}'")
+    if kind not in KINDS:
+        raise doc.fail("kind", f"must be one of {', '.join(KINDS)}, not '{kind}'")
     if level not in LEVELS:
         raise doc.fail("level", f"must be one of {'、'.join(LEVELS)}, not '{level}'")
     if urgency not in URGENCIES:
@@ -586,9 +628,21 @@ def _warning(path: Path, root: Path) -> WarningRule:
         effective_to=end,
         reference=doc.get("reference", str),
         file=file,
+        **_visit(doc, file),
     )
     doc.done()
     return rule
+
+
+def _visit(doc: _Doc, file: str) -> dict[str, Any]:
+    visit = doc.get("visit", str, required=False, default="always")
+    if visit not in VISITS:
+        raise doc.fail("visit", f"must be {' or '.join(VISITS)}, not '{visit}'")
+    urgent = _conditions(doc, file, required=False, key="visit_when")
+    effect = doc.get("income_effect", str, required=False)
+    if visit == "always" and (urgent or effect):
+        raise doc.fail("visit_when" if urgent else "income_effect", "applies only with visit: need")
+    return {"visit": visit, "visit_when": urgent, "income_effect": effect}
 
 
 def _recheck(doc: _Doc) -> RecheckRule:
@@ -939,17 +993,23 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
     standard = _place_dated(std_doc, "values", std_doc.get("values", dict), dict, default_required=False)
     std_doc.done()
     minimum_base = _minimum_base(doc("parameters", "social_insurance_minimum_base.yaml"))
+    school_costs = _school_costs(doc("parameters", "rigid_expenditure.yaml"))
 
     if columns is not None:
         for ind in indicators:
             if ind.column not in columns:
                 raise RulesError(f"{ind.file}: key 'column': no stage provides a column '{ind.column}'")
         for w in warnings:
-            for i, cond in enumerate(w.when):
-                if cond.column not in columns:
-                    raise RulesError(
-                        f"{w.file}: key 'when[{i}].column': no stage provides a column '{cond.column}'"
-                    )
+            for key, conds in (("when", w.when), ("visit_when", w.visit_when)):
+                for i, cond in enumerate(conds):
+                    if cond.column not in columns:
+                        raise RulesError(
+                            f"{w.file}: key '{key}[{i}].column': no stage provides a column '{cond.column}'"
+                        )
+            if w.income_effect is not None and w.income_effect not in columns:
+                raise RulesError(
+                    f"{w.file}: key 'income_effect': no stage provides a column '{w.income_effect}'"
+                )
         for k, action in enumerate(actions):
             for i, cond in enumerate(action.when):
                 if cond.column not in columns:
@@ -982,4 +1042,5 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
         cases,
         population,
         minimum_base,
+        school_costs,
     )

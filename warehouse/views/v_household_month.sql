@@ -4,6 +4,11 @@
 -- declared_income_per_capita is the roster's declared income over all listed members (the index's).
 -- members_incomplete: a member's roster row was quarantined, so the members are not all known;
 -- events_unknown: sources whose new events could not be told (no earlier snapshot to compare with).
+-- 刚性支出困难 (jobs/households.py rigid_figure): counted_members and counted_income as the means test counts
+-- them; rigid_expenditure_month = medical out of pocket net of medical assistance, averaged over the
+-- rigid_months of claims the lake holds in the 12-month window, plus schooling costs by stage
+-- (rules/parameters/rigid_expenditure.yaml) net of education aid; income_after_rigid_per_capita =
+-- (counted_income - rigid_expenditure_month) / counted_members; income_after_rigid_ratio = that / dibao_standard.
 -- An applicant household watched after its application check (not on the roster) has its
 -- application_id in lake_household_month (months built before application checks have no such column).
 create or replace view v_household_month as
@@ -35,6 +40,12 @@ final as (
         means.per_capita_income,
         household_month.declared_income_per_capita,
         household_month.dibao_standard,
+        household_month.counted_members,
+        household_month.counted_income,
+        household_month.rigid_months,
+        household_month.rigid_expenditure_month,
+        household_month.income_after_rigid_per_capita,
+        household_month.income_after_rigid_ratio,
         household_month.dim_family_population,
         household_month.dim_health,
         household_month.dim_education,

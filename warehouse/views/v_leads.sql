@@ -2,7 +2,8 @@
 -- pushed = on the township's list as the case lead_id (a new case, or the open case of the household it
 -- stands on: v_cases), ranked on its sheet, with the date the list was issued and the case's visit deadline
 -- (rules/outcomes/deadlines.yaml); a lead covered by a recently closed case (same or fewer rules, no worse
--- colour) is kept with suppressed_by. status: 已回传 once a home-visit outcome came back.
+-- colour) is kept with suppressed_by; one whose rules all wait for need and find none (visit: need,
+-- rules/warnings/) is kept, not pushed, with held_reason. status: 已回传 once a home-visit outcome came back.
 create or replace view v_leads as
 with leads as (
     select * from {lake:_leads/*.parquet}
@@ -35,6 +36,7 @@ final as (
         leads.issued_on,
         leads.visit_by,
         leads.suppressed_by,
+        leads.held_reason,
         case
             when outcomes.lead_id is not null then '已回传'
             when leads.pushed then '待核查'

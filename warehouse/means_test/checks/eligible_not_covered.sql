@@ -1,5 +1,8 @@
 -- check eligible_not_covered: one row per monitored household that is not on dibao or te kun but
--- whose income and assets are within the limits (应保尽保): a candidate for dibao, near-dibao, or,
+-- whose income and assets are within the limits (应保尽保): a candidate for dibao, for dibao as a
+-- household in hardship from rigid expenditure (刚性支出困难: income above the standard, but below it
+-- once its medical and schooling costs a month are taken, means_households.income_after_rigid_per_capita),
+-- near-dibao (below 1.5x the standard, before or after rigid expenditure), or,
 -- in a family of a category that allows it, single-person dibao (单人保) for a living member who
 -- meets is_single_person_candidate (00_concepts.sql, rules/parameters/population.yaml).
 -- `candidate_for` says which; the monthly run keeps the contract's columns, an application check reads it.
@@ -29,7 +32,9 @@ candidates as (
         coalesce(assets.deposits, 0) as deposits,
         case
             when households.per_capita_income < households.dibao_standard then '低保'
-            when households.per_capita_income < households.dibao_standard * getvariable('near_dibao_factor')
+            when households.income_after_rigid_per_capita < households.dibao_standard then '刚性支出困难'
+            when least(households.per_capita_income, households.income_after_rigid_per_capita)
+                     < households.dibao_standard * getvariable('near_dibao_factor')
                  and households.category != '低保边缘' then '低保边缘'
             when single_person.household_id is not null then '单人保'
         end as candidate_for,
@@ -58,17 +63,25 @@ final as (
             when '单人保' then format('{}家庭中{}为重度残疾的劳动年龄人员，或无劳动能力且患大病或重度残疾的老年人（名册、残联登记），'
                                     || '可评估单独纳入低保（单人保）。',
                                     candidates.category, candidates.single_person_names)
-            else format('当前类别为{}，家庭人均月收入{}元，低于当地低保标准{}元{}；金融资产人均{}元，未见多套房、汽车、'
+            else format('当前类别为{}，家庭人均月收入{}元{}，低于当地低保标准{}元{}；金融资产人均{}元，未见多套房、汽车、'
                         || '非个体市场主体。建议评估纳入{}。',
                         candidates.category, round(candidates.per_capita_income, 2),
+                        case when candidates.rigid_expenditure_month > 0
+                            then format('，扣除刚性支出（月均{}元：医疗自付扣除医疗救助，依据近{}个月医保结算；'
+                                        || '在读学生学费住宿费扣除教育资助）后为{}元',
+                                        round(candidates.rigid_expenditure_month, 2), candidates.rigid_months,
+                                        round(candidates.income_after_rigid_per_capita, 2))
+                            else '' end,
                         candidates.dibao_standard,
                         case when candidates.candidate_for = '低保边缘'
                             then format('的{}倍（{}元）', getvariable('near_dibao_factor'),
                                         candidates.dibao_standard * getvariable('near_dibao_factor')) else '' end,
-                        round(candidates.deposits / candidates.counted, 2), candidates.candidate_for)
+                        round(candidates.deposits / candidates.counted, 2),
+                        case candidates.candidate_for when '刚性支出困难' then '低保（刚性支出困难）'
+                            else candidates.candidate_for end)
         end as evidence,
         coalesce(candidates.single_person_refs, members.source_refs) as source_refs,
-        candidates.candidate_for  -- 低保, 低保边缘 or 单人保: what an application check answers
+        candidates.candidate_for  -- 低保, 刚性支出困难, 低保边缘 or 单人保: what an application check answers
     from candidates
     inner join (
         select household_id, flatten(list(source_refs order by id_number)) as source_refs
