@@ -126,6 +126,7 @@ def gather(
         "incomplete_dimensions",
         "medical_assistance_12m",
         "education_aid_12m",
+        *[c for c in NEED_FIELDS if c in scanned.collect_schema()],  # built before issue 30: none
         *dims,
     )
     medians = township_medians(
@@ -245,6 +246,23 @@ def _yuan(value: float | None) -> str:
     return f"{value:,.2f}"
 
 
+# the household's need figure (jobs/households.py rigid_figure), shown beside the index
+NEED_FIELDS = ("income_after_rigid_per_capita", "dibao_standard", "rigid_months", "rigid_expenditure_month")
+
+
+def need_text(row: dict) -> str:
+    """The per-capita income after rigid expenditure as the portrait states it, with what it rests on."""
+    if "income_after_rigid_per_capita" not in row:
+        return "—（本月数据未测算）"
+    figure, standard = row["income_after_rigid_per_capita"], row.get("dibao_standard")
+    if figure is None or standard is None:
+        return "—（无计入收入的共同生活成员，或无低保标准）"
+    return (
+        f"{_yuan(figure)}元（低保标准{_yuan(standard)}元；刚性支出月均{_yuan(row['rigid_expenditure_month'])}元，"
+        f"医疗费用依据近{row['rigid_months']}个月医保结算）"
+    )
+
+
 def welfare(row: dict) -> list[tuple[str, str, str]]:
     """The 幸福清单: (item, what the household receives, where it comes from)."""
     roster = SOURCES["roster"].zh
@@ -301,6 +319,7 @@ def _portrait(row: dict, dimensions: Sequence[Dimension]) -> dict:
         "hardship_level": row.get("hardship_level"),
         "top_factors": row.get("top_factors"),
         "incomplete_dimensions": row.get("incomplete_dimensions"),
+        "need": need_text(row),
         "dimensions": dims,
         "members": row.get("member_rows") or [],
         "welfare": welfare(row),
@@ -387,6 +406,7 @@ class Portraits:
                     "主要致困因素",
                     p["top_factors"] or "—",
                 ],
+                ["扣除刚性支出后人均月收入", p.get("need") or "—", "", ""],
             ],
             [2.2, 3.8, 2.2, 3.8],
             size=7,

@@ -317,3 +317,36 @@ def test_counted_income_in_polars_agrees_with_the_means_test_on_the_synthetic_wo
     assert (both["counted_members"].cast(pl.Int64) == both["counted"]).all()
     assert ((both["counted_income"] - both["income"]).abs() < 0.01).all()
     assert (both["income"] > 0).sum() > 100  # not a comparison of zeros
+
+
+# --- the portrait shows the figure ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (
+            {
+                "income_after_rigid_per_capita": 350.0,
+                "dibao_standard": 650.0,
+                "rigid_months": 2,
+                "rigid_expenditure_month": 1500.0,
+            },
+            "350.00元（低保标准650.00元；刚性支出月均1,500.00元，医疗费用依据近2个月医保结算）",
+        ),
+        (
+            {
+                "income_after_rigid_per_capita": None,
+                "dibao_standard": 650.0,
+                "rigid_months": 0,
+                "rigid_expenditure_month": 0.0,
+            },
+            "—（无计入收入的共同生活成员，或无低保标准）",
+        ),
+        ({}, "—（本月数据未测算）"),
+    ],
+)
+def test_the_portrait_states_the_figure_and_its_months(row, expected):
+    from jobs.portraits import need_text
+
+    assert need_text(row) == expected
