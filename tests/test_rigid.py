@@ -350,3 +350,30 @@ def test_the_portrait_states_the_figure_and_its_months(row, expected):
     from jobs.portraits import need_text
 
     assert need_text(row) == expected
+
+
+def test_the_views_read_a_lake_built_before_the_figure(home, tmp_path):
+    """Months built before issue 30 have no figure and no held_reason: null there, not an error."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(home, old, symlinks=True)
+    for path in [*old.glob("lake/*/*/_household_month/*.parquet"), *old.glob("lake/*/*/_leads/*.parquet")]:
+        frame = pl.read_parquet(path)
+        dropped = [c for c in (*NEW_HOUSEHOLD_COLUMNS, "held_reason") if c in frame.columns]
+        frame.drop(dropped).write_parquet(path)
+    con = connect(old)
+    assert con.execute(
+        "select count(*), count(income_after_rigid_per_capita) from v_household_month where month = '2026-09'"
+    ).fetchone() == (4, 0)
+    assert con.execute("select count(held_reason) from v_leads").fetchone() == (0,)
+
+
+NEW_HOUSEHOLD_COLUMNS = (
+    "counted_members",
+    "counted_income",
+    "rigid_months",
+    "rigid_expenditure_month",
+    "income_after_rigid_per_capita",
+    "income_after_rigid_ratio",
+)

@@ -14,6 +14,12 @@
 create or replace view v_household_month as
 with household_month as (
     select * from {lake:_household_month/*.parquet}
+    -- months built before issue 30 have no figure: its columns are null there, never missing
+    union all by name
+    select cast(null as uinteger) as counted_members, cast(null as double) as counted_income,
+           cast(null as integer) as rigid_months, cast(null as double) as rigid_expenditure_month,
+           cast(null as double) as income_after_rigid_per_capita, cast(null as double) as income_after_rigid_ratio
+    where false
 ),
 
 means as (

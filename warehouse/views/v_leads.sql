@@ -7,6 +7,8 @@
 create or replace view v_leads as
 with leads as (
     select * from {lake:_leads/*.parquet}
+    union all by name  -- months built before issue 30 have no held_reason
+    select cast(null as varchar) as held_reason where false
 ),
 
 outcomes as (
