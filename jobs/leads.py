@@ -204,8 +204,11 @@ def make_leads(
         warned.filter(pl.any_horizontal(fired))
         .with_columns(
             level_rank=level_rank,
+            # urgent only where an urgent rule asks for a visit: one waiting for need is a reason
             urgency=pl.when(
-                pl.any_horizontal(pl.col(fired_column(w)) for w in warnings if w.urgency == "紧急")
+                pl.any_horizontal(
+                    pl.col(fired_column(w)) & asks_visit(w, month) for w in warnings if w.urgency == "紧急"
+                )
             )
             .then(pl.lit("紧急"))
             .otherwise(pl.lit("一般"))
