@@ -132,7 +132,7 @@ def assess_candidate(h: Home, month: str, rules: RuleSet) -> tuple[pl.DataFrame,
         warned.with_columns(missing_sources=pl.lit(",".join(missing))).sort("household_id"),
         h.partition("_household_month", month) / "data.parquet",
     )
-    means_test(month, h, rules, past)
+    means_test(month, h, rules, past, leads=leads)
     return leads, h.read("_doubtful", month)
 
 

@@ -174,7 +174,7 @@ def test_what_cannot_be_shadowed_is_refused_in_one_line(home, args, says):
 
 
 def test_the_temporary_build_is_deleted_on_error(home, tmp_path, monkeypatch):
-    def fails(*args):
+    def fails(*args, **kwargs):
         raise RuntimeError("means test failed")
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
