@@ -160,40 +160,48 @@ def exit_scores(truth: pl.DataFrame, doubtful: pl.DataFrame) -> dict:
     }
 
 
+def visit_counts(
+    truth: pl.DataFrame, leads: pl.DataFrame, doubtful: pl.DataFrame, capacity: pl.DataFrame, default: int
+) -> pl.DataFrame:
+    """One row per township-month: visits (distinct households with a pushed lead or an issued
+    record; a lead and a record of one household are one visit), the same urgent leads aside
+    (`routine`), and the capacity."""
+    keys = ["month", "township_code"]
+    pushed = leads.filter("pushed")
+    records = doubtful.filter("issued").select("month", "household_id", "township_code")
+    named = {
+        "visits": pushed,
+        "routine": pushed.filter(pl.col("urgency") != "紧急"),
+    }
+    count = truth.select(keys).unique()
+    for name, rows in named.items():
+        both = pl.concat([rows.select("month", "household_id", "township_code"), records]).unique()
+        count = count.join(both.group_by(keys).agg(pl.len().alias(name)), on=keys, how="left")
+    capacity = capacity.select(pl.col("township_code").cast(pl.String), pl.col("capacity").cast(pl.Int64))
+    return count.join(capacity, on="township_code", how="left").with_columns(
+        pl.col("visits", "routine").fill_null(0), pl.col("capacity").fill_null(default)
+    )
+
+
 def visits(
     truth: pl.DataFrame, leads: pl.DataFrame, doubtful: pl.DataFrame, capacity: pl.DataFrame, default: int
 ) -> dict:
-    """Distinct households visited per township-month, all and urgent leads aside, against capacity."""
-    pushed = leads.filter("pushed")
-    records = doubtful.filter("issued").select("month", "household_id", "township_code")
-    every = pl.concat([pushed.select("month", "household_id", "township_code"), records]).unique()
-    routine = pl.concat(
-        [pushed.filter(pl.col("urgency") != "紧急").select("month", "household_id", "township_code"), records]
-    ).unique()
-    towns = truth.select("month", "township_code").unique()
-    count = towns.join(
-        every.group_by("month", "township_code").agg(visits=pl.len()),
-        on=["month", "township_code"],
-        how="left",
-    )
-    count = count.join(
-        routine.group_by("month", "township_code").agg(routine=pl.len()),
-        on=["month", "township_code"],
-        how="left",
-    )
-    capacity = capacity.select(pl.col("township_code").cast(pl.String), pl.col("capacity").cast(pl.Int64))
-    count = count.join(capacity, on="township_code", how="left").with_columns(
-        pl.col("visits", "routine").fill_null(0), pl.col("capacity").fill_null(default)
+    """Visits per township-month against capacity (urgent leads aside), and pushed leads per 1,000
+    households a month."""
+    count = visit_counts(truth, leads, doubtful, capacity, default)
+    monthly = (
+        count.group_by("month")
+        .agg(
+            max=pl.col("visits").max(),
+            median=pl.col("visits").median(),
+            over_capacity=(pl.col("routine") > pl.col("capacity")).sum(),
+        )
+        .sort("month")
     )
     households = truth.group_by("month").agg(households=pl.len())
-    per_1000 = (
-        pushed.group_by("month")
-        .agg(leads=pl.len())
-        .join(households, on="month", how="right")
-        .with_columns(
-            pl.col("leads").fill_null(0),
-            per_1000=(pl.col("leads").fill_null(0) * 1000 / pl.col("households")).round(1),
-        )
+    pushed = leads.filter("pushed").group_by("month").agg(leads=pl.len())
+    per_1000 = households.join(pushed, on="month", how="left").with_columns(
+        per_1000=(pl.col("leads").fill_null(0) * 1000 / pl.col("households")).round(1)
     )
     return {
         "township_months": count.height,
@@ -201,21 +209,22 @@ def visits(
         "median": float(count["visits"].median() or 0),
         "routine_max": int(count["routine"].max() or 0),
         "over_capacity": int((count["routine"] > count["capacity"]).sum()),
-        "by_month": {
-            r["month"]: {"max": r["max"], "median": r["median"], "over_capacity": r["over"]}
-            for r in count.group_by("month")
-            .agg(
-                max=pl.col("visits").max(),
-                median=pl.col("visits").median(),
-                over=(pl.col("routine") > pl.col("capacity")).sum(),
-            )
-            .sort("month")
-            .iter_rows(named=True)
-        },
+        "by_month": {r.pop("month"): r for r in monthly.iter_rows(named=True)},
         "pushed_per_1000_households": {
             r["month"]: r["per_1000"] for r in per_1000.sort("month").iter_rows(named=True)
         },
     }
+
+
+def entry_precision(truth: pl.DataFrame, doubtful: pl.DataFrame) -> dict:
+    """Issued 应保 records right (the household in need that month by the truth)."""
+    records = doubtful.filter(pl.col("issued") & (pl.col("direction") == "应保")).select(
+        "month", "household_id"
+    )
+    scored = records.unique().join(
+        truth.select("month", "household_id", "need"), on=["month", "household_id"], how="left"
+    )
+    return _ratio(int(scored["need"].fill_null(False).sum()), scored.height)
 
 
 def score(
@@ -238,6 +247,7 @@ def score(
         "need_recall": need_recall(found, months),
         "lead_precision": lead_precision(truth, leads),
         "exit": exit_scores(truth, doubtful),
+        "entry_precision": entry_precision(truth, doubtful),
         "visits": visits(truth, leads, doubtful, capacity, default),
     }
 
@@ -297,6 +307,8 @@ def table(result: dict) -> str:
         f"recall {e['recall']['hit']}/{e['recall']['total']} ({e['recall']['rate']}), "
         f"of shown {e['recall_shown']['rate']}"
     )
+    n = result["entry_precision"]
+    lines.append(f"应保 records right (in need that month): {n['hit']}/{n['total']} ({n['rate']})")
     v = result["visits"]
     lines.append(
         f"visits per township-month: max {v['max']}, median {v['median']}, "

@@ -168,11 +168,9 @@ def _households(rng: np.random.Generator, n: int) -> pl.DataFrame:
     )
 
 
-def _members(rng: np.random.Generator, hh: pl.DataFrame) -> pl.DataFrame:
-    n, size = hh.height, hh["size"].to_numpy()
-    hh_of = np.repeat(np.arange(n), size)
-    pos = np.concatenate([np.arange(s) for s in size])
-    m = len(hh_of)
+def _ages(rng: np.random.Generator, hh: pl.DataFrame, hh_of: np.ndarray, pos: np.ndarray) -> tuple:
+    """Relations by position and the head's age (te kun heads 60-91), and ages that follow them."""
+    n, m = hh.height, len(hh_of)
     tekun = (hh["category"].to_numpy() == "特困")[hh_of]
     head_age = np.where(tekun, rng.integers(60, 92, n)[hh_of], rng.integers(26, 88, n)[hh_of])
     old = head_age >= 62
@@ -188,11 +186,12 @@ def _members(rng: np.random.Generator, hh: pl.DataFrame) -> pl.DataFrame:
         ],
         default=np.clip(head_age - 24 - rng.integers(0, 16, m), 0, 60),
     )
-    birth = np.datetime64("2026-01-01") - (age * 365.25 + rng.integers(0, 365, m)).astype("timedelta64[D]")
-    male = rng.random(m) < 0.5
-    county = hh["division_code"].str.slice(0, 6).to_numpy()[hh_of]
+    return relation, age
+
+
+def _health(u: np.ndarray, age: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Serious illness, disability, chronic illness: far more common among the elderly."""
     elderly = age >= 60
-    u = rng.random(m)
     health = np.select(
         [
             u < np.where(elderly, 0.08, 0.02),
@@ -206,6 +205,21 @@ def _members(rng: np.random.Generator, hh: pl.DataFrame) -> pl.DataFrame:
     labour = np.where(
         working & (health == "健康"), "有", np.where(working & (health == "慢性病"), "部分丧失", "无")
     )
+    return health, labour
+
+
+def _members(rng: np.random.Generator, hh: pl.DataFrame) -> pl.DataFrame:
+    n, size = hh.height, hh["size"].to_numpy()
+    hh_of = np.repeat(np.arange(n), size)
+    pos = np.concatenate([np.arange(s) for s in size])
+    m = len(hh_of)
+    relation, age = _ages(rng, hh, hh_of, pos)
+    birth = np.datetime64("2026-01-01") - (age * 365.25 + rng.integers(0, 365, m)).astype("timedelta64[D]")
+    male = rng.random(m) < 0.5
+    county = hh["division_code"].str.slice(0, 6).to_numpy()[hh_of]
+    elderly = age >= 60
+    u = rng.random(m)
+    health, labour = _health(u, age)
     surname = _pick(rng, SURNAMES, None, n)[hh_of]
     given = np.char.add(
         _pick(rng, GIVEN, None, m), np.where(rng.random(m) < 0.6, _pick(rng, GIVEN, None, m), "")
@@ -921,21 +935,32 @@ class Month:
         return frame.with_columns(pl.Series(column, days, dtype=pl.Date))
 
     def snapshots(self) -> dict[str, pl.DataFrame]:
-        ins = insurance(self.world, self.rules, self.t).with_columns(pl.col("p").cast(pl.Int64))
-        ins = self.ids(ins)
-        heads = self.heads
-        no = pl.col("household_id").str.slice(1)
-        growth = 1 + 0.002 * self.t  # interest and savings: balances move a little each month
         return {
             "roster": self.roster(),
             "disability": self.disability(),
             "enrolment": self.enrolment(),
+            **self.insured(),
+            **self.holdings(),
+            **self.registered(),
+        }
+
+    def insured(self) -> dict[str, pl.DataFrame]:
+        ins = insurance(self.world, self.rules, self.t).with_columns(pl.col("p").cast(pl.Int64))
+        ins = self.ids(ins)
+        return {
             "social_insurance": ins.filter(pl.col("scheme") != "").select(
                 "id_number", "scheme", "contribution_base", month=pl.lit(self.month)
             ),
             "housing_fund": ins.filter(pl.col("fund_deposit").is_not_nan()).select(
                 "id_number", monthly_deposit="fund_deposit", status=pl.lit("正常")
             ),
+        }
+
+    def holdings(self) -> dict[str, pl.DataFrame]:
+        """Deposits (of the banks that report), homes and shops, and the dwelling's rating."""
+        heads, no = self.heads, pl.col("household_id").str.slice(1)
+        growth = 1 + 0.002 * self.t  # interest and savings: balances move a little each month
+        return {
             "deposits": self.people.filter((pl.col("deposit") > 0) & (pl.col("bank") != SILENT_BANK)).select(
                 "id_number", institution="bank", balance=(pl.col("deposit") * growth).round(2)
             ),
@@ -955,6 +980,19 @@ class Month:
                     )
                 ]
             ),
+            "dilapidated_housing": heads.filter(
+                (pl.col("dilapidated") != "") & (pl.col("residence_type") == "农村")
+            ).select(
+                "id_number",
+                grade="dilapidated",
+                assessed_on=pl.lit(dt.date(2023, 4, 1)) + pl.duration(days=pl.col("h") % 600),
+            ),
+        }
+
+    def registered(self) -> dict[str, pl.DataFrame]:
+        """Vehicles and business entities of the heads of household."""
+        heads, no = self.heads, pl.col("household_id").str.slice(1)
+        return {
             "vehicles": pl.concat(
                 [
                     heads.filter("two_wheeler").select(
@@ -992,13 +1030,6 @@ class Month:
                         ("company", "91", "有限责任公司", "法定代表人", 300000.0),
                     )
                 ]
-            ),
-            "dilapidated_housing": heads.filter(
-                (pl.col("dilapidated") != "") & (pl.col("residence_type") == "农村")
-            ).select(
-                "id_number",
-                grade="dilapidated",
-                assessed_on=pl.lit(dt.date(2023, 4, 1)) + pl.duration(days=pl.col("h") % 600),
             ),
         }
 

@@ -199,9 +199,11 @@ def test_score_counts_a_found_a_missed_and_a_false_lead():
     assert precision["by_rule"]["newly_unemployed"] == {"hit": 0, "total": 1, "rate": 0.0}
     assert result["exit"]["precision"] == {"hit": 1, "total": 2, "rate": 0.5}
     assert result["exit"]["recall"] == {"hit": 1, "total": 1, "rate": 1.0}
+    assert result["entry_precision"] == {"hit": 1, "total": 1, "rate": 1.0}
     visits = result["visits"]
     assert (visits["max"], visits["routine_max"]) == (4, 3)  # H1, H3, H4, H5; H3's urgent lead aside
     assert visits["over_capacity"] == 0  # 3 routine visits against a capacity of 3
+    assert visits["by_month"]["2026-08"] == {"max": 4, "median": 2.5, "over_capacity": 0}
     assert visits["pushed_per_1000_households"] == {"2026-08": round(2 * 1000 / 6, 1)}
 
 
