@@ -640,11 +640,15 @@ def _over_limits(
 ) -> np.ndarray:
     """Holdings over the limits; with `seen`, only those in a snapshot the run has (by source)."""
     seen = seen or {}
+    # the world's holdings: homes (住宅), shops (商业), private cars (小型汽车, not operating), companies
+    # (有限责任公司); each counts as the limits file says of its kind
     parts = {
         "deposits": assets[deposits].to_numpy() / np.maximum(size, 1) > per_person_limit,
-        "real_estate": (assets["homes"].to_numpy() > limits.max_homes) | (assets["shops"].to_numpy() > 0),
-        "vehicles": assets["cars"].to_numpy() > 0,
-        "business": assets["companies"].to_numpy() > 0,
+        "real_estate": (assets["homes"].to_numpy() > limits.max_homes)
+        | ((assets["shops"].to_numpy() > 0) & ("商业" in limits.non_residential_usages)),
+        "vehicles": (assets["cars"].to_numpy() > 0) & ("小型汽车" in limits.car_types),
+        "business": (assets["companies"].to_numpy() > 0)
+        & ("有限责任公司" not in limits.business_exempt_types),
     }
     over = np.zeros(len(size), bool)
     for source, part in parts.items():
