@@ -4,8 +4,9 @@
 -- an outcome closed this month, by outcome; overdue and expired = open cases past their deadline or past
 -- the open limit; escalated_to_county = urgent overdue leads; median_days_to_visit from the first issue to
 -- the visit, of the cases closed this month.
--- Capacity (jobs/capacity.py, the `_capacity` ledger): issued_households = households handed new work
--- this month (one visit per household); beyond_capacity = urgent households issued past the township's
+-- Capacity (jobs/capacity.py, the `_capacity` ledger): issued_households = households handed a new lead
+-- or doubtful record this month (one visit per household; re-check draws are outside capacity and
+-- counted in pushed only); beyond_capacity = urgent households issued past the township's
 -- capacity; queued and queued_households = items and households waiting (not on the lists);
 -- queue_months_max and queue_months_median = months they have waited since first found. households,
 -- townships and capacity are the area's (every township of the month, whatever the kind); the rates are
@@ -47,7 +48,8 @@ counted as (
         count(*) filter (where escalated_to_county) as escalated_to_county,
         median(days_open) filter (where state = 'closed') as median_days_to_visit,
         count(*) filter (where state = 'closed' and visited_on <= visit_by) as visited_on_time,
-        count(distinct household_id) filter (where state = 'new') as issued_households,
+        count(distinct household_id) filter (where state = 'new' and kind in ('lead', 'doubtful'))
+            as issued_households,
         count(distinct household_id) filter (where beyond_capacity) as beyond_capacity,
         count(*) filter (where state = 'queued') as queued,
         count(distinct household_id) filter (where state = 'queued') as queued_households,
@@ -75,9 +77,9 @@ areas as (
             else 'province'
         end as area_level,
         coalesce(township_code, county_code, 'all') as area_code,
-        sum(households) as households,
+        cast(sum(households) as bigint) as households,
         count(*) as townships,
-        sum(capacity) as capacity,
+        cast(sum(capacity) as bigint) as capacity,
         count(*) filter (where weighed + issued > capacity) as townships_over_capacity
     from ledger
     group by grouping sets ((month, county_code, township_code), (month, county_code), (month))
