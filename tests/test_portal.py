@@ -685,7 +685,16 @@ def test_a_county_sees_its_townships_queues_a_township_its_own_and_a_stranger_no
     assert any(c.startswith("XS") for c in queued[mine]) and not queued[mine] & cells
     with connect(site["home"]) as con:
         issued = set(con.sql(f"select id from v_issued where township_code = '{mine}'").pl()["id"])
+        leads = con.sql(
+            f"select lead_id, status, visit_by from v_leads where township_code = '{mine}' and queued"
+        ).pl()
+        records = con.sql(
+            f"select record_id from v_doubtful_records where township_code = '{mine}' and queued"
+        )
+        waiting = set(leads["lead_id"]) | set(records.pl()["record_id"])
     assert issued and not issued & queued[mine]
+    assert waiting == queued[mine], "auditors see the queue in v_leads and v_doubtful_records"
+    assert set(leads["status"]) == {"排队待下发"} and leads["visit_by"].is_null().all()
 
 
 def test_the_data_team_sees_every_townships_upload_status(site):
