@@ -226,6 +226,7 @@ def _apply(month_cases: pl.DataFrame, candidate: pl.Expr, decided: pl.DataFrame,
             queue_reason="reason",
         )
         .drop("goes", "beyond", "reason")
+        .sort("township_code", "kind", "case_id")  # as advance left them: the same bytes on a rerun
     )
 
 
