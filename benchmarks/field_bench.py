@@ -37,24 +37,25 @@ sys.path.insert(0, str(ROOT))
 
 from jobs.field_world import NEED_KINDS, SLOW, generate_field, run_months  # noqa: E402
 
-DEFAULT_CAPACITY = 40  # a township clerk's home visits a month (issue 30), unless rules/ says otherwise
 LEVELS = ("红", "橙", "黄", "蓝", "绿")
 
 
-def capacity_table(root: Path = ROOT / "rules") -> tuple[pl.DataFrame, int, str]:
-    """Visits a township can make a month: a `capacity` YAML in rules/ when item 3 has added one
-    (`default`, and `townships: {code: n}`), else DEFAULT_CAPACITY for every township. Returns the
-    townships' own figures, the default, and where they come from."""
-    import yaml
+def capacity_table(townships: list[str], month: str) -> tuple[pl.DataFrame, int, str]:
+    """Visits each township can make a month, from rules/outcomes/capacity.yaml (longest division-code
+    prefix wins); the default, and where they come from."""
+    from safetynet.months import month_bounds
+    from safetynet.rules import load_rules
 
-    files = sorted(root.rglob("*capacity*.yaml"))
-    doc = (yaml.safe_load(files[0].read_text(encoding="utf-8")) or {}) if files else {}
-    doc = doc if isinstance(doc, dict) else {}
-    default = int(doc.get("default", DEFAULT_CAPACITY))
-    rows = [(str(code), int(n)) for code, n in (doc.get("townships") or {}).items()]
+    places = load_rules().capacity.at(month_bounds(month)[0])
+    default = places["default"]
+
+    def of(code: str) -> int:
+        prefixes = [p for p in places if p != "default" and code.startswith(p)]
+        return places[max(prefixes, key=len)] if prefixes else default
+
+    rows = [(code, of(code)) for code in sorted(set(townships))]
     table = pl.DataFrame(rows, schema={"township_code": pl.String, "capacity": pl.Int64}, orient="row")
-    said = f"{default} ({files[0].relative_to(root.parent)})" if files else f"{default} (default)"
-    return table, default, said
+    return table, default, f"{default} by default (rules/outcomes/capacity.yaml)"
 
 
 def _ratio(hit: int, total: int) -> dict:
@@ -232,14 +233,15 @@ def score(
     leads: pl.DataFrame,
     doubtful: pl.DataFrame,
     capacity: pl.DataFrame | None = None,
-    default: int = DEFAULT_CAPACITY,
+    default: int | None = None,
 ) -> dict:
     """Every figure of the bench from the truth and what the run published (pure: tested on a
     hand-made case). `leads`: month, household_id, township_code, level, urgency, rule_ids, pushed;
     `doubtful`: month, household_id, township_code, direction, issued."""
     months = sorted(truth["month"].unique())
-    if capacity is None:
-        capacity, default, _ = capacity_table()
+    if capacity is None or default is None:
+        table, default, _ = capacity_table(truth["township_code"].to_list(), months[0])
+        capacity = table if capacity is None else capacity
     found = found_flags(truth, named_households(leads, doubtful), months)
     return {
         "months": months,
@@ -258,11 +260,13 @@ def read_run(home: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 
     with connect(home) as con:
         leads = con.execute(
-            "select month, household_id, township_code, level, urgency, rule_ids, pushed from v_leads"
-        )
+            "select month, household_id, township_code, level, urgency, rule_ids, "
+            "pushed and not queued as pushed from v_leads"
+        )  # a queued lead waits for capacity (jobs/capacity.py): not on this month's list
         leads = pl.DataFrame(leads.fetchall(), schema=[d[0] for d in leads.description], orient="row")
         records = con.execute(
-            "select month, household_id, township_code, direction, issued from v_doubtful_records"
+            "select month, household_id, township_code, direction, issued and not queued as issued "
+            "from v_doubtful_records"
         )
         doubtful = pl.DataFrame(records.fetchall(), schema=[d[0] for d in records.description], orient="row")
     return leads, doubtful
@@ -340,8 +344,9 @@ def main() -> None:
     generated = round(time.perf_counter() - start, 1)
     seconds = run(months, landing, home)
     leads, doubtful = read_run(home)
-    capacity, default, said = capacity_table()
-    result = score(pl.read_parquet(truth_dir / "truth.parquet"), leads, doubtful, capacity, default)
+    truth = pl.read_parquet(truth_dir / "truth.parquet")
+    capacity, default, said = capacity_table(truth["township_code"].to_list(), months[0])
+    result = score(truth, leads, doubtful, capacity, default)
     result.update(
         capacity=said,
         history=args.history,
