@@ -10,7 +10,7 @@ CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 CJK_FALLBACK := /usr/share/fonts/truetype/hanazono
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install font postgresql redis chromium demo portal test lint format bench clean
+.PHONY: install font postgresql redis chromium demo portal test lint format bench bench-field clean
 
 install: $(VENV)/.installed font
 
@@ -85,8 +85,17 @@ format: install
 	$(VENV)/bin/ruff format .
 
 # Province scale by default (2 M households); smaller with BENCH_ARGS="--households 200000".
+# Then the field-like world scored against its truth (bench-field).
 bench: install
 	$(VENV)/bin/python benchmarks/bench.py $(BENCH_ARGS)
+	$(MAKE) bench-field
+
+# The field-like world (3,000 households, three months) through `safetynet run`, scored against its
+# truth: need recall, lead precision, 应退, visits per township (.bench/field.json);
+# FIELD_ARGS="--households 10000 --no-history" for other sizes and without the year of history.
+FIELD_ARGS ?=
+bench-field: install
+	$(VENV)/bin/python benchmarks/field_bench.py $(FIELD_ARGS)
 
 clean:
 	rm -rf $(DEMO) .bench .pytest_cache .ruff_cache

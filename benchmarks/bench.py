@@ -410,16 +410,18 @@ def stage_means_test(month: str, _households: int, _landing: Path, home: Path) -
 def stage_cases(month: str, _households: int, _landing: Path, home: Path) -> dict:
     """The month's cases from the previous month's, its findings and its outcomes (jobs/cases.py)."""
 
-    from jobs import cases
+    from jobs import capacity, cases
     from jobs.assess import checked_rules
     from jobs.lake import write_parquet
     from jobs.monthly import open_build
 
     h, rules = open_build(home, "bench"), checked_rules()
     leads = h.read("_leads", month)
-    scored = h.read("_household_month", month, ["household_id", "hardship_score"])
+    scored = h.read("_household_month", month, ["household_id", "township_code", "hardship_score"])
     month_cases, leads = cases.track(h, month, rules, cases.history(h, month, rules), leads, scored)
     write_parquet(month_cases, h.partition("_cases", month) / "data.parquet")
+    ledger = capacity.ledger(month, month_cases, scored, rules)  # v_kpis reads it
+    write_parquet(ledger, h.partition("_capacity", month) / "data.parquet")
     write_parquet(leads, h.partition("_leads", month) / "data.parquet")
     states = dict(month_cases.group_by("state").len().iter_rows())
     return {"rows": month_cases.height, "note": f"cases by state: {states}"}

@@ -17,6 +17,8 @@ in two households) and the cases, and writes
 
     <build>/_leads/data.parquet     one row per household with a fired rule
     <build>/_cases/data.parquet     one row per case open or closed in the month (jobs/cases.py)
+    <build>/_capacity/data.parquet  one row per township: its visiting capacity, the households
+                                    issued, urgent beyond capacity and queued (jobs/capacity.py)
 
 All carry `rule_version`. The rule set is loaded (and checked) before anything is computed, so a
 month is never scored with half a rule set. `assess` runs both steps in one process.
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from jobs import areas, cases, notices
+from jobs import areas, capacity, cases, notices
 from jobs.faults import fault
 from jobs.households import FEATURES, STAGE_COLUMNS, applying, assemble, window
 from jobs.lake import WHOLE, Home, write_parquet
@@ -144,13 +146,15 @@ def assess_month(month: str, home: str, run_id: str) -> dict:
         raise RuntimeError(f"{month}: prefectures {sorted(set(wanted) - set(done))} not assessed yet")
     past = cases.history(h, month, rules)
     leads = h.read(AREA_LEADS, month)
-    hardship = h.read("_household_month", month, ["household_id", "hardship_score"])
+    hardship = h.read("_household_month", month, ["household_id", "township_code", "hardship_score"])
     with timed("checks across prefectures") as info:
         info["doubtful"] = across_prefectures(month, h, rules, past)
     with timed("cases") as info:
         month_cases, leads = cases.track(h, month, rules, past, leads, hardship)
         info.update(**{s: int((month_cases["state"] == s).sum()) for s in cases.STATES})
+    ledger = capacity.ledger(month, month_cases, hardship, rules)
     write_parquet(month_cases, h.partition("_cases", month) / "data.parquet")
+    write_parquet(ledger, h.partition("_capacity", month) / "data.parquet")
     write_parquet(
         leads.sort("township_code", "rank", "lead_id"), h.partition("_leads", month) / "data.parquet"
     )
@@ -160,6 +164,9 @@ def assess_month(month: str, home: str, run_id: str) -> dict:
         "prefectures": len(wanted),
         "leads": leads.height,
         "pushed": int(leads["pushed"].sum()),
+        "issued_households": int(ledger["issued"].sum()),
+        "queued_households": int(ledger["queued"].sum()),
+        "beyond_capacity": int(ledger["beyond_capacity"].sum()),
         "rule_version": rules.version,
     }
 

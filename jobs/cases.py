@@ -10,9 +10,13 @@ A case is a pushed lead, a doubtful record or a re-check draw. Each month it is 
     expired    open longer than `expire_after_months` (rules/outcomes/cases.yaml): still listed,
                counted as expired unvisited, never dropped
     closed     an outcome came back this month (only an outcome closes a case)
+    queued     a new lead or doubtful record its township has no capacity for this month
+               (jobs/capacity.py): not on the lists, not issued; next month it competes with that
+               month's new items, keeping its id and `first_month`; issued, it is `new` then
 
 A lead whose event is past, a doubtful record whose condition disappeared (`condition_gone`) and a
-household that left the roster (`on_roster` false) all stay open until someone has visited. Within
+household that left the roster (`on_roster` false) all stay open until someone has visited; so
+does a queued item whose condition disappeared while it waited. Within
 `closed_cover_months` of a closed case, the same finding (a lead with no worse colour and no new
 rule, a doubtful record with the same evidence) is not issued again.
 
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from jobs import capacity
 from jobs.lake import Home
 from safetynet.months import add_months, month_range, previous_month
 from safetynet.rules import LEVELS, RuleSet
@@ -36,8 +41,9 @@ STATES = {
     "overdue": "逾期",
     "expired": "超期未核查",
     "closed": "已结案",
+    "queued": "排队待下发",
 }
-OPEN_STATES = ("new", "standing", "escalated", "overdue", "expired")
+OPEN_STATES = ("new", "standing", "escalated", "overdue", "expired", "queued")
 CASE_SCHEMA = {
     "month": pl.String,
     "case_id": pl.String,
@@ -73,6 +79,11 @@ CASE_SCHEMA = {
     "upload_sha256": pl.String,
     "source_file": pl.String,
     "source_row": pl.Int64,
+    # the township's visiting capacity (jobs/capacity.py): households a month, in force for it
+    "capacity": pl.Int32,
+    "beyond_capacity": pl.Boolean,  # issued this month past the capacity (urgent)
+    "queue_rank": pl.UInt32,  # a queued case's place in its township's queue (1: next)
+    "queue_reason": pl.String,  # why it waits, as township and county staff read it
 }
 OUTCOME_COLUMNS = ("outcome", "visited_on", "referred_to", "upload_sha256", "source_file", "source_row")
 RANK = {lv: i for i, lv in enumerate(LEVELS)}
@@ -231,14 +242,17 @@ def lead_cases(leads: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataFrame:
     )
     fired = pl.col("household_id_now").is_not_null()
     known = pl.col("state").is_not_null()
+    waiting = pl.col("state") == "queued"
     worse = pl.col("level_now").replace_strict(RANK, default=99) < pl.col("level").replace_strict(
         RANK, default=99
     )
     new_rule = pl.col("rule_ids_now").list.set_difference(pl.col("rule_ids")).list.len() > 0
-    escalated = known & fired & (worse | new_rule)
+    escalated = known & fired & (worse | new_rule) & ~waiting
     return both.with_columns(
         state=pl.when(~known)
         .then(pl.lit("new"))
+        .when(waiting)
+        .then(pl.lit("queued"))
         .when(escalated)
         .then(pl.lit("escalated"))
         .otherwise(pl.lit("standing")),
@@ -256,9 +270,9 @@ def lead_cases(leads: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataFrame:
         .otherwise("rule_ids"),
         reasons=pl.coalesce("reasons_now", "reasons"),
         recommended_action=pl.coalesce("recommended_action_now", "recommended_action"),
-        visit_by=pl.when(~known | escalated).then("visit_by_now").otherwise("visit_by"),
+        visit_by=pl.when(~known | escalated | (waiting & fired)).then("visit_by_now").otherwise("visit_by"),
         condition_gone=~fired,
-        changed=~known | escalated,
+        changed=~known | escalated | waiting,
         kind=pl.lit("lead"),
     )
 
@@ -284,8 +298,13 @@ def doubtful_cases(doubtful: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataF
     both = before.join(now, left_on="case_id", right_on="record_id", how="full", suffix="_now", coalesce=True)
     known = pl.col("state").is_not_null()
     fired = pl.col("household_id_now").is_not_null()
+    waiting = pl.col("state") == "queued"
     return both.with_columns(
-        state=pl.when(known).then(pl.lit("standing")).otherwise(pl.lit("new")),
+        state=pl.when(waiting)
+        .then(pl.lit("queued"))
+        .when(known)
+        .then(pl.lit("standing"))
+        .otherwise(pl.lit("new")),
         household_id=pl.coalesce("household_id", "household_id_now"),
         township_code=pl.coalesce("township_code", "township_code_now"),
         county_code=pl.coalesce("township_code", "township_code_now").str.slice(0, 6),
@@ -293,9 +312,9 @@ def doubtful_cases(doubtful: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataF
         direction=pl.coalesce("direction_now", "direction"),
         evidence=pl.coalesce("evidence_now", "evidence"),
         source_refs=pl.coalesce("source_refs_now", "source_refs"),
-        visit_by=pl.when(known).then("visit_by").otherwise("visit_by_now"),
+        visit_by=pl.when(known & ~(waiting & fired)).then("visit_by").otherwise("visit_by_now"),
         condition_gone=~fired,
-        changed=~known | (fired & (pl.col("evidence_now") != pl.col("evidence"))),
+        changed=~known | waiting | (fired & (pl.col("evidence_now") != pl.col("evidence"))),
         kind=pl.lit("doubtful"),
     )
 
@@ -341,16 +360,23 @@ def advance(
         recheck_cases(sample, past.open),
     ]
     current = pl.concat([conform(p) for p in parts])
-    age = _month_index(pl.lit(month)) - _month_index(pl.coalesce("first_month", pl.lit(month)))
+    # a queued item whose condition is gone keeps the days it had to visit, from this month's list
+    current = current.with_columns(
+        visit_by=pl.when((pl.col("state") == "queued") & pl.col("condition_gone"))
+        .then(pl.col("visit_by") + (pl.lit(issued_on) - pl.col("issued_on")))
+        .otherwise("visit_by")
+    )
+    # months since the first issue (not since first found: a queued item ages from its issue)
+    age = _date_index(pl.col("issued_on")) - _date_index(pl.col("first_issued_on"))
     current = current.with_columns(
         month=pl.lit(month),
         first_month=pl.coalesce("first_month", pl.lit(month)),
         first_issued_on=pl.coalesce("first_issued_on", pl.lit(issued_on)),
         issued_on=pl.lit(issued_on),
-        overdue=(pl.col("state") != "new") & (pl.col("visit_by") < pl.lit(issued_on)),
+        overdue=~pl.col("state").is_in(["new", "queued"]) & (pl.col("visit_by") < pl.lit(issued_on)),
         on_roster=pl.col("household_id").is_in(households["household_id"].implode()),
     ).with_columns(
-        state=pl.when(pl.col("state").is_in(["new", "escalated"]))
+        state=pl.when(pl.col("state").is_in(["new", "escalated", "queued"]))
         .then("state")
         .when(age >= expire)
         .then(pl.lit("expired"))
@@ -388,12 +414,13 @@ def track(
         h.read("_recheck", month),
         hardship.select("household_id"),
     )
+    month_cases = capacity.allot(month_cases, rules, month, hardship, capacity.learned_yield(h, month))
     month_cases = rank(month_cases, hardship)
     return month_cases, rank_leads(leads, month_cases)
 
 
-def _month_index(month: pl.Expr) -> pl.Expr:
-    return month.str.slice(0, 4).cast(pl.Int32) * 12 + month.str.slice(5, 2).cast(pl.Int32)
+def _date_index(day: pl.Expr) -> pl.Expr:
+    return day.dt.year().cast(pl.Int32) * 12 + day.dt.month().cast(pl.Int32)
 
 
 SHEETS = {"main": ("new", "standing", "escalated"), "overdue": ("overdue", "expired")}
@@ -430,13 +457,26 @@ def rank(month_cases: pl.DataFrame, hardship: pl.DataFrame) -> pl.DataFrame:
 def rank_leads(leads: pl.DataFrame, month_cases: pl.DataFrame) -> pl.DataFrame:
     """The month's leads with the rank and deadline of the case each pushed lead stands on."""
     mine = month_cases.filter(pl.col("kind") == "lead").select(
-        lead_id="case_id", case_rank="rank", case_visit_by="visit_by"
+        lead_id="case_id",
+        case_rank="rank",
+        case_visit_by="visit_by",
+        queued=pl.col("state") == "queued",
+        queue_rank="queue_rank",
     )
+    waiting = pl.col("queued").fill_null(False)
     return (
-        leads.join(mine, on="lead_id", how="left")
+        leads.drop("queued", "queue_rank", strict=False)
+        .join(mine, on="lead_id", how="left")
         .with_columns(
             rank=pl.when("pushed").then("case_rank"),
-            visit_by=pl.when("pushed").then("case_visit_by").otherwise("visit_by"),
+            visit_by=pl.when(pl.col("pushed") & waiting)
+            .then(None)
+            .when("pushed")
+            .then("case_visit_by")
+            .otherwise("visit_by"),
+            issued_on=pl.when(pl.col("pushed") & waiting).then(None).otherwise("issued_on"),
+            queued=pl.col("pushed") & waiting,
+            queue_rank=pl.when(pl.col("pushed")).then("queue_rank"),
         )
         .drop("case_rank", "case_visit_by")
     )

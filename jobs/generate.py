@@ -824,7 +824,7 @@ def outcomes(
     categories = lake.read("_household_month", prev, ["household_id", "category"])
     leads = (
         pl.read_parquet(cases_file)
-        .filter(pl.col("state") != "closed")
+        .filter(pl.col("sheet").is_not_null())  # on the lists: neither closed nor queued
         .join(categories, on="household_id", how="left")
         .select("household_id", "category", lead_id="case_id")
     )

@@ -35,7 +35,10 @@ from safetynet.ids import convert_legacy_expr, is_legacy_expr
 # Characters trimmed from headers and values: ASCII whitespace, full-width space (U+3000),
 # no-break space and a stray BOM (CONTRACT.md, "Headers").
 TRIM = " \t\r\n\u3000\u00a0\ufeff"
-DELIVERY_RE = re.compile(r"^(?P<source>[a-z_]+?)(?:\.part-(?P<part>\d+))?\.(?P<ext>csv|xlsx)$")
+DELIVERY_RE = re.compile(
+    r"^(?P<source>[a-z_]+?)(?:\.part-(?P<part>\d+)|\.(?P<history>history))?\.(?P<ext>csv|xlsx)$"
+)
+HISTORY = ".history."  # contract version 3: `<source>.history.csv` holds earlier months' events
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
 AMOUNT = pl.Decimal(16, 2)
 META = ["source_file", "source_row"]
@@ -75,14 +78,20 @@ def find_deliveries(month_dir: Path) -> tuple[dict[str, list[Path]], list[Path]]
         if not path.is_file() or not m or m["source"] not in SOURCES:
             unknown.append(path)
             continue
-        if m["part"] and m["ext"] != "csv":
-            unknown.append(path)
+        if m["part"] and m["ext"] != "csv" or m["history"] and SOURCES[m["source"]].kind != "event":
+            unknown.append(path)  # only an event source has earlier months' events to deliver
             continue
-        found.setdefault(m["source"], []).append((int(m["part"] or 0), path))
+        order = -1 if m["history"] else int(m["part"] or 0)  # the history first: the earlier events
+        found.setdefault(m["source"], []).append((order, path))
     return {s: [p for _, p in sorted(parts)] for s, parts in found.items()}, unknown
 
 
 CHUNK_BYTES = 1 << 24  # a delivered file is checked, hashed and transcoded 16 MB at a time
+
+
+def is_history(file_name: str) -> bool:
+    """A `<source>.history.csv` (or .xlsx) delivery: up to the previous 12 months of events."""
+    return HISTORY in file_name
 
 
 def _chunks(path: Path) -> Iterator[bytes]:

@@ -24,7 +24,7 @@ import polars as pl
 from jobs import alerts, areas, runs
 from jobs.deployment import backfill_command
 from jobs.faults import fault
-from jobs.ingest import DeliveredFile, find_deliveries, stage_source
+from jobs.ingest import HISTORY, DeliveredFile, find_deliveries, is_history, stage_source
 from jobs.lake import (
     Build,
     CommitError,
@@ -40,8 +40,9 @@ from jobs.lake import (
 from jobs.validate import QUARANTINE_SCHEMA, check
 from safetynet.contract import SOURCES
 from safetynet.errors import DeliveryError, LandingError
-from safetynet.months import previous_month
+from safetynet.months import add_months, month_range, previous_month
 from safetynet.progress import say, timed
+from safetynet.rules import load_population
 from safetynet.versions import code_version, rule_version, suite_version
 from safetynet.workers import BATCH_ROWS
 
@@ -63,6 +64,9 @@ DELIVERY_SCHEMA = {
     "error": pl.String,
     "ignored_columns": pl.List(pl.String),
     "ge_results": pl.String,
+    # contract version 3: rows of a `<source>.history.csv` accepted, and the month of the earliest
+    "history_rows": pl.Int64,
+    "history_from": pl.String,
 }
 
 
@@ -270,7 +274,6 @@ def start(month: str, landing: str, home: str, run_id: str) -> dict:
     from jobs.applications import WATCHED_FILE, write_watched
     from jobs.assess import checked_rules
     from safetynet.pdf import find_font
-    from safetynet.rules import load_population
 
     checked_rules()  # a rule set that does not load stops the run before anything is written
     find_font()  # so does a machine that cannot draw the township reports
@@ -386,6 +389,8 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
         "error": None,
         "ignored_columns": [],
         "ge_results": None,
+        "history_rows": 0,
+        "history_from": None,
     }
     with timed(f"ingest {source}") as info:
         fault("ingest", source)
@@ -434,7 +439,9 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
                     issued_ids=ids,
                     closed_ids=closed,
                     batch_rows=BATCH_ROWS,
+                    held=held_rows(h, source, month, archived),
                 )
+                record.update(history_span(source, staged.files, batches))
                 written = areas.write(pl.scan_parquet(batches), source, build / source, persons)
                 info["prefectures"] = len(written)
                 write_parquet(
@@ -463,6 +470,37 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
                 shutil.rmtree(work, ignore_errors=True)
     write_parquet(pl.DataFrame([record], schema=DELIVERY_SCHEMA), build / "_deliveries" / f"{source}.parquet")
     return {k: record[k] for k in ("source", "status", "rows_delivered", "accepted", "quarantined", "error")}
+
+
+def held_rows(h: Home, source: str, month: str, paths: list[Path]) -> pl.LazyFrame | None:
+    """With a history delivery among `paths`, the source's rows the lake holds from the months a
+    history may reach back to (`late_report_months`): what it must not add twice."""
+    if not any(is_history(p.name) for p in paths):
+        return None
+    columns = [c.name for c in SOURCES[source].columns]
+    reach = load_population().late_report_months
+    frames = [
+        rows.select(*columns, "source_file", "source_row").with_columns(month=pl.lit(m))
+        for m in month_range(add_months(month, -reach), previous_month(month))
+        if (rows := h.scan(source, m)) is not None
+    ]
+    return pl.concat(frames) if frames else None
+
+
+def history_span(source: str, files: list[DeliveredFile], batches: list[Path]) -> dict:
+    """How many rows a history delivery brought, and the month of the earliest it had accepted."""
+    rows = sum(f.rows for f in files if is_history(f.path.name))
+    date = SOURCES[source].event_date
+    if not rows or not batches or date is None:
+        return {"history_rows": rows, "history_from": None}
+    first = (
+        pl.scan_parquet(batches)
+        .filter(pl.col("source_file").str.contains(HISTORY, literal=True))
+        .select(pl.col(date).min())
+        .collect()
+        .item()
+    )
+    return {"history_rows": rows, "history_from": first.strftime("%Y-%m") if first else None}
 
 
 def issued_ids(h: Home, month: str) -> list[str] | None:

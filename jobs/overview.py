@@ -1,6 +1,7 @@
 """KPI overviews (工作成效概览) of a county or a township: the month's cases per township and kind,
-the last `kpi_months` months, the warning rules' yield and the urgent overdue leads escalated to the
-county (县级督办), with charts drawn as inline SVG (no script, nothing from outside).
+the visiting capacity and the queue (排队待下发: what waits, ranked, and why), the last `kpi_months`
+months, the warning rules' yield and the urgent overdue leads escalated to the county (县级督办), with
+charts drawn as inline SVG (no script, nothing from outside).
 
     <home>/reports/<YYYY-MM>/overview/<county>.html   (in the build: report/overview/<county>.html)
 
@@ -45,7 +46,26 @@ KPI_LABELS = {
     "expired": "超期未核查",
     "escalated_to_county": "报县督办",
     "median_days_to_visit": "核查用时中位数（天）",
+    "households": "监测户数",
+    "capacity": "核查能力（户）",
+    "issued_households": "新下发户数",
+    "issued_per_1000_households": "每千户新下发",
+    "beyond_capacity": "超能力紧急下发（户）",
+    "queued_households": "排队户数",
+    "queued_per_1000_households": "每千户排队",
+    "queue_months_max": "最长排队（月）",
+    "townships_over_capacity": "超能力乡镇数",
 }
+CAPACITY_KEYS = (
+    "households",
+    "capacity",
+    "issued_households",
+    "issued_per_1000_households",
+    "beyond_capacity",
+    "queued_households",
+    "queued_per_1000_households",
+    "queue_months_max",
+)
 COLORS = {
     "listed": "#5b9bd5",
     "visited": "#70ad47",
@@ -83,6 +103,14 @@ def gather(con: duckdb.DuckDBPyConnection, month: str, area: str, rules: RuleSet
         "and starts_with(township_code, ?) order by visit_by, case_id",
         [month, area],
     ).with_columns(reasons=mask_ids(pl.col("reasons")))
+    queue = frame(
+        con,
+        "select township_code, queue_rank, case_id, kind, household_id, coalesce(level, direction) as grade, "
+        "urgency, first_month, coalesce(reasons, evidence) as reasons, queue_reason from v_cases "
+        "where month = ? and state = 'queued' and starts_with(township_code, ?) "
+        "order by township_code, queue_rank, case_id",
+        [month, area],
+    ).with_columns(reasons=mask_ids(pl.col("reasons")))
     return {
         "month": month,
         "area": area,
@@ -92,6 +120,8 @@ def gather(con: duckdb.DuckDBPyConnection, month: str, area: str, rules: RuleSet
         "series": series.to_dicts(),
         "yields": yields.to_dicts(),
         "escalated": escalated.to_dicts(),
+        "queue": queue.to_dicts(),
+        "capacity_keys": CAPACITY_KEYS,
     }
 
 
@@ -177,7 +207,7 @@ def write(
     for view, where in (
         ("v_kpis", "month <= ?"),
         ("v_rule_yield", "month = ?"),
-        ("v_cases", "month = ? and escalated_to_county"),
+        ("v_cases", "month = ? and (escalated_to_county or state = 'queued')"),
     ):
         con.execute(f"create temp table {view}_now as select * from {view} where {where}", [month])
         con.execute(f"create or replace temp view {view} as select * from {view}_now")

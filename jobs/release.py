@@ -107,7 +107,9 @@ def checks(h: Home, month: str, gate: ReleaseGate) -> list[dict]:
                 }
             )
         elif a.get("status") == "delivered" and b.get("status") == "delivered":
-            rows, usual = a["rows_delivered"], b["rows_delivered"]
+            # a history delivery (earlier months' events, once) is not the month's volume
+            rows = a["rows_delivered"] - (a.get("history_rows") or 0)
+            usual = b["rows_delivered"] - (b.get("history_rows") or 0)
             limit = gate.rows_change[source.kind]
             share = _change(rows, usual)
             tripped = max(rows, usual) >= gate.rows_min and share > limit

@@ -14,8 +14,11 @@ from pathlib import Path
 
 import polars as pl
 
+from jobs.coverage import figures_rest_on
 from jobs.lake import Home
 from safetynet.contract import SOURCES
+from safetynet.months import add_months
+from safetynet.rules import load_population
 
 EXAMPLES_PER_SOURCE = 20
 CSS = """
@@ -47,6 +50,39 @@ def _table(headers: list[str], rows: list[list[object]]) -> str:
 def _status(status: str) -> str:
     cls = {"delivered": "ok", "not_delivered": "warn", "unusable": "bad"}.get(status, "")
     return f'<span class="{cls}">{html.escape(status)}</span>'
+
+
+def _span(months: list[str]) -> str:
+    """Months as runs: 2025-09..2026-02, 2026-05."""
+    runs: list[list[str]] = []
+    for m in months:
+        if runs and add_months(runs[-1][-1], 1) == m:
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    return ", ".join(r[0] if len(r) == 1 else f"{r[0]}..{r[-1]}" for r in runs) or "—"
+
+
+def _rests_on(home: Home, month: str) -> list[str]:
+    """Which months each 12-month figure rests on (jobs/coverage.py)."""
+    months = load_population().lookback_months
+    rows = [
+        [
+            f"{r['zh']} {r['source']}",
+            r["figures"],
+            f"{len(r['held'])} of {r['months']}",
+            _span(r["held"]),
+            _span(r["missing"]),
+        ]
+        for r in figures_rest_on(home, month, months)
+    ]
+    return [
+        "<h2>12-month figures: the months they rest on</h2>"
+        "<p>A month is held when the source was delivered in it or a history delivery "
+        "(<code>&lt;source&gt;.history.csv</code>) reaches back to it; a missing month's events are unknown, "
+        "and the figure sums fewer months than its name says.</p>",
+        _table(["source", "figures", "months held", "held", "missing"], rows),
+    ]
 
 
 def write(home: Home, month: str, run: dict, deliveries: pl.DataFrame) -> Path:
@@ -87,6 +123,7 @@ def write(home: Home, month: str, run: dict, deliveries: pl.DataFrame) -> Path:
         "<h2>Deliveries</h2>",
         _table(["source", "status", "files", "delivered", "accepted", "quarantined", "problem"], rows),
     ]
+    parts += _rests_on(home, month)
     for d in deliveries.filter(pl.col("status") == "delivered").sort("source").iter_rows(named=True):
         source = d["source"]
         parts.append(f"<h2>{SOURCES[source].zh} {source}</h2>")

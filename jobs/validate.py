@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from jobs.expectations import load_suite, register_custom_expectations
-from jobs.ingest import META, RawSource, cast
+from jobs.ingest import HISTORY, META, RawSource, cast
 from safetynet.contract import Source
 from safetynet.errors import SafetynetError
 from safetynet.ids import id_problem_expr, valid_id_expr
@@ -225,11 +225,14 @@ def check(
     issued_ids: list[str] | None = None,
     closed_ids: list[str] | None = None,
     batch_rows: int | None = None,
+    held: pl.LazyFrame | None = None,
 ) -> Validated:
     """Cast, evaluate the suite and split a source's delivered `rows` (trimmed strings, `META`), a
     batch of `batch_rows` at a time (all at once when None): each batch's accepted rows are handed
     to `accept`, in delivery order; every delivered row is accepted or quarantined. What needs every
-    row (duplicates, conflicting keys, GE's sample) is found first or gathered as the batches pass."""
+    row (duplicates, conflicting keys, GE's sample) is found first or gathered as the batches pass.
+    `held`: the typed rows earlier months put in the lake (`month`, `source_file`, `source_row` and
+    the source's columns); a row of a history delivery equal to one of them is quarantined."""
     columns = [c.name for c in source.columns]
     suite = load_suite(source.name)
     params = month_parameters(month, division_codes, issued_ids, closed_ids)
@@ -243,6 +246,9 @@ def check(
     for start in range(0, max(total, 1), step):
         batch = rows.slice(start, step).collect()
         typed, found = _batch(source, batch, checks, duplicates)
+        if held is not None:
+            held_rows = _already_held(typed.with_columns(batch["__i"]), held, columns)
+            found = pl.concat([found, held_rows], how="vertical_relaxed")
         bad = pl.Series(np.zeros(batch.height, dtype=bool)).scatter((found["__i"].unique() - start), True)
         household = pl.col("household_id") if "household_id" in columns else pl.lit(None, pl.String)
         quarantine.append(
@@ -269,6 +275,30 @@ def check(
         )
         quarantine = pl.concat([quarantine, malformed.select(QUARANTINE_SCHEMA.keys())])
     return Validated(quarantine, total, accepted, ge_results)
+
+
+def _already_held(typed: pl.DataFrame, held: pl.LazyFrame, columns: list[str]) -> pl.DataFrame:
+    """Rows of a history delivery (`<source>.history.csv`) that the lake already holds, equal in
+    every column: read once, not counted twice (CONTRACT.md, version 3)."""
+    history = typed.filter(pl.col("source_file").str.contains(HISTORY, literal=True))
+    first = held.group_by(columns).agg(
+        held_in=pl.struct("month", "source_file", "source_row")
+        .sort_by("month", "source_file", "source_row")
+        .first()
+    )
+    found = history.lazy().join(first, on=columns, nulls_equal=True).collect()
+    return found.select(
+        "__i",
+        column=pl.lit("*"),
+        check=pl.lit("already_held"),
+        reason=pl.format(
+            "already in the lake: delivered in {} ({} row {}); read once",
+            pl.col("held_in").struct.field("month"),
+            pl.col("held_in").struct.field("source_file"),
+            pl.col("held_in").struct.field("source_row"),
+        ),
+        raw_value=pl.lit(None, pl.String),
+    ).cast({"__i": pl.UInt32})
 
 
 def _batch(

@@ -125,12 +125,15 @@ def statements(
     ordered: bool = False,
     views: bool = True,
     area: str | None = None,
+    only: tuple[str, ...] = (),
 ) -> list[str]:
     """The `_catalog` table, source views first (the others read them), then every view file whose
     datasets exist. Without `catalog`: the home's current catalog plus the build in progress.
     `relative`: paths from the home (the warehouse file); `ordered`: every view in a fixed order;
     `views`: false for the lake's views only (`lake_*`, the means test's), not warehouse/views/;
-    `area`: the build in progress read for one prefecture (the means test of `assess_area`)."""
+    `area`: the build in progress read for one prefecture (the means test of `assess_area`);
+    `only`: these views of warehouse/views/ alone, for a job that reads one that reads no source
+    view (jobs/capacity.py reads v_rule_yield)."""
     if catalog is None:
         catalog = dict(home.catalog)
         builds = {m: home.build_dir(m) for m in catalog}
@@ -147,8 +150,9 @@ def statements(
         for rows in [catalog_rows(home, catalog)]
         if rows
     ]
-    out += [_source_view(layout, s) for s in SOURCES]
-    for dataset in DERIVED:  # features and points; the means test's income and assets as checked
+    out += [_source_view(layout, s) for s in SOURCES if not only]
+    # features and points; the means test's income and assets as checked
+    for dataset in DERIVED if not only else ():
         if layout.files(f"{dataset}/*.parquet"):
             order = f" order by {ORDER[dataset]}" if ordered else ""
             out.append(
@@ -156,6 +160,8 @@ def statements(
                 f"{layout.scan(f'{dataset}/*.parquet')}{order}"
             )
     for path in sorted(VIEWS_DIR.glob("*.sql")) if views else []:
+        if only and path.stem not in only:
+            continue
         sql = path.read_text(encoding="utf-8")
         if all(layout.files(p) for p in PLACEHOLDER.findall(sql)):
             sql = PLACEHOLDER.sub(lambda m: layout.scan(m.group(1)), sql)

@@ -26,6 +26,40 @@ def fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+class World(StrEnum):
+    synthetic = "synthetic"
+    field = "field"
+
+
+def _generate_field(
+    month: str,
+    landing: Path,
+    households: int,
+    seed: int,
+    months: int,
+    ready: bool,
+    truth: Path | None,
+    history: bool,
+) -> None:
+    """`generate --world field`: every month at once (the world is simulated over all of them)."""
+    from jobs.field_world import generate_field, run_months
+    from jobs.monthly import check_month
+
+    try:
+        check_month(month)
+    except LandingError as exc:
+        fail(str(exc), 2)
+    truth = truth or landing.parent / f"{landing.name}-truth"
+    start = time.perf_counter()
+    try:
+        rows = generate_field(landing, truth, run_months(month, months), households, seed, history, ready)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    for this, files in rows.items():
+        typer.echo(f"{this}: {sum(files.values()):,} rows in {len(files)} files -> {landing / this}")
+    typer.echo(f"field-like world in {time.perf_counter() - start:.1f} s; truth: {truth / 'truth.parquet'}")
+
+
 @app.command()
 def generate(
     month: Annotated[str, typer.Option(help="First month to generate, YYYY-MM")],
@@ -46,8 +80,27 @@ def generate(
             help="Households per county, at most 20,000 (counties go to prefectures 4301, 4302, ... in turn)",
         ),
     ] = None,
+    world: Annotated[
+        World,
+        typer.Option(
+            help="synthetic: the demo's planted stories; field: a field-like world with a hidden state"
+        ),
+    ] = World.synthetic,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --world field: the truth's folder, outside the landing (default <landing>-truth)"
+        ),
+    ] = None,
+    history: Annotated[
+        bool,
+        typer.Option(help="With --world field: a year of history (<source>.history.csv) in the first month"),
+    ] = True,
 ) -> None:
     """Write synthetic deliveries for every source of the contract (with realistic dirt) and a truth file."""
+    if world is World.field:
+        _generate_field(month, landing, households, seed, months, ready, truth, history)
+        return
     from rich.progress import Progress
 
     from jobs.generate import HOUSEHOLDS_PER_COUNTY

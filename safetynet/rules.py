@@ -248,6 +248,24 @@ class CaseRules:
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """Home visits a township can make in a month (rules/outcomes/capacity.yaml): households, by
+    date and division-code prefix (longest wins); how many visited leads a rule's yield needs
+    before it ranks; the order of colours and directions among items of equal expected yield."""
+
+    visits: PlaceDated
+    yield_min_visited: int
+    order: tuple[str, ...]
+
+    def at(self, month_start: dt.date) -> dict[str, int]:
+        """Prefix ("default" for everywhere else) -> households a month, in force on `month_start`."""
+        places = self.visits.at(month_start)
+        if places is None:
+            raise RulesError(f"rules/outcomes/capacity.yaml: no capacity in force on {month_start}")
+        return {prefix: int(v) for prefix, v in places.items()}
+
+
+@dataclass(frozen=True)
 class PortalSettings:
     """Sign-in, session and upload limits of the township portal (rules/portal/portal.yaml)."""
 
@@ -333,6 +351,7 @@ class RuleSet:
     population: Population | None = None
     # the employee-insurance minimum contribution base (缴费基数下限) by date and division prefix
     minimum_base: PlaceDated | None = None
+    capacity: Capacity | None = None  # home visits a township can make in a month
     # schooling costs of 刚性支出困难: yuan a year per student by stage, by date and division prefix
     rigid_expenditure: PlaceDated | None = None
 
@@ -796,6 +815,25 @@ def _cases(doc: _Doc) -> CaseRules:
     return rules
 
 
+def _capacity(doc: _Doc) -> Capacity:
+    for key in ("description", "unit", "reference"):
+        doc.get(key, str)
+    visits = _place_dated(doc, "values", doc.get("values", dict), float)
+    for start, places in visits.by_date:
+        for prefix, v in places:
+            if v != int(v) or v < 0:
+                raise doc.fail(f"values.{start}.{prefix}", f"must be a whole number of households, not {v!r}")
+    capacity = Capacity(visits, doc.get("yield_min_visited", int), _strings(doc, "order"))
+    doc.done()
+    if capacity.yield_min_visited < 1:
+        raise doc.fail("yield_min_visited", "must be at least 1")
+    wanted = set(LEVELS) | set(DIRECTIONS)
+    if sorted(capacity.order) != sorted(wanted):
+        every = "、".join((*LEVELS, *DIRECTIONS))
+        raise doc.fail("order", f"must list each colour and direction once: {every}")
+    return capacity
+
+
 def _population(doc: _Doc) -> Population:
     for key in ("description", "reference"):
         doc.get(key, str)
@@ -1023,6 +1061,7 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
     gate = _release_gate(doc("release", "gate.yaml"))
     deadlines = _deadlines(doc("outcomes", "deadlines.yaml"))
     cases = _cases(doc("outcomes", "cases.yaml"))
+    capacity = _capacity(doc("outcomes", "capacity.yaml"))
     population = _population(doc("parameters", "population.yaml"))
     files = tuple(_name(p, root) for p in sorted(root.rglob("*.yaml")))
     return RuleSet(
@@ -1042,5 +1081,6 @@ def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleS
         cases,
         population,
         minimum_base,
+        capacity,
         school_costs,
     )

@@ -3,17 +3,20 @@ hand-built months with known answers."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import shutil
 
 import duckdb
 import polars as pl
 import pytest
 
-from jobs import cases, warehouse
+from jobs import capacity, cases, warehouse
 from jobs.lake import Home, write_parquet
 from jobs.leads import LEAD_SCHEMA
 from jobs.means_test import DOUBTFUL_SCHEMA, record_ids
-from safetynet.rules import load_rules
+from safetynet.rules import PlaceDated, RuleSet, load_rules
+from safetynet.versions import RULES_DIR
 
 RULES = load_rules()
 T1, T2 = "430101001", "430101002"
@@ -49,8 +52,8 @@ def leads_of(month: str, rows: list[dict]) -> pl.DataFrame:
     )
 
 
-def doubtful_of(month: str, rows: list[tuple[str, str, str]]) -> pl.DataFrame:
-    """(household, check, evidence) rows, as the means test finds them."""
+def doubtful_of(month: str, rows: list[tuple]) -> pl.DataFrame:
+    """(household, check, evidence[, direction]) rows, as the means test finds them."""
     if not rows:
         return pl.DataFrame(schema={**DOUBTFUL_SCHEMA, "visit_by": pl.Date})
     frame = pl.DataFrame(
@@ -60,12 +63,12 @@ def doubtful_of(month: str, rows: list[tuple[str, str, str]]) -> pl.DataFrame:
                 "household_id": h,
                 "township_code": T1,
                 "check_id": c,
-                "direction": "应退",
+                "direction": rest[0] if rest else "应退",
                 "evidence": e,
                 "source_refs": [f"{month}/deposits.csv:{i + 2}"],
                 "visit_by": dt.date(2026, 10, 1),
             }
-            for i, (h, c, e) in enumerate(rows)
+            for i, (h, c, e, *rest) in enumerate(rows)
         ],
         schema_overrides={"source_refs": pl.List(pl.String)},
     )
@@ -91,8 +94,20 @@ def outcomes_of(rows: list[dict]) -> pl.DataFrame | None:
     return pl.DataFrame(rows) if rows else None
 
 
-def step(month, before, leads=(), doubtful=(), returned=(), roster=None, earlier_closed=None):
-    """One month of the lifecycle, as `assess` runs it: history, leads, records, cases, ranks."""
+def step(
+    month,
+    before,
+    leads=(),
+    doubtful=(),
+    returned=(),
+    roster=None,
+    earlier_closed=None,
+    rules=RULES,
+    yields=None,
+    hardship=None,
+):
+    """One month of the lifecycle, as `assess` runs it: history, leads, records, cases, capacity,
+    ranks. `hardship`: household -> index; `yields`: rule_id, visited, helpful (v_rule_yield)."""
     past = cases.split(month, before, outcomes_of(list(returned)), earlier_closed)
     from jobs.leads import make_leads  # noqa: F401 (the suppression is make_leads's; tested below)
 
@@ -105,8 +120,14 @@ def step(month, before, leads=(), doubtful=(), returned=(), roster=None, earlier
         {"household_id": sorted(roster if roster is not None else households)},
         schema={"household_id": pl.String},
     )
-    out = cases.advance(month, RULES, past, month_leads, found, None, on_roster)
-    return cases.rank(out, pl.DataFrame(schema={"household_id": pl.String, "hardship_score": pl.Float64}))
+    out = cases.advance(month, rules, past, month_leads, found, None, on_roster)
+    scores = pl.DataFrame(
+        list((hardship or {}).items()),
+        schema={"household_id": pl.String, "hardship_score": pl.Float64},
+        orient="row",
+    )
+    yields = pl.DataFrame(yields or [], schema=capacity.YIELD_SCHEMA, orient="row")
+    return cases.rank(capacity.allot(out, rules, month, scores, yields), scores)
 
 
 def state(frame: pl.DataFrame, case_id: str) -> dict:
@@ -251,10 +272,14 @@ def test_closed_lead_cases_cover_later_leads_as_make_leads_reads_them():
     ]
 
 
-def write_months(root, months: dict[str, pl.DataFrame]) -> Home:
-    """A home whose lake holds only hand-built `_cases` months."""
+def write_months(root, months: dict[str, pl.DataFrame], roster: pl.DataFrame | None = None) -> Home:
+    """A home whose lake holds only hand-built `_cases` months and their capacity ledgers, over
+    `roster` (household_id, township_code; the cases' households when not given)."""
     for month, frame in months.items():
-        write_parquet(frame, root / "lake" / f"month={month}" / "build=b" / "_cases" / "data.parquet")
+        build = root / "lake" / f"month={month}" / "build=b"
+        households = frame.select("household_id", "township_code").unique() if roster is None else roster
+        write_parquet(frame, build / "_cases" / "data.parquet")
+        write_parquet(capacity.ledger(month, frame, households, RULES), build / "_capacity" / "data.parquet")
     return Home(root)
 
 
@@ -374,3 +399,281 @@ def test_a_home_published_before_cases_were_kept_carries_its_issued_work_on(tmp_
         dt.date(2026, 9, 4),
     )
     assert not state(sep, "YD202608-H3-deposits")["changed"]
+
+
+# --- capacity: lists a township can work (jobs/capacity.py) ---------------------------------------
+
+
+def with_capacity(places: dict[str, int], min_visited: int | None = None) -> RuleSet:
+    """The committed rules with another visiting capacity (households a month by prefix)."""
+    visits = PlaceDated(((dt.date(2024, 1, 1), tuple(sorted(places.items()))),))
+    wanted = RULES.capacity.yield_min_visited if min_visited is None else min_visited
+    return dataclasses.replace(
+        RULES, capacity=dataclasses.replace(RULES.capacity, visits=visits, yield_min_visited=wanted)
+    )
+
+
+def states(frame: pl.DataFrame, township: str = T1) -> dict[str, str]:
+    return dict(frame.filter(pl.col("township_code") == township).select("case_id", "state").iter_rows())
+
+
+def test_a_township_over_capacity_issues_its_top_households_and_queues_the_rest_into_next_month():
+    rules = with_capacity({"default": 40, T1: 2})
+    aug = step(
+        "2026-08",
+        None,
+        leads=[
+            lead("H1", "红"),
+            lead("H2", "黄"),
+            lead("H3", "蓝"),
+            lead("H4", "绿"),
+            lead("H9", "绿", township=T2),
+        ],
+        rules=rules,
+    )
+    assert states(aug) == {
+        "XS202608-H1": "new",
+        "XS202608-H2": "new",
+        "XS202608-H3": "queued",
+        "XS202608-H4": "queued",
+    }
+    assert states(aug, T2) == {"XS202608-H9": "new"}, "another township's capacity is its own"
+    waiting = state(aug, "XS202608-H3")
+    assert (waiting["sheet"], waiting["rank"], waiting["queue_rank"], waiting["first_issued_on"]) == (
+        None,
+        None,
+        1,
+        None,
+    )
+    assert "2 户" in waiting["queue_reason"] and "排队第 1 位" in waiting["queue_reason"]
+    assert state(aug, "XS202608-H4")["queue_rank"] == 2
+    # September: the two visits came back. A new orange lead goes before the waiting blue one, which
+    # goes before a new green one; the green one that waited since August goes before the new green.
+    sep = step(
+        "2026-09",
+        aug,
+        leads=[
+            lead("H5", "橙", visit_by=dt.date(2026, 10, 8)),
+            lead("H6", "绿", visit_by=dt.date(2026, 10, 16)),
+        ],
+        returned=[
+            outcome("XS202608-H1", "临时救助", "2026-09-03"),
+            outcome("XS202608-H2", "转介", "2026-09-04"),
+        ],
+        rules=rules,
+    )
+    assert states(sep) == {
+        "XS202608-H1": "closed",
+        "XS202608-H2": "closed",
+        "XS202608-H3": "new",
+        "XS202609-H5": "new",
+        "XS202608-H4": "queued",
+        "XS202609-H6": "queued",
+    }
+    issued = state(sep, "XS202608-H3")
+    assert (issued["first_month"], issued["first_issued_on"], issued["days_open"], issued["sheet"]) == (
+        "2026-08",
+        dt.date(2026, 10, 1),
+        0,
+        "main",
+    )
+    assert issued["condition_gone"], "its event is past: it still waits for a visit, never dropped"
+    assert issued["visit_by"] == dt.date(2026, 10, 8), "the days it had to visit, from the list it is on"
+    assert (state(sep, "XS202608-H4")["queue_rank"], state(sep, "XS202609-H6")["queue_rank"]) == (1, 2)
+    # October: nothing came back, the two September visits fill the capacity: the queue stays whole
+    oct_ = step("2026-10", sep, rules=rules)
+    assert states(oct_) == {
+        "XS202608-H3": "overdue",
+        "XS202609-H5": "overdue",
+        "XS202608-H4": "queued",
+        "XS202609-H6": "queued",
+    }
+    assert "在办未回传 2 户" in state(oct_, "XS202608-H4")["queue_reason"]
+
+
+def test_an_urgent_case_beyond_capacity_is_still_pushed():
+    rules = with_capacity({"default": 1})
+    aug = step(
+        "2026-08",
+        None,
+        leads=[lead("H1", "红"), lead("H2", "黄", urgency="紧急"), lead("H3", "红", urgency="紧急")],
+        rules=rules,
+    )
+    assert states(aug) == {"XS202608-H1": "queued", "XS202608-H2": "new", "XS202608-H3": "new"}
+    assert dict(aug.select("case_id", "beyond_capacity").iter_rows()) == {
+        "XS202608-H1": False,
+        "XS202608-H2": True,
+        "XS202608-H3": False,
+    }
+    assert state(aug, "XS202608-H2")["sheet"] == "main"
+
+
+@pytest.mark.parametrize(
+    "room, expected",
+    [
+        (1, {"H3": "new", "H1": "queued", "H2": "queued"}),
+        (2, {"H3": "new", "H1": "new", "H2": "queued"}),
+    ],
+    ids=["one visit", "two visits"],
+)
+def test_a_household_with_a_lead_and_doubtful_records_is_one_visit(room, expected):
+    """H1 has a yellow lead and two records to verify: one visit, going or waiting together. H3's
+    应保 record goes first (rules/outcomes/capacity.yaml order), H2's blue lead last."""
+    aug = step(
+        "2026-08",
+        None,
+        leads=[lead("H1", "黄"), lead("H2", "蓝")],
+        doubtful=[
+            ("H1", "deposits", "存款 9 万", "核实"),
+            ("H1", "private_car", "小汽车 1 辆", "核实"),
+            ("H3", "income_below", "人均收入低于低保标准", "应保"),
+        ],
+        rules=with_capacity({"default": room}),
+    )
+    by_household = aug.group_by("household_id").agg(pl.col("state").unique())
+    assert {h: s for h, (s,) in by_household.iter_rows()} == expected
+    assert aug.filter(pl.col("household_id") == "H1").height == 3
+    ledger = capacity.ledger("2026-08", aug, aug.select("household_id", "township_code").unique(), RULES)
+    assert ledger.filter(pl.col("township_code") == T1)["issued"].item() == room
+
+
+def test_work_issued_and_not_returned_weighs_and_a_new_record_joins_its_visit():
+    rules = with_capacity({"default": 2})
+    aug = step("2026-08", None, leads=[lead("H1"), lead("H2")], rules=rules)
+    sep = step(
+        "2026-09",
+        aug,
+        leads=[lead("H3", "红")],
+        doubtful=[("H1", "deposits", "存款 9 万")],
+        rules=rules,
+    )
+    assert states(sep) == {
+        "XS202608-H1": "overdue",
+        "XS202608-H2": "overdue",
+        "YD202609-H1-deposits": "new",
+        "XS202609-H3": "queued",
+    }
+    assert "在办未回传 2 户" in state(sep, "XS202609-H3")["queue_reason"]
+
+
+@pytest.mark.parametrize(
+    "yields, issued",
+    [
+        (None, "XS202608-H3"),
+        ([("medical_hard", 25, 5), ("newly_unemployed", 25, 20), ("dropout", 3, 3)], "XS202608-H2"),
+    ],
+    ids=["nothing learned: colour, then hardship", "learned yield first"],
+)
+def test_the_yield_learned_from_outcomes_ranks_where_there_are_enough_visits(yields, issued):
+    """newly_unemployed helped 20 of 25 visited leads, medical_hard 5 of 25; dropout's 3 visits are
+    too few (yield_min_visited 20): it counts as the mean of the others, 25 of 50."""
+    aug = step(
+        "2026-08",
+        None,
+        leads=[
+            lead("H1", "红", ("medical_hard",)),
+            lead("H2", "黄", ("newly_unemployed",)),
+            lead("H3", "红", ("dropout",)),
+        ],
+        rules=with_capacity({"default": 1}, min_visited=20),
+        yields=yields,
+        hardship={"H1": 40.0, "H2": 60.0, "H3": 80.0},
+    )
+    assert [c for c, s in states(aug).items() if s == "new"] == [issued]
+    if yields:
+        ranks = dict(aug.select("case_id", "queue_rank").iter_rows())
+        assert (ranks["XS202608-H3"], ranks["XS202608-H1"]) == (1, 2)
+
+
+def test_capacity_by_township_or_county_in_rules_overrides_the_default(tmp_path):
+    shutil.copytree(RULES_DIR, tmp_path / "rules")
+    path = tmp_path / "rules" / "outcomes" / "capacity.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "    default: 40\n" in text
+    path.write_text(
+        text.replace("    default: 40\n", f'    default: 40\n    "{T1[:6]}": 25\n    "{T2}": 60\n'),
+        encoding="utf-8",
+    )
+    rules = load_rules(tmp_path / "rules")
+    towns = pl.DataFrame({"township_code": [T1, T2, "430102001"]})
+    assert towns.select(capacity.capacity_of(rules, "2026-08")).to_series().to_list() == [25, 60, 40]
+    aug = step(
+        "2026-08",
+        None,
+        leads=[lead(f"A{i:02d}") for i in range(30)] + [lead(f"B{i:02d}", township=T2) for i in range(45)],
+        rules=rules,
+    )
+    issued = aug.filter(pl.col("state") == "new").group_by("township_code").len()
+    assert dict(issued.iter_rows()) == {T1: 25, T2: 45}
+    assert dict(aug.select("township_code", "capacity").unique().iter_rows()) == {T1: 25, T2: 60}
+    assert RULES.capacity.at(dt.date(2026, 8, 1)) == {"default": 40}, "the committed default"
+
+
+def test_the_yield_ranking_reads_v_rule_yield_as_of_the_month_before(tmp_path):
+    aug = step("2026-08", None, leads=[lead("H1", rules=("a",)), lead("H2", rules=("a", "b"))])
+    sep = step(
+        "2026-09",
+        aug,
+        returned=[
+            outcome("XS202608-H1", "临时救助", "2026-09-03"),
+            outcome("XS202608-H2", "不符合条件", "2026-09-11"),
+        ],
+    )
+    home = write_months(tmp_path, {"2026-08": aug, "2026-09": sep})
+    catalog = {m: {"build": "b"} for m in ("2026-08", "2026-09")}
+    october = capacity.learned_yield(home, "2026-10", catalog)
+    assert october.rows() == [("a", 2, 1), ("b", 1, 0)]
+    september = capacity.learned_yield(home, "2026-09", catalog)
+    assert september["visited"].to_list() == [0, 0], "as of August nothing had come back"
+    assert capacity.learned_yield(Home(tmp_path / "empty"), "2026-08").height == 0
+
+
+def test_visits_per_1000_households_per_township_and_the_queue_are_kpis(tmp_path):
+    """T1 (capacity 2): three urgent households, one of them past the capacity, and a green lead
+    that waits into September behind two new urgent ones; T2: one household. 20 households on the
+    roster, 10 per township."""
+    rules = with_capacity({"default": 2})
+    aug = step(
+        "2026-08",
+        None,
+        leads=[
+            lead("H1", "红", urgency="紧急"),
+            lead("H2", "红", urgency="紧急"),
+            lead("H3", "橙", urgency="紧急"),
+            lead("H4", "绿"),
+            lead("H9", township=T2),
+        ],
+        rules=rules,
+    )
+    returned = [outcome(f"XS202608-H{i}", "维持现状", "2026-09-05") for i in (1, 2, 3, 9)]
+    sep = step(
+        "2026-09",
+        aug,
+        leads=[lead("H5", "红", urgency="紧急"), lead("H6", "橙", urgency="紧急")],
+        returned=returned,
+        rules=rules,
+    )
+    roster = pl.DataFrame(
+        {"household_id": [f"R{i}" for i in range(20)], "township_code": [T1] * 10 + [T2] * 10}
+    )
+    months = {"2026-08": aug, "2026-09": sep}
+    for month, frame in months.items():  # the ledger as assess_month writes it, with rules' capacity
+        build = tmp_path / "lake" / f"month={month}" / "build=b"
+        write_parquet(frame, build / "_cases" / "data.parquet")
+        write_parquet(capacity.ledger(month, frame, roster, rules), build / "_capacity" / "data.parquet")
+    kpis = query(Home(tmp_path), list(months), "select * from v_kpis where kind = 'all' order by all")
+    row = {(r["month"], r["area_code"]): r for r in kpis.to_dicts()}
+    august = row[("2026-08", "all")]
+    assert (august["households"], august["townships"], august["capacity"]) == (20, 2, 4)
+    assert (august["issued_households"], august["beyond_capacity"], august["queued_households"]) == (4, 1, 1)
+    assert (august["issued_per_1000_households"], august["queued_per_1000_households"]) == (200.0, 50.0)
+    assert (august["issued_per_township"], august["townships_over_capacity"]) == (2.0, 1)
+    assert august["listed"] == 4, "a queued item is not on the lists"
+    t1 = row[("2026-09", T1)]
+    assert (t1["issued_households"], t1["queued"], t1["queue_months_max"]) == (2, 1, 1)
+    assert state(sep, "XS202608-H4")["state"] == "queued", "September's urgent leads fill the capacity"
+    assert t1["capacity"] == 2 and t1["households"] == 10
+    capacity_rows = query(Home(tmp_path), list(months), "select * from v_capacity order by all")
+    assert capacity_rows.filter(pl.col("month") == "2026-08").select(
+        "township_code", "issued", "urgent", "beyond_capacity", "queued", "over_capacity"
+    ).rows() == [(T1, 3, 3, 1, 1, True), (T2, 1, 0, 0, 0, False)]

@@ -14,8 +14,12 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import re
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -28,6 +32,7 @@ import pytest
 import uvicorn
 import xlsxwriter
 from fastapi.testclient import TestClient
+from python_calamine import CalamineWorkbook
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from jobs import applications
@@ -38,6 +43,7 @@ from portal.accounts import AccountError, Accounts
 from portal.app import create_app
 from safetynet.ids import check_character
 from safetynet.rules import load_portal, load_rules
+from safetynet.versions import RULES_DIR
 from tests.direct import run
 from tests.workbooks import (
     FAR_ROW,
@@ -595,6 +601,100 @@ def test_a_township_reads_its_own_overview(site):
     assert f"/overview/2026-08/{site['mine']}" in c.get("/").text
     r = c.get(f"/overview/2026-08/{site['mine']}")
     assert r.status_code == 200 and site["mine"] in r.text and site["neighbour"] not in r.text
+
+
+@pytest.fixture(scope="module")
+def queued_site(landing, tmp_path_factory):
+    """August run for real with a visiting capacity of 2 households a month (a copy of rules/ given
+    to the run as SAFETYNET_RULES, in a child as tests/direct.py runs the DAG's tasks): townships
+    with more new items than that have a queue. Accounts for two townships of one county with a
+    queue, their county and another county's office."""
+    root = tmp_path_factory.mktemp("queued")
+    land, home, rules = root / "landing", root / "home", root / "rules"
+    shutil.copytree(landing / "2026-08", land / "2026-08")
+    shutil.copytree(RULES_DIR, rules)
+    path = rules / "outcomes" / "capacity.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("default: 40", "default: 2"), encoding="utf-8")
+    child = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "direct.py"),
+            "2026-08",
+            str(land),
+            str(home),
+            "queued-08",
+        ],
+        env={**os.environ, "SAFETYNET_RULES": str(rules)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    with connect(home) as con:
+        queued = con.sql(
+            "select township_code, case_id, kind from v_cases where month = '2026-08' and state = 'queued'"
+        ).pl()
+    by_county = (
+        queued.filter(pl.col("kind") == "lead")
+        .group_by(pl.col("township_code").str.slice(0, 6).alias("county"))
+        .agg(pl.col("township_code").unique().sort())
+    )
+    county, (mine, neighbour, *_) = next((c, t) for c, t in by_county.iter_rows() if len(t) > 1)
+    accounts = Accounts(home, load_portal())
+    accounts.add("town", "township", mine, PASSWORD)
+    accounts.add("county", "county", county, PASSWORD)
+    accounts.add("stranger", "county", f"{(int(county) + 1) % 1_000_000:06d}", PASSWORD)
+    ids = {t: set(queued.filter(pl.col("township_code") == t)["case_id"]) for t in (mine, neighbour)}
+    return {
+        "home": home,
+        "landing": land,
+        "mine": mine,
+        "neighbour": neighbour,
+        "county": county,
+        "queued": ids,
+    }
+
+
+def test_a_county_sees_its_townships_queues_a_township_its_own_and_a_stranger_nothing(queued_site):
+    site, mine, neighbour = queued_site, queued_site["mine"], queued_site["neighbour"]
+    queued = site["queued"]
+    county = signed_in(site, "county").get(f"/overview/2026-08/{site['county']}")
+    assert county.status_code == 200 and "排队待下发" in county.text
+    assert all(case in county.text for case in queued[mine] | queued[neighbour])
+    town = signed_in(site, "town")
+    own = town.get(f"/overview/2026-08/{mine}")
+    assert own.status_code == 200 and all(case in own.text for case in queued[mine])
+    assert not any(case in own.text for case in queued[neighbour]), "only its own queue"
+    for path in (f"/overview/2026-08/{neighbour}", f"/overview/2026-08/{site['county']}"):
+        r = town.get(path)
+        assert r.status_code == 404 and not any(case in r.text for case in queued[neighbour])
+    r = signed_in(site, "stranger").get(f"/overview/2026-08/{site['county']}")
+    assert r.status_code == 404 and not any(case in r.text for case in queued[mine])
+    # and a queued item is on no list of the township's, nor among the ids it may return
+    cells = set()
+    for name in ("线索清单.xlsx", "核对疑点清单.xlsx"):
+        book = CalamineWorkbook.from_filelike(
+            io.BytesIO(town.get(f"/download/2026-08/{mine}/{name}").content)
+        )
+        cells |= {
+            str(v)
+            for sheet in book.sheet_names
+            for row in book.get_sheet_by_name(sheet).to_python()
+            for v in row
+        }
+    assert any(c.startswith("XS") for c in queued[mine]) and not queued[mine] & cells
+    with connect(site["home"]) as con:
+        issued = set(con.sql(f"select id from v_issued where township_code = '{mine}'").pl()["id"])
+        leads = con.sql(
+            f"select lead_id, status, visit_by from v_leads where township_code = '{mine}' and queued"
+        ).pl()
+        records = con.sql(
+            f"select record_id from v_doubtful_records where township_code = '{mine}' and queued"
+        )
+        waiting = set(leads["lead_id"]) | set(records.pl()["record_id"])
+    assert issued and not issued & queued[mine]
+    assert waiting == queued[mine], "auditors see the queue in v_leads and v_doubtful_records"
+    assert set(leads["status"]) == {"排队待下发"} and leads["visit_by"].is_null().all()
 
 
 def test_the_data_team_sees_every_townships_upload_status(site):

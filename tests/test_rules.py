@@ -110,6 +110,30 @@ def test_the_committed_rules_load_and_name_only_provided_columns():
             "must map column names",
         ),
         ("means_test/recheck.yaml", "verify:", "verfy:", "key 'verfy': is not a known key"),
+        (
+            "outcomes/capacity.yaml",
+            "default: 40",
+            "default: 40.5",
+            "key 'values.2024-01-01.default': must be a whole",
+        ),
+        (
+            "outcomes/capacity.yaml",
+            "default: 40",
+            "default: 四十",
+            "key 'values.2024-01-01.default': must be a number",
+        ),
+        (
+            "outcomes/capacity.yaml",
+            "yield_min_visited:",
+            "yield_min_visits:",
+            "key 'yield_min_visits': is not a known",
+        ),
+        (
+            "outcomes/capacity.yaml",
+            "绿, 应退]",
+            "绿]",
+            "key 'order': must list each colour and direction once",
+        ),
     ],
 )
 def test_a_broken_rule_file_is_refused_naming_file_and_key(rules_copy, relative, old, new, message):

@@ -5,7 +5,10 @@
 -- outcome: on the sheet 逾期未回传), expired (open longer than rules/outcomes/cases.yaml allows: still
 -- listed), closed (the outcome came back this month: outcome, visited_on and the upload and row it came
 -- from). condition_gone: the lead's rules or the record's check no longer fire, the case still waits for
--- its visit; escalated_to_county: an urgent lead overdue, on the county's view.
+-- its visit; escalated_to_county: an urgent lead overdue, on the county's view. queued (排队待下发): a new
+-- lead or doubtful record its township had no capacity for this month (jobs/capacity.py): not on the
+-- lists, with queue_rank (1: next) and queue_reason; carried to the next month, never dropped.
+-- capacity: the township's households a month; beyond_capacity: issued past it (urgent).
 create or replace view v_cases as
 with cases as (
     select * from {lake:_cases/*.parquet}
@@ -47,6 +50,10 @@ final as (
         cases.upload_sha256,
         cases.source_file,
         cases.source_row,
+        cases.capacity,
+        cases.beyond_capacity,
+        cases.queue_rank,
+        cases.queue_reason,
         cases.run_id
     from cases
 )

@@ -1,10 +1,18 @@
 -- v_doubtful_records: one row per household and check that found a doubtful record (疑点数据).
 -- direction: 应退 (should exit), 核实 (verify at home), 应保 (should be covered). source_refs are
 -- `month/file:row` of the delivered rows used as evidence (files kept in lake/_raw). record_id stays the
--- same from month to month while the record stands; the township returns it in `outcomes`.
+-- same from month to month while the record stands; the township returns it in `outcomes`. queued: an
+-- issued record its township had no capacity for this month (v_cases state queued, jobs/capacity.py):
+-- not on the list, waiting at queue_rank.
 create or replace view v_doubtful_records as
 with doubtful as (
     select * from {lake:_doubtful/*.parquet}
+),
+
+queue as (
+    select month, case_id, queue_rank
+    from {lake:_cases/*.parquet}
+    where kind = 'doubtful' and state = 'queued'
 ),
 
 final as (
@@ -20,9 +28,13 @@ final as (
         doubtful.issued,
         doubtful.issued_on,
         doubtful.visit_by,
+        queue.case_id is not null as queued,
+        queue.queue_rank,
         doubtful.rule_version,
         doubtful.run_id
     from doubtful
+    left join queue
+        on doubtful.month = queue.month and doubtful.record_id = queue.case_id
 )
 
 select * from final

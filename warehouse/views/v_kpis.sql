@@ -4,9 +4,21 @@
 -- an outcome closed this month, by outcome; overdue and expired = open cases past their deadline or past
 -- the open limit; escalated_to_county = urgent overdue leads; median_days_to_visit from the first issue to
 -- the visit, of the cases closed this month.
+-- Capacity (jobs/capacity.py, the `_capacity` ledger): issued_households = households handed a new lead
+-- or doubtful record this month (one visit per household; re-check draws are outside capacity and
+-- counted in pushed only); beyond_capacity = urgent households issued past the township's
+-- capacity; queued and queued_households = items and households waiting (not on the lists);
+-- queue_months_max and queue_months_median = months they have waited since first found. households,
+-- townships and capacity are the area's (every township of the month, whatever the kind); the rates are
+-- per 1,000 households on the roster and per township; townships_over_capacity = townships whose
+-- households issued plus those still weighed exceed their capacity (urgent cases only can do that).
 create or replace view v_kpis as
 with cases as (
     select * from {lake:_cases/*.parquet}
+),
+
+ledger as (
+    select * from {lake:_capacity/*.parquet}
 ),
 
 counted as (
@@ -20,7 +32,7 @@ counted as (
         coalesce(township_code, county_code, 'all') as area_code,
         coalesce(kind, 'all') as kind,
         count(*) filter (where state = 'new') as pushed,
-        count(*) filter (where state <> 'closed') as listed,
+        count(*) filter (where state not in ('closed', 'queued')) as listed,
         count(*) filter (where state = 'closed') as visited,
         count(*) filter (where outcome = '纳入低保') as enrolled_dibao,
         count(*) filter (where outcome = '纳入特困') as enrolled_tekun,
@@ -35,7 +47,16 @@ counted as (
         count(*) filter (where state = 'expired') as expired,
         count(*) filter (where escalated_to_county) as escalated_to_county,
         median(days_open) filter (where state = 'closed') as median_days_to_visit,
-        count(*) filter (where state = 'closed' and visited_on <= visit_by) as visited_on_time
+        count(*) filter (where state = 'closed' and visited_on <= visit_by) as visited_on_time,
+        count(distinct household_id) filter (where state = 'new' and kind in ('lead', 'doubtful'))
+            as issued_households,
+        count(distinct household_id) filter (where beyond_capacity) as beyond_capacity,
+        count(*) filter (where state = 'queued') as queued,
+        count(distinct household_id) filter (where state = 'queued') as queued_households,
+        max(datediff('month', strptime(first_month || '-01', '%Y-%m-%d'), strptime(month || '-01', '%Y-%m-%d')))
+            filter (where state = 'queued') as queue_months_max,
+        median(datediff('month', strptime(first_month || '-01', '%Y-%m-%d'), strptime(month || '-01', '%Y-%m-%d')))
+            filter (where state = 'queued') as queue_months_median
     from cases
     group by grouping sets (
         (month, county_code, township_code, kind),
@@ -47,8 +68,39 @@ counted as (
     )
 ),
 
+areas as (
+    select
+        month,
+        case
+            when grouping(township_code) = 0 then 'township'
+            when grouping(county_code) = 0 then 'county'
+            else 'province'
+        end as area_level,
+        coalesce(township_code, county_code, 'all') as area_code,
+        cast(sum(households) as bigint) as households,
+        count(*) as townships,
+        cast(sum(capacity) as bigint) as capacity,
+        count(*) filter (where weighed + issued > capacity) as townships_over_capacity
+    from ledger
+    group by grouping sets ((month, county_code, township_code), (month, county_code), (month))
+),
+
 final as (
-    select * from counted
+    select
+        counted.*,
+        areas.households,
+        areas.townships,
+        areas.capacity,
+        areas.townships_over_capacity,
+        round(counted.issued_households * 1000.0 / nullif(areas.households, 0), 2) as issued_per_1000_households,
+        round(counted.queued_households * 1000.0 / nullif(areas.households, 0), 2) as queued_per_1000_households,
+        round(counted.issued_households / nullif(areas.townships, 0), 2) as issued_per_township,
+        round(counted.queued_households / nullif(areas.townships, 0), 2) as queued_per_township
+    from counted
+    left join areas
+        on counted.month = areas.month
+        and counted.area_level = areas.area_level
+        and counted.area_code = areas.area_code
 )
 
 select * from final

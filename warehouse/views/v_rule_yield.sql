@@ -1,6 +1,6 @@
 -- v_rule_yield: one row per month and warning rule: as of that month, over the lead cases first issued
--- in the {kpi_months} months up to it (rules/outcomes/cases.yaml), leads carrying the rule, visited (an
--- outcome came back by then), helpful (the outcome brought assistance or a referral: {yield_outcomes})
+-- in the {kpi_months} months up to it (rules/outcomes/cases.yaml; a queued lead counts once issued), leads
+-- carrying the rule, visited (an outcome came back by then), helpful (the outcome brought assistance or a referral: {yield_outcomes})
 -- and yield = helpful / visited, credited to every rule a lead carried; the *_alone columns count only
 -- leads on which the rule fired alone. A month's rows never change when later months are loaded. A rule
 -- removed from rules/ keeps its rows: the rule ids are read from the cases, not the rules.
@@ -30,7 +30,7 @@ as_of as (
         false as visited, cast(null as varchar) as outcome
     from months
     inner join cases
-        on cases.month = months.month and cases.state <> 'closed'
+        on cases.month = months.month and cases.state not in ('closed', 'queued')
     union all
     select months.month, months.window_start, closed.case_id, closed.first_month, closed.rule_ids,
         true as visited, closed.outcome
