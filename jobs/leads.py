@@ -7,10 +7,10 @@ rank within the township and a recommended action that depends on the household'
 (`closed_cover_months`, rules/outcomes/cases.yaml) was at least as severe and had all of this one's
 rules: a persisting 12-month medical total is not pushed again after a visit, but a new reason or a
 worse colour is. A pushed lead on a household with an open case stands on that case (jobs/cases.py).
-A rule with `visit: need` asks for a visit only where the household's income after rigid expenditure
-(jobs/households.py `rigid_figure`), less the event's income effect, is at or below the dibao
-standard, or where its `visit_when` holds (policy-urgent); a lead none of whose rules asks for a visit
-is kept, not pushed, with `held_reason` saying why.
+A rule with `visit: need` asks for a visit only where the household is not on dibao or te kun and its
+income after rigid expenditure (jobs/households.py `rigid_figure`), less the event's income effect,
+is at or below the dibao standard, or where its `visit_when` holds (policy-urgent); a lead none of
+whose rules asks for a visit is kept, not pushed, with `held_reason` saying why.
 """
 
 from __future__ import annotations
@@ -52,6 +52,10 @@ LEAD_SCHEMA = {
 HELD = (
     "扣除刚性支出后家庭人均月收入{}元（计入本月事件影响后{}元），高于当地低保标准{}元，且不属紧急情形："
     "列为家庭画像和排序的参考，不单独入户核查"
+)
+HELD_COVERED = (
+    "已纳入低保或特困，扣除刚性支出后家庭人均月收入{}元（计入本月事件影响后{}元）低于当地低保标准{}元的部分"
+    "由救助金补足，且不属紧急情形：列为家庭画像和排序的参考，不单独入户核查"
 )
 
 
@@ -159,11 +163,13 @@ def after_event(rule: WarningRule) -> pl.Expr:
 
 
 def asks_visit(rule: WarningRule, month: str) -> pl.Expr:
-    """Does the fired rule ask for a visit: always, or where the household's figure after the event
-    is at or below the dibao standard (unknown: it may be), or where policy calls it urgent."""
+    """Does the fired rule ask for a visit: always, or where the event moves a household not on
+    dibao or te kun to or below the dibao standard (its figure after the event; unknown: it may),
+    or where policy calls it urgent. A covered household's shortfall is met by its benefit."""
     if rule.visit == "always":
         return pl.lit(True)
-    need = (after_event(rule) <= pl.col("dibao_standard")).fill_null(True)
+    uncovered = pl.col("covered").fill_null(0) == 0
+    need = uncovered & (after_event(rule) <= pl.col("dibao_standard")).fill_null(True)
     urgent = [condition_expr(c, month) for c in rule.visit_when]
     return pl.any_horizontal(need, *urgent)
 
@@ -173,11 +179,11 @@ def _held_reason(warnings: list[WarningRule]) -> pl.Expr:
     if not need:
         return pl.lit(None, pl.String)
     lowest = pl.min_horizontal(pl.when(pl.col(fired_column(w))).then(after_event(w)) for w in need)
-    return pl.format(
-        HELD,
-        pl.col("income_after_rigid_per_capita").round(2),
-        lowest.round(2),
-        pl.col("dibao_standard"),
+    values = (pl.col("income_after_rigid_per_capita").round(2), lowest.round(2), pl.col("dibao_standard"))
+    return (
+        pl.when(pl.col("covered").fill_null(0) == 1)
+        .then(pl.format(HELD_COVERED, *values))
+        .otherwise(pl.format(HELD, *values))
     )
 
 
