@@ -195,7 +195,7 @@ def test_a_character_no_font_has_stops_only_that_portrait(looped, tmp_path):
 def helped(landing, tmp_path_factory):
     """August and September published. In September's outcomes a township gives temporary
     assistance on the August doubtful-record or re-check case of a household whose August lead gets
-    no outcome, so September lists that lead (overdue). August's export draws one portrait of a
+    no outcome, so September lists that lead (overdue), and another household's August lead gets none. August's export draws one portrait of a
     name with a character no font has, which its manifest must list as failed."""
     from jobs.generate import generate
 
@@ -225,11 +225,13 @@ def helped(landing, tmp_path_factory):
     leads = august.filter(pl.col("kind") == "lead").select("household_id", lead="case_id")
     others = august.filter(pl.col("kind") != "lead").select("household_id", other="case_id")
     household, lead, other = leads.join(others, on="household_id").sort("household_id").row(0)
+    # and another household's August lead gets no outcome: September lists it overdue, not printed
+    unvisited = leads.filter(pl.col("household_id") != household).sort("household_id")["lead"][0]
     path = land / SEP / "outcomes.csv"
     outcomes = pl.read_csv(path, infer_schema=False)
     outcomes = pl.concat(
         [
-            outcomes.filter(~pl.col("lead_id").is_in([lead, other])),
+            outcomes.filter(~pl.col("lead_id").is_in([lead, other, unvisited])),
             pl.DataFrame(
                 {"lead_id": [other], "visited_on": ["2026-09-05"], "outcome": ["临时救助"], "note": [NOTE]}
             ),

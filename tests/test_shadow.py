@@ -126,7 +126,10 @@ def test_a_lower_threshold_adds_leads(home, tmp_path):
     path = rules / "warnings" / "score_high.yaml"
     text = path.read_text(encoding="utf-8")
     assert "default: 45" in text  # rules/warnings/score_high.yaml: the index's warning line
-    path.write_text(text.replace("default: 45", "default: 35"), encoding="utf-8")
+    # the line alone decides the visit here (score_high waits for need in the published rules)
+    path.write_text(
+        text.replace("default: 45", "default: 35").replace("visit: need", "visit: always"), encoding="utf-8"
+    )
     before = tree(home)
 
     result = shadow.shadow(home, AUG, rules)
@@ -134,7 +137,8 @@ def test_a_lower_threshold_adds_leads(home, tmp_path):
     assert tree(home) == before
     added = result.details.filter(pl.col("change") == "added")
     assert added.height > 0 and set(added["kind"]) == {"lead"}
-    assert (added["candidate_rules"] == "score_high").all()
+    # score_high now pushes them; a rule held for need on the same household is listed beside it
+    assert added["candidate_rules"].str.split(",").list.contains("score_high").all()
     assert result.details.filter(pl.col("change") == "dropped").height == 0
     assert result.candidate["leads"] == result.published["leads"] + added.height
     assert result.candidate_version != result.published_version
