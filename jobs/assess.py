@@ -146,7 +146,11 @@ def assess_month(month: str, home: str, run_id: str) -> dict:
         raise RuntimeError(f"{month}: prefectures {sorted(set(wanted) - set(done))} not assessed yet")
     past = cases.history(h, month, rules)
     leads = h.read(AREA_LEADS, month)
-    hardship = h.read("_household_month", month, ["household_id", "township_code", "hardship_score"])
+    hardship = h.read(
+        "_household_month",
+        month,
+        ["household_id", "township_code", "hardship_score", capacity.NEED],
+    )
     with timed("checks across prefectures") as info:
         info["doubtful"] = across_prefectures(month, h, rules, past)
     with timed("cases") as info:

@@ -39,6 +39,7 @@ CANDIDATE_KINDS = ("lead", "doubtful")
 CANDIDATE_STATES = ("new", "queued")  # before allotment: found this month, or waiting since
 WEIGHED_STATES = ("standing", "escalated", "overdue")
 URGENT = "紧急"
+NEED = "income_after_rigid_ratio"  # jobs/households.py: the depth of a household's need
 YIELD_SCHEMA = {"rule_id": pl.String, "visited": pl.Int64, "helpful": pl.Int64}
 LEDGER_SCHEMA = {
     "month": pl.String,
@@ -110,14 +111,16 @@ def expected_yield(items: pl.DataFrame, yields: pl.DataFrame, min_visited: int) 
 
 def item_order(order: tuple[str, ...]) -> pl.Expr:
     """The order items are issued in within a township: urgent first, then the expected yield, the
-    colour or direction (rules/outcomes/capacity.yaml `order`), the hardship index, the longest
-    waiting, and the ids (a stable order)."""
+    colour or direction (rules/outcomes/capacity.yaml `order`), the depth of need (the household's
+    income after rigid expenditure against its standard, lowest first; none last), the hardship
+    index, the longest waiting, and the ids (a stable order)."""
     position = {label: i for i, label in enumerate(order)}
     label = pl.when(pl.col("kind") == "lead").then(pl.col("level")).otherwise(pl.col("direction"))
     return pl.struct(
         (pl.col("urgency") != URGENT).fill_null(True),
         -pl.col("expected"),
         label.replace_strict(position, default=len(position), return_dtype=pl.Int64),
+        pl.col(NEED).fill_null(float("inf")),
         -pl.col("hardship_score").fill_null(0),
         pl.col("first_month"),
         pl.col("household_id"),
@@ -157,7 +160,8 @@ def allot(
     month_cases: pl.DataFrame, rules: RuleSet, month: str, hardship: pl.DataFrame, yields: pl.DataFrame
 ):
     """The month's cases with each candidate item issued (state new) or waiting (state queued), and
-    every row's township `capacity`. `hardship`: household_id, hardship_score; `yields`: rule_id,
+    every row's township `capacity`. `hardship`: household_id, hardship_score (and
+    income_after_rigid_ratio where known); `yields`: rule_id,
     visited, helpful (`learned_yield`)."""
     month_cases = month_cases.with_columns(capacity=capacity_of(rules, month))
     candidate = pl.col("state").is_in(CANDIDATE_STATES) & pl.col("kind").is_in(CANDIDATE_KINDS)
@@ -169,8 +173,10 @@ def allot(
         .select("township_code", "household_id")
         .unique()
     )
+    need = [NEED] if NEED in hardship.columns else []
     items = (
-        items.join(hardship.select("household_id", "hardship_score"), on="household_id", how="left")
+        items.join(hardship.select("household_id", "hardship_score", *need), on="household_id", how="left")
+        .with_columns([] if need else [pl.lit(None, pl.Float64).alias(NEED)])
         .join(expected_yield(items, yields, rules.capacity.yield_min_visited), on="case_id", how="left")
         .with_columns(item_rank=item_order(rules.capacity.order).rank("ordinal").over("township_code"))
     )

@@ -428,14 +428,18 @@ SHEETS = {"main": ("new", "standing", "escalated"), "overdue": ("overdue", "expi
 
 def rank(month_cases: pl.DataFrame, hardship: pl.DataFrame) -> pl.DataFrame:
     """Each open case's row number on its township's list of its kind: the main sheet (new,
-    standing, escalated) by colour, urgency, the hardship index and household; the sheet 逾期未回传
-    (overdue, expired) by deadline first. `hardship`: household_id, hardship_score of the month."""
+    standing, escalated) by colour, urgency, the depth of need (jobs/capacity.py `NEED`), the
+    hardship index and household; the sheet 逾期未回传 (overdue, expired) by deadline first.
+    `hardship`: household_id, hardship_score (and the depth of need where known) of the month."""
+    if capacity.NEED not in hardship.columns:
+        hardship = hardship.with_columns(pl.lit(None, pl.Float64).alias(capacity.NEED))
     sheet = pl.when(pl.col("state").is_in(SHEETS["main"])).then(pl.lit("main"))
     sheet = sheet.when(pl.col("state").is_in(SHEETS["overdue"])).then(pl.lit("overdue"))
     order = pl.struct(
         pl.when(pl.col("sheet") == "overdue").then(pl.col("visit_by")),
         pl.col("level").replace_strict(RANK, default=len(RANK), return_dtype=pl.Int64),
         pl.col("urgency") != "紧急",
+        pl.col(capacity.NEED).fill_null(float("inf")),
         -pl.col("hardship_score").fill_null(0),
         pl.col("direction"),
         pl.col("check_id"),
@@ -443,14 +447,16 @@ def rank(month_cases: pl.DataFrame, hardship: pl.DataFrame) -> pl.DataFrame:
         pl.col("case_id"),
     )
     return (
-        month_cases.join(hardship.select("household_id", "hardship_score"), on="household_id", how="left")
+        month_cases.join(
+            hardship.select("household_id", "hardship_score", capacity.NEED), on="household_id", how="left"
+        )
         .with_columns(sheet=sheet)
         .with_columns(
             rank=pl.when(pl.col("sheet").is_not_null())
             .then(order.rank("ordinal").over("township_code", "kind", "sheet"))
             .cast(pl.UInt32)
         )
-        .drop("hardship_score")
+        .drop("hardship_score", capacity.NEED)
     )
 
 

@@ -105,9 +105,11 @@ def step(
     rules=RULES,
     yields=None,
     hardship=None,
+    need=None,
 ):
     """One month of the lifecycle, as `assess` runs it: history, leads, records, cases, capacity,
-    ranks. `hardship`: household -> index; `yields`: rule_id, visited, helpful (v_rule_yield)."""
+    ranks. `hardship`: household -> index; `need`: household -> income after rigid expenditure
+    against the standard; `yields`: rule_id, visited, helpful (v_rule_yield)."""
     past = cases.split(month, before, outcomes_of(list(returned)), earlier_closed)
     from jobs.leads import make_leads  # noqa: F401 (the suppression is make_leads's; tested below)
 
@@ -126,6 +128,11 @@ def step(
         schema={"household_id": pl.String, "hardship_score": pl.Float64},
         orient="row",
     )
+    if need is not None:
+        depth = pl.DataFrame(
+            list(need.items()), schema={"household_id": pl.String, capacity.NEED: pl.Float64}, orient="row"
+        )
+        scores = scores.join(depth, on="household_id", how="full", coalesce=True)
     yields = pl.DataFrame(yields or [], schema=capacity.YIELD_SCHEMA, orient="row")
     return cases.rank(capacity.allot(out, rules, month, scores, yields), scores)
 
@@ -535,6 +542,28 @@ def test_a_household_with_a_lead_and_doubtful_records_is_one_visit(room, expecte
     assert aug.filter(pl.col("household_id") == "H1").height == 3
     ledger = capacity.ledger("2026-08", aug, aug.select("household_id", "township_code").unique(), RULES)
     assert ledger.filter(pl.col("township_code") == T1)["issued"].item() == room
+
+
+@pytest.mark.parametrize(
+    "room, issued",
+    [(2, {"H1", "H3"}), (4, {"H1", "H2", "H3", "H5"})],
+    ids=["two visits", "four visits"],
+)
+def test_within_a_colour_the_deepest_need_goes_first_and_a_record_to_withdraw_before_yellow(room, issued):
+    """Three orange leads on one hardship index: the household furthest below its standard after
+    rigid expenditure goes first and heads the list, one with no figure last. An 应退 record goes
+    before a yellow lead (应保尽保 and 应退尽退 are both duties; rules/outcomes/capacity.yaml order)."""
+    aug = step(
+        "2026-08",
+        None,
+        leads=[lead("H1"), lead("H2"), lead("H3"), lead("H4", "黄")],
+        doubtful=[("H5", "income_above_standard", "人均收入高于低保标准", "应退")],
+        need={"H1": 0.9, "H3": 0.3},
+        rules=with_capacity({"default": room}),
+    )
+    assert {h for h, s in aug.select("household_id", "state").iter_rows() if s == "new"} == issued
+    listed = aug.filter((pl.col("state") == "new") & (pl.col("kind") == "lead")).sort("rank")
+    assert listed["household_id"].to_list()[:2] == ["H3", "H1"]
 
 
 def test_work_issued_and_not_returned_weighs_and_a_new_record_joins_its_visit():
