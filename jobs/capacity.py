@@ -32,7 +32,7 @@ import polars as pl
 from jobs import warehouse
 from jobs.lake import Home
 from safetynet.months import month_bounds, previous_month
-from safetynet.rules import RuleSet
+from safetynet.rules import NEAR_DIBAO, RuleSet
 from safetynet.workers import threads
 
 CANDIDATE_KINDS = ("lead", "doubtful")
@@ -111,11 +111,19 @@ def expected_yield(items: pl.DataFrame, yields: pl.DataFrame, min_visited: int) 
 
 def item_order(order: tuple[str, ...]) -> pl.Expr:
     """The order items are issued in within a township: urgent first, then the expected yield, the
-    colour or direction (rules/outcomes/capacity.yaml `order`), the depth of need (the household's
-    income after rigid expenditure against its standard, lowest first; none last), the hardship
-    index, the longest waiting, and the ids (a stable order)."""
+    colour or direction (rules/outcomes/capacity.yaml `order`; an 应保 record of a household not
+    below the standard after rigid expenditure is a near-dibao candidate, `低保边缘`), the depth of
+    need (the household's income after rigid expenditure against its standard, lowest first; none
+    last), the hardship index, the longest waiting, and the ids (a stable order)."""
     position = {label: i for i, label in enumerate(order)}
-    label = pl.when(pl.col("kind") == "lead").then(pl.col("level")).otherwise(pl.col("direction"))
+    near = (pl.col("direction") == "应保") & (pl.col(NEED) >= 1).fill_null(False)
+    label = (
+        pl.when(pl.col("kind") == "lead")
+        .then(pl.col("level"))
+        .when(near)
+        .then(pl.lit(NEAR_DIBAO))
+        .otherwise(pl.col("direction"))
+    )
     return pl.struct(
         (pl.col("urgency") != URGENT).fill_null(True),
         -pl.col("expected"),

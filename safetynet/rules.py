@@ -181,6 +181,9 @@ class MeansCheck:
 
 
 DIRECTIONS = ("应退", "核实", "应保")
+# In the capacity order: an 应保 record of a household not below the standard after rigid expenditure
+# (a near-dibao candidate, jobs/capacity.py), apart from those in need
+NEAR_DIBAO = "低保边缘"
 
 
 @dataclass(frozen=True)
@@ -827,9 +830,9 @@ def _capacity(doc: _Doc) -> Capacity:
     doc.done()
     if capacity.yield_min_visited < 1:
         raise doc.fail("yield_min_visited", "must be at least 1")
-    wanted = set(LEVELS) | set(DIRECTIONS)
+    wanted = set(LEVELS) | set(DIRECTIONS) | {NEAR_DIBAO}
     if sorted(capacity.order) != sorted(wanted):
-        every = "、".join((*LEVELS, *DIRECTIONS))
+        every = "、".join((*LEVELS, *DIRECTIONS, NEAR_DIBAO))
         raise doc.fail("order", f"must list each colour and direction once: {every}")
     return capacity
 

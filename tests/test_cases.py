@@ -566,6 +566,23 @@ def test_within_a_colour_the_deepest_need_goes_first_and_a_record_to_withdraw_be
     assert listed["household_id"].to_list()[:2] == ["H3", "H1"]
 
 
+def test_a_near_dibao_candidate_waits_behind_records_of_need_and_to_withdraw():
+    """Two 应保 records: H1 below the standard after rigid expenditure, H2 above it (a near-dibao
+    candidate, 低保边缘 in the capacity order); an 应退 record H3. Two visits: H1 and H3 go, H2 waits."""
+    aug = step(
+        "2026-08",
+        None,
+        doubtful=[
+            ("H1", "eligible_not_covered", "低于低保标准", "应保"),
+            ("H2", "eligible_not_covered", "低于低保标准的1.5倍", "应保"),
+            ("H3", "income_above_standard", "人均收入高于低保标准", "应退"),
+        ],
+        need={"H1": 0.6, "H2": 1.3},
+        rules=with_capacity({"default": 2}),
+    )
+    assert dict(aug.select("household_id", "state").iter_rows()) == {"H1": "new", "H2": "queued", "H3": "new"}
+
+
 def test_work_issued_and_not_returned_weighs_and_a_new_record_joins_its_visit():
     rules = with_capacity({"default": 2})
     aug = step("2026-08", None, leads=[lead("H1"), lead("H2")], rules=rules)

@@ -130,8 +130,8 @@ def test_the_committed_rules_load_and_name_only_provided_columns():
         ),
         (
             "outcomes/capacity.yaml",
-            "绿, 应退]",
-            "绿]",
+            "蓝, 绿]",
+            "蓝]",
             "key 'order': must list each colour and direction once",
         ),
     ],
