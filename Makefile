@@ -91,7 +91,8 @@ bench: install
 	$(MAKE) bench-field
 
 # The field-like world (3,000 households, three months) through `safetynet run`, scored against its
-# truth: need recall, lead precision, 应退, visits per township (.bench/field.json);
+# truth, the townships visiting between runs: need recall, lead precision, 应退, visits per township, queue,
+# outcomes returned (.bench/field.json);
 # FIELD_ARGS="--households 10000 --no-history" for other sizes and without the year of history.
 FIELD_ARGS ?=
 bench-field: install

@@ -12,9 +12,19 @@ month with `safetynet run` (the embedded Airflow DAG, as the data team runs it),
 - pushed-lead precision, overall, by level and by rule id (right when the household is in need that
   month by the truth);
 - 应退 recall and precision (issued 应退 records against the truth's `ineligible`, household-months);
-- visits per township-month (distinct households with a pushed lead or an issued doubtful record),
-  urgent leads aside too, against the capacity (40, or a capacity table in `rules/` when there is
-  one), and pushed leads per 1,000 households a month.
+- visits per township-month: what a township actually has to visit that month, the distinct
+  households with items on its lists (`v_cases` on a sheet: new, standing, escalated, overdue or
+  expired; a lead, a doubtful record and a re-check draw of one household are one visit; queued and
+  closed cases are not on the lists); the same with the households that have an urgent (紧急) item
+  aside (`routine`, issued whatever the capacity), against the capacity (rules/outcomes/capacity.yaml);
+  pushed leads per 1,000 households a month;
+- the queue per township-month: households with a queued case (排队待下发) and the oldest wait in
+  months (from the case's `first_month`);
+- outcomes returned per month: the rows the townships wrote into that month's folder and the cases
+  they closed in its run.
+
+Between two runs the townships visit (jobs/field_visits.py): up to their capacity, in list order,
+the outcomes the truth calls for, as `outcomes.part-<township>.csv` of the next month.
 
     python benchmarks/field_bench.py [--households 3000] [--months 3] [--first 2026-07] [--seed 1]
                                      [--no-history] [--work .bench/field] [--json .bench/field.json]
@@ -35,27 +45,10 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from jobs.field_visits import capacity_table, return_visits  # noqa: E402
 from jobs.field_world import NEED_KINDS, SLOW, generate_field, run_months  # noqa: E402
 
 LEVELS = ("红", "橙", "黄", "蓝", "绿")
-
-
-def capacity_table(townships: list[str], month: str) -> tuple[pl.DataFrame, int, str]:
-    """Visits each township can make a month, from rules/outcomes/capacity.yaml (longest division-code
-    prefix wins); the default, and where they come from."""
-    from safetynet.months import month_bounds
-    from safetynet.rules import load_rules
-
-    places = load_rules().capacity.at(month_bounds(month)[0])
-    default = places["default"]
-
-    def of(code: str) -> int:
-        prefixes = [p for p in places if p != "default" and code.startswith(p)]
-        return places[max(prefixes, key=len)] if prefixes else default
-
-    rows = [(code, of(code)) for code in sorted(set(townships))]
-    table = pl.DataFrame(rows, schema={"township_code": pl.String, "capacity": pl.Int64}, orient="row")
-    return table, default, f"{default} by default (rules/outcomes/capacity.yaml)"
 
 
 def _ratio(hit: int, total: int) -> dict:
@@ -162,34 +155,31 @@ def exit_scores(truth: pl.DataFrame, doubtful: pl.DataFrame) -> dict:
 
 
 def visit_counts(
-    truth: pl.DataFrame, leads: pl.DataFrame, doubtful: pl.DataFrame, capacity: pl.DataFrame, default: int
+    truth: pl.DataFrame, cases: pl.DataFrame, capacity: pl.DataFrame, default: int
 ) -> pl.DataFrame:
-    """One row per township-month: visits (distinct households with a pushed lead or an issued
-    record; a lead and a record of one household are one visit), the same urgent leads aside
-    (`routine`), and the capacity."""
+    """One row per township-month: visits (distinct households with a case on the lists, the module
+    docstring), the same with households having an urgent item aside (`routine`), and the capacity."""
     keys = ["month", "township_code"]
-    pushed = leads.filter("pushed")
-    records = doubtful.filter("issued").select("month", "household_id", "township_code")
-    named = {
-        "visits": pushed,
-        "routine": pushed.filter(pl.col("urgency") != "紧急"),
-    }
-    count = truth.select(keys).unique()
-    for name, rows in named.items():
-        both = pl.concat([rows.select("month", "household_id", "township_code"), records]).unique()
-        count = count.join(both.group_by(keys).agg(pl.len().alias(name)), on=keys, how="left")
+    listed = cases.filter(pl.col("sheet").is_not_null())
+    households = listed.group_by(*keys, "household_id").agg(urgent=(pl.col("urgency") == "紧急").any())
+    per_township = households.group_by(keys).agg(visits=pl.len(), routine=(~pl.col("urgent")).sum())
+    count = truth.select(keys).unique().join(per_township, on=keys, how="left")
     capacity = capacity.select(pl.col("township_code").cast(pl.String), pl.col("capacity").cast(pl.Int64))
     return count.join(capacity, on="township_code", how="left").with_columns(
-        pl.col("visits", "routine").fill_null(0), pl.col("capacity").fill_null(default)
+        pl.col("visits", "routine").fill_null(0).cast(pl.Int64), pl.col("capacity").fill_null(default)
     )
 
 
 def visits(
-    truth: pl.DataFrame, leads: pl.DataFrame, doubtful: pl.DataFrame, capacity: pl.DataFrame, default: int
+    truth: pl.DataFrame,
+    leads: pl.DataFrame,
+    cases: pl.DataFrame,
+    capacity: pl.DataFrame,
+    default: int,
 ) -> dict:
-    """Visits per township-month against capacity (urgent leads aside), and pushed leads per 1,000
-    households a month."""
-    count = visit_counts(truth, leads, doubtful, capacity, default)
+    """Visits per township-month against capacity (urgent households aside), and pushed leads per
+    1,000 households a month."""
+    count = visit_counts(truth, cases, capacity, default)
     monthly = (
         count.group_by("month")
         .agg(
@@ -217,6 +207,39 @@ def visits(
     }
 
 
+def _months_between(first: pl.Expr, last: pl.Expr) -> pl.Expr:
+    def index(m: pl.Expr) -> pl.Expr:
+        return m.str.slice(0, 4).cast(pl.Int64) * 12 + m.str.slice(5, 2).cast(pl.Int64)
+
+    return index(last) - index(first)
+
+
+def queue(cases: pl.DataFrame) -> dict:
+    """Per month: households queued (排队待下发) in all, the most in one township and the
+    township-months with a queue, and the oldest wait in months (first_month to the month)."""
+    queued = cases.filter(pl.col("state") == "queued")
+    per_township = queued.group_by("month", "township_code").agg(
+        households=pl.col("household_id").n_unique(),
+        oldest_wait=_months_between(pl.col("first_month").min(), pl.col("month").first()),
+    )
+    monthly = per_township.group_by("month").agg(
+        households=pl.col("households").sum(),
+        max_per_township=pl.col("households").max(),
+        townships=pl.len(),
+        oldest_wait=pl.col("oldest_wait").max(),
+    )
+    return {r.pop("month"): r for r in monthly.sort("month").iter_rows(named=True)}
+
+
+def returned(cases: pl.DataFrame, written: dict[str, int] | None = None) -> dict:
+    """Outcomes returned per month: rows the townships wrote into the month's folder (the bench's
+    visits) and the cases the month's run closed with them."""
+    closed = cases.filter(pl.col("state") == "closed").group_by("month").agg(closed=pl.len())
+    months = sorted(set(cases["month"]) | set(written or {}))
+    by_closed = dict(closed.iter_rows())
+    return {m: {"written": (written or {}).get(m, 0), "closed": by_closed.get(m, 0)} for m in months}
+
+
 def entry_precision(truth: pl.DataFrame, doubtful: pl.DataFrame) -> dict:
     """Issued 应保 records right (the household in need that month by the truth)."""
     records = doubtful.filter(pl.col("issued") & (pl.col("direction") == "应保")).select(
@@ -228,16 +251,30 @@ def entry_precision(truth: pl.DataFrame, doubtful: pl.DataFrame) -> dict:
     return _ratio(int(scored["need"].fill_null(False).sum()), scored.height)
 
 
+CASES_SCHEMA = {
+    "month": pl.String,
+    "household_id": pl.String,
+    "township_code": pl.String,
+    "state": pl.String,
+    "sheet": pl.String,
+    "urgency": pl.String,
+    "first_month": pl.String,
+}
+
+
 def score(
     truth: pl.DataFrame,
     leads: pl.DataFrame,
     doubtful: pl.DataFrame,
+    cases: pl.DataFrame,
     capacity: pl.DataFrame | None = None,
     default: int | None = None,
+    written: dict[str, int] | None = None,
 ) -> dict:
     """Every figure of the bench from the truth and what the run published (pure: tested on a
     hand-made case). `leads`: month, household_id, township_code, level, urgency, rule_ids, pushed;
-    `doubtful`: month, household_id, township_code, direction, issued."""
+    `doubtful`: month, household_id, township_code, direction, issued; `cases`: `CASES_SCHEMA`;
+    `written`: outcome rows the townships wrote per month."""
     months = sorted(truth["month"].unique())
     if capacity is None or default is None:
         table, default, _ = capacity_table(truth["township_code"].to_list(), months[0])
@@ -250,43 +287,61 @@ def score(
         "lead_precision": lead_precision(truth, leads),
         "exit": exit_scores(truth, doubtful),
         "entry_precision": entry_precision(truth, doubtful),
-        "visits": visits(truth, leads, doubtful, capacity, default),
+        "visits": visits(truth, leads, cases, capacity, default),
+        "queue": queue(cases),
+        "outcomes_returned": returned(cases, written),
     }
 
 
-def read_run(home: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The published leads and doubtful records of every month, from the warehouse."""
+def _frame(con, sql: str) -> pl.DataFrame:
+    got = con.execute(sql)
+    return pl.DataFrame(got.fetchall(), schema=[d[0] for d in got.description], orient="row")
+
+
+def read_run(home: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The published leads, doubtful records and cases of every month, from the warehouse."""
     from jobs.sealed import connect
 
     with connect(home) as con:
-        leads = con.execute(
+        leads = _frame(  # a queued lead waits for capacity (jobs/capacity.py): not on this month's list
+            con,
             "select month, household_id, township_code, level, urgency, rule_ids, "
-            "pushed and not queued as pushed from v_leads"
-        )  # a queued lead waits for capacity (jobs/capacity.py): not on this month's list
-        leads = pl.DataFrame(leads.fetchall(), schema=[d[0] for d in leads.description], orient="row")
-        records = con.execute(
+            "pushed and not queued as pushed from v_leads",
+        )
+        doubtful = _frame(
+            con,
             "select month, household_id, township_code, direction, issued and not queued as issued "
-            "from v_doubtful_records"
+            "from v_doubtful_records",
         )
-        doubtful = pl.DataFrame(records.fetchall(), schema=[d[0] for d in records.description], orient="row")
-    return leads, doubtful
+        cases = _frame(con, f"select {', '.join(CASES_SCHEMA)} from v_cases")
+    return leads, doubtful, cases.cast(CASES_SCHEMA)
 
 
-def run(months: list[str], landing: Path, home: Path) -> dict[str, float]:
-    """Each month through `safetynet run` (embedded Airflow), in order; seconds per month."""
+def run_month(month: str, landing: Path, home: Path) -> float:
+    """One month through `safetynet run` (embedded Airflow); its seconds."""
     cli = str(Path(sys.executable).parent / "safetynet")
-    seconds = {}
-    for month in months:
-        start = time.perf_counter()
-        done = subprocess.run(
-            [cli, "run", "--month", month, "--landing", str(landing), "--home", str(home)],
-            capture_output=True,
-            text=True,
-        )
-        seconds[month] = round(time.perf_counter() - start, 1)
-        if done.returncode not in (0, 3):  # 3: loaded, a delivery unusable as a whole (said in the JSON)
-            raise SystemExit(f"safetynet run --month {month} ended {done.returncode}:\n{done.stderr[-3000:]}")
-    return seconds
+    start = time.perf_counter()
+    done = subprocess.run(
+        [cli, "run", "--month", month, "--landing", str(landing), "--home", str(home)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode not in (0, 3):  # 3: loaded, a delivery unusable as a whole (said in the JSON)
+        raise SystemExit(f"safetynet run --month {month} ended {done.returncode}:\n{done.stderr[-3000:]}")
+    return round(time.perf_counter() - start, 1)
+
+
+def run(
+    months: list[str], landing: Path, home: Path, truth: pl.DataFrame, seed: int
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Each month through the run, in order; between two, the townships visit and return outcomes
+    into the next month's folder. Seconds per month and outcome rows written per month."""
+    seconds, written = {}, {}
+    for i, month in enumerate(months):
+        seconds[month] = run_month(month, landing, home)
+        if i + 1 < len(months):
+            written[months[i + 1]] = return_visits(home, landing, truth, month, seed).height
+    return seconds, written
 
 
 def table(result: dict) -> str:
@@ -323,7 +378,22 @@ def table(result: dict) -> str:
         "pushed leads per 1,000 households: "
         + ", ".join(f"{m} {x}" for m, x in v["pushed_per_1000_households"].items())
     )
-    return "\n".join(lines)
+    return "\n".join(lines + flow_lines(result))
+
+
+def flow_lines(result: dict) -> list[str]:
+    """The loop's lines of the table: visits, queue and outcomes returned by month."""
+    v, q, r = result["visits"]["by_month"], result["queue"], result["outcomes_returned"]
+    lines = ["by month: visits max/median, over capacity; queued households (max per township, oldest wait);"]
+    lines.append("  outcomes written/cases closed")
+    for month in result["months"]:
+        m, w, o = v.get(month, {}), q.get(month, {}), r.get(month, {})
+        lines.append(
+            f"  {month}: visits {m.get('max')}/{m.get('median')}, over {m.get('over_capacity')}; "
+            f"queued {w.get('households', 0)} ({w.get('max_per_township', 0)}, "
+            f"{w.get('oldest_wait', 0)} months); outcomes {o.get('written', 0)}/{o.get('closed', 0)}"
+        )
+    return lines
 
 
 def main() -> None:
@@ -342,11 +412,11 @@ def main() -> None:
     start = time.perf_counter()
     generate_field(landing, truth_dir, months, args.households, args.seed, history=args.history)
     generated = round(time.perf_counter() - start, 1)
-    seconds = run(months, landing, home)
-    leads, doubtful = read_run(home)
     truth = pl.read_parquet(truth_dir / "truth.parquet")
+    seconds, written = run(months, landing, home, truth, args.seed)
+    leads, doubtful, cases = read_run(home)
     capacity, default, said = capacity_table(truth["township_code"].to_list(), months[0])
-    result = score(truth, leads, doubtful, capacity, default)
+    result = score(truth, leads, doubtful, cases, capacity, default, written)
     result.update(
         capacity=said,
         history=args.history,

@@ -4,6 +4,7 @@ landing, and figures right on a hand-made case."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from jobs import monthly
+from jobs import field_visits, monthly
 from jobs.field_world import (
     CATASTROPHIC_OUT_OF_POCKET,
     HISTORY_MONTHS,
@@ -28,7 +29,7 @@ from safetynet.contract import SOURCES
 from safetynet.rules import load_rules
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from field_bench import score  # noqa: E402
+from field_bench import CASES_SCHEMA, score  # noqa: E402
 
 MONTHS = run_months("2026-08", 2)
 HOUSEHOLDS, SEED = 200, 5
@@ -141,6 +142,7 @@ def test_the_roster_declares_less_than_many_households_earn(world, state):
 # --- the bench's scoring ---------------------------------------------------------------------------
 
 KINDS = ("low_income", "rigid_expenditure", "catastrophic_medical", "house_collapse", "earner_death")
+A, B = "430101001", "430101002"  # two townships
 
 
 def truth_row(household: str, town: str = "430101001", **flags) -> dict:
@@ -151,6 +153,53 @@ def truth_row(household: str, town: str = "430101001", **flags) -> dict:
     row["need"] = any(row[k] for k in KINDS)
     row["ineligible"] = row["income_above"] or row["assets_over"]
     return row
+
+
+def case_rows(rows: list[tuple], month: str = "2026-08") -> pl.DataFrame:
+    """v_cases rows: (household, state, urgency[, township[, first_month]])."""
+    full = [(*r, *(A, month)[len(r) - 3 :]) for r in rows]
+    return pl.DataFrame(
+        [
+            (month, h, town, state, None if state in ("queued", "closed") else "main", urgency, first)
+            for h, state, urgency, town, first in full
+        ],
+        schema=CASES_SCHEMA,
+        orient="row",
+    )
+
+
+def test_visits_count_every_household_on_the_lists_and_the_queue_apart():
+    truth = pl.DataFrame([truth_row(h) for h in ("H1", "H2", "H3", "H4", "H5")])
+    no_leads = pl.DataFrame(
+        schema={
+            "month": pl.String,
+            "household_id": pl.String,
+            "township_code": pl.String,
+            "level": pl.String,
+            "urgency": pl.String,
+            "rule_ids": pl.String,
+            "pushed": pl.Boolean,
+        }
+    )
+    no_records = no_leads.select("month", "household_id", "township_code", direction="level", issued="pushed")
+    cases = case_rows(
+        [
+            ("H1", "standing", "一般"),  # issued last month, no outcome yet: still to visit
+            ("H1", "new", None),  # its new doubtful record: the same visit
+            ("H2", "overdue", "紧急"),  # urgent: aside for the capacity
+            ("H3", "queued", "一般", A, "2026-06"),  # waiting since June: not on the lists
+            ("H4", "queued", "一般", A, "2026-08"),
+            ("H5", "closed", "一般"),  # its outcome came back
+        ]
+    )
+    capacity = pl.DataFrame({"township_code": [A], "capacity": [1]})
+    result = score(truth, no_leads, no_records, cases, capacity, 40, {"2026-08": 7})
+    visits = result["visits"]
+    assert (visits["max"], visits["routine_max"], visits["over_capacity"]) == (2, 1, 0)
+    assert result["queue"] == {
+        "2026-08": {"households": 2, "max_per_township": 2, "townships": 1, "oldest_wait": 2}
+    }
+    assert result["outcomes_returned"] == {"2026-08": {"written": 7, "closed": 1}}
 
 
 def test_score_counts_a_found_a_missed_and_a_false_lead():
@@ -185,7 +234,17 @@ def test_score_counts_a_found_a_missed_and_a_false_lead():
         }
     )
     capacity = pl.DataFrame({"township_code": ["430101001"], "capacity": [3]})
-    result = score(truth, leads, doubtful, capacity)
+    cases = case_rows(
+        [
+            ("H1", "new", "一般"),
+            ("H3", "new", "紧急"),
+            ("H2", "queued", "一般"),  # H2's lead waits in the queue: not a visit
+            ("H4", "new", None),
+            ("H5", "new", None),
+            ("H6", "new", None, "430101002"),
+        ]
+    )
+    result = score(truth, leads, doubtful, cases, capacity)
     rigid = result["need_recall"]["rigid_expenditure"]
     assert rigid["run"] == {"hit": 1, "total": 2, "rate": 0.5}
     assert rigid["run_shown"] == {"hit": 1, "total": 1, "rate": 1.0}
@@ -234,7 +293,8 @@ def test_a_sudden_need_found_next_month_counts_a_slow_one_found_later_does_not()
             "issued": pl.Boolean,
         }
     )
-    result = score(pl.DataFrame(rows), leads, doubtful, pl.DataFrame({"township_code": [], "capacity": []}))
+    no_capacity = pl.DataFrame({"township_code": [], "capacity": []})
+    result = score(pl.DataFrame(rows), leads, doubtful, case_rows([]), no_capacity)
     recall = result["need_recall"]
     assert (
         recall["catastrophic_medical"]["by_month"]["2026-08"]["hit"] == 1
@@ -258,3 +318,118 @@ def test_the_command_line_generates_the_field_world_beside_the_landing(tmp_path)
     assert sorted(p.name for p in landing.iterdir()) == ["2026-08", "2026-09"]
     inside = CliRunner().invoke(app, [*args, "--landing", str(landing), "--truth", str(landing / "t")])
     assert inside.exit_code == 2 and "outside the landing" in inside.output
+
+
+# --- the townships' visits between two runs (jobs/field_visits.py) ---------------------------------
+
+
+def issued(rows: list[tuple]) -> pl.DataFrame:
+    """A hand-made issued list: (case_id, household_id, township_code, urgency, rank, visit_by day)."""
+    return pl.DataFrame(
+        [(c, h, t, u, r, dt.date(2026, 9, 1), dt.date(2026, 9, d)) for c, h, t, u, r, d in rows],
+        schema=field_visits.LIST_SCHEMA,
+        orient="row",
+    )
+
+
+LISTS = [
+    ("L-1", "H1", A, "一般", 1, 8),  # H1: a lead and a doubtful record, one visit
+    ("D-1", "H1", A, None, 3, 16),
+    ("L-2", "H2", A, "一般", 2, 16),  # beyond A's capacity of 2: not visited
+    ("L-3", "H3", A, "紧急", 4, 3),  # urgent: visited first whatever its rank
+    ("L-4", "H4", B, "一般", 1, 16),
+    ("D-5", "H5", B, None, 1, 30),
+    ("R-6", "H6", B, None, 1, 30),
+    ("L-7", "H7", B, "一般", 2, 16),
+]
+TRUTH = pl.DataFrame(
+    [
+        {**truth_row("H1", low_income=True), "category": "低保边缘"},
+        {**truth_row("H2"), "category": "低保边缘"},
+        {**truth_row("H3", catastrophic_medical=True), "category": "低保"},
+        {**truth_row("H4", income_above=True, town=B), "category": "低保"},
+        {**truth_row("H5", town=B), "category": "特困"},
+        {**truth_row("H6", town=B), "category": "脱贫不稳定户"},
+        # H7: nobody left in the truth this month
+    ]
+)
+CAPACITY = pl.DataFrame({"township_code": [A, B], "capacity": [2, 5]})
+
+
+def visit_rows(unverifiable: float = 0.0) -> pl.DataFrame:
+    return field_visits.outcome_rows(issued(LISTS), TRUTH, CAPACITY, "2026-08", SEED, unverifiable)
+
+
+def test_townships_visit_in_list_order_urgent_first_up_to_capacity():
+    rows = visit_rows()
+    assert rows.filter(pl.col("township_code") == A)["lead_id"].to_list() == ["D-1", "L-1", "L-3"]
+    assert rows.filter(pl.col("township_code") == B)["lead_id"].to_list() == ["D-5", "L-4", "L-7", "R-6"]
+    one_visit = rows.filter(pl.col("lead_id").is_in(["L-1", "D-1"]))
+    assert one_visit["visited_on"].n_unique() == 1 and one_visit["outcome"].n_unique() == 1
+
+
+def test_the_outcome_is_the_one_the_truth_calls_for():
+    got = dict(visit_rows().select("lead_id", "outcome").iter_rows())
+    assert got == {
+        "L-1": "纳入低保",  # low income, not covered
+        "D-1": "纳入低保",
+        "L-3": "临时救助",  # sudden, covered
+        "L-4": "退出",  # income above the standard, on dibao
+        "D-5": "维持现状",  # covered, neither
+        "R-6": "不符合条件",  # not covered, neither
+        "L-7": "无法核实",  # nobody left to visit
+    }
+    assert set(visit_rows(1.0)["outcome"]) == {"无法核实"}
+
+
+def test_visits_fall_after_the_issue_within_the_next_month_and_repeat():
+    rows = visit_rows().join(issued(LISTS).select(lead_id="case_id", due="visit_by"), on="lead_id")
+    days = rows["visited_on"].str.to_date()
+    assert days.min() >= dt.date(2026, 9, 1) and days.max() <= dt.date(2026, 9, 30)
+    assert visit_rows().equals(visit_rows())
+    late = field_visits.visit_dates(
+        issued(LISTS), dt.date(2026, 9, 30), np.ones(len(LISTS), bool), np.full(len(LISTS), 0.0)
+    )
+    assert late.to_list()[:2] == [dt.date(2026, 9, 9), dt.date(2026, 9, 17)]  # the day after visit_by
+
+
+def test_the_outcome_files_pass_the_outcomes_validation(tmp_path):
+    from jobs.ingest import read_source
+    from jobs.validate import validate
+
+    rows = visit_rows(0.5)
+    written = field_visits.write_outcomes(tmp_path, "2026-09", rows)
+    assert written == {A: 3, B: 4}
+    parts = sorted((tmp_path / "2026-09").glob("outcomes.part-*.csv"))
+    assert [p.name for p in parts] == [f"outcomes.part-{A}.csv", f"outcomes.part-{B}.csv"]
+    checked = validate(read_source("outcomes", parts), "2026-09", None, issued_ids=[r[0] for r in LISTS])
+    assert (checked.delivered, checked.accepted_rows) == (7, 7), checked.quarantine
+
+
+def test_the_next_run_closes_the_cases_the_townships_visited(world, tmp_path):
+    """End to end: August run, the townships' outcomes written into September, September run: each
+    row an accepted delivery closing its case; every township within its capacity."""
+    import shutil
+
+    from direct import run
+
+    from jobs.sealed import connect
+
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    shutil.copytree(world / "landing", landing)
+    truth = pl.read_parquet(world / "truth" / "truth.parquet")
+    run(MONTHS[0], str(landing), str(home), "visits-1")
+    rows = field_visits.return_visits(home, landing, truth, MONTHS[0], SEED)
+    assert rows.height > 0 and {p.parent.name for p in landing.glob("*/outcomes.part-*.csv")} == {MONTHS[1]}
+    lists = field_visits.read_lists(home, MONTHS[0])
+    visited = lists.filter(pl.col("case_id").is_in(rows["lead_id"].implode()))
+    assert (
+        visited.group_by("township_code").agg(pl.col("household_id").n_unique())["household_id"].max() <= 40
+    )
+    run(MONTHS[1], str(landing), str(home), "visits-2")
+    with connect(home) as con:
+        closed = con.execute("select case_id from v_cases where month = ? and state = 'closed'", [MONTHS[1]])
+        closed_ids = sorted(r[0] for r in closed.fetchall())
+        bad = con.execute("select count(*) from v_quarantine where source = 'outcomes'").fetchone()[0]
+    assert bad == 0
+    assert closed_ids == sorted(rows["lead_id"])
