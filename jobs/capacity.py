@@ -66,20 +66,22 @@ def capacity_of(rules: RuleSet, month: str) -> pl.Expr:
 
 
 def learned_yield(h: Home, month: str, catalog: dict[str, dict] | None = None) -> pl.DataFrame:
-    """Each warning rule's visited and helpful leads as of the month before `month` (v_rule_yield,
-    the auditors' figure, computed by its own SQL): what outcomes have taught so far."""
+    """Each warning rule's visited and helpful leads, and each means-test check's records, as of the
+    month before `month` (v_rule_yield, v_check_yield: the auditors' figures, computed by their own
+    SQL): what outcomes have taught so far. Rule and check ids are apart (tests/test_rules.py)."""
     earlier = previous_month(month)
     if catalog is None and not h.files("_cases", earlier):
         return pl.DataFrame(schema=YIELD_SCHEMA)
     con = duckdb.connect(config={"threads": threads()})
     try:
-        made = warehouse.statements(h, catalog, only=("v_rule_yield",))
+        made = warehouse.statements(h, catalog, only=("v_rule_yield", "v_check_yield"))
         if not any("v_rule_yield" in sql for sql in made):
             return pl.DataFrame(schema=YIELD_SCHEMA)
         for sql in made:
             con.execute(sql)
         found = con.sql(
-            "select rule_id, visited, helpful from v_rule_yield where month = ? order by rule_id",
+            "select rule_id, visited, helpful from v_rule_yield where month = $1 union all "
+            "select check_id, visited, helpful from v_check_yield where month = $1 order by all",
             params=[earlier],
         ).pl()
     finally:
@@ -88,15 +90,15 @@ def learned_yield(h: Home, month: str, catalog: dict[str, dict] | None = None) -
 
 
 def expected_yield(items: pl.DataFrame, yields: pl.DataFrame, min_visited: int) -> pl.DataFrame:
-    """case_id -> the share of visits expected to bring help: a lead's best rule among those with at
-    least `min_visited` visited leads; any other item the visits-weighted mean of those rules; 0 for
-    all while no rule has enough (then the order and the hardship index decide)."""
+    """case_id -> the share of visits expected to bring help: a lead's best rule, a record's check,
+    among those with at least `min_visited` visits; any other item the visits-weighted mean of those;
+    0 for all while none has enough (then the order and the depth of need decide)."""
     learned = yields.filter(pl.col("visited") >= min_visited)
     visited = learned["visited"].sum()
     mean = learned["helpful"].sum() / visited if visited else 0.0
+    ids = pl.when(pl.col("kind") == "lead").then(pl.col("rule_ids")).otherwise(pl.concat_list("check_id"))
     best = (
-        items.filter(pl.col("kind") == "lead")
-        .select("case_id", rule_id=pl.col("rule_ids"))
+        items.select("case_id", rule_id=ids)
         .explode("rule_id")
         .join(learned.select("rule_id", rate=pl.col("helpful") / pl.col("visited")), on="rule_id")
         .group_by("case_id")

@@ -182,15 +182,22 @@ def run_log_statements(home: Home) -> list[str]:
 
 
 def _rule_parameters(sql: str) -> str:
-    """The case rules a view names ({kpi_months}, {yield_outcomes}), written in as literals: each
-    policy number lives once, in rules/outcomes/cases.yaml."""
-    if "{kpi_months}" not in sql and "{yield_outcomes}" not in sql:
+    """The case rules a view names ({kpi_months}, {yield_outcomes}, {withdraw_outcomes}), written in
+    as literals: each policy number lives once, in rules/outcomes/cases.yaml."""
+    if not any(f"{{{key}}}" in sql for key in ("kpi_months", "yield_outcomes", "withdraw_outcomes")):
         return sql
     from safetynet.rules import load_rules
 
     cases = load_rules().cases
-    outcomes = "(" + ", ".join("'" + o.replace("'", "''") + "'" for o in cases.yield_outcomes) + ")"
-    return sql.replace("{kpi_months}", str(cases.kpi_months)).replace("{yield_outcomes}", outcomes)
+
+    def listed(codes: tuple[str, ...]) -> str:
+        return "(" + ", ".join("'" + o.replace("'", "''") + "'" for o in codes) + ")"
+
+    return (
+        sql.replace("{kpi_months}", str(cases.kpi_months))
+        .replace("{yield_outcomes}", listed(cases.yield_outcomes))
+        .replace("{withdraw_outcomes}", listed(cases.withdraw_outcomes))
+    )
 
 
 # jobs/applications.py's log (kept here: the warehouse must not import the check's dependencies)

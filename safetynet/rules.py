@@ -246,7 +246,8 @@ class CaseRules:
     expire_after_months: int
     closed_cover_months: int
     county_urgency: tuple[str, ...]
-    yield_outcomes: tuple[str, ...]  # outcomes that count as a lead worth its visit
+    yield_outcomes: tuple[str, ...]  # outcomes that count as a lead (or an 应保 record) worth its visit
+    withdraw_outcomes: tuple[str, ...]  # ... as an 应退 or 核实 record worth its visit
     kpi_months: int  # the window of the per-rule yield
 
 
@@ -805,13 +806,15 @@ def _cases(doc: _Doc) -> CaseRules:
         closed_cover_months=doc.get("closed_cover_months", int),
         county_urgency=_strings(doc, "county_urgency"),
         yield_outcomes=_strings(doc, "yield_outcomes"),
+        withdraw_outcomes=_strings(doc, "withdraw_outcomes"),
         kpi_months=doc.get("kpi_months", int),
     )
     doc.done()
     codes = next(c for c in SOURCES["outcomes"].columns if c.name == "outcome").codes
-    unknown = [o for o in rules.yield_outcomes if o not in codes]
-    if unknown:
-        raise doc.fail("yield_outcomes", f"not an outcome code of the contract: {', '.join(unknown)}")
+    for key in ("yield_outcomes", "withdraw_outcomes"):
+        unknown = [o for o in getattr(rules, key) if o not in codes]
+        if unknown:
+            raise doc.fail(key, f"not an outcome code of the contract: {', '.join(unknown)}")
     for key in ("expire_after_months", "closed_cover_months", "kpi_months"):
         if getattr(rules, key) < 1:
             raise doc.fail(key, "must be at least 1")

@@ -631,6 +631,59 @@ def test_the_yield_learned_from_outcomes_ranks_where_there_are_enough_visits(yie
         assert (ranks["XS202608-H3"], ranks["XS202608-H1"]) == (1, 2)
 
 
+def test_a_record_ranks_by_the_yield_its_check_has_learned():
+    """An 应退 record whose check found ineligibility on 22 of 25 visits goes before an orange lead
+    whose rule helped on 20 of 25; at the mean of all (44 of 75) it would wait."""
+    aug = step(
+        "2026-08",
+        None,
+        leads=[lead("H1", "橙", ("rigid_expenditure",))],
+        doubtful=[("H2", "income_above_standard", "人均收入高于低保标准", "应退")],
+        rules=with_capacity({"default": 1}, min_visited=20),
+        yields=[
+            ("rigid_expenditure", 25, 20),
+            ("income_above_standard", 25, 22),
+            ("employee_insurance_or_fund", 25, 2),
+        ],
+    )
+    assert dict(aug.select("household_id", "state").iter_rows()) == {"H1": "queued", "H2": "new"}
+
+
+def test_check_yield_on_hand_built_months(tmp_path):
+    """Three 应退 records of one check and an 应保 record: 退出 is what an 应退 record's visit is
+    for, assistance what an 应保 record's is for (rules/outcomes/cases.yaml)."""
+    aug = step(
+        "2026-08",
+        None,
+        doubtful=[
+            ("H1", "income_above_standard", "高于标准", "应退"),
+            ("H2", "income_above_standard", "高于标准", "应退"),
+            ("H3", "income_above_standard", "高于标准", "应退"),
+            ("H4", "eligible_not_covered", "低于标准", "应保"),
+        ],
+    )
+    sep = step(
+        "2026-09",
+        aug,
+        returned=[
+            outcome("YD202608-H1-income_above_standard", "退出", "2026-09-03"),
+            outcome("YD202608-H2-income_above_standard", "维持现状", "2026-09-04"),
+            outcome("YD202608-H4-eligible_not_covered", "纳入低保", "2026-09-05"),
+        ],
+    )
+    home = write_months(tmp_path, {"2026-08": aug, "2026-09": sep})
+    rows = query(home, ["2026-08", "2026-09"], "select * from v_check_yield where month = '2026-09'")
+    found = {r["check_id"]: (r["records"], r["visited"], r["helpful"], r["yield"]) for r in rows.to_dicts()}
+    assert found == {"income_above_standard": (3, 2, 1, 0.5), "eligible_not_covered": (1, 1, 1, 1.0)}
+
+
+def test_rule_ids_and_check_ids_are_apart():
+    """Rules' and checks' yields share one table (jobs/capacity.py learned_yield)."""
+    warnings = {w.id for w in RULES.warnings}
+    checks = {c.id for c in RULES.means_checks}
+    assert warnings and checks and not warnings & checks
+
+
 def test_capacity_by_township_or_county_in_rules_overrides_the_default(tmp_path):
     shutil.copytree(RULES_DIR, tmp_path / "rules")
     path = tmp_path / "rules" / "outcomes" / "capacity.yaml"
