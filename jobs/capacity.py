@@ -49,6 +49,7 @@ LEDGER_SCHEMA = {
     "capacity": pl.Int32,
     "weighed": pl.Int64,  # households with issued work still open (see above)
     "issued": pl.Int64,  # households issued new items this month
+    "visits": pl.Int64,  # households with issued work open this month: weighed and issued, once each
     "urgent": pl.Int64,  # ... of them with an urgent item
     "beyond_capacity": pl.Int64,  # urgent households issued past the capacity
     "queued": pl.Int64,  # households waiting
@@ -248,12 +249,14 @@ def _apply(month_cases: pl.DataFrame, candidate: pl.Expr, decided: pl.DataFrame,
 
 def ledger(month: str, month_cases: pl.DataFrame, roster: pl.DataFrame, rules: RuleSet) -> pl.DataFrame:
     """One row per township of the month (on the roster or with cases): its households, capacity,
-    the households weighed, issued, urgent, beyond capacity and queued. `roster`: household_id,
+    the households weighed, issued, visited (weighed or issued: a household joining its open work
+    once), urgent, beyond capacity and queued. `roster`: household_id,
     township_code of the month's households."""
     open_cases = month_cases.filter(pl.col("kind").is_in(CANDIDATE_KINDS))
     counts = open_cases.group_by("township_code").agg(
         weighed=pl.col("household_id").filter(pl.col("state").is_in(WEIGHED_STATES)).n_unique(),
         issued=pl.col("household_id").filter(pl.col("state") == "new").n_unique(),
+        visits=pl.col("household_id").filter(pl.col("state").is_in((*WEIGHED_STATES, "new"))).n_unique(),
         urgent=pl.col("household_id")
         .filter((pl.col("state") == "new") & (pl.col("urgency") == URGENT))
         .n_unique(),
@@ -275,7 +278,8 @@ def ledger(month: str, month_cases: pl.DataFrame, roster: pl.DataFrame, rules: R
             capacity=capacity_of(rules, month),
         )
         .with_columns(
-            pl.col(c).fill_null(0) for c in ("weighed", "issued", "urgent", "beyond_capacity", "queued")
+            pl.col(c).fill_null(0)
+            for c in ("weighed", "issued", "visits", "urgent", "beyond_capacity", "queued")
         )
         .select([pl.col(c).cast(t) for c, t in LEDGER_SCHEMA.items()])
         .sort("township_code")

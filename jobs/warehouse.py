@@ -25,7 +25,10 @@ from safetynet.months import previous_month
 
 VIEWS_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "views"
 DUCKDB_TYPES = {"date": "date", "amount": "decimal(16, 2)", "int": "integer"}
-PLACEHOLDER = re.compile(r"\{lake:([\w*./]+)\}")
+# {lake:<dataset>/*.parquet}: a view needs the dataset; {lake?:...}: a dataset older builds lack, read
+# as no rows (the view unions it by name with its typed columns)
+PLACEHOLDER = re.compile(r"\{lake(\?)?:([\w*./]+)\}")
+NO_ROWS = "(select 0 as _no_rows where false)"
 DERIVED = ("_household_month", "_means_members", "_means_households", "_means_assets")
 VIEW_NAMES = {"_household_month": "lake_household_month"}
 CATALOG_TABLE = (
@@ -163,8 +166,11 @@ def statements(
         if only and path.stem not in only:
             continue
         sql = path.read_text(encoding="utf-8")
-        if all(layout.files(p) for p in PLACEHOLDER.findall(sql)):
-            sql = PLACEHOLDER.sub(lambda m: layout.scan(m.group(1)), sql)
+        if all(optional or layout.files(p) for optional, p in PLACEHOLDER.findall(sql)):
+            sql = PLACEHOLDER.sub(
+                lambda m: layout.scan(m[2]) if layout.files(m[2]) else NO_ROWS,
+                sql,
+            )
             sql = sql.replace("{portal_log}", _jsonl(home, "_portal_log", PORTAL_LOG_COLUMNS, relative))
             sql = sql.replace(
                 "{application_log}", _jsonl(home, "_applications/log", APPLICATION_LOG_COLUMNS, relative)

@@ -600,6 +600,11 @@ def test_work_issued_and_not_returned_weighs_and_a_new_record_joins_its_visit():
         "XS202609-H3": "queued",
     }
     assert "在办未回传 2 户" in state(sep, "XS202609-H3")["queue_reason"]
+    # H1's new record joins its open visit: two visits, not three, so within the capacity of 2
+    row = capacity.ledger("2026-09", sep, sep.select("household_id", "township_code").unique(), rules).row(
+        0, named=True
+    )
+    assert (row["weighed"], row["issued"], row["visits"], row["capacity"]) == (2, 1, 2, 2)
 
 
 @pytest.mark.parametrize(

@@ -353,22 +353,31 @@ def test_the_portrait_states_the_figure_and_its_months(row, expected):
 
 
 def test_the_views_read_a_lake_built_before_the_figure(home, tmp_path):
-    """Months built before issue 30 have no figure and no held_reason: null there, not an error."""
+    """Months built before issue 30 have no figure, no held_reason, no queue and no capacity ledger:
+    null there, not an error; every view still opens (auditors read any earlier commit)."""
     import shutil
 
     old = tmp_path / "old"
     shutil.copytree(home, old, symlinks=True)
-    for path in [*old.glob("lake/*/*/_household_month/*.parquet"), *old.glob("lake/*/*/_leads/*.parquet")]:
-        frame = pl.read_parquet(path)
-        dropped = [c for c in (*NEW_HOUSEHOLD_COLUMNS, "held_reason") if c in frame.columns]
-        frame.drop(dropped).write_parquet(path)
+    new = (*NEW_HOUSEHOLD_COLUMNS, "held_reason", *NEW_CASE_COLUMNS)
+    for dataset in ("_household_month", "_leads", "_cases"):
+        for path in old.glob(f"lake/*/*/{dataset}/*.parquet"):
+            frame = pl.read_parquet(path)
+            frame.drop([c for c in new if c in frame.columns]).write_parquet(path)
+    for path in old.glob("lake/*/*/_capacity"):
+        shutil.rmtree(path)
     con = connect(old)
     assert con.execute(
         "select count(*), count(income_after_rigid_per_capita) from v_household_month where month = '2026-09'"
     ).fetchone() == (4, 0)
-    assert con.execute("select count(held_reason) from v_leads").fetchone() == (0,)
+    assert con.execute("select count(held_reason), count(queue_rank) from v_leads").fetchone() == (0, 0)
+    assert con.execute("select count(*), count(capacity) from v_cases").fetchone()[1] == 0
+    assert con.execute("select count(*) from v_doubtful_records where queued").fetchone() == (0,)
+    kpis = con.execute("select count(*), count(capacity), sum(visited) from v_kpis").fetchone()
+    assert kpis[0] > 0 and kpis[1] == 0
 
 
+NEW_CASE_COLUMNS = ("queued", "queue_rank", "capacity", "beyond_capacity", "queue_reason")
 NEW_HOUSEHOLD_COLUMNS = (
     "counted_members",
     "counted_income",

@@ -12,6 +12,10 @@
 create or replace view v_cases as
 with cases as (
     select * from {lake:_cases/*.parquet}
+    union all by name  -- months built before issue 30 have no capacity columns
+    select cast(null as integer) as capacity, cast(null as boolean) as beyond_capacity,
+           cast(null as uinteger) as queue_rank, cast(null as varchar) as queue_reason
+    where false
 ),
 
 final as (

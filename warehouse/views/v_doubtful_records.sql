@@ -11,7 +11,11 @@ with doubtful as (
 
 queue as (
     select month, case_id, queue_rank
-    from {lake:_cases/*.parquet}
+    from (
+        select * from {lake:_cases/*.parquet}
+        union all by name  -- months built before issue 30 have no queue
+        select cast(null as uinteger) as queue_rank where false
+    )
     where kind = 'doubtful' and state = 'queued'
 ),
 

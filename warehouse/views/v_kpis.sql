@@ -11,14 +11,23 @@
 -- queue_months_max and queue_months_median = months they have waited since first found. households,
 -- townships and capacity are the area's (every township of the month, whatever the kind); the rates are
 -- per 1,000 households on the roster and per township; townships_over_capacity = townships whose
--- households issued plus those still weighed exceed their capacity (urgent cases only can do that).
+-- households with issued work open (weighed or issued, once each) exceed their capacity (urgent
+-- cases only can do that).
 create or replace view v_kpis as
 with cases as (
     select * from {lake:_cases/*.parquet}
+    union all by name  -- months built before issue 30 have no capacity columns
+    select cast(null as boolean) as beyond_capacity where false
 ),
 
 ledger as (
-    select * from {lake:_capacity/*.parquet}
+    -- months built before issue 30 have no ledger: no capacity figures, the other KPIs as before
+    select * from {lake?:_capacity/*.parquet}
+    union all by name
+    select cast(null as varchar) as month, cast(null as varchar) as township_code,
+           cast(null as varchar) as county_code, cast(null as bigint) as households,
+           cast(null as integer) as capacity, cast(null as bigint) as visits
+    where false
 ),
 
 counted as (
@@ -80,7 +89,7 @@ areas as (
         cast(sum(households) as bigint) as households,
         count(*) as townships,
         cast(sum(capacity) as bigint) as capacity,
-        count(*) filter (where weighed + issued > capacity) as townships_over_capacity
+        count(*) filter (where visits > capacity) as townships_over_capacity
     from ledger
     group by grouping sets ((month, county_code, township_code), (month, county_code), (month))
 ),

@@ -9,8 +9,10 @@
 create or replace view v_leads as
 with leads as (
     select * from {lake:_leads/*.parquet}
-    union all by name  -- months built before issue 30 have no held_reason
-    select cast(null as varchar) as held_reason where false
+    union all by name  -- months built before issue 30 have no held_reason, queued, queue_rank
+    select cast(null as varchar) as held_reason, cast(null as boolean) as queued,
+           cast(null as uinteger) as queue_rank
+    where false
 ),
 
 outcomes as (
