@@ -1,7 +1,8 @@
 """Which months a 12-month figure rests on: the months of the look-back window whose events of a
 source the lake holds.
 
-A month is held when the source was delivered in it, or when a history delivery
+A month is held when the source was delivered in it (a file of its own, not only a history), or
+when a history delivery
 (`<source>.history.csv`, contract version 3) in a later month of the window reaches back to it: a
 history reaches from the month of its earliest row (`history_from` in `_deliveries`) to the month
 before its own. A month the department did not deliver, and no history covers, is a gap: its
@@ -13,7 +14,7 @@ from __future__ import annotations
 import polars as pl
 
 from jobs.lake import Home
-from safetynet.contract import SOURCES
+from safetynet.contract import HISTORY, SOURCES
 from safetynet.months import add_months, month_range
 
 # The figures each event source feeds (jobs/households.py FEATURES; the means test's wages)
@@ -46,7 +47,8 @@ def covered_months(h: Home, source: str, month: str, months: int) -> list[str]:
         record = _delivery(h, source, m)
         if record is None:
             continue
-        held.add(m)
+        if any(HISTORY not in f["file"] for f in record["files"]):  # the month's own events came
+            held.add(m)
         if record.get("history_from"):
             held.update(month_range(record["history_from"], add_months(m, -1)))
     return [m for m in window if m in held]

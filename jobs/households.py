@@ -31,6 +31,7 @@ from jobs import areas
 from jobs.coverage import covered_months
 from jobs.lake import NOWHERE, SHARED, WHOLE, Home
 from safetynet import concepts as c
+from safetynet.contract import HISTORY
 from safetynet.months import add_months, month_bounds, month_range
 from safetynet.rules import MeansLimits, Population, RuleSet
 
@@ -700,6 +701,15 @@ def window_events(
     return by_household(rows, members, **aggs)
 
 
+def as_delivered_then(rows: pl.LazyFrame, date: str) -> pl.LazyFrame:
+    """Rows of a history delivery (`<source>.history.csv`, contract version 3) as if delivered in
+    the month of their own date: the earlier months' events, not news of the month they came in."""
+    history = pl.col("source_file").str.contains(HISTORY, literal=True)
+    dated = pl.col(date).dt.strftime("%Y-%m")
+    then = pl.when(history & (dated < pl.col("month"))).then(dated).otherwise(pl.col("month"))
+    return rows.with_columns(month=then).drop("source_file")
+
+
 def deaths(rows: pl.LazyFrame, earners: pl.LazyFrame, members: pl.LazyFrame, period: Period) -> pl.LazyFrame:
     """Deaths in the window, and those first delivered this month whatever their date (a death is
     acted on when it is known): of an earner (`earners`: ids with counted income or a 就业
@@ -854,7 +864,10 @@ def assemble(
         lake.people = pl.concat(listed).unique().collect()["id_number"]
     people = persons(roster, period)
     # Who was gone by the month's end: the dead and the declared missing of the window.
-    death_rows = lake.rows("deaths", months, {"id_number": pl.String, "died_on": pl.Date})
+    death_rows = as_delivered_then(
+        lake.rows("deaths", months, {"id_number": pl.String, "died_on": pl.Date, "source_file": pl.String}),
+        "died_on",
+    )
     missing_rows = lake.rows("missing_persons", months, {"id_number": pl.String, "declared_on": pl.Date})
     gone = pl.concat(
         [

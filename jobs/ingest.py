@@ -28,7 +28,7 @@ from typing import BinaryIO
 import polars as pl
 
 from jobs.lake import write_parquet
-from safetynet.contract import SOURCES, Source
+from safetynet.contract import HISTORY, SOURCES, Source
 from safetynet.errors import DeliveryError
 from safetynet.ids import convert_legacy_expr, is_legacy_expr
 
@@ -38,7 +38,6 @@ TRIM = " \t\r\n\u3000\u00a0\ufeff"
 DELIVERY_RE = re.compile(
     r"^(?P<source>[a-z_]+?)(?:\.part-(?P<part>\d+)|\.(?P<history>history))?\.(?P<ext>csv|xlsx)$"
 )
-HISTORY = ".history."  # contract version 3: `<source>.history.csv` holds earlier months' events
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
 AMOUNT = pl.Decimal(16, 2)
 META = ["source_file", "source_row"]

@@ -24,7 +24,7 @@ import polars as pl
 from jobs import alerts, areas, runs
 from jobs.deployment import backfill_command
 from jobs.faults import fault
-from jobs.ingest import HISTORY, DeliveredFile, find_deliveries, is_history, stage_source
+from jobs.ingest import DeliveredFile, find_deliveries, is_history, stage_source
 from jobs.lake import (
     Build,
     CommitError,
@@ -38,7 +38,7 @@ from jobs.lake import (
     write_parquet,
 )
 from jobs.validate import QUARANTINE_SCHEMA, check
-from safetynet.contract import SOURCES
+from safetynet.contract import HISTORY, SOURCES
 from safetynet.errors import DeliveryError, LandingError
 from safetynet.months import add_months, month_range, previous_month
 from safetynet.progress import say, timed

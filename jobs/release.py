@@ -19,7 +19,7 @@ import polars as pl
 from jobs import alerts, runs
 from jobs.lake import Home, dataset_files, write_json
 from jobs.monthly import open_build
-from safetynet.contract import SOURCES
+from safetynet.contract import HISTORY, SOURCES
 from safetynet.months import previous_month
 from safetynet.progress import say
 from safetynet.rules import ReleaseGate, load_rules
@@ -36,7 +36,8 @@ def _inputs(build: Path) -> dict[str, set[str]]:
     made_of = json.loads((build / "build.json").read_text(encoding="utf-8"))
     out: dict[str, set[str]] = {}
     for f in made_of["inputs"]:
-        out.setdefault(f["source"], set()).add(f["sha256"])
+        if HISTORY not in f["file"]:  # a history resent is read once (already_held), not a month resent
+            out.setdefault(f["source"], set()).add(f["sha256"])
     return out
 
 

@@ -26,8 +26,8 @@ import numpy as np
 import polars as pl
 
 from jobs.expectations import load_suite, register_custom_expectations
-from jobs.ingest import HISTORY, META, RawSource, cast
-from safetynet.contract import Source
+from jobs.ingest import META, RawSource, cast
+from safetynet.contract import HISTORY, Source
 from safetynet.errors import SafetynetError
 from safetynet.ids import id_problem_expr, valid_id_expr
 from safetynet.months import add_months, month_bounds
@@ -239,6 +239,17 @@ def check(
     checks = [(exp, f) for exp in suite["expectations"] if (f := failure_expr(exp, params)) is not None]
     rows = rows.with_row_index("__i")
     total = rows.select(pl.len()).collect().item()
+    if held is not None:  # each held row once, where it was first delivered: gathered for every batch
+        held = (
+            held.group_by(columns)
+            .agg(
+                held_in=pl.struct("month", "source_file", "source_row")
+                .sort_by("month", "source_file", "source_row")
+                .first()
+            )
+            .collect()
+            .lazy()
+        )
     duplicates = _duplicates(rows, columns, list(source.key))
     sampled = _sample(total, ge_sample) if ge_sample else pl.Series([], dtype=pl.UInt32)
     step = batch_rows or max(total, 1)
@@ -281,12 +292,7 @@ def _already_held(typed: pl.DataFrame, held: pl.LazyFrame, columns: list[str]) -
     """Rows of a history delivery (`<source>.history.csv`) that the lake already holds, equal in
     every column: read once, not counted twice (CONTRACT.md, version 3)."""
     history = typed.filter(pl.col("source_file").str.contains(HISTORY, literal=True))
-    first = held.group_by(columns).agg(
-        held_in=pl.struct("month", "source_file", "source_row")
-        .sort_by("month", "source_file", "source_row")
-        .first()
-    )
-    found = history.lazy().join(first, on=columns, nulls_equal=True).collect()
+    found = history.lazy().join(held, on=columns, nulls_equal=True).collect()
     return found.select(
         "__i",
         column=pl.lit("*"),

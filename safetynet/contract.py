@@ -54,6 +54,10 @@ def _id() -> Column:
 
 YES_NO = ("是", "否")
 
+# Since version 3: `<source>.history.csv` (or .xlsx) holds up to the previous 12 months of an event
+# source's events, read as those months' events
+HISTORY = ".history."
+
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in [

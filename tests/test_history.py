@@ -62,9 +62,44 @@ def onboarded(tmp_path_factory):
     )
     again = _history(person, earlier, 700) + f"{person},2026-08-02,300,200,100,否,普通\n"
     (land / "2026-09" / "medical_claims.history.csv").write_text(again, encoding="utf-8")
+    for path in (land / "2026-09").glob("education_aid*"):  # September: the department sends a history only
+        path.unlink()
+    aid = f"身份证号,资助类型,金额,发放日期\n{person},助学金,500,2026-03-01\n"
+    (land / "2026-09" / "education_aid.history.csv").write_text(aid, encoding="utf-8")
+    head = _a_head_elsewhere(land / "2026-08", person)
+    (land / "2026-08" / "deaths.history.csv").write_text(
+        f"身份证号,死亡日期\n{head},2026-02-10\n", encoding="utf-8"
+    )
     for month in ("2026-08", "2026-09"):
         run(month, str(land), str(home), f"history-{month}")
     return Home(home), person
+
+
+def _a_head_elsewhere(month_dir: Path, person: str) -> str:
+    """The head of a household other than `person`'s, whom no delivery of the month reports dead."""
+    found, _ = find_deliveries(month_dir)
+    roster = read_source("roster", found["roster"]).frame
+    dead = set(read_source("deaths", found["deaths"]).frame["id_number"]) if "deaths" in found else set()
+    mine = roster.filter(pl.col("id_number") == person)["household_id"].item()
+    heads = roster.filter((pl.col("relation") == "户主") & (pl.col("household_id") != mine))
+    return next(i for i in heads["id_number"] if i not in dead)
+
+
+def test_a_death_from_history_is_an_earlier_months_death_not_news(onboarded):
+    """A death dated in February, delivered in August's history: counted in the 12 months, not a
+    death of the month (no urgent lead for it)."""
+    h, _ = onboarded
+    rows = h.read("deaths", "2026-08")
+    head = rows.filter(pl.col("source_file") == "deaths.history.csv")["id_number"].item()
+    household = _household_of(h, "2026-08", head)
+    month = h.read("_household_month", "2026-08").filter(pl.col("household_id") == household)
+    assert (month["deaths_12m"].item(), month["event_death"].item(), month["event_death_earner"].item()) == (
+        1,
+        0,
+        0,
+    )
+    leads = h.read("_leads", "2026-08").filter(pl.col("household_id") == household)
+    assert not leads.filter(pl.col("rule_ids").list.contains("death_in_household")).height
 
 
 def _household_of(h: Home, month: str, person: str) -> str:
@@ -98,7 +133,9 @@ def test_the_delivery_record_says_what_the_history_spans(onboarded):
     record = h.read("_deliveries", "2026-08").filter(pl.col("source") == "medical_claims").row(0, named=True)
     assert record["history_rows"] == 11
     assert record["history_from"] == "2025-09"
-    other = h.read("_deliveries", "2026-08").filter(pl.col("source") == "deaths").row(0, named=True)
+    deaths = h.read("_deliveries", "2026-08").filter(pl.col("source") == "deaths").row(0, named=True)
+    assert (deaths["history_rows"], deaths["history_from"]) == (1, "2026-02")
+    other = h.read("_deliveries", "2026-08").filter(pl.col("source") == "disasters").row(0, named=True)
     assert other["history_rows"] == 0 and other["history_from"] is None
 
 
@@ -109,7 +146,9 @@ def test_the_validation_report_says_which_months_each_figure_rests_on(onboarded)
     row = section.split("medical_claims", 1)[1].split("</tr>", 1)[0]
     assert "12 of 12" in row  # eleven months of history and August itself
     deaths = section.split("deaths", 1)[1].split("</tr>", 1)[0]
-    assert "1 of 12" in deaths and "2025-09" in deaths  # delivered in August only: the months missing
+    assert "7 of 12" in deaths and "2026-02..2026-08" in deaths  # a history from February
+    disasters = section.split("disasters", 1)[1].split("</tr>", 1)[0]
+    assert "1 of 12" in disasters and "2025-09" in disasters  # delivered in August only: the months missing
 
 
 def test_history_dated_after_its_month_is_quarantined(tmp_path):
@@ -121,6 +160,16 @@ def test_history_dated_after_its_month_is_quarantined(tmp_path):
     result = validate(read_source("medical_claims", [path]), "2026-08", None)
     assert result.accepted_rows == 0
     assert "settled_on" in result.quarantine["column"].to_list()
+
+
+def test_a_month_with_only_a_history_is_not_held_for_its_own_events(onboarded):
+    """September's education aid came as a history alone: the months it reaches back to are held,
+    September itself is not (its events are unknown, not absent)."""
+    from jobs.coverage import covered_months
+
+    h, _ = onboarded
+    held = covered_months(h, "education_aid", "2026-09", 12)
+    assert "2026-09" not in held and {"2026-03", "2026-08"} <= set(held)
 
 
 def test_the_release_gate_compares_the_months_own_rows_not_the_history(onboarded):
