@@ -57,6 +57,9 @@ from safetynet.contract import SOURCES
 from safetynet.months import month_bounds
 from safetynet.rules import MeansLimits, RuleSet, load_rules
 
+# The world's own terms, from the policy text of issue 30 and CONTRACT.md, deliberately not read from
+# rules/: the truth must not move when the detector's rules do (the standards and limits it reads are
+# the place's facts, not the detector's choices).
 HISTORY_MONTHS = 12  # contract v3: a history delivery holds up to the previous 12 months
 RECIPIENTS = ("低保", "特困")
 # Monitored households by category: dibao first, then the near-dibao and rebound-risk groups.
