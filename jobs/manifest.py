@@ -34,6 +34,9 @@ def counts(home: Home, month: str) -> dict[str, int | None]:
     out = {name: _rows(home.scan(d, month)) for name, d in COUNTED.items()}
     leads = home.scan("_leads", month)
     out["leads_pushed"] = _rows(leads.filter(pl.col("pushed")) if leads is not None else None)
+    # pushed, but waiting for its township's capacity (jobs/capacity.py); none before issue 30
+    queued = leads is not None and "queued" in leads.collect_schema()
+    out["leads_queued"] = _rows(leads.filter(pl.col("queued").fill_null(False))) if queued else None
     return out
 
 
@@ -65,7 +68,8 @@ def write(home: Home, month: str) -> dict:
             "township_files": sum(1 for p in files if p.relative_to(build).parts[0] == "exports"),
         },
         "against_previous_month": {
-            k: {"previous": before[k], "now": now[k]} for k in ("leads", "leads_pushed", "doubtful_records")
+            k: {"previous": before[k], "now": now[k]}
+            for k in ("leads", "leads_pushed", "leads_queued", "doubtful_records")
         },
         "files": [
             {

@@ -695,6 +695,12 @@ def test_a_county_sees_its_townships_queues_a_township_its_own_and_a_stranger_no
     assert issued and not issued & queued[mine]
     assert waiting == queued[mine], "auditors see the queue in v_leads and v_doubtful_records"
     assert set(leads["status"]) == {"排队待下发"} and leads["visit_by"].is_null().all()
+    # the run's manifest counts the queued leads apart from those pushed
+    built = Home(site["home"]).build_dir("2026-08")
+    counted = json.loads((built / "manifest.json").read_text(encoding="utf-8"))["rows"]
+    with connect(site["home"]) as con:
+        ((all_queued,),) = con.sql("select count(*) from v_leads where queued").fetchall()
+    assert counted["leads_queued"] == all_queued > 0 and counted["leads_pushed"] >= all_queued
 
 
 def test_the_data_team_sees_every_townships_upload_status(site):
