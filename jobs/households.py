@@ -829,7 +829,11 @@ def assemble(
     home: Home, month: str, rules: RuleSet, area: str | None = None
 ) -> tuple[pl.DataFrame, list[str]]:
     """Household-month features, one row per household in `household_id` order (of one prefecture,
-    with `area`), and the sources missing this month."""
+    with `area`), and the sources missing this month.
+
+    Long: the window's reads and the per-source parts sit side by side so that one `collect_all`
+    runs them together. Splitting it into a read of the window and pure functions over frames is
+    issue 31's (the house), with the move of the stages into packages."""
     lake = Lake(home, area, month)
     period = Period.of(month, rules)
     months = window(month, rules.population.lookback_months)
@@ -945,6 +949,12 @@ def assemble(
         },
     )
     aid = lake.rows("education_aid", months, {"id_number": pl.String, "paid_on": pl.Date, "amount": amount})
+    # the month's insurance and housing-fund rows, read once for the features and counted income
+    paid = {"id_number": pl.String, "scheme": pl.String, "contribution_base": amount}
+    insurance = lake.rows("social_insurance", [month], paid)
+    fund = lake.rows(
+        "housing_fund", [month], {"id_number": pl.String, "status": pl.String, "monthly_deposit": amount}
+    )
     *enrol, enrol_since = snapshot("enrolment", enrol_schema)
     *dil, dil_since = snapshot("dilapidated_housing", dil_schema)
     parts = [
@@ -1036,51 +1046,31 @@ def assemble(
             period,
         ),
         deposits(lake.rows("deposits", [month], {"id_number": pl.String, "balance": amount}), members),
-        by_household(
-            lake.rows("housing_fund", [month], {"id_number": pl.String, "status": pl.String}),
-            members,
-            housing_fund_active=(pl.col("status") == "正常").sum(),
-        ),
+        by_household(fund, members, housing_fund_active=(pl.col("status") == "正常").sum()),
         by_household(  # members paying employee insurance (a few of 4 M rows: filtered first)
-            lake.rows("social_insurance", [month], {"id_number": pl.String, "scheme": pl.String})
-            .filter(pl.col("scheme") == "城镇职工")
-            .select("id_number")
-            .unique(),
+            insurance.filter(pl.col("scheme") == "城镇职工").select("id_number").unique(),
             members,
             employee_insured=pl.len(),
         ),
         lake.quarantined_households(month).with_columns(members_incomplete=pl.lit(1, pl.Int8)),
-        counted_income(
-            people,
-            jobs,
-            lake.rows(
-                "social_insurance",
-                [month],
-                {"id_number": pl.String, "scheme": pl.String, "contribution_base": amount},
-            ),
-            lake.rows(
-                "housing_fund",
-                [month],
-                {"id_number": pl.String, "status": pl.String, "monthly_deposit": amount},
-            ),
-            gone,
-            period,
-        ),
+        counted_income(people, jobs, insurance, fund, gone, period),
     ]
     # Each source's part on its own, then the joins in memory: Polars runs the parts side by side
     # (measured at 2 M households: 15 s against 21 s as one query of 20 joins).
     first, *rest = pl.collect_all([households.sort("household_id"), *parts])
     for part in rest:  # in household order, kept: what is computed from it is written unsorted
         first = first.join(part, on="household_id", how="left", maintain_order="left")
-    held = {
-        source: len(covered_months(lake.home, source, month, len(months)))
-        for source in ("medical_claims", "education_aid")
+    return _finish(first.lazy().with_columns(**months_held(home, month, len(months))), rules, period), missing
+
+
+def months_held(home: Home, month: str, months: int) -> dict[str, pl.Expr]:
+    """The months the 12-month medical and education-aid sums rest on (jobs/coverage.py): what the
+    rigid expenditure a month is averaged over."""
+    held = {s: len(covered_months(home, s, month, months)) for s in ("medical_claims", "education_aid")}
+    return {
+        "rigid_months": pl.lit(held["medical_claims"], pl.Int32),
+        "education_aid_months": pl.lit(held["education_aid"], pl.Int32),
     }
-    first = first.with_columns(  # the months the 12-month sums rest on (jobs/coverage.py)
-        rigid_months=pl.lit(held["medical_claims"], pl.Int32),
-        education_aid_months=pl.lit(held["education_aid"], pl.Int32),
-    )
-    return _finish(first.lazy(), rules, period), missing
 
 
 def _finish(households: pl.LazyFrame, rules: RuleSet, period: Period) -> pl.DataFrame:
