@@ -35,7 +35,7 @@ def _peak_mb() -> float:
 
 
 def stage_generate(month: str, households: int, landing: Path, _home: Path) -> int:
-    from jobs.generate import generate
+    from tools.synthetic.generate import generate
 
     return sum(generate(month, households, 7, landing).values())
 
@@ -43,7 +43,7 @@ def stage_generate(month: str, households: int, landing: Path, _home: Path) -> i
 def stage_floor(month: str, _households: int, landing: Path, _home: Path) -> int:
     import polars as pl
 
-    from jobs.ingest import _read_xlsx, decode_csv, find_deliveries
+    from jobs.ingest.deliveries import _read_xlsx, decode_csv, find_deliveries
 
     def cells(path: Path) -> pl.DataFrame:
         if path.suffix == ".xlsx":
@@ -59,12 +59,12 @@ def stage_ingest(month: str, _households: int, landing: Path, home: Path) -> dic
     (divisions and the roster first, as the DAG orders them), one at a time."""
     import polars as pl
 
-    from jobs import monthly
-    from jobs.monthly import open_build
+    from jobs.month import run as monthly
+    from safetynet.builds import open_build
     from safetynet.contract import SOURCE_NAMES
 
     monthly.start(month, str(landing), str(home), "bench")
-    code = "import sys; from jobs.monthly import ingest; ingest(*sys.argv[1:])"
+    code = "import sys; from jobs.month.run import ingest; ingest(*sys.argv[1:])"
     tasks = _processes([(s, code, [s, month, str(landing), str(home), "bench"]) for s in SOURCE_NAMES], 1)
     build = open_build(home, "bench").building.path
     rows = pl.read_parquet(build / "_deliveries" / "*.parquet")["rows_delivered"].sum()
@@ -79,14 +79,14 @@ def stage_ingest(month: str, _households: int, landing: Path, home: Path) -> dic
 
 
 def stage_record(month: str, _households: int, _landing: Path, home: Path) -> int:
-    from jobs import monthly
+    from jobs.month import run as monthly
 
     return monthly.record(month, str(home), "bench") and 0
 
 
 def stage_publish(month: str, _households: int, _landing: Path, home: Path) -> dict:
     """The commit: run manifest (SHA-256 of every file of the build), rename, new commit."""
-    from jobs import monthly
+    from jobs.month import run as monthly
 
     done = monthly.publish(month, str(home), "bench")
     return {"rows": 0, "note": f"publish: build {done['build']} as commit {done['commit']}"}
@@ -108,7 +108,7 @@ def stage_dag(month: str, _households: int, landing: Path, home: Path) -> dict:
     the previous month's cases (standing, overdue and closed cases). The figures are this month's."""
     import sqlite3
 
-    from jobs.generate import return_outcomes
+    from tools.synthetic.generate import return_outcomes
 
     shutil.rmtree(home, ignore_errors=True)
     cli = str(Path(sys.executable).parent / "safetynet")
@@ -124,7 +124,7 @@ def stage_dag(month: str, _households: int, landing: Path, home: Path) -> dict:
         )
         seconds[m] = time.perf_counter() - start
 
-    from jobs.sealed import connect
+    from jobs.publish.sealed import connect
 
     with connect(home) as con:
         rows = con.execute("select rows_delivered from v_runs where month = ?", [month]).fetchone()[0]
@@ -243,9 +243,9 @@ def stage_generate_previous(month: str, households: int, landing: Path, home: Pa
 
 def stage_load_previous(month: str, households: int, landing: Path, home: Path) -> int:
     """The month before, ingested and published, so events (changes) and windows can be found."""
-    from jobs import monthly
-    from jobs.assess import assess
-    from jobs.exports import export
+    from jobs.export.lists import export
+    from jobs.month import run as monthly
+    from jobs.month.assess import assess
     from safetynet.contract import SOURCE_NAMES
 
     prev = previous(month)
@@ -263,16 +263,16 @@ def stage_load_previous(month: str, households: int, landing: Path, home: Path) 
 
 def stage_return_outcomes(month: str, _households: int, landing: Path, home: Path) -> int:
     """The townships' outcomes of the previous month's cases, into this month's delivery."""
-    from jobs.generate import return_outcomes
+    from tools.synthetic.generate import return_outcomes
 
     return return_outcomes(month, 7, landing, home)
 
 
 def stage_households(month: str, _households: int, _landing: Path, home: Path) -> int:
-    from jobs.assess import checked_rules
-    from jobs.households import assemble
-    from jobs.lake import write_parquet
-    from jobs.monthly import open_build
+    from jobs.assess.households import assemble
+    from jobs.month.assess import checked_rules
+    from safetynet.builds import open_build
+    from safetynet.lake import write_parquet
 
     frame, missing = assemble(open_build(home, "bench"), month, checked_rules())
     write_parquet(
@@ -281,8 +281,8 @@ def stage_households(month: str, _households: int, _landing: Path, home: Path) -
     return frame.height
 
 
-AREA_TASK = "import sys; from jobs.assess import assess_area; assess_area(*sys.argv[1:])"
-MONTH_TASK = "import sys; from jobs.assess import {0}; {0}(*sys.argv[1:])"
+AREA_TASK = "import sys; from jobs.month.assess import assess_area; assess_area(*sys.argv[1:])"
+MONTH_TASK = "import sys; from jobs.month.assess import {0}; {0}(*sys.argv[1:])"
 
 
 def _processes(jobs: list[tuple[str, str, list[str]]], workers: int) -> list[dict]:
@@ -324,8 +324,8 @@ def stage_areas(month: str, _households: int, _landing: Path, home: Path) -> dic
     worker (one task at a time) and with two (two at once)."""
     import polars as pl
 
-    from jobs.assess import prefectures
-    from jobs.monthly import open_build
+    from jobs.month.assess import prefectures
+    from safetynet.builds import open_build
 
     args = [month, str(home), "bench"]
     listed = _processes([("prefectures", MONTH_TASK.format("prefectures"), args)], 1)
@@ -364,11 +364,11 @@ def stage_score(month: str, _households: int, _landing: Path, home: Path) -> int
     """Hardship index, warning rules and leads for every household (features already assembled)."""
     import polars as pl
 
-    from jobs import cases
-    from jobs.assess import checked_rules
-    from jobs.leads import make_leads, warn
-    from jobs.monthly import open_build
-    from jobs.score import score
+    from jobs.assess.leads import make_leads, warn
+    from jobs.assess.score import score
+    from jobs.cases import lifecycle as cases
+    from jobs.month.assess import checked_rules
+    from safetynet.builds import open_build
 
     rules = checked_rules()
     households = pl.read_parquet(home / "bench-households.parquet")
@@ -380,7 +380,7 @@ def stage_score(month: str, _households: int, _landing: Path, home: Path) -> int
     leads = cases.attach_leads(make_leads(warned, rules, month, cases.covering_leads(past.closed)), past.open)
     print(f"score+warn compute only: {time.perf_counter() - start:.1f} s", file=sys.stderr)
     leads.write_parquet(home / "bench-leads.parquet")
-    from jobs.lake import write_parquet
+    from safetynet.lake import write_parquet
 
     write_parquet(warned.sort("household_id"), h.partition("_household_month", month) / "data.parquet")
     write_parquet(
@@ -391,10 +391,10 @@ def stage_score(month: str, _households: int, _landing: Path, home: Path) -> int
 
 def stage_means_test(month: str, _households: int, _landing: Path, home: Path) -> int:
     """All cross-checks in DuckDB SQL over the lake (households already scored)."""
-    from jobs import cases
-    from jobs.assess import checked_rules
-    from jobs.means_test import means_test
-    from jobs.monthly import open_build
+    from jobs.cases import lifecycle as cases
+    from jobs.means_test.checks import means_test
+    from jobs.month.assess import checked_rules
+    from safetynet.builds import open_build
 
     h, rules = open_build(home, "bench"), checked_rules()
     found = means_test(month, h, rules, cases.history(h, month, rules))
@@ -408,12 +408,13 @@ def stage_means_test(month: str, _households: int, _landing: Path, home: Path) -
 
 
 def stage_cases(month: str, _households: int, _landing: Path, home: Path) -> dict:
-    """The month's cases from the previous month's, its findings and its outcomes (jobs/cases.py)."""
+    """The month's cases from the previous month's, its findings and its outcomes (jobs/cases/)."""
 
-    from jobs import capacity, cases
-    from jobs.assess import checked_rules
-    from jobs.lake import write_parquet
-    from jobs.monthly import open_build
+    from jobs.cases import capacity
+    from jobs.cases import lifecycle as cases
+    from jobs.month.assess import checked_rules
+    from safetynet.builds import open_build
+    from safetynet.lake import write_parquet
 
     h, rules = open_build(home, "bench"), checked_rules()
     leads = h.read("_leads", month)
@@ -429,8 +430,8 @@ def stage_cases(month: str, _households: int, _landing: Path, home: Path) -> dic
 
 def stage_kpis(month: str, _households: int, _landing: Path, home: Path) -> dict:
     """The KPI views over the published months, as an auditor or the portal reads them."""
-    from jobs import overview
-    from jobs.sealed import connect
+    from jobs.export import overview
+    from jobs.publish.sealed import connect
     from safetynet.rules import load_rules
 
     rules, timings = load_rules(), {}
@@ -484,11 +485,11 @@ def quality(month: str, landing: Path, home: Path) -> str:
     )
     unknown = assembled.filter(pl.col("events_unknown").is_not_null())["events_unknown"].value_counts()
     incomplete = int(assembled["members_incomplete"].sum())
-    from jobs.lake import Home
+    from safetynet.lake import Home
 
     doubtful = Home(home).read("_doubtful", month)
     if doubtful is None:  # not published: --first-month stops before the commit
-        from jobs.monthly import open_build
+        from safetynet.builds import open_build
 
         doubtful = open_build(home, "bench").read("_doubtful", month)
     ineligible = pl.read_csv(landing / "_truth" / f"{month}.csv").filter(pl.col("kind") != "hardship")
@@ -523,13 +524,13 @@ def stage_exports(month: str, _households: int, _landing: Path, home: Path) -> d
     """Every township's xlsx lists, economic-status reports and portraits (PDF), summary and
     manifest: one `export` task per prefecture, each drawing its townships' files on its slots'
     processes; the tasks one at a time (one worker), then two at a time (two workers)."""
-    from jobs.exports import export_areas
-    from jobs.monthly import open_build
+    from jobs.export.lists import export_areas
+    from safetynet.builds import open_build
     from safetynet.workers import EXPORT_SLOTS, allotted
 
     # one `export` task per prefecture, each in its own process, with one worker, then two
     task = (
-        "import json, sys; from jobs.exports import export_area; "
+        "import json, sys; from jobs.export.lists import export_area; "
         "json.dump(export_area(*sys.argv[1:5], int(sys.argv[5])), open(sys.argv[6], 'w'))"
     )
     areas, out = export_areas(month, str(home), "bench"), {}

@@ -1,4 +1,4 @@
-"""`make bench-field`: the field-like world (jobs/field_world.py) through the real monthly run,
+"""`make bench-field`: the field-like world (tools/synthetic/field_world.py) through the real monthly run,
 scored against its truth (issue 30, item 6).
 
 Generates the world (3,000 households, three months, a year of history at onboarding), runs each
@@ -23,7 +23,7 @@ month with `safetynet run` (the embedded Airflow DAG, as the data team runs it),
 - outcomes returned per month: the rows the townships wrote into that month's folder and the cases
   they closed in its run.
 
-Between two runs the townships visit (jobs/field_visits.py): up to their capacity, in list order,
+Between two runs the townships visit (tools/synthetic/field_visits.py): up to their capacity, in list order,
 the outcomes the truth calls for, as `outcomes.part-<township>.csv` of the next month.
 
     python benchmarks/field_bench.py [--households 3000] [--months 3] [--first 2026-07] [--seed 1]
@@ -45,8 +45,8 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jobs.field_visits import capacity_table, return_visits  # noqa: E402
-from jobs.field_world import NEED_KINDS, SLOW, generate_field, run_months  # noqa: E402
+from tools.synthetic.field_visits import capacity_table, return_visits  # noqa: E402
+from tools.synthetic.field_world import NEED_KINDS, SLOW, generate_field, run_months  # noqa: E402
 
 LEVELS = ("红", "橙", "黄", "蓝", "绿")
 
@@ -300,10 +300,10 @@ def _frame(con, sql: str) -> pl.DataFrame:
 
 def read_run(home: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The published leads, doubtful records and cases of every month, from the warehouse."""
-    from jobs.sealed import connect
+    from jobs.publish.sealed import connect
 
     with connect(home) as con:
-        leads = _frame(  # a queued lead waits for capacity (jobs/capacity.py): not on this month's list
+        leads = _frame(  # a queued lead waits for capacity (jobs/cases/capacity.py): not on this month's list
             con,
             "select month, household_id, township_code, level, urgency, rule_ids, "
             "pushed and not queued as pushed from v_leads",

@@ -1,4 +1,4 @@
-"""The township lists' cells: xlsxwriter's per-cell API against `jobs/returnable.py`'s rows written
+"""The township lists' cells: xlsxwriter's per-cell API against `jobs/export/returnable.py`'s rows written
 in one pass (issue 13: the lists were the export's largest part at 2 M households).
 
 Both write the same workbook with xlsxwriter (its formats and a header row; the lists add a title
@@ -20,7 +20,7 @@ import time
 
 from python_calamine import CalamineWorkbook
 
-from jobs import returnable
+from jobs.export import returnable
 
 HEADERS = {f"c{i}": f"列{i}" for i in range(14)}
 

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from jobs import household_reports as hr
-from jobs.lake import Home
+from jobs.export import household_reports as hr
+from safetynet.lake import Home
 from safetynet.pdf import FontChain, find_font
 from safetynet.rules import load_rules
 

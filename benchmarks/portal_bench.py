@@ -180,8 +180,8 @@ def _serve(home: Path, landing: Path, workers: int) -> tuple[str, subprocess.Pop
 
 
 def run(home: Path, landing: Path) -> dict:
-    from jobs.lake import Home
     from portal.accounts import Accounts, strong_password
+    from safetynet.lake import Home
     from safetynet.rules import load_portal
 
     h = Home(home)

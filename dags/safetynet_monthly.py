@@ -16,19 +16,19 @@ takes it from its data interval.
 3. `ingest_divisions` loads the division codes first: every other source is checked against the
    latest divisions delivery. `ingest_roster` loads the roster next: each source is written one file
    per prefecture (the first 4 digits of a division code), and rows keyed by ID number are placed
-   through the roster's households (`jobs/areas.py`).
+   through the roster's households (`jobs/ingest/areas.py`).
 4. `ingest` (mapped, one task per other source of the contract) reads, casts and validates a source with
    its Great Expectations suite; bad rows go to quarantine with file, row, column and reason. A
    source not delivered, or unusable as a whole, is recorded as such and does not fail the run.
 5. `record` writes the month's delivery record and validation report.
 6. `prefectures` lists the prefectures with households on the month's roster, and finds where
    the households and persons that moved between prefectures were placed in the window's earlier
-   months (`_movers`, `jobs/areas.py`). `assess_area`
+   months (`_movers`, `jobs/ingest/areas.py`). `assess_area`
    (mapped, one task per prefecture) reads that prefecture's rows only, assembles its households,
    scores the hardship index, fires the warning rules, makes the leads, runs the means-test
    cross-checks and draws the random re-check sample. `assess` then works over the month: the
    checks across prefectures (one person in two households), and the cases: the month's outcomes
-   close cases, the rest stand, turn overdue or expire (`jobs/cases.py`, `v_cases`).
+   close cases, the rest stand, turn overdue or expire (`jobs/cases/lifecycle.py`, `v_cases`).
 7. `export_areas` lists the prefectures with township files (households, cases or notices);
    `export` (mapped, one task per prefecture) writes each of its townships' files: lead list,
    doubtful records, re-check sample (each with the sheet 逾期未回传 of overdue cases),
@@ -47,7 +47,7 @@ takes it from its data interval.
 Every task before `publish` writes only into the run's staging, so any task can be retried or
 cleared at any point. Bad input (an unusable landing, a gap, a month not in YYYY-MM form) fails at
 once, without retries. A task that fails for good marks the run `failed` in `v_runs` and alerts the
-data team (`jobs/alerts.py`). Params `landing` and `home` default to `$SAFETYNET_LANDING` /
+data team (`safetynet/alerts.py`). Params `landing` and `home` default to `$SAFETYNET_LANDING` /
 `$SAFETYNET_HOME`.
 """
 
@@ -111,8 +111,9 @@ def _record_failure(context) -> None:
 
     from airflow.sdk.exceptions import AirflowSensorTimeout
 
-    from jobs import alerts, monthly, runs
-    from jobs.lake import Home
+    from jobs.month import run as monthly
+    from safetynet import alerts, runs
+    from safetynet.lake import Home
 
     ti, exc = context["ti"], context.get("exception")
     try:
@@ -150,7 +151,7 @@ class ReleaseApproval(ApprovalOperator):
     """Holds the township release when the gate tripped; passes at once otherwise."""
 
     def execute(self, context):
-        from jobs import release
+        from jobs.publish import release
 
         gated = context["ti"].xcom_pull(task_ids="gate")
         if not gated["held"]:
@@ -159,7 +160,7 @@ class ReleaseApproval(ApprovalOperator):
         return super().execute(context)
 
     def execute_complete(self, context, event):
-        from jobs import release
+        from jobs.publish import release
 
         if "error" not in event:
             user = event.get("responded_by_user") or {}
@@ -192,7 +193,7 @@ class ReleaseApproval(ApprovalOperator):
     else DeadlineAlert(
         reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
         interval=dt.timedelta(days=SCHEDULE.deadline_days),
-        callback=AsyncCallback("jobs.alerts.deadline_missed"),
+        callback=AsyncCallback("safetynet.alerts.deadline_missed"),
     ),
     params={
         "month": Param(
@@ -226,8 +227,9 @@ def safetynet_monthly():
     def wait(params=None, dag_run=None, data_interval_start=None, run_id=None, ti=None) -> PokeReturnValue:
         from pathlib import Path
 
-        from jobs import deployment, monthly
-        from jobs.lake import Home
+        from jobs.month import run as monthly
+        from jobs.publish import deployment
+        from safetynet.lake import Home
         from safetynet.months import previous_month
 
         def active(other: str) -> bool:
@@ -260,56 +262,56 @@ def safetynet_monthly():
 
     @task(execution_timeout=_timeout("start"))
     def start(month: str, params=None, run_id=None) -> dict:
-        from jobs import monthly
+        from jobs.month import run as monthly
 
         landing, home = _locations(params)
         return _at_once(monthly.start, month, landing, home, run_id)
 
     @task(execution_timeout=_timeout("ingest"))
     def ingest_divisions(run: dict, params=None, run_id=None) -> dict:
-        from jobs import monthly
+        from jobs.month import run as monthly
 
         return _at_once(monthly.ingest, "divisions", run["month"], *_locations(params), run_id)
 
     @task(execution_timeout=_timeout("ingest"))
     def ingest_roster(run: dict, divisions: dict, params=None, run_id=None) -> dict:
-        from jobs import monthly
+        from jobs.month import run as monthly
 
         return _at_once(monthly.ingest, "roster", run["month"], *_locations(params), run_id)
 
     @task(map_index_template="{{ task.op_kwargs['source'] }}", execution_timeout=_timeout("ingest"))
     def ingest(source: str, run: dict, roster: dict, params=None, run_id=None) -> dict:
-        from jobs import monthly
+        from jobs.month import run as monthly
 
         return _at_once(monthly.ingest, source, run["month"], *_locations(params), run_id)
 
     @task(execution_timeout=_timeout("record"))
     def record(run: dict, roster: dict, results: list[dict], params=None, run_id=None) -> dict:
-        from jobs import monthly
+        from jobs.month import run as monthly
 
         return _at_once(monthly.record, run["month"], _locations(params)[1], run_id)
 
     @task(execution_timeout=_timeout("prefectures"))
     def prefectures(recorded: dict, params=None, run_id=None) -> list[str]:
-        from jobs import assess
+        from jobs.month import assess
 
         return _at_once(assess.prefectures, recorded["month"], _locations(params)[1], run_id)
 
     @task(map_index_template="{{ task.op_kwargs['area'] }}", execution_timeout=_timeout("assess_area"))
     def assess_area(area: str, recorded: dict, params=None, run_id=None) -> dict:
-        from jobs import assess
+        from jobs.month import assess
 
         return _at_once(assess.assess_area, recorded["month"], _locations(params)[1], run_id, area)
 
     @task(execution_timeout=_timeout("assess"))
     def assess(recorded: dict, assessed: list[dict], params=None, run_id=None) -> dict:
-        from jobs import assess
+        from jobs.month import assess
 
         return _at_once(assess.assess_month, recorded["month"], _locations(params)[1], run_id)
 
     @task(execution_timeout=_timeout("export_areas"))
     def export_areas(assessed: dict, params=None, run_id=None) -> list[str]:
-        from jobs import exports
+        from jobs.export import lists as exports
 
         return _at_once(exports.export_areas, assessed["month"], _locations(params)[1], run_id)
 
@@ -319,14 +321,14 @@ def safetynet_monthly():
         pool_slots=EXPORT_SLOTS,
     )
     def export(area: str, assessed: dict, params=None, run_id=None) -> dict:
-        from jobs import exports
+        from jobs.export import lists as exports
 
         home = _locations(params)[1]
         return _at_once(exports.export_area, assessed["month"], home, run_id, area, EXPORT_SLOTS)
 
     @task(execution_timeout=_timeout("gate"))
     def gate(assessed: dict, exported: list[dict], params=None, run_id=None) -> dict:
-        from jobs import release
+        from jobs.publish import release
 
         home = _locations(params)[1]
         return _at_once(release.gate, assessed["month"], home, run_id, params["approved_by"] or None)
@@ -343,7 +345,7 @@ def safetynet_monthly():
 
     @task(execution_timeout=_timeout("publish"), outlets=[WAREHOUSE, TOWNSHIP_FILES])
     def publish(assessed: dict, exported: list[dict], params=None, run_id=None, outlet_events=None) -> dict:
-        from jobs import monthly
+        from jobs.month import run as monthly
 
         done = _at_once(monthly.publish, assessed["month"], _locations(params)[1], run_id)
         for asset in (WAREHOUSE, TOWNSHIP_FILES):

@@ -29,7 +29,7 @@ from pathlib import Path
 from pwdlib import PasswordHash
 from zxcvbn import zxcvbn
 
-from jobs import alerts
+from safetynet import alerts
 from safetynet.errors import SafetynetError
 from safetynet.rules import PortalSettings, load_portal
 
@@ -273,7 +273,7 @@ class Accounts:
         return due
 
     def _alert(self, due: list[str], username: str, address: str) -> None:
-        """The data team told of each lock due (jobs/alerts.py); the name typed is escaped as the
+        """The data team told of each lock due (safetynet/alerts.py); the name typed is escaped as the
         audit log writes it (a line break must not reach a mail header or the alert command)."""
         s, minutes, name = self.settings, f"{self.settings.lockout_minutes:g} minutes", escaped(username)
         if "account" in due:

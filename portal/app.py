@@ -47,17 +47,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from jobs import applications, portraits
-from jobs.areas import prefecture_of
-from jobs.cases import STATES
-from jobs.household_reports import REPORT_DIR, Reports, division_names
-from jobs.household_reports import gather as report_rows
-from jobs.lake import Home
-from jobs.returnable import OUTCOME_CODES
+from jobs.applications import checks as applications
+from jobs.cases.lifecycle import STATES
+from jobs.export import portraits
+from jobs.export.household_reports import REPORT_DIR, Reports, division_names
+from jobs.export.household_reports import gather as report_rows
+from jobs.export.returnable import OUTCOME_CODES
+from jobs.ingest.areas import prefecture_of
 from portal import audit, uploads
 from portal.accounts import Account, Accounts, WeakPassword, escaped
 from portal.files import AREA, TOWNSHIP, Folder, Library, add_drawn, drawn_folder, listed_cases, zip_folder
 from safetynet.contract import APPLICATION
+from safetynet.lake import Home
 from safetynet.pdf import FontChain, MissingGlyph, find_font
 from safetynet.rules import PortalSettings, load_portal, load_rules
 
@@ -992,7 +993,7 @@ RADAR = (320, 250, 150, 122, 86)  # the portal's radar chart: width, height, cen
 
 def radar_svg(dims: list[dict]) -> dict:
     """The inline SVG radar chart's shapes: rings, spokes, the household's and the township median's
-    polygons, and the labels (the same geometry as the PDF's, jobs/portraits.radar)."""
+    polygons, and the labels (the same geometry as the PDF's, jobs/export/portraits.radar)."""
     _, _, cx, cy, r = RADAR
     n = len(dims)
 
@@ -1040,8 +1041,8 @@ def files_table(path: Path, month: str, township: str) -> Markup:
 @lru_cache(maxsize=256)
 def overview_html(root: Path, commit: str, month: str, area: str, names: tuple) -> Markup:
     """An area's overview as of a commit, rendered once (a commit never changes)."""
-    from jobs import overview
-    from jobs.sealed import connect
+    from jobs.export import overview
+    from jobs.publish.sealed import connect
 
     with connect(root) as con:
         data = overview.gather(con, month, area, _rules())

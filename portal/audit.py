@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from jobs.lake import append_line
+from safetynet.lake import append_line
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 FIELDS = (

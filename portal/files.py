@@ -26,8 +26,8 @@ from pathlib import Path, PurePosixPath
 
 import polars as pl
 
-from jobs.areas import prefecture_of
-from jobs.lake import Home, dataset_files
+from jobs.ingest.areas import prefecture_of
+from safetynet.lake import Home, dataset_files
 
 MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 TOWNSHIP = re.compile(r"[0-9]{9}")

@@ -29,14 +29,13 @@ from pathlib import Path
 import anyio
 import polars as pl
 
-from jobs import runs
-from jobs.ingest import decode_csv
-from jobs.lake import Home
-from jobs.monthly import READY
-from jobs.returnable import OUTCOME_CODES
-from jobs.workbook_screen import XlsxRefused, inspect_xlsx
-from safetynet.contract import SOURCES
+from jobs.export.returnable import OUTCOME_CODES
+from jobs.ingest.deliveries import decode_csv
+from jobs.ingest.workbook_screen import XlsxRefused, inspect_xlsx
+from safetynet import runs
+from safetynet.contract import READY, SOURCES
 from safetynet.errors import DeliveryError, SafetynetError
+from safetynet.lake import Home
 from safetynet.months import add_months, month_bounds, next_month
 from safetynet.rules import PortalSettings, load_population
 

@@ -393,7 +393,7 @@ def _application_column(col: Column) -> Column:
 
 # An application check (逢救必核, CONTRACT.md "Applications"): one row per member of an applicant
 # household, the roster's columns plus the signed authorisation and the assistance applied for.
-# Not a monthly delivery: it is read by `jobs/applications.py`, validated by its own suite.
+# Not a monthly delivery: it is read by `jobs/applications/checks.py`, validated by its own suite.
 APPLICATION = Source(
     "application",
     "申请家庭",
@@ -406,3 +406,5 @@ APPLICATION = Source(
     key=("id_number",),
 )
 SUITES: dict[str, Source] = {**SOURCES, APPLICATION.name: APPLICATION}
+
+READY = "_READY"  # contract version 2: the data team's mark that a month's folder is complete

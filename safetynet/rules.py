@@ -120,7 +120,7 @@ class WarningRule:
     # where the household's income after rigid expenditure, less the event's `income_effect` (a
     # column: yuan a month the event takes from counted income) per counted member, is at or below
     # the dibao standard, or where `visit_when` holds (what policy calls urgent). Otherwise the lead
-    # is kept as a reason on the portrait and in the ranking, not pushed (jobs/leads.py).
+    # is kept as a reason on the portrait and in the ranking, not pushed (jobs/assess/leads.py).
     visit: str = "always"
     visit_when: tuple[Condition, ...] = ()
     income_effect: str | None = None
@@ -182,7 +182,7 @@ class MeansCheck:
 
 DIRECTIONS = ("应退", "核实", "应保")
 # In the capacity order: an 应保 record of a household not below the standard after rigid expenditure
-# (a near-dibao candidate, jobs/capacity.py), apart from those in need
+# (a near-dibao candidate, jobs/cases/capacity.py), apart from those in need
 NEAR_DIBAO = "低保边缘"
 
 

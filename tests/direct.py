@@ -16,7 +16,10 @@ TASKS = ("start", "ingest", "record", "assess", "export", "gate", "publish")
 def run(
     month: str, landing: str, home: str, run_id: str, first: str = "start", approved_by: str = "tests"
 ) -> dict:
-    from jobs import assess, exports, monthly, release
+    from jobs.export import lists as exports
+    from jobs.month import assess
+    from jobs.month import run as monthly
+    from jobs.publish import release
     from safetynet.contract import SOURCE_NAMES
 
     todo = TASKS[TASKS.index(first) :]

@@ -1,4 +1,4 @@
-"""Application checks (逢救必核, jobs/applications.py): an applicant household checked with the
+"""Application checks (逢救必核, jobs/applications/checks.py): an applicant household checked with the
 means test's own SQL against the latest published month of a real home, each bad input refused
 with a message naming the file and row, and every check recorded for auditors."""
 
@@ -18,12 +18,13 @@ from conftest import safetynet
 from pypdf import PdfReader
 from workbooks import HOSTILE_PARTS, sheet
 
-from jobs import alerts, applications
-from jobs.applications import ApplicationRefused, Checked, submit
-from jobs.household_reports import division_names
-from jobs.lake import Home
-from jobs.warehouse import connect_read_only, read
+from jobs.applications import checks as applications
+from jobs.applications.checks import ApplicationRefused, Checked, submit
+from jobs.export.household_reports import division_names
+from jobs.publish.sealed import connect_read_only, read
+from safetynet import alerts
 from safetynet.ids import check_character
+from safetynet.lake import Home
 from safetynet.pdf import FontChain, find_font
 from safetynet.rules import load_portal, load_rules
 
@@ -322,9 +323,9 @@ def test_great_expectations_agrees_with_the_application_suite(home):
     alone takes seconds, so a check does not wait for it)."""
     from pathlib import Path
 
-    from jobs.household_reports import division_names
-    from jobs.ingest import read_source
-    from jobs.validate import validate
+    from jobs.export.household_reports import division_names
+    from jobs.ingest.deliveries import read_source
+    from jobs.ingest.validate import validate
     from safetynet.contract import APPLICATION
 
     bad_id = NEW[1]["id"][:-1] + ("0" if NEW[1]["id"][-1] != "0" else "1")
@@ -668,8 +669,8 @@ def test_checks_sent_at_once_cannot_pass_the_threshold_together(home, fonts):
 def test_two_columns_for_one_field_with_two_values_are_said_in_chinese():
     from pathlib import Path
 
-    from jobs.applications import _unreadable
-    from jobs.ingest import read_source
+    from jobs.applications.checks import _unreadable
+    from jobs.ingest.deliveries import read_source
     from safetynet.contract import APPLICATION
     from safetynet.errors import DeliveryError
 

@@ -1,4 +1,4 @@
-"""The lake's partitions by prefecture (jobs/areas.py): each source one file per prefecture, rows
+"""The lake's partitions by prefecture (jobs/ingest/areas.py): each source one file per prefecture, rows
 keyed by ID number placed through the roster, months loaded before prefectures still read."""
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ import duckdb
 import polars as pl
 import pytest
 
-from jobs import areas, monthly
-from jobs.households import Lake
-from jobs.lake import Build, Home, dataset_files, write_parquet
-from jobs.sealed import connect
-from jobs.warehouse import statements
+from jobs.assess.households import Lake
+from jobs.ingest import areas
+from jobs.month import run as monthly
+from jobs.publish.sealed import connect
+from jobs.publish.warehouse import statements
 from safetynet.contract import SOURCES
 from safetynet.ids import check_character
+from safetynet.lake import Build, Home, dataset_files, write_parquet
 
 # two households in 4301, one in 4302; P3 is on a household of each prefecture
 ROSTER = pl.DataFrame(
@@ -193,7 +194,7 @@ def province(tmp_path_factory):
     household of 4302."""
     from direct import run
 
-    from jobs.generate import generate
+    from tools.synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("province")
     landing, home = root / "landing", root / "home"
@@ -214,7 +215,7 @@ def _apply(home: Path) -> None:
     """The application of `APPLICANT`, checked in September against August."""
     import datetime as dt
 
-    from jobs import applications
+    from jobs.applications import checks as applications
     from safetynet.pdf import FontChain, find_font
     from safetynet.rules import load_rules
 
@@ -253,8 +254,8 @@ def test_a_person_of_two_prefectures_is_read_by_both_and_found_across_them(provi
 
 
 def test_a_division_of_an_unknown_prefecture_is_quarantined_and_never_a_task(province):
-    from jobs.assess import prefectures
-    from jobs.exports import export_areas
+    from jobs.export.lists import export_areas
+    from jobs.month.assess import prefectures
 
     h = Home(province)
     build = h.build_dir("2026-09")
@@ -272,8 +273,8 @@ def test_a_division_of_an_unknown_prefecture_is_quarantined_and_never_a_task(pro
 def test_each_prefecture_assembles_what_the_province_does(province):
     """The households of every prefecture, assembled from its own rows (and its households' rows of
     earlier months wherever they were), are the province's."""
-    from jobs.assess import checked_rules
-    from jobs.households import assemble
+    from jobs.assess.households import assemble
+    from jobs.month.assess import checked_rules
 
     h, rules = Home(province), checked_rules()
     found = sorted(p.stem for p in h.files("roster", "2026-09"))
@@ -317,8 +318,8 @@ def test_the_month_is_assessed_once_per_prefecture_and_published_whole(province)
 def test_the_means_test_per_prefecture_and_across_finds_what_the_province_does(province):
     """Each prefecture's checks on its own files, and the checks across prefectures over the whole
     month, find the doubtful records one means test of the whole province finds."""
-    from jobs.assess import checked_rules
-    from jobs.means_test import MEANS_DIR, connect, one_visit, run_checks
+    from jobs.means_test.checks import MEANS_DIR, connect, one_visit, run_checks
+    from jobs.month.assess import checked_rules
 
     h, rules = Home(province), checked_rules()
     build = h.build_dir("2026-09")
@@ -370,7 +371,7 @@ def test_a_prefecture_with_no_households_this_month_has_no_assessment_but_its_ca
 
     from direct import run
 
-    from jobs.assess import prefectures
+    from jobs.month.assess import prefectures
 
     home = tmp_path / "home"
     shutil.copytree(province, home, symlinks=True)
@@ -402,7 +403,7 @@ def test_a_prefecture_with_no_households_this_month_has_no_assessment_but_its_ca
 def test_a_build_loaded_before_prefectures_is_not_assessed_by_prefecture(tmp_path):
     """A task cleared after the code before published its month: its sources are in one file, so
     a new run of the month is asked for rather than every prefecture assessing the whole province."""
-    from jobs.assess import AssessError, prefectures
+    from jobs.month.assess import AssessError, prefectures
 
     build = tmp_path / "staging" / "old" / "month=2026-09" / "build=b"
     write_parquet(ROSTER, build / "roster" / "data.parquet")
@@ -413,7 +414,7 @@ def test_a_build_loaded_before_prefectures_is_not_assessed_by_prefecture(tmp_pat
     # the readers agree: where both layouts sit in one folder, the one file is the dataset
     areas.write(ROSTER, "roster", tmp_path / "both")
     write_parquet(ROSTER.head(1), tmp_path / "both" / "data.parquet")
-    from jobs.warehouse import Layout
+    from jobs.publish.warehouse import Layout
 
     views = Layout(Home(tmp_path), {"2026-09": tmp_path}, relative=False, ordered=False)
     assert views.files("both/*.parquet") == [str(tmp_path / "both" / "data.parquet")]
@@ -434,7 +435,9 @@ def test_two_tries_of_one_prefecture_at_once_publish_the_month_an_uninterrupted_
     from conftest import ROOT
     from direct import run
 
-    from jobs import assess, exports, manifest, release
+    from jobs.export import lists as exports
+    from jobs.month import assess
+    from jobs.publish import manifest, release
     from safetynet.contract import SOURCE_NAMES
 
     landing, home = province.parent / "landing", tmp_path / "home"
@@ -452,8 +455,8 @@ def test_two_tries_of_one_prefecture_at_once_publish_the_month_an_uninterrupted_
     def twice(job: str, area: str) -> None:
         """Two tries of a prefecture's task at once, each in its own process."""
         code = {
-            "assess": "import sys; from jobs.assess import assess_area; assess_area(*sys.argv[1:])",
-            "exports": "import sys; from jobs.exports import export_area; export_area(*sys.argv[1:])",
+            "assess": "import sys; from jobs.month.assess import assess_area; assess_area(*sys.argv[1:])",
+            "exports": "import sys; from jobs.export.lists import export_area; export_area(*sys.argv[1:])",
         }[job]
         args = [sys.executable, "-c", code, "2026-09", str(home), "twice", area]
         tries = [subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE) for _ in range(2)]

@@ -1,4 +1,4 @@
-"""The case lifecycle (jobs/cases.py) and the KPIs read from it (v_kpis, v_rule_yield), on tiny
+"""The case lifecycle (jobs/cases/lifecycle.py) and the KPIs read from it (v_kpis, v_rule_yield), on tiny
 hand-built months with known answers."""
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import duckdb
 import polars as pl
 import pytest
 
-from jobs import capacity, cases, warehouse
-from jobs.lake import Home, write_parquet
-from jobs.leads import LEAD_SCHEMA
-from jobs.means_test import DOUBTFUL_SCHEMA, record_ids
+from jobs.assess.leads import LEAD_SCHEMA
+from jobs.cases import capacity
+from jobs.cases import lifecycle as cases
+from jobs.means_test.checks import DOUBTFUL_SCHEMA, record_ids
+from jobs.publish import warehouse
+from safetynet.lake import Home, write_parquet
 from safetynet.rules import PlaceDated, RuleSet, load_rules
 from safetynet.versions import RULES_DIR
 
@@ -111,7 +113,7 @@ def step(
     ranks. `hardship`: household -> index; `need`: household -> income after rigid expenditure
     against the standard; `yields`: rule_id, visited, helpful (v_rule_yield)."""
     past = cases.split(month, before, outcomes_of(list(returned)), earlier_closed)
-    from jobs.leads import make_leads  # noqa: F401 (the suppression is make_leads's; tested below)
+    from jobs.assess.leads import make_leads  # noqa: F401 (the suppression is make_leads's; tested below)
 
     month_leads = cases.attach_leads(leads_of(month, list(leads)), past.open)
     found = record_ids(doubtful_of(month, list(doubtful)), past, month)
@@ -369,8 +371,8 @@ def test_kpis_and_rule_yield_on_a_hand_built_year(tmp_path):
 def test_a_home_published_before_cases_were_kept_carries_its_issued_work_on(tmp_path):
     """August was published by a version that kept `_issued` but no `_cases`: September treats what
     August issued as standing, under the same ids, not as new work."""
-    from jobs.exports import ISSUED_SCHEMA
-    from jobs.lake import Build
+    from jobs.export.lists import ISSUED_SCHEMA
+    from safetynet.lake import Build
 
     build = tmp_path / "build"
     aug = leads_of("2026-08", [lead("H1", "红")])
@@ -408,7 +410,7 @@ def test_a_home_published_before_cases_were_kept_carries_its_issued_work_on(tmp_
     assert not state(sep, "YD202608-H3-deposits")["changed"]
 
 
-# --- capacity: lists a township can work (jobs/capacity.py) ---------------------------------------
+# --- capacity: lists a township can work (jobs/cases/capacity.py) ---------------------------------------
 
 
 def with_capacity(places: dict[str, int], min_visited: int | None = None) -> RuleSet:
@@ -683,7 +685,7 @@ def test_check_yield_on_hand_built_months(tmp_path):
 
 
 def test_rule_ids_and_check_ids_are_apart():
-    """Rules' and checks' yields share one table (jobs/capacity.py learned_yield)."""
+    """Rules' and checks' yields share one table (jobs/cases/capacity.py learned_yield)."""
     warnings = {w.id for w in RULES.warnings}
     checks = {c.id for c in RULES.means_checks}
     assert warnings and checks and not warnings & checks

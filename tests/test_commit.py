@@ -20,10 +20,11 @@ import pytest
 from conftest import safetynet
 from direct import run
 
-from jobs import manifest, runs
-from jobs.faults import InjectedFault
-from jobs.lake import Home
-from jobs.sealed import RefusedStatement, connect
+from jobs.publish import manifest
+from jobs.publish.sealed import RefusedStatement, connect
+from safetynet import runs
+from safetynet.faults import InjectedFault
+from safetynet.lake import Home
 
 DIRECT = str(Path(__file__).with_name("direct.py"))
 
@@ -143,7 +144,7 @@ def test_published_builds_are_read_only_on_disk(clean):
 def test_csv_of_every_view_with_lists_as_json_and_a_bom(clean):
     from typer.testing import CliRunner
 
-    from safetynet.cli import app
+    from cli.main import app
 
     def query(*args: str) -> bytes:
         done = CliRunner().invoke(app, ["query", "--home", str(clean), "--format", "csv", *args])
@@ -248,7 +249,7 @@ def test_an_ingest_killed_between_batches_is_retried_and_leaves_nothing_behind(
 
 
 def test_publish_removes_what_killed_tasks_left_inside_each_other(tmp_path):
-    from jobs.monthly import remove_leftovers
+    from jobs.month.run import remove_leftovers
 
     build = tmp_path / "build=1"
     inner = build / ".roster.1a2b.tmp" / "delivered"
@@ -265,7 +266,8 @@ def test_publish_removes_what_killed_tasks_left_inside_each_other(tmp_path):
 
 
 def test_the_month_does_not_depend_on_the_batch_size(base, clean, landing, tmp_path, monkeypatch):
-    from jobs import areas, monthly
+    from jobs.ingest import areas
+    from jobs.month import run as monthly
 
     home = copy_home(base, tmp_path / "home")
     monkeypatch.setattr(monthly, "BATCH_ROWS", 97)
@@ -381,7 +383,7 @@ def test_changed_deliveries_make_a_new_build_and_later_months_stale(clean, landi
 
 
 def test_a_delivery_changed_during_a_run_stops_it_naming_the_file(base, landing, tmp_path):
-    from jobs import monthly
+    from jobs.month import run as monthly
     from safetynet.errors import LandingError
 
     home = copy_home(base, tmp_path / "home")
@@ -425,7 +427,7 @@ def test_an_unusable_delivery_gives_the_same_build_on_a_rerun(base, landing, tmp
 
 
 def test_redoing_an_old_run_cannot_roll_a_month_back(clean, landing, tmp_path):
-    from jobs.lake import CommitError
+    from safetynet.lake import CommitError
 
     home = copy_home(clean, tmp_path / "home")
     changed = tmp_path / "landing"
@@ -443,7 +445,7 @@ def test_backfill_from_a_month_reruns_every_later_published_month(clean, landing
     runs: a landing that lacks a later month is refused, naming it)."""
     from typer.testing import CliRunner
 
-    from safetynet.cli import app
+    from cli.main import app
 
     partial = tmp_path / "landing"
     shutil.copytree(landing / "2026-08", partial / "2026-08")

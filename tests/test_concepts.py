@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from jobs.means_test import MEANS_DIR
+from jobs.means_test.checks import MEANS_DIR
 from safetynet import concepts as c
 from safetynet.ids import check_character, convert_legacy_expr
 from safetynet.rules import load_rules

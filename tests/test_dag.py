@@ -114,7 +114,7 @@ def test_timetable_is_an_interval_over_the_calendar_month(dag):
     interval = core.infer_manual_data_interval(run_after=logical_date_for("2026-02"))
     assert interval.start == dt.datetime(2026, 2, 1, tzinfo=CST)
     assert interval.end == dt.datetime(2026, 3, 1, tzinfo=CST)
-    from jobs.monthly import month_of
+    from jobs.month.run import month_of
 
     assert month_of(interval.start) == "2026-02"
 

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from conftest import CLI, safetynet
 
-from jobs.sealed import connect
+from jobs.publish.sealed import connect
 from safetynet.contract import SOURCES
 
 

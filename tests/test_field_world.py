@@ -1,4 +1,4 @@
-"""The field-like world (jobs/field_world.py) and the bench's scoring (benchmarks/field_bench.py):
+"""The field-like world (tools/synthetic/field_world.py) and the bench's scoring (benchmarks/field_bench.py):
 deterministic, within the contract, a truth consistent with the hidden state and kept out of the
 landing, and figures right on a hand-made case."""
 
@@ -13,8 +13,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from jobs import field_visits, monthly
-from jobs.field_world import (
+from jobs.ingest.deliveries import find_deliveries
+from jobs.month import run as monthly
+from safetynet.contract import SOURCES
+from safetynet.rules import load_rules
+from tools.synthetic import field_visits
+from tools.synthetic.field_world import (
     CATASTROPHIC_OUT_OF_POCKET,
     HISTORY_MONTHS,
     RECIPIENTS,
@@ -24,9 +28,6 @@ from jobs.field_world import (
     person_months,
     run_months,
 )
-from jobs.ingest import find_deliveries
-from safetynet.contract import SOURCES
-from safetynet.rules import load_rules
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from field_bench import CASES_SCHEMA, score  # noqa: E402
@@ -308,7 +309,7 @@ def test_a_sudden_need_found_next_month_counts_a_slow_one_found_later_does_not()
 def test_the_command_line_generates_the_field_world_beside_the_landing(tmp_path):
     from typer.testing import CliRunner
 
-    from safetynet.cli import app
+    from cli.main import app
 
     landing = tmp_path / "landing"
     args = ["generate", "--world", "field", "--month", "2026-08", "--months", "2", "--households", "50"]
@@ -320,7 +321,7 @@ def test_the_command_line_generates_the_field_world_beside_the_landing(tmp_path)
     assert inside.exit_code == 2 and "outside the landing" in inside.output
 
 
-# --- the townships' visits between two runs (jobs/field_visits.py) ---------------------------------
+# --- the townships' visits between two runs (tools/synthetic/field_visits.py) ---------------------------------
 
 
 def issued(rows: list[tuple]) -> pl.DataFrame:
@@ -394,8 +395,8 @@ def test_visits_fall_after_the_issue_within_the_next_month_and_repeat():
 
 
 def test_the_outcome_files_pass_the_outcomes_validation(tmp_path):
-    from jobs.ingest import read_source
-    from jobs.validate import validate
+    from jobs.ingest.deliveries import read_source
+    from jobs.ingest.validate import validate
 
     rows = visit_rows(0.5)
     written = field_visits.write_outcomes(tmp_path, "2026-09", rows)
@@ -413,7 +414,7 @@ def test_the_next_run_closes_the_cases_the_townships_visited(world, tmp_path):
 
     from direct import run
 
-    from jobs.sealed import connect
+    from jobs.publish.sealed import connect
 
     landing, home = tmp_path / "landing", tmp_path / "home"
     shutil.copytree(world / "landing", landing)

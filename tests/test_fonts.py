@@ -12,7 +12,7 @@ import pytest
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader
 
-from jobs.household_reports import REPORT_DIR, SUMMARY_FILE, ReportFailure, Reports
+from jobs.export.household_reports import REPORT_DIR, SUMMARY_FILE, ReportFailure, Reports
 from safetynet import pdf
 from safetynet.pdf import FallbackFontMissing, FontChain, find_font
 from safetynet.rules import load_rules
@@ -23,7 +23,7 @@ NAMES = {"430101": "县", "430101001": "镇", "430101002": "乡"}
 
 
 def household(hid: str, township: str, names: list[str]) -> dict:
-    """A report row as jobs.household_reports.gather gives it, flagged for deposits."""
+    """A report row as jobs.export.household_reports.gather gives it, flagged for deposits."""
     members = [
         {
             "name": name,

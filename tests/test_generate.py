@@ -7,8 +7,8 @@ import hashlib
 import polars as pl
 import pytest
 
-from jobs.generate import generate
-from jobs.ingest import decode_csv, find_deliveries, read_source
+from jobs.ingest.deliveries import decode_csv, find_deliveries, read_source
+from tools.synthetic.generate import generate
 
 
 def digest(folder):
@@ -141,11 +141,11 @@ def test_an_upload_between_two_generated_months_reaches_v_outcomes(tmp_path):
 
     from direct import run
 
-    from jobs.generate import outcomes
-    from jobs.lake import Home
-    from jobs.sealed import connect
+    from jobs.publish.sealed import connect
     from portal import uploads
+    from safetynet.lake import Home
     from safetynet.rules import load_portal
+    from tools.synthetic.generate import outcomes
 
     landing, home = tmp_path / "landing", tmp_path / "home"
     generate("2026-08", 300, 1, landing)

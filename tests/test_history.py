@@ -11,8 +11,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from jobs.ingest import find_deliveries, read_source
-from jobs.lake import Home
+from jobs.ingest.deliveries import find_deliveries, read_source
+from safetynet.lake import Home
 from tests.conftest import safetynet
 from tests.direct import run
 
@@ -152,7 +152,7 @@ def test_the_validation_report_says_which_months_each_figure_rests_on(onboarded)
 
 
 def test_history_dated_after_its_month_is_quarantined(tmp_path):
-    from jobs.validate import validate
+    from jobs.ingest.validate import validate
 
     path = tmp_path / "medical_claims.history.csv"
     late = dt.date(2026, 9, 3).isoformat()
@@ -165,7 +165,7 @@ def test_history_dated_after_its_month_is_quarantined(tmp_path):
 def test_a_month_with_only_a_history_is_not_held_for_its_own_events(onboarded):
     """September's education aid came as a history alone: the months it reaches back to are held,
     September itself is not (its events are unknown, not absent)."""
-    from jobs.coverage import covered_months
+    from jobs.ingest.coverage import covered_months
 
     h, _ = onboarded
     held = covered_months(h, "education_aid", "2026-09", 12)
@@ -173,7 +173,7 @@ def test_a_month_with_only_a_history_is_not_held_for_its_own_events(onboarded):
 
 
 def test_the_release_gate_compares_the_months_own_rows_not_the_history(onboarded):
-    from jobs.release import checks
+    from jobs.publish.release import checks
     from safetynet.rules import load_rules
 
     h, _ = onboarded

@@ -1,4 +1,4 @@
-"""Household assembly, one source at a time (jobs/households.py): tiny frames in, per-household
+"""Household assembly, one source at a time (jobs/assess/households.py): tiny frames in, per-household
 features and events out, table-driven; then a pair of months in which the previous month's
 departments delivered nothing, through the whole run."""
 
@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 from direct import run
 
-from jobs import households as hh
-from jobs.sealed import connect
+from jobs.assess import households as hh
+from jobs.publish.sealed import connect
 from safetynet.ids import check_character
 from safetynet.rules import load_rules
 
@@ -462,7 +462,7 @@ NOTICE_CASES = [
 
 @pytest.mark.parametrize("case,birth,stage,before,expected", NOTICE_CASES, ids=[c[0] for c in NOTICE_CASES])
 def test_anticipated_needs(case, birth, stage, before, expected):
-    from jobs.notices import NOTICE_SCHEMA, due
+    from jobs.assess.notices import NOTICE_SCHEMA, due
 
     child = pid(1, birth)
     roster_rows = pl.DataFrame(

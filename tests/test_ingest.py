@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from jobs.ingest import _canonical, cast, find_deliveries, header_map, read_source
+from jobs.ingest.deliveries import _canonical, cast, find_deliveries, header_map, read_source
 from safetynet.contract import SOURCES
 from safetynet.errors import DeliveryError
 
@@ -36,14 +36,16 @@ def test_a_bom_before_gbk_text_is_dropped(tmp_path):
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
 def test_characters_split_between_chunks_are_read_whole(tmp_path, monkeypatch, encoding):
-    monkeypatch.setattr("jobs.ingest.CHUNK_BYTES", 3)  # every character of the file split somewhere
+    monkeypatch.setattr(
+        "jobs.ingest.deliveries.CHUNK_BYTES", 3
+    )  # every character of the file split somewhere
     path = write(tmp_path / "roster.csv", ROSTER_ZH + ROW.format(name="张𠇔伟"), encoding)
     assert read_source("roster", [path]).frame["name"].to_list() == ["张𠇔伟"]
 
 
 @pytest.mark.parametrize("chunk", [3, 4, 1 << 24])
 def test_an_undecodable_byte_is_named_by_its_offset_in_the_file(tmp_path, monkeypatch, chunk):
-    monkeypatch.setattr("jobs.ingest.CHUNK_BYTES", chunk)
+    monkeypatch.setattr("jobs.ingest.deliveries.CHUNK_BYTES", chunk)
     text = (ROSTER_ZH + ROW.format(name="王芳")).encode("gbk")
     path = tmp_path / "roster.csv"
     path.write_bytes(text + b"\xff\xff\n")
@@ -193,7 +195,7 @@ def test_casts_three_date_forms_amounts_and_reports_cells_that_fail(tmp_path):
 
 
 def test_a_row_with_too_many_fields_is_quarantined_not_the_file(tmp_path):
-    from jobs.validate import validate
+    from jobs.ingest.validate import validate
 
     text = (
         "id_number,died_on\n"

@@ -13,10 +13,10 @@ import pytest
 import xlsxwriter
 from python_calamine import CalamineWorkbook
 
-from jobs.lake import Home
-from jobs.monthly import closed_ids
-from jobs.sealed import connect
+from jobs.month.run import closed_ids
+from jobs.publish.sealed import connect
 from portal import uploads
+from safetynet.lake import Home
 from safetynet.rules import load_portal
 
 AUG, SEP = "2026-08", "2026-09"

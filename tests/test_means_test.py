@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 from direct import run
 
-from jobs.households import dibao_standard_expr
-from jobs.means_test import checks
-from jobs.sealed import connect
+from jobs.assess.households import dibao_standard_expr
+from jobs.means_test.checks import checks
+from jobs.publish.sealed import connect
 from safetynet.ids import check_character
 from safetynet.rules import PlaceDated, RuleSet
 
@@ -225,7 +225,7 @@ def test_recheck_sample_is_drawn_once_per_period_and_reproducible(home):
     assert size == len(stratum) and household == stratum[0]  # anyone can redraw it from the seed
 
 
-# The economic-status reports (jobs/household_reports.py) of the same months, read back with pypdf.
+# The economic-status reports (jobs/export/household_reports.py) of the same months, read back with pypdf.
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +240,7 @@ def pdf_text(path) -> str:
 
 
 def report_of(folder, household: str):
-    from jobs.household_reports import REPORT_DIR
+    from jobs.export.household_reports import REPORT_DIR
 
     (path,) = (folder / REPORT_DIR).glob(f"{household}_*.pdf")
     return path
@@ -248,7 +248,7 @@ def report_of(folder, household: str):
 
 def test_a_report_for_every_new_or_changed_record_and_no_other(home, exported):
     """A record standing from August with the same evidence is not drawn again in September."""
-    from jobs.household_reports import REPORT_DIR
+    from jobs.export.household_reports import REPORT_DIR
 
     con = connect(home)
     sql = (
@@ -297,8 +297,8 @@ def test_report_of_an_eligible_household_not_covered(exported):
 
 
 def test_report_of_a_household_without_a_standard_says_unchecked(home):
-    from jobs.household_reports import Reports, gather
-    from jobs.lake import Home
+    from jobs.export.household_reports import Reports, gather
+    from safetynet.lake import Home
     from safetynet.rules import load_rules
 
     (row,) = [r for r in gather(Home(home), "2026-09")["430101001"] if r["household_id"] == "H13"]
@@ -316,7 +316,7 @@ def test_report_of_a_household_without_a_standard_says_unchecked(home):
 def test_township_summary_is_one_page_with_counts(home, exported):
     from pypdf import PdfReader
 
-    from jobs.household_reports import SUMMARY_FILE
+    from jobs.export.household_reports import SUMMARY_FILE
 
     reader = PdfReader(exported / SUMMARY_FILE)
     assert len(reader.pages) == 1

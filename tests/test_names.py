@@ -8,7 +8,7 @@ import shutil
 
 import polars as pl
 
-from jobs.household_reports import REPORT_DIR
+from jobs.export.household_reports import REPORT_DIR
 from tests.direct import run
 
 NO_FONT = "\U0010fffd"  # a private-use code point of plane 16 that no installed font has

@@ -35,13 +35,13 @@ from fastapi.testclient import TestClient
 from python_calamine import CalamineWorkbook
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from jobs import applications
-from jobs.lake import Home
-from jobs.sealed import connect
+from jobs.applications import checks as applications
+from jobs.publish.sealed import connect
 from portal import audit, uploads
 from portal.accounts import AccountError, Accounts
 from portal.app import create_app
 from safetynet.ids import check_character
+from safetynet.lake import Home
 from safetynet.rules import load_portal, load_rules
 from safetynet.versions import RULES_DIR
 from tests.direct import run
@@ -290,7 +290,7 @@ def test_disabling_an_account_ends_its_session(site):
 def test_rotating_addresses_cannot_guess_one_account_without_limit_and_the_data_team_is_told(site):
     """Behind `--forwarded-allow-ips` the address is whatever X-Forwarded-For says: guesses from a
     new address each time still lock the account, for every address, and raise one alert."""
-    from jobs import alerts
+    from safetynet import alerts
 
     settings = load_portal()
     accounts = Accounts(site["home"], settings)
@@ -319,7 +319,7 @@ def test_rotating_addresses_cannot_guess_one_account_without_limit_and_the_data_
 
 
 def test_one_address_cannot_guess_across_accounts_without_limit(site):
-    from jobs import alerts
+    from safetynet import alerts
 
     settings = load_portal()
     accounts = Accounts(site["home"], settings)
@@ -356,7 +356,7 @@ def test_a_lock_alert_escapes_the_name_typed_and_comes_once_per_window(tmp_path)
     """The name typed went raw into the alert's subject and `account` (a line break reaches
     SAFETYNET_ALERT_COMMAND, a mail header); a made-up name locked "for every address" raised an
     alert, and a sprayer raised one every 20 requests, each run in the sign-in thread."""
-    from jobs import alerts
+    from safetynet import alerts
 
     settings = load_portal()
     accounts = Accounts(tmp_path, settings)
@@ -385,7 +385,7 @@ def test_a_lock_alert_escapes_the_name_typed_and_comes_once_per_window(tmp_path)
 def test_a_short_common_or_guessable_password_is_refused_everywhere(site, tmp_path, password, why):
     from typer.testing import CliRunner
 
-    from safetynet.cli import app
+    from cli.main import app
 
     accounts = Accounts(site["home"], load_portal())
     with pytest.raises(AccountError, match=why):
@@ -401,7 +401,7 @@ def test_a_short_common_or_guessable_password_is_refused_everywhere(site, tmp_pa
 
 
 def test_the_demo_accounts_passwords_pass_the_policy(site, capsys):
-    from safetynet.cli import _demo_accounts
+    from cli.main import _demo_accounts
 
     _demo_accounts(site["home"])
     printed = re.findall(r"^  (\S+)\s+(\S+)\s+(?:admin|county|township)", capsys.readouterr().out, re.M)
@@ -1127,7 +1127,7 @@ def test_no_page_a_township_sees_shows_a_whole_id_number(site):
 def test_users_command(site, tmp_path):
     from typer.testing import CliRunner
 
-    from safetynet.cli import app
+    from cli.main import app
 
     (tmp_path / "h").mkdir()
     h = str(tmp_path / "h")
@@ -1194,7 +1194,7 @@ def test_a_formula_from_outside_cannot_run_in_excel_but_the_auditors_csv_keeps_i
     --bom` (Excel, WPS) writes it so that it cannot run, the plain CSV exactly as it came."""
     from typer.testing import CliRunner
 
-    from safetynet.cli import app
+    from cli.main import app
 
     c = signed_in(site, "town")
     t = site["mine"]

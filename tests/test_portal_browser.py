@@ -183,8 +183,8 @@ def test_a_township_enters_an_application_and_takes_the_report(portal, browser):
     the report downloaded with the SHA-256 the log records."""
     import polars as pl
 
-    from jobs.lake import Home
     from safetynet.ids import check_character
+    from safetynet.lake import Home
 
     url, t = portal["url"], portal["mine"]
     roster = Home(portal["home"]).read("roster", "2026-08")

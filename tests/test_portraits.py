@@ -20,14 +20,14 @@ import pytest
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
-from jobs import portraits
-from jobs.household_reports import REPORT_DIR, ReportFailure, division_names
-from jobs.lake import Home
-from jobs.returnable import OUTCOME_CODES
+from jobs.export import portraits
+from jobs.export.household_reports import REPORT_DIR, ReportFailure, division_names
+from jobs.export.returnable import OUTCOME_CODES
 from portal import audit
 from portal.accounts import Accounts
 from portal.app import create_app
 from safetynet.ids import check_character
+from safetynet.lake import Home
 from safetynet.pdf import MissingGlyph
 from safetynet.rules import Dimension, load_portal, load_rules
 from tests.direct import run
@@ -197,7 +197,7 @@ def helped(landing, tmp_path_factory):
     assistance on the August doubtful-record or re-check case of a household whose August lead gets
     no outcome, so September lists that lead (overdue), and another household's August lead gets none. August's export draws one portrait of a
     name with a character no font has, which its manifest must list as failed."""
-    from jobs.generate import generate
+    from tools.synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("portraits")
     land, home = root / "landing", root / "home"

@@ -13,10 +13,12 @@ import pytest
 from conftest import ROOT, safetynet
 from direct import run
 
-from jobs import alerts, monthly, release, runs
-from jobs.ingest import decode_csv
-from jobs.lake import Home
+from jobs.ingest.deliveries import decode_csv
+from jobs.month import run as monthly
+from jobs.publish import release
+from safetynet import alerts, runs
 from safetynet.errors import LandingError, RulesError
+from safetynet.lake import Home
 from safetynet.rules import load_rules, load_schedule
 from safetynet.versions import NOT_RULES, content_hash, rule_version
 
@@ -204,7 +206,7 @@ def test_the_readiness_marker_is_looked_for_and_not_a_delivery(landing, tmp_path
     (month / "_READY").unlink()
     assert monthly.ready(month.parent, "2026-08") == month / "_READY"
     (month / "_READY").touch()
-    from jobs.ingest import find_deliveries
+    from jobs.ingest.deliveries import find_deliveries
 
     _, unknown = find_deliveries(month)
     assert "_READY" not in [p.name for p in unknown]

@@ -12,7 +12,7 @@ import pytest
 import xlsxwriter
 from python_calamine import CalamineWorkbook
 
-from jobs.returnable import _Rows, display_width, display_widths, write_list
+from jobs.export.returnable import _Rows, display_width, display_widths, write_list
 
 
 def test_widths_count_chinese_and_rare_characters_two_columns():
@@ -53,7 +53,7 @@ def _cells(data: bytes) -> list[list]:
 
 
 def test_rows_written_in_one_pass_read_back_as_xlsxwriter_writes_them():
-    """The lists' data rows skip xlsxwriter's per-cell API (jobs/returnable.py `_Rows`); every kind
+    """The lists' data rows skip xlsxwriter's per-cell API (jobs/export/returnable.py `_Rows`); every kind
     of value must read back exactly as the per-cell API writes it."""
     rows = [
         ("a & b <c> d", " 前后空格 ", "王𬱖𡒄", "", "tab\there", "bell\x07", "_x0041_", None, "=1+1"),

@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 from direct import run
 
-from jobs import households as hh
-from jobs.sealed import connect
+from jobs.assess import households as hh
+from jobs.publish.sealed import connect
 from safetynet.errors import RulesError
 from safetynet.ids import check_character
 from safetynet.rules import RULES_DIR, load_rules
@@ -347,7 +347,7 @@ def test_counted_income_in_polars_agrees_with_the_means_test_on_the_synthetic_wo
     ],
 )
 def test_the_portrait_states_the_figure_and_its_months(row, expected):
-    from jobs.portraits import need_text
+    from jobs.export.portraits import need_text
 
     assert need_text(row) == expected
 

@@ -12,9 +12,9 @@ import polars as pl
 import pytest
 import yaml
 
-from jobs.households import FEATURES
-from jobs.leads import fired_column, make_leads, warn
-from jobs.score import points_column, score, top_factors
+from jobs.assess.households import FEATURES
+from jobs.assess.leads import fired_column, make_leads, warn
+from jobs.assess.score import points_column, score, top_factors
 from safetynet.rules import load_rules
 
 CASES_DIR = Path(__file__).parent / "rules"

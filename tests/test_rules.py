@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from conftest import CLI
 
-from jobs.households import FEATURES, STAGE_COLUMNS
+from jobs.assess.households import FEATURES, STAGE_COLUMNS
 from safetynet.errors import RulesError
 from safetynet.rules import load_rules
 from safetynet.versions import RULES_DIR
@@ -161,7 +161,7 @@ def test_the_run_refuses_to_start_with_a_broken_rule_set(rules_copy, landing, tm
 def test_thresholds_by_place_and_date(rules_copy):
     import polars as pl
 
-    from jobs.leads import condition_expr
+    from jobs.assess.leads import condition_expr
 
     edit(
         rules_copy,
@@ -183,7 +183,7 @@ def test_thresholds_by_place_and_date(rules_copy):
 
 
 def test_every_check_sql_has_its_rule_entry_and_back(rules_copy):
-    from jobs.means_test import match_checks
+    from jobs.means_test.checks import match_checks
 
     match_checks(load_rules(rules_copy))
     edit(

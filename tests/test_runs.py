@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from jobs import manifest
-from jobs.warehouse import catalog_rows
+from jobs.publish import manifest
+from jobs.publish.warehouse import catalog_rows
 
 # --- safetynet diff: rows ------------------------------------------------------------------------
 
@@ -164,7 +164,7 @@ def test_documents_that_differ_only_in_their_build_id_are_not_changed(tmp_path, 
     ids=["rerun-first", "rerun-second", "gap"],
 )
 def test_every_month_built_on_a_stale_month_is_stale(tmp_path, catalog, stale):
-    from jobs.lake import Home
+    from safetynet.lake import Home
 
     rows = catalog_rows(Home(tmp_path), catalog)
     assert {month: flag for month, *_, flag in rows} == stale
@@ -178,7 +178,7 @@ def test_one_changed_delivery_row_is_one_row_only_old_and_one_only_new(landing, 
 
     from direct import run
 
-    from jobs.lake import Home
+    from safetynet.lake import Home
 
     home = tmp_path / "home"
     run("2026-08", str(landing), str(home), "aug-1")
@@ -212,9 +212,9 @@ def test_query_on_a_home_with_nothing_published_answers_the_run_log(tmp_path):
     month is published yet."""
     from typer.testing import CliRunner
 
-    from jobs import runs
-    from jobs.lake import Home
-    from safetynet.cli import app
+    from cli.main import app
+    from safetynet import runs
+    from safetynet.lake import Home
 
     home = tmp_path / "home"
     assert CliRunner().invoke(app, ["query", "select * from v_runs", "--home", str(home)]).exit_code == 2
@@ -275,7 +275,7 @@ def test_the_first_deployed_run_records_the_home_and_the_embedded_one_does_not(t
 
     from airflow.sdk.api.datamodels._generated import DagRunType
 
-    from jobs import deployment
+    from jobs.publish import deployment
     from safetynet.embedded import load_dag
 
     home, landing = tmp_path / "home", tmp_path / "landing"
@@ -302,8 +302,9 @@ def test_run_and_backfill_refuse_a_home_a_deployed_airflow_publishes_to(landing,
 
     from conftest import safetynet
 
-    from jobs import deployment, runs
-    from jobs.lake import Home
+    from jobs.publish import deployment
+    from safetynet import runs
+    from safetynet.lake import Home
 
     home = tmp_path / "home"
     deployment.record(home, "scheduled__2026-07-31T16:00:00+00:00")  # this process is no embedded run

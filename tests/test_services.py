@@ -22,8 +22,9 @@ from conftest import ROOT, safetynet
 from direct import run
 from services import airflow, postgres, redis
 
-from jobs import alerts, manifest, runs
-from jobs.lake import Home
+from jobs.publish import manifest
+from safetynet import alerts, runs
+from safetynet.lake import Home
 
 DAG = "safetynet_monthly"
 MONTHS = ["2026-07", "2026-08", "2026-09", "2026-10"]  # whole intervals: backfills need them ended

@@ -1,4 +1,4 @@
-"""Shadow runs (jobs/shadow.py, `safetynet shadow`): a published month scored with candidate rules,
+"""Shadow runs (jobs/month/shadow.py, `safetynet shadow`): a published month scored with candidate rules,
 nothing written to the home, differences per township with how the dropped cases ended.
 
 One small home (the session's 600 households): August run, September generated with the outcomes
@@ -18,9 +18,9 @@ import yaml
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-from jobs import shadow
-from jobs.lake import Home
-from safetynet.cli import app
+from cli.main import app
+from jobs.month import shadow
+from safetynet.lake import Home
 from safetynet.versions import RULES_DIR
 
 AUG, SEP = "2026-08", "2026-09"

@@ -3,9 +3,9 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from jobs.expectations import SUITE_DIR, build_suite, load_suite, stale_suites
-from jobs.ingest import read_source
-from jobs.validate import check, failure_expr, validate
+from jobs.ingest.deliveries import read_source
+from jobs.ingest.expectations import SUITE_DIR, build_suite, load_suite, stale_suites
+from jobs.ingest.validate import check, failure_expr, validate
 from safetynet.contract import SUITES
 
 ROSTER = (
@@ -138,7 +138,7 @@ def test_committed_suites_match_the_contract():
 
 @pytest.mark.parametrize("source", sorted(SUITES))
 def test_every_expectation_in_every_suite_has_a_polars_translation(source):
-    from jobs.validate import UNIQUENESS, month_parameters
+    from jobs.ingest.validate import UNIQUENESS, month_parameters
 
     params = month_parameters("2026-09", ["110105001001"], ["XS202608-H0000000001"], ["XS202607-H0000000002"])
     suite = load_suite(source)

@@ -51,9 +51,9 @@ def test_a_task_gets_its_slots_never_more_than_its_cgroup_allows(tmp_path, monke
 def test_the_means_tests_duckdb_runs_on_the_cpus_the_task_may_use(tmp_path, monkeypatch):
     """DuckDB's default is the machine's core count; a task in a pod limited to one CPU (or pinned
     to one) must run it on one thread, and SAFETYNET_DUCKDB_THREADS still wins."""
-    from jobs import means_test
-    from jobs.lake import Home
+    from jobs.means_test import checks as means_test
     from safetynet import workers
+    from safetynet.lake import Home
     from safetynet.rules import load_rules
 
     cpu_max = tmp_path / "cpu.max"

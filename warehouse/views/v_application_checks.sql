@@ -8,7 +8,7 @@
 -- (rules/portal/portal.yaml), and, for a check held for the county's release (status `held`:
 -- a member on another township's roster, or the office above its threshold), why (held_for,
 -- held_reason); a released check is logged again as `checked` with released_by and released_at.
--- Appended by jobs/applications.py to lake/_applications/log/<YYYY-MM>.jsonl; never rewritten.
+-- Appended by jobs/applications/checks.py to lake/_applications/log/<YYYY-MM>.jsonl; never rewritten.
 create or replace view v_application_checks as
 select
     cast(log."at" as timestamptz) as "at",

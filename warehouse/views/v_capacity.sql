@@ -1,5 +1,5 @@
 -- v_capacity: one row per township and month: its visiting capacity and how it was used
--- (jobs/capacity.py; rules/outcomes/capacity.yaml). households on the month's roster; capacity =
+-- (jobs/cases/capacity.py; rules/outcomes/capacity.yaml). households on the month's roster; capacity =
 -- households a month; weighed = households with work issued earlier and still open (standing,
 -- escalated, overdue; not expired); issued = households handed new work this month, of them urgent,
 -- and beyond_capacity = urgent ones issued past the capacity; queued = households waiting, not on the

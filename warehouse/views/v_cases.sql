@@ -1,12 +1,12 @@
 -- v_cases: one row per case and month, from the month a case is first issued to the month an outcome
 -- closes it. A case is a pushed lead, a doubtful record or a re-check draw (kind); case_id is the id
--- the township returns in `outcomes`. state (jobs/cases.py): new, standing (issued before, no outcome
+-- the township returns in `outcomes`. state (jobs/cases/lifecycle.py): new, standing (issued before, no outcome
 -- yet), escalated (a worse colour or a new rule: a fresh deadline), overdue (past visit_by without an
 -- outcome: on the sheet 逾期未回传), expired (open longer than rules/outcomes/cases.yaml allows: still
 -- listed), closed (the outcome came back this month: outcome, visited_on and the upload and row it came
 -- from). condition_gone: the lead's rules or the record's check no longer fire, the case still waits for
 -- its visit; escalated_to_county: an urgent lead overdue, on the county's view. queued (排队待下发): a new
--- lead or doubtful record its township had no capacity for this month (jobs/capacity.py): not on the
+-- lead or doubtful record its township had no capacity for this month (jobs/cases/capacity.py): not on the
 -- lists, with queue_rank (1: next) and queue_reason; carried to the next month, never dropped.
 -- capacity: the township's households a month; beyond_capacity: issued past it (urgent).
 create or replace view v_cases as

@@ -2,7 +2,7 @@
 -- cases first issued in the {kpi_months} months up to it (rules/outcomes/cases.yaml; a queued record
 -- counts once issued), records, visited (an outcome came back by then), helpful (an 应保 record: the
 -- outcome brought assistance or a referral, {yield_outcomes}; an 应退 or 核实 record: {withdraw_outcomes})
--- and yield = helpful / visited. What jobs/capacity.py ranks records by once a check has enough visits,
+-- and yield = helpful / visited. What jobs/cases/capacity.py ranks records by once a check has enough visits,
 -- as v_rule_yield does for leads. A month's rows never change when later months are loaded.
 create or replace view v_check_yield as
 with cases as (

@@ -2,7 +2,7 @@
 -- direction: 应退 (should exit), 核实 (verify at home), 应保 (should be covered). source_refs are
 -- `month/file:row` of the delivered rows used as evidence (files kept in lake/_raw). record_id stays the
 -- same from month to month while the record stands; the township returns it in `outcomes`. queued: an
--- issued record its township had no capacity for this month (v_cases state queued, jobs/capacity.py):
+-- issued record its township had no capacity for this month (v_cases state queued, jobs/cases/capacity.py):
 -- not on the list, waiting at queue_rank.
 create or replace view v_doubtful_records as
 with doubtful as (

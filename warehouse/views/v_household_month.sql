@@ -4,7 +4,7 @@
 -- declared_income_per_capita is the roster's declared income over all listed members (the index's).
 -- members_incomplete: a member's roster row was quarantined, so the members are not all known;
 -- events_unknown: sources whose new events could not be told (no earlier snapshot to compare with).
--- 刚性支出困难 (jobs/households.py rigid_figure): counted_members and counted_income as the means test counts
+-- 刚性支出困难 (jobs/assess/households.py rigid_figure): counted_members and counted_income as the means test counts
 -- them; rigid_expenditure_month = medical out of pocket net of medical assistance, averaged over the
 -- rigid_months of claims the lake holds in the 12-month window, plus schooling costs by stage
 -- (rules/parameters/rigid_expenditure.yaml) net of education aid; income_after_rigid_per_capita =

@@ -4,7 +4,7 @@
 -- an outcome closed this month, by outcome; overdue and expired = open cases past their deadline or past
 -- the open limit; escalated_to_county = urgent overdue leads; median_days_to_visit from the first issue to
 -- the visit, of the cases closed this month.
--- Capacity (jobs/capacity.py, the `_capacity` ledger): issued_households = households handed a new lead
+-- Capacity (jobs/cases/capacity.py, the `_capacity` ledger): issued_households = households handed a new lead
 -- or doubtful record this month (one visit per household; re-check draws are outside capacity and
 -- counted in pushed only); beyond_capacity = urgent households issued past the township's
 -- capacity; queued and queued_households = items and households waiting (not on the lists);

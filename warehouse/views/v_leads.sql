@@ -4,7 +4,7 @@
 -- (rules/outcomes/deadlines.yaml); a lead covered by a recently closed case (same or fewer rules, no worse
 -- colour) is kept with suppressed_by; one whose rules all wait for need and find none (visit: need,
 -- rules/warnings/) is kept, not pushed, with held_reason. status: 已回传 once a home-visit outcome came back.
--- queued: a pushed lead its township had no capacity for this month (jobs/capacity.py): not on the list, no
+-- queued: a pushed lead its township had no capacity for this month (jobs/cases/capacity.py): not on the list, no
 -- issue date or deadline, its place in the queue in queue_rank; status 排队待下发.
 create or replace view v_leads as
 with leads as (

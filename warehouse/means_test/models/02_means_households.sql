@@ -1,7 +1,7 @@
 -- means_households: one row per household of the month's roster: counted members, income,
 -- per-capita income against the dibao standard of its place and date, and its assets; and the
 -- per-capita income after rigid expenditure (刚性支出困难): counted income less the household's rigid
--- expenditure a month (lake_household_month, jobs/households.py rigid_figure: medical out of pocket net
+-- expenditure a month (lake_household_month, jobs/assess/households.py rigid_figure: medical out of pocket net
 -- of medical assistance averaged over the rigid_months of claims held, schooling net of education aid)
 -- over counted members.
 create or replace temp table means_households as

@@ -1,0 +1,3 @@
+"""Cases: each lead's lifecycle from queued to closed, the townships' outcomes, visit capacity and what
+visits yield.
+"""

@@ -1,0 +1,1 @@
+"""Export: what townships and counties receive - returnable lists, household reports, portraits, overviews."""

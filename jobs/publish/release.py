@@ -1,0 +1,248 @@
+"""The release gate: before 1,500 townships get a month's files, compare the month with the last ones.
+
+A check trips when a department's rows moved far from last month's, a delivery is byte-identical to
+last month's (a file sent again), the roster shrank or grew sharply, or the leads or doubtful records
+are far off their usual count (thresholds: `rules/release/gate.yaml`). A tripped gate holds the
+month's publication (the township release and the warehouse with it) for the data team's approval;
+a run by hand (`safetynet run`) is approved by the person running it. The checks are written into
+the build as `release.json`, so auditors see what was checked, against what, and what tripped.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import polars as pl
+
+from safetynet import alerts, runs
+from safetynet.builds import open_build
+from safetynet.contract import HISTORY, SOURCES
+from safetynet.lake import Home, dataset_files, write_json
+from safetynet.months import previous_month
+from safetynet.progress import say
+from safetynet.rules import ReleaseGate, load_rules
+
+
+def _deliveries(build: Path) -> dict[str, dict]:
+    paths = sorted((build / "_deliveries").glob("*.parquet"))
+    if not paths:
+        return {}
+    return {r["source"]: r for r in pl.concat([pl.read_parquet(p) for p in paths]).to_dicts()}
+
+
+def _inputs(build: Path) -> dict[str, set[str]]:
+    made_of = json.loads((build / "build.json").read_text(encoding="utf-8"))
+    out: dict[str, set[str]] = {}
+    for f in made_of["inputs"]:
+        if HISTORY not in f["file"]:  # a history resent is read once (already_held), not a month resent
+            out.setdefault(f["source"], set()).add(f["sha256"])
+    return out
+
+
+def _rows(build: Path, dataset: str) -> int | None:
+    files = dataset_files(build / dataset)
+    return pl.scan_parquet(files).select(pl.len()).collect().item() if files else None
+
+
+def _households(build: Path) -> int | None:
+    files = dataset_files(build / "roster")
+    if not files:
+        return None
+    return pl.scan_parquet(files).select(pl.col("household_id").n_unique()).collect().item()
+
+
+def _change(now: float, before: float) -> float:
+    """How far apart two counts are, the same either way: 100 to 200 and 200 to 100 are both 1.0
+    (a halving is as far off as a doubling)."""
+    low, high = sorted((now, before))
+    return high / low - 1 if low else float("inf")
+
+
+def _moved(now: float, before: float) -> str:
+    return "rose" if now > before else "fell" if now < before else "unchanged"
+
+
+def _earlier(h: Home, build: Path, months: int) -> list[tuple[str, Path]]:
+    """The builds this one was made on, newest first: the chain of `previous` in build.json (what
+    the build id names), not whatever the catalog holds now, so the gate's result is part of the
+    build's content."""
+    out = []
+    made_of = json.loads((build / "build.json").read_text(encoding="utf-8"))
+    month, previous = made_of["month"], made_of["previous"]
+    while previous and len(out) < months:
+        month = previous_month(month)
+        path = h.lake / f"month={month}" / f"build={previous}"
+        if not path.exists():
+            break
+        out.append((month, path))
+        previous = json.loads((path / "build.json").read_text(encoding="utf-8"))["previous"]
+    return out
+
+
+def checks(h: Home, month: str, gate: ReleaseGate) -> list[dict]:
+    """Every check of the gate with what it compared; `tripped` says which hold the release."""
+    build = h.build_dir(month)
+    earlier = _earlier(h, build, gate.usual_months)
+    out: list[dict] = []
+    if not earlier:
+        return out  # the home's first month: nothing to compare with
+    prev_month, prev = earlier[0]
+    now, before = _deliveries(build), _deliveries(prev)
+    now_in, before_in = _inputs(build), _inputs(prev)
+    for name, source in SOURCES.items():
+        if source.kind == "reference":
+            continue  # delivered when it changes
+        a, b = now.get(name, {}), before.get(name, {})
+        if b.get("status") == "delivered" and a.get("status") != "delivered":
+            out.append(
+                {
+                    "check": "rows",
+                    "source": name,
+                    "value": None,
+                    "usual": b["rows_delivered"],
+                    "tripped": True,
+                    "message": f"{name} ({source.zh}): {b['rows_delivered']:,} rows in {prev_month}, "
+                    f"{a.get('status', 'not_delivered').replace('_', ' ')} in {month}",
+                }
+            )
+        elif a.get("status") == "delivered" and b.get("status") == "delivered":
+            # a history delivery (earlier months' events, once) is not the month's volume
+            rows = a["rows_delivered"] - (a.get("history_rows") or 0)
+            usual = b["rows_delivered"] - (b.get("history_rows") or 0)
+            limit = gate.rows_change[source.kind]
+            share = _change(rows, usual)
+            tripped = max(rows, usual) >= gate.rows_min and share > limit
+            out.append(
+                {
+                    "check": "rows",
+                    "source": name,
+                    "value": rows,
+                    "usual": usual,
+                    "tripped": tripped,
+                    "message": f"{name} ({source.zh}): {rows:,} rows against {usual:,} in {prev_month} "
+                    f"({_moved(rows, usual)} {share:.0%}; limit {limit:.0%} either way)",
+                }
+            )
+        same = now_in.get(name, set()) & before_in.get(name, set())
+        # a small file may well repeat (five housing-fund accounts unchanged); a large one should not
+        if gate.identical_delivery and same and (a.get("rows_delivered") or 0) >= gate.rows_min:
+            out.append(
+                {
+                    "check": "identical_delivery",
+                    "source": name,
+                    "value": len(same),
+                    "usual": 0,
+                    "tripped": True,
+                    "message": f"{name} ({source.zh}): a file of {month} is byte-identical to {prev_month}'s "
+                    f"(SHA-256 {sorted(same)[0][:12]}…): was last month's file sent again?",
+                }
+            )
+    households, usual = _households(build), _households(prev)
+    if households is not None and usual:
+        share = _change(households, usual)
+        out.append(
+            {
+                "check": "roster",
+                "source": "roster",
+                "value": households,
+                "usual": usual,
+                "tripped": share > gate.roster_change,
+                "message": f"roster (监测对象名册): {households:,} households against {usual:,} in "
+                f"{prev_month} ({_moved(households, usual)} {share:.1%}; "
+                f"limit {gate.roster_change:.0%} either way)",
+            }
+        )
+    for dataset, label in (("_leads", "leads (线索)"), ("_doubtful", "doubtful records (核对疑点)")):
+        counts = [c for c in (_rows(path, dataset) for _, path in earlier) if c is not None]
+        count = _rows(build, dataset)
+        if not counts or count is None:
+            continue
+        usual = statistics.median(counts)
+        far = _change(count, usual) > gate.count_ratio - 1
+        out.append(
+            {
+                "check": dataset.strip("_"),
+                "source": None,
+                "value": count,
+                "usual": usual,
+                "tripped": far and max(count, usual) >= gate.count_min,
+                "message": f"{label}: {count:,} against a usual {usual:,.0f} (median of {len(counts)} "
+                f"earlier month(s); limit ×{gate.count_ratio:g} either way)",
+            }
+        )
+    return out
+
+
+def gate(month: str, home: str, run_id: str, approved_by: str | None = None) -> dict:
+    """Run the gate on the run's build; returns whether the release is held for approval."""
+    h = open_build(home, run_id)
+    result = checks(h, month, load_rules().release_gate)
+    tripped = [c["message"] for c in result if c["tripped"]]
+    write_json({"month": month, "checks": result}, h.building.path / "release.json")
+    held = bool(tripped) and not approved_by
+    if tripped:
+        runs.update(
+            h, run_id, release_gate=tripped, approved_by=approved_by, **({"status": "held"} if held else {})
+        )
+        for message in tripped:
+            say("gate", f"TRIPPED {message}")
+        say("gate", f"{month}: held for the data team's approval" if held else f"released by {approved_by}")
+        if held:
+            _alert_held(home, run_id, month, tripped)
+    elif result:
+        say("gate", f"{month}: {len(result)} checks passed; released")
+    else:
+        say("gate", f"{month}: no published month before it to compare with; released")
+    text = "\n".join(f"- {m}" for m in tripped)
+    return {"month": month, "held": held, "tripped": tripped, "text": text}
+
+
+def _alert_held(home: str, run_id: str, month: str, tripped: list[str]) -> None:
+    alerts.notify(
+        home,
+        "held",
+        f"safetynet: {month}'s release is held for approval (run {run_id})",
+        "\n".join(tripped),
+        run_id=run_id,
+        month=month,
+    )
+
+
+def hold(home: str, run_id: str, gated: dict) -> None:
+    """`approve` asks the data team: the run log says `held` while Airflow waits for an answer.
+    The gate has said so on the run's first pass; after a Reject (or an approval timed out) the data
+    team may clear `approve` to be asked again, and the run is held again, with a new alert."""
+    h = Home(Path(home))
+    entry = runs.read(h, run_id) or {}
+    if entry.get("status") not in ("rejected", "failed"):
+        return
+    runs.update(
+        h,
+        run_id,
+        status="held",
+        release_gate=gated["tripped"],
+        approved_by=None,
+        error=None,
+        failed_task=None,
+        finished_at=None,
+    )
+    say("approve", f"{gated['month']}: held again for the data team's approval")
+    _alert_held(home, run_id, gated["month"], gated["tripped"])
+
+
+def decided(home: str, run_id: str, approved: bool, by: str) -> None:
+    """The data team answered the held release: the run log says who, and which way."""
+    h = Home(Path(home))
+    if approved:
+        runs.update(h, run_id, approved_by=by, status="running")
+    else:
+        runs.update(
+            h,
+            run_id,
+            status="rejected",
+            error=f"release rejected by {by}: nothing published",
+            failed_task="approve",
+            finished_at=runs.now(),
+        )

@@ -1,0 +1,74 @@
+"""The house's floors, as `make lint` checks them (pyproject.toml, [tool.importlinter]): an upward
+import or a circle between modules fails the lint, on a copy of the code with one planted."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("cli", "tools", "portal", "jobs", "safetynet")
+LINT = str(Path(sys.executable).with_name("lint-imports"))
+
+
+def lint(tree: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [LINT, "--no-cache", str(tree / "pyproject.toml")],
+        cwd=tree,
+        env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    copy = tmp_path_factory.mktemp("house")
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", copy)
+    return copy
+
+
+def plant(tree: Path, module: str, line: str) -> Path:
+    path = tree / (module.replace(".", "/") + ".py")
+    path.write_text(path.read_text(encoding="utf-8") + f"\n{line}\n", encoding="utf-8")
+    return path
+
+
+def test_the_code_as_it_is_keeps_the_floors(tree):
+    done = lint(tree)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "2 kept, 0 broken" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "module, line, broken",
+    [
+        # the base reaching up into a stage
+        ("safetynet.lake", "from jobs.assess import households  # noqa", "Floors"),
+        # a stage reaching up into the month's tasks, deferred inside a function as cycles once hid
+        ("jobs.ingest.coverage", "def _f():\n    from jobs.month import run  # noqa", "Floors"),
+        # the product importing the synthetic generator
+        ("jobs.export.lists", "from tools.synthetic import generate  # noqa", "Floors"),
+        # two modules of one stage importing each other
+        ("jobs.assess.households", "from jobs.assess import notices  # noqa", "No circles"),
+    ],
+    ids=["base imports a stage", "stage imports the tasks", "product imports a tool", "circle in a stage"],
+)
+def test_a_planted_upward_import_or_circle_breaks_the_lint(tree, module, line, broken):
+    path = tree / (module.replace(".", "/") + ".py")
+    before = path.read_text(encoding="utf-8")
+    try:
+        plant(tree, module, line)
+        done = lint(tree)
+    finally:
+        path.write_text(before, encoding="utf-8")
+    assert done.returncode == 1, done.stdout[-3000:]
+    verdicts = " ".join(done.stdout.split())  # a contract's name may be folded over two lines
+    assert re.search(rf"{broken}[^.]*? BROKEN", verdicts), done.stdout[-3000:]
