@@ -81,79 +81,86 @@ def _earlier(h: Home, build: Path, months: int) -> list[tuple[str, Path]]:
     return out
 
 
-def checks(h: Home, month: str, gate: ReleaseGate) -> list[dict]:
-    """Every check of the gate with what it compared; `tripped` says which hold the release."""
-    build = h.build_dir(month)
-    earlier = _earlier(h, build, gate.usual_months)
-    out: list[dict] = []
-    if not earlier:
-        return out  # the home's first month: nothing to compare with
-    prev_month, prev = earlier[0]
+def _check(check: str, source: str | None, value, usual, tripped: bool, message: str) -> dict:
+    return {
+        "check": check,
+        "source": source,
+        "value": value,
+        "usual": usual,
+        "tripped": tripped,
+        "message": message,
+    }
+
+
+def _rows_check(name: str, a: dict, b: dict, months: tuple[str, str], gate: ReleaseGate) -> dict | None:
+    """A source's rows against the month before (`a` now, `b` then): gone, or moved too far."""
+    source, (month, prev_month) = SOURCES[name], months
+    if b.get("status") == "delivered" and a.get("status") != "delivered":
+        return _check(
+            "rows",
+            name,
+            None,
+            b["rows_delivered"],
+            True,
+            f"{name} ({source.zh}): {b['rows_delivered']:,} rows in {prev_month}, "
+            f"{a.get('status', 'not_delivered').replace('_', ' ')} in {month}",
+        )
+    if a.get("status") != "delivered" or b.get("status") != "delivered":
+        return None
+    # a history delivery (earlier months' events, once) is not the month's volume
+    rows = a["rows_delivered"] - (a.get("history_rows") or 0)
+    usual = b["rows_delivered"] - (b.get("history_rows") or 0)
+    limit = gate.rows_change[source.kind]
+    share = _change(rows, usual)
+    return _check(
+        "rows",
+        name,
+        rows,
+        usual,
+        max(rows, usual) >= gate.rows_min and share > limit,
+        f"{name} ({source.zh}): {rows:,} rows against {usual:,} in {prev_month} "
+        f"({_moved(rows, usual)} {share:.0%}; limit {limit:.0%} either way)",
+    )
+
+
+def _source_checks(build: Path, prev: Path, months: tuple[str, str], gate: ReleaseGate) -> list[dict]:
+    """Per source: its rows against the month before, and a file sent again unchanged."""
     now, before = _deliveries(build), _deliveries(prev)
     now_in, before_in = _inputs(build), _inputs(prev)
+    out: list[dict] = []
     for name, source in SOURCES.items():
         if source.kind == "reference":
             continue  # delivered when it changes
-        a, b = now.get(name, {}), before.get(name, {})
-        if b.get("status") == "delivered" and a.get("status") != "delivered":
-            out.append(
-                {
-                    "check": "rows",
-                    "source": name,
-                    "value": None,
-                    "usual": b["rows_delivered"],
-                    "tripped": True,
-                    "message": f"{name} ({source.zh}): {b['rows_delivered']:,} rows in {prev_month}, "
-                    f"{a.get('status', 'not_delivered').replace('_', ' ')} in {month}",
-                }
-            )
-        elif a.get("status") == "delivered" and b.get("status") == "delivered":
-            # a history delivery (earlier months' events, once) is not the month's volume
-            rows = a["rows_delivered"] - (a.get("history_rows") or 0)
-            usual = b["rows_delivered"] - (b.get("history_rows") or 0)
-            limit = gate.rows_change[source.kind]
-            share = _change(rows, usual)
-            tripped = max(rows, usual) >= gate.rows_min and share > limit
-            out.append(
-                {
-                    "check": "rows",
-                    "source": name,
-                    "value": rows,
-                    "usual": usual,
-                    "tripped": tripped,
-                    "message": f"{name} ({source.zh}): {rows:,} rows against {usual:,} in {prev_month} "
-                    f"({_moved(rows, usual)} {share:.0%}; limit {limit:.0%} either way)",
-                }
-            )
+        a = now.get(name, {})
+        rows = _rows_check(name, a, before.get(name, {}), months, gate)
+        out += [rows] if rows else []
         same = now_in.get(name, set()) & before_in.get(name, set())
         # a small file may well repeat (five housing-fund accounts unchanged); a large one should not
         if gate.identical_delivery and same and (a.get("rows_delivered") or 0) >= gate.rows_min:
-            out.append(
-                {
-                    "check": "identical_delivery",
-                    "source": name,
-                    "value": len(same),
-                    "usual": 0,
-                    "tripped": True,
-                    "message": f"{name} ({source.zh}): a file of {month} is byte-identical to {prev_month}'s "
-                    f"(SHA-256 {sorted(same)[0][:12]}…): was last month's file sent again?",
-                }
+            message = (
+                f"{name} ({source.zh}): a file of {months[0]} is byte-identical to {months[1]}'s "
+                f"(SHA-256 {sorted(same)[0][:12]}…): was last month's file sent again?"
             )
+            out.append(_check("identical_delivery", name, len(same), 0, True, message))
+    return out
+
+
+def _roster_check(build: Path, prev: Path, prev_month: str, gate: ReleaseGate) -> list[dict]:
     households, usual = _households(build), _households(prev)
-    if households is not None and usual:
-        share = _change(households, usual)
-        out.append(
-            {
-                "check": "roster",
-                "source": "roster",
-                "value": households,
-                "usual": usual,
-                "tripped": share > gate.roster_change,
-                "message": f"roster (监测对象名册): {households:,} households against {usual:,} in "
-                f"{prev_month} ({_moved(households, usual)} {share:.1%}; "
-                f"limit {gate.roster_change:.0%} either way)",
-            }
-        )
+    if households is None or not usual:
+        return []
+    share = _change(households, usual)
+    message = (
+        f"roster (监测对象名册): {households:,} households against {usual:,} in "
+        f"{prev_month} ({_moved(households, usual)} {share:.1%}; "
+        f"limit {gate.roster_change:.0%} either way)"
+    )
+    return [_check("roster", "roster", households, usual, share > gate.roster_change, message)]
+
+
+def _count_checks(build: Path, earlier: list[tuple[str, Path]], gate: ReleaseGate) -> list[dict]:
+    """The month's leads and doubtful records against the median of the earlier months'."""
+    out: list[dict] = []
     for dataset, label in (("_leads", "leads (线索)"), ("_doubtful", "doubtful records (核对疑点)")):
         counts = [c for c in (_rows(path, dataset) for _, path in earlier) if c is not None]
         count = _rows(build, dataset)
@@ -161,18 +168,30 @@ def checks(h: Home, month: str, gate: ReleaseGate) -> list[dict]:
             continue
         usual = statistics.median(counts)
         far = _change(count, usual) > gate.count_ratio - 1
+        message = (
+            f"{label}: {count:,} against a usual {usual:,.0f} (median of {len(counts)} "
+            f"earlier month(s); limit ×{gate.count_ratio:g} either way)"
+        )
         out.append(
-            {
-                "check": dataset.strip("_"),
-                "source": None,
-                "value": count,
-                "usual": usual,
-                "tripped": far and max(count, usual) >= gate.count_min,
-                "message": f"{label}: {count:,} against a usual {usual:,.0f} (median of {len(counts)} "
-                f"earlier month(s); limit ×{gate.count_ratio:g} either way)",
-            }
+            _check(
+                dataset.strip("_"), None, count, usual, far and max(count, usual) >= gate.count_min, message
+            )
         )
     return out
+
+
+def checks(h: Home, month: str, gate: ReleaseGate) -> list[dict]:
+    """Every check of the gate with what it compared; `tripped` says which hold the release."""
+    build = h.build_dir(month)
+    earlier = _earlier(h, build, gate.usual_months)
+    if not earlier:
+        return []  # the home's first month: nothing to compare with
+    prev_month, prev = earlier[0]
+    return (
+        _source_checks(build, prev, (month, prev_month), gate)
+        + _roster_check(build, prev, prev_month, gate)
+        + _count_checks(build, earlier, gate)
+    )
 
 
 def gate(month: str, home: str, run_id: str, approved_by: str | None = None) -> dict:
