@@ -20,101 +20,88 @@ def _exp(type_: str, reason: str, **kwargs: object) -> dict:
     return {"type": type_, "kwargs": kwargs, "meta": {"reason": reason}}
 
 
+def _division(source: Source, c: str) -> list[dict]:
+    pattern = r"^(?:\d{6}|\d{9}|\d{12})$" if source.name == "divisions" else r"^\d{12}$"
+    exps = [
+        _exp(
+            "expect_column_values_to_match_regex", "division code has the wrong form", column=c, regex=pattern
+        )
+    ]
+    if source.name != "divisions":
+        exps.append(
+            _exp(
+                "expect_column_values_to_be_in_set",
+                "division code is not in the latest divisions delivery",
+                column=c,
+                value_set={"$PARAMETER": "division_codes"},
+            )
+        )
+    return exps
+
+
+def _case_id(c: str) -> list[dict]:
+    return [
+        _exp(
+            "expect_column_values_to_be_in_set",
+            "id was never issued to a township (not a lead, doubtful-record or re-check id)",
+            column=c,
+            value_set={"$PARAMETER": "issued_ids"},
+        ),
+        _exp(
+            "expect_column_values_to_not_be_in_set",
+            "case already closed by an outcome returned in an earlier month (one outcome per case)",
+            column=c,
+            value_set={"$PARAMETER": "closed_ids"},
+        ),
+    ]
+
+
+def _by_type(source: Source, col) -> list[dict]:
+    """The expectations a column's type (or code set) gives it, beyond being required."""
+    c = col.name
+    if col.type == "id":
+        reason = "ID number structure or GB 11643 check character is invalid"
+        return [_exp("expect_column_values_to_be_valid_resident_id_number", reason, column=c)]
+    if col.type == "division":
+        return _division(source, c)
+    if col.type == "case_id":
+        return _case_id(c)
+    if col.codes:
+        reason = "value is not in the contract's code set"
+        return [_exp("expect_column_values_to_be_in_set", reason, column=c, value_set=list(col.codes))]
+    if col.type == "amount" and not col.signed:
+        return [_exp("expect_column_values_to_be_between", "amount is negative", column=c, min_value=0)]
+    if col.type == "int" and col.bounds:
+        lo, hi = col.bounds
+        reason = f"value is outside {lo}-{hi}"
+        return [_exp("expect_column_values_to_be_between", reason, column=c, min_value=lo, max_value=hi)]
+    if col.type == "date":
+        earliest = "event_window_start" if c == source.event_date else "earliest_date"
+        bounds = {"min_value": {"$PARAMETER": earliest}, "max_value": {"$PARAMETER": "month_end"}}
+        return [
+            _exp(
+                "expect_column_values_to_be_between", "date is implausible for the month", column=c, **bounds
+            )
+        ]
+    if col.type == "month":
+        regex = r"^\d{4}-(?:0[1-9]|1[0-2])$"
+        return [
+            _exp(
+                "expect_column_values_to_match_regex", "month is not a calendar month", column=c, regex=regex
+            )
+        ]
+    return []
+
+
 def build_suite(source: Source) -> dict:
     """The expectation suite for one source, derived from the contract."""
     exps: list[dict] = []
     for col in source.columns:
-        c = col.name
         if col.required:
-            exps.append(_exp("expect_column_values_to_not_be_null", "required value is missing", column=c))
-        if col.type == "id":
             exps.append(
-                _exp(
-                    "expect_column_values_to_be_valid_resident_id_number",
-                    "ID number structure or GB 11643 check character is invalid",
-                    column=c,
-                )
+                _exp("expect_column_values_to_not_be_null", "required value is missing", column=col.name)
             )
-        elif col.type == "division":
-            pattern = r"^(?:\d{6}|\d{9}|\d{12})$" if source.name == "divisions" else r"^\d{12}$"
-            exps.append(
-                _exp(
-                    "expect_column_values_to_match_regex",
-                    "division code has the wrong form",
-                    column=c,
-                    regex=pattern,
-                )
-            )
-            if source.name != "divisions":
-                exps.append(
-                    _exp(
-                        "expect_column_values_to_be_in_set",
-                        "division code is not in the latest divisions delivery",
-                        column=c,
-                        value_set={"$PARAMETER": "division_codes"},
-                    )
-                )
-        elif col.type == "case_id":
-            exps.append(
-                _exp(
-                    "expect_column_values_to_be_in_set",
-                    "id was never issued to a township (not a lead, doubtful-record or re-check id)",
-                    column=c,
-                    value_set={"$PARAMETER": "issued_ids"},
-                )
-            )
-            exps.append(
-                _exp(
-                    "expect_column_values_to_not_be_in_set",
-                    "case already closed by an outcome returned in an earlier month (one outcome per case)",
-                    column=c,
-                    value_set={"$PARAMETER": "closed_ids"},
-                )
-            )
-        elif col.codes:
-            exps.append(
-                _exp(
-                    "expect_column_values_to_be_in_set",
-                    "value is not in the contract's code set",
-                    column=c,
-                    value_set=list(col.codes),
-                )
-            )
-        elif col.type == "amount" and not col.signed:
-            exps.append(
-                _exp("expect_column_values_to_be_between", "amount is negative", column=c, min_value=0)
-            )
-        elif col.type == "int" and col.bounds:
-            lo, hi = col.bounds
-            exps.append(
-                _exp(
-                    "expect_column_values_to_be_between",
-                    f"value is outside {lo}-{hi}",
-                    column=c,
-                    min_value=lo,
-                    max_value=hi,
-                )
-            )
-        elif col.type == "date":
-            earliest = "event_window_start" if c == source.event_date else "earliest_date"
-            exps.append(
-                _exp(
-                    "expect_column_values_to_be_between",
-                    "date is implausible for the month",
-                    column=c,
-                    min_value={"$PARAMETER": earliest},
-                    max_value={"$PARAMETER": "month_end"},
-                )
-            )
-        elif col.type == "month":
-            exps.append(
-                _exp(
-                    "expect_column_values_to_match_regex",
-                    "month is not a calendar month",
-                    column=c,
-                    regex=r"^\d{4}-(?:0[1-9]|1[0-2])$",
-                )
-            )
+        exps += _by_type(source, col)
     if len(source.key) == 1:
         exps.append(_exp("expect_column_values_to_be_unique", "key is not unique", column=source.key[0]))
     elif source.key:

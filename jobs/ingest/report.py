@@ -85,12 +85,7 @@ def _rests_on(home: Home, month: str) -> list[str]:
     ]
 
 
-def write(home: Home, month: str, run: dict, deliveries: pl.DataFrame) -> Path:
-    """`report/validation.html` in the month's build; the same run record gives the same bytes."""
-    quarantine_dir = home.partition("_quarantine", month)
-    quarantine = pl.concat(
-        [pl.read_parquet(p) for p in sorted(quarantine_dir.glob("*.parquet"))], how="vertical_relaxed"
-    )
+def _header(month: str, run: dict) -> list[str]:
     parts = [
         f"<h1>{month} 数据接收与校验报告 (validation report)</h1>",
         f"<p>build <code>{html.escape(run['build'])}</code> — status "
@@ -103,6 +98,11 @@ def write(home: Home, month: str, run: dict, deliveries: pl.DataFrame) -> Path:
     if run["unknown_files"]:
         ignored = html.escape(", ".join(run["unknown_files"]))
         parts.append(f"<p class=warn>Files ignored (not in the contract): {ignored}</p>")
+    return parts
+
+
+def _deliveries(deliveries: pl.DataFrame) -> list[str]:
+    """One row per source: its status, files, rows and problem."""
     rows = []
     for d in deliveries.sort("source").iter_rows(named=True):
         files = "; ".join(
@@ -119,53 +119,70 @@ def write(home: Home, month: str, run: dict, deliveries: pl.DataFrame) -> Path:
                 d["error"] or "",
             ]
         )
-    parts += [
+    return [
         "<h2>Deliveries</h2>",
         _table(["source", "status", "files", "delivered", "accepted", "quarantined", "problem"], rows),
     ]
-    parts += _rests_on(home, month)
+
+
+def _expectations(d: dict, q: pl.DataFrame) -> str:
+    """A delivered source's expectations as GE evaluated them, with the rows failing each."""
+    counts = q.group_by("check", "column").len()
+    ge_rows = []
+    for r in json.loads(d["ge_results"] or "[]"):
+        n = counts.filter((pl.col("check") == r["type"]) & (pl.col("column") == r["column"]))["len"].sum()
+        ge_rows.append(
+            [
+                r["type"],
+                r["column"],
+                r["reason"],
+                f"{r['unexpected_count'] or 0} of {r['element_count']} sampled",
+                n,
+            ]
+        )
+    return _table(
+        ["expectation (GE)", "column", "meaning", "GE engine, sample", "rows failing (all)"], ge_rows
+    )
+
+
+def _quarantined(q: pl.DataFrame) -> list[str]:
+    """One line per check and column (reasons that name a row, "duplicate of row 12", vary), then examples."""
+    reasons = (
+        q.group_by("column", "check")
+        .agg(pl.col("reason").first(), pl.len())
+        .sort("len", "column", "check", descending=[True, False, False])
+    )
+    examples = [
+        [r["source_file"], r["source_row"], r["column"], r["reason"], mask(r["raw_value"])]
+        for r in q.head(EXAMPLES_PER_SOURCE).iter_rows(named=True)
+    ]
+    return [
+        _table(["column", "check", "reason (first example)", "rows"], reasons.rows()),
+        _table(["file", "row", "column", "reason", "value as delivered"], examples),
+    ]
+
+
+def _sources(deliveries: pl.DataFrame, quarantine: pl.DataFrame) -> list[str]:
+    parts: list[str] = []
     for d in deliveries.filter(pl.col("status") == "delivered").sort("source").iter_rows(named=True):
         source = d["source"]
-        parts.append(f"<h2>{SOURCES[source].zh} {source}</h2>")
         q = quarantine.filter(pl.col("source") == source)
-        counts = q.group_by("check", "column").len()
-        ge_rows = []
-        for r in json.loads(d["ge_results"] or "[]"):
-            n = counts.filter((pl.col("check") == r["type"]) & (pl.col("column") == r["column"]))["len"].sum()
-            ge_rows.append(
-                [
-                    r["type"],
-                    r["column"],
-                    r["reason"],
-                    f"{r['unexpected_count'] or 0} of {r['element_count']} sampled",
-                    n,
-                ]
-            )
-        parts.append(
-            _table(
-                ["expectation (GE)", "column", "meaning", "GE engine, sample", "rows failing (all)"], ge_rows
-            )
-        )
+        parts += [f"<h2>{SOURCES[source].zh} {source}</h2>", _expectations(d, q)]
         if d["ignored_columns"]:
             parts.append(f"<p class=warn>Columns ignored: {html.escape(', '.join(d['ignored_columns']))}</p>")
         if q.height:
-            # One line per check and column; reasons that name a row ("duplicate of row 12") vary.
-            reasons = (
-                q.group_by("column", "check")
-                .agg(pl.col("reason").first(), pl.len())
-                .sort("len", "column", "check", descending=[True, False, False])
-            )
-            parts.append(_table(["column", "check", "reason (first example)", "rows"], reasons.rows()))
-            ex = q.head(EXAMPLES_PER_SOURCE)
-            parts.append(
-                _table(
-                    ["file", "row", "column", "reason", "value as delivered"],
-                    [
-                        [r["source_file"], r["source_row"], r["column"], r["reason"], mask(r["raw_value"])]
-                        for r in ex.iter_rows(named=True)
-                    ],
-                )
-            )
+            parts += _quarantined(q)
+    return parts
+
+
+def write(home: Home, month: str, run: dict, deliveries: pl.DataFrame) -> Path:
+    """`report/validation.html` in the month's build; the same run record gives the same bytes."""
+    quarantine_dir = home.partition("_quarantine", month)
+    quarantine = pl.concat(
+        [pl.read_parquet(p) for p in sorted(quarantine_dir.glob("*.parquet"))], how="vertical_relaxed"
+    )
+    parts = _header(month, run) + _deliveries(deliveries) + _rests_on(home, month)
+    parts += _sources(deliveries, quarantine)
     page = (
         f"<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>{month} validation</title>"
         f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>"

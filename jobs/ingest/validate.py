@@ -369,36 +369,26 @@ def _to_pandas(sample: pl.DataFrame):
     return frame
 
 
-def ge_check(
-    source: str, suite: dict, sample: pl.DataFrame, rows: int, quarantine: pl.DataFrame, params: dict
-) -> list[dict]:
-    """Run GE's engine on a sample of a source's `rows` typed rows and require that it agrees with
-    the Polars verdicts row by row."""
-    import great_expectations as gx
+def _narrowed(suite: dict, sample: pl.DataFrame, params: dict) -> dict:
+    """The suite's parameters, each value set cut to the sample's values.
 
-    register_custom_expectations()
-    sample = _pandas_sample(sample)
-    if sample.height == 0:
-        return []
+    GE copies every expectation's kwargs many times; a 36,000-code set made that the cost of
+    validation. Values of the sample that are in the set are exactly the sample's values found in
+    the intersection, so the verdicts are unchanged."""
     ge_params = {k: v for k, v in params.items() if v is not None}
     for exp in suite["expectations"]:
         value_set = exp["kwargs"].get("value_set")
         name = value_set.get("$PARAMETER") if isinstance(value_set, dict) else None
         if name in ge_params:
-            # GE copies every expectation's kwargs many times; a 36,000-code set made that the cost
-            # of validation. Values of the sample that are in the set are exactly the sample's
-            # values found in the intersection, so the verdicts are unchanged.
             seen = sample[exp["kwargs"]["column"]].drop_nulls().unique()
             values = pl.Series(ge_params[name], dtype=pl.String)
             ge_params[name] = values.filter(values.is_in(seen.implode())).to_list()
-    expectations = [
-        e
-        for e in suite["expectations"]
-        if not (e["type"] in UNIQUENESS and sample.height < rows)  # uniqueness needs all rows
-        and not any(
-            isinstance(v, dict) and v.get("$PARAMETER") not in ge_params for v in e["kwargs"].values()
-        )
-    ]
+    return ge_params
+
+
+def _ge_results(source: str, expectations: list[dict], sample: pl.DataFrame, ge_params: dict) -> dict:
+    """GE's own engine over the sample: its result per expectation, by position in the list."""
+    import great_expectations as gx  # deferred: a second or two to import, only when validating
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -417,33 +407,58 @@ def ge_check(
         expectation_parameters=ge_params,
         result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["__i"]},
     )
-    rows = sample.select(META).with_row_index("__i")
+    return {res.expectation_config.meta["position"]: res for res in result.results}  # GE reorders
+
+
+def _agree(source: str, exp: dict, ge_rows: set, rows: pl.DataFrame, quarantine: pl.DataFrame) -> None:
+    """Raise unless GE flags the same sampled rows as the Polars verdicts for this expectation."""
+    column = exp["kwargs"].get("column")
     polars_bad = quarantine.filter(pl.col("check") != "cast")
-    cast_bad = quarantine.filter(pl.col("check") == "cast").select(*META, "column").unique()
+    ours = polars_bad.filter((pl.col("check") == exp["type"]) & (pl.col("column") == column))
+    ours = set(rows.join(ours.select(META).unique(), on=META, how="semi")["__i"])
+    # A value that failed to cast is null to GE, so only GE's not-null check sees it; in the
+    # quarantine it carries the cast reason instead. Leave those cells out of both.
+    skip = set()
+    if exp["type"] == "expect_column_values_to_not_be_null":
+        cast_bad = quarantine.filter(pl.col("check") == "cast").select(*META, "column").unique()
+        skip = set(rows.join(cast_bad.filter(pl.col("column") == column), on=META, how="semi")["__i"])
+    if ge_rows - skip != ours - skip:
+        raise EnginesDisagree(
+            f"{source}: GE and Polars disagree on {exp['type']}({column}): "
+            f"GE flags {len(ge_rows - skip)} sampled rows, Polars {len(ours - skip)}"
+        )
+
+
+def ge_check(
+    source: str, suite: dict, sample: pl.DataFrame, rows: int, quarantine: pl.DataFrame, params: dict
+) -> list[dict]:
+    """Run GE's engine on a sample of a source's `rows` typed rows and require that it agrees with
+    the Polars verdicts row by row."""
+    register_custom_expectations()
+    sample = _pandas_sample(sample)
+    if sample.height == 0:
+        return []
+    ge_params = _narrowed(suite, sample, params)
+    expectations = [
+        e
+        for e in suite["expectations"]
+        if not (e["type"] in UNIQUENESS and sample.height < rows)  # uniqueness needs all rows
+        and not any(
+            isinstance(v, dict) and v.get("$PARAMETER") not in ge_params for v in e["kwargs"].values()
+        )
+    ]
+    by_position = _ge_results(source, expectations, sample, ge_params)
+    indexed = sample.select(META).with_row_index("__i")
     summary = []
-    by_position = {res.expectation_config.meta["position"]: res for res in result.results}  # GE reorders
     for position, exp in enumerate(expectations):
         res = by_position[position]
         r = res.result
-        column = exp["kwargs"].get("column")
-        ge_rows = {d["__i"] for d in r.get("unexpected_index_list") or []}
         if exp["type"] not in UNIQUENESS:
-            ours = polars_bad.filter((pl.col("check") == exp["type"]) & (pl.col("column") == column))
-            ours = set(rows.join(ours.select(META).unique(), on=META, how="semi")["__i"])
-            # A value that failed to cast is null to GE, so only GE's not-null check sees it; in
-            # the quarantine it carries the cast reason instead. Leave those cells out of both.
-            skip = set()
-            if exp["type"] == "expect_column_values_to_not_be_null":
-                skip = set(rows.join(cast_bad.filter(pl.col("column") == column), on=META, how="semi")["__i"])
-            if ge_rows - skip != ours - skip:
-                raise EnginesDisagree(
-                    f"{source}: GE and Polars disagree on {exp['type']}({column}): "
-                    f"GE flags {len(ge_rows - skip)} sampled rows, Polars {len(ours - skip)}"
-                )
+            _agree(source, exp, {d["__i"] for d in r.get("unexpected_index_list") or []}, indexed, quarantine)
         summary.append(
             {
                 "type": exp["type"],
-                "column": column or ",".join(exp["kwargs"].get("column_list", [])),
+                "column": exp["kwargs"].get("column") or ",".join(exp["kwargs"].get("column_list", [])),
                 "reason": exp["meta"]["reason"],
                 "success": bool(res.success),
                 "element_count": r.get("element_count"),
