@@ -5,6 +5,8 @@ however many households are asked for, and each county's base population is a pu
 (seed, county): every month sees the same people. Once-only events (a death, the onset of a
 disability, a disaster, a new job loss) are drawn as an *event month* per person or household,
 so month M delivers exactly the events whose month is M, and later rosters stop listing the dead.
+Each source a county delivers in a month is made by its own function (`SOURCE_MAKERS`) from one
+view of the county's people in that month (`CountyMonth`).
 
 Proportions (documented in README "Synthetic data"): the monitored population is older, sicker and
 poorer than the general one, so prevalences are set above national figures where reports say so.
@@ -777,7 +779,7 @@ def _month_truth(m: CountyMonth) -> pl.DataFrame:
     something (recipients)."""
     truth = pl.concat(
         [
-            _truth(m.month, m.index, m.persons, m.alive, m.heads),
+            _planted(m),
             m.stale.select(
                 "household_id",
                 kind=pl.lit("ineligible"),
@@ -801,10 +803,9 @@ def _month_truth(m: CountyMonth) -> pl.DataFrame:
     )
 
 
-def _truth(
-    month: str, mi: int, persons: pl.DataFrame, alive: pl.DataFrame, heads: pl.DataFrame
-) -> pl.DataFrame:
+def _planted(m: CountyMonth) -> pl.DataFrame:
     """Which households were planted with which hardship or ineligibility this month."""
+    mi, persons, alive, heads = m.index, m.persons, m.alive, m.heads
     planted = [
         alive.filter(pl.col("big_bill_month") == mi).select(
             "household_id", kind=pl.lit("hardship"), detail=pl.lit("medical_bill")
@@ -848,7 +849,7 @@ def _truth(
             "household_id", kind=pl.lit("eligible"), detail=pl.lit("income_below_standard")
         ),
     ]
-    return pl.concat(planted).unique(maintain_order=True).with_columns(month=pl.lit(month))
+    return pl.concat(planted).unique(maintain_order=True).with_columns(month=pl.lit(m.month))
 
 
 # --- writing: the formats and the dirt departments deliver --------------------------------------
