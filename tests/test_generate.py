@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
+import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from jobs.ingest.deliveries import decode_csv, find_deliveries, read_source
-from tools.synthetic.generate import generate
+from safetynet.contract import SOURCES
+from safetynet.ids import check_character
+from safetynet.months import month_bounds
+from tools.synthetic.generate import (
+    SOURCE_MAKERS,
+    _declared_incomes,
+    _labour_capacity,
+    county_month,
+    county_population,
+    generate,
+    month_deliveries,
+    month_index,
+)
 
 
 def digest(folder):
@@ -174,3 +189,158 @@ def test_an_upload_between_two_generated_months_reaches_v_outcomes(tmp_path):
             "select month, outcome, visited_on from v_outcomes where lead_id = ?", [lead_id]
         ).fetchall()
     assert rows == [("2026-09", answer, dt.date(2026, 9, 4))]
+
+
+# --- the parts: one maker a source, the population in its parts ---------------------------------
+
+
+def planted(month: str, n: int = 3):
+    """A tiny county where everything happens to everyone in `month`, so every maker has rows:
+    recipients in a village, 19-year-old students, every event in the month, every holding."""
+    mi = month_index(month)
+    households, persons = county_population(1, 0, n, "430101")
+    households = households.with_columns(
+        category=pl.lit("低保"),
+        residence_type=pl.lit("农村"),
+        disaster_month=pl.lit(mi),
+        dilapidated=pl.lit("B"),
+        **{flag: pl.lit(True) for flag in ("excess_deposit", "second_home", "has_car", "has_company")},
+    )
+    persons = persons.with_columns(
+        birth=pl.lit(dt.date(2007, 1, 1)),
+        college=pl.lit(True),
+        disability_month=pl.lit(-999),
+        deposit=pl.lit(100.0),
+        **{
+            event: pl.lit(mi)
+            for event in (
+                "death_month",
+                "missing_month",
+                "unemployed_month",
+                "injury_month",
+                "big_bill_month",
+            )
+        },
+        **{
+            flag: pl.lit(True)
+            for flag in ("employed", "owns_home", "two_wheeler", "tiny_business", "housing_fund")
+        },
+    )
+    return county_month(month, 1, 0, households, persons)
+
+
+def test_every_source_is_made_by_one_maker_but_the_two_made_for_the_whole_month():
+    assert set(SOURCE_MAKERS) | {"divisions", "outcomes"} == set(SOURCES)
+    assert not {"divisions", "outcomes"} & set(SOURCE_MAKERS)
+
+
+# (source, month, draws from the month's generator): education aid is paid in March and September;
+# legal aid opens in household 0 in the calendar's month 0 (hh x 7 + month index, every 2,000th).
+MAKERS = [
+    ("roster", "2026-09", False),
+    ("disability", "2026-09", False),
+    ("enrolment", "2026-09", False),
+    ("education_aid", "2026-09", False),
+    ("medical_claims", "2026-09", True),
+    ("medical_assistance", "2026-09", True),
+    ("employment", "2026-09", True),
+    ("work_injury", "2026-09", True),
+    ("social_insurance", "2026-09", False),
+    ("deaths", "2026-09", True),
+    ("missing_persons", "2026-09", True),
+    ("real_estate", "2026-09", False),
+    ("vehicles", "2026-09", False),
+    ("business", "2026-09", False),
+    ("deposits", "2026-09", False),
+    ("housing_fund", "2026-09", False),
+    ("disasters", "2026-09", True),
+    ("dilapidated_housing", "2026-09", False),
+    ("legal_aid", "2024-01", True),
+]
+
+
+def test_the_table_names_every_maker_in_the_order_of_the_draws():
+    assert [source for source, _, _ in MAKERS] == list(SOURCE_MAKERS)
+
+
+@pytest.mark.parametrize(("source", "month", "draws"), MAKERS)
+def test_a_maker_delivers_its_sources_contract_columns_for_the_countys_people(source, month, draws):
+    m = planted(month)
+    made = SOURCE_MAKERS[source](m)
+    assert made.columns == [c.name for c in SOURCES[source].columns]
+    assert made.height > 0
+    assert made["id_number"].is_in(m.persons["id_number"].implode()).all()
+    spec = SOURCES[source]
+    if spec.event_date:  # an event is dated within the month it is delivered in
+        start, end = month_bounds(month)
+        assert made[spec.event_date].is_between(start, end).all()
+
+
+@pytest.mark.parametrize(("source", "month", "draws"), MAKERS)
+def test_only_the_makers_that_date_or_price_rows_draw_from_the_months_generator(source, month, draws):
+    """Which makers move the month's draws: reordering those changes a seed's month."""
+    m = planted(month)
+    before = m.rng.bit_generator.state
+    SOURCE_MAKERS[source](m)
+    assert (m.rng.bit_generator.state != before) == draws
+
+
+def test_the_month_is_its_makers_in_table_order():
+    households, persons = county_population(2, 0, 60, "430101")
+    sources, _ = month_deliveries("2026-09", 2, 0, households, persons)
+    m = county_month("2026-09", 2, 0, households, persons)
+    assert list(sources) == list(SOURCE_MAKERS)
+    for source, make in SOURCE_MAKERS.items():
+        assert_frame_equal(sources[source], make(m))
+
+
+@pytest.mark.parametrize("n", [1, 7, 60])
+def test_a_countys_households_and_members_agree(n):
+    households, persons = county_population(4, 1, n, "430201")
+    assert households.height == n and households["household_id"].n_unique() == n
+    assert households["division_code"].str.starts_with("430201").all()
+    members = persons.group_by("hh").agg(pl.len().alias("listed"), pl.col("relation").first())
+    sizes = households.with_row_index("hh").join(members.with_columns(pl.col("hh").cast(pl.UInt32)), on="hh")
+    assert (sizes["size"] == sizes["listed"]).all()
+    assert (sizes.filter(pl.col("category") == "特困")["size"] == 1).all()
+    assert (persons.filter(pl.col("pos") == 0)["relation"] == "户主").all()
+    ids = persons["id_number"]
+    assert ids.n_unique() == persons.height
+    assert all(len(i) == 18 and check_character(i[:17]) == i[17] for i in ids)
+
+
+@pytest.mark.parametrize(
+    ("health", "working_age", "labour"),
+    [
+        ("健康", True, "有"),
+        ("慢性病", True, "部分丧失"),
+        ("大病", True, "无"),
+        ("残疾", True, "无"),
+        ("健康", False, "无"),
+    ],
+)
+def test_labour_capacity_follows_health_within_working_age(health, working_age, labour):
+    assert _labour_capacity(np.array([health]), np.array([working_age])).tolist() == [labour]
+
+
+# One household a case: (positions, working age, labour capacity, income factor) -> declared incomes.
+# The household's income is factor x 900 x size, split among its earners, or the head's if none.
+INCOMES = [
+    ([0, 1], [True, True], ["有", "有"], 0.5, [450.0, 450.0]),
+    ([0, 1, 2], [False, True, False], ["无", "部分丧失", "无"], 1.0, [0.0, 2700.0, 0.0]),
+    ([0, 1], [False, False], ["无", "无"], 0.25, [450.0, 0.0]),
+    ([0], [True], ["无"], 0.333, [300.0]),  # 299.7, rounded to the yuan
+]
+
+
+@pytest.mark.parametrize(("pos", "working_age", "labour", "factor", "declared"), INCOMES)
+def test_a_households_income_is_declared_by_its_earners(pos, working_age, labour, factor, declared):
+    income = _declared_incomes(
+        np.zeros(len(pos), dtype=int),
+        np.array(pos),
+        np.array(working_age),
+        np.array(labour),
+        np.array([factor]),
+        np.array([len(pos)]),
+    )
+    assert income.tolist() == declared

@@ -5,6 +5,8 @@ however many households are asked for, and each county's base population is a pu
 (seed, county): every month sees the same people. Once-only events (a death, the onset of a
 disability, a disaster, a new job loss) are drawn as an *event month* per person or household,
 so month M delivers exactly the events whose month is M, and later rosters stop listing the dead.
+Each source a county delivers in a month is made by its own function (`SOURCE_MAKERS`) from one
+view of the county's people in that month (`CountyMonth`).
 
 Proportions (documented in README "Synthetic data"): the monitored population is older, sicker and
 poorer than the general one, so prevalences are set above national figures where reports say so.
@@ -121,10 +123,52 @@ def geography(n_households: int, county_size: int = HOUSEHOLDS_PER_COUNTY) -> pl
     return pl.DataFrame(rows, schema=["division_code", "name", "level"], orient="row")
 
 
+# --- the base population: the same people for every month of a seed ------------------------------
+# Every helper below takes its draws from the county's one generator, in the order they are called
+# from `county_population`: that order (and the order of draws within each helper) is what makes a
+# seed give the same people. Add a draw only at the end, or every county's people change.
+
+
 def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Base households and persons of one county: the same for every month of a seed."""
     rng = np.random.default_rng([seed, county_idx, 0])
-    hh_no = np.arange(n) + county_idx * HOUSEHOLDS_PER_COUNTY
+    size, category = _sizes_and_categories(rng, n)
+    households = _households(rng, county_idx, county, size, category)
+    members = _members(rng, size, category)
+    hh_of, pos, age = members["hh"], members["pos"], members["age"]
+    m = len(hh_of)
+    ids = _id_numbers(np.full(m, county), members["birth"], members["male"].astype(np.int64))
+    names = _names(rng, hh_of, n)
+    health, disability_month = _health(rng, age)
+    working_age = (age >= 18) & (age < 60)
+    labour = _labour_capacity(health, working_age)
+    income = _declared_incomes(hh_of, pos, working_age, labour, households["income_factor"].to_numpy(), size)
+    events = _work_and_life_events(rng, working_age, labour, category[hh_of], age >= 60)
+    holdings = _holdings_and_schooling(rng, pos, age, working_age)
+    persons = pl.DataFrame(
+        {
+            "hh": hh_of,
+            "pos": pos,
+            "id_number": ids,
+            "name": names,
+            "relation": members["relation"],
+            "birth": members["birth"],
+            "age": age,
+            "male": members["male"],
+            "health_status": health,
+            "labour_capacity": labour,
+            "declared_monthly_income": income,
+            "disability_month": disability_month,
+            **events,
+            **holdings,
+        }
+    )
+    persons = persons.with_columns(pl.lit(county).alias("county"))
+    return households, persons
+
+
+def _village_codes(n: int, county: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each household's village number within the county and its 12-digit division code."""
     villages = TOWNSHIPS_PER_COUNTY * VILLAGES_PER_TOWNSHIP
     v = (np.arange(n) * villages) // n  # contiguous blocks: a village holds neighbouring households
     division = np.array(
@@ -133,10 +177,24 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
             for i in range(villages)
         ]
     )[v]
+    return v, division
+
+
+def _sizes_and_categories(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     size = rng.choice(list(SIZE_P), size=n, p=list(SIZE_P.values()))
     category = _pick(rng, CATEGORIES, CATEGORY_P, n)
     size = np.where(category == "特困", 1, size)  # te kun support is for people without family support
-    households = pl.DataFrame(
+    return size, category
+
+
+def _households(
+    rng: np.random.Generator, county_idx: int, county: str, size: np.ndarray, category: np.ndarray
+) -> pl.DataFrame:
+    """The households: where they live, when enrolled, their events, holdings and income level."""
+    n = len(size)
+    hh_no = np.arange(n) + county_idx * HOUSEHOLDS_PER_COUNTY
+    v, division = _village_codes(n, county)
+    return pl.DataFrame(
         {
             "household_id": np.char.add("H", np.char.zfill(hh_no.astype("U10"), 10)),
             "division_code": division,
@@ -152,18 +210,28 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
             "second_home": rng.random(n) < 0.01,
             "has_car": rng.random(n) < 0.01,
             "has_company": rng.random(n) < 0.003,
-            # Household income as a share of a reference income (900 yuan a person a month, just above
-            # the highest urban standard of rules/parameters/dibao_standard.yaml):
-            # recipients below it, near-dibao up to 1.5x, others above; 4% of non-recipients are
-            # planted below it although not covered (应保尽保 candidates).
-            "income_factor": np.select(
-                [np.isin(category, ["低保", "特困"]), category == "低保边缘"],
-                [rng.uniform(0.1, 0.65, n), rng.uniform(1.0, 1.45, n)],
-                default=np.where(rng.random(n) < 0.04, rng.uniform(0.2, 0.6, n), rng.uniform(1.6, 3.0, n)),
-            ),
+            "income_factor": _income_factors(rng, category),
         }
     )
-    # Persons: position 0 is the head; relations follow position and the head's age.
+
+
+def _income_factors(rng: np.random.Generator, category: np.ndarray) -> np.ndarray:
+    """Household income as a share of a reference income (900 yuan a person a month, just above
+    the highest urban standard of rules/parameters/dibao_standard.yaml): recipients below it,
+    near-dibao up to 1.5x, others above; 4% of non-recipients are planted below it although not
+    covered (应保尽保 candidates)."""
+    n = len(category)
+    return np.select(
+        [np.isin(category, ["低保", "特困"]), category == "低保边缘"],
+        [rng.uniform(0.1, 0.65, n), rng.uniform(1.0, 1.45, n)],
+        default=np.where(rng.random(n) < 0.04, rng.uniform(0.2, 0.6, n), rng.uniform(1.6, 3.0, n)),
+    )
+
+
+def _members(rng: np.random.Generator, size: np.ndarray, category: np.ndarray) -> dict[str, np.ndarray]:
+    """Persons of each household: position 0 is the head; relations follow position and the head's
+    age. Returns the household number (`hh`), position, relation, age, birth date and sex."""
+    n = len(size)
     hh_of = np.repeat(np.arange(n), size)
     pos = np.concatenate([np.arange(s) for s in size]) if n else np.array([], dtype=int)
     m = len(hh_of)
@@ -183,10 +251,14 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
         ],
         default=np.clip(head_age - 22 - rng.integers(0, 18, m), 0, 60),
     )
-    ref = np.datetime64(MONTH0)
-    birth = ref - (age * 365.25 + rng.integers(0, 365, m)).astype("timedelta64[D]")
+    birth = np.datetime64(MONTH0) - (age * 365.25 + rng.integers(0, 365, m)).astype("timedelta64[D]")
     male = rng.random(m) < 0.5
-    ids = _id_numbers(np.full(m, county), birth, male.astype(np.int64))
+    return {"hh": hh_of, "pos": pos, "relation": relation, "age": age, "birth": birth, "male": male}
+
+
+def _names(rng: np.random.Generator, hh_of: np.ndarray, n: int) -> np.ndarray:
+    """One surname a household, one or two given characters a person, a few with a rare character."""
+    m = len(hh_of)
     surname = _pick(rng, SURNAMES, None, n)[hh_of]
     given = np.char.add(
         _pick(rng, GIVEN, None, m).astype(str),
@@ -194,6 +266,12 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
     )
     rare = rng.random(m) < 0.002
     given = np.where(rare, np.char.add(_pick(rng, RARE, None, m).astype(str), given), given)
+    return np.char.add(surname.astype(str), given)
+
+
+def _health(rng: np.random.Generator, age: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Health status and the disability month (-999: disabled before the calendar starts)."""
+    m = len(age)
     elderly = age >= 60
     health = np.where(
         rng.random(m) < np.where(elderly, 0.12, 0.03),
@@ -204,64 +282,84 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
     disabled_base = rng.random(m) < 0.13
     disability_month = np.where(disabled_base, -999, _event_month(rng, m, 0.03))
     health = np.where(disabled_base, "残疾", health)
-    working_age = (age >= 18) & (age < 60)
-    labour = np.where(
+    return health, disability_month
+
+
+def _labour_capacity(health: np.ndarray, working_age: np.ndarray) -> np.ndarray:
+    return np.where(
         ~working_age, "无", np.where(health == "健康", "有", np.where(health == "慢性病", "部分丧失", "无"))
     )
-    # The household's income (income_factor x 900 x size) is declared by its earners (the head if none).
+
+
+def _declared_incomes(
+    hh_of: np.ndarray,
+    pos: np.ndarray,
+    working_age: np.ndarray,
+    labour: np.ndarray,
+    income_factor: np.ndarray,
+    size: np.ndarray,
+) -> np.ndarray:
+    """The household's income (income_factor x 900 x size), declared by its earners (the head if none)."""
+    n = len(size)
     earner = working_age & (labour != "无")
     earners = np.bincount(hh_of, weights=earner, minlength=n)[hh_of]
-    total = (households["income_factor"].to_numpy() * 900 * size)[hh_of]
+    total = (income_factor * 900 * size)[hh_of]
     income = np.where(
         earners > 0, np.where(earner, total / np.maximum(earners, 1), 0), np.where(pos == 0, total, 0)
     )
-    income = income.round(0)
-    persons = pl.DataFrame(
-        {
-            "hh": hh_of,
-            "pos": pos,
-            "id_number": ids,
-            "name": np.char.add(surname.astype(str), given),
-            "relation": relation,
-            "birth": birth,
-            "age": age,
-            "male": male,
-            "health_status": health,
-            "labour_capacity": labour,
-            "declared_monthly_income": income,
-            "disability_month": disability_month,
-            "disability_type": _pick(
-                rng,
-                ["视力", "听力", "言语", "肢体", "智力", "精神", "多重"],
-                [0.13, 0.2, 0.02, 0.35, 0.1, 0.12, 0.08],
-                m,
-            ),
-            "disability_grade": rng.choice([1, 2, 3, 4], size=m, p=[0.15, 0.25, 0.3, 0.3]),
-            # Mortality of an older, sicker population: about 1.5% a year.
-            "death_month": _event_month(rng, m, np.where(elderly, 0.18, 0.018)),
-            "missing_month": _event_month(rng, m, 0.0005),
-            "unemployed_month": np.where(working_age & (labour == "有"), _event_month(rng, m, 0.15), -1),
-            # Registered work: rarer in recipient households, whose income is below the standard.
-            "employed": working_age
-            & (labour == "有")
-            & (rng.random(m) < np.where(np.isin(category[hh_of], ["低保", "特困"]), 0.12, 0.45)),
-            # Informal, low-paid work for most; a formal job with employee insurance for few (planted).
-            "wage": rng.lognormal(7.0, 0.3, m).round(-1),
-            "formal_job": working_age & (labour == "有") & (rng.random(m) < 0.01),
-            "formal_wage": rng.lognormal(8.3, 0.25, m).round(-1),
-            "injury_month": np.where(working_age, _event_month(rng, m, 0.01), -1),
-            "deposit": np.where(rng.random(m) < 0.6, rng.lognormal(7.8, 0.8, m).round(2), 0.0),
-            "owns_home": (pos == 0) & (rng.random(m) < 0.7),
-            "two_wheeler": (pos == 0) & (rng.random(m) < 0.1),
-            "tiny_business": (pos == 0) & (rng.random(m) < 0.03),
-            "housing_fund": working_age & (rng.random(m) < 0.01),
-            "school_dropout": (age >= 12) & (age <= 16) & (rng.random(m) < 0.01),
-            "college": rng.random(m) < 0.4,
-            "big_bill_month": _event_month(rng, m, np.where(elderly, 0.20, 0.06)),
-        }
-    )
-    persons = persons.with_columns(pl.lit(county).alias("county"))
-    return households, persons
+    return income.round(0)
+
+
+def _work_and_life_events(
+    rng: np.random.Generator,
+    working_age: np.ndarray,
+    labour: np.ndarray,
+    category: np.ndarray,
+    elderly: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Each person's disability details, once-only events and work (`category` is the person's
+    household's)."""
+    m = len(working_age)
+    able = working_age & (labour == "有")
+    return {
+        "disability_type": _pick(
+            rng,
+            ["视力", "听力", "言语", "肢体", "智力", "精神", "多重"],
+            [0.13, 0.2, 0.02, 0.35, 0.1, 0.12, 0.08],
+            m,
+        ),
+        "disability_grade": rng.choice([1, 2, 3, 4], size=m, p=[0.15, 0.25, 0.3, 0.3]),
+        # Mortality of an older, sicker population: about 1.5% a year.
+        "death_month": _event_month(rng, m, np.where(elderly, 0.18, 0.018)),
+        "missing_month": _event_month(rng, m, 0.0005),
+        "unemployed_month": np.where(able, _event_month(rng, m, 0.15), -1),
+        # Registered work: rarer in recipient households, whose income is below the standard.
+        "employed": able & (rng.random(m) < np.where(np.isin(category, ["低保", "特困"]), 0.12, 0.45)),
+        # Informal, low-paid work for most; a formal job with employee insurance for few (planted).
+        "wage": rng.lognormal(7.0, 0.3, m).round(-1),
+        "formal_job": able & (rng.random(m) < 0.01),
+        "formal_wage": rng.lognormal(8.3, 0.25, m).round(-1),
+        "injury_month": np.where(working_age, _event_month(rng, m, 0.01), -1),
+    }
+
+
+def _holdings_and_schooling(
+    rng: np.random.Generator, pos: np.ndarray, age: np.ndarray, working_age: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Each person's savings, the head's home, two-wheeler and tiny business, the housing fund,
+    schooling and the month of a big medical bill (drawn last: the order of the calendar's draws)."""
+    m = len(pos)
+    elderly = age >= 60
+    return {
+        "deposit": np.where(rng.random(m) < 0.6, rng.lognormal(7.8, 0.8, m).round(2), 0.0),
+        "owns_home": (pos == 0) & (rng.random(m) < 0.7),
+        "two_wheeler": (pos == 0) & (rng.random(m) < 0.1),
+        "tiny_business": (pos == 0) & (rng.random(m) < 0.03),
+        "housing_fund": working_age & (rng.random(m) < 0.01),
+        "school_dropout": (age >= 12) & (age <= 16) & (rng.random(m) < 0.01),
+        "college": rng.random(m) < 0.4,
+        "big_bill_month": _event_month(rng, m, np.where(elderly, 0.20, 0.06)),
+    }
 
 
 STAGE_ENTRY_AGE = {"学前": 3, "小学": 6, "初中": 12, "高中": 15, "本科": 18}
@@ -284,29 +382,54 @@ def _stage(age: pl.Expr, college: pl.Expr) -> pl.Expr:
     )
 
 
-def month_deliveries(
+# --- a month's deliveries: one function a source ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CountyMonth:
+    """One county's people as a month sees them, and the month's generator. The makers in
+    `SOURCE_MAKERS` draw from `rng` in the order of that table, so a seed gives the same month."""
+
+    month: str
+    index: int  # month index in the event calendar
+    start: dt.date
+    days: int
+    rng: np.random.Generator
+    households: pl.DataFrame  # with `hh`, the household's number in the county
+    persons: pl.DataFrame  # everyone, the dead too, with their household's columns
+    alive: pl.DataFrame  # neither dead nor declared missing before the month
+    heads: pl.DataFrame  # the alive heads of household
+    stale: pl.DataFrame  # last month's dead, still listed by a late office
+    twice: pl.DataFrame  # spouses also listed in the next household ...
+    moved: pl.DataFrame  # ... as listed there
+
+    def in_month(self, n: int) -> pl.Series:
+        """`n` dates within the month."""
+        days = self.rng.integers(0, self.days, n).astype("timedelta64[D]")
+        return pl.Series(np.datetime64(self.start) + days, dtype=pl.Date)
+
+    def age_now(self) -> pl.Expr:
+        return ((pl.lit(self.start) - pl.col("birth")).dt.total_days() / 365.25).floor().cast(pl.Int32)
+
+    def disabled_now(self) -> pl.Expr:
+        return (pl.col("disability_month") == -999) | pl.col("disability_month").is_between(0, self.index)
+
+
+def county_month(
     month: str, seed: int, county_idx: int, households: pl.DataFrame, persons: pl.DataFrame
-) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
-    """One county's rows for every source in `month`, and the truth rows planted in it."""
+) -> CountyMonth:
+    """Who the month's deliveries list: the dead and the declared missing leave the roster the month
+    after the event, with the planted mistakes of late and double listings."""
     mi = month_index(month)
     start, end = month_bounds(month)
-    days = (end - start).days + 1
-    rng = np.random.default_rng([seed, county_idx, 1 + mi])
-
-    def in_month(n: int) -> pl.Series:
-        return pl.Series(
-            np.datetime64(start) + rng.integers(0, days, n).astype("timedelta64[D]"), dtype=pl.Date
-        )
-
     hh = households.with_row_index("hh", offset=0).with_columns(pl.col("hh").cast(pl.Int64))
     p = persons.join(hh, on="hh", how="left")
-    # The dead and the declared missing leave the roster the month after the event.
     alive = p.filter(
         ~pl.col("death_month").is_between(0, mi - 1) & ~pl.col("missing_month").is_between(0, mi - 1)
     )
     # Some civil-affairs offices update a month late: in 1 of 7 households last month's dead are
     # still on this month's roster (the means test must find them, and the truth file says where).
-    stale = (pl.col("death_month") == mi - 1) & (pl.col("hh") % 7 == 0)
+    stale = p.filter((pl.col("death_month") == mi - 1) & (pl.col("hh") % 7 == 0))
     # In 1 of 1,009 households the spouse is also listed in the next household (moved
     # there, never removed here): the same person in two households, for the means test to find.
     twice = alive.filter((pl.col("hh") % 1009 == 5) & (pl.col("pos") == 1) & (pl.col("hh") + 1 < hh.height))
@@ -316,12 +439,29 @@ def month_deliveries(
         .join(hh, on="hh")
         .select(p.columns)
     )
-    listed = pl.concat([alive, p.filter(stale), moved])
-    out: dict[str, pl.DataFrame] = {}
-    household_no = pl.col("household_id").str.slice(1)  # unique across counties, unlike hh
-    age_now = ((pl.lit(start) - pl.col("birth")).dt.total_days() / 365.25).floor().cast(pl.Int32)
-    disabled_now = (pl.col("disability_month") == -999) | pl.col("disability_month").is_between(0, mi)
-    out["roster"] = listed.select(
+    return CountyMonth(
+        month=month,
+        index=mi,
+        start=start,
+        days=(end - start).days + 1,
+        rng=np.random.default_rng([seed, county_idx, 1 + mi]),
+        households=hh,
+        persons=p,
+        alive=alive,
+        heads=alive.filter(pl.col("pos") == 0),
+        stale=stale,
+        twice=twice,
+        moved=moved,
+    )
+
+
+def _household_no() -> pl.Expr:
+    return pl.col("household_id").str.slice(1)  # unique across counties, unlike hh
+
+
+def _roster(m: CountyMonth) -> pl.DataFrame:
+    listed = pl.concat([m.alive, m.stale, m.moved])
+    return listed.select(
         "household_id",
         "id_number",
         "name",
@@ -334,25 +474,33 @@ def month_deliveries(
             (pl.lit(650.0) - pl.col("declared_monthly_income") / 3).clip(150, 900).round(0)
         ),
         labour_capacity="labour_capacity",
-        health_status=pl.when(disabled_now).then(pl.lit("残疾")).otherwise(pl.col("health_status")),
+        health_status=pl.when(m.disabled_now()).then(pl.lit("残疾")).otherwise(pl.col("health_status")),
         housing_area=pl.when(pl.col("pos") == 0).then(
             (pl.col("size") * 18 + pl.col("hh") % 37).cast(pl.Float64)
         ),
         declared_monthly_income="declared_monthly_income",
     )
-    dis = alive.filter(disabled_now)
-    out["disability"] = dis.select(
+
+
+def _disability(m: CountyMonth) -> pl.DataFrame:
+    return m.alive.filter(m.disabled_now()).select(
         "id_number",
         "disability_type",
         grade="disability_grade",
         registered_on=pl.when(pl.col("disability_month") == -999)
         .then(pl.lit(dt.date(2015, 6, 1)) + pl.duration(days=pl.col("hh") % 3000))
-        .otherwise(pl.lit(start) - pl.duration(days=(mi - pl.col("disability_month")) * 30 - 3)),
+        .otherwise(pl.lit(m.start) - pl.duration(days=(m.index - pl.col("disability_month")) * 30 - 3)),
     )
-    students = alive.with_columns(stage=_stage(age_now, pl.col("college"))).filter(
+
+
+def _students(m: CountyMonth) -> pl.DataFrame:
+    return m.alive.with_columns(stage=_stage(m.age_now(), pl.col("college"))).filter(
         pl.col("stage").is_not_null()
     )
-    out["enrolment"] = students.select(
+
+
+def _enrolment(m: CountyMonth) -> pl.DataFrame:
+    return _students(m).select(
         "id_number",
         "stage",
         # The generator's stages follow birthdays (the age on the month's first day): a child enters a
@@ -366,18 +514,31 @@ def month_deliveries(
         .dt.offset_by("1d"),
         status=pl.when(pl.col("school_dropout")).then(pl.lit("辍学")).otherwise(pl.lit("在读")),
     )
-    aid = students.filter(pl.col("category").is_in(["低保", "特困", "低保边缘"]) & (start.month in (3, 9)))
-    out["education_aid"] = aid.select(
-        "id_number",
-        aid_type=pl.lit("国家助学金"),
-        amount=pl.lit(1250.0),
-        paid_on=pl.lit(start + dt.timedelta(days=9)),
+
+
+def _education_aid(m: CountyMonth) -> pl.DataFrame:
+    aided = pl.col("category").is_in(["低保", "特困", "低保边缘"]) & (m.start.month in (3, 9))
+    return (
+        _students(m)
+        .filter(aided)
+        .select(
+            "id_number",
+            aid_type=pl.lit("国家助学金"),
+            amount=pl.lit(1250.0),
+            paid_on=pl.lit(m.start + dt.timedelta(days=9)),
+        )
     )
-    # Medical claims: chronic and serious illness drive routine settlements; a planted big bill
-    # (out-of-pocket >= 5,000 yuan) happens once per person in the event calendar.
-    n = alive.height
+
+
+def _big_bills(m: CountyMonth) -> pl.DataFrame:
+    """Those whose planted big bill (out-of-pocket >= 5,000 yuan, once a person) falls in the month."""
+    return m.alive.filter(pl.col("big_bill_month") == m.index)
+
+
+def _medical_claims(m: CountyMonth) -> pl.DataFrame:
+    """Chronic and serious illness drive routine settlements; the big bills are inpatient ones."""
     p_claim = (
-        alive.select(
+        m.alive.select(
             pl.when(pl.col("health_status") == "大病")
             .then(0.5)
             .when(pl.col("health_status") == "慢性病")
@@ -387,10 +548,10 @@ def month_deliveries(
         .to_series()
         .to_numpy()
     )
-    routine = alive.filter(pl.Series(rng.random(n) < p_claim))
-    routine_cost = rng.lognormal(5.5, 0.9, routine.height).round(2)
-    big = alive.filter(pl.col("big_bill_month") == mi)
-    big_cost = rng.lognormal(10.0, 0.5, big.height).round(2)
+    routine = m.alive.filter(pl.Series(m.rng.random(m.alive.height) < p_claim))
+    routine_cost = m.rng.lognormal(5.5, 0.9, routine.height).round(2)
+    big = _big_bills(m)
+    big_cost = m.rng.lognormal(10.0, 0.5, big.height).round(2)
     claims = pl.concat(
         [
             routine.select("id_number").with_columns(
@@ -404,95 +565,121 @@ def month_deliveries(
         ]
     )
     claims = claims.with_columns(
-        settled_on=in_month(claims.height),
+        settled_on=m.in_month(claims.height),
         fund_paid=(
             pl.col("total_cost") * pl.when(pl.col("inpatient") == "是").then(0.6).otherwise(0.5)
         ).round(2),
     ).with_columns(out_of_pocket=(pl.col("total_cost") - pl.col("fund_paid")).round(2))
-    out["medical_claims"] = claims.select(
+    return claims.select(
         "id_number", "settled_on", "total_cost", "fund_paid", "out_of_pocket", "inpatient", "diagnosis_class"
     )
-    assisted = big.filter(pl.col("category").is_in(["低保", "特困"]))
-    out["medical_assistance"] = assisted.select(
-        "id_number", paid_on=in_month(assisted.height), amount=pl.lit(2000.0)
-    )
-    unemployed = alive.filter(pl.col("unemployed_month") == mi)
-    hired = alive.filter(pl.col("employed") & (pl.col("hh") % 12 == mi % 12))
-    out["employment"] = pl.concat(
+
+
+def _medical_assistance(m: CountyMonth) -> pl.DataFrame:
+    assisted = _big_bills(m).filter(pl.col("category").is_in(["低保", "特困"]))
+    return assisted.select("id_number", paid_on=m.in_month(assisted.height), amount=pl.lit(2000.0))
+
+
+def _employment(m: CountyMonth) -> pl.DataFrame:
+    unemployed = m.alive.filter(pl.col("unemployed_month") == m.index)
+    hired = m.alive.filter(pl.col("employed") & (pl.col("hh") % 12 == m.index % 12))
+    return pl.concat(
         [
             unemployed.select(
                 "id_number",
                 status=pl.lit("失业"),
-                registered_on=in_month(unemployed.height),
+                registered_on=m.in_month(unemployed.height),
                 monthly_wage=pl.lit(None, pl.Float64),
             ),
             hired.select(
-                "id_number", status=pl.lit("就业"), registered_on=in_month(hired.height), monthly_wage="wage"
+                "id_number",
+                status=pl.lit("就业"),
+                registered_on=m.in_month(hired.height),
+                monthly_wage="wage",
             ),
         ]
     )
-    injured = alive.filter(pl.col("injury_month") == mi)
-    out["work_injury"] = injured.select(
+
+
+def _work_injury(m: CountyMonth) -> pl.DataFrame:
+    injured = m.alive.filter(pl.col("injury_month") == m.index)
+    return injured.select(
         "id_number",
-        injured_on=in_month(injured.height),
+        injured_on=m.in_month(injured.height),
         disability_level=pl.lit(7, pl.Int32),
         compensation=pl.lit(42000.0),
     )
-    adults = alive.filter(age_now >= 18)
-    out["social_insurance"] = adults.select(
+
+
+def _social_insurance(m: CountyMonth) -> pl.DataFrame:
+    return m.alive.filter(m.age_now() >= 18).select(
         "id_number",
-        month=pl.lit(month),
+        month=pl.lit(m.month),
         scheme=pl.when(pl.col("formal_job")).then(pl.lit("城镇职工")).otherwise(pl.lit("城乡居民")),
         contribution_base=pl.when(pl.col("formal_job")).then(pl.col("formal_wage")).otherwise(pl.lit(400.0)),
     )
-    dead = p.filter(pl.col("death_month") == mi)
-    out["deaths"] = dead.select("id_number", died_on=in_month(dead.height))
-    missing = p.filter(pl.col("missing_month") == mi)
-    out["missing_persons"] = missing.select("id_number", declared_on=in_month(missing.height))
-    heads = alive.filter(pl.col("pos") == 0)
-    homes = heads.filter(pl.col("owns_home") | pl.col("second_home"))
-    second = heads.filter(pl.col("second_home"))
-    out["real_estate"] = pl.concat(
+
+
+def _deaths(m: CountyMonth) -> pl.DataFrame:
+    dead = m.persons.filter(pl.col("death_month") == m.index)
+    return dead.select("id_number", died_on=m.in_month(dead.height))
+
+
+def _missing_persons(m: CountyMonth) -> pl.DataFrame:
+    missing = m.persons.filter(pl.col("missing_month") == m.index)
+    return missing.select("id_number", declared_on=m.in_month(missing.height))
+
+
+def _real_estate(m: CountyMonth) -> pl.DataFrame:
+    homes = m.heads.filter(pl.col("owns_home") | pl.col("second_home"))
+    second = m.heads.filter(pl.col("second_home"))
+    return pl.concat(
         [
             homes.select(
                 "id_number",
-                property_id=pl.format("{}F01", household_no),
+                property_id=pl.format("{}F01", _household_no()),
                 area=(pl.col("size") * 18 + pl.col("hh") % 37).cast(pl.Float64),
                 usage=pl.lit("住宅"),
                 registered_on=pl.lit(dt.date(2012, 5, 1)) + pl.duration(days=pl.col("hh") % 3000),
             ),
             second.select(
                 "id_number",
-                property_id=pl.format("{}F02", household_no),
+                property_id=pl.format("{}F02", _household_no()),
                 area=pl.lit(96.0),
                 usage=pl.when(pl.col("hh") % 3 == 0).then(pl.lit("商业")).otherwise(pl.lit("住宅")),
                 registered_on=pl.lit(dt.date(2020, 3, 1)) + pl.duration(days=pl.col("hh") % 1500),
             ),
         ]
     )
-    out["vehicles"] = pl.concat(
+
+
+def _vehicles(m: CountyMonth) -> pl.DataFrame:
+    return pl.concat(
         [
-            heads.filter(pl.col("two_wheeler")).select(
+            m.heads.filter(pl.col("two_wheeler")).select(
                 "id_number",
-                vehicle_id=pl.format("LZM{}", household_no),
+                vehicle_id=pl.format("LZM{}", _household_no()),
                 vehicle_type=pl.when(pl.col("residence_type") == "农村")
                 .then(pl.lit("农用车"))
                 .otherwise(pl.lit("摩托车")),
                 operating=pl.lit("否"),
                 registered_on=pl.lit(dt.date(2018, 4, 1)),
             ),
-            heads.filter(pl.col("has_car")).select(
+            m.heads.filter(pl.col("has_car")).select(
                 "id_number",
-                vehicle_id=pl.format("LSV{}", household_no),
+                vehicle_id=pl.format("LSV{}", _household_no()),
                 vehicle_type=pl.lit("小型汽车"),
                 operating=pl.lit("否"),
                 registered_on=pl.lit(dt.date(2021, 7, 1)),
             ),
         ]
     )
-    out["business"] = pl.concat(
+
+
+def _business(m: CountyMonth) -> pl.DataFrame:
+    return pl.concat(
         [
-            heads.filter(pl.col("tiny_business")).select(
+            m.heads.filter(pl.col("tiny_business")).select(
                 "id_number",
                 entity_id=_entity_id("92"),
                 entity_type=pl.lit("个体工商户"),
@@ -500,7 +687,7 @@ def month_deliveries(
                 registered_capital=pl.lit(20000.0),
                 status=pl.lit("存续"),
             ),
-            heads.filter(pl.col("has_company")).select(
+            m.heads.filter(pl.col("has_company")).select(
                 "id_number",
                 entity_id=_entity_id("91"),
                 entity_type=pl.lit("有限责任公司"),
@@ -510,68 +697,115 @@ def month_deliveries(
             ),
         ]
     )
-    savers = alive.filter((pl.col("deposit") > 0) | (pl.col("excess_deposit") & (pl.col("pos") == 0)))
-    out["deposits"] = savers.select(
+
+
+def _deposits(m: CountyMonth) -> pl.DataFrame:
+    excess = pl.col("excess_deposit") & (pl.col("pos") == 0)
+    return m.alive.filter((pl.col("deposit") > 0) | excess).select(
         "id_number",
         institution=pl.when(pl.col("hh") % 3 == 0).then(pl.lit("农村信用社")).otherwise(pl.lit("邮储银行")),
-        balance=pl.when(pl.col("excess_deposit") & (pl.col("pos") == 0))
-        .then(pl.lit(180000.0))
-        .otherwise(pl.col("deposit")),
+        balance=pl.when(excess).then(pl.lit(180000.0)).otherwise(pl.col("deposit")),
     )
-    fund = alive.filter(pl.col("housing_fund"))
-    out["housing_fund"] = fund.select("id_number", monthly_deposit=pl.lit(680.0), status=pl.lit("正常"))
-    hit = heads.filter(pl.col("disaster_month") == mi)
-    out["disasters"] = hit.select(
+
+
+def _housing_fund(m: CountyMonth) -> pl.DataFrame:
+    return m.alive.filter(pl.col("housing_fund")).select(
+        "id_number", monthly_deposit=pl.lit(680.0), status=pl.lit("正常")
+    )
+
+
+def _disasters(m: CountyMonth) -> pl.DataFrame:
+    hit = m.heads.filter(pl.col("disaster_month") == m.index)
+    return hit.select(
         "id_number",
-        occurred_on=in_month(hit.height),
+        occurred_on=m.in_month(hit.height),
         disaster_type=pl.lit("洪涝"),
         house_damage="house_damage",
         loss_amount=pl.lit(30000.0),
     )
-    rated = heads.filter((pl.col("dilapidated") != "") & (pl.col("residence_type") == "农村"))
-    out["dilapidated_housing"] = rated.select(
+
+
+def _dilapidated_housing(m: CountyMonth) -> pl.DataFrame:
+    rated = m.heads.filter((pl.col("dilapidated") != "") & (pl.col("residence_type") == "农村"))
+    return rated.select(
         "id_number",
         grade="dilapidated",
         assessed_on=pl.lit(dt.date(2023, 6, 1)) + pl.duration(days=pl.col("hh") % 700),
     )
-    legal = alive.filter((pl.col("hh") * 7 + mi) % 2000 == 0)
-    out["legal_aid"] = legal.select(
-        "id_number", case_type=pl.lit("劳动争议"), opened_on=in_month(legal.height)
-    )
+
+
+def _legal_aid(m: CountyMonth) -> pl.DataFrame:
+    legal = m.alive.filter((pl.col("hh") * 7 + m.index) % 2000 == 0)
+    return legal.select("id_number", case_type=pl.lit("劳动争议"), opened_on=m.in_month(legal.height))
+
+
+# The sources a county delivers each month, each made by its own function. The order is the order of
+# the month's random draws (dates within the month, claims) and of the dirt drawn when they are
+# written: keep it, or the same seed makes another month. `divisions` (from `geography`) and
+# `outcomes` (from the home's cases) are made apart, once for the whole month.
+SOURCE_MAKERS: dict[str, Callable[[CountyMonth], pl.DataFrame]] = {
+    "roster": _roster,
+    "disability": _disability,
+    "enrolment": _enrolment,
+    "education_aid": _education_aid,
+    "medical_claims": _medical_claims,
+    "medical_assistance": _medical_assistance,
+    "employment": _employment,
+    "work_injury": _work_injury,
+    "social_insurance": _social_insurance,
+    "deaths": _deaths,
+    "missing_persons": _missing_persons,
+    "real_estate": _real_estate,
+    "vehicles": _vehicles,
+    "business": _business,
+    "deposits": _deposits,
+    "housing_fund": _housing_fund,
+    "disasters": _disasters,
+    "dilapidated_housing": _dilapidated_housing,
+    "legal_aid": _legal_aid,
+}
+
+
+def month_deliveries(
+    month: str, seed: int, county_idx: int, households: pl.DataFrame, persons: pl.DataFrame
+) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    """One county's rows for every source in `month`, and the truth rows planted in it."""
+    m = county_month(month, seed, county_idx, households, persons)
+    return {source: make(m) for source, make in SOURCE_MAKERS.items()}, _month_truth(m)
+
+
+def _month_truth(m: CountyMonth) -> pl.DataFrame:
+    """The planted households of the month; ineligibility only where the household receives
+    something (recipients)."""
     truth = pl.concat(
         [
-            _truth(month, mi, p, alive, heads),
-            p.filter(stale)
-            .select(
+            _planted(m),
+            m.stale.select(
                 "household_id",
                 kind=pl.lit("ineligible"),
                 detail=pl.lit("deceased_still_listed"),
-                month=pl.lit(month),
-            )
-            .unique(),
-            pl.concat([twice.select("household_id"), moved.select("household_id")]).select(
+                month=pl.lit(m.month),
+            ).unique(),
+            pl.concat([m.twice.select("household_id"), m.moved.select("household_id")]).select(
                 "household_id",
                 kind=pl.lit("ineligible"),
                 detail=pl.lit("person_in_two_households"),
-                month=pl.lit(month),
+                month=pl.lit(m.month),
             ),
         ]
     )
-    # Ineligibility matters for households that receive something: keep it for recipients only.
-    recipients = hh.filter(pl.col("category").is_in(["低保", "特困"])).select("household_id")
-    truth = pl.concat(
+    recipients = m.households.filter(pl.col("category").is_in(["低保", "特困"])).select("household_id")
+    return pl.concat(
         [
             truth.filter(pl.col("kind") != "ineligible"),
             truth.filter(pl.col("kind") == "ineligible").join(recipients, on="household_id", how="semi"),
         ]
     )
-    return out, truth
 
 
-def _truth(
-    month: str, mi: int, persons: pl.DataFrame, alive: pl.DataFrame, heads: pl.DataFrame
-) -> pl.DataFrame:
+def _planted(m: CountyMonth) -> pl.DataFrame:
     """Which households were planted with which hardship or ineligibility this month."""
+    mi, persons, alive, heads = m.index, m.persons, m.alive, m.heads
     planted = [
         alive.filter(pl.col("big_bill_month") == mi).select(
             "household_id", kind=pl.lit("hardship"), detail=pl.lit("medical_bill")
@@ -615,7 +849,7 @@ def _truth(
             "household_id", kind=pl.lit("eligible"), detail=pl.lit("income_below_standard")
         ),
     ]
-    return pl.concat(planted).unique(maintain_order=True).with_columns(month=pl.lit(month))
+    return pl.concat(planted).unique(maintain_order=True).with_columns(month=pl.lit(m.month))
 
 
 # --- writing: the formats and the dirt departments deliver --------------------------------------
