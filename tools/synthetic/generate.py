@@ -785,7 +785,7 @@ def _month_truth(m: CountyMonth) -> pl.DataFrame:
                 kind=pl.lit("ineligible"),
                 detail=pl.lit("deceased_still_listed"),
                 month=pl.lit(m.month),
-            ).unique(),
+            ).unique(maintain_order=True),
             pl.concat([m.twice.select("household_id"), m.moved.select("household_id")]).select(
                 "household_id",
                 kind=pl.lit("ineligible"),
