@@ -342,6 +342,83 @@ def _archive(paths: list[Path], target: Path) -> None:
         shutil.copyfile(path, target / path.name)
 
 
+NOT_DELIVERED = {
+    "status": "not_delivered",
+    "files": [],
+    "rows_delivered": None,
+    "accepted": None,
+    "quarantined": None,
+    "error": None,
+    "ignored_columns": [],
+    "ge_results": None,
+    "history_rows": 0,
+    "history_from": None,
+}
+
+
+def _check_unchanged(archived: list[Path], expected: dict[str, str], folder: Path) -> None:
+    """The files archived are the ones `start` named the build by, byte for byte."""
+    changed = {p.name for p in archived if sha256_file(p) != expected.get(p.name)} | (
+        set(expected) - {p.name for p in archived}
+    )
+    if changed:
+        raise LandingError(
+            f"{folder}: {', '.join(sorted(changed))} changed since this run started; "
+            "start the month again to load the new delivery"
+        )
+
+
+def _load(h: Home, source: str, staged, archived: list[Path], month: str, work: Path, info: dict) -> dict:
+    """Check a staged source and place its accepted rows by prefecture; returns its delivery record."""
+    build = h.building.path
+    codes = division_codes(h, month) if source != "divisions" else None
+    ids = issued_ids(h, month) if source == "outcomes" else None
+    closed = closed_ids(h, month) if source == "outcomes" else None
+    persons = areas.placement(h, month) if areas.by_person(source) else None
+    batches: list[Path] = []
+
+    def accept(rows: pl.DataFrame) -> None:
+        batches.append(work / "accepted" / f"{len(batches):05}.parquet")
+        write_parquet(rows, batches[-1])
+        fault("batch", source)
+
+    result = check(
+        staged.source,
+        staged.scan(),
+        staged.malformed,
+        month,
+        codes,
+        accept,
+        issued_ids=ids,
+        closed_ids=closed,
+        batch_rows=BATCH_ROWS,
+        held=held_rows(h, source, month, archived),
+    )
+    span = history_span(source, staged.files, batches)
+    info["prefectures"] = len(areas.write(pl.scan_parquet(batches), source, build / source, persons))
+    write_parquet(
+        result.quarantine.sort("source_file", "source_row", "column", "check"),
+        build / "_quarantine" / f"{source}.parquet",
+    )
+    error = None
+    if codes is None and source != "divisions":
+        error = "no divisions delivery in force: division codes not checked"
+    if ids is None and source == "outcomes":
+        error = "no earlier month published: returned ids not checked"
+    info.update(delivered=result.delivered, accepted=result.accepted_rows, quarantined=result.quarantined)
+    return {
+        **span,
+        "status": "delivered",
+        "files": [_file_record(f) for f in staged.files],
+        "rows_delivered": result.delivered,
+        "accepted": result.accepted_rows,
+        "quarantined": result.quarantined,
+        "ignored_columns": staged.ignored_columns,
+        "ge_results": json.dumps(result.ge_results, ensure_ascii=False, default=str, sort_keys=True),
+        "error": error,
+    }
+
+
 def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dict:
     """Read, cast and validate one source into the run's build; returns its counts (for XCom)."""
     h = open_build(home, run_id)
@@ -349,19 +426,7 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
     found, _ = find_deliveries(Path(landing) / month)
     paths = found.get(source, [])
     expected = {f["file"]: f["sha256"] for f in _build_json(h)["inputs"] if f["source"] == source}
-    record = {
-        "source": source,
-        "status": "not_delivered",
-        "files": [],
-        "rows_delivered": None,
-        "accepted": None,
-        "quarantined": None,
-        "error": None,
-        "ignored_columns": [],
-        "ge_results": None,
-        "history_rows": 0,
-        "history_from": None,
-    }
+    record = {"source": source, **NOT_DELIVERED}
     with timed(f"ingest {source}") as info:
         fault("ingest", source)
         if not paths:
@@ -369,14 +434,7 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
         else:
             _archive(paths, build / "_raw" / source)
             archived = [build / "_raw" / source / p.name for p in paths]
-            changed = {p.name for p in archived if sha256_file(p) != expected.get(p.name)} | (
-                set(expected) - {p.name for p in paths}
-            )
-            if changed:
-                raise LandingError(
-                    f"{Path(landing) / month}: {', '.join(sorted(changed))} changed since this run started; "
-                    "start the month again to load the new delivery"
-                )
+            _check_unchanged(archived, expected, Path(landing) / month)
             # this try's own folder (a try of a lost worker may still be writing); publish removes
             # what a killed try leaves
             work = build / f".{source}.{uuid.uuid4().hex}.tmp"
@@ -388,54 +446,7 @@ def ingest(source: str, month: str, landing: str, home: str, run_id: str) -> dic
                 record.update(status="unusable", error=problem, files=[_raw_record(p) for p in archived])
                 info["status"] = f"UNUSABLE: {exc}"
             else:
-                codes = division_codes(h, month) if source != "divisions" else None
-                ids = issued_ids(h, month) if source == "outcomes" else None
-                closed = closed_ids(h, month) if source == "outcomes" else None
-                persons = areas.placement(h, month) if areas.by_person(source) else None
-                batches: list[Path] = []
-
-                def accept(rows: pl.DataFrame) -> None:
-                    batches.append(work / "accepted" / f"{len(batches):05}.parquet")
-                    write_parquet(rows, batches[-1])
-                    fault("batch", source)
-
-                result = check(
-                    staged.source,
-                    staged.scan(),
-                    staged.malformed,
-                    month,
-                    codes,
-                    accept,
-                    issued_ids=ids,
-                    closed_ids=closed,
-                    batch_rows=BATCH_ROWS,
-                    held=held_rows(h, source, month, archived),
-                )
-                record.update(history_span(source, staged.files, batches))
-                written = areas.write(pl.scan_parquet(batches), source, build / source, persons)
-                info["prefectures"] = len(written)
-                write_parquet(
-                    result.quarantine.sort("source_file", "source_row", "column", "check"),
-                    build / "_quarantine" / f"{source}.parquet",
-                )
-                record.update(
-                    status="delivered",
-                    files=[_file_record(f) for f in staged.files],
-                    rows_delivered=result.delivered,
-                    accepted=result.accepted_rows,
-                    quarantined=result.quarantined,
-                    ignored_columns=staged.ignored_columns,
-                    ge_results=json.dumps(result.ge_results, ensure_ascii=False, default=str, sort_keys=True),
-                )
-                if codes is None and source != "divisions":
-                    record["error"] = "no divisions delivery in force: division codes not checked"
-                if ids is None and source == "outcomes":
-                    record["error"] = "no earlier month published: returned ids not checked"
-                info.update(
-                    delivered=result.delivered,
-                    accepted=result.accepted_rows,
-                    quarantined=result.quarantined,
-                )
+                record.update(_load(h, source, staged, archived, month, work, info))
             finally:
                 shutil.rmtree(work, ignore_errors=True)
     write_parquet(pl.DataFrame([record], schema=DELIVERY_SCHEMA), build / "_deliveries" / f"{source}.parquet")
