@@ -351,114 +351,144 @@ class Document:
         missing = [c for c, index in which.items() if index is None]
         if missing:
             raise MissingGlyph(self.title or "PDF", missing, chain.names())
-        code: dict[str, str] = {}
-        subsets = []  # (chain index, font, subset, old gid of each new gid, character of each new gid)
-        for index in sorted({0, *which.values()}):  # the primary always, e.g. for an empty text
-            font = chain.font(index)
-            mine = [c for c in chars if which[c] == index]
-            gids = [font.glyph(c) for c in mine]
-            subset, order = font.subset(gids)
-            new_gid = {old: new for new, old in enumerate(order)}
-            code.update({c: f"{new_gid[g]:04X}" for c, g in zip(mine, gids, strict=True)})
-            unicode_of = {new_gid[g]: c for c, g in zip(mine, gids, strict=True) if g}
-            subsets.append((index, font, subset, order, unicode_of))
+        code, subsets = _subsets(chain, chars, which)
         fallback = {c for c, index in which.items() if index}  # characters not in the primary font
-        height = A4[1]
-        streams = []
-        for page in self.pages:
-            out = []
-            for op in page.ops:
-                if op[0] == "text":
-                    _, x, y, text, size, bold = op
-                    if fallback.isdisjoint(text):  # all in the primary font, the common case: one run
-                        runs = [(1, "".join(map(code.__getitem__, text)))]
-                    else:  # runs of characters drawn by the same font, each selected before it is shown
-                        runs = [
-                            (index + 1, "".join(map(code.__getitem__, run)))
-                            for index, run in groupby(text, which.__getitem__)
-                        ] or [(1, "")]
-                    number, hexes = runs[0]
-                    mode = f"2 Tr {size * 0.03:.2f} w " if bold else "0 Tr "
-                    shown = f"/F{number} {size:g} Tf {x:.2f} {height - y:.2f} Td <{hexes}> Tj"
-                    for number, hexes in runs[1:]:
-                        shown += f" /F{number} {size:g} Tf <{hexes}> Tj"
-                    out.append(f"BT {mode}{shown} ET")
-                elif op[0] == "line":
-                    _, x1, y1, x2, y2, width = op
-                    out.append(f"{width:g} w {x1:.2f} {height - y1:.2f} m {x2:.2f} {height - y2:.2f} l S")
-                elif op[0] == "polygon":
-                    out.append(_polygon(op, height))
-                else:
-                    _, x, y, w, h, fill = op
-                    rect = f"{x:.2f} {height - y - h:.2f} {w:.2f} {h:.2f} re"
-                    out.append(f"{fill:g} g {rect} f 0 g" if fill is not None else f"0.5 w {rect} S")
-            streams.append(deflate.zlib_compress("\n".join(out).encode("ascii"), DEFLATE_LEVEL))
-
+        streams = [
+            deflate.zlib_compress(_page_content(page, code, which, fallback).encode("ascii"), DEFLATE_LEVEL)
+            for page in self.pages
+        ]
         objects: list[bytes] = []
-
-        def add(body: bytes) -> int:
-            objects.append(body)
-            return len(objects)
-
-        def stream(data: bytes, extra: str = "") -> bytes:
-            return (
-                f"<< /Length {len(data)} /Filter /FlateDecode{extra} >>\nstream\n".encode()
-                + data
-                + b"\nendstream"
-            )
-
-        fonts = []
-        for index, font, subset, order, unicode_of in subsets:
-            scale = 1000 / font.units
-            widths = " ".join(str(round(font.advance[g] * scale)) for g in order[1:])
-            ps_name = "SNSUBS+" + "".join(ch for ch in font.name if ch.isalnum())[:40]
-            file_id = add(stream(deflate.zlib_compress(subset, DEFLATE_LEVEL), f" /Length1 {len(subset)}"))
-            x0, y0, x1, y1 = (round(v * scale) for v in font.bbox)
-            descriptor = add(
-                f"<< /Type /FontDescriptor /FontName /{ps_name} /Flags 4 /FontBBox [{x0} {y0} {x1} {y1}] "
-                f"/ItalicAngle 0 /Ascent {round(font.ascent * scale)} /Descent {round(font.descent * scale)} "
-                f"/CapHeight {round(font.ascent * scale)} /StemV 80 /FontFile2 {file_id} 0 R >>".encode()
-            )
-            cid = add(
-                f"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{ps_name} "
-                "/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
-                f"/FontDescriptor {descriptor} 0 R /W [1 [{widths}]] /CIDToGIDMap /Identity >>".encode()
-            )
-            to_unicode = add(stream(deflate.zlib_compress(_tounicode(unicode_of), DEFLATE_LEVEL)))
-            type0 = add(
-                f"<< /Type /Font /Subtype /Type0 /BaseFont /{ps_name} /Encoding /Identity-H "
-                f"/DescendantFonts [{cid} 0 R] /ToUnicode {to_unicode} 0 R >>".encode()
-            )
-            fonts.append(f"/F{index + 1} {type0} 0 R")
+        fonts = [_font_objects(objects, *subset) for subset in subsets]
         pages_id = len(objects) + 2 * len(streams) + 1
         kids = []
         for data in streams:
-            content = add(stream(data))
+            content = _add(objects, _stream(data))
             kids.append(
-                add(
+                _add(
+                    objects,
                     f"<< /Type /Page /Parent {pages_id} 0 R /MediaBox [0 0 {A4[0]} {A4[1]}] "
-                    f"/Resources << /Font << {' '.join(fonts)} >> >> /Contents {content} 0 R >>".encode()
+                    f"/Resources << /Font << {' '.join(fonts)} >> >> /Contents {content} 0 R >>".encode(),
                 )
             )
-        add(f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>".encode())
-        catalog = add(f"<< /Type /Catalog /Pages {pages_id} 0 R /Lang (zh-CN) >>".encode())
-        info = add(
+        kids_refs = " ".join(f"{k} 0 R" for k in kids)
+        _add(objects, f"<< /Type /Pages /Kids [{kids_refs}] /Count {len(kids)} >>".encode())
+        catalog = _add(objects, f"<< /Type /Catalog /Pages {pages_id} 0 R /Lang (zh-CN) >>".encode())
+        info = _add(
+            objects,
             f"<< /Title {_text_string(self.title)} /Author {_text_string(self.author)} "
-            "/Producer (safetynet) >>".encode()
+            "/Producer (safetynet) >>".encode(),
         )
-        out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-        offsets = []
-        for number, body in enumerate(objects, start=1):
-            offsets.append(len(out))
-            out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-        xref = len(out)
-        out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-        out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
-        out += (
-            f"trailer\n<< /Size {len(objects) + 1} /Root {catalog} 0 R /Info {info} 0 R >>\n"
-            f"startxref\n{xref}\n%%EOF\n"
-        ).encode()
-        return bytes(out)
+        return _file(objects, catalog, info)
+
+
+def _subsets(chain, chars: list[str], which: dict[str, int]) -> tuple[dict[str, str], list[tuple]]:
+    """Each character's glyph code, and the font subsets: (chain index, font, subset, old gid of each
+    new gid, character of each new gid)."""
+    code: dict[str, str] = {}
+    subsets = []
+    for index in sorted({0, *which.values()}):  # the primary always, e.g. for an empty text
+        font = chain.font(index)
+        mine = [c for c in chars if which[c] == index]
+        gids = [font.glyph(c) for c in mine]
+        subset, order = font.subset(gids)
+        new_gid = {old: new for new, old in enumerate(order)}
+        code.update({c: f"{new_gid[g]:04X}" for c, g in zip(mine, gids, strict=True)})
+        unicode_of = {new_gid[g]: c for c, g in zip(mine, gids, strict=True) if g}
+        subsets.append((index, font, subset, order, unicode_of))
+    return code, subsets
+
+
+def _text_op(
+    op: tuple, code: dict[str, str], which: dict[str, int], fallback: set[str], height: float
+) -> str:
+    _, x, y, text, size, bold = op
+    if fallback.isdisjoint(text):  # all in the primary font, the common case: one run
+        runs = [(1, "".join(map(code.__getitem__, text)))]
+    else:  # runs of characters drawn by the same font, each selected before it is shown
+        runs = [
+            (index + 1, "".join(map(code.__getitem__, run)))
+            for index, run in groupby(text, which.__getitem__)
+        ] or [(1, "")]
+    number, hexes = runs[0]
+    mode = f"2 Tr {size * 0.03:.2f} w " if bold else "0 Tr "
+    shown = f"/F{number} {size:g} Tf {x:.2f} {height - y:.2f} Td <{hexes}> Tj"
+    for number, hexes in runs[1:]:
+        shown += f" /F{number} {size:g} Tf <{hexes}> Tj"
+    return f"BT {mode}{shown} ET"
+
+
+def _page_content(page, code: dict[str, str], which: dict[str, int], fallback: set[str]) -> str:
+    """A page's content stream, before compression."""
+    height = A4[1]
+    out = []
+    for op in page.ops:
+        if op[0] == "text":
+            out.append(_text_op(op, code, which, fallback, height))
+        elif op[0] == "line":
+            _, x1, y1, x2, y2, width = op
+            out.append(f"{width:g} w {x1:.2f} {height - y1:.2f} m {x2:.2f} {height - y2:.2f} l S")
+        elif op[0] == "polygon":
+            out.append(_polygon(op, height))
+        else:
+            _, x, y, w, h, fill = op
+            rect = f"{x:.2f} {height - y - h:.2f} {w:.2f} {h:.2f} re"
+            out.append(f"{fill:g} g {rect} f 0 g" if fill is not None else f"0.5 w {rect} S")
+    return "\n".join(out)
+
+
+def _add(objects: list[bytes], body: bytes) -> int:
+    """Append a PDF object; returns its number."""
+    objects.append(body)
+    return len(objects)
+
+
+def _stream(data: bytes, extra: str = "") -> bytes:
+    return f"<< /Length {len(data)} /Filter /FlateDecode{extra} >>\nstream\n".encode() + data + b"\nendstream"
+
+
+def _font_objects(objects: list[bytes], index: int, font, subset: bytes, order, unicode_of: dict) -> str:
+    """A subset font's objects (file, descriptor, CID font, ToUnicode, Type0); returns its resource entry."""
+    scale = 1000 / font.units
+    widths = " ".join(str(round(font.advance[g] * scale)) for g in order[1:])
+    ps_name = "SNSUBS+" + "".join(ch for ch in font.name if ch.isalnum())[:40]
+    file_id = _add(objects, _stream(deflate.zlib_compress(subset, DEFLATE_LEVEL), f" /Length1 {len(subset)}"))
+    x0, y0, x1, y1 = (round(v * scale) for v in font.bbox)
+    descriptor = _add(
+        objects,
+        f"<< /Type /FontDescriptor /FontName /{ps_name} /Flags 4 /FontBBox [{x0} {y0} {x1} {y1}] "
+        f"/ItalicAngle 0 /Ascent {round(font.ascent * scale)} /Descent {round(font.descent * scale)} "
+        f"/CapHeight {round(font.ascent * scale)} /StemV 80 /FontFile2 {file_id} 0 R >>".encode(),
+    )
+    cid = _add(
+        objects,
+        f"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /{ps_name} "
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
+        f"/FontDescriptor {descriptor} 0 R /W [1 [{widths}]] /CIDToGIDMap /Identity >>".encode(),
+    )
+    to_unicode = _add(objects, _stream(deflate.zlib_compress(_tounicode(unicode_of), DEFLATE_LEVEL)))
+    type0 = _add(
+        objects,
+        f"<< /Type /Font /Subtype /Type0 /BaseFont /{ps_name} /Encoding /Identity-H "
+        f"/DescendantFonts [{cid} 0 R] /ToUnicode {to_unicode} 0 R >>".encode(),
+    )
+    return f"/F{index + 1} {type0} 0 R"
+
+
+def _file(objects: list[bytes], catalog: int, info: int) -> bytes:
+    """The objects as a PDF file: header, bodies, cross-reference table and trailer."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root {catalog} 0 R /Info {info} 0 R >>\n"
+        f"startxref\n{xref}\n%%EOF\n"
+    ).encode()
+    return bytes(out)
 
 
 def _polygon(op: tuple, height: float) -> str:
