@@ -17,6 +17,8 @@ import shlex
 import subprocess
 from pathlib import Path
 
+from safetynet.config import locations
+
 log = logging.getLogger(__name__)
 
 
@@ -53,8 +55,6 @@ def read(home: str | Path) -> list[dict]:
 
 async def deadline_missed(context: dict | None = None, **kwargs) -> None:
     """Airflow's deadline alert (run in the triggerer): a month's run has not finished in time."""
-    from safetynet.config import locations
-
     dag_run = (context or {}).get("dag_run") or {}
     if dag_run.get("run_type") not in (None, "scheduled"):
         return  # a backfilled or manual month is late by design: its deadline is the schedule's

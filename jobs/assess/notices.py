@@ -16,6 +16,7 @@ import datetime as dt
 
 import polars as pl
 
+from jobs.assess.households import area_roster
 from safetynet import concepts as c
 from safetynet.lake import Home
 from safetynet.months import add_months, month_bounds
@@ -52,8 +53,6 @@ def school_year_start(month: str, p: Population) -> dt.date:
 def anticipate(home: Home, month: str, rules: RuleSet, area: str | None = None) -> pl.DataFrame:
     """The month's notices (of one prefecture's households, with `area`): none outside the notice
     months."""
-    from jobs.assess.households import area_roster
-
     p = rules.population
     roster = home.scan("roster", month) if area is None else area_roster(home, month, area)
     if int(month[5:]) not in p.notice_months or not p.stages or roster is None:

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import polars as pl
 
 from jobs.cases.lifecycle import STATES
-from jobs.export import portraits
+from jobs.export import overview, portraits
 from jobs.export.household_reports import (
     REPORT_DIR,
     SUMMARY_FILE,
@@ -37,6 +37,7 @@ from jobs.export.household_reports import (
 )
 from jobs.export.returnable import write_list
 from jobs.ingest.areas import prefecture
+from jobs.publish import warehouse
 from safetynet.builds import open_build
 from safetynet.faults import fault
 from safetynet.ids import mask_ids
@@ -531,9 +532,6 @@ def write_overviews(h: Home, month: str, counties: list[str], names: dict[str, s
     """Each county's overview (jobs/export/overview.py), an offline HTML file published with the month:
     `report/overview/<county>.html`, from the warehouse's views over this build."""
     import duckdb
-
-    from jobs.export import overview
-    from jobs.publish import warehouse
 
     con = duckdb.connect(config={"threads": threads()})
     for sql in warehouse.statements(h):

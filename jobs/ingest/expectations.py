@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from safetynet.contract import SUITES, Source
+from safetynet.ids import check_character
 
 SUITE_DIR = Path(__file__).resolve().parents[2] / "expectations"
 
@@ -156,8 +157,6 @@ def register_custom_expectations() -> None:
         ColumnMapMetricProvider,
         column_condition_partial,
     )
-
-    from safetynet.ids import check_character
 
     def valid(value: object) -> bool:
         s = str(value)

@@ -21,10 +21,12 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from jobs.ingest import areas
+from jobs.ingest import areas, report
 from jobs.ingest.deliveries import DeliveredFile, find_deliveries, is_history, stage_source
 from jobs.ingest.validate import QUARANTINE_SCHEMA, check
 from jobs.ingest.watched import WATCHED_FILE, write_watched
+from jobs.month.assess import checked_rules
+from jobs.publish import manifest, warehouse
 from jobs.publish.deployment import backfill_command
 from safetynet import alerts, runs
 from safetynet.builds import open_build
@@ -42,6 +44,7 @@ from safetynet.lake import (
     write_parquet,
 )
 from safetynet.months import add_months, month_range, previous_month
+from safetynet.pdf import find_font
 from safetynet.progress import say, timed
 from safetynet.rules import load_population
 from safetynet.versions import code_version, rule_version, suite_version
@@ -271,9 +274,6 @@ def build_id(
 def start(month: str, landing: str, home: str, run_id: str) -> dict:
     """Check the landing folder, name the build by its inputs and open the run's staging area."""
     found = preflight(Path(landing), month)
-    from jobs.month.assess import checked_rules
-    from safetynet.pdf import find_font
-
     checked_rules()  # a rule set that does not load stops the run before anything is written
     find_font()  # so does a machine that cannot draw the township reports
     _, unknown = find_deliveries(Path(landing) / month)
@@ -517,8 +517,6 @@ def _build_json(h: Home) -> dict:
 
 def record(month: str, home: str, run_id: str) -> dict:
     """The month's delivery record and validation report, in the build (not yet published)."""
-    from jobs.ingest import report
-
     h = open_build(home, run_id)
     build = h.building.path
     fault("record", month)
@@ -580,8 +578,6 @@ def publish(month: str, home: str, run_id: str) -> dict:
     """The month's one commit point: the run manifest, the build renamed into the lake, then a new
     commit (catalog, warehouse, township files) made current by one rename. Safe to retry and to
     clear: every step checks what is already done."""
-    from jobs.publish import manifest, warehouse
-
     h = open_build(home, run_id)
     build = h.building.path
     meta = _build_json(h)

@@ -22,6 +22,7 @@ import duckdb
 from safetynet.contract import SOURCES
 from safetynet.lake import Home, dataset_files
 from safetynet.months import previous_month
+from safetynet.rules import load_rules
 
 VIEWS_DIR = Path(__file__).resolve().parents[2] / "warehouse" / "views"
 DUCKDB_TYPES = {"date": "date", "amount": "decimal(16, 2)", "int": "integer"}
@@ -192,8 +193,6 @@ def _rule_parameters(sql: str) -> str:
     as literals: each policy number lives once, in rules/outcomes/cases.yaml."""
     if not any(f"{{{key}}}" in sql for key in ("kpi_months", "yield_outcomes", "withdraw_outcomes")):
         return sql
-    from safetynet.rules import load_rules
-
     cases = load_rules().cases
 
     def listed(codes: tuple[str, ...]) -> str:

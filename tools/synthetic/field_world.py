@@ -64,6 +64,7 @@ from tools.synthetic.generate import (
     _encode,
     _id_numbers,
     _pick,
+    file_names,
     geography,
 )
 
@@ -1194,8 +1195,6 @@ def _history_file(month_dir: Path, source: str, frame: pl.DataFrame) -> int:
 
 def _clear(month_dir: Path) -> None:
     """Remove what an earlier generation of the world wrote (its own names only)."""
-    from tools.synthetic.generate import file_names
-
     own = {READY, *(f"{s}.history.csv" for s in SOURCES)} | {n for s in SOURCES for n in file_names(s)}
     for path in month_dir.iterdir():
         if path.is_file() and path.name in own:
