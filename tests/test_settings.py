@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from safetynet import resources
-from safetynet.cli import app
 from safetynet.errors import SetupError
 from safetynet.settings import PREFIX, Settings, described, settings
 from safetynet.versions import content_hash
