@@ -550,6 +550,58 @@ def expectations(
     typer.echo("suites match the contract")
 
 
+def _columns(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as lines of left-aligned columns (the last column is not padded)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]) for row in rows
+    ]
+
+
+def _rule_values(values: object, prefix: str = "") -> list[tuple[str, str]]:
+    """(key, value) of a loaded rule file's fields, a mapping's entries as `key.entry`."""
+    items = values.items() if isinstance(values, dict) else vars(values).items()
+    rows = []
+    for key, value in items:
+        if isinstance(value, dict):
+            rows += _rule_values(value, f"{prefix}{key}.")
+        else:
+            shown = ", ".join(map(str, value)) if isinstance(value, tuple | list) else str(value)
+            rows.append((f"{prefix}{key}", shown))
+    return rows
+
+
+@app.command()
+def settings() -> None:
+    """The deployment's settings: each SAFETYNET_* variable, its value, where it came from and what it
+    does; the folders of rules, SQL, suites and DAG in use; the schedule and portal limits (deployment
+    values kept in rules/, outside the rule version)."""
+    from safetynet.resources import FOLDERS, located
+    from safetynet.rules import load_portal, load_schedule
+    from safetynet.settings import described
+    from safetynet.settings import settings as current_settings
+
+    try:
+        current = current_settings()
+        folders = [(name, *map(str, reversed(located(name, current)))) for name in FOLDERS]
+    except SetupError as exc:
+        fail(str(exc), 2)
+    rows = [("setting", "value", "from", "description")]
+    rows += [(name, value or "-", source, text) for name, value, source, text in described(current)]
+    typer.echo("\n".join(_columns(rows)))
+    typer.echo("\npackage data (safetynet/resources.py)")
+    typer.echo("\n".join(_columns([("folder", "from", "path"), *folders])))
+    rules = located("rules", current)[0]
+    try:
+        files = {"release/schedule.yaml": load_schedule(rules), "portal/portal.yaml": load_portal(rules)}
+    except RulesError as exc:
+        fail(str(exc), 2)
+    typer.echo(f"\ndeployment values in {rules} (not part of the rule version)")
+    rows = [("file", "key", "value")]
+    rows += [(name, key, value) for name, loaded in files.items() for key, value in _rule_values(loaded)]
+    typer.echo("\n".join(_columns(rows)))
+
+
 if __name__ == "__main__":
     app()
 

@@ -54,7 +54,6 @@ data team (`safetynet/alerts.py`). Params `landing` and `home` default to `$SAFE
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import pendulum
 from airflow.providers.standard.operators.hitl import ApprovalOperator
@@ -73,11 +72,13 @@ from airflow.sdk import (
 from safetynet.contract import SOURCE_NAMES
 from safetynet.embedded import embedded
 from safetynet.rules import load_schedule
+from safetynet.settings import settings
 from safetynet.workers import EXPORT_SLOTS
 
 DAG_ID = "safetynet_monthly"
 OTHER_SOURCES = [s for s in SOURCE_NAMES if s not in ("divisions", "roster")]
 SCHEDULE = load_schedule()
+SETTINGS = settings()  # the deployment's (safetynet/settings.py), read when the DAG file is parsed
 WAREHOUSE = Asset("safetynet_warehouse")  # a month published: auditors' views and lake
 TOWNSHIP_FILES = Asset("safetynet_township_files")  # its township files (the portal follows it)
 
@@ -182,8 +183,8 @@ class ReleaseApproval(ApprovalOperator):
     default_args={
         "owner": "data-team",
         # SAFETYNET_TASK_RETRIES / SAFETYNET_RETRY_DELAY (seconds) let tests retry at once
-        "retries": int(os.environ.get("SAFETYNET_TASK_RETRIES", "2")),
-        "retry_delay": dt.timedelta(seconds=float(os.environ.get("SAFETYNET_RETRY_DELAY", "30"))),
+        "retries": SETTINGS.task_retries,
+        "retry_delay": dt.timedelta(seconds=SETTINGS.retry_delay),
         "on_failure_callback": _record_failure,
     },
     # Off in the embedded run: Airflow 3.3's `dag.test()` fails to finish a run whose DAG has a

@@ -58,9 +58,11 @@ from portal import audit, uploads
 from portal.accounts import Account, Accounts, WeakPassword, escaped
 from portal.files import AREA, TOWNSHIP, Folder, Library, add_drawn, drawn_folder, listed_cases, zip_folder
 from safetynet.contract import APPLICATION
+from safetynet.errors import SetupError
 from safetynet.lake import Home
 from safetynet.pdf import FontChain, MissingGlyph, find_font
 from safetynet.rules import PortalSettings, load_portal, load_rules
+from safetynet.settings import settings
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["url"] = lambda s: quote(str(s), safe="/")
@@ -143,12 +145,10 @@ def _secret(home: Path) -> str:
 def from_env() -> FastAPI:
     """The portal as `serve --workers N` starts it in each worker process (uvicorn's factory):
     home, landing and the cookie setting come from the environment the command set."""
-    landing = os.environ.get("SAFETYNET_PORTAL_LANDING")
-    return create_app(
-        Path(os.environ["SAFETYNET_PORTAL_HOME"]),
-        Path(landing) if landing else None,
-        https_only=os.environ.get("SAFETYNET_PORTAL_HTTPS_ONLY") == "1",
-    )
+    current = settings()
+    if current.portal_home is None:
+        raise SetupError("SAFETYNET_PORTAL_HOME is not set: start the portal with safetynet serve --home")
+    return create_app(current.portal_home, current.portal_landing, https_only=current.portal_https_only)
 
 
 def create_app(

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import shlex
 import subprocess
 from pathlib import Path
 
 from safetynet.config import locations
+from safetynet.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def notify(home: str | Path | None, kind: str, subject: str, body: str = "", **f
             folder.mkdir(parents=True, exist_ok=True)
             with open(folder / "alerts.jsonl", "a", encoding="utf-8") as out:
                 out.write(line + "\n")
-        command = os.environ.get("SAFETYNET_ALERT_COMMAND")
+        command = settings().alert_command
         if command:
             subprocess.run(shlex.split(command), input=line, text=True, timeout=60, check=True)
     except (OSError, subprocess.SubprocessError) as exc:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 from safetynet.errors import LandingError
+from safetynet.settings import settings
 
 
 def locations(landing: str | None, home: str | None) -> tuple[str, str]:
-    landing = landing or os.environ.get("SAFETYNET_LANDING", "")
-    home = home or os.environ.get("SAFETYNET_HOME", "")
+    landing = landing or settings().landing or ""
+    home = home or settings().home or ""
     if not landing or not home:
         raise LandingError(
             "landing and home are not set: pass them as DAG params or set SAFETYNET_LANDING/SAFETYNET_HOME"

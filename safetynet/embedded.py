@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-DAG_FILE = ROOT / "dags" / "safetynet_monthly.py"
+from safetynet.resources import folder
+
+DAG_FILE = "safetynet_monthly.py"  # in the package data's dags/ (safetynet/resources.py)
 DAG_ID = "safetynet_monthly"
 TZ = ZoneInfo("Asia/Shanghai")
 MARK = "SAFETYNET_EMBEDDED"
@@ -35,7 +36,7 @@ def airflow_env(home: Path, airflow_home: Path | None = None) -> dict[str, str]:
     af = (airflow_home or home / "airflow").resolve()
     return {
         "AIRFLOW_HOME": str(af),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(folder("dags")),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{af / 'airflow.db'}",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR"),
@@ -69,7 +70,7 @@ def logical_date_for(month: str) -> dt.datetime:
 
 
 def load_dag():
-    spec = importlib.util.spec_from_file_location("safetynet_monthly", DAG_FILE)
+    spec = importlib.util.spec_from_file_location("safetynet_monthly", folder("dags") / DAG_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.monthly_dag

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
+
+from safetynet.settings import settings
 
 
 class InjectedFault(RuntimeError):
@@ -24,15 +25,15 @@ class InjectedFault(RuntimeError):
 
 
 def fault(task: str, point: str) -> None:
-    spec = os.environ.get("SAFETYNET_FAULT", "")
+    current = settings()  # read at each point, as a test sets and clears the fault while it runs
+    spec = current.fault
     if not spec:
         return
     want_task, want_point, *rest = spec.split(":") + [""]
     if (want_task, want_point) != (task, point):
         return
-    once = os.environ.get("SAFETYNET_FAULT_ONCE")
-    if once:
-        marker = Path(once)
+    marker = current.fault_once
+    if marker is not None:
         if marker.exists():
             return
         marker.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ Droid Sans Fallback, HanaMinA/B and BabelStone Han qualify; CFF fonts such as No
 
 from __future__ import annotations
 
-import os
 import struct
 import warnings
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ import deflate
 import numpy as np
 
 from safetynet.errors import SafetynetError, SetupError
+from safetynet.settings import settings
 
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
@@ -87,7 +87,7 @@ class MissingGlyph(SafetynetError):
 def find_font() -> tuple[Path, ...]:
     """The font chain: the primary Chinese font ($SAFETYNET_CJK_FONT, else the first Debian font
     installed), then the fallback fonts installed. Only a missing primary stops a run."""
-    configured = os.environ.get("SAFETYNET_CJK_FONT")
+    configured = settings().cjk_font
     candidates = [configured] if configured else list(FONT_CANDIDATES)
     primary = next((Path(c) for c in candidates if Path(c).is_file()), None)
     if primary is None:

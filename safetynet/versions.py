@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
+from safetynet.resources import PACKAGED, folder, lock_file
+
+# The folder of the packages `jobs` and `safetynet`: the checkout, or site-packages when installed.
 ROOT = Path(__file__).resolve().parent.parent
 # SAFETYNET_RULES points a run at another rules folder (to try a change before committing it).
-RULES_DIR = Path(os.environ.get("SAFETYNET_RULES") or ROOT / "rules").resolve()
-SUITES_DIR = ROOT / "expectations"
+RULES_DIR = folder("rules")
+SUITES_DIR = folder("expectations")
 
 
 # When a run starts and how long it waits, and how the portal signs people in, never change what a
@@ -17,13 +19,17 @@ SUITES_DIR = ROOT / "expectations"
 NOT_RULES = ("release/schedule.yaml", "portal/portal.yaml")
 
 
-def content_hash(folder: Path, pattern: str, exclude: tuple[str, ...] = ()) -> str:
-    """First 12 hex digits of SHA-256 over the sorted (relative path, bytes) of the files."""
+def content_hash(
+    root: Path, pattern: str, exclude: tuple[str, ...] = (), exclude_folders: tuple[str, ...] = ()
+) -> str:
+    """First 12 hex digits of SHA-256 over the sorted (relative path, bytes) of the files, less the
+    files named in `exclude` and those under the top folders named in `exclude_folders`."""
     digest = hashlib.sha256()
-    for path in sorted(folder.rglob(pattern)):
-        if path.relative_to(folder).as_posix() in exclude:
+    for path in sorted(root.rglob(pattern)):
+        relative = path.relative_to(root)
+        if relative.as_posix() in exclude or relative.parts[0] in exclude_folders:
             continue
-        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(relative.as_posix().encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")
@@ -42,8 +48,13 @@ def code_version() -> str:
     """The code a month is computed with: jobs, the contract and helpers, the warehouse SQL, and the
     locked library versions (Polars and DuckDB write their version into every file)."""
     digest = hashlib.sha256()
-    lock = ROOT / "uv.lock"
-    digest.update(lock.read_bytes() if lock.exists() else b"no lock file")
-    for folder, pattern in (("jobs", "*.py"), ("safetynet", "*.py"), ("warehouse", "*.sql")):
-        digest.update(content_hash(ROOT / folder, pattern).encode())
+    lock = lock_file()
+    digest.update(lock.read_bytes() if lock is not None else b"no lock file")
+    # the package data an installed safetynet carries is not its code (the same hash as a checkout's)
+    for code, pattern in (
+        (ROOT / "jobs", "*.py"),
+        (ROOT / "safetynet", "*.py"),
+        (folder("warehouse"), "*.sql"),
+    ):
+        digest.update(content_hash(code, pattern, exclude_folders=(PACKAGED,)).encode())
     return digest.hexdigest()[:12]

@@ -24,11 +24,14 @@ from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
-# The export task's pool slots, and so the processes it draws documents with: a deployment setting.
-EXPORT_SLOTS = int(os.environ.get("SAFETYNET_EXPORT_SLOTS", "2"))
+from safetynet.settings import settings
+
+# The export task's pool slots, and so the processes it draws documents with: a deployment setting
+# (SAFETYNET_EXPORT_SLOTS), read when this module is imported.
+EXPORT_SLOTS = settings().export_slots
 # Rows an ingest task reads, checks and places at a time, so its memory follows this setting and not
-# the size of a delivery: a deployment setting (SAFETYNET_BATCH_ROWS).
-BATCH_ROWS = int(os.environ.get("SAFETYNET_BATCH_ROWS", "500000"))
+# the size of a delivery: a deployment setting (SAFETYNET_BATCH_ROWS), read when imported.
+BATCH_ROWS = settings().batch_rows
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
 
 
@@ -47,9 +50,9 @@ def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
 def allotted(slots: int | None = None, cpu_max: Path = CGROUP_CPU_MAX) -> int:
     """Processes a task runs: SAFETYNET_WORKERS, else its pool `slots` (else the CPUs it may use),
     never more than the CPUs it may use."""
-    setting = os.environ.get("SAFETYNET_WORKERS")
-    if setting:
-        return max(1, int(setting))
+    setting = settings().workers
+    if setting is not None:
+        return max(1, setting)
     usable = usable_cpus(cpu_max)
     return max(1, min(slots or usable, usable))
 
@@ -59,8 +62,8 @@ def threads() -> int:
     use. DuckDB's own default is the machine's core count, which in a pod or beside other tasks on a
     Celery worker is the node's. (Polars sizes its pool by Rust's `available_parallelism`, which
     already honours the affinity and the cgroup's quota.)"""
-    setting = os.environ.get("SAFETYNET_DUCKDB_THREADS")
-    return max(1, int(setting)) if setting else usable_cpus()
+    setting = settings().duckdb_threads
+    return max(1, setting) if setting is not None else usable_cpus()
 
 
 @contextmanager

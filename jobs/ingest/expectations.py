@@ -13,8 +13,9 @@ from pathlib import Path
 
 from safetynet.contract import SUITES, Source
 from safetynet.ids import check_character
+from safetynet.resources import folder
 
-SUITE_DIR = Path(__file__).resolve().parents[2] / "expectations"
+SUITE_DIR = folder("expectations")
 
 
 def _exp(type_: str, reason: str, **kwargs: object) -> dict:

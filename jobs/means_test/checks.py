@@ -22,7 +22,6 @@ into `_doubtful/shared.parquet`. Without `area`, the whole month in one `data.pa
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from pathlib import Path
 
@@ -37,13 +36,14 @@ from safetynet.errors import RulesError
 from safetynet.lake import SHARED, WHOLE, Home, replace_dir, write_parquet
 from safetynet.months import add_months, month_bounds
 from safetynet.progress import timed
+from safetynet.resources import folder
 from safetynet.rules import RuleSet
+from safetynet.settings import settings
 from safetynet.workers import threads
 
 # checks that compare a household with the others of the whole month, not of its prefecture
 ACROSS_PREFECTURES = ("person_in_two_households",)
-DUCKDB_MEMORY = "3GB"  # the means test's DuckDB, unless SAFETYNET_DUCKDB_MEMORY says otherwise
-MEANS_DIR = Path(__file__).resolve().parents[2] / "warehouse" / "means_test"
+MEANS_DIR = folder("warehouse") / "means_test"
 DOUBTFUL_SCHEMA = {
     "month": pl.String,
     "record_id": pl.String,
@@ -86,9 +86,9 @@ def connect(
     tables that every check reads."""
     # Threads: the CPUs the task may use, or SAFETYNET_DUCKDB_THREADS (safetynet/workers.py; the
     # determinism test runs the checks on 1 thread and on all cores).
-    # SAFETYNET_DUCKDB_MEMORY caps DuckDB's memory (its temp tables included): past it, DuckDB
-    # spills to a folder beside the build, so the task's peak RSS stays bounded at any scale.
-    config = {"memory_limit": os.environ.get("SAFETYNET_DUCKDB_MEMORY", DUCKDB_MEMORY), "threads": threads()}
+    # SAFETYNET_DUCKDB_MEMORY (3GB unless set) caps DuckDB's memory (its temp tables included): past
+    # it, DuckDB spills to a folder beside the build, so the task's peak RSS stays bounded at any scale.
+    config = {"memory_limit": settings().duckdb_memory, "threads": threads()}
     if home.building is not None:
         # one folder per connection: prefectures' means tests run at once, and DuckDB's spill
         # files carry no name of their own (two instances in one folder would read each other's)

@@ -22,9 +22,10 @@ import duckdb
 from safetynet.contract import SOURCES
 from safetynet.lake import Home, dataset_files
 from safetynet.months import previous_month
+from safetynet.resources import folder
 from safetynet.rules import load_rules
 
-VIEWS_DIR = Path(__file__).resolve().parents[2] / "warehouse" / "views"
+VIEWS_DIR = folder("warehouse") / "views"
 DUCKDB_TYPES = {"date": "date", "amount": "decimal(16, 2)", "int": "integer"}
 # {lake:<dataset>/*.parquet}: a view needs the dataset; {lake?:...}: a dataset older builds lack, read
 # as no rows (the view unions it by name with its typed columns)
