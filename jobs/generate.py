@@ -26,6 +26,7 @@ from jobs.lake import Home
 from safetynet.contract import SOURCES
 from safetynet.ids import CHECK_MAP, WEIGHTS
 from safetynet.months import month_bounds
+from safetynet.rules import load_population
 
 MONTH0 = dt.date(2024, 1, 1)  # month index 0 of the event calendar
 HORIZON = 72  # months of the event calendar (2024-01 .. 2029-12)
@@ -204,7 +205,8 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
     disabled_base = rng.random(m) < 0.13
     disability_month = np.where(disabled_base, -999, _event_month(rng, m, 0.03))
     health = np.where(disabled_base, "残疾", health)
-    working_age = (age >= 18) & (age < 60)
+    concepts = load_population()  # the working age of rules/parameters/population.yaml, as the checks read
+    working_age = (age >= concepts.working_age_from) & (age <= concepts.working_age_to)
     labour = np.where(
         ~working_age, "无", np.where(health == "健康", "有", np.where(health == "慢性病", "部分丧失", "无"))
     )

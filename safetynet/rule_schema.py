@@ -59,7 +59,7 @@ class Strict(BaseModel):
 # --- scalar types -----------------------------------------------------------------------------------
 
 
-def _date(value: Any) -> dt.date:
+def to_date(value: Any) -> dt.date:
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
     try:
@@ -81,7 +81,7 @@ def _prefix(value: Any) -> str:
     raise problem(f"'{value}' is not 'default' or a division-code prefix")
 
 
-Date = Annotated[dt.date, BeforeValidator(_date)]
+Date = Annotated[dt.date, BeforeValidator(to_date)]
 Number = Annotated[int | float, PlainValidator(_number)]
 Prefix = Annotated[str, BeforeValidator(_prefix)]
 

@@ -543,7 +543,7 @@ def _since(path: Path, root: Path, day: dt.date | None) -> dt.date:
     """The latest date among the file's parameters in force on `day` (the values' common start)."""
     raw = _read(path, root)
     dates = [
-        schema._date(d)
+        schema.to_date(d)
         for value in raw.values()
         if isinstance(value, dict) and isinstance(value.get("values"), dict)
         for d in value["values"]
