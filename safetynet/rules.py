@@ -27,7 +27,11 @@ from safetynet.versions import RULES_DIR, rule_version
 __all__ = ["DIRECTIONS", "KINDS", "LEVELS", "LISTS", "NEAR_DIBAO", "OPS", "STAGES", "URGENCIES", "VISITS"]
 
 
-class _StrictLoader(yaml.SafeLoader):
+# libyaml's parser where PyYAML was built with it (the parse is most of `load_rules`' time)
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_SafeLoader):  # type: ignore[misc, valid-type]
     """SafeLoader that refuses a mapping with the same key twice (PyYAML keeps the last)."""
 
 
@@ -400,14 +404,15 @@ def _read(path: Path, root: Path) -> Any:
     except RulesError as exc:
         raise RulesError(f"{_name(path, root)}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise RulesError(f"{_name(path, root)}: not valid YAML ({exc})") from None
+        raise RulesError(f"{_name(path, root)}: not valid YAML ({' '.join(str(exc).split())})") from None
 
 
-def _load(model: type[M], path: Path, root: Path, day: dt.date | None = None) -> M:
-    """The file checked against its model; dated parameters take their value in force on `day`."""
+def _load(model: type[M], path: Path, root: Path, day: dt.date | None = None, raw: Any = None) -> M:
+    """The file (or its `raw` content, read already) checked against its model; dated parameters
+    take their value in force on `day`."""
     file = _name(path, root)
     try:
-        return model.model_validate(_read(path, root), context={"day": day})
+        return model.model_validate(_read(path, root) if raw is None else raw, context={"day": day})
     except ValidationError as exc:
         key, problem = schema.problem_of(exc)
         raise (_fail(file, key, problem) if key else RulesError(f"{file}: the document {problem}")) from None
@@ -539,9 +544,8 @@ def _by_place(model: type[schema.PlaceFile], path: Path, root: Path) -> PlaceDat
     return _place_dated({start: entry.value for start, entry in _load(model, path, root).values.items()})
 
 
-def _since(path: Path, root: Path, day: dt.date | None) -> dt.date:
-    """The latest date among the file's parameters in force on `day` (the values' common start)."""
-    raw = _read(path, root)
+def _since(raw: dict, day: dt.date | None) -> dt.date:
+    """The latest date among a checked file's parameters in force on `day` (the values' common start)."""
     dates = [
         schema.to_date(d)
         for value in raw.values()
@@ -553,9 +557,10 @@ def _since(path: Path, root: Path, day: dt.date | None) -> dt.date:
 
 def _means_limits(root: Path, day: dt.date | None) -> MeansLimits:
     path = root / "means_test" / "limits.yaml"
-    m = _load(schema.LimitsFile, path, root, day)
+    raw = _read(path, root)
+    m = _load(schema.LimitsFile, path, root, day, raw)
     return MeansLimits(
-        effective_from=_since(path, root, day),
+        effective_from=_since(raw, day),
         near_dibao_factor=m.near_dibao_factor,
         financial_assets_months=m.financial_assets_months,
         max_homes=m.max_homes,
