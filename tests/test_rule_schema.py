@@ -3,6 +3,7 @@ one line naming the file, the key and the problem; a dated parameter gives the v
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 
 import pytest
@@ -177,3 +178,54 @@ def test_the_committed_parameters_are_dated_with_references():
         "特困": {"低保", "单人保"},
         "低保边缘": {"低保", "低保边缘"},
     }
+
+
+BASE = "parameters/social_insurance_minimum_base.yaml"
+BY_PLACE = """\
+description: 缴费基数下限
+unit: yuan per month
+reference: 测试
+values:
+  "2024-01-01":
+    reference: 2024年通知
+    value: {default: 3600, "4301": 3900}
+  "2026-01-01":
+    reference: 2026年通知
+    value: {default: 3800}
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "problem"),
+    [
+        ("", "", None, None),
+        ("    reference: 2026年通知\n", "", "values.2026-01-01.reference", "is missing"),
+        ("{default: 3800}", "{defualt: 3800}", "values.2026-01-01.value", "must map 'default'"),
+        (
+            '"4301": 3900',
+            '"43x1": 3900',
+            "values.2024-01-01.value.43x1",
+            "is not 'default' or a division-code",
+        ),
+        ('"4301": 3900', '"4301": 三千', "values.2024-01-01.value.4301", "must be a number, not '三千'"),
+        ("    value: {default: 3800}\n", "", "values.2026-01-01.value", "is missing"),
+        ("values:\n", "value:\n", "value", "is not a known key (did you mean 'values'?)"),
+    ],
+)
+def test_a_value_by_place_and_date_names_file_key_and_problem(root, old, new, key, problem):
+    write(root, GOOD)
+    path = root / BASE
+    kept = path.read_text(encoding="utf-8")
+    try:
+        path.write_text(BY_PLACE.replace(old, new, 1), encoding="utf-8")
+        if key is None:
+            base = load_rules(root).minimum_base
+            assert base.at(dt.date(2025, 6, 1)) == {"default": 3600, "4301": 3900}
+            assert base.at(dt.date(2026, 9, 1)) == {"default": 3800}
+            return
+        with pytest.raises(RulesError) as err:
+            load_rules(root)
+        assert str(err.value).startswith(f"rules/{BASE}: key '{key}': "), str(err.value)
+        assert problem in str(err.value)
+    finally:
+        path.write_text(kept, encoding="utf-8")
