@@ -13,29 +13,39 @@ from portal import audit, uploads
 from portal.files import Library
 from safetynet.lake import Home
 
+CASES = {
+    "id": pl.String,
+    "kind": pl.String,
+    "household_id": pl.String,
+    "first_month": pl.String,
+    "month": pl.String,
+    "visit_by": pl.Date,
+    "head_name": pl.String,
+    "state": pl.String,
+    "outcome": pl.String,
+    "visited_on": pl.String,
+}
+OUTCOMES = {"lead_id": pl.String, "outcome": pl.String, "visited_on": pl.String}
+
 
 def open_cases(home: Home, landing: Path | None, township: str, today: dt.date) -> pl.DataFrame:
     """Every case issued to a township, its latest issue, and its state: 已回传 (an outcome read by a
     run), 已上传待入库 (uploaded, read by the next run), 已逾期 (past its deadline) or 待核查."""
     months = sorted(home.catalog)
     issued = [p for m in months for p in home.files("_issued", m, prefecture_of(township))]
-    schema = {
-        "id": pl.String,
-        "kind": pl.String,
-        "household_id": pl.String,
-        "first_month": pl.String,
-        "month": pl.String,
-        "visit_by": pl.Date,
-        "head_name": pl.String,
-        "state": pl.String,
-        "outcome": pl.String,
-        "visited_on": pl.String,
-    }
     if not issued:
-        return pl.DataFrame(schema=schema)
-    cases = (
-        pl.scan_parquet(issued)
-        .filter(pl.col("township_code") == township)
+        return pl.DataFrame(schema=CASES)
+    cases = latest_issues(pl.scan_parquet(issued), township)
+    returned = returned_outcomes([p for m in months for p in home.files("outcomes", m)])
+    waiting = uploads.pending(home, landing, township).select("lead_id", "outcome", "visited_on")
+    heads = head_names(home.scan("roster", months[-1], area=prefecture_of(township)), cases)
+    return case_states(cases, heads, waiting, returned, today)
+
+
+def latest_issues(issued: pl.LazyFrame, township: str) -> pl.DataFrame:
+    """A township's cases, each as last issued, with the month it was first issued."""
+    return (
+        issued.filter(pl.col("township_code") == township)
         .sort("month")
         .group_by("id")
         .agg(
@@ -46,28 +56,40 @@ def open_cases(home: Home, landing: Path | None, township: str, today: dt.date) 
         )
         .collect()
     )
-    done = [p for m in months for p in home.files("outcomes", m)]
-    returned = (
+
+
+def returned_outcomes(done: list[Path]) -> pl.DataFrame:
+    """Each case's latest outcome read by a run."""
+    if not done:
+        return pl.DataFrame(schema=OUTCOMES)
+    return (
         pl.scan_parquet(done)
         .select("lead_id", "outcome", pl.col("visited_on").cast(pl.String))
         .sort("visited_on")
         .group_by("lead_id")
         .last()
         .collect()
-        if done
-        else pl.DataFrame(schema={"lead_id": pl.String, "outcome": pl.String, "visited_on": pl.String})
     )
-    waiting = uploads.pending(home, landing, township).select("lead_id", "outcome", "visited_on")
-    roster = home.scan("roster", months[-1], area=prefecture_of(township))
-    heads = (
+
+
+def head_names(roster: pl.LazyFrame | None, cases: pl.DataFrame) -> pl.DataFrame:
+    """The head's name of each case's household on the latest roster."""
+    if roster is None:
+        return pl.DataFrame(schema={"household_id": pl.String, "head_name": pl.String})
+    return (
         roster.filter(pl.col("household_id").is_in(cases["household_id"].implode()))
         .sort("household_id", pl.col("relation") != "户主")
         .group_by("household_id")
         .agg(head_name=pl.col("name").first())
         .collect()
-        if roster is not None
-        else pl.DataFrame(schema={"household_id": pl.String, "head_name": pl.String})
     )
+
+
+def case_states(
+    cases: pl.DataFrame, heads: pl.DataFrame, waiting: pl.DataFrame, returned: pl.DataFrame, today: dt.date
+) -> pl.DataFrame:
+    """Each case's state: an upload waiting for the run comes before an outcome read by a run,
+    which comes before the deadline."""
     out = (
         cases.join(heads, on="household_id", how="left")
         .join(
@@ -90,7 +112,7 @@ def open_cases(home: Home, landing: Path | None, township: str, today: dt.date) 
         )
         .sort("visit_by", "id")
     )
-    return out.select(list(schema))
+    return out.select(list(CASES))
 
 
 def upload_status(library: Library, landing: Path | None) -> list[dict]:
