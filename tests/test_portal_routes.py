@@ -4,6 +4,7 @@ and the dependencies themselves, on tiny in-process inputs."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated
@@ -138,10 +139,10 @@ def _form(session: dict) -> SimpleNamespace:
 def test_the_csrf_check_refuses_a_missing_or_wrong_token_with_403(session, token, refused):
     if refused:
         with pytest.raises(StarletteHTTPException) as caught:
-            csrf_checked(_form(session), token)
+            asyncio.run(csrf_checked(_form(session), token))
         assert caught.value.status_code == 403
     else:
-        assert csrf_checked(_form(session), token) is None
+        assert asyncio.run(csrf_checked(_form(session), token)) is None
 
 
 def _account(role: str, area: str) -> Account:
@@ -162,10 +163,10 @@ def _account(role: str, area: str) -> Account:
 def test_a_role_dependency_answers_404_to_another_role(roles, role, allowed):
     account = _account(role, "" if role == "admin" else "130102")
     if allowed:
-        assert role_in(*roles)(account) is account
+        assert asyncio.run(role_in(*roles)(account)) is account
     else:
         with pytest.raises(StarletteHTTPException) as caught:
-            role_in(*roles)(account)
+            asyncio.run(role_in(*roles)(account))
         assert caught.value.status_code == 404
 
 
@@ -173,10 +174,10 @@ def test_a_role_dependency_answers_404_to_another_role(roles, role, allowed):
 def test_only_a_township_office_uploads(role, allowed):
     account = _account(role, "130102001")
     if allowed:
-        assert uploader(account, "130102001") == "130102001"
+        assert asyncio.run(uploader(account, "130102001")) == "130102001"
     else:
         with pytest.raises(StarletteHTTPException):
-            uploader(account, "130102001")
+            asyncio.run(uploader(account, "130102001"))
 
 
 class _Library:

@@ -17,7 +17,7 @@ from portal import audit
 from portal.documents import document, lead_case, portrait_of, radar_svg, reportable
 from portal.files import add_drawn, drawn_folder
 from portal.pages import NotFound, log, names, page, send
-from portal.session import CSRF, MyFolder, MyTownship, SignedIn, my_folder_or_none
+from portal.session import CSRF, MyFolder, MyTownship, SignedIn, folder_of
 from safetynet.pdf import MissingGlyph
 
 router = APIRouter()
@@ -102,6 +102,6 @@ def download_drawn(
     request: Request, account: SignedIn, month: str, township: MyTownship, name: str
 ) -> Response:
     """A document drawn on demand, listed in the township's addendum: the rules of /download."""
-    folder = my_folder_or_none(request, month, township)
+    folder = folder_of(request, month, township)
     drawn = drawn_folder(request.app.state.home, folder) if folder else None
     return send(request, account, month, township, drawn, name)

@@ -10,7 +10,7 @@ from jobs.cases.lifecycle import STATES
 from portal.documents import files_table, on_demand
 from portal.files import zip_folder
 from portal.pages import log, names, page, send
-from portal.session import MyFolder, MyTownship, SignedIn, my_folder_or_none
+from portal.session import MyFolder, MyTownship, SignedIn, folder_of
 
 router = APIRouter()
 
@@ -45,7 +45,7 @@ async def folder_page(request: Request, account: SignedIn, folder: MyFolder) -> 
 async def download(
     request: Request, account: SignedIn, month: str, township: MyTownship, name: str
 ) -> Response:
-    return send(request, account, month, township, my_folder_or_none(request, month, township), name)
+    return send(request, account, month, township, folder_of(request, month, township), name)
 
 
 @router.get("/zip/{month}/{township}")
