@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from jobs.assess.households import Lake
+from jobs.assess.month_window import scan
 from jobs.ingest import areas
 from jobs.month import run as monthly
 from jobs.publish.sealed import connect
@@ -106,7 +106,7 @@ def test_months_before_prefectures_and_after_read_alike(tmp_path):
     h = Home(root)
     h.__dict__["catalog"] = catalog  # as if published (the cached property read once per Home)
     assert [p.name for p in h.files("roster", "2026-08", area="4302")] == ["data.parquet"]
-    rows = Lake(h).scan("roster", ["2026-08", "2026-09"]).collect()
+    rows = scan(h, "roster", ["2026-08", "2026-09"]).collect()
     assert rows.group_by("month").len().sort("month")["len"].to_list() == [5, 5]
     con = duckdb.connect()
     for sql in statements(h, catalog, views=False):

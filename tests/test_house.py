@@ -56,8 +56,8 @@ def test_the_code_as_it_is_keeps_the_floors(tree):
         ("jobs.ingest.coverage", "def _f():\n    from jobs.month import run  # noqa", "Floors"),
         # the product importing the synthetic generator
         ("jobs.export.lists", "from tools.synthetic import generate  # noqa", "Floors"),
-        # two modules of one stage importing each other
-        ("jobs.assess.households", "from jobs.assess import notices  # noqa", "No circles"),
+        # two modules of one stage importing each other (households reads through month_window)
+        ("jobs.assess.month_window", "from jobs.assess import households  # noqa", "No circles"),
     ],
     ids=["base imports a stage", "stage imports the tasks", "product imports a tool", "circle in a stage"],
 )

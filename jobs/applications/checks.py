@@ -65,7 +65,8 @@ import xlsxwriter
 
 from jobs.applications import authorisations
 from jobs.applications import duty as application_duty
-from jobs.assess.households import Lake, dibao_standard_expr
+from jobs.assess.households import dibao_standard_expr
+from jobs.assess.month_window import delivered as delivered_sources
 from jobs.export.household_reports import (
     ASSET_HEADERS,
     ASSETS_NOTE,
@@ -558,7 +559,7 @@ def check(h: Home, app: Application, rules: RuleSet) -> Checked:
     finally:
         con.close()
     row = household.row(0, named=True)
-    delivered = Lake(h).delivered(app.month)
+    delivered = delivered_sources(h, app.month)
     missing = [s for s in SNAPSHOTS_READ if s not in delivered]
     result, detail, meets = _verdict(app, row, records, missing, rules.means_limits.applied_for_within)
     row["members"] = members.with_columns(id_number=mask_ids(pl.col("id_number"))).to_dicts()

@@ -16,7 +16,7 @@ import datetime as dt
 
 import polars as pl
 
-from jobs.assess.households import area_roster
+from jobs.assess.month_window import area_roster
 from safetynet import concepts as c
 from safetynet.lake import Home
 from safetynet.months import add_months, month_bounds

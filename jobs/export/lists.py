@@ -118,9 +118,9 @@ LISTS = (
 )
 
 
-def _heads(home: Home, month: str, area: str) -> pl.DataFrame:
+def heads(roster: pl.DataFrame | None) -> pl.DataFrame:
+    """Each household's head (or first member): name and masked ID number."""
     columns = ["household_id", "id_number", "name", "relation"]
-    roster = home.read("roster", month, columns, area)
     if roster is None:  # a prefecture whose households have all left the roster: cases still listed
         roster = pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
     return (
@@ -189,76 +189,66 @@ def export(month: str, home: str, run_id: str, slots: int | None = None) -> dict
 def export_area(month: str, home: str, run_id: str, area: str, slots: int | None = None) -> dict:
     """A prefecture's township files, into the run's build; released to townships when `publish`
     commits. `slots`: the task's pool slots, the processes it may draw documents with
-    (safetynet.workers)."""
+    (safetynet.workers). Each township's rows are read and built first (`area_jobs`), then its
+    files drawn and put in place (`draw_area`)."""
 
     h = open_build(home, run_id)
     build = h.building.path.name.removeprefix("build=")
     replaces = json.loads((h.building.path / "build.json").read_text(encoding="utf-8"))["replaces"]
     rules = load_rules(month=month)  # the parameters in force in the month
-    labels = {c.id: c.label for c in rules.means_checks}
     target = h.building.path / "exports"
     # a folder of this try's own: a try of a lost worker may still be writing when its retry starts
     staging = h.building.path / f".exports.{area}.{uuid.uuid4().hex}.tmp"
     staging.mkdir()
-    heads = _heads(h, month, area)
-    columns = ["household_id", "division_code", "category", "hardship_score", "hardship_level", "top_factors"]
-    household_month = h.read("_household_month", month, columns, area)
-    if household_month is None:  # no household on the roster: only cases carried on
-        household_month = pl.DataFrame(
-            schema=dict.fromkeys(columns, pl.String) | {"hardship_score": pl.Float64}
-        )
-    listed = (
-        h.scan("_cases", month)
-        .filter(pl.col("sheet").is_not_null() & pl.col("township_code").str.starts_with(area))
-        .collect()
-        .join(heads, on="household_id", how="left")
-        .join(household_month, on="household_id", how="left")
-        .with_columns(record_id="case_id", lead_id="case_id", state_label=state_label())
-    )
-    leads = listed.filter(pl.col("kind") == "lead").with_columns(reasons=mask_ids(pl.col("reasons")))
-    doubtful = listed.filter(pl.col("kind") == "doubtful").with_columns(
-        check=pl.col("check_id").replace_strict(labels, default=pl.col("check_id")),
-        evidence=mask_ids(pl.col("evidence")),
-        sources=pl.col("source_refs").list.join("；"),
-    )
-    sample = listed.filter(pl.col("kind") == "recheck").join(draws(h, listed), on="case_id", how="left")
+    listed = read_listed(h, month, area)
     write_parquet(issued(month, listed), h.partition("_issued", month) / f"{area}.parquet")
     names = division_names(h, month)
-    issued_on = rules.deadlines.issued_on(month)
+    jobs, reports = area_jobs(h, month, area, rules, replaces, listed, staging)
+    context = Context(rules, month, build, names, rules.deadlines.issued_on(month), replaces)
+    drawn = draw_area(jobs, context, slots, staging, target)
+    with timed("county overviews") as info:
+        info["counties"] = write_overviews(h, month, sorted({t.code[:6] for t in jobs}), names, rules)
+    return {
+        "month": month,
+        "prefecture": area,
+        "townships": len(jobs),
+        "files": drawn["files"],
+        "reports": reports,
+        **{k: drawn[k] for k in ("report_seconds", "busy_seconds", "lists", "reports_failed")},
+        "portraits": drawn["portraits"],
+        "portraits_failed": drawn["portraits_failed"],
+        "exports": str(target),
+    }
+
+
+def read_listed(h: Home, month: str, area: str) -> pl.DataFrame:
+    """The prefecture's cases listed this month (`_cases` with a sheet), with their households'
+    heads and household-month columns."""
+    roster = h.read("roster", month, ["household_id", "id_number", "name", "relation"], area)
+    household_month = h.read("_household_month", month, HOUSEHOLD_COLUMNS, area)
+    cases = h.scan("_cases", month).filter(
+        pl.col("sheet").is_not_null() & pl.col("township_code").str.starts_with(area)
+    )
+    return listed_cases(cases.collect(), heads(roster), household_month)
+
+
+def area_jobs(
+    h: Home, month: str, area: str, rules: RuleSet, replaces: str | None, listed: pl.DataFrame, staging: Path
+) -> tuple[list[Township], int]:
+    """Every township's files to draw (read of the build: reports' and portraits' rows, notices,
+    re-check draws, the replaced build's lists), and the reports to draw."""
     with timed("report data") as info:
-        # a report for a new or changed doubtful record and a new re-check draw; others on demand
-        drawn = listed.filter(pl.col("kind").is_in(["doubtful", "recheck"]) & pl.col("changed"))
-        report_rows = gather(h, month, set(drawn["household_id"]), area)
+        report_rows = gather(h, month, report_households(listed), area)
         info["households"] = sum(len(rows) for rows in report_rows.values())
     with timed("portrait data") as info:
         # a portrait with the visit sheet for a new or escalated red/orange/yellow lead; others on demand
-        printed: dict[str, list[dict]] = {}
         printable = listed.filter(portraits.printed_at_export())
-        for p in portraits.gather(h, month, printable, rules.dimensions, area):
-            printed.setdefault(p["township_code"], []).append(p)
+        printed = by_township(portraits.gather(h, month, printable, rules.dimensions, area))
         info["portraits"] = sum(len(p) for p in printed.values())
-    noticed = h.read("_notices", month, area=area)
-    noticed = (
-        pl.DataFrame(schema={"township_code": pl.String, **dict.fromkeys(NOTICE_COLUMNS, pl.String)})
-        if noticed is None
-        else noticed.with_columns(child_id=mask_ids(pl.col("id_number")))
-    )
-    notices = {
-        key[0]: part.select(*NOTICE_COLUMNS)
-        for key, part in noticed.sort("township_code", "notice_id")
-        .partition_by("township_code", as_dict=True, maintain_order=True)
-        .items()
-    }
-    townships = sorted(
-        t for t in set(report_rows).union(listed["township_code"].drop_nulls(), notices) if t.startswith(area)
-    )
-    lead_counts: dict[str, dict[str, int]] = {}
-    for township, level, n in leads.group_by("township_code", "level").len().iter_rows():
-        lead_counts.setdefault(township, {})[level] = n
-    lists = {
-        name: _by_township(frame, headers)
-        for frame, (name, headers) in zip((leads, doubtful, sample), LISTS, strict=True)
-    }
+    notices = notices_by_township(h.read("_notices", month, area=area))
+    labels = {c.id: c.label for c in rules.means_checks}
+    lists = township_lists(*kinds(listed, labels, draws(h, listed)))
+    counts = lead_counts(listed)
     jobs = [
         Township(
             folder=str(staging / t[:6] / t),
@@ -266,25 +256,29 @@ def export_area(month: str, home: str, run_id: str, area: str, slots: int | None
             lists={name: mine.get(t, empty) for name, (mine, empty) in lists.items()},
             published=_published_contents(h, month, replaces, t),
             reports=report_rows.get(t, []),
-            leads=lead_counts.get(t, {}),
+            leads=counts.get(t, {}),
             portraits=printed.get(t, []),
             notices=notices.get(t),
         )
-        for t in townships
+        for t in area_townships(area, report_rows, listed, notices)
     ]
-    reports = sum(row["draw"] for rows in report_rows.values() for row in rows)
-    del report_rows, printed, lists
+    return jobs, sum(row["draw"] for rows in report_rows.values() for row in rows)
+
+
+def draw_area(jobs: list[Township], c: Context, slots: int | None, staging: Path, target: Path) -> dict:
+    """Draws the townships' files into `staging`, then puts each county's folder in place by one
+    rename; the counts and seconds of the pass."""
     with timed("township files") as info:
         fault("export", "reports")
         started = time.perf_counter()
-        done = draw_townships(jobs, Context(rules, month, build, names, issued_on, replaces), allotted(slots))
+        done = draw_townships(jobs, c, allotted(slots))
         seconds = time.perf_counter() - started
         failures = [f for d in done for f in d.failures]
         drawn_reports = sum(d.reports for d in done)
         drawn_portraits = sum(d.portraits for d in done)
         busy = {k: sum(d.seconds[k] for d in done) for k in ("lists", "reports", "portraits")}
         info.update(
-            townships=len(townships),
+            townships=len(jobs),
             lists=sum(len(d.lists) for d in done),
             reports=drawn_reports,
             portraits=drawn_portraits,
@@ -293,29 +287,112 @@ def export_area(month: str, home: str, run_id: str, area: str, slots: int | None
             per_second=round(drawn_reports / max(busy["reports"], 1e-9)),
         )
     reports_failed = sum(1 for f in failures if not f.file.startswith(portraits.PORTRAIT_DIR))
-    portrait_failures = len(failures) - reports_failed
     for failure in failures:  # the month goes on; the township's manifest lists what is missing
         say("export", f"not written: {failure.township_code}/{failure.file}: {failure.message}")
-    files = sum(d.files for d in done)
     for county in sorted(staging.iterdir()):  # the prefecture's counties, each by one rename
         replace_dir(county, target / county.name)
     shutil.rmtree(staging)
-    with timed("county overviews") as info:
-        info["counties"] = write_overviews(h, month, sorted({t[:6] for t in townships}), names, rules)
     return {
-        "month": month,
-        "prefecture": area,
-        "townships": len(townships),
-        "files": files,
-        "reports": reports,
+        "files": sum(d.files for d in done),
         "report_seconds": round(seconds, 2),  # the pass drawing every township's files
         "busy_seconds": {k: round(v, 2) for k, v in busy.items()},  # process seconds per kind
         "lists": sum(len(d.lists) for d in done),
         "reports_failed": reports_failed,
         "portraits": drawn_portraits,
-        "portraits_failed": portrait_failures,
-        "exports": str(target),
+        "portraits_failed": len(failures) - reports_failed,
     }
+
+
+# --- pure: a prefecture's rows by township --------------------------------------------------------
+
+HOUSEHOLD_COLUMNS = [
+    "household_id",
+    "division_code",
+    "category",
+    "hardship_score",
+    "hardship_level",
+    "top_factors",
+]
+
+
+def listed_cases(
+    cases: pl.DataFrame, heads: pl.DataFrame, household_month: pl.DataFrame | None
+) -> pl.DataFrame:
+    """The listed cases with their households' heads and household-month columns, ids for every
+    list and the state as staff read it."""
+    if household_month is None:  # no household on the roster: only cases carried on
+        household_month = pl.DataFrame(
+            schema=dict.fromkeys(HOUSEHOLD_COLUMNS, pl.String) | {"hardship_score": pl.Float64}
+        )
+    return (
+        cases.join(heads, on="household_id", how="left")
+        .join(household_month, on="household_id", how="left")
+        .with_columns(record_id="case_id", lead_id="case_id", state_label=state_label())
+    )
+
+
+def kinds(
+    listed: pl.DataFrame, labels: dict[str, str], drawn: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The lead list's, the doubtful records' and the re-check sample's rows (LISTS' order): ids in
+    the text masked, a check by its label (`labels`), a draw with how it was drawn (`drawn`)."""
+    leads = listed.filter(pl.col("kind") == "lead").with_columns(reasons=mask_ids(pl.col("reasons")))
+    doubtful = listed.filter(pl.col("kind") == "doubtful").with_columns(
+        check=pl.col("check_id").replace_strict(labels, default=pl.col("check_id")),
+        evidence=mask_ids(pl.col("evidence")),
+        sources=pl.col("source_refs").list.join("；"),
+    )
+    sample = listed.filter(pl.col("kind") == "recheck").join(drawn, on="case_id", how="left")
+    return leads, doubtful, sample
+
+
+def township_lists(*frames: pl.DataFrame) -> dict[str, tuple[dict[str, pl.DataFrame], pl.DataFrame]]:
+    """Each list's rows by township, and its empty list, by file name (`frames` in LISTS' order)."""
+    return {name: _by_township(frame, headers) for frame, (name, headers) in zip(frames, LISTS, strict=True)}
+
+
+def report_households(listed: pl.DataFrame) -> set[str]:
+    """A report for a new or changed doubtful record and a new re-check draw; others on demand."""
+    drawn = listed.filter(pl.col("kind").is_in(["doubtful", "recheck"]) & pl.col("changed"))
+    return set(drawn["household_id"])
+
+
+def by_township(rows: list[dict]) -> dict[str, list[dict]]:
+    """Rows (portraits') by their `township_code`, in order."""
+    out: dict[str, list[dict]] = {}
+    for row in rows:
+        out.setdefault(row["township_code"], []).append(row)
+    return out
+
+
+def notices_by_township(noticed: pl.DataFrame | None) -> dict[str, pl.DataFrame]:
+    """The anticipated needs by township, in notice order, the child's ID number masked."""
+    noticed = (
+        pl.DataFrame(schema={"township_code": pl.String, **dict.fromkeys(NOTICE_COLUMNS, pl.String)})
+        if noticed is None
+        else noticed.with_columns(child_id=mask_ids(pl.col("id_number")))
+    )
+    return {
+        key[0]: part.select(*NOTICE_COLUMNS)
+        for key, part in noticed.sort("township_code", "notice_id")
+        .partition_by("township_code", as_dict=True, maintain_order=True)
+        .items()
+    }
+
+
+def area_townships(area: str, reports: dict, listed: pl.DataFrame, notices: dict) -> list[str]:
+    """The prefecture's townships with a file: reports, listed cases or notices."""
+    found = set(reports).union(listed["township_code"].drop_nulls(), notices)
+    return sorted(t for t in found if t.startswith(area))
+
+
+def lead_counts(listed: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Each township's leads by colour (level)."""
+    counts: dict[str, dict[str, int]] = {}
+    leads = listed.filter(pl.col("kind") == "lead")
+    for township, level, n in leads.group_by("township_code", "level").len().iter_rows():
+        counts.setdefault(township, {})[level] = n
+    return counts
 
 
 class Township(NamedTuple):

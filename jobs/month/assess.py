@@ -29,8 +29,9 @@ from __future__ import annotations
 import polars as pl
 
 from jobs.assess import notices
-from jobs.assess.households import FEATURES, STAGE_COLUMNS, applying, assemble, window
+from jobs.assess.households import FEATURES, STAGE_COLUMNS, assemble
 from jobs.assess.leads import make_leads, warn
+from jobs.assess.month_window import applying, window
 from jobs.assess.score import score
 from jobs.cases import capacity
 from jobs.cases import lifecycle as cases
