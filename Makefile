@@ -86,9 +86,9 @@ format: install
 	$(VENV)/bin/ruff format .
 
 # The manual (docs/, MkDocs Material) built offline into site/: the references are generated first
-# (tools/docgen); --strict fails on a broken link or a page left out of mkdocs.yml's nav.
+# (docs/gen.py); --strict fails on a broken link or a page left out of mkdocs.yml's nav.
 docs: install
-	$(VENV)/bin/python -m tools.docgen
+	$(VENV)/bin/python docs/gen.py
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # Province scale by default (2 M households); smaller with BENCH_ARGS="--households 200000".

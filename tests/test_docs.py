@@ -1,0 +1,173 @@
+"""The manual stays true: its generated pages are what the code makes now, every view and column is
+described, every module is on the layout page, every page is in the navigation, and the real-service
+test runs with the Airflow settings the production page lists."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("docs_gen", ROOT / "docs" / "gen.py")
+gen = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gen)
+sys.path.insert(0, str(ROOT / "tests"))
+import services  # noqa: E402  (tests/services.py, beside this file)
+
+GENERATED = [*gen.PAGES, *gen.SECTIONS]
+
+
+@pytest.fixture(scope="module")
+def generated() -> dict[str, str]:
+    return gen.generated()
+
+
+@pytest.mark.parametrize("page", GENERATED)
+def test_a_generated_page_is_what_the_code_makes_now(generated, page):
+    on_disk = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    assert on_disk == generated[page], f"docs/{page} is out of date: run `make docs` (python docs/gen.py)"
+
+
+def test_every_command_has_its_section():
+    import typer
+
+    from cli.main import app
+
+    page = (ROOT / "docs" / "reference" / "cli.md").read_text(encoding="utf-8")
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():
+        assert f"## `safetynet {name}`" in page, f"docs/reference/cli.md: no section for `safetynet {name}`"
+        for sub in getattr(command, "commands", {}):
+            assert f"### `safetynet {name} {sub}`" in page, (
+                f"docs/reference/cli.md: no `safetynet {name} {sub}`"
+            )
+
+
+def test_every_view_and_column_is_described():
+    docs = gen.view_docs()  # raises, naming the yml and the column, when one is not
+    assert sorted(docs) == sorted(p.stem for p in gen.VIEWS.glob("*.sql"))
+
+
+VIEW_YML = {
+    "complete": ("description: one row per x\ncolumns:\n  - name: a\n    description: the a\n", None),
+    "no yml": (None, "v_x.yml: missing"),
+    "no view description": ("columns:\n  - name: a\n    description: the a\n", "no description of the view"),
+    "a column without description": (
+        "description: d\ncolumns:\n  - name: a\n    description: the a\n  - name: b\n",
+        "column b has no description",
+    ),
+    "an empty column description": (
+        "description: d\ncolumns:\n  - name: a\n    description: ' '\n",
+        "column a",
+    ),
+    "no columns": ("description: d\n", "no columns"),
+    "a column twice": (
+        "description: d\ncolumns:\n  - name: a\n    description: x\n  - name: a\n    description: y\n",
+        "described twice",
+    ),
+    "an unknown key": (
+        "description: d\ntests: []\ncolumns:\n  - name: a\n    description: x\n",
+        "unknown keys",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", VIEW_YML)
+def test_view_yml_checks(case, tmp_path, monkeypatch):
+    text, problem = VIEW_YML[case]
+    views = tmp_path / "warehouse" / "views"
+    views.mkdir(parents=True)
+    (views / "v_x.sql").write_text("create view v_x as select 1 as a\n")
+    if text is not None:
+        (views / "v_x.yml").write_text(text)
+    monkeypatch.setattr(gen, "ROOT", tmp_path)
+    monkeypatch.setattr(gen, "VIEWS", views)
+    if problem is None:
+        assert list(gen.view_docs()) == ["v_x"]
+    else:
+        with pytest.raises(gen.DocError, match=problem) as raised:
+            gen.view_docs()
+        assert "warehouse/views/v_x.yml" in str(raised.value)
+
+
+def test_the_views_columns_are_the_warehouses(looped):
+    """The columns each yml describes are those the published warehouse has, in its order."""
+    described = {view: [c["name"] for c in doc["columns"]] for view, doc in gen.view_docs().items()}
+    actual = gen.warehouse_columns(looped)
+    for view, columns in actual.items():
+        missing = [c for c in columns if c not in described[view]]
+        extra = [c for c in described[view] if c not in columns]
+        assert not missing, f"warehouse/views/{view}.yml: columns not described: {missing}"
+        assert not extra, f"warehouse/views/{view}.yml: describes columns the view lacks: {extra}"
+        assert described[view] == columns, f"warehouse/views/{view}.yml: columns not in the view's order"
+
+
+def test_every_module_is_on_the_layout_page():
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    page = (ROOT / "docs" / "reference" / "layout.md").read_text(encoding="utf-8")
+    listed, folder = set(), None
+    for line in page.splitlines():
+        if line.startswith("## `"):
+            folder = line.strip("# `").rstrip("/")
+        elif line.startswith("| `") and folder:
+            listed.add(f"{folder}/{line.split('`')[1]}")
+    missing = sorted(set(tracked) - listed)
+    assert not missing, f"docs/reference/layout.md lacks {missing}: run `make docs`"
+
+
+def _nav_pages(node) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [p for value in node.values() for p in _nav_pages(value)]
+    return [p for item in node for p in _nav_pages(item)]
+
+
+def test_every_page_is_in_the_navigation():
+    nav = _nav_pages(yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))["nav"])
+    pages = {
+        p.relative_to(ROOT / "docs").as_posix()
+        for p in (ROOT / "docs").rglob("*.md")
+        if not p.name.endswith(".intro.md")
+    }
+    assert not pages - set(nav), f"mkdocs.yml nav lacks {sorted(pages - set(nav))}"
+    assert not set(nav) - pages, f"mkdocs.yml nav names missing pages {sorted(set(nav) - pages)}"
+
+
+@pytest.mark.parametrize("broker", [None, "redis://127.0.0.1:1/0"])
+def test_the_real_services_run_with_the_settings_the_page_lists(broker, tmp_path):
+    env = services.airflow_env("http://127.0.0.1:1", "postgresql://db", tmp_path, {}, broker)
+    entries = gen.airflow_settings()
+    for entry in entries:
+        if entry["scope"] == "all" or (entry["scope"] == "celery" and broker):
+            assert entry["name"] in env, f"tests/services.py does not set {entry['name']}"
+    listed = {entry["name"] for entry in entries}
+    own = {k for k in env if k.startswith(("AIRFLOW", "GX_")) and k not in services.os.environ}
+    assert not own - listed, f"docs/data-team/airflow-settings.yml lacks {sorted(own - listed)}"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == ("CeleryExecutor" if broker else "LocalExecutor")
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:1/execution/"
+
+
+def test_the_manual_builds_offline_and_strict(tmp_path):
+    """mkdocs --strict: a broken link or a page left out of the navigation fails the build."""
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "mkdocs"),
+            "build",
+            "--strict",
+            "--site-dir",
+            str(tmp_path / "site"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**services.os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
