@@ -269,41 +269,79 @@ def _machine(record: dict) -> str:
     parts = [
         f"{m['cpus']} CPUs" if m.get("cpus") else "",
         f"{m['memory_gb']} GB" if m.get("memory_gb") else "",
-        m.get("platform", ""),
+        m.get("platform") or "",
     ]
     return ", ".join(p for p in parts if p) or "not recorded"
 
 
+def _source(path: Path, record: dict) -> list[str]:
+    """Where the figures come from: the file, date, commit and machine, and the record's note."""
+    lines = [
+        f"From `{path.relative_to(ROOT).as_posix()}`, {record['date']}, commit "
+        f"`{record.get('commit') or 'not recorded'}`, machine: {_machine(record)}.",
+    ]
+    if record.get("note"):
+        lines += ["", f"Note: {_text(record['note'])}."]
+    return lines + [""]
+
+
 def _stage_table(path: Path, record: dict) -> list[str]:
     lines = [
-        f"From `{path.relative_to(ROOT).as_posix()}`: {record['households']:,} households, month "
-        f"{record['month']}, {record['date']}, commit `{record.get('commit') or 'not recorded'}`, "
-        f"machine: {_machine(record)}.",
+        f"{record['households']:,} households, month {record['month']}"
+        + (", no month before it in the lake (`--first-month`)." if record.get("first_month") else "."),
         "",
-        "| stage | seconds | rows/s | peak RSS (GB) |",
-        "|---|---|---|---|",
+        *_source(path, record),
+        "| stage | seconds | rows/s | peak RSS (GB) | x floor |",
+        "|---|---|---|---|---|",
     ]
+    floor = next((s["seconds"] for s in record["stages"] if s["stage"].startswith("floor")), None)
     for s in record["stages"]:
         rate = f"{s['rows'] / s['seconds']:,.0f}" if s.get("rows") and s["seconds"] else ""
-        lines.append(f"| {_cell(s['stage'])} | {s['seconds']:,.1f} | {rate} | {s['peak_mb'] / 1024:.2f} |")
+        ratio = f"{s['seconds'] / floor:.2f}" if floor else ""
+        lines.append(
+            f"| {_cell(s['stage'])} | {s['seconds']:,.1f} | {rate} | {s['peak_mb'] / 1024:.2f} | {ratio} |"
+        )
     return lines
+
+
+def _rate(figure: dict) -> str:
+    return f"{figure['rate']:.3f} ({figure['hit']:,} of {figure['total']:,})"
 
 
 def _field_table(path: Path, record: dict) -> list[str]:
     lines = [
-        f"From `{path.relative_to(ROOT).as_posix()}`: the field-like world, {record['households']:,} "
-        f"households, months {', '.join(record['months'])}, {record['date']}, commit "
-        f"`{record.get('commit') or 'not recorded'}`, machine: {_machine(record)}.",
+        f"The field-like world: {record['households']:,} households, months {', '.join(record['months'])}"
+        f" (seed {record.get('seed')}, a year of history: {record.get('history')}).",
         "",
+        *_source(path, record),
         "| need | found over the run | of the households shown | by month |",
         "|---|---|---|---|",
     ]
     for need, r in record.get("need_recall", {}).items():
         months = ", ".join(f"{m} {v['rate']:.3f}" for m, v in r.get("by_month", {}).items())
-        shown = r.get("run_shown", {})
+        shown = _rate(r["run_shown"]) if r.get("run_shown") else ""
+        lines.append(f"| {_cell(need)} | {_rate(r['run'])} | {shown} | {months} |")
+    lines += ["", "| figure | value |", "|---|---|"]
+    precision = record.get("lead_precision", {})
+    if precision.get("overall"):
+        lines.append(f"| pushed-lead precision | {_rate(precision['overall'])} |")
+    for level, figure in precision.get("by_level", {}).items():
+        lines.append(f"| pushed-lead precision, {level} | {_rate(figure)} |")
+    for key, figure in record.get("exit", {}).items():
+        lines.append(f"| 应退 {key.replace('_', ' ')} | {_rate(figure)} |")
+    if record.get("entry_precision"):
+        lines.append(f"| 应保 precision | {_rate(record['entry_precision'])} |")
+    visits = record.get("visits", {})
+    if visits:
         lines.append(
-            f"| {need} | {r['run']['rate']:.3f} ({r['run']['hit']} of {r['run']['total']}) | "
-            f"{shown.get('rate', 0):.3f} | {months} |"
+            f"| visits per township-month (capacity: {_cell(record.get('capacity', ''))}) | "
+            f"median {visits.get('median')}, max {visits.get('max')}, "
+            f"over capacity {visits.get('over_capacity')} |"
+        )
+    seconds = record.get("seconds", {})
+    if seconds:
+        lines.append(
+            f"| seconds: generate / run, all months | {seconds.get('generate')} / {seconds.get('total')} |"
         )
     return lines
 

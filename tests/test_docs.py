@@ -171,3 +171,50 @@ def test_the_manual_builds_offline_and_strict(tmp_path):
         env={**services.os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _bench(date: str, seconds: float) -> dict:
+    stages = [
+        {"stage": "floor: read every delivery once", "seconds": 2.0, "rows": 100, "peak_mb": 512},
+        {"stage": "ingest", "seconds": seconds, "rows": 100, "peak_mb": 1024},
+    ]
+    return {"kind": "bench", "date": date, "commit": "abc", "machine": {"cpus": 2}, "households": 10}, stages
+
+
+@pytest.mark.parametrize(
+    ("files", "shown", "hidden"),
+    [
+        ({}, "No stage figures committed yet", "| ingest |"),
+        ({"bench-2026-12-01-10.json": "2026-12-01"}, "| ingest | 8.0 | 12 | 1.00 | 4.00 |", "2026-11-01"),
+        (
+            {"bench-2026-11-01-10.json": "2026-11-01", "bench-2026-12-01-10.json": "2026-12-01"},
+            "bench-2026-12-01-10.json`, 2026-12-01",
+            "2026-11-01",
+        ),
+    ],
+)
+def test_the_benchmark_page_shows_the_latest_json(files, shown, hidden, tmp_path, monkeypatch):
+    import json
+
+    for name, date in files.items():
+        record, stages = _bench(date, 8.0)
+        (tmp_path / name).write_text(json.dumps(record | {"month": "2026-09", "stages": stages}))
+    monkeypatch.setattr(gen, "RESULTS", tmp_path)
+    monkeypatch.setattr(gen, "ROOT", tmp_path.parent)
+    page = gen.benchmarks_page()
+    assert shown in page
+    assert hidden not in page
+
+
+def test_make_bench_records_machine_date_and_commit(tmp_path):
+    import json
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import record  # benchmarks/record.py
+
+    stages = [{"stage": "floor", "seconds": 1.5, "rows": 10, "peak_mb": 100.0}]
+    path = record.write("bench", {"households": 10, "stages": stages}, "10", folder=tmp_path)
+    written = json.loads(path.read_text())
+    assert path.name.startswith("bench-") and path.name.endswith("-10.json")
+    assert written["stages"] == stages
+    assert written["machine"]["cpus"] >= 1 and written["date"] and written["commit"]
