@@ -141,6 +141,18 @@ def test_every_page_is_in_the_navigation():
     assert not set(nav) - pages, f"mkdocs.yml nav names missing pages {sorted(set(nav) - pages)}"
 
 
+def test_the_production_page_names_what_an_operator_had_to_find_alone():
+    required = {e["name"] for e in gen.airflow_settings() if e["required"]}
+    for name in (
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+        "AIRFLOW__API__BASE_URL",
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "AIRFLOW__CORE__EXECUTOR",
+    ):
+        assert name in required, f"docs/data-team/airflow-settings.yml: {name} is not listed as required"
+
+
 @pytest.mark.parametrize("broker", [None, "redis://127.0.0.1:1/0"])
 def test_the_real_services_run_with_the_settings_the_page_lists(broker, tmp_path):
     env = services.airflow_env("http://127.0.0.1:1", "postgresql://db", tmp_path, {}, broker)
