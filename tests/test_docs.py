@@ -153,6 +153,19 @@ def test_the_production_page_names_what_an_operator_had_to_find_alone():
         assert name in required, f"docs/data-team/airflow-settings.yml: {name} is not listed as required"
 
 
+@pytest.mark.parametrize(("page", "scope"), [("airflow.md", "all"), ("executors.md", "celery")])
+def test_the_pages_shell_example_exports_every_required_setting(page, scope):
+    exported = set()
+    for line in (ROOT / "docs" / "data-team" / page).read_text(encoding="utf-8").splitlines():
+        if line.startswith("export "):
+            exported |= {word.split("=")[0] for word in line.split("#")[0].split()[1:] if "=" in word}
+    for entry in gen.airflow_settings():
+        if entry["required"] and entry["scope"] == scope:
+            assert entry["name"] in exported, (
+                f"docs/data-team/{page}: the example does not set {entry['name']}"
+            )
+
+
 @pytest.mark.parametrize("broker", [None, "redis://127.0.0.1:1/0"])
 def test_the_real_services_run_with_the_settings_the_page_lists(broker, tmp_path):
     env = services.airflow_env("http://127.0.0.1:1", "postgresql://db", tmp_path, {}, broker)
