@@ -60,9 +60,7 @@ def _cell(text: str) -> str:
 
 
 def _command_section(command, path: str) -> list[str]:
-    import typer._click as click  # typer vendors click; its Context renders each option as --help does
-
-    ctx = click.Context(command, info_name=path)
+    ctx = command.context_class(command, info_name=path)  # renders each option as --help does
     lines = [f"## `{path}`", "", _text(command.help.strip()) if command.help else "", ""]
     pieces = " ".join(p for param in command.params for p in param.get_usage_pieces(ctx))
     lines += ["```", f"{path} [OPTIONS]{' ' + pieces if pieces else ''}".rstrip(), "```", ""]
