@@ -10,7 +10,7 @@ CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 CJK_FALLBACK := /usr/share/fonts/truetype/hanazono
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install font postgresql redis chromium demo portal test lint format docs bench bench-field clean
+.PHONY: install font postgresql redis chromium demo portal check test lint format docs bench bench-field clean
 
 install: $(VENV)/.installed font
 
@@ -72,6 +72,10 @@ demo: install
 portal: install
 	@test -d $(DEMO)/home/current || { echo "no demo yet: run make demo first"; exit 2; }
 	$(VENV)/bin/safetynet serve --home $(DEMO)/home --landing $(DEMO)/landing --demo-accounts $(PORTAL_ARGS)
+
+# The fast tier for the inner loop: no services, no browser, no whole months (pyproject.toml markers).
+check: install
+	$(VENV)/bin/python -m pytest -m "not slow and not services and not browser"
 
 test: install postgresql redis chromium
 	$(VENV)/bin/python -m pytest

@@ -1,34 +1,37 @@
-"""Policy as data: load `rules/` through one strict schema.
+"""Policy as data: load `rules/` through one strict schema (`safetynet.rule_schema`).
 
 Every file is checked as it loads: unknown keys, duplicate keys, wrong types, overlapping bands,
-dates not in YYYY-MM-DD form and columns no stage provides are errors naming the file and the key.
-A run never starts with a half-loaded rule set: `load_rules` either returns all of it or raises.
+dates not in YYYY-MM-DD form, undated parameters and columns no stage provides are errors naming the
+file and the key. A run never starts with a half-loaded rule set: `load_rules` either returns all of
+it or raises. Each dated parameter takes the value in force on the month's first day (`month`), or,
+with no month, the value of its latest date.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-from dataclasses import dataclass, field
+import typing
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError, create_model
 
+from safetynet import rule_schema as schema
 from safetynet.contract import SOURCES
 from safetynet.errors import RulesError
+from safetynet.rule_schema import DIRECTIONS, KINDS, LEVELS, LISTS, NEAR_DIBAO, OPS, STAGES, URGENCIES, VISITS
 from safetynet.versions import RULES_DIR, rule_version
 
-LEVELS = ("红", "橙", "黄", "蓝", "绿")  # most to least severe (Guangdong's five colours)
-URGENCIES = ("紧急", "一般")
-OPS = (">=", ">", "<=", "<", "==", "!=")
-# warning kinds: a hard trigger, an event of the month, the index, the household's need figure
-# (刚性支出困难: its reason comes first on the lead)
-KINDS = ("hard", "event", "score", "need")
-VISITS = ("always", "need")
+__all__ = ["DIRECTIONS", "KINDS", "LEVELS", "LISTS", "NEAR_DIBAO", "OPS", "STAGES", "URGENCIES", "VISITS"]
 
 
-class _StrictLoader(yaml.SafeLoader):
+# libyaml's parser where PyYAML was built with it (the parse is most of `load_rules`' time)
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_SafeLoader):  # type: ignore[misc, valid-type]
     """SafeLoader that refuses a mapping with the same key twice (PyYAML keeps the last)."""
 
 
@@ -36,6 +39,8 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) 
     seen: dict = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, dt.date):  # an unquoted date key: the schema reads it as the text it was
+            key = key.isoformat()
         if key in seen:
             raise RulesError(f"duplicate key '{key}' (line {key_node.start_mark.line + 1})")
         seen[key] = loader.construct_object(value_node, deep=deep)
@@ -155,6 +160,8 @@ class MeansLimits:
     # column -> Chinese label, for reports
     counted_income: dict[str, str]
     not_counted_income: dict[str, str]
+    # assistance applied for -> the candidacies of the means test's answer it is within
+    applied_for_within: dict[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -180,12 +187,6 @@ class MeansCheck:
     verify: tuple[str, ...]
 
 
-DIRECTIONS = ("应退", "核实", "应保")
-# In the capacity order: an 应保 record of a household not below the standard after rigid expenditure
-# (a near-dibao candidate, jobs/cases/capacity.py), apart from those in need
-NEAR_DIBAO = "低保边缘"
-
-
 @dataclass(frozen=True)
 class ReleaseGate:
     """When a month's township release waits for the data team (rules/release/gate.yaml)."""
@@ -209,9 +210,6 @@ class Schedule:
     approval_timeout_hours: float
     deadline_days: float
     execution_timeout_minutes: dict[str, float]
-
-
-LISTS = ("leads", "doubtful", "recheck")
 
 
 @dataclass(frozen=True)
@@ -322,6 +320,20 @@ class Population:
     school_year_starts: tuple[int, int]  # month, day
     notice_months: tuple[int, ...]
     stages: tuple[Stage, ...]
+    noticed_within_months: int  # earlier months whose notices keep a child from a second one
+    unemployed_month_days: int  # days since the registration that count one month unemployed
+    school_stages: tuple[tuple[str, ...], ...]  # the stages in order, those of one level together
+    upper_stages_from: str  # entering this stage or a later one is entering an upper stage
+
+    @property
+    def stage_rank(self) -> dict[str, int]:
+        """Stage -> its level (0 for the first); stages of one level share it."""
+        return {stage: rank for rank, level in enumerate(self.school_stages) for stage in level}
+
+    @property
+    def upper_stages(self) -> tuple[str, ...]:
+        rank = self.stage_rank
+        return tuple(s for s in rank if rank[s] >= rank[self.upper_stages_from])
 
     def sql_variables(self) -> dict[str, Any]:
         """The concepts as DuckDB variables (`getvariable('working_age_from')`)."""
@@ -372,72 +384,18 @@ def _in_force(rule: Indicator | WarningRule, month_start: dt.date) -> bool:
     )
 
 
-# --- the checks -----------------------------------------------------------------------------------
+# --- reading a file through its model ------------------------------------------------------------
 
-
-class _Doc:
-    """One YAML mapping being checked; every error names the file and the key."""
-
-    def __init__(self, data: Any, file: str, where: str = ""):
-        if not isinstance(data, dict):
-            raise RulesError(f"{file}: {where or 'document'} must be a mapping")
-        self.data, self.file, self.where = data, file, where
-        self.used: set[str] = set()
-
-    def _key(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def fail(self, key: str, problem: str) -> RulesError:
-        return RulesError(f"{self.file}: key '{self._key(key)}': {problem}")
-
-    def get(self, key: str, kind: type | tuple[type, ...], required: bool = True, default: Any = None) -> Any:
-        self.used.add(key)
-        if key not in self.data:
-            if required:
-                typo = difflib.get_close_matches(key, [str(k) for k in self.data if k not in self.used], n=1)
-                if typo:
-                    raise self.fail(typo[0], f"is not a known key (did you mean '{key}'?)")
-                raise self.fail(key, "is missing")
-            return default
-        value = self.data[key]
-        # YAML reads 3 as int; a weight of 3 is a number all the same (but a bool is not).
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.fail(key, f"must be {names}, not {type(value).__name__} {value!r}")
-        return value
-
-    def number(self, key: str, required: bool = True) -> float | None:
-        value = self.get(key, (int, float), required)
-        return None if value is None else float(value)
-
-    def date(self, key: str, required: bool = True) -> dt.date | None:
-        value = self.get(key, (str, dt.date), required)
-        return None if value is None else _date(value, lambda p: self.fail(key, p))
-
-    def child(self, key: str, required: bool = True) -> _Doc | None:
-        value = self.get(key, dict, required)
-        return None if value is None else _Doc(value, self.file, self._key(key))
-
-    def done(self) -> None:
-        unknown = sorted(set(self.data) - self.used, key=str)
-        if unknown:
-            raise self.fail(str(unknown[0]), "is not a known key (typo?)")
-
-
-def _date(value: Any, fail) -> dt.date:
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise fail(f"'{value}' is not a date in YYYY-MM-DD form") from None
+M = TypeVar("M", bound=BaseModel)
 
 
 def _name(path: Path, root: Path) -> str:
     """How errors name a file: relative to the folder that holds `rules/`."""
     return str(path.relative_to(root.parent))
+
+
+def _fail(file: str, key: str, problem: str) -> RulesError:
+    return RulesError(f"{file}: key '{key}': {problem}")
 
 
 def _read(path: Path, root: Path) -> Any:
@@ -446,500 +404,304 @@ def _read(path: Path, root: Path) -> Any:
     except RulesError as exc:
         raise RulesError(f"{_name(path, root)}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise RulesError(f"{_name(path, root)}: not valid YAML ({exc})") from None
+        raise RulesError(f"{_name(path, root)}: not valid YAML ({' '.join(str(exc).split())})") from None
 
 
-def _effective(doc: _Doc) -> tuple[dt.date, dt.date | None]:
-    eff = doc.child("effective")
-    start, end = eff.date("from"), eff.date("to", required=False)
-    eff.done()
-    if end is not None and end <= start:
-        raise eff.fail("to", "must be after 'from'")
-    return start, end
+def _load(model: type[M], path: Path, root: Path, day: dt.date | None = None, raw: Any = None) -> M:
+    """The file (or its `raw` content, read already) checked against its model; dated parameters
+    take their value in force on `day`."""
+    file = _name(path, root)
+    try:
+        return model.model_validate(_read(path, root) if raw is None else raw, context={"day": day})
+    except ValidationError as exc:
+        key, problem = schema.problem_of(exc)
+        raise (_fail(file, key, problem) if key else RulesError(f"{file}: the document {problem}")) from None
 
 
-def _bands(doc: _Doc) -> tuple[Band, ...]:
-    raw = doc.get("bands", list)
-    if not raw:
-        raise doc.fail("bands", "needs at least one band")
-    bands = []
-    for i, item in enumerate(raw):
-        b = _Doc(item, doc.file, f"bands[{i}]")
-        band = Band(b.number("min", required=False), b.number("max", required=False), b.number("score"))
-        b.done()
-        if not 0 <= band.score <= 1:
-            raise b.fail("score", f"must be between 0 and 1, not {band.score}")
-        if band.min is not None and band.max is not None and band.max <= band.min:
-            raise b.fail("max", f"must be above min ({band.min})")
-        bands.append(band)
-    ordered = sorted(bands, key=lambda band: -float("inf") if band.min is None else band.min)
-    for lower, upper in zip(ordered, ordered[1:], strict=False):
-        low_end = float("inf") if lower.max is None else lower.max
-        high_start = -float("inf") if upper.min is None else upper.min
-        if high_start < low_end:
-            raise doc.fail(
-                "bands", f"bands overlap: [{lower.min}, {lower.max}) and [{upper.min}, {upper.max})"
-            )
-    return tuple(ordered)
-
-
-def _strings(doc: _Doc, key: str, required: bool = True) -> tuple[str, ...]:
-    values = doc.get(key, list, required, default=[])
-    if not all(isinstance(v, str) for v in values):
-        raise doc.fail(key, "must be a list of strings")
-    return tuple(values)
-
-
-def _labels(doc: _Doc, key: str) -> dict[str, str]:
-    values = doc.get(key, dict)
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
-        raise doc.fail(key, "must map column names to Chinese labels")
-    return dict(values)
-
-
-def _standard_value(doc: _Doc, key: str, v: Any) -> dict[str, float]:
-    """{城市, 农村} given directly, or computed as Qinghai does: a ratio of the previous year's
-    per-capita consumption spending ({consumption: yuan a year, ratio: {城市, 农村}}), per month."""
-    if isinstance(v, dict) and set(v) == {"城市", "农村"} and all(_is_number(x) for x in v.values()):
-        return {k: float(x) for k, x in v.items()}
-    if isinstance(v, dict) and set(v) == {"consumption", "ratio"} and _is_number(v["consumption"]):
-        ratio = v["ratio"]
-        if (
-            isinstance(ratio, dict)
-            and set(ratio) == {"城市", "农村"}
-            and all(_is_number(r) and 0 < r < 1 for r in ratio.values())
-        ):
-            return {k: round(float(v["consumption"]) * float(r) / 12) for k, r in ratio.items()}
-    raise doc.fail(
-        key, "must give numbers for 城市 and 农村, or consumption and a ratio (0-1) for 城市 and 农村"
+def _place_dated(by_date: dict[dt.date, Any]) -> PlaceDated:
+    """{date: {prefix: value}} as a PlaceDated, "default" first among the places of a date."""
+    return PlaceDated(
+        tuple(
+            (start, tuple(sorted(places.items(), key=lambda kv: (kv[0] != "default", kv[0]))))
+            for start, places in sorted(by_date.items())
+        )
     )
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _conditions(models: list[schema.ConditionModel]) -> tuple[Condition, ...]:
+    return tuple(
+        Condition(c.column, c.op, _place_dated(c.value) if isinstance(c.value, dict) else c.value)
+        for c in models
+    )
 
 
-def _place_dated(
-    doc: _Doc, key: str, value: Any, kind: type | str, default_required: bool = True
-) -> PlaceDated:
-    """{date: {"default" | prefix: value}}; a prefix is 2 to 12 digits of a division code."""
-    by_date = []
-    for raw_date, places in value.items():
-        start = _date(raw_date, lambda p, k=raw_date: doc.fail(f"{key}.{k}", p))
-        if not isinstance(places, dict) or (default_required and "default" not in places):
-            raise doc.fail(f"{key}.{raw_date}", "must map 'default' and division-code prefixes to values")
-        values = {}
-        for prefix, v in places.items():
-            if prefix != "default" and not (
-                isinstance(prefix, str) and prefix.isdigit() and 2 <= len(prefix) <= 12
-            ):
-                raise doc.fail(f"{key}.{raw_date}.{prefix}", "is not 'default' or a division-code prefix")
-            if kind is float and not _is_number(v):
-                raise doc.fail(f"{key}.{raw_date}.{prefix}", f"must be a number, not {v!r}")
-            where = f"{key}.{raw_date}.{prefix}"
-            if kind == "stages":
-                v = _stage_costs(doc, where, v)
-            values[prefix] = _standard_value(doc, where, v) if kind is dict else v
-        by_date.append((start, tuple(sorted(values.items(), key=lambda kv: (kv[0] != "default", kv[0])))))
-    return PlaceDated(tuple(sorted(by_date)))
-
-
-def _minimum_base(doc: _Doc) -> PlaceDated:
-    """Yuan a month by date and division prefix; "default" required: every place has a minimum."""
-    for key in ("description", "unit", "reference"):
-        doc.get(key, str)
-    minimum = _place_dated(doc, "values", doc.get("values", dict), float)
-    doc.done()
-    return minimum
-
-
-STAGES = ("学前", "小学", "初中", "高中", "中职", "高职", "本科", "研究生")  # the enrolment contract's
-
-
-def _school_costs(doc: _Doc) -> PlaceDated:
-    """Yuan a year per student, for every stage of the contract, by date and division prefix
-    (rules/parameters/rigid_expenditure.yaml); "default" required."""
-    for key in ("description", "unit", "reference"):
-        doc.get(key, str)
-    costs = _place_dated(doc, "values", doc.get("values", dict), "stages")
-    doc.done()
-    return costs
-
-
-def _stage_costs(doc: _Doc, key: str, value: Any) -> dict[str, float]:
-    if not isinstance(value, dict) or set(value) != set(STAGES):
-        found = sorted(value) if isinstance(value, dict) else value
-        raise doc.fail(key, f"must give yuan for every stage {'、'.join(STAGES)} and no other, not {found}")
-    for stage, cost in value.items():
-        if not _is_number(cost) or cost < 0:
-            raise doc.fail(f"{key}.{stage}", f"must be yuan at or above 0, not {cost!r}")
-    return {stage: float(value[stage]) for stage in STAGES}
+# --- the index, the warnings and the actions -------------------------------------------------------
 
 
 def _indicator(path: Path, root: Path, dimensions: set[str]) -> Indicator:
+    m = _load(schema.IndicatorFile, path, root)
     file = _name(path, root)
-    doc = _Doc(_read(path, root), file)
-    doc.get("description", str)
-    direction = doc.get("direction", str)
-    if direction not in ("hardship", "reverse"):
-        raise doc.fail("direction", f"must be 'hardship' or 'reverse', not '{direction}'")
-    dimension = doc.get("dimension", str)
-    if dimension not in dimensions:
-        raise doc.fail("dimension", f"'{dimension}' is not a dimension of rules/index/dimensions.yaml")
-    weight = doc.number("weight")
-    if weight <= 0:
-        raise doc.fail("weight", "must be positive (use direction: reverse for means)")
-    start, end = _effective(doc)
-    ind = Indicator(
+    if m.dimension not in dimensions:
+        raise _fail(file, "dimension", f"'{m.dimension}' is not a dimension of rules/index/dimensions.yaml")
+    return Indicator(
         id=path.stem,
-        label=doc.get("label", str),
-        dimension=dimension,
-        column=doc.get("column", str),
-        direction=direction,
-        weight=weight,
-        unit=doc.get("unit", str),
-        bands=_bands(doc),
-        sources=_strings(doc, "sources"),
-        effective_from=start,
-        effective_to=end,
-        reference=doc.get("reference", str),
+        label=m.label,
+        dimension=m.dimension,
+        column=m.column,
+        direction=m.direction,
+        weight=m.weight,
+        unit=m.unit,
+        bands=tuple(Band(b.min, b.max, b.score) for b in m.bands),
+        sources=tuple(m.sources),
+        effective_from=m.effective.start,
+        effective_to=m.effective.end,
+        reference=m.reference,
         file=file,
     )
-    doc.done()
-    return ind
-
-
-def _conditions(doc: _Doc, file: str, required: bool = True, key: str = "when") -> tuple[Condition, ...]:
-    conditions = []
-    for i, item in enumerate(doc.get(key, list, required, default=[])):
-        c = _Doc(item, file, f"{doc._key(key)}[{i}]")
-        op = c.get("op", str)
-        if op not in OPS:
-            raise c.fail("op", f"must be one of {' '.join(OPS)}, not '{op}'")
-        raw = c.get("value", (int, float, dict))
-        value = _place_dated(c, "value", raw, float) if isinstance(raw, dict) else float(raw)
-        conditions.append(Condition(c.get("column", str), op, value))
-        c.done()
-    return tuple(conditions)
 
 
 def _warning(path: Path, root: Path) -> WarningRule:
-    file = _name(path, root)
-    doc = _Doc(_read(path, root), file)
-    doc.get("description", str)
-    kind, level, urgency = doc.get("kind", str), doc.get("level", str), doc.get("urgency", str)
-    if kind not in KINDS:
-        raise doc.fail("kind", f"must be one of {', '.join(KINDS)}, not '{kind}'")
-    if level not in LEVELS:
-        raise doc.fail("level", f"must be one of {'、'.join(LEVELS)}, not '{level}'")
-    if urgency not in URGENCIES:
-        raise doc.fail("urgency", f"must be 紧急 or 一般, not '{urgency}'")
-    conditions = _conditions(doc, file)
-    if not conditions:
-        raise doc.fail("when", "needs at least one condition")
-    start, end = _effective(doc)
-    rule = WarningRule(
+    m = _load(schema.WarningFile, path, root)
+    return WarningRule(
         id=path.stem,
-        description=doc.get("description", str),
-        kind=kind,
-        level=level,
-        urgency=urgency,
-        when=tuple(conditions),
-        reason=doc.get("reason", str),
-        sources=_strings(doc, "sources"),
-        effective_from=start,
-        effective_to=end,
-        reference=doc.get("reference", str),
-        file=file,
-        **_visit(doc, file),
+        description=m.description,
+        kind=m.kind,
+        level=m.level,
+        urgency=m.urgency,
+        when=_conditions(m.when),
+        reason=m.reason,
+        sources=tuple(m.sources),
+        effective_from=m.effective.start,
+        effective_to=m.effective.end,
+        reference=m.reference,
+        file=_name(path, root),
+        visit=m.visit,
+        visit_when=_conditions(m.visit_when),
+        income_effect=m.income_effect,
     )
-    doc.done()
-    return rule
 
 
-def _visit(doc: _Doc, file: str) -> dict[str, Any]:
-    visit = doc.get("visit", str, required=False, default="always")
-    if visit not in VISITS:
-        raise doc.fail("visit", f"must be {' or '.join(VISITS)}, not '{visit}'")
-    urgent = _conditions(doc, file, required=False, key="visit_when")
-    effect = doc.get("income_effect", str, required=False)
-    if visit == "always" and (urgent or effect):
-        raise doc.fail("visit_when" if urgent else "income_effect", "applies only with visit: need")
-    return {"visit": visit, "visit_when": urgent, "income_effect": effect}
-
-
-def _recheck(doc: _Doc) -> RecheckRule:
-    for key in ("description", "reference"):
-        doc.get(key, str)
-    _effective(doc)
-    rule = RecheckRule(
-        period_months=doc.get("period_months", int),
-        rate=doc.number("rate"),
-        exclude_checked_within_months=doc.get("exclude_checked_within_months", int),
-        seed_prefix=doc.get("seed_prefix", str),
-        verify=_strings(doc, "verify"),
+def _actions(root: Path, warnings: tuple[WarningRule, ...]) -> tuple[Action, ...]:
+    path = root / "actions.yaml"
+    m, ids = _load(schema.ActionsFile, path, root), {w.id for w in warnings}
+    for i, a in enumerate(m.actions):
+        unknown = [r for r in a.rules if r not in ids]
+        if unknown:
+            raise _fail(
+                _name(path, root), f"actions[{i}].rules", f"names no warning rule: {', '.join(unknown)}"
+            )
+    return tuple(
+        Action(tuple(a.rules), tuple(a.categories), a.action, _conditions(a.when)) for a in m.actions
     )
-    doc.done()
-    if rule.period_months not in (1, 2, 3, 4, 6):
-        raise doc.fail("period_months", "must divide the year: 1, 2, 3, 4 or 6 (at least every six months)")
-    if not 0 < rule.rate <= 1:
-        raise doc.fail("rate", f"must be a share between 0 and 1, not {rule.rate}")
-    return rule
 
 
-def _means_limits(doc: _Doc) -> MeansLimits:
-    for key in ("description", "reference"):
-        doc.get(key, str)
-    start, _ = _effective(doc)
-    limits = MeansLimits(
-        effective_from=start,
-        near_dibao_factor=doc.number("near_dibao_factor"),
-        financial_assets_months=doc.number("financial_assets_months"),
-        max_homes=int(doc.number("max_homes")),
-        home_usages=_strings(doc, "home_usages"),
-        non_residential_usages=_strings(doc, "non_residential_usages"),
-        car_types=_strings(doc, "car_types"),
-        car_exempt_types=_strings(doc, "car_exempt_types"),
-        business_exempt_types=_strings(doc, "business_exempt_types"),
-        housing_fund_wage_share=doc.number("housing_fund_wage_share"),
-        counted_income=_labels(doc, "counted_income"),
-        not_counted_income=_labels(doc, "not_counted_income"),
+def _index(root: Path) -> tuple[tuple[Dimension, ...], tuple[Level, ...], tuple[Indicator, ...]]:
+    dims = _load(schema.DimensionsFile, root / "index" / "dimensions.yaml", root).dimensions
+    levels = _load(schema.LevelsFile, root / "index" / "levels.yaml", root).levels
+    ids = {d.id for d in dims}
+    indicators = tuple(
+        _indicator(p, root, ids) for p in sorted((root / "index" / "indicators").glob("*.yaml"))
     )
-    doc.done()
-    if not 1 <= limits.near_dibao_factor <= 3:
-        raise doc.fail("near_dibao_factor", f"must be between 1 and 3, not {limits.near_dibao_factor}")
-    if not 0 < limits.housing_fund_wage_share < 1:
-        raise doc.fail("housing_fund_wage_share", "must be a share between 0 and 1")
-    return limits
-
-
-def _means_checks(doc: _Doc) -> tuple[MeansCheck, ...]:
-    for key in ("description", "reference"):
-        doc.get(key, str)
-    _effective(doc)
-    checks = []
-    for i, item in enumerate(doc.get("checks", list)):
-        c = _Doc(item, doc.file, f"checks[{i}]")
-        check = MeansCheck(
-            c.get("id", str),
-            c.get("label", str),
-            c.get("direction", str),
-            c.get("applies_to", str),
-            _strings(c, "verify"),
-        )
-        c.done()
-        if check.direction not in DIRECTIONS:
-            raise c.fail("direction", f"must be one of {', '.join(DIRECTIONS)}, not {check.direction!r}")
-        if check.applies_to not in ("recipients", "others"):
-            raise c.fail("applies_to", f"must be recipients or others, not {check.applies_to!r}")
-        checks.append(check)
-    doc.done()
-    if len({c.id for c in checks}) != len(checks):
-        raise doc.fail("checks", "an id appears twice")
-    return tuple(checks)
-
-
-def _release_gate(doc: _Doc) -> ReleaseGate:
-    for key in ("description", "reference"):
-        doc.get(key, str)
-    change = doc.child("rows_change")
-    gate = ReleaseGate(
-        rows_change={kind: change.number(kind) for kind in ("snapshot", "event")},
-        rows_min=doc.get("rows_min", int),
-        identical_delivery=doc.get("identical_delivery", bool),
-        roster_change=doc.number("roster_change"),
-        usual_months=doc.get("usual_months", int),
-        count_ratio=doc.number("count_ratio"),
-        count_min=doc.get("count_min", int),
+    return (
+        tuple(Dimension(d.id, d.label, d.weight) for d in dims),
+        tuple(Level(lv.label, lv.min, lv.max) for lv in levels),
+        indicators,
     )
-    change.done()
-    doc.done()
-    for kind, share in gate.rows_change.items():
-        if share <= 0:
-            raise change.fail(kind, f"must be a share above 0, not {share}")
-    if gate.roster_change <= 0:
-        raise doc.fail("roster_change", f"must be a share above 0, not {gate.roster_change}")
-    if gate.count_ratio <= 1:
-        raise doc.fail("count_ratio", f"must be above 1 (a factor), not {gate.count_ratio}")
-    if gate.usual_months < 1:
-        raise doc.fail("usual_months", "must be at least 1")
-    return gate
 
 
-def _deadlines(doc: _Doc) -> Deadlines:
-    for key in ("description", "reference"):
-        doc.get(key, str)
-    issue_day = doc.get("issue_day", int)
-    if not 1 <= issue_day <= 28:
-        raise doc.fail("issue_day", f"must be a day from 1 to 28, not {issue_day}")
-    rules = []
-    for i, item in enumerate(doc.get("deadlines", list)):
-        d = _Doc(item, doc.file, f"deadlines[{i}]")
-        rule = Deadline(
-            list=d.get("list", str),
-            days=d.get("days", int),
-            urgency=d.get("urgency", str, required=False),
-            levels=_strings(d, "levels", required=False),
-            categories=_strings(d, "categories", required=False),
-            directions=_strings(d, "directions", required=False),
-        )
-        d.get("note", str, required=False)
-        d.done()
-        if rule.list not in LISTS:
-            raise d.fail("list", f"must be one of {', '.join(LISTS)}, not {rule.list}")
-        if rule.days < 1:
-            raise d.fail("days", "must be at least 1")
-        rules.append(rule)
-    doc.done()
-    for name in LISTS:  # every row of every list gets a deadline
-        last = [r for r in rules if r.list == name]
-        if not last or any((last[-1].urgency, last[-1].levels, last[-1].categories, last[-1].directions)):
-            raise doc.fail("deadlines", f"the last rule for list {name} must match every row (no conditions)")
-    return Deadlines(issue_day, tuple(rules))
+def _check_columns(
+    columns: set[str],
+    indicators: tuple[Indicator, ...],
+    warnings: tuple[WarningRule, ...],
+    actions: tuple[Action, ...],
+    actions_file: str,
+) -> None:
+    """Every column a rule names is one a stage provides."""
+
+    def missing(column: str) -> str:
+        return f"no stage provides a column '{column}'"
+
+    for ind in indicators:
+        if ind.column not in columns:
+            raise _fail(ind.file, "column", missing(ind.column))
+    for w in warnings:
+        for key, conds in (("when", w.when), ("visit_when", w.visit_when)):
+            for i, cond in enumerate(conds):
+                if cond.column not in columns:
+                    raise _fail(w.file, f"{key}[{i}].column", missing(cond.column))
+        if w.income_effect is not None and w.income_effect not in columns:
+            raise _fail(w.file, "income_effect", missing(w.income_effect))
+    for k, action in enumerate(actions):
+        for i, cond in enumerate(action.when):
+            if cond.column not in columns:
+                raise _fail(actions_file, f"actions[{k}].when[{i}].column", missing(cond.column))
 
 
-def _cases(doc: _Doc) -> CaseRules:
-    for key in ("description", "reference"):
-        doc.get(key, str)
-    rules = CaseRules(
-        expire_after_months=doc.get("expire_after_months", int),
-        closed_cover_months=doc.get("closed_cover_months", int),
-        county_urgency=_strings(doc, "county_urgency"),
-        yield_outcomes=_strings(doc, "yield_outcomes"),
-        withdraw_outcomes=_strings(doc, "withdraw_outcomes"),
-        kpi_months=doc.get("kpi_months", int),
+# --- parameters, the means test and the outcomes ------------------------------------------------------
+
+
+def _by_place(model: type[schema.PlaceFile], path: Path, root: Path) -> PlaceDated:
+    return _place_dated({start: entry.value for start, entry in _load(model, path, root).values.items()})
+
+
+def _since(raw: dict, day: dt.date | None) -> dt.date:
+    """The latest date among a checked file's parameters in force on `day` (the values' common start)."""
+    dates = [
+        schema.to_date(d)
+        for value in raw.values()
+        if isinstance(value, dict) and isinstance(value.get("values"), dict)
+        for d in value["values"]
+    ]
+    return max(d for d in dates if day is None or d <= day)
+
+
+def _means_limits(root: Path, day: dt.date | None) -> MeansLimits:
+    path = root / "means_test" / "limits.yaml"
+    raw = _read(path, root)
+    m = _load(schema.LimitsFile, path, root, day, raw)
+    return MeansLimits(
+        effective_from=_since(raw, day),
+        near_dibao_factor=m.near_dibao_factor,
+        financial_assets_months=m.financial_assets_months,
+        max_homes=m.max_homes,
+        home_usages=tuple(m.home_usages),
+        non_residential_usages=tuple(m.non_residential_usages),
+        car_types=tuple(m.car_types),
+        car_exempt_types=tuple(m.car_exempt_types),
+        business_exempt_types=tuple(m.business_exempt_types),
+        housing_fund_wage_share=m.housing_fund_wage_share,
+        counted_income=dict(m.counted_income),
+        not_counted_income=dict(m.not_counted_income),
+        applied_for_within={k: tuple(v) for k, v in m.applied_for_within.items()},
     )
-    doc.done()
+
+
+def _recheck(root: Path, day: dt.date | None) -> RecheckRule:
+    m = _load(schema.RecheckFile, root / "means_test" / "recheck.yaml", root, day)
+    return RecheckRule(
+        m.period_months, m.rate, m.exclude_checked_within_months, m.seed_prefix, tuple(m.verify)
+    )
+
+
+def _means_checks(root: Path) -> tuple[MeansCheck, ...]:
+    m = _load(schema.ChecksFile, root / "means_test" / "checks.yaml", root)
+    return tuple(MeansCheck(c.id, c.label, c.direction, c.applies_to, tuple(c.verify)) for c in m.checks)
+
+
+def _release_gate(root: Path) -> ReleaseGate:
+    m = _load(schema.GateFile, root / "release" / "gate.yaml", root)
+    return ReleaseGate(
+        rows_change={"snapshot": m.rows_change.snapshot, "event": m.rows_change.event},
+        rows_min=m.rows_min,
+        identical_delivery=m.identical_delivery,
+        roster_change=m.roster_change,
+        usual_months=m.usual_months,
+        count_ratio=m.count_ratio,
+        count_min=m.count_min,
+    )
+
+
+def _deadlines(root: Path, day: dt.date | None) -> Deadlines:
+    m = _load(schema.DeadlinesFile, root / "outcomes" / "deadlines.yaml", root, day)
+    rules = tuple(
+        Deadline(d.list, d.days, d.urgency, tuple(d.levels), tuple(d.categories), tuple(d.directions))
+        for d in m.deadlines
+    )
+    return Deadlines(m.issue_day, rules)
+
+
+def _cases(root: Path, day: dt.date | None) -> CaseRules:
+    path = root / "outcomes" / "cases.yaml"
+    m = _load(schema.CasesFile, path, root, day)
     codes = next(c for c in SOURCES["outcomes"].columns if c.name == "outcome").codes
     for key in ("yield_outcomes", "withdraw_outcomes"):
-        unknown = [o for o in getattr(rules, key) if o not in codes]
+        unknown = [o for o in getattr(m, key) if o not in codes]
         if unknown:
-            raise doc.fail(key, f"not an outcome code of the contract: {', '.join(unknown)}")
-    for key in ("expire_after_months", "closed_cover_months", "kpi_months"):
-        if getattr(rules, key) < 1:
-            raise doc.fail(key, "must be at least 1")
-    return rules
-
-
-def _capacity(doc: _Doc) -> Capacity:
-    for key in ("description", "unit", "reference"):
-        doc.get(key, str)
-    visits = _place_dated(doc, "values", doc.get("values", dict), float)
-    for start, places in visits.by_date:
-        for prefix, v in places:
-            if v != int(v) or v < 0:
-                raise doc.fail(f"values.{start}.{prefix}", f"must be a whole number of households, not {v!r}")
-    capacity = Capacity(visits, doc.get("yield_min_visited", int), _strings(doc, "order"))
-    doc.done()
-    if capacity.yield_min_visited < 1:
-        raise doc.fail("yield_min_visited", "must be at least 1")
-    wanted = set(LEVELS) | set(DIRECTIONS) | {NEAR_DIBAO}
-    if sorted(capacity.order) != sorted(wanted):
-        every = "、".join((*LEVELS, *DIRECTIONS, NEAR_DIBAO))
-        raise doc.fail("order", f"must list each colour and direction once: {every}")
-    return capacity
-
-
-def _population(doc: _Doc) -> Population:
-    for key in ("description", "reference"):
-        doc.get(key, str)
-    working = doc.child("working_age")
-    bounds = (working.get("from", int), working.get("to", int))
-    working.done()
-    needs = doc.child("anticipated_needs")
-    starts = needs.child("school_year_starts")
-    school_year = (starts.get("month", int), starts.get("day", int))
-    starts.done()
-    stages = []
-    for i, item in enumerate(needs.get("stages", list)):
-        s = _Doc(item, doc.file, f"anticipated_needs.stages[{i}]")
-        stages.append(Stage(s.get("stage", str), s.get("age", int), s.get("label", str)))
-        s.done()
-    notice_months = tuple(needs.get("notice_months", list))
-    needs.done()
-    population = Population(
-        adult_age=doc.get("adult_age", int),
-        elderly_age=doc.get("elderly_age", int),
-        working_age_from=bounds[0],
-        working_age_to=bounds[1],
-        severe_disability_grades=tuple(doc.get("severe_disability_grades", list)),
-        recipient_categories=_strings(doc, "recipient_categories"),
-        single_person_categories=_strings(doc, "single_person_categories"),
-        lookback_months=doc.get("lookback_months", int),
-        late_report_months=doc.get("late_report_months", int),
-        refused_applicant_months=doc.get("refused_applicant_months", int),
-        school_year_starts=school_year,
-        notice_months=notice_months,
-        stages=tuple(stages),
+            raise _fail(_name(path, root), key, f"not an outcome code of the contract: {', '.join(unknown)}")
+    return CaseRules(
+        expire_after_months=m.expire_after_months,
+        closed_cover_months=m.closed_cover_months,
+        county_urgency=tuple(m.county_urgency),
+        yield_outcomes=tuple(m.yield_outcomes),
+        withdraw_outcomes=tuple(m.withdraw_outcomes),
+        kpi_months=m.kpi_months,
     )
-    doc.done()
-    if not 0 < population.working_age_from <= population.working_age_to < population.elderly_age:
-        raise doc.fail("working_age", "must be from <= to, both above 0 and below elderly_age")
-    if not all(isinstance(g, int) and 1 <= g <= 4 for g in population.severe_disability_grades):
-        raise doc.fail("severe_disability_grades", "must be grades 1 to 4")
-    if not all(isinstance(m, int) and 1 <= m <= 12 for m in population.notice_months):
-        raise doc.fail("anticipated_needs.notice_months", "must be months 1 to 12")
-    try:
-        dt.date(2024, *school_year)
-    except ValueError as e:
-        raise doc.fail("anticipated_needs.school_year_starts", f"is not a day of the year ({e})") from None
-    codes = {c.name: c.codes for c in SOURCES["enrolment"].columns + SOURCES["roster"].columns}
-    for stage in population.stages:
-        if stage.stage not in codes["stage"]:
-            raise doc.fail("anticipated_needs.stages", f"'{stage.stage}' is not a stage of the contract")
-    for key in ("recipient_categories", "single_person_categories"):
-        unknown = [c for c in getattr(population, key) if c not in codes["category"]]
-        if unknown:
-            raise doc.fail(key, f"not a category of the contract: {', '.join(unknown)}")
-    for key in ("lookback_months", "late_report_months", "refused_applicant_months"):
-        if getattr(population, key) < 1:
-            raise doc.fail(key, "must be at least 1")
-    return population
 
 
-def load_population(root: Path = RULES_DIR) -> Population:
-    """Only the population concepts: what a task that needs no other rule reads."""
+def _capacity(root: Path, day: dt.date | None) -> Capacity:
+    m = _load(schema.CapacityFile, root / "outcomes" / "capacity.yaml", root, day)
+    visits = _place_dated({start: entry.value for start, entry in m.values.items()})
+    return Capacity(visits, m.yield_min_visited, tuple(m.order))
+
+
+def _population(root: Path, day: dt.date | None) -> Population:
     path = root / "parameters" / "population.yaml"
-    return _population(_Doc(_read(path, root), _name(path, root)))
+    m = _load(schema.PopulationFile, path, root, day)
+    needs, file = m.anticipated_needs, _name(path, root)
+    codes = {c.name: c.codes for c in SOURCES["enrolment"].columns + SOURCES["roster"].columns}
+    for stage in needs.stages:
+        if stage.stage not in codes["stage"]:
+            raise _fail(file, "anticipated_needs.stages", f"'{stage.stage}' is not a stage of the contract")
+    for key in ("recipient_categories", "single_person_categories"):
+        unknown = [c for c in getattr(m, key) if c not in codes["category"]]
+        if unknown:
+            raise _fail(file, key, f"not a category of the contract: {', '.join(unknown)}")
+    return Population(
+        adult_age=m.adult_age,
+        elderly_age=m.elderly_age,
+        working_age_from=m.working_age.start,
+        working_age_to=m.working_age.end,
+        severe_disability_grades=tuple(m.severe_disability_grades),
+        recipient_categories=tuple(m.recipient_categories),
+        single_person_categories=tuple(m.single_person_categories),
+        lookback_months=m.lookback_months,
+        late_report_months=m.late_report_months,
+        refused_applicant_months=m.refused_applicant_months,
+        school_year_starts=(needs.school_year_starts.month, needs.school_year_starts.day),
+        notice_months=tuple(needs.notice_months),
+        stages=tuple(Stage(s.stage, s.age, s.label) for s in needs.stages),
+        noticed_within_months=needs.noticed_within_months,
+        unemployed_month_days=m.unemployed_month_days,
+        school_stages=tuple(tuple(level) for level in m.school_stages),
+        upper_stages_from=m.upper_stages_from,
+    )
+
+
+def _first_day(month: str | None) -> dt.date | None:
+    return None if month is None else dt.date(int(month[:4]), int(month[5:7]), 1)
+
+
+def load_population(root: Path = RULES_DIR, month: str | None = None) -> Population:
+    """Only the population concepts: what a task that needs no other rule reads."""
+    return _population(root, _first_day(month))
+
+
+# --- settings that never change a result ------------------------------------------------------------
+
+
+def _settings_model(name: str, settings: type, **extra: Any) -> type[schema.Strict]:
+    """The file model of a flat settings dataclass: its fields (lists for tuples), and `extra`."""
+    hints = typing.get_type_hints(settings)
+    as_read = {
+        f.name: (list[str] if hints[f.name] == tuple[str, ...] else hints[f.name], ...)
+        for f in fields(settings)
+    }
+    return create_model(
+        name, __base__=schema.Strict, description=(str, ...), reference=(str, ...), **as_read, **extra
+    )
 
 
 def load_portal(root: Path = RULES_DIR) -> PortalSettings:
     path = root / "portal" / "portal.yaml"
-    doc = _Doc(_read(path, root), _name(path, root))
-    for key in ("description", "reference"):
-        doc.get(key, str)
-    settings = PortalSettings(
-        lockout_failures=doc.get("lockout_failures", int),
-        lockout_minutes=doc.number("lockout_minutes"),
-        lockout_account_failures=doc.get("lockout_account_failures", int),
-        lockout_address_accounts=doc.get("lockout_address_accounts", int),
-        password_min_length=doc.get("password_min_length", int),
-        password_min_score=doc.get("password_min_score", int),
-        password_site_words=tuple(doc.get("password_site_words", list)),
-        hsts_days=doc.get("hsts_days", int),
-        session_hours=doc.number("session_hours"),
-        upload_max_bytes=doc.get("upload_max_bytes", int),
-        xlsx_max_uncompressed_bytes=doc.get("xlsx_max_uncompressed_bytes", int),
-        upload_max_rows=doc.get("upload_max_rows", int),
-        upload_max_columns=doc.get("upload_max_columns", int),
-        upload_max_cells=doc.get("upload_max_cells", int),
-        upload_parse_seconds=doc.number("upload_parse_seconds"),
-        upload_parse_workers=doc.get("upload_parse_workers", int),
-        application_max_members=doc.get("application_max_members", int),
-        authorisation_max_bytes=doc.get("authorisation_max_bytes", int),
-        authorisation_min_bytes=doc.get("authorisation_min_bytes", int),
-        application_daily_multiple=doc.number("application_daily_multiple"),
-        application_daily_minimum=doc.get("application_daily_minimum", int),
-        application_baseline_days=doc.get("application_baseline_days", int),
-    )
-    doc.done()
-    for key, value in vars(settings).items():
-        if isinstance(value, tuple):
+    m = _load(_PORTAL_FILE, path, root)
+    values = {f.name: getattr(m, f.name) for f in fields(PortalSettings)}
+    for key, value in values.items():
+        if isinstance(value, list):
             if not all(isinstance(v, str) and v for v in value):
-                raise doc.fail(key, "must be a list of words")
+                raise _fail(_name(path, root), key, "must be a list of words")
         elif value <= 0:
-            raise doc.fail(key, "must be above 0")
-    return settings
+            raise _fail(_name(path, root), key, "must be above 0")
+    return PortalSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 SCHEDULED_TASKS = (
@@ -959,134 +721,72 @@ SCHEDULED_TASKS = (
 
 def load_schedule(root: Path = RULES_DIR) -> Schedule:
     path = root / "release" / "schedule.yaml"
-    doc = _Doc(_read(path, root), _name(path, root))
-    for key in ("description", "reference"):
-        doc.get(key, str)
-    timeouts = doc.child("execution_timeout_minutes")
-    schedule = Schedule(
-        ready_poke_minutes=doc.number("ready_poke_minutes"),
-        ready_timeout_hours=doc.number("ready_timeout_hours"),
-        approval_timeout_hours=doc.number("approval_timeout_hours"),
-        deadline_days=doc.number("deadline_days"),
-        execution_timeout_minutes={task: timeouts.number(task) for task in SCHEDULED_TASKS},
-    )
-    timeouts.done()
-    doc.done()
+    m = _load(_SCHEDULE_FILE, path, root)
     for key in ("ready_poke_minutes", "ready_timeout_hours", "approval_timeout_hours", "deadline_days"):
-        if getattr(schedule, key) <= 0:
-            raise doc.fail(key, "must be above 0")
-    return schedule
-
-
-def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None) -> RuleSet:
-    """The whole rule set, checked; `columns` are the household columns the stages provide."""
-
-    def doc(*parts: str) -> _Doc:
-        path = root.joinpath(*parts)
-        return _Doc(_read(path, root), _name(path, root))
-
-    dims_doc = doc("index", "dimensions.yaml")
-    for key in ("description", "unit", "reference"):
-        dims_doc.get(key, str)
-    dimensions = []
-    for i, item in enumerate(dims_doc.get("dimensions", list)):
-        d = _Doc(item, dims_doc.file, f"dimensions[{i}]")
-        dimensions.append(Dimension(d.get("id", str), d.get("label", str), d.number("weight")))
-        d.done()
-    dims_doc.done()
-    if len({d.id for d in dimensions}) != len(dimensions):
-        raise dims_doc.fail("dimensions", "an id appears twice")
-
-    levels_doc = doc("index", "levels.yaml")
-    for key in ("description", "unit", "reference"):
-        levels_doc.get(key, str)
-    levels = []
-    for i, item in enumerate(levels_doc.get("levels", list)):
-        lv = _Doc(item, levels_doc.file, f"levels[{i}]")
-        levels.append(Level(lv.get("label", str), lv.number("min"), lv.number("max")))
-        lv.done()
-    levels_doc.done()
-
-    indicators = tuple(
-        _indicator(p, root, {d.id for d in dimensions})
-        for p in sorted((root / "index" / "indicators").glob("*.yaml"))
+        if getattr(m, key) <= 0:
+            raise _fail(_name(path, root), key, "must be above 0")
+    timeouts = m.execution_timeout_minutes
+    return Schedule(
+        ready_poke_minutes=m.ready_poke_minutes,
+        ready_timeout_hours=m.ready_timeout_hours,
+        approval_timeout_hours=m.approval_timeout_hours,
+        deadline_days=m.deadline_days,
+        execution_timeout_minutes={task: getattr(timeouts, task) for task in SCHEDULED_TASKS},
     )
+
+
+_PORTAL_FILE = _settings_model("PortalFile", PortalSettings)
+_TIMEOUTS = create_model(
+    "Timeouts", __base__=schema.Strict, **{task: (float, ...) for task in SCHEDULED_TASKS}
+)
+_SCHEDULE_FILE = create_model(
+    "ScheduleFile",
+    __base__=schema.Strict,
+    description=(str, ...),
+    reference=(str, ...),
+    ready_poke_minutes=(float, ...),
+    ready_timeout_hours=(float, ...),
+    approval_timeout_hours=(float, ...),
+    deadline_days=(float, ...),
+    execution_timeout_minutes=(_TIMEOUTS, ...),
+)
+
+
+# --- the whole rule set ---------------------------------------------------------------------------
+
+
+def load_rules(root: Path = RULES_DIR, columns: set[str] | None = None, month: str | None = None) -> RuleSet:
+    """The whole rule set, checked; `columns` are the household columns the stages provide; each
+    dated parameter takes its value in force in `month` (with none, its latest)."""
+    day = _first_day(month)
+    dimensions, levels, indicators = _index(root)
     warnings = tuple(_warning(p, root) for p in sorted((root / "warnings").glob("*.yaml")))
-
-    actions_doc = doc("actions.yaml")
-    actions_doc.get("description", str)
-    actions_doc.get("reference", str)
-    actions = []
-    warning_ids = {w.id for w in warnings}
-    for i, item in enumerate(actions_doc.get("actions", list)):
-        a = _Doc(item, actions_doc.file, f"actions[{i}]")
-        rules = _strings(a, "rules")
-        unknown = [r for r in rules if r not in warning_ids]
-        if unknown:
-            raise a.fail("rules", f"names no warning rule: {', '.join(unknown)}")
-        actions.append(
-            Action(rules, _strings(a, "categories"), a.get("action", str), _conditions(a, a.file, False))
-        )
-        a.done()
-    actions_doc.done()
-
-    std_doc = doc("parameters", "dibao_standard.yaml")
-    for key in ("description", "unit", "reference"):
-        std_doc.get(key, str)
-    # No "default": a county without its own standard has none, and its households go unchecked.
-    standard = _place_dated(std_doc, "values", std_doc.get("values", dict), dict, default_required=False)
-    std_doc.done()
-    minimum_base = _minimum_base(doc("parameters", "social_insurance_minimum_base.yaml"))
-    school_costs = _school_costs(doc("parameters", "rigid_expenditure.yaml"))
-
+    actions = _actions(root, warnings)
+    parameters = root / "parameters"
+    # No "default" in the dibao standard: a county without its own standard has none, and its
+    # households go unchecked.
+    standard = _by_place(schema.StandardFile, parameters / "dibao_standard.yaml", root)
+    minimum_base = _by_place(schema.MinimumBaseFile, parameters / "social_insurance_minimum_base.yaml", root)
+    school_costs = _by_place(schema.SchoolCostsFile, parameters / "rigid_expenditure.yaml", root)
     if columns is not None:
-        for ind in indicators:
-            if ind.column not in columns:
-                raise RulesError(f"{ind.file}: key 'column': no stage provides a column '{ind.column}'")
-        for w in warnings:
-            for key, conds in (("when", w.when), ("visit_when", w.visit_when)):
-                for i, cond in enumerate(conds):
-                    if cond.column not in columns:
-                        raise RulesError(
-                            f"{w.file}: key '{key}[{i}].column': no stage provides a column '{cond.column}'"
-                        )
-            if w.income_effect is not None and w.income_effect not in columns:
-                raise RulesError(
-                    f"{w.file}: key 'income_effect': no stage provides a column '{w.income_effect}'"
-                )
-        for k, action in enumerate(actions):
-            for i, cond in enumerate(action.when):
-                if cond.column not in columns:
-                    raise RulesError(
-                        f"{actions_doc.file}: key 'actions[{k}].when[{i}].column': "
-                        f"no stage provides a column '{cond.column}'"
-                    )
-    limits = _means_limits(doc("means_test", "limits.yaml"))
-    recheck = _recheck(doc("means_test", "recheck.yaml"))
-    means_checks = _means_checks(doc("means_test", "checks.yaml"))
-    gate = _release_gate(doc("release", "gate.yaml"))
-    deadlines = _deadlines(doc("outcomes", "deadlines.yaml"))
-    cases = _cases(doc("outcomes", "cases.yaml"))
-    capacity = _capacity(doc("outcomes", "capacity.yaml"))
-    population = _population(doc("parameters", "population.yaml"))
-    files = tuple(_name(p, root) for p in sorted(root.rglob("*.yaml")))
+        _check_columns(columns, indicators, warnings, actions, _name(root / "actions.yaml", root))
     return RuleSet(
         rule_version(root),
-        tuple(dimensions),
-        tuple(levels),
+        dimensions,
+        levels,
         indicators,
         warnings,
-        tuple(actions),
+        actions,
         standard,
-        limits,
-        recheck,
-        files,
-        means_checks,
-        gate,
-        deadlines,
-        cases,
-        population,
-        minimum_base,
-        capacity,
-        school_costs,
+        means_limits=_means_limits(root, day),
+        recheck=_recheck(root, day),
+        files=tuple(_name(p, root) for p in sorted(root.rglob("*.yaml"))),
+        means_checks=_means_checks(root),
+        release_gate=_release_gate(root),
+        deadlines=_deadlines(root, day),
+        cases=_cases(root, day),
+        population=_population(root, day),
+        minimum_base=minimum_base,
+        capacity=_capacity(root, day),
+        rigid_expenditure=school_costs,
     )

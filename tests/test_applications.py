@@ -353,8 +353,9 @@ def test_a_month_without_a_department_s_delivery_never_says_within_the_limits():
         {"check_id": "eligible_not_covered", "direction": "应保", "label": "x", "candidate_for": "低保"}
     ]
     household = {"dibao_standard": 800.0}
-    assert applications._verdict(app, household, within, [])[:1] == ("符合低保条件",)
-    result, detail, meets = applications._verdict(app, household, within, ["deposits"])
+    meets_rules = RULES.means_limits.applied_for_within
+    assert applications._verdict(app, household, within, [], meets_rules)[:1] == ("符合低保条件",)
+    result, detail, meets = applications._verdict(app, household, within, ["deposits"], meets_rules)
     assert result == "需入户核实" and "2026-09未收到金融资产（deposits）的数据" in detail and meets is False
 
 

@@ -18,6 +18,8 @@ from safetynet.contract import SOURCES
 from safetynet.ids import check_character
 from safetynet.lake import Build, Home, dataset_files, write_parquet
 
+pytestmark = pytest.mark.slow
+
 # two households in 4301, one in 4302; P3 is on a household of each prefecture
 ROSTER = pl.DataFrame(
     {

@@ -695,9 +695,9 @@ def test_capacity_by_township_or_county_in_rules_overrides_the_default(tmp_path)
     shutil.copytree(RULES_DIR, tmp_path / "rules")
     path = tmp_path / "rules" / "outcomes" / "capacity.yaml"
     text = path.read_text(encoding="utf-8")
-    assert "    default: 40\n" in text
+    assert "      default: 40\n" in text
     path.write_text(
-        text.replace("    default: 40\n", f'    default: 40\n    "{T1[:6]}": 25\n    "{T2}": 60\n'),
+        text.replace("      default: 40\n", f'      default: 40\n      "{T1[:6]}": 25\n      "{T2}": 60\n'),
         encoding="utf-8",
     )
     rules = load_rules(tmp_path / "rules")

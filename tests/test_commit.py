@@ -26,6 +26,8 @@ from safetynet import runs
 from safetynet.faults import InjectedFault
 from safetynet.lake import Home
 
+pytestmark = pytest.mark.slow
+
 DIRECT = str(Path(__file__).with_name("direct.py"))
 
 

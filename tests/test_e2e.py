@@ -16,6 +16,8 @@ from conftest import CLI, safetynet
 from jobs.publish.sealed import connect
 from safetynet.contract import SOURCES
 
+pytestmark = pytest.mark.slow
+
 
 def q(home, sql):
     """What an auditor reads: the sealed read-only connection."""

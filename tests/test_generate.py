@@ -57,7 +57,10 @@ def test_consecutive_months_have_the_same_people_and_events_happen_once(months):
     assert sep["household_id"].n_unique() > 0.99 * aug["household_id"].n_unique()
     dead = frame(months, "2026-08", "deaths")["id_number"]
     assert dead.len() > 0
-    assert not sep["id_number"].is_in(dead.implode()).any()
+    # in 1 of 7 households last month's dead are still listed, on purpose (tools/synthetic/generate.py, `stale`;
+    # the 5,000 households are one county: the household number is the generator's row)
+    stale = pl.col("household_id").str.slice(1).cast(pl.Int64) % 7 == 0
+    assert not sep.filter(~stale)["id_number"].is_in(dead.implode()).any()
     assert not frame(months, "2026-09", "deaths")["id_number"].is_in(dead.implode()).any()
     shared = aug.join(sep, on="id_number", suffix="_sep")
     assert (shared["name"] == shared["name_sep"]).mean() > 0.99  # names differ only where dirt padded them

@@ -18,6 +18,8 @@ from conftest import ROOT
 
 from safetynet.versions import code_version, rule_version, suite_version
 
+pytestmark = pytest.mark.slow
+
 MONTH = "2026-08"
 LOCKED = ("--frozen", "--no-dev", "--no-emit-project", "--no-hashes")  # the lock's libraries, not the project
 VERSIONS = "from safetynet.versions import code_version as c, rule_version as r, suite_version as s; print(c(), r(), s())"

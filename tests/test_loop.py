@@ -19,6 +19,8 @@ from portal import uploads
 from safetynet.lake import Home
 from safetynet.rules import load_portal
 
+pytestmark = pytest.mark.slow
+
 AUG, SEP = "2026-08", "2026-09"
 
 

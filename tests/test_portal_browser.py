@@ -22,6 +22,8 @@ from tests.conftest import CLI, safetynet
 from tests.direct import run
 from tests.workbooks import filled, september_open, sheet
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "browser pass 1"
 

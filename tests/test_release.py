@@ -22,6 +22,8 @@ from safetynet.lake import Home
 from safetynet.rules import load_rules, load_schedule
 from safetynet.versions import NOT_RULES, content_hash, rule_version
 
+pytestmark = pytest.mark.slow
+
 CST = ZoneInfo("Asia/Shanghai")
 
 

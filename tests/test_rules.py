@@ -77,7 +77,7 @@ def test_the_committed_rules_load_and_name_only_provided_columns():
             "parameters/social_insurance_minimum_base.yaml",
             "default: 3800",
             "defualt: 3800",
-            "key 'values.2026-01-01': must map 'default'",
+            "key 'values.2026-01-01.value': must map 'default'",
         ),
         (
             "means_test/checks.yaml",
@@ -114,13 +114,13 @@ def test_the_committed_rules_load_and_name_only_provided_columns():
             "outcomes/capacity.yaml",
             "default: 40",
             "default: 40.5",
-            "key 'values.2024-01-01.default': must be a whole",
+            "key 'values.2024-01-01.value.default': must be a whole",
         ),
         (
             "outcomes/capacity.yaml",
             "default: 40",
             "default: 四十",
-            "key 'values.2024-01-01.default': must be a number",
+            "key 'values.2024-01-01.value.default': must be a number",
         ),
         (
             "outcomes/capacity.yaml",

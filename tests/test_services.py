@@ -26,6 +26,8 @@ from jobs.publish import manifest
 from safetynet import alerts, runs
 from safetynet.lake import Home
 
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
 DAG = "safetynet_monthly"
 MONTHS = ["2026-07", "2026-08", "2026-09", "2026-10"]  # whole intervals: backfills need them ended
 

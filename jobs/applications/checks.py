@@ -119,9 +119,6 @@ RESULTS = {
     "低保边缘": "符合低保边缘条件",
     "单人保": "可评估单人保",
 }
-# The assistance applied for is within the means test's answer when the household is a candidate for
-# one of these; 临时救助 and 其他 are decided on other grounds, the report informs them.
-MEETS = {"低保": {"低保", "单人保"}, "特困": {"低保", "单人保"}, "低保边缘": {"低保", "低保边缘"}}
 AS_TEXT = "请把该列设为文本后重新填写"
 LONG_NUMBER = re.compile(r"\d[\d.]{9,}(?:[eE][+-]?\d+)?")
 UNREADABLE = {
@@ -493,10 +490,16 @@ def _checks(con: duckdb.DuckDBPyConnection, app: Application, rules: RuleSet) ->
 
 
 def _verdict(
-    app: Application, household: dict, records: list[dict], missing: list[str]
+    app: Application,
+    household: dict,
+    records: list[dict],
+    missing: list[str],
+    within: dict[str, tuple[str, ...]],
 ) -> tuple[str, str, bool | None]:
     """(result, detail, whether the assistance applied for is within it). `missing`: sources the
-    checks read that were not delivered in the month: within the limits cannot be said then."""
+    checks read that were not delivered in the month: within the limits cannot be said then.
+    `within`: assistance applied for -> the candidacies it is within (means_test/limits.yaml
+    `applied_for_within`); 临时救助 and 其他 are decided on other grounds, the report informs them."""
     if household["dibao_standard"] is None:
         return "无法核对", f"所在地区在{app.month}没有适用的低保标准，收入和金融资产无法核对", None
     refund = [r["label"] for r in records if r["direction"] == "应退"]
@@ -523,8 +526,8 @@ def _verdict(
         if result in RESULTS.values():  # never "within the limits" on data that did not come
             result = "需入户核实"
     meets = None
-    if app.applied_for in MEETS:
-        meets = candidate in MEETS[app.applied_for] and result in RESULTS.values()
+    if app.applied_for in within:
+        meets = candidate in within[app.applied_for] and result in RESULTS.values()
         detail += f"；所申请的{app.applied_for}{'在本结论之内' if meets else '不在本结论之内'}"
     else:
         detail += f"；所申请的{app.applied_for}不以本核对的收入和财产限定条件为准，按其规定审核"
@@ -558,7 +561,7 @@ def check(h: Home, app: Application, rules: RuleSet) -> Checked:
     row = household.row(0, named=True)
     delivered = Lake(h).delivered(app.month)
     missing = [s for s in SNAPSHOTS_READ if s not in delivered]
-    result, detail, meets = _verdict(app, row, records, missing)
+    result, detail, meets = _verdict(app, row, records, missing, rules.means_limits.applied_for_within)
     row["members"] = members.with_columns(id_number=mask_ids(pl.col("id_number"))).to_dicts()
     row |= _assets(assets)
     row["records"] = [

@@ -34,10 +34,8 @@ from safetynet import concepts as c
 from safetynet.contract import HISTORY
 from safetynet.lake import NOWHERE, SHARED, WHOLE, Home
 from safetynet.months import add_months, month_bounds, month_range
-from safetynet.rules import MeansLimits, Population, RuleSet
+from safetynet.rules import STAGES, MeansLimits, Population, RuleSet
 
-UPPER_STAGES = ("高中", "中职", "高职", "本科", "研究生")
-STAGES = ("学前", "小学", "初中", *UPPER_STAGES)
 DAMAGE = {"无": 0, "一般损坏": 1, "严重损坏": 2, "倒塌": 3}
 DAMAGE_LABEL = {1: "一般损坏", 2: "严重损坏", 3: "倒塌"}
 GRADE = {"A": 1, "B": 2, "C": 3, "D": 4}
@@ -455,6 +453,7 @@ def enrolment(
     dated = period.unseen("enrolled_on", since)
     studying = status == "在读"
     dropout = status == "辍学"
+    upper = list(period.p.upper_stages)  # rules/parameters/population.yaml: school_stages
     return by_household(
         rows,
         members,
@@ -466,11 +465,11 @@ def enrolment(
         **{studying_column(s): ((stage == s) & studying).sum() for s in STAGES},
         event_kindergarten_entry=((stage == "学前") & (dated | known & pl.col("stage_prev").is_null())).sum(),
         event_new_upper_stage=(
-            stage.is_in(UPPER_STAGES) & (dated | known & (stage != pl.col("stage_prev").fill_null("")))
+            stage.is_in(upper) & (dated | known & (stage != pl.col("stage_prev").fill_null("")))
         ).sum(),
         event_dropout=(dropout & known & (pl.col("status_prev").fill_null("") != "辍学")).sum(),
         unknown_enrolment=(
-            _not_known_new(period, known, "enrolled_on", since) & (stage.is_in(["学前", *UPPER_STAGES]))
+            _not_known_new(period, known, "enrolled_on", since) & (stage.is_in(["学前", *upper]))
             | ~known & dropout
         ).any(),
     )
@@ -653,7 +652,8 @@ def employment(rows: pl.LazyFrame, members: pl.LazyFrame, period: Period) -> pl.
             newly=((pl.col("status") == "失业") & (pl.col("registered_on") >= period.start)).any(),
         )
     )
-    months_out = ((pl.lit(period.end) - pl.col("registered_on")).dt.total_days() // 30).cast(pl.Int32)
+    days = period.p.unemployed_month_days  # rules/parameters/population.yaml
+    months_out = ((pl.lit(period.end) - pl.col("registered_on")).dt.total_days() // days).cast(pl.Int32)
     return by_household(
         latest,
         members,

@@ -36,9 +36,6 @@ NOTICE_SCHEMA = {
     "note": pl.String,
     "rule_version": pl.String,
 }
-# The order of the stages of the contract's enrolment: a child enrolled at a stage or a later one
-# has no notice for it (高中 and 中职 are one level, so are 高职 and 本科).
-STAGE_RANK = {"学前": 0, "小学": 1, "初中": 2, "高中": 3, "中职": 3, "高职": 4, "本科": 4, "研究生": 5}
 # the child's name, the school year's first day, the age then, the stage's label
 NOTICE_NOTE = "{}将于{}满{}周岁，{}，家庭教育支出将增加：请提前告知教育资助、学前教育资助等政策"
 
@@ -60,7 +57,7 @@ def anticipate(home: Home, month: str, rules: RuleSet, area: str | None = None) 
     roster = roster.collect()
     enrolled = home.scan("enrolment", month, area)
     enrolled = enrolled.collect() if enrolled is not None else None
-    earlier = [home.read("_notices", add_months(month, -k)) for k in range(1, 12)]
+    earlier = [home.read("_notices", add_months(month, -k)) for k in range(1, p.noticed_within_months + 1)]
     return due(month, p, roster, enrolled, [e for e in earlier if e is not None], rules.version)
 
 
@@ -73,14 +70,16 @@ def due(
     rule_version: str,
 ) -> pl.DataFrame:
     """Children of `roster` who reach a stage's age on the school year's first day, not enrolled at
-    that stage or a later one, and not noticed for it before (`earlier` notices)."""
+    that stage or a later one (the order of `p.school_stages`), and not noticed for it before
+    (`earlier` notices)."""
     starts_on = school_year_start(month, p)
+    rank = p.stage_rank
     stages = pl.DataFrame(
         {
             "stage": [s.stage for s in p.stages],
             "age_on_start": [s.age for s in p.stages],
             "label": [s.label for s in p.stages],
-            "stage_rank": [STAGE_RANK[s.stage] for s in p.stages],
+            "stage_rank": [rank[s.stage] for s in p.stages],
         },
         schema_overrides={"age_on_start": pl.Int32},
     )
@@ -92,7 +91,7 @@ def due(
     )
     if enrolled is not None and enrolled.height:
         reached = enrolled.group_by("id_number").agg(
-            reached=pl.col("stage").replace_strict(STAGE_RANK, default=None, return_dtype=pl.Int32).max()
+            reached=pl.col("stage").replace_strict(rank, default=None, return_dtype=pl.Int32).max()
         )
         children = children.join(reached, on="id_number", how="left").filter(
             pl.col("reached").is_null() | (pl.col("reached") < pl.col("stage_rank"))

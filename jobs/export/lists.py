@@ -194,7 +194,7 @@ def export_area(month: str, home: str, run_id: str, area: str, slots: int | None
     h = open_build(home, run_id)
     build = h.building.path.name.removeprefix("build=")
     replaces = json.loads((h.building.path / "build.json").read_text(encoding="utf-8"))["replaces"]
-    rules = load_rules()
+    rules = load_rules(month=month)  # the parameters in force in the month
     labels = {c.id: c.label for c in rules.means_checks}
     target = h.building.path / "exports"
     # a folder of this try's own: a try of a lost worker may still be writing when its retry starts

@@ -44,9 +44,10 @@ from safetynet.progress import timed
 from safetynet.rules import RuleSet, load_rules
 
 
-def checked_rules() -> RuleSet:
-    """The rule set, refusing any rule that names a column no stage provides."""
-    rules = load_rules(columns=set(FEATURES) | STAGE_COLUMNS)
+def checked_rules(month: str | None = None) -> RuleSet:
+    """The rule set, refusing any rule that names a column no stage provides; its parameters as in
+    force in `month` (the latest without one)."""
+    rules = load_rules(columns=set(FEATURES) | STAGE_COLUMNS, month=month)
     match_checks(rules)
     return rules
 
@@ -97,7 +98,7 @@ def assess_area(month: str, home: str, run_id: str, area: str) -> dict:
     """One prefecture's households, index, warnings and leads (in staging)."""
 
     h = open_build(home, run_id)
-    rules = checked_rules()
+    rules = checked_rules(month)
     # first, while the task holds nothing else: its reads of the roster and enrolment then never
     # stand beside the household frames
     with timed(f"anticipated needs {area}") as info:
@@ -140,7 +141,7 @@ def assess_month(month: str, home: str, run_id: str) -> dict:
     leads and means tests (`assess_area` has run for each)."""
 
     h = open_build(home, run_id)
-    rules = checked_rules()
+    rules = checked_rules(month)
     wanted = _listed(h, month)
     done = sorted(p.stem for p in h.files(AREA_LEADS, month))
     if done != wanted:

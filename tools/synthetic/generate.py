@@ -28,6 +28,7 @@ from safetynet.contract import READY, SOURCES
 from safetynet.ids import CHECK_MAP, WEIGHTS
 from safetynet.lake import Home
 from safetynet.months import month_bounds
+from safetynet.rules import load_population
 
 MONTH0 = dt.date(2024, 1, 1)  # month index 0 of the event calendar
 HORIZON = 72  # months of the event calendar (2024-01 .. 2029-12)
@@ -140,7 +141,8 @@ def county_population(seed: int, county_idx: int, n: int, county: str) -> tuple[
     ids = _id_numbers(np.full(m, county), members["birth"], members["male"].astype(np.int64))
     names = _names(rng, hh_of, n)
     health, disability_month = _health(rng, age)
-    working_age = (age >= 18) & (age < 60)
+    concepts = load_population()  # the working age of rules/parameters/population.yaml, as the checks read
+    working_age = (age >= concepts.working_age_from) & (age <= concepts.working_age_to)
     labour = _labour_capacity(health, working_age)
     income = _declared_incomes(hh_of, pos, working_age, labour, households["income_factor"].to_numpy(), size)
     events = _work_and_life_events(rng, working_age, labour, category[hh_of], age >= 60)

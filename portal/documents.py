@@ -1,0 +1,161 @@
+"""The documents the portal shows or draws on demand: a folder's file tables, an area's overview, a
+listed lead's portrait (page and PDF), a household's economic-status report. What a commit holds
+never changes, so each is made once per process and cached by the commit."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote
+
+from markupsafe import Markup
+
+from jobs.export import overview, portraits
+from jobs.export.household_reports import REPORT_DIR, Reports, division_names
+from jobs.export.household_reports import gather as report_rows
+from jobs.publish.sealed import connect
+from portal.files import Folder, Library, drawn_folder, listed_cases
+from portal.pages import TEMPLATES, NotFound
+from safetynet.lake import Home
+from safetynet.pdf import FontChain, find_font
+from safetynet.rules import load_rules
+
+PORTRAITS = portraits.PORTRAIT_DIR + "/"
+RADAR = (320, 250, 150, 122, 86)  # the portal's radar chart: width, height, centre x, centre y, radius
+
+
+@lru_cache(maxsize=1)
+def fonts() -> FontChain:
+    """The font chain, read once per portal process (0.4 s) for the documents drawn on demand."""
+    return FontChain(find_font())
+
+
+@lru_cache(maxsize=1)
+def rules():
+    return load_rules()
+
+
+@lru_cache(maxsize=4)
+def _reports(month: str, build: str, names: tuple) -> Reports:
+    return Reports(rules(), month, build, dict(names))
+
+
+@lru_cache(maxsize=64)
+def _division_names(root: Path, commit: str, month: str) -> tuple:
+    return tuple(sorted(division_names(Home(root), month).items()))
+
+
+@lru_cache(maxsize=512)
+def portrait_of(root: Path, commit: str, month: str, township: str, household: str) -> dict | None:
+    """A listed lead's portrait as of a commit (a commit never changes), as the export gathers it."""
+    return portraits.portrait(Home(root), month, township, household, rules().dimensions)
+
+
+def draw_now(h: Home, kind: str, month: str, township: str, household: str) -> tuple[str, bytes] | None:
+    """A portrait or economic-status report drawn now, with the code and names the export uses, so
+    it has the bytes the export would have written; (path in the township folder, bytes)."""
+    build = h.build_dir(month).name.removeprefix("build=")
+    names = _division_names(h.root, str(h.commit), month)
+    if kind == "portrait":
+        return portraits.draw(h, month, township, household, rules().dimensions, dict(names), fonts())
+    rows = report_rows(h, month, {household}).get(township, [])
+    row = next((r for r in rows if r["household_id"] == household and r.get("draw", True)), None)
+    if row is None:
+        return None
+    head = row["members"][0]["name"] if row["members"] else None
+    name = portraits.file_name(household, head, REPORT_DIR)
+    return name, _reports(month, build, names).household(row)
+
+
+def radar_svg(dims: list[dict]) -> dict:
+    """The inline SVG radar chart's shapes: rings, spokes, the household's and the township median's
+    polygons, and the labels (the same geometry as the PDF's, jobs/export/portraits.radar)."""
+    _, _, cx, cy, r = RADAR
+    n = len(dims)
+
+    def path(values) -> str:
+        return " ".join(f"{x:.1f},{y:.1f}" for x, y in portraits.radar(values, cx, cy, r))
+
+    labels = [
+        {"x": round(x, 1), "y": round(y + 4, 1), "text": d["label"], "score": portraits.points(d["score"])}
+        for d, (x, y) in zip(dims, portraits.radar([1.22] * n, cx, cy, r), strict=True)
+    ]
+    return {
+        "size": RADAR[:2],
+        "rings": [path([ring] * n) for ring in (0.25, 0.5, 0.75, 1.0)],
+        "spokes": [(round(x, 1), round(y, 1)) for x, y in portraits.radar([1.0] * n, cx, cy, r)],
+        "centre": (cx, cy),
+        "household": path(portraits.shares(dims, "score")),
+        "median": path(portraits.shares(dims, "median")),
+        "labels": labels,
+    }
+
+
+@lru_cache(maxsize=4096)
+def files_table(path: Path, month: str, township: str) -> Markup:
+    """A folder's file tables (names, rows, bytes, SHA-256, links), rendered once per build folder:
+    a build never changes, and 100 escaped, quoted links per page were most of a page's cost."""
+    folder = Library.folder_at(path, month, township)
+    return Markup(
+        TEMPLATES.get_template("files_table.html").render(
+            folder=folder,
+            lists=[f for f in folder.files if "/" not in f["file"]],
+            reports=[f for f in folder.files if "/" in f["file"] and not f["file"].startswith(PORTRAITS)],
+            portraits=[f for f in folder.files if f["file"].startswith(PORTRAITS)],
+        )
+    )
+
+
+@lru_cache(maxsize=256)
+def overview_html(root: Path, commit: str, month: str, area: str, names: tuple) -> Markup:
+    """An area's overview as of a commit, rendered once (a commit never changes)."""
+    with connect(root) as con:
+        data = overview.gather(con, month, area, rules())
+    return Markup(overview.render(data, dict(names), rules(), standalone=False))
+
+
+def listed(folder: Folder) -> tuple[dict, ...]:
+    return listed_cases(folder.path.parent.parent.parent, folder.township)
+
+
+def document(folder: Folder, drawn: Folder, prefix: str) -> str | None:
+    """The address of a household's document (`prefix` = folder and household id), published
+    with the month or drawn on demand; None when it is neither."""
+    for route, where in (("download", folder), ("drawn", drawn)):
+        entry = next((e for e in where.files if e["file"].startswith(prefix)), None)
+        if entry is not None:
+            return f"/{route}/{folder.month}/{folder.township}/{quote(entry['file'])}"
+    return None
+
+
+def on_demand(home: Path, folder: Folder, states: dict) -> dict:
+    """The folder page's documents on demand: every listed lead's portrait, the reports of the
+    listed doubtful-record and re-check households not drawn at export, the addendum."""
+    drawn = drawn_folder(home, folder)
+    leads, reports, seen = [], [], set()
+    for case in listed(folder):
+        hid = case["household_id"]
+        if case["kind"] == "lead":
+            pdf = document(folder, drawn, f"{portraits.PORTRAIT_DIR}/{hid}_")
+            leads.append({**case, "pdf": pdf})
+        elif case["reportable"] and hid not in seen:
+            seen.add(hid)
+            pdf = document(folder, drawn, f"{REPORT_DIR}/{hid}_")
+            if pdf is None or pdf.startswith("/drawn/"):
+                reports.append({**case, "pdf": pdf})
+    return {"leads": leads, "reports": reports, "drawn": drawn, "states": states}
+
+
+def lead_case(folder: Folder, household: str) -> dict:
+    """A lead listed in the folder for the household, else 404."""
+    case = next((c for c in listed(folder) if c["kind"] == "lead" and c["household_id"] == household), None)
+    if case is None:
+        raise NotFound()
+    return case
+
+
+def reportable(folder: Folder, household: str) -> bool:
+    """The household is a listed doubtful-record or re-check case with a report to draw."""
+    return any(
+        c["kind"] != "lead" and c["reportable"] and c["household_id"] == household for c in listed(folder)
+    )
