@@ -221,9 +221,12 @@ def modules() -> list[Path]:
     found = []
     for top in LAYOUT_ROOTS:
         found += sorted(
-            p.relative_to(ROOT)
-            for p in (ROOT / top).rglob("*.py")
-            if not any(part.startswith((".", "__pycache__")) for part in p.relative_to(ROOT).parts)
+            (
+                p.relative_to(ROOT)
+                for p in (ROOT / top).rglob("*.py")
+                if not any(part.startswith((".", "__pycache__")) for part in p.relative_to(ROOT).parts)
+            ),
+            key=lambda path: (path.parent.as_posix(), path.name),  # a folder's modules together
         )
     return found
 

@@ -112,12 +112,14 @@ def test_every_module_is_on_the_layout_page():
         ["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     page = (ROOT / "docs" / "reference" / "layout.md").read_text(encoding="utf-8")
-    listed, folder = set(), None
+    listed, folder, folders = set(), None, []
     for line in page.splitlines():
         if line.startswith("## `"):
             folder = line.strip("# `").rstrip("/")
+            folders.append(folder)
         elif line.startswith("| `") and folder:
             listed.add(f"{folder}/{line.split('`')[1]}")
+    assert len(folders) == len(set(folders)), "docs/reference/layout.md: a folder listed in two places"
     missing = sorted(set(tracked) - listed)
     assert not missing, f"docs/reference/layout.md lacks {missing}: run `make docs`"
 
