@@ -10,7 +10,7 @@ CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 CJK_FALLBACK := /usr/share/fonts/truetype/hanazono
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install font postgresql redis chromium demo portal check test lint format bench bench-field clean
+.PHONY: install font postgresql redis chromium demo portal check test lint format docs bench bench-field clean
 
 install: $(VENV)/.installed font
 
@@ -89,6 +89,12 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The manual (docs/, MkDocs Material) built offline into site/: the references are generated first
+# (docs/gen.py); --strict fails on a broken link or a page left out of mkdocs.yml's nav.
+docs: install
+	$(VENV)/bin/python docs/gen.py
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 # Province scale by default (2 M households); smaller with BENCH_ARGS="--households 200000".
 # Then the field-like world scored against its truth (bench-field).
 bench: install
@@ -104,4 +110,4 @@ bench-field: install
 	$(VENV)/bin/python benchmarks/field_bench.py $(FIELD_ARGS)
 
 clean:
-	rm -rf $(DEMO) .bench .pytest_cache .ruff_cache
+	rm -rf $(DEMO) .bench site .pytest_cache .ruff_cache

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+import record  # benchmarks/record.py, beside this script
+
 import safetynet  # noqa: F401  (Polars' allocator as the jobs run it, before any stage loads Polars)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -690,6 +692,9 @@ def main() -> None:
     for r in results:
         if r.get("note"):
             print(r["note"])
+    figures = {"households": args.households, "month": args.month, "first_month": args.first_month}
+    stages = [{k: r[k] for k in ("stage", "seconds", "rows", "peak_mb") if k in r} for r in results]
+    print(f"figures: {record.write('bench', figures | {'stages': stages}, str(args.households))}")
     for r in results:  # the mapped stages, task by task (one process per prefecture)
         for key in ("tasks_1_worker", "tasks_2_worker", "month_tasks"):
             if key in r:

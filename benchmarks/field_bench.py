@@ -45,6 +45,8 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import record  # noqa: E402  (benchmarks/record.py, beside this script)
+
 from tools.synthetic.field_visits import capacity_table, return_visits  # noqa: E402
 from tools.synthetic.field_world import NEED_KINDS, SLOW, generate_field, run_months  # noqa: E402
 
@@ -426,7 +428,8 @@ def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     print(table(result))
-    print(f"seconds: generate {generated}, run {seconds}; figures: {args.json}")
+    published = record.write("field", result)
+    print(f"seconds: generate {generated}, run {seconds}; figures: {args.json}, {published}")
 
 
 if __name__ == "__main__":

@@ -468,7 +468,10 @@ def shadow(
 def check(
     home: Annotated[Path, typer.Option(help="The --home of the runs: the latest published month is used")],
     application: Annotated[
-        Path, typer.Option(help="The applicant household: a .csv or .xlsx, one row per member (README)")
+        Path,
+        typer.Option(
+            help="The applicant household: a .csv or .xlsx, a row per member (docs/policy/applications.md)"
+        ),
     ],
     authorisation: Annotated[
         Path | None,

@@ -2,8 +2,8 @@
 
 Polars' allocator (jemalloc) keeps memory it has freed until it next allocates; a task that hands
 a province's frames over to DuckDB (the means test) would carry both. A background thread returns
-freed pages within about a second instead (measured at 2 M households: 2.1 GB held for over 10 s
-after the household frames were released, 0.1 GB one second later; the same seconds). Set here,
+freed pages within about a second instead, at no cost in time (figures: docs/design/benchmark-history.md,
+"Figures that were in the code"). Set here,
 before any module of ours imports Polars; a deployment's own `_RJEM_MALLOC_CONF` is added after it
 and wins.
 """

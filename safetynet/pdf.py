@@ -2,7 +2,7 @@
 
 Township PCs may have no Chinese font, so every PDF embeds the glyphs it uses (a CIDFontType2
 subset with a ToUnicode map, so text can be searched and copied). General libraries re-read the
-whole font for every document (fpdf2 with wqy-zenhei measured ~1 document/s here); this writer
+whole font for every document (docs/design/pdf-writer.md); this writer
 reads the font once per process and cuts a subset per document from bytes in memory, which is
 what a province's tens of thousands of reports a month need.
 
@@ -45,13 +45,12 @@ FALLBACK_FONTS = (
 # Used when installed (Debian's fonts-babelstone-han 15.0.5 also covers Extensions G and H).
 OPTIONAL_FONTS = ("/usr/share/fonts/truetype/babelstone/BabelStoneHan.ttf",)
 A4 = (595.28, 841.89)
-# Outlines barely compress: level 1 gives a font 6% larger than level 6 in half the time (measured
-# on wqy-zenhei subsets of 450 glyphs: 106 KB in 2.8 ms against 100 KB in 5.1 ms). libdeflate (the
-# `deflate` package) writes FlateDecode streams at its level 1 2.5x faster than zlib's level 1 and
-# 2.4% smaller (60 KB of outlines: 0.48 ms against 1.20 ms). A given libdeflate version always
+# Outlines barely compress: level 1 gives a font a little larger than level 6 in half the time, and
+# libdeflate (the `deflate` package) writes FlateDecode streams at its level 1 faster than zlib's
+# level 1 and smaller (figures: docs/design/pdf-writer.md, "Compression"). A given libdeflate version always
 # writes the same output (its maintainer: "no version of libdeflate has ever been non-deterministic";
 # its CPU-specific code computes checksums), and the lock file pins the version, so a rerun on
-# another machine writes the same bytes (tests/test_pdf.py pins a digest). ISA-L, 2.4x faster
+# another machine writes the same bytes (tests/test_pdf.py pins a digest). ISA-L, faster
 # still, picks its compressor by the CPU and promises no such thing (intel/isa-l#140).
 DEFLATE_LEVEL = 1
 

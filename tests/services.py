@@ -28,8 +28,13 @@ from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# What a deployment sets, and the values these services run with: the production page's table is
+# generated from it (docs/gen.py), so the page lists what this test runs.
+AIRFLOW_SETTINGS = ROOT / "docs" / "data-team" / "airflow-settings.yml"
 
 
 def free_port() -> int:
@@ -218,6 +223,39 @@ class Airflow:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.logs.glob("*.log")))
 
 
+def _settings(scopes: tuple[str, ...], **values: str) -> dict[str, str]:
+    """The entries of the production page's settings (docs/data-team/airflow-settings.yml) of these
+    scopes, with this test's values."""
+    entries = yaml.safe_load(AIRFLOW_SETTINGS.read_text(encoding="utf-8"))
+    return {e["name"]: str(e["test"]).format(**values) for e in entries if e["scope"] in scopes}
+
+
+def airflow_env(
+    url: str, database: str, work: Path, extra_env: dict[str, str], broker: str | None = None
+) -> dict[str, str]:
+    """The services' environment: every Airflow setting the production page lists (the test's own
+    choices included), then `extra_env`, then the CeleryExecutor's with a `broker`."""
+    values = {
+        "url": url,
+        "database": database,
+        "broker": broker or "",
+        "dags": str(ROOT / "dags"),
+        "work": str(work),
+        "executor": "CeleryExecutor" if broker else "LocalExecutor",
+    }
+    env = {**os.environ, **_settings(("all",), **values), **extra_env}
+    if broker:
+        env |= _settings(("celery",), **values)
+    env.pop("SAFETYNET_EMBEDDED", None)
+    return env
+
+
+def worker_env(folder: Path, log_port: int) -> dict[str, str]:
+    """A Celery worker's own settings: its machine's AIRFLOW_HOME and log server port."""
+    own = _settings(("worker",), log_port=str(log_port))
+    return {"AIRFLOW_HOME": str(folder / "airflow"), **own}
+
+
 @contextlib.contextmanager
 def airflow(
     database: str, work: Path, extra_env: dict[str, str], broker: str | None = None, workers: int = 2
@@ -226,33 +264,7 @@ def airflow(
     `workers` Celery workers), and wait until the DAG is parsed."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(work / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if broker else "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
-        "AIRFLOW__API__BASE_URL": url,
-        "AIRFLOW__API_AUTH__JWT_SECRET": "safetynet-services-test",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
-        # the test triggers its months itself: no run for the latest interval on the clock's month
-        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "GX_ANALYTICS_ENABLED": "False",
-        **extra_env,
-    }
-    if broker:
-        env |= {
-            "AIRFLOW__CELERY__BROKER_URL": broker,
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database,
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
-        }
-    env.pop("SAFETYNET_EMBEDDED", None)
+    env = airflow_env(url, database, work, extra_env, broker)
     logs = work / "service-logs"
     logs.mkdir(parents=True, exist_ok=True)
     service = Airflow(env, url, logs)
@@ -266,10 +278,7 @@ def airflow(
     for n in range(1, workers + 1 if broker else 1):
         folder = work / f"worker-{n}"  # the worker machine's own disk: nothing the others read
         folder.mkdir(parents=True, exist_ok=True)
-        own = {
-            "AIRFLOW_HOME": str(folder / "airflow"),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        }
+        own = worker_env(folder, free_port())
         commands[f"worker-{n}"] = (
             ["celery", "worker", "--celery-hostname", f"worker{n}@%h"],
             env | own,

@@ -3,7 +3,7 @@ api-server, scheduler, dag-processor and triggerer with the CeleryExecutor and t
 (separate processes, each with its own working folder and AIRFLOW_HOME), all on loopback. The
 workers share only what a deployment shares: the lake (home) and the landing.
 
-One session of the services covers: a manual trigger named by its month (README's command), in
+One session of the services covers: a manual trigger named by its month (docs/data-team/airflow.md's command), in
 which the process of one prefecture's task is killed (SIGKILL, as a lost worker) and its retry
 succeeds; a trigger with no month (refused at once); a release gate that trips, is held, rejected (nothing
 published), then approved in a new run; a backfill created with more active runs than months
@@ -97,7 +97,7 @@ def test_the_dag_under_the_real_services(landing, rules, tmp_path):
     }
     (landing / "2026-10" / "_READY").unlink()  # the data team has not finished October yet
     with postgres() as database, redis() as broker, airflow(database, tmp_path, env, broker) as af:
-        # 1. README's manual trigger names its month; a trigger without one is refused at once
+        # 1. the production page's manual trigger (docs/data-team/airflow.md) names its month; a trigger without one is refused at once
         af.cli("dags", "trigger", DAG, "--conf", json.dumps({"month": "2026-07"}))
         nameless = trigger(af, None)
         july = next(r["dag_run_id"] for r in af.runs(DAG) if r["conf"].get("month") == "2026-07")
@@ -142,7 +142,7 @@ def test_the_dag_under_the_real_services(landing, rules, tmp_path):
                 assert run_log(home, august)["approved_by"]
                 assert "2026-08" in Home(home).catalog
 
-        # 3. README's backfill: one month after another, October waiting for its marker too
+        # 3. the production page's backfill: one month after another, October waiting for its marker too
         af.cli(
             "backfill", "create", "--dag-id", DAG, "--from-date", "2026-09-01T00:00:00+08:00",
             "--to-date", "2026-10-01T00:00:00+08:00", "--max-active-runs", "2",

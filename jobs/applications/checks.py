@@ -14,7 +14,8 @@ roster's columns, the signed authorisation's reference (授权书编号) and the
    `lake_household_month` holds the applicant household only. DuckDB resolves a name to a temp
    table first, so the models of `warehouse/means_test/models/` and the checks of
    `warehouse/means_test/checks/` run unchanged: one definition of each check. Reading a source's
-   rows for a few ID numbers takes about 20 ms at province scale (row-group statistics).
+   rows for a few ID numbers is quick at province scale, by the Parquet files' row-group statistics
+   (figures: docs/policy/applications.md, "Speed").
 3. Each check runs where it applies: `eligible_not_covered` (within the dibao, near-dibao or 单人保
    limits) on the household as it stands, the recipients' checks (income, financial assets, car,
    homes, business, ...) on the household as if it were granted, since an applicant must meet what

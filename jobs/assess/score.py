@@ -86,10 +86,10 @@ def score(households: pl.DataFrame, rules: RuleSet, month: str, missing_sources:
 def top_factors(scored: pl.DataFrame, hardship: list[Indicator]) -> pl.Series:
     """The labels of a household's `TOP_FACTORS` hardship indicators with the most points (more
     than none), most first, ties in rule order, joined by 、. Sorted in NumPy, a slice of rows at a
-    time (the points of 2 M households as one array are 0.5 GB, and its sort order as much again): a
-    stable sort of each row's points is 9 times faster than Polars' per-row list sort at province
-    scale (4.3 s against 38 s for 2 M households and 31 indicators, measured 2026-11-30), with
-    identical results."""
+    time (the points of a province's households as one array, and its sort order, would double the
+    task's memory): a stable sort of each row's points is many times faster than Polars' per-row
+    list sort at province scale, with identical results (figures: docs/design/benchmark-history.md,
+    "The index's top factors")."""
     names = pl.Series([i.label for i in hardship], dtype=pl.String)
     columns = [points_column(i) for i in hardship]
     parts = [pl.Series("top_factors", [], dtype=pl.String)]

@@ -75,7 +75,7 @@ def gather(
     households = households.join(wanted, on="household_id", how="semi")
 
     # the drawn households' rows only, filtered as the files are read: a prefecture's members and
-    # assets in full cost 1.5 GB at 200,000 households, for the thousand or so drawn
+    # assets in full would cost gigabytes for the thousand or so drawn (docs/design/benchmark-history.md)
     def rows(dataset: str, *columns: str) -> pl.DataFrame:
         found = home.scan(dataset, month, area).select(*columns or [pl.all()])
         return found.filter(pl.col("household_id").is_in(drawn["household_id"].implode())).collect()

@@ -95,12 +95,12 @@ class _Rows(Worksheet):
 
     xlsxwriter still writes the workbook: formats, title and header rows, column widths, drop-downs,
     filter and print settings. Its per-cell API (a cell object, the shared string table, then the
-    XML) made writing the province's 4,500 lists the export's largest part (55-62 process seconds).
-    Here each data cell is one f-string with an inline string, the form xlsxwriter's own
-    `constant_memory` mode writes; the cells' values and formats are the same. Measured side by side
-    (`python benchmarks/lists.py`): 4.7 µs against 16.8 µs a cell at 1,000 rows, 6.0 against 14.3 ms
-    for a list of 60 rows. It overrides `_write_sheet_data`, so pyproject.toml keeps xlsxwriter
-    below 4 and tests/test_returnable.py reads every kind of value back against the per-cell API.
+    XML) made writing the province's 4,500 lists the export's largest part. Here each data cell is
+    one f-string with an inline string, the form xlsxwriter's own `constant_memory` mode writes; the
+    cells' values and formats are the same, and `python benchmarks/lists.py` times both side by side
+    (figures: docs/design/benchmark-history.md, "The lists' data rows"). It overrides
+    `_write_sheet_data`, so pyproject.toml keeps xlsxwriter below 4 and tests/test_returnable.py
+    reads every kind of value back against the per-cell API.
     """
 
     def data_rows(

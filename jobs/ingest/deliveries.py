@@ -7,8 +7,8 @@ returned as a per-cell problem for the quarantine, so no row is lost.
 
 A month's delivery is staged (`stage_source`): each file checked and hashed 16 MB at a time,
 transcoded to UTF-8 when it is not, and streamed by Polars into Parquet of trimmed strings, so a
-province's roster (465 MB, 4.7 M rows) is never held whole (0.4 GB at most, against 2.4 GB read into
-memory). A workbook is read whole, and so is a CSV with a row of more fields than its header.
+province's roster is never held whole (figures: docs/design/benchmark-history.md, "Per task").
+A workbook is read whole, and so is a CSV with a row of more fields than its header.
 `read_source` reads the same way into memory, for uploads and tests.
 """
 
@@ -264,8 +264,8 @@ def header_map(source: Source, header: list[str]) -> tuple[dict[int, str], list[
 
 
 def _trimmed(column: str) -> pl.Expr:
-    # strip_chars() trims Unicode white space, full-width space included (3x faster than an
-    # explicit character set on 5 M rows)
+    # strip_chars() trims Unicode white space, full-width space included (and is faster than an
+    # explicit character set: docs/design/benchmark-history.md, "Figures that were in the code")
     return _blank_as_null(pl.col(column).str.strip_chars())
 
 
@@ -341,7 +341,8 @@ DUPLICATED = re.compile(r"_duplicated_[0-9]+$")  # Polars' name for a repeated h
 
 def _blank_as_null(value: pl.Expr) -> pl.Expr:
     """Null for an empty value: `when`, not `replace("", None)`, which Polars' streaming engine
-    does not run (measured: the roster's staging 2.2 GB with it, 0.4 GB without)."""
+    does not run, so it would read the roster whole (docs/data-team/validation.md, "Ingest in
+    batches")."""
     return pl.when(value != "").then(value)
 
 

@@ -3,15 +3,14 @@
 Two engines read the same suite:
 
 * Polars evaluates every expectation on every row, vectorised, and says which rows fail and why.
-  This is what decides the quarantine: at province scale (5 M persons) GE's pandas engine needs
-  about 40 s per million rows for five expectations with row indices (measured on this machine),
-  far beyond the monthly budget.
+  This is what decides the quarantine: at province scale (5 M persons) GE's pandas engine is far
+  beyond the monthly budget (figures: docs/data-team/validation.md).
 * GE's own engine validates a deterministic sample of the same rows with the same suite, and its
   per-row verdicts must agree with Polars' for that sample; a disagreement fails the task. The GE
   results are what the validation report shows.
 
 A month's ingest checks its rows a batch at a time (`check`, `SAFETYNET_BATCH_ROWS`), so its memory
-follows the batch and not the delivery (the roster's task 4.5 GB → 1.4 GB at 2 M households). What
+follows the batch and not the delivery (figures: docs/design/benchmark-history.md, "Per task"). What
 needs every row is found before the batches: exact duplicates and conflicting keys, from a hash of
 each row and the key columns alone. The month's bytes do not depend on the batch size (tested).
 """

@@ -7,7 +7,7 @@ and `export database` write inside the lake, `load` a bundled extension and `cre
 only statements DuckDB reports as SELECT are run at all (`describe`, `show`, `summarize`, `from x`
 and `with ... select` are SELECTs; `explain analyze` would execute what it explains and is refused).
 The lake's files are also read-only on disk (`safetynet/lake.seal`), and in a deployment owned by
-another account than the auditors' (README, Deployment).
+another account than the auditors' (docs/data-team/permissions.md).
 """
 
 from __future__ import annotations

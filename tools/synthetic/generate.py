@@ -8,7 +8,7 @@ so month M delivers exactly the events whose month is M, and later rosters stop 
 Each source a county delivers in a month is made by its own function (`SOURCE_MAKERS`) from one
 view of the county's people in that month (`CountyMonth`).
 
-Proportions (documented in README "Synthetic data"): the monitored population is older, sicker and
+Proportions (documented in docs/data-team/synthetic.md): the monitored population is older, sicker and
 poorer than the general one, so prevalences are set above national figures where reports say so.
 """
 

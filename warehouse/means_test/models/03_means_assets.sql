@@ -4,8 +4,8 @@
 -- (accepted as delivered) counts as 0 and its detail says so.
 -- Each kind's details are gathered as one list of structs, sorted (list_sort orders structs field
 -- by field) and then split into the detail text and the refs: ordered aggregates (string_agg and
--- list with `order by`) and count(distinct) took 23 s for the province, this way takes less than
--- half (deposits alone 9.6 s against 6.2 s), with the same bytes.
+-- list with `order by`) and count(distinct) took more than twice as long for the province, with the
+-- same bytes (figures: docs/design/benchmark-history.md, "The means test's asset details").
 create or replace temp table means_assets as
 with owners as (
     select distinct household_id, id_number from means_members
