@@ -269,7 +269,7 @@ def run(
         )
         preflight(landing, month)
         turn(Home(home.resolve()), month, "", active=lambda _: False)  # months in order, no gap
-        checked_rules()
+        checked_rules(month)
         find_font()
     except (LandingError, RulesError, SetupError) as exc:
         fail(str(exc), 2)
@@ -320,8 +320,8 @@ def backfill(
         )
         for month in months:
             preflight(landing, month)
+            checked_rules(month)  # each month's rules, as in force on its first day
         turn(Home(home.resolve()), months[0], "", active=lambda _: False)
-        checked_rules()
         find_font()
     except (LandingError, RulesError, SetupError) as exc:
         fail(str(exc), 2)
@@ -487,6 +487,7 @@ def check(
     import getpass
 
     from jobs.applications.checks import ApplicationRefused, submit
+    from safetynet.lake import Home
     from safetynet.pdf import FontChain, find_font
     from safetynet.rules import load_rules
 
@@ -507,7 +508,7 @@ def check(
             home.resolve(),
             application.name,
             data,
-            load_rules(),
+            load_rules(month=max(Home(home.resolve()).catalog, default=None)),  # the latest month's
             fonts,
             who,
             "data_team",
@@ -579,13 +580,14 @@ def settings() -> None:
     """The deployment's settings: each SAFETYNET_* variable, its value, where it came from and what it
     does; the folders of rules, SQL, suites and DAG in use; the schedule and portal limits (deployment
     values kept in rules/, outside the rule version)."""
-    from safetynet.resources import FOLDERS, located
-    from safetynet.rules import load_portal, load_schedule
     from safetynet.settings import described
     from safetynet.settings import settings as current_settings
 
     try:
-        current = current_settings()
+        current = current_settings()  # before the rules' module, which finds its folder at import
+        from safetynet.resources import FOLDERS, located
+        from safetynet.rules import load_portal, load_schedule
+
         folders = [(name, *map(str, reversed(located(name, current)))) for name in FOLDERS]
     except SetupError as exc:
         fail(str(exc), 2)

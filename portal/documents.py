@@ -30,14 +30,21 @@ def fonts() -> FontChain:
     return FontChain(find_font())
 
 
-@lru_cache(maxsize=1)
-def rules():
-    return load_rules()
+@lru_cache(maxsize=12)
+def rules(month: str | None):
+    """The rules in force in `month` (each parameter's value dated at or before its first day)."""
+    return load_rules(month=month)
+
+
+def published_rules(home: Path):
+    """The rules of the latest published month: an application is checked against its data."""
+    catalog = Home(home).catalog
+    return rules(max(catalog) if catalog else None)
 
 
 @lru_cache(maxsize=4)
 def _reports(month: str, build: str, names: tuple) -> Reports:
-    return Reports(rules(), month, build, dict(names))
+    return Reports(rules(month), month, build, dict(names))
 
 
 @lru_cache(maxsize=64)
@@ -48,7 +55,7 @@ def _division_names(root: Path, commit: str, month: str) -> tuple:
 @lru_cache(maxsize=512)
 def portrait_of(root: Path, commit: str, month: str, township: str, household: str) -> dict | None:
     """A listed lead's portrait as of a commit (a commit never changes), as the export gathers it."""
-    return portraits.portrait(Home(root), month, township, household, rules().dimensions)
+    return portraits.portrait(Home(root), month, township, household, rules(month).dimensions)
 
 
 def draw_now(h: Home, kind: str, month: str, township: str, household: str) -> tuple[str, bytes] | None:
@@ -57,7 +64,7 @@ def draw_now(h: Home, kind: str, month: str, township: str, household: str) -> t
     build = h.build_dir(month).name.removeprefix("build=")
     names = _division_names(h.root, str(h.commit), month)
     if kind == "portrait":
-        return portraits.draw(h, month, township, household, rules().dimensions, dict(names), fonts())
+        return portraits.draw(h, month, township, household, rules(month).dimensions, dict(names), fonts())
     rows = report_rows(h, month, {household}).get(township, [])
     row = next((r for r in rows if r["household_id"] == household and r.get("draw", True)), None)
     if row is None:
@@ -110,8 +117,8 @@ def files_table(path: Path, month: str, township: str) -> Markup:
 def overview_html(root: Path, commit: str, month: str, area: str, names: tuple) -> Markup:
     """An area's overview as of a commit, rendered once (a commit never changes)."""
     with connect(root) as con:
-        data = overview.gather(con, month, area, rules())
-    return Markup(overview.render(data, dict(names), rules(), standalone=False))
+        data = overview.gather(con, month, area, rules(month))
+    return Markup(overview.render(data, dict(names), rules(month), standalone=False))
 
 
 def listed(folder: Folder) -> tuple[dict, ...]:

@@ -326,7 +326,7 @@ def check(rows: list[Row], township: str, home: Home, month: str, today: dt.date
     ids = sorted({r.id for r in rows if r.id})
     known = {r[0]: r[1:] for r in issued(home, ids).iter_rows()}
     done = closed(home, ids)
-    window_start = month_bounds(add_months(month, -load_population().late_report_months))[0]
+    window_start = month_bounds(add_months(month, -load_population(month=month).late_report_months))[0]
     first: dict[str, Row] = {}
     for row in rows:
         if row.status != "接受":

@@ -7,11 +7,12 @@ finds them outside any checkout. A folder given in the settings (`SAFETYNET_RULE
 
 from __future__ import annotations
 
+import os
 from importlib.resources import files
 from pathlib import Path
 
 from safetynet.errors import SetupError
-from safetynet.settings import Settings, settings
+from safetynet.settings import Settings
 
 PACKAGED = "_data"  # the folder of this package the wheel puts them in
 CHECKOUT = Path(__file__).resolve().parent.parent
@@ -19,9 +20,16 @@ FOLDERS = ("rules", "warehouse", "expectations", "dags")
 LOCK = "uv.lock"  # the locked library versions: part of the code version (safetynet/versions.py)
 
 
-def _given(name: str, current: Settings) -> Path | None:
-    """The folder the settings name for `name`, if any (only the rules can be given today)."""
-    return current.rules if name == "rules" else None
+def _given(name: str, current: Settings | None) -> Path | None:
+    """The folder the settings name for `name`, if any (only the rules can be given today).
+    Without settings given, SAFETYNET_RULES alone is read: every module finds its folders at
+    import, and a typo in another setting must fail where that setting is used, not everywhere."""
+    if name != "rules":
+        return None
+    if current is not None:
+        return current.rules
+    given = os.environ.get("SAFETYNET_RULES", "").strip()
+    return Path(given) if given else None
 
 
 def folder(name: str, current: Settings | None = None) -> Path:
@@ -34,7 +42,7 @@ def located(name: str, current: Settings | None = None) -> tuple[Path, str]:
     """The folder `name` and where it was found: "settings", "package" or "checkout"."""
     if name not in FOLDERS:
         raise ValueError(f"{name!r} is not package data: one of {', '.join(FOLDERS)}")
-    given = _given(name, current or settings())
+    given = _given(name, current)
     if given is not None:
         return given.resolve(), "settings"
     packaged = _packaged(name)

@@ -61,7 +61,9 @@ class Settings(BaseSettings):
         description="The Chinese TrueType font of the PDF reports (default: the first Debian font found)",
     )
     alert_command: str | None = Field(
-        None, description="A command handed each alert as JSON on standard input (mail, chat)"
+        None,
+        description="A command handed each alert as JSON on standard input (mail, chat)",
+        json_schema_extra={"secret": True},  # often holds a chat robot's webhook key
     )
     # retries of the DAG's tasks (read when the DAG file is parsed)
     task_retries: int = Field(2, description="Retries of each DAG task")
@@ -106,5 +108,7 @@ def described(current: Settings) -> list[tuple[str, str, str, str]]:
         value = getattr(current, name)
         source = "environment" if name in current.model_fields_set else "default"
         shown = "" if value is None else str(value)
+        if shown and (field.json_schema_extra or {}).get("secret"):
+            shown = "(set, not shown)"
         rows.append((PREFIX + name.upper(), shown, source, field.description or ""))
     return rows

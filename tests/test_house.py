@@ -72,3 +72,49 @@ def test_a_planted_upward_import_or_circle_breaks_the_lint(tree, module, line, b
     assert done.returncode == 1, done.stdout[-3000:]
     verdicts = " ".join(done.stdout.split())  # a contract's name may be folded over two lines
     assert re.search(rf"{broken}[^.]*? BROKEN", verdicts), done.stdout[-3000:]
+
+
+# A parameter's values are dated: a caller that knows the month it works for must say it, or it
+# reads the latest value, one not yet in force for that month (an application, a backfill).
+LOADERS = {"load_rules", "load_population", "checked_rules", "candidate_rules"}
+WITHOUT_A_MONTH = {
+    # the synthetic generator's concepts (working age) are the same in every month it writes
+    ("tools/synthetic/generate.py", "load_population"),
+}
+
+
+def calls_without_a_month(tree_root: Path) -> list[tuple[str, str, int]]:
+    import ast
+
+    found = []
+    for package in ("cli", "jobs", "portal", "tools"):
+        for path in sorted((tree_root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                given = {k.arg for k in node.keywords} | ({"month"} if len(node.args) >= 2 else set())
+                where = (path.relative_to(tree_root).as_posix(), name)
+                if name in LOADERS and "month" not in given and where not in WITHOUT_A_MONTH:
+                    if name in ("checked_rules",) and node.args:  # checked_rules(month)
+                        continue
+                    found.append((*where, node.lineno))
+    return found
+
+
+def test_every_job_reads_the_rules_in_force_in_its_month():
+    assert calls_without_a_month(ROOT) == []
+
+
+def test_a_call_without_a_month_is_found(tree):
+    path = tree / "jobs" / "ingest" / "report.py"
+    before = path.read_text(encoding="utf-8")
+    try:
+        path.write_text(
+            before + "\n\ndef _f():\n    return load_population().lookback_months\n", encoding="utf-8"
+        )
+        assert [(f, n) for f, n, _ in calls_without_a_month(tree)] == [
+            ("jobs/ingest/report.py", "load_population")
+        ]
+    finally:
+        path.write_text(before, encoding="utf-8")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -190,3 +192,23 @@ def test_the_settings_command_names_a_wrong_value(clean):
     done = CliRunner().invoke(app, ["settings"])
     assert done.exit_code == 2
     assert "SAFETYNET_BATCH_ROWS='lots'" in done.output
+
+
+def test_the_settings_command_does_not_print_the_alert_command(clean):
+    """An alert command often carries a chat robot's webhook key: `settings` says it is set, no more."""
+    clean.setenv("SAFETYNET_ALERT_COMMAND", "curl -d @- https://robot.example/send?key=s3cr3t")
+    done = CliRunner().invoke(app, ["settings"])
+    assert done.exit_code == 0, done.output
+    assert "s3cr3t" not in done.output and "(set, not shown)" in done.output
+
+
+def test_a_wrong_setting_breaks_only_what_reads_it(clean):
+    """The rules' module finds its folder at import: a typo in another setting must not stop every
+    command (the data team runs `safetynet settings` to find it)."""
+    clean.setenv("SAFETYNET_TASK_RETRIES", "two")
+    done = subprocess.run(
+        [sys.executable, "-c", "import safetynet.rules, jobs.publish.warehouse; print('imported')"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and "imported" in done.stdout, done.stderr[-2000:]

@@ -188,7 +188,7 @@ def _by_household(people: pl.LazyFrame) -> pl.LazyFrame:
 def _work_injury(home: Home, month: str, people: pl.LazyFrame) -> pl.LazyFrame:
     """Work injuries of the members over the index's 12-month window, with the compensation paid."""
     schema = {"household_id": pl.String, "injuries": pl.UInt32, "compensation": pl.Float64}
-    months = window(month, load_population().lookback_months)
+    months = window(month, load_population(month=month).lookback_months)
     rows = _scan(home, "work_injury", months)
     if rows is None:
         return pl.LazyFrame(schema=schema)

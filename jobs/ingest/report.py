@@ -65,7 +65,7 @@ def _span(months: list[str]) -> str:
 
 def _rests_on(home: Home, month: str) -> list[str]:
     """Which months each 12-month figure rests on (jobs/ingest/coverage.py)."""
-    months = load_population().lookback_months
+    months = load_population(month=month).lookback_months
     rows = [
         [
             f"{r['zh']} {r['source']}",

@@ -74,11 +74,12 @@ def month_parameters(
     """Suite parameters for a month: its last day, the event window, the divisions in force, the ids
     issued to townships before it (what `outcomes` may name) and those of cases already closed."""
     start, end = month_bounds(month)
+    population = load_population(month=month)
     return {
         "month": month,
         "month_end": end,
         # Departments report events late; rows dated up to late_report_months back are accepted.
-        "event_window_start": month_bounds(add_months(month, -load_population().late_report_months))[0],
+        "event_window_start": month_bounds(add_months(month, -population.late_report_months))[0],
         "earliest_date": dt.date(1900, 1, 1),  # an earlier date is a typing error in every source
         "division_codes": division_codes,
         "issued_ids": issued_ids,

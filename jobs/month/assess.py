@@ -42,7 +42,7 @@ from safetynet.errors import SafetynetError
 from safetynet.faults import fault
 from safetynet.lake import WHOLE, Home, write_parquet
 from safetynet.progress import timed
-from safetynet.rules import RuleSet, load_rules
+from safetynet.rules import RuleSet, load_population, load_rules
 
 
 def checked_rules(month: str | None = None) -> RuleSet:
@@ -69,7 +69,7 @@ def prefectures(month: str, home: str, run_id: str) -> list[str]:
     h = open_build(home, run_id)
     found = _listed(h, month)
     if h.building and h.building.month == month:
-        earlier = window(month, load_rules().population.lookback_months)[:-1]
+        earlier = window(month, load_population(month=month).lookback_months)[:-1]
         with timed("movers between prefectures") as info:
             moved = areas.movers(h, month, earlier, applying(h, month))
             info.update(households=moved["household_id"].drop_nulls().n_unique(), files=moved.height)

@@ -274,7 +274,7 @@ def build_id(
 def start(month: str, landing: str, home: str, run_id: str) -> dict:
     """Check the landing folder, name the build by its inputs and open the run's staging area."""
     found = preflight(Path(landing), month)
-    checked_rules()  # a rule set that does not load stops the run before anything is written
+    checked_rules(month)  # a rule set that does not load stops the run before anything is written
     find_font()  # so does a machine that cannot draw the township reports
     _, unknown = find_deliveries(Path(landing) / month)
     for path in unknown:
@@ -286,7 +286,7 @@ def start(month: str, landing: str, home: str, run_id: str) -> dict:
     shutil.rmtree(staging, ignore_errors=True)
     watching = staging / "watching"
     watching.mkdir(parents=True)
-    watched = write_watched(h.root, month, load_population().refused_applicant_months, watching)
+    watched = write_watched(h.root, month, load_population(month=month).refused_applicant_months, watching)
     build = build_id(month, inputs(Path(landing), month), previous, h.catalog.get(month), watched)
     folder = staging / f"month={month}" / f"build={build['build']}"
     folder.mkdir(parents=True)
@@ -459,7 +459,7 @@ def held_rows(h: Home, source: str, month: str, paths: list[Path]) -> pl.LazyFra
     if not any(is_history(p.name) for p in paths):
         return None
     columns = [c.name for c in SOURCES[source].columns]
-    reach = load_population().late_report_months
+    reach = load_population(month=month).late_report_months
     frames = [
         rows.select(*columns, "source_file", "source_row").with_columns(month=pl.lit(m))
         for m in month_range(add_months(month, -reach), previous_month(month))

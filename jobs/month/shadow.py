@@ -89,12 +89,13 @@ class Shadow:
     notes: list[str]
 
 
-def candidate_rules(root: Path) -> RuleSet:
-    """The candidate rule set, checked as a run checks its own (jobs.month.assess.checked_rules)."""
+def candidate_rules(root: Path, month: str) -> RuleSet:
+    """The candidate rule set in force in `month`, checked as a run checks its own
+    (jobs.month.assess.checked_rules)."""
     if not root.is_dir():
         raise RulesError(f"{root}: no such rules folder")
     try:
-        rules = load_rules(root, columns=set(FEATURES) | STAGE_COLUMNS)
+        rules = load_rules(root, columns=set(FEATURES) | STAGE_COLUMNS, month=month)
     except OSError as exc:
         raise RulesError(f"{exc.filename}: cannot be read ({exc.strerror})") from None
     match_checks(rules)
@@ -269,7 +270,7 @@ def shadow(root: Path, month: str, rules_dir: Path) -> Shadow:
     deleted at the end (also on error), and compare it with the published month."""
     home = Home(root)
     build = published_build(home, month)
-    rules = candidate_rules(rules_dir)
+    rules = candidate_rules(rules_dir, month)
     published = (home.read("_leads", month), home.read("_doubtful", month))
     if published[0] is None or published[1] is None:
         raise ShadowError(f"{build}: the published month has no _leads or _doubtful to compare with")

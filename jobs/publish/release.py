@@ -197,7 +197,7 @@ def checks(h: Home, month: str, gate: ReleaseGate) -> list[dict]:
 def gate(month: str, home: str, run_id: str, approved_by: str | None = None) -> dict:
     """Run the gate on the run's build; returns whether the release is held for approval."""
     h = open_build(home, run_id)
-    result = checks(h, month, load_rules().release_gate)
+    result = checks(h, month, load_rules(month=month).release_gate)
     tripped = [c["message"] for c in result if c["tripped"]]
     write_json({"month": month, "checks": result}, h.building.path / "release.json")
     held = bool(tripped) and not approved_by

@@ -178,7 +178,7 @@ def statements(
                 "{application_log}", _jsonl(home, "_applications/log", APPLICATION_LOG_COLUMNS, relative)
             )
             sql = sql.replace("{application_members}", _application_members(home, relative))
-            sql = _rule_parameters(sql)
+            sql = _rule_parameters(sql, max(catalog, default=None))
             out.append(sql.replace("{lake}", "lake" if relative else str(home.lake)))
     return out
 
@@ -189,12 +189,13 @@ def run_log_statements(home: Home) -> list[str]:
     return [CATALOG_TABLE, sql.replace("{lake}", str(home.lake))]
 
 
-def _rule_parameters(sql: str) -> str:
+def _rule_parameters(sql: str, month: str | None) -> str:
     """The case rules a view names ({kpi_months}, {yield_outcomes}, {withdraw_outcomes}), written in
-    as literals: each policy number lives once, in rules/outcomes/cases.yaml."""
+    as literals as in force in `month`, the latest month the views read: each policy number lives
+    once, in rules/outcomes/cases.yaml."""
     if not any(f"{{{key}}}" in sql for key in ("kpi_months", "yield_outcomes", "withdraw_outcomes")):
         return sql
-    cases = load_rules().cases
+    cases = load_rules(month=month).cases
 
     def listed(codes: tuple[str, ...]) -> str:
         return "(" + ", ".join("'" + o.replace("'", "''") + "'" for o in codes) + ")"

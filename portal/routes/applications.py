@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from jobs.applications import checks as applications
 from portal.accounts import Account
-from portal.documents import fonts, rules
+from portal.documents import fonts, published_rules
 from portal.pages import MEDIA_TYPES, NotFound, address, attachment, log, names, page
 from portal.session import CSRF, SignedIn, role_in
 from safetynet.contract import APPLICATION
@@ -127,7 +127,16 @@ async def application_check(
     try:
         checked = await run_in_threadpool(
             applications.submit,
-            *(state.home, filename, data, rules(), fonts(), account.username, account.role, area),
+            *(
+                state.home,
+                filename,
+                data,
+                published_rules(state.home),
+                fonts(),
+                account.username,
+                account.role,
+                area,
+            ),
             *(address(request), None, state.settings, signed),
         )
     except applications.ApplicationRefused as exc:  # the form comes back as it was filled in
@@ -150,7 +159,15 @@ def application_release(request: Request, account: Releaser, application_id: str
     state = request.app.state
     try:
         checked = applications.release(
-            *(state.home, application_id, rules(), fonts(), account.username, account.role, account.area),
+            *(
+                state.home,
+                application_id,
+                published_rules(state.home),
+                fonts(),
+                account.username,
+                account.role,
+                account.area,
+            ),
             address(request),
             None,
             state.settings,

@@ -50,7 +50,7 @@ LIST_SCHEMA = {
 def capacity_table(townships: list[str], month: str) -> tuple[pl.DataFrame, int, str]:
     """Visits each township can make a month, from rules/outcomes/capacity.yaml (longest division-code
     prefix wins); the default, and where they come from."""
-    places = load_rules().capacity.at(month_bounds(month)[0])
+    places = load_rules(month=month).capacity.at(month_bounds(month)[0])
     default = places["default"]
 
     def of(code: str) -> int:

@@ -1250,7 +1250,7 @@ def generate_field(
     `bad_rows.csv` (the rows spoiled, which the run must quarantine) and `schedule.csv` (when each
     department's rows of each month were delivered). Returns rows per file and month."""
     _outside(landing, truth_dir)
-    rules = load_rules()
+    rules = load_rules(month=months[-1])  # the world's standards and limits, as in force at its end
     world = build_world(households, seed, list(months), rules)
     sched = schedule(seed, len(world.months), history)
     events = world_events(world)
