@@ -133,6 +133,8 @@ def _in_force(param: Param, info: ValidationInfo) -> Any:
     if day is None:
         return param.values[dates[-1]].value
     current = [d for d in dates if d <= day]
+    if not current and (info.context or {}).get("each_date"):  # checking another date's values
+        return param.values[dates[0]].value
     if not current:
         raise problem(f"has no value in force on {day} (the first takes effect on {dates[0]})")
     return param.values[current[-1]].value

@@ -10,6 +10,7 @@ with no month, the value of its latest date.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -387,6 +388,7 @@ def _in_force(rule: Indicator | WarningRule, month_start: dt.date) -> bool:
 # --- reading a file through its model ------------------------------------------------------------
 
 M = TypeVar("M", bound=BaseModel)
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _name(path: Path, root: Path) -> str:
@@ -407,15 +409,41 @@ def _read(path: Path, root: Path) -> Any:
         raise RulesError(f"{_name(path, root)}: not valid YAML ({' '.join(str(exc).split())})") from None
 
 
+def _dates(raw: Any) -> set[dt.date]:
+    """Every date a parameter of the document takes a value on (`values: {date: ...}`)."""
+    found: set[dt.date] = set()
+    if isinstance(raw, dict):
+        values = raw.get("values")
+        if isinstance(values, dict):
+            found |= {d for d in values if isinstance(d, dt.date)}
+            found |= {dt.date.fromisoformat(d) for d in values if isinstance(d, str) and DATE.fullmatch(d)}
+        for v in raw.values():
+            found |= _dates(v)
+    elif isinstance(raw, list):
+        for v in raw:
+            found |= _dates(v)
+    return found
+
+
 def _load(model: type[M], path: Path, root: Path, day: dt.date | None = None, raw: Any = None) -> M:
     """The file (or its `raw` content, read already) checked against its model; dated parameters
-    take their value in force on `day`."""
+    take their value in force on `day`. A file with values on several dates is checked on each of
+    them too: a value wrong for a month other than this run's is refused now, naming its date."""
     file = _name(path, root)
+    raw = _read(path, root) if raw is None else raw
     try:
-        return model.model_validate(_read(path, root) if raw is None else raw, context={"day": day})
+        loaded = model.model_validate(raw, context={"day": day})
     except ValidationError as exc:
         key, problem = schema.problem_of(exc)
         raise (_fail(file, key, problem) if key else RulesError(f"{file}: the document {problem}")) from None
+    dates = _dates(raw)
+    for other in sorted(dates - {day}) if len(dates) > 1 else ():
+        try:
+            model.model_validate(raw, context={"day": other, "each_date": True})
+        except ValidationError as exc:
+            key, problem = schema.problem_of(exc)
+            raise _fail(file, key, f"{problem} (the values in force from {other})") from None
+    return loaded
 
 
 def _place_dated(by_date: dict[dt.date, Any]) -> PlaceDated:

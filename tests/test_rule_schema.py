@@ -229,3 +229,21 @@ def test_a_value_by_place_and_date_names_file_key_and_problem(root, old, new, ke
         assert problem in str(err.value)
     finally:
         path.write_text(kept, encoding="utf-8")
+
+
+def test_a_value_wrong_on_another_date_is_refused_naming_that_date(root):
+    """Every dated value is checked against the file's own checks (a share between 0 and 1), not
+    only the one in force in the month asked for: a backfill must not be the first to find it."""
+    path = root / "means_test" / "recheck.yaml"
+    before = path.read_text(encoding="utf-8")
+    marker = '    "2024-01-01": {value: 0.05,'
+    assert marker in before
+    path.write_text(
+        before.replace(marker, '    "2023-01-01": {value: 5, reference: 笔误}\n' + marker, 1),
+        encoding="utf-8",
+    )
+    try:
+        with pytest.raises(RulesError, match=r"recheck.yaml: key 'rate': must be a share .* from 2023-01-01"):
+            load_rules(root, month="2026-09")
+    finally:
+        path.write_text(before, encoding="utf-8")
