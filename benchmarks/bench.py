@@ -37,7 +37,7 @@ def _peak_mb() -> float:
 
 
 def stage_generate(month: str, households: int, landing: Path, _home: Path) -> int:
-    from tools.synthetic.generate import generate
+    from synthetic.generate import generate
 
     return sum(generate(month, households, 7, landing).values())
 
@@ -110,7 +110,7 @@ def stage_dag(month: str, _households: int, landing: Path, home: Path) -> dict:
     the previous month's cases (standing, overdue and closed cases). The figures are this month's."""
     import sqlite3
 
-    from tools.synthetic.generate import return_outcomes
+    from synthetic.generate import return_outcomes
 
     shutil.rmtree(home, ignore_errors=True)
     cli = str(Path(sys.executable).parent / "safetynet")
@@ -265,7 +265,7 @@ def stage_load_previous(month: str, households: int, landing: Path, home: Path) 
 
 def stage_return_outcomes(month: str, _households: int, landing: Path, home: Path) -> int:
     """The townships' outcomes of the previous month's cases, into this month's delivery."""
-    from tools.synthetic.generate import return_outcomes
+    from synthetic.generate import return_outcomes
 
     return return_outcomes(month, 7, landing, home)
 

@@ -1,4 +1,4 @@
-"""`make bench-field`: the field-like world (tools/synthetic/field_world.py) through the real monthly run,
+"""`make bench-field`: the field-like world (synthetic/field_world.py) through the real monthly run,
 scored against its truth (issue 30, item 6).
 
 Generates the world (3,000 households, three months, a year of history at onboarding), runs each
@@ -23,7 +23,7 @@ month with `safetynet run` (the embedded Airflow DAG, as the data team runs it),
 - outcomes returned per month: the rows the townships wrote into that month's folder and the cases
   they closed in its run.
 
-Between two runs the townships visit (tools/synthetic/field_visits.py): up to their capacity, in list order,
+Between two runs the townships visit (synthetic/field_visits.py): up to their capacity, in list order,
 the outcomes the truth calls for, as `outcomes.part-<township>.csv` of the next month.
 
     python benchmarks/field_bench.py [--households 3000] [--months 3] [--first 2026-07] [--seed 1]
@@ -47,8 +47,8 @@ sys.path.insert(0, str(ROOT))
 
 import record  # noqa: E402  (benchmarks/record.py, beside this script)
 
-from tools.synthetic.field_visits import capacity_table, return_visits  # noqa: E402
-from tools.synthetic.field_world import NEED_KINDS, SLOW, generate_field, run_months  # noqa: E402
+from synthetic.field_visits import capacity_table, return_visits  # noqa: E402
+from synthetic.field_world import NEED_KINDS, SLOW, generate_field, run_months  # noqa: E402
 
 LEVELS = ("红", "橙", "黄", "蓝", "绿")
 

@@ -43,7 +43,7 @@ def _generate_field(
 ) -> None:
     """`generate --world field`: every month at once (the world is simulated over all of them)."""
     from jobs.month.run import check_month
-    from tools.synthetic.field_world import generate_field, run_months
+    from synthetic.field_world import generate_field, run_months
 
     try:
         check_month(month)
@@ -104,8 +104,8 @@ def generate(
     from rich.progress import Progress
 
     from jobs.month.run import check_month
-    from tools.synthetic.generate import HOUSEHOLDS_PER_COUNTY
-    from tools.synthetic.generate import generate as gen
+    from synthetic.generate import HOUSEHOLDS_PER_COUNTY
+    from synthetic.generate import generate as gen
 
     try:
         check_month(month)

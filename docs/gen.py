@@ -213,7 +213,7 @@ def warehouse_columns(home: Path) -> dict[str, list[str]]:
 
 # --- the layout -------------------------------------------------------------------------------
 
-LAYOUT_ROOTS = ("cli", "dags", "portal", "tools", "jobs", "safetynet", "benchmarks", "docs", "tests")
+LAYOUT_ROOTS = ("cli", "dags", "portal", "synthetic", "jobs", "safetynet", "benchmarks", "docs", "tests")
 
 
 def modules() -> list[Path]:

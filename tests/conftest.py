@@ -70,7 +70,7 @@ def looped(landing, tmp_path_factory) -> Path:
     Read only: tests that change a home make their own."""
     from direct import run
 
-    from tools.synthetic.generate import generate
+    from synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("looped")
     land, home = root / "landing", root / "home"

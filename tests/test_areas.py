@@ -196,7 +196,7 @@ def province(tmp_path_factory):
     household of 4302."""
     from direct import run
 
-    from tools.synthetic.generate import generate
+    from synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("province")
     landing, home = root / "landing", root / "home"

@@ -1,4 +1,4 @@
-"""The field-like world (tools/synthetic/field_world.py) and the bench's scoring (benchmarks/field_bench.py):
+"""The field-like world (synthetic/field_world.py) and the bench's scoring (benchmarks/field_bench.py):
 deterministic, within the contract, a truth consistent with the hidden state and kept out of the
 landing, and figures right on a hand-made case."""
 
@@ -17,8 +17,8 @@ from jobs.ingest.deliveries import find_deliveries
 from jobs.month import run as monthly
 from safetynet.contract import SOURCES
 from safetynet.rules import load_rules
-from tools.synthetic import field_visits
-from tools.synthetic.field_world import (
+from synthetic import field_visits
+from synthetic.field_world import (
     CATASTROPHIC_OUT_OF_POCKET,
     HISTORY_MONTHS,
     RECIPIENTS,
@@ -321,7 +321,7 @@ def test_the_command_line_generates_the_field_world_beside_the_landing(tmp_path)
     assert inside.exit_code == 2 and "outside the landing" in inside.output
 
 
-# --- the townships' visits between two runs (tools/synthetic/field_visits.py) ---------------------------------
+# --- the townships' visits between two runs (synthetic/field_visits.py) ---------------------------------
 
 
 def issued(rows: list[tuple]) -> pl.DataFrame:

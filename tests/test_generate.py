@@ -14,7 +14,7 @@ from jobs.ingest.deliveries import decode_csv, find_deliveries, read_source
 from safetynet.contract import SOURCES
 from safetynet.ids import check_character
 from safetynet.months import month_bounds
-from tools.synthetic.generate import (
+from synthetic.generate import (
     SOURCE_MAKERS,
     _declared_incomes,
     _labour_capacity,
@@ -57,7 +57,7 @@ def test_consecutive_months_have_the_same_people_and_events_happen_once(months):
     assert sep["household_id"].n_unique() > 0.99 * aug["household_id"].n_unique()
     dead = frame(months, "2026-08", "deaths")["id_number"]
     assert dead.len() > 0
-    # in 1 of 7 households last month's dead are still listed, on purpose (tools/synthetic/generate.py, `stale`;
+    # in 1 of 7 households last month's dead are still listed, on purpose (synthetic/generate.py, `stale`;
     # the 5,000 households are one county: the household number is the generator's row)
     stale = pl.col("household_id").str.slice(1).cast(pl.Int64) % 7 == 0
     assert not sep.filter(~stale)["id_number"].is_in(dead.implode()).any()
@@ -163,7 +163,7 @@ def test_an_upload_between_two_generated_months_reaches_v_outcomes(tmp_path):
     from portal import uploads
     from safetynet.lake import Home
     from safetynet.rules import load_portal
-    from tools.synthetic.generate import outcomes
+    from synthetic.generate import outcomes
 
     landing, home = tmp_path / "landing", tmp_path / "home"
     generate("2026-08", 300, 1, landing)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("cli", "tools", "portal", "jobs", "safetynet")
+PACKAGES = ("cli", "synthetic", "portal", "jobs", "safetynet")
 LINT = str(Path(sys.executable).with_name("lint-imports"))
 
 
@@ -55,7 +55,7 @@ def test_the_code_as_it_is_keeps_the_floors(tree):
         # a stage reaching up into the month's tasks, deferred inside a function as cycles once hid
         ("jobs.ingest.coverage", "def _f():\n    from jobs.month import run  # noqa", "Floors"),
         # the product importing the synthetic generator
-        ("jobs.export.lists", "from tools.synthetic import generate  # noqa", "Floors"),
+        ("jobs.export.lists", "from synthetic import generate  # noqa", "Floors"),
         # two modules of one stage importing each other (households reads through month_window)
         ("jobs.assess.month_window", "from jobs.assess import households  # noqa", "No circles"),
     ],
@@ -79,7 +79,7 @@ def test_a_planted_upward_import_or_circle_breaks_the_lint(tree, module, line, b
 LOADERS = {"load_rules", "load_population", "checked_rules", "candidate_rules"}
 WITHOUT_A_MONTH = {
     # the synthetic generator's concepts (working age) are the same in every month it writes
-    ("tools/synthetic/generate.py", "load_population"),
+    ("synthetic/generate.py", "load_population"),
 }
 
 
@@ -87,7 +87,7 @@ def calls_without_a_month(tree_root: Path) -> list[tuple[str, str, int]]:
     import ast
 
     found = []
-    for package in ("cli", "jobs", "portal", "tools"):
+    for package in ("cli", "jobs", "portal", "synthetic"):
         for path in sorted((tree_root / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if not isinstance(node, ast.Call):

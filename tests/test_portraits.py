@@ -197,7 +197,7 @@ def helped(landing, tmp_path_factory):
     assistance on the August doubtful-record or re-check case of a household whose August lead gets
     no outcome, so September lists that lead (overdue), and another household's August lead gets none. August's export draws one portrait of a
     name with a character no font has, which its manifest must list as failed."""
-    from tools.synthetic.generate import generate
+    from synthetic.generate import generate
 
     root = tmp_path_factory.mktemp("portraits")
     land, home = root / "landing", root / "home"

@@ -1,7 +1,7 @@
 """A field-like world: a hidden full state per household and month, the deliveries departments
 would make of it, and the policy truth the monthly run is measured against (issue 30, item 6).
 
-It is kept apart from the synthetic demo (tools/synthetic/generate.py): nothing here is planted for a rule
+It is kept apart from the synthetic demo (synthetic/generate.py): nothing here is planted for a rule
 of ours to find. Each household has members with ages, health, labour capacity and incomes by
 kind, medical and schooling costs, assets and shocks, simulated month by month over the run's
 months and the twelve before them; the deliveries are what departments see of that state, with
@@ -55,7 +55,7 @@ from jobs.assess.households import dibao_standard_expr
 from safetynet.contract import SOURCES
 from safetynet.months import month_bounds
 from safetynet.rules import MeansLimits, RuleSet, load_rules
-from tools.synthetic.generate import (
+from synthetic.generate import (
     GIVEN,
     READY,
     SIZE_P,

@@ -30,7 +30,7 @@ import polars as pl
 from safetynet.contract import SOURCES
 from safetynet.months import month_bounds, next_month
 from safetynet.rules import load_rules
-from tools.synthetic.field_world import RECIPIENTS, SLOW
+from synthetic.field_world import RECIPIENTS, SLOW
 
 URGENT = "紧急"
 UNVERIFIABLE = 0.05  # share of visits finding nobody to verify (assumed; no field figure)
