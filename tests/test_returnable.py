@@ -156,3 +156,117 @@ def test_a_list_without_such_text_has_no_quoted_format(tmp_path):
     write_list(path, [("清单", rows, "标题")], {"name": "姓名"}, "清单", "2026-09", dt.date(2026, 9, 5), None)
     with zipfile.ZipFile(path) as zf:
         assert "quotePrefix" not in zf.read("xl/styles.xml").decode()
+
+
+# The returnable lists' date check (issue 33, item 4): a row's 核查日期 starts at its own case's first
+# issue, so a last month's overdue case can carry the real date of a visit made on time.
+ISSUED = dt.date(2026, 9, 5)  # this list's issue date
+CASES = pl.DataFrame(
+    {
+        "case_id": ["L-NEW", "L-OLD"],
+        "first_issued_on": [ISSUED, dt.date(2026, 8, 5)],
+        "sheet": ["main", "overdue"],
+        "visit_by": [dt.date(2026, 9, 20), dt.date(2026, 8, 20)],
+    }
+)
+TODAY = dt.date(2026, 9, 28)
+
+
+def _date_checks(path) -> dict[str, tuple[str, str, str, str]]:
+    """Each sheet's 核查日期 validation: (first cell, operator, formula1, formula2), read from the XML
+    (openpyxl is not installed)."""
+    out = {}
+    with zipfile.ZipFile(path) as zf:
+        names = re.findall(r'<sheet name="([^"]+)"', zf.read("xl/workbook.xml").decode())
+        for number, name in enumerate(names, start=1):
+            xml = zf.read(f"xl/worksheets/sheet{number}.xml").decode()
+            found = re.search(
+                r'<dataValidation type="date"(?: operator="(\w+)")?[^>]* sqref="([A-Z]+\d+)[^"]*">'
+                r"<formula1>([^<]*)</formula1>(?:<formula2>([^<]*)</formula2>)?",
+                xml,
+            )
+            out[name] = (found[2], found[1] or "between", found[3], found[4])  # between: the default
+    return out
+
+
+def _excel_value(formula: str, cells: list, row: int, first_row: int, today: dt.date) -> dt.date:
+    """The few Excel functions a date check uses, with relative rows as Excel shifts them."""
+
+    def ref(m: re.Match) -> str:
+        column = sum((ord(ch) - 64) * 26**i for i, ch in enumerate(reversed(m[1]))) - 1
+        value = cells[int(m[2]) + row - first_row - 1][column]
+        return f"DATE({value.year},{value.month},{value.day})"
+
+    formula = re.sub(r"\$?([A-Z]+)\$?(\d+)", ref, formula.replace("TODAY()", "TODAY"))
+    dates = [dt.date(*map(int, d)) for d in re.findall(r"DATE\((\d+),(\d+),(\d+)\)", formula)]
+    return today if formula == "TODAY" else max(dates) if formula.startswith("MAX(") else dates[0]
+
+
+def _workbook_accepts(path, sheet: str, row: int, visited: dt.date) -> bool:
+    first_cell, operator, low, high = _date_checks(path)[sheet]
+    first_row = int(re.sub(r"[A-Z]+", "", first_cell))
+    cells = CalamineWorkbook.from_path(str(path)).get_sheet_by_name(sheet).to_python()
+    if operator == "greaterThanOrEqual":  # a constant: Excel's date serial
+        return visited >= dt.date(1899, 12, 30) + dt.timedelta(days=int(float(low)))
+    assert operator == "between"
+    bounds = [_excel_value(f, cells, row, first_row, TODAY) for f in (low, high)]
+    return bounds[0] <= visited <= bounds[1]
+
+
+def _portal_accepts(monkeypatch, case_id: str, first_issued: dt.date, visited: dt.date) -> bool:
+    from portal import uploads
+
+    issued = pl.DataFrame(
+        {"id": [case_id], "township_code": ["T1"], "kind": ["lead"], "issued_on": [first_issued]}
+    )
+    monkeypatch.setattr(uploads, "issued", lambda home, ids: issued)
+    monkeypatch.setattr(uploads, "closed", lambda home, ids: {})
+    row = uploads.Row(3, "", case_id, visited, "维持现状", None, None)
+    uploads.check([row], "T1", None, "2026-10", TODAY)
+    return row.status == "接受"
+
+
+@pytest.fixture
+def two_sheets(tmp_path):
+    path = tmp_path / "线索清单.xlsx"
+    headers = {"case_id": "线索编号", "first_issued_on": "首次下发日期"}
+    sheets = [
+        ("线索清单", CASES.filter(pl.col("sheet") == "main"), "线索清单"),
+        ("逾期未回传", CASES.filter(pl.col("sheet") == "overdue"), "线索清单（逾期未回传）"),
+    ]
+    write_list(path, sheets, headers, "线索清单", "2026-09", ISSUED, None)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("sheet", "case_id", "first_issued", "visited", "accepted"),
+    [
+        ("逾期未回传", "L-OLD", dt.date(2026, 8, 5), dt.date(2026, 8, 20), True),  # on time last month
+        ("逾期未回传", "L-OLD", dt.date(2026, 8, 5), dt.date(2026, 8, 5), True),  # the day it was issued
+        ("逾期未回传", "L-OLD", dt.date(2026, 8, 5), dt.date(2026, 8, 4), False),  # before its issue
+        ("逾期未回传", "L-OLD", dt.date(2026, 8, 5), TODAY + dt.timedelta(days=1), False),  # tomorrow
+        ("线索清单", "L-NEW", ISSUED, dt.date(2026, 9, 10), True),
+        ("线索清单", "L-NEW", ISSUED, dt.date(2026, 9, 4), False),  # before this list was issued
+        ("线索清单", "L-NEW", ISSUED, TODAY, True),
+    ],
+)
+def test_a_rows_date_check_starts_at_its_cases_first_issue_in_the_workbook_and_the_portal(
+    two_sheets, monkeypatch, sheet, case_id, first_issued, visited, accepted
+):
+    """The same rows, the same verdicts: the workbook's validation (read back from its XML and
+    evaluated per row) and the portal's upload check."""
+    assert _workbook_accepts(two_sheets, sheet, 3, visited) is accepted
+    assert _portal_accepts(monkeypatch, case_id, first_issued, visited) is accepted
+
+
+def test_the_date_check_reads_each_rows_own_first_issue(two_sheets):
+    """One validation per sheet, over every data row, starting at the row's own 首次下发日期 cell
+    (relative row) and ending today; its message is in Chinese."""
+    checks = _date_checks(two_sheets)
+    assert set(checks) == {"线索清单", "逾期未回传"}
+    for first_cell, operator, low, high in checks.values():
+        assert first_cell.endswith("3") and operator == "between"
+        assert re.fullmatch(r"MAX\(\$B3,DATE\(\d{4},\d+,\d+\)\)", low), low
+        assert high == "TODAY()"
+    with zipfile.ZipFile(two_sheets) as zf:
+        assert "不能早于本行的首次下发日期" in zf.read("xl/worksheets/sheet2.xml").decode()

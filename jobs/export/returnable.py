@@ -24,12 +24,15 @@ from xlsxwriter.worksheet import Worksheet
 
 from safetynet.contract import SOURCES
 from safetynet.formulas import formula_like
+from safetynet.months import add_months, month_bounds, next_month
+from safetynet.rules import load_population
 
 OUTCOME_CODES: tuple[str, ...] = next(c for c in SOURCES["outcomes"].columns if c.name == "outcome").codes
 # The outcome columns as the contract names them in Chinese; staff fill them in.
 FILL_IN = {"visited_on": "核查日期", "outcome": "核查结论", "referred_to": "转介部门", "note": "备注"}
 ID_HEADERS = ("线索编号", "记录编号")
 DEADLINE = "核查期限"
+FIRST_ISSUED = "first_issued_on"  # the column a row's visit date may not precede (jobs/export/lists.py)
 WIDE = ("预警原因", "疑点说明", "建议措施", "主要致困因素", "数据来源（月份/文件:行）")
 
 
@@ -80,7 +83,7 @@ def write_list(
         {"title": title + ("（修订版）" if revision else ""), "created": dt.datetime.strptime(month, "%Y-%m")}
     )
     for sheet_title, frame, heading in sheets:
-        _sheet(wb, wb.add_worksheet(sheet_title[:31], _Rows), frame, headers, heading, issued)
+        _sheet(wb, wb.add_worksheet(sheet_title[:31], _Rows), frame, headers, heading, issued, month)
     for sheet_title, frame, note_headers, heading in notes:
         _note_sheet(wb, wb.add_worksheet(sheet_title[:31], _Rows), frame, note_headers, heading)
     if revision:  # a sheet of its own, so the lists keep their columns for the returned outcomes
@@ -236,6 +239,7 @@ def _sheet(
     headers: dict[str, str],
     heading: str,
     issued: dt.date,
+    month: str,
 ) -> None:
     bold = wb.add_format(TITLE)
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
@@ -279,21 +283,7 @@ def _sheet(
         },
     )
     visited_col = names.index(FILL_IN["visited_on"])
-    ws.data_validation(
-        2,
-        visited_col,
-        last,
-        visited_col,
-        {
-            "validate": "date",
-            "criteria": ">=",
-            "value": dt.datetime.combine(issued, dt.time()),
-            "input_title": "核查日期",
-            "input_message": "入户核查的日期，如 2026-10-08",
-            "error_title": "核查日期",
-            "error_message": f"核查日期不能早于清单下发日 {issued.isoformat()}",
-        },
-    )
+    ws.data_validation(2, visited_col, last, visited_col, visit_date_check(list(headers), issued, month))
     ws.freeze_panes(2, 0)
     ws.autofilter(1, 0, last, len(names) - 1)
     ws.set_landscape()
@@ -302,3 +292,37 @@ def _sheet(
     ws.repeat_rows(0, 1)
     ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
     ws.set_footer("&C第 &P 页，共 &N 页")
+
+
+def earliest_visit(month: str) -> dt.date:
+    """The earliest visit date an upload of `month`'s lists can carry: the portal reads it into the
+    next month's outcomes at the soonest, whose window reaches `late_report_months` back
+    (portal/uploads.py `check`). A later upload is held to a later window, which a workbook cannot know."""
+    target = next_month(month)
+    return month_bounds(add_months(target, -load_population(month=target).late_report_months))[0]
+
+
+def visit_date_check(columns: list[str], issued: dt.date, month: str) -> dict:
+    """The 核查日期 column's Excel data validation, from the first data row (row 3) down: the rules of
+    the portal's upload check that a workbook can hold. A date on or after the row's own case's first
+    issue (its 首次下发日期 cell, relative, so each row reads its own; a last month's overdue case was
+    issued before this list) and within the upload window, and not after today. A list without a
+    first-issue column starts at its issue date."""
+    since = earliest_visit(month)
+    if FIRST_ISSUED in columns:
+        first = f"${_COLUMNS[columns.index(FIRST_ISSUED)]}3"
+        start = f"=MAX({first},DATE({since.year},{since.month},{since.day}))"
+        rule = "核查日期不能早于本行的首次下发日期，也不能晚于今天"
+    else:
+        start = dt.datetime.combine(max(issued, since), dt.time())
+        rule = f"核查日期不能早于清单下发日 {issued.isoformat()}，也不能晚于今天"
+    return {
+        "validate": "date",
+        "criteria": "between",
+        "minimum": start,
+        "maximum": "=TODAY()",
+        "input_title": "核查日期",
+        "input_message": "入户核查的日期，如 2026-10-08",
+        "error_title": "核查日期",
+        "error_message": rule,
+    }
