@@ -269,8 +269,53 @@ def test_a_roster_that_shrank_sharply_holds_the_release(august, landing, tmp_pat
 
     home, result = held_september(august, landing, tmp_path, shrink)
     tripped = runs.read(Home(home), "sep")["release_gate"]
-    assert any(m.startswith("roster (监测对象名册):") and "households against" in m for m in tripped)
-    assert any(m.startswith("roster (监测对象名册):") and "rows against" in m for m in tripped)
+    assert any(m.startswith("roster (监测对象名册): households fell from") for m in tripped)
+    assert any(m.startswith("roster (监测对象名册): rows fell from") for m in tripped)
+
+
+@pytest.mark.parametrize(
+    ("now", "before", "digits", "said"),
+    [
+        (400, 1_000, 0, "fell from 1,000 to 400 (\u221260%)"),
+        (1_200, 1_000, 0, "rose from 1,000 to 1,200 (+20%)"),
+        (9_000, 10_000, 1, "fell from 10,000 to 9,000 (\u221210.0%)"),
+        (0, 5_000, 0, "fell from 5,000 to 0 (\u2212100%)"),
+        (300, 0, 0, "rose from 0 to 300"),
+        (700, 700, 0, "unchanged at 700"),
+        (150, 100.5, 0, "rose from 100 to 150 (+49%)"),  # a median between two months
+    ],
+)
+def test_the_gate_message_says_from_what_to_what(now, before, digits, said):
+    """The data team reads "fell from N to M (−x%)": the share of the count before, with a minus sign."""
+    assert release._moved(now, before, digits) == said
+
+
+@pytest.mark.parametrize(
+    ("now", "before", "tripped", "message"),
+    [
+        (
+            400,
+            1_000,
+            True,
+            "medical_claims (医保结算): rows fell from 1,000 to 400 (\u221260%) since 2026-08 "
+            "(limit 100% either way: 500 to 2,000)",
+        ),
+        (
+            1_900,
+            1_000,
+            False,
+            "medical_claims (医保结算): rows rose from 1,000 to 1,900 (+90%) since 2026-08 "
+            "(limit 100% either way: 500 to 2,000)",
+        ),
+    ],
+)
+def test_a_sources_rows_message_names_both_counts_and_the_band(now, before, tripped, message):
+    from types import SimpleNamespace
+
+    gate = SimpleNamespace(rows_change={"event": 1.0}, rows_min=100)
+    a, b = ({"status": "delivered", "rows_delivered": n} for n in (now, before))
+    check = release._rows_check("medical_claims", a, b, ("2026-09", "2026-08"), gate)
+    assert (check["tripped"], check["message"]) == (tripped, message)
 
 
 def test_a_fall_is_as_far_off_as_a_rise():

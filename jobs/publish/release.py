@@ -60,8 +60,21 @@ def _change(now: float, before: float) -> float:
     return high / low - 1 if low else float("inf")
 
 
-def _moved(now: float, before: float) -> str:
-    return "rose" if now > before else "fell" if now < before else "unchanged"
+def _moved(now: float, before: float, digits: int = 0) -> str:
+    """How a count moved, as the data team reads it: "fell from 1,000 to 400 (−60%)"; the share is
+    of the count before (a fall cannot pass −100%), not the gate's measure (`_change`)."""
+    if now == before:
+        return f"unchanged at {now:,.0f}"
+    way = "rose" if now > before else "fell"
+    if not before:
+        return f"{way} from 0 to {now:,.0f}"
+    sign = "+" if now > before else "\u2212"  # a minus sign, not a hyphen
+    return f"{way} from {before:,.0f} to {now:,.0f} ({sign}{abs(now - before) / before:.{digits}%})"
+
+
+def _limits(usual: float, limit: float) -> str:
+    """The counts the gate lets pass around `usual` (a change of `limit` either way, `_change`)."""
+    return f"limit {limit:.0%} either way: {usual / (1 + limit):,.0f} to {usual * (1 + limit):,.0f}"
 
 
 def _earlier(h: Home, build: Path, months: int) -> list[tuple[str, Path]]:
@@ -118,8 +131,7 @@ def _rows_check(name: str, a: dict, b: dict, months: tuple[str, str], gate: Rele
         rows,
         usual,
         max(rows, usual) >= gate.rows_min and share > limit,
-        f"{name} ({source.zh}): {rows:,} rows against {usual:,} in {prev_month} "
-        f"({_moved(rows, usual)} {share:.0%}; limit {limit:.0%} either way)",
+        f"{name} ({source.zh}): rows {_moved(rows, usual)} since {prev_month} ({_limits(usual, limit)})",
     )
 
 
@@ -151,9 +163,8 @@ def _roster_check(build: Path, prev: Path, prev_month: str, gate: ReleaseGate) -
         return []
     share = _change(households, usual)
     message = (
-        f"roster (监测对象名册): {households:,} households against {usual:,} in "
-        f"{prev_month} ({_moved(households, usual)} {share:.1%}; "
-        f"limit {gate.roster_change:.0%} either way)"
+        f"roster (监测对象名册): households {_moved(households, usual, 1)} since {prev_month} "
+        f"({_limits(usual, gate.roster_change)})"
     )
     return [_check("roster", "roster", households, usual, share > gate.roster_change, message)]
 
@@ -169,8 +180,9 @@ def _count_checks(build: Path, earlier: list[tuple[str, Path]], gate: ReleaseGat
         usual = statistics.median(counts)
         far = _change(count, usual) > gate.count_ratio - 1
         message = (
-            f"{label}: {count:,} against a usual {usual:,.0f} (median of {len(counts)} "
-            f"earlier month(s); limit ×{gate.count_ratio:g} either way)"
+            f"{label}: {_moved(count, usual)} from the median of {len(counts)} earlier month(s) "
+            f"(limit ×{gate.count_ratio:g} either way: {usual / gate.count_ratio:,.0f} to "
+            f"{usual * gate.count_ratio:,.0f})"
         )
         out.append(
             _check(
