@@ -42,6 +42,24 @@ def open_cases(home: Home, landing: Path | None, township: str, today: dt.date) 
     return case_states(cases, heads, waiting, returned, today)
 
 
+def search_key(text: pl.Expr) -> pl.Expr:
+    """A text as a search compares it: NFKC (full-width digits, letters and the ideographic space
+    become their ASCII forms), without whitespace, upper case (an id's letters typed either way)."""
+    return text.fill_null("").str.normalize("NFKC").str.replace_all(r"\s+", "").str.to_uppercase()
+
+
+def search_cases(cases: pl.DataFrame, q: str) -> pl.DataFrame:
+    """The cases whose household id or head's name contains `q`, both sides as `search_key` makes
+    them: "袁 丽", "袁　丽" and full-width digits find 袁丽 and the id. An empty key finds nothing."""
+    key = pl.select(search_key(pl.lit(q, dtype=pl.String))).item()
+    if not key:
+        return cases.clear()
+    return cases.filter(
+        search_key(pl.col("household_id")).str.contains(key, literal=True)
+        | search_key(pl.col("head_name")).str.contains(key, literal=True)
+    )
+
+
 def latest_issues(issued: pl.LazyFrame, township: str) -> pl.DataFrame:
     """A township's cases, each as last issued, with the month it was first issued."""
     return (

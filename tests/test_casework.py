@@ -9,7 +9,15 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from portal.casework import CASES, OUTCOMES, case_states, head_names, latest_issues, returned_outcomes
+from portal.casework import (
+    CASES,
+    OUTCOMES,
+    case_states,
+    head_names,
+    latest_issues,
+    returned_outcomes,
+    search_cases,
+)
 
 TODAY = dt.date(2026, 9, 15)
 
@@ -128,3 +136,32 @@ def test_a_case_s_returned_outcome_is_its_latest_visit(tmp_path):
         pl.DataFrame(rows, schema=["lead_id", "outcome", "visited_on"], orient="row").write_parquet(paths[-1])
     out = returned_outcomes(paths).sort("lead_id")
     assert out.rows() == [("L1", "A", "2026-09-01"), ("L2", "C", None)]
+
+
+SEARCHED = pl.DataFrame(
+    {
+        "id": ["L1", "L2", "L3"],
+        "household_id": ["H0012", "H0345", "H0678"],
+        "head_name": ["袁丽", "王建国", None],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("q", "found"),
+    [
+        ("袁丽", ["L1"]),
+        ("袁 丽", ["L1"]),  # a space typed between the characters
+        ("袁\u3000丽", ["L1"]),  # the ideographic (full-width) space
+        ("袁\t丽 ", ["L1"]),
+        ("H0012", ["L1"]),
+        ("\uff28\uff10\uff10\uff11\uff12", ["L1"]),  # Ｈ００１２ typed in full-width mode
+        ("h0012", ["L1"]),  # an id's letter typed in lower case
+        ("０", ["L1", "L2", "L3"]),  # a full-width digit alone
+        ("王 建", ["L2"]),
+        ("袁丽丽", []),
+        ("\u3000", []),  # only a space: nothing, not everything
+    ],
+)
+def test_a_search_ignores_spaces_and_full_width_characters(q, found):
+    assert search_cases(SEARCHED, q)["id"].to_list() == found

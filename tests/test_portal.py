@@ -778,6 +778,25 @@ def test_an_upload_of_the_filled_list_becomes_next_months_outcomes(site):
     assert first_lead in work and "已上传待入库" in work
 
 
+def _full_width(text: str) -> str:
+    """ASCII letters and digits as a Chinese input method types them in full-width mode."""
+    return "".join(chr(ord(ch) + 0xFEE0) if ch.isascii() and ch.isalnum() else ch for ch in text)
+
+
+def test_the_worklist_search_ignores_spaces_and_full_width_characters(site):
+    """ "袁 丽", "袁　丽" and an id typed with full-width digits find the household (issue 33, item 7a)."""
+    c, t = signed_in(site, "town"), site["mine"]
+    rows = re.findall(
+        r"<tr[^>]*>\s*<td>([^<]+)</td><td>[^<]*</td><td>([^<]+)</td><td>([^<]{2,})</td>",
+        c.get(f"/worklist/{t}").text,
+    )
+    case_id, household_id, head = rows[0]
+    for q in (f"{head[0]} {head[1:]}", f"{head[0]}\u3000{head[1:]}", f" {head} ", _full_width(household_id)):
+        page = c.get(f"/worklist/{t}", params={"q": q}).text
+        assert f"<td>{case_id}</td>" in page and "没有符合条件的案件" not in page, q
+    assert "没有符合条件的案件" in c.get(f"/worklist/{t}", params={"q": f"{head}不存在"}).text
+
+
 BAD_ROWS = [
     ("XS202608-NOSUCH", "2026-09-05", "纳入低保", "不存在"),
     ("{other_id}", "2026-09-05", "纳入低保", "属于其他乡镇"),

@@ -231,3 +231,42 @@ def test_a_sixth_wrong_password_locks_the_account_for_that_address(portal, brows
     sign_in(page, portal["url"], "nobody")
     assert page.inner_text("#message") == messages[0]
     context.close()
+
+
+PHONE = {"width": 390, "height": 844}  # a common phone's screen in CSS pixels (issue 33, item 7c)
+
+
+def _fits(page) -> tuple[int, int]:
+    return page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+
+
+def test_a_phone_shows_the_home_page_worklist_and_upload_result_without_scrolling_sideways(portal, browser):
+    """At 390×844, as a clerk's phone lays a page out (its width, not a desktop's 980 px shrunk):
+    no horizontal scrolling on the home page, the worklist and an upload's result with reasons."""
+    url, t = portal["url"], portal["mine"]
+    # an account of its own: "town" may be locked for this address by the wrong-password test
+    phone = ["--username", "phone", "--role", "township", "--area", t, "--password", PASSWORD]
+    safetynet("users", "add", "--home", str(portal["home"]), *phone, check=True)
+    context = browser.new_context(
+        viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=3, java_script_enabled=False
+    )
+    page = context.new_page()
+    sign_in(page, url, "phone")
+    seen = {"home": _fits(page)}
+    page.goto(f"{url}/worklist/{t}")
+    seen["worklist"] = _fits(page)
+    bad = portal["root"] / "手机上传.csv"
+    bad.write_bytes(
+        "线索编号,核查日期,核查结论,备注\nXS202608-NOSUCH-AND-A-VERY-LONG-ID-0000000000,2026-09-05,纳入低保,"
+        "一段很长的备注文字没有空格一段很长的备注文字没有空格一段很长的备注文字没有空格\n".encode()
+    )
+    page.goto(f"{url}/upload/{t}")
+    page.set_input_files("input[name=file]", str(bad))
+    page.click("form[action^='/upload'] button")
+    assert page.inner_text("#refused") == "1"
+    seen["upload result"] = _fits(page)
+    context.close()
+    assert all(client == PHONE["width"] for _, client in seen.values()), seen  # laid out for the phone
+    assert {name: scroll <= client for name, (scroll, client) in seen.items()} == dict.fromkeys(seen, True), (
+        seen
+    )

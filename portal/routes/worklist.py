@@ -6,7 +6,7 @@ import polars as pl
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from portal.casework import open_cases
+from portal.casework import open_cases, search_cases
 from portal.pages import KIND_LABELS, names, page
 from portal.session import MyTownship, SignedIn
 
@@ -19,10 +19,7 @@ def worklist(request: Request, account: SignedIn, township: MyTownship, q: str =
     cases = open_cases(state.library.home(), state.landing, township, state.today())
     q = q.strip()[:40]
     if q:
-        shown = cases.filter(
-            pl.col("household_id").str.contains(q, literal=True)
-            | pl.col("head_name").fill_null("").str.contains(q, literal=True)
-        )
+        shown = search_cases(cases, q)
     else:
         shown = cases.filter(pl.col("state").is_in(["待核查", "已逾期"]))
     return page(
