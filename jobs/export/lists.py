@@ -35,7 +35,7 @@ from jobs.export.household_reports import (
     division_names,
     gather,
 )
-from jobs.export.returnable import write_list
+from jobs.export.returnable import earliest_visit, write_list
 from jobs.ingest.areas import prefecture
 from jobs.publish import warehouse
 from safetynet.builds import open_build
@@ -432,6 +432,7 @@ class Drawer:
 
     def __init__(self, c: Context):
         self.c = c
+        self.earliest = earliest_visit(c.month)  # the lists' first visit date (rules/, read once)
         fonts = FontChain(find_font())
         self.reports = Reports(c.rules, c.month, c.build, c.names, fonts)
         self.portraits = portraits.Portraits(c.month, c.build, c.names, fonts)
@@ -507,7 +508,9 @@ class Drawer:
                     f"（不是预警线索，无需回传）　　共 {t.notices.height} 条"
                 )
                 notes.append((NOTICE_SHEET, t.notices, NOTICE_COLUMNS, heading))
-            write_list(folder / name, sheets, headers, title, c.month, c.issued_on, revision, notes)
+            write_list(
+                folder / name, sheets, headers, title, c.month, c.issued_on, revision, notes, self.earliest
+            )
             written[name] = {"rows": mine.height, "content_sha256": content, "revised": bool(revised)}
         return written
 

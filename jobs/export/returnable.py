@@ -72,18 +72,21 @@ def write_list(
     issued: dt.date,
     revision: str | None,
     notes: list[tuple[str, pl.DataFrame, dict[str, str], str]] = (),
+    earliest: dt.date | None = None,
 ) -> None:
     """One returnable list: a sheet per (sheet title, rows, heading), each with the same columns.
     `headers` maps the frame's columns to Chinese headers; the deadline and the fill-in columns
     follow them. `notes` are sheets to read, not to return: (title, rows, headers, heading), with
-    no outcome columns (an upload reads only sheets with an id and an outcome column)."""
+    no outcome columns (an upload reads only sheets with an id and an outcome column). `earliest`
+    is `earliest_visit(month)`, given by a caller that writes many lists (it reads `rules/`)."""
+    earliest = earliest or earliest_visit(month)
     wb = xlsxwriter.Workbook(str(path), {"in_memory": True})  # no temporary file per part
     # dated by the month, not the clock, so that a rerun writes the same bytes
     wb.set_properties(
         {"title": title + ("（修订版）" if revision else ""), "created": dt.datetime.strptime(month, "%Y-%m")}
     )
     for sheet_title, frame, heading in sheets:
-        _sheet(wb, wb.add_worksheet(sheet_title[:31], _Rows), frame, headers, heading, issued, month)
+        _sheet(wb, wb.add_worksheet(sheet_title[:31], _Rows), frame, headers, heading, issued, earliest)
     for sheet_title, frame, note_headers, heading in notes:
         _note_sheet(wb, wb.add_worksheet(sheet_title[:31], _Rows), frame, note_headers, heading)
     if revision:  # a sheet of its own, so the lists keep their columns for the returned outcomes
@@ -239,7 +242,7 @@ def _sheet(
     headers: dict[str, str],
     heading: str,
     issued: dt.date,
-    month: str,
+    earliest: dt.date,
 ) -> None:
     bold = wb.add_format(TITLE)
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
@@ -283,7 +286,7 @@ def _sheet(
         },
     )
     visited_col = names.index(FILL_IN["visited_on"])
-    ws.data_validation(2, visited_col, last, visited_col, visit_date_check(list(headers), issued, month))
+    ws.data_validation(2, visited_col, last, visited_col, visit_date_check(list(headers), issued, earliest))
     ws.freeze_panes(2, 0)
     ws.autofilter(1, 0, last, len(names) - 1)
     ws.set_landscape()
@@ -302,13 +305,12 @@ def earliest_visit(month: str) -> dt.date:
     return month_bounds(add_months(target, -load_population(month=target).late_report_months))[0]
 
 
-def visit_date_check(columns: list[str], issued: dt.date, month: str) -> dict:
+def visit_date_check(columns: list[str], issued: dt.date, since: dt.date) -> dict:
     """The 核查日期 column's Excel data validation, from the first data row (row 3) down: the rules of
     the portal's upload check that a workbook can hold. A date on or after the row's own case's first
     issue (its 首次下发日期 cell, relative, so each row reads its own; a last month's overdue case was
     issued before this list) and within the upload window, and not after today. A list without a
-    first-issue column starts at its issue date."""
-    since = earliest_visit(month)
+    first-issue column starts at its issue date. `since` is `earliest_visit`'s date."""
     if FIRST_ISSUED in columns:
         first = f"${_COLUMNS[columns.index(FIRST_ISSUED)]}3"
         start = f"=MAX({first},DATE({since.year},{since.month},{since.day}))"
