@@ -32,6 +32,22 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
 
 
+def whole_months(fixture):
+    """For a fixture that runs or generates whole months: every test that uses it, directly or
+    through another fixture, is in the slow tier (pyproject.toml's markers; `make check` leaves it
+    out). A test that runs months in its own body carries `@pytest.mark.slow` itself."""
+    fixture.whole_months = True
+    return fixture
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info else ()
+        if any(getattr(d.func, "whole_months", False) for fixturedefs in defs for d in fixturedefs):
+            item.add_marker(pytest.mark.slow)
+
+
 def safetynet(*args: str, check: bool = False) -> subprocess.CompletedProcess:
     """Run the installed `safetynet` command as a user would."""
     done = subprocess.run(CLI + list(args), capture_output=True, text=True, timeout=900)
@@ -43,6 +59,7 @@ def safetynet(*args: str, check: bool = False) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
+@whole_months
 def landing(tmp_path_factory) -> Path:
     """Two consecutive synthetic months, generated once for the session."""
     path = tmp_path_factory.mktemp("landing")
@@ -64,6 +81,7 @@ def landing(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+@whole_months
 def looped(landing, tmp_path_factory) -> Path:
     """A home where the loop has turned once: August run, September generated with the townships'
     outcomes of August's cases and run (in this process, as tests/direct.py runs the DAG's tasks).
