@@ -82,9 +82,9 @@ check: install
 	$(VENV)/bin/python -m pytest -m "not slow and not services and not browser" -n $(PYTEST_WORKERS)
 
 # Everything, as CI runs it. A module's tests stay on one process, so its module fixtures are built
-# once, except the groups a long module is split into (`pytest.mark.xdist_group`).
+# once; the longest modules start first (tests/conftest.py).
 test: install postgresql redis chromium
-	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: install
 	$(VENV)/bin/ruff check .

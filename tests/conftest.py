@@ -40,12 +40,35 @@ def whole_months(fixture):
     return fixture
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         defs = info.name2fixturedefs.values() if info else ()
         if any(getattr(d.func, "whole_months", False) for fixturedefs in defs for d in fixturedefs):
             item.add_marker(pytest.mark.slow)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        longest_first(items)
+
+
+# The tiers whose modules take longest, in that order (pyproject.toml's markers).
+LONGEST = ("services", "browser", "slow")
+
+
+def longest_first(items: list[pytest.Item]) -> None:
+    """On pytest-xdist's processes (`make test`: `--dist loadfile`, a module on one process, so its
+    module fixtures are built once) the modules of the longest tiers start first, so that none of
+    them starts when the other process has nearly done; a module keeps its order."""
+
+    def tier(item: pytest.Item) -> int:
+        marks = {m.name for m in item.iter_markers()}
+        return next((i for i, name in enumerate(LONGEST) if name in marks), len(LONGEST))
+
+    module: dict[str, int] = {}
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        module[path] = min(module.get(path, len(LONGEST)), tier(item))
+    items.sort(key=lambda item: module[item.nodeid.split("::")[0]])
 
 
 def safetynet(*args: str, check: bool = False) -> subprocess.CompletedProcess:
