@@ -73,12 +73,21 @@ portal: install
 	@test -d $(DEMO)/home/current || { echo "no demo yet: run make demo first"; exit 2; }
 	$(VENV)/bin/safetynet serve --home $(DEMO)/home --landing $(DEMO)/landing --demo-accounts $(PORTAL_ARGS)
 
-# The fast tier for the inner loop: no services, no browser, no whole months (pyproject.toml markers).
-check: install
-	$(VENV)/bin/python -m pytest -m "not slow and not services and not browser"
+# The tests run on two processes (pytest-xdist); PYTEST_WORKERS=0 runs them in this one.
+PYTEST_WORKERS ?= 2
 
+# The fast tier for the inner loop: no services, no browser, no whole months (pyproject.toml markers),
+# so none of the system packages below.
+check: install
+	$(VENV)/bin/python -m pytest -m "not slow and not services and not browser" -n $(PYTEST_WORKERS)
+
+# Everything, as CI runs it. A module's tests stay on one process, so its module fixtures are built
+# once; the longest modules start first (tests/conftest.py). The real-service test runs alone
+# afterwards: beside another test process its backfill's sensor was retried before the month it
+# waits for was published, and the test failed.
 test: install postgresql redis chromium
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not services"
+	$(VENV)/bin/python -m pytest -m services
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -32,6 +32,45 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
 
 
+def whole_months(fixture):
+    """For a fixture that runs or generates whole months: every test that uses it, directly or
+    through another fixture, is in the slow tier (pyproject.toml's markers; `make check` leaves it
+    out). A test that runs months in its own body carries `@pytest.mark.slow` itself."""
+    fixture.whole_months = True
+    return fixture
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info else ()
+        if any(getattr(d.func, "whole_months", False) for fixturedefs in defs for d in fixturedefs):
+            item.add_marker(pytest.mark.slow)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        longest_first(items)
+
+
+# The tiers whose modules take longest, in that order (pyproject.toml's markers).
+LONGEST = ("services", "browser", "slow")
+
+
+def longest_first(items: list[pytest.Item]) -> None:
+    """On pytest-xdist's processes (`make test`: `--dist loadfile`, a module on one process, so its
+    module fixtures are built once) the modules of the longest tiers start first, so that none of
+    them starts when the other process has nearly done; a module keeps its order."""
+
+    def tier(item: pytest.Item) -> int:
+        marks = {m.name for m in item.iter_markers()}
+        return next((i for i, name in enumerate(LONGEST) if name in marks), len(LONGEST))
+
+    module: dict[str, int] = {}
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        module[path] = min(module.get(path, len(LONGEST)), tier(item))
+    items.sort(key=lambda item: module[item.nodeid.split("::")[0]])
+
+
 def safetynet(*args: str, check: bool = False) -> subprocess.CompletedProcess:
     """Run the installed `safetynet` command as a user would."""
     done = subprocess.run(CLI + list(args), capture_output=True, text=True, timeout=900)
@@ -43,6 +82,7 @@ def safetynet(*args: str, check: bool = False) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
+@whole_months
 def landing(tmp_path_factory) -> Path:
     """Two consecutive synthetic months, generated once for the session."""
     path = tmp_path_factory.mktemp("landing")
@@ -64,6 +104,7 @@ def landing(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+@whole_months
 def looped(landing, tmp_path_factory) -> Path:
     """A home where the loop has turned once: August run, September generated with the townships'
     outcomes of August's cases and run (in this process, as tests/direct.py runs the DAG's tasks).

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import safetynet
-from direct import run
+from direct import TASKS, run
 
 from jobs.publish import manifest
 from jobs.publish.sealed import RefusedStatement, connect
@@ -73,6 +73,32 @@ def clean(base, landing, tmp_path_factory) -> Path:
     home = copy_home(base, tmp_path_factory.mktemp("clean") / "home")
     run("2026-09", str(landing), str(home), "sep-clean")
     return home
+
+
+@pytest.fixture(scope="module")
+def staged(base, landing, tmp_path_factory) -> dict[str, Path]:
+    """September's run `sep-1` on August's home, stopped before each task from `record` on: the home
+    a failed task leaves, as the DAG runs each task in a process of its own. A fault in a later task
+    starts from there instead of running the month's earlier tasks again."""
+    root = tmp_path_factory.mktemp("staged")
+    homes, home, first = {}, base, "start"
+    for task in ("record", "assess", "export", "publish"):
+        home = copy_home(home, root / task)
+        before = TASKS[TASKS.index(task) - 1]
+        assert run("2026-09", str(landing), str(home), "sep-1", first, last=before)["status"] == "staged"
+        homes[task], first = home, task
+    return homes
+
+
+# The task each fault point is in: a run with a fault there starts from the home before that task.
+# The ingest's points start at the beginning: they and three kill points run the whole month.
+TASK_OF_POINT = {"ingest": "start", "areas": "start", "commit": "publish"}
+
+
+def started(point: str, base: Path, staged: dict[str, Path], to: Path) -> tuple[Path, str]:
+    task = point.split(":")[0]
+    first = TASK_OF_POINT.get(task, task)
+    return copy_home(staged.get(first, base), to), first
 
 
 def september(home: Path) -> Path:
@@ -200,13 +226,14 @@ def test_a_moved_home_reads_its_own_lake(clean, tmp_path):
     ],
 )
 def test_a_failure_anywhere_leaves_the_last_commit_whole_and_the_retry_succeeds(
-    base, clean, landing, tmp_path, monkeypatch, point, retry_from
+    base, staged, clean, landing, tmp_path, monkeypatch, point, retry_from
 ):
-    home = copy_home(base, tmp_path / "home")
+    home, first = started(point, base, staged, tmp_path / "home")
     before = published(home)
+    assert before == published(base)
     monkeypatch.setenv("SAFETYNET_FAULT", point)
     with pytest.raises(InjectedFault):
-        run("2026-09", str(landing), str(home), "sep-1")
+        run("2026-09", str(landing), str(home), "sep-1", first)
     if point != "publish:run log":  # that fault comes after the commit point
         assert published(home) == before
         assert "2026-09" not in Home(home).catalog
@@ -218,15 +245,24 @@ def test_a_failure_anywhere_leaves_the_last_commit_whole_and_the_retry_succeeds(
     assert not any((home / "staging").iterdir())
 
 
-@pytest.mark.parametrize("point", ["areas:roster", "assess:leads", "publish:rename", "commit:swap"])
+@pytest.mark.parametrize(
+    ("point", "whole_month"),
+    [("areas:roster", True), ("assess:leads", True), ("publish:rename", True), ("commit:swap", False)],
+)
 def test_a_killed_run_leaves_the_last_commit_whole_and_a_rerun_succeeds(
-    base, clean, landing, tmp_path, point
+    base, staged, clean, landing, tmp_path, point, whole_month
 ):
-    home = copy_home(base, tmp_path / "home")
+    if whole_month:
+        home, first = copy_home(base, tmp_path / "home"), "start"
+    else:  # from the home the tasks before the point's left
+        home, first = started(point, base, staged, tmp_path / "home")
     before = published(home)
+    assert before == published(base)
     env = {**os.environ, "SAFETYNET_FAULT": f"{point}:kill"}
     done = subprocess.run(
-        [sys.executable, DIRECT, "2026-09", str(landing), str(home), "sep-1"], env=env, capture_output=True
+        [sys.executable, DIRECT, "2026-09", str(landing), str(home), "sep-1", first],
+        env=env,
+        capture_output=True,
     )
     assert done.returncode == -9  # SIGKILL: no cleanup ran
     assert published(home) == before

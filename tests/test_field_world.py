@@ -407,6 +407,7 @@ def test_the_outcome_files_pass_the_outcomes_validation(tmp_path):
     assert (checked.delivered, checked.accepted_rows) == (7, 7), checked.quarantine
 
 
+@pytest.mark.slow  # two months through the DAG's tasks
 def test_the_next_run_closes_the_cases_the_townships_visited(world, tmp_path):
     """End to end: August run, the townships' outcomes written into September, September run: each
     row an accepted delivery closing its case; every township within its capacity."""

@@ -152,6 +152,7 @@ def test_the_generator_keeps_the_files_it_did_not_write_and_says_so(tmp_path):
     assert found["outcomes"] == [folder / "outcomes.csv", part]  # both read by the month's run
 
 
+@pytest.mark.slow  # two months through the DAG's tasks
 def test_an_upload_between_two_generated_months_reaches_v_outcomes(tmp_path):
     """README's next-month steps with one upload in between: generate August, run it, a township
     uploads one outcome through the portal, generate September with --home, run it."""

@@ -13,7 +13,7 @@ import pytest
 
 from jobs.ingest.deliveries import find_deliveries, read_source
 from safetynet.lake import Home
-from tests.conftest import safetynet
+from tests.conftest import safetynet, whole_months
 from tests.direct import run
 
 HEADER = "身份证号,结算日期,总费用,统筹支付,个人自付,是否住院,病种类别\n"
@@ -49,6 +49,7 @@ def _history(person: str, months: list[str], out_of_pocket: int) -> str:
 
 
 @pytest.fixture(scope="module")
+@whole_months
 def onboarded(tmp_path_factory):
     """August delivered with eleven months of a member's claims as history; September with the same
     history again (a department resending it) and one row more."""

@@ -8,6 +8,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from conftest import whole_months
 from direct import run
 
 from jobs.assess import households as hh
@@ -340,6 +341,7 @@ ROWS = [
 
 
 @pytest.fixture(scope="module")
+@whole_months
 def home(tmp_path_factory):
     root = tmp_path_factory.mktemp("patchy")
     landing, home = root / "landing", root / "home"

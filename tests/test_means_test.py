@@ -7,6 +7,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from conftest import whole_months
 from direct import run
 
 from jobs.assess.households import dibao_standard_expr
@@ -59,6 +60,7 @@ def write_month(landing, month, sources: dict[str, str]):
 
 
 @pytest.fixture(scope="module")
+@whole_months
 def home(tmp_path_factory):
     root = tmp_path_factory.mktemp("means")
     landing, home = root / "landing", root / "home"
@@ -363,6 +365,7 @@ AT_MINIMUM = "按缴费基数下限缴纳（可能为灵活就业人员自缴）
 
 
 @pytest.fixture(scope="module")
+@whole_months
 def minimum_base_home(tmp_path_factory):
     root = tmp_path_factory.mktemp("minbase")
     landing, home = root / "landing", root / "home"

@@ -10,6 +10,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from conftest import whole_months
 from direct import run
 
 from jobs.assess import households as hh
@@ -201,6 +202,7 @@ def claims(rows: list[tuple[int, str, float]]) -> str:
 
 
 @pytest.fixture(scope="module")
+@whole_months
 def home(tmp_path_factory):
     root = tmp_path_factory.mktemp("rigid")
     landing, home = root / "landing", root / "home"
