@@ -143,6 +143,7 @@ def stage_dag(month: str, _households: int, landing: Path, home: Path) -> dict:
     }
 
 
+# A benchmark driver: the stages timed one after the other, as a script reads; not product code.
 def stage_services(month: str, _households: int, landing: Path, home: Path) -> dict:
     """The whole DAG under the real services (PostgreSQL, api-server, scheduler, dag-processor,
     triggerer, LocalExecutor with 2 slots): seconds and peak RSS per task (a task's process and
@@ -615,6 +616,7 @@ def run_stage(name: str, args: argparse.Namespace) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# The benchmark's command line and its stages in order; a script, outside the product's import graph.
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

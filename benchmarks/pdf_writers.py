@@ -103,6 +103,7 @@ class ReportLabWriter:
             flush()
         return "".join(out)
 
+    # One writer's whole document in one piece, so the writers' code compares line by line.
     def render(self, doc: Recorder) -> bytes:
         from reportlab.lib import colors
         from reportlab.lib.enums import TA_CENTER

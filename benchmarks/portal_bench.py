@@ -179,6 +179,7 @@ def _serve(home: Path, landing: Path, workers: int) -> tuple[str, subprocess.Pop
     return url, server
 
 
+# The portal bench's requests in the order a township clerk makes them; a script, not product code.
 def run(home: Path, landing: Path) -> dict:
     from portal.accounts import Accounts, strong_password
     from safetynet.lake import Home
