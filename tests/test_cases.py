@@ -471,6 +471,52 @@ def test_a_home_published_before_cases_were_kept_carries_its_issued_work_on(tmp_
     assert not state(sep, "YD202608-H3-deposits")["changed"]
 
 
+def test_v_outcomes_keeps_a_correction_beside_the_original_both_marked(tmp_path):
+    """September read 不符合条件 for H1 and 维持现状 for H2; October read a correction for H1
+    (纳入低保, with its reason) and H2's row again unchanged: both of H1's rows stay, marked."""
+    from jobs.export.lists import ISSUED_SCHEMA
+
+    issued = pl.DataFrame(
+        {
+            "month": ["2026-08"] * 2,
+            "id": ["XS202608-H1", "XS202608-H2"],
+            "kind": ["lead"] * 2,
+            "household_id": ["H1", "H2"],
+            "township_code": [T1] * 2,
+            "issued_on": [dt.date(2026, 9, 1)] * 2,
+            "visit_by": [dt.date(2026, 9, 8)] * 2,
+        },
+        schema=ISSUED_SCHEMA,
+    )
+    lake = tmp_path / "lake"
+    write_parquet(issued, lake / "month=2026-08" / "build=b" / "_issued" / "data.parquet")
+    returned = {
+        "2026-09": [("XS202608-H1", "不符合条件", None), ("XS202608-H2", "维持现状", None)],
+        "2026-10": [("XS202608-H1", "纳入低保", "复核发现收入低于标准"), ("XS202608-H2", "维持现状", None)],
+    }
+    for month, rows in returned.items():
+        frame = pl.DataFrame(
+            [
+                {**outcome(i, o, "2026-09-05"), "note": n, "source_file": f"{month}.csv", "source_row": r + 2}
+                for r, (i, o, n) in enumerate(rows)
+            ],
+            schema_overrides={"note": pl.String, "upload_sha256": pl.String, "referred_to": pl.String},
+        )
+        write_parquet(frame, lake / f"month={month}" / "build=b" / "outcomes" / "data.parquet")
+    got = query(
+        Home(tmp_path),
+        ["2026-08", "2026-09", "2026-10"],
+        "select lead_id, month, outcome, is_correction, superseded, corrects_outcome, "
+        "corrects_source_file, corrects_source_row from v_outcomes order by lead_id, month",
+    )
+    assert got.rows() == [
+        ("XS202608-H1", "2026-09", "不符合条件", False, True, None, None, None),
+        ("XS202608-H1", "2026-10", "纳入低保", True, False, "不符合条件", "2026-09.csv", 2),
+        ("XS202608-H2", "2026-09", "维持现状", False, True, None, None, None),
+        ("XS202608-H2", "2026-10", "维持现状", False, False, None, None, None),
+    ]
+
+
 # --- capacity: lists a township can work (jobs/cases/capacity.py) ---------------------------------------
 
 

@@ -1181,6 +1181,21 @@ def test_after_the_run_an_unchanged_upload_is_unchanged_and_a_correction_needs_i
     assert pl.read_csv(part, infer_schema=False)["outcome"].to_list() == ["纳入低保"]
 
 
+def test_the_county_sees_its_townships_corrections_and_a_township_only_its_own(site):
+    """After the correction above: the county's overview lists it (township, id, old → new, reason,
+    date, 待下月读取); the township's own overview too; the neighbour township's does not."""
+    t, county, neighbour = site["mine"], site["county"], site["neighbour"]
+    part = pl.read_csv(site["landing"] / "2026-10" / f"outcomes.part-{t}.csv", infer_schema=False)
+    case_id, reason = part.select("lead_id", "note").row(0)
+    page = signed_in(site, "county").get(f"/overview/2026-09/{county}").text
+    listed = page[page.index('id="corrections"') :]
+    assert case_id in listed and "→ 纳入低保" in listed and reason in listed and "待下月读取" in listed
+    assert case_id in signed_in(site, "town").get(f"/overview/2026-09/{t}").text
+    theirs = signed_in(site, "neighbour").get(f"/overview/2026-09/{neighbour}")
+    assert theirs.status_code == 200 and 'id="corrections"' in theirs.text and case_id not in theirs.text
+    assert signed_in(site, "neighbour").get(f"/overview/2026-09/{t}").status_code == 404
+
+
 def test_files_holding_id_numbers_are_not_readable_by_other_accounts(site):
     home, land = site["home"], site["landing"]
     paths = [home, *home.rglob("*"), *land.glob("2026-*/outcomes.part-*.csv")]
