@@ -270,6 +270,24 @@ def test_a_corrected_closed_case_follows_the_new_conclusion_and_reopens_where_it
     assert (state(dec, case_id)["state"], state(dec, case_id)["outcome"]) == ("closed", corrected)
 
 
+def test_a_reopened_lead_that_a_worse_warning_also_finds_is_one_case_reopened_with_its_days_again():
+    aug = step("2026-08", None, leads=[lead("H1")])
+    sep = step("2026-09", aug, returned=[outcome("XS202608-H1", "维持现状", "2026-09-05")])
+    closed = sep.filter(pl.col("state") == "closed")
+    worse = lead("H1", "红", visit_by=dt.date(2026, 11, 3))
+    oct_ = step(
+        "2026-10",
+        sep,
+        leads=[worse],
+        returned=[outcome("XS202608-H1", "临时救助", "2026-09-05")],
+        closed_before=closed,
+    )
+    case = state(oct_, "XS202608-H1")
+    assert (case["state"], case["level"], case["sheet"]) == ("reopened", "红", "main")
+    assert case["visit_by"] == RULES.deadlines.issued_on("2026-10") + dt.timedelta(days=7)
+    assert "XS202610-H1" not in set(oct_["case_id"]), "the household's lead stands on the reopened case"
+
+
 def test_a_month_with_no_outcomes_loses_nothing():
     aug = step("2026-08", None, leads=[lead("H1"), lead("H2")], doubtful=[("H3", "deposits", "存款 9 万")])
     sep = step("2026-09", aug)

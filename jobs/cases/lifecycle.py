@@ -362,7 +362,12 @@ def lead_cases(leads: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataFrame:
         .otherwise("rule_ids"),
         reasons=pl.coalesce("reasons_now", "reasons"),
         recommended_action=pl.coalesce("recommended_action_now", "recommended_action"),
-        visit_by=pl.when(~known | escalated | (waiting & fired)).then("visit_by_now").otherwise("visit_by"),
+        # a reopened case keeps the deadline it had: `advance` gives it as many days again
+        visit_by=pl.when(reopened.fill_null(False))
+        .then("visit_by")
+        .when(~known | escalated | (waiting & fired))
+        .then("visit_by_now")
+        .otherwise("visit_by"),
         condition_gone=~fired,
         changed=~known | escalated | waiting | reopened.fill_null(False),
         kind=pl.lit("lead"),
