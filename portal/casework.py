@@ -77,13 +77,15 @@ def latest_issues(issued: pl.LazyFrame, township: str) -> pl.DataFrame:
 
 
 def returned_outcomes(done: list[Path]) -> pl.DataFrame:
-    """Each case's latest outcome read by a run."""
+    """Each case's latest outcome read by a run: of the latest month that read one (a correction
+    read later wins, whatever its visit date), its latest visit."""
     if not done:
         return pl.DataFrame(schema=OUTCOMES)
     return (
-        pl.scan_parquet(done)
-        .select("lead_id", "outcome", pl.col("visited_on").cast(pl.String))
-        .sort("visited_on")
+        pl.scan_parquet(done, include_file_paths="path")
+        .select("lead_id", "outcome", pl.col("visited_on").cast(pl.String), "path")
+        .sort(pl.col("path").str.extract(r"month=(\d{4}-\d{2})"), "visited_on", maintain_order=True)
+        .drop("path")
         .group_by("lead_id")
         .last()
         .collect()

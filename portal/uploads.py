@@ -2,12 +2,16 @@
 (UTF-8, UTF-8 with BOM, GBK), checked at once row by row, and merged into the `outcomes` delivery of
 the next month not yet run: `<landing>/<month>/outcomes.part-<township>.csv` (CONTRACT.md, version 2).
 
-Every data row of an upload is accepted, refused with a reason in Chinese, or skipped because its
-outcome columns are still empty (a case not visited yet). The checks are the outcomes suite's
+Every data row of an upload is accepted, refused with a reason in Chinese, skipped because its
+outcome columns are still empty (a case not visited yet), or unchanged (无变化: the same conclusion,
+date, referral and note as the outcome already uploaded or already read for its id; not written
+again). The checks are the outcomes suite's
 (`expectations/outcomes.json`: a required id, date and outcome; an outcome in the contract's set; a
 date in the month's event window) and those only the township's own lists can answer: an id that
 was never issued, another township's id, a visit before the list was issued or in the future, the
-same id twice with different outcomes.
+same id twice with different outcomes. A row that changes the outcome a run read for a case now
+closed is a correction (更正): accepted only with its reason in 备注 (a note other than the one the
+closed outcome had); the next run reads it (jobs/cases/lifecycle.py).
 
 Uploads merge by id: a later row for an id replaces the earlier one, rows for other ids stay. Each
 row carries the SHA-256 of the upload it came from (`upload_sha256`), and the raw upload is kept
@@ -29,6 +33,7 @@ from pathlib import Path
 import anyio
 import polars as pl
 
+from jobs.cases import lifecycle
 from jobs.export.returnable import OUTCOME_CODES
 from jobs.ingest.deliveries import decode_csv
 from jobs.ingest.workbook_screen import XlsxRefused, inspect_xlsx
@@ -60,8 +65,15 @@ class Row:
     outcome: str | None
     referred_to: str | None
     note: str | None
-    status: str = "接受"  # 接受, 拒绝, 跳过
+    status: str = "接受"  # 接受, 拒绝, 跳过, 无变化
     reason: str = ""
+    correction: bool = False  # accepted as a correction (更正) of a closed case's outcome
+
+    @property
+    def content(self) -> tuple:
+        """What an outcome says: conclusion, date, referral and note."""
+        day = self.visited_on.isoformat() if self.visited_on else None
+        return (self.outcome, day, self.referred_to, self.note)
 
     @property
     def place(self) -> str:
@@ -82,6 +94,10 @@ class Checked:
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.rows if r.status == status)
+
+    @property
+    def corrections(self) -> int:
+        return sum(1 for r in self.rows if r.status == "接受" and r.correction)
 
 
 def _text(value: object) -> str | None:
@@ -306,26 +322,88 @@ def issued(home: Home, ids: list[str]) -> pl.DataFrame:
     )
 
 
-def closed(home: Home, ids: list[str]) -> dict[str, str]:
-    """The month each of `ids` that is a closed case was closed in (`_cases`)."""
-    paths = [p for m in home.catalog if (p := home.partition("_cases", m) / "data.parquet").exists()]
-    if not paths or not ids:
+@dataclass(frozen=True)
+class Returned:
+    """The outcome a run read for a case id, and whether its case stands closed on it."""
+
+    month: str  # the month whose run read it
+    content: tuple  # conclusion, date (ISO), referral, note, as `Row.content`
+    closed: bool  # false: reopened by a correction, open again
+
+    @property
+    def outcome(self) -> str:
+        return self.content[0]
+
+
+def read_back(home: Home, ids: list[str]) -> dict[str, Returned]:
+    """The latest outcome the runs read (the lake's `outcomes`) for each of `ids`."""
+    months = sorted(home.catalog)
+    scans = [(m, s) for m in months if (s := home.scan("outcomes", m)) is not None]
+    if not scans or not ids:
         return {}
-    frame = (
-        pl.scan_parquet(paths)
-        .filter((pl.col("state") == "closed") & pl.col("case_id").is_in(ids))
-        .group_by("case_id")
-        .agg(pl.col("month").min())
+    latest = (
+        pl.concat(
+            s.filter(pl.col("lead_id").is_in(ids))
+            .select("lead_id", "visited_on", "outcome", "referred_to", "note", "source_file", "source_row")
+            .with_columns(month=pl.lit(m))
+            for m, s in scans
+        )
+        .sort("lead_id", "month", "visited_on", "source_file", "source_row")
+        .unique("lead_id", keep="last", maintain_order=True)
         .collect()
     )
-    return dict(frame.iter_rows())
+    shut = lifecycle.closed_cases(home, next_month(months[-1]), latest["lead_id"].to_list())
+    shut = set() if shut is None else set(shut["case_id"])
+    return {
+        r["lead_id"]: Returned(
+            r["month"],
+            (r["outcome"], r["visited_on"].isoformat(), r["referred_to"], r["note"]),
+            r["lead_id"] in shut,
+        )
+        for r in latest.iter_rows(named=True)
+    }
 
 
-def check(rows: list[Row], township: str, home: Home, month: str, today: dt.date) -> None:
-    """Each row accepted, refused with a reason, or skipped (nothing filled in yet)."""
+def against_returned(rows: list[Row], read: dict[str, Returned], waiting: dict[str, tuple]) -> None:
+    """Each accepted row against what its id already has: the outcome uploaded and not yet read
+    (`waiting`: id -> content) or the one a run read (`read`). The same content is 无变化; a change
+    to a closed case's outcome is a correction that needs its reason in 备注."""
+    for row in rows:
+        if row.status != "接受":
+            continue
+        before, done = waiting.get(row.id), read.get(row.id)
+        if row.content in (before, done.content if done else None):
+            when = (
+                "此前上传、尚待月度运行读取的结果"
+                if row.content == before
+                else f"{done.month} 月已入库的结论"
+            )
+            row.status, row.reason = "无变化", f"与{when}相同，未重复写入"
+        elif done is not None and done.closed:
+            change = f"原结论“{done.outcome}”（{done.month} 月入库）→“{row.outcome}”"
+            if row.note is None or row.note == done.content[3]:
+                row.status = "拒绝"
+                row.reason = (
+                    f"编号 {row.id} 已结案，{change}属于更正，须在“备注”中写明更正原因"
+                    "（备注为空或与原结论的备注相同）"
+                )
+            else:
+                row.correction, row.reason = True, f"更正：{change}，原因：{row.note}"
+
+
+def check(
+    rows: list[Row],
+    township: str,
+    home: Home,
+    month: str,
+    today: dt.date,
+    waiting: dict[str, tuple] | None = None,
+) -> None:
+    """Each row accepted, refused with a reason, skipped (nothing filled in yet) or unchanged (the
+    same as the outcome of its id uploaded and not yet read, `waiting`: id -> `Row.content`, or
+    read by a run)."""
     ids = sorted({r.id for r in rows if r.id})
     known = {r[0]: r[1:] for r in issued(home, ids).iter_rows()}
-    done = closed(home, ids)
     window_start = month_bounds(add_months(month, -load_population(month=month).late_report_months))[0]
     first: dict[str, Row] = {}
     for row in rows:
@@ -342,12 +420,6 @@ def check(rows: list[Row], township: str, home: Home, month: str, today: dt.date
             row.status, row.reason = (
                 "拒绝",
                 f"编号 {row.id} 不是下发给本乡镇的编号（不存在或属于其他乡镇，请核对是否抄错）",
-            )
-        elif row.id in done:
-            row.status, row.reason = (
-                "拒绝",
-                f"编号 {row.id} 的核查结果已于 {done[row.id]} 月入库，案件已结案，不再接受回传"
-                "（如需更正，请联系县级民政部门）",
             )
         elif row.outcome is None:
             row.status, row.reason = "拒绝", "核查结论为空"
@@ -387,6 +459,7 @@ def check(rows: list[Row], township: str, home: Home, month: str, today: dt.date
     for row in rows:
         if row.status == "接受" and row.id in conflicted:
             row.status, row.reason = "拒绝", f"编号 {row.id} 在本文件中出现两次且内容不同"
+    against_returned(rows, read_back(home, ids), waiting or {})
 
 
 def part_path(landing: Path, month: str, township: str) -> Path:
@@ -484,7 +557,7 @@ def receive(
     rows = read_upload(filename, data, settings) if rows is None else rows
     sha = keep_raw(home_root, data, filename)
     result = Checked(sha256=sha, filename=filename, bytes=len(data), month=month, rows=rows)
-    check(rows, township, home, month, today)
+    check(rows, township, home, month, today, waiting(home, landing, township))
     accepted = [r for r in rows if r.status == "接受"]
     if accepted:
         counts = merge(home, landing, township, accepted, sha)
@@ -499,6 +572,12 @@ def unread_parts(home: Home, landing: Path | None, township: str = "*") -> list[
     if landing is None or not months:
         return []
     return [p for p in sorted(landing.glob(f"*/outcomes.part-{township}.csv")) if p.parent.name > months[-1]]
+
+
+def waiting(home: Home, landing: Path | None, township: str) -> dict[str, tuple]:
+    """The content (`Row.content`) of each outcome uploaded and not yet read by a run, by id."""
+    rows = pending(home, landing, township).select("lead_id", "outcome", "visited_on", "referred_to", "note")
+    return {r[0]: tuple(v or None for v in r[1:]) for r in rows.iter_rows()}
 
 
 def pending(home: Home, landing: Path | None, township: str) -> pl.DataFrame:

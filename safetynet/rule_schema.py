@@ -545,6 +545,7 @@ class CasesFile(Strict):
     county_urgency: Dated[list[str]]
     yield_outcomes: Dated[list[str]]
     withdraw_outcomes: Dated[list[str]]
+    reopen_outcomes: Dated[list[str]]
     kpi_months: Dated[Annotated[int, Field(ge=1)]]
 
 

@@ -247,6 +247,7 @@ class CaseRules:
     county_urgency: tuple[str, ...]
     yield_outcomes: tuple[str, ...]  # outcomes that count as a lead (or an 应保 record) worth its visit
     withdraw_outcomes: tuple[str, ...]  # ... as an 应退 or 核实 record worth its visit
+    reopen_outcomes: tuple[str, ...]  # a correction to one of these reopens a closed case
     kpi_months: int  # the window of the per-rule yield
 
 
@@ -642,7 +643,7 @@ def _cases(root: Path, day: dt.date | None) -> CaseRules:
     path = root / "outcomes" / "cases.yaml"
     m = _load(schema.CasesFile, path, root, day)
     codes = next(c for c in SOURCES["outcomes"].columns if c.name == "outcome").codes
-    for key in ("yield_outcomes", "withdraw_outcomes"):
+    for key in ("yield_outcomes", "withdraw_outcomes", "reopen_outcomes"):
         unknown = [o for o in getattr(m, key) if o not in codes]
         if unknown:
             raise _fail(_name(path, root), key, f"not an outcome code of the contract: {', '.join(unknown)}")
@@ -652,6 +653,7 @@ def _cases(root: Path, day: dt.date | None) -> CaseRules:
         county_urgency=tuple(m.county_urgency),
         yield_outcomes=tuple(m.yield_outcomes),
         withdraw_outcomes=tuple(m.withdraw_outcomes),
+        reopen_outcomes=tuple(m.reopen_outcomes),
         kpi_months=m.kpi_months,
     )
 

@@ -108,11 +108,13 @@ def step(
     yields=None,
     hardship=None,
     need=None,
+    closed_before=None,
 ):
     """One month of the lifecycle, as `assess` runs it: history, leads, records, cases, capacity,
     ranks. `hardship`: household -> index; `need`: household -> income after rigid expenditure
     against the standard; `yields`: rule_id, visited, helpful (v_rule_yield)."""
-    past = cases.split(month, before, outcomes_of(list(returned)), earlier_closed)
+    reopen = rules.cases.reopen_outcomes
+    past = cases.split(month, before, outcomes_of(list(returned)), earlier_closed, closed_before, reopen)
     from jobs.assess.leads import make_leads  # noqa: F401 (the suppression is make_leads's; tested below)
 
     month_leads = cases.attach_leads(leads_of(month, list(leads)), past.open)
@@ -207,6 +209,83 @@ def test_only_an_outcome_closes_a_case_and_a_closed_case_is_not_carried():
     assert state(sep, "XS202608-H2")["state"] == "overdue"
     oct_ = step("2026-10", sep)
     assert set(oct_["case_id"]) == {"XS202608-H2"}
+
+
+# a correction (更正) to 不符合条件, the outcome that closed the case: the nine conclusions and
+# whether each asks for action (rules/outcomes/cases.yaml `reopen_outcomes`)
+CORRECTED_TO = [
+    ("纳入低保", "reopened"),
+    ("纳入特困", "reopened"),
+    ("纳入低保边缘", "reopened"),
+    ("临时救助", "reopened"),
+    ("转介", "reopened"),
+    ("维持现状", "closed"),
+    ("退出", "reopened"),
+    ("不符合条件", None),  # the same outcome again: nothing changes
+    ("无法核实", "closed"),
+]
+
+
+def test_the_table_of_corrections_covers_the_nine_conclusions():
+    from jobs.export.returnable import OUTCOME_CODES
+
+    assert sorted(c for c, _ in CORRECTED_TO) == sorted(OUTCOME_CODES)
+    assert sorted(RULES.cases.reopen_outcomes) == sorted(c for c, s in CORRECTED_TO if s == "reopened")
+
+
+@pytest.mark.parametrize("kind", ["lead", "doubtful"])
+@pytest.mark.parametrize("corrected, expected", CORRECTED_TO, ids=[c for c, _ in CORRECTED_TO])
+def test_a_corrected_closed_case_follows_the_new_conclusion_and_reopens_where_it_asks_for_action(
+    corrected, expected, kind
+):
+    case_id = "XS202608-H1" if kind == "lead" else "YD202608-H3-deposits"
+    aug = step("2026-08", None, leads=[lead("H1")], doubtful=[("H3", "deposits", "存款 9 万")])
+    sep = step("2026-09", aug, returned=[outcome(case_id, "不符合条件", "2026-09-05")])
+    closed = sep.filter(pl.col("state") == "closed")
+    oct_ = step("2026-10", sep, returned=[outcome(case_id, corrected, "2026-09-05")], closed_before=closed)
+    rows = oct_.filter(pl.col("case_id") == case_id).to_dicts()
+    if expected is None:
+        assert rows == [], "an unchanged outcome is no correction"
+        return
+    (case,) = rows
+    assert case["state"] == expected
+    if expected == "closed":
+        assert (case["outcome"], case["sheet"]) == (corrected, None)
+        assert case_id not in set(step("2026-11", oct_)["case_id"])
+        return
+    issued = RULES.deadlines.issued_on("2026-10")
+    days = (state(aug, case_id)["visit_by"] - state(aug, case_id)["first_issued_on"]).days
+    assert (case["sheet"], case["outcome"], case["changed"], case["overdue"]) == ("main", None, True, False)
+    assert case["visit_by"] == issued + dt.timedelta(days=days), "as many days as when first issued"
+    nov = state(step("2026-11", oct_), case_id)
+    # from the next month it stands like any open case: past its deadline, and past the open limit
+    # counted from the first issue (rules/outcomes/cases.yaml expire_after_months)
+    assert (nov["state"], nov["sheet"]) == ("expired", "overdue")
+    dec = step(
+        "2026-12",
+        step("2026-11", oct_),
+        returned=[outcome(case_id, corrected, "2026-11-20")],
+        closed_before=closed,
+    )
+    assert (state(dec, case_id)["state"], state(dec, case_id)["outcome"]) == ("closed", corrected)
+
+
+def test_a_reopened_lead_that_a_worse_warning_also_finds_is_one_case_reopened_with_its_days_again():
+    aug = step("2026-08", None, leads=[lead("H1")])
+    sep = step("2026-09", aug, returned=[outcome("XS202608-H1", "维持现状", "2026-09-05")])
+    closed = sep.filter(pl.col("state") == "closed")
+    worse = lead("H1", "红", visit_by=dt.date(2026, 11, 3))
+    oct_ = step(
+        "2026-10",
+        sep,
+        leads=[worse],
+        returned=[outcome("XS202608-H1", "临时救助", "2026-09-05")],
+        closed_before=closed,
+    )
+    case = state(oct_, "XS202608-H1")
+    assert (case["state"], case["level"], case["sheet"]) == ("reopened", "红", "main")
+    assert case["visit_by"] == RULES.deadlines.issued_on("2026-10") + dt.timedelta(days=7)
+    assert "XS202610-H1" not in set(oct_["case_id"]), "the household's lead stands on the reopened case"
 
 
 def test_a_month_with_no_outcomes_loses_nothing():
@@ -408,6 +487,52 @@ def test_a_home_published_before_cases_were_kept_carries_its_issued_work_on(tmp_
         dt.date(2026, 9, 4),
     )
     assert not state(sep, "YD202608-H3-deposits")["changed"]
+
+
+def test_v_outcomes_keeps_a_correction_beside_the_original_both_marked(tmp_path):
+    """September read 不符合条件 for H1 and 维持现状 for H2; October read a correction for H1
+    (纳入低保, with its reason) and H2's row again unchanged: both of H1's rows stay, marked."""
+    from jobs.export.lists import ISSUED_SCHEMA
+
+    issued = pl.DataFrame(
+        {
+            "month": ["2026-08"] * 2,
+            "id": ["XS202608-H1", "XS202608-H2"],
+            "kind": ["lead"] * 2,
+            "household_id": ["H1", "H2"],
+            "township_code": [T1] * 2,
+            "issued_on": [dt.date(2026, 9, 1)] * 2,
+            "visit_by": [dt.date(2026, 9, 8)] * 2,
+        },
+        schema=ISSUED_SCHEMA,
+    )
+    lake = tmp_path / "lake"
+    write_parquet(issued, lake / "month=2026-08" / "build=b" / "_issued" / "data.parquet")
+    returned = {
+        "2026-09": [("XS202608-H1", "不符合条件", None), ("XS202608-H2", "维持现状", None)],
+        "2026-10": [("XS202608-H1", "纳入低保", "复核发现收入低于标准"), ("XS202608-H2", "维持现状", None)],
+    }
+    for month, rows in returned.items():
+        frame = pl.DataFrame(
+            [
+                {**outcome(i, o, "2026-09-05"), "note": n, "source_file": f"{month}.csv", "source_row": r + 2}
+                for r, (i, o, n) in enumerate(rows)
+            ],
+            schema_overrides={"note": pl.String, "upload_sha256": pl.String, "referred_to": pl.String},
+        )
+        write_parquet(frame, lake / f"month={month}" / "build=b" / "outcomes" / "data.parquet")
+    got = query(
+        Home(tmp_path),
+        ["2026-08", "2026-09", "2026-10"],
+        "select lead_id, month, outcome, is_correction, superseded, corrects_outcome, "
+        "corrects_source_file, corrects_source_row from v_outcomes order by lead_id, month",
+    )
+    assert got.rows() == [
+        ("XS202608-H1", "2026-09", "不符合条件", False, True, None, None, None),
+        ("XS202608-H1", "2026-10", "纳入低保", True, False, "不符合条件", "2026-09.csv", 2),
+        ("XS202608-H2", "2026-09", "维持现状", False, True, None, None, None),
+        ("XS202608-H2", "2026-10", "维持现状", False, False, None, None, None),
+    ]
 
 
 # --- capacity: lists a township can work (jobs/cases/capacity.py) ---------------------------------------

@@ -13,7 +13,7 @@ import pytest
 import xlsxwriter
 from python_calamine import CalamineWorkbook
 
-from jobs.month.run import closed_ids
+from jobs.month.run import closed_ids, uncorrected
 from jobs.publish.sealed import connect
 from portal import uploads
 from safetynet.lake import Home
@@ -110,24 +110,33 @@ def test_kpis_add_up_from_townships_to_the_province(looped):
     )
 
 
-def test_an_outcome_for_a_closed_case_is_refused_at_the_portal_and_quarantined_at_ingest(looped):
+def test_an_outcome_for_a_closed_case_is_a_correction_that_needs_its_reason_at_the_portal_and_at_ingest(
+    looped,
+):
     closed = cases(
-        looped, f"select case_id, township_code from v_cases where month = '{SEP}' and state = 'closed'"
+        looped,
+        f"select case_id, township_code, outcome from v_cases where month = '{SEP}' and state = 'closed'",
     )
-    case_id, township = closed.row(0)
+    case_id, township, was = closed.row(0)
     home = Home(looped)
     assert case_id in closed_ids(home, "2026-10")
-    row = uploads.Row(
-        line=3,
-        sheet="",
-        id=case_id,
-        visited_on=dt.date(2026, 10, 3),
-        outcome="维持现状",
-        referred_to=None,
-        note=None,
+    other = "维持现状" if was != "维持现状" else "无法核实"
+
+    def row(note: str | None) -> uploads.Row:
+        return uploads.Row(3, "", case_id, dt.date(2026, 10, 3), other, None, note)
+
+    bare, reasoned = row(None), row("复核后更正")
+    uploads.check([bare], township, home, "2026-10", dt.date(2026, 10, 20))
+    assert bare.status == "拒绝" and "已结案" in bare.reason and SEP in bare.reason and "备注" in bare.reason
+    uploads.check([reasoned], township, home, "2026-10", dt.date(2026, 10, 20))
+    assert reasoned.status == "接受" and reasoned.correction
+    # at ingest, a row naming a closed case is quarantined unless it gives a reason (a correction)
+    delivered = pl.LazyFrame(
+        {"lead_id": [case_id], "note": [None]}, schema={"lead_id": pl.String, "note": pl.String}
     )
-    uploads.check([row], township, home, "2026-10", dt.date(2026, 10, 20))
-    assert row.status == "拒绝" and "已结案" in row.reason and SEP in row.reason
+    assert case_id in uncorrected(closed_ids(home, "2026-10"), delivered)
+    delivered = delivered.with_columns(note=pl.lit("复核后更正"))
+    assert case_id not in uncorrected(closed_ids(home, "2026-10"), delivered)
 
 
 def workbook(sheets: dict[str, list[list]]) -> bytes:

@@ -1125,6 +1125,77 @@ def test_the_next_run_reads_the_uploads_and_auditors_trace_them(site):
     assert "2026-10" in c.get(f"/upload/{t}").text
 
 
+def upload_csv(c: TestClient, township: str, rows: list[tuple]) -> str:
+    """Upload (id, date, outcome, referral, note) rows as a CSV; the page answered."""
+    text = "线索编号,核查日期,核查结论,转介部门,备注\n" + "".join(
+        ",".join(v or "" for v in r) + "\n" for r in rows
+    )
+    r = c.post(
+        f"/upload/{township}",
+        files={"file": ("回传.csv", text.encode())},
+        data={"csrf_token": token(c, f"/upload/{township}")},
+    )
+    assert r.status_code == 200, r.text[:500]
+    return r.text
+
+
+def counted(page: str) -> dict[str, int]:
+    found = re.findall(r'id="(accepted|refused|skipped|unchanged|corrections)">(\d+)<', page)
+    return {k: int(v) for k, v in found}
+
+
+def test_after_the_run_an_unchanged_upload_is_unchanged_and_a_correction_needs_its_reason(site):
+    """Issue 33, item 3: re-uploading what September read is 无变化 (neither accepted nor refused,
+    nothing written); a different conclusion for a closed case is a correction (更正) that needs its
+    reason in 备注; before a run reads it, the later upload wins, and the same again is 无变化."""
+    c, t, land = signed_in(site, "town"), site["mine"], site["landing"]
+    read = pl.read_csv(land / "2026-09" / f"outcomes.part-{t}.csv", infer_schema=False)
+    rows = [
+        tuple(r) for r in read.select("lead_id", "visited_on", "outcome", "referred_to", "note").iter_rows()
+    ]
+    page = upload_csv(c, t, rows)
+    assert counted(page) == {"accepted": 0, "refused": 0, "skipped": 0, "unchanged": len(rows)}
+    assert "2026-09 月已入库的结论相同" in page and 'class="refused"' not in page
+    part = land / "2026-10" / f"outcomes.part-{t}.csv"
+    assert not part.exists(), "nothing written again"
+
+    case_id, day, was, *_ = next(r for r in rows if r[2] != "纳入低保")
+    page = upload_csv(c, t, [(case_id, day, "纳入低保", None, None)])
+    assert counted(page)["refused"] == 1 and not part.exists()
+    assert (
+        f"编号 {case_id} 已结案" in page and f"原结论“{was}”" in page and "须在“备注”中写明更正原因" in page
+    )
+
+    reason = "复核发现家庭收入低于低保标准"
+    page = upload_csv(c, t, [(case_id, day, "纳入低保", None, reason)])
+    assert counted(page) == {"accepted": 1, "refused": 0, "skipped": 0, "unchanged": 0, "corrections": 1}
+    assert "接受（更正）" in page and f"原因：{reason}" in page
+    written = pl.read_csv(part, infer_schema=False)
+    assert written.select("lead_id", "outcome", "note").rows() == [(case_id, "纳入低保", reason)]
+    # the same correction again, before a run reads it: 无变化; a different one: the later wins
+    page = upload_csv(c, t, [(case_id, day, "纳入低保", None, reason)])
+    assert counted(page)["unchanged"] == 1 and "尚待月度运行读取" in page
+    upload_csv(c, t, [(case_id, day, "纳入特困", None, reason)])
+    assert pl.read_csv(part, infer_schema=False)["outcome"].to_list() == ["纳入特困"]
+    upload_csv(c, t, [(case_id, day, "纳入低保", None, reason)])
+    assert pl.read_csv(part, infer_schema=False)["outcome"].to_list() == ["纳入低保"]
+
+
+def test_the_county_sees_its_townships_corrections_and_a_township_only_its_own(site):
+    """After the correction above: the county's overview lists it (township, id, old → new, reason,
+    date, 待下月读取); the township's own overview too; the neighbour township's does not."""
+    t, county, neighbour = site["mine"], site["county"], site["neighbour"]
+    part = pl.read_csv(site["landing"] / "2026-10" / f"outcomes.part-{t}.csv", infer_schema=False)
+    case_id, reason = part.select("lead_id", "note").row(0)
+    page = signed_in(site, "county").get(f"/overview/2026-09/{county}").text
+    listed = page[page.index('id="corrections"') :]
+    assert case_id in listed and "→ 纳入低保" in listed and reason in listed and "待下月读取" in listed
+    assert case_id in signed_in(site, "town").get(f"/overview/2026-09/{t}").text
+    theirs = signed_in(site, "neighbour").get(f"/overview/2026-09/{neighbour}")
+    assert theirs.status_code == 200 and 'id="corrections"' in theirs.text and case_id not in theirs.text
+    assert signed_in(site, "neighbour").get(f"/overview/2026-09/{t}").status_code == 404
+
+
 def test_files_holding_id_numbers_are_not_readable_by_other_accounts(site):
     home, land = site["home"], site["landing"]
     paths = [home, *home.rglob("*"), *land.glob("2026-*/outcomes.part-*.csv")]

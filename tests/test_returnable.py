@@ -220,7 +220,7 @@ def _portal_accepts(monkeypatch, case_id: str, first_issued: dt.date, visited: d
         {"id": [case_id], "township_code": ["T1"], "kind": ["lead"], "issued_on": [first_issued]}
     )
     monkeypatch.setattr(uploads, "issued", lambda home, ids: issued)
-    monkeypatch.setattr(uploads, "closed", lambda home, ids: {})
+    monkeypatch.setattr(uploads, "read_back", lambda home, ids: {})
     row = uploads.Row(3, "", case_id, visited, "维持现状", None, None)
     uploads.check([row], "T1", None, "2026-10", TODAY)
     return row.status == "接受"

@@ -37,7 +37,7 @@ from safetynet.workers import threads
 
 CANDIDATE_KINDS = ("lead", "doubtful")
 CANDIDATE_STATES = ("new", "queued")  # before allotment: found this month, or waiting since
-WEIGHED_STATES = ("standing", "escalated", "overdue")
+WEIGHED_STATES = ("standing", "escalated", "overdue", "reopened")
 URGENT = "紧急"
 NEED = "income_after_rigid_ratio"  # jobs/assess/households.py: the depth of a household's need
 YIELD_SCHEMA = {"rule_id": pl.String, "visited": pl.Int64, "helpful": pl.Int64}

@@ -9,7 +9,11 @@ A case is a pushed lead, a doubtful record or a re-check draw. Each month it is 
     overdue    no outcome by its deadline: on the township's sheet 逾期未回传
     expired    open longer than `expire_after_months` (rules/outcomes/cases.yaml): still listed,
                counted as expired unvisited, never dropped
-    closed     an outcome came back this month (only an outcome closes a case)
+    closed     an outcome came back this month (only an outcome closes a case), or a correction to a
+               closed case's outcome came back and its new conclusion asks for no action
+    reopened   a correction to a closed case's outcome came back and its new conclusion asks for
+               action (`reopen_outcomes`, rules/outcomes/cases.yaml): back on the main sheet with a
+               fresh deadline; from the next month it stands like any open case
     queued     a new lead or doubtful record its township has no capacity for this month
                (jobs/cases/capacity.py): not on the lists, not issued; next month it competes with that
                month's new items, keeping its id and `first_month`; issued, it is `new` then
@@ -42,8 +46,11 @@ STATES = {
     "expired": "超期未核查",
     "closed": "已结案",
     "queued": "排队待下发",
+    "reopened": "更正后重新打开",
 }
-OPEN_STATES = ("new", "standing", "escalated", "overdue", "expired", "queued")
+OPEN_STATES = ("new", "standing", "escalated", "overdue", "expired", "queued", "reopened")
+# what a correction compares: a row that changes none of these changes nothing in the case
+CORRECTED = ("outcome", "visited_on", "referred_to")
 CASE_SCHEMA = {
     "month": pl.String,
     "case_id": pl.String,
@@ -131,7 +138,49 @@ def history(h: Home, month: str, rules: RuleSet) -> History:
     before = h.read("_cases", previous_month(month))
     if before is None:
         before = from_issued(h, previous_month(month))
-    return split(month, before, h.read("outcomes", month), earlier)
+    outcomes = h.read("outcomes", month)
+    named = [] if outcomes is None else outcomes["lead_id"].unique().to_list()
+    closed = closed_cases(h, month, named)
+    return split(month, before, outcomes, earlier, closed, rules.cases.reopen_outcomes)
+
+
+def _closed_rows(h: Home, month: str) -> tuple[pl.LazyFrame | None, set[str]]:
+    """Every closed row of the months before `month`, and the ids open in the month before it (a
+    case closed once and reopened by a correction is open, whatever its closed row says)."""
+    paths = [p for m in h.months() if m < month and (p := h.partition("_cases", m) / "data.parquet").exists()]
+    if not paths:
+        return None, set()
+    before = h.read("_cases", previous_month(month), columns=["case_id", "state"])
+    still_open = (
+        set() if before is None else set(before.filter(pl.col("state").is_in(OPEN_STATES))["case_id"])
+    )
+    return pl.scan_parquet(paths).filter(pl.col("state") == "closed"), still_open
+
+
+def closed_ids(h: Home, month: str) -> list[str] | None:
+    """Ids of the cases closed by an outcome in the published months before `month` and not
+    reopened since (`_cases`). None when no month has cases."""
+    rows, still_open = _closed_rows(h, month)
+    if rows is None:
+        return None
+    ids = rows.select(pl.col("case_id").unique()).collect()["case_id"]
+    return sorted(set(ids) - still_open)
+
+
+def closed_cases(h: Home, month: str, ids: list[str]) -> pl.DataFrame | None:
+    """The latest closed row of each of `ids` that is closed before `month` (not reopened since):
+    what a correction returned in `month` corrects."""
+    rows, still_open = _closed_rows(h, month)
+    if rows is None or not ids:
+        return None
+    wanted = sorted(set(ids) - still_open)
+    return (
+        rows.filter(pl.col("case_id").is_in(wanted))
+        .collect()
+        .pipe(conform)
+        .sort("case_id", "month")
+        .unique("case_id", keep="last", maintain_order=True)
+    )
 
 
 def from_issued(h: Home, month: str) -> pl.DataFrame | None:
@@ -182,22 +231,62 @@ def split(
     before: pl.DataFrame | None,
     outcomes: pl.DataFrame | None,
     earlier_closed: pl.DataFrame | None = None,
+    closed_before: pl.DataFrame | None = None,
+    reopen: tuple[str, ...] = (),
 ) -> History:
     """The open cases of the month before, split by this month's outcomes (`outcomes` source rows)
-    into those that stay open and those closing now; `earlier_closed`: cases closed recently."""
+    into those that stay open and those closing now; `earlier_closed`: cases closed recently.
+    `closed_before`: the latest closed row of cases closed in earlier months (`closed_cases`); an
+    outcome for one of them that changes its conclusion, date or referral is a correction (更正):
+    the case follows it, reopened when the new conclusion is one of `reopen` and differs from the
+    old, else closed again this month with the corrected outcome."""
     before = empty() if before is None else conform(before)
-    open_before = before.filter(pl.col("state").is_in(OPEN_STATES))
+    open_before = before.filter(pl.col("state").is_in(OPEN_STATES)).with_columns(
+        state=pl.when(pl.col("state") == "reopened").then(pl.lit("standing")).otherwise("state")
+    )
     returned = outcomes_by_case(outcomes)
     closing = (
         open_before.drop(OUTCOME_COLUMNS)
         .join(returned, on="case_id", how="inner")
         .with_columns(month=pl.lit(month), state=pl.lit("closed"), overdue=pl.lit(False))
     )
+    corrected = corrections(closed_before, returned.join(open_before, on="case_id", how="anti"))
+    reopens = pl.col("outcome").is_in(list(reopen)) & (pl.col("outcome") != pl.col("previous_outcome"))
+    reopened = corrected.filter(reopens).with_columns(
+        [pl.lit(None).alias(c) for c in OUTCOME_COLUMNS],
+        month=pl.lit(month),
+        state=pl.lit("reopened"),
+        overdue=pl.lit(False),
+        sheet=pl.lit(None),
+        rank=pl.lit(None),
+    )
+    closing = pl.concat(
+        [conform(closing), conform(corrected.filter(~reopens).with_columns(month=pl.lit(month)))]
+    )
     earlier = empty() if earlier_closed is None else conform(earlier_closed)
+    earlier = earlier.join(reopened.select("case_id"), on="case_id", how="anti")
     return History(
-        open=open_before.join(returned, on="case_id", how="anti"),
-        closing=conform(closing),
-        closed=pl.concat([earlier, conform(closing)]),
+        open=pl.concat([conform(open_before.join(returned, on="case_id", how="anti")), conform(reopened)]),
+        closing=closing,
+        closed=pl.concat([earlier, closing]),
+    )
+
+
+def corrections(closed_before: pl.DataFrame | None, returned: pl.DataFrame) -> pl.DataFrame:
+    """The closed cases whose `returned` outcome (`outcomes_by_case`) changes what closed them
+    (`CORRECTED`): their closed row with the new outcome, closed in this month, and the
+    `previous_outcome`."""
+    if closed_before is None or returned.height == 0:
+        return conform(empty()).with_columns(previous_outcome=pl.lit(None, pl.String))
+    joined = conform(closed_before).join(returned, on="case_id", how="inner", suffix="_new")
+    changed = pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_new")) for c in CORRECTED)
+    return (
+        joined.filter(changed)
+        .select(
+            *[pl.col(f"{c}_new").alias(c) if c in OUTCOME_COLUMNS else pl.col(c) for c in CASE_SCHEMA],
+            previous_outcome="outcome",
+        )
+        .with_columns(state=pl.lit("closed"), overdue=pl.lit(False))
     )
 
 
@@ -248,11 +337,14 @@ def lead_cases(leads: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataFrame:
     )
     new_rule = pl.col("rule_ids_now").list.set_difference(pl.col("rule_ids")).list.len() > 0
     escalated = known & fired & (worse | new_rule) & ~waiting
+    reopened = pl.col("state") == "reopened"
     return both.with_columns(
         state=pl.when(~known)
         .then(pl.lit("new"))
         .when(waiting)
         .then(pl.lit("queued"))
+        .when(reopened)
+        .then(pl.lit("reopened"))
         .when(escalated)
         .then(pl.lit("escalated"))
         .otherwise(pl.lit("standing")),
@@ -270,9 +362,14 @@ def lead_cases(leads: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataFrame:
         .otherwise("rule_ids"),
         reasons=pl.coalesce("reasons_now", "reasons"),
         recommended_action=pl.coalesce("recommended_action_now", "recommended_action"),
-        visit_by=pl.when(~known | escalated | (waiting & fired)).then("visit_by_now").otherwise("visit_by"),
+        # a reopened case keeps the deadline it had: `advance` gives it as many days again
+        visit_by=pl.when(reopened.fill_null(False))
+        .then("visit_by")
+        .when(~known | escalated | (waiting & fired))
+        .then("visit_by_now")
+        .otherwise("visit_by"),
         condition_gone=~fired,
-        changed=~known | escalated | waiting,
+        changed=~known | escalated | waiting | reopened.fill_null(False),
         kind=pl.lit("lead"),
     )
 
@@ -299,9 +396,12 @@ def doubtful_cases(doubtful: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataF
     known = pl.col("state").is_not_null()
     fired = pl.col("household_id_now").is_not_null()
     waiting = pl.col("state") == "queued"
+    reopened = (pl.col("state") == "reopened").fill_null(False)
     return both.with_columns(
         state=pl.when(waiting)
         .then(pl.lit("queued"))
+        .when(reopened)
+        .then(pl.lit("reopened"))
         .when(known)
         .then(pl.lit("standing"))
         .otherwise(pl.lit("new")),
@@ -314,15 +414,18 @@ def doubtful_cases(doubtful: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataF
         source_refs=pl.coalesce("source_refs_now", "source_refs"),
         visit_by=pl.when(known & ~(waiting & fired)).then("visit_by").otherwise("visit_by_now"),
         condition_gone=~fired,
-        changed=~known | waiting | (fired & (pl.col("evidence_now") != pl.col("evidence"))),
+        changed=~known | waiting | reopened | (fired & (pl.col("evidence_now") != pl.col("evidence"))),
         kind=pl.lit("doubtful"),
     )
 
 
 def recheck_cases(sample: pl.DataFrame | None, open_cases: pl.DataFrame) -> pl.DataFrame:
     """The open re-check draws, and this month's new draw when the period's sample is drawn."""
+    reopened = pl.col("state") == "reopened"
     before = open_cases.filter(pl.col("kind") == "recheck").with_columns(
-        state=pl.lit("standing"), changed=pl.lit(False), condition_gone=pl.lit(False)
+        state=pl.when(reopened).then(pl.lit("reopened")).otherwise(pl.lit("standing")),
+        changed=reopened,
+        condition_gone=pl.lit(False),
     )
     if sample is None or sample.height == 0:
         return before
@@ -361,9 +464,12 @@ def advance(
     ]
     current = pl.concat([conform(p) for p in parts])
     # a queued item whose condition is gone keeps the days it had to visit, from this month's list
+    # a reopened case gets as many days as it had when first issued, from this month's list
     current = current.with_columns(
         visit_by=pl.when((pl.col("state") == "queued") & pl.col("condition_gone"))
         .then(pl.col("visit_by") + (pl.lit(issued_on) - pl.col("issued_on")))
+        .when(pl.col("state") == "reopened")
+        .then(pl.lit(issued_on) + (pl.col("visit_by") - pl.col("first_issued_on")))
         .otherwise("visit_by")
     )
     # months since the first issue (not since first found: a queued item ages from its issue)
@@ -373,10 +479,11 @@ def advance(
         first_month=pl.coalesce("first_month", pl.lit(month)),
         first_issued_on=pl.coalesce("first_issued_on", pl.lit(issued_on)),
         issued_on=pl.lit(issued_on),
-        overdue=~pl.col("state").is_in(["new", "queued"]) & (pl.col("visit_by") < pl.lit(issued_on)),
+        overdue=~pl.col("state").is_in(["new", "queued", "reopened"])
+        & (pl.col("visit_by") < pl.lit(issued_on)),
         on_roster=pl.col("household_id").is_in(households["household_id"].implode()),
     ).with_columns(
-        state=pl.when(pl.col("state").is_in(["new", "escalated", "queued"]))
+        state=pl.when(pl.col("state").is_in(["new", "escalated", "queued", "reopened"]))
         .then("state")
         .when(age >= expire)
         .then(pl.lit("expired"))
@@ -423,7 +530,7 @@ def _date_index(day: pl.Expr) -> pl.Expr:
     return day.dt.year().cast(pl.Int32) * 12 + day.dt.month().cast(pl.Int32)
 
 
-SHEETS = {"main": ("new", "standing", "escalated"), "overdue": ("overdue", "expired")}
+SHEETS = {"main": ("new", "standing", "escalated", "reopened"), "overdue": ("overdue", "expired")}
 
 
 def rank(month_cases: pl.DataFrame, hardship: pl.DataFrame) -> pl.DataFrame:

@@ -44,7 +44,7 @@ PORTRAIT_DIR = "家庭画像"
 # asked for red, orange and yellow leads (blue and green are referrals and notices), and a standing
 # lead was printed in the month it was new or escalated.
 PRINTED_LEVELS = ("红", "橙", "黄")
-PRINTED_STATES = ("new", "escalated")
+PRINTED_STATES = ("new", "escalated", "reopened")
 TEMPORARY_ASSISTANCE = "临时救助"
 STATE_LABELS = {
     "new": "新增",
@@ -52,6 +52,7 @@ STATE_LABELS = {
     "escalated": "升级",
     "overdue": "逾期",
     "expired": "超期未核查",
+    "reopened": "更正后重新打开",
 }
 CASE_FIELDS = (
     "case_id",

@@ -51,7 +51,8 @@ def _case_id(c: str) -> list[dict]:
         ),
         _exp(
             "expect_column_values_to_not_be_in_set",
-            "case already closed by an outcome returned in an earlier month (one outcome per case)",
+            "case already closed by an outcome returned in an earlier month; a correction must give "
+            "its reason in note",
             column=c,
             value_set={"$PARAMETER": "closed_ids"},
         ),

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from jobs.cases import lifecycle
 from jobs.ingest import areas, report
 from jobs.ingest.deliveries import DeliveredFile, find_deliveries, is_history, stage_source
 from jobs.ingest.validate import QUARANTINE_SCHEMA, check
@@ -373,7 +374,7 @@ def _load(h: Home, source: str, staged, archived: list[Path], month: str, work: 
     build = h.building.path
     codes = division_codes(h, month) if source != "divisions" else None
     ids = issued_ids(h, month) if source == "outcomes" else None
-    closed = closed_ids(h, month) if source == "outcomes" else None
+    closed = uncorrected(closed_ids(h, month), staged.scan()) if source == "outcomes" else None
     persons = areas.placement(h, month) if areas.by_person(source) else None
     batches: list[Path] = []
 
@@ -497,18 +498,23 @@ def issued_ids(h: Home, month: str) -> list[str] | None:
 
 
 def closed_ids(h: Home, month: str) -> list[str] | None:
-    """Ids of cases closed by an outcome in the published months before `month` (`_cases`): an
-    `outcomes` row naming one is quarantined (one outcome per case)."""
-    paths = [p for m in h.months() if m < month and (p := h.partition("_cases", m) / "data.parquet").exists()]
-    if not paths:
-        return None
-    return (
-        pl.scan_parquet(paths)
-        .filter(pl.col("state") == "closed")
-        .select(pl.col("case_id").unique().sort())
-        .collect()["case_id"]
-        .to_list()
+    """Ids of cases closed by an outcome in the published months before `month` and not reopened
+    since (`_cases`): an `outcomes` row naming one is quarantined unless it is a correction."""
+    return lifecycle.closed_ids(h, month)
+
+
+def uncorrected(closed: list[str] | None, rows: pl.LazyFrame) -> list[str] | None:
+    """The closed ids an `outcomes` delivery may not name: those its rows name without a reason in
+    `note`. A row naming a closed case with a reason is a correction (更正), read by the next run
+    (jobs/cases/lifecycle.py)."""
+    if closed is None or "note" not in rows.collect_schema().names():
+        return closed
+    corrected = set(
+        rows.filter(pl.col("note").is_not_null() & (pl.col("note") != ""))
+        .select(pl.col("lead_id").unique())
+        .collect()["lead_id"]
     )
+    return [c for c in closed if c not in corrected]
 
 
 def _build_json(h: Home) -> dict:

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from portal.accounts import Account
 from portal.casework import upload_status
+from portal.corrections import corrections
 from portal.documents import overview_html
 from portal.files import AREA
 from portal.pages import NotFound, log, names, page
@@ -19,7 +20,8 @@ router = APIRouter()
 
 @router.get("/overview/{month}/{area}", response_class=HTMLResponse)
 def overview_page(request: Request, account: SignedIn, month: str, area: str) -> Response:
-    """The KPIs of a county (its accounts, admin) or a township (its own account too)."""
+    """The KPIs of a county (its accounts, admin) or a township (its own account too), and the
+    corrections of its townships' outcomes."""
     library = request.app.state.library
     if (
         not AREA.fullmatch(area)
@@ -30,7 +32,17 @@ def overview_page(request: Request, account: SignedIn, month: str, area: str) ->
         raise NotFound()
     log(request, "overview", account, township_code=area, file=f"{month}/{area}", result="ok")
     body = overview_html(library.root, library.commit(), month, area, tuple(sorted(names(request).items())))
-    return page(request, "overview.html", account, body=body, month=month, area=area)
+    corrected = corrections(library.home(), request.app.state.landing, month, area).to_dicts()
+    return page(
+        request,
+        "overview.html",
+        account,
+        body=body,
+        month=month,
+        area=area,
+        corrections=corrected,
+        names=names(request),
+    )
 
 
 @router.get("/status", response_class=HTMLResponse)

@@ -75,7 +75,8 @@ async def upload(
         return page(request, "upload.html", account, status=400, result=None, error=str(exc), **shown)
     logged(
         "ok" if result.count("接受") else "nothing accepted",
-        f"接受 {result.count('接受')}，拒绝 {result.count('拒绝')}，跳过 {result.count('跳过')}；"
+        f"接受 {result.count('接受')}（更正 {result.corrections}），拒绝 {result.count('拒绝')}，"
+        f"跳过 {result.count('跳过')}，无变化 {result.count('无变化')}；"
         + "，".join(f"{m} 月 {n} 条" for m, n in sorted(result.written.items())),
     )
     return page(request, "upload.html", account, result=result, error=None, **shown)

@@ -9,6 +9,7 @@
 -- lead or doubtful record its township had no capacity for this month (jobs/cases/capacity.py): not on the
 -- lists, with queue_rank (1: next) and queue_reason; carried to the next month, never dropped.
 -- capacity: the township's households a month; beyond_capacity: issued past it (urgent).
+-- A correction (更正) of a closed case's outcome: the case reopens (reopened) or closes again with it.
 create or replace view v_cases as
 with cases as (
     select * from {lake:_cases/*.parquet}

@@ -1,9 +1,10 @@
 -- v_kpis: one row per month and area (a township, a county, the province) and kind of case (lead,
 -- doubtful, recheck, or all): what townships were given and what came back (from v_cases).
 -- pushed = cases issued for the first time; listed = open cases on the month's lists; visited = cases
--- an outcome closed this month, by outcome; overdue and expired = open cases past their deadline or past
--- the open limit; escalated_to_county = urgent overdue leads; median_days_to_visit from the first issue to
--- the visit, of the cases closed this month.
+-- an outcome closed this month, by outcome (a correction, 更正, closing a case again counts in its
+-- month); overdue and expired = open cases past their deadline or past the open limit;
+-- escalated_to_county = urgent overdue leads; median_days_to_visit from the first issue to the visit,
+-- of the cases closed this month.
 -- Capacity (jobs/cases/capacity.py, the `_capacity` ledger): issued_households = households handed a new lead
 -- or doubtful record this month (one visit per household; re-check draws are outside capacity and
 -- counted in pushed only); beyond_capacity = urgent households issued past the township's
