@@ -186,6 +186,7 @@ class MeansCheck:
     direction: str
     applies_to: str
     verify: tuple[str, ...]
+    code: str = ""  # its number in its records' ids (YD<YYYYMM>-<household>-<code>)
 
 
 @dataclass(frozen=True)
@@ -613,7 +614,9 @@ def _recheck(root: Path, day: dt.date | None) -> RecheckRule:
 
 def _means_checks(root: Path) -> tuple[MeansCheck, ...]:
     m = _load(schema.ChecksFile, root / "means_test" / "checks.yaml", root)
-    return tuple(MeansCheck(c.id, c.label, c.direction, c.applies_to, tuple(c.verify)) for c in m.checks)
+    return tuple(
+        MeansCheck(c.id, c.label, c.direction, c.applies_to, tuple(c.verify), c.code) for c in m.checks
+    )
 
 
 def _release_gate(root: Path) -> ReleaseGate:

@@ -421,3 +421,54 @@ def test_the_minimum_base_is_the_one_in_force_in_the_month(minimum_base_home):
         assert AT_MINIMUM not in december[(household, "employee_insurance_or_fund")][1]
         assert (household, "income_above_standard") not in january
         assert AT_MINIMUM in january[(household, "employee_insurance_or_fund")][1]
+
+
+# --- record ids: a check's code, not its English id (issue 33) -------------------------------------
+
+
+def codes() -> dict[str, str]:
+    from safetynet.rules import load_rules
+
+    return {c.id: c.code for c in load_rules().means_checks}
+
+
+def test_every_check_has_its_own_two_digit_code():
+    found = codes()
+    assert set(found) == set(EXPECTED) | {"eligible_not_covered"}
+    assert all(len(c) == 2 and c.isdigit() for c in found.values()) and len(set(found.values())) == len(found)
+
+
+def test_a_new_record_id_names_its_check_by_code_without_english():
+    from test_cases import doubtful_of
+
+    from jobs.cases import lifecycle as cases
+    from jobs.means_test.checks import record_ids
+
+    past = cases.split("2026-09", None, None)
+    found = record_ids(
+        doubtful_of("2026-09", [("H1", "employee_insurance_or_fund", "职工社保")]), past, "2026-09", codes()
+    )
+    assert found["record_id"].to_list() == ["YD202609-H1-09"]
+
+
+def test_a_case_issued_before_the_codes_keeps_its_id_and_its_outcome_closes_it():
+    """Lists issued before the codes carry `YD<month>-<household>-<check id>`: the next run matches a
+    record to its open case by household and check and keeps that id; an outcome for it closes it."""
+    from test_cases import RULES, doubtful_of, outcome, state, step
+
+    from jobs.cases import lifecycle as cases
+    from jobs.means_test.checks import record_ids
+
+    old = "YD202608-H3-private_car"
+    aug = step("2026-08", None, doubtful=[("H3", "private_car", "小型汽车 1 辆")])  # made as before the codes
+    assert aug["case_id"].to_list() == [old]
+    standing = record_ids(
+        doubtful_of("2026-09", [("H3", "private_car", "小型汽车 1 辆")]),
+        cases.split("2026-09", aug, None),
+        "2026-09",
+        codes(),
+    )
+    assert standing["record_id"].to_list() == [old], "the open case keeps the id the township holds"
+    sep = step("2026-09", aug, returned=[outcome(old, "退出", "2026-09-10")], rules=RULES)
+    closed = state(sep, old)
+    assert (closed["state"], closed["outcome"]) == ("closed", "退出")
