@@ -293,6 +293,7 @@ class ConditionModel(Strict):
 
 class WarningFile(Strict):
     description: str
+    title: str | None = None  # the rule's short name for township staff, when the description is long
     kind: Literal[KINDS]  # type: ignore[valid-type]
     level: Literal[LEVELS]  # type: ignore[valid-type]
     urgency: Literal[URGENCIES]  # type: ignore[valid-type]

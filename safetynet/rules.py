@@ -130,6 +130,12 @@ class WarningRule:
     visit: str = "always"
     visit_when: tuple[Condition, ...] = ()
     income_effect: str | None = None
+    title_: str | None = None  # `title` in the file
+
+    @property
+    def title(self) -> str:
+        """What township staff read the rule as: its `title`, or its description when short."""
+        return self.title_ or self.description
 
 
 @dataclass(frozen=True)
@@ -494,6 +500,7 @@ def _warning(path: Path, root: Path) -> WarningRule:
     return WarningRule(
         id=path.stem,
         description=m.description,
+        title_=m.title,
         kind=m.kind,
         level=m.level,
         urgency=m.urgency,

@@ -4,6 +4,7 @@ every check has a household planted for it, and one planted not to fire."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import polars as pl
 import pytest
@@ -472,3 +473,68 @@ def test_a_case_issued_before_the_codes_keeps_its_id_and_its_outcome_closes_it()
     sep = step("2026-09", aug, returned=[outcome(old, "退出", "2026-09-10")], rules=RULES)
     closed = state(sep, old)
     assert (closed["state"], closed["outcome"]) == ("closed", "退出")
+
+
+# --- plain Chinese in every township file (issue 33) ------------------------------------------------
+
+
+def english_words() -> re.Pattern:
+    """What a clerk should never read: a warehouse view's name, a rule's or a check's id, a column's
+    canonical name. A delivered file named in a source reference (`2026-09/business.csv:2`) is not one."""
+    from safetynet.contract import SOURCES
+    from safetynet.rules import load_rules
+
+    rules = load_rules()
+    words = {w.id for w in rules.warnings} | {c.id for c in rules.means_checks}
+    words |= {c.name for s in SOURCES.values() for c in s.columns if "_" in c.name}
+    words |= {"case_id", "record_id", "rule_ids", "check_id", "hardship_score", "township_code", "seed"}
+    alternatives = "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+    return re.compile(rf"\bv_[a-z_]+|(?<![\w/])(?:{alternatives})(?![\w.])")
+
+
+def township_texts(folder) -> dict[str, str]:
+    """Every township-facing file's text: xlsx cells (every sheet), PDF text, HTML."""
+    from python_calamine import CalamineWorkbook
+
+    texts = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json"):
+        if path.suffix == ".xlsx":
+            book = CalamineWorkbook.from_path(str(path))
+            cells = (
+                v
+                for name in book.sheet_names
+                for row in book.get_sheet_by_name(name).to_python()
+                for v in row
+            )
+            texts[path.name] = "\n".join(str(v) for v in cells)
+        elif path.suffix == ".pdf":
+            texts[path.name] = pdf_text(path)
+        else:
+            texts[path.name] = path.read_text(encoding="utf-8")
+    return texts
+
+
+def test_no_township_file_names_a_view_a_rule_id_or_a_column(exported):
+    texts = township_texts(exported)
+    assert {"线索清单.xlsx", "核对疑点清单.xlsx", "核查报告汇总.pdf"} <= set(texts), sorted(texts)
+    assert any(name.endswith(".pdf") and name.startswith("H") for name in texts), "household reports"
+    pattern = english_words()
+    found = {name: sorted(set(pattern.findall(text))) for name, text in texts.items() if pattern.search(text)}
+    assert not found, found
+
+
+def test_the_auditors_trace_is_in_the_manifest(exported):
+    import json
+
+    trace = json.loads((exported / "manifest.json").read_text(encoding="utf-8"))["trace"]
+    assert trace["核对疑点清单.xlsx"] == ["v_cases", "v_doubtful_records"]
+    assert "v_household_month" in trace["家庭画像"] and "v_recheck_sample" in trace["家庭经济状况核查报告"]
+
+
+def test_the_report_offers_the_nine_conclusions_of_the_drop_down_in_order(exported):
+    from jobs.export.returnable import OUTCOME_CODES
+
+    text = pdf_text(report_of(exported, "H02")).replace("\n", " ")
+    boxes = re.findall(r"□ (\S+)", text.split("六、入户核查记录")[1])
+    assert boxes[: len(OUTCOME_CODES)] == list(OUTCOME_CODES) and len(OUTCOME_CODES) == 9
+    assert "情况属实" not in text and "调整保障金额" not in text
