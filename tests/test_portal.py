@@ -36,6 +36,7 @@ from python_calamine import CalamineWorkbook
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from jobs.applications import checks as applications
+from jobs.export.returnable import NARROW, PAGE_WIDTH
 from jobs.publish.sealed import connect
 from portal import audit, uploads
 from portal.accounts import AccountError, Accounts
@@ -732,8 +733,10 @@ def test_lists_are_returnable(site):
         names = zf.read("xl/workbook.xml").decode()
     assert 'orientation="landscape"' in xml and 'fitToHeight="0"' in xml and "_xlnm.Print_Titles" in names
     assert 'type="list"' in xml and "纳入低保,纳入特困" in xml.replace('"', "").replace("&quot;", "")
-    widths = [float(w) for w in re.findall(r'width="([\d.]+)"', xml)]
-    assert max(widths) >= 30 and min(widths) >= 6
+    # text wraps in columns chosen to print one A4 page wide at 8 pt or more (tests/test_print.py)
+    columns = re.findall(r'<col min="(\d+)" max="(\d+)" width="([\d.]+)"', xml)
+    assert sum((int(b) - int(a) + 1) * float(w) for a, b, w in columns) <= PAGE_WIDTH + 1
+    assert min(float(w) for _, _, w in columns) >= NARROW
 
 
 def test_an_upload_of_the_filled_list_becomes_next_months_outcomes(site):
