@@ -538,3 +538,17 @@ def test_a_draw_stopped_by_a_missing_glyph_says_so_and_is_logged(helped, monkeyp
     entry = [e for e in audit.read(helped["home"]) if e["action"] == "draw"][-1]
     assert entry["result"] == "failed" and "U+10FFFD" in entry["detail"] and entry["account"] == "admin"
     assert household not in c.get(folder).text.split('id="drawn"')[1]
+
+
+def test_no_township_file_of_a_turned_loop_names_a_view_a_rule_id_or_a_column(looped):
+    """As tests/test_means_test.py scans a tiny month's folder, over every township of September
+    (portraits, the re-check sample and the overdue sheets included)."""
+    from test_means_test import english_words, township_texts
+
+    pattern = english_words()
+    found = {}
+    for folder in sorted(_folders(looped, SEP).values()):
+        for name, text in township_texts(folder).items():
+            if words := sorted(set(pattern.findall(text))):
+                found[f"{folder.name}/{name}"] = words
+    assert not found, dict(list(found.items())[:5])
