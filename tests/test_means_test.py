@@ -538,3 +538,26 @@ def test_the_report_offers_the_nine_conclusions_of_the_drop_down_in_order(export
     boxes = re.findall(r"□ (\S+)", text.split("六、入户核查记录")[1])
     assert boxes[: len(OUTCOME_CODES)] == list(OUTCOME_CODES) and len(OUTCOME_CODES) == 9
     assert "情况属实" not in text and "调整保障金额" not in text
+
+
+def test_the_report_says_where_a_leads_warning_came_from_beside_the_index(home):
+    """困难指数 21.2（无明显困难）beside 橙色预警（紧急）: the report names the rules the colour came from."""
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    from jobs.export.household_reports import Reports, gather
+    from safetynet.lake import Home
+    from safetynet.rules import load_rules
+
+    (row,) = [r for r in gather(Home(home), "2026-09")["430101001"] if r["household_id"] == "H02"]
+    lead = {"lead_id": "XS202609-H02", "lead_level": "橙", "lead_urgency": "紧急"}
+    row = {**row, **lead, "rule_ids": ["medical_hard", "newly_unemployed"]}
+    text = "".join(
+        p.extract_text()
+        for p in PdfReader(BytesIO(Reports(load_rules(), "2026-09", "t", {}).household(row))).pages
+    )
+    flowing = text.replace("\n", "")
+    assert "XS202609-H02（橙色预警，紧急）" in flowing
+    assert "预警来自：大额医疗自付、家庭成员新登记失业；困难指数反映长期状况" in flowing
+    assert "medical_hard" not in text
