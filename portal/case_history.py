@@ -1,10 +1,11 @@
 """A household's cases as its portrait (家庭画像) tells them: each case's history, one event per step
-(下发, 逾期, 已回传, 已读取, 已结案), dated and explained in Chinese, from the cases each run keeps
+(下发, 逾期, 已回传, 已读取, 更正, 已结案), dated and explained in Chinese, from the cases each run keeps
 (`_cases`, auditors' `v_cases`), the portal's uploads not yet read by a run and the upload log.
 
-Each kind of event is one function of `Facts` listed in `SOURCES`; a new kind (a correction, 更正,
-kept in `v_outcomes` as a row marked `is_correction`) is one more function there, and one more label
-in `LABELS`. The states and day counts beside the history are the worklist's (`portal.casework`).
+Each kind of event is one function of `Facts` listed in `SOURCES`, with its label in `LABELS`: a
+new kind is one more function there. A correction (更正, a row `v_outcomes` marks `is_correction`) is
+read from the cases it leaves: closed again with the new conclusion, or reopened. The states and
+day counts beside the history are the worklist's (`portal.casework`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from safetynet.lake import Home
 from safetynet.rules import load_rules
 
 # the kinds of events, in the order a case goes through them on one day
-LABELS = {"issued": "下发", "overdue": "逾期", "returned": "已回传", "read": "已读取", "closed": "已结案"}
+LABELS = {
+    "issued": "下发",
+    "overdue": "逾期",
+    "returned": "已回传",
+    "read": "已读取",
+    "corrected": "更正",
+    "closed": "已结案",
+}
 EVENTS = {"case_id": pl.String, "on": pl.Date, "code": pl.String, "label": pl.String, "detail": pl.String}
 KEPT = ("case_id", "kind", "state", "issued_on", "visit_by", "sheet", "rank", "outcome", "visited_on")
 
@@ -180,8 +188,38 @@ def read(f: Facts) -> pl.DataFrame:
     )
 
 
-# Every kind of event, one function each; a correction (更正) is one more here.
-SOURCES = (issued, overdue, returned, read)
+def corrected(f: Facts) -> pl.DataFrame:
+    """更正: a run read a correction of a closed case's outcome (issue 33, item 3; v_outcomes marks
+    it `is_correction`): the case closed again with the new conclusion, or reopened (`reopened`)
+    when the new conclusion asks for action."""
+    closed = (
+        read_rows(f)
+        .sort("case_id", "run_month")
+        .with_columns(again=pl.col("run_month").rank("ordinal").over("case_id") > 1)
+    )
+    reopened = f.kept.filter(pl.col("state") == "reopened")
+    days = {m: load_rules(month=m).deadlines.issued_on(m) for m in reopened["run_month"].unique()}
+    on = pl.col("run_month").replace_strict(days, return_dtype=pl.Date) if days else pl.lit(None)
+    return pl.concat(
+        [
+            closed.filter("again").select(
+                "case_id",
+                on="read_on",
+                code=pl.lit("corrected"),
+                detail=pl.format("结论更正为 {}（核查日期 {}），按更正后的结论结案", "outcome", "visited_on"),
+            ),
+            reopened.select(
+                "case_id",
+                on=on.cast(pl.Date),
+                code=pl.lit("corrected"),
+                detail=pl.lit("更正后的结论需要办理，案件重新打开并列入清单"),
+            ),
+        ]
+    )
+
+
+# Every kind of event, one function each (and its label in LABELS).
+SOURCES = (issued, overdue, returned, read, corrected)
 
 
 def events(f: Facts) -> pl.DataFrame:

@@ -154,7 +154,8 @@ def case_states(
 ) -> pl.DataFrame:
     """Each case's state: an upload waiting for the run comes before an outcome read by a run,
     which comes before the deadline. An outcome read in the month the case was last issued, or
-    before, does not close it (a case issued again after its outcome was read is open again)."""
+    before, does not close it: a correction that reopened the case (jobs/cases/lifecycle.py) is
+    shown beside the open case, whose new deadline counts."""
     read = pl.col("outcome").is_not_null() & (pl.col("read_month") > pl.col("month"))
     out = (
         cases.join(heads, on="household_id", how="left")
@@ -173,8 +174,8 @@ def case_states(
             .when(pl.col("visit_by") < today)
             .then(pl.lit(OVERDUE))
             .otherwise(pl.lit(TO_VISIT)),
-            outcome=pl.coalesce("w_outcome", pl.when(read).then("outcome")),
-            visited_on=pl.coalesce("w_visited", pl.when(read).then("visited_on")),
+            outcome=pl.coalesce("w_outcome", "outcome"),
+            visited_on=pl.coalesce("w_visited", "visited_on"),
             list_file=pl.col("kind").replace_strict(KINDS, default=pl.col("kind")) + ".xlsx",
             list_row=pl.col("rank").cast(pl.Int64) + (FIRST_DATA_ROW - 1),
         )

@@ -1,6 +1,6 @@
 """A case's history as the portrait lists it, on tiny frames: issued each month it stood on a list,
 overdue when a deadline passed before the outcome came back, returned on the day of its upload,
-read and closed by the run after; the events in the order a case goes through them."""
+read and closed by the run after, corrected; the events in the order a case goes through them."""
 
 from __future__ import annotations
 
@@ -100,9 +100,31 @@ def test_a_read_outcome_not_uploaded_on_the_portal_is_returned_when_read():
     assert got["label"].to_list() == ["下发", "已读取", "已结案"]
 
 
+NOV = dt.date(2026, 11, 1)  # the day October's lists are issued
+CORRECTED = (*CLOSED[:7], "不符合条件", dt.date(2026, 9, 8), None, "2026-10")
+REOPENED = ("L1", "lead", "reopened", NOV, dt.date(2026, 11, 15), "main", 2, None, None, None, "2026-10")
+
+
+@pytest.mark.parametrize(
+    ("later", "expected"),
+    [
+        # a correction read by October's run that keeps the case closed: read, corrected, closed again
+        (CORRECTED, [(NOV, "已读取"), (NOV, "更正"), (NOV, "已结案")]),
+        # one whose new conclusion asks for action: reopened and listed again
+        (REOPENED, [(NOV, "下发"), (NOV, "更正")]),
+    ],
+)
+def test_a_correction_read_by_a_run_is_in_the_history(later, expected):
+    """Issue 33, item 3 left corrections in `_cases`: closed again, or reopened; the portrait says 更正."""
+    got = events(_facts([ISSUED, CLOSED, later], today=dt.date(2026, 11, 5)))
+    tail = list(zip(got["on"], got["label"], strict=True))[-len(expected) :]
+    assert tail == expected
+    assert "更正" in got.filter(pl.col("code") == "corrected")["label"].to_list()
+
+
 def test_every_kind_of_event_has_its_label_and_a_source():
-    assert list(LABELS.values()) == ["下发", "逾期", "已回传", "已读取", "已结案"]
-    assert len(SOURCES) == 4  # issued, overdue, returned, read (read and closed): a correction is one more
+    assert list(LABELS.values()) == ["下发", "逾期", "已回传", "已读取", "更正", "已结案"]
+    assert len(SOURCES) == 5  # issued, overdue, returned, read (and closed), corrected
 
 
 def test_no_case_no_events_and_no_log_no_uploads(tmp_path):

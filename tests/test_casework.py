@@ -62,8 +62,9 @@ def _read(outcome: str | None, visited_on: str | None, month: str = "2026-09") -
         (dt.date(2026, 9, 14), None, ("A", "2026-09-01"), "已结案", "A", "2026-09-01"),
         (dt.date(2026, 9, 14), ("B", "2026-09-10"), ("A", "2026-09-01"), "已回传待读取", "B", "2026-09-10"),
         (dt.date(2026, 9, 30), ("B", "2026-09-10"), None, "已回传待读取", "B", "2026-09-10"),
-        # an outcome read in the month the case was last issued (issued again after it: reopened)
-        (dt.date(2026, 9, 14), None, ("A", "2026-09-01", "2026-08"), "已逾期", None, None),
+        # an outcome read in the month the case was last issued (a correction reopened it): open,
+        # the corrected conclusion shown
+        (dt.date(2026, 9, 14), None, ("A", "2026-09-01", "2026-08"), "已逾期", "A", "2026-09-01"),
     ],
 )
 def test_a_case_s_state_is_its_upload_then_its_outcome_then_its_deadline(
