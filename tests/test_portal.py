@@ -1277,6 +1277,7 @@ def test_the_worklist_and_the_portrait_show_each_case_s_state_and_days_alike(sit
             portrait.text,
         )
         assert mine is not None and mine.groups() == (row["state"], row["timing"]), row
+        assert "v_household_month" not in portrait.text and "v_cases" not in portrait.text  # item 5
         events = re.findall(
             rf'<tr class="event-\w+"><td>[^<]*</td><td>{row["id"]}</td><td>([^<]*)</td>', portrait.text
         )
