@@ -49,15 +49,20 @@ SHEETS = {"main": "本月清单", "overdue": OVERDUE_SHEET}
 STATE_FILTERS = {"open": "未回传", "due": "即将到期", "overdue": OVERDUE, "returned": RETURNED}
 
 
-def township_cases(home: Home, landing: Path | None, township: str, today: dt.date) -> pl.DataFrame:
+def township_cases(
+    home: Home, landing: Path | None, township: str, today: dt.date, household: str | None = None
+) -> pl.DataFrame:
     """Every case issued to a township, its latest issue and where it stands on that list, and
     its state: 已回传待读取 (uploaded, read by the next run), 已结案 (an outcome read by a run),
-    已逾期 (past its deadline) or 待核查."""
+    已逾期 (past its deadline) or 待核查. With `household`, only that household's cases."""
     months = sorted(home.catalog)
     issued = [p for m in months for p in home.files("_issued", m, prefecture_of(township))]
     if not issued:
         return pl.DataFrame(schema=CASES)
-    cases = latest_issues(pl.scan_parquet(issued), township)
+    scan = pl.scan_parquet(issued)
+    if household is not None:  # one household's cases (its portrait): the rest is not read
+        scan = scan.filter(pl.col("household_id") == household)
+    cases = latest_issues(scan, township)
     latest = cases["month"].unique().sort()
     places = list_places([p for m in latest for p in home.files("_cases", m)], township)
     returned = returned_outcomes({m: home.files("outcomes", m) for m in months})
@@ -70,7 +75,7 @@ def household_cases(
     home: Home, landing: Path | None, township: str, household: str, today: dt.date
 ) -> pl.DataFrame:
     """A household's cases in a township, as the worklist shows them (the portrait's states)."""
-    return township_cases(home, landing, township, today).filter(pl.col("household_id") == household)
+    return township_cases(home, landing, township, today, household)
 
 
 def list_places(paths: list[Path], township: str) -> pl.DataFrame:
