@@ -3,12 +3,12 @@ and no asset from outside the server, so that it works on an old browser on the 
 
     GET  /login, POST /login, POST /logout     sign in and out (CSRF token on every form)
     GET  /password, POST /password             change one's own password (the old one and a new one)
-    GET  /                                     the account's townships and months
+    GET  /                                     本月待办 (a township) and the townships' months
     GET  /files/{month}/{township}             a township's files with their SHA-256 (manifest)
     GET  /download/{month}/{township}/{name}   one file listed in that manifest
     GET  /zip/{month}/{township}               the month's files as a zip
-    GET  /worklist/{township}?q=               open and overdue cases; find a household
-    GET  /portrait/{month}/{township}/{household}   a listed lead's household portrait (家庭画像)
+    GET  /worklist/{township}?q=&list=&sheet=&state=   open cases, one list in one state; find one
+    GET  /portrait/{month}/{township}/{household}   a listed household's portrait (家庭画像)
     POST /draw/{month}/{township}              a portrait or report drawn on demand (addendum)
     GET  /drawn/{month}/{township}/{name}      a document drawn on demand, listed in the addendum
     GET  /upload/{township}, POST ...          return outcomes (township offices only)

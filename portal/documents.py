@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
+import polars as pl
 from markupsafe import Markup
 
 from jobs.export import overview, portraits
@@ -54,8 +55,24 @@ def _division_names(root: Path, commit: str, month: str) -> tuple:
 
 @lru_cache(maxsize=512)
 def portrait_of(root: Path, commit: str, month: str, township: str, household: str) -> dict | None:
-    """A listed lead's portrait as of a commit (a commit never changes), as the export gathers it."""
-    return portraits.portrait(Home(root), month, township, household, rules(month).dimensions)
+    """A listed household's portrait as of a commit (a commit never changes), as the export gathers
+    it, around its lead case, else its first listed doubtful record or re-check draw."""
+    h = Home(root)
+    cases = h.scan("_cases", month) if h.build_dir(month) is not None else None
+    if cases is None:
+        return None
+    mine = (
+        cases.filter(
+            pl.col("sheet").is_not_null()
+            & (pl.col("township_code") == township)
+            & (pl.col("household_id") == household)
+        )
+        .sort(pl.col("kind") != "lead", "sheet", "rank", "case_id")
+        .head(1)
+        .collect()
+    )
+    found = portraits.gather(h, month, mine, rules(month).dimensions)
+    return found[0] if found else None
 
 
 def draw_now(h: Home, kind: str, month: str, township: str, household: str) -> tuple[str, bytes] | None:
@@ -159,6 +176,15 @@ def lead_case(folder: Folder, household: str) -> dict:
     if case is None:
         raise NotFound()
     return case
+
+
+def listed_case(folder: Folder, household: str) -> dict:
+    """The household's case listed in the folder, its lead first, else 404: any row of the
+    worklist opens its household's portrait."""
+    mine = [c for c in listed(folder) if c["household_id"] == household]
+    if not mine:
+        raise NotFound()
+    return next((c for c in mine if c["kind"] == "lead"), mine[0])
 
 
 def reportable(folder: Folder, household: str) -> bool:

@@ -302,6 +302,7 @@ class PortalSettings:
     application_daily_multiple: float  # an office's checks in a day above this x its usual day ...
     application_daily_minimum: int  # ... and above this are held for the county's release
     application_baseline_days: int  # the days before today its usual day is the mean of
+    worklist_due_days: int  # a case due within this many days is counted apart on the home page
 
 
 @dataclass(frozen=True)

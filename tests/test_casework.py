@@ -1,5 +1,6 @@
 """The worklist's case states, on tiny frames: an upload waiting for the run, an outcome read by a
-run, a deadline passed, or still to visit; the latest issue of a case; the head's name."""
+run, a deadline passed, or still to visit; their days; the worklist's filters and the home page's
+counts of them; the latest issue of a case; the head's name."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from polars.testing import assert_frame_equal
 from portal.casework import (
     CASES,
     OUTCOMES,
+    READ,
     case_states,
+    chosen,
     head_names,
     latest_issues,
     returned_outcomes,
     search_cases,
+    todo,
 )
 
 TODAY = dt.date(2026, 9, 15)
@@ -30,8 +34,12 @@ def _case(visit_by: dt.date) -> pl.DataFrame:
             "household_id": ["H1"],
             "first_month": ["2026-08"],
             "month": ["2026-08"],
+            "first_issued_on": [dt.date(2026, 9, 1)],
             "visit_by": [visit_by],
-        }
+            "sheet": ["main"],
+            "rank": [4],
+        },
+        schema_overrides={"rank": pl.UInt32},
     )
 
 
@@ -40,15 +48,23 @@ def _outcome(outcome: str | None, visited_on: str | None) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=OUTCOMES)
 
 
+def _read(outcome: str | None, visited_on: str | None, month: str = "2026-09") -> pl.DataFrame:
+    rows = [] if outcome is None else [("L1", outcome, visited_on, month)]
+    return pl.DataFrame(rows, schema=READ, orient="row")
+
+
 @pytest.mark.parametrize(
     ("visit_by", "waiting", "returned", "state", "outcome", "visited_on"),
     [
         (dt.date(2026, 9, 30), None, None, "待核查", None, None),
         (dt.date(2026, 9, 14), None, None, "已逾期", None, None),
         (dt.date(2026, 9, 15), None, None, "待核查", None, None),  # due today is not overdue
-        (dt.date(2026, 9, 14), None, ("A", "2026-09-01"), "已回传", "A", "2026-09-01"),
-        (dt.date(2026, 9, 14), ("B", "2026-09-10"), ("A", "2026-09-01"), "已上传待入库", "B", "2026-09-10"),
-        (dt.date(2026, 9, 30), ("B", "2026-09-10"), None, "已上传待入库", "B", "2026-09-10"),
+        (dt.date(2026, 9, 14), None, ("A", "2026-09-01"), "已结案", "A", "2026-09-01"),
+        (dt.date(2026, 9, 14), ("B", "2026-09-10"), ("A", "2026-09-01"), "已回传待读取", "B", "2026-09-10"),
+        (dt.date(2026, 9, 30), ("B", "2026-09-10"), None, "已回传待读取", "B", "2026-09-10"),
+        # an outcome read in the month the case was last issued (a correction reopened it): open,
+        # the corrected conclusion shown
+        (dt.date(2026, 9, 14), None, ("A", "2026-09-01", "2026-08"), "已逾期", "A", "2026-09-01"),
     ],
 )
 def test_a_case_s_state_is_its_upload_then_its_outcome_then_its_deadline(
@@ -59,7 +75,7 @@ def test_a_case_s_state_is_its_upload_then_its_outcome_then_its_deadline(
         _case(visit_by),
         heads,
         _outcome(*(waiting or (None, None))),
-        _outcome(*(returned or (None, None))),
+        _read(*(returned or (None, None))),
         TODAY,
     )
     assert out.columns == list(CASES)
@@ -79,7 +95,7 @@ def test_cases_are_listed_by_deadline_then_id_and_a_household_without_a_head_has
         ]
     )
     heads = pl.DataFrame({"household_id": ["H1"], "head_name": ["张三"]})
-    out = case_states(cases, heads, _outcome(None, None), _outcome(None, None), TODAY)
+    out = case_states(cases, heads, _outcome(None, None), _read(None, None), TODAY)
     assert out["id"].to_list() == ["L0", "L1"]
     assert out["head_name"].to_list() == [None, "张三"]
 
@@ -87,6 +103,7 @@ def test_cases_are_listed_by_deadline_then_id_and_a_household_without_a_head_has
 def test_a_case_is_as_last_issued_and_first_issued_in_its_first_month():
     issued = pl.LazyFrame(
         {
+            "issued_on": [dt.date(2026, 10, 1), dt.date(2026, 9, 1), dt.date(2026, 10, 1)],
             "id": ["L1", "L1", "L2"],
             "kind": ["lead", "lead", "recheck"],
             "household_id": ["H1", "H1", "H2"],
@@ -102,6 +119,7 @@ def test_a_case_is_as_last_issued_and_first_issued_in_its_first_month():
             "household_id": ["H1"],
             "first_month": ["2026-08"],
             "month": ["2026-09"],
+            "first_issued_on": [dt.date(2026, 9, 1)],
             "visit_by": [dt.date(2026, 10, 31)],
         }
     )
@@ -124,18 +142,22 @@ def test_a_household_s_head_name_is_its_户主(members, expected):
 
 def test_no_roster_and_no_outcomes_read_as_empty_frames():
     assert head_names(None, _case(TODAY)).columns == ["household_id", "head_name"]
-    assert_frame_equal(returned_outcomes([]), pl.DataFrame(schema=OUTCOMES))
+    assert_frame_equal(returned_outcomes({}), pl.DataFrame(schema=READ))
 
 
 def test_a_case_s_returned_outcome_is_its_latest_visit(tmp_path):
-    paths = []
-    for i, rows in enumerate(
-        [[("L1", "A", dt.date(2026, 9, 1))], [("L1", "B", dt.date(2026, 8, 1)), ("L2", "C", None)]]
-    ):
-        paths.append(tmp_path / f"outcomes-{i}.parquet")
-        pl.DataFrame(rows, schema=["lead_id", "outcome", "visited_on"], orient="row").write_parquet(paths[-1])
+    """The latest month's reading wins (a correction read later replaces the first outcome)."""
+    paths = {}
+    for month, rows in [
+        ("2026-09", [("L1", "A", dt.date(2026, 9, 1))]),
+        ("2026-10", [("L1", "B", dt.date(2026, 8, 1)), ("L2", "C", None)]),
+    ]:
+        paths[month] = [tmp_path / f"outcomes-{month}.parquet"]
+        pl.DataFrame(rows, schema=["lead_id", "outcome", "visited_on"], orient="row").write_parquet(
+            paths[month][0]
+        )
     out = returned_outcomes(paths).sort("lead_id")
-    assert out.rows() == [("L1", "A", "2026-09-01"), ("L2", "C", None)]
+    assert out.rows() == [("L1", "B", "2026-08-01", "2026-10"), ("L2", "C", None, "2026-10")]
 
 
 SEARCHED = pl.DataFrame(
@@ -165,3 +187,78 @@ SEARCHED = pl.DataFrame(
 )
 def test_a_search_ignores_spaces_and_full_width_characters(q, found):
     assert search_cases(SEARCHED, q)["id"].to_list() == found
+
+
+@pytest.mark.parametrize(
+    ("visit_by", "waiting", "returned", "timing", "row"),
+    [
+        (dt.date(2026, 9, 20), None, None, "已下发 14 天，还剩 5 天", 6),
+        (dt.date(2026, 9, 15), None, None, "已下发 14 天，今天到期", 6),
+        (dt.date(2026, 9, 10), None, None, "已下发 14 天，逾期 5 天", 6),
+        (dt.date(2026, 9, 10), ("B", "2026-09-12"), None, "已下发 14 天", 6),
+        (dt.date(2026, 9, 10), None, ("A", "2026-09-05"), "用时 4 天", 6),
+    ],
+)
+def test_a_case_s_days_are_counted_from_its_first_issue_to_today_or_its_visit(
+    visit_by, waiting, returned, timing, row
+):
+    """The portrait said 已下发 0 天 (the days to this month's issue) where the worklist said 已逾期:
+    both now print `timing`, from the first issue (2026-09-01) to today (2026-09-15)."""
+    out = case_states(
+        _case(visit_by),
+        pl.DataFrame(schema={"household_id": pl.String, "head_name": pl.String}),
+        _outcome(*(waiting or (None, None))),
+        _read(*(returned or (None, None))),
+        TODAY,
+    )
+    assert out.select("timing", "list_file", "list_row").row(0) == (timing, "线索清单.xlsx", row)
+
+
+def _cases(*rows: tuple) -> pl.DataFrame:
+    """(id, kind, sheet, state, days_left) rows, as `case_states` gives them."""
+    frame = pl.DataFrame(rows, schema=["id", "kind", "sheet", "state", "days_left"], orient="row")
+    return frame.with_columns(visit_by=pl.lit(TODAY) + pl.duration(days=pl.col("days_left")))
+
+
+CASEWORK = _cases(
+    ("L1", "lead", "main", "待核查", 0),
+    ("L2", "lead", "main", "待核查", 2),
+    ("L3", "lead", "main", "待核查", 3),
+    ("L4", "lead", "overdue", "已逾期", -4),
+    ("L5", "lead", "main", "已回传待读取", 1),
+    ("L6", "lead", "main", "已结案", -9),
+    ("D1", "doubtful", "main", "待核查", 10),
+    ("D2", "doubtful", "main", "已结案", 5),
+)
+
+
+@pytest.mark.parametrize(
+    ("kind", "sheet", "state", "ids"),
+    [
+        ("", "", "", ["L1", "L2", "L3", "L4", "D1"]),  # the default worklist: every open case
+        ("lead", "main", "open", ["L1", "L2", "L3"]),
+        ("lead", "main", "due", ["L1", "L2"]),  # due today and within 2 days
+        ("lead", "overdue", "overdue", ["L4"]),
+        ("lead", "main", "returned", ["L5"]),
+        ("doubtful", "main", "open", ["D1"]),
+        ("recheck", "main", "open", []),
+        ("nonsense", "x", "y", ["L1", "L2", "L3", "L4", "D1"]),  # an unknown value filters nothing
+    ],
+)
+def test_the_worklist_s_filters_choose_one_list_s_cases_in_one_state(kind, sheet, state, ids):
+    assert chosen(CASEWORK, kind, sheet, state, 2)["id"].to_list() == ids
+
+
+def test_the_home_page_s_todo_counts_what_the_worklist_s_filters_choose():
+    done = todo(CASEWORK, 2)
+    assert [(r["list"], r["sheet"], r["counts"]) for r in done["lists"]] == [
+        ("lead", "main", {"open": 3, "due": 2, "overdue": 0, "returned": 1}),
+        ("lead", "overdue", {"open": 1, "due": 0, "overdue": 1, "returned": 0}),
+        ("doubtful", "main", {"open": 1, "due": 0, "overdue": 0, "returned": 0}),
+    ]
+    for r in done["lists"]:
+        for f, n in r["counts"].items():
+            assert chosen(CASEWORK, r["list"], r["sheet"], f, 2).height == n
+    assert done["nearest"] == {"date": TODAY, "days_left": 0}
+    assert [r["title"] for r in done["lists"]] == ["线索清单", "线索清单（逾期未回传）", "核对疑点清单"]
+    assert done["lists"][2]["nearest"] == {"date": dt.date(2026, 9, 25), "days_left": 10}

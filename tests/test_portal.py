@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import datetime as dt
 import hashlib
+import html
 import io
 import json
 import os
@@ -778,7 +779,7 @@ def test_an_upload_of_the_filled_list_becomes_next_months_outcomes(site):
     assert got.filter(pl.col("lead_id") == first_lead)["outcome"].to_list() == ["临时救助"]
     assert doubtful[2][1] in got["lead_id"].to_list()
     work = c.get(f"/worklist/{t}?q={rows[2][rows[1].index('户编号')]}").text
-    assert first_lead in work and "已上传待入库" in work
+    assert first_lead in work and "已回传待读取" in work
 
 
 def _full_width(text: str) -> str:
@@ -790,7 +791,8 @@ def test_the_worklist_search_ignores_spaces_and_full_width_characters(site):
     """ "袁 丽", "袁　丽" and an id typed with full-width digits find the household (issue 33, item 7a)."""
     c, t = signed_in(site, "town"), site["mine"]
     rows = re.findall(
-        r"<tr[^>]*>\s*<td>([^<]+)</td><td>[^<]*</td><td>([^<]+)</td><td>([^<]{2,})</td>",
+        r'<tr[^>]*>\s*<td>([^<]+)</td><td>[^<]*</td>\s*<td><a class="portrait" href="[^"]+">([^<]+)</a></td>'
+        r"<td>([^<]{2,})</td>",
         c.get(f"/worklist/{t}").text,
     )
     case_id, household_id, head = rows[0]
@@ -798,6 +800,39 @@ def test_the_worklist_search_ignores_spaces_and_full_width_characters(site):
         page = c.get(f"/worklist/{t}", params={"q": q}).text
         assert f"<td>{case_id}</td>" in page and "没有符合条件的案件" not in page, q
     assert "没有符合条件的案件" in c.get(f"/worklist/{t}", params={"q": f"{head}不存在"}).text
+
+
+def _count_links(page: str) -> list[tuple[str, int]]:
+    """The home page's counts: (the worklist address each links to, the number shown)."""
+    found = re.findall(r'<a class="count" href="(/worklist/[^"]+)">(\d+)</a>', page)
+    return [(html.unescape(href), int(n)) for href, n in found]
+
+
+def _worklist_rows(page: str) -> list[dict]:
+    """The worklist's rows: id, portrait address, list place, state and days."""
+    pattern = (
+        r'<tr[^>]*>\s*<td>([^<]+)</td><td>[^<]*</td>\s*<td><a class="portrait" href="([^"]+)">[^<]*</a></td>'
+        r'<td>[^<]*</td>\s*<td class="place">([^<]*)</td>\s*<td>[^<]*</td><td>[^<]*</td>'
+        r'<td class="state">([^<]*)</td><td class="timing">([^<]*)</td>'
+    )
+    keys = ("id", "portrait", "place", "state", "timing")
+    return [dict(zip(keys, m, strict=True)) for m in re.findall(pattern, page)]
+
+
+def test_the_home_page_says_what_is_due_in_one_table_with_counts_the_worklist_shows(site):
+    """Issue 33, item 1: the home page showed one table per month, each with its own 上传 link, and
+    no counts or deadlines. Now: 本月待办 per list, one upload entry, one table of files, and every
+    count is the number of worklist rows its link opens."""
+    c, t = signed_in(site, "town"), site["mine"]
+    home = c.get("/").text
+    assert "本月待办" in home and ("最近的核查期限" in home or "没有未到期的待核查案件" in home)
+    assert home.count(f'href="/upload/{t}"') == 1
+    assert home.count("<table") == 2 and 'id="todo"' in home and 'id="townships"' in home
+    links = _count_links(home)
+    assert {href.split("state=")[1] for href, _ in links} == {"open", "due", "overdue", "returned"}
+    assert sum(n for _, n in links) > 0 and len(links) % 4 == 0
+    for href, n in links:
+        assert len(_worklist_rows(c.get(href).text)) == n, href
 
 
 BAD_ROWS = [
@@ -1086,7 +1121,7 @@ def test_once_a_month_is_marked_complete_uploads_go_to_the_next(site):
     try:
         page = c.get(f"/upload/{t}").text
         assert "<b>2026-10</b>" in page
-        assert "已上传待入库" in c.get(f"/worklist/{t}?q=H").text
+        assert "已回传待读取" in c.get(f"/worklist/{t}?q=H").text
     finally:
         ready.unlink()
     assert "<b>2026-09</b>" in c.get(f"/upload/{t}").text
@@ -1197,6 +1232,70 @@ def test_the_county_sees_its_townships_corrections_and_a_township_only_its_own(s
     theirs = signed_in(site, "neighbour").get(f"/overview/2026-09/{neighbour}")
     assert theirs.status_code == 200 and 'id="corrections"' in theirs.text and case_id not in theirs.text
     assert signed_in(site, "neighbour").get(f"/overview/2026-09/{t}").status_code == 404
+
+
+EVENTS_OF = {  # the history a case in each state has at least
+    "待核查": {"下发"},
+    "已逾期": {"下发", "逾期"},
+    "已回传待读取": {"下发", "已回传"},
+    "已结案": {"下发", "已回传", "已读取", "已结案"},
+}
+
+
+def test_the_worklist_and_the_portrait_show_each_case_s_state_and_days_alike(site, tmp_path):
+    """Issue 33, item 2: the portrait said 已下发 0 天 新增 where the worklist said 已逾期 or 已上传.
+    After September's run (the uploads read), with one more upload waiting: a household in each
+    state, its worklist row names the list and row it came from, links to its portrait, and the
+    portrait shows the same state and days, with the case's history."""
+    home, land = tmp_path / "home", tmp_path / "landing"
+    shutil.copytree(site["home"], home, symlinks=True)
+    shutil.copytree(site["landing"], land, symlinks=True)
+    app = create_app(home, land, today=lambda: dt.date(2026, 10, 10))
+    c = TestClient(app, client=("10.0.0.1", 40000), follow_redirects=False)
+    assert sign_in(c, "town").status_code == 303
+    t = site["mine"]
+    listed = sheet(c.get(f"/download/2026-09/{t}/核对疑点清单.xlsx").content)
+    data = filled(listed, {2: (dt.date(2026, 10, 5), "维持现状")})
+    r = c.post(
+        f"/upload/{t}", files={"file": ("疑点.xlsx", data)}, data={"csrf_token": token(c, f"/upload/{t}")}
+    )
+    assert re.search(r'id="accepted">1<', r.text), r.text[:300]
+    found = _worklist_rows(c.get(f"/worklist/{t}", params={"q": "H"}).text)
+    assert {row["state"] for row in found} == set(EVENTS_OF)
+    for row in found:
+        month, name, overdue, line = re.fullmatch(
+            r"(\d{4}-\d{2}) (\S+\.xlsx)(「逾期未回传」)? 第 (\d+) 行", row["place"]
+        ).groups()
+        book = CalamineWorkbook.from_filelike(io.BytesIO(c.get(f"/download/{month}/{t}/{name}").content))
+        rows = (book.get_sheet_by_name("逾期未回传") if overdue else book.get_sheet_by_index(0)).to_python()
+        assert rows[int(line) - 1][1] == row["id"], row  # the file and row it came from
+        portrait = c.get(row["portrait"])
+        assert portrait.status_code == 200, row
+        mine = re.search(
+            rf'<tr><td>{row["id"]}</td><td>[^<]*</td>\s*<td class="state">([^<]*)</td>'
+            rf'<td class="timing">([^<]*)</td>',
+            portrait.text,
+        )
+        assert mine is not None and mine.groups() == (row["state"], row["timing"]), row
+        assert "v_household_month" not in portrait.text and "v_cases" not in portrait.text  # item 5
+        events = re.findall(
+            rf'<tr class="event-\w+"><td>[^<]*</td><td>{row["id"]}</td><td>([^<]*)</td>', portrait.text
+        )
+        assert EVENTS_OF[row["state"]] <= set(events), (row, events)
+
+
+def test_a_portrait_of_another_township_s_household_is_not_found_and_a_stranger_signs_in(site):
+    neighbour, t = signed_in(site, "neighbour"), site["mine"]
+    theirs = [r["portrait"] for r in _worklist_rows(neighbour.get(f"/worklist/{site['neighbour']}?q=H").text)]
+    mine = [r["portrait"] for r in _worklist_rows(signed_in(site, "town").get(f"/worklist/{t}?q=H").text)]
+    assert theirs and mine
+    town = signed_in(site, "town")
+    household = theirs[0].rsplit("/", 1)[1]
+    for path in (theirs[0], mine[0].rsplit("/", 1)[0] + "/" + household):
+        assert town.get(path).status_code == 404, path
+    assert neighbour.get(mine[0]).status_code == 404
+    r = client(site).get(mine[0])
+    assert r.status_code == 303 and r.headers["location"] == "/login"
 
 
 def test_files_holding_id_numbers_are_not_readable_by_other_accounts(site):

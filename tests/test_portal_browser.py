@@ -242,7 +242,8 @@ def _fits(page) -> tuple[int, int]:
 
 def test_a_phone_shows_the_home_page_worklist_and_upload_result_without_scrolling_sideways(portal, browser):
     """At 390×844, as a clerk's phone lays a page out (its width, not a desktop's 980 px shrunk):
-    no horizontal scrolling on the home page, the worklist and an upload's result with reasons."""
+    no horizontal scrolling on the home page, the worklist, a household's portrait and an upload's
+    result with reasons."""
     url, t = portal["url"], portal["mine"]
     # an account of its own: "town" may be locked for this address by the wrong-password test
     phone = ["--username", "phone", "--role", "township", "--area", t, "--password", PASSWORD]
@@ -255,6 +256,9 @@ def test_a_phone_shows_the_home_page_worklist_and_upload_result_without_scrollin
     seen = {"home": _fits(page)}
     page.goto(f"{url}/worklist/{t}")
     seen["worklist"] = _fits(page)
+    page.click("a.portrait >> nth=0")  # a row's household, as a clerk taps it
+    assert "案件状态与经过" in page.content()
+    seen["portrait"] = _fits(page)
     bad = portal["root"] / "手机上传.csv"
     bad.write_bytes(
         "线索编号,核查日期,核查结论,备注\nXS202608-NOSUCH-AND-A-VERY-LONG-ID-0000000000,2026-09-05,纳入低保,"

@@ -1,4 +1,4 @@
-"""Documents on demand: a listed lead's household portrait (家庭画像) to read in the browser, a
+"""Documents on demand: a listed household's portrait (家庭画像) to read in the browser, a
 portrait or economic-status report drawn now into the township's addendum, and one drawn file."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from jobs.export import portraits
 from jobs.export.household_reports import REPORT_DIR
 from jobs.export.returnable import OUTCOME_CODES
 from portal import audit
-from portal.documents import document, lead_case, portrait_of, radar_svg, reportable
+from portal.case_history import history
+from portal.casework import household_cases
+from portal.documents import document, lead_case, listed_case, portrait_of, radar_svg, reportable
 from portal.files import add_drawn, drawn_folder
 from portal.pages import NotFound, log, names, page, send
 from portal.session import CSRF, MyFolder, MyTownship, SignedIn, folder_of
@@ -26,12 +28,16 @@ KINDS = ("portrait", "report")
 
 @router.get("/portrait/{month}/{township}/{household}", response_class=HTMLResponse)
 def portrait_page(request: Request, account: SignedIn, folder: MyFolder, household: str) -> Response:
-    """A listed lead's household portrait (家庭画像), to read or print from the browser."""
+    """A listed household's portrait (家庭画像), to read or print from the browser, with its cases'
+    states as the worklist shows them and their history."""
     month, township, home = folder.month, folder.township, request.app.state.home
-    lead_case(folder, household)
+    case = listed_case(folder, household)
     found = portrait_of(home, request.app.state.library.commit(), month, township, household)
     if found is None:
         raise NotFound()
+    app, today = request.app.state, request.app.state.today()
+    cases = household_cases(app.library.home(), app.landing, township, household, today).to_dicts()
+    events = history(app.library.home(), app.landing, township, household, today)
     log(
         request,
         "portrait",
@@ -45,6 +51,9 @@ def portrait_page(request: Request, account: SignedIn, folder: MyFolder, househo
         "portrait.html",
         account,
         p=found,
+        kind=case["kind"],
+        cases=cases,
+        events={c["id"]: [e for e in events if e["case_id"] == c["id"]] for c in cases},
         chart=radar_svg(found["dimensions"]),
         outcome_codes=OUTCOME_CODES,
         pdf=document(folder, drawn_folder(home, folder), f"{portraits.PORTRAIT_DIR}/{household}_"),

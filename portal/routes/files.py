@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from jobs.cases.lifecycle import STATES
+from portal import casework
 from portal.documents import files_table, on_demand
 from portal.files import zip_folder
 from portal.pages import log, names, page, send
@@ -20,12 +21,32 @@ class ZipResponse(FileResponse):
 
 
 @router.get("/", response_class=HTMLResponse)
-async def index(request: Request, account: SignedIn) -> Response:
+def index(request: Request, account: SignedIn) -> Response:
+    """One table of the account's townships with their months' files; for a township office, its
+    本月待办 first: each list's open, soon due, overdue and returned cases, as the worklist counts them."""
     if account.role == "admin":
         return RedirectResponse("/status", status_code=303)
-    library = request.app.state.library
+    state = request.app.state
+    library = state.library
     by_month = {m: account.townships(library.townships(m)) for m in library.months()}  # newest first
-    return page(request, "index.html", account, by_month=by_month, names=names(request))
+    townships = sorted({t for mine in by_month.values() for t in mine})
+    months = {t: [m for m, mine in by_month.items() if t in mine] for t in townships}
+    due_days = state.settings.worklist_due_days
+    todo = {
+        t: casework.todo(casework.township_cases(library.home(), state.landing, t, state.today()), due_days)
+        for t in (townships if account.may_upload else [])
+    }
+    return page(
+        request,
+        "index.html",
+        account,
+        months=months,
+        latest=next(iter(by_month), None),
+        county_months=[m for m, mine in by_month.items() if mine],
+        todo=todo,
+        filters=casework.STATE_FILTERS,
+        names=names(request),
+    )
 
 
 @router.get("/files/{month}/{township}", response_class=HTMLResponse)

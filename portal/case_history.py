@@ -1,0 +1,242 @@
+"""A household's cases as its portrait (家庭画像) tells them: each case's history, one event per step
+(下发, 逾期, 已回传, 已读取, 更正, 已结案), dated and explained in Chinese, from the cases each run keeps
+(`_cases`, auditors' `v_cases`), the portal's uploads not yet read by a run and the upload log.
+
+Each kind of event is one function of `Facts` listed in `SOURCES`, with its label in `LABELS`: a
+new kind is one more function there. A correction (更正, a row `v_outcomes` marks `is_correction`) is
+read from the cases it leaves: closed again with the new conclusion, or reopened. The states and
+day counts beside the history are the worklist's (`portal.casework`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from jobs.cases.lifecycle import STATES
+from jobs.export.lists import KINDS, OVERDUE_SHEET
+from portal import audit, uploads
+from portal.casework import FIRST_DATA_ROW
+from safetynet.lake import Home
+from safetynet.rules import load_rules
+
+# the kinds of events, in the order a case goes through them on one day
+LABELS = {
+    "issued": "下发",
+    "overdue": "逾期",
+    "returned": "已回传",
+    "read": "已读取",
+    "corrected": "更正",
+    "closed": "已结案",
+}
+EVENTS = {"case_id": pl.String, "on": pl.Date, "code": pl.String, "label": pl.String, "detail": pl.String}
+KEPT = ("case_id", "kind", "state", "issued_on", "visit_by", "sheet", "rank", "outcome", "visited_on")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a household's history is made of: its cases' rows of every month (`kept`, with the
+    month each run read an outcome in), its uploads not yet read (`waiting`), the portal's uploads
+    by SHA-256 (`uploaded`: day and file name) and today."""
+
+    kept: pl.DataFrame
+    waiting: pl.DataFrame
+    uploaded: pl.DataFrame
+    today: dt.date
+
+
+def gather(home: Home, landing: Path | None, township: str, household: str, today: dt.date) -> Facts:
+    """A household's facts in a township (read from the lake, the landing and the upload log)."""
+    frames = [
+        scan.filter((pl.col("township_code") == township) & (pl.col("household_id") == household)).select(
+            *KEPT, "upload_sha256", run_month=pl.lit(month)
+        )
+        for month in sorted(home.catalog)
+        if (scan := home.scan("_cases", month)) is not None
+    ]
+    kept = pl.concat(pl.collect_all(frames)) if frames else pl.DataFrame()
+    ids = kept["case_id"].unique() if kept.height else pl.Series([], dtype=pl.String)
+    waiting = uploads.pending(home, landing, township).filter(pl.col("lead_id").is_in(ids.implode()))
+    return Facts(kept, waiting, upload_log(home.root, township), today)
+
+
+def upload_log(root: Path, township: str) -> pl.DataFrame:
+    """The township's uploads the portal kept: SHA-256, the day (China time) and the file's name."""
+    rows = [
+        (e["sha256"], dt.date.fromisoformat(e["at"][:10]), e.get("file") or "")
+        for e in audit.read(root)
+        if e["action"] == "upload" and e.get("township_code") == township and e.get("sha256")
+    ]
+    schema = {"upload_sha256": pl.String, "uploaded_on": pl.Date, "upload_file": pl.String}
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    return frame.sort("uploaded_on").unique("upload_sha256", keep="first")
+
+
+def issued(f: Facts) -> pl.DataFrame:
+    """下发: every month a case stood on a list, with the file, sheet, row and deadline."""
+    listed = f.kept.filter(pl.col("sheet").is_not_null())
+    sheet = pl.when(pl.col("sheet") == "overdue").then(pl.lit(f"「{OVERDUE_SHEET}」")).otherwise(pl.lit(""))
+    return listed.select(
+        "case_id",
+        on="issued_on",
+        code=pl.lit("issued"),
+        detail=pl.format(
+            "{}年{}月《{}.xlsx》{}第 {} 行（{}），核查期限 {}",
+            pl.col("run_month").str.slice(0, 4),
+            pl.col("run_month").str.slice(5, 2),
+            pl.col("kind").replace_strict(KINDS, default=pl.col("kind")),
+            sheet,
+            pl.col("rank").cast(pl.Int64) + (FIRST_DATA_ROW - 1),
+            pl.col("state").replace_strict(STATES, default=pl.col("state")),
+            pl.col("visit_by"),
+        ),
+    )
+
+
+def returned_on(f: Facts) -> pl.DataFrame:
+    """The day each case's outcome first came back: uploaded on the portal, else read by a run."""
+    uploads_ = pl.concat(
+        [
+            f.waiting.select(case_id="lead_id", upload_sha256="upload_sha256"),
+            f.kept.filter(pl.col("state") == "closed").select("case_id", "upload_sha256"),
+        ]
+    ).join(f.uploaded, on="upload_sha256", how="inner")
+    read = read_rows(f).select("case_id", uploaded_on="read_on")
+    return (
+        pl.concat([uploads_.select("case_id", "uploaded_on"), read])
+        .group_by("case_id")
+        .agg(back_on=pl.col("uploaded_on").min())
+    )
+
+
+def overdue(f: Facts) -> pl.DataFrame:
+    """逾期: each deadline that passed before the outcome came back (or before today), the day after."""
+    deadlines = f.kept.filter(pl.col("sheet").is_not_null()).select("case_id", "visit_by").unique()
+    return (
+        deadlines.join(returned_on(f), on="case_id", how="left")
+        .filter(
+            (pl.col("visit_by") < f.today)
+            & (pl.col("back_on").is_null() | (pl.col("back_on") > pl.col("visit_by")))
+        )
+        .select(
+            "case_id",
+            on=pl.col("visit_by") + pl.duration(days=1),
+            code=pl.lit("overdue"),
+            detail=pl.format("核查期限 {} 已过，尚未回传核查结论", pl.col("visit_by")),
+        )
+    )
+
+
+def returned(f: Facts) -> pl.DataFrame:
+    """已回传: an outcome uploaded on the portal, read by a run since or still waiting for one."""
+    waiting = f.waiting.select(
+        case_id="lead_id", outcome="outcome", visited_on="visited_on", upload_sha256="upload_sha256"
+    ).with_columns(note=pl.lit("，待下次数据运行读取"))
+    done = (
+        f.kept.filter(pl.col("state") == "closed")
+        .select("case_id", "outcome", pl.col("visited_on").cast(pl.String), "upload_sha256")
+        .with_columns(note=pl.lit(""))
+    )
+    return (
+        pl.concat([done, waiting])
+        .join(f.uploaded, on="upload_sha256", how="inner")
+        .select(
+            "case_id",
+            on="uploaded_on",
+            code=pl.lit("returned"),
+            detail=pl.format(
+                "上传《{}》：核查结论 {}，核查日期 {}{}", "upload_file", "outcome", "visited_on", "note"
+            ),
+        )
+    )
+
+
+def read_rows(f: Facts) -> pl.DataFrame:
+    """The rows of the month whose run read a case's outcome (state closed), with that run's day:
+    the day it issued its lists."""
+    closed = f.kept.filter(pl.col("state") == "closed")
+    days = {m: load_rules(month=m).deadlines.issued_on(m) for m in closed["run_month"].unique()}
+    read_on = pl.col("run_month").replace_strict(days, return_dtype=pl.Date) if days else pl.lit(None)
+    return closed.with_columns(read_on=read_on.cast(pl.Date))
+
+
+def read(f: Facts) -> pl.DataFrame:
+    """已读取 and 已结案: a run read the outcome, and only an outcome closes a case."""
+    rows = read_rows(f)
+    return pl.concat(
+        [
+            rows.select(
+                "case_id",
+                on="read_on",
+                code=pl.lit("read"),
+                detail=pl.format(
+                    "{}年{}月数据运行读取了回传的核查结论",
+                    pl.col("run_month").str.slice(0, 4),
+                    pl.col("run_month").str.slice(5, 2),
+                ),
+            ),
+            rows.select(
+                "case_id",
+                on="read_on",
+                code=pl.lit("closed"),
+                detail=pl.format("核查结论 {}，核查日期 {}", "outcome", "visited_on"),
+            ),
+        ]
+    )
+
+
+def corrected(f: Facts) -> pl.DataFrame:
+    """更正: a run read a correction of a closed case's outcome (issue 33, item 3; v_outcomes marks
+    it `is_correction`): the case closed again with the new conclusion, or reopened (`reopened`)
+    when the new conclusion asks for action."""
+    closed = (
+        read_rows(f)
+        .sort("case_id", "run_month")
+        .with_columns(again=pl.col("run_month").rank("ordinal").over("case_id") > 1)
+    )
+    reopened = f.kept.filter(pl.col("state") == "reopened")
+    days = {m: load_rules(month=m).deadlines.issued_on(m) for m in reopened["run_month"].unique()}
+    on = pl.col("run_month").replace_strict(days, return_dtype=pl.Date) if days else pl.lit(None)
+    return pl.concat(
+        [
+            closed.filter("again").select(
+                "case_id",
+                on="read_on",
+                code=pl.lit("corrected"),
+                detail=pl.format("结论更正为 {}（核查日期 {}），按更正后的结论结案", "outcome", "visited_on"),
+            ),
+            reopened.select(
+                "case_id",
+                on=on.cast(pl.Date),
+                code=pl.lit("corrected"),
+                detail=pl.lit("更正后的结论需要办理，案件重新打开并列入清单"),
+            ),
+        ]
+    )
+
+
+# Every kind of event, one function each (and its label in LABELS).
+SOURCES = (issued, overdue, returned, read, corrected)
+
+
+def events(f: Facts) -> pl.DataFrame:
+    """Every case's events, by case, day and the order a case goes through them."""
+    if f.kept.height == 0:
+        return pl.DataFrame(schema=EVENTS)
+    order = {code: i for i, code in enumerate(LABELS)}
+    frames = [source(f).with_columns(pl.col("on").cast(pl.Date)) for source in SOURCES]
+    return (
+        pl.concat(frames)
+        .with_columns(label=pl.col("code").replace_strict(LABELS))
+        .sort("case_id", "on", pl.col("code").replace_strict(order, return_dtype=pl.Int32))
+        .select(list(EVENTS))
+        .cast(EVENTS)
+    )
+
+
+def history(home: Home, landing: Path | None, township: str, household: str, today: dt.date) -> list[dict]:
+    """A household's events in a township, one dict per event (case_id, on, code, label, detail)."""
+    return events(gather(home, landing, township, household, today)).to_dicts()

@@ -1,0 +1,132 @@
+"""A case's history as the portrait lists it, on tiny frames: issued each month it stood on a list,
+overdue when a deadline passed before the outcome came back, returned on the day of its upload,
+read and closed by the run after, corrected; the events in the order a case goes through them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from portal.case_history import EVENTS, LABELS, SOURCES, Facts, events, upload_log
+
+KEPT = {
+    "case_id": pl.String,
+    "kind": pl.String,
+    "state": pl.String,
+    "issued_on": pl.Date,
+    "visit_by": pl.Date,
+    "sheet": pl.String,
+    "rank": pl.UInt32,
+    "outcome": pl.String,
+    "visited_on": pl.Date,
+    "upload_sha256": pl.String,
+    "run_month": pl.String,
+}
+WAITING = ["lead_id", "visited_on", "outcome", "referred_to", "note", "upload_sha256"]
+UPLOADED = {"upload_sha256": pl.String, "uploaded_on": pl.Date, "upload_file": pl.String}
+AUG, SEP = dt.date(2026, 9, 1), dt.date(2026, 10, 1)  # the days August's and September's lists are issued
+ISSUED = ("L1", "lead", "new", AUG, dt.date(2026, 9, 10), "main", 3, None, None, None, "2026-08")
+STANDING = ("L1", "lead", "overdue", SEP, dt.date(2026, 9, 10), "overdue", 1, None, None, None, "2026-09")
+CLOSED = (
+    "L1",
+    "lead",
+    "closed",
+    AUG,
+    dt.date(2026, 9, 10),
+    None,
+    None,
+    "纳入低保",
+    dt.date(2026, 9, 8),
+    "abc",
+    "2026-09",
+)
+WAITS = ("L1", "2026-10-05", "维持现状", None, None, "def")
+
+
+def _facts(kept: list[tuple], waiting: list[tuple] = (), today: dt.date = dt.date(2026, 10, 10)) -> Facts:
+    uploaded = pl.DataFrame(
+        [("abc", dt.date(2026, 9, 8), "线索清单.xlsx"), ("def", dt.date(2026, 10, 6), "更正.xlsx")],
+        schema=UPLOADED,
+        orient="row",
+    )
+    return Facts(
+        pl.DataFrame(kept, schema=KEPT, orient="row"),
+        pl.DataFrame(list(waiting), schema=dict.fromkeys(WAITING, pl.String), orient="row"),
+        uploaded,
+        today,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kept", "waiting", "today", "expected"),
+    [
+        ([ISSUED], [], dt.date(2026, 9, 5), [(AUG, "下发")]),
+        ([ISSUED], [], dt.date(2026, 9, 10), [(AUG, "下发")]),  # due today is not overdue
+        (
+            [ISSUED, STANDING],
+            [],
+            dt.date(2026, 10, 10),
+            [(AUG, "下发"), (dt.date(2026, 9, 11), "逾期"), (SEP, "下发")],
+        ),
+        (
+            [ISSUED, STANDING],
+            [WAITS],
+            dt.date(2026, 10, 10),
+            [(AUG, "下发"), (dt.date(2026, 9, 11), "逾期"), (SEP, "下发"), (dt.date(2026, 10, 6), "已回传")],
+        ),
+        # uploaded before its deadline, read by September's run (lists issued 2026-10-01): never overdue
+        (
+            [ISSUED, CLOSED],
+            [],
+            dt.date(2026, 10, 10),
+            [(AUG, "下发"), (dt.date(2026, 9, 8), "已回传"), (SEP, "已读取"), (SEP, "已结案")],
+        ),
+    ],
+)
+def test_a_case_s_history_is_its_events_in_order(kept, waiting, today, expected):
+    got = events(_facts(kept, waiting, today))
+    assert list(zip(got["on"], got["label"], strict=True)) == expected
+    assert got.schema == pl.Schema(EVENTS)
+
+
+def test_a_read_outcome_not_uploaded_on_the_portal_is_returned_when_read():
+    """An outcome the data team delivered (no upload logged): no 已回传, and the run's day ends the
+    overdue count (a deadline after it was never missed)."""
+    closed = (*CLOSED[:9], None, CLOSED[10])
+    late = (*ISSUED[:4], dt.date(2026, 10, 5), *ISSUED[5:])
+    got = events(_facts([late, closed]))
+    assert got["label"].to_list() == ["下发", "已读取", "已结案"]
+
+
+NOV = dt.date(2026, 11, 1)  # the day October's lists are issued
+CORRECTED = (*CLOSED[:7], "不符合条件", dt.date(2026, 9, 8), None, "2026-10")
+REOPENED = ("L1", "lead", "reopened", NOV, dt.date(2026, 11, 15), "main", 2, None, None, None, "2026-10")
+
+
+@pytest.mark.parametrize(
+    ("later", "expected"),
+    [
+        # a correction read by October's run that keeps the case closed: read, corrected, closed again
+        (CORRECTED, [(NOV, "已读取"), (NOV, "更正"), (NOV, "已结案")]),
+        # one whose new conclusion asks for action: reopened and listed again
+        (REOPENED, [(NOV, "下发"), (NOV, "更正")]),
+    ],
+)
+def test_a_correction_read_by_a_run_is_in_the_history(later, expected):
+    """Issue 33, item 3 left corrections in `_cases`: closed again, or reopened; the portrait says 更正."""
+    got = events(_facts([ISSUED, CLOSED, later], today=dt.date(2026, 11, 5)))
+    tail = list(zip(got["on"], got["label"], strict=True))[-len(expected) :]
+    assert tail == expected
+    assert "更正" in got.filter(pl.col("code") == "corrected")["label"].to_list()
+
+
+def test_every_kind_of_event_has_its_label_and_a_source():
+    assert list(LABELS.values()) == ["下发", "逾期", "已回传", "已读取", "更正", "已结案"]
+    assert len(SOURCES) == 5  # issued, overdue, returned, read (and closed), corrected
+
+
+def test_no_case_no_events_and_no_log_no_uploads(tmp_path):
+    assert events(Facts(pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), dt.date(2026, 9, 1))).height == 0
+    assert upload_log(tmp_path, "130102001").schema == pl.Schema(UPLOADED)
