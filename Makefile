@@ -10,7 +10,7 @@ CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 CJK_FALLBACK := /usr/share/fonts/truetype/hanazono
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install font postgresql redis chromium demo portal check test lint format docs bench bench-field clean
+.PHONY: install font postgresql redis chromium libreoffice demo portal check test lint format docs bench bench-field clean
 
 install: $(VENV)/.installed font
 
@@ -43,6 +43,14 @@ chromium:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 		echo "installing Debian's chromium (the portal's browser test)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+# tests/test_print.py prints the lists with Debian's LibreOffice (headless Calc), Carlito standing in
+# for Calibri's metrics as Excel and WPS lay the columns out.
+libreoffice:
+	@if ! command -v soffice >/dev/null 2>&1 || ! fc-list | grep -q Carlito; then \
+		echo "installing Debian's libreoffice-calc-nogui and fonts-crosextra-carlito (the lists' print test)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libreoffice-calc-nogui fonts-crosextra-carlito >/dev/null; \
 	fi
 
 $(VENV)/.installed: pyproject.toml uv.lock
@@ -85,7 +93,7 @@ check: install
 # once; the longest modules start first (tests/conftest.py). The real-service test runs alone
 # afterwards: beside another test process its backfill's sensor was retried before the month it
 # waits for was published, and the test failed.
-test: install postgresql redis chromium
+test: install postgresql redis chromium libreoffice
 	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not services"
 	$(VENV)/bin/python -m pytest -m services
 

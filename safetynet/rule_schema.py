@@ -293,6 +293,7 @@ class ConditionModel(Strict):
 
 class WarningFile(Strict):
     description: str
+    title: str | None = None  # the rule's short name for township staff, when the description is long
     kind: Literal[KINDS]  # type: ignore[valid-type]
     level: Literal[LEVELS]  # type: ignore[valid-type]
     urgency: Literal[URGENCIES]  # type: ignore[valid-type]
@@ -482,6 +483,8 @@ class RecheckFile(Strict):
 
 class CheckModel(Strict):
     id: str
+    # the check's number in its records' ids: two digits, so that an id a clerk reads has no English
+    code: str = Field(pattern=r"^[0-9]{2}$")
     label: str
     direction: Literal[DIRECTIONS]  # type: ignore[valid-type]
     applies_to: str
@@ -506,6 +509,8 @@ class ChecksFile(Strict):
     def _unique(cls, checks: list[CheckModel]) -> list[CheckModel]:
         if len({c.id for c in checks}) != len(checks):
             raise problem("an id appears twice")
+        if len({c.code for c in checks}) != len(checks):
+            raise problem("a code appears twice")
         return checks
 
 

@@ -130,6 +130,12 @@ class WarningRule:
     visit: str = "always"
     visit_when: tuple[Condition, ...] = ()
     income_effect: str | None = None
+    title_: str | None = None  # `title` in the file
+
+    @property
+    def title(self) -> str:
+        """What township staff read the rule as: its `title`, or its description when short."""
+        return self.title_ or self.description
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,7 @@ class MeansCheck:
     direction: str
     applies_to: str
     verify: tuple[str, ...]
+    code: str = ""  # its number in its records' ids (YD<YYYYMM>-<household>-<code>)
 
 
 @dataclass(frozen=True)
@@ -494,6 +501,7 @@ def _warning(path: Path, root: Path) -> WarningRule:
     return WarningRule(
         id=path.stem,
         description=m.description,
+        title_=m.title,
         kind=m.kind,
         level=m.level,
         urgency=m.urgency,
@@ -614,7 +622,9 @@ def _recheck(root: Path, day: dt.date | None) -> RecheckRule:
 
 def _means_checks(root: Path) -> tuple[MeansCheck, ...]:
     m = _load(schema.ChecksFile, root / "means_test" / "checks.yaml", root)
-    return tuple(MeansCheck(c.id, c.label, c.direction, c.applies_to, tuple(c.verify)) for c in m.checks)
+    return tuple(
+        MeansCheck(c.id, c.label, c.direction, c.applies_to, tuple(c.verify), c.code) for c in m.checks
+    )
 
 
 def _release_gate(root: Path) -> ReleaseGate:

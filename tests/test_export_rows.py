@@ -48,6 +48,7 @@ CASES = {
     "check_id": pl.String,
     "evidence": pl.String,
     "source_refs": pl.List(pl.String),
+    "rule_ids": pl.List(pl.String),
 }
 
 
@@ -69,9 +70,10 @@ LEAD = (
     None,
     None,
     None,
+    ["new_disability", "medical_hard", "gone_rule"],
 )
-GONE = ("L2", "lead", "H9", "430101001", "standing", False, False, False, "yellow", "", None, None, None)
-FADED = ("L3", "lead", "H1", "430101002", "standing", True, True, False, "red", "", None, None, None)
+GONE = ("L2", "lead", "H9", "430101001", "standing", False, False, False, "yellow", "", None, None, None, [])
+FADED = ("L3", "lead", "H1", "430101002", "standing", True, True, False, "red", "", None, None, None, [])
 DOUBT = (
     "D1",
     "doubtful",
@@ -86,8 +88,24 @@ DOUBT = (
     "C1",
     f"{ID}名下车辆",
     ["m:1"],
+    None,
 )
-DRAW = ("R1", "recheck", "H3", "430102001", "escalated", True, False, False, None, None, None, None, None)
+DRAW = (
+    "R1",
+    "recheck",
+    "H3",
+    "430102001",
+    "escalated",
+    True,
+    False,
+    False,
+    None,
+    None,
+    None,
+    None,
+    None,
+    None,
+)
 # (case, cases listed, state labels by case)
 LABELS = [
     ("a new case", [LEAD], {"L1": "新增"}),
@@ -109,10 +127,28 @@ def test_listed_cases_carry_their_heads_and_state(case, rows, labels):
 def test_the_lists_mask_ids_and_name_checks():
     listed = lists.listed_cases(cases(LEAD, DOUBT, DRAW), lists.heads(None), None)
     drawn = pl.DataFrame({"case_id": ["R1"], "period": ["2026H2"]})
-    leads, doubtful, sample = lists.kinds(listed, {"C1": "车辆核对"}, drawn)
+    titles = {"new_disability": "新增残疾", "medical_hard": "大额医疗自付"}
+    leads, doubtful, sample = lists.kinds(listed, {"C1": "车辆核对"}, drawn, titles)
     assert leads["reasons"].to_list() == [f"户主{MASKED}新发残疾"]
     assert doubtful.select("check", "evidence", "sources").row(0) == ("车辆核对", f"{MASKED}名下车辆", "m:1")
-    assert sample.select("case_id", "period").row(0) == ("R1", "2026H2")
+    assert sample.select("case_id", "batch").row(0) == ("R1", "2026年下半年")
+
+
+def test_a_leads_colour_is_explained_beside_its_index_by_its_rules_titles():
+    """困难指数 21.2（无明显困难）beside 橙色预警（紧急）: the list says where the warning came from."""
+    listed = lists.listed_cases(cases(LEAD, FADED), lists.heads(None), None)
+    titles = {"new_disability": "新增残疾", "medical_hard": "大额医疗自付"}
+    leads, _, _ = lists.kinds(
+        listed,
+        {},
+        pl.DataFrame({"case_id": [], "period": []}, schema=dict.fromkeys(["case_id", "period"], pl.String)),
+        titles,
+    )
+    assert dict(leads.select("case_id", "warned_by").iter_rows()) == {
+        "L1": "预警来自：新增残疾、大额医疗自付、已停用的规则；困难指数反映长期状况",
+        "L3": None,
+    }
+    assert lists.LEAD_COLUMNS["warned_by"] == "预警来源" and "seed" not in lists.SAMPLE_COLUMNS
 
 
 # (case, cases listed, households to draw a report for)
@@ -186,3 +222,58 @@ def test_the_prefecture_writes_its_townships_only(case, reports, listed, notices
 def test_rows_are_grouped_by_township_in_order():
     rows = [{"township_code": "T2", "n": 1}, {"township_code": "T1", "n": 2}, {"township_code": "T2", "n": 3}]
     assert lists.by_township(rows) == {"T2": [rows[0], rows[2]], "T1": [rows[1]]}
+
+
+def overview_data() -> dict:
+    from jobs.export import overview
+
+    kpis = {k: 1 for k in overview.KPI_LABELS} | {"kind": "all", "area_code": "430101001"}
+    return {
+        "month": "2026-09",
+        "area": "430101001",
+        "level": "township",
+        "kpis": [kpis],
+        "townships": [],
+        "series": [],
+        "yields": [
+            {
+                "rule_id": rule,
+                "first_month": "2026-08",
+                "leads": 3,
+                "visited": 2,
+                "helpful": 1,
+                "yield": 0.5,
+                "leads_alone": 1,
+                "visited_alone": 1,
+                "yield_alone": 1.0,
+            }
+            for rule in ("kindergarten_entry", "retired_rule")
+        ],
+        "escalated": [],
+        "queue": [],
+        "capacity_keys": overview.CAPACITY_KEYS,
+    }
+
+
+def test_the_overview_names_rules_by_their_chinese_titles_in_its_chart_and_table():
+    from jobs.export import overview
+    from safetynet.rules import load_rules
+
+    html = overview.render(overview_data(), {}, load_rules(), standalone=True)
+    assert "儿童入读幼儿园" in html and "已停用的规则" in html
+    assert "kindergarten_entry" not in html and "retired_rule" not in html
+
+
+@pytest.mark.parametrize(
+    "period,label",
+    [
+        ("2026H1", "2026年上半年"),
+        ("2026H2", "2026年下半年"),
+        ("2026Q3", "2026年第3季度"),
+        ("2026P05", "2026年第5期"),
+    ],
+)
+def test_a_draws_period_is_shown_as_its_batch_in_words(period, label):
+    from safetynet.months import period_label
+
+    assert period_label(period) == label

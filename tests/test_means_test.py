@@ -4,6 +4,7 @@ every check has a household planted for it, and one planted not to fire."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import polars as pl
 import pytest
@@ -421,3 +422,142 @@ def test_the_minimum_base_is_the_one_in_force_in_the_month(minimum_base_home):
         assert AT_MINIMUM not in december[(household, "employee_insurance_or_fund")][1]
         assert (household, "income_above_standard") not in january
         assert AT_MINIMUM in january[(household, "employee_insurance_or_fund")][1]
+
+
+# --- record ids: a check's code, not its English id (issue 33) -------------------------------------
+
+
+def codes() -> dict[str, str]:
+    from safetynet.rules import load_rules
+
+    return {c.id: c.code for c in load_rules().means_checks}
+
+
+def test_every_check_has_its_own_two_digit_code():
+    found = codes()
+    assert set(found) == set(EXPECTED) | {"eligible_not_covered"}
+    assert all(len(c) == 2 and c.isdigit() for c in found.values()) and len(set(found.values())) == len(found)
+
+
+def test_a_new_record_id_names_its_check_by_code_without_english():
+    from test_cases import doubtful_of
+
+    from jobs.cases import lifecycle as cases
+    from jobs.means_test.checks import record_ids
+
+    past = cases.split("2026-09", None, None)
+    found = record_ids(
+        doubtful_of("2026-09", [("H1", "employee_insurance_or_fund", "职工社保")]), past, "2026-09", codes()
+    )
+    assert found["record_id"].to_list() == ["YD202609-H1-09"]
+
+
+def test_a_case_issued_before_the_codes_keeps_its_id_and_its_outcome_closes_it():
+    """Lists issued before the codes carry `YD<month>-<household>-<check id>`: the next run matches a
+    record to its open case by household and check and keeps that id; an outcome for it closes it."""
+    from test_cases import RULES, doubtful_of, outcome, state, step
+
+    from jobs.cases import lifecycle as cases
+    from jobs.means_test.checks import record_ids
+
+    old = "YD202608-H3-private_car"
+    aug = step("2026-08", None, doubtful=[("H3", "private_car", "小型汽车 1 辆")])  # made as before the codes
+    assert aug["case_id"].to_list() == [old]
+    standing = record_ids(
+        doubtful_of("2026-09", [("H3", "private_car", "小型汽车 1 辆")]),
+        cases.split("2026-09", aug, None),
+        "2026-09",
+        codes(),
+    )
+    assert standing["record_id"].to_list() == [old], "the open case keeps the id the township holds"
+    sep = step("2026-09", aug, returned=[outcome(old, "退出", "2026-09-10")], rules=RULES)
+    closed = state(sep, old)
+    assert (closed["state"], closed["outcome"]) == ("closed", "退出")
+
+
+# --- plain Chinese in every township file (issue 33) ------------------------------------------------
+
+
+def english_words() -> re.Pattern:
+    """What a clerk should never read: a warehouse view's name, a rule's or a check's id, a column's
+    canonical name. A delivered file named in a source reference (`2026-09/business.csv:2`) is not one."""
+    from safetynet.contract import SOURCES
+    from safetynet.rules import load_rules
+
+    rules = load_rules()
+    words = {w.id for w in rules.warnings} | {c.id for c in rules.means_checks}
+    words |= {c.name for s in SOURCES.values() for c in s.columns if "_" in c.name}
+    words |= {"case_id", "record_id", "rule_ids", "check_id", "hardship_score", "township_code", "seed"}
+    alternatives = "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+    return re.compile(rf"\bv_[a-z_]+|(?<![\w/])(?:{alternatives})(?![\w.])")
+
+
+def township_texts(folder) -> dict[str, str]:
+    """Every township-facing file's text: xlsx cells (every sheet), PDF text, HTML."""
+    from python_calamine import CalamineWorkbook
+
+    texts = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json"):
+        if path.suffix == ".xlsx":
+            book = CalamineWorkbook.from_path(str(path))
+            cells = (
+                v
+                for name in book.sheet_names
+                for row in book.get_sheet_by_name(name).to_python()
+                for v in row
+            )
+            texts[path.name] = "\n".join(str(v) for v in cells)
+        elif path.suffix == ".pdf":
+            texts[path.name] = pdf_text(path)
+        else:
+            texts[path.name] = path.read_text(encoding="utf-8")
+    return texts
+
+
+def test_no_township_file_names_a_view_a_rule_id_or_a_column(exported):
+    texts = township_texts(exported)
+    assert {"线索清单.xlsx", "核对疑点清单.xlsx", "核查报告汇总.pdf"} <= set(texts), sorted(texts)
+    assert any(name.endswith(".pdf") and name.startswith("H") for name in texts), "household reports"
+    pattern = english_words()
+    found = {name: sorted(set(pattern.findall(text))) for name, text in texts.items() if pattern.search(text)}
+    assert not found, found
+
+
+def test_the_auditors_trace_is_in_the_manifest(exported):
+    import json
+
+    trace = json.loads((exported / "manifest.json").read_text(encoding="utf-8"))["trace"]
+    assert trace["核对疑点清单.xlsx"] == ["v_cases", "v_doubtful_records"]
+    assert "v_household_month" in trace["家庭画像"] and "v_recheck_sample" in trace["家庭经济状况核查报告"]
+
+
+def test_the_report_offers_the_nine_conclusions_of_the_drop_down_in_order(exported):
+    from jobs.export.returnable import OUTCOME_CODES
+
+    text = pdf_text(report_of(exported, "H02")).replace("\n", " ")
+    boxes = re.findall(r"□ (\S+)", text.split("六、入户核查记录")[1])
+    assert boxes[: len(OUTCOME_CODES)] == list(OUTCOME_CODES) and len(OUTCOME_CODES) == 9
+    assert "情况属实" not in text and "调整保障金额" not in text
+
+
+def test_the_report_says_where_a_leads_warning_came_from_beside_the_index(home):
+    """困难指数 21.2（无明显困难）beside 橙色预警（紧急）: the report names the rules the colour came from."""
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    from jobs.export.household_reports import Reports, gather
+    from safetynet.lake import Home
+    from safetynet.rules import load_rules
+
+    (row,) = [r for r in gather(Home(home), "2026-09")["430101001"] if r["household_id"] == "H02"]
+    lead = {"lead_id": "XS202609-H02", "lead_level": "橙", "lead_urgency": "紧急"}
+    row = {**row, **lead, "rule_ids": ["medical_hard", "newly_unemployed"]}
+    text = "".join(
+        p.extract_text()
+        for p in PdfReader(BytesIO(Reports(load_rules(), "2026-09", "t", {}).household(row))).pages
+    )
+    flowing = text.replace("\n", "")
+    assert "XS202609-H02（橙色预警，紧急）" in flowing
+    assert "预警来自：大额医疗自付、家庭成员新登记失业；困难指数反映长期状况" in flowing
+    assert "medical_hard" not in text

@@ -36,6 +36,7 @@ from python_calamine import CalamineWorkbook
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from jobs.applications import checks as applications
+from jobs.export.returnable import NARROW, PAGE_WIDTH
 from jobs.publish.sealed import connect
 from portal import audit, uploads
 from portal.accounts import AccountError, Accounts
@@ -722,9 +723,9 @@ def test_lists_are_returnable(site):
     assert header[-5:] == ["核查期限", "核查日期", "核查结论", "转介部门", "备注"]
     assert [r[0] for r in body] == list(range(1, len(body) + 1))  # ranks 1..n, no gaps
     assert all(isinstance(r[header.index("核查期限")], dt.date) for r in body)
-    assert all(r[header.index("户主身份证号")].count("*") == 8 for r in body)
     doubtful = sheet(c.get(f"/download/2026-08/{t}/核对疑点清单.xlsx").content)
     assert doubtful[1][:2] == ["序号", "记录编号"] and all(r[1].startswith("YD202608-") for r in doubtful[2:])
+    assert all(r[doubtful[1].index("户主身份证号")].count("*") == 8 for r in doubtful[2:])
     # print setup, the drop-down and the column widths are in the workbook itself
     path = site["home"] / "exports" / "2026-08" / t[:6] / t / "线索清单.xlsx"
     with zipfile.ZipFile(path) as zf:
@@ -732,8 +733,10 @@ def test_lists_are_returnable(site):
         names = zf.read("xl/workbook.xml").decode()
     assert 'orientation="landscape"' in xml and 'fitToHeight="0"' in xml and "_xlnm.Print_Titles" in names
     assert 'type="list"' in xml and "纳入低保,纳入特困" in xml.replace('"', "").replace("&quot;", "")
-    widths = [float(w) for w in re.findall(r'width="([\d.]+)"', xml)]
-    assert max(widths) >= 30 and min(widths) >= 6
+    # text wraps in columns chosen to print one A4 page wide at 8 pt or more (tests/test_print.py)
+    columns = re.findall(r'<col min="(\d+)" max="(\d+)" width="([\d.]+)"', xml)
+    assert sum((int(b) - int(a) + 1) * float(w) for a, b, w in columns) <= PAGE_WIDTH + 1
+    assert min(float(w) for _, _, w in columns) >= NARROW
 
 
 def test_an_upload_of_the_filled_list_becomes_next_months_outcomes(site):

@@ -161,6 +161,24 @@ def test_a_printed_portrait_is_one_a4_page_with_the_visit_sheet_and_masked_ids(l
     assert "********" in text and not FULL_ID.search(text.replace(" ", ""))
 
 
+def test_a_printed_portrait_says_where_its_warning_came_from_and_names_no_view(looped):
+    """困难指数 21.2（无明显困难）beside 橙色预警（紧急）is explained by the rules' titles (issue 33)."""
+    from jobs.export.household_reports import rule_titles
+    from safetynet.rules import load_rules
+
+    titles = rule_titles(load_rules(month=SEP))
+    h = Home(looped)
+    for (township, household), entry in sorted(_portrait_files(looped, SEP).items())[:3]:
+        case = h.read("_cases", SEP).filter(
+            portraits.printed_at_export() & (pl.col("household_id") == household)
+        )
+        text = PdfReader(_folders(looped, SEP)[township] / entry["file"]).pages[0].extract_text()
+        flowing = text.replace("\n", "")
+        assert "预警来自：" in flowing and "困难指数反映长期状况" in flowing
+        assert all(titles[r] in flowing for r in case["rule_ids"][0]), case["rule_ids"][0]
+        assert "v_" not in text and not any(r in text for r in case["rule_ids"][0])
+
+
 def test_a_portrait_has_the_same_bytes_when_drawn_again_as_on_demand(looped):
     h = Home(looped)
     build = h.build_dir(SEP).name.removeprefix("build=")
@@ -520,3 +538,17 @@ def test_a_draw_stopped_by_a_missing_glyph_says_so_and_is_logged(helped, monkeyp
     entry = [e for e in audit.read(helped["home"]) if e["action"] == "draw"][-1]
     assert entry["result"] == "failed" and "U+10FFFD" in entry["detail"] and entry["account"] == "admin"
     assert household not in c.get(folder).text.split('id="drawn"')[1]
+
+
+def test_no_township_file_of_a_turned_loop_names_a_view_a_rule_id_or_a_column(looped):
+    """As tests/test_means_test.py scans a tiny month's folder, over every township of September
+    (portraits, the re-check sample and the overdue sheets included)."""
+    from test_means_test import english_words, township_texts
+
+    pattern = english_words()
+    found = {}
+    for folder in sorted(_folders(looped, SEP).values()):
+        for name, text in township_texts(folder).items():
+            if words := sorted(set(pattern.findall(text))):
+                found[f"{folder.name}/{name}"] = words
+    assert not found, dict(list(found.items())[:5])

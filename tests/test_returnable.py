@@ -270,3 +270,52 @@ def test_the_date_check_reads_each_rows_own_first_issue(two_sheets):
         assert high == "TODAY()"
     with zipfile.ZipFile(two_sheets) as zf:
         assert "不能早于本行的首次下发日期" in zf.read("xl/worksheets/sheet2.xml").decode()
+
+
+# --- paper: wrapped text in columns that print one A4 page wide at 8 pt (issue 33) -----------------
+
+FIT = [
+    # (case, widths, text columns, widths after)
+    ("narrow enough: kept", [10.0, 30.0], [False, True], [10.0, 30.0]),
+    ("too wide: only the text narrows", [100.0, 64.0, 24.0], [False, True, True], [100.0, 56.4, 21.4]),
+    ("no text to narrow: kept as it is", [200.0], [False], [200.0]),
+]
+
+
+@pytest.mark.parametrize("case,widths,text,expected", FIT, ids=[f[0] for f in FIT])
+def test_text_columns_narrow_to_fit_the_page(case, widths, text, expected):
+    from jobs.export.returnable import PADDING, fit
+
+    out = fit(widths, text, page=180)
+    assert out == expected
+    assert sum(out) + PADDING * len(out) <= 180 or not any(text)
+
+
+def test_a_lists_text_wraps_its_rows_are_as_tall_as_their_text_and_it_prints_a4_landscape(tmp_path):
+    """Before: the text cells did not wrap (447 character widths fitted to the page, about a third
+    of the size); the rows kept the default height a spreadsheet gives them."""
+    from jobs.export.returnable import NARROW, PAGE_WIDTH
+
+    long = "近12个月个人自付医疗费用13130.85元，达到5000元（医保结算）；" * 4
+    rows = pl.DataFrame(
+        {
+            "case_id": ["XS202609-H0000000298", "XS202609-H0000000299"],
+            "reasons": [long, "短"],
+            "sheet": ["main"] * 2,
+        }
+    ).with_columns(visit_by=pl.lit(dt.date(2026, 10, 8)))
+    path = tmp_path / "线索清单.xlsx"
+    headers = {"case_id": "线索编号", "reasons": "预警原因"}
+    write_list(path, [("线索清单", rows, "标题")], headers, "线索清单", "2026-09", dt.date(2026, 10, 1), None)
+    with zipfile.ZipFile(path) as zf:
+        xml = zf.read("xl/worksheets/sheet1.xml").decode()
+        styles = zf.read("xl/styles.xml").decode()
+    heights = [float(h) for h in re.findall(r'<row r="[34]" ht="([\d.]+)" customHeight="1"', xml)]
+    assert len(heights) == 2 and heights[0] > 3 * heights[1], heights
+    style = int(re.search(r'<c r="B3" s="(\d+)"', xml).group(1))
+    xfs = re.findall(r"<xf [^>]*?(?:/>|>.*?</xf>)", styles.split("<cellXfs")[1])
+    assert 'wrapText="1"' in xfs[style]
+    columns = re.findall(r'<col min="(\d+)" max="(\d+)" width="([\d.]+)"', xml)
+    assert sum((int(b) - int(a) + 1) * float(w) for a, b, w in columns) <= PAGE_WIDTH + 1
+    assert min(float(w) for _, _, w in columns) >= NARROW
+    assert '<pageSetup paperSize="9" fitToHeight="0" orientation="landscape"' in xml and "fitToPage" in xml

@@ -22,8 +22,10 @@ from typing import NamedTuple
 
 import polars as pl
 
+from jobs.export.returnable import OUTCOME_CODES
 from safetynet.ids import mask_ids
 from safetynet.lake import Home
+from safetynet.months import period_label
 from safetynet.pdf import Document, Flow, FontChain, MissingGlyph, find_font
 from safetynet.rules import LEVELS, RuleSet
 
@@ -35,6 +37,32 @@ APPLICATION_RESULT = {"应退": "超出限定条件", "核实": "需入户核实
 # checks that compare against the dibao standard and cannot be done without one
 NEEDS_STANDARD = {"income_above_standard", "financial_assets", "eligible_not_covered"}
 MAX_REFS = 4  # source rows listed per check in a report; the rest are in v_doubtful_records
+# Why a lead's colour and its hardship index may disagree (issue 33): the colour comes from this
+# month's warning rules, the index from the household's lasting situation.
+WARNED_BY = "预警来自：{}；困难指数反映长期状况"
+RETIRED_RULE = "已停用的规则"  # a rule id no longer in rules/warnings/
+
+
+def rule_titles(rules: RuleSet) -> dict[str, str]:
+    """Each warning rule's Chinese title (rules/warnings/: its `title`, else its description), by id."""
+    return {w.id: w.title for w in rules.warnings}
+
+
+def warned_by(rule_ids: list[str] | None, titles: dict[str, str]) -> str:
+    """ "预警来自：<the rules' titles>；困难指数反映长期状况", or "" without rules."""
+    names = dict.fromkeys(titles.get(r, RETIRED_RULE) for r in rule_ids or [])
+    return WARNED_BY.format("、".join(names)) if names else ""
+
+
+def warned_by_expr(titles: dict[str, str]) -> pl.Expr:
+    """`warned_by` of each row's `rule_ids` (null for a row without rules)."""
+    names = (
+        pl.col("rule_ids")
+        .list.eval(pl.element().replace_strict(titles, default=RETIRED_RULE, return_dtype=pl.String))
+        .list.unique(maintain_order=True)
+        .list.join("、")
+    )
+    return pl.when(pl.col("rule_ids").list.len() > 0).then(pl.format(WARNED_BY, names))
 
 
 class ReportFailure(NamedTuple):
@@ -119,7 +147,13 @@ def gather(
     leads = home.read("_leads", month)
     if leads is not None:
         heavy.append(
-            leads.filter(pl.col("pushed")).select("household_id", "lead_id", lead_level=pl.col("level"))
+            leads.filter(pl.col("pushed")).select(
+                "household_id",
+                "lead_id",
+                "rule_ids",
+                lead_level=pl.col("level"),
+                lead_urgency=pl.col("urgency"),
+            )
         )
     joined = light[0]
     for frame in light[1:]:
@@ -196,6 +230,7 @@ class Reports:
     ):
         self.fonts = fonts or FontChain(find_font())
         self.checks = rules.means_checks
+        self.titles = rule_titles(rules)
         self.limits = rules.means_limits
         self.recheck = rules.recheck
         self.rule_version = rules.version
@@ -233,7 +268,7 @@ class Reports:
             reasons.append("核对疑点：" + "，".join(f"{d}{n}项" for d, n in counts.items()))
         if row.get("period"):
             reasons.append(
-                f"{row['period']}随机抽查（种子 {row['seed']}，"
+                f"随机抽查（抽样批次 {period_label(row['period'])}，"
                 f"本类别{row['stratum_size']}户中第{row['draw_rank']}个抽中）"
             )
         f.paragraph(f"核对月份：{self.month}    报告原因：{'；'.join(reasons)}", size=9.5)
@@ -250,7 +285,10 @@ class Reports:
         application: dict | None,
     ) -> bytes:
         f.heading("一、家庭基本情况")
-        lead = f"{row['lead_id']}（{row['lead_level']}色预警）" if row.get("lead_id") else "无"
+        lead = "无"
+        if row.get("lead_id"):
+            urgent = "，紧急" if row.get("lead_urgency") == "紧急" else ""
+            lead = f"{row['lead_id']}（{row['lead_level']}色预警{urgent}）"
         f.table(
             ["项目", "内容", "项目", "内容"],
             [
@@ -275,6 +313,8 @@ class Reports:
             ],
             [2.2, 3.8, 2.2, 3.8],
         )
+        if why := warned_by(row.get("rule_ids"), self.titles):
+            f.paragraph(f"{why}。", size=8.5)
         f.heading("二、家庭成员及收入认定（元/月）")
         f.table(MEMBER_HEADERS, member_rows(row), [1.4, 2.8, 1.0, 1.8, 1.3, 1.3, 1.4, 1.5, 1.3], size=7.5)
         for text, bold in self.income_lines(row):
@@ -295,20 +335,19 @@ class Reports:
             for point in verify:
                 f.paragraph(f"□ {point}", indent=14)
         f.heading("六、入户核查记录")
-        f.paragraph("核查结论：□ 情况属实，维持现状    □ 应退出    □ 调整保障金额    □ 应纳入    □ 无法核实")
+        # the nine conclusions of the lists' drop-down, in its order and words (the contract's codes)
+        f.paragraph("核查结论（选一项，与清单“核查结论”下拉选项一致）：", bold=True)
+        f.paragraph("    ".join(f"□ {code}" for code in OUTCOME_CODES), indent=14)
+        f.paragraph("转介部门（结论为转介时填写）：______________________")
         f.paragraph("核查情况说明：")
         f.space(40)
         f.paragraph("核查人员（签字）：______________    核查日期：______年____月____日")
         f.paragraph("户主或家庭成员（签字）：______________    乡镇（街道）审核：______________")
         f.space(8)
-        trace = (
-            "v_application_checks、v_application_members"
-            if application
-            else "v_doubtful_records、means_members、means_households、means_assets"
-        )
+        # the auditors' trace (the warehouse's views) is in the township's manifest, not on paper
         f.paragraph(
             f"数据批次 {self.build} · 规则版本 {self.rule_version} · "
-            f"数据来源为各部门 {self.month} 报送数据，可在数据仓库 {trace} 中追溯。",
+            f"数据来源为各部门 {self.month} 报送数据。",
             size=7,
         )
         f.finish()
@@ -481,7 +520,7 @@ class Reports:
         f.heading("说明")
         f.paragraph(
             f"每户的家庭经济状况核查报告在“{REPORT_DIR}”文件夹，按“户编号_户主姓名.pdf”命名；身份证号已脱敏。"
-            "请按报告列出的要点入户核实，并在下月的核查结果回传（outcomes）中报送结论。"
+            "请按报告列出的要点入户核实，并通过工作平台上传核对疑点清单，回传核查结论。"
             "随机抽查名单见“随机抽查名单.xlsx”，全部疑点见“核对疑点清单.xlsx”。",
             size=9,
         )

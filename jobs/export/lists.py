@@ -34,6 +34,8 @@ from jobs.export.household_reports import (
     Reports,
     division_names,
     gather,
+    rule_titles,
+    warned_by_expr,
 )
 from jobs.export.returnable import earliest_visit, write_list
 from jobs.ingest.areas import prefecture
@@ -42,6 +44,7 @@ from safetynet.builds import open_build
 from safetynet.faults import fault
 from safetynet.ids import mask_ids
 from safetynet.lake import Home, replace_dir, write_parquet
+from safetynet.months import period_label
 from safetynet.pdf import FontChain, find_font
 from safetynet.progress import say, timed
 from safetynet.rules import RuleSet, load_rules
@@ -61,11 +64,13 @@ LEAD_COLUMNS = {
     "urgency": "紧急程度",
     "household_id": "户编号",
     "head_name": "户主姓名",
-    "head_id": "户主身份证号",
-    "division_code": "行政区划代码",
+    # a lead is a household's: its head's masked ID number is on the portrait, not on the list, and
+    # its village is named rather than coded, so that the list prints legibly on A4 (issue 33)
+    "village": "村（社区）",
     "category": "人员类别",
     "hardship_score": "困难指数",
     "hardship_level": "困难等级",
+    "warned_by": "预警来源",  # why the colour and the index may disagree (household_reports.warned_by)
     "top_factors": "主要致困因素",
     "reasons": "预警原因",
     "recommended_action": "建议措施",
@@ -91,8 +96,7 @@ SAMPLE_COLUMNS = {
     "head_name": "户主姓名",
     "head_id": "户主身份证号",
     "category": "人员类别",
-    "period": "抽查周期",
-    "seed": "随机种子",
+    "batch": "抽样批次",  # the draw's period in words; its seed is for auditors (v_recheck_sample)
     "stratum_size": "本类别户数",
     "draw_rank": "抽取顺序",
 }
@@ -111,6 +115,22 @@ NOTICE_COLUMNS = {
     "note": "提示内容",
 }
 SAMPLE_FILE = "随机抽查名单.xlsx"  # written only in a month with a re-check draw
+# Where an auditor traces each kind of township file in the warehouse: written into the manifest,
+# never onto the files, which township staff read in plain Chinese (issue 33).
+TRACE = {
+    "线索清单.xlsx": ["v_cases", "v_leads", "v_household_month"],
+    "核对疑点清单.xlsx": ["v_cases", "v_doubtful_records"],
+    SAMPLE_FILE: ["v_cases", "v_recheck_sample"],
+    REPORT_DIR: [
+        "v_doubtful_records",
+        "v_recheck_sample",
+        "means_members",
+        "means_households",
+        "means_assets",
+    ],
+    SUMMARY_FILE: ["v_doubtful_records", "v_recheck_sample", "v_leads"],
+    portraits.PORTRAIT_DIR: ["v_cases", "v_household_month"],
+}
 LISTS = (
     ("线索清单.xlsx", LEAD_COLUMNS),
     ("核对疑点清单.xlsx", DOUBTFUL_COLUMNS),
@@ -203,7 +223,7 @@ def export_area(month: str, home: str, run_id: str, area: str, slots: int | None
     listed = read_listed(h, month, area)
     write_parquet(issued(month, listed), h.partition("_issued", month) / f"{area}.parquet")
     names = division_names(h, month)
-    jobs, reports = area_jobs(h, month, area, rules, replaces, listed, staging)
+    jobs, reports = area_jobs(h, month, area, rules, replaces, listed, staging, names)
     context = Context(rules, month, build, names, rules.deadlines.issued_on(month), replaces)
     drawn = draw_area(jobs, context, slots, staging, target)
     with timed("county overviews") as info:
@@ -233,10 +253,17 @@ def read_listed(h: Home, month: str, area: str) -> pl.DataFrame:
 
 
 def area_jobs(
-    h: Home, month: str, area: str, rules: RuleSet, replaces: str | None, listed: pl.DataFrame, staging: Path
+    h: Home,
+    month: str,
+    area: str,
+    rules: RuleSet,
+    replaces: str | None,
+    listed: pl.DataFrame,
+    staging: Path,
+    names: dict[str, str],
 ) -> tuple[list[Township], int]:
     """Every township's files to draw (read of the build: reports' and portraits' rows, notices,
-    re-check draws, the replaced build's lists), and the reports to draw."""
+    re-check draws, the replaced build's lists), and the reports to draw; `names`: the divisions'."""
     with timed("report data") as info:
         report_rows = gather(h, month, report_households(listed), area)
         info["households"] = sum(len(rows) for rows in report_rows.values())
@@ -247,7 +274,7 @@ def area_jobs(
         info["portraits"] = sum(len(p) for p in printed.values())
     notices = notices_by_township(h.read("_notices", month, area=area))
     labels = {c.id: c.label for c in rules.means_checks}
-    lists = township_lists(*kinds(listed, labels, draws(h, listed)))
+    lists = township_lists(*kinds(listed, labels, draws(h, listed), rule_titles(rules), names))
     counts = lead_counts(listed)
     jobs = [
         Township(
@@ -332,18 +359,40 @@ def listed_cases(
 
 
 def kinds(
-    listed: pl.DataFrame, labels: dict[str, str], drawn: pl.DataFrame
+    listed: pl.DataFrame,
+    labels: dict[str, str],
+    drawn: pl.DataFrame,
+    titles: dict[str, str],
+    names: dict[str, str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The lead list's, the doubtful records' and the re-check sample's rows (LISTS' order): ids in
-    the text masked, a check by its label (`labels`), a draw with how it was drawn (`drawn`)."""
-    leads = listed.filter(pl.col("kind") == "lead").with_columns(reasons=mask_ids(pl.col("reasons")))
+    the text masked, a lead's rules by their titles (`titles`) and its village by name (`names`,
+    the code when the divisions delivery has none), a check by its label (`labels`), a draw with
+    how it was drawn (`drawn`)."""
+    code = pl.col("division_code")
+    leads = listed.filter(pl.col("kind") == "lead").with_columns(
+        reasons=mask_ids(pl.col("reasons")),
+        warned_by=warned_by_expr(titles),
+        village=code.replace_strict(names or {}, default=code, return_dtype=pl.String),
+    )
     doubtful = listed.filter(pl.col("kind") == "doubtful").with_columns(
         check=pl.col("check_id").replace_strict(labels, default=pl.col("check_id")),
         evidence=mask_ids(pl.col("evidence")),
         sources=pl.col("source_refs").list.join("；"),
     )
-    sample = listed.filter(pl.col("kind") == "recheck").join(drawn, on="case_id", how="left")
+    sample = (
+        listed.filter(pl.col("kind") == "recheck")
+        .join(drawn, on="case_id", how="left")
+        .with_columns(
+            batch=pl.col("period").replace_strict(batches(drawn), default=None, return_dtype=pl.String)
+        )
+    )
     return leads, doubtful, sample
+
+
+def batches(drawn: pl.DataFrame) -> dict[str, str]:
+    """Each draw period's 抽样批次 as staff read it (2026H2 -> 2026年下半年)."""
+    return {p: period_label(p) for p in drawn["period"].unique().drop_nulls()}
 
 
 def township_lists(*frames: pl.DataFrame) -> dict[str, tuple[dict[str, pl.DataFrame], pl.DataFrame]]:
@@ -435,7 +484,7 @@ class Drawer:
         self.earliest = earliest_visit(c.month)  # the lists' first visit date (rules/, read once)
         fonts = FontChain(find_font())
         self.reports = Reports(c.rules, c.month, c.build, c.names, fonts)
-        self.portraits = portraits.Portraits(c.month, c.build, c.names, fonts)
+        self.portraits = portraits.Portraits(c.month, c.build, c.names, fonts, rule_titles(c.rules))
         # what a document is drawn with besides its rows: the build id is left out on purpose
         self.drawn_with = _content_hash(c.month, c.rules.version, code_version(), c.names)
 
@@ -661,6 +710,7 @@ def _manifest(
         "failed_files": failed,
         "reports": sum(1 for p in files if p.parent.name == REPORT_DIR),
         "summary": SUMMARY_FILE,
+        "trace": TRACE,  # the warehouse's views each kind of file is drawn from, for auditors
         "files": [
             {
                 "file": p.relative_to(folder).as_posix(),

@@ -20,6 +20,7 @@ import jinja2
 import polars as pl
 from markupsafe import Markup
 
+from jobs.export.household_reports import RETIRED_RULE, rule_titles
 from safetynet.ids import mask_ids
 from safetynet.rules import RuleSet
 
@@ -161,7 +162,8 @@ def bars(
     return Markup("".join(parts))
 
 
-def charts(data: dict, names: dict[str, str]) -> dict[str, Markup]:
+def charts(data: dict, names: dict[str, str], titles: dict[str, str]) -> dict[str, Markup]:
+    """The page's charts; a rule by its Chinese title (`titles`: rule id -> rules/warnings/ description)."""
     towns = data["townships"]
     series = data["series"]
     yields = [y for y in data["yields"] if y["visited"]]
@@ -176,17 +178,23 @@ def charts(data: dict, names: dict[str, str]) -> dict[str, Markup]:
             [s["month"] for s in series],
             {k: [s[k] for s in series] for k in ("pushed", "visited", "overdue")},
         ),
-        "yield": bars([y["rule_id"] for y in yields], {"yield": [y["yield"] for y in yields]}, percent=True),
+        "yield": bars(
+            [titles.get(y["rule_id"], RETIRED_RULE) for y in yields],
+            {"yield": [y["yield"] for y in yields]},
+            percent=True,
+        ),
     }
 
 
 def render(data: dict, names: dict[str, str], rules: RuleSet, standalone: bool) -> str:
     """The overview as HTML: a whole offline document, or the body the portal puts in its page."""
+    titles = rule_titles(rules)
     return TEMPLATES.get_template("overview.html").render(
-        rules={w.id: w.description for w in rules.warnings},
+        rules=titles,
+        retired=RETIRED_RULE,
         data=data,
         names=names,
-        charts=charts(data, names),
+        charts=charts(data, names, titles),
         kinds=KIND_LABELS,
         labels=KPI_LABELS,
         standalone=standalone,

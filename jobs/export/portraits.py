@@ -29,7 +29,7 @@ from pathlib import Path
 import polars as pl
 
 from jobs.assess.households import window
-from jobs.export.household_reports import ReportFailure
+from jobs.export.household_reports import ReportFailure, rule_titles, warned_by
 from jobs.export.returnable import OUTCOME_CODES
 from safetynet import concepts
 from safetynet.contract import SOURCES
@@ -37,7 +37,7 @@ from safetynet.ids import mask_ids
 from safetynet.lake import Home
 from safetynet.months import month_bounds
 from safetynet.pdf import Document, Flow, FontChain, MissingGlyph, find_font
-from safetynet.rules import Dimension, load_population
+from safetynet.rules import Dimension, load_population, load_rules
 
 PORTRAIT_DIR = "家庭画像"
 # The leads whose portrait and visit sheet are printed at export (issue 13, item 4): a home visit is
@@ -63,6 +63,7 @@ CASE_FIELDS = (
     "level",
     "urgency",
     "reasons",
+    "rule_ids",
     "recommended_action",
     "visit_by",
     "first_issued_on",
@@ -355,11 +356,20 @@ def points(value: float | None) -> str:
 class Portraits:
     """Draws portrait PDFs; one per worker process, holding the fonts."""
 
-    def __init__(self, month: str, build: str, names: dict[str, str], fonts: FontChain | None = None):
+    def __init__(
+        self,
+        month: str,
+        build: str,
+        names: dict[str, str],
+        fonts: FontChain | None = None,
+        titles: dict[str, str] | None = None,
+    ):
         self.fonts = fonts or FontChain(find_font())
         self.month = month
         self.build = build
         self.names = names
+        # the warning rules' titles, by id: what a lead's colour comes from (beside the index)
+        self.titles = rule_titles(load_rules(month=month)) if titles is None else titles
 
     def place(self, code: str) -> str:
         return f"{self.names.get(code, '（区划名称未登记）')}（{code}）"
@@ -412,6 +422,8 @@ class Portraits:
             [2.2, 3.8, 2.2, 3.8],
             size=7,
         )
+        if why := warned_by(p.get("rule_ids"), self.titles):
+            f.paragraph(f"{why}。", size=7.5)
         f.heading("二、困难维度（本户与本乡镇监测对象中位数）", size=9.5)
         self._dimensions(f, p)
         f.heading("三、家庭成员", size=9.5)
@@ -505,11 +517,8 @@ class Portraits:
         f.y += size * 2.4
         doc.line(f.page, f.margin, f.y, f.margin + f.width, f.y, width=0.3)
         f.y += 6
-        f.paragraph(
-            f"数据月份 {self.month}：困难指数及各维度得分见数据仓库 v_household_month，"
-            "线索与核查期限见 v_cases。",
-            size=6.5,
-        )
+        # the auditors' trace (the warehouse's views) is in the township's manifest, not on paper
+        f.paragraph(f"数据月份 {self.month}。", size=6.5)
 
 
 # --- writing --------------------------------------------------------------------------------------

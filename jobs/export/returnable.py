@@ -5,8 +5,9 @@ A list has a sheet of its current cases and, when there are any, a sheet 逾期�
 their deadline with no outcome returned. Each sheet has a title row naming the township, month and
 issue date; the header row; one row per case with its id (线索编号 or 记录编号), a visit deadline
 (核查期限) and the empty outcome columns of the contract's `outcomes` delivery (核查日期, 核查结论 as
-a drop-down of the contract's codes, 转介部门, 备注). It prints landscape on A4, fitted to the width,
-with the title and header repeated on every page.
+a drop-down of the contract's codes, 转介部门, 备注). It prints landscape on A4, one page wide, with
+the title and header repeated on every page: text wraps in columns chosen so that it prints at 8 pt
+or more (`column_widths`, `fit`), each row as tall as its most wrapped cell (`row_heights`).
 """
 
 from __future__ import annotations
@@ -33,8 +34,41 @@ FILL_IN = {"visited_on": "核查日期", "outcome": "核查结论", "referred_to
 ID_HEADERS = ("线索编号", "记录编号")
 DEADLINE = "核查期限"
 FIRST_ISSUED = "first_issued_on"  # the column a row's visit date may not precede (jobs/export/lists.py)
-WIDE = ("预警原因", "疑点说明", "建议措施", "主要致困因素", "数据来源（月份/文件:行）")
-
+# The widest each column of text is drawn, in character widths (a Chinese character counts two);
+# longer text wraps. A sheet wider than PAGE_WIDTH has these columns narrowed in proportion (not
+# below NARROW), so that a township's lists print one A4 landscape page wide with text of at least
+# 8 pt (tests/test_print.py converts them with LibreOffice and reads the PDF).
+WIDTHS = {
+    "预警原因": 30,
+    "疑点说明": 30,
+    "建议措施": 14,
+    "数据来源（月份/文件:行）": 16,
+    "预警来源": 12,
+    "主要致困因素": 10,
+    "案件状态": 8,
+    "村（社区）": 8,
+    "核对项目": 8,
+    "抽样批次": 8,
+    "户主姓名": 6,
+    "人员类别": 6,
+    "困难等级": 6,
+    "核查结论": 6,  # the drop-down's longest, 纳入低保边缘, wraps in two lines
+    "转介部门": 4,
+    "备注": 8,
+}
+ID_WIDTH = 12  # an id wraps after its hyphens: XS202609- / H0000000093
+NARROW = 4  # the narrowest column: two Chinese characters of its header a line (预警 / 等级)
+DATE_WIDTH = 10  # yyyy-mm-dd, with a margin
+PRINT_MARGIN = 0.3  # inches, left and right
+# The sheet's width, in character widths with Excel's padding of 5 pixels (0.71) per column, that
+# prints one A4 landscape page wide (11.69 in less the margins) with 11-pt text scaled to at least
+# 8 pt (72.7%). Measured with tests/test_print.py (LibreOffice 7.4, Carlito for Calibri): a lead
+# list 180 wide printed at 8.69 pt, 190 wide at 7.99-8.21 pt (the zoom moves in steps); 184 at 8.6.
+PAGE_WIDTH = 184
+PADDING = 0.71
+LINE = 14.5  # points a line of 11-pt text takes in a row, Chinese fonts' line gap included
+WIDE_SHARE = 1.0  # a Chinese character's width beyond one character width (row_heights)
+NOTE_TEXT = ("提示内容", "儿童姓名", "预计学段")  # the notices' columns that wrap (jobs/export/lists.py)
 
 # The characters a spreadsheet draws two columns wide: Hangul Jamo, CJK and its punctuation, kana,
 # Hangul, compatibility ideographs, vertical and full-width forms, and the ideographs of planes 2-3.
@@ -110,18 +144,25 @@ class _Rows(Worksheet):
     """
 
     def data_rows(
-        self, first: int, rows: list[tuple], text: Format, date: Format, quoted: Format | None = None
+        self,
+        first: int,
+        rows: list[tuple],
+        text: Format,
+        date: Format,
+        quoted: Format | None = None,
+        heights: list[float] | None = None,
     ) -> None:
         """`rows` from row `first` (0-based) on, after every row written through xlsxwriter: None is
         an empty cell, a date a date, an int or float a number and anything else its text, every
         cell with `text`'s format but dates, and texts that start like a formula with `quoted`
-        (`text` marked quotePrefix: see `quoted_twin`)."""
+        (`text` marked quotePrefix: see `quoted_twin`). `heights`: each row's, in points, for rows
+        of wrapped text (a spreadsheet may keep the default height of a row it did not lay out)."""
         width = max((len(r) for r in rows), default=0)
         if width > len(_COLUMNS):
             raise ValueError(f"{self.name}: {width} columns, more than the {len(_COLUMNS)} a list may have")
         # rendered now, so that a bad value stops here and names its cell; the formats' indexes are
         # known only when the workbook closes (a NUL never survives the control-character escape)
-        self._data = (first, _render(first, rows, "\0t", "\0d", "\0q"), text, date, quoted or text)
+        self._data = (first, _render(first, rows, "\0t", "\0d", "\0q", heights), text, date, quoted or text)
         if rows:
             self._check_dimensions(first + len(rows) - 1, width - 1)
 
@@ -149,11 +190,19 @@ _MARCH_1900 = dt.date(1900, 3, 1).toordinal()
 _TEXT_MAX = 32_767  # Excel's longest cell text in UTF-16 units; xlsxwriter cuts there too
 
 
-def _render(first: int, rows: list[tuple], text: int | str, date: int | str, quoted: int | str) -> str:
+def _render(
+    first: int,
+    rows: list[tuple],
+    text: int | str,
+    date: int | str,
+    quoted: int | str,
+    heights: list[float] | None = None,
+) -> str:
     """The <row> elements of `rows` from 0-based row `first`, with xf format indexes `text`, `date`
-    and `quoted` (a text that starts like a formula)."""
+    and `quoted` (a text that starts like a formula), and each row's height when `heights` gives it."""
     out = []
     for r, row in enumerate(rows, start=first + 1):
+        height = f' ht="{heights[r - first - 1]:g}" customHeight="1"' if heights else ""
         cells = []
         for c, value in enumerate(row):
             if value is None:
@@ -176,7 +225,7 @@ def _render(first: int, rows: list[tuple], text: int | str, date: int | str, quo
                 style = quoted if formula_like(value) else text
                 cells.append(f'<c r="{ref}" s="{style}" t="inlineStr"><is>{_inline(value)}</is></c>')
         if cells:
-            out.append(f'<row r="{r}">{"".join(cells)}</row>')
+            out.append(f'<row r="{r}"{height}>{"".join(cells)}</row>')
     return "".join(out)
 
 
@@ -229,10 +278,15 @@ def _note_sheet(
     cells = frame.select(*headers)
     rows = cells.rows()
     quoted = quoted_twin(wb, {"valign": "top", "text_wrap": True}, (v for row in rows for v in row))
-    ws.data_rows(2, rows, top, date, quoted)
-    for c, (width, name) in enumerate(zip(display_widths(cells), names, strict=True)):
-        ws.set_column(c, c, min(max(width, display_width(name)), 60) + 2, top)
+    wanted = [
+        min(max(w, display_width(n) // 2), 30) + 1 for w, n in zip(display_widths(cells), names, strict=True)
+    ]
+    widths = fit(wanted, [n in NOTE_TEXT for n in names])
+    ws.data_rows(2, rows, top, date, quoted, row_heights(cells, widths))
+    for c, width in enumerate(widths):
+        ws.set_column(c, c, width, top)
     ws.freeze_panes(2, 0)
+    page_setup(ws)
 
 
 def _sheet(
@@ -248,7 +302,6 @@ def _sheet(
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
     fill = wb.add_format({"bold": True, "bg_color": "#FFF2CC", "border": 1, "text_wrap": True})
     wrap = wb.add_format({"text_wrap": True, "valign": "top"})
-    top = wb.add_format({"valign": "top"})
     date = wb.add_format({"num_format": "yyyy-mm-dd", "valign": "top"})
     names = [*headers.values(), DEADLINE, *FILL_IN.values()]
     _heading(wb, ws, len(names) - 1, heading, bold)
@@ -257,18 +310,13 @@ def _sheet(
     # a list of texts is written joined, as the exports' content hash reads it
     cells = frame.select(*headers, "visit_by").with_columns(pl.col(pl.List(pl.String)).list.join("；"))
     rows = cells.rows()
-    widths = [max(w, display_width(n)) for w, n in zip(display_widths(cells), names, strict=False)]
-    widths += [display_width(n) for n in names[len(widths) :]]
-    ws.data_rows(2, rows, top, date, quoted_twin(wb, {"valign": "top"}, (v for row in rows for v in row)))
-    for c, name in enumerate(names):
-        if name in WIDE:
-            ws.set_column(c, c, min(max(widths[c], 12), 60) + 2, wrap)
-        elif name == FILL_IN["visited_on"]:
-            ws.set_column(c, c, 12, date)
-        elif name == FILL_IN["note"]:
-            ws.set_column(c, c, 24, wrap)
-        else:
-            ws.set_column(c, c, min(widths[c], 40) + 2, top)
+    # every text cell wraps within its column (valign top), so that a long reason takes lines, not width
+    quoted = quoted_twin(wb, {"text_wrap": True, "valign": "top"}, (v for row in rows for v in row))
+    widths = column_widths(cells, names)
+    ws.data_rows(2, rows, wrap, date, quoted, row_heights(cells, widths))
+    for c, (name, width) in enumerate(zip(names, widths, strict=True)):
+        ws.set_column(c, c, width, date if name == FILL_IN["visited_on"] else wrap)
+    ws.set_row(1, LINE * max(lines(n, w) for n, w in zip(names, widths, strict=True)) + 4)
     last = max(len(rows), 1) + 1
     outcome_col = names.index(FILL_IN["outcome"])
     ws.data_validation(
@@ -289,12 +337,85 @@ def _sheet(
     ws.data_validation(2, visited_col, last, visited_col, visit_date_check(list(headers), issued, earliest))
     ws.freeze_panes(2, 0)
     ws.autofilter(1, 0, last, len(names) - 1)
+    page_setup(ws)
+
+
+def page_setup(ws) -> None:
+    """A4 landscape, one page wide and as many tall as the rows need, the title and header rows on
+    every page, page numbers in the footer."""
     ws.set_landscape()
     ws.set_paper(9)  # A4
     ws.fit_to_pages(1, 0)
     ws.repeat_rows(0, 1)
-    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+    ws.set_margins(left=PRINT_MARGIN, right=PRINT_MARGIN, top=0.5, bottom=0.5)
     ws.set_footer("&C第 &P 页，共 &N 页")
+
+
+def column_widths(cells: pl.DataFrame, names: list[str]) -> list[float]:
+    """Each column's width: a text column (`WIDTHS`) its widest cell up to its cap, an id up to
+    `ID_WIDTH` (it wraps after a hyphen), a date `DATE_WIDTH`, any other column (a word, a number,
+    a code) its widest cell and a margin; none below `NARROW`, a header wrapping above its column.
+    The fill-in columns after the frame's are empty: their `WIDTHS`, room to write. Then `fit` to
+    the page."""
+    found = display_widths(cells)
+    wanted, text = [], []
+    for c, name in enumerate(names):
+        content = found[c] if c < len(found) else 0
+        if name in FILL_IN.values() and name in WIDTHS:  # empty, for staff to write in
+            wanted.append(WIDTHS[name])
+        elif name in WIDTHS:
+            wanted.append(min(max(content, NARROW), WIDTHS[name]))
+        elif name in ID_HEADERS:
+            wanted.append(max(min(content, ID_WIDTH), NARROW))
+        elif name in (DEADLINE, FILL_IN["visited_on"]) or (c < len(found) and cells.dtypes[c] == pl.Date):
+            wanted.append(DATE_WIDTH)
+        else:
+            wanted.append(max(content + 1, NARROW))
+        text.append(name in WIDTHS)
+    return fit(wanted, text)
+
+
+def lines(text: str, width: float) -> int:
+    """The lines a text wraps into in a column `width` wide (`row_heights`' measure)."""
+    return max(1, math.ceil((len(text) + WIDE_SHARE * len(_WIDE.findall(text))) / max(width - 1, 1)))
+
+
+def row_heights(cells: pl.DataFrame, widths: list[float]) -> list[float]:
+    """Each row's height in points: its cell of the most wrapped lines, `LINE` points a line, and a
+    line more past three (a number or a word is not broken, so a line may end short). A Chinese
+    character counts 1 + `WIDE_SHARE` character widths of Calibri 11, a little more than LibreOffice
+    draws (12 on a line 21.6 wide), so that Excel's and WPS's fonts fit too: a row a little tall
+    rather than a line cut off (tests/test_print.py finds every cell's text in the printed PDF)."""
+    if cells.height == 0:
+        return []
+    texts = [n for n, dtype in cells.schema.items() if dtype == pl.String]
+    if not texts:
+        return [LINE + 3.0] * cells.height
+    most = pl.max_horizontal(
+        (
+            (pl.col(n).str.len_chars() + WIDE_SHARE * pl.col(n).str.count_matches(WIDE_CHARS))
+            / max(widths[cells.columns.index(n)] - 1, 1)
+        )
+        .ceil()
+        .fill_null(1)
+        for n in texts
+    )
+    return [LINE * (n + (n > 3)) + 3.0 for n in cells.select(most.alias("lines"))["lines"].cast(int)]
+
+
+def fit(widths: list[float], text: list[bool], page: float = PAGE_WIDTH) -> list[float]:
+    """`widths` with the text columns narrowed in proportion to what they have above `NARROW`, so
+    that the sheet (with Excel's padding) is at most `page` wide; the others are kept whole."""
+    total = sum(widths) + PADDING * len(widths)
+    spare = sum(w - NARROW for w, t in zip(widths, text, strict=True) if t)
+    if total <= page or spare <= 0:
+        return widths
+    keep = max(0.0, 1 - (total - page) / spare)
+    # rounded down to a tenth, so that the rounding never takes the sheet past the page
+    return [
+        math.floor((NARROW + (w - NARROW) * keep) * 10) / 10 if t else w
+        for w, t in zip(widths, text, strict=True)
+    ]
 
 
 def earliest_visit(month: str) -> dt.date:

@@ -158,12 +158,20 @@ def run_checks(con: duckdb.DuckDBPyConnection, paths: list[Path] | None = None) 
     return pl.concat(frames) if frames else pl.DataFrame(schema=DOUBTFUL_SCHEMA)
 
 
-def record_ids(doubtful: pl.DataFrame, past: History, month: str) -> pl.DataFrame:
+def record_ids(
+    doubtful: pl.DataFrame, past: History, month: str, codes: dict[str, str] | None = None
+) -> pl.DataFrame:
     """Each record's case id and whether it is issued. A record on a household and check with an
     open case stands on that case (same id); one whose case was closed within closed_cover_months
     with the same evidence is not issued again (it carries the closed case's id); any other record
-    is a new case `YD<YYYYMM>-<household>-<check>`."""
-    new = pl.format("YD{}-{}-{}", pl.lit(month.replace("-", "")), "household_id", "check_id")
+    is a new case `YD<YYYYMM>-<household>-<code>`, the check's two-digit code from
+    rules/means_test/checks.yaml (`codes`: check id -> code; a check without one keeps its id there).
+
+    Cases are matched by household and check, never by parsing an id, so a case issued before the
+    codes (`YD202608-H1-private_car`) keeps its id until its outcome closes it."""
+    check = pl.col("check_id")
+    code = check.replace_strict(codes, default=check, return_dtype=pl.String) if codes else check
+    new = pl.format("YD{}-{}-{}", pl.lit(month.replace("-", "")), "household_id", code)
     keys = ["household_id", "check_id"]
     standing = past.open.filter(pl.col("kind") == "doubtful").select(*keys, standing="case_id").unique(keys)
     evidence = doubtful.sort("evidence").group_by(keys).agg(joined=pl.col("evidence").str.join("；"))
@@ -229,7 +237,7 @@ def draw_recheck(con: duckdb.DuckDBPyConnection, h: Home, month: str, rules: Rul
 
 def _doubtful(found: pl.DataFrame, past: History, month: str, rules: RuleSet) -> pl.DataFrame:
     return (
-        record_ids(found, past, month)
+        record_ids(found, past, month, {c.id: c.code for c in rules.means_checks})
         .with_columns(rule_version=pl.lit(rules.version), **visit_by(rules.deadlines, "doubtful", month))
         .sort("township_code", "household_id", "check_id")
     )
