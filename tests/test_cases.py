@@ -254,13 +254,15 @@ def test_a_corrected_closed_case_follows_the_new_conclusion_and_reopens_where_it
         assert case_id not in set(step("2026-11", oct_)["case_id"])
         return
     issued = RULES.deadlines.issued_on("2026-10")
-    days = (state(aug, case_id)["visit_by"] - state(aug, case_id)["first_issued_on"]).days
+    days = {"lead": 7, "doubtful": 30}[kind]  # rules/outcomes/deadlines.yaml: 橙 lead, 应退 record
     assert (case["sheet"], case["outcome"], case["changed"], case["overdue"]) == ("main", None, True, False)
-    assert case["visit_by"] == issued + dt.timedelta(days=days), "as many days as when first issued"
+    assert case["visit_by"] == issued + dt.timedelta(days=days), "the deadline rules' days, as a new case"
     nov = state(step("2026-11", oct_), case_id)
-    # from the next month it stands like any open case: past its deadline, and past the open limit
-    # counted from the first issue (rules/outcomes/cases.yaml expire_after_months)
-    assert (nov["state"], nov["sheet"]) == ("expired", "overdue")
+    # from the next month it stands like any open case: overdue only past its new deadline, and its
+    # age counted from the reopening (before issue 33's review this asserted ("expired", "overdue"):
+    # the age counted from the first issue, so a case reopened in October expired in November)
+    expected_nov = {"lead": ("overdue", "overdue"), "doubtful": ("standing", "main")}[kind]
+    assert (nov["state"], nov["sheet"]) == expected_nov
     dec = step(
         "2026-12",
         step("2026-11", oct_),
@@ -286,6 +288,118 @@ def test_a_reopened_lead_that_a_worse_warning_also_finds_is_one_case_reopened_wi
     assert (case["state"], case["level"], case["sheet"]) == ("reopened", "红", "main")
     assert case["visit_by"] == RULES.deadlines.issued_on("2026-10") + dt.timedelta(days=7)
     assert "XS202610-H1" not in set(oct_["case_id"]), "the household's lead stands on the reopened case"
+
+
+def test_a_reopened_case_gets_the_deadline_rules_days_not_those_an_escalation_gave_it():
+    """Issue 33 review, defect 1: H1's lead escalated in November (a fresh deadline far from its
+    first issue), closed in December and was corrected in January: the reopened case's deadline is
+    the rules' days for a 红 lead from January's list, not the escalated span again."""
+    aug = step("2026-08", None, leads=[lead("H1")])
+    nov = step(
+        "2026-11",
+        step("2026-10", step("2026-09", aug)),
+        leads=[lead("H1", "红", visit_by=dt.date(2026, 12, 8))],
+    )
+    dec = step("2026-12", nov, returned=[outcome("XS202608-H1", "维持现状", "2026-12-05")])
+    closed = dec.filter(pl.col("state") == "closed")
+    jan = step(
+        "2027-01", dec, returned=[outcome("XS202608-H1", "临时救助", "2026-12-05")], closed_before=closed
+    )
+    case = state(jan, "XS202608-H1")
+    assert case["state"] == "reopened"
+    assert case["visit_by"] == RULES.deadlines.issued_on("2027-01") + dt.timedelta(days=7)  # 红: 7 days
+    assert case["opened_on"] == RULES.deadlines.issued_on("2027-01")
+    feb = state(step("2027-02", jan), "XS202608-H1")
+    assert (feb["state"], feb["overdue"]) == ("overdue", True), "past its deadline, not expired"
+
+
+def test_a_reopened_case_ages_from_its_reopening():
+    """Defect 2: a re-check draw first issued in August, closed in September and reopened by a
+    correction in October is not expired in November (its age counts from the reopening)."""
+    case_id = "CC2026H2-H9"
+    closed = cases.conform(
+        pl.DataFrame(
+            [
+                {
+                    **{"month": "2026-09", "case_id": case_id, "kind": "recheck", "household_id": "H9"},
+                    **{
+                        "township_code": T1,
+                        "county_code": T1[:6],
+                        "state": "closed",
+                        "first_month": "2026-07",
+                    },
+                    **{"first_issued_on": dt.date(2026, 8, 1), "issued_on": dt.date(2026, 9, 1)},
+                    **{
+                        "visit_by": dt.date(2026, 9, 30),
+                        "outcome": "维持现状",
+                        "visited_on": dt.date(2026, 9, 10),
+                    },
+                }
+            ]
+        )
+    )
+    reopen = RULES.cases.reopen_outcomes
+    no_leads = pl.DataFrame(schema=LEAD_SCHEMA)
+    roster = pl.DataFrame({"household_id": ["H9"]})
+
+    def month_of(month: str, past: cases.History) -> pl.DataFrame:
+        found = record_ids(doubtful_of(month, []), past, month)
+        return cases.advance(month, RULES, past, no_leads, found, None, roster)
+
+    past = cases.split(
+        "2026-10", closed, outcomes_of([outcome(case_id, "退出", "2026-09-10")]), closed, closed, reopen
+    )
+    oct_ = state(month_of("2026-10", past), case_id)
+    assert (oct_["state"], oct_["visit_by"]) == ("reopened", dt.date(2026, 12, 31))  # re-check: 60 days
+    nov = month_of("2026-11", cases.split("2026-11", month_of("2026-10", past), None, reopen=reopen))
+    assert (state(nov, case_id)["state"], state(nov, case_id)["overdue"]) == ("standing", False)
+
+
+@pytest.mark.parametrize("kind", ["lead", "doubtful"])
+def test_a_correction_does_not_give_a_household_a_second_open_case_of_a_kind(kind):
+    """Defect 3: case A closed in September; in October a worse warning (a changed record) opened
+    case B for the same household; in November a correction of A asks for action. A closes again
+    with the corrected outcome and B, the one open case, is marked changed: one visit, one case."""
+    if kind == "lead":
+        a, b = "XS202608-H1", "XS202610-H1"
+        first, later = {"leads": [lead("H1")]}, {"leads": [lead("H1", "红", visit_by=dt.date(2026, 11, 8))]}
+    else:
+        a, b = "YD202608-H1-deposits", "YD202610-H1-deposits"
+        first, later = (
+            {"doubtful": [("H1", "deposits", "存款 9 万")]},
+            {"doubtful": [("H1", "deposits", "存款 12 万")]},
+        )
+    aug = step("2026-08", None, **first)
+    sep = step("2026-09", aug, returned=[outcome(a, "维持现状", "2026-09-05")])
+    closed = sep.filter(pl.col("state") == "closed")
+    oct_ = step("2026-10", sep, earlier_closed=closed, **later)
+    assert state(oct_, b)["state"] == "new"
+    nov = step(
+        "2026-11",
+        oct_,
+        returned=[outcome(a, "临时救助", "2026-09-05")],
+        earlier_closed=closed,
+        closed_before=closed,
+        **later,
+    )
+    assert nov.filter(pl.col("state") != "closed")["case_id"].to_list() == [b]
+    assert (state(nov, a)["state"], state(nov, a)["outcome"], state(nov, a)["corrects_outcome"]) == (
+        "closed",
+        "临时救助",
+        "维持现状",
+    )
+    assert state(nov, b)["changed"], "the open case is drawn again: its household's picture changed"
+
+
+def test_a_pushed_lead_takes_one_open_case_of_its_household():
+    """Defect 3: should a household ever have two open lead cases, its pushed lead stays one lead."""
+    open_cases = cases.conform(
+        pl.DataFrame(
+            {"case_id": ["XS202610-H1", "XS202608-H1"], "kind": ["lead"] * 2, "household_id": ["H1"] * 2}
+        )
+    )
+    attached = cases.attach_leads(leads_of("2026-11", [lead("H1", "红")]), open_cases)
+    assert attached["lead_id"].to_list() == ["XS202608-H1"]
 
 
 def test_a_month_with_no_outcomes_loses_nothing():
