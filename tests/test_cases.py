@@ -17,6 +17,7 @@ from jobs.cases import lifecycle as cases
 from jobs.means_test.checks import DOUBTFUL_SCHEMA, record_ids
 from jobs.publish import warehouse
 from safetynet.lake import Home, write_parquet
+from safetynet.months import add_months
 from safetynet.rules import PlaceDated, RuleSet, load_rules
 from safetynet.versions import RULES_DIR
 
@@ -603,49 +604,74 @@ def test_a_home_published_before_cases_were_kept_carries_its_issued_work_on(tmp_
     assert not state(sep, "YD202608-H3-deposits")["changed"]
 
 
-def test_v_outcomes_keeps_a_correction_beside_the_original_both_marked(tmp_path):
-    """September read 不符合条件 for H1 and 维持现状 for H2; October read a correction for H1
-    (纳入低保, with its reason) and H2's row again unchanged: both of H1's rows stay, marked."""
+def test_v_outcomes_and_the_countys_table_mark_only_what_the_lifecycle_took_as_a_correction(
+    tmp_path, monkeypatch
+):
+    """September read 不符合条件 for H1 and 维持现状 for H2; October read a correction for H1 (纳入低保,
+    with its reason: the case reopens) and H2's row again with a new note alone (no correction);
+    November read the reopened case's visit (纳入低保 again, a new date: it closes an open case, no
+    correction). v_outcomes keeps every row, marks the one correction (issue 33 review: the
+    November row and H2's note were marked too), and the county's table lists it once."""
+    import safetynet.lake as lake_module
     from jobs.export.lists import ISSUED_SCHEMA
+    from portal.corrections import corrections
 
-    issued = pl.DataFrame(
-        {
-            "month": ["2026-08"] * 2,
-            "id": ["XS202608-H1", "XS202608-H2"],
-            "kind": ["lead"] * 2,
-            "household_id": ["H1", "H2"],
-            "township_code": [T1] * 2,
-            "issued_on": [dt.date(2026, 9, 1)] * 2,
-            "visit_by": [dt.date(2026, 9, 8)] * 2,
-        },
-        schema=ISSUED_SCHEMA,
-    )
-    lake = tmp_path / "lake"
-    write_parquet(issued, lake / "month=2026-08" / "build=b" / "_issued" / "data.parquet")
+    def row(case_id, result, visited, note, month, line):
+        return {
+            **outcome(case_id, result, visited),
+            "note": note,
+            "source_file": f"{month}.csv",
+            "source_row": line,
+        }
+
     returned = {
-        "2026-09": [("XS202608-H1", "不符合条件", None), ("XS202608-H2", "维持现状", None)],
-        "2026-10": [("XS202608-H1", "纳入低保", "复核发现收入低于标准"), ("XS202608-H2", "维持现状", None)],
+        "2026-09": [row("XS202608-H1", "不符合条件", "2026-09-05", None, "2026-09", 2)]
+        + [row("XS202608-H2", "维持现状", "2026-09-05", None, "2026-09", 3)],
+        "2026-10": [row("XS202608-H1", "纳入低保", "2026-09-05", "复核发现收入低于标准", "2026-10", 2)]
+        + [row("XS202608-H2", "维持现状", "2026-09-05", "补充说明", "2026-10", 3)],
+        "2026-11": [row("XS202608-H1", "纳入低保", "2026-11-03", "已办理", "2026-11", 2)],
     }
+    months = {"2026-08": step("2026-08", None, leads=[lead("H1"), lead("H2")])}
+    closed = None
+    for month, rows in returned.items():
+        months[month] = step(month, months[add_months(month, -1)], returned=rows, closed_before=closed)
+        closed = pl.concat([cases.conform(f).filter(pl.col("state") == "closed") for f in months.values()])
+    home = write_months(tmp_path, months)
+    lake = tmp_path / "lake"
+    issued = months["2026-08"].select(
+        "month",
+        id="case_id",
+        kind="kind",
+        household_id="household_id",
+        township_code="township_code",
+        issued_on="issued_on",
+        visit_by="visit_by",
+    )
+    write_parquet(issued.cast(ISSUED_SCHEMA), lake / "month=2026-08" / "build=b" / "_issued" / "data.parquet")
     for month, rows in returned.items():
         frame = pl.DataFrame(
-            [
-                {**outcome(i, o, "2026-09-05"), "note": n, "source_file": f"{month}.csv", "source_row": r + 2}
-                for r, (i, o, n) in enumerate(rows)
-            ],
-            schema_overrides={"note": pl.String, "upload_sha256": pl.String, "referred_to": pl.String},
+            rows, schema_overrides={"note": pl.String, "upload_sha256": pl.String, "referred_to": pl.String}
         )
         write_parquet(frame, lake / f"month={month}" / "build=b" / "outcomes" / "data.parquet")
     got = query(
-        Home(tmp_path),
-        ["2026-08", "2026-09", "2026-10"],
+        home,
+        list(months),
         "select lead_id, month, outcome, is_correction, superseded, corrects_outcome, "
         "corrects_source_file, corrects_source_row from v_outcomes order by lead_id, month",
     )
     assert got.rows() == [
         ("XS202608-H1", "2026-09", "不符合条件", False, True, None, None, None),
-        ("XS202608-H1", "2026-10", "纳入低保", True, False, "不符合条件", "2026-09.csv", 2),
+        ("XS202608-H1", "2026-10", "纳入低保", True, True, "不符合条件", "2026-09.csv", 2),
+        ("XS202608-H1", "2026-11", "纳入低保", False, False, None, None, None),
         ("XS202608-H2", "2026-09", "维持现状", False, True, None, None, None),
         ("XS202608-H2", "2026-10", "维持现状", False, False, None, None, None),
+    ]
+    monkeypatch.setattr(
+        lake_module, "read_catalog", lambda root, commit=None: {m: {"build": "b"} for m in months}
+    )
+    shown = corrections(Home(tmp_path), None, "2026-11", T1[:6])
+    assert shown.select("lead_id", "was", "now", "read_in").rows() == [
+        ("XS202608-H1", "不符合条件", "纳入低保", "2026-10")
     ]
 
 
