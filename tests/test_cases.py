@@ -921,6 +921,52 @@ def test_a_record_ranks_by_the_yield_its_check_has_learned():
     assert dict(aug.select("household_id", "state").iter_rows()) == {"H1": "queued", "H2": "new"}
 
 
+@pytest.mark.parametrize("kind", ["lead", "doubtful"])
+def test_a_corrected_case_counts_once_in_the_yields_and_as_a_correction_in_the_kpis(tmp_path, kind):
+    """Issue 33 review, defect 8: two cases closed 不符合条件 in September; October reads a
+    correction of each: case 1 to a conclusion that asks for action (reopened: open as of October,
+    not visited), case 2 to 无法核实 (closed again: counted once, by its corrected outcome). v_kpis
+    counts October's two corrections as corrections, not visits."""
+    if kind == "lead":
+        one, two = "XS202608-H1", "XS202608-H2"
+        first = {"leads": [lead("H1", rules=("a",)), lead("H2", rules=("a",))]}
+        helpful = "纳入低保"
+    else:
+        one, two = "YD202608-H1-deposits", "YD202608-H2-deposits"
+        first = {"doubtful": [("H1", "deposits", "存款 9 万"), ("H2", "deposits", "存款 8 万")]}
+        helpful = "退出"
+    aug = step("2026-08", None, **first)
+    sep = step(
+        "2026-09",
+        aug,
+        returned=[outcome(one, "不符合条件", "2026-09-05"), outcome(two, "不符合条件", "2026-09-05")],
+    )
+    closed = sep.filter(pl.col("state") == "closed")
+    oct_ = step(
+        "2026-10",
+        sep,
+        returned=[outcome(one, helpful, "2026-09-05"), outcome(two, "无法核实", "2026-09-05")],
+        closed_before=closed,
+    )
+    home = write_months(tmp_path, {"2026-08": aug, "2026-09": sep, "2026-10": oct_})
+    months = ["2026-08", "2026-09", "2026-10"]
+    view, key = ("v_rule_yield", "rule_id") if kind == "lead" else ("v_check_yield", "check_id")
+    number = "leads" if kind == "lead" else "records"
+    got = query(home, months, f"select month, {number}, visited, helpful from {view} order by month, {key}")
+    assert got.rows() == [("2026-08", 2, 0, 0), ("2026-09", 2, 2, 0), ("2026-10", 2, 1, 0)]
+    kpis = query(
+        home,
+        months,
+        "select month, visited, not_eligible, unverifiable, corrected, reopened, listed from v_kpis "
+        f"where kind = '{kind}' and area_level = 'province' order by month",
+    )
+    assert kpis.rows() == [
+        ("2026-08", 0, 0, 0, 0, 0, 2),
+        ("2026-09", 2, 2, 0, 0, 0, 0),
+        ("2026-10", 0, 0, 0, 2, 1, 1),
+    ]
+
+
 def test_check_yield_on_hand_built_months(tmp_path):
     """Three 应退 records of one check and an 应保 record: 退出 is what an 应退 record's visit is
     for, assistance what an 应保 record's is for (rules/outcomes/cases.yaml)."""
