@@ -7,7 +7,8 @@ A case is a pushed lead, a doubtful record or a re-check draw. Each month it is 
     standing   issued before, no outcome yet (the household is not handed the same work as new)
     escalated  a standing lead that got a worse colour or a new reason: a fresh deadline
     overdue    no outcome by its deadline: on the township's sheet 逾期未回传
-    expired    open longer than `expire_after_months` (rules/outcomes/cases.yaml): still listed,
+    expired    open longer than `expire_after_months` (rules/outcomes/cases.yaml) since it was
+               opened (`opened_on`: first issued or reopened): still listed,
                counted as expired unvisited, never dropped
     closed     an outcome came back this month (only an outcome closes a case), or a correction to a
                closed case's outcome came back and its new conclusion asks for no action
