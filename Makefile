@@ -85,10 +85,12 @@ check: install
 # once; the longest modules start first (tests/conftest.py). The real-service test runs beside them
 # in a process of its own, so that its minutes overlap theirs; its output is kept in $(SERVICES_LOG)
 # and shown after theirs (tests/test_services.py's `rules` says what made it fail on a busy
-# machine, and why its sensor now looks every 15 s).
+# machine, and why its sensor now looks every 15 s). Interrupted, it is sent SIGTERM, which the
+# test takes as an interrupt and stops its services.
 SERVICES_LOG := .pytest-services.log
 test: install postgresql redis chromium
 	@$(VENV)/bin/python -m pytest -m services -p no:cacheprovider >$(SERVICES_LOG) 2>&1 & services=$$!; \
+	trap 'kill $$services 2>/dev/null; wait $$services; exit 130' INT TERM; \
 	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not services"; \
 	rest=$$?; wait $$services; real=$$?; \
 	echo "--- the real-service test (tests/test_services.py), run beside the rest:"; cat $(SERVICES_LOG); \

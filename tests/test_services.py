@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -92,6 +93,20 @@ def in_process(landing, tmp_path_factory) -> Iterator[Callable[[], Path]]:
     if months.poll() is None:  # the test failed before it compared
         months.kill()
         months.wait()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def terminated_as_interrupted() -> Iterator[None]:
+    """`make test` runs this test in the background, where the shell leaves an interrupt (Ctrl-C)
+    ignored, and stops it with SIGTERM: taken here as an interrupt, so that the services and the
+    database are stopped on the way out instead of left running."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    yield
+    signal.signal(signal.SIGTERM, previous)
 
 
 def finished(af, run_id: str):
