@@ -90,12 +90,19 @@ check: install
 	$(VENV)/bin/python -m pytest -m "not slow and not services and not browser" -n $(PYTEST_WORKERS)
 
 # Everything, as CI runs it. A module's tests stay on one process, so its module fixtures are built
-# once; the longest modules start first (tests/conftest.py). The real-service test runs alone
-# afterwards: beside another test process its backfill's sensor was retried before the month it
-# waits for was published, and the test failed.
+# once; the longest modules start first (tests/conftest.py). The real-service test runs beside them
+# in a process of its own, so that its minutes overlap theirs; its output is kept in $(SERVICES_LOG)
+# and shown after theirs (tests/test_services.py's `rules` says what made it fail on a busy
+# machine, and why its sensor now looks every 15 s). Interrupted, it is sent SIGTERM, which the
+# test takes as an interrupt and stops its services.
+SERVICES_LOG := .pytest-services.log
 test: install postgresql redis chromium libreoffice
-	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not services"
-	$(VENV)/bin/python -m pytest -m services
+	@$(VENV)/bin/python -m pytest -m services -p no:cacheprovider >$(SERVICES_LOG) 2>&1 & services=$$!; \
+	trap 'kill $$services 2>/dev/null; wait $$services; exit 130' INT TERM; \
+	$(VENV)/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not services"; \
+	rest=$$?; wait $$services; real=$$?; \
+	echo "--- the real-service test (tests/test_services.py), run beside the rest:"; cat $(SERVICES_LOG); \
+	[ $$rest -eq 0 ] && [ $$real -eq 0 ]
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -127,4 +134,4 @@ bench-field: install
 	$(VENV)/bin/python benchmarks/field_bench.py $(FIELD_ARGS)
 
 clean:
-	rm -rf $(DEMO) .bench site .pytest_cache .ruff_cache
+	rm -rf $(DEMO) .bench site .pytest_cache .ruff_cache $(SERVICES_LOG)

@@ -8,18 +8,22 @@ which the process of one prefecture's task is killed (SIGKILL, as a lost worker)
 succeeds; a trigger with no month (refused at once); a release gate that trips, is held, rejected (nothing
 published), then approved in a new run; a backfill created with more active runs than months
 allowed, whose second month waits for the first and for its readiness marker written after the
-backfill started. The months published equal those of the same job run in this process.
+backfill started. The months published equal those of the same jobs run in another process
+(tests/direct.py), which runs beside the services.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, safetynet
-from direct import run
 from services import airflow, postgres, redis
 
 from jobs.publish import manifest
@@ -47,22 +51,83 @@ def landing(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def rules(tmp_path_factory) -> Path:
-    """The rules, with the readiness marker looked for every 3 seconds (schedule.yaml is not part
-    of the rule version, so builds are the same as with the shipped rules)."""
+    """The rules, with the readiness marker looked for every 15 seconds (schedule.yaml is not part
+    of the rule version, so builds are the same as with the shipped rules).
+
+    Not shorter: the sensor waits in reschedule mode, each look a process of the same try, and
+    Airflow 3.3.2 fails that try when the next look is queued before the executor has reported the
+    previous one's process as finished ("reported that the task instance ... finished with state
+    success, but the task instance's state attribute is queued"). That report took up to 6.2 s on a
+    busy 2-core machine; with a look every 3 seconds, October's sensor failed three tries while it
+    waited for September, and the backfill with it."""
     path = tmp_path_factory.mktemp("rules") / "rules"
     shutil.copytree(ROOT / "rules", path)
     schedule = path / "release" / "schedule.yaml"
     schedule.write_text(
-        schedule.read_text(encoding="utf-8").replace("ready_poke_minutes: 10", "ready_poke_minutes: 0.05"),
+        schedule.read_text(encoding="utf-8").replace("ready_poke_minutes: 10", "ready_poke_minutes: 0.25"),
         encoding="utf-8",
     )
     return path
+
+
+@pytest.fixture(scope="module")
+def in_process(landing, tmp_path_factory) -> Iterator[Callable[[], Path]]:
+    """The same months run by the same jobs in another process (tests/direct.py), started before the
+    services so that it runs while they do; calling the fixture's value waits for it and gives its
+    home. The landing's readiness markers, which the test takes away and puts back, are no part of
+    a delivery."""
+    home = tmp_path_factory.mktemp("direct") / "home"
+    log = home.parent / "direct.log"
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); from direct import run\n"
+        f"for month in {MONTHS!r}: run(month, {str(landing)!r}, {str(home)!r}, f'direct-{{month}}')"
+    )
+    with open(log, "w") as out:
+        months = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT)
+
+    def done() -> Path:
+        assert months.wait(timeout=900) == 0, log.read_text()[-3000:]
+        return home
+
+    yield done
+    if months.poll() is None:  # the test failed before it compared
+        months.kill()
+        months.wait()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def terminated_as_interrupted() -> Iterator[None]:
+    """`make test` runs this test in the background, where the shell leaves an interrupt (Ctrl-C)
+    ignored, and stops it with SIGTERM: taken here as an interrupt, so that the services and the
+    database are stopped on the way out instead of left running."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    yield
+    signal.signal(signal.SIGTERM, previous)
 
 
 def finished(af, run_id: str):
     def check():
         state = af.api("GET", f"/dags/{DAG}/dagRuns/{run_id}")["state"]
         return state if state in ("success", "failed") else None
+
+    return check
+
+
+def marker_awaited(af, home: Path, run_id: str):
+    """The run's entry once its sensor waits for the readiness marker; a failed run fails the test
+    at once (with the services' logs) instead of being waited for."""
+
+    def check():
+        entry = run_log(home, run_id)
+        if "_READY" in (entry.get("waiting_for") or ""):
+            return entry
+        if af.api("GET", f"/dags/{DAG}/dagRuns/{run_id}")["state"] == "failed":
+            raise AssertionError(f"{run_id} failed before it waited for its marker: {entry}\n{af.tail()}")
+        return None
 
     return check
 
@@ -84,7 +149,7 @@ def answer(af, run_id: str, option: str) -> None:
     )
 
 
-def test_the_dag_under_the_real_services(landing, rules, tmp_path):
+def test_the_dag_under_the_real_services(landing, rules, in_process, tmp_path):
     home = tmp_path / "home"
     env = {
         "SAFETYNET_LANDING": str(landing),
@@ -151,10 +216,7 @@ def test_the_dag_under_the_real_services(landing, rules, tmp_path):
         assert len(backfill) == 2
         october = next(r["dag_run_id"] for r in backfill if r["logical_date"].startswith("2026-09-30T16"))
         september = next(r["dag_run_id"] for r in backfill if r["dag_run_id"] != october)
-        waits = af.wait_for(
-            "October to wait for its readiness marker",
-            lambda: "_READY" in (run_log(home, october).get("waiting_for") or "") and run_log(home, october),
-        )
+        waits = af.wait_for("October to wait for its readiness marker", marker_awaited(af, home, october))
         assert "2026-09" in Home(home).catalog  # it waited for September first
         (landing / "2026-10" / "_READY").touch()
         assert af.wait_for("October", finished(af, october)) == "success", waits
@@ -176,10 +238,8 @@ def test_the_dag_under_the_real_services(landing, rules, tmp_path):
     kinds = [(a["kind"], a.get("task")) for a in alerts.read(home)]
     assert ("failure", "wait") in kinds and ("failure", "approve") in kinds
 
-    # the same months as the same jobs run in this process, byte for byte
-    other = tmp_path / "direct"
-    for month in MONTHS:
-        run(month, str(landing), str(other), f"direct-{month}")
+    # the same months as the same jobs run in another process, byte for byte
+    other = in_process()
     for month in MONTHS:
         mine, theirs = Home(home).build_dir(month), Home(other).build_dir(month)
         assert mine.name == theirs.name, month

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -212,3 +213,17 @@ def test_a_wrong_setting_breaks_only_what_reads_it(clean):
         text=True,
     )
     assert done.returncode == 0 and "imported" in done.stdout, done.stderr[-2000:]
+
+
+def test_celery_workers_import_libraries_once_but_none_of_this_repositorys_code():
+    """A worker keeps what it imported for its whole life: this repository's modules would outlive a
+    change of their files, from which the build's code version is taken (safetynet/versions.py)."""
+    from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
+
+    from safetynet.celery_config import CELERY_CONFIG, PRELOADED
+
+    assert {k: v for k, v in CELERY_CONFIG.items() if k != "imports"} == DEFAULT_CELERY_CONFIG
+    assert CELERY_CONFIG["imports"] == PRELOADED and "great_expectations" in PRELOADED
+    own = {"cli", "dags", "jobs", "portal", "safetynet", "synthetic"}
+    assert not {name.split(".")[0] for name in PRELOADED} & own
+    assert all(importlib.util.find_spec(name.split(".")[0]) for name in PRELOADED)
