@@ -98,21 +98,24 @@ class Clerk:
             k: int(self.page.inner_text(f"#{k}")) for k in ("accepted", "refused", "skipped", "unchanged")
         }
 
-    def portrait(self, household: str) -> dict[str, object]:
-        """The household found on the worklist and its portrait opened from the row's link: each
-        case's state and the history's events (事项 -> 说明)."""
+    def portrait(self, case_id: str, household: str) -> dict[str, object]:
+        """The case found on the worklist by its household and its portrait opened from the case's
+        row: each case's (state, 核查结论), the history's events, and the case's line on top."""
         self.page.goto(f"{self.url}/worklist/{self.township}?q={household}")
-        self.page.click(f"a.portrait[href$='/{household}'] >> nth=0")
+        self.page.click(f"#cases tr:has(td:text-is('{case_id}')) a.portrait")
         assert "案件状态与经过" in self.page.content()
         states = {
-            tr.query_selector("td").inner_text(): tr.query_selector("td.state").inner_text()
+            tr.query_selector("td").inner_text(): (
+                tr.query_selector("td.state").inner_text(),
+                tr.query_selector_all("td")[-1].inner_text(),
+            )
             for tr in self.page.query_selector_all("#case-states tr")[1:]
         }
         events = [
             [td.inner_text() for td in tr.query_selector_all("td")]
             for tr in self.page.query_selector_all("#history tr")[1:]
         ]
-        return {"states": states, "events": events}
+        return {"states": states, "events": events, "case": self.page.inner_text("p.case")}
 
 
 def fill(source: Path, target: Path, rows: dict[int, dict[str, object]], drop: tuple[int, ...] = ()) -> Path:
@@ -343,8 +346,8 @@ def sees_the_outcomes_read(clerk: Clerk, home: Path, q, leads: list[str], househ
     assert set(leads) <= set(closed) and closed.len() >= 2 + FILLED_DOUBTFUL
     clerk.page.goto(f"{clerk.url}/worklist/{clerk.township}")
     assert f"已结案 {closed.len()}" in clerk.page.content()
-    seen = clerk.portrait(household)
-    assert seen["states"][leads[1]] == "已结案", seen
+    seen = clerk.portrait(leads[1], household)
+    assert seen["states"][leads[1]] == ("已结案", "不符合条件"), seen
     mine = [e for e in seen["events"] if e[1] == leads[1]]
     assert ["已读取", "2026年09月数据运行读取了回传的核查结论"] in [e[2:] for e in mine], mine
     assert "已结案" in [e[2] for e in mine], mine
@@ -385,8 +388,9 @@ def corrects_a_closed_case(clerk: Clerk, lead_file: Path, doubtful_file: Path, l
 def sees_the_correction_read(clerk: Clerk, lead: str, household: str, was: str) -> None:
     """7. The month after: the portrait's history shows the 更正 and the case reopened on the new
     list, to visit again."""
-    seen = clerk.portrait(household)
-    assert seen["states"][lead] == "待核查", seen
+    seen = clerk.portrait(lead, household)
+    assert seen["states"][lead] == ("待核查", "纳入低保"), seen
+    assert f"线索编号 {lead}" in seen["case"] and "待核查" in seen["case"], seen["case"]
     events = [e[2:] for e in seen["events"] if e[1] == lead]
     assert [label for label, _ in events].count("更正") == 1, events
     (detail,) = [d for label, d in events if label == "更正"]
