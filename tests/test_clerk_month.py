@@ -386,8 +386,8 @@ def corrects_a_closed_case(clerk: Clerk, lead_file: Path, doubtful_file: Path, l
 
 
 def sees_the_correction_read(clerk: Clerk, lead: str, household: str, was: str) -> None:
-    """7. The month after: the portrait's history shows the 更正 and the case reopened on the new
-    list, to visit again."""
+    """7. The month after: the portrait's history keeps the original conclusion and shows the 更正
+    and the case reopened on the new list, to visit again with the corrected conclusion."""
     seen = clerk.portrait(lead, household)
     assert seen["states"][lead] == ("待核查", "纳入低保"), seen
     assert f"线索编号 {lead}" in seen["case"] and "待核查" in seen["case"], seen["case"]
@@ -395,6 +395,7 @@ def sees_the_correction_read(clerk: Clerk, lead: str, household: str, was: str) 
     assert [label for label, _ in events].count("更正") == 1, events
     (detail,) = [d for label, d in events if label == "更正"]
     assert "重新打开" in detail, events
+    assert [d for label, d in events if label == "已结案"] == [f"核查结论 {was}，核查日期 2026-09-04"], "kept"
     (reissued,) = [d for label, d in events if label == "下发" and d.startswith("2026年10月")]
     assert "（更正后重新打开）" in reissued, events
     assert dt.date.fromisoformat(reissued.rsplit(" ", 1)[1]) > dt.date(2026, 11, 1), "a fresh deadline"
