@@ -57,6 +57,16 @@ class UploadRefused(SafetynetError):
     """An upload refused as a whole; the message is in Chinese, for the township's staff."""
 
 
+# the columns of `Row.content`, in order
+CONTENT = ("outcome", "visited_on", "referred_to", "note")
+
+
+def corrected_part(content: tuple) -> tuple:
+    """What a correction (更正) compares of a `Row.content` (jobs/cases/lifecycle.py `CORRECTED`:
+    conclusion, date, referral; a note alone changes nothing)."""
+    return tuple(v for c, v in zip(CONTENT, content, strict=True) if c in lifecycle.CORRECTED)
+
+
 @dataclass
 class Row:
     line: int  # the row number staff see in Excel (or the CSV line)
@@ -72,7 +82,7 @@ class Row:
 
     @property
     def content(self) -> tuple:
-        """What an outcome says: conclusion, date, referral and note."""
+        """What an outcome says: conclusion, date, referral and note (`CONTENT`)."""
         day = self.visited_on.isoformat() if self.visited_on else None
         return (self.outcome, day, self.referred_to, self.note)
 
@@ -374,20 +384,31 @@ def read_back(home: Home, ids: list[str]) -> dict[str, Returned]:
 
 def against_returned(rows: list[Row], read: dict[str, Returned], waiting: dict[str, tuple]) -> None:
     """Each accepted row against what its id already has: the outcome uploaded and not yet read
-    (`waiting`: id -> content) or the one a run read (`read`). The same content is 无变化; a change
-    to a closed case's outcome is a correction that needs its reason in 备注."""
+    (`waiting`: id -> content), else the one a run read (`read`); the later upload wins. The same
+    content is 无变化, and so is a closed case's outcome with a new note alone (`corrected_part`);
+    a change to a closed case's outcome is a correction that needs its reason in 备注; a row back to
+    the outcome read, replacing a correction uploaded and not yet read, takes that correction back."""
     for row in rows:
         if row.status != "接受":
             continue
         before, done = waiting.get(row.id), read.get(row.id)
-        if row.content in (before, done.content if done else None):
-            when = (
-                "此前上传、尚待月度运行读取的结果"
-                if row.content == before
-                else f"{done.month} 月已入库的结论"
-            )
-            row.status, row.reason = "无变化", f"与{when}相同，未重复写入"
-        elif done is not None and done.closed:
+        if before is not None and row.content == before:
+            row.status, row.reason = "无变化", "与此前上传、尚待月度运行读取的结果相同，未重复写入"
+        elif done is None:
+            continue
+        elif before is None and row.content == done.content:
+            row.status, row.reason = "无变化", f"与{done.month} 月已入库的结论相同，未重复写入"
+        elif not done.closed:
+            continue
+        elif corrected_part(row.content) == corrected_part(done.content):
+            if before is not None:
+                row.reason = "撤回此前上传的更正：恢复为已入库的结论"
+            else:
+                row.status = "无变化"
+                row.reason = (
+                    f"与{done.month} 月已入库的结论、核查日期和转介部门相同；只改“备注”不算更正，未写入"
+                )
+        else:
             change = f"原结论“{done.outcome}”（{done.month} 月入库）→“{row.outcome}”"
             if row.note is None or row.note == done.content[3]:
                 row.status = "拒绝"

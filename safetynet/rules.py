@@ -717,6 +717,11 @@ def load_population(root: Path = RULES_DIR, month: str | None = None) -> Populat
     return _population(root, _first_day(month))
 
 
+def load_case_rules(root: Path = RULES_DIR, month: str | None = None) -> CaseRules:
+    """Only how cases live (rules/outcomes/cases.yaml): what the portal's upload page names."""
+    return _cases(root, _first_day(month))
+
+
 # --- settings that never change a result ------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from jobs.cases import lifecycle as cases
 from jobs.means_test.checks import DOUBTFUL_SCHEMA, record_ids
 from jobs.publish import warehouse
 from safetynet.lake import Home, write_parquet
+from safetynet.months import add_months
 from safetynet.rules import PlaceDated, RuleSet, load_rules
 from safetynet.versions import RULES_DIR
 
@@ -254,13 +255,15 @@ def test_a_corrected_closed_case_follows_the_new_conclusion_and_reopens_where_it
         assert case_id not in set(step("2026-11", oct_)["case_id"])
         return
     issued = RULES.deadlines.issued_on("2026-10")
-    days = (state(aug, case_id)["visit_by"] - state(aug, case_id)["first_issued_on"]).days
+    days = {"lead": 7, "doubtful": 30}[kind]  # rules/outcomes/deadlines.yaml: 橙 lead, 应退 record
     assert (case["sheet"], case["outcome"], case["changed"], case["overdue"]) == ("main", None, True, False)
-    assert case["visit_by"] == issued + dt.timedelta(days=days), "as many days as when first issued"
+    assert case["visit_by"] == issued + dt.timedelta(days=days), "the deadline rules' days, as a new case"
     nov = state(step("2026-11", oct_), case_id)
-    # from the next month it stands like any open case: past its deadline, and past the open limit
-    # counted from the first issue (rules/outcomes/cases.yaml expire_after_months)
-    assert (nov["state"], nov["sheet"]) == ("expired", "overdue")
+    # from the next month it stands like any open case: overdue only past its new deadline, and its
+    # age counted from the reopening (before issue 33's review this asserted ("expired", "overdue"):
+    # the age counted from the first issue, so a case reopened in October expired in November)
+    expected_nov = {"lead": ("overdue", "overdue"), "doubtful": ("standing", "main")}[kind]
+    assert (nov["state"], nov["sheet"]) == expected_nov
     dec = step(
         "2026-12",
         step("2026-11", oct_),
@@ -286,6 +289,118 @@ def test_a_reopened_lead_that_a_worse_warning_also_finds_is_one_case_reopened_wi
     assert (case["state"], case["level"], case["sheet"]) == ("reopened", "红", "main")
     assert case["visit_by"] == RULES.deadlines.issued_on("2026-10") + dt.timedelta(days=7)
     assert "XS202610-H1" not in set(oct_["case_id"]), "the household's lead stands on the reopened case"
+
+
+def test_a_reopened_case_gets_the_deadline_rules_days_not_those_an_escalation_gave_it():
+    """Issue 33 review, defect 1: H1's lead escalated in November (a fresh deadline far from its
+    first issue), closed in December and was corrected in January: the reopened case's deadline is
+    the rules' days for a 红 lead from January's list, not the escalated span again."""
+    aug = step("2026-08", None, leads=[lead("H1")])
+    nov = step(
+        "2026-11",
+        step("2026-10", step("2026-09", aug)),
+        leads=[lead("H1", "红", visit_by=dt.date(2026, 12, 8))],
+    )
+    dec = step("2026-12", nov, returned=[outcome("XS202608-H1", "维持现状", "2026-12-05")])
+    closed = dec.filter(pl.col("state") == "closed")
+    jan = step(
+        "2027-01", dec, returned=[outcome("XS202608-H1", "临时救助", "2026-12-05")], closed_before=closed
+    )
+    case = state(jan, "XS202608-H1")
+    assert case["state"] == "reopened"
+    assert case["visit_by"] == RULES.deadlines.issued_on("2027-01") + dt.timedelta(days=7)  # 红: 7 days
+    assert case["opened_on"] == RULES.deadlines.issued_on("2027-01")
+    feb = state(step("2027-02", jan), "XS202608-H1")
+    assert (feb["state"], feb["overdue"]) == ("overdue", True), "past its deadline, not expired"
+
+
+def test_a_reopened_case_ages_from_its_reopening():
+    """Defect 2: a re-check draw first issued in August, closed in September and reopened by a
+    correction in October is not expired in November (its age counts from the reopening)."""
+    case_id = "CC2026H2-H9"
+    closed = cases.conform(
+        pl.DataFrame(
+            [
+                {
+                    **{"month": "2026-09", "case_id": case_id, "kind": "recheck", "household_id": "H9"},
+                    **{
+                        "township_code": T1,
+                        "county_code": T1[:6],
+                        "state": "closed",
+                        "first_month": "2026-07",
+                    },
+                    **{"first_issued_on": dt.date(2026, 8, 1), "issued_on": dt.date(2026, 9, 1)},
+                    **{
+                        "visit_by": dt.date(2026, 9, 30),
+                        "outcome": "维持现状",
+                        "visited_on": dt.date(2026, 9, 10),
+                    },
+                }
+            ]
+        )
+    )
+    reopen = RULES.cases.reopen_outcomes
+    no_leads = pl.DataFrame(schema=LEAD_SCHEMA)
+    roster = pl.DataFrame({"household_id": ["H9"]})
+
+    def month_of(month: str, past: cases.History) -> pl.DataFrame:
+        found = record_ids(doubtful_of(month, []), past, month)
+        return cases.advance(month, RULES, past, no_leads, found, None, roster)
+
+    past = cases.split(
+        "2026-10", closed, outcomes_of([outcome(case_id, "退出", "2026-09-10")]), closed, closed, reopen
+    )
+    oct_ = state(month_of("2026-10", past), case_id)
+    assert (oct_["state"], oct_["visit_by"]) == ("reopened", dt.date(2026, 12, 31))  # re-check: 60 days
+    nov = month_of("2026-11", cases.split("2026-11", month_of("2026-10", past), None, reopen=reopen))
+    assert (state(nov, case_id)["state"], state(nov, case_id)["overdue"]) == ("standing", False)
+
+
+@pytest.mark.parametrize("kind", ["lead", "doubtful"])
+def test_a_correction_does_not_give_a_household_a_second_open_case_of_a_kind(kind):
+    """Defect 3: case A closed in September; in October a worse warning (a changed record) opened
+    case B for the same household; in November a correction of A asks for action. A closes again
+    with the corrected outcome and B, the one open case, is marked changed: one visit, one case."""
+    if kind == "lead":
+        a, b = "XS202608-H1", "XS202610-H1"
+        first, later = {"leads": [lead("H1")]}, {"leads": [lead("H1", "红", visit_by=dt.date(2026, 11, 8))]}
+    else:
+        a, b = "YD202608-H1-deposits", "YD202610-H1-deposits"
+        first, later = (
+            {"doubtful": [("H1", "deposits", "存款 9 万")]},
+            {"doubtful": [("H1", "deposits", "存款 12 万")]},
+        )
+    aug = step("2026-08", None, **first)
+    sep = step("2026-09", aug, returned=[outcome(a, "维持现状", "2026-09-05")])
+    closed = sep.filter(pl.col("state") == "closed")
+    oct_ = step("2026-10", sep, earlier_closed=closed, **later)
+    assert state(oct_, b)["state"] == "new"
+    nov = step(
+        "2026-11",
+        oct_,
+        returned=[outcome(a, "临时救助", "2026-09-05")],
+        earlier_closed=closed,
+        closed_before=closed,
+        **later,
+    )
+    assert nov.filter(pl.col("state") != "closed")["case_id"].to_list() == [b]
+    assert (state(nov, a)["state"], state(nov, a)["outcome"], state(nov, a)["corrects_outcome"]) == (
+        "closed",
+        "临时救助",
+        "维持现状",
+    )
+    assert state(nov, b)["changed"], "the open case is drawn again: its household's picture changed"
+
+
+def test_a_pushed_lead_takes_one_open_case_of_its_household():
+    """Defect 3: should a household ever have two open lead cases, its pushed lead stays one lead."""
+    open_cases = cases.conform(
+        pl.DataFrame(
+            {"case_id": ["XS202610-H1", "XS202608-H1"], "kind": ["lead"] * 2, "household_id": ["H1"] * 2}
+        )
+    )
+    attached = cases.attach_leads(leads_of("2026-11", [lead("H1", "红")]), open_cases)
+    assert attached["lead_id"].to_list() == ["XS202608-H1"]
 
 
 def test_a_month_with_no_outcomes_loses_nothing():
@@ -489,49 +604,74 @@ def test_a_home_published_before_cases_were_kept_carries_its_issued_work_on(tmp_
     assert not state(sep, "YD202608-H3-deposits")["changed"]
 
 
-def test_v_outcomes_keeps_a_correction_beside_the_original_both_marked(tmp_path):
-    """September read 不符合条件 for H1 and 维持现状 for H2; October read a correction for H1
-    (纳入低保, with its reason) and H2's row again unchanged: both of H1's rows stay, marked."""
+def test_v_outcomes_and_the_countys_table_mark_only_what_the_lifecycle_took_as_a_correction(
+    tmp_path, monkeypatch
+):
+    """September read 不符合条件 for H1 and 维持现状 for H2; October read a correction for H1 (纳入低保,
+    with its reason: the case reopens) and H2's row again with a new note alone (no correction);
+    November read the reopened case's visit (纳入低保 again, a new date: it closes an open case, no
+    correction). v_outcomes keeps every row, marks the one correction (issue 33 review: the
+    November row and H2's note were marked too), and the county's table lists it once."""
+    import safetynet.lake as lake_module
     from jobs.export.lists import ISSUED_SCHEMA
+    from portal.corrections import corrections
 
-    issued = pl.DataFrame(
-        {
-            "month": ["2026-08"] * 2,
-            "id": ["XS202608-H1", "XS202608-H2"],
-            "kind": ["lead"] * 2,
-            "household_id": ["H1", "H2"],
-            "township_code": [T1] * 2,
-            "issued_on": [dt.date(2026, 9, 1)] * 2,
-            "visit_by": [dt.date(2026, 9, 8)] * 2,
-        },
-        schema=ISSUED_SCHEMA,
-    )
-    lake = tmp_path / "lake"
-    write_parquet(issued, lake / "month=2026-08" / "build=b" / "_issued" / "data.parquet")
+    def row(case_id, result, visited, note, month, line):
+        return {
+            **outcome(case_id, result, visited),
+            "note": note,
+            "source_file": f"{month}.csv",
+            "source_row": line,
+        }
+
     returned = {
-        "2026-09": [("XS202608-H1", "不符合条件", None), ("XS202608-H2", "维持现状", None)],
-        "2026-10": [("XS202608-H1", "纳入低保", "复核发现收入低于标准"), ("XS202608-H2", "维持现状", None)],
+        "2026-09": [row("XS202608-H1", "不符合条件", "2026-09-05", None, "2026-09", 2)]
+        + [row("XS202608-H2", "维持现状", "2026-09-05", None, "2026-09", 3)],
+        "2026-10": [row("XS202608-H1", "纳入低保", "2026-09-05", "复核发现收入低于标准", "2026-10", 2)]
+        + [row("XS202608-H2", "维持现状", "2026-09-05", "补充说明", "2026-10", 3)],
+        "2026-11": [row("XS202608-H1", "纳入低保", "2026-11-03", "已办理", "2026-11", 2)],
     }
+    months = {"2026-08": step("2026-08", None, leads=[lead("H1"), lead("H2")])}
+    closed = None
+    for month, rows in returned.items():
+        months[month] = step(month, months[add_months(month, -1)], returned=rows, closed_before=closed)
+        closed = pl.concat([cases.conform(f).filter(pl.col("state") == "closed") for f in months.values()])
+    home = write_months(tmp_path, months)
+    lake = tmp_path / "lake"
+    issued = months["2026-08"].select(
+        "month",
+        id="case_id",
+        kind="kind",
+        household_id="household_id",
+        township_code="township_code",
+        issued_on="issued_on",
+        visit_by="visit_by",
+    )
+    write_parquet(issued.cast(ISSUED_SCHEMA), lake / "month=2026-08" / "build=b" / "_issued" / "data.parquet")
     for month, rows in returned.items():
         frame = pl.DataFrame(
-            [
-                {**outcome(i, o, "2026-09-05"), "note": n, "source_file": f"{month}.csv", "source_row": r + 2}
-                for r, (i, o, n) in enumerate(rows)
-            ],
-            schema_overrides={"note": pl.String, "upload_sha256": pl.String, "referred_to": pl.String},
+            rows, schema_overrides={"note": pl.String, "upload_sha256": pl.String, "referred_to": pl.String}
         )
         write_parquet(frame, lake / f"month={month}" / "build=b" / "outcomes" / "data.parquet")
     got = query(
-        Home(tmp_path),
-        ["2026-08", "2026-09", "2026-10"],
+        home,
+        list(months),
         "select lead_id, month, outcome, is_correction, superseded, corrects_outcome, "
         "corrects_source_file, corrects_source_row from v_outcomes order by lead_id, month",
     )
     assert got.rows() == [
         ("XS202608-H1", "2026-09", "不符合条件", False, True, None, None, None),
-        ("XS202608-H1", "2026-10", "纳入低保", True, False, "不符合条件", "2026-09.csv", 2),
+        ("XS202608-H1", "2026-10", "纳入低保", True, True, "不符合条件", "2026-09.csv", 2),
+        ("XS202608-H1", "2026-11", "纳入低保", False, False, None, None, None),
         ("XS202608-H2", "2026-09", "维持现状", False, True, None, None, None),
         ("XS202608-H2", "2026-10", "维持现状", False, False, None, None, None),
+    ]
+    monkeypatch.setattr(
+        lake_module, "read_catalog", lambda root, commit=None: {m: {"build": "b"} for m in months}
+    )
+    shown = corrections(Home(tmp_path), None, "2026-11", T1[:6])
+    assert shown.select("lead_id", "was", "now", "read_in").rows() == [
+        ("XS202608-H1", "不符合条件", "纳入低保", "2026-10")
     ]
 
 
@@ -779,6 +919,52 @@ def test_a_record_ranks_by_the_yield_its_check_has_learned():
         ],
     )
     assert dict(aug.select("household_id", "state").iter_rows()) == {"H1": "queued", "H2": "new"}
+
+
+@pytest.mark.parametrize("kind", ["lead", "doubtful"])
+def test_a_corrected_case_counts_once_in_the_yields_and_as_a_correction_in_the_kpis(tmp_path, kind):
+    """Issue 33 review, defect 8: two cases closed 不符合条件 in September; October reads a
+    correction of each: case 1 to a conclusion that asks for action (reopened: open as of October,
+    not visited), case 2 to 无法核实 (closed again: counted once, by its corrected outcome). v_kpis
+    counts October's two corrections as corrections, not visits."""
+    if kind == "lead":
+        one, two = "XS202608-H1", "XS202608-H2"
+        first = {"leads": [lead("H1", rules=("a",)), lead("H2", rules=("a",))]}
+        helpful = "纳入低保"
+    else:
+        one, two = "YD202608-H1-deposits", "YD202608-H2-deposits"
+        first = {"doubtful": [("H1", "deposits", "存款 9 万"), ("H2", "deposits", "存款 8 万")]}
+        helpful = "退出"
+    aug = step("2026-08", None, **first)
+    sep = step(
+        "2026-09",
+        aug,
+        returned=[outcome(one, "不符合条件", "2026-09-05"), outcome(two, "不符合条件", "2026-09-05")],
+    )
+    closed = sep.filter(pl.col("state") == "closed")
+    oct_ = step(
+        "2026-10",
+        sep,
+        returned=[outcome(one, helpful, "2026-09-05"), outcome(two, "无法核实", "2026-09-05")],
+        closed_before=closed,
+    )
+    home = write_months(tmp_path, {"2026-08": aug, "2026-09": sep, "2026-10": oct_})
+    months = ["2026-08", "2026-09", "2026-10"]
+    view, key = ("v_rule_yield", "rule_id") if kind == "lead" else ("v_check_yield", "check_id")
+    number = "leads" if kind == "lead" else "records"
+    got = query(home, months, f"select month, {number}, visited, helpful from {view} order by month, {key}")
+    assert got.rows() == [("2026-08", 2, 0, 0), ("2026-09", 2, 2, 0), ("2026-10", 2, 1, 0)]
+    kpis = query(
+        home,
+        months,
+        "select month, visited, not_eligible, unverifiable, corrected, reopened, listed from v_kpis "
+        f"where kind = '{kind}' and area_level = 'province' order by month",
+    )
+    assert kpis.rows() == [
+        ("2026-08", 0, 0, 0, 0, 0, 2),
+        ("2026-09", 2, 2, 0, 0, 0, 0),
+        ("2026-10", 0, 0, 0, 2, 1, 1),
+    ]
 
 
 def test_check_yield_on_hand_built_months(tmp_path):

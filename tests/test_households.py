@@ -495,7 +495,7 @@ def test_notices_have_their_own_sheet_and_are_not_leads(home):
         "select count(*) from v_leads where month = '2026-08' and household_id = 'H3' "
         "and rule_ids like '%kindergarten%'"
     ).fetchone()
-    assert leads == 0  # H3 has no income: its lead is its need (rigid_expenditure), not the notice
+    assert leads == 0  # H3 has no income: its lead is its need (rigid_expenditure_severe), not the notice
     book = CalamineWorkbook.from_path(
         str(home / "exports" / "2026-08" / "430101" / "430101001" / "线索清单.xlsx")
     )

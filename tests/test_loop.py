@@ -13,7 +13,7 @@ import pytest
 import xlsxwriter
 from python_calamine import CalamineWorkbook
 
-from jobs.month.run import closed_ids, uncorrected
+from jobs.month.run import closed_ids, closing_notes, uncorrected
 from jobs.publish.sealed import connect
 from portal import uploads
 from safetynet.lake import Home
@@ -132,11 +132,42 @@ def test_an_outcome_for_a_closed_case_is_a_correction_that_needs_its_reason_at_t
     assert reasoned.status == "接受" and reasoned.correction
     # at ingest, a row naming a closed case is quarantined unless it gives a reason (a correction)
     delivered = pl.LazyFrame(
-        {"lead_id": [case_id], "note": [None]}, schema={"lead_id": pl.String, "note": pl.String}
+        {"source_file": ["outcomes.csv"] * 2, "source_row": [2, 3], "lead_id": [case_id] * 2},
+        schema={"source_file": pl.String, "source_row": pl.Int64, "lead_id": pl.String},
+    ).with_columns(note=pl.Series([None, "复核后更正"], dtype=pl.String))
+    assert uncorrected(closing_notes(home, "2026-10"), delivered)["source_row"].to_list() == [2]
+
+
+# issue 33 review: at ingest, each row naming a closed case on its own (the portal's rule): refused
+# when its note is empty or the note of the outcome that closed the case, whatever its other rows say
+UNCORRECTED = [
+    # (note of the outcome that closed XS1, the rows' notes, rows quarantined)
+    (None, ["更正原因", None], [3]),
+    (None, [None, ""], [2, 3]),
+    ("已核实", ["已核实", "复核后更正"], [2]),
+    (None, ["更正原因", "另一原因"], []),
+]
+
+
+@pytest.mark.parametrize("closing, notes, refused", UNCORRECTED)
+def test_ingest_quarantines_each_row_naming_a_closed_case_without_its_own_reason(closing, notes, refused):
+    closed = pl.DataFrame(
+        {"case_id": ["XS1"], "note": [closing]}, schema={"case_id": pl.String, "note": pl.String}
     )
-    assert case_id in uncorrected(closed_ids(home, "2026-10"), delivered)
-    delivered = delivered.with_columns(note=pl.lit("复核后更正"))
-    assert case_id not in uncorrected(closed_ids(home, "2026-10"), delivered)
+    rows = pl.LazyFrame(
+        {
+            "source_file": ["outcomes.csv"] * (len(notes) + 1),
+            "source_row": list(range(2, len(notes) + 3)),
+            "lead_id": ["XS1"] * len(notes) + ["XS2"],
+            "note": [*notes, None],
+        },
+        schema={"source_file": pl.String, "source_row": pl.Int64, "lead_id": pl.String, "note": pl.String},
+    )
+    got = uncorrected(closed, rows)
+    assert got["source_row"].to_list() == refused
+    assert all(
+        r.startswith(f"outcomes.csv row {n}: case XS1 ") for r, n in zip(got["reason"], refused, strict=True)
+    )
 
 
 def workbook(sheets: dict[str, list[list]]) -> bytes:

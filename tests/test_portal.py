@@ -44,7 +44,7 @@ from portal.accounts import AccountError, Accounts
 from portal.app import create_app
 from safetynet.ids import check_character
 from safetynet.lake import Home
-from safetynet.rules import load_portal, load_rules
+from safetynet.rules import load_case_rules, load_portal, load_rules
 from safetynet.versions import RULES_DIR
 from tests.direct import run
 from tests.workbooks import (
@@ -1236,6 +1236,41 @@ def test_after_the_run_an_unchanged_upload_is_unchanged_and_a_correction_needs_i
     assert pl.read_csv(part, infer_schema=False)["outcome"].to_list() == ["纳入特困"]
     upload_csv(c, t, [(case_id, day, "纳入低保", None, reason)])
     assert pl.read_csv(part, infer_schema=False)["outcome"].to_list() == ["纳入低保"]
+
+
+# issue 33 review: an upload's row for a case a run read, against the pending row (uploaded, not yet
+# read) and the read outcome of a closed case: the later upload wins, a note alone is no correction
+READ_ID = "XS202608-H1"
+READ_ROW = ("维持现状", "2026-09-05", None, None)
+PENDING = ("纳入低保", "2026-09-05", None, "复核发现收入低于标准")
+AGAINST_RETURNED = [
+    # (what the row says, pending content, status, correction, words in the reason)
+    (READ_ROW, PENDING, "接受", False, "撤回此前上传的更正"),
+    (PENDING, PENDING, "无变化", False, "尚待月度运行读取"),
+    (("纳入特困", "2026-09-05", None, "复核"), PENDING, "接受", True, "更正"),
+    (("维持现状", "2026-09-05", None, "补充说明"), None, "无变化", False, "只改“备注”不算更正"),
+    (READ_ROW, None, "无变化", False, "2026-09 月已入库的结论相同"),
+    (("维持现状", "2026-09-06", None, None), None, "拒绝", False, "须在“备注”中写明更正原因"),
+    (("纳入低保", "2026-09-05", None, "复核"), None, "接受", True, "更正：原结论“维持现状”"),
+]
+
+
+@pytest.mark.parametrize("says, pending, status, correction, words", AGAINST_RETURNED)
+def test_an_upload_row_against_a_correction_pending_and_the_outcome_read(
+    says, pending, status, correction, words
+):
+    outcome, day, referred, note = says
+    row = uploads.Row(3, "", READ_ID, dt.date.fromisoformat(day), outcome, referred, note)
+    read = {READ_ID: uploads.Returned("2026-09", READ_ROW, True)}
+    uploads.against_returned([row], read, {READ_ID: pending} if pending else {})
+    assert (row.status, row.correction) == (status, correction)
+    assert words in row.reason
+
+
+def test_the_upload_page_names_the_reopening_conclusions_from_the_rules(site):
+    page = signed_in(site, "town").get(f"/upload/{site['mine']}").text
+    assert "（" + "、".join(load_case_rules().reopen_outcomes) + "）时案件重新打开" in page
+    assert "只改“备注”不算更正" in page
 
 
 def test_the_county_sees_its_townships_corrections_and_a_township_only_its_own(site):

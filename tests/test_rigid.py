@@ -193,6 +193,7 @@ ROWS = [
     ("R3", 5, "户主", "低保", 300),  # on dibao: covered, no 应保 lead
     ("R4", 6, "户主", "其他低收入", 0),  # loses a 3,000 wage this month: 1,500 after it, above
     ("R4", 7, "配偶", "其他低收入", 3000),
+    ("R5", 8, "户主", "低保边缘", 500),  # 500 declared, no costs: below on its income alone
 ]
 
 
@@ -305,6 +306,20 @@ def test_a_job_loss_that_leaves_income_above_the_standard_is_a_reason_not_a_visi
     ).fetchone() == (0,)
 
 
+def test_income_alone_below_the_standard_is_a_dibao_record_not_a_rigid_expenditure_lead(home):
+    con = connect(home)
+    row = household_month(home, "R5")
+    assert row["income_after_rigid_per_capita"] == pytest.approx(500)
+    assert con.execute(
+        "select count(*) from v_leads where month = '2026-09' and household_id = 'R5'"
+    ).fetchone() == (0,)
+    (evidence,) = con.execute(
+        "select evidence from v_doubtful_records where month = '2026-09' and household_id = 'R5' "
+        "and check_id = 'eligible_not_covered'"
+    ).fetchone()
+    assert "500.0" in evidence and "建议评估纳入低保" in evidence and "刚性支出困难" not in evidence
+
+
 # --- one definition of counted income ------------------------------------------------------------
 
 
@@ -371,7 +386,7 @@ def test_the_views_read_a_lake_built_before_the_figure(home, tmp_path):
     con = connect(old)
     assert con.execute(
         "select count(*), count(income_after_rigid_per_capita) from v_household_month where month = '2026-09'"
-    ).fetchone() == (4, 0)
+    ).fetchone() == (5, 0)
     assert con.execute("select count(held_reason), count(queue_rank) from v_leads").fetchone() == (0, 0)
     assert con.execute("select count(*), count(capacity) from v_cases").fetchone()[1] == 0
     assert con.execute("select count(*) from v_doubtful_records where queued").fetchone() == (0,)
@@ -387,4 +402,5 @@ NEW_HOUSEHOLD_COLUMNS = (
     "rigid_expenditure_month",
     "income_after_rigid_per_capita",
     "income_after_rigid_ratio",
+    "counted_income_ratio",
 )

@@ -37,7 +37,7 @@ DEFAULTS = {
 
 
 # not known unless a case gives them (the need figure of 刚性支出困难: none, a visit may be needed)
-UNKNOWN = {"income_after_rigid_per_capita", "income_after_rigid_ratio"}
+UNKNOWN = {"income_after_rigid_per_capita", "income_after_rigid_ratio", "counted_income_ratio"}
 
 
 def household(values: dict) -> pl.DataFrame:

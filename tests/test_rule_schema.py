@@ -32,6 +32,9 @@ yield_outcomes:
 withdraw_outcomes:
   values:
     "2024-01-01": {value: [退出], reference: 规定}
+reopen_outcomes:
+  values:
+    "2024-01-01": {value: [纳入低保, 退出], reference: 规定}
 kpi_months:
   values:
     "2024-01-01": {value: 12, reference: 规定}

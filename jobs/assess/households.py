@@ -96,6 +96,7 @@ FEATURES = {
     "rigid_expenditure_month": pl.Float64,  # yuan a month, the monthly average over the months held
     "income_after_rigid_per_capita": pl.Float64,  # (counted income - rigid expenditure) / counted members
     "income_after_rigid_ratio": pl.Float64,  # income_after_rigid_per_capita / dibao_standard
+    "counted_income_ratio": pl.Float64,  # counted income / counted members / dibao_standard, before rigid
     "deposits_per_capita": pl.Float64,
     "properties": pl.UInt32,
     "commercial_properties": pl.UInt32,
@@ -468,7 +469,10 @@ def rigid_figure() -> dict[str, pl.Expr]:
     are the out-of-pocket spending of the window net of medical assistance, averaged over the months
     of claims the lake holds (`rigid_months`: no division of a partial year by 12; none held: 0);
     schooling costs are the stages' yearly costs / 12 net of the education aid a month (averaged over
-    its months held); neither is below 0. No counted member: no figure."""
+    its months held); neither is below 0. No counted member: no figure. `counted_income_ratio` is
+    the same income before rigid expenditure against the standard: at or above it, the rigid
+    expenditure is what takes the household below (刚性支出困难); below it, the income alone does
+    (a dibao candidate, the means test's 应保 record)."""
     medical = pl.when(pl.col("rigid_months") > 0).then(
         (pl.col("oop_medical_12m") - pl.col("medical_assistance_12m")).clip(lower_bound=0)
         / pl.col("rigid_months")
@@ -478,13 +482,14 @@ def rigid_figure() -> dict[str, pl.Expr]:
     )
     schooling = (pl.col("schooling_cost_year").fill_null(0) / 12 - aid.fill_null(0)).clip(lower_bound=0)
     rigid = medical.fill_null(0) + schooling
-    figure = pl.when(pl.col("counted_members") > 0).then(
-        (pl.col("counted_income") - rigid) / pl.col("counted_members").cast(pl.Float64)
-    )
+    members = pl.col("counted_members").cast(pl.Float64)
+    figure = pl.when(members > 0).then((pl.col("counted_income") - rigid) / members)
     return {
         "rigid_expenditure_month": rigid,
         "income_after_rigid_per_capita": figure,
         "income_after_rigid_ratio": figure / pl.col("dibao_standard"),
+        "counted_income_ratio": pl.when(members > 0).then(pl.col("counted_income") / members)
+        / pl.col("dibao_standard"),
     }
 
 

@@ -7,13 +7,18 @@ A case is a pushed lead, a doubtful record or a re-check draw. Each month it is 
     standing   issued before, no outcome yet (the household is not handed the same work as new)
     escalated  a standing lead that got a worse colour or a new reason: a fresh deadline
     overdue    no outcome by its deadline: on the township's sheet 逾期未回传
-    expired    open longer than `expire_after_months` (rules/outcomes/cases.yaml): still listed,
+    expired    open longer than `expire_after_months` (rules/outcomes/cases.yaml) since it was
+               opened (`opened_on`: first issued or reopened): still listed,
                counted as expired unvisited, never dropped
     closed     an outcome came back this month (only an outcome closes a case), or a correction to a
                closed case's outcome came back and its new conclusion asks for no action
     reopened   a correction to a closed case's outcome came back and its new conclusion asks for
-               action (`reopen_outcomes`, rules/outcomes/cases.yaml): back on the main sheet with a
-               fresh deadline; from the next month it stands like any open case
+               action (`reopen_outcomes`, rules/outcomes/cases.yaml): back on the main sheet with the
+               deadline rules/outcomes/deadlines.yaml gives its kind, colour and urgency, from this
+               month's list; from the next month it stands like any open case, its age counted from
+               the reopening (`opened_on`). A case whose household already has an open case of its
+               kind (of its check, for a doubtful record) is not reopened: it closes again with the
+               corrected outcome and the open case is marked changed (one visit, one case)
     queued     a new lead or doubtful record its township has no capacity for this month
                (jobs/cases/capacity.py): not on the lists, not issued; next month it competes with that
                month's new items, keeping its id and `first_month`; issued, it is `new` then
@@ -33,6 +38,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from jobs.assess.leads import visit_by as deadline_of
 from jobs.cases import capacity
 from safetynet.lake import Home
 from safetynet.months import add_months, month_range, previous_month
@@ -49,7 +55,10 @@ STATES = {
     "reopened": "更正后重新打开",
 }
 OPEN_STATES = ("new", "standing", "escalated", "overdue", "expired", "queued", "reopened")
-# what a correction compares: a row that changes none of these changes nothing in the case
+# what a correction (更正) compares: a row for a closed case that changes none of these changes
+# nothing (a new note alone is no correction). The one definition: the upload check
+# (portal/uploads.py), the county's table (portal/corrections.py) and v_outcomes read the mark
+# `corrects_outcome` the lifecycle writes with it.
 CORRECTED = ("outcome", "visited_on", "referred_to")
 CASE_SCHEMA = {
     "month": pl.String,
@@ -61,6 +70,7 @@ CASE_SCHEMA = {
     "state": pl.String,
     "first_month": pl.String,
     "first_issued_on": pl.Date,
+    "opened_on": pl.Date,  # the list that last opened it (first issue or reopening): its age counts from it
     "issued_on": pl.Date,  # the day this month's list is issued
     "visit_by": pl.Date,
     "days_open": pl.Int32,  # from the first issue to this month's list (or to the visit, once closed)
@@ -86,6 +96,9 @@ CASE_SCHEMA = {
     "upload_sha256": pl.String,
     "source_file": pl.String,
     "source_row": pl.Int64,
+    # a correction (更正) read this month: the outcome it corrects (`CORRECTED` changed); null otherwise
+    "corrects_outcome": pl.String,
+    "category": pl.String,  # a lead's category (低保, 特困 …): its deadline may depend on it
     # the township's visiting capacity (jobs/cases/capacity.py): households a month, in force for it
     "capacity": pl.Int32,
     "beyond_capacity": pl.Boolean,  # issued this month past the capacity (urgent)
@@ -242,7 +255,9 @@ def split(
     old, else closed again this month with the corrected outcome."""
     before = empty() if before is None else conform(before)
     open_before = before.filter(pl.col("state").is_in(OPEN_STATES)).with_columns(
-        state=pl.when(pl.col("state") == "reopened").then(pl.lit("standing")).otherwise("state")
+        state=pl.when(pl.col("state") == "reopened").then(pl.lit("standing")).otherwise("state"),
+        changed=pl.lit(False),
+        corrects_outcome=pl.lit(None, pl.String),
     )
     returned = outcomes_by_case(outcomes)
     closing = (
@@ -250,9 +265,19 @@ def split(
         .join(returned, on="case_id", how="inner")
         .with_columns(month=pl.lit(month), state=pl.lit("closed"), overdue=pl.lit(False))
     )
+    staying = open_before.join(returned, on="case_id", how="anti").with_columns(_visit_key())
     corrected = corrections(closed_before, returned.join(open_before, on="case_id", how="anti"))
     reopens = pl.col("outcome").is_in(list(reopen)) & (pl.col("outcome") != pl.col("previous_outcome"))
-    reopened = corrected.filter(reopens).with_columns(
+    # one open case per household and kind (and check): a correction does not open a second one
+    wanted = corrected.filter(reopens).with_columns(_visit_key())
+    blocked = wanted.join(staying.select("visit_key"), on="visit_key", how="semi")
+    reopened = (
+        wanted.join(blocked.select("case_id"), on="case_id", how="anti")
+        .sort("case_id")
+        .unique("visit_key", keep="first", maintain_order=True)
+    )
+    staying = staying.with_columns(changed=pl.col("visit_key").is_in(blocked["visit_key"].implode()))
+    reopened = reopened.with_columns(
         [pl.lit(None).alias(c) for c in OUTCOME_COLUMNS],
         month=pl.lit(month),
         state=pl.lit("reopened"),
@@ -260,22 +285,28 @@ def split(
         sheet=pl.lit(None),
         rank=pl.lit(None),
     )
-    closing = pl.concat(
-        [conform(closing), conform(corrected.filter(~reopens).with_columns(month=pl.lit(month)))]
-    )
+    closes_again = corrected.join(reopened.select("case_id"), on="case_id", how="anti")
+    closing = pl.concat([conform(closing), conform(closes_again.with_columns(month=pl.lit(month)))])
     earlier = empty() if earlier_closed is None else conform(earlier_closed)
     earlier = earlier.join(reopened.select("case_id"), on="case_id", how="anti")
     return History(
-        open=pl.concat([conform(open_before.join(returned, on="case_id", how="anti")), conform(reopened)]),
+        open=pl.concat([conform(staying), conform(reopened)]),
         closing=closing,
         closed=pl.concat([earlier, closing]),
     )
 
 
+def _visit_key() -> pl.Expr:
+    """What one open case stands for: a household's visit of a kind (and check, for a record)."""
+    return pl.concat_str("kind", "household_id", pl.col("check_id").fill_null(""), separator="\t").alias(
+        "visit_key"
+    )
+
+
 def corrections(closed_before: pl.DataFrame | None, returned: pl.DataFrame) -> pl.DataFrame:
     """The closed cases whose `returned` outcome (`outcomes_by_case`) changes what closed them
-    (`CORRECTED`): their closed row with the new outcome, closed in this month, and the
-    `previous_outcome`."""
+    (`CORRECTED`): their closed row with the new outcome, closed in this month, the
+    `previous_outcome` and the mark `corrects_outcome`."""
     if closed_before is None or returned.height == 0:
         return conform(empty()).with_columns(previous_outcome=pl.lit(None, pl.String))
     joined = conform(closed_before).join(returned, on="case_id", how="inner", suffix="_new")
@@ -286,7 +317,9 @@ def corrections(closed_before: pl.DataFrame | None, returned: pl.DataFrame) -> p
             *[pl.col(f"{c}_new").alias(c) if c in OUTCOME_COLUMNS else pl.col(c) for c in CASE_SCHEMA],
             previous_outcome="outcome",
         )
-        .with_columns(state=pl.lit("closed"), overdue=pl.lit(False))
+        .with_columns(
+            state=pl.lit("closed"), overdue=pl.lit(False), corrects_outcome=pl.col("previous_outcome")
+        )
     )
 
 
@@ -301,8 +334,14 @@ def covering_leads(closed: pl.DataFrame) -> pl.DataFrame:
 
 
 def attach_leads(leads: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataFrame:
-    """A pushed lead on a household with an open lead case carries that case's id."""
-    cases = open_cases.filter(pl.col("kind") == "lead").select("household_id", case_id="case_id")
+    """A pushed lead on a household with an open lead case carries that case's id (one case per
+    household: the earliest id, should there ever be two)."""
+    cases = (
+        open_cases.filter(pl.col("kind") == "lead")
+        .select("household_id", case_id="case_id")
+        .sort("case_id")
+        .unique("household_id", keep="first", maintain_order=True)
+    )
     return (
         leads.join(cases, on="household_id", how="left")
         .with_columns(lead_id=pl.when("pushed").then(pl.coalesce("case_id", "lead_id")).otherwise("lead_id"))
@@ -318,6 +357,7 @@ def lead_cases(leads: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataFrame:
         "household_id",
         "township_code",
         "county_code",
+        "category",
         "level",
         "urgency",
         "rule_ids",
@@ -362,14 +402,15 @@ def lead_cases(leads: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataFrame:
         .otherwise("rule_ids"),
         reasons=pl.coalesce("reasons_now", "reasons"),
         recommended_action=pl.coalesce("recommended_action_now", "recommended_action"),
-        # a reopened case keeps the deadline it had: `advance` gives it as many days again
+        category=pl.coalesce("category_now", "category"),
+        # a reopened case's deadline is `advance`'s, from the deadline rules
         visit_by=pl.when(reopened.fill_null(False))
         .then("visit_by")
         .when(~known | escalated | (waiting & fired))
         .then("visit_by_now")
         .otherwise("visit_by"),
         condition_gone=~fired,
-        changed=~known | escalated | waiting | reopened.fill_null(False),
+        changed=~known | escalated | waiting | reopened.fill_null(False) | pl.col("changed").fill_null(False),
         kind=pl.lit("lead"),
     )
 
@@ -414,7 +455,11 @@ def doubtful_cases(doubtful: pl.DataFrame, open_cases: pl.DataFrame) -> pl.DataF
         source_refs=pl.coalesce("source_refs_now", "source_refs"),
         visit_by=pl.when(known & ~(waiting & fired)).then("visit_by").otherwise("visit_by_now"),
         condition_gone=~fired,
-        changed=~known | waiting | reopened | (fired & (pl.col("evidence_now") != pl.col("evidence"))),
+        changed=~known
+        | waiting
+        | reopened
+        | pl.col("changed").fill_null(False)
+        | (fired & (pl.col("evidence_now") != pl.col("evidence"))),
         kind=pl.lit("doubtful"),
     )
 
@@ -424,7 +469,7 @@ def recheck_cases(sample: pl.DataFrame | None, open_cases: pl.DataFrame) -> pl.D
     reopened = pl.col("state") == "reopened"
     before = open_cases.filter(pl.col("kind") == "recheck").with_columns(
         state=pl.when(reopened).then(pl.lit("reopened")).otherwise(pl.lit("standing")),
-        changed=reopened,
+        changed=reopened | pl.col("changed").fill_null(False),
         condition_gone=pl.lit(False),
     )
     if sample is None or sample.height == 0:
@@ -463,21 +508,26 @@ def advance(
         recheck_cases(sample, past.open),
     ]
     current = pl.concat([conform(p) for p in parts])
+    reopened = pl.col("state") == "reopened"
     # a queued item whose condition is gone keeps the days it had to visit, from this month's list
-    # a reopened case gets as many days as it had when first issued, from this month's list
+    # a reopened case: the days the deadline rules give its kind, colour and urgency, as a new case
     current = current.with_columns(
         visit_by=pl.when((pl.col("state") == "queued") & pl.col("condition_gone"))
         .then(pl.col("visit_by") + (pl.lit(issued_on) - pl.col("issued_on")))
-        .when(pl.col("state") == "reopened")
-        .then(pl.lit(issued_on) + (pl.col("visit_by") - pl.col("first_issued_on")))
+        .when(reopened)
+        .then(reopened_deadline(rules, month))
         .otherwise("visit_by")
     )
-    # months since the first issue (not since first found: a queued item ages from its issue)
-    age = _date_index(pl.col("issued_on")) - _date_index(pl.col("first_issued_on"))
+    # months since the case was last opened: its first issue (not since first found: a queued item
+    # ages from its issue) or its reopening
+    age = _date_index(pl.col("issued_on")) - _date_index(pl.col("opened_on"))
     current = current.with_columns(
         month=pl.lit(month),
         first_month=pl.coalesce("first_month", pl.lit(month)),
         first_issued_on=pl.coalesce("first_issued_on", pl.lit(issued_on)),
+        opened_on=pl.when(reopened)
+        .then(pl.lit(issued_on))
+        .otherwise(pl.coalesce("opened_on", "first_issued_on", pl.lit(issued_on))),
         issued_on=pl.lit(issued_on),
         overdue=~pl.col("state").is_in(["new", "queued", "reopened"])
         & (pl.col("visit_by") < pl.lit(issued_on)),
@@ -526,6 +576,16 @@ def track(
     return month_cases, rank_leads(leads, month_cases)
 
 
+def reopened_deadline(rules: RuleSet, month: str) -> pl.Expr:
+    """A case's deadline as if it were issued new on `month`'s list (rules/outcomes/deadlines.yaml
+    for its kind, colour, urgency, category and direction)."""
+    deadline = pl.lit(None, pl.Date)
+    for kind, name in (("lead", "leads"), ("doubtful", "doubtful"), ("recheck", "recheck")):
+        days = deadline_of(rules.deadlines, name, month)["visit_by"]
+        deadline = pl.when(pl.col("kind") == kind).then(days).otherwise(deadline)
+    return deadline
+
+
 def _date_index(day: pl.Expr) -> pl.Expr:
     return day.dt.year().cast(pl.Int32) * 12 + day.dt.month().cast(pl.Int32)
 
@@ -535,7 +595,7 @@ SHEETS = {"main": ("new", "standing", "escalated", "reopened"), "overdue": ("ove
 
 def rank(month_cases: pl.DataFrame, hardship: pl.DataFrame) -> pl.DataFrame:
     """Each open case's row number on its township's list of its kind: the main sheet (new,
-    standing, escalated) by colour, urgency, the depth of need (jobs/cases/capacity.py `NEED`), the
+    standing, escalated, reopened) by colour, urgency, the depth of need (jobs/cases/capacity.py `NEED`), the
     hardship index and household; the sheet 逾期未回传 (overdue, expired) by deadline first.
     `hardship`: household_id, hardship_score (and the depth of need where known) of the month."""
     if capacity.NEED not in hardship.columns:

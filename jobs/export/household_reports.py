@@ -101,9 +101,57 @@ def gather(
     if households is None:  # records of other prefectures only (the shared file)
         return {}
     households = households.join(wanted, on="household_id", how="semi")
+    details = _details(home, month, area, households.join(drawn, on="household_id", how="semi"))
+    joined = (
+        _findings(households, doubtful, sample)
+        .join(details.drop("township_code"), on="household_id", how="left")
+        .with_columns(draw=pl.col("household_id").is_in(drawn["household_id"].implode()))
+    )
+    by_township: dict[str, list[dict]] = {}
+    for row in joined.sort("township_code", "household_id").iter_rows(named=True):
+        by_township.setdefault(row["township_code"], []).append(row)
+    return by_township
 
-    # the drawn households' rows only, filtered as the files are read: a prefecture's members and
-    # assets in full would cost gigabytes for the thousand or so drawn (docs/design/benchmark-history.md)
+
+def _findings(
+    households: pl.DataFrame, doubtful: pl.DataFrame | None, sample: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Each flagged or sampled household's township, doubtful records and re-check draw."""
+    joined = households.select("household_id", "township_code")
+    if doubtful is not None:
+        records = (
+            doubtful.with_columns(evidence=mask_ids(pl.col("evidence")))
+            .group_by("household_id")
+            .agg(records=pl.struct("check_id", "direction", "evidence", "source_refs"))
+        )
+        joined = joined.join(records, on="household_id", how="left")
+    if sample is not None:
+        draws = sample.select("household_id", "period", "seed", "draw_rank", "stratum_size")
+        joined = joined.join(draws, on="household_id", how="left")
+    return joined
+
+
+MEMBER_FIELDS = (
+    "name",
+    "id_number",
+    "relation",
+    "declared_income",
+    "employment_wage",
+    "contribution_base",
+    "housing_fund_wage",
+    "died_on",
+    "missing_declared_on",
+    "counted",
+    "income",
+)
+
+
+def _details(home: Home, month: str, area: str | None, drawn: pl.DataFrame) -> pl.DataFrame:
+    """The drawn households' (`drawn`: their `_means_households` rows) hardship, members, assets
+    and pushed lead. Only their rows, filtered as the files are read: a prefecture's members and
+    assets in full would cost gigabytes for the thousand or so drawn
+    (docs/design/benchmark-history.md)."""
+
     def rows(dataset: str, *columns: str) -> pl.DataFrame:
         found = home.scan(dataset, month, area).select(*columns or [pl.all()])
         return found.filter(pl.col("household_id").is_in(drawn["household_id"].implode())).collect()
@@ -114,36 +162,13 @@ def gather(
         .with_columns(id_number=mask_ids(pl.col("id_number")))
         .sort("household_id", pl.col("relation") != "户主", "name", "id_number")
         .group_by("household_id", maintain_order=True)
-        .agg(
-            members=pl.struct(
-                "name",
-                "id_number",
-                "relation",
-                "declared_income",
-                "employment_wage",
-                "contribution_base",
-                "housing_fund_wage",
-                "died_on",
-                "missing_declared_on",
-                "counted",
-                "income",
-            )
-        )
+        .agg(members=pl.struct(*MEMBER_FIELDS))
     )
     assets = rows("_means_assets").with_columns(
         pl.col("deposits").cast(pl.Float64),
         *[mask_ids(pl.col(f"{kind}_detail")) for kind in ("deposit", "property", "car", "entity")],
     )
-    light = [households.select("household_id", "township_code")]
-    if doubtful is not None:
-        light.append(
-            doubtful.with_columns(evidence=mask_ids(pl.col("evidence")))
-            .group_by("household_id")
-            .agg(records=pl.struct("check_id", "direction", "evidence", "source_refs"))
-        )
-    if sample is not None:
-        light.append(sample.select("household_id", "period", "seed", "draw_rank", "stratum_size"))
-    heavy = [households.join(drawn, on="household_id", how="semi"), scored, members, assets]
+    heavy = [drawn, scored, members, assets]
     leads = home.read("_leads", month)
     if leads is not None:
         heavy.append(
@@ -155,19 +180,10 @@ def gather(
                 lead_urgency=pl.col("urgency"),
             )
         )
-    joined = light[0]
-    for frame in light[1:]:
-        joined = joined.join(frame, on="household_id", how="left")
-    full = heavy[0].select("household_id")
+    full = drawn.select("household_id")
     for frame in heavy:
         full = full.join(frame, on="household_id", how="left", suffix="_dup")
-    joined = joined.join(full.drop("township_code"), on="household_id", how="left").with_columns(
-        draw=pl.col("household_id").is_in(drawn["household_id"].implode())
-    )
-    by_township: dict[str, list[dict]] = {}
-    for row in joined.sort("township_code", "household_id").iter_rows(named=True):
-        by_township.setdefault(row["township_code"], []).append(row)
-    return by_township
+    return full
 
 
 def _yuan(value: float | None) -> str:

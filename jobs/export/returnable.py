@@ -62,8 +62,9 @@ DATE_WIDTH = 10  # yyyy-mm-dd, with a margin
 PRINT_MARGIN = 0.3  # inches, left and right
 # The sheet's width, in character widths with Excel's padding of 5 pixels (0.71) per column, that
 # prints one A4 landscape page wide (11.69 in less the margins) with 11-pt text scaled to at least
-# 8 pt (72.7%). Measured with tests/test_print.py (LibreOffice 7.4, Carlito for Calibri): a lead
-# list 180 wide printed at 8.69 pt, 190 wide at 7.99-8.21 pt (the zoom moves in steps); 184 at 8.6.
+# 8 pt (72.7%). The printed sizes depend on the office suite, its version and its fonts, so they are
+# not written here: tests/test_print.py prints each list with LibreOffice and reads the page count
+# and the smallest text size from the PDF; change this number only with that test passing.
 PAGE_WIDTH = 184
 PADDING = 0.71
 LINE = 14.5  # points a line of 11-pt text takes in a row, Chinese fonts' line gap included

@@ -278,10 +278,12 @@ def check(
     )
     if malformed is not None and malformed.height:
         total += malformed.height
+        # rows refused before the checks (a closed case named without a reason) keep their check
+        known = set(malformed.columns)
         malformed = malformed.with_columns(
             source=pl.lit(source.name),
-            column=pl.lit("*"),
-            check=pl.lit("malformed_row"),
+            column=pl.col("column").fill_null("*") if "column" in known else pl.lit("*"),
+            check=pl.col("check").fill_null("malformed_row") if "check" in known else pl.lit("malformed_row"),
             household_id=pl.lit(None, pl.String),
         )
         quarantine = pl.concat([quarantine, malformed.select(QUARANTINE_SCHEMA.keys())])

@@ -23,7 +23,7 @@ import polars as pl
 
 from jobs.cases import lifecycle
 from jobs.ingest import areas, report
-from jobs.ingest.deliveries import DeliveredFile, find_deliveries, is_history, stage_source
+from jobs.ingest.deliveries import META, DeliveredFile, find_deliveries, is_history, stage_source
 from jobs.ingest.validate import QUARANTINE_SCHEMA, check
 from jobs.ingest.watched import WATCHED_FILE, write_watched
 from jobs.month.assess import checked_rules
@@ -374,7 +374,11 @@ def _load(h: Home, source: str, staged, archived: list[Path], month: str, work: 
     build = h.building.path
     codes = division_codes(h, month) if source != "divisions" else None
     ids = issued_ids(h, month) if source == "outcomes" else None
-    closed = uncorrected(closed_ids(h, month), staged.scan()) if source == "outcomes" else None
+    refused = uncorrected(closing_notes(h, month), staged.scan()) if source == "outcomes" else None
+    rows, malformed = staged.scan(), staged.malformed
+    if refused is not None and refused.height:
+        rows = rows.join(refused.lazy().select(META), on=META, how="anti", maintain_order="left")
+        malformed = pl.concat([m for m in (malformed, refused) if m is not None], how="diagonal_relaxed")
     persons = areas.placement(h, month) if areas.by_person(source) else None
     batches: list[Path] = []
 
@@ -385,13 +389,12 @@ def _load(h: Home, source: str, staged, archived: list[Path], month: str, work: 
 
     result = check(
         staged.source,
-        staged.scan(),
-        staged.malformed,
+        rows,
+        malformed,
         month,
         codes,
         accept,
         issued_ids=ids,
-        closed_ids=closed,
         batch_rows=BATCH_ROWS,
         held=held_rows(h, source, month, archived),
     )
@@ -503,18 +506,65 @@ def closed_ids(h: Home, month: str) -> list[str] | None:
     return lifecycle.closed_ids(h, month)
 
 
-def uncorrected(closed: list[str] | None, rows: pl.LazyFrame) -> list[str] | None:
-    """The closed ids an `outcomes` delivery may not name: those its rows name without a reason in
-    `note`. A row naming a closed case with a reason is a correction (更正), read by the next run
-    (jobs/cases/lifecycle.py)."""
-    if closed is None or "note" not in rows.collect_schema().names():
-        return closed
-    corrected = set(
-        rows.filter(pl.col("note").is_not_null() & (pl.col("note") != ""))
-        .select(pl.col("lead_id").unique())
-        .collect()["lead_id"]
+def closing_notes(h: Home, month: str) -> pl.DataFrame | None:
+    """The cases closed before `month` and not reopened since (`closed_ids`), each with the note of
+    the outcome that closed it (the latest the runs read). None when no month has cases."""
+    ids = closed_ids(h, month)
+    if ids is None:
+        return None
+    scans = [
+        s.with_columns(month=pl.lit(m))
+        for m in h.months()
+        if m < month and (s := h.scan("outcomes", m)) is not None
+    ]
+    closed = pl.DataFrame({"case_id": ids}, schema={"case_id": pl.String})
+    if not scans:
+        return closed.with_columns(note=pl.lit(None, pl.String))
+    notes = (
+        pl.concat(
+            [s.select("lead_id", "month", "visited_on", "source_file", "source_row", "note") for s in scans],
+            how="vertical_relaxed",
+        )
+        .filter(pl.col("lead_id").is_in(ids))
+        .sort("lead_id", "month", "visited_on", "source_file", "source_row")
+        .group_by("lead_id", maintain_order=True)
+        .last()
+        .select(case_id="lead_id", note=pl.col("note").cast(pl.String))
+        .collect()
     )
-    return [c for c in closed if c not in corrected]
+    return closed.join(notes, on="case_id", how="left")
+
+
+def uncorrected(closed: pl.DataFrame | None, rows: pl.LazyFrame) -> pl.DataFrame | None:
+    """The rows of an `outcomes` delivery that name a closed case (`closed`: case_id and the note of
+    the outcome that closed it, `closing_notes`) without a reason of their own in `note` (empty, or
+    that outcome's note again), as quarantine rows each naming its row; row by row, as the portal
+    refuses them (portal/uploads.py). Any other row naming a closed case is a correction (更正) the
+    next run reads (jobs/cases/lifecycle.py)."""
+    if closed is None:
+        return None
+    names = rows.collect_schema().names()
+    note = pl.col("note") if "note" in names else pl.lit(None, pl.String)
+    given = note.str.strip_chars().replace("", None)
+    return (
+        rows.select(*META, "lead_id", given=given)
+        .join(closed.lazy().rename({"note": "closing_note"}), left_on="lead_id", right_on="case_id")
+        .filter(pl.col("given").is_null() | (pl.col("given") == pl.col("closing_note")).fill_null(False))
+        .select(
+            *META,
+            column=pl.lit("lead_id"),
+            check=pl.lit("closed_case"),
+            reason=pl.format(
+                "{} row {}: case {} was closed by an outcome returned in an earlier month; a correction "
+                "must give its reason in note (empty, or the note of the outcome that closed it)",
+                *META,
+                "lead_id",
+            ),
+            raw_value="lead_id",
+        )
+        .sort(META)
+        .collect()
+    )
 
 
 def _build_json(h: Home) -> dict:

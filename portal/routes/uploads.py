@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from portal import uploads
 from portal.pages import log, names, page
 from portal.session import CSRF, SignedIn, uploader
+from safetynet.rules import load_case_rules
 
 router = APIRouter()
 Uploader = Annotated[str, Depends(uploader)]
@@ -20,9 +21,12 @@ NO_LANDING = "门户未配置回传目录（--landing），暂不能上传，请
 
 def context(request: Request, township: str) -> dict:
     state = request.app.state
+    target = uploads.target_month(state.library.home(), state.landing)
     return {
         "township": township,
-        "target": uploads.target_month(state.library.home(), state.landing),
+        "target": target,
+        # the conclusions a correction reopens a case with (rules/outcomes/cases.yaml)
+        "reopen_outcomes": load_case_rules(month=target).reopen_outcomes,
         "landing": state.landing,
         "name": names(request).get(township, township),
     }

@@ -1,6 +1,7 @@
 -- v_check_yield: one row per month and means-test check: as of that month, over the doubtful-record
 -- cases first issued in the {kpi_months} months up to it (rules/outcomes/cases.yaml; a queued record
--- counts once issued), records, visited (an outcome came back by then), helpful (an 应保 record: the
+-- counts once issued), records, visited (an outcome came back by then: a case counts once, by its latest
+-- closing row as of the month; a case reopened by a correction and open as of the month is not visited), helpful (an 应保 record: the
 -- outcome brought assistance or a referral, {yield_outcomes}; an 应退 or 核实 record: {withdraw_outcomes})
 -- and yield = helpful / visited. What jobs/cases/capacity.py ranks records by once a check has enough visits,
 -- as v_rule_yield does for leads. A month's rows never change when later months are loaded.
@@ -18,19 +19,32 @@ months as (
     from cases
 ),
 
+latest_closed as (
+    -- each case closed by the month, by its latest closing row (a correction's, once read)
+    select months.month, months.window_start, cases.case_id, cases.first_month, cases.check_id,
+        cases.direction, cases.outcome
+    from months
+    inner join cases
+        on cases.state = 'closed' and cases.month <= months.month
+    qualify row_number() over (partition by months.month, cases.case_id order by cases.month desc) = 1
+),
+
 as_of as (
-    -- open as of the month: its row of that month; closed by then: its closing row
+    -- open as of the month: its row of that month; closed by then and not open: its latest closing row
     select months.month, months.window_start, cases.first_month, cases.check_id, cases.direction,
         false as visited, cast(null as varchar) as outcome
     from months
     inner join cases
         on cases.month = months.month and cases.state not in ('closed', 'queued')
     union all
-    select months.month, months.window_start, cases.first_month, cases.check_id, cases.direction,
-        true as visited, cases.outcome
-    from months
-    inner join cases
-        on cases.state = 'closed' and cases.month <= months.month
+    select month, window_start, first_month, check_id, direction, true as visited, outcome
+    from latest_closed
+    where not exists (
+        select 1 from cases
+        where cases.month = latest_closed.month
+            and cases.case_id = latest_closed.case_id
+            and cases.state != 'closed'
+    )
 ),
 
 final as (

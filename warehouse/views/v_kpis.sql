@@ -1,9 +1,10 @@
 -- v_kpis: one row per month and area (a township, a county, the province) and kind of case (lead,
 -- doubtful, recheck, or all): what townships were given and what came back (from v_cases).
 -- pushed = cases issued for the first time; listed = open cases on the month's lists; visited = cases
--- an outcome closed this month, by outcome (a correction, 更正, closing a case again counts in its
--- month); overdue and expired = open cases past their deadline or past the open limit;
--- escalated_to_county = urgent overdue leads; median_days_to_visit from the first issue to the visit,
+-- a visit's outcome closed this month, by outcome; corrected = corrections (更正) read this month (a
+-- closed case's outcome changed, jobs/cases/lifecycle.py marks it: corrects_outcome), not visits, of
+-- which reopened = the cases they reopened; overdue and expired = open cases past their deadline or
+-- past the open limit; escalated_to_county = urgent overdue leads; median_days_to_visit from the first issue to the visit,
 -- of the cases closed this month.
 -- Capacity (jobs/cases/capacity.py, the `_capacity` ledger): issued_households = households handed a new lead
 -- or doubtful record this month (one visit per household; re-check draws are outside capacity and
@@ -17,8 +18,8 @@
 create or replace view v_kpis as
 with cases as (
     select * from {lake:_cases/*.parquet}
-    union all by name  -- months built before issue 30 have no capacity columns
-    select cast(null as boolean) as beyond_capacity where false
+    union all by name  -- months built before issue 30 have no capacity columns, before 33 no mark
+    select cast(null as boolean) as beyond_capacity, cast(null as varchar) as corrects_outcome where false
 ),
 
 ledger as (
@@ -43,21 +44,23 @@ counted as (
         coalesce(kind, 'all') as kind,
         count(*) filter (where state = 'new') as pushed,
         count(*) filter (where state not in ('closed', 'queued')) as listed,
-        count(*) filter (where state = 'closed') as visited,
-        count(*) filter (where outcome = '纳入低保') as enrolled_dibao,
-        count(*) filter (where outcome = '纳入特困') as enrolled_tekun,
-        count(*) filter (where outcome = '纳入低保边缘') as enrolled_near_dibao,
-        count(*) filter (where outcome = '临时救助') as temporary_assistance,
-        count(*) filter (where outcome = '转介') as referred,
-        count(*) filter (where outcome = '维持现状') as unchanged,
-        count(*) filter (where outcome = '退出') as exited,
-        count(*) filter (where outcome = '不符合条件') as not_eligible,
-        count(*) filter (where outcome = '无法核实') as unverifiable,
+        count(*) filter (where state = 'closed' and corrects_outcome is null) as visited,
+        count(*) filter (where outcome = '纳入低保' and corrects_outcome is null) as enrolled_dibao,
+        count(*) filter (where outcome = '纳入特困' and corrects_outcome is null) as enrolled_tekun,
+        count(*) filter (where outcome = '纳入低保边缘' and corrects_outcome is null) as enrolled_near_dibao,
+        count(*) filter (where outcome = '临时救助' and corrects_outcome is null) as temporary_assistance,
+        count(*) filter (where outcome = '转介' and corrects_outcome is null) as referred,
+        count(*) filter (where outcome = '维持现状' and corrects_outcome is null) as unchanged,
+        count(*) filter (where outcome = '退出' and corrects_outcome is null) as exited,
+        count(*) filter (where outcome = '不符合条件' and corrects_outcome is null) as not_eligible,
+        count(*) filter (where outcome = '无法核实' and corrects_outcome is null) as unverifiable,
         count(*) filter (where state = 'overdue') as overdue,
         count(*) filter (where state = 'expired') as expired,
         count(*) filter (where escalated_to_county) as escalated_to_county,
-        median(days_open) filter (where state = 'closed') as median_days_to_visit,
-        count(*) filter (where state = 'closed' and visited_on <= visit_by) as visited_on_time,
+        median(days_open) filter (where state = 'closed' and corrects_outcome is null)
+            as median_days_to_visit,
+        count(*) filter (where state = 'closed' and corrects_outcome is null and visited_on <= visit_by)
+            as visited_on_time,
         count(distinct household_id) filter (where state = 'new' and kind in ('lead', 'doubtful'))
             as issued_households,
         count(distinct household_id) filter (where beyond_capacity) as beyond_capacity,
@@ -66,7 +69,9 @@ counted as (
         max(datediff('month', strptime(first_month || '-01', '%Y-%m-%d'), strptime(month || '-01', '%Y-%m-%d')))
             filter (where state = 'queued') as queue_months_max,
         median(datediff('month', strptime(first_month || '-01', '%Y-%m-%d'), strptime(month || '-01', '%Y-%m-%d')))
-            filter (where state = 'queued') as queue_months_median
+            filter (where state = 'queued') as queue_months_median,
+        count(*) filter (where corrects_outcome is not null) as corrected,
+        count(*) filter (where state = 'reopened') as reopened
     from cases
     group by grouping sets (
         (month, county_code, township_code, kind),

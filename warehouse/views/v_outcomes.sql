@@ -2,9 +2,12 @@
 -- or (contract version 2) a doubtful record or re-check row; kind says which. days_to_visit counts
 -- from the day the list carrying the id was first issued; on_time compares with its deadline.
 -- upload_sha256 names the portal upload the row came from (null when delivered another way).
--- A row read in a later month than an earlier row of its id, and saying something else, is a
--- correction (更正, is_correction) of the latest row of the months before (corrects_*); a row with a
--- later row for its id is superseded. Both stay: the original and its correction.
+-- A correction (更正, is_correction) is the row a month's run followed for an id whose case was closed
+-- before that month and whose conclusion, date or referral it changed (a note alone changes nothing):
+-- the lifecycle decides it once (jobs/cases/lifecycle.py `CORRECTED`) and marks the case in `_cases`
+-- (corrects_outcome); the row it corrects is the latest row of the months before (corrects_*). A
+-- reopened case's next outcome closes an open case: no correction. A row with a later row for its id
+-- is superseded. Both stay: the original and its correction.
 create or replace view v_outcomes as
 with outcomes as (
     select
@@ -16,27 +19,42 @@ with outcomes as (
 
 month_last as (
     -- the row of each id and month that the month's run followed (the latest visit)
-    select lead_id, month, outcome, visited_on, referred_to, note, source_file, source_row
+    select lead_id, month, n, source_file, source_row
     from outcomes
     qualify row_number() over (
         partition by lead_id, month order by visited_on desc, source_file desc, source_row desc
     ) = 1
 ),
 
+marks as (
+    -- the cases each month's run read a correction for (months built before the mark have none)
+    select case_id, month, corrects_outcome
+    from (
+        select * from {lake?:_cases/*.parquet}
+        union all by name
+        select
+            cast(null as varchar) as case_id,
+            cast(null as varchar) as month,
+            cast(null as varchar) as corrects_outcome
+        where false
+    )
+    where corrects_outcome is not null
+),
+
 corrected as (
     select
-        outcomes.lead_id,
-        outcomes.n,
-        earlier.outcome as corrects_outcome,
+        month_last.lead_id,
+        month_last.n,
+        marks.corrects_outcome,
         earlier.source_file as corrects_source_file,
-        earlier.source_row as corrects_source_row,
-        (outcomes.outcome, outcomes.visited_on, outcomes.referred_to, outcomes.note)
-            is distinct from (earlier.outcome, earlier.visited_on, earlier.referred_to, earlier.note)
-            as differs
-    from outcomes
-    asof inner join month_last as earlier
-        on outcomes.lead_id = earlier.lead_id
-        and outcomes.month > earlier.month
+        earlier.source_row as corrects_source_row
+    from month_last
+    inner join marks
+        on month_last.lead_id = marks.case_id
+        and month_last.month = marks.month
+    asof left join month_last as earlier
+        on month_last.lead_id = earlier.lead_id
+        and month_last.month > earlier.month
 ),
 
 issued as (
@@ -67,11 +85,11 @@ final as (
         outcomes.upload_sha256,
         outcomes.source_file,
         outcomes.source_row,
-        coalesce(corrected.differs, false) as is_correction,
+        corrected.n is not null as is_correction,
         outcomes.n < outcomes.rows_of_id as superseded,
-        case when corrected.differs then corrected.corrects_outcome end as corrects_outcome,
-        case when corrected.differs then corrected.corrects_source_file end as corrects_source_file,
-        case when corrected.differs then corrected.corrects_source_row end as corrects_source_row
+        corrected.corrects_outcome,
+        corrected.corrects_source_file,
+        corrected.corrects_source_row
     from outcomes
     left join issued
         on outcomes.lead_id = issued.id

@@ -1,6 +1,8 @@
 -- v_rule_yield: one row per month and warning rule: as of that month, over the lead cases first issued
 -- in the {kpi_months} months up to it (rules/outcomes/cases.yaml; a queued lead counts once issued), leads
--- carrying the rule, visited (an outcome came back by then), helpful (the outcome brought assistance or a referral: {yield_outcomes})
+-- carrying the rule, visited (an outcome came back by then: a case counts once, by its latest closing
+-- row as of the month, so a correction (更正) replaces what it corrected; a case open as of the month,
+-- reopened by a correction, counts as not visited), helpful (the outcome brought assistance or a referral: {yield_outcomes})
 -- and yield = helpful / visited, credited to every rule a lead carried; the *_alone columns count only
 -- leads on which the rule fired alone. A month's rows never change when later months are loaded. A rule
 -- removed from rules/ keeps its rows: the rule ids are read from the cases, not the rules.
@@ -24,19 +26,34 @@ closed as (
     where state = 'closed'
 ),
 
+latest_closed as (
+    -- each case closed by the month, by its latest closing row (a correction's, once read)
+    select months.month, months.window_start, closed.case_id, closed.first_month, closed.rule_ids,
+        closed.outcome
+    from months
+    inner join closed
+        on closed.closed_month <= months.month
+    qualify row_number() over (
+        partition by months.month, closed.case_id order by closed.closed_month desc
+    ) = 1
+),
+
 as_of as (
-    -- open as of the month: its row of that month; closed by then: its closing row
+    -- open as of the month: its row of that month; closed by then and not open: its latest closing row
     select months.month, months.window_start, cases.case_id, cases.first_month, cases.rule_ids,
         false as visited, cast(null as varchar) as outcome
     from months
     inner join cases
         on cases.month = months.month and cases.state not in ('closed', 'queued')
     union all
-    select months.month, months.window_start, closed.case_id, closed.first_month, closed.rule_ids,
-        true as visited, closed.outcome
-    from months
-    inner join closed
-        on closed.closed_month <= months.month
+    select month, window_start, case_id, first_month, rule_ids, true as visited, outcome
+    from latest_closed
+    where not exists (
+        select 1 from cases
+        where cases.month = latest_closed.month
+            and cases.case_id = latest_closed.case_id
+            and cases.state != 'closed'
+    )
 ),
 
 per_rule as (
