@@ -50,13 +50,15 @@ def test_a_correction_is_read_by_the_next_run_kept_beside_the_original_and_shown
 
     closed = q(
         home,
-        "select c.case_id, c.township_code, o.outcome, o.visited_on, o.referred_to, o.note "
+        "select c.case_id, c.township_code, o.outcome, o.visited_on, o.referred_to, o.note, c.kind "
         "from v_cases c join v_outcomes o on o.lead_id = c.case_id and o.month = c.month "
-        "where c.month = '2026-09' and c.state = 'closed' and c.kind = 'lead' "
-        "and o.outcome in ('维持现状', '不符合条件') order by c.township_code, c.case_id",
+        "where c.month = '2026-09' and c.state = 'closed' "
+        "and o.outcome in ('维持现状', '不符合条件') order by c.township_code, c.kind <> 'lead', c.case_id",
     )
-    township = closed.group_by("township_code").len().filter(pl.col("len") >= 3)["township_code"].sort()[0]
-    mine = closed.filter(pl.col("township_code") == township).rows()
+    # a township with a closed lead (reopened on its lead list) and two more closed cases of any list
+    enough = closed.group_by("township_code").agg(n=pl.len(), leads=(pl.col("kind") == "lead").sum())
+    township = enough.filter((pl.col("n") >= 3) & (pl.col("leads") >= 1))["township_code"].sort()[0]
+    mine = closed.filter(pl.col("township_code") == township).drop("kind").rows()
     (reopen, _, was, day, *_), (stays, _, was2, day2, *_), (same, _, *content) = mine[:3]
     unchanged = (same, content[1].isoformat(), content[0], *content[2:])  # in the CSV's column order
     today = dt.date(2026, 10, 10)
