@@ -38,7 +38,8 @@ redis:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; \
 	fi
 
-# tests/test_portal_browser.py drives Debian's chromium with Playwright, launched by its path.
+# tests/test_portal_browser.py and tests/test_clerk_month.py drive Debian's chromium with Playwright,
+# launched by its path.
 chromium:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 		echo "installing Debian's chromium (the portal's browser test)"; \

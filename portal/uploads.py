@@ -27,6 +27,7 @@ import io
 import os
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +118,13 @@ def _text(value: object) -> str | None:
         value = int(value)
     text = str(value).replace("\u3000", " ").strip()
     return text or None
+
+
+def _id(value: object) -> str | None:
+    """An id as typed: full-width letters, digits and dashes (an input method left in full-width
+    mode) folded to the ASCII the lists print, and spaces around it dropped."""
+    text = _text(value)
+    return unicodedata.normalize("NFKC", text).strip() if text else None
 
 
 def _date(value: object) -> dt.date | None | str:
@@ -288,7 +296,7 @@ def _table_rows(
         row = Row(
             line=n,
             sheet=sheet,
-            id=_text(cell(cells, "lead_id")),
+            id=_id(cell(cells, "lead_id")),
             visited_on=visited if isinstance(visited, dt.date) else None,
             outcome=_text(cell(cells, "outcome")),
             referred_to=_text(cell(cells, "referred_to")),

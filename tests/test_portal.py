@@ -847,6 +847,25 @@ BAD_ROWS = [
 ]
 
 
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "XS202608-H0000000114",
+        "XS202608-H0000000114 ",  # a space after the id, as a cell copied from a chat keeps it
+        "ＸＳ２０２６０８－Ｈ０００００００１１４",  # an input method left in full-width mode
+        "XS２０２６０８-H０００００００１１４\u3000",
+    ],
+)
+def test_an_id_typed_with_full_width_characters_or_spaces_is_read_as_the_id(typed):
+    table = [
+        ["线索编号", "核查日期", "核查结论", "备注"],
+        [typed, "2026-09-05", "维持现状", "Ａ１，全角备注"],
+    ]
+    (row,) = uploads._table_rows("线索清单", table, load_portal())
+    assert row.id == "XS202608-H0000000114"
+    assert row.note == "Ａ１，全角备注", "only the id is folded: the note stays as written"
+
+
 def test_a_bad_upload_says_row_by_row_why(site):
     c = signed_in(site, "town")
     t, other = site["mine"], site["neighbour"]
