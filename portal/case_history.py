@@ -11,7 +11,7 @@ day counts beside the history are the worklist's (`portal.casework`).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -33,6 +33,15 @@ LABELS = {
     "closed": "已结案",
 }
 EVENTS = {"case_id": pl.String, "on": pl.Date, "code": pl.String, "label": pl.String, "detail": pl.String}
+# the outcome a run read as a correction that reopened its case (the reopened `_cases` row keeps none)
+CORRECTIONS = {
+    "case_id": pl.String,
+    "run_month": pl.String,
+    "outcome": pl.String,
+    "visited_on": pl.String,
+    "note": pl.String,
+    "upload_sha256": pl.String,
+}
 KEPT = ("case_id", "kind", "state", "issued_on", "visit_by", "sheet", "rank", "outcome", "visited_on")
 
 
@@ -40,12 +49,14 @@ KEPT = ("case_id", "kind", "state", "issued_on", "visit_by", "sheet", "rank", "o
 class Facts:
     """What a household's history is made of: its cases' rows of every month (`kept`, with the
     month each run read an outcome in), its uploads not yet read (`waiting`), the portal's uploads
-    by SHA-256 (`uploaded`: day and file name) and today."""
+    by SHA-256 (`uploaded`: day and file name), today, and the corrections that reopened a case
+    (`corrections`: the outcome row each run read)."""
 
     kept: pl.DataFrame
     waiting: pl.DataFrame
     uploaded: pl.DataFrame
     today: dt.date
+    corrections: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CORRECTIONS))
 
 
 def gather(home: Home, landing: Path | None, township: str, household: str, today: dt.date) -> Facts:
@@ -60,7 +71,27 @@ def gather(home: Home, landing: Path | None, township: str, household: str, toda
     kept = pl.concat(pl.collect_all(frames)) if frames else pl.DataFrame()
     ids = kept["case_id"].unique() if kept.height else pl.Series([], dtype=pl.String)
     waiting = uploads.pending(home, landing, township).filter(pl.col("lead_id").is_in(ids.implode()))
-    return Facts(kept, waiting, upload_log(home.root, township), today)
+    return Facts(kept, waiting, upload_log(home.root, township), today, reopening(home, kept))
+
+
+def reopening(home: Home, kept: pl.DataFrame) -> pl.DataFrame:
+    """The outcome rows that reopened the household's cases, from the `outcomes` each run read."""
+    frames = []
+    reopened = kept.filter(pl.col("state") == "reopened") if kept.height else kept
+    for month, rows in reopened.group_by("run_month") if reopened.height else ():
+        read = home.read("outcomes", month[0])
+        if read is not None:
+            frames.append(
+                read.filter(pl.col("lead_id").is_in(rows["case_id"].implode())).select(
+                    case_id="lead_id",
+                    run_month=pl.lit(month[0]),
+                    outcome="outcome",
+                    visited_on=pl.col("visited_on").cast(pl.String),
+                    note="note",
+                    upload_sha256="upload_sha256",
+                )
+            )
+    return pl.concat(frames).cast(CORRECTIONS) if frames else pl.DataFrame(schema=CORRECTIONS)
 
 
 def upload_log(root: Path, township: str) -> pl.DataFrame:
@@ -140,8 +171,11 @@ def returned(f: Facts) -> pl.DataFrame:
         .select("case_id", "outcome", pl.col("visited_on").cast(pl.String), "upload_sha256")
         .with_columns(note=pl.lit(""))
     )
+    reopening_ = f.corrections.select(
+        "case_id", "outcome", "visited_on", "upload_sha256", note=pl.lit("（更正）")
+    )
     return (
-        pl.concat([done, waiting])
+        pl.concat([done, reopening_, waiting])
         .join(f.uploaded, on="upload_sha256", how="inner")
         .select(
             "case_id",
@@ -197,7 +231,21 @@ def corrected(f: Facts) -> pl.DataFrame:
         .sort("case_id", "run_month")
         .with_columns(again=pl.col("run_month").rank("ordinal").over("case_id") > 1)
     )
-    reopened = f.kept.filter(pl.col("state") == "reopened")
+    before = closed.select("case_id", closed_month="run_month", old="outcome")
+    reopened = (
+        f.kept.filter(pl.col("state") == "reopened")
+        .join(
+            f.corrections.select("case_id", "run_month", "note", new="outcome"),
+            on=["case_id", "run_month"],
+            how="left",
+        )
+        .join(before, on="case_id", how="left")
+        # the conclusion it corrects: the latest one read before the month that reopened it
+        .with_columns(earlier=(pl.col("closed_month") < pl.col("run_month")).fill_null(False))
+        .with_columns(old=pl.when("earlier").then("old"))
+        .sort("case_id", "run_month", "earlier", "closed_month", nulls_last=False)
+        .unique(["case_id", "run_month"], keep="last", maintain_order=True)
+    )
     days = {m: load_rules(month=m).deadlines.issued_on(m) for m in reopened["run_month"].unique()}
     on = pl.col("run_month").replace_strict(days, return_dtype=pl.Date) if days else pl.lit(None)
     return pl.concat(
@@ -212,7 +260,12 @@ def corrected(f: Facts) -> pl.DataFrame:
                 "case_id",
                 on=on.cast(pl.Date),
                 code=pl.lit("corrected"),
-                detail=pl.lit("更正后的结论需要办理，案件重新打开并列入清单"),
+                detail=pl.format(
+                    "结论由 {} 更正为 {}（更正原因：{}），需要办理，案件重新打开并列入清单",
+                    pl.col("old").fill_null("—"),
+                    pl.col("new").fill_null("—"),
+                    pl.col("note").fill_null("—"),
+                ),
             ),
         ]
     )

@@ -9,7 +9,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from portal.case_history import EVENTS, LABELS, SOURCES, Facts, events, upload_log
+from portal.case_history import CORRECTIONS, EVENTS, LABELS, SOURCES, Facts, events, upload_log
 
 KEPT = {
     "case_id": pl.String,
@@ -120,6 +120,25 @@ def test_a_correction_read_by_a_run_is_in_the_history(later, expected):
     tail = list(zip(got["on"], got["label"], strict=True))[-len(expected) :]
     assert tail == expected
     assert "更正" in got.filter(pl.col("code") == "corrected")["label"].to_list()
+
+
+def test_a_reopening_correction_says_what_it_changed_and_why_and_when_it_came_back():
+    """The reopened row keeps no outcome: the history takes the correction from the outcomes the run
+    read, says old → new with the clerk's reason, and shows the correction's upload as 已回传."""
+    read = pl.DataFrame(
+        [("L1", "2026-10", "临时救助", "2026-10-05", "家中突发变故", "def")], schema=CORRECTIONS, orient="row"
+    )
+    plain = _facts([ISSUED, CLOSED, REOPENED], today=dt.date(2026, 11, 5))
+    got = events(Facts(plain.kept, plain.waiting, plain.uploaded, plain.today, read))
+    said = got.filter(pl.col("code") == "corrected")["detail"].to_list()
+    assert said == [
+        "结论由 纳入低保 更正为 临时救助（更正原因：家中突发变故），需要办理，案件重新打开并列入清单"
+    ]
+    back = got.filter(pl.col("code") == "returned")
+    assert (
+        dt.date(2026, 10, 6),
+        "上传《更正.xlsx》：核查结论 临时救助，核查日期 2026-10-05（更正）",
+    ) in list(zip(back["on"], back["detail"], strict=True))
 
 
 def test_every_kind_of_event_has_its_label_and_a_source():
