@@ -198,11 +198,34 @@ def _serve(home: Path, landing: Path, workers: int) -> tuple[str, subprocess.Pop
     return url, server
 
 
+def _near_a_megabyte(manifests: list[Path]) -> tuple[str, str, str]:
+    """The township and file nearest 1 MB, and the township whose month's files come nearest 1 MB."""
+    listed = [(p.parent.name, json.loads(p.read_text(encoding="utf-8"))["files"]) for p in manifests]
+    _, big_township, big_file = min(
+        (abs(f["bytes"] - 1_000_000), township, f["file"]) for township, files in listed for f in files
+    )
+    zip_township = min((abs(sum(f["bytes"] for f in files) - 1_000_000), t) for t, files in listed)[1]
+    return big_township, big_file, zip_township
+
+
+def _accounts(home: Path, township: str) -> str:
+    """The bench's township and data-team accounts, with a new password (returned)."""
+    from portal.accounts import Accounts, strong_password
+    from safetynet.rules import load_portal
+
+    password = strong_password()  # passes the portal's password policy
+    accounts = Accounts(home, load_portal())
+    for username, role, area in (("bench-town", "township", township), ("bench-admin", "admin", "")):
+        if accounts.get(username):
+            accounts.reset(username, password)
+        else:
+            accounts.add(username, role, area, password)
+    return password
+
+
 # The portal bench's requests in the order a township clerk makes them; a script, not product code.
 def run(home: Path, landing: Path) -> dict:
-    from portal.accounts import Accounts, strong_password
     from safetynet.lake import Home
-    from safetynet.rules import load_portal
 
     h = Home(home)
     months = sorted(h.catalog)
@@ -212,29 +235,8 @@ def run(home: Path, landing: Path) -> dict:
     issued = h.read("_issued", month)
     busiest = issued.group_by("township_code").len().sort("len", "township_code", descending=[True, False])
     township = busiest["township_code"][0]
-    near = min(
-        (
-            (abs(f["bytes"] - 1_000_000), p.parent.name, f["file"], f["bytes"])
-            for p in manifests
-            for f in json.loads(p.read_text(encoding="utf-8"))["files"]
-        ),
-    )
-    _, big_township, big_file, _ = near
-    totals = [
-        (
-            abs(sum(f["bytes"] for f in json.loads(p.read_text(encoding="utf-8"))["files"]) - 1_000_000),
-            p.parent.name,
-        )
-        for p in manifests
-    ]
-    zip_township = min(totals)[1]
-    password = strong_password()  # passes the portal's password policy
-    accounts = Accounts(home, load_portal())
-    for username, role, area in (("bench-town", "township", township), ("bench-admin", "admin", "")):
-        if accounts.get(username):
-            accounts.reset(username, password)
-        else:
-            accounts.add(username, role, area, password)
+    big_township, big_file, zip_township = _near_a_megabyte(manifests)
+    password = _accounts(home, township)
     url, server = _serve(home, landing, 1)
     try:
         listing, _ = _rate(url, "bench-town", password, f"/files/{month}/{township}")
@@ -277,39 +279,43 @@ def run(home: Path, landing: Path) -> dict:
         shutil.rmtree(home / "lake" / "_applications", ignore_errors=True)
     for part in landing.glob(f"*/outcomes.part-{township}.csv"):
         part.unlink()  # the bench's own upload is not a delivery
-    townships = len(manifests)
-    return {
-        "rows": 0,
-        "note": (
-            f"portal: {townships:,} townships with files in {month} ({len(months)} months published); "
-            f"file list {listing:,.0f} requests/s, one {size / 1e6:.2f} MB file (the nearest to 1 MB) "
-            f"{download:,.0f} requests/s, a township's month as a {zip_size / 1e6:.2f} MB zip {zipped:,.0f} "
-            f"requests/s ({CLIENTS} clients on loopback; goal 200/s); the busiest township's home page, "
-            f"worklist and a portrait {pages['home']:.3f} / {pages['worklist']:.3f} / "
-            f"{pages['portrait']:.3f} s (median, warm; goal 0.3 s); a 500-row workbook checked and "
-            f"merged in {upload_seconds:.2f} s ({accepted} rows of the township's own, the rest refused "
-            "as another township's; goal < 1 s); application checks against the latest month: "
-            f"{checks['single_median_seconds']:.2f} s each one at a time (slowest "
-            f"{checks['single_max_seconds']:.2f} s; goal < 5 s), {checks['at_once_per_second']:.1f} checks/s "
-            f"with {checks['at_once']} at once (the slowest answered in "
-            f"{checks['at_once_slowest_seconds']:.1f} s); with `serve --workers 2`: "
-            f"{checks['two_processes_single_median_seconds']:.2f} s one at a time, "
-            f"{checks['two_processes_at_once_per_second']:.1f} checks/s 20 at once (slowest "
-            f"{checks['two_processes_at_once_slowest_seconds']:.1f} s)"
-        ),
-        "portal": {
-            "townships": townships,
-            "months": len(months),
-            "file_list_per_second": round(listing, 1),
-            "download_bytes": size,
-            "download_per_second": round(download, 1),
-            "zip_bytes": zip_size,
-            "zip_per_second": round(zipped, 1),
-            "upload_500_rows_seconds": round(upload_seconds, 3),
-            "page_median_seconds": pages,
-            "applications": checks,
-        },
+    portal = {
+        "townships": len(manifests),
+        "months": len(months),
+        "file_list_per_second": round(listing, 1),
+        "download_bytes": size,
+        "download_per_second": round(download, 1),
+        "zip_bytes": zip_size,
+        "zip_per_second": round(zipped, 1),
+        "upload_500_rows_seconds": round(upload_seconds, 3),
+        "upload_500_rows_accepted": accepted,
+        "page_median_seconds": pages,
+        "applications": checks,
     }
+    return {"rows": 0, "note": _note(portal, month), "portal": portal}
+
+
+def _note(p: dict, month: str) -> str:
+    """The bench's figures (`run`'s "portal") in a sentence, with their goals."""
+    pages, checks = p["page_median_seconds"], p["applications"]
+    return (
+        f"portal: {p['townships']:,} townships with files in {month} ({p['months']} months published); "
+        f"file list {p['file_list_per_second']:,.0f} requests/s, one {p['download_bytes'] / 1e6:.2f} MB file "
+        f"(the nearest to 1 MB) {p['download_per_second']:,.0f} requests/s, a township's month as a "
+        f"{p['zip_bytes'] / 1e6:.2f} MB zip {p['zip_per_second']:,.0f} "
+        f"requests/s ({CLIENTS} clients on loopback; goal 200/s); the busiest township's home page, "
+        f"worklist and a portrait {pages['home']:.3f} / {pages['worklist']:.3f} / "
+        f"{pages['portrait']:.3f} s (median, warm; goal 0.3 s); a 500-row workbook checked and "
+        f"merged in {p['upload_500_rows_seconds']:.2f} s ({p['upload_500_rows_accepted']} rows of the "
+        "township's own, the rest refused as another township's; goal < 1 s); application checks against "
+        f"the latest month: {checks['single_median_seconds']:.2f} s each one at a time (slowest "
+        f"{checks['single_max_seconds']:.2f} s; goal < 5 s), {checks['at_once_per_second']:.1f} checks/s "
+        f"with {checks['at_once']} at once (the slowest answered in "
+        f"{checks['at_once_slowest_seconds']:.1f} s); with `serve --workers 2`: "
+        f"{checks['two_processes_single_median_seconds']:.2f} s one at a time, "
+        f"{checks['two_processes_at_once_per_second']:.1f} checks/s 20 at once (slowest "
+        f"{checks['two_processes_at_once_slowest_seconds']:.1f} s)"
+    )
 
 
 if __name__ == "__main__":
