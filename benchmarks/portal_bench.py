@@ -318,6 +318,80 @@ def _note(p: dict, month: str) -> str:
     )
 
 
+def _first(c: httpx.Client, path: str) -> float:
+    """Seconds of one request (the first after the portal started: cold)."""
+    started = time.perf_counter()
+    assert c.get(path).status_code == 200, path
+    return round(time.perf_counter() - started, 3)
+
+
+UPLOAD_TRIES = 5
+
+
+def _uploads(c: httpx.Client, landing: Path, township: str, data: bytes) -> tuple[float, int]:
+    """Median seconds of a 500-row upload over UPLOAD_TRIES, each into an empty part (the bench's
+    own rows removed between tries, so each is a first upload), and the rows accepted."""
+    times, accepted = [], 0
+    for _ in range(UPLOAD_TRIES):
+        for part in landing.glob(f"*/outcomes.part-{township}.csv"):
+            part.unlink()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', c.get(f"/upload/{township}").text).group(1)
+        started = time.perf_counter()
+        r = c.post(f"/upload/{township}", files={"file": ("bench.xlsx", data)}, data={"csrf_token": token})
+        times.append(time.perf_counter() - started)
+        accepted = int(re.search(r'id="accepted">(\d+)<', r.text).group(1))
+    for part in landing.glob(f"*/outcomes.part-{township}.csv"):
+        part.unlink()  # the bench's own upload is not a delivery
+    return round(sorted(times)[UPLOAD_TRIES // 2], 3), accepted
+
+
+# `python benchmarks/portal_bench.py --pages HOME LANDING`: the daily pages alone, one client.
+def pages(home: Path, landing: Path) -> dict:
+    """The busiest township's home page, worklist, a portrait and a 500-row upload, each the first
+    request after the portal started (cold) and median warm; no load, no application checks. To
+    see how the pages grow with the province (issue 33, item 8) without the whole bench."""
+    from safetynet.lake import Home
+
+    h = Home(home)
+    month = max(m for m in h.catalog if any((h.build_dir(m) / "exports").glob("*/*/manifest.json")))
+    issued = h.read("_issued", month)
+    busiest = issued.group_by("township_code").len().sort("len", "township_code", descending=[True, False])
+    township = busiest["township_code"][0]
+    household = issued.filter(pl.col("township_code") == township)["household_id"].min()
+    paths = {
+        "home": "/",
+        "worklist": f"/worklist/{township}",
+        "portrait": f"/portrait/{month}/{township}/{household}",
+    }
+    password = _accounts(home, township)
+    url, server = _serve(home, landing, 1)
+    try:
+        c = _signed_in(url, "bench-town", password)
+        cold = {name: _first(c, path) for name, path in paths.items()}
+        warm = _pages(url, "bench-town", password, paths)
+        mine = issued.filter(pl.col("township_code") == township)["id"].to_list()
+        others = issued.filter(pl.col("township_code") != township)["id"].head(500).to_list()
+        upload, accepted = _uploads(
+            c, landing, township, _workbook((mine + others)[:500], issued["issued_on"][0])
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return {
+        "households": h.read("_household_month", month, ["household_id"]).height,
+        "months": len(h.catalog),
+        "township": township,
+        "township_cases_issued": int(busiest["len"][0]),
+        "cold_seconds": cold,
+        "page_median_seconds": warm,
+        "upload_500_rows_median_seconds": upload,
+        "upload_500_rows_accepted": accepted,
+    }
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
-    print(json.dumps(run(Path(sys.argv[1]), Path(sys.argv[2])), ensure_ascii=False, indent=1))
+    if sys.argv[1] == "--pages":
+        print(json.dumps(pages(Path(sys.argv[2]), Path(sys.argv[3])), ensure_ascii=False, indent=1))
+    else:
+        print(json.dumps(run(Path(sys.argv[1]), Path(sys.argv[2])), ensure_ascii=False, indent=1))
