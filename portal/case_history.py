@@ -20,7 +20,7 @@ import polars as pl
 from jobs.cases.lifecycle import STATES
 from jobs.export.lists import KINDS, OVERDUE_SHEET
 from portal import audit, uploads
-from portal.casework import FIRST_DATA_ROW, commit_key
+from portal.casework import FIRST_DATA_ROW
 from safetynet.lake import Home
 from safetynet.rules import load_rules
 
@@ -73,7 +73,7 @@ def gather(home: Home, landing: Path | None, township: str, household: str, toda
 def township_kept(home: Home, township: str) -> pl.DataFrame:
     """The township's rows of `_cases` of every month (`KEPT`, the household and the month of the
     run), read once per commit and township (a commit never changes; issue 33, item 8)."""
-    return _township_kept(commit_key(home), township, home)
+    return _township_kept(uploads.commit_key(home), township, home)
 
 
 @lru_cache(maxsize=256)  # one entry per township served since the commit: a few thousand rows each

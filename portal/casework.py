@@ -86,17 +86,11 @@ class Settled:
     returned: pl.DataFrame
 
 
-def commit_key(home: Home) -> tuple:
-    """What names a commit's data: the home, its commit and each month's build (a build is named by
-    its content, so a home made again at the same place and sequence number is another key)."""
-    return (home.root, home.commit, tuple(sorted((m, e["build"]) for m, e in home.catalog.items())))
-
-
 def settled(home: Home, township: str) -> Settled | None:
     """A township's `Settled` cases as of the home's commit (None: no month issued any), read once
     per commit and township: a commit never changes, and the pages a clerk opens all day (home
     page, worklist, portrait) need them on every request (issue 33, item 8)."""
-    return _settled(commit_key(home), township, home)
+    return _settled(uploads.commit_key(home), township, home)
 
 
 @lru_cache(maxsize=256)  # one entry per township served since the commit: a few thousand rows each

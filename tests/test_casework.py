@@ -332,3 +332,27 @@ def test_a_township_s_cases_are_read_once_per_commit_and_again_for_a_new_commit(
         "核查期限 2026-09-10"
         in case_history.history(Home(tmp_path), None, TOWNSHIP, "H1", TODAY)[0]["detail"]
     )
+
+
+def test_an_upload_s_ids_are_looked_up_in_an_index_made_once_per_commit(tmp_path, monkeypatch):
+    """An upload's ids are checked against every month's issues and closed cases of the province;
+    they are read once per commit into an index (not on every upload), and again for a new one."""
+    from portal import uploads
+    from safetynet.lake import Home
+
+    reads = []
+    scan = pl.scan_parquet
+    monkeypatch.setattr(
+        pl, "scan_parquet", lambda source, *a, **k: reads.append(source) or scan(source, *a, **k)
+    )
+    _commit(tmp_path, 1, "b1", dt.date(2026, 9, 30))
+    expected = [("L1", TOWNSHIP, "lead", dt.date(2026, 9, 1))]
+    assert uploads.issued(Home(tmp_path), ["L1", "L9"]).rows() == expected
+    assert uploads.read_back(Home(tmp_path), ["L1"]) == {}
+    read_first = len(reads)
+    assert uploads.issued(Home(tmp_path), ["L1"]).rows() == expected
+    assert len(reads) == read_first
+
+    _commit(tmp_path, 2, "b2", dt.date(2026, 9, 10))
+    assert uploads.issued(Home(tmp_path), ["L1"]).rows() == expected
+    assert len(reads) > read_first

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from jobs.cases.lifecycle import STATES
-from portal import casework
+from portal import casework, uploads
 from portal.documents import files_table, on_demand
 from portal.files import zip_folder
 from portal.pages import log, names, page, send
@@ -32,6 +32,8 @@ def index(request: Request, account: SignedIn) -> Response:
     townships = sorted({t for mine in by_month.values() for t in mine})
     months = {t: [m for m, mine in by_month.items() if t in mine] for t in townships}
     due_days = state.settings.worklist_due_days
+    if account.may_upload:
+        uploads.prepare(library.home())  # what the first upload is checked against, made meanwhile
     todo = {
         t: casework.todo(casework.township_cases(library.home(), state.landing, t, state.today()), due_days)
         for t in (townships if account.may_upload else [])
