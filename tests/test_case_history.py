@@ -180,3 +180,19 @@ def test_the_upload_log_is_read_from_where_the_last_reading_stopped(tmp_path):
     log.unlink()
     log.write_text(line("ddd"), encoding="utf-8")  # another file at the same place: read whole
     assert sorted(upload_log(tmp_path, "130102001")["upload_sha256"]) == ["ddd"]
+
+
+def test_the_rules_are_loaded_once_per_month_not_three_times_a_portrait(monkeypatch):
+    """The day a run read an outcome is the day its month's lists are issued (the rules); loading
+    the rules parses every rule file (0.25 s), and a portrait asked for it three times per page."""
+    from portal import case_history
+
+    loaded = []
+    real = case_history.load_rules
+    monkeypatch.setattr(case_history, "load_rules", lambda month: loaded.append(month) or real(month=month))
+    first = events(_facts([ISSUED, CLOSED]))
+    assert len(loaded) <= 1  # none when an earlier test read September's day already
+    loaded.clear()
+    again = events(_facts([ISSUED, CLOSED]))
+    assert first.equals(again) and (again["code"] == "closed").any()
+    assert loaded == []
