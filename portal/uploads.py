@@ -343,10 +343,12 @@ def commit_key(home: Home) -> tuple:
 @dataclass(frozen=True)
 class Index:
     """What an upload is checked against, for every case id of a commit: where each was issued
-    (`issued`, as `issued` gives it) and the ids closed and not reopened since (`closed`)."""
+    (`issued`, as `issued` gives it), the ids closed and not reopened since (`closed`) and the
+    latest outcome a run read (`read`, as `latest_read` gives it)."""
 
     issued: pl.DataFrame
     closed: pl.Series
+    read: pl.DataFrame
 
 
 _INDEX_LOCK = threading.Lock()
@@ -355,8 +357,9 @@ _MADE: set[tuple] = set()  # the keys of the indexes made in this process
 
 def commit_index(home: Home) -> Index:
     """The commit's `Index`, made once per commit and portal process: an upload's 500 ids are looked
-    up in memory, instead of reading every month's `_issued` and `_cases` of the province on every
-    upload (issue 33, item 8). Made by one thread at a time; the others wait and find it made."""
+    up in memory, instead of reading every month's `_issued`, `_cases` and `outcomes` of the
+    province on every upload (issue 33, item 8). Made by one thread at a time; the others wait
+    and find it made."""
     with _INDEX_LOCK:
         return _index(commit_key(home), home)
 
@@ -383,8 +386,9 @@ def _index(key: tuple, home: Home) -> Index:
         else pl.DataFrame(schema=ISSUED)
     )
     closed = lifecycle.closed_ids(home, next_month(months[-1])) if months else None
+    index = Index(found, pl.Series("case_id", closed or [], dtype=pl.String), latest_read(home))
     _MADE.add(key)
-    return Index(found, pl.Series("case_id", closed or [], dtype=pl.String))
+    return index
 
 
 @dataclass(frozen=True)
@@ -402,22 +406,11 @@ class Returned:
 
 def read_back(home: Home, ids: list[str]) -> dict[str, Returned]:
     """The latest outcome the runs read (the lake's `outcomes`) for each of `ids`."""
-    months = sorted(home.catalog)
-    scans = [(m, s) for m in months if (s := home.scan("outcomes", m)) is not None]
-    if not scans or not ids:
+    index = commit_index(home)
+    if not ids or index.read.height == 0:
         return {}
-    latest = (
-        pl.concat(
-            s.filter(pl.col("lead_id").is_in(ids))
-            .select("lead_id", "visited_on", "outcome", "referred_to", "note", "source_file", "source_row")
-            .with_columns(month=pl.lit(m))
-            for m, s in scans
-        )
-        .sort("lead_id", "month", "visited_on", "source_file", "source_row")
-        .unique("lead_id", keep="last", maintain_order=True)
-        .collect()
-    )
-    shut = set(latest["lead_id"].filter(latest["lead_id"].is_in(commit_index(home).closed.implode())))
+    latest = index.read.filter(pl.col("lead_id").is_in(ids))
+    shut = set(latest["lead_id"].filter(latest["lead_id"].is_in(index.closed.implode())))
     return {
         r["lead_id"]: Returned(
             r["month"],
@@ -426,6 +419,25 @@ def read_back(home: Home, ids: list[str]) -> dict[str, Returned]:
         )
         for r in latest.iter_rows(named=True)
     }
+
+
+def latest_read(home: Home) -> pl.DataFrame:
+    """Each case id's latest outcome the runs read (the lake's `outcomes` of every month), with the
+    month whose run read it."""
+    scans = [(m, s) for m in sorted(home.catalog) if (s := home.scan("outcomes", m)) is not None]
+    if not scans:
+        return pl.DataFrame()
+    return (
+        pl.concat(
+            s.select(
+                "lead_id", "visited_on", "outcome", "referred_to", "note", "source_file", "source_row"
+            ).with_columns(month=pl.lit(m))
+            for m, s in scans
+        )
+        .sort("lead_id", "month", "visited_on", "source_file", "source_row")
+        .unique("lead_id", keep="last", maintain_order=True)
+        .collect()
+    )
 
 
 def against_returned(rows: list[Row], read: dict[str, Returned], waiting: dict[str, tuple]) -> None:

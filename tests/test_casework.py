@@ -271,7 +271,8 @@ TOWNSHIP = "130102001"
 
 def _commit(root, seq: int, build: str, visit_by: dt.date) -> None:
     """A tiny published home: August's commit `seq` with one build, one lead of TOWNSHIP issued
-    (due `visit_by`) and listed, its household's roster; `current` pointing at it."""
+    (due `visit_by`) and listed, its household's roster, an outcome August's run read for another
+    case (L0); `current` pointing at it."""
     import json
     import os
 
@@ -279,8 +280,13 @@ def _commit(root, seq: int, build: str, visit_by: dt.date) -> None:
     from jobs.export.lists import ISSUED_SCHEMA
 
     folder = root / "lake" / "month=2026-08" / f"build={build}"
-    for name in ("_issued", "_cases", "roster"):
+    for name in ("_issued", "_cases", "roster", "outcomes"):
         (folder / name).mkdir(parents=True)
+    outcome = {"lead_id": "L0", "visited_on": dt.date(2026, 8, 20), "outcome": "维持现状"}
+    outcome |= {"referred_to": None, "note": None, "source_file": "outcomes.csv", "source_row": 2}
+    pl.DataFrame([outcome]).cast({"referred_to": pl.String, "note": pl.String}).write_parquet(
+        folder / "outcomes" / "data.parquet"
+    )
     issued = ("2026-08", "L1", "lead", "H1", TOWNSHIP, dt.date(2026, 9, 1), visit_by)
     pl.DataFrame([issued], schema=ISSUED_SCHEMA, orient="row").write_parquet(
         folder / "_issued" / "1301.parquet"
@@ -351,6 +357,8 @@ def test_an_upload_s_ids_are_looked_up_in_an_index_made_once_per_commit(tmp_path
     assert uploads.read_back(Home(tmp_path), ["L1"]) == {}
     read_first = len(reads)
     assert uploads.issued(Home(tmp_path), ["L1"]).rows() == expected
+    (back,) = uploads.read_back(Home(tmp_path), ["L0", "L1"]).items()
+    assert back == ("L0", uploads.Returned("2026-08", ("维持现状", "2026-08-20", None, None), False))
     assert len(reads) == read_first
 
     _commit(tmp_path, 2, "b2", dt.date(2026, 9, 10))
