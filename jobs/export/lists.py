@@ -604,9 +604,10 @@ def _draw(t: Township) -> Drawn:
 
 
 def draw_townships(jobs: list[Township], c: Context, workers: int = 1) -> list[Drawn]:
-    """Draws every township's lists, reports and portraits, in `workers` processes when there are
+    """Writes every township's lists, summary and manifest, in `workers` processes when there are
     many (safetynet.workers.allotted); results in job order."""
-    documents = sum(len(t.lists) + len(t.reports) + len(t.portraits) for t in jobs)
+    # the lists and summaries: the reports and portraits are drawn when asked for (documents.py)
+    documents = sum(len(t.lists) + 1 for t in jobs)
     if workers <= 1 or documents < 400:  # starting workers costs more than a few hundred documents
         drawer = Drawer(c)
         return [drawer.township(t) for t in jobs]
