@@ -96,7 +96,8 @@ def _base(root: Path, folder: Folder) -> Path:
 
 def served(h: Home, folder: Folder, entry: dict) -> bytes:
     """A document the township manifest lists as drawn on demand: from the cache, else drawn now
-    and cached. Raises MissingGlyph when a character has no glyph in any installed font."""
+    and cached. Raises DocumentFailed (its message names the household and the code point) when a
+    character has no glyph in any installed font."""
     made, failures, _ = fill(
         renderer(h.root, str(h.commit), folder.month), _base(h.root, folder), folder.township, [entry]
     )
