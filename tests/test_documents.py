@@ -13,6 +13,8 @@ import io
 import json
 import re
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -74,6 +76,28 @@ def signed_in(site, username: str) -> TestClient:
     r = c.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": form})
     assert r.status_code == 303
     return c
+
+
+PORTAL_PROCESS = """
+import re, sys
+from pathlib import Path
+from fastapi.testclient import TestClient
+from portal.app import create_app
+home, username, password, path, out = sys.argv[1:]
+c = TestClient(create_app(Path(home)), follow_redirects=False)
+form = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+c.post("/login", data={"username": username, "password": password, "csrf_token": form})
+r = c.get(path)
+assert r.status_code == 200, r.status_code
+Path(out).write_bytes(r.content)
+"""
+
+
+def portal_process(home: Path, username: str, path: str, out: Path) -> bytes:
+    """A document downloaded from a portal in another process."""
+    args = [sys.executable, "-c", PORTAL_PROCESS, str(home), username, PASSWORD, path, str(out)]
+    subprocess.run(args, check=True, capture_output=True, timeout=300)
+    return out.read_bytes()
 
 
 def todays_export(home: Path, township: str, out: Path) -> Path:
@@ -139,19 +163,23 @@ def test_a_report_downloaded_twice_and_from_two_portals_has_the_bytes_safetynet_
     first, second = signed_in(published, "town"), signed_in(published, "county")  # two app instances
     for entry in (report, portrait):
         path = f"/download/{AUG}/{township}/{entry['file']}"
-        served = [first.get(path), first.get(path), second.get(path)]
+        shutil.rmtree(home / "cache", ignore_errors=True)
+        elsewhere = portal_process(home, "town", path, tmp_path / "elsewhere.pdf")  # drawn there
+        shutil.rmtree(home / "cache")
+        served = [first.get(path), first.get(path), second.get(path)]  # drawn here, then cached
         assert [r.status_code for r in served] == [200, 200, 200]
         assert served[0].headers["content-type"] == "application/pdf"
         written = (out / township[:6] / township / entry["file"]).read_bytes()
-        assert all(r.content == written for r in served), entry["file"]
+        assert elsewhere == written and all(r.content == written for r in served), entry["file"]
         logged = [e for e in audit.read(home) if e["file"] == f"{AUG}/{township}/{entry['file']}"]
-        assert [(e["sha256"], e["bytes"]) for e in logged[-3:]] == [
+        assert [(e["sha256"], e["bytes"]) for e in logged[-4:]] == [
             (hashlib.sha256(written).hexdigest(), len(written))
-        ] * 3
-    # kept outside the sealed build
-    build = Home(home).build_dir(AUG).name.removeprefix("build=")
-    cached = home / "cache" / "documents" / build / township[:6] / township / report["file"]
-    assert cached.read_bytes() == (out / township[:6] / township / report["file"]).read_bytes()
+        ] * 4
+        # kept outside the sealed build
+        build = Home(home).build_dir(AUG).name.removeprefix("build=")
+        assert (
+            home / "cache" / "documents" / build / township[:6] / township / entry["file"]
+        ).read_bytes() == written
 
 
 def test_a_deleted_cache_changes_nothing(published):
