@@ -242,3 +242,23 @@ def test_diff_compares_documents_by_their_input_digest(published, tmp_path):
     on_demand = manifest._on_demand(build)
     assert on_demand and all(v.startswith("content:") for v in on_demand.values())
     assert manifest.compare(build, build)["files_changed"] == []
+
+
+def test_a_document_a_character_stops_is_named_to_the_township_and_logged(published, monkeypatch):
+    """A character no installed font has: the township is told which document and code point,
+    and the portal log records the failure; nothing is cached."""
+    from safetynet.pdf import MissingGlyph
+
+    home, township = published["home"], published["mine"]
+    entry = documents.listed(_manifest(_folders(home)[township]))[-1]
+    shutil.rmtree(home / "cache", ignore_errors=True)
+
+    def stopped(self, kind, row):
+        raise MissingGlyph(f"{entry['kind']} {entry['household_id']}", ["\U0010fffd"], ["wqy-zenhei"])
+
+    monkeypatch.setattr(documents.Renderer, "draw", stopped)
+    r = signed_in(published, "town").get(f"/download/{AUG}/{township}/{entry['file']}")
+    assert r.status_code == 422 and "U+10FFFD" in r.text and entry["household_id"] in r.text
+    logged = [e for e in audit.read(home) if e["file"] == f"{AUG}/{township}/{entry['file']}"][-1]
+    assert logged["result"] == "failed" and "U+10FFFD" in logged["detail"] and logged["sha256"] is None
+    assert not (home / "cache").exists() or not list((home / "cache").rglob("*.pdf"))
