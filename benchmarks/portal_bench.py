@@ -6,6 +6,11 @@ seconds to check and merge an uploaded 500-row workbook (POST to the answer page
 checks (逢救必核): seconds per check one at a time, and checks per second with 20 at once (each a new
 household of three, POSTed and answered with its result page). The checks' records are removed from
 the bench's home afterwards (they would otherwise be watched by a later month).
+
+    python benchmarks/portal_bench.py HOME LANDING            the whole portal bench (`run`)
+    python benchmarks/portal_bench.py --pages HOME LANDING    the busiest township's home page,
+        worklist, a portrait and a 500-row upload alone, cold and warm (`pages`): how the daily
+        pages grow with the province and the months, on any home, without the whole bench
 """
 
 from __future__ import annotations
