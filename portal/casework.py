@@ -5,6 +5,8 @@ township's uploads and rows waiting for the next run (the data team's status).""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
@@ -54,21 +56,17 @@ def township_cases(
 ) -> pl.DataFrame:
     """Every case issued to a township, its latest issue and where it stands on that list, and
     its state: 已回传待读取 (uploaded, read by the next run), 已结案 (an outcome read by a run),
-    已逾期 (past its deadline) or 待核查. With `household`, only that household's cases."""
-    months = sorted(home.catalog)
-    issued = [p for m in months for p in home.files("_issued", m, prefecture_of(township))]
-    if not issued:
+    已逾期 (past its deadline) or 待核查. With `household`, only that household's cases. What the
+    commit says is read once per commit and township (`settled`); the uploads waiting for the
+    next run and the day are read on every call."""
+    found = settled(home, township)
+    if found is None:
         return pl.DataFrame(schema=CASES)
-    scan = pl.scan_parquet(issued)
-    if household is not None:  # one household's cases (its portrait): the rest is not read
-        scan = scan.filter(pl.col("household_id") == household)
-    cases = latest_issues(scan, township)
-    latest = cases["month"].unique().sort()
-    places = list_places([p for m in latest for p in home.files("_cases", m)], township)
-    returned = returned_outcomes({m: home.files("outcomes", m) for m in months})
+    cases = found.cases
+    if household is not None:  # one household's cases (its portrait)
+        cases = cases.filter(pl.col("household_id") == household)
     waiting = uploads.pending(home, landing, township).select("lead_id", "outcome", "visited_on")
-    heads = head_names(home.scan("roster", months[-1], area=prefecture_of(township)), cases)
-    return case_states(cases.join(places, on=["id", "month"], how="left"), heads, waiting, returned, today)
+    return case_states(cases, found.heads, waiting, found.returned, today)
 
 
 def household_cases(
@@ -76,6 +74,43 @@ def household_cases(
 ) -> pl.DataFrame:
     """A household's cases in a township, as the worklist shows them (the portrait's states)."""
     return township_cases(home, landing, township, today, household)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a commit says of a township's cases: each as last issued with its place on that list
+    (`cases`), its household's head (`heads`) and its latest outcome read by a run (`returned`)."""
+
+    cases: pl.DataFrame
+    heads: pl.DataFrame
+    returned: pl.DataFrame
+
+
+def settled(home: Home, township: str) -> Settled | None:
+    """A township's `Settled` cases as of the home's commit (None: no month issued any), read once
+    per commit and township: a commit never changes, and the pages a clerk opens all day (home
+    page, worklist, portrait) need them on every request (issue 33, item 8)."""
+    return _settled(uploads.commit_key(home), township, home)
+
+
+@lru_cache(maxsize=256)  # one entry per township served since the commit: a few thousand rows each
+def _settled(key: tuple, township: str, home: Home) -> Settled | None:
+    months = sorted(home.catalog)
+    issued = [p for m in months for p in home.files("_issued", m, prefecture_of(township))]
+    if not issued:
+        return None
+    cases = latest_issues(pl.scan_parquet(issued), township)
+    latest = cases["month"].unique().sort()
+    places = list_places([p for m in latest for p in home.files("_cases", m)], township)
+    returned = province_outcomes(key, home).filter(pl.col("lead_id").is_in(cases["id"].implode()))
+    heads = head_names(home.scan("roster", months[-1], area=prefecture_of(township)), cases)
+    return Settled(cases.join(places, on=["id", "month"], how="left"), heads, returned)
+
+
+@lru_cache(maxsize=2)
+def province_outcomes(key: tuple, home: Home) -> pl.DataFrame:
+    """`returned_outcomes` of every month of a commit, read once per commit for all townships."""
+    return returned_outcomes({m: home.files("outcomes", m) for m in sorted(home.catalog)})
 
 
 def list_places(paths: list[Path], township: str) -> pl.DataFrame:
@@ -276,7 +311,7 @@ def upload_status(library: Library, landing: Path | None) -> list[dict]:
     if not months:
         return []
     townships = library.townships(months[0])
-    entries = [e for e in audit.read(library.root) if e["action"] == "upload"]
+    entries = audit.actions(library.root, frozenset({"upload"}))
     by_township: dict[str, list[dict]] = {}
     for e in entries:
         by_township.setdefault(e.get("township_code") or "", []).append(e)

@@ -29,6 +29,7 @@ import threading
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import anyio
@@ -322,22 +323,72 @@ def target_month(home: Home, landing: Path | None) -> str | None:
     return month
 
 
+ISSUED = {"id": pl.String, "township_code": pl.String, "kind": pl.String, "issued_on": pl.Date}
+
+
 def issued(home: Home, ids: list[str]) -> pl.DataFrame:
     """Where each of `ids` was issued: the township of its latest issue (a household that moved is
     the new township's case), its kind, and the date it was first issued."""
-    paths = [p for m in home.catalog for p in home.files("_issued", m)]
-    schema = {"id": pl.String, "township_code": pl.String, "kind": pl.String, "issued_on": pl.Date}
-    if not paths or not ids:
-        return pl.DataFrame(schema=schema)
-    return (
+    if not ids:
+        return pl.DataFrame(schema=ISSUED)
+    return commit_index(home).issued.filter(pl.col("id").is_in(ids))
+
+
+def commit_key(home: Home) -> tuple:
+    """What names a commit's data: the home, its commit and each month's build (a build is named by
+    its content, so a home made again at the same place and sequence number is another key)."""
+    return (home.root, home.commit, tuple(sorted((m, e["build"]) for m, e in home.catalog.items())))
+
+
+@dataclass(frozen=True)
+class Index:
+    """What an upload is checked against, for every case id of a commit: where each was issued
+    (`issued`, as `issued` gives it), the ids closed and not reopened since (`closed`) and the
+    latest outcome a run read (`read`, as `latest_read` gives it)."""
+
+    issued: pl.DataFrame
+    closed: pl.Series
+    read: pl.DataFrame
+
+
+_INDEX_LOCK = threading.Lock()
+_MADE: set[tuple] = set()  # the keys of the indexes made in this process
+
+
+def commit_index(home: Home) -> Index:
+    """The commit's `Index`, made once per commit and portal process: an upload's 500 ids are looked
+    up in memory, instead of reading every month's `_issued`, `_cases` and `outcomes` of the
+    province on every upload (issue 33, item 8). Made by one thread at a time; the others wait
+    and find it made."""
+    with _INDEX_LOCK:
+        return _index(commit_key(home), home)
+
+
+def prepare(home: Home) -> None:
+    """Makes the commit's `Index` in the background unless it is made (a township's home page
+    calls it), so that the first upload after a commit does not wait for it."""
+    if commit_key(home) not in _MADE:
+        threading.Thread(target=commit_index, args=(home,), daemon=True).start()
+
+
+@lru_cache(maxsize=2)
+def _index(key: tuple, home: Home) -> Index:
+    months = sorted(home.catalog)
+    paths = [p for m in months for p in home.files("_issued", m)]
+    found = (
         pl.scan_parquet(paths)
-        .filter(pl.col("id").is_in(ids))
         .sort("month")
         .group_by("id")
         .agg(pl.col("township_code", "kind").last(), pl.col("issued_on").first())
         .collect()
-        .select(list(schema))
+        .select(list(ISSUED))
+        if paths
+        else pl.DataFrame(schema=ISSUED)
     )
+    closed = lifecycle.closed_ids(home, next_month(months[-1])) if months else None
+    index = Index(found, pl.Series("case_id", closed or [], dtype=pl.String), latest_read(home))
+    _MADE.add(key)
+    return index
 
 
 @dataclass(frozen=True)
@@ -355,23 +406,11 @@ class Returned:
 
 def read_back(home: Home, ids: list[str]) -> dict[str, Returned]:
     """The latest outcome the runs read (the lake's `outcomes`) for each of `ids`."""
-    months = sorted(home.catalog)
-    scans = [(m, s) for m in months if (s := home.scan("outcomes", m)) is not None]
-    if not scans or not ids:
+    index = commit_index(home)
+    if not ids or index.read.height == 0:
         return {}
-    latest = (
-        pl.concat(
-            s.filter(pl.col("lead_id").is_in(ids))
-            .select("lead_id", "visited_on", "outcome", "referred_to", "note", "source_file", "source_row")
-            .with_columns(month=pl.lit(m))
-            for m, s in scans
-        )
-        .sort("lead_id", "month", "visited_on", "source_file", "source_row")
-        .unique("lead_id", keep="last", maintain_order=True)
-        .collect()
-    )
-    shut = lifecycle.closed_cases(home, next_month(months[-1]), latest["lead_id"].to_list())
-    shut = set() if shut is None else set(shut["case_id"])
+    latest = index.read.filter(pl.col("lead_id").is_in(ids))
+    shut = set(latest["lead_id"].filter(latest["lead_id"].is_in(index.closed.implode())))
     return {
         r["lead_id"]: Returned(
             r["month"],
@@ -380,6 +419,25 @@ def read_back(home: Home, ids: list[str]) -> dict[str, Returned]:
         )
         for r in latest.iter_rows(named=True)
     }
+
+
+def latest_read(home: Home) -> pl.DataFrame:
+    """Each case id's latest outcome the runs read (the lake's `outcomes` of every month), with the
+    month whose run read it."""
+    scans = [(m, s) for m in sorted(home.catalog) if (s := home.scan("outcomes", m)) is not None]
+    if not scans:
+        return pl.DataFrame()
+    return (
+        pl.concat(
+            s.select(
+                "lead_id", "visited_on", "outcome", "referred_to", "note", "source_file", "source_row"
+            ).with_columns(month=pl.lit(m))
+            for m, s in scans
+        )
+        .sort("lead_id", "month", "visited_on", "source_file", "source_row")
+        .unique("lead_id", keep="last", maintain_order=True)
+        .collect()
+    )
 
 
 def against_returned(rows: list[Row], read: dict[str, Returned], waiting: dict[str, tuple]) -> None:

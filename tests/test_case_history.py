@@ -149,3 +149,50 @@ def test_every_kind_of_event_has_its_label_and_a_source():
 def test_no_case_no_events_and_no_log_no_uploads(tmp_path):
     assert events(Facts(pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), dt.date(2026, 9, 1))).height == 0
     assert upload_log(tmp_path, "130102001").schema == pl.Schema(UPLOADED)
+
+
+def test_the_upload_log_is_read_from_where_the_last_reading_stopped(tmp_path):
+    """The portrait reads the township's uploads from the portal's trail, which every request of
+    every office lengthens: each reading reads only the lines added since the one before (issue 33,
+    item 8), a line still being written waits for the next, and a new file is read whole."""
+    import json
+
+    from portal import audit
+
+    log = audit.folder(tmp_path) / "2026-09.jsonl"
+    log.parent.mkdir(parents=True)
+
+    def line(sha: str, township: str = "130102001", action: str = "upload") -> str:
+        entry = {"at": "2026-09-08T10:00:00.000+08:00", "action": action, "township_code": township}
+        return json.dumps(entry | {"sha256": sha, "file": f"{sha}.xlsx"}, sort_keys=True) + "\n"
+
+    log.write_text(line("aaa") + line("xxx", action="download"), encoding="utf-8")
+    assert sorted(upload_log(tmp_path, "130102001")["upload_sha256"]) == ["aaa"]
+    # the first line rewritten in place (it never is): not read again, as it was read already
+    log.write_bytes(log.read_bytes().replace(b"aaa", b"zzz"))
+    half = line("bbb")
+    with open(log, "a", encoding="utf-8") as f:
+        f.write(half[:20])
+    assert sorted(upload_log(tmp_path, "130102001")["upload_sha256"]) == ["aaa"]
+    with open(log, "a", encoding="utf-8") as f:
+        f.write(half[20:] + line("ccc", township="130102002"))
+    assert sorted(upload_log(tmp_path, "130102001")["upload_sha256"]) == ["aaa", "bbb"]
+    log.unlink()
+    log.write_text(line("ddd"), encoding="utf-8")  # another file at the same place: read whole
+    assert sorted(upload_log(tmp_path, "130102001")["upload_sha256"]) == ["ddd"]
+
+
+def test_the_rules_are_loaded_once_per_month_not_three_times_a_portrait(monkeypatch):
+    """The day a run read an outcome is the day its month's lists are issued (the rules); loading
+    the rules parses every rule file (0.25 s), and a portrait asked for it three times per page."""
+    from portal import case_history
+
+    loaded = []
+    real = case_history.load_rules
+    monkeypatch.setattr(case_history, "load_rules", lambda month: loaded.append(month) or real(month=month))
+    first = events(_facts([ISSUED, CLOSED]))
+    assert len(loaded) <= 1  # none when an earlier test read September's day already
+    loaded.clear()
+    again = events(_facts([ISSUED, CLOSED]))
+    assert first.equals(again) and (again["code"] == "closed").any()
+    assert loaded == []

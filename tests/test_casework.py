@@ -262,3 +262,105 @@ def test_the_home_page_s_todo_counts_what_the_worklist_s_filters_choose():
     assert done["nearest"] == {"date": TODAY, "days_left": 0}
     assert [r["title"] for r in done["lists"]] == ["线索清单", "线索清单（逾期未回传）", "核对疑点清单"]
     assert done["lists"][2]["nearest"] == {"date": dt.date(2026, 9, 25), "days_left": 10}
+
+
+# --- read once per commit (issue 33, item 8) ------------------------------------------------------
+
+TOWNSHIP = "130102001"
+
+
+def _commit(root, seq: int, build: str, visit_by: dt.date) -> None:
+    """A tiny published home: August's commit `seq` with one build, one lead of TOWNSHIP issued
+    (due `visit_by`) and listed, its household's roster, an outcome August's run read for another
+    case (L0); `current` pointing at it."""
+    import json
+    import os
+
+    from jobs.cases.lifecycle import CASE_SCHEMA
+    from jobs.export.lists import ISSUED_SCHEMA
+
+    folder = root / "lake" / "month=2026-08" / f"build={build}"
+    for name in ("_issued", "_cases", "roster", "outcomes"):
+        (folder / name).mkdir(parents=True)
+    outcome = {"lead_id": "L0", "visited_on": dt.date(2026, 8, 20), "outcome": "维持现状"}
+    outcome |= {"referred_to": None, "note": None, "source_file": "outcomes.csv", "source_row": 2}
+    pl.DataFrame([outcome]).cast({"referred_to": pl.String, "note": pl.String}).write_parquet(
+        folder / "outcomes" / "data.parquet"
+    )
+    issued = ("2026-08", "L1", "lead", "H1", TOWNSHIP, dt.date(2026, 9, 1), visit_by)
+    pl.DataFrame([issued], schema=ISSUED_SCHEMA, orient="row").write_parquet(
+        folder / "_issued" / "1301.parquet"
+    )
+    case = {"month": "2026-08", "case_id": "L1", "kind": "lead", "household_id": "H1", "state": "new"}
+    case |= {"township_code": TOWNSHIP, "issued_on": dt.date(2026, 9, 1), "visit_by": visit_by}
+    pl.DataFrame([case | {"sheet": "main", "rank": 1}]).cast(
+        {k: v for k, v in CASE_SCHEMA.items() if k in {*case, "sheet", "rank"}}
+    ).with_columns(
+        pl.lit(None, dtype=t).alias(c) for c, t in CASE_SCHEMA.items() if c not in {*case, "sheet", "rank"}
+    ).write_parquet(folder / "_cases" / "data.parquet")
+    pl.DataFrame({"household_id": ["H1"], "name": ["袁丽"], "relation": ["户主"]}).write_parquet(
+        folder / "roster" / "1301.parquet"
+    )
+    (root / "commits" / str(seq)).mkdir(parents=True)
+    catalog = {"seq": seq, "months": {"2026-08": {"build": build}}}
+    (root / "commits" / str(seq) / "catalog.json").write_text(json.dumps(catalog), encoding="utf-8")
+    (root / "current").unlink(missing_ok=True)
+    os.symlink(f"commits/{seq}", root / "current")
+
+
+def test_a_township_s_cases_are_read_once_per_commit_and_again_for_a_new_commit(tmp_path, monkeypatch):
+    """The home page, worklist and portrait ask for a township's cases on every request; a commit
+    never changes, so its files are read once (at 2 M households, reading them each time was what
+    did not scale), and a new commit is read anew."""
+    from portal import case_history
+    from portal.casework import township_cases
+    from safetynet.lake import Home
+
+    reads = []
+    scan = pl.scan_parquet
+    monkeypatch.setattr(
+        pl, "scan_parquet", lambda source, *a, **k: reads.append(source) or scan(source, *a, **k)
+    )
+    _commit(tmp_path, 1, "b1", dt.date(2026, 9, 30))
+    first = [township_cases(Home(tmp_path), None, TOWNSHIP, TODAY) for _ in range(3)]
+    history = [case_history.history(Home(tmp_path), None, TOWNSHIP, "H1", TODAY) for _ in range(3)]
+    assert first[0]["state"].to_list() == ["待核查"] and first[0]["head_name"].to_list() == ["袁丽"]
+    assert_frame_equal(first[0], first[2]) and history[0] == history[2]
+    read_first = len(reads)
+    assert township_cases(Home(tmp_path), None, TOWNSHIP, TODAY, "H1").height == 1
+    assert len(reads) == read_first  # the second and later requests of the commit read no file
+
+    _commit(tmp_path, 2, "b2", dt.date(2026, 9, 10))  # a new commit: the deadline has moved
+    again = township_cases(Home(tmp_path), None, TOWNSHIP, TODAY)
+    assert len(reads) > read_first
+    assert again["state"].to_list() == ["已逾期"]
+    assert (
+        "核查期限 2026-09-10"
+        in case_history.history(Home(tmp_path), None, TOWNSHIP, "H1", TODAY)[0]["detail"]
+    )
+
+
+def test_an_upload_s_ids_are_looked_up_in_an_index_made_once_per_commit(tmp_path, monkeypatch):
+    """An upload's ids are checked against every month's issues and closed cases of the province;
+    they are read once per commit into an index (not on every upload), and again for a new one."""
+    from portal import uploads
+    from safetynet.lake import Home
+
+    reads = []
+    scan = pl.scan_parquet
+    monkeypatch.setattr(
+        pl, "scan_parquet", lambda source, *a, **k: reads.append(source) or scan(source, *a, **k)
+    )
+    _commit(tmp_path, 1, "b1", dt.date(2026, 9, 30))
+    expected = [("L1", TOWNSHIP, "lead", dt.date(2026, 9, 1))]
+    assert uploads.issued(Home(tmp_path), ["L1", "L9"]).rows() == expected
+    assert uploads.read_back(Home(tmp_path), ["L1"]) == {}
+    read_first = len(reads)
+    assert uploads.issued(Home(tmp_path), ["L1"]).rows() == expected
+    (back,) = uploads.read_back(Home(tmp_path), ["L0", "L1"]).items()
+    assert back == ("L0", uploads.Returned("2026-08", ("维持现状", "2026-08-20", None, None), False))
+    assert len(reads) == read_first
+
+    _commit(tmp_path, 2, "b2", dt.date(2026, 9, 10))
+    assert uploads.issued(Home(tmp_path), ["L1"]).rows() == expected
+    assert len(reads) > read_first

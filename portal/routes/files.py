@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from jobs.cases.lifecycle import STATES
 from jobs.export.lists import ON_DEMAND
-from portal import casework
+from portal import casework, uploads
 from portal.accounts import Account
 from portal.documents import DocumentFailed, files_table, on_demand, rendered, served
 from portal.files import Folder, zip_folder
@@ -39,6 +39,8 @@ def index(request: Request, account: SignedIn) -> Response:
     townships = sorted({t for mine in by_month.values() for t in mine})
     months = {t: [m for m, mine in by_month.items() if t in mine] for t in townships}
     due_days = state.settings.worklist_due_days
+    if account.may_upload:
+        uploads.prepare(library.home())  # what the first upload is checked against, made meanwhile
     todo = {
         t: casework.todo(casework.township_cases(library.home(), state.landing, t, state.today()), due_days)
         for t in (townships if account.may_upload else [])
