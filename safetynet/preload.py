@@ -18,6 +18,7 @@ Airflow does. Imports only: nothing here starts a thread or opens a file before 
 from __future__ import annotations
 
 import importlib
+import logging
 
 PRELOADED = (
     "polars",
@@ -36,5 +37,7 @@ PRELOADED = (
 
 def preload() -> None:
     """Import `PRELOADED` into this process (once; a second call costs nothing)."""
+    # GE logs a line per public API it registers (hundreds, at INFO) into the scheduler's log
+    logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
     for name in PRELOADED:
         importlib.import_module(name)

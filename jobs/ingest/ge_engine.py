@@ -69,10 +69,10 @@ def results(source: str, expectations: list[dict], frame, parameters: dict) -> d
         ctx = context()
         ge_suite = suite(source, expectations)
         name = f"lake_{source}"  # this validation's own data source, deleted after
+        data_source = ctx.data_sources.add_pandas(name)
         try:
             batch = (
-                ctx.data_sources.add_pandas(name)
-                .add_dataframe_asset(source)
+                data_source.add_dataframe_asset(source)
                 .add_batch_definition_whole_dataframe("month")
                 .get_batch(batch_parameters={"dataframe": frame})
             )
