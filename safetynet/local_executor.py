@@ -5,7 +5,8 @@ A deployment on one machine names it in `AIRFLOW__CORE__EXECUTOR`
 forks its workers from the scheduler when it starts (with `gc.freeze()` first, so the imported
 modules' pages stay shared), and each worker's supervisor forks every task's process: what is
 imported here is there at once in each task (`safetynet/preload.py`). It costs the scheduler the
-libraries' memory (about 0.3 GB), shared with the workers and tasks it forks.
+libraries' memory, shared with the workers and tasks it forks (figures: docs/data-team/validation.md,
+"Started once").
 """
 
 from __future__ import annotations

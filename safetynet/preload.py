@@ -6,8 +6,8 @@ supervisor forks the task runner with a bare `os.fork()` (Airflow 3.3,
 interpreter), and the supervisor itself runs in a LocalExecutor worker, forked by `multiprocessing`
 from the scheduler when the executor starts (`LocalExecutor.start`), or in a Celery worker's pool
 process. What the forking process has imported, every task has at once. Great Expectations alone
-took 4-7 s of every ingest task's process when each imported it (docs/data-team/validation.md,
-"Started once").
+took seconds of every ingest task's process when each imported it (figures:
+docs/data-team/validation.md, "Started once").
 
 Only installed libraries: never this repository's own modules, whose files the build's code
 version is taken from (safetynet/versions.py), so a worker never computes a month with code older
