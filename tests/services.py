@@ -35,6 +35,8 @@ BIN = Path(sys.executable).parent
 # What a deployment sets, and the values these services run with: the production page's table is
 # generated from it (docs/gen.py), so the page lists what this test runs.
 AIRFLOW_SETTINGS = ROOT / "docs" / "data-team" / "airflow-settings.yml"
+# Without a broker: the LocalExecutor, with the tasks' libraries imported before it forks its workers.
+LOCAL_EXECUTOR = "safetynet.local_executor.PreloadedLocalExecutor"
 
 
 def free_port() -> int:
@@ -241,7 +243,7 @@ def airflow_env(
         "broker": broker or "",
         "dags": str(ROOT / "dags"),
         "work": str(work),
-        "executor": "CeleryExecutor" if broker else "LocalExecutor",
+        "executor": "CeleryExecutor" if broker else LOCAL_EXECUTOR,
     }
     env = {**os.environ, **_settings(("all",), **values), **extra_env}
     if broker:

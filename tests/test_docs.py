@@ -178,7 +178,7 @@ def test_the_real_services_run_with_the_settings_the_page_lists(broker, tmp_path
     listed = {entry["name"] for entry in entries}
     own = {k for k in env if k.startswith(("AIRFLOW", "GX_")) and k not in services.os.environ}
     assert not own - listed, f"docs/data-team/airflow-settings.yml lacks {sorted(own - listed)}"
-    assert env["AIRFLOW__CORE__EXECUTOR"] == ("CeleryExecutor" if broker else "LocalExecutor")
+    assert env["AIRFLOW__CORE__EXECUTOR"] == ("CeleryExecutor" if broker else services.LOCAL_EXECUTOR)
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:1/execution/"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import multiprocessing
 import subprocess
 import sys
 from pathlib import Path
@@ -227,3 +228,29 @@ def test_celery_workers_import_libraries_once_but_none_of_this_repositorys_code(
     own = {"cli", "dags", "jobs", "portal", "safetynet", "synthetic"}
     assert not {name.split(".")[0] for name in PRELOADED} & own
     assert all(importlib.util.find_spec(name.split(".")[0]) for name in PRELOADED)
+
+
+def test_the_local_executor_imports_the_libraries_before_it_forks_its_workers(monkeypatch):
+    """Each task's process is forked from a LocalExecutor worker, forked from the scheduler: what
+    the scheduler imported before is there at once in every task (issue 34: Great Expectations
+    took seconds of each ingest task)."""
+    from airflow.executors.local_executor import LocalExecutor
+
+    from safetynet import local_executor
+
+    calls = []
+    monkeypatch.setattr(local_executor, "preload", lambda: calls.append("preload"))
+    monkeypatch.setattr(LocalExecutor, "start", lambda self: calls.append("fork the workers"))
+    local_executor.PreloadedLocalExecutor(parallelism=1).start()
+    assert calls == ["preload", "fork the workers"]
+
+
+def test_airflow_forks_task_processes_without_a_new_interpreter():
+    """The preload only reaches a task whose process is forked, not exec'd: Airflow 3.3's task
+    supervisor execs a new interpreter on macOS only (and, in later Airflow, when asked to)."""
+    from airflow.configuration import conf
+    from airflow.sdk.execution_time import supervisor
+
+    assert sys.platform not in supervisor._FORK_EXEC_PLATFORMS
+    assert not conf.getboolean("core", "execute_tasks_new_python_interpreter", fallback=False)
+    assert multiprocessing.get_start_method(allow_none=False) == "fork"  # the LocalExecutor's workers

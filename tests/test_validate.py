@@ -1,4 +1,5 @@
 import datetime as dt
+import json
 import subprocess
 import sys
 
@@ -221,3 +222,59 @@ def test_an_empty_delivery_is_validated_without_importing_great_expectations(tmp
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
+
+
+@pytest.fixture()
+def ge_counted(monkeypatch):
+    """GE's engine as a fresh process has it, counting each context started and suite built."""
+    import great_expectations as gx
+
+    from jobs.ingest import ge_engine
+
+    monkeypatch.setattr(ge_engine, "_context", None)
+    monkeypatch.setattr(ge_engine, "_suites", {})
+    built = {"context": 0, "suite": 0}
+
+    def counting(name, real):
+        def call(*args, **kwargs):
+            built[name] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(gx, "get_context", counting("context", gx.get_context))
+    monkeypatch.setattr(gx, "ExpectationSuite", counting("suite", gx.ExpectationSuite))
+    return built
+
+
+def test_a_second_validation_starts_no_context_and_builds_no_suite(roster, tmp_path, ge_counted):
+    """An ingest task paid GE's start-up for every source (issue 34): a process now starts the
+    context once and builds a suite once, and what GE finds is the same every time."""
+    first = validate(roster, "2026-09", ["110105001001"], ge_sample=1000)
+    assert ge_counted == {"context": 1, "suite": 1}
+    path = tmp_path / "outcomes.csv"
+    path.write_text("lead_id,visited_on,outcome\nXS202608-H1,2026-09-05,临时救助\n", encoding="utf-8")
+    other = validate(
+        read_source("outcomes", [path]), "2026-09", None, ge_sample=1000, issued_ids=["XS202608-H1"]
+    )
+    assert other.ge_results and ge_counted == {"context": 1, "suite": 2}
+    again = validate(roster, "2026-09", ["110105001001"], ge_sample=1000)
+    assert ge_counted == {"context": 1, "suite": 2}
+    assert again.ge_results == first.ge_results
+    assert again.quarantine.equals(first.quarantine)
+
+
+def test_a_changed_suite_file_is_built_again_not_served_stale(roster, tmp_path, monkeypatch, ge_counted):
+    from jobs.ingest import expectations
+
+    validate(roster, "2026-09", ["110105001001"], ge_sample=1000)
+    changed = load_suite("roster")
+    for exp in changed["expectations"]:
+        if exp["kwargs"].get("column") == "monthly_benefit":
+            exp["kwargs"]["min_value"] = 601  # every benefit delivered (at most 600) now fails
+    (tmp_path / "roster.json").write_text(json.dumps(changed), encoding="utf-8")
+    monkeypatch.setattr(expectations, "suite_path", lambda source: tmp_path / f"{source}.json")
+    result = validate(roster, "2026-09", ["110105001001"], ge_sample=1000)
+    assert ge_counted == {"context": 1, "suite": 2}
+    (benefit,) = [r for r in result.ge_results if r["column"] == "monthly_benefit"]
+    assert benefit["unexpected_count"] == benefit["element_count"] == 12 and not benefit["success"]

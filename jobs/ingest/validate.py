@@ -7,7 +7,8 @@ Two engines read the same suite:
   beyond the monthly budget (figures: docs/data-team/validation.md).
 * GE's own engine validates a deterministic sample of the same rows with the same suite, and its
   per-row verdicts must agree with Polars' for that sample; a disagreement fails the task. The GE
-  results are what the validation report shows.
+  results are what the validation report shows. GE's context and each suite are started once per
+  process and reused (`jobs/ingest/ge_engine.py`).
 
 A month's ingest checks its rows a batch at a time (`check`, `SAFETYNET_BATCH_ROWS`), so its memory
 follows the batch and not the delivery (figures: docs/design/benchmark-history.md, "Per task"). What
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from jobs.ingest import ge_engine
 from jobs.ingest.deliveries import META, RawSource, cast
 from jobs.ingest.expectations import load_suite, register_custom_expectations
 from safetynet.contract import HISTORY, Source
@@ -388,30 +390,6 @@ def _narrowed(suite: dict, sample: pl.DataFrame, params: dict) -> dict:
     return ge_params
 
 
-def _ge_results(source: str, expectations: list[dict], sample: pl.DataFrame, ge_params: dict) -> dict:
-    """GE's own engine over the sample: its result per expectation, by position in the list."""
-    import great_expectations as gx  # deferred: a second or two to import, only when validating
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (
-        context.data_sources.add_pandas(f"lake_{source}")
-        .add_dataframe_asset(source)
-        .add_batch_definition_whole_dataframe("month")
-        .get_batch(batch_parameters={"dataframe": _to_pandas(sample)})
-    )
-    ge_suite = gx.ExpectationSuite(
-        name=source, expectations=[_to_config(e, i) for i, e in enumerate(expectations)]
-    )
-    result = batch.validate(
-        ge_suite,
-        expectation_parameters=ge_params,
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["__i"]},
-    )
-    return {res.expectation_config.meta["position"]: res for res in result.results}  # GE reorders
-
-
 def _agree(source: str, exp: dict, ge_rows: set, rows: pl.DataFrame, quarantine: pl.DataFrame) -> None:
     """Raise unless GE flags the same sampled rows as the Polars verdicts for this expectation."""
     column = exp["kwargs"].get("column")
@@ -449,7 +427,7 @@ def ge_check(
             isinstance(v, dict) and v.get("$PARAMETER") not in ge_params for v in e["kwargs"].values()
         )
     ]
-    by_position = _ge_results(source, expectations, sample, ge_params)
+    by_position = ge_engine.results(source, expectations, _to_pandas(sample), ge_params)
     indexed = sample.select(META).with_row_index("__i")
     summary = []
     for position, exp in enumerate(expectations):
@@ -470,10 +448,3 @@ def ge_check(
             }
         )
     return summary
-
-
-def _to_config(exp: dict, position: int):
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
-
-    meta = {**exp["meta"], "position": position}
-    return ExpectationConfiguration(type=exp["type"], kwargs=exp["kwargs"], meta=meta).to_domain_obj()

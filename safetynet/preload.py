@@ -1,0 +1,43 @@
+"""The libraries a month's tasks import, imported once by the process their task processes fork from.
+
+Each Airflow task runs in a process of its own, forked, not started afresh: on Linux the task SDK's
+supervisor forks the task runner with a bare `os.fork()` (Airflow 3.3,
+`airflow/sdk/execution_time/supervisor.py`, `WatchedSubprocess.start`; only macOS execs a new
+interpreter), and the supervisor itself runs in a LocalExecutor worker, forked by `multiprocessing`
+from the scheduler when the executor starts (`LocalExecutor.start`), or in a Celery worker's pool
+process. What the forking process has imported, every task has at once. Great Expectations alone
+took seconds of every ingest task's process when each imported it (figures:
+docs/data-team/validation.md, "Started once").
+
+Only installed libraries: never this repository's own modules, whose files the build's code
+version is taken from (safetynet/versions.py), so a worker never computes a month with code older
+than the version it writes. A new lock means restarting the scheduler and workers, as a new
+Airflow does. Imports only: nothing here starts a thread or opens a file before the fork.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+PRELOADED = (
+    "polars",
+    "duckdb",
+    "numpy",
+    "great_expectations",
+    # what the ingest's GE check imports (jobs/ingest/expectations.py, jobs/ingest/ge_engine.py)
+    "great_expectations.execution_engine",
+    "great_expectations.expectations.expectation",
+    "great_expectations.expectations.metrics.map_metric_provider",
+    "great_expectations.data_context.types.base",
+    "great_expectations.expectations.expectation_configuration",
+    "xlsxwriter",
+)
+
+
+def preload() -> None:
+    """Import `PRELOADED` into this process (once; a second call costs nothing)."""
+    # GE logs a line per public API it registers (hundreds, at INFO) into the scheduler's log
+    logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
+    for name in PRELOADED:
+        importlib.import_module(name)
