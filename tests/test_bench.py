@@ -78,3 +78,32 @@ def test_bytes_count_a_hard_linked_file_once(tmp_path):
     seen: set = set()
     bench.folder_bytes([tmp_path], seen)
     assert bench.folder_bytes([tmp_path], seen) == 0  # already in the home before the month
+
+
+def test_the_benchmarks_page_shows_each_month_against_its_own_floor(tmp_path, monkeypatch):
+    import json
+
+    sys.path.insert(0, str(ROOT / "docs"))
+    import gen  # docs/gen.py
+
+    first = bench.month_summary(
+        "2026-08", "first", [_stage("floor", 2.0, 50), _stage("record", 4.0, 100)], None
+    )
+    second = bench.month_summary(
+        "2026-09", "second", [_stage("floor", 4.0, 50), _stage("record", 4.0, 100)], None
+    )
+    record = {
+        "kind": "bench",
+        "date": "2026-12-06",
+        "households": 20_000,
+        "months": [first, second],
+        "stages": [],
+    }
+    (tmp_path / "bench-2026-12-06-20000.json").write_text(json.dumps(record))
+    monkeypatch.setattr(gen, "RESULTS", tmp_path)
+    monkeypatch.setattr(gen, "ROOT", tmp_path.parent)
+    page = gen.benchmarks_page()
+    assert "### The first month, 2026-08" in page and "### The second month, 2026-09" in page
+    assert "| record | 4.0 | 25 | 0.10 | 2.00 |" in page  # 4 s against the first month's 2 s floor
+    assert "| record | 4.0 | 25 | 0.10 | 1.00 |" in page  # ... and against the second's 4 s
+    assert "| **whole month** (the DAG's stages) | 4.0 | | 0.10 | 1.00 |" in page
