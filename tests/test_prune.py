@@ -117,36 +117,48 @@ def test_prune_refuses_what_would_lose_a_later_months_inputs(tmp_path, keep, fla
     assert not make_plan(root, 12).remove  # as many months as the windows read: nothing goes
 
 
-def test_prune_on_a_published_home_keeps_the_kept_months_readable(looped, tmp_path):
-    """Two real months (tests/conftest.py `looped`) and a build a rerun replaced: after the prune,
-    the current commit reads September as before, the replaced build is gone, caches stay."""
-    home = tmp_path / "home"
-    shutil.copytree(looped, home, symlinks=True)
-    replaced = home / "lake" / "month=2026-09" / "build=0000000000000000"
-    shutil.copytree(next(home.glob("lake/month=2026-09/build=*")), replaced, symlinks=True)
+def _query(home: Path, sql: str, *more: str) -> str:
+    return safetynet("query", sql, "--home", str(home), "--format", "json", *more, check=True).stdout
+
+
+def test_prune_on_a_published_home_keeps_the_kept_months_readable(landing, tmp_path):
+    """Two real months (the session's `landing`), September delivering the divisions again, pruned
+    to one: August's build is gone, September reads as before in v_runs and v_leads, the current
+    commit and the portal's caches are untouched, and commit 1 (August alone) reads no month."""
+    from direct import run
+
+    land, home = tmp_path / "landing", tmp_path / "home"
+    for part in ("2026-08", "2026-09", "_truth"):
+        shutil.copytree(landing / part, land / part)
+    shutil.copy(land / "2026-08" / "divisions.csv", land / "2026-09" / "divisions.csv")
+    for month in ("2026-08", "2026-09"):
+        run(month, str(land), str(home), f"prune-{month}")
+    august = next(home.glob("lake/month=2026-08/build=*"))
     cache = home / "portal" / "cache" / "kept.bin"
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_bytes(b"a cache is not a build")
-    sql = "select month, count(*) as leads from v_leads group by month order by month"
-    leads = safetynet("query", sql, "--home", str(home), "--format", "json", check=True).stdout
-    runs = safetynet(
-        "query", "select month, build, commit from v_runs order by month", "--home", str(home), check=True
-    )
+    leads_sql = "select month, level, count(*) as leads from v_leads group by all order by all"
+    runs_sql = "select month, build, commit, status from v_runs order by month"
+    leads, runs = _query(home, leads_sql), _query(home, runs_sql)
+    assert {r["month"] for r in json.loads(leads)} == {"2026-08", "2026-09"}
+    current = os.readlink(home / "current")
+    commits = {p: p.read_bytes() for p in home.glob("commits/*/*") if p.is_file()}
 
     dry = safetynet("prune", "--keep-months", "1", "--home", str(home), "--shorter-than-window", check=True)
-    assert "would remove lake/month=2026-09/build=0000000000000000" in dry.stdout
-    assert replaced.exists()
+    assert f"would remove lake/month=2026-08/{august.name}" in dry.stdout
+    assert "commit 1: reads no month; months pruned (no rows): 2026-08" in dry.stdout
+    assert august.exists()
     done = safetynet(
         "prune", "--keep-months", "1", "--home", str(home), "--shorter-than-window", "--apply", check=True
     )
-    assert "removed lake/month=2026-09/build=0000000000000000" in done.stdout
-    assert not replaced.exists()
+    assert f"removed lake/month=2026-08/{august.name}" in done.stdout
+    assert not august.parent.exists()
+    assert os.readlink(home / "current") == current
+    assert {p: p.read_bytes() for p in home.glob("commits/*/*") if p.is_file()} == commits
     assert cache.read_bytes() == b"a cache is not a build"
-    assert safetynet("query", sql, "--home", str(home), "--format", "json", check=True).stdout == leads
-    assert json.loads(leads)[-1]["month"] == "2026-09"
-    after = safetynet(
-        "query", "select month, build, commit from v_runs order by month", "--home", str(home), check=True
-    )
-    assert after.stdout == runs.stdout
+    kept = [r for r in json.loads(leads) if r["month"] == "2026-09"]
+    assert json.loads(_query(home, leads_sql)) == kept
+    assert _query(home, runs_sql) == runs  # the run log and the catalog keep the pruned month
+    assert "2026-08" in (home / "lake" / "_pruned.jsonl").read_text()
     refused = safetynet("prune", "--keep-months", "1", "--home", str(home))
     assert refused.returncode == 2 and "Keep at least 12" in refused.stderr
