@@ -110,7 +110,7 @@ def _under_way(plan: Plan, home: Home) -> None:
             continue
         month = entry["month"]
         for key, m in (("build", month), ("seen", month), ("previous", previous_month(month))):
-            if entry.get(key) and m:
+            if entry.get(key):
                 _keep(plan, build_path(plan.root, m, entry[key]), f"run {entry['run_id']} is under way")
 
 
