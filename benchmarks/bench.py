@@ -795,9 +795,12 @@ def main(argv: list[str] | None = None) -> None:
     shutil.rmtree(home, ignore_errors=True)
     months, reports = [], []
     for month, stages in plan(args.month, args.first_month):
-        before = home_files(home)
-        results = [run_stage(name, args, month) for name in stages]
-        months.append((month, results, month_bytes(home, month, before)))
+        before, results, size = home_files(home), [], None
+        for name in stages:
+            results.append(run_stage(name, args, month))
+            if name == "publish (the commit)":  # the month's bytes, before the portal writes its log
+                size = month_bytes(home, month, before)
+        months.append((month, results, size))
         reports.append(quality(month, landing, home))
     extra = []
     if args.dag:
