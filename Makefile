@@ -74,7 +74,9 @@ demo: install
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, kind, pushed, listed, visited, overdue, median_days_to_visit from v_kpis where area_level = 'province' order by all"
 	@echo "results: $(DEMO)/home (lake/, warehouse/safetynet.duckdb, reports/<month>/validation.html, exports/<month>/<county>/<township>/)"
 	@first=$$(ls -d $(DEMO)/home/exports/2026-09/*/* | head -1); echo "one township's files, $$first:"; ls $$first
-	@echo "household reports (PDF) in all townships: $$(find -L $(DEMO)/home/exports/2026-09 -path '*家庭经济状况核查报告/*.pdf' | wc -l)"
+	@echo "household reports (PDF) in all townships, drawn when asked for: $$(cat $(DEMO)/home/exports/2026-09/*/*/manifest.json | grep -c '"kind": "report"')"
+	@first=$$(basename $$(ls -d $(DEMO)/home/exports/2026-09/*/* | head -1)); \
+		$(VENV)/bin/safetynet documents --month 2026-09 --home $(DEMO)/home --township $$first
 	@echo "county overviews (offline HTML): $$(ls $(DEMO)/home/reports/2026-09/overview/*.html)"
 
 # The township portal on the demo's home: prints demo accounts (new passwords on every start).

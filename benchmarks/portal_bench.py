@@ -201,10 +201,13 @@ def _serve(home: Path, landing: Path, workers: int) -> tuple[str, subprocess.Pop
 def _near_a_megabyte(manifests: list[Path]) -> tuple[str, str, str]:
     """The township and file nearest 1 MB, and the township whose month's files come nearest 1 MB."""
     listed = [(p.parent.name, json.loads(p.read_text(encoding="utf-8"))["files"]) for p in manifests]
-    _, big_township, big_file = min(
-        (abs(f["bytes"] - 1_000_000), township, f["file"]) for township, files in listed for f in files
+    _, big_township, big_file = min(  # a file the run wrote (a report is drawn when asked for)
+        (abs(f["bytes"] - 1_000_000), township, f["file"])
+        for township, files in listed
+        for f in files
+        if "bytes" in f
     )
-    zip_township = min((abs(sum(f["bytes"] for f in files) - 1_000_000), t) for t, files in listed)[1]
+    zip_township = min((abs(sum(f.get("bytes", 0) for f in files) - 1_000_000), t) for t, files in listed)[1]
     return big_township, big_file, zip_township
 
 

@@ -435,6 +435,36 @@ def diff(
 
 
 @app.command()
+def documents(
+    month: Annotated[str, typer.Option(help="Published month whose documents to draw, YYYY-MM")],
+    home: Annotated[Path, typer.Option(help="The --home of the runs")],
+    township: Annotated[str | None, typer.Option(help="Only this township (9 digits)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write into DIR/<county>/<township>/ instead of the home's cache")
+    ] = None,
+) -> None:
+    """Draw a month's household reports and portraits from its published build (every township's,
+    or one's) into the home's document cache, or --out: the bytes the portal serves. Prints the
+    counts, the seconds and each document not drawn; exit status 1 when any was not."""
+    from jobs.export.documents import NotPublished, render_month
+    from safetynet.workers import allotted
+
+    try:
+        done = render_month(home.resolve(), month, township, out.resolve() if out else None, allotted())
+    except NotPublished as exc:
+        fail(str(exc), 2)
+    typer.echo(
+        f"{done['month']}: {done['townships']} townships, {done['documents']} documents "
+        f"({done['drawn']} drawn now, {done['documents'] - done['drawn'] - len(done['failures'])} "
+        f"already drawn), {done['seconds']:.1f} s, in {done['folder']}"
+    )
+    for failure in done["failures"]:  # the household and the character's code point (safetynet/pdf.py)
+        typer.echo(f"not drawn: {failure.township_code}/{failure.file}: {failure.message}", err=True)
+    if done["failures"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def prune(
     keep_months: Annotated[int, typer.Option(help="Keep the builds of the newest N published months")],
     home: Annotated[Path, typer.Option(envvar="SAFETYNET_HOME", help="The --home of the runs")],

@@ -1,6 +1,8 @@
 """The documents the portal shows or draws on demand: a folder's file tables, an area's overview, a
 listed lead's portrait (page and PDF), a household's economic-status report. What a commit holds
-never changes, so each is made once per process and cached by the commit."""
+never changes, so each is made once per process and cached by the commit.
+The reports and portraits a manifest lists are drawn on first request and kept in the home's
+cache (jobs/export/documents.py)."""
 
 from __future__ import annotations
 
@@ -12,16 +14,25 @@ import polars as pl
 from markupsafe import Markup
 
 from jobs.export import overview, portraits
-from jobs.export.household_reports import REPORT_DIR, Reports, division_names
-from jobs.export.household_reports import gather as report_rows
+from jobs.export.documents import Renderer, cache_base, fill
+from jobs.export.documents import listed as listed_documents
+from jobs.export.household_reports import REPORT_DIR
 from jobs.publish.sealed import connect
 from portal.files import Folder, Library, drawn_folder, listed_cases
 from portal.pages import TEMPLATES, NotFound
+from safetynet.errors import SafetynetError
 from safetynet.lake import Home
 from safetynet.pdf import FontChain, find_font
 from safetynet.rules import load_rules
 
 PORTRAITS = portraits.PORTRAIT_DIR + "/"
+
+
+class DocumentFailed(SafetynetError):
+    """A listed document that could not be drawn (its message names the household and the
+    character's code point, for the township)."""
+
+
 RADAR = (320, 250, 150, 122, 86)  # the portal's radar chart: width, height, centre x, centre y, radius
 
 
@@ -44,13 +55,9 @@ def published_rules(home: Path):
 
 
 @lru_cache(maxsize=4)
-def _reports(month: str, build: str, names: tuple) -> Reports:
-    return Reports(rules(month), month, build, dict(names))
-
-
-@lru_cache(maxsize=64)
-def _division_names(root: Path, commit: str, month: str) -> tuple:
-    return tuple(sorted(division_names(Home(root), month).items()))
+def renderer(root: Path, commit: str, month: str) -> Renderer:
+    """The month's document renderer as of a commit, made once per process (fonts, rules, names)."""
+    return Renderer(Home(root), month, fonts())
 
 
 @lru_cache(maxsize=512)
@@ -76,19 +83,35 @@ def portrait_of(root: Path, commit: str, month: str, township: str, household: s
 
 
 def draw_now(h: Home, kind: str, month: str, township: str, household: str) -> tuple[str, bytes] | None:
-    """A portrait or economic-status report drawn now, with the code and names the export uses, so
-    it has the bytes the export would have written; (path in the township folder, bytes)."""
-    build = h.build_dir(month).name.removeprefix("build=")
-    names = _division_names(h.root, str(h.commit), month)
-    if kind == "portrait":
-        return portraits.draw(h, month, township, household, rules(month).dimensions, dict(names), fonts())
-    rows = report_rows(h, month, {household}).get(township, [])
-    row = next((r for r in rows if r["household_id"] == household and r.get("draw", True)), None)
-    if row is None:
-        return None
-    head = row["members"][0]["name"] if row["members"] else None
-    name = portraits.file_name(household, head, REPORT_DIR)
-    return name, _reports(month, build, names).household(row)
+    """A portrait or economic-status report drawn now, by the code and from the rows the export
+    gathers (jobs/export/documents.py), so it has the bytes the export would have written; (path in
+    the township folder, bytes)."""
+    return renderer(h.root, str(h.commit), month).one(kind, township, household)
+
+
+def _base(root: Path, folder: Folder) -> Path:
+    build = folder.path.parent.parent.parent.name.removeprefix("build=")  # exports/<county>/<township>
+    return cache_base(root, build)
+
+
+def served(h: Home, folder: Folder, entry: dict) -> bytes:
+    """A document the township manifest lists as drawn on demand: from the cache, else drawn now
+    and cached. Raises DocumentFailed (its message names the household and the code point) when a
+    character has no glyph in any installed font."""
+    made, failures, _ = fill(
+        renderer(h.root, str(h.commit), folder.month), _base(h.root, folder), folder.township, [entry]
+    )
+    if entry["file"] not in made:
+        raise DocumentFailed(failures[0].message)
+    return made[entry["file"]].read_bytes()
+
+
+def rendered(h: Home, folder: Folder) -> dict[str, Path]:
+    """Every document the township manifest lists as drawn on demand, drawn in one pass (the
+    township's rows gathered once) into the cache: each one's path, by file."""
+    r = renderer(h.root, str(h.commit), folder.month)
+    made, _, _ = fill(r, _base(h.root, folder), folder.township, listed_documents(folder.manifest))
+    return made
 
 
 def radar_svg(dims: list[dict]) -> dict:

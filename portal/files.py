@@ -18,7 +18,7 @@ import re
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -125,11 +125,15 @@ class Library:
         return Folder(month, township, path, manifest) if manifest is not None else None
 
 
-def zip_folder(folder: Folder, cache: Path) -> tuple[Path, int, str]:
+def zip_folder(
+    folder: Folder, cache: Path, documents: Callable[[], dict[str, Path]] = dict
+) -> tuple[Path, int, str]:
     """The month's files of one township as a zip: every file the manifest lists plus the manifest
     itself, stored, not deflated (the workbooks and PDFs are compressed already), dated by the
-    month. The same build gives the same bytes, so the zip is made once per build folder and kept
-    in `cache` (named by the build) with its SHA-256. Returns (path, bytes, sha256)."""
+    month. The documents drawn on demand come from `documents()` (called only when the zip is
+    made: their paths in the documents' cache, by file; one not drawn is left out). The same build
+    gives the same bytes, so the zip is made once per build folder and kept in `cache` (named by
+    the build) with its SHA-256. Returns (path, bytes, sha256)."""
     build = folder.path.parent.parent.parent.name.removeprefix("build=")  # exports/<county>/<township>
     target = cache / f"{folder.month}_{build}_{folder.township}.zip"
     digest = target.with_suffix(".sha256")
@@ -139,11 +143,15 @@ def zip_folder(folder: Folder, cache: Path) -> tuple[Path, int, str]:
         handle = tempfile.NamedTemporaryFile(dir=cache, prefix=".zip-", suffix=".tmp", delete=False)
         handle.close()
         tmp = Path(handle.name)
+        drawn = documents() if any(f.get("on_demand") for f in folder.files) else {}
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
             for entry in [*folder.files, {"file": "manifest.json"}]:
+                if entry.get("on_demand") and entry["file"] not in drawn:
+                    continue  # a character no font has: the portal names it when the file is opened
+                source = drawn[entry["file"]] if entry.get("on_demand") else folder.path_of(entry)
                 info = zipfile.ZipInfo(f"{folder.township}_{folder.month}/{entry['file']}", date_time=stamp)
                 info.external_attr = 0o640 << 16
-                with zf.open(info, "w") as out, folder.path_of(entry).open("rb") as src:
+                with zf.open(info, "w") as out, source.open("rb") as src:
                     while chunk := src.read(1 << 20):
                         out.write(chunk)
         with tmp.open("rb") as f:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from pathlib import Path
 
 import polars as pl
@@ -84,8 +85,11 @@ def test_reports_are_drawn_only_for_new_or_changed_records(looped):
         f"select distinct household_id from v_cases where month = '{SEP}' and kind <> 'lead' "
         "and changed and state <> 'closed'",
     )["household_id"]
-    reports = {
-        p.name.split("_")[0] for p in (looped / "exports" / SEP).glob("*/*/家庭经济状况核查报告/*.pdf")
+    reports = {  # listed in the township manifests, drawn when asked for
+        entry["household_id"]
+        for p in (looped / "exports" / SEP).glob("*/*/manifest.json")
+        for entry in json.loads(p.read_text(encoding="utf-8"))["files"]
+        if entry.get("kind") == "report"
     }
     listed = cases(
         looped,

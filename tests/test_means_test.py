@@ -231,9 +231,22 @@ def test_recheck_sample_is_drawn_once_per_period_and_reproducible(home):
 # The economic-status reports (jobs/export/household_reports.py) of the same months, read back with pypdf.
 
 
-@pytest.fixture(scope="module")
-def exported(home):
+def published(home):
     return home / "exports" / "2026-09" / "430101" / "430101001"
+
+
+@pytest.fixture(scope="module")
+def exported(home, tmp_path_factory):
+    """September's folder of township 430101001 as the portal holds it: the run's files, and the
+    reports and portraits drawn when asked for (`safetynet documents`, jobs/export/documents.py)."""
+    import shutil
+
+    from jobs.export.documents import render_month
+
+    out = tmp_path_factory.mktemp("exported")
+    shutil.copytree(published(home), out / "430101" / "430101001")
+    assert render_month(home, "2026-09", "430101001", out)["failures"] == []
+    return out / "430101" / "430101001"
 
 
 def pdf_text(path) -> str:
@@ -337,19 +350,22 @@ def test_manifest_lists_every_report_and_a_rerun_gives_the_same_files(home, expo
     import hashlib
     import json
 
-    manifest = json.loads((exported / "manifest.json").read_text(encoding="utf-8"))
-    files = {e["file"]: e["sha256"] for e in manifest["files"]}
-    on_disk = {p.relative_to(exported).as_posix() for p in exported.rglob("*") if p.is_file()}
-    assert set(files) == on_disk - {"manifest.json"}
-    reports = [f for f in files if f.endswith(".pdf") and not f.startswith("家庭画像/")]
-    assert manifest["reports"] == len(reports) - 1  # the summary
-    for name, digest in files.items():
-        assert hashlib.sha256((exported / name).read_bytes()).hexdigest() == digest
+    folder = published(home)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    files = {e["file"]: e.get("sha256") or e["content_sha256"] for e in manifest["files"]}
+    written = {e["file"] for e in manifest["files"] if not e.get("on_demand")}
+    on_disk = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    assert written == on_disk - {"manifest.json"}
+    reports = [e["file"] for e in manifest["files"] if e.get("kind") == "report"]
+    drawn = {p.relative_to(exported).as_posix() for p in (exported / "家庭经济状况核查报告").glob("*.pdf")}
+    assert manifest["reports"] == len(reports) > 0 and set(reports) == drawn
+    for name in written:
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == files[name]
     run(
         "2026-09", str(home.parent / "landing"), str(home), "test-2026-09-again"
-    )  # the same inputs again: the same bytes
-    again = json.loads((exported / "manifest.json").read_text(encoding="utf-8"))
-    assert {e["file"]: e["sha256"] for e in again["files"]} == files
+    )  # the same inputs again: the same bytes, the same documents' digests
+    again = json.loads((published(home) / "manifest.json").read_text(encoding="utf-8"))
+    assert {e["file"]: e.get("sha256") or e["content_sha256"] for e in again["files"]} == files
 
 
 # Social insurance paid on the minimum base (缴费基数下限), e.g. self-paid flexible employment,

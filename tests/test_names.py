@@ -1,5 +1,5 @@
 """A name with a character that no installed font has stops only its own document: the month is
-published, and the township's manifest lists the document that was not written and why."""
+published, and `safetynet documents` names the document it could not draw and why."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import shutil
 
 import polars as pl
+from conftest import safetynet
 
 from jobs.export.household_reports import REPORT_DIR
 from tests.direct import run
@@ -30,14 +31,19 @@ def test_a_name_no_font_has_is_listed_in_the_manifest_and_the_month_goes_on(land
     home = tmp_path / "home"
     assert run("2026-08", str(land), str(home), "names-08")["status"] in ("success", "incomplete")
 
-    manifests = [json.loads(p.read_text()) for p in (home / "exports" / "2026-08").glob("*/*/manifest.json")]
-    failed = [f for m in manifests for f in m["failed_files"]]
-    assert failed, "some drawn household has a member named 刘\\U0010FFFD"
-    for f in failed:
-        assert f["household_id"] and f["household_id"].endswith("1")
-        assert "U+10FFFD" in f["message"] and f["household_id"] in f["message"]
-        assert not (
-            home / "exports" / "2026-08" / f["township_code"][:6] / f["township_code"] / f["file"]
-        ).exists()
-    written = [p for p in (home / "exports" / "2026-08").glob(f"*/*/{REPORT_DIR}/*.pdf")]
+    # the run draws no household document: they are drawn when asked for, and one with such a
+    # character is named, with its household and the code point, by `safetynet documents`
+    out = tmp_path / "documents"
+    done = safetynet("documents", "--month", "2026-08", "--home", str(home), "--out", str(out))
+    assert done.returncode == 1, done.stderr
+    failed = [line for line in done.stderr.splitlines() if line.startswith("not drawn: ")]
+    assert failed, "some listed household has a member named 刘\\U0010FFFD"
+    for line in failed:
+        township, file = line.removeprefix("not drawn: ").split(": ", 1)[0].split("/", 1)
+        household = file.split("/")[-1].split("_")[0]
+        assert household.endswith("1") and "U+10FFFD" in line and household in line
+        assert not (out / township[:6] / township / file).exists()
+    written = list(out.glob(f"*/*/{REPORT_DIR}/*.pdf"))
     assert written and not any(NO_FONT in p.name for p in written)
+    manifests = [json.loads(p.read_text()) for p in (home / "exports" / "2026-08").glob("*/*/manifest.json")]
+    assert all(m["failed_files"] == [] for m in manifests)  # nothing the run drew failed

@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
-from jobs.export import portraits
+from jobs.export import documents, portraits
 from jobs.export.household_reports import REPORT_DIR, ReportFailure, division_names
 from jobs.export.returnable import OUTCOME_CODES
 from portal import audit
@@ -117,6 +117,12 @@ def _folders(home: Path, month: str) -> dict[str, Path]:
     return {p.parent.name: p.parent for p in (home / "exports" / month).glob("*/*/manifest.json")}
 
 
+def _drawn(home: Path, month: str, township: str, entry: dict, out: Path) -> Path:
+    """A document the township manifest lists, drawn when asked for (`safetynet documents`)."""
+    documents.render_month(home, month, township, out)
+    return out / township[:6] / township / entry["file"]
+
+
 def _portrait_files(home: Path, month: str) -> dict[tuple[str, str], dict]:
     out = {}
     for township, folder in _folders(home, month).items():
@@ -127,7 +133,7 @@ def _portrait_files(home: Path, month: str) -> dict[tuple[str, str], dict]:
     return out
 
 
-def test_pdfs_are_written_at_export_for_new_or_escalated_red_orange_yellow_leads_only(looped):
+def test_pdfs_are_listed_at_export_for_new_or_escalated_red_orange_yellow_leads_only(looped):
     h = Home(looped)
     printed_somewhere = 0
     for month in (AUG, SEP):
@@ -146,11 +152,11 @@ def test_pdfs_are_written_at_export_for_new_or_escalated_red_orange_yellow_leads
     assert september.filter(portraits.listed_leads() & (pl.col("state") != "new")).height > 0
 
 
-def test_a_printed_portrait_is_one_a4_page_with_the_visit_sheet_and_masked_ids(looped):
+def test_a_printed_portrait_is_one_a4_page_with_the_visit_sheet_and_masked_ids(looped, tmp_path):
     h = Home(looped)
     (township, household), entry = next(iter(sorted(_portrait_files(looped, SEP).items())))
     case = h.read("_cases", SEP).filter(portraits.printed_at_export() & (pl.col("household_id") == household))
-    path = _folders(looped, SEP)[township] / entry["file"]
+    path = _drawn(looped, SEP, township, entry, tmp_path)
     pdf = PdfReader(path)
     assert len(pdf.pages) == 1
     text = pdf.pages[0].extract_text()
@@ -161,7 +167,7 @@ def test_a_printed_portrait_is_one_a4_page_with_the_visit_sheet_and_masked_ids(l
     assert "********" in text and not FULL_ID.search(text.replace(" ", ""))
 
 
-def test_a_printed_portrait_says_where_its_warning_came_from_and_names_no_view(looped):
+def test_a_printed_portrait_says_where_its_warning_came_from_and_names_no_view(looped, tmp_path):
     """困难指数 21.2（无明显困难）beside 橙色预警（紧急）is explained by the rules' titles (issue 33)."""
     from jobs.export.household_reports import rule_titles
     from safetynet.rules import load_rules
@@ -172,18 +178,18 @@ def test_a_printed_portrait_says_where_its_warning_came_from_and_names_no_view(l
         case = h.read("_cases", SEP).filter(
             portraits.printed_at_export() & (pl.col("household_id") == household)
         )
-        text = PdfReader(_folders(looped, SEP)[township] / entry["file"]).pages[0].extract_text()
+        text = PdfReader(_drawn(looped, SEP, township, entry, tmp_path)).pages[0].extract_text()
         flowing = text.replace("\n", "")
         assert "预警来自：" in flowing and "困难指数反映长期状况" in flowing
         assert all(titles[r] in flowing for r in case["rule_ids"][0]), case["rule_ids"][0]
         assert "v_" not in text and not any(r in text for r in case["rule_ids"][0])
 
 
-def test_a_portrait_has_the_same_bytes_when_drawn_again_as_on_demand(looped):
+def test_a_portrait_has_the_same_bytes_when_drawn_again_as_on_demand(looped, tmp_path):
     h = Home(looped)
     build = h.build_dir(SEP).name.removeprefix("build=")
     (township, household), entry = next(iter(sorted(_portrait_files(looped, SEP).items())))
-    published = (_folders(looped, SEP)[township] / entry["file"]).read_bytes()
+    published = _drawn(looped, SEP, township, entry, tmp_path).read_bytes()
     name, again = portraits.draw(h, SEP, township, household, DIMENSIONS, division_names(h, SEP))
     assert name == entry["file"] and again == published
     printed = portraits.printed_at_export() & (pl.col("household_id") == household)
@@ -500,17 +506,22 @@ def test_drawing_is_refused_for_another_townships_household(helped):
     assert town.get(drawn).status_code == 200
 
 
-def test_a_portrait_stopped_by_a_missing_glyph_is_listed_as_failed(helped):
+def test_a_portrait_stopped_by_a_missing_glyph_is_named_when_drawn(helped, tmp_path, monkeypatch):
+    """The run lists the portrait (it draws none); drawn when asked for, a character no font has
+    stops it, and the failure names the household and the code point."""
     stopped = helped["stopped"]
     township = stopped["township_code"]
     manifest = json.loads(
         (_folders(helped["home"], AUG)[township] / "manifest.json").read_text(encoding="utf-8")
     )
-    (failure,) = [f for f in manifest["failed_files"] if f["file"].startswith(portraits.PORTRAIT_DIR)]
-    assert failure["household_id"] == stopped["household_id"] and failure["file"] == stopped["file"]
-    assert "U+10FFFD" in failure["message"]
-    assert stopped["file"] not in {f["file"] for f in manifest["files"]}
-    assert Home(helped["home"]).catalog[AUG]["status"] == "success"  # the month went on
+    (entry,) = [f for f in documents.listed(manifest) if f["file"] == stopped["file"]]
+    assert manifest["failed_files"] == [] and Home(helped["home"]).catalog[AUG]["status"] == "success"
+    renderer = documents.Renderer(Home(helped["home"]), AUG)
+    monkeypatch.setattr(renderer, "rows", lambda *args: {stopped["file"]: ("portrait", stopped)})
+    made, (failure,), drawn = documents.fill(renderer, tmp_path, township, [entry])
+    assert made == {} and drawn == 0
+    assert failure.household_id == stopped["household_id"] and failure.file == stopped["file"]
+    assert "U+10FFFD" in failure.message and not list(tmp_path.rglob("*.pdf"))
     with pytest.raises(MissingGlyph):
         portraits.Portraits(AUG, "b", {}).household(stopped)
 
@@ -540,14 +551,17 @@ def test_a_draw_stopped_by_a_missing_glyph_says_so_and_is_logged(helped, monkeyp
     assert household not in c.get(folder).text.split('id="drawn"')[1]
 
 
-def test_no_township_file_of_a_turned_loop_names_a_view_a_rule_id_or_a_column(looped):
+def test_no_township_file_of_a_turned_loop_names_a_view_a_rule_id_or_a_column(looped, tmp_path):
     """As tests/test_means_test.py scans a tiny month's folder, over every township of September
-    (portraits, the re-check sample and the overdue sheets included)."""
+    (portraits and reports drawn when asked for, the re-check sample and the overdue sheets included)."""
     from test_means_test import english_words, township_texts
 
+    for county_township, folder in _folders(looped, SEP).items():
+        shutil.copytree(folder, tmp_path / county_township[:6] / county_township)
+    assert documents.render_month(looped, SEP, out=tmp_path)["failures"] == []
     pattern = english_words()
     found = {}
-    for folder in sorted(_folders(looped, SEP).values()):
+    for folder in sorted(p.parent for p in tmp_path.glob("*/*/manifest.json")):
         for name, text in township_texts(folder).items():
             if words := sorted(set(pattern.findall(text))):
                 found[f"{folder.name}/{name}"] = words

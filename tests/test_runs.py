@@ -65,8 +65,11 @@ def test_the_row_diff_counts_changed_added_and_removed_rows(tmp_path, new, expec
 # --- safetynet diff: documents by their content --------------------------------------------------
 
 
-def _build(root: Path, build: str, reports: dict[str, tuple[bytes, str]]) -> Path:
-    """A build with one township folder: `reports` maps file -> (bytes, content hash)."""
+def _build(
+    root: Path, build: str, reports: dict[str, tuple[bytes, str]], on_demand: dict[str, str] | None = None
+) -> Path:
+    """A build with one township folder: `reports` maps file -> (bytes, content hash), `on_demand`
+    file -> content hash of a document listed to be drawn when asked for (not in the build)."""
     import hashlib
 
     folder = root / f"build={build}"
@@ -76,6 +79,8 @@ def _build(root: Path, build: str, reports: dict[str, tuple[bytes, str]]) -> Pat
     for name, (data, content) in reports.items():
         (township / name).write_bytes(data)
         files.append({"file": name, "sha256": hashlib.sha256(data).hexdigest(), "content_sha256": content})
+    for name, content in (on_demand or {}).items():
+        files.append({"file": name, "document_id": name, "content_sha256": content, "on_demand": True})
     township_manifest = {"month": "2026-08", "township_code": "430101001", "build": build, "files": files}
     (township / "manifest.json").write_text(json.dumps(township_manifest), encoding="utf-8")
     every = sorted(p for p in folder.rglob("*") if p.is_file())
@@ -128,6 +133,26 @@ def test_documents_that_differ_only_in_their_build_id_are_not_changed(tmp_path, 
     assert out["files_changed"] == sorted(f"exports/430101/430101001/{f}" for f in changed)
     assert out["documents_same_content"] == same
     assert "build id" in out["note"]
+
+
+@pytest.mark.parametrize(
+    ("h2", "changed", "added"),
+    [
+        ("h2", [], []),  # the same rows: the same document, whatever the build
+        ("h2'", ["reports/H2_李四.pdf", "manifest.json"], []),  # H2's rows changed
+        (None, ["manifest.json"], []),  # H2 no longer listed: removed
+    ],
+    ids=["same-content", "content-changed", "removed"],
+)
+def test_documents_drawn_when_asked_for_are_compared_by_their_input_digest(tmp_path, h2, changed, added):
+    """A report listed on demand has no bytes in the build: `safetynet diff` compares its digest."""
+    summary = {"核查报告汇总.pdf": (b"summary", "s")}
+    old = _build(tmp_path, "aaa", summary, {"reports/H1_张三.pdf": "h1", "reports/H2_李四.pdf": "h2"})
+    now = {"reports/H1_张三.pdf": "h1"} | ({"reports/H2_李四.pdf": h2} if h2 else {})
+    out = manifest.compare(old, _build(tmp_path, "bbb", summary, now))
+    assert out["files_changed"] == sorted(f"exports/430101/430101001/{f}" for f in changed)
+    assert out["files_added"] == added
+    assert out["files_removed"] == ([] if h2 else ["exports/430101/430101001/reports/H2_李四.pdf"])
 
 
 # --- stale is carried forward --------------------------------------------------------------------

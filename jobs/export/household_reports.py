@@ -9,8 +9,11 @@ with its result and evidence, and what to verify at home. All figures come from 
 `_means_members`, `_means_households`, `_means_assets`, `_doubtful` and `_recheck` partitions of
 the month, so a report says exactly what the warehouse says.
 
-The data are gathered with Polars in the export task; the PDFs are drawn by worker processes, a
-township at a time, each worker holding the fonts once (see safetynet/pdf.py). A document with a
+The data are gathered with Polars in the export task, which writes the summary and lists each
+report in the township manifest with its input digest; the reports themselves are drawn when an
+office or the data team asks for them (jobs/export/documents.py), by the same code, so a report has
+the same bytes whenever and wherever it is drawn. `Reports.township` draws a whole township at once,
+as the export did before (tests compare the two). A document with a
 character that no installed font has is not written (never drawn with an empty box): the failure,
 naming the household and the character's code point, is returned and the other documents go on.
 """
@@ -558,6 +561,17 @@ class Reports:
         head = row["members"][0]["name"] if row["members"] else "无成员"
         safe = "".join(c for c in head if c not in '\\/:*?"<>|')
         return f"{REPORT_DIR}/{row['household_id']}_{safe}.pdf"
+
+    def write_summary(
+        self, folder: Path, township: str, households: list[dict], leads: dict[str, int]
+    ) -> tuple[int, list[ReportFailure]]:
+        """Writes the township's summary only (the run's part: each household's report is drawn
+        when asked for, jobs/export/documents.py); the files written and any failure."""
+        try:
+            (folder / SUMMARY_FILE).write_bytes(self.summary(township, households, leads))
+        except MissingGlyph as exc:  # a division name with such a character
+            return 0, [ReportFailure(None, township, SUMMARY_FILE, str(exc))]
+        return 1, []
 
     def township(
         self, folder: Path, township: str, households: list[dict], leads: dict[str, int]

@@ -1,8 +1,11 @@
 """Township files (CONTRACT.md, Outputs): `<home>/exports/<YYYY-MM>/<county>/<township>/`.
 
 Each township gets its pushed leads (线索清单.xlsx), its means-test doubtful records
-(核对疑点清单.xlsx), the random re-check sample when one is drawn (随机抽查名单.xlsx) and a
-manifest with each file's SHA-256. Only its own households are in its files, and every resident ID
+(核对疑点清单.xlsx), the random re-check sample when one is drawn (随机抽查名单.xlsx), the summary
+of its economic-status reports (核查报告汇总.pdf) and a manifest with each file's SHA-256. The
+manifest also lists each household report and printed portrait with its input digest: those are
+drawn when asked for, from the published build (jobs/export/documents.py), not by the run.
+Only its own households are in its files, and every resident ID
 number in them is masked (the first 6 and last 4 characters are kept).
 
 `export_area` writes one prefecture's townships and county overviews (the DAG maps it over
@@ -131,6 +134,9 @@ TRACE = {
     SUMMARY_FILE: ["v_doubtful_records", "v_recheck_sample", "v_leads"],
     portraits.PORTRAIT_DIR: ["v_cases", "v_household_month"],
 }
+# A manifest entry's marker: a document listed with its input digest, drawn when asked for
+# (jobs/export/documents.py), so it has no bytes or SHA-256 until then.
+ON_DEMAND = "on_demand"
 LISTS = (
     ("线索清单.xlsx", LEAD_COLUMNS),
     ("核对疑点清单.xlsx", DOUBTFUL_COLUMNS),
@@ -489,25 +495,46 @@ class Drawer:
         self.drawn_with = _content_hash(c.month, c.rules.version, code_version(), c.names)
 
     def township(self, t: Township) -> Drawn:
+        """Writes the township's lists, summary and manifest; its reports and portraits are listed
+        in the manifest with their input digests and drawn when asked for (jobs/export/documents.py)."""
         folder = Path(t.folder)
         folder.mkdir(parents=True, exist_ok=True)
         clock = time.process_time()
         lists = self.lists(folder, t)
         seconds = {"lists": time.process_time() - clock}
         clock = time.process_time()
-        reports, failures = self.reports.township(folder, t.code, t.reports, t.leads)
+        reports, failures = self.reports.write_summary(folder, t.code, t.reports, t.leads)
         seconds["reports"] = time.process_time() - clock
-        clock = time.process_time()
-        drawn, missing = self.portraits.township(folder, t.code, t.portraits)
-        seconds["portraits"] = time.process_time() - clock
-        failures = [*failures, *missing]
+        seconds["portraits"] = 0.0
         withdrawn = sorted(set(t.published) - set(lists))
         c = self.c
         failed = [f._asdict() for f in failures]
+        contents, documents = self.contents(t), self.documents(t)
         files = _manifest(
-            folder, c.month, t.code, c.build, c.replaces, lists, withdrawn, failed, self.contents(t)
+            folder, c.month, t.code, c.build, c.replaces, lists, withdrawn, failed, contents, documents
         )
-        return Drawn(lists, reports, drawn, failures, seconds, files + 1)
+        return Drawn(lists, reports, len(t.portraits), failures, seconds, files + 1)
+
+    def documents(self, t: Township) -> list[dict]:
+        """The township's reports and portraits, drawn when asked for: each with its id (its path
+        in the folder), kind, household and input digest (`contents`)."""
+        listed = [
+            (self.reports.file(row), "report", row["household_id"], row)
+            for row in t.reports
+            if row.get("draw", True)
+        ]
+        listed += [(p["file"], "portrait", p["household_id"], p) for p in t.portraits]
+        return [
+            {
+                "file": file,
+                "document_id": file,
+                "kind": kind,
+                "household_id": household,
+                "content_sha256": _content_hash(self.drawn_with, row),
+                ON_DEMAND: True,
+            }
+            for file, kind, household, row in listed
+        ]
 
     def contents(self, t: Township) -> dict[str, str]:
         """Each report's, portrait's and the summary's content hash: what it is drawn from, so
@@ -577,9 +604,10 @@ def _draw(t: Township) -> Drawn:
 
 
 def draw_townships(jobs: list[Township], c: Context, workers: int = 1) -> list[Drawn]:
-    """Draws every township's lists, reports and portraits, in `workers` processes when there are
+    """Writes every township's lists, summary and manifest, in `workers` processes when there are
     many (safetynet.workers.allotted); results in job order."""
-    documents = sum(len(t.lists) + len(t.reports) + len(t.portraits) for t in jobs)
+    # the lists and summaries: the reports and portraits are drawn when asked for (documents.py)
+    documents = sum(len(t.lists) + 1 for t in jobs)
     if workers <= 1 or documents < 400:  # starting workers costs more than a few hundred documents
         drawer = Drawer(c)
         return [drawer.township(t) for t in jobs]
@@ -696,9 +724,27 @@ def _manifest(
     withdrawn: list[str],
     failed: list[dict],
     contents: dict[str, str],
+    documents: list[dict] = (),
 ) -> int:
-    """manifest.json: every file of the township folder with its SHA-256; returns the file count."""
+    """manifest.json: every file of the township folder with its SHA-256, and every document drawn
+    when asked for (`documents`: no bytes until drawn; the portal log has the served bytes'
+    SHA-256); returns the count of files written."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json")
+    written = [
+        {
+            "file": p.relative_to(folder).as_posix(),
+            **(
+                {"rows": lists[p.name]["rows"], "content_sha256": lists[p.name]["content_sha256"]}
+                if p.name in lists
+                else {"content_sha256": contents[name]}
+                if (name := p.relative_to(folder).as_posix()) in contents
+                else {}
+            ),
+            "bytes": p.stat().st_size,
+            "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+        }
+        for p in files
+    ]
     manifest = {
         "month": month,
         "township_code": township,
@@ -708,24 +754,10 @@ def _manifest(
         "withdrawn_files": withdrawn,  # lists of the replaced build that this one no longer has
         # documents not written: a character of a name that no installed font has (safetynet/pdf.py)
         "failed_files": failed,
-        "reports": sum(1 for p in files if p.parent.name == REPORT_DIR),
+        "reports": sum(1 for d in documents if d["kind"] == "report"),
         "summary": SUMMARY_FILE,
         "trace": TRACE,  # the warehouse's views each kind of file is drawn from, for auditors
-        "files": [
-            {
-                "file": p.relative_to(folder).as_posix(),
-                **(
-                    {"rows": lists[p.name]["rows"], "content_sha256": lists[p.name]["content_sha256"]}
-                    if p.name in lists
-                    else {"content_sha256": contents[name]}
-                    if (name := p.relative_to(folder).as_posix()) in contents
-                    else {}
-                ),
-                "bytes": p.stat().st_size,
-                "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
-            }
-            for p in files
-        ],
+        "files": sorted([*written, *documents], key=lambda f: f["file"]),
     }
     (folder / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"

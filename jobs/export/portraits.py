@@ -7,15 +7,17 @@ already receives, its 幸福清单: category and monthly benefit (roster), medic
 aid and work-injury compensation over the index's 12-month window (the departments' deliveries),
 and every temporary assistance (临时救助) a township returned as a visit's outcome so far.
 
-The portal shows it as a page for every listed lead. The export writes it as an A4 PDF with the
-visit sheet (reasons, recommended action, deadline, a box per outcome code of the contract, lines for
-the visit date, referral and signatures) for each new or escalated red, orange or yellow lead: one
-page for a household of up to seven members and five kinds of assistance (a larger one goes on to a
-second page):
+The portal shows it as a page for every listed lead. The export lists in the township manifest, to
+be drawn when asked for (jobs/export/documents.py), an A4 PDF with the visit sheet (reasons,
+recommended action, deadline, a box per outcome code of the contract, lines for the visit date,
+referral and signatures) for each new or escalated red, orange or yellow lead: one page for a
+household of up to seven members and five kinds of assistance (a larger one goes on to a second
+page):
 
     <township folder>/家庭画像/<household>_<head of household>.pdf
 
-Other leads' PDFs are drawn on demand in the portal, by the same code, so they are the same bytes.
+Other leads' PDFs are drawn on demand in the portal too; all by the same code, so they are the
+same bytes whenever they are drawn.
 Everything is read from the month's lake partitions (`_cases`, `_household_month`, the roster, the
 work-injury deliveries, earlier months' closed `_cases` and `outcomes`), never recomputed.
 """

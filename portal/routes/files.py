@@ -1,16 +1,23 @@
 """A township's published files: the account's months and townships, a folder with its SHA-256
-(manifest), one file listed in it, all of them as a zip."""
+(manifest), one file listed in it (a report or portrait drawn when first asked for), all of them
+as a zip."""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import PurePosixPath
+
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from jobs.cases.lifecycle import STATES
+from jobs.export.lists import ON_DEMAND
 from portal import casework
-from portal.documents import files_table, on_demand
-from portal.files import zip_folder
-from portal.pages import log, names, page, send
+from portal.accounts import Account
+from portal.documents import DocumentFailed, files_table, on_demand, rendered, served
+from portal.files import Folder, zip_folder
+from portal.pages import attachment, log, names, page, send
 from portal.session import MyFolder, MyTownship, SignedIn, folder_of
 
 router = APIRouter()
@@ -66,13 +73,52 @@ async def folder_page(request: Request, account: SignedIn, folder: MyFolder) -> 
 async def download(
     request: Request, account: SignedIn, month: str, township: MyTownship, name: str
 ) -> Response:
-    return send(request, account, month, township, folder_of(request, month, township), name)
+    folder = folder_of(request, month, township)
+    entry = folder.entry(name) if folder else None
+    if entry is not None and entry.get(ON_DEMAND):  # a report or portrait, drawn when first asked for
+        return await run_in_threadpool(send_document, request, account, folder, entry)
+    return send(request, account, month, township, folder, name)
+
+
+def send_document(request: Request, account: Account, folder: Folder, entry: dict) -> Response:
+    """A document the manifest lists as drawn on demand, from the cache or drawn now; the portal
+    log records the SHA-256 and bytes of what was served."""
+    month, township = folder.month, folder.township
+    where = f"{month}/{township}/{entry['file']}"
+    try:
+        data = served(request.app.state.library.home(), folder, entry)
+    except DocumentFailed as exc:
+        log(
+            request, "download", account, township_code=township, file=where, result="failed", detail=str(exc)
+        )
+        return page(request, "error.html", account, status=422, message=str(exc))
+    log(
+        request,
+        "download",
+        account,
+        township_code=township,
+        file=where,
+        sha256=hashlib.sha256(data).hexdigest(),
+        bytes=len(data),
+        result="ok",
+    )
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": attachment(f"{township}_{month}_{PurePosixPath(entry['file']).name}"),
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.get("/zip/{month}/{township}")
 def download_zip(request: Request, account: SignedIn, folder: MyFolder) -> Response:
     month, township = folder.month, folder.township
-    path, size, sha = zip_folder(folder, request.app.state.home / "portal" / "zips")
+    home = request.app.state.library.home()
+    path, size, sha = zip_folder(
+        folder, request.app.state.home / "portal" / "zips", lambda: rendered(home, folder)
+    )
     log(
         request,
         "download",
