@@ -124,7 +124,7 @@ def _query(home: Path, sql: str, *more: str) -> str:
 def test_prune_on_a_published_home_keeps_the_kept_months_readable(landing, tmp_path):
     """Two real months (the session's `landing`), September delivering the divisions again, pruned
     to one: August's build is gone, September reads as before in v_runs and v_leads, the current
-    commit and the portal's caches are untouched, and commit 1 (August alone) reads no month."""
+    commit and the document cache (August's too) are untouched, commit 1 (August) reads no month."""
     from direct import run
 
     land, home = tmp_path / "landing", tmp_path / "home"
@@ -134,7 +134,9 @@ def test_prune_on_a_published_home_keeps_the_kept_months_readable(landing, tmp_p
     for month in ("2026-08", "2026-09"):
         run(month, str(land), str(home), f"prune-{month}")
     august = next(home.glob("lake/month=2026-08/build=*"))
-    cache = home / "portal" / "cache" / "kept.bin"
+    cache = (
+        home / "cache" / "documents" / august.name.removeprefix("build=") / "kept.pdf"
+    )  # jobs/export/documents.py
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_bytes(b"a cache is not a build")
     leads_sql = "select month, level, count(*) as leads from v_leads group by all order by all"

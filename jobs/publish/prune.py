@@ -14,8 +14,9 @@ months and removes every other build folder of the lake, never:
   check codes against it).
 
 It touches nothing else: the commits (catalogs and warehouse files), the run log, staging (builds
-being made), the portal's logs and caches. Removing a build is a rename out of its name, then the
-delete, under the commit lock, so a reader never sees half a build and no publish runs meanwhile.
+being made), the portal's logs, the rendered documents' cache (`cache/documents/`). Removing a
+build is a rename out of its name, then the delete, under the commit lock, so a reader never sees
+half a build and no publish runs meanwhile.
 
 A month is read again by the months after it: the look-back windows (`lookback_months`), events
 reported late (`late_report_months`) and the release gate's usual counts. Keeping fewer months than
@@ -216,7 +217,10 @@ def report(plan: Plan, applied: bool) -> str:
             f"  commit {seq}: reads {', '.join(kept) or 'no month'}"
             + (f"; months pruned (no rows): {', '.join(gone)}" if gone else " (whole)")
         )
-    lines.append("the commits, the run log (v_runs), staging and the portal's caches are left as they are")
+    lines.append(
+        "the commits, the run log (v_runs), staging, the portal's logs and the document cache "
+        "(cache/documents/) are left as they are"
+    )
     if not applied:
         lines.append("dry run: nothing removed (add --apply to remove)")
     return "\n".join(lines)
