@@ -1,15 +1,20 @@
-"""`make bench`: a province-scale month through each stage, with the read floor beside it.
+"""`make bench`: a province's whole month, first and second, stage by stage, with the read floor.
 
-Each stage runs in its own process so its peak RSS is its own. Figures printed per stage: wall
-seconds, rows per second, peak RSS. The floor is the time to merely read the same deliveries once
-(bytes from disk, decoded, parsed as CSV/xlsx into string columns), the least any ingest must do.
+Two months in one sitting: the first on a fresh home (no month before it: every case is new), then
+the second on that home, with the townships' outcomes of the first month's cases, through every
+stage (ingest, record, assess, township files, publish), then the KPI views and the portal on the
+published months. Each stage runs in its own process so its peak RSS is its own. Printed per month:
+each stage's wall seconds, rows per second, peak RSS and ratio to the floor; the whole month (the
+DAG's stages, mapped ones on two workers; with `--dag`, the whole DAG through `safetynet run` too);
+and the bytes the month added to the home (its build by folder, its commit). The floor is the time
+to merely read the month's deliveries once (bytes from disk, decoded, parsed as CSV/xlsx into
+string columns), the least any ingest must do.
 
     python benchmarks/bench.py [--households 2000000] [--month 2026-09] [--work DIR] [--dag] [--services]
                                [--first-month]
 
-`--first-month` runs the month with no month before it in the lake (a first month of operation):
-events must then come from the rows' own dates, and the quality report says what that costs. It
-stops after the cases (detection); a first month's export is timed by `--dag`'s first run.
+`--month` is the second month (the first is the month before it); `--first-month` stops after the
+first month.
 """
 
 from __future__ import annotations
@@ -65,10 +70,10 @@ def stage_ingest(month: str, _households: int, landing: Path, home: Path) -> dic
     from safetynet.builds import open_build
     from safetynet.contract import SOURCE_NAMES
 
-    monthly.start(month, str(landing), str(home), "bench")
+    monthly.start(month, str(landing), str(home), rid(month))
     code = "import sys; from jobs.month.run import ingest; ingest(*sys.argv[1:])"
-    tasks = _processes([(s, code, [s, month, str(landing), str(home), "bench"]) for s in SOURCE_NAMES], 1)
-    build = open_build(home, "bench").building.path
+    tasks = _processes([(s, code, [s, month, str(landing), str(home), rid(month)]) for s in SOURCE_NAMES], 1)
+    build = open_build(home, rid(month)).building.path
     rows = pl.read_parquet(build / "_deliveries" / "*.parquet")["rows_delivered"].sum()
     largest = max(tasks, key=lambda t: t["peak_mb"])
     return {
@@ -83,14 +88,14 @@ def stage_ingest(month: str, _households: int, landing: Path, home: Path) -> dic
 def stage_record(month: str, _households: int, _landing: Path, home: Path) -> int:
     from jobs.month import run as monthly
 
-    return monthly.record(month, str(home), "bench") and 0
+    return monthly.record(month, str(home), rid(month)) and 0
 
 
 def stage_publish(month: str, _households: int, _landing: Path, home: Path) -> dict:
     """The commit: run manifest (SHA-256 of every file of the build), rename, new commit."""
     from jobs.month import run as monthly
 
-    done = monthly.publish(month, str(home), "bench")
+    done = monthly.publish(month, str(home), rid(month))
     return {"rows": 0, "note": f"publish: build {done['build']} as commit {done['commit']}"}
 
 
@@ -138,6 +143,7 @@ def stage_dag(month: str, _households: int, landing: Path, home: Path) -> dict:
     return {
         "rows": rows,
         "seconds_override": seconds[month],
+        "months_seconds": seconds,
         "note": f"safetynet run: {previous(month)} {seconds[previous(month)]:.0f} s, then {month} "
         f"{seconds[month]:.0f} s; {month}, seconds per task: {_per_task(tasks)}",
     }
@@ -234,6 +240,11 @@ def stage_services(month: str, _households: int, landing: Path, home: Path) -> d
     }
 
 
+def rid(month: str) -> str:
+    """The bench's run of a month (one per month: the second month runs on the first's home)."""
+    return f"bench-{month}"
+
+
 def previous(month: str) -> str:
     from safetynet.months import previous_month
 
@@ -242,26 +253,6 @@ def previous(month: str) -> str:
 
 def stage_generate_previous(month: str, households: int, landing: Path, home: Path) -> int:
     return stage_generate(previous(month), households, landing, home)
-
-
-def stage_load_previous(month: str, households: int, landing: Path, home: Path) -> int:
-    """The month before, ingested and published, so events (changes) and windows can be found."""
-    from jobs.export.lists import export
-    from jobs.month import run as monthly
-    from jobs.month.assess import assess
-    from safetynet.contract import SOURCE_NAMES
-
-    prev = previous(month)
-    monthly.start(prev, str(landing), str(home), "bench-prev")
-    rows = sum(
-        monthly.ingest(s, prev, str(landing), str(home), "bench-prev")["rows_delivered"] or 0
-        for s in SOURCE_NAMES
-    )
-    monthly.record(prev, str(home), "bench-prev")
-    assess(prev, str(home), "bench-prev")
-    export(prev, str(home), "bench-prev")  # two months of township files for the portal stage
-    monthly.publish(prev, str(home), "bench-prev")
-    return rows
 
 
 def stage_return_outcomes(month: str, _households: int, landing: Path, home: Path) -> int:
@@ -277,9 +268,10 @@ def stage_households(month: str, _households: int, _landing: Path, home: Path) -
     from safetynet.builds import open_build
     from safetynet.lake import write_parquet
 
-    frame, missing = assemble(open_build(home, "bench"), month, checked_rules())
+    frame, missing = assemble(open_build(home, rid(month)), month, checked_rules())
     write_parquet(
-        frame.with_columns(missing_sources=pl_lit(",".join(missing))), home / "bench-households.parquet"
+        frame.with_columns(missing_sources=pl_lit(",".join(missing))),
+        home / f"bench-households-{month}.parquet",
     )
     return frame.height
 
@@ -330,9 +322,9 @@ def stage_areas(month: str, _households: int, _landing: Path, home: Path) -> dic
     from jobs.month.assess import prefectures
     from safetynet.builds import open_build
 
-    args = [month, str(home), "bench"]
+    args = [month, str(home), rid(month)]
     listed = _processes([("prefectures", MONTH_TASK.format("prefectures"), args)], 1)
-    areas = prefectures(month, str(home), "bench")
+    areas = prefectures(month, str(home), rid(month))
     out: dict = {"prefectures": len(areas)}
     for workers in (1, 2):
         started = time.perf_counter()
@@ -343,7 +335,7 @@ def stage_areas(month: str, _households: int, _landing: Path, home: Path) -> dic
     # the month's tasks around the mapped one: its list of prefectures (and movers), and `assess`
     # (the checks across prefectures and the cases)
     out["month_tasks"] = listed + _processes([("assess", MONTH_TASK.format("assess_month"), args)], 1)
-    build = open_build(home, "bench").building.path
+    build = open_build(home, rid(month)).building.path
     households = (
         pl.scan_parquet(list((build / "_household_month").glob("*.parquet"))).select(pl.len()).collect()
     )
@@ -374,18 +366,21 @@ def stage_score(month: str, _households: int, _landing: Path, home: Path) -> int
     from safetynet.builds import open_build
 
     rules = checked_rules()
-    households = pl.read_parquet(home / "bench-households.parquet")
+    households = pl.read_parquet(home / f"bench-households-{month}.parquet")
     missing = [s for s in households["missing_sources"][0].split(",") if s]
     start = time.perf_counter()
     warned = warn(score(households.drop("missing_sources"), rules, month, missing), rules, month)
-    h = open_build(home, "bench")
+    h = open_build(home, rid(month))
     past = cases.history(h, month, rules)
     leads = cases.attach_leads(make_leads(warned, rules, month, cases.covering_leads(past.closed)), past.open)
     print(f"score+warn compute only: {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    leads.write_parquet(home / "bench-leads.parquet")
+    leads.write_parquet(home / f"bench-leads-{month}.parquet")
     from safetynet.lake import write_parquet
 
-    write_parquet(warned.sort("household_id"), h.partition("_household_month", month) / "data.parquet")
+    write_parquet(  # as jobs/month/assess.py writes it (the overviews read `missing_sources`)
+        warned.with_columns(missing_sources=pl.lit(",".join(missing))).sort("household_id"),
+        h.partition("_household_month", month) / "data.parquet",
+    )
     write_parquet(
         leads.sort("township_code", "rank", "lead_id"), h.partition("_leads", month) / "data.parquet"
     )
@@ -399,7 +394,7 @@ def stage_means_test(month: str, _households: int, _landing: Path, home: Path) -
     from jobs.month.assess import checked_rules
     from safetynet.builds import open_build
 
-    h, rules = open_build(home, "bench"), checked_rules()
+    h, rules = open_build(home, rid(month)), checked_rules()
     found = means_test(month, h, rules, cases.history(h, month, rules))
     print(
         f"doubtful records: {found['doubtful']:,}, unchecked households: {found['unchecked']:,}",
@@ -407,7 +402,7 @@ def stage_means_test(month: str, _households: int, _landing: Path, home: Path) -
     )
     import polars as pl
 
-    return pl.read_parquet(home / "bench-households.parquet", columns=["household_id"]).height
+    return pl.read_parquet(home / f"bench-households-{month}.parquet", columns=["household_id"]).height
 
 
 def stage_cases(month: str, _households: int, _landing: Path, home: Path) -> dict:
@@ -419,7 +414,7 @@ def stage_cases(month: str, _households: int, _landing: Path, home: Path) -> dic
     from safetynet.builds import open_build
     from safetynet.lake import write_parquet
 
-    h, rules = open_build(home, "bench"), checked_rules()
+    h, rules = open_build(home, rid(month)), checked_rules()
     leads = h.read("_leads", month)
     scored = h.read("_household_month", month, ["household_id", "township_code", "hardship_score"])
     month_cases, leads = cases.track(h, month, rules, cases.history(h, month, rules), leads, scored)
@@ -462,10 +457,11 @@ def quality(month: str, landing: Path, home: Path) -> str:
     import polars as pl
 
     assembled = pl.read_parquet(
-        home / "bench-households.parquet", columns=["household_id", "events_unknown", "members_incomplete"]
+        home / f"bench-households-{month}.parquet",
+        columns=["household_id", "events_unknown", "members_incomplete"],
     )
     households = assembled.height
-    leads = pl.read_parquet(home / "bench-leads.parquet").filter(pl.col("pushed"))
+    leads = pl.read_parquet(home / f"bench-leads-{month}.parquet").filter(pl.col("pushed"))
     truth = pl.read_csv(landing / "_truth" / f"{month}.csv").filter(pl.col("kind") == "hardship")
     planted = truth.select("household_id").unique()
     visit = leads.filter(pl.col("level").is_in(["红", "橙", "黄"]))
@@ -494,7 +490,7 @@ def quality(month: str, landing: Path, home: Path) -> str:
     if doubtful is None:  # not published: --first-month stops before the commit
         from safetynet.builds import open_build
 
-        doubtful = open_build(home, "bench").read("_doubtful", month)
+        doubtful = open_build(home, rid(month)).read("_doubtful", month)
     ineligible = pl.read_csv(landing / "_truth" / f"{month}.csv").filter(pl.col("kind") != "hardship")
     by_check = doubtful.group_by("check_id", "direction").len().sort("check_id")
     found = ineligible.with_columns(found=pl.col("household_id").is_in(doubtful["household_id"].implode()))
@@ -536,10 +532,10 @@ def stage_exports(month: str, _households: int, _landing: Path, home: Path) -> d
         "import json, sys; from jobs.export.lists import export_area; "
         "json.dump(export_area(*sys.argv[1:5], int(sys.argv[5])), open(sys.argv[6], 'w'))"
     )
-    areas, out = export_areas(month, str(home), "bench"), {}
+    areas, out = export_areas(month, str(home), rid(month)), {}
     for workers in (1, 2):
         jobs = [
-            (a, task, [month, str(home), "bench", a, str(EXPORT_SLOTS), str(home / f".export-{a}.json")])
+            (a, task, [month, str(home), rid(month), a, str(EXPORT_SLOTS), str(home / f".export-{a}.json")])
             for a in areas
         ]
         started = time.perf_counter()
@@ -550,7 +546,9 @@ def stage_exports(month: str, _households: int, _landing: Path, home: Path) -> d
     kinds = ("lists", "reports", "portraits")
     done = {k: sum(d[k] for d in parts) for k in ("files", "lists", "portraits", "report_seconds")}
     done["busy_seconds"] = {k: sum(d["busy_seconds"][k] for d in parts) for k in kinds}
-    pdfs = list((open_build(home, "bench").building.path / "exports").glob("*/*/家庭经济状况核查报告/*.pdf"))
+    pdfs = list(
+        (open_build(home, rid(month)).building.path / "exports").glob("*/*/家庭经济状况核查报告/*.pdf")
+    )
     size = sum(p.stat().st_size for p in pdfs)
     busy = done["busy_seconds"]
     workers = allotted(EXPORT_SLOTS)
@@ -580,7 +578,6 @@ STAGES = {
     "ingest+validate": stage_ingest,
     "record": stage_record,
     "generate previous month": stage_generate_previous,
-    "load previous month": stage_load_previous,
     "households per prefecture (2 workers)": stage_areas,
     "households": stage_households,
     "score+warn+leads": stage_score,
@@ -595,15 +592,42 @@ STAGES = {
     "portal (safetynet serve)": stage_portal,
 }
 
+# A month as the DAG runs it, stage by stage: ingest, record, assess (per prefecture, then the
+# month), export, publish. The assessment is timed again province-wide, step by step (PART_OF_ASSESS:
+# shown, not added to the whole month, whose assess is the per-prefecture stage on two workers).
+MONTH_STAGES = (
+    "floor",
+    "ingest+validate",
+    "record",
+    "households per prefecture (2 workers)",
+    "households",
+    "score+warn+leads",
+    "means test (10 SQL checks)",
+    "cases",
+    "township files + reports",
+    "publish (the commit)",
+)
+PART_OF_ASSESS = ("households", "score+warn+leads", "means test (10 SQL checks)", "cases")
+NOT_THE_MONTH = ("floor", "returned outcomes", "KPI views", "portal (safetynet serve)", *PART_OF_ASSESS)
 
-def run_stage(name: str, args: argparse.Namespace) -> dict:
+
+def plan(month: str, first_only: bool = False) -> list[tuple[str, tuple[str, ...]]]:
+    """(month, stages) in the order they run: the first month on a fresh home (no month before it),
+    then the second month on that home, with the townships' outcomes of the first month's cases,
+    then what reads the published months (the KPI views, the portal)."""
+    first = (previous(month), MONTH_STAGES)
+    second = (month, ("returned outcomes", *MONTH_STAGES, "KPI views", "portal (safetynet serve)"))
+    return [first] if first_only else [first, second]
+
+
+def run_stage(name: str, args: argparse.Namespace, month: str | None = None) -> dict:
     cmd = [
         sys.executable,
         __file__,
         "--stage",
         name,
         "--month",
-        args.month,
+        month or args.month,
         "--households",
         str(args.households),
         "--work",
@@ -616,96 +640,212 @@ def run_stage(name: str, args: argparse.Namespace) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-# The benchmark's command line and its stages in order; a script, outside the product's import graph.
-def main() -> None:
+def month_seconds(r: dict) -> float:
+    """A stage's share of the month as the DAG runs it on two workers: the mapped stages' wall
+    with two tasks at once (and the month's own tasks around them), the others as timed."""
+    if "wall_2_worker" in r:
+        return r["wall_2_worker"] + sum(t["seconds"] for t in r.get("month_tasks", []))
+    return r["seconds"]
+
+
+def folder_bytes(paths: list[Path], seen: set | None = None) -> int:
+    """Bytes of the files under `paths`, a file with several hard links counted once (as `du`)."""
+    seen = set() if seen is None else seen
+    total = 0
+    for top in paths:
+        for path in [top, *top.rglob("*")] if top.is_dir() else [top]:
+            if path.is_symlink() or not path.is_file():
+                continue
+            st = path.stat()
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return total
+
+
+def month_bytes(home: Path, month: str, before: set) -> dict:
+    """What the month added to the home: its build (by top folder, largest first), its commit
+    (catalog and warehouse) and the rest of the lake (run log); files already there not counted."""
+    builds = sorted((home / "lake" / f"month={month}").glob("build=*"))
+    folders: dict[str, int] = {}
+    for build in builds:
+        for part in sorted(build.iterdir()):
+            folders[part.name] = folders.get(part.name, 0) + folder_bytes([part], before)
+    rest = folder_bytes([home / "lake", home / "commits"], before)
+    folders = dict(sorted(folders.items(), key=lambda kv: -kv[1]))
+    return {"total": sum(folders.values()) + rest, "build": sum(folders.values()), "by_folder": folders}
+
+
+def home_files(home: Path) -> set:
+    seen: set = set()
+    folder_bytes([home / "lake", home / "commits"], seen)
+    return seen
+
+
+def month_summary(month: str, label: str, results: list[dict], size: dict | None) -> dict:
+    """The month's figures: each stage, the floor, the whole month (the DAG's stages) and its peak."""
+    floor = next(r for r in results if r["stage"] == "floor")
+    counted = [r for r in results if r["stage"] not in NOT_THE_MONTH]
+    whole = sum(month_seconds(r) for r in counted)
+    dag = next((r["months_seconds"][month] for r in results if "months_seconds" in r), None)
+    return {
+        "month": month,
+        "label": label,
+        "floor_seconds": round(floor["seconds"], 1),
+        "rows": floor["rows"],
+        "whole_seconds": round(whole, 1),
+        "whole_x_floor": round(whole / floor["seconds"], 1),
+        "whole_peak_mb": max((r["peak_mb"] for r in counted), default=0),
+        "dag_seconds": round(dag, 1) if dag is not None else None,
+        "bytes": size,
+        "stages": [
+            {k: r[k] for k in ("stage", "seconds", "rows", "peak_mb") if k in r}
+            | {"in_month": r["stage"] not in NOT_THE_MONTH, "month_seconds": round(month_seconds(r), 1)}
+            for r in results
+        ],
+    }
+
+
+def month_table(summary: dict) -> str:
+    """The month's table: each stage's seconds, rows per second, peak RSS and ratio to the floor;
+    then the whole month, the whole DAG (--dag) and the bytes the month added."""
+    floor = summary["floor_seconds"]
+    lines = [
+        f"\n{summary['label']} month {summary['month']}: {summary['rows']:,} delivered rows, "
+        f"floor {floor:.1f} s",
+        f"{'stage':<40}{'seconds':>9}{'rows/s':>12}{'peak RSS MB':>13}{'x floor':>9}",
+    ]
+    for s in summary["stages"]:
+        rate = f"{s['rows'] / s['seconds']:,.0f}" if s.get("rows") and s["seconds"] else "-"
+        name = s["stage"] + ("" if s["in_month"] or s["stage"] == "floor" else " *")
+        seconds = s["month_seconds"] if s["in_month"] else s["seconds"]
+        lines.append(f"{name:<40}{seconds:>9.1f}{rate:>12}{s['peak_mb']:>13.0f}{seconds / floor:>9.2f}")
+    lines.append(
+        f"{'whole month (sum of the DAG stages)':<40}{summary['whole_seconds']:>9.1f}{'':>12}"
+        f"{summary['whole_peak_mb']:>13.0f}{summary['whole_x_floor']:>9.2f}"
+    )
+    if summary.get("dag_seconds") is not None:
+        lines.append(
+            f"{'whole DAG (safetynet run)':<40}{summary['dag_seconds']:>9.1f}{'':>12}{'':>13}"
+            f"{summary['dag_seconds'] / floor:>9.2f}"
+        )
+    lines.append(
+        "* not part of the month's seconds (the floor; the assessment timed again step by step; "
+        "what reads the published month). Mapped stages: their wall on two workers."
+    )
+    size = summary.get("bytes")
+    if size:
+        top = ", ".join(f"{k} {v / 2**20:,.1f} MB" for k, v in list(size["by_folder"].items())[:8])
+        lines.append(
+            f"bytes the month added: {size['total'] / 2**20:,.1f} MB "
+            f"(build {size['build'] / 2**20:,.1f} MB: {top})"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--households", type=int, default=2_000_000)
-    parser.add_argument("--month", default="2026-09")
+    parser.add_argument("--month", default="2026-09", help="the second month (the first is the one before)")
     parser.add_argument("--work", type=Path, default=ROOT / ".bench")
-    parser.add_argument("--dag", action="store_true", help="also time the whole DAG through `safetynet run`")
+    parser.add_argument("--dag", action="store_true", help="also time both months through `safetynet run`")
     parser.add_argument(
         "--services", action="store_true", help="also run the whole DAG under the real Airflow services"
     )
     parser.add_argument(
         "--first-month",
         action="store_true",
-        help="no previous month in the lake (a first month of operation)",
+        help="the first month only (a fresh home, no month before it), not the second",
     )
     parser.add_argument("--stage", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def one_stage(args: argparse.Namespace, landing: Path, home: Path) -> None:
+    """A stage in this process (run by `run_stage` in a child): its figures as one JSON line."""
+    start = time.perf_counter()
+    done = STAGES[args.stage](args.month, args.households, landing, home)
+    extra = done if isinstance(done, dict) else {"rows": done}
+    result = {
+        "stage": args.stage,
+        "month": args.month,
+        "seconds": extra.pop("seconds_override", time.perf_counter() - start),
+        "peak_mb": extra.pop("peak_mb_override", _peak_mb()),
+    }
+    print(json.dumps(result | extra))
+    slug = "".join(c if c.isalnum() else "-" for c in f"{args.month}-{args.stage}")
+    (args.work / f"stage-{slug}.json").write_text(json.dumps(result | extra, indent=1) + "\n")
+
+
+# The benchmark's command line and its stages in order; a script, outside the product's import graph.
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     landing, home = args.work / "landing", args.work / "home"
     if args.stage:
-        start = time.perf_counter()
-        done = STAGES[args.stage](args.month, args.households, landing, home)
-        extra = done if isinstance(done, dict) else {"rows": done}
-        result = {
-            "stage": args.stage,
-            "seconds": extra.pop("seconds_override", time.perf_counter() - start),
-            "peak_mb": extra.pop("peak_mb_override", _peak_mb()),
-        }
-        print(json.dumps(result | extra))
-        slug = "".join(c if c.isalnum() else "-" for c in args.stage)
-        (args.work / f"stage-{slug}.json").write_text(json.dumps(result | extra, indent=1) + "\n")
-        return
-    results = []
+        return one_stage(args, landing, home)
+    generated = []
     for stage, month in (("generate previous month", previous(args.month)), ("generate", args.month)):
         marker = landing / f".generated-{month}-{args.households}-ready"
         if not marker.exists():
             landing.mkdir(parents=True, exist_ok=True)
-            results.append(run_stage(stage, args))
+            generated.append(run_stage(stage, args))
             marker.touch()
     shutil.rmtree(home, ignore_errors=True)
-    before = () if args.first_month else ("load previous month", "returned outcomes")
-    for name in (
-        *before,
-        "floor",
-        "ingest+validate",
-        "record",
-        "households per prefecture (2 workers)",
-        "households",
-        "score+warn+leads",
-        "means test (10 SQL checks)",
-        "cases",
-        # a first month measures detection; its every-case-new export is the DAG stage's first run
-        *(
-            ()
-            if args.first_month
-            else ("township files + reports", "publish (the commit)", "KPI views", "portal (safetynet serve)")
-        ),
-    ):
-        results.append(run_stage(name, args))
-    report = quality(args.month, landing, home)
+    months, reports = [], []
+    for month, stages in plan(args.month, args.first_month):
+        before, results, size = home_files(home), [], None
+        for name in stages:
+            results.append(run_stage(name, args, month))
+            if name == "publish (the commit)":  # the month's bytes, before the portal writes its log
+                size = month_bytes(home, month, before)
+        months.append((month, results, size))
+        reports.append(quality(month, landing, home))
+    extra = []
     if args.dag:
-        results.append(run_stage("whole DAG (safetynet run)", args))
+        extra.append(run_stage("whole DAG (safetynet run)", args))
     if args.services:
-        results.append(run_stage("whole DAG (real services)", args))
-    floor = next(r for r in results if r["stage"] == "floor")
-    print(
-        f"\nbenchmark: {args.households:,} households, month {args.month}, {floor['rows']:,} delivered rows"
-        + (", no previous month (--first-month)" if args.first_month else "")
-    )
-    print(f"{'stage':<28}{'seconds':>9}{'rows/s':>14}{'peak RSS MB':>13}{'x floor':>9}")
-    for r in results:
-        rate = f"{r['rows'] / r['seconds']:,.0f}" if r["rows"] else "-"
-        ratio = r["seconds"] / floor["seconds"]
-        print(f"{r['stage']:<28}{r['seconds']:>9.1f}{rate:>14}{r['peak_mb']:>13.0f}{ratio:>9.2f}")
-    for r in results:
+        extra.append(run_stage("whole DAG (real services)", args))
+    labels = ("first", "second")
+    summaries = [
+        month_summary(m, labels[i], results + extra, size) for i, (m, results, size) in enumerate(months)
+    ]
+    print(f"\nbenchmark: {args.households:,} households, months {', '.join(s['month'] for s in summaries)}")
+    for summary in summaries:
+        print(month_table(summary))
+    for r in [*generated, *extra]:
+        print(f"{r['stage']}: {r['seconds']:.1f} s, peak RSS {r['peak_mb']:,.0f} MB")
+    for r in [r for _, results, _ in months for r in results] + extra:
         if r.get("note"):
-            print(r["note"])
-    figures = {"households": args.households, "month": args.month, "first_month": args.first_month}
-    stages = [{k: r[k] for k in ("stage", "seconds", "rows", "peak_mb") if k in r} for r in results]
-    print(f"figures: {record.write('bench', figures | {'stages': stages}, str(args.households))}")
-    for r in results:  # the mapped stages, task by task (one process per prefecture)
-        for key in ("tasks_1_worker", "tasks_2_worker", "month_tasks"):
-            if key in r:
-                tasks = ", ".join(
-                    f"{t['task']} {t['seconds']:.0f} s {t['peak_mb'] / 1024:.2f} GB" for t in r[key]
-                )
-                wall = f" (wall {r[f'wall_{key[6]}_worker']:.0f} s)" if f"wall_{key[6]}_worker" in r else ""
-                print(f"{r['stage']}, {key.replace('_', ' ')}{wall}: {tasks}")
-    print("\n" + report)
+            print(f"{r.get('month', '')} {r['note']}")
+    figures = {
+        "households": args.households,
+        "month": args.month,
+        "first_month": args.first_month,
+        "months": summaries,
+        # one list for docs/gen.py's table: each stage named with its month
+        "stages": [
+            {k: s[k] for k in ("seconds", "rows", "peak_mb")}
+            | {"stage": f"{m['label']} month {m['month']}: {s['stage']}"}
+            for m in summaries
+            for s in m["stages"]
+        ],
+    }
+    print(f"figures: {record.write('bench', figures, str(args.households))}")
+    for _, results, _ in months:  # the mapped stages, task by task (one process per prefecture)
+        for r in results:
+            for key in ("tasks_1_worker", "tasks_2_worker", "month_tasks"):
+                if key in r:
+                    tasks = ", ".join(
+                        f"{t['task']} {t['seconds']:.0f} s {t['peak_mb'] / 1024:.2f} GB" for t in r[key]
+                    )
+                    wall = (
+                        f" (wall {r[f'wall_{key[6]}_worker']:.0f} s)" if f"wall_{key[6]}_worker" in r else ""
+                    )
+                    print(f"{r['month']} {r['stage']}, {key.replace('_', ' ')}{wall}: {tasks}")
+    for (month, _, _), report in zip(months, reports, strict=True):
+        print(f"\n{month}:\n{report}")
 
 
 if __name__ == "__main__":

@@ -465,6 +465,34 @@ def documents(
 
 
 @app.command()
+def prune(
+    keep_months: Annotated[int, typer.Option(help="Keep the builds of the newest N published months")],
+    home: Annotated[Path, typer.Option(envvar="SAFETYNET_HOME", help="The --home of the runs")],
+    apply: Annotated[bool, typer.Option("--apply", help="Remove them (without it: a dry run)")] = False,
+    shorter_than_window: Annotated[
+        bool,
+        typer.Option(
+            "--shorter-than-window",
+            help="Allow keeping fewer months than the next month reads (its results would change)",
+        ),
+    ] = False,
+) -> None:
+    """Remove the builds no commit of the kept months names (never the current commit's, nor a run's
+    under way); a dry run unless --apply. Says what auditors can still time-travel to."""
+    from jobs.publish.prune import PruneError, make_plan, report
+    from jobs.publish.prune import apply as remove
+
+    try:
+        if apply:
+            plan = remove(home, keep_months, shorter_than_window)
+        else:
+            plan = make_plan(home, keep_months, shorter_than_window)
+    except PruneError as exc:
+        fail(str(exc), 2)
+    typer.echo(report(plan, applied=apply))
+
+
+@app.command()
 def shadow(
     rules: Annotated[Path, typer.Option(help="The candidate rules: a copy of rules/ with changes")],
     month: Annotated[str, typer.Option(help="Published month to score again, YYYY-MM")],

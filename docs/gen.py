@@ -286,7 +286,47 @@ def _source(path: Path, record: dict) -> list[str]:
     return lines + [""]
 
 
+def _month_tables(path: Path, record: dict) -> list[str]:
+    """`make bench`'s two months, each its own table against its own floor, with the whole month
+    (the DAG's stages) and the bytes it added."""
+    lines = [f"{record['households']:,} households, two months in one sitting.", "", *_source(path, record)]
+    for m in record["months"]:
+        floor = m["floor_seconds"]
+        lines += [
+            f"### The {m['label']} month, {m['month']} ({m['rows']:,} delivered rows)",
+            "",
+            "| stage | seconds | rows/s | peak RSS (GB) | x floor |",
+            "|---|---|---|---|---|",
+        ]
+        for s in m["stages"]:
+            seconds = s["month_seconds"] if s["in_month"] else s["seconds"]
+            rate = f"{s['rows'] / seconds:,.0f}" if s.get("rows") and seconds else ""
+            name = s["stage"] + ("" if s["in_month"] or s["stage"] == "floor" else " (not in the month)")
+            lines.append(
+                f"| {_cell(name)} | {seconds:,.1f} | {rate} | {s['peak_mb'] / 1024:.2f} | "
+                f"{seconds / floor:.2f} |"
+            )
+        lines.append(
+            f"| **whole month** (the DAG's stages) | {m['whole_seconds']:,.1f} | | "
+            f"{m['whole_peak_mb'] / 1024:.2f} | {m['whole_x_floor']:.2f} |"
+        )
+        if m.get("dag_seconds"):
+            lines.append(
+                f"| whole DAG (`safetynet run`) | {m['dag_seconds']:,.1f} | | | "
+                f"{m['dag_seconds'] / floor:.2f} |"
+            )
+        if m.get("bytes"):
+            top = ", ".join(
+                f"`{k}` {v / 2**30:,.2f} GB" for k, v in list(m["bytes"]["by_folder"].items())[:5]
+            )
+            lines += ["", f"Bytes the month added: {m['bytes']['total'] / 2**30:,.2f} GB (largest: {top})."]
+        lines.append("")
+    return lines
+
+
 def _stage_table(path: Path, record: dict) -> list[str]:
+    if record.get("months"):
+        return _month_tables(path, record)
     lines = [
         f"{record['households']:,} households, month {record['month']}"
         + (", no month before it in the lake (`--first-month`)." if record.get("first_month") else "."),

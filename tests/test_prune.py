@@ -1,0 +1,166 @@
+"""`safetynet prune`: the builds no commit of the kept months names go; the rest stays readable."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import safetynet
+
+from jobs.publish.prune import PruneError, apply, make_plan, report
+from safetynet.lake import seal, write_json
+
+A, B, C, D = "2026-07", "2026-08", "2026-09", "2026-10"
+
+
+def _home(root: Path, commits: list[dict[str, str]], divisions: str = A, runs: tuple[dict, ...] = ()) -> Path:
+    """A home made by hand: each commit's catalog (month -> build), sealed builds of 1,000 bytes
+    each (the month `divisions` delivered the division table), the run log's `runs`."""
+    for seq, catalog in enumerate(commits, 1):
+        for month, build in catalog.items():
+            folder = root / "lake" / f"month={month}" / f"build={build}"
+            if not folder.exists():
+                (folder / "roster").mkdir(parents=True)
+                (folder / "roster" / "data.parquet").write_bytes(b"x" * 1000)
+                if month == divisions:
+                    (folder / "divisions").mkdir()
+                seal(folder)
+        months = {m: {"build": b, "status": "success"} for m, b in catalog.items()}
+        write_json({"seq": seq, "months": months}, root / "commits" / str(seq) / "catalog.json")
+    os.symlink(f"commits/{len(commits)}", root / "current")
+    for run in runs:
+        write_json(run, root / "lake" / "_runs" / f"{run['run_id']}.json")
+    return root
+
+
+def _builds(root: Path) -> set[str]:
+    return {f"{p.parent.name[6:]}/{p.name[6:]}" for p in root.glob("lake/month=*/build=*")}
+
+
+MONTHLY = [{A: "a1"}, {A: "a1", B: "b1"}, {A: "a1", B: "b1", C: "c1"}, {A: "a1", B: "b1", C: "c1", D: "d1"}]
+
+
+@pytest.mark.parametrize(
+    ("case", "commits", "keep", "runs", "removed"),
+    [
+        # the oldest month holds the divisions in force: kept; the months between go
+        ("monthly", MONTHLY, 2, (), {"2026-08/b1"}),
+        ("keep all", MONTHLY, 4, (), set()),
+        # August rerun after September: its first build stays while August is kept (earlier
+        # commits name it), and goes with it; the rerun's stays (the current commit published it)
+        ("a rerun, time travel", [*MONTHLY[:3], {A: "a1", B: "b2", C: "c1"}], 2, (), set()),
+        ("a rerun", [*MONTHLY[:3], {A: "a1", B: "b2", C: "c1"}], 1, (), {"2026-08/b1"}),
+        # the current commit republished July: its build stays though July is not kept (and
+        # holds the divisions in force now); July's first build goes
+        (
+            "current commit",
+            [*MONTHLY, {A: "a2", B: "b1", C: "c1", D: "d1"}],
+            1,
+            (),
+            {"2026-07/a1", "2026-08/b1", "2026-09/c1"},
+        ),
+        # a run of November under way builds on October; a killed run of September (still
+        # `running`) keeps the build it replaces
+        (
+            "runs under way",
+            MONTHLY,
+            1,
+            (
+                {"run_id": "nov", "month": "2026-11", "status": "running", "build": "e1", "previous": "d1"},
+                {"run_id": "sep", "month": C, "status": "running", "build": "c9", "seen": "c1"},
+                {"run_id": "aug", "month": B, "status": "success", "build": "b1"},
+            ),
+            {"2026-08/b1"},
+        ),
+    ],
+)
+def test_prune_removes_the_builds_no_commit_of_the_kept_months_names(
+    tmp_path, case, commits, keep, runs, removed
+):
+    root = _home(tmp_path, commits, runs=runs)
+    before = _builds(root)
+    current = os.readlink(root / "current")
+    plan = make_plan(root, keep, shorter_than_window=True)
+    assert {f"{p.parent.name[6:]}/{p.name[6:]}" for p in plan.remove} == removed
+    assert plan.freed == 1000 * len(removed)
+    assert _builds(root) == before  # a dry run removes nothing
+    apply(root, keep, shorter_than_window=True)
+    assert _builds(root) == before - removed
+    assert os.readlink(root / "current") == current
+    assert len(list(root.glob("commits/*/catalog.json"))) == len(commits)  # time travel's catalogs stay
+
+
+def test_what_auditors_can_still_time_travel_to_is_said(tmp_path):
+    root = _home(tmp_path, MONTHLY)
+    text = report(make_plan(root, 2, shorter_than_window=True), applied=False)
+    assert "would remove lake/month=2026-08/build=b1 (0.0 MB)" in text
+    assert "kept lake/month=2026-07/build=a1 (the divisions in force)" in text
+    assert "commit 1: reads 2026-07 (whole)" in text
+    assert "commit 4: reads 2026-07, 2026-09, 2026-10; months pruned (no rows): 2026-08" in text
+    assert "dry run: nothing removed" in text
+
+
+@pytest.mark.parametrize(
+    ("keep", "flag", "problem"),
+    [
+        (0, True, "keep at least the newest month"),
+        (2, False, "read the 12 months before them"),  # rules/parameters/population.yaml
+    ],
+)
+def test_prune_refuses_what_would_lose_a_later_months_inputs(tmp_path, keep, flag, problem):
+    root = _home(tmp_path, MONTHLY)
+    with pytest.raises(PruneError, match=problem):
+        make_plan(root, keep, shorter_than_window=flag)
+    assert not make_plan(root, 12).remove  # as many months as the windows read: nothing goes
+
+
+def _query(home: Path, sql: str, *more: str) -> str:
+    return safetynet("query", sql, "--home", str(home), "--format", "json", *more, check=True).stdout
+
+
+def test_prune_on_a_published_home_keeps_the_kept_months_readable(landing, tmp_path):
+    """Two real months (the session's `landing`), September delivering the divisions again, pruned
+    to one: August's build is gone, September reads as before in v_runs and v_leads, the current
+    commit and the document cache (August's too) are untouched, commit 1 (August) reads no month."""
+    from direct import run
+
+    land, home = tmp_path / "landing", tmp_path / "home"
+    for part in ("2026-08", "2026-09", "_truth"):
+        shutil.copytree(landing / part, land / part)
+    shutil.copy(land / "2026-08" / "divisions.csv", land / "2026-09" / "divisions.csv")
+    for month in ("2026-08", "2026-09"):
+        run(month, str(land), str(home), f"prune-{month}")
+    august = next(home.glob("lake/month=2026-08/build=*"))
+    cache = (
+        home / "cache" / "documents" / august.name.removeprefix("build=") / "kept.pdf"
+    )  # jobs/export/documents.py
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(b"a cache is not a build")
+    leads_sql = "select month, level, count(*) as leads from v_leads group by all order by all"
+    runs_sql = "select month, build, commit, status from v_runs order by month"
+    leads, runs = _query(home, leads_sql), _query(home, runs_sql)
+    assert {r["month"] for r in json.loads(leads)} == {"2026-08", "2026-09"}
+    current = os.readlink(home / "current")
+    commits = {p: p.read_bytes() for p in home.glob("commits/*/*") if p.is_file()}
+
+    dry = safetynet("prune", "--keep-months", "1", "--home", str(home), "--shorter-than-window", check=True)
+    assert f"would remove lake/month=2026-08/{august.name}" in dry.stdout
+    assert "commit 1: reads no month; months pruned (no rows): 2026-08" in dry.stdout
+    assert august.exists()
+    done = safetynet(
+        "prune", "--keep-months", "1", "--home", str(home), "--shorter-than-window", "--apply", check=True
+    )
+    assert f"removed lake/month=2026-08/{august.name}" in done.stdout
+    assert not august.parent.exists()
+    assert os.readlink(home / "current") == current
+    assert {p: p.read_bytes() for p in home.glob("commits/*/*") if p.is_file()} == commits
+    assert cache.read_bytes() == b"a cache is not a build"
+    kept = [r for r in json.loads(leads) if r["month"] == "2026-09"]
+    assert json.loads(_query(home, leads_sql)) == kept
+    assert _query(home, runs_sql) == runs  # the run log and the catalog keep the pruned month
+    assert "2026-08" in (home / "lake" / "_pruned.jsonl").read_text()
+    refused = safetynet("prune", "--keep-months", "1", "--home", str(home))
+    assert refused.returncode == 2 and "Keep at least 12" in refused.stderr
