@@ -280,36 +280,48 @@ AREA_TASK = "import sys; from jobs.month.assess import assess_area; assess_area(
 MONTH_TASK = "import sys; from jobs.month.assess import {0}; {0}(*sys.argv[1:])"
 
 
+def _task(code: str, args: list[str], peak: str) -> None:
+    """A task's code in a process of its own, as `python -c code args` would run it; its peak RSS
+    written to `peak` (KB)."""
+    sys.argv = ["-c", *args]
+    exec(compile(code, "<task>", "exec"), {"__name__": "__main__"})
+    Path(peak).write_text(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+
+
 def _processes(jobs: list[tuple[str, str, list[str]]], workers: int) -> list[dict]:
     """Each job (its name, Python code and arguments) in its own process, as Airflow's workers run
-    tasks, `workers` at a time, in the order given: each task's wall seconds and peak RSS, the
-    largest of its process and its child processes. The peak is GNU time's: a child forked from
-    this process would count this process's memory as its own (the kernel's peak RSS survives
-    `exec`)."""
-    import os
-    import tempfile
+    tasks, `workers` at a time, in the order given: each task's wall seconds and peak RSS.
 
-    timer = shutil.which("time")
-    if timer is None:
-        raise SystemExit("the bench measures each task with GNU time: apt-get install time")
+    A task process is forked, as Airflow forks it, from a process that imported the tasks'
+    libraries first (safetynet/preload.py; the PreloadedLocalExecutor and the Celery workers do the
+    same): Python's forkserver, started afresh, never from this process (which has run Polars'
+    threads). A task's peak RSS counts the preloaded libraries' pages it shares, as Airflow's does."""
+    import multiprocessing
+    import tempfile
+    from multiprocessing.connection import wait
+
+    from safetynet.preload import PRELOADED
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOADED))
     waiting, running, out = list(jobs), {}, []
     with tempfile.TemporaryDirectory() as tmp:
         while waiting or running:
             while waiting and len(running) < workers:
                 name, code, args = waiting.pop(0)
                 peak = Path(tmp) / f"{len(out) + len(running)}.peak"
-                cmd = [timer, "-f", "%M", "-o", str(peak), sys.executable, "-c", code, *args]
-                proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                running[proc.pid] = (name, time.perf_counter(), proc, peak)
-            pid, status, _ = os.wait4(-1, 0)
-            name, started, proc, peak = running.pop(pid)
-            if os.waitstatus_to_exitcode(status) != 0:
-                raise SystemExit(f"task {name} failed ({status}): {proc.stderr.read()[-2000:].decode()}")
-            proc.stderr.close()
-            kb = int(peak.read_text().split()[-1])
-            out.append(
-                {"task": name, "seconds": round(time.perf_counter() - started, 1), "peak_mb": kb // 1024}
-            )
+                proc = context.Process(target=_task, args=(code, args, str(peak)), name=name)
+                proc.start()
+                running[proc.sentinel] = (name, time.perf_counter(), proc, peak)
+            for sentinel in wait(list(running)):
+                name, started, proc, peak = running.pop(sentinel)
+                proc.join()
+                if proc.exitcode != 0:
+                    raise SystemExit(f"task {name} failed (exit code {proc.exitcode}): see its error above")
+                kb = int(peak.read_text())
+                out.append(
+                    {"task": name, "seconds": round(time.perf_counter() - started, 1), "peak_mb": kb // 1024}
+                )
     order = [name for name, _, _ in jobs]
     return sorted(out, key=lambda t: order.index(t["task"]))
 
