@@ -326,7 +326,7 @@ def _processes(jobs: list[tuple[str, str, list[str]]], workers: int) -> list[dic
     return sorted(out, key=lambda t: order.index(t["task"]))
 
 
-def stage_areas(month: str, _households: int, _landing: Path, home: Path) -> dict:
+def stage_areas(month: str, _households: int, _landing: Path, home: Path, steps: bool = False) -> dict:
     """The mapped stage as Airflow's workers run it: one `assess_area` per prefecture, with one
     worker (one task at a time) and with two (two at once)."""
     import polars as pl
@@ -351,6 +351,8 @@ def stage_areas(month: str, _households: int, _landing: Path, home: Path) -> dic
     households = (
         pl.scan_parquet(list((build / "_household_month").glob("*.parquet"))).select(pl.len()).collect()
     )
+    if not steps:  # the build as the DAG leaves it, per prefecture, for the export and publish
+        return out | {"rows": households.item(), "largest_task_mb": largest, "peak_mb_override": largest}
     # the stages after this one time the same steps over the whole province, in one file each
     for area in areas:
         for path in build.glob(f"*/{area}.parquet"):
@@ -607,28 +609,40 @@ STAGES = {
 # A month as the DAG runs it, stage by stage: ingest, record, assess (per prefecture, then the
 # month), export, publish. The assessment is timed again province-wide, step by step (PART_OF_ASSESS:
 # shown, not added to the whole month, whose assess is the per-prefecture stage on two workers).
+# `--steps` only: they write the province's rows in one file per dataset (the build then differs
+# from the DAG's, whose export reads a prefecture's files), so by default the month is the DAG's.
+PART_OF_ASSESS = ("households", "score+warn+leads", "means test (10 SQL checks)", "cases")
+ASSESS = ("households per prefecture (2 workers)",)
 MONTH_STAGES = (
     "floor",
     "ingest+validate",
     "record",
-    "households per prefecture (2 workers)",
-    "households",
-    "score+warn+leads",
-    "means test (10 SQL checks)",
-    "cases",
+    *ASSESS,
     "township files + reports",
     "publish (the commit)",
 )
-PART_OF_ASSESS = ("households", "score+warn+leads", "means test (10 SQL checks)", "cases")
-NOT_THE_MONTH = ("floor", "returned outcomes", "KPI views", "portal (safetynet serve)", *PART_OF_ASSESS)
+WHOLE_DAG = ("whole DAG (safetynet run)", "whole DAG (real services)")
+NOT_THE_MONTH = (
+    "floor",
+    "returned outcomes",
+    "KPI views",
+    "portal (safetynet serve)",
+    *PART_OF_ASSESS,
+    *WHOLE_DAG,
+)
 
 
-def plan(month: str, first_only: bool = False) -> list[tuple[str, tuple[str, ...]]]:
+def plan(month: str, first_only: bool = False, steps: bool = False) -> list[tuple[str, tuple[str, ...]]]:
     """(month, stages) in the order they run: the first month on a fresh home (no month before it),
     then the second month on that home, with the townships' outcomes of the first month's cases,
-    then what reads the published months (the KPI views, the portal)."""
-    first = (previous(month), MONTH_STAGES)
-    second = (month, ("returned outcomes", *MONTH_STAGES, "KPI views", "portal (safetynet serve)"))
+    then what reads the published months (the KPI views, the portal). `steps`: the assessment
+    timed again province-wide, step by step, after the per-prefecture stage."""
+    stages = MONTH_STAGES
+    if steps:
+        at = MONTH_STAGES.index(ASSESS[-1]) + 1
+        stages = (*MONTH_STAGES[:at], *PART_OF_ASSESS, *MONTH_STAGES[at:])
+    first = (previous(month), stages)
+    second = (month, ("returned outcomes", *stages, "KPI views", "portal (safetynet serve)"))
     return [first] if first_only else [first, second]
 
 
@@ -644,6 +658,7 @@ def run_stage(name: str, args: argparse.Namespace, month: str | None = None) -> 
         str(args.households),
         "--work",
         str(args.work),
+        *(["--steps"] if args.steps else []),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
@@ -771,6 +786,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="the first month only (a fresh home, no month before it), not the second",
     )
+    parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="also time the assessment province-wide step by step (households, score, means test, cases)",
+    )
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -778,7 +798,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def one_stage(args: argparse.Namespace, landing: Path, home: Path) -> None:
     """A stage in this process (run by `run_stage` in a child): its figures as one JSON line."""
     start = time.perf_counter()
-    done = STAGES[args.stage](args.month, args.households, landing, home)
+    stage = STAGES[args.stage]
+    if stage is stage_areas:  # the province's files left for the step-by-step stages, or not
+        done = stage_areas(args.month, args.households, landing, home, args.steps)
+    else:
+        done = stage(args.month, args.households, landing, home)
     extra = done if isinstance(done, dict) else {"rows": done}
     result = {
         "stage": args.stage,
@@ -806,7 +830,7 @@ def main(argv: list[str] | None = None) -> None:
             marker.touch()
     shutil.rmtree(home, ignore_errors=True)
     months, reports = [], []
-    for month, stages in plan(args.month, args.first_month):
+    for month, stages in plan(args.month, args.first_month, args.steps):
         before, results, size = home_files(home), [], None
         for name in stages:
             results.append(run_stage(name, args, month))

@@ -107,3 +107,20 @@ def test_the_benchmarks_page_shows_each_month_against_its_own_floor(tmp_path, mo
     assert "| record | 4.0 | 25 | 0.10 | 2.00 |" in page  # 4 s against the first month's 2 s floor
     assert "| record | 4.0 | 25 | 0.10 | 1.00 |" in page  # ... and against the second's 4 s
     assert "| **whole month** (the DAG's stages) | 4.0 | | 0.10 | 1.00 |" in page
+
+
+def test_the_month_is_the_dag_s_stages_the_steps_only_when_asked():
+    """Review: the step-by-step assessment rewrote the build as one file per dataset, so the
+    export read the whole province per prefecture; and a whole-DAG run was added to each month."""
+    default = dict(bench.plan("2026-09"))
+    assert not set(bench.PART_OF_ASSESS) & set(default["2026-08"])
+    steps = dict(bench.plan("2026-09", steps=True))["2026-08"]
+    assert steps.index("households per prefecture (2 workers)") < steps.index("households")
+    assert steps.index("cases") < steps.index("township files + reports")
+    results = [
+        _stage("floor", 10, 100),
+        _stage("ingest+validate", 20, 1000),
+        _stage("whole DAG (safetynet run)", 500, 3000),
+    ]
+    summary = bench.month_summary("2026-08", "first", results, None)
+    assert summary["whole_seconds"] == 20 and summary["whole_peak_mb"] == 1000
