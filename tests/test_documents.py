@@ -66,6 +66,13 @@ def _manifest(folder: Path) -> dict:
     return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
 
 
+def cached(home: Path, township: str) -> Path:
+    """The township's folder in the documents' cache: keyed by build and drawing conditions."""
+    build = Home(home).build_dir(AUG).name.removeprefix("build=")
+    drawn_with = _manifest(_folders(home)[township])["drawn_with"]
+    return home / "cache" / "documents" / build / drawn_with["digest"][:16] / township[:6] / township
+
+
 def client(site) -> TestClient:
     return TestClient(create_app(site["home"]), client=("10.0.0.7", 40000), follow_redirects=False)
 
@@ -176,10 +183,7 @@ def test_a_report_downloaded_twice_and_from_two_portals_has_the_bytes_safetynet_
             (hashlib.sha256(written).hexdigest(), len(written))
         ] * 4
         # kept outside the sealed build
-        build = Home(home).build_dir(AUG).name.removeprefix("build=")
-        assert (
-            home / "cache" / "documents" / build / township[:6] / township / entry["file"]
-        ).read_bytes() == written
+        assert (cached(home, township) / entry["file"]).read_bytes() == written
 
 
 def test_a_deleted_cache_changes_nothing(published):
@@ -191,8 +195,7 @@ def test_a_deleted_cache_changes_nothing(published):
     shutil.rmtree(home / "cache")
     again = c.get(path)
     assert again.status_code == 200 and again.content == before
-    build = Home(home).build_dir(AUG).name.removeprefix("build=")
-    assert (home / "cache" / "documents" / build / township[:6] / township / entry["file"]).is_file()
+    assert (cached(home, township) / entry["file"]).is_file()
 
 
 def test_the_zip_holds_every_document_drawn(published):
