@@ -389,3 +389,45 @@ def test_a_month_without_a_published_build_is_named(published, tmp_path):
         documents.render_month(published["home"], "2026-09", None, tmp_path)
     out = safetynet("documents", "--month", "2026-09", "--home", str(published["home"]), check=False)
     assert out.returncode == 2 and "2026-09" in out.stderr and "0 townships" not in out.stdout
+
+
+def test_each_build_of_a_month_has_its_documents_cached_under_its_own_key(published, tmp_path):
+    """A rerun publishes build B while build A's folder is still open: A's documents are drawn
+    from A's rows and kept under A's key, B's under B's, each with its own bytes (the build id is
+    printed on them)."""
+    import portal.documents
+    from portal.files import Library
+
+    home, township = tmp_path / "home", published["mine"]
+    shutil.copytree(published["home"], home, symlinks=True)
+    a = Home(home).build_dir(AUG)
+    changed = tmp_path / "landing"  # a rerun with one delivered row changed: another build
+    shutil.copytree(published["home"].parent / "landing" / AUG, changed / AUG)
+    path = changed / AUG / "disability.csv"
+    frame = pl.read_csv(path, infer_schema=False)
+    first = pl.int_range(pl.len()) == 0
+    frame.with_columns(pl.when(first).then(pl.lit("1")).otherwise(pl.col("grade")).alias("grade")).write_csv(
+        path
+    )
+    run(AUG, str(changed), str(home), "documents-08-rerun")
+    b = Home(home).build_dir(AUG)
+    assert a != b
+    h = Home(home)  # the current commit names B
+    listed = [
+        {e["file"] for e in documents.listed(_manifest(x / "exports" / township[:6] / township))}
+        for x in (a, b)
+    ]
+    same = min(listed[0] & listed[1])
+    drawn = {}
+    for build in (a, b):
+        folder = Library.folder_at(build / "exports" / township[:6] / township, AUG, township)
+        entry = next(e for e in documents.listed(folder.manifest) if e["file"] == same)
+        drawn[build] = portal.documents.served(h, folder, entry)
+        key = build.name.removeprefix("build=")
+        base = home / "cache" / "documents" / key / folder.manifest["drawn_with"]["digest"][:16]
+        assert (base / township[:6] / township / entry["file"]).read_bytes() == drawn[build]
+        own = documents.Renderer(Home(home), AUG, build=build).one(
+            entry["kind"], township, entry["household_id"]
+        )
+        assert own == (entry["file"], drawn[build])
+    assert drawn[a] != drawn[b]
