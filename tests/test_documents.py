@@ -431,3 +431,17 @@ def test_each_build_of_a_month_has_its_documents_cached_under_its_own_key(publis
         )
         assert own == (entry["file"], drawn[build])
     assert drawn[a] != drawn[b]
+
+
+def test_safetynet_documents_on_a_host_with_other_fonts_refuses_each_document(
+    published, tmp_path, monkeypatch
+):
+    home, township = published["home"], published["mine"]
+    listed = documents.listed(_manifest(_folders(home)[township]))
+    monkeypatch.setenv("SAFETYNET_CJK_FONT", str(_other_font(tmp_path).paths[0]))
+    out = safetynet(
+        "documents", "--month", AUG, "--home", str(home), "--township", township, "--out", str(tmp_path / "o")
+    )
+    assert out.returncode == 1 and not list((tmp_path / "o").rglob("*.pdf"))
+    refused = [line for line in out.stderr.splitlines() if line.startswith("not drawn:")]
+    assert len(refused) == len(listed) and all("fonts differ" in line for line in refused), out.stderr
