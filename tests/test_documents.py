@@ -278,7 +278,9 @@ def _other_font(tmp_path: Path) -> FontChain:
     return FontChain([other])
 
 
-@pytest.mark.parametrize("part", ["rules version", "drawing code", "fonts", "this household's data read now"])
+@pytest.mark.parametrize(
+    "part", ["rules version", "drawing code", "fonts", "division names", "this household's data read now"]
+)
 def test_a_document_drawn_under_other_conditions_is_refused_naming_what_differs(
     published, tmp_path, monkeypatch, part
 ):
@@ -293,6 +295,9 @@ def test_a_document_drawn_under_other_conditions_is_refused_naming_what_differs(
         monkeypatch.setattr(drawing, "drawing_version", lambda: "0" * 64)
     elif part == "fonts":
         fonts = _other_font(tmp_path)
+    elif part == "division names":  # a division renamed in the delivery read now
+        renamed = {**division_names(Home(home), AUG), township: "改名镇"}
+        monkeypatch.setattr(documents, "division_names", lambda h, month: renamed)
     renderer = documents.Renderer(Home(home), AUG, fonts)
     if part == "this household's data read now":  # e.g. another month rerun, read through the commit
         rows = renderer.rows
