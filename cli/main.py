@@ -446,12 +446,13 @@ def documents(
     """Draw a month's household reports and portraits from its published build (every township's,
     or one's) into the home's document cache, or --out: the bytes the portal serves. Prints the
     counts, the seconds and each document not drawn; exit status 1 when any was not."""
-    from jobs.export.documents import NotPublished, render_month
+    from jobs.export.documents import render_month
+    from safetynet.errors import SafetynetError
     from safetynet.workers import allotted
 
     try:
         done = render_month(home.resolve(), month, township, out.resolve() if out else None, allotted())
-    except NotPublished as exc:
+    except SafetynetError as exc:  # no published build of the month (NotPublished), a bad --township
         fail(str(exc), 2)
     typer.echo(
         f"{done['month']}: {done['townships']} townships, {done['documents']} documents "

@@ -14,7 +14,7 @@ import polars as pl
 from markupsafe import Markup
 
 from jobs.export import overview, portraits
-from jobs.export.documents import Renderer, cache_base, fill
+from jobs.export.documents import DocumentChanged, Renderer, cache_base, fill
 from jobs.export.documents import listed as listed_documents
 from jobs.export.household_reports import REPORT_DIR
 from jobs.publish.sealed import connect
@@ -55,9 +55,10 @@ def published_rules(home: Path):
 
 
 @lru_cache(maxsize=4)
-def renderer(root: Path, commit: str, month: str) -> Renderer:
-    """The month's document renderer as of a commit, made once per process (fonts, rules, names)."""
-    return Renderer(Home(root), month, fonts())
+def renderer(root: Path, build: Path, month: str) -> Renderer:
+    """The document renderer of one build of a month, made once per process (fonts, rules, names):
+    keyed by the build, so a republish meanwhile never draws another build's rows."""
+    return Renderer(Home(root), month, fonts(), build)
 
 
 @lru_cache(maxsize=512)
@@ -86,32 +87,42 @@ def draw_now(h: Home, kind: str, month: str, township: str, household: str) -> t
     """A portrait or economic-status report drawn now, by the code and from the rows the export
     gathers (jobs/export/documents.py), so it has the bytes the export would have written; (path in
     the township folder, bytes)."""
-    return renderer(h.root, str(h.commit), month).one(kind, township, household)
+    build = h.build_dir(month)
+    return renderer(h.root, build, month).one(kind, township, household) if build else None
 
 
-def _base(root: Path, folder: Folder) -> Path:
-    build = folder.path.parent.parent.parent.name.removeprefix("build=")  # exports/<county>/<township>
-    return cache_base(root, build)
+def _drawing(h: Home, folder: Folder) -> tuple[Renderer, Path]:
+    """The renderer of the folder's own build and its place in the cache."""
+    build = folder.path.parent.parent.parent  # <build>/exports/<county>/<township>
+    r = renderer(h.root, build, folder.month)
+    if r.build != build.name.removeprefix("build="):  # never another build's bytes in this one's cache
+        raise SafetynetError(f"{folder.path}: renderer of build {r.build}, not of this folder's build")
+    return r, cache_base(h.root, r.build, folder.manifest.get("drawn_with"))
 
 
 def served(h: Home, folder: Folder, entry: dict) -> bytes:
     """A document the township manifest lists as drawn on demand: from the cache, else drawn now
-    and cached. Raises DocumentFailed (its message names the household and the code point) when a
-    character has no glyph in any installed font."""
+    and cached. Raises DocumentChanged when it would be drawn under other conditions or from other
+    rows than its build's, DocumentFailed (its message names the household and the code point)
+    when a character has no glyph in any installed font."""
     made, failures, _ = fill(
-        renderer(h.root, str(h.commit), folder.month), _base(h.root, folder), folder.township, [entry]
+        *_drawing(h, folder), folder.township, [entry], folder.manifest.get("drawn_with")
     )
-    if entry["file"] not in made:
-        raise DocumentFailed(failures[0].message)
-    return made[entry["file"]].read_bytes()
+    if entry["file"] in made:
+        return made[entry["file"]]
+    if isinstance(failures[0], DocumentChanged):
+        raise failures[0]
+    raise DocumentFailed(failures[0].message)
 
 
-def rendered(h: Home, folder: Folder) -> dict[str, Path]:
+def rendered(h: Home, folder: Folder) -> tuple[dict[str, bytes], list]:
     """Every document the township manifest lists as drawn on demand, drawn in one pass (the
-    township's rows gathered once) into the cache: each one's path, by file."""
-    r = renderer(h.root, str(h.commit), folder.month)
-    made, _, _ = fill(r, _base(h.root, folder), folder.township, listed_documents(folder.manifest))
-    return made
+    township's rows gathered once) into the cache: (each one's bytes by file, the failures)."""
+    r, base = _drawing(h, folder)
+    made, failures, _ = fill(
+        r, base, folder.township, listed_documents(folder.manifest), folder.manifest.get("drawn_with")
+    )
+    return made, failures
 
 
 def radar_svg(dims: list[dict]) -> dict:

@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 import threading
+import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,11 +27,10 @@ from pathlib import Path, PurePosixPath
 
 import polars as pl
 
-from jobs.ingest.areas import prefecture_of
+from jobs.ingest.areas import TOWNSHIP, prefecture_of
 from safetynet.lake import Home, dataset_files
 
 MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
-TOWNSHIP = re.compile(r"[0-9]{9}")
 AREA = re.compile(r"[0-9]{6}|[0-9]{9}")  # a county or a township
 
 
@@ -126,38 +126,46 @@ class Library:
 
 
 def zip_folder(
-    folder: Folder, cache: Path, documents: Callable[[], dict[str, Path]] = dict
+    folder: Folder, cache: Path, documents: Callable[[], tuple[dict[str, bytes], list]] = lambda: ({}, [])
 ) -> tuple[Path, int, str]:
     """The month's files of one township as a zip: every file the manifest lists plus the manifest
     itself, stored, not deflated (the workbooks and PDFs are compressed already), dated by the
     month. The documents drawn on demand come from `documents()` (called only when the zip is
-    made: their paths in the documents' cache, by file; one not drawn is left out). The same build
-    gives the same bytes, so the zip is made once per build folder and kept in `cache` (named by
-    the build) with its SHA-256. Returns (path, bytes, sha256)."""
+    made: their bytes by file, and the failures; one not drawn is left out). The same build gives
+    the same bytes, so a whole zip (every listed document in it) is made once per build folder and
+    kept in `cache` (named by the build) with its SHA-256; one with a document left out is never
+    kept. Returns (path, bytes, sha256)."""
     build = folder.path.parent.parent.parent.name.removeprefix("build=")  # exports/<county>/<township>
     target = cache / f"{folder.month}_{build}_{folder.township}.zip"
     digest = target.with_suffix(".sha256")
-    if not (target.is_file() and digest.is_file()):
-        cache.mkdir(parents=True, exist_ok=True)
-        stamp = dt.datetime.strptime(folder.month, "%Y-%m").timetuple()[:6]
-        handle = tempfile.NamedTemporaryFile(dir=cache, prefix=".zip-", suffix=".tmp", delete=False)
-        handle.close()
-        tmp = Path(handle.name)
-        drawn = documents() if any(f.get("on_demand") for f in folder.files) else {}
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            for entry in [*folder.files, {"file": "manifest.json"}]:
-                if entry.get("on_demand") and entry["file"] not in drawn:
-                    continue  # a character no font has: the portal names it when the file is opened
-                source = drawn[entry["file"]] if entry.get("on_demand") else folder.path_of(entry)
-                info = zipfile.ZipInfo(f"{folder.township}_{folder.month}/{entry['file']}", date_time=stamp)
-                info.external_attr = 0o640 << 16
-                with zf.open(info, "w") as out, source.open("rb") as src:
-                    while chunk := src.read(1 << 20):
-                        out.write(chunk)
-        with tmp.open("rb") as f:
-            sha = hashlib.file_digest(f, "sha256").hexdigest()
-        os.replace(tmp, target)
-        digest.write_text(sha, encoding="utf-8")
+    if target.is_file() and digest.is_file():
+        return target, target.stat().st_size, digest.read_text(encoding="utf-8").strip()
+    cache.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.strptime(folder.month, "%Y-%m").timetuple()[:6]
+    handle = tempfile.NamedTemporaryFile(dir=cache, prefix=".zip-", suffix=".tmp", delete=False)
+    handle.close()
+    tmp = Path(handle.name)
+    drawn, failures = documents() if any(f.get("on_demand") for f in folder.files) else ({}, [])
+    whole = not failures and all(e["file"] in drawn for e in folder.files if e.get("on_demand"))
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+        for entry in [*folder.files, {"file": "manifest.json"}]:
+            info = zipfile.ZipInfo(f"{folder.township}_{folder.month}/{entry['file']}", date_time=stamp)
+            info.external_attr = 0o640 << 16
+            if entry.get("on_demand"):
+                if entry["file"] in drawn:  # else a character no font has: named when it is opened
+                    zf.writestr(info, drawn[entry["file"]])
+                continue
+            with zf.open(info, "w") as out, folder.path_of(entry).open("rb") as src:
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)
+    with tmp.open("rb") as f:
+        sha = hashlib.file_digest(f, "sha256").hexdigest()
+    if not whole:  # served once, under a name of its own, never kept for the build
+        partial = cache / f".partial-{uuid.uuid4().hex}.zip"
+        os.replace(tmp, partial)
+        return partial, partial.stat().st_size, sha
+    os.replace(tmp, target)
+    digest.write_text(sha, encoding="utf-8")
     return target, target.stat().st_size, digest.read_text(encoding="utf-8").strip()
 
 

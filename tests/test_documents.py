@@ -8,6 +8,7 @@ with the bytes today's export wrote, the same bytes every time and in every proc
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -23,14 +24,16 @@ import pytest
 from conftest import safetynet
 from fastapi.testclient import TestClient
 
-from jobs.export import documents, portraits
+from jobs.export import documents, drawing, portraits
 from jobs.export.household_reports import REPORT_DIR, SUMMARY_FILE, Reports, division_names, gather
 from jobs.export.lists import lead_counts, read_listed, report_households
 from jobs.publish import manifest
 from portal import audit
 from portal.accounts import Accounts
 from portal.app import create_app
+from safetynet.errors import SafetynetError
 from safetynet.lake import Home
+from safetynet.pdf import FontChain, find_font
 from safetynet.rules import load_portal, load_rules
 from tests.direct import run
 
@@ -64,6 +67,13 @@ def _folders(home: Path) -> dict[str, Path]:
 
 def _manifest(folder: Path) -> dict:
     return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+
+
+def cached(home: Path, township: str) -> Path:
+    """The township's folder in the documents' cache: keyed by build and drawing conditions."""
+    build = Home(home).build_dir(AUG).name.removeprefix("build=")
+    drawn_with = _manifest(_folders(home)[township])["drawn_with"]
+    return home / "cache" / "documents" / build / drawn_with["digest"][:16] / township[:6] / township
 
 
 def client(site) -> TestClient:
@@ -176,10 +186,7 @@ def test_a_report_downloaded_twice_and_from_two_portals_has_the_bytes_safetynet_
             (hashlib.sha256(written).hexdigest(), len(written))
         ] * 4
         # kept outside the sealed build
-        build = Home(home).build_dir(AUG).name.removeprefix("build=")
-        assert (
-            home / "cache" / "documents" / build / township[:6] / township / entry["file"]
-        ).read_bytes() == written
+        assert (cached(home, township) / entry["file"]).read_bytes() == written
 
 
 def test_a_deleted_cache_changes_nothing(published):
@@ -191,8 +198,7 @@ def test_a_deleted_cache_changes_nothing(published):
     shutil.rmtree(home / "cache")
     again = c.get(path)
     assert again.status_code == 200 and again.content == before
-    build = Home(home).build_dir(AUG).name.removeprefix("build=")
-    assert (home / "cache" / "documents" / build / township[:6] / township / entry["file"]).is_file()
+    assert (cached(home, township) / entry["file"]).is_file()
 
 
 def test_the_zip_holds_every_document_drawn(published):
@@ -262,3 +268,185 @@ def test_a_document_a_character_stops_is_named_to_the_township_and_logged(publis
     logged = [e for e in audit.read(home) if e["file"] == f"{AUG}/{township}/{entry['file']}"][-1]
     assert logged["result"] == "failed" and "U+10FFFD" in logged["detail"] and logged["sha256"] is None
     assert not (home / "cache").exists() or not list((home / "cache").rglob("*.pdf"))
+
+
+def _other_font(tmp_path: Path) -> FontChain:
+    """Another font file on the host: the build's font with other bytes."""
+    (primary, *_) = find_font()
+    other = tmp_path / "other.ttc"
+    other.write_bytes(primary.read_bytes() + b"\0\0\0\0")
+    return FontChain([other])
+
+
+@pytest.mark.parametrize(
+    "part", ["rules version", "drawing code", "fonts", "division names", "this household's data read now"]
+)
+def test_a_document_drawn_under_other_conditions_is_refused_naming_what_differs(
+    published, tmp_path, monkeypatch, part
+):
+    home, township = published["home"], published["mine"]
+    m = _manifest(_folders(home)[township])
+    entry = documents.listed(m)[0]
+    fonts = None
+    if part == "rules version":  # a rule text edited after publish
+        edited = dataclasses.replace(load_rules(month=AUG), version="edited")
+        monkeypatch.setattr(documents, "load_rules", lambda month: edited)
+    elif part == "drawing code":
+        monkeypatch.setattr(drawing, "drawing_version", lambda: "0" * 64)
+    elif part == "fonts":
+        fonts = _other_font(tmp_path)
+    elif part == "division names":  # a division renamed in the delivery read now
+        renamed = {**division_names(Home(home), AUG), township: "改名镇"}
+        monkeypatch.setattr(documents, "division_names", lambda h, month: renamed)
+    renderer = documents.Renderer(Home(home), AUG, fonts)
+    if part == "this household's data read now":  # e.g. another month rerun, read through the commit
+        rows = renderer.rows
+        changed = lambda *a: {f: (k, {**r, "changed": 1}) for f, (k, r) in rows(*a).items()}  # noqa: E731
+        monkeypatch.setattr(renderer, "rows", changed)
+    made, (refused,), drawn = documents.fill(renderer, tmp_path / "cache", township, [entry], m["drawn_with"])
+    assert made == {} and drawn == 0 and not list(tmp_path.rglob("*.pdf"))
+    assert isinstance(refused, documents.DocumentChanged) and refused.parts == [part]
+    assert part in refused.message and "rerun" in refused.message and entry["file"] in refused.message
+
+
+def test_a_refused_document_is_told_to_the_township_and_a_cached_one_still_served(published, monkeypatch):
+    import portal.documents
+
+    home, township = published["home"], published["mine"]
+    cached_entry, other = documents.listed(_manifest(_folders(home)[township]))[:2]
+    shutil.rmtree(home / "cache", ignore_errors=True)
+    c = signed_in(published, "town")
+    before = c.get(f"/download/{AUG}/{township}/{cached_entry['file']}").content
+    monkeypatch.setattr(drawing, "drawing_version", lambda: "0" * 64)  # the drawing code changed
+    portal.documents.renderer.cache_clear()
+    try:
+        again = c.get(f"/download/{AUG}/{township}/{cached_entry['file']}")
+        assert again.status_code == 200 and again.content == before  # drawn under the build's conditions
+        refused = c.get(f"/download/{AUG}/{township}/{other['file']}")
+        assert refused.status_code == 409 and documents.REFUSED in refused.text
+        logged = [e for e in audit.read(home) if e["file"] == f"{AUG}/{township}/{other['file']}"][-1]
+        assert logged["result"] == "refused" and "drawing code" in logged["detail"]
+        assert not (cached(home, township) / other["file"]).exists()
+        out = safetynet("documents", "--month", AUG, "--home", str(home), "--township", township, check=False)
+        assert out.returncode == 0  # another process: today's real code, the build's conditions
+    finally:
+        portal.documents.renderer.cache_clear()
+
+
+def test_a_zip_with_a_document_not_drawn_is_never_kept(published, monkeypatch):
+    from safetynet.pdf import MissingGlyph
+
+    home, township = published["home"], published["mine"]
+    shutil.rmtree(home / "cache", ignore_errors=True)
+    shutil.rmtree(home / "portal" / "zips", ignore_errors=True)
+    real = documents.Renderer.draw
+    stopped = documents.listed(_manifest(_folders(home)[township]))[0]
+
+    def draw(self, kind, row):
+        if row["household_id"] == stopped["household_id"]:
+            raise MissingGlyph(f"{kind} {row['household_id']}", ["\U0010fffd"], ["wqy-zenhei"])
+        return real(self, kind, row)
+
+    monkeypatch.setattr(documents.Renderer, "draw", draw)
+    r = signed_in(published, "town").get(f"/zip/{AUG}/{township}")
+    assert r.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+        assert not any(n.endswith(stopped["file"]) for n in zf.namelist())
+    assert not list((home / "portal" / "zips").glob("*.zip"))  # not kept: the next zip is drawn whole
+
+
+def test_a_cached_document_deleted_meanwhile_is_drawn_again_not_lost(published, monkeypatch):
+    home, township = published["home"], published["mine"]
+    m = _manifest(_folders(home)[township])
+    entries = documents.listed(m)[:2]
+    renderer = documents.Renderer(Home(home), AUG)
+    base = Path(str(cached(home, township))).parent.parent
+    documents.fill(renderer, base, township, entries, m["drawn_with"])
+    monkeypatch.setattr(documents, "cached", lambda *a: {})  # every cached file deleted after the check
+    made, failures, drawn = documents.fill(renderer, base, township, entries, m["drawn_with"])
+    assert failures == [] and drawn == 2 and set(made) == {e["file"] for e in entries}
+
+
+@pytest.mark.parametrize(
+    ("township", "file", "error"),
+    [
+        ("*", None, "9 digits"),
+        ("12345", None, "9 digits"),
+        (None, "../../x.pdf", None),
+        (None, "/etc/x.pdf", None),
+    ],
+)
+def test_paths_and_townships_are_checked(published, tmp_path, township, file, error):
+    if file is not None:
+        with pytest.raises(FileNotFoundError):
+            documents.target(tmp_path, published["mine"], file)
+        return
+    with pytest.raises(SafetynetError, match=error):
+        documents.render_month(published["home"], AUG, township, tmp_path)
+    out = safetynet(
+        "documents", "--month", AUG, "--home", str(published["home"]), "--township", township, check=False
+    )
+    assert out.returncode == 2 and error in out.stderr
+
+
+def test_a_month_without_a_published_build_is_named(published, tmp_path):
+    with pytest.raises(documents.NotPublished, match="2026-09"):
+        documents.render_month(published["home"], "2026-09", None, tmp_path)
+    out = safetynet("documents", "--month", "2026-09", "--home", str(published["home"]), check=False)
+    assert out.returncode == 2 and "2026-09" in out.stderr and "0 townships" not in out.stdout
+
+
+def test_each_build_of_a_month_has_its_documents_cached_under_its_own_key(published, tmp_path):
+    """A rerun publishes build B while build A's folder is still open: A's documents are drawn
+    from A's rows and kept under A's key, B's under B's, each with its own bytes (the build id is
+    printed on them)."""
+    import portal.documents
+    from portal.files import Library
+
+    home, township = tmp_path / "home", published["mine"]
+    shutil.copytree(published["home"], home, symlinks=True)
+    a = Home(home).build_dir(AUG)
+    changed = tmp_path / "landing"  # a rerun with one delivered row changed: another build
+    shutil.copytree(published["home"].parent / "landing" / AUG, changed / AUG)
+    path = changed / AUG / "disability.csv"
+    frame = pl.read_csv(path, infer_schema=False)
+    first = pl.int_range(pl.len()) == 0
+    frame.with_columns(pl.when(first).then(pl.lit("1")).otherwise(pl.col("grade")).alias("grade")).write_csv(
+        path
+    )
+    run(AUG, str(changed), str(home), "documents-08-rerun")
+    b = Home(home).build_dir(AUG)
+    assert a != b
+    h = Home(home)  # the current commit names B
+    listed = [
+        {e["file"] for e in documents.listed(_manifest(x / "exports" / township[:6] / township))}
+        for x in (a, b)
+    ]
+    same = min(listed[0] & listed[1])
+    drawn = {}
+    for build in (a, b):
+        folder = Library.folder_at(build / "exports" / township[:6] / township, AUG, township)
+        entry = next(e for e in documents.listed(folder.manifest) if e["file"] == same)
+        drawn[build] = portal.documents.served(h, folder, entry)
+        key = build.name.removeprefix("build=")
+        base = home / "cache" / "documents" / key / folder.manifest["drawn_with"]["digest"][:16]
+        assert (base / township[:6] / township / entry["file"]).read_bytes() == drawn[build]
+        own = documents.Renderer(Home(home), AUG, build=build).one(
+            entry["kind"], township, entry["household_id"]
+        )
+        assert own == (entry["file"], drawn[build])
+    assert drawn[a] != drawn[b]
+
+
+def test_safetynet_documents_on_a_host_with_other_fonts_refuses_each_document(
+    published, tmp_path, monkeypatch
+):
+    home, township = published["home"], published["mine"]
+    listed = documents.listed(_manifest(_folders(home)[township]))
+    monkeypatch.setenv("SAFETYNET_CJK_FONT", str(_other_font(tmp_path).paths[0]))
+    out = safetynet(
+        "documents", "--month", AUG, "--home", str(home), "--township", township, "--out", str(tmp_path / "o")
+    )
+    assert out.returncode == 1 and not list((tmp_path / "o").rglob("*.pdf"))
+    refused = [line for line in out.stderr.splitlines() if line.startswith("not drawn:")]
+    assert len(refused) == len(listed) and all("fonts differ" in line for line in refused), out.stderr

@@ -518,7 +518,7 @@ def test_a_portrait_stopped_by_a_missing_glyph_is_named_when_drawn(helped, tmp_p
     assert manifest["failed_files"] == [] and Home(helped["home"]).catalog[AUG]["status"] == "success"
     renderer = documents.Renderer(Home(helped["home"]), AUG)
     monkeypatch.setattr(renderer, "rows", lambda *args: {stopped["file"]: ("portrait", stopped)})
-    made, (failure,), drawn = documents.fill(renderer, tmp_path, township, [entry])
+    made, (failure,), drawn = documents.fill(renderer, tmp_path, township, [entry], manifest["drawn_with"])
     assert made == {} and drawn == 0
     assert failure.household_id == stopped["household_id"] and failure.file == stopped["file"]
     assert "U+10FFFD" in failure.message and not list(tmp_path.rglob("*.pdf"))

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import polars as pl
 
 from jobs.cases.lifecycle import STATES
-from jobs.export import overview, portraits
+from jobs.export import drawing, overview, portraits
 from jobs.export.household_reports import (
     REPORT_DIR,
     SUMMARY_FILE,
@@ -51,7 +51,6 @@ from safetynet.months import period_label
 from safetynet.pdf import FontChain, find_font
 from safetynet.progress import say, timed
 from safetynet.rules import RuleSet, load_rules
-from safetynet.versions import code_version
 from safetynet.workers import allotted, pool, threads
 
 # The returnable lists: these columns, then the visit deadline and the outcome columns to fill in.
@@ -491,8 +490,10 @@ class Drawer:
         fonts = FontChain(find_font())
         self.reports = Reports(c.rules, c.month, c.build, c.names, fonts)
         self.portraits = portraits.Portraits(c.month, c.build, c.names, fonts, rule_titles(c.rules))
-        # what a document is drawn with besides its rows: the build id is left out on purpose
-        self.drawn_with = _content_hash(c.month, c.rules.version, code_version(), c.names)
+        # what a document is drawn with besides its rows (jobs/export/drawing.py): the build id is
+        # left out on purpose; the manifest records it and documents are drawn only under it
+        self.conditions = drawing.conditions(c.rules, c.month, c.names, fonts)
+        self.drawn_with = self.conditions["digest"]
 
     def township(self, t: Township) -> Drawn:
         """Writes the township's lists, summary and manifest; its reports and portraits are listed
@@ -511,7 +512,17 @@ class Drawer:
         failed = [f._asdict() for f in failures]
         contents, documents = self.contents(t), self.documents(t)
         files = _manifest(
-            folder, c.month, t.code, c.build, c.replaces, lists, withdrawn, failed, contents, documents
+            folder,
+            c.month,
+            t.code,
+            c.build,
+            c.replaces,
+            lists,
+            withdrawn,
+            failed,
+            contents,
+            documents,
+            self.conditions,
         )
         return Drawn(lists, reports, len(t.portraits), failures, seconds, files + 1)
 
@@ -708,10 +719,7 @@ def township_name(names: dict[str, str], township: str) -> str:
     return names.get(township) or names.get(township + "000") or township
 
 
-def _content_hash(*parts: object) -> str:
-    return hashlib.sha256(
-        json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
-    ).hexdigest()
+_content_hash = drawing.content_hash
 
 
 def _manifest(
@@ -725,6 +733,7 @@ def _manifest(
     failed: list[dict],
     contents: dict[str, str],
     documents: list[dict] = (),
+    drawn_with: dict | None = None,
 ) -> int:
     """manifest.json: every file of the township folder with its SHA-256, and every document drawn
     when asked for (`documents`: no bytes until drawn; the portal log has the served bytes'
@@ -756,6 +765,8 @@ def _manifest(
         "failed_files": failed,
         "reports": sum(1 for d in documents if d["kind"] == "report"),
         "summary": SUMMARY_FILE,
+        # what the documents are drawn with besides their rows: drawn when asked for only under it
+        "drawn_with": drawn_with,
         "trace": TRACE,  # the warehouse's views each kind of file is drawn from, for auditors
         "files": sorted([*written, *documents], key=lambda f: f["file"]),
     }

@@ -25,6 +25,7 @@ where they were placed then, and the month's `movers` tell the new prefecture wh
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -50,6 +51,9 @@ class PlacementError(SafetynetError):
 
 def prefecture(division_code: pl.Expr) -> pl.Expr:
     return division_code.str.slice(0, PREFECTURE_DIGITS)
+
+
+TOWNSHIP = re.compile(r"[0-9]{9}")  # a township's division code
 
 
 def prefecture_of(division_code: str) -> str:

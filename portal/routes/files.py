@@ -10,8 +10,10 @@ from pathlib import PurePosixPath
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.background import BackgroundTask
 
 from jobs.cases.lifecycle import STATES
+from jobs.export.documents import REFUSED, DocumentChanged
 from jobs.export.lists import ON_DEMAND
 from portal import casework, uploads
 from portal.accounts import Account
@@ -94,6 +96,17 @@ def send_document(request: Request, account: Account, folder: Folder, entry: dic
             request, "download", account, township_code=township, file=where, result="failed", detail=str(exc)
         )
         return page(request, "error.html", account, status=422, message=str(exc))
+    except DocumentChanged as exc:  # drawn now, it could differ from its build's: refused, for the data team
+        log(
+            request,
+            "download",
+            account,
+            township_code=township,
+            file=where,
+            result="refused",
+            detail=str(exc),
+        )
+        return page(request, "error.html", account, status=409, message=REFUSED)
     log(
         request,
         "download",
@@ -136,4 +149,8 @@ def download_zip(request: Request, account: SignedIn, folder: MyFolder) -> Respo
         filename=f"{township}_{month}_全部文件.zip",
         media_type="application/zip",
         headers={"Cache-Control": "no-store"},
+        # a zip with a document left out is served once, never kept (portal/files.py)
+        background=BackgroundTask(path.unlink, missing_ok=True)
+        if path.name.startswith(".partial-")
+        else None,
     )
