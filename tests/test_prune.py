@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 from conftest import safetynet
 
@@ -228,10 +229,25 @@ def _query(home: Path, sql: str, *more: str) -> str:
     return safetynet("query", sql, "--home", str(home), "--format", "json", *more, check=True).stdout
 
 
+def _views_answer(home: Path, warehouse: Path) -> dict[str, int]:
+    """Every view of a warehouse file, as a DuckDB client started in the home reads it: its rows."""
+    con = duckdb.connect(str(warehouse), read_only=True, config={"file_search_path": str(home)})
+    try:
+        views = [
+            r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()
+        ]
+        return {v: con.execute(f'select count(*) from "{v}"').fetchone()[0] for v in sorted(views)}
+    finally:
+        con.close()
+
+
 def test_prune_on_a_published_home_keeps_the_kept_months_readable(landing, tmp_path):
-    """Two real months (the session's `landing`), September delivering the divisions again, pruned
-    to one: August's build is gone, September reads as before in v_runs and v_leads, the current
-    commit and the document cache (August's too) are untouched, commit 1 (August) reads no month."""
+    """Two real months (the session's `landing`), September delivering the divisions again, then
+    August run again with one deposit row fewer; pruned to one month: August's first build is gone
+    (commits 1 and 2 name it, for a month not kept), September and August's rerun (a rerun of
+    September reads it) stay and read as before; every view of every commit's warehouse file still
+    answers (commits 1 and 2 written again); the catalogs, the current commit and the document
+    cache are untouched; commit 1 (August) reads no month."""
     from direct import run
 
     land, home = tmp_path / "landing", tmp_path / "home"
@@ -241,33 +257,46 @@ def test_prune_on_a_published_home_keeps_the_kept_months_readable(landing, tmp_p
     for month in ("2026-08", "2026-09"):
         run(month, str(land), str(home), f"prune-{month}")
     august = next(home.glob("lake/month=2026-08/build=*"))
+    deposits = land / "2026-08" / "deposits.csv"
+    deposits.write_bytes(b"".join(deposits.read_bytes().splitlines(True)[:-1]))  # GBK: as bytes
+    run("2026-08", str(land), str(home), "prune-2026-08-again")
+    assert len(list(home.glob("lake/month=2026-08/build=*"))) == 2
     cache = (
         home / "cache" / "documents" / august.name.removeprefix("build=") / "kept.pdf"
     )  # jobs/export/documents.py
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_bytes(b"a cache is not a build")
     leads_sql = "select month, level, count(*) as leads from v_leads group by all order by all"
-    runs_sql = "select month, build, commit, status from v_runs order by month"
+    runs_sql = "select month, build, commit, status from v_runs order by month, build"
     leads, runs = _query(home, leads_sql), _query(home, runs_sql)
     assert {r["month"] for r in json.loads(leads)} == {"2026-08", "2026-09"}
+    at_2 = json.loads(_query(home, leads_sql, "--commit", "2"))
     current = os.readlink(home / "current")
-    commits = {p: p.read_bytes() for p in home.glob("commits/*/*") if p.is_file()}
+    catalogs = {p: p.read_bytes() for p in home.glob("commits/*/catalog.json")}
+    warehouse = (home / current / "safetynet.duckdb").read_bytes()
 
     dry = safetynet("prune", "--keep-months", "1", "--home", str(home), "--shorter-than-window", check=True)
     assert f"would remove lake/month=2026-08/{august.name}" in dry.stdout
     assert "commit 1: reads no month; months pruned (no rows): 2026-08" in dry.stdout
+    assert "a rerun of 2026-09 reads it" in dry.stdout
     assert august.exists()
     done = safetynet(
         "prune", "--keep-months", "1", "--home", str(home), "--shorter-than-window", "--apply", check=True
     )
     assert f"removed lake/month=2026-08/{august.name}" in done.stdout
-    assert not august.parent.exists()
+    assert "warehouse files written again: commits 1, 2" in done.stdout
+    assert not august.exists()
     assert os.readlink(home / "current") == current
-    assert {p: p.read_bytes() for p in home.glob("commits/*/*") if p.is_file()} == commits
+    assert {p: p.read_bytes() for p in home.glob("commits/*/catalog.json")} == catalogs
+    assert (home / current / "safetynet.duckdb").read_bytes() == warehouse
+    for file in sorted(home.glob("commits/*/safetynet.duckdb")):
+        assert _views_answer(home, file), file  # every view answers: none names a removed file
     assert cache.read_bytes() == b"a cache is not a build"
-    kept = [r for r in json.loads(leads) if r["month"] == "2026-09"]
-    assert json.loads(_query(home, leads_sql)) == kept
-    assert _query(home, runs_sql) == runs  # the run log and the catalog keep the pruned month
-    assert "2026-08" in (home / "lake" / "_pruned.jsonl").read_text()
+    assert _query(home, leads_sql) == leads  # the current commit reads as before
+    assert json.loads(_query(home, leads_sql, "--commit", "2")) == [
+        r for r in at_2 if r["month"] == "2026-09"
+    ]
+    assert _query(home, runs_sql) == runs  # the run log and the catalog keep the pruned build
+    assert august.name in (home / "lake" / "_pruned.jsonl").read_text()
     refused = safetynet("prune", "--keep-months", "1", "--home", str(home))
     assert refused.returncode == 2 and "Keep at least 12" in refused.stderr
