@@ -21,7 +21,7 @@ from jobs.publish.sealed import connect
 from portal.files import Folder, Library, drawn_folder, listed_cases
 from portal.pages import TEMPLATES, NotFound
 from safetynet.errors import SafetynetError
-from safetynet.lake import Home
+from safetynet.lake import Home, pruned_marker
 from safetynet.pdf import FontChain, find_font
 from safetynet.rules import load_rules
 
@@ -52,6 +52,13 @@ def published_rules(home: Path):
     """The rules of the latest published month: an application is checked against its data."""
     catalog = Home(home).catalog
     return rules(max(catalog) if catalog else None)
+
+
+def commit_name(h: Home) -> str:
+    """What names a commit's data in the caches here: its sequence number, and the prune marker
+    once a prune has removed builds (`safetynet.lake.pruned_marker`)."""
+    marker = pruned_marker(h.root)
+    return f"{h.commit}+pruned{marker}" if marker else str(h.commit)
 
 
 @lru_cache(maxsize=4)
@@ -86,7 +93,7 @@ def draw_now(h: Home, kind: str, month: str, township: str, household: str) -> t
     """A portrait or economic-status report drawn now, by the code and from the rows the export
     gathers (jobs/export/documents.py), so it has the bytes the export would have written; (path in
     the township folder, bytes)."""
-    return renderer(h.root, str(h.commit), month).one(kind, township, household)
+    return renderer(h.root, commit_name(h), month).one(kind, township, household)
 
 
 def _base(root: Path, folder: Folder) -> Path:
@@ -99,7 +106,7 @@ def served(h: Home, folder: Folder, entry: dict) -> bytes:
     and cached. Raises DocumentFailed (its message names the household and the code point) when a
     character has no glyph in any installed font."""
     made, failures, _ = fill(
-        renderer(h.root, str(h.commit), folder.month), _base(h.root, folder), folder.township, [entry]
+        renderer(h.root, commit_name(h), folder.month), _base(h.root, folder), folder.township, [entry]
     )
     if entry["file"] not in made:
         raise DocumentFailed(failures[0].message)
@@ -109,7 +116,7 @@ def served(h: Home, folder: Folder, entry: dict) -> bytes:
 def rendered(h: Home, folder: Folder) -> dict[str, Path]:
     """Every document the township manifest lists as drawn on demand, drawn in one pass (the
     township's rows gathered once) into the cache: each one's path, by file."""
-    r = renderer(h.root, str(h.commit), folder.month)
+    r = renderer(h.root, commit_name(h), folder.month)
     made, _, _ = fill(r, _base(h.root, folder), folder.township, listed_documents(folder.manifest))
     return made
 

@@ -1699,7 +1699,7 @@ def test_the_library_drops_pruned_months_and_what_names_its_commit_sees_a_prune(
     from test_prune import MONTHLY, _home
 
     from jobs.publish.prune import apply
-    from portal import uploads
+    from portal import documents, uploads
     from portal.files import Library
     from safetynet.lake import Home
 
@@ -1707,8 +1707,9 @@ def test_the_library_drops_pruned_months_and_what_names_its_commit_sees_a_prune(
     library = Library(root)
     assert library.months() == ["2026-10", "2026-09", "2026-08", "2026-07"]
     commit, key = library.commit(), uploads.commit_key(Home(root))
-    assert commit == "commits/4"
+    assert commit == "commits/4" and documents.commit_name(Home(root)) == "4"
     apply(root, 1, shorter_than_window=True)
     assert library.months() == ["2026-10", "2026-09", "2026-07"]
     assert library.townships("2026-08") == [] and library.folder("2026-08", "130102001") is None
     assert library.commit().startswith("commits/4+pruned") and uploads.commit_key(Home(root)) != key
+    assert documents.commit_name(Home(root)).startswith("4+pruned")  # the renderer's cache key
