@@ -478,8 +478,9 @@ def prune(
         ),
     ] = False,
 ) -> None:
-    """Remove the builds no commit of the kept months names (never the current commit's, nor a run's
-    under way); a dry run unless --apply. Says what auditors can still time-travel to."""
+    """Remove the builds no commit of the kept months names (never the current commit's, the month
+    before the oldest kept, the divisions in force at a kept month, nor a run's not finished or
+    failed at publish); a dry run unless --apply. Says what auditors can still time-travel to."""
     from jobs.publish.prune import PruneError, make_plan, report
     from jobs.publish.prune import apply as remove
 

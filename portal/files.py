@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 import polars as pl
 
 from jobs.ingest.areas import TOWNSHIP, prefecture_of
-from safetynet.lake import Home, dataset_files
+from safetynet.lake import Home, dataset_files, pruned_marker
 
 MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 AREA = re.compile(r"[0-9]{6}|[0-9]{9}")  # a county or a township
@@ -91,16 +91,21 @@ class Library:
         return self._seen[1]
 
     def months(self) -> list[str]:
-        return sorted(self.home().catalog, reverse=True)
+        """The current commit's months whose build is still in the lake (`safetynet prune` removes
+        builds of months the catalog still names), newest first."""
+        home = self.home()
+        return sorted((m for m in home.catalog if home.build_dir(m).is_dir()), reverse=True)
 
     def commit(self) -> str:
-        """The current commit's name, as `home()` last read it."""
+        """What names the current commit's data, the key of what is cached per commit: the commit
+        as `home()` last read it, and the prune marker when a prune has removed builds since."""
         self.home()
-        return self._seen[0]
+        marker = pruned_marker(self.root)
+        return f"{self._seen[0]}+pruned{marker}" if marker else self._seen[0]
 
     def townships(self, month: str) -> list[str]:
         build = self.home().build_dir(month)
-        return list(_townships(build)) if build is not None else []
+        return list(_townships(build)) if build is not None and build.is_dir() else []
 
     def names(self) -> dict[str, str]:
         """Division names from the latest divisions delivery of the published months."""
@@ -115,7 +120,7 @@ class Library:
         if not MONTH.fullmatch(month or "") or not TOWNSHIP.fullmatch(township or ""):
             return None
         build = self.home().build_dir(month)
-        if build is None:
+        if build is None or not build.is_dir():  # a pruned month (its manifests may be cached)
             return None
         return self.folder_at(build / "exports" / township[:6] / township, month, township)
 

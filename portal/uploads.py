@@ -42,7 +42,7 @@ from jobs.ingest.workbook_screen import XlsxRefused, inspect_xlsx
 from safetynet import runs
 from safetynet.contract import READY, SOURCES
 from safetynet.errors import DeliveryError, SafetynetError
-from safetynet.lake import Home
+from safetynet.lake import Home, pruned_marker
 from safetynet.months import add_months, month_bounds, next_month
 from safetynet.rules import PortalSettings, load_population
 
@@ -335,9 +335,15 @@ def issued(home: Home, ids: list[str]) -> pl.DataFrame:
 
 
 def commit_key(home: Home) -> tuple:
-    """What names a commit's data: the home, its commit and each month's build (a build is named by
-    its content, so a home made again at the same place and sequence number is another key)."""
-    return (home.root, home.commit, tuple(sorted((m, e["build"]) for m, e in home.catalog.items())))
+    """What names a commit's data: the home, its commit, each month's build (a build is named by
+    its content, so a home made again at the same place and sequence number is another key) and
+    the prune marker (a prune removes builds a commit names: `safetynet.lake.pruned_marker`)."""
+    return (
+        home.root,
+        home.commit,
+        tuple(sorted((m, e["build"]) for m, e in home.catalog.items())),
+        pruned_marker(home.root),
+    )
 
 
 @dataclass(frozen=True)

@@ -230,6 +230,19 @@ def unseal_copy(build: Path, target: Path) -> None:
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
 
 
+PRUNED_LOG = "_pruned.jsonl"  # lake/_pruned.jsonl: what `safetynet prune` removed (jobs/publish/prune.py)
+
+
+def pruned_marker(root: Path) -> int:
+    """What changes when a prune has removed builds: the size of `lake/_pruned.jsonl` (0: never
+    pruned). A commit's builds never change, but a prune removes some of them, so what is cached
+    per commit is keyed on this too."""
+    try:
+        return (root / "lake" / PRUNED_LOG).stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def append_line(path: Path, line: str) -> None:
     """One line appended to an append-only log, in one write (O_APPEND: writers in other threads
     and processes never interleave) and flushed to disk before the caller answers."""

@@ -1690,3 +1690,26 @@ def test_a_refusal_at_release_is_shown_masked_to_the_office_that_asked(site):
     assert signed_in(site, "neighbour").get(f"/applications/{application_id}").status_code == 404
     again = county.post(release, data={"csrf_token": token(county, "/applications")})
     assert again.status_code == 303 and again.headers["location"] == f"/applications/{application_id}"
+
+
+def test_the_library_drops_pruned_months_and_what_names_its_commit_sees_a_prune(tmp_path):
+    """After `safetynet prune` removed August's build (the catalog still names it), the portal lists
+    no August (its folders would be "not found") and the keys of what it caches per commit change
+    (`Library.commit`, `uploads.commit_key`), though the commit is the same."""
+    from test_prune import MONTHLY, _home
+
+    from jobs.publish.prune import apply
+    from portal import documents, uploads
+    from portal.files import Library
+    from safetynet.lake import Home
+
+    root = _home(tmp_path, MONTHLY)
+    library = Library(root)
+    assert library.months() == ["2026-10", "2026-09", "2026-08", "2026-07"]
+    commit, key = library.commit(), uploads.commit_key(Home(root))
+    assert commit == "commits/4" and documents.commit_name(Home(root)) == "4"
+    apply(root, 1, shorter_than_window=True)
+    assert library.months() == ["2026-10", "2026-09", "2026-07"]
+    assert library.townships("2026-08") == [] and library.folder("2026-08", "130102001") is None
+    assert library.commit().startswith("commits/4+pruned") and uploads.commit_key(Home(root)) != key
+    assert documents.commit_name(Home(root)).startswith("4+pruned")  # the renderer's cache key
