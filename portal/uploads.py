@@ -28,8 +28,8 @@ import os
 import threading
 import time
 import unicodedata
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import anyio
@@ -357,28 +357,56 @@ class Index:
     read: pl.DataFrame
 
 
-_INDEX_LOCK = threading.Lock()
-_MADE: set[tuple] = set()  # the keys of the indexes made in this process
+_INDEX_LOCK = threading.Lock()  # held only to look up or add a key in `_INDEXES`, never while building
+_INDEXES: dict[tuple, Future[Index]] = {}  # per commit key: its index, made or being made
+_KEPT = 2  # commits whose index is kept: the current one and the one before (a read of it may linger)
 
 
 def commit_index(home: Home) -> Index:
     """The commit's `Index`, made once per commit and portal process: an upload's 500 ids are looked
     up in memory, instead of reading every month's `_issued`, `_cases` and `outcomes` of the
-    province on every upload (issue 33, item 8). Made by one thread at a time; the others wait
-    and find it made."""
-    with _INDEX_LOCK:
-        return _index(commit_key(home), home)
+    province on every upload (issue 33, item 8). One thread makes it; a lookup of the same commit
+    waits for that one, a lookup of another commit does not."""
+    key = commit_key(home)
+    future, mine = _claim(key)
+    if mine:
+        _build(key, home, future)
+    return future.result()
 
 
 def prepare(home: Home) -> None:
-    """Makes the commit's `Index` in the background unless it is made (a township's home page
-    calls it), so that the first upload after a commit does not wait for it."""
-    if commit_key(home) not in _MADE:
-        threading.Thread(target=commit_index, args=(home,), daemon=True).start()
+    """Makes the commit's `Index` in the background unless it is made or being made (a township's
+    home page calls it), so that the first upload after a commit does not wait for it."""
+    key = commit_key(home)
+    future, mine = _claim(key)
+    if mine:
+        threading.Thread(target=_build, args=(key, home, future), daemon=True).start()
 
 
-@lru_cache(maxsize=2)
-def _index(key: tuple, home: Home) -> Index:
+def _claim(key: tuple) -> tuple[Future[Index], bool]:
+    """The key's latch, and whether the caller is the one to make its index (the first to ask)."""
+    with _INDEX_LOCK:
+        if key in _INDEXES:
+            return _INDEXES[key], False
+        future: Future[Index] = Future()
+        _INDEXES[key] = future
+        for old in list(_INDEXES)[:-_KEPT]:  # a waiter holds its own reference to an evicted latch
+            del _INDEXES[old]
+        return future, True
+
+
+def _build(key: tuple, home: Home, future: Future[Index]) -> None:
+    """Makes the index into its latch; a failure reaches every waiter, and the next lookup tries again."""
+    try:
+        future.set_result(_make_index(home))
+    except BaseException as error:
+        with _INDEX_LOCK:
+            if _INDEXES.get(key) is future:
+                del _INDEXES[key]
+        future.set_exception(error)
+
+
+def _make_index(home: Home) -> Index:
     months = sorted(home.catalog)
     paths = [p for m in months for p in home.files("_issued", m)]
     found = (
@@ -392,9 +420,7 @@ def _index(key: tuple, home: Home) -> Index:
         else pl.DataFrame(schema=ISSUED)
     )
     closed = lifecycle.closed_ids(home, next_month(months[-1])) if months else None
-    index = Index(found, pl.Series("case_id", closed or [], dtype=pl.String), latest_read(home))
-    _MADE.add(key)
-    return index
+    return Index(found, pl.Series("case_id", closed or [], dtype=pl.String), latest_read(home))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,17 @@ docs/data-team/validation.md, "Started once").
 Only installed libraries: never this repository's own modules, whose files the build's code
 version is taken from (safetynet/versions.py), so a worker never computes a month with code older
 than the version it writes. A new lock means restarting the scheduler and workers, as a new
-Airflow does. Imports only: nothing here starts a thread or opens a file before the fork.
+Airflow does. Imports only, and never Polars: importing it starts its jemalloc background threads
+(with `safetynet/__init__.py`'s `background_thread:true`) and its `polars-ooc` cleaner, and a forked
+child has neither: jemalloc turns background threads off in a child (`background_thread_postfork_child`),
+so each task would keep the pages it frees, which that setting is there to return (the means test's
+peak). Each task imports Polars itself, a fraction of a second once the rest is loaded (figures:
+docs/data-team/validation.md, "Started once"). What the list does start is safe across a fork:
+OpenBLAS's thread pool (numpy and scipy, under GE) is shut down before a fork and started again
+when first needed; Arrow's own jemalloc thread (pyarrow, under pandas, under GE) is Arrow's default,
+not this setting, and a task goes without it, as it did when GE was first preloaded. DuckDB starts
+no thread until a connection is made.
+(tests/test_settings.py checks this in a forked child.)
 """
 
 from __future__ import annotations
@@ -21,7 +31,6 @@ import importlib
 import logging
 
 PRELOADED = (
-    "polars",
     "duckdb",
     "numpy",
     "great_expectations",

@@ -1699,7 +1699,7 @@ def test_the_library_drops_pruned_months_and_what_names_its_commit_sees_a_prune(
     from test_prune import MONTHLY, _home
 
     from jobs.publish.prune import apply
-    from portal import documents, uploads
+    from portal import uploads
     from portal.files import Library
     from safetynet.lake import Home
 
@@ -1707,9 +1707,70 @@ def test_the_library_drops_pruned_months_and_what_names_its_commit_sees_a_prune(
     library = Library(root)
     assert library.months() == ["2026-10", "2026-09", "2026-08", "2026-07"]
     commit, key = library.commit(), uploads.commit_key(Home(root))
-    assert commit == "commits/4" and documents.commit_name(Home(root)) == "4"
+    assert commit == "commits/4"
     apply(root, 1, shorter_than_window=True)
     assert library.months() == ["2026-10", "2026-09", "2026-07"]
     assert library.townships("2026-08") == [] and library.folder("2026-08", "130102001") is None
     assert library.commit().startswith("commits/4+pruned") and uploads.commit_key(Home(root)) != key
-    assert documents.commit_name(Home(root)).startswith("4+pruned")  # the renderer's cache key
+
+
+# issue 34 review: the upload index of a commit is built by one thread, behind that commit's latch only
+@dataclasses.dataclass(frozen=True)
+class _Commit:
+    """What `uploads.commit_key` reads of a home."""
+
+    root: Path
+    commit: int
+    catalog: dict = dataclasses.field(default_factory=dict, hash=False)
+
+
+def test_an_upload_index_is_built_once_and_blocks_no_other_commit(monkeypatch):
+    """Forty home pages and uploads right after a commit start one build of its index (before: a
+    thread per home page, each queued on one global lock); an upload against another commit is
+    answered while the first is still being built (before: it queued behind that build)."""
+    monkeypatch.setattr(uploads, "_INDEXES", {})
+    slow, fast = _Commit(Path("/a"), 2), _Commit(Path("/b"), 3)
+    builds: list[int] = []
+    building, release = threading.Event(), threading.Event()
+
+    def build(home):
+        builds.append(home.commit)
+        if home is slow:
+            building.set()
+            release.wait(10)
+        return uploads.Index(
+            pl.DataFrame(schema=uploads.ISSUED), pl.Series([], dtype=pl.String), pl.DataFrame()
+        )
+
+    monkeypatch.setattr(uploads, "_make_index", build)
+    started = []
+
+    class Counted(threading.Thread):
+        def start(self):
+            started.append(self)
+            super().start()
+
+    monkeypatch.setattr(threading, "Thread", Counted)
+    got: list[uploads.Index] = []
+    callers = [
+        Counted(target=lambda: got.append(uploads.commit_index(slow)))
+        if i % 2
+        else Counted(target=uploads.prepare, args=(slow,))
+        for i in range(40)
+    ]
+    for caller in callers:
+        caller.start()
+    assert building.wait(5)
+    other = Counted(target=lambda: got.append(uploads.commit_index(fast)))
+    other.start()
+    other.join(2)
+    assert not other.is_alive(), "a lookup of another commit waited for this commit's build"
+    release.set()
+    for caller in callers:
+        caller.join(10)
+    assert sorted(builds) == [slow.commit, fast.commit]
+    assert len(got) == 21 and len({id(index) for index in got}) == 2  # each commit's one index
+    assert len(started) == 41 + 1  # the callers, the other lookup and one builder thread, no more
+    for _ in range(5):
+        uploads.prepare(slow)  # made: no thread
+    assert len(started) == 42 and builds.count(slow.commit) == 1

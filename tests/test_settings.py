@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import multiprocessing
 import subprocess
 import sys
@@ -228,6 +229,41 @@ def test_celery_workers_import_libraries_once_but_none_of_this_repositorys_code(
     own = {"cli", "dags", "jobs", "portal", "safetynet", "synthetic"}
     assert not {name.split(".")[0] for name in PRELOADED} & own
     assert all(importlib.util.find_spec(name.split(".")[0]) for name in PRELOADED)
+
+
+# the preloading process, then a task forked from it: which threads each has (issue 34 review)
+FORKED_TASK = """
+import json, os, sys, threading
+import safetynet
+from safetynet.preload import preload
+
+def threads():
+    return [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+
+preload()
+seen = {"python_threads": threading.active_count(), "modules": sorted({"great_expectations", "polars"} & set(sys.modules))}
+reader, writer = os.pipe()
+if os.fork() == 0:
+    import polars as pl
+
+    pl.DataFrame({"a": range(100_000)}).sum()
+    os.write(writer, json.dumps(threads()).encode())
+    os._exit(0)
+seen["task"] = json.loads(os.read(reader, 10_000))
+print(json.dumps(seen))
+"""
+
+
+def test_a_task_forked_after_the_preload_returns_freed_pages_itself():
+    """Polars imported before the fork started jemalloc's background threads in the scheduler, and a
+    forked task had none (jemalloc turns them off in a child): the page return that
+    `safetynet/__init__.py` sets up was lost in every task. Now the task imports Polars and has
+    them; Great Expectations is still preloaded, and no Python thread runs before the fork."""
+    done = subprocess.run([sys.executable, "-c", FORKED_TASK], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert "jemalloc_bg_thd" in seen["task"], seen["task"]
+    assert seen["python_threads"] == 1 and seen["modules"] == ["great_expectations"]
 
 
 def test_the_local_executor_imports_the_libraries_before_it_forks_its_workers(monkeypatch):
