@@ -470,12 +470,13 @@ def quality(month: str, landing: Path, home: Path) -> str:
     """Leads per 1,000 households; recall and precision against the generator's truth file."""
     import polars as pl
 
-    assembled = pl.read_parquet(
-        home / f"bench-households-{month}.parquet",
-        columns=["household_id", "events_unknown", "members_incomplete"],
-    )
+    from safetynet.lake import Home
+
+    # the month as published (`--steps` also leaves the step-by-step frames: the same rows)
+    h = Home(home)
+    assembled = h.read("_household_month", month, ["household_id", "events_unknown", "members_incomplete"])
     households = assembled.height
-    leads = pl.read_parquet(home / f"bench-leads-{month}.parquet").filter(pl.col("pushed"))
+    leads = h.read("_leads", month).filter(pl.col("pushed"))
     truth = pl.read_csv(landing / "_truth" / f"{month}.csv").filter(pl.col("kind") == "hardship")
     planted = truth.select("household_id").unique()
     visit = leads.filter(pl.col("level").is_in(["红", "橙", "黄"]))
