@@ -5,6 +5,7 @@ as a zip."""
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from pathlib import PurePosixPath
 
 from fastapi import APIRouter, Request
@@ -89,34 +90,16 @@ def send_document(request: Request, account: Account, folder: Folder, entry: dic
     log records the SHA-256 and bytes of what was served."""
     month, township = folder.month, folder.township
     where = f"{month}/{township}/{entry['file']}"
+    logged = partial(log, request, "download", account, township_code=township, file=where)
     try:
         data = served(request.app.state.library.home(), folder, entry)
     except DocumentFailed as exc:
-        log(
-            request, "download", account, township_code=township, file=where, result="failed", detail=str(exc)
-        )
+        logged(result="failed", detail=str(exc))
         return page(request, "error.html", account, status=422, message=str(exc))
     except DocumentChanged as exc:  # drawn now, it could differ from its build's: refused, for the data team
-        log(
-            request,
-            "download",
-            account,
-            township_code=township,
-            file=where,
-            result="refused",
-            detail=str(exc),
-        )
+        logged(result="refused", detail=str(exc))
         return page(request, "error.html", account, status=409, message=REFUSED)
-    log(
-        request,
-        "download",
-        account,
-        township_code=township,
-        file=where,
-        sha256=hashlib.sha256(data).hexdigest(),
-        bytes=len(data),
-        result="ok",
-    )
+    logged(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), result="ok")
     return Response(
         data,
         media_type="application/pdf",
