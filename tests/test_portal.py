@@ -1770,7 +1770,10 @@ def test_an_upload_index_is_built_once_and_blocks_no_other_commit(monkeypatch):
         caller.join(10)
     assert sorted(builds) == [slow.commit, fast.commit]
     assert len(got) == 21 and len({id(index) for index in got}) == 2  # each commit's one index
-    assert len(started) == 41 + 1  # the callers, the other lookup and one builder thread, no more
+    # the callers, the other lookup, and at most one builder thread: none when a lookup came first
+    # and built the index itself, which the scheduler decides
+    assert 41 <= len(started) <= 41 + 1
+    before = len(started)
     for _ in range(5):
         uploads.prepare(slow)  # made: no thread
-    assert len(started) == 42 and builds.count(slow.commit) == 1
+    assert len(started) == before and builds.count(slow.commit) == 1
