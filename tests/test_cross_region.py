@@ -20,6 +20,8 @@ from safetynet.ids import check_character
 from safetynet.lake import Build
 from safetynet.rules import load_cross_region
 from safetynet.versions import RULES_DIR
+from synthetic.cross_region import HOME_AREA, OTHER_COUNTIES, answer
+from synthetic.generate import _roster, county_month, county_population
 
 # --- the rules file ---------------------------------------------------------------------------------
 
@@ -342,3 +344,69 @@ def test_an_answer_to_no_request_of_ours_is_quarantined_with_its_reason(
     assert result.accepted_rows == 0 and result.delivered == 1
     assert quarantined.select("source", "source_row").row(0) == ("cross_region_answers", 2)
     assert says in quarantined["reason"][0] and "cross_region_answers.csv row 2" in quarantined["reason"][0]
+
+
+# --- the synthetic world ------------------------------------------------------------------------------
+
+
+def test_the_generator_registers_some_members_elsewhere_the_same_way_for_a_seed():
+    households, persons = county_population(1, 0, 3000, "430101")
+    rosters = [_roster(county_month("2026-09", 1, 0, households, persons)) for _ in range(2)]
+    assert rosters[0].equals(rosters[1])
+    roster = rosters[0]
+    code = pl.col("hukou_division_code")
+    elsewhere = roster.filter(~code.str.starts_with("43"))
+    other_city = roster.filter(code.str.starts_with("43"))
+    assert 0.005 < elsewhere.height / roster.height < 0.015  # about 1% in another province
+    assert 0.01 < other_city.height / roster.height < 0.03  # about 2% in another prefecture of it
+    assert set(elsewhere["hukou_division_code"].str.slice(0, 6)) <= set(OTHER_COUNTIES)
+    assert set(roster["hukou_division_code"].drop_nulls().str.len_chars()) == {6, 12}
+    assert (
+        other_city["hukou_division_code"].str.slice(0, 4) != other_city["division_code"].str.slice(0, 4)
+    ).all()
+    earlier = _roster(county_month("2026-08", 1, 0, households, persons))
+    assert (
+        earlier["hukou_division_code"].drop_nulls().len() < roster["hukou_division_code"].drop_nulls().len()
+    )
+
+
+def generated_ledger(n: int) -> pl.DataFrame:
+    """n requests of August for recipients' members, all pending, as the home's ledger holds them."""
+    ids = [f"XR4311202608-{i:010X}" for i in range(n)]
+    return pl.DataFrame(
+        {
+            "request_id": ids,
+            "region": ["11"] * n,
+            "id_number": [ANNA] * n,
+            "household_id": [f"H{i:04}" for i in range(n)],
+            "items": [";".join(CROSS_REGION_ITEMS)] * n,
+            "pending_items": [";".join(CROSS_REGION_ITEMS)] * n,
+            "requested_on": [dt.date(2026, 8, 31)] * n,
+            "reply_by": [dt.date(2026, 9, 20)] * n,
+            "requested_month": ["2026-08"] * n,
+            "recipient": [True] * n,
+        }
+    )
+
+
+def test_the_generator_answers_last_months_requests_some_late_some_without_data_some_planted():
+    ledger = generated_ledger(60)
+    september, planted = answer(ledger, "2026-08", "2026-09", seed=1)
+    late = set(ledger["request_id"]) - set(september["request_id"])
+    assert 0 < len(late) < 20  # one in ten answered a month after reply_by
+    assert september["answered_on"].str.to_date().max() <= dt.date(2026, 9, 20)
+    assert set(september["found"]) == {"是", "否", "无数据"}
+    assert september.group_by("request_id").len()["len"].unique().to_list() == [len(CROSS_REGION_ITEMS)]
+    homes = september.filter((pl.col("item") == "不动产") & (pl.col("found") == "是"))
+    deposits = september.filter((pl.col("item") == "存款") & (pl.col("found") == "是"))
+    assert homes.height and deposits.height and (deposits["value"].cast(pl.Float64) > 200_000).all()
+    assert homes["value"].cast(pl.Float64).is_between(*HOME_AREA).all()
+    households = dict(zip(ledger["request_id"], ledger["household_id"], strict=True))
+    assert set(planted.filter(pl.col("detail") == "second_property_other_province")["household_id"]) == {
+        households[r] for r in homes["request_id"]
+    }
+    # the late ones come the month after, dated after their reply_by
+    october, _ = answer(ledger, "2026-09", "2026-10", seed=1)
+    assert set(october["request_id"]) == late
+    assert (october["answered_on"].str.to_date() > dt.date(2026, 9, 20)).all()
+    assert answer(ledger, "2026-08", "2026-09", seed=1)[0].equals(september)
