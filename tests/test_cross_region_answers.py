@@ -19,6 +19,7 @@ from jobs.publish.sealed import connect, read
 from portal.files import Library
 from safetynet.contract import SOURCES
 from safetynet.lake import Build, Home, make_commit, write_parquet
+from synthetic import incoming_requests
 
 MONTH = "2026-09"
 WANG, ZHANG, NOBODY, LI = (
@@ -357,3 +358,23 @@ def test_the_status_and_overview_show_per_province_figures_and_the_marked_record
     assert figures["doubtful"] == expected
     html = str(overview.cross_region_html(figures))
     assert "跨省核对" in html and shown in html and "<td>合计</td>" in html
+
+
+def test_the_generator_s_requests_pass_the_contract_and_include_a_refusal_and_a_stranger(tmp_path):
+    from jobs.ingest.deliveries import read_source
+    from jobs.ingest.validate import validate
+    from synthetic.generate import generate
+
+    generate(MONTH, 60, 1, tmp_path)
+    path = tmp_path / MONTH / "cross_region_requests.csv"
+    first = path.read_bytes()
+    result = validate(read_source("cross_region_requests", [path]), MONTH, None, ge_sample=1000)
+    asked = result.accepted
+    assert result.quarantined == 0 and asked.height == incoming_requests.PER_MONTH + 1
+    assert asked["authorisation_ref"].null_count() == 1
+    assert set(asked["purpose"]) == {"申请核对", "定期复核"} and "43" not in set(asked["region"])
+    roster = pl.read_csv(tmp_path / MONTH / "roster.csv", encoding="gb18030", infer_schema=False)
+    strangers = set(asked["id_number"]) - set(roster[roster.columns[1]])
+    assert strangers == {incoming_requests.stranger(MONTH, 1)}
+    generate(MONTH, 60, 1, tmp_path)
+    assert path.read_bytes() == first  # the same seed, the same requests
