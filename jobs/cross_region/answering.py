@@ -28,6 +28,7 @@ from pathlib import Path
 
 import polars as pl
 
+from jobs.cross_region import ledger
 from safetynet.contract import CROSS_REGION_ITEMS, SOURCES
 from safetynet.errors import SafetynetError
 from safetynet.lake import WHOLE, Home, replace_dir, write_parquet
@@ -260,13 +261,12 @@ def answer(
 
 
 def monitoring_province(h: Home, month: str) -> str | None:
-    """The 2-digit prefix of the divisions in force in `month` (the latest `divisions` delivery at
-    or before it); the most common one should a stray code of another province be among them."""
+    """Our province as the asking side names it (`ledger.monitoring_province`), from the divisions
+    in force in `month`: the latest `divisions` delivery at or before it."""
     for m in reversed([m for m in h.months() if m <= month]):
         codes = h.read("divisions", m, ["division_code"])
         if codes is not None and codes.height:
-            prefixes = codes["division_code"].str.slice(0, 2).value_counts(sort=True)
-            return prefixes.sort(["count", "division_code"], descending=[True, False])["division_code"][0]
+            return ledger.monitoring_province(codes["division_code"].to_list())
     return None
 
 
@@ -330,7 +330,9 @@ def answer_month(h: Home, month: str) -> dict:
     requests = received(h, month)
     province = monitoring_province(h, month)
     if province is None and requests.height:
-        raise AnswerError(f"{month}: no divisions delivery in force: the answering province is unknown")
+        raise AnswerError(
+            f"{month}: the divisions in force name no one province: the answering province is unknown"
+        )
     ids = requests["id_number"].unique().sort().to_list()
     held = facts(held_rows(h, month, ids)) if ids else facts({})
     answered = answer(requests, held, delivered_sources(h, month), month, province or "")
