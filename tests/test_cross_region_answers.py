@@ -378,3 +378,15 @@ def test_the_generator_s_requests_pass_the_contract_and_include_a_refusal_and_a_
     assert strangers == {incoming_requests.stranger(MONTH, 1)}
     generate(MONTH, 60, 1, tmp_path)
     assert path.read_bytes() == first  # the same seed, the same requests
+
+
+def test_safetynet_run_prints_the_month_s_cross_region_line(tmp_path):
+    published(tmp_path)
+    with connect(tmp_path) as con:
+        line = kpis.summary(con, MONTH)
+        before = kpis.summary(con, "2026-08")  # a month built before issue 35
+    assert line == (
+        "cross-region requests: sent 4 (made this month 2, answered 2, overdue 1, median days to answer "
+        "17.5); received 4 (answered 3, refused 1)"
+    )
+    assert before == "cross-region requests: sent none; received none"

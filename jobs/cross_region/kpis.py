@@ -80,3 +80,28 @@ def keep_month(con, month: str) -> None:
             [month],
         )
         con.execute("create or replace temp view v_doubtful_records as select * from v_doubtful_records_now")
+
+
+def summary(con, month: str) -> str:
+    """One line for `safetynet run`: the month's requests sent and received over every province."""
+    rows = _frame(
+        con,
+        "select * from v_cross_region_kpis where month = ? and region = 'all' order by direction",
+        [month],
+    )
+    by = {r["direction"]: r for r in rows.to_dicts()}
+    sent, received = by.get("发出"), by.get("收到")
+    parts = [
+        f"sent {sent['requests']} (made this month {sent['made_in_month']}, answered {sent['answered']}, "
+        f"overdue {sent['overdue']}, median days to answer {_days(sent)})"
+        if sent
+        else "sent none",
+        f"received {received['requests']} (answered {received['answered']}, refused {received['refused']})"
+        if received
+        else "received none",
+    ]
+    return "cross-region requests: " + "; ".join(parts)
+
+
+def _days(row: dict) -> str:
+    return "—" if row["median_days_to_answer"] is None else f"{row['median_days_to_answer']:g}"
