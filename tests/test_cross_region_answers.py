@@ -390,3 +390,10 @@ def test_safetynet_run_prints_the_month_s_cross_region_line(tmp_path):
         "17.5); received 4 (answered 3, refused 1)"
     )
     assert before == "cross-region requests: sent none; received none"
+
+
+def test_the_hand_made_ledger_is_the_asking_side_s():
+    """The outgoing ledger these tests build by the interface's columns is the one xrask writes."""
+    from jobs.cross_region import ledger
+
+    assert outgoing([]).schema == pl.Schema(ledger.LEDGER_SCHEMA)
