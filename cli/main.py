@@ -185,6 +185,7 @@ def _load(
     month: str, landing: Path, home: Path, approved_by: str | None = None, airflow_home: Path | None = None
 ) -> int:
     """Run the DAG for one month, print what happened and where; return the exit status."""
+    from jobs.cross_region import kpis as cross_region
     from jobs.publish import deployment
     from jobs.publish.sealed import connect_read_only, read
     from safetynet import runs
@@ -213,6 +214,7 @@ def _load(
             "select error from v_deliveries where month = ? and status = 'unusable'", [month]
         ).fetchall()
         later = con.execute("select month from _catalog where stale order by month").fetchall()
+        asked = cross_region.summary(con, month)
     typer.echo(
         f"\n{month}: {r['status']} — {r['rows_delivered']:,} rows delivered, {r['accepted']:,} accepted, "
         f"{r['quarantined']:,} quarantined (build {r['build']}, commit {r['commit']}, run {r['run_id']})"
@@ -221,6 +223,7 @@ def _load(
         typer.echo(
             f"replaces build {r['replaced']} of {month} (safetynet diff --home {home} --month {month})"
         )
+    typer.echo(asked)
     if r["sources_not_delivered"]:
         typer.secho(f"not delivered this month: {', '.join(r['sources_not_delivered'])}", fg="yellow")
     for check in r["release_gate"] or []:

@@ -28,7 +28,8 @@ takes it from its data interval.
    scores the hardship index, fires the warning rules, makes the leads, runs the means-test
    cross-checks and draws the random re-check sample. `assess` then works over the month: the
    checks across prefectures (one person in two households), and the cases: the month's outcomes
-   close cases, the rest stand, turn overdue or expire (`jobs/cases/lifecycle.py`, `v_cases`).
+   close cases, the rest stand, turn overdue or expire (`jobs/cases/lifecycle.py`, `v_cases`); and it
+   answers the month's requests from other provinces (`jobs/cross_region/answering.py`).
 7. `export_areas` lists the prefectures with township files (households, cases or notices);
    `export` (mapped, one task per prefecture) writes each of its townships' files: lead list,
    doubtful records, re-check sample (each with the sheet 逾期未回传 of overdue cases),

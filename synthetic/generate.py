@@ -29,7 +29,7 @@ from safetynet.ids import CHECK_MAP, WEIGHTS
 from safetynet.lake import Home
 from safetynet.months import month_bounds
 from safetynet.rules import load_population
-from synthetic import cross_region
+from synthetic import cross_region, incoming_requests
 
 MONTH0 = dt.date(2024, 1, 1)  # month index 0 of the event calendar
 HORIZON = 72  # months of the event calendar (2024-01 .. 2029-12)
@@ -1185,11 +1185,14 @@ def generate(
         for name, frame in sources.items():
             writer.write(name, _dirty(name, frame, rng, dirt), c)
         truths.append(truth)
+        if c == 0:  # other provinces ask about persons of the first county (synthetic/incoming_requests.py)
+            asked_about = sources["roster"]
         if progress:
             progress(n)
     writer.write("outcomes", outcomes(month, seed, landing, home, answered), 0)
     answers, planted = cross_region.answers(month, seed, home)  # to last month's requests
     writer.write("cross_region_answers", answers, 0)
+    writer.write("cross_region_requests", incoming_requests.requests(month, seed, asked_about), 0)
     writer.close()
     pl.concat([*truths, planted]).write_csv(truth_dir / f"{month}.csv")
     if ready:  # last, as the data team does when the month's folder is complete

@@ -713,6 +713,7 @@ def test_the_data_team_sees_every_townships_upload_status(site):
     assert c.get("/").headers["location"] == "/status"
     page = c.get("/status").text
     assert site["mine"] in page and site["neighbour"] in page
+    assert "跨省核对" in page and "向外省发出的核对请求" in page  # the cross-region figures (issue 35)
 
 
 # --- returnable lists and uploads ---------------------------------------------------------------

@@ -20,6 +20,7 @@ import jinja2
 import polars as pl
 from markupsafe import Markup
 
+from jobs.cross_region import kpis as cross_region
 from jobs.export.household_reports import RETIRED_RULE, rule_titles
 from safetynet.ids import mask_ids
 from safetynet.rules import RuleSet
@@ -123,6 +124,7 @@ def gather(con: duckdb.DuckDBPyConnection, month: str, area: str, rules: RuleSet
         "escalated": escalated.to_dicts(),
         "queue": queue.to_dicts(),
         "capacity_keys": CAPACITY_KEYS,
+        "cross_region": cross_region.figures(con, month, area),
     }
 
 
@@ -186,6 +188,12 @@ def charts(data: dict, names: dict[str, str], titles: dict[str, str]) -> dict[st
     }
 
 
+def cross_region_html(figures: dict) -> Markup:
+    """The cross-region checks' section (jobs/cross_region/kpis.py `figures`), its own template:
+    the county overview and the data team's status page show the same rows."""
+    return Markup(TEMPLATES.get_template("cross_region.html").render(xr=figures))
+
+
 def render(data: dict, names: dict[str, str], rules: RuleSet, standalone: bool) -> str:
     """The overview as HTML: a whole offline document, or the body the portal puts in its page."""
     titles = rule_titles(rules)
@@ -198,6 +206,7 @@ def render(data: dict, names: dict[str, str], rules: RuleSet, standalone: bool) 
         kinds=KIND_LABELS,
         labels=KPI_LABELS,
         standalone=standalone,
+        cross_region=cross_region_html(data["cross_region"]),
     )
 
 
@@ -216,9 +225,11 @@ def write(
         ("v_kpis", "month <= ?"),
         ("v_rule_yield", "month = ?"),
         ("v_cases", "month = ? and (escalated_to_county or state = 'queued')"),
+        ("v_cross_region_kpis", "month = ?"),
     ):
         con.execute(f"create temp table {view}_now as select * from {view} where {where}", [month])
         con.execute(f"create or replace temp view {view} as select * from {view}_now")
+    cross_region.keep_month(con, month)
     folder.mkdir(parents=True, exist_ok=True)
     for county in counties:
         html = render(gather(con, month, county, rules), names, rules, standalone=True)

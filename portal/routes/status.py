@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from portal.accounts import Account
 from portal.casework import upload_status
 from portal.corrections import corrections
+from portal.cross_region import section as cross_region_section
 from portal.documents import overview_html
 from portal.files import AREA
 from portal.pages import NotFound, log, names, page
@@ -47,7 +48,8 @@ def overview_page(request: Request, account: SignedIn, month: str, area: str) ->
 
 @router.get("/status", response_class=HTMLResponse)
 def status(request: Request, account: Annotated[Account, Depends(role_in("admin"))]) -> Response:
-    """The data team's view: every township's uploads."""
+    """The data team's view: every township's uploads, and the cross-region checks."""
     library = request.app.state.library
     rows = upload_status(library, request.app.state.landing)
-    return page(request, "status.html", account, rows=rows, months=library.months())
+    months, cross_region = library.months(), cross_region_section(library)
+    return page(request, "status.html", account, rows=rows, months=months, cross_region=cross_region)
