@@ -57,6 +57,9 @@ class Source:
     # the date that says when an event happened; checked against the month
     event_date: str | None = None
     notes: tuple[str, ...] = field(default=())
+    # delivered every month (its absence makes the month incomplete), or only when there is something
+    # to deliver (the cross-region answers and requests: their absence leaves what was asked pending)
+    monthly: bool = True
 
     @property
     def required(self) -> list[str]:
@@ -415,6 +418,7 @@ SOURCES: dict[str, Source] = {
             ),
             key=("request_id", "item"),
             event_date="answered_on",
+            monthly=False,
         ),
         Source(
             "cross_region_requests",
@@ -434,6 +438,7 @@ SOURCES: dict[str, Source] = {
                 Column("reply_by", "回复期限", "date", future=True),
             ),
             key=("request_id",),
+            monthly=False,
         ),
     ]
 }

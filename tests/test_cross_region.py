@@ -441,3 +441,24 @@ def test_the_generators_answers_pass_the_ledgers_checks_and_answer_its_requests(
     assert (
         september.filter(pl.col("requested_month") == "2026-09").height > 0
     )  # members first seen in September
+
+
+def test_a_month_without_cross_region_files_is_whole_and_says_they_did_not_come(tmp_path, landing):
+    """The cross-region answers and requests come only when there is something to answer or ask
+    (`Source.monthly`): their absence leaves what was asked pending and does not make the month
+    incomplete, where a department's missing delivery does."""
+    from tests.direct import run as run_direct
+
+    land = tmp_path / "landing"
+    shutil.copytree(landing / "2026-08", land / "2026-08")
+    for name in ("cross_region_answers", "cross_region_requests"):
+        for path in (land / "2026-08").glob(f"{name}.*"):
+            path.unlink()
+    home = tmp_path / "home"
+    run_direct("2026-08", str(land), str(home), "xr-absent", last="record")
+    record = json.loads(next(home.rglob("record.json")).read_text(encoding="utf-8"))
+    assert record["status"] == "success" and record["sources_not_delivered"] == []
+    (land / "2026-08" / "legal_aid.csv").unlink()
+    run_direct("2026-08", str(land), str(tmp_path / "home2"), "xr-absent-2", last="record")
+    record = json.loads(next((tmp_path / "home2").rglob("record.json")).read_text(encoding="utf-8"))
+    assert record["status"] == "incomplete" and record["sources_not_delivered"] == ["legal_aid"]

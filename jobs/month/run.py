@@ -600,10 +600,14 @@ def record(month: str, home: str, run_id: str) -> dict:
         write_parquet(pl.DataFrame(schema=QUARANTINE_SCHEMA), quarantine_dir / "_none.parquet")
     # The divisions table is delivered when it changes; the latest delivery stays in force, so its
     # absence makes a month incomplete only when no earlier delivery exists.
+    # A source delivered only when there is something to deliver (`Source.monthly`) is not missed.
     in_force = any(m < month and h.partition("divisions", m).exists() for m in h.months())
+    occasional = [name for name, source in SOURCES.items() if not source.monthly]
+    not_delivered = pl.col("status") == "not_delivered"
     problems = deliveries.filter(
         (pl.col("status") != "delivered")
-        & ~((pl.col("source") == "divisions") & pl.lit(in_force) & (pl.col("status") == "not_delivered"))
+        & ~((pl.col("source") == "divisions") & pl.lit(in_force) & not_delivered)
+        & ~(pl.col("source").is_in(occasional) & not_delivered)
     )
     run = {
         "month": month,
