@@ -1,0 +1,145 @@
+"""Answers from other provinces as means-test evidence, and what still waits for one (CONTRACT.md,
+"Cross-region checks"; issue 35, items 2 and 4).
+
+The month's outgoing ledger (`_xr_requests`, written by the `record` step: jobs/cross_region/ledger.py)
+and the accepted `cross_region_answers` are read by the means test's models
+(warehouse/means_test/models/02_means_cross_region.sql, 03_means_assets.sql): an answered item found
+(是) stands as evidence like a local delivery for `evidence_months` (rules/cross_region/), the latest
+answer per person and item winning; an item asked and not answered is 待异地核对, never "nothing
+registered". A member registered in another prefecture of the province (跨市) has the evidence about
+him marked so. This module gives the models their variables and the ledger's view, and flags each
+doubtful record whose evidence came from another province (`cross_province`) or is about a member
+registered in another prefecture (`cross_city`).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from safetynet.contract import CROSS_REGION_ITEMS
+from safetynet.lake import Home
+from safetynet.months import add_months
+
+LEDGER = "_xr_requests"  # the outgoing ledger as of the month's end (interface point 4)
+PENDING = ("待回复", "逾期")  # a request's statuses with items still waiting for an answer
+PENDING_LABEL = "待异地核对"
+ANSWERED_LABEL = "异地核对结果"
+CROSS_CITY_LABEL = "跨市"
+# the ledger's columns (interface point 4), for a month whose build has none
+LEDGER_COLUMNS = {
+    "request_id": "varchar",
+    "region": "varchar",
+    "id_number": "varchar",
+    "name": "varchar",
+    "household_id": "varchar",
+    "purpose": "varchar",
+    "authorisation_ref": "varchar",
+    "items": "varchar",
+    "requested_on": "date",
+    "reply_by": "date",
+    "requested_month": "varchar",
+    "answered_items": "varchar",
+    "answered_on": "date",
+    "pending_items": "varchar",
+    "status": "varchar",
+}
+# GB/T 2260: the provinces' two-digit codes and names, for what township staff read
+PROVINCES = {
+    "11": "北京市",
+    "12": "天津市",
+    "13": "河北省",
+    "14": "山西省",
+    "15": "内蒙古自治区",
+    "21": "辽宁省",
+    "22": "吉林省",
+    "23": "黑龙江省",
+    "31": "上海市",
+    "32": "江苏省",
+    "33": "浙江省",
+    "34": "安徽省",
+    "35": "福建省",
+    "36": "江西省",
+    "37": "山东省",
+    "41": "河南省",
+    "42": "湖北省",
+    "43": "湖南省",
+    "44": "广东省",
+    "45": "广西壮族自治区",
+    "46": "海南省",
+    "50": "重庆市",
+    "51": "四川省",
+    "52": "贵州省",
+    "53": "云南省",
+    "54": "西藏自治区",
+    "61": "陕西省",
+    "62": "甘肃省",
+    "63": "青海省",
+    "64": "宁夏回族自治区",
+    "65": "新疆维吾尔自治区",
+    "71": "台湾省",
+    "81": "香港特别行政区",
+    "82": "澳门特别行政区",
+}
+
+
+def province_name(code: str | None) -> str:
+    return PROVINCES.get(code or "", f"区划代码{code}地区")
+
+
+def evidence_from(month: str, evidence_months: int) -> str:
+    """The first month whose answers still stand as evidence in `month`: an answer stays evidence
+    for `evidence_months` months, the month it arrived in included (until the next re-check)."""
+    return add_months(month, -(evidence_months - 1))
+
+
+def ledger_view(con: duckdb.DuckDBPyConnection, h: Home, month: str) -> None:
+    """`xr_requests`: the month's outgoing ledger, or no rows with its columns when the build has
+    none (a month built before issue 35, or no request ever made)."""
+    files = [str(p) for p in h.files(LEDGER, month)]
+    if files:
+        con.execute(f"create or replace temp view xr_requests as select * from read_parquet({files})")
+        return
+    cols = ", ".join(f"cast(null as {t}) as {c}" for c, t in LEDGER_COLUMNS.items())
+    con.execute(f"create or replace temp view xr_requests as select {cols} where false")
+
+
+def prepare(con: duckdb.DuckDBPyConnection, h: Home, month: str, evidence_months: int) -> None:
+    """The models' variables (items, provinces' names, the first month of evidence) and the ledger."""
+    con.execute("set variable xr_items = ?", [list(CROSS_REGION_ITEMS)])
+    con.execute("set variable xr_evidence_from = ?", [evidence_from(month, evidence_months)])
+    con.execute("set variable xr_pending_statuses = ?", [list(PENDING)])
+    con.execute("set variable xr_provinces = map(?, ?)", [list(PROVINCES), list(PROVINCES.values())])
+    ledger_view(con, h, month)
+
+
+def evidence_months(month: str) -> int:
+    """How many months an answer stays evidence (rules/cross_region/: until the next re-check)."""
+    return EVIDENCE_MONTHS  # until the rules file lands (s7-xrask)
+
+
+EVIDENCE_MONTHS = 6
+
+
+def marked_refs(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """The models' `xr_refs` by kind: `province` (another province's answer rows) and `city` (rows
+    about a member registered in another prefecture); none when the models were not built."""
+    built = con.sql("select count(*) from duckdb_tables() where table_name = 'xr_refs'").fetchall()[0][0]
+    rows = (
+        con.sql("select kind, list(distinct ref order by ref) from xr_refs group by kind").fetchall()
+        if built
+        else []
+    )
+    return {"province": [], "city": []} | dict(rows)
+
+
+def flags(found: pl.DataFrame, refs: dict[str, list[str]]) -> pl.DataFrame:
+    """Each doubtful record's `cross_province` (a source ref is another province's answer row) and
+    `cross_city` (a source ref is a row about a member registered in another prefecture of the
+    province)."""
+
+    def any_of(kind: str) -> pl.Expr:
+        hit = pl.col("source_refs").list.eval(pl.element().is_in(refs.get(kind) or []))
+        return hit.list.any().fill_null(False)
+
+    return found.with_columns(cross_province=any_of("province"), cross_city=any_of("city"))
