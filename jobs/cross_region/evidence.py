@@ -14,6 +14,8 @@ registered in another prefecture (`cross_city`).
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import duckdb
 import polars as pl
 
@@ -113,12 +115,14 @@ def prepare(con: duckdb.DuckDBPyConnection, h: Home, month: str, evidence_months
     ledger_view(con, h, month)
 
 
+def load_cross_region(month: str | None = None) -> SimpleNamespace:
+    """Stand-in for safetynet.rules.load_cross_region until the rules file lands (s7-xrask)."""
+    return SimpleNamespace(evidence_months=6, applicant_items=CROSS_REGION_ITEMS, reply_days=30)
+
+
 def evidence_months(month: str) -> int:
     """How many months an answer stays evidence (rules/cross_region/: until the next re-check)."""
-    return EVIDENCE_MONTHS  # until the rules file lands (s7-xrask)
-
-
-EVIDENCE_MONTHS = 6
+    return load_cross_region(month=month).evidence_months
 
 
 def marked_refs(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
@@ -143,3 +147,25 @@ def flags(found: pl.DataFrame, refs: dict[str, list[str]]) -> pl.DataFrame:
         return hit.list.any().fill_null(False)
 
     return found.with_columns(cross_province=any_of("province"), cross_city=any_of("city"))
+
+
+def pending_by_household(members: pl.DataFrame | None) -> pl.DataFrame:
+    """Each household with items waiting for another province's answer and the lists' 异地核对
+    text, "待异地核对（不动产、存款）" (items in CROSS_REGION_ITEMS order), from `_means_cross_region`."""
+    schema = {"household_id": pl.String, "cross_region": pl.String}
+    if members is None or members.height == 0:
+        return pl.DataFrame(schema=schema)
+    order = {item: n for n, item in enumerate(CROSS_REGION_ITEMS)}
+    items = (
+        members.select("household_id", item=pl.col("pending_items"))
+        .explode("item")
+        .drop_nulls("item")
+        .unique()
+        .sort("household_id", pl.col("item").replace_strict(order, default=len(order)))
+    )
+    return (
+        items.group_by("household_id", maintain_order=True)
+        .agg(pl.col("item").str.join("、"))
+        .select("household_id", cross_region=pl.format("{}（{}）", pl.lit(PENDING_LABEL), "item"))
+        .cast(schema)
+    )

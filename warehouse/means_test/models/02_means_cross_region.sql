@@ -70,6 +70,7 @@ final as (
         members.hukou_division_code,
         members.registered_elsewhere,
         pending.region,
+        coalesce(getvariable('xr_provinces')[pending.region], '区划代码' || pending.region || '地区') as province,
         list_filter(getvariable('xr_items'), lambda i: list_contains(pending.asked, i)) as pending_items,
         coalesce(pending.overdue, false) as overdue,
         pending.reply_by,
