@@ -133,6 +133,7 @@ TRACE = {
         "means_members",
         "means_households",
         "means_assets",
+        "means_cross_region",
     ],
     SUMMARY_FILE: ["v_doubtful_records", "v_recheck_sample", "v_leads"],
     portraits.PORTRAIT_DIR: ["v_cases", "v_household_month"],
