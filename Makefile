@@ -73,9 +73,11 @@ demo: install
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, kind, state, count(*) as cases from v_cases group by all order by all"
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, kind, pushed, listed, visited, overdue, median_days_to_visit from v_kpis where area_level = 'province' order by all"
 	@echo "results: $(DEMO)/home (lake/, warehouse/safetynet.duckdb, reports/<month>/validation.html, exports/<month>/<county>/<township>/)"
-	@first=$$(ls -d $(DEMO)/home/exports/2026-09/*/* | head -1); echo "one township's files, $$first:"; ls $$first
+	@first=$$(ls -d $(DEMO)/home/exports/2026-09/[0-9]*/* | head -1); echo "one township's files, $$first:"; ls $$first
+	@for m in 2026-08 2026-09; do echo "cross-region requests out, $$m:"; wc -l $(DEMO)/home/exports/$$m/_cross_region/outgoing/*.csv; done
+	@echo "cross-region answers in, 2026-09:"; wc -l $(DEMO)/landing/2026-09/cross_region_answers.csv
 	@echo "household reports (PDF) in all townships, drawn when asked for: $$(cat $(DEMO)/home/exports/2026-09/*/*/manifest.json | grep -c '"kind": "report"')"
-	@first=$$(basename $$(ls -d $(DEMO)/home/exports/2026-09/*/* | head -1)); \
+	@first=$$(basename $$(ls -d $(DEMO)/home/exports/2026-09/[0-9]*/* | head -1)); \
 		$(VENV)/bin/safetynet documents --month 2026-09 --home $(DEMO)/home --township $$first
 	@echo "county overviews (offline HTML): $$(ls $(DEMO)/home/reports/2026-09/overview/*.html)"
 

@@ -7,6 +7,8 @@
         _deliveries/<source>.parquet   what each department delivered
         _raw/<source>/                 the delivered bytes
         _household_month/, _leads/, _doubtful/, _unchecked/, _recheck/, _means_*/   the assessment
+        _xr_requests/data.parquet       the cross-region ledger (jobs/cross_region/ledger.py)
+        exports/_cross_region/outgoing/ the month's requests to other provinces (the data team's)
         exports/<county>/<township>/   the township files
         report/validation.html         the data team's validation report
         manifest.json                  the run manifest (inputs, versions, rows per stage, content id)

@@ -32,7 +32,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from safetynet.contract import SOURCES
+from safetynet.contract import CROSS_REGION_ITEMS, SOURCES
 
 T = TypeVar("T")
 
@@ -512,6 +512,43 @@ class ChecksFile(Strict):
         if len({c.code for c in checks}) != len(checks):
             raise problem("a code appears twice")
         return checks
+
+
+# --- cross-region checks ---------------------------------------------------------------------------
+
+
+def _items(items: list[str]) -> list[str]:
+    """Check items of the contract, each once, kept in the contract's order."""
+    unknown = [i for i in items if i not in CROSS_REGION_ITEMS]
+    if unknown:
+        raise problem(f"not a cross-region item of the contract: {', '.join(unknown)}")
+    if not items or len(set(items)) != len(items):
+        raise problem("must name at least one item, each once")
+    return [i for i in CROSS_REGION_ITEMS if i in items]
+
+
+def _template(value: str) -> str:
+    try:
+        filled = value.format(household_id="H")
+    except (KeyError, IndexError, ValueError):
+        raise problem(f"'{value}' may use only {{household_id}}") from None
+    if "{household_id}" not in value or not filled.strip():
+        raise problem(f"'{value}' must contain {{household_id}}")
+    return value
+
+
+Items = Annotated[list[str], AfterValidator(_items)]
+
+
+class CrossRegionFile(Strict):
+    description: str
+    reference: str
+    reply_days: Dated[Annotated[int, Field(ge=1, le=90)]]
+    recheck_months: Dated[Annotated[int, Field(ge=1, le=12)]]
+    member_items: Dated[Items]
+    applicant_items: Dated[Items]
+    standing_authorisation: Dated[Annotated[str, AfterValidator(_template)]]
+    evidence_months: Dated[Annotated[int, Field(ge=1, le=24)]]
 
 
 # --- outcomes ---------------------------------------------------------------------------------------

@@ -183,6 +183,23 @@ class RecheckRule:
 
 
 @dataclass(frozen=True)
+class CrossRegion:
+    """Cross-region checks (rules/cross_region/cross_region.yaml): what is asked of another province,
+    when, and how long its answer stays evidence."""
+
+    reply_days: int
+    recheck_months: int
+    member_items: tuple[str, ...]
+    applicant_items: tuple[str, ...]
+    standing_authorisation: str  # a template with {household_id}
+    evidence_months: int
+
+    def authorisation(self, household_id: str) -> str:
+        """The authorisation_ref a monitored member's request carries (signed at enrolment)."""
+        return self.standing_authorisation.format(household_id=household_id)
+
+
+@dataclass(frozen=True)
 class MeansCheck:
     """One means-test cross-check (rules/means_test/checks.yaml); its SQL is
     warehouse/means_test/checks/<id>.sql."""
@@ -720,6 +737,19 @@ def load_population(root: Path = RULES_DIR, month: str | None = None) -> Populat
 def load_case_rules(root: Path = RULES_DIR, month: str | None = None) -> CaseRules:
     """Only how cases live (rules/outcomes/cases.yaml): what the portal's upload page names."""
     return _cases(root, _first_day(month))
+
+
+def load_cross_region(month: str | None = None, root: Path = RULES_DIR) -> CrossRegion:
+    """Cross-region checks in force in `month` (with none, the latest values)."""
+    m = _load(schema.CrossRegionFile, root / "cross_region" / "cross_region.yaml", root, _first_day(month))
+    return CrossRegion(
+        reply_days=m.reply_days,
+        recheck_months=m.recheck_months,
+        member_items=tuple(m.member_items),
+        applicant_items=tuple(m.applicant_items),
+        standing_authorisation=m.standing_authorisation,
+        evidence_months=m.evidence_months,
+    )
 
 
 # --- settings that never change a result ------------------------------------------------------------

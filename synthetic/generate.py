@@ -29,6 +29,7 @@ from safetynet.ids import CHECK_MAP, WEIGHTS
 from safetynet.lake import Home
 from safetynet.months import month_bounds
 from safetynet.rules import load_population
+from synthetic import cross_region
 
 MONTH0 = dt.date(2024, 1, 1)  # month index 0 of the event calendar
 HORIZON = 72  # months of the event calendar (2024-01 .. 2029-12)
@@ -481,7 +482,7 @@ def _roster(m: CountyMonth) -> pl.DataFrame:
             (pl.col("size") * 18 + pl.col("hh") % 37).cast(pl.Float64)
         ),
         declared_monthly_income="declared_monthly_income",
-        hukou_division_code=pl.lit(None, pl.String),
+        hukou_division_code=cross_region.hukou(m.index),
     )
 
 
@@ -1187,8 +1188,10 @@ def generate(
         if progress:
             progress(n)
     writer.write("outcomes", outcomes(month, seed, landing, home, answered), 0)
+    answers, planted = cross_region.answers(month, seed, home)  # to last month's requests
+    writer.write("cross_region_answers", answers, 0)
     writer.close()
-    pl.concat(truths).write_csv(truth_dir / f"{month}.csv")
+    pl.concat([*truths, planted]).write_csv(truth_dir / f"{month}.csv")
     if ready:  # last, as the data team does when the month's folder is complete
         (month_dir / READY).touch()
     return writer.rows

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from jobs.cases import lifecycle
+from jobs.cross_region import asking
 from jobs.ingest import areas, report
 from jobs.ingest.deliveries import META, DeliveredFile, find_deliveries, is_history, stage_source
 from jobs.ingest.validate import QUARANTINE_SCHEMA, check
@@ -374,7 +375,7 @@ def _load(h: Home, source: str, staged, archived: list[Path], month: str, work: 
     build = h.building.path
     codes = division_codes(h, month) if source != "divisions" else None
     ids = issued_ids(h, month) if source == "outcomes" else None
-    refused = uncorrected(closing_notes(h, month), staged.scan()) if source == "outcomes" else None
+    refused = refused_rows(h, source, month, staged.scan())
     rows, malformed = staged.scan(), staged.malformed
     if refused is not None and refused.height:
         rows = rows.join(refused.lazy().select(META), on=META, how="anti", maintain_order="left")
@@ -567,6 +568,16 @@ def uncorrected(closed: pl.DataFrame | None, rows: pl.LazyFrame) -> pl.DataFrame
     )
 
 
+def refused_rows(h: Home, source: str, month: str, rows: pl.LazyFrame) -> pl.DataFrame | None:
+    """Delivered rows refused before the checks, with their reasons: outcomes naming a closed case
+    without a reason (`uncorrected`), answers to no request this province made (jobs/cross_region)."""
+    if source == "outcomes":
+        return uncorrected(closing_notes(h, month), rows)
+    if source == asking.received.SOURCE:
+        return asking.refused_answers(h, month, rows)
+    return None
+
+
 def _build_json(h: Home) -> dict:
     return json.loads((h.building.path / "build.json").read_text(encoding="utf-8"))
 
@@ -614,11 +625,13 @@ def record(month: str, home: str, run_id: str) -> dict:
         "unknown_files": meta["unknown_files"],
     }
     write_json(run, build / "record.json")
+    asked = asking.record_requests(h, month, division_codes(h, month))  # before the prefectures
     report_path = report.write(h, month, run, deliveries)
     say(
         "record",
         f"{month}: {run['status']}; {run['accepted']:,} rows accepted, {run['quarantined']:,} quarantined; "
-        f"report {report_path.relative_to(build)} (published with the month)",
+        f"report {report_path.relative_to(build)} (published with the month); cross-region requests: "
+        f"{asked['members']} members, {asked['applicants']} applicants, {asked['files']} files",
     )
     return {"month": month, "status": run["status"]}
 

@@ -64,8 +64,10 @@ def write(home: Home, month: str) -> dict:
                 for r in deliveries.sort("source").iter_rows(named=True)
             },
             **now,
-            "township_folders": sum(1 for _ in (build / "exports").glob("*/*")),
-            "township_files": sum(1 for p in files if p.relative_to(build).parts[0] == "exports"),
+            "township_folders": sum(1 for _ in (build / "exports").glob("[!_]*/*")),
+            "township_files": sum(1 for p in files if _township_file(p.relative_to(build).parts)),
+            # the data team's files beside the townships' (exports/_cross_region/...: issue 35)
+            "data_team_files": sum(1 for p in files if _data_team_file(p.relative_to(build).parts)),
         },
         "against_previous_month": {
             k: {"previous": before[k], "now": now[k]}
@@ -82,6 +84,14 @@ def write(home: Home, month: str) -> dict:
     }
     write_json(manifest, build / "manifest.json")
     return manifest
+
+
+def _township_file(parts: tuple[str, ...]) -> bool:
+    return parts[0] == "exports" and len(parts) > 1 and not parts[1].startswith("_")
+
+
+def _data_team_file(parts: tuple[str, ...]) -> bool:
+    return parts[0] == "exports" and len(parts) > 1 and parts[1].startswith("_")
 
 
 def _township_hashes(build: Path) -> dict[str, str]:
