@@ -22,18 +22,16 @@ from direct import run
 from pypdf import PdfReader
 
 from jobs.applications import checks as applications
-from jobs.applications.cross_region import request_id as applicant_request
-from jobs.cross_region.evidence import load_cross_region
+from jobs.cross_region.evidence import LEDGER_COLUMNS
 from jobs.export.drawing import content_hash
 from jobs.export.household_reports import Reports, cross_region_rows, division_names, gather
 from jobs.export.lists import read_listed
 from jobs.publish.sealed import connect
-from safetynet.builds import open_build
 from safetynet.contract import CROSS_REGION_ITEMS
 from safetynet.ids import check_character
-from safetynet.lake import Home, write_parquet
+from safetynet.lake import Home
 from safetynet.pdf import FontChain, find_font
-from safetynet.rules import load_rules
+from safetynet.rules import load_cross_region, load_rules
 
 AUG, SEP = "2026-08", "2026-09"
 PROVINCE, GUANGDONG = "43", "44"
@@ -67,6 +65,8 @@ def request_id(id_number: str, purpose: str, month: str) -> str:
 
 
 RID = request_id(P1, "定期复核", AUG)
+# the ledger dates a member's request at the month's end; its reply is due reply_days later
+REPLY_BY = dt.date(2026, 8, 31) + dt.timedelta(days=load_cross_region(AUG).reply_days)
 ANSWERED = ("不动产", "存款", "机动车")
 ANSWERS = (
     "request_id,id_number,item,found,value,detail,answered_on,region\n"
@@ -74,31 +74,6 @@ ANSWERS = (
     f"{RID},{P1},存款,否,,,2026-09-12,{GUANGDONG}\n"
     f"{RID},{P1},机动车,否,,,2026-09-12,{GUANGDONG}\n"
 )
-
-
-def ledger(month: str) -> pl.DataFrame:
-    """The month's `_xr_requests` (interface point 4) for P1's request, as of the month's end."""
-    answered = ANSWERED if month == SEP else ()
-    pending = [i for i in CROSS_REGION_ITEMS if i not in answered]
-    return pl.DataFrame(
-        {
-            "request_id": [RID],
-            "region": [GUANGDONG],
-            "id_number": [P1],
-            "name": ["王一"],
-            "household_id": ["H1"],
-            "purpose": ["定期复核"],
-            "authorisation_ref": ["SQ-H1"],
-            "items": [";".join(CROSS_REGION_ITEMS)],
-            "requested_on": [dt.date(2026, 8, 31)],
-            "reply_by": [dt.date(2026, 9, 30)],
-            "requested_month": [AUG],
-            "answered_items": [";".join(answered) or None],
-            "answered_on": [dt.date(2026, 9, 12) if answered else None],
-            "pending_items": [";".join(pending)],
-            "status": ["待回复"],
-        }
-    )
 
 
 def write_month(landing, month, sources: dict[str, str]):
@@ -116,12 +91,8 @@ def home(tmp_path_factory):
     divisions = "division_code,name\n430101,县\n430101001,镇\n430101001001,村\n"
     write_month(landing, AUG, {"divisions": divisions, "roster": ROSTER, **LOCAL})
     write_month(landing, SEP, {"roster": ROSTER, **LOCAL, "cross_region_answers": ANSWERS})
-    for month in (AUG, SEP):
-        run_id = f"test-{month}"
-        run(month, str(landing), str(home), run_id, last="record")
-        build = open_build(home, run_id).building.path
-        write_parquet(ledger(month), build / "_xr_requests" / "data.parquet")
-        run(month, str(landing), str(home), run_id, first="assess")
+    for month in (AUG, SEP):  # the record step writes the ledger (jobs/cross_region/ledger.py)
+        run(month, str(landing), str(home), f"test-{month}")
     return home
 
 
@@ -162,7 +133,7 @@ def test_before_the_answer_the_report_says_waiting_never_nothing_registered(home
     assert assets["存款、理财"] == "本省未见登记；待异地核对：王一（广东省）"
     table = cross_region_rows(row)
     assert [r[2] for r in table] == list(CROSS_REGION_ITEMS)
-    assert {r[3] for r in table} == {"待异地核对（回复期限2026-09-30）"}
+    assert {r[3] for r in table} == {f"待异地核对（回复期限{REPLY_BY}）"}
 
 
 def test_after_the_answer_the_report_names_it_and_the_rest_still_wait(home):
@@ -171,7 +142,7 @@ def test_after_the_answer_the_report_names_it_and_the_rest_still_wait(home):
     assert table["不动产"][3].startswith("异地核对结果：广东省回复不动产有登记")
     assert table["不动产"][4] == f"{SEP}/cross_region_answers.csv:2"
     assert table["存款"][3] == "异地核对结果：广东省回复存款无登记"
-    assert table["社保"][3] == "待异地核对（回复期限2026-09-30）"
+    assert table["社保"][3] == "待异地核对（逾期未回复）"  # September's end is past the reply date
     reports = Reports(load_rules(month=SEP), SEP, "b", division_names(Home(home), SEP))
     assets = {r[1]: r[2] for r in reports.asset_rows(row)}
     assert "异地核对结果：广东省回复不动产" in assets["房产"] and "待异地核对" not in assets["房产"]
@@ -257,9 +228,9 @@ def test_an_applicant_registered_in_another_province_is_asked_about_at_once(own_
         (own_home / "lake" / "_xr_applications" / "2026-10.jsonl").read_text(encoding="utf-8").splitlines()
     )
     assert len(lines) == 1
-    reply_days = load_cross_region(month=SEP).reply_days
+    reply_days = load_cross_region(SEP).reply_days
     assert json.loads(lines[0]) == {
-        "request_id": applicant_request(PROVINCE, GUANGDONG, pid(9), "申请核对", "2026-10"),
+        "request_id": request_id(pid(9), "申请核对", "2026-10"),
         "region": GUANGDONG,
         "id_number": pid(9),
         "name": "申甲",
@@ -283,3 +254,12 @@ def test_an_applicant_registered_in_the_province_is_not_asked_about(own_home):
         "clerk", "township", "", "127.0.0.1", now, None, SIGNED,
     )  # fmt: skip
     assert not (own_home / "lake" / "_xr_applications").exists()
+
+
+def test_the_ledger_has_the_interfaces_columns_and_the_request(home):
+    """The means test reads `_xr_requests` by the columns of interface point 4: a drift shows here."""
+    for month, status in ((AUG, "待回复"), (SEP, "逾期")):
+        found = Home(home).read("_xr_requests", month)
+        assert found.columns == list(LEDGER_COLUMNS)
+        (row,) = found.filter(pl.col("id_number") == P1).to_dicts()
+        assert (row["request_id"], row["region"], row["status"]) == (RID, GUANGDONG, status)

@@ -11,41 +11,19 @@ that month. The same member checked again in the month makes the same request id
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from pathlib import Path
 
 import polars as pl
 
-from jobs.cross_region.evidence import PROVINCES, load_cross_region
+from jobs.cross_region.evidence import PROVINCES
+from jobs.cross_region.ledger import APPLICANT, APPLICATIONS, REQUEST_SCHEMA, request_id
 from safetynet.contract import CROSS_REGION_ITEMS
 from safetynet.ids import mask_ids
 from safetynet.lake import append_line, locked
+from safetynet.rules import load_cross_region
 
-FOLDER = "_xr_applications"
-PURPOSE = "申请核对"
 CHINA = dt.timezone(dt.timedelta(hours=8))
-COLUMNS = (
-    "request_id",
-    "region",
-    "id_number",
-    "name",
-    "household_id",
-    "purpose",
-    "authorisation_ref",
-    "items",
-    "requested_on",
-    "reply_by",
-    "requested_month",
-)
-
-
-def request_id(province: str, region: str, id_number: str, purpose: str, month: str) -> str:
-    """CONTRACT.md's outgoing request id (interface point 3): the same person, purpose and month
-    give the same id. `month`: YYYY-MM of the request."""
-    yyyymm = month.replace("-", "")
-    digest = hashlib.sha256(f"{id_number}|{purpose}|{yyyymm}".encode()).hexdigest()[:10].upper()
-    return f"XR{province}{region}{yyyymm}-{digest}"
 
 
 def requests(
@@ -68,12 +46,12 @@ def requests(
             continue
         out.append(
             {
-                "request_id": request_id(here[:2], hukou[:2], m["id_number"], PURPOSE, month),
+                "request_id": request_id(here[:2], hukou[:2], m["id_number"], APPLICANT, month),
                 "region": hukou[:2],
                 "id_number": m["id_number"],
                 "name": m["name"],
                 "household_id": household_id,
-                "purpose": PURPOSE,
+                "purpose": APPLICANT,
                 "authorisation_ref": authorisation_ref,
                 "items": asked,
                 "requested_on": day.isoformat(),
@@ -104,7 +82,7 @@ def write(home: Path, asked: list[dict]) -> int:
     """Appends the requests not yet in their month's file; the lines written."""
     written = 0
     for r in asked:
-        path = home / "lake" / FOLDER / f"{r['requested_month']}.jsonl"
+        path = home / "lake" / APPLICATIONS / f"{r['requested_month']}.jsonl"
         with locked(path.with_name(".lock")):
             known = set()
             if path.exists():
@@ -114,7 +92,7 @@ def write(home: Path, asked: list[dict]) -> int:
             if r["request_id"] in known:
                 continue
             append_line(
-                path, json.dumps({c: r[c] for c in COLUMNS}, ensure_ascii=False, sort_keys=True) + "\n"
+                path, json.dumps({c: r[c] for c in REQUEST_SCHEMA}, ensure_ascii=False, sort_keys=True) + "\n"
             )
             written += 1
     return written
@@ -123,7 +101,7 @@ def write(home: Path, asked: list[dict]) -> int:
 def asked(app, checked, now: dt.datetime) -> list[dict]:
     """The application's requests (`app`: checks.Application), and its report's row (`checked.row`)
     saying which items wait for them; written by `write` once the check is recorded."""
-    rules = load_cross_region(month=app.month)
+    rules = load_cross_region(app.month)
     found = requests(
         app.members, app.household_id, app.authorisation_ref, now, rules.applicant_items, rules.reply_days
     )

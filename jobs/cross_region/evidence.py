@@ -14,16 +14,15 @@ registered in another prefecture (`cross_city`).
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import duckdb
 import polars as pl
 
 from safetynet.contract import CROSS_REGION_ITEMS
 from safetynet.lake import Home
 from safetynet.months import add_months
+from safetynet.rules import load_cross_region
 
-LEDGER = "_xr_requests"  # the outgoing ledger as of the month's end (interface point 4)
+LEDGER = "_xr_requests"  # the outgoing ledger as of the month's end (interface point 4: ledger.REQUESTS)
 PENDING = ("待回复", "逾期")  # a request's statuses with items still waiting for an answer
 PENDING_LABEL = "待异地核对"
 ANSWERED_LABEL = "异地核对结果"
@@ -115,14 +114,9 @@ def prepare(con: duckdb.DuckDBPyConnection, h: Home, month: str, evidence_months
     ledger_view(con, h, month)
 
 
-def load_cross_region(month: str | None = None) -> SimpleNamespace:
-    """Stand-in for safetynet.rules.load_cross_region until the rules file lands (s7-xrask)."""
-    return SimpleNamespace(evidence_months=6, applicant_items=CROSS_REGION_ITEMS, reply_days=30)
-
-
 def evidence_months(month: str) -> int:
     """How many months an answer stays evidence (rules/cross_region/: until the next re-check)."""
-    return load_cross_region(month=month).evidence_months
+    return load_cross_region(month).evidence_months
 
 
 def marked_refs(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
