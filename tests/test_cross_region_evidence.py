@@ -22,6 +22,7 @@ from direct import run
 from pypdf import PdfReader
 
 from jobs.applications import checks as applications
+from jobs.cross_region import ledger
 from jobs.cross_region.evidence import LEDGER_COLUMNS
 from jobs.export.drawing import content_hash
 from jobs.export.household_reports import Reports, cross_region_rows, division_names, gather
@@ -54,6 +55,10 @@ LOCAL = {
     "real_estate": f"id_number,property_id,area,usage\n{P1},F1,80,住宅\n",
     "vehicles": f"id_number,vehicle_id,vehicle_type,operating\n{P1},V1,小型汽车,否\n",
     "deposits": f'id_number,institution,balance\n{P2},银行,"50,000"\n',
+}
+SEP_LOCAL = {
+    **LOCAL,
+    "social_insurance": f"id_number,month,scheme,contribution_base\n{P2},{SEP},城镇职工,6000\n",
 }
 
 
@@ -90,7 +95,7 @@ def home(tmp_path_factory):
     landing, home = root / "landing", root / "home"
     divisions = "division_code,name\n430101,县\n430101001,镇\n430101001001,村\n"
     write_month(landing, AUG, {"divisions": divisions, "roster": ROSTER, **LOCAL})
-    write_month(landing, SEP, {"roster": ROSTER, **LOCAL, "cross_region_answers": ANSWERS})
+    write_month(landing, SEP, {"roster": ROSTER, **SEP_LOCAL, "cross_region_answers": ANSWERS})
     for month in (AUG, SEP):  # the record step writes the ledger (jobs/cross_region/ledger.py)
         run(month, str(landing), str(home), f"test-{month}")
     return home
@@ -165,10 +170,21 @@ def test_the_lists_say_which_items_wait(home):
     assert waiting.get("H2") is None
 
 
-def test_evidence_about_a_member_registered_in_another_prefecture_is_marked_cross_city(home):
-    found = doubtful(home, SEP)[("H2", "financial_assets")]
-    assert "明细：银行50000.0元（跨市）" in found["evidence"]
+@pytest.mark.parametrize(
+    "check, marked",
+    [
+        ("financial_assets", "明细：银行50000.0元（跨市）"),
+        ("income_above_standard", "李二（户主）（跨市）月收入6000.0元"),
+        ("employee_insurance_or_fund", "李二（跨市）缴纳城镇职工社保"),
+    ],
+)
+def test_evidence_about_a_member_registered_in_another_prefecture_is_marked_cross_city(home, check, marked):
+    found = doubtful(home, SEP)[("H2", check)]
+    assert marked in found["evidence"]
     assert (found["cross_province"], found["cross_city"]) == (False, True)
+
+
+def test_the_report_names_the_member_registered_in_another_prefecture(home):
     row = report_row(home, SEP, "H2")
     assert cross_region_rows(row)[0][:2] == ["李二", "省内其他市（跨市）"]
 
@@ -242,6 +258,10 @@ def test_an_applicant_registered_in_another_province_is_asked_about_at_once(own_
         "reply_by": str(dt.date(2026, 10, 20) + dt.timedelta(days=reply_days)),
         "requested_month": "2026-10",
     }
+    # the ledger reads the line into October's requests (jobs/cross_region/ledger.py)
+    assert ledger.applicants(own_home, "2026-10")["request_id"].to_list() == [
+        json.loads(lines[0])["request_id"]
+    ]
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(checked.report)).pages)
     assert "待异地核对" in text and "广东省" in text
     assert "待异地核对：申甲（广东省）" in checked.sections["assets"][1][1][2]

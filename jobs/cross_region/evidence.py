@@ -26,7 +26,9 @@ LEDGER = "_xr_requests"  # the outgoing ledger as of the month's end (interface 
 PENDING = ("待回复", "逾期")  # a request's statuses with items still waiting for an answer
 PENDING_LABEL = "待异地核对"
 ANSWERED_LABEL = "异地核对结果"
-CROSS_CITY_LABEL = "跨市"
+CROSS_CITY_MARK = (
+    "（跨市）"  # the models' elsewhere_mark (warehouse/means_test/models/02_means_cross_region.sql)
+)
 # the ledger's columns (interface point 4), for a month whose build has none
 LEDGER_COLUMNS = {
     "request_id": "varchar",
@@ -119,28 +121,22 @@ def evidence_months(month: str) -> int:
     return load_cross_region(month).evidence_months
 
 
-def marked_refs(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    """The models' `xr_refs` by kind: `province` (another province's answer rows) and `city` (rows
-    about a member registered in another prefecture); none when the models were not built."""
+def marked_refs(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The models' `xr_refs`: other provinces' answer rows standing as evidence (none when the
+    models were not built)."""
     built = con.sql("select count(*) from duckdb_tables() where table_name = 'xr_refs'").fetchall()[0][0]
-    rows = (
-        con.sql("select kind, list(distinct ref order by ref) from xr_refs group by kind").fetchall()
-        if built
-        else []
+    return [r[0] for r in con.sql("select ref from xr_refs order by ref").fetchall()] if built else []
+
+
+def flags(found: pl.DataFrame, answer_refs: list[str]) -> pl.DataFrame:
+    """Each doubtful record's `cross_province` (a source ref is another province's answer row,
+    `marked_refs`) and `cross_city` (its evidence names a member registered in another prefecture
+    of the province, marked （跨市） by the models: the mark and the flag cannot disagree)."""
+    answered = pl.col("source_refs").list.eval(pl.element().is_in(answer_refs)).list.any()
+    return found.with_columns(
+        cross_province=answered.fill_null(False),
+        cross_city=pl.col("evidence").str.contains(CROSS_CITY_MARK, literal=True).fill_null(False),
     )
-    return {"province": [], "city": []} | dict(rows)
-
-
-def flags(found: pl.DataFrame, refs: dict[str, list[str]]) -> pl.DataFrame:
-    """Each doubtful record's `cross_province` (a source ref is another province's answer row) and
-    `cross_city` (a source ref is a row about a member registered in another prefecture of the
-    province)."""
-
-    def any_of(kind: str) -> pl.Expr:
-        hit = pl.col("source_refs").list.eval(pl.element().is_in(refs.get(kind) or []))
-        return hit.list.any().fill_null(False)
-
-    return found.with_columns(cross_province=any_of("province"), cross_city=any_of("city"))
 
 
 def pending_by_household(members: pl.DataFrame | None) -> pl.DataFrame:

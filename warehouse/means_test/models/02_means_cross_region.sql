@@ -5,8 +5,12 @@
 -- (cross_region_answers of the months from xr_evidence_from: rules/cross_region/ evidence_months; the
 -- latest answer per person and item wins, whatever it found). Items are in CROSS_REGION_ITEMS order.
 -- xr_answers: those answers, one row per person and item, for the assets model (found 是) and the
--- reports; xr_refs: the refs that mark a doubtful record cross_province (an answer row) or cross_city
--- (a department's row of the month about a member registered in another prefecture of the province).
+-- reports; xr_refs: the refs that mark a doubtful record cross_province (an answer row).
+-- elsewhere_mark: what follows the evidence about a member registered in another prefecture of the
+-- province (跨市), in the assets' details and the income and employee-insurance checks' evidence.
+create or replace temp macro elsewhere_mark(registered_elsewhere) as
+    case when registered_elsewhere = '跨市' then '（跨市）' else '' end;
+
 create or replace temp table xr_answers as
 with answers as (
     select
@@ -86,36 +90,4 @@ final as (
 select * from final;
 
 create or replace temp table xr_refs as
-with cross_city as (
-    select distinct id_number from means_members where registered_elsewhere = '跨市'
-),
-
-month_rows as (
-    select id_number, month || '/' || source_file || ':' || source_row as ref from lake_deposits
-    where month = getvariable('month')
-    union all
-    select id_number, month || '/' || source_file || ':' || source_row from lake_real_estate
-    where month = getvariable('month')
-    union all
-    select id_number, month || '/' || source_file || ':' || source_row from lake_vehicles
-    where month = getvariable('month')
-    union all
-    select id_number, month || '/' || source_file || ':' || source_row from lake_business
-    where month = getvariable('month')
-    union all
-    select id_number, month || '/' || source_file || ':' || source_row from lake_social_insurance
-    where month = getvariable('month')
-    union all
-    select id_number, month || '/' || source_file || ':' || source_row from lake_housing_fund
-    where month = getvariable('month')
-),
-
-final as (
-    select ref, 'province' as kind from xr_answers
-    union all
-    select distinct month_rows.ref, 'city' as kind
-    from month_rows
-    inner join cross_city on month_rows.id_number = cross_city.id_number
-)
-
-select * from final
+select distinct ref, 'province' as kind from xr_answers

@@ -13,7 +13,7 @@
 create or replace temp table means_assets as
 with owners as (
     select distinct household_id, id_number,
-           case when registered_elsewhere = '跨市' then '（跨市）' else '' end as mark
+           elsewhere_mark(registered_elsewhere) as mark
     from means_members
 ),
 
