@@ -410,3 +410,34 @@ def test_the_generator_answers_last_months_requests_some_late_some_without_data_
     assert set(october["request_id"]) == late
     assert (october["answered_on"].str.to_date() > dt.date(2026, 9, 20)).all()
     assert answer(ledger, "2026-08", "2026-09", seed=1)[0].equals(september)
+
+
+def test_the_generators_answers_pass_the_ledgers_checks_and_answer_its_requests(tmp_path: Path):
+    """The two halves together: August's requests, September's generated answers read back."""
+    lake = Lake(tmp_path)
+    households, persons = county_population(1, 0, 3000, "430101")
+    august = _roster(county_month("2026-08", 1, 0, households, persons))
+    ledger = run_month(lake, "2026-08", roster=august)
+    assert ledger.height and set(ledger["status"]) == {"待回复"}
+    got, _ = answer(ledger.with_columns(recipient=pl.lit(True)), "2026-08", "2026-09", seed=1)
+    rows = got.with_columns(
+        source_file=pl.lit("cross_region_answers.csv"), source_row=pl.int_range(2, got.height + 2)
+    )
+    lake.start("2026-09")
+    assert refused_rows(lake, "cross_region_answers", "2026-09", rows.lazy()).height == 0
+    september = run_month(
+        lake,
+        "2026-09",
+        roster=_roster(county_month("2026-09", 1, 0, households, persons)),
+        cross_region_answers=got.with_columns(pl.col("answered_on").str.to_date()),
+    )
+    by_status = dict(
+        september.filter(pl.col("requested_month") == "2026-08").group_by("status").len().iter_rows()
+    )
+    assert (
+        by_status["已回复"] == got["request_id"].n_unique()
+        and by_status.get("逾期", 0) == ledger.height - by_status["已回复"]
+    )
+    assert (
+        september.filter(pl.col("requested_month") == "2026-09").height > 0
+    )  # members first seen in September
