@@ -10,6 +10,14 @@ registered". A member registered in another prefecture of the province (跨市) 
 him marked so. This module gives the models their variables and the ledger's view, and flags each
 doubtful record whose evidence came from another province (`cross_province`) or is about a member
 registered in another prefecture (`cross_city`).
+
+Which answered items are evidence for which check: 不动产 (value: the area) is a home toward 多套住房
+(multiple_homes: the answer names no usage), 存款 (value: the balance) toward the financial-asset
+limit, 机动车 a car (private_car: the answer names no type, the check asks to verify the exempt cases
+at home), 市场主体 an active entity (business). 社保, 公积金 and 死亡 are shown in the report's 异地核对
+table but feed no check: an answer is one value with no scheme, status or date, while the
+employee-insurance check and the counted income need the scheme (城镇职工) and the deposit status
+(正常), and the deaths checks need the date of death to place it in a month.
 """
 
 from __future__ import annotations
@@ -25,7 +33,6 @@ from safetynet.rules import load_cross_region
 LEDGER = "_xr_requests"  # the outgoing ledger as of the month's end (interface point 4: ledger.REQUESTS)
 PENDING = ("待回复", "逾期")  # a request's statuses with items still waiting for an answer
 PENDING_LABEL = "待异地核对"
-ANSWERED_LABEL = "异地核对结果"
 CROSS_CITY_MARK = (
     "（跨市）"  # the models' elsewhere_mark (warehouse/means_test/models/02_means_cross_region.sql)
 )
@@ -84,10 +91,6 @@ PROVINCES = {
     "81": "香港特别行政区",
     "82": "澳门特别行政区",
 }
-
-
-def province_name(code: str | None) -> str:
-    return PROVINCES.get(code or "", f"区划代码{code}地区")
 
 
 def evidence_from(month: str, evidence_months: int) -> str:
