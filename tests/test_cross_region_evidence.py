@@ -265,6 +265,9 @@ def test_an_applicant_registered_in_another_province_is_asked_about_at_once(own_
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(checked.report)).pages)
     assert "待异地核对" in text and "广东省" in text
     assert "待异地核对：申甲（广东省）" in checked.sections["assets"][1][1][2]
+    assert [r[2:4] for r in checked.sections["cross_region"][1]] == [
+        [item, f"待异地核对（回复期限{json.loads(lines[0])['reply_by']}）"] for item in CROSS_REGION_ITEMS
+    ]
 
 
 def test_an_applicant_registered_in_the_province_is_not_asked_about(own_home):

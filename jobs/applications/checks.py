@@ -71,9 +71,11 @@ from jobs.assess.month_window import delivered as delivered_sources
 from jobs.export.household_reports import (
     ASSET_HEADERS,
     ASSETS_NOTE,
+    CROSS_REGION_HEADERS,
     MEMBER_HEADERS,
     RESULT_HEADERS,
     Reports,
+    cross_region_rows,
     division_names,
     member_rows,
 )
@@ -623,6 +625,7 @@ def report(
         "assets": [ASSET_HEADERS, reports.asset_rows(checked.row)],
         "checks": [RESULT_HEADERS, reports.results(checked.row, by_check, every=True)],
         "assets_note": ASSETS_NOTE,
+        "cross_region": [CROSS_REGION_HEADERS, cross_region_rows(checked.row)],  # 待异地核对, 异地核对结果
     }
     return pdf, sections
 
