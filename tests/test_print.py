@@ -135,6 +135,7 @@ def lead_rows(n: int) -> pl.DataFrame:
         "warned_by": "预警来自：扣除刚性支出后低于低保标准、大额医疗自付；困难指数反映长期状况",
         "top_factors": "人均收入与低保标准之比、无劳动能力人口占比、未成年人无劳动年龄成员照料",
         "reasons": reasons,
+        "cross_region": "待异地核对（不动产、机动车、市场主体、存款、社保、公积金、死亡）",  # every item waits
         "recommended_action": "评估纳入低保（刚性支出困难：扣除医疗、教育支出后低于低保标准），落实医疗救助、教育资助",
         "visit_by": dt.date(2026, 10, 8),
     }

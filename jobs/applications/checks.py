@@ -64,16 +64,18 @@ import duckdb
 import polars as pl
 import xlsxwriter
 
-from jobs.applications import authorisations
+from jobs.applications import authorisations, cross_region
 from jobs.applications import duty as application_duty
 from jobs.assess.households import dibao_standard_expr
 from jobs.assess.month_window import delivered as delivered_sources
 from jobs.export.household_reports import (
     ASSET_HEADERS,
     ASSETS_NOTE,
+    CROSS_REGION_HEADERS,
     MEMBER_HEADERS,
     RESULT_HEADERS,
     Reports,
+    cross_region_rows,
     division_names,
     member_rows,
 )
@@ -557,6 +559,9 @@ def check(h: Home, app: Application, rules: RuleSet) -> Checked:
             [hid],
         )
         assets = _frame(con, "select * from means_assets where household_id = ?", [hid])
+        elsewhere = _frame(
+            con, "select * from means_cross_region where household_id = ? order by name", [hid]
+        )
     finally:
         con.close()
     row = household.row(0, named=True)
@@ -564,7 +569,7 @@ def check(h: Home, app: Application, rules: RuleSet) -> Checked:
     missing = [s for s in SNAPSHOTS_READ if s not in delivered]
     result, detail, meets = _verdict(app, row, records, missing, rules.means_limits.applied_for_within)
     row["members"] = members.with_columns(id_number=mask_ids(pl.col("id_number"))).to_dicts()
-    row |= _assets(assets)
+    row |= _assets(assets) | {"cross_region": elsewhere.drop("id_number").to_dicts() or None}
     row["records"] = [
         {
             "check_id": r["check_id"],
@@ -620,6 +625,7 @@ def report(
         "assets": [ASSET_HEADERS, reports.asset_rows(checked.row)],
         "checks": [RESULT_HEADERS, reports.results(checked.row, by_check, every=True)],
         "assets_note": ASSETS_NOTE,
+        "cross_region": [CROSS_REGION_HEADERS, cross_region_rows(checked.row)],  # 待异地核对, 异地核对结果
     }
     return pdf, sections
 
@@ -956,6 +962,7 @@ def _run(
     home = h.root
     checked = check(h, app, rules)
     checked.application_id = application_id
+    asked = cross_region.asked(app, checked, now)  # members registered in another province, asked at once
     try:
         checked.report, checked.sections = report(checked, rules, fonts, division_names(h, app.month), now)
     except MissingGlyph as exc:
@@ -980,6 +987,7 @@ def _run(
             late = _read_again(h, app, rules, who, checked, settings, data, now)
             if late is None:
                 _place(staged, folder)
+                cross_region.write(home, asked)
             _append(home, late or checked.entry, now)
     finally:
         shutil.rmtree(staged, ignore_errors=True)  # a record not put in place

@@ -172,6 +172,8 @@ def _details(home: Home, month: str, area: str | None, drawn: pl.DataFrame) -> p
         *[mask_ids(pl.col(f"{kind}_detail")) for kind in ("deposit", "property", "car", "entity")],
     )
     heavy = [drawn, scored, members, assets]
+    if (elsewhere := cross_region(home, month, area, drawn)) is not None:
+        heavy.append(elsewhere)
     leads = home.read("_leads", month)
     if leads is not None:
         heavy.append(
@@ -187,6 +189,66 @@ def _details(home: Home, month: str, area: str | None, drawn: pl.DataFrame) -> p
     for frame in heavy:
         full = full.join(frame, on="household_id", how="left", suffix="_dup")
     return full
+
+
+# what another province answered or still owes of a member registered there (jobs/cross_region/
+# evidence.py, the means test's `_means_cross_region`): part of the report's rows, so of its digest
+CROSS_REGION_FIELDS = (
+    "name",
+    "registered_elsewhere",
+    "province",
+    "pending_items",
+    "overdue",
+    "reply_by",
+    "answers",
+)
+# the cross-region items shown on the asset table's rows (the others in the 异地核对 table only)
+ASSET_ITEMS = {"deposit": "存款", "property": "不动产", "car": "机动车", "entity": "市场主体"}
+
+
+def cross_region(home: Home, month: str, area: str | None, drawn: pl.DataFrame) -> pl.DataFrame | None:
+    """The drawn households' members registered elsewhere, asked about or answered for (a list of
+    CROSS_REGION_FIELDS structs per household, answers' ID numbers masked); None for a build
+    made before issue 35."""
+    found = home.scan("_means_cross_region", month, area)
+    if found is None:
+        return None
+    rows = found.filter(pl.col("household_id").is_in(drawn["household_id"].implode())).collect()
+    answers = pl.col("answers").list.eval(
+        pl.element().struct.with_fields(pl.field("text").pipe(mask_ids), pl.field("detail").pipe(mask_ids))
+    )
+    return (
+        rows.with_columns(answers=answers)
+        .sort("household_id", "name", "id_number")
+        .group_by("household_id", maintain_order=True)
+        .agg(cross_region=pl.struct(*CROSS_REGION_FIELDS))
+    )
+
+
+def pending_of(row: dict, item: str) -> list[str]:
+    """Who in the household waits for another province's answer on `item`: "<name>（<province>）"."""
+    return [
+        f"{m['name']}（{m['province']}）"
+        for m in row.get("cross_region") or []
+        if item in (m["pending_items"] or [])
+    ]
+
+
+def cross_region_rows(row: dict) -> list[list[str]]:
+    """The 异地核对 table: each item asked of another province about a member, 待异地核对 while it
+    waits (never "未见登记"), else 异地核对结果 with the answer and its row; and each member
+    registered in another prefecture of the province (跨市)."""
+    out = []
+    for m in row.get("cross_region") or []:
+        where = "省内其他市（跨市）" if m["registered_elsewhere"] == "跨市" else (m["province"] or "外省")
+        waiting = "逾期未回复" if m["overdue"] else f"回复期限{m['reply_by']}"
+        for item in m["pending_items"] or []:
+            out.append([m["name"], where, item, f"待异地核对（{waiting}）", "—"])
+        for a in m["answers"] or []:
+            out.append([m["name"], a["province"], a["item"], a["text"], a["ref"]])
+        if m["registered_elsewhere"] == "跨市" and not (m["pending_items"] or m["answers"]):
+            out.append([m["name"], where, "—", "本省各部门数据已核对，相关财产标注“跨市”", "—"])
+    return out
 
 
 def _yuan(value: float | None) -> str:
@@ -212,6 +274,11 @@ MEMBER_HEADERS = [
 ]
 ASSET_HEADERS = ["报送部门", "项目", "登记情况", "核对标准", "数据来源"]
 ASSETS_NOTE = "房产、市场主体登记只是核实线索，不是认定结论，须入户核实后处理。"
+CROSS_REGION_HEADERS = ["成员", "户籍地", "核对项目", "核对情况", "数据来源"]
+CROSS_REGION_NOTE = (
+    "户籍在外省的成员，其外省登记由户籍地省份核对后回复（异地核对）；尚未回复的项目为“待异地核对”，"
+    "不是“未见登记”。户籍在省内其他市的成员，其财产已在本省数据中核对，标注“跨市”。"
+)
 RESULT_HEADERS = ["核对项目", "处理方向", "结果", "说明"]
 
 
@@ -340,6 +407,10 @@ class Reports:
             f.paragraph(text, bold=bold, size=9.5 if bold else 8.5)
         f.heading("三、家庭财产（各部门报送）")
         f.table(ASSET_HEADERS, self.asset_rows(row), [1.6, 1.2, 4.2, 3.2, 2.6], size=7.5)
+        if elsewhere := cross_region_rows(row):
+            f.paragraph("异地核对（户籍在外地的成员）：", bold=True, size=9)
+            f.table(CROSS_REGION_HEADERS, elsewhere, [1.4, 2.0, 1.2, 5.4, 2.6], size=7.5)
+            f.paragraph(CROSS_REGION_NOTE, size=8)
         f.paragraph(ASSETS_NOTE, size=8)
         f.heading("四、核对结果")
         f.table(
@@ -459,8 +530,11 @@ class Reports:
                 _refs(row["entity_refs"]).strip("（）"),
             ],
         ]
-        for r in rows:
+        for r, kind in zip(rows, ASSET_ITEMS.values(), strict=True):
             r[4] = r[4].removeprefix("来源：") or "—"
+            if waiting := pending_of(row, kind):  # never "未见登记" while another province owes its answer
+                found = r[2] if not r[2].startswith("未见") else "本省" + r[2]
+                r[2] = f"{found}；待异地核对：{'、'.join(waiting)}"
         return rows
 
     def results(self, row: dict, records: dict[str, dict], every: bool = False) -> list[list[str]]:

@@ -29,6 +29,7 @@ from typing import NamedTuple
 import polars as pl
 
 from jobs.cases.lifecycle import STATES
+from jobs.cross_region.evidence import pending_by_household
 from jobs.export import drawing, overview, portraits
 from jobs.export.household_reports import (
     REPORT_DIR,
@@ -75,6 +76,8 @@ LEAD_COLUMNS = {
     "warned_by": "预警来源",  # why the colour and the index may disagree (household_reports.warned_by)
     "top_factors": "主要致困因素",
     "reasons": "预警原因",
+    # items a member's household registration province still owes an answer on (issue 35)
+    "cross_region": "异地核对",
     "recommended_action": "建议措施",
 }
 DOUBTFUL_COLUMNS = {
@@ -88,6 +91,7 @@ DOUBTFUL_COLUMNS = {
     "check": "核对项目",
     "direction": "处理方向",
     "evidence": "疑点说明",
+    "cross_region": "异地核对",  # 待异地核对（<items>）: not yet known, not "nothing registered"
     "sources": "数据来源（月份/文件:行）",
 }
 SAMPLE_COLUMNS = {
@@ -129,6 +133,7 @@ TRACE = {
         "means_members",
         "means_households",
         "means_assets",
+        "means_cross_region",
     ],
     SUMMARY_FILE: ["v_doubtful_records", "v_recheck_sample", "v_leads"],
     portraits.PORTRAIT_DIR: ["v_cases", "v_household_month"],
@@ -254,7 +259,8 @@ def read_listed(h: Home, month: str, area: str) -> pl.DataFrame:
     cases = h.scan("_cases", month).filter(
         pl.col("sheet").is_not_null() & pl.col("township_code").str.starts_with(area)
     )
-    return listed_cases(cases.collect(), heads(roster), household_month)
+    elsewhere = pending_by_household(h.read("_means_cross_region", month, area=area))
+    return listed_cases(cases.collect(), heads(roster), household_month, elsewhere)
 
 
 def area_jobs(
@@ -348,17 +354,24 @@ HOUSEHOLD_COLUMNS = [
 
 
 def listed_cases(
-    cases: pl.DataFrame, heads: pl.DataFrame, household_month: pl.DataFrame | None
+    cases: pl.DataFrame,
+    heads: pl.DataFrame,
+    household_month: pl.DataFrame | None,
+    elsewhere: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The listed cases with their households' heads and household-month columns, ids for every
-    list and the state as staff read it."""
+    list and the state as staff read it; `elsewhere`: the households' 异地核对 text
+    (jobs/cross_region/evidence.py pending_by_household)."""
     if household_month is None:  # no household on the roster: only cases carried on
         household_month = pl.DataFrame(
             schema=dict.fromkeys(HOUSEHOLD_COLUMNS, pl.String) | {"hardship_score": pl.Float64}
         )
+    if elsewhere is None:
+        elsewhere = pending_by_household(None)
     return (
         cases.join(heads, on="household_id", how="left")
         .join(household_month, on="household_id", how="left")
+        .join(elsewhere, on="household_id", how="left")
         .with_columns(record_id="case_id", lead_id="case_id", state_label=state_label())
     )
 

@@ -31,6 +31,7 @@ import polars as pl
 from jobs.assess.households import window
 from jobs.assess.leads import visit_by
 from jobs.cases.lifecycle import History
+from jobs.cross_region import evidence
 from jobs.publish import warehouse
 from safetynet.errors import RulesError
 from safetynet.lake import SHARED, WHOLE, Home, replace_dir, write_parquet
@@ -55,6 +56,10 @@ DOUBTFUL_SCHEMA = {
     "source_refs": pl.List(pl.String),
     "issued": pl.Boolean,  # false: the same finding was visited within closed_cover_months
 }
+# evidence from another province's answer; about a member registered in another prefecture of the
+# province (jobs/cross_region/evidence.py flags): the means test's records carry them too
+CROSS_FLAGS = {"cross_province": pl.Boolean, "cross_city": pl.Boolean}
+MODELS = ("means_members", "means_households", "means_assets", "means_cross_region")
 
 
 def checks() -> list[Path]:
@@ -119,6 +124,7 @@ def connect(
     }
     for name, value in variables.items():
         con.execute(f"set variable {name} = ?", [value])
+    evidence.prepare(con, home, month, evidence.evidence_months(month))
     if models:
         build_models(con)
     return con
@@ -146,16 +152,18 @@ def build_models(con: duckdb.DuckDBPyConnection, quiet: bool = False) -> None:
 
 def run_checks(con: duckdb.DuckDBPyConnection, paths: list[Path] | None = None) -> pl.DataFrame:
     frames = []
+    refs = None
     for path in checks() if paths is None else paths:
         with timed(f"check {path.stem}") as info:
             frame = pl.from_arrow(con.sql(path.read_text(encoding="utf-8")).to_arrow_table())
             info["records"] = frame.height
+        refs = evidence.marked_refs(con) if refs is None else refs
         frames.append(
-            frame.with_columns(record_id=pl.lit(None, pl.String), issued=pl.lit(True)).select(
-                [pl.col(c).cast(t) for c, t in DOUBTFUL_SCHEMA.items()]
-            )
+            evidence.flags(frame, refs)
+            .with_columns(record_id=pl.lit(None, pl.String), issued=pl.lit(True))
+            .select([pl.col(c).cast(t) for c, t in (DOUBTFUL_SCHEMA | CROSS_FLAGS).items()])
         )
-    return pl.concat(frames) if frames else pl.DataFrame(schema=DOUBTFUL_SCHEMA)
+    return pl.concat(frames) if frames else pl.DataFrame(schema=DOUBTFUL_SCHEMA | CROSS_FLAGS)
 
 
 def record_ids(
@@ -282,9 +290,10 @@ def means_test(
         con.sql((MEANS_DIR / "unchecked.sql").read_text(encoding="utf-8")).to_arrow_table()
     )
     sample = draw_recheck(con, h, month, rules)
-    # The income computation and the assets behind every check, kept for reports and auditors.
-    for model in ("means_members", "means_households", "means_assets"):
-        keys = "household_id, id_number" if model == "means_members" else "household_id"
+    # The income computation, the assets behind every check and what other provinces answered or
+    # still owe (待异地核对), kept for reports, lists and auditors.
+    for model in MODELS:
+        keys = "household_id" if model in ("means_households", "means_assets") else "household_id, id_number"
         frame = pl.from_arrow(con.sql(f"select * from {model} order by {keys}").to_arrow_table())
         write_parquet(frame, h.partition(f"_{model}", month) / name)
         del frame

@@ -31,7 +31,7 @@ DUCKDB_TYPES = {"date": "date", "amount": "decimal(16, 2)", "int": "integer"}
 # as no rows (the view unions it by name with its typed columns)
 PLACEHOLDER = re.compile(r"\{lake(\?)?:([\w*./]+)\}")
 NO_ROWS = "(select 0 as _no_rows where false)"
-DERIVED = ("_household_month", "_means_members", "_means_households", "_means_assets")
+DERIVED = ("_household_month", "_means_members", "_means_households", "_means_assets", "_means_cross_region")
 VIEW_NAMES = {"_household_month": "lake_household_month"}
 CATALOG_TABLE = (
     "create or replace table _catalog (month varchar, build varchar, previous varchar, "
@@ -42,6 +42,7 @@ ORDER = {
     "_means_members": "month, household_id, id_number",
     "_means_households": "month, household_id",
     "_means_assets": "month, household_id",
+    "_means_cross_region": "month, household_id, id_number",
 }
 
 

@@ -3,10 +3,13 @@
 -- `month/file:row` of the delivered rows used as evidence (files kept in lake/_raw). record_id stays the
 -- same from month to month while the record stands; the township returns it in `outcomes`. queued: an
 -- issued record its township had no capacity for this month (v_cases state queued, jobs/cases/capacity.py):
--- not on the list, waiting at queue_rank.
+-- not on the list, waiting at queue_rank. cross_province: evidence from another province's answer (异地核对结果);
+-- cross_city: evidence about a member registered in another prefecture of the province (跨市).
 create or replace view v_doubtful_records as
 with doubtful as (
     select * from {lake:_doubtful/*.parquet}
+    union all by name  -- months built before issue 35 have no cross-region flags
+    select cast(null as boolean) as cross_province, cast(null as boolean) as cross_city where false
 ),
 
 queue as (
@@ -29,6 +32,8 @@ final as (
         doubtful.direction,
         doubtful.evidence,
         doubtful.source_refs,
+        coalesce(doubtful.cross_province, false) as cross_province,
+        coalesce(doubtful.cross_city, false) as cross_city,
         doubtful.issued,
         doubtful.issued_on,
         doubtful.visit_by,

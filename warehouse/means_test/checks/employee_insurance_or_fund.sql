@@ -1,9 +1,10 @@
 -- check employee_insurance_or_fund: one row per recipient household with a member paying employee
 -- social insurance (城镇职工) or housing-fund deposits: evidence of a formal job and wage. A base at
 -- or below the minimum (缴费基数下限, e.g. self-paid flexible employment) is listed, said to be no
--- evidence of a wage (it is not counted as income either: 01_means_members.sql).
+-- evidence of a wage (it is not counted as income either: 01_means_members.sql). A member registered in
+-- another prefecture of the province is marked （跨市）.
 with evidence_rows as (
-    select household_id, id_number, name,
+    select household_id, id_number, name || elsewhere_mark(registered_elsewhere) as name,
            contribution_base, minimum_base, at_minimum_base, housing_fund_deposit, housing_fund_wage, source_refs
     from means_members
     where counted and (contribution_base is not null or housing_fund_deposit is not null)

@@ -1,5 +1,6 @@
 -- check income_above_standard: one row per recipient household whose per-capita monthly income
--- (counted members only) is above the dibao standard of its place and date.
+-- (counted members only) is above the dibao standard of its place and date. A member registered in
+-- another prefecture of the province is marked （跨市）.
 with flagged as (
     select * from means_households
     where recipient and dibao_standard is not null and per_capita_income > dibao_standard
@@ -7,7 +8,7 @@ with flagged as (
 
 evidence as (
     select household_id, flatten(list(source_refs order by id_number)) as source_refs,
-           string_agg(format('{}（{}）月收入{}元', name, relation, round(income, 2)), '；' order by income desc, id_number) as detail
+           string_agg(format('{}（{}）{}月收入{}元', name, relation, elsewhere_mark(registered_elsewhere), round(income, 2)), '；' order by income desc, id_number) as detail
     from means_members
     where counted and household_id in (select household_id from flagged)
     group by household_id

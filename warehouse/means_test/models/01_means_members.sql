@@ -7,6 +7,10 @@
 -- Help from the state (低保金, 医疗救助, 教育资助) is not counted. A member who died or was declared missing by the month's end is not counted;
 -- `death_delivered` and `missing_delivered` are the months the deaths and missing-persons deliveries
 -- first reported it (a death is acted on when it is known).
+-- `registered_elsewhere`: 跨省 when the member's household registration (hukou_division_code) lies in
+-- another province than where the household lives (the first two digits of its division code: the
+-- monitoring province, as every roster code is a division in force), 跨市 in another prefecture
+-- (first four digits) of the province, else null (CONTRACT.md, "Cross-region checks").
 create or replace temp table means_members as
 with roster as (
     select * from lake_roster where month = getvariable('month')
@@ -85,6 +89,10 @@ final as (
         members.relation,
         members.category,
         members.division_code,
+        members.hukou_division_code,
+        case when substr(members.hukou_division_code, 1, 2) <> substr(members.division_code, 1, 2) then '跨省'
+             when substr(members.hukou_division_code, 1, 4) <> substr(members.division_code, 1, 4) then '跨市'
+        end as registered_elsewhere,
         coalesce(members.monthly_benefit, 0) as monthly_benefit,
         coalesce(members.declared_monthly_income, 0) as declared_income,
         wages.monthly_wage as employment_wage,
