@@ -10,6 +10,7 @@
         _xr_requests/data.parquet       the cross-region ledger (jobs/cross_region/ledger.py)
         exports/_cross_region/outgoing/ the month's requests to other provinces (the data team's)
         exports/<county>/<township>/   the township files
+        exports/_decisions/decisions.csv   the month's assistance decisions (jobs/decisions/)
         report/validation.html         the data team's validation report
         manifest.json                  the run manifest (inputs, versions, rows per stage, content id)
     <home>/lake/_runs/<run id>.json    the run log: Airflow's run id, clock times, status, attempts

@@ -21,6 +21,9 @@ in two households) and the cases, and writes
                                     issued, urgent beyond capacity and queued (jobs/cases/capacity.py)
     <build>/_xr_incoming/, _xr_given/ and exports/_cross_region/answers/
                                     other provinces' requests answered (jobs/cross_region/answering.py)
+    <build>/_decisions/, _decision_states/, exports/_decisions/decisions.csv
+                                    the assistance decisions approved in the month and every
+                                    decision's state on its roster (jobs/decisions/)
 
 All carry `rule_version`. The rule set is loaded (and checked) before anything is computed, so a
 month is never scored with half a rule set. `assess` runs both steps in one process.
@@ -38,6 +41,7 @@ from jobs.assess.score import score
 from jobs.cases import capacity
 from jobs.cases import lifecycle as cases
 from jobs.cross_region import answering
+from jobs.decisions import month as decisions
 from jobs.ingest import areas
 from jobs.means_test.checks import across_prefectures, match_checks, means_test
 from safetynet.builds import open_build
@@ -170,6 +174,8 @@ def assess_month(month: str, home: str, run_id: str) -> dict:
     )
     with timed("requests from other provinces answered") as info:
         info.update(answering.answer_month(h, month))
+    with timed("assistance decisions") as info:
+        info.update(decisions.decide(h, month))
     return {
         "month": month,
         "households": hardship.height,
