@@ -635,6 +635,51 @@ class PopulationFile(Strict):
         return self
 
 
+# --- assistance decisions ---------------------------------------------------------------------------
+
+# The kinds of decision a township proposes (CONTRACT.md "Assistance decisions"), in the portal's order
+DECISION_KINDS = ("纳入低保", "纳入特困", "纳入低保边缘", "临时救助", "单人保", "调整金额", "退出")
+# How a kind's amount is prefilled (rules/decisions/decisions.yaml explains each)
+AMOUNT_RULES = ("dibao", "single", "tekun", "none", "one_off")
+# A decision's category: a roster category, "current" (the household's own), or none
+DECISION_CATEGORIES = ("低保", "特困", "低保边缘", "current")
+
+
+class KindModel(Strict):
+    category: Literal[DECISION_CATEGORIES] | None  # type: ignore[valid-type]
+    members: Literal["household", "one"]
+    amount: Literal[AMOUNT_RULES]  # type: ignore[valid-type]
+    confirmed_by: Literal["roster", "approval"]
+    self_approval: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KindModel:
+        if self.self_approval and self.amount != "one_off":
+            raise problem("applies only to a one-off amount (先行救助)", "self_approval")
+        if self.confirmed_by == "approval" and (self.category is not None or self.amount != "one_off"):
+            raise problem("approval confirms only a one-off payment with no category", "confirmed_by")
+        if self.members == "one" and self.amount not in ("single", "none"):
+            raise problem("one member's amount must be single or none", "amount")
+        return self
+
+
+def _every_kind_once(kinds: dict[str, KindModel]) -> dict[str, KindModel]:
+    if sorted(kinds) != sorted(DECISION_KINDS):
+        found = "、".join(kinds)
+        raise problem(f"must give each kind {'、'.join(DECISION_KINDS)} once and no other, not {found}")
+    return {kind: kinds[kind] for kind in DECISION_KINDS}
+
+
+class DecisionsFile(Strict):
+    description: str
+    reference: str
+    kinds: Dated[Annotated[dict[str, KindModel], AfterValidator(_every_kind_once)]]
+    tekun_factor: Dated[Annotated[float, Field(ge=1)]]
+    self_approval_limit: Dated[Annotated[float, Field(ge=0)]]
+    confirm_within_months: Dated[Annotated[int, Field(ge=1)]]
+    urgent_help_hours: Dated[Annotated[int, Field(ge=1)]]
+
+
 # --- settings that never change a result ------------------------------------------------------------
 
 

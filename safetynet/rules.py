@@ -798,6 +798,74 @@ _SCHEDULE_FILE = create_model(
 )
 
 
+# --- assistance decisions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecisionKind:
+    """One kind of decision (rules/decisions/decisions.yaml `kinds`)."""
+
+    name: str
+    category: str | None  # 低保 | 特困 | 低保边缘 | "current" (the household's own) | None
+    members: str  # "household" | "one" (单人保: one member)
+    amount: str  # how the amount is prefilled: dibao | single | tekun | none | one_off
+    confirmed_by: str  # "roster" (a later roster shows it) | "approval" (a one-off payment)
+    self_approval: bool  # a township may approve it itself up to `self_approval_limit` (先行救助)
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """Assistance decisions (rules/decisions/decisions.yaml): the kinds, how their amounts are
+    prefilled, who approves, and how long the roster has to show a decision."""
+
+    kinds: dict[str, DecisionKind]
+    tekun_factor: float  # 特困 basic living: this x the dibao standard
+    self_approval_limit: float  # yuan: a township approves 先行救助 up to this itself
+    confirm_within_months: int  # months from effective_from before a decision is 未落实
+    urgent_help_hours: int  # an urgent case on a recipient counts as helped within this
+
+    def amount(
+        self,
+        kind: str,
+        per_capita_income: float | None,
+        standard: float,
+        members: int,
+        member_income: float | None = None,
+    ) -> tuple[float | None, float | None]:
+        """(monthly, one-off) prefill in yuan; None where the kind has none or the office enters it."""
+        rule = self.kinds[kind].amount
+        if rule == "dibao":
+            return round(max(0.0, float(standard) - (per_capita_income or 0.0)) * members, 2), None
+        if rule == "single":
+            if member_income is None:
+                raise ValueError("单人保 needs the member's own income (member_income)")
+            return round(max(0.0, float(standard) - member_income), 2), None
+        if rule == "tekun":
+            return round(float(standard) * self.tekun_factor * members, 2), None
+        return None, None  # none: no monthly amount; one_off: entered by the office
+
+    def approver(self, kind: str, one_off_amount: float | None = None) -> str:
+        """ "township" when the township may approve it itself (先行救助 within the limit), else "county"."""
+        spec = self.kinds[kind]
+        if spec.self_approval and one_off_amount is not None and one_off_amount <= self.self_approval_limit:
+            return "township"
+        return "county"
+
+
+def load_decisions(month: str | None = None, root: Path = RULES_DIR) -> Decisions:
+    """The decision rules in force in `month` (with none, the latest values)."""
+    path = root / "decisions" / "decisions.yaml"
+    m = _load(schema.DecisionsFile, path, root, _first_day(month))
+    kinds = {name: DecisionKind(name, **spec.model_dump()) for name, spec in m.kinds.items()}
+    return Decisions(
+        kinds=kinds,
+        tekun_factor=float(m.tekun_factor),
+        self_approval_limit=float(m.self_approval_limit),
+        confirm_within_months=m.confirm_within_months,
+        urgent_help_hours=m.urgent_help_hours,
+    )
+
+
 # --- the whole rule set ---------------------------------------------------------------------------
 
 
