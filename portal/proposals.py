@@ -18,13 +18,15 @@ import polars as pl
 from jobs.ingest.areas import prefecture_of
 from portal.casework import township_cases
 from safetynet.lake import Home
-from safetynet.rules import load_decisions
+from safetynet.rules import DecisionKind, load_decisions
 
 # the case outcomes that ask for assistance: the kind a proposal starts from (any visited case
 # may be proposed for; the others start from 调整金额 or 退出 as the office chooses)
 FROM_OUTCOME = ("纳入低保", "纳入特困", "纳入低保边缘", "临时救助")
 MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 REASON_MAX = 500
+# how the rules prefill a kind's amount (rules/decisions/decisions.yaml) -> what the form asks for
+MONTHLY = {"dibao": "monthly", "single": "monthly", "tekun": "monthly", "one_off": "one_off", "none": None}
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Kind:
     keeps_category: bool  # 调整金额: the household's current category
     one_member: bool  # 单人保: exactly one member
     amount: str | None  # "monthly", "one_off" or None (no amount)
+    self_approval: bool = False  # 先行救助: the township may approve it up to the rules' limit
 
 
 def verified_case(
@@ -252,7 +255,7 @@ def check(
         errors.append("请填写理由（核查情况和申请的依据）。")
     elif len(reason) > REASON_MAX:
         errors.append(f"理由请不要超过 {REASON_MAX} 字（现在 {len(reason)} 字）。")
-    if entered.self_approve and (role != "township" or kind.amount != "one_off" or (one_off or 0) > limit):
+    if entered.self_approve and (role != "township" or not kind.self_approval or (one_off or 0) > limit):
         errors.append(f"先行救助只限乡镇直接批准临时救助，金额不超过 {limit:g} 元；请取消勾选，报县级审批。")
     if errors:
         return None, errors
@@ -278,11 +281,12 @@ def kinds_of(decisions) -> dict[str, Kind]:
     return {name: _kind(name, spec) for name, spec in decisions.kinds.items()}
 
 
-def _kind(name: str, spec) -> Kind:
+def _kind(name: str, spec: DecisionKind) -> Kind:
     return Kind(
         name=name,
-        category=spec.category,
-        keeps_category=spec.keeps_category,
-        one_member=spec.covers == "member",
-        amount=spec.amount,
+        category=None if spec.category == "current" else spec.category,
+        keeps_category=spec.category == "current",
+        one_member=spec.members == "one",
+        amount=MONTHLY.get(spec.amount),
+        self_approval=spec.self_approval,
     )

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from safetynet.errors import SafetynetError
-from safetynet.pdf import Document, FontChain, Flow
+from safetynet.pdf import Document, Flow, FontChain
 
 CACHE = Path("cache") / "approval_forms"
 EVENTS = {"proposed": "乡镇提出", "returned": "县级退回", "approved": "批准"}
@@ -39,6 +39,10 @@ def _yuan(value: float | None) -> str:
 
 def _when(at: str) -> str:
     return at[:16].replace("T", " ")
+
+
+def _who(step: dict) -> str:
+    return f"{step['account']}（{ROLES.get(step['role'], step['role'])}）"
 
 
 def digest(steps: list[dict]) -> str:
@@ -76,19 +80,15 @@ def draw(steps: list[dict], names: dict[str, str], fonts: FontChain) -> bytes:
     flow.title("社会救助审批表")
     flow.table(["项目", "内容"], decision_rows(approved, names), [1, 3], size=9.5)
     flow.heading("办理经过")
-    flow.table(
-        ["时间", "事项", "版本", "账户", "说明"],
-        [
-            [_when(s["at"]), EVENTS[s["event"]], str(s["version"]), f"{s['account']}（{ROLES.get(s['role'], s['role'])}）", s["reason"] or ""]
-            for s in steps
-        ],
-        [2.2, 1.4, 0.8, 2.4, 5],
-    )
+    rows = [
+        [_when(s["at"]), EVENTS[s["event"]], str(s["version"]), _who(s), s["reason"] or ""] for s in steps
+    ]
+    flow.table(["时间", "事项", "版本", "账户", "说明"], rows, [2.2, 1.4, 0.8, 2.4, 5])
     flow.heading("审批意见")
-    approver = f"{approved['account']}（{ROLES.get(approved['role'], approved['role'])}）"
-    flow.paragraph(f"经审核，同意{approved['kind']}。批准人：{approver}　批准时间：{_when(approved['at'])}")
+    when = _when(approved["at"])
+    flow.paragraph(f"经审核，同意{approved['kind']}。批准人：{_who(approved)}　批准时间：{when}")
     flow.space(24)
-    flow.paragraph("经办人（签字）：＿＿＿＿＿＿　　审核人（签字）：＿＿＿＿＿＿　　（盖章）　　年　　月　　日")
+    flow.paragraph("经办人（签字）：＿＿＿＿＿＿　　审核人（签字）：＿＿＿＿＿＿　　（盖章）　　年　月　日")
     flow.finish()
     return doc.render()
 
