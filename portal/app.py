@@ -106,14 +106,21 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     return page(request, "error.html", None, status=exc.status_code, message=message)
 
 
+def clock():
+    """The portal's date: today's, or the one a test set (`SAFETYNET_PORTAL_TODAY`)."""
+    fixed = settings().portal_today
+    return (lambda: fixed) if fixed else dt.date.today
+
+
 def create_app(
     home: Path,
     landing: Path | None = None,
     settings: PortalSettings | None = None,
     https_only: bool = False,
-    today=dt.date.today,
+    today=None,
 ) -> FastAPI:
     home = home.resolve()
+    today = today or clock()
     settings = settings or load_portal()
     audit.folder(home).mkdir(parents=True, exist_ok=True)
     app = FastAPI(title="safetynet portal", docs_url=None, redoc_url=None, openapi_url=None)

@@ -23,6 +23,9 @@ from safetynet.rules import DecisionKind, load_decisions
 # the case outcomes that ask for assistance: the kind a proposal starts from (any visited case
 # may be proposed for; the others start from 调整金额 or 退出 as the office chooses)
 FROM_OUTCOME = ("纳入低保", "纳入特困", "纳入低保边缘", "临时救助")
+# 残疾等级: grades 1 and 2 are severe (重度残疾, GB/T 26341-2010 残疾人残疾分类和分级)
+GRADES = {1: "一级", 2: "二级", 3: "三级", 4: "四级", None: ""}
+SEVERE_GRADE = 2
 MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 REASON_MAX = 500
 # how the rules prefill a kind's amount (rules/decisions/decisions.yaml) -> what the form asks for
@@ -38,6 +41,8 @@ class Member:
     relation: str | None
     health_status: str | None
     labour_capacity: str | None
+    disability: str | None  # as the disabled persons' federation registers it: 肢体二级残疾
+    severe: bool  # 重度残疾: grade 1 or 2
     income: float | None
     counted: bool
 
@@ -109,6 +114,8 @@ def _household(home: Home, month: str, area: str, row: dict) -> Household:
         .sort(pl.col("relation") != "户主", "name", "id_number")
         .collect()
     )
+    grades = disability(home, month, area, found["id_number"])
+    found = found.join(grades, on="id_number", how="left")
     return Household(
         month=month,
         household_id=hid,
@@ -127,11 +134,27 @@ def _household(home: Home, month: str, area: str, row: dict) -> Household:
                 relation=m["relation"],
                 health_status=m["health_status"],
                 labour_capacity=m["labour_capacity"],
+                disability=f"{m['disability_type']}{GRADES[m['grade']]}残疾" if m["grade"] else None,
+                severe=bool(m["grade"] and m["grade"] <= SEVERE_GRADE),
                 income=m["income"],
                 counted=bool(m["counted"]),
             )
             for i, m in enumerate(found.to_dicts(), start=1)
         ),
+    )
+
+
+def disability(home: Home, month: str, area: str, ids: pl.Series) -> pl.DataFrame:
+    """The members' disability registrations in the month (type and grade), if any."""
+    found = home.scan("disability", month, area=area)
+    if found is None:
+        return pl.DataFrame(schema={"id_number": pl.String, "disability_type": pl.String, "grade": pl.Int64})
+    return (
+        found.filter(pl.col("id_number").is_in(ids.implode()))
+        .sort("grade")
+        .group_by("id_number")
+        .agg(pl.col("disability_type").first(), pl.col("grade").first().cast(pl.Int64))
+        .collect()
     )
 
 
@@ -161,9 +184,10 @@ class Entered:
 
 def default_members(h: Household, kind: Kind, member: str = "") -> tuple[str, ...]:
     """The members a new proposal covers: the one asked for (?member=) or, for 单人保, the first
-    disabled member; otherwise every member the means test counts."""
+    severely disabled member (else the first disabled); otherwise every member the means test counts."""
     if kind.one_member:
-        chosen = h.member(member) or next((m for m in h.members if m.health_status == "残疾"), None)
+        disabled = [m for m in h.members if m.severe] + [m for m in h.members if m.health_status == "残疾"]
+        chosen = h.member(member) or next(iter(disabled), None)
         return (chosen.key,) if chosen else ()
     return tuple(m.key for m in h.members if m.counted)
 

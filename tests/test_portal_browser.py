@@ -28,6 +28,31 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "browser pass 1"
 
 
+def serve(home: Path, land: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`safetynet serve --workers 2` on a free port, once it answers: the process and its address."""
+    port = free_port()
+    server = subprocess.Popen(
+        # two processes, as a county runs it for its townships' load: a session signed by one is
+        # honoured by the other, whichever answers
+        [*CLI, "serve", "--home", str(home), "--landing", str(land), "--port", str(port), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/login", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        server.kill()
+        raise AssertionError(f"the portal did not start: {server.stdout.read()}")
+    return server, url
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,25 +96,7 @@ def portal(landing, tmp_path_factory):
             PASSWORD,
             check=True,
         )
-    port = free_port()
-    server = subprocess.Popen(
-        # two processes, as a county runs it for its townships' load: a session signed by one is
-        # honoured by the other, whichever answers
-        [*CLI, "serve", "--home", str(home), "--landing", str(land), "--port", str(port), "--workers", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(url + "/login", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        server.kill()
-        raise AssertionError(f"the portal did not start: {server.stdout.read()}")
+    server, url = serve(home, land)
     others_in_county = [f.name for f in folders if f.name[:6] == county]
     yield {
         "url": url,
@@ -274,3 +281,122 @@ def test_a_phone_shows_the_home_page_worklist_and_upload_result_without_scrollin
     assert {name: scroll <= client for name, (scroll, client) in seen.items()} == dict.fromkeys(seen, True), (
         seen
     )
+
+
+# --- issue 36: a proposal for assistance, returned once and approved ----------------------------
+
+# the portal's date for the proposals: the synthetic months' (August published, September open)
+PROPOSAL_DAY = "2026-09-20"
+
+
+@pytest.fixture(scope="module")
+def deciding(landing, tmp_path_factory):
+    """August published; a township with a listed lead whose household has a severely disabled
+    member (残联 grade 1 or 2, else one the roster says is disabled); its office and its county;
+    the portal on the synthetic months' date."""
+    import polars as pl
+
+    from portal.accounts import Accounts
+    from safetynet.lake import Home
+    from safetynet.rules import load_portal
+
+    root = tmp_path_factory.mktemp("deciding")
+    land = september_open(landing, root)
+    home = root / "home"
+    run("2026-08", str(land), str(home), "deciding-08")
+    h = Home(home)
+    roster = h.read("roster", "2026-08")
+    severe = h.read("disability", "2026-08").filter(pl.col("grade") <= 2).select("id_number", "grade")
+    members = roster.join(severe, on="id_number", how="left").with_columns(
+        severe=pl.col("grade").is_not_null(), disabled=pl.col("health_status") == "残疾"
+    )
+    leads = (
+        h.read("_issued", "2026-08")
+        .filter(pl.col("kind") == "lead")
+        .join(members.filter(pl.col("severe") | pl.col("disabled")), on="household_id")
+        .sort(pl.col("severe").not_(), "id")
+    )
+    lead = leads.row(0, named=True)
+    t = lead["township_code"]
+    accounts = Accounts(home, load_portal())
+    accounts.add("town", "township", t, PASSWORD)
+    accounts.add("county", "county", t[:6], PASSWORD)
+    server, url = serve(home, land, {"SAFETYNET_PORTAL_TODAY": PROPOSAL_DAY})
+    yield {"url": url, "home": home, "landing": land, "root": root, "mine": t, "lead": lead}
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def test_a_township_proposes_single_dibao_the_county_returns_it_once_then_approves(deciding, browser):
+    """The issue's "Must show", the portal's part: 单人保 for a severely disabled member, proposed
+    from the verified case, returned once with a reason, corrected, approved; its 审批表; the
+    decision log has each step with its account and time. No scripts, as on an old browser."""
+    url, t, lead = deciding["url"], deciding["mine"], deciding["lead"]
+    town = browser.new_context(java_script_enabled=False, accept_downloads=True).new_page()
+    sign_in(town, url, "town")
+    # the visit's outcome returned on the portal: the case is verified
+    visited = deciding["root"] / "核查结果.csv"
+    visited.write_text(f"线索编号,核查日期,核查结论\n{lead['id']},2026-09-05,纳入低保\n", encoding="utf-8")
+    town.goto(f"{url}/upload/{t}")
+    town.set_input_files("input[name=file]", str(visited))
+    town.click("form[action^='/upload'] button")
+    assert town.inner_text("#accepted") == "1"
+    # from the household's portrait to the form, then 单人保 for the disabled member
+    town.goto(f"{url}/portrait/2026-08/{t}/{lead['household_id']}")
+    town.click(f"a.propose[href='/propose/{t}/{lead['id']}']")
+    assert town.inner_text("#counted").endswith("人") and "元" in town.inner_text("#per-capita")
+    marker = "重度" if lead["severe"] else "残疾"
+    town.click(f"#members tr:has-text('{marker}') >> text=为此人申请单人保")
+    assert town.eval_on_selector("#kind", "e => e.value") == "单人保"
+    ticked = town.query_selector_all("input[name=members]:checked")
+    assert len(ticked) == 1 and ticked[0].get_attribute("type") == "radio"
+    prefilled = float(town.input_value("#amount"))
+    assert prefilled > 0 and town.input_value("#effective_from") == "2026-10"
+    town.fill("#reason", "重度残疾，无劳动能力，单独纳入低保")
+    town.click("#submit")
+    assert town.inner_text("#state") == "待审批" and town.query_selector("#approve") is None
+    pid = town.url.rsplit("/", 1)[1]
+    # the county: from its worklist, returned once with a reason
+    county = browser.new_context(java_script_enabled=False, accept_downloads=True).new_page()
+    sign_in(county, url, "county")
+    county.click("#approvals")
+    assert "待审批" in county.inner_text(f"#proposals tr:has-text('{pid}')")
+    county.click(f"a[href='/proposal/{pid}']")
+    county.click("#return")  # no reason: refused, a reason is asked for
+    assert "请填写退回原因" in county.inner_text("#error")
+    county.fill("#return-reason", "请补充残联评定的残疾等级证明")
+    county.click("#return")
+    assert county.inner_text("#state") == "已退回"
+    # the township reads why, corrects and proposes again (same id, version 2)
+    town.goto(f"{url}/proposal/{pid}")
+    assert "请补充残联评定的残疾等级证明" in town.inner_text("#returned-reason")
+    town.click("#correct")
+    assert town.eval_on_selector("#kind", "e => e.value") == "单人保"
+    town.fill("#reason", "重度残疾（残联评定），无劳动能力，单独纳入低保；已补充残疾等级证明")
+    town.click("#submit")
+    assert town.inner_text("#state") == "待审批" and "第 2 版" in town.inner_text("h2")
+    # the county approves; the 审批表 is drawn on demand
+    county.goto(f"{url}/proposal/{pid}")
+    county.click("#approve")
+    assert county.inner_text("#state") == "已批准"
+    with county.expect_download() as info:
+        county.click("#pdf")
+    assert Path(info.value.path()).read_bytes().startswith(b"%PDF")
+    town.context.close()
+    county.context.close()
+    steps = [
+        json.loads(line)
+        for path in sorted((deciding["home"] / "lake" / "_decision_log").glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    assert [(s["event"], s["version"], s["account"], s["role"]) for s in steps] == [
+        ("proposed", 1, "town", "township"),
+        ("returned", 1, "county", "county"),
+        ("proposed", 2, "town", "township"),
+        ("approved", 2, "county", "county"),
+    ]
+    assert all(s["at"].startswith(PROPOSAL_DAY + "T") and s["at"].endswith("+08:00") for s in steps)
+    assert {s["proposal_id"] for s in steps} == {pid} and steps[-1]["decision_id"] == "JD" + pid[2:]
+    assert steps[-1]["kind"] == "单人保" and steps[-1]["category"] == "低保"
+    assert steps[-1]["monthly_amount"] == prefilled and steps[-1]["effective_from"] == "2026-10"
+    deciding["decision"] = steps[-1]

@@ -192,8 +192,10 @@ def test_the_county_worklist_is_pending_first_oldest_first(tmp_path):
 
 def member(key: str, id_number: str, income: float, health: str = "健康", counted: bool = True) -> Member:
     masked = id_number[:6] + "********" + id_number[-4:]
+    relation = "户主" if key == "1" else "子女"
+    grade = "肢体一级残疾" if health == "残疾" else None
     return Member(
-        key, id_number, masked, f"成员{key}", "户主" if key == "1" else "子女", health, "无", income, counted
+        key, id_number, masked, f"成员{key}", relation, health, "无", grade, bool(grade), income, counted
     )
 
 

@@ -39,8 +39,11 @@ Decider = Annotated[Account, Depends(role_in("county", "admin"))]
 Members = Annotated[list[str], Form()]
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(decisions.CHINA)
+def _now(request: Request) -> dt.datetime:
+    """The step's time: now, on the portal's date (a test's synthetic month sets another)."""
+    now = dt.datetime.now(decisions.CHINA)
+    day = request.app.state.today()
+    return now if day == now.date() else dt.datetime.combine(day, now.time(), decisions.CHINA)
 
 
 def entered_form(
@@ -158,7 +161,7 @@ def submitted(
     }
     try:
         state = decisions.propose(
-            app.home, fields, account.username, account.role, _now(), resubmit, entered.self_approve
+            app.home, fields, account.username, account.role, _now(request), resubmit, entered.self_approve
         )
     except decisions.StepRefused:
         raise NotFound() from None
@@ -270,7 +273,13 @@ def decided(request: Request, account: Account, proposal_id: str, event: str, re
         )
     try:
         state = decisions.decide(
-            app.home, proposal_id, event, account.username, account.role, reason.strip()[:500] or None, _now()
+            app.home,
+            proposal_id,
+            event,
+            account.username,
+            account.role,
+            reason.strip()[:500] or None,
+            _now(request),
         )
     except decisions.StepRefused:
         return RedirectResponse(f"/proposal/{proposal_id}", status_code=303)
