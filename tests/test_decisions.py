@@ -6,12 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 
+import duckdb
 import polars as pl
 import pytest
 
 from jobs.decisions import confirm, decided
 from jobs.decisions import log as decision_log
+from jobs.publish import warehouse
 from safetynet.errors import RulesError
+from safetynet.lake import Home
 from safetynet.rules import load_decisions
 from safetynet.versions import RULES_DIR
 
@@ -330,3 +333,171 @@ def test_a_decision_effective_later_waits_and_its_state_says_since_when():
         ("未落实", "2026-05", "2026-05"),
         ("未落实", "2026-05", "2026-05"),
     ]
+
+
+# --- the views: v_decisions, v_assistance_funnel, v_rule_yield on a tiny world ----------------------
+
+T1, T2 = "430102001", "430102002"
+
+
+def case(
+    month, cid, state, township=T1, kind="lead", urgency="紧急", category="低保", visited=None, days=None
+):
+    return {
+        "month": month,
+        "case_id": cid,
+        "kind": kind,
+        "household_id": "H" + cid,
+        "township_code": township,
+        "county_code": township[:6],
+        "state": state,
+        "first_month": "2026-08",
+        "first_issued_on": dt.date(2026, 9, 5),
+        "urgency": urgency,
+        "category": category,
+        "visited_on": visited,
+        "days_open": days,
+        "rule_ids": ["medical_hard"],
+        "outcome": "纳入低保" if visited else None,
+    }
+
+
+TINY_CASES = {
+    "2026-08": [
+        case("2026-08", "C1", "new"),
+        case("2026-08", "C2", "new", category="特困"),
+        case("2026-08", "C3", "new", urgency="一般", category="低保边缘"),
+        case("2026-08", "C4", "new", township=T2, kind="doubtful", category="其他低收入"),
+    ],
+    "2026-09": [
+        case("2026-09", "C1", "closed", visited=dt.date(2026, 9, 6), days=1),
+        case("2026-09", "C2", "closed", category="特困", visited=dt.date(2026, 9, 10), days=5),
+        case(
+            "2026-09",
+            "C3",
+            "closed",
+            urgency="一般",
+            category="低保边缘",
+            visited=dt.date(2026, 9, 15),
+            days=10,
+        ),
+        case("2026-09", "C4", "standing", township=T2, kind="doubtful", category="其他低收入"),
+    ],
+}
+
+
+def tiny_log():
+    def p(n, event, at, **kw):
+        cid = f"C{n}"
+        base = {
+            "proposal": f"SB202609-HC{n}-01",
+            "case_id": cid,
+            "household_id": "H" + cid,
+            "township_code": T1,
+            "county_code": T1[:6],
+            "id_numbers": [f"P{n}"],
+        }
+        return step(event, at, **(base | kw))
+
+    county = {"account": "xq01", "role": "county"}
+    temp = {"kind": "临时救助", "category": None, "monthly_amount": None, "one_off_amount": 800.0}
+    tekun = {"kind": "纳入特困", "category": "特困", "effective_from": "2026-09"}
+    dibao = {"effective_from": "2026-09"}
+    return [
+        # C1: proposed the day after the list's issue, approved 42 hours after it: helped within 48 hours
+        p(1, "proposed", "2026-09-06T10:00:00+08:00", **temp),
+        p(1, "approved", "2026-09-06T18:00:00+08:00", **temp, **county),
+        # C2: approved a week after the issue: helped, not within 48 hours; not on September's roster
+        p(2, "proposed", "2026-09-10T09:00:00+08:00", **tekun),
+        p(2, "approved", "2026-09-12T09:00:00+08:00", **tekun, **county),
+        # C3: returned once, corrected, approved; on September's roster in 低保
+        p(3, "proposed", "2026-09-15T09:00:00+08:00", **dibao),
+        p(3, "returned", "2026-09-16T09:00:00+08:00", **dibao, **county, reason="金额有误"),
+        p(3, "proposed", "2026-09-17T09:00:00+08:00", version=2, **dibao),
+        p(3, "approved", "2026-09-18T09:00:00+08:00", version=2, **dibao, **county),
+    ]
+
+
+@pytest.fixture(scope="module")
+def tiny_home(tmp_path_factory):
+    from jobs.cases import lifecycle
+    from safetynet.lake import write_parquet
+
+    root = tmp_path_factory.mktemp("funnel")
+    write_log(root / "lake", {"2026-09": tiny_log()})
+    decisions = decided.approved(decision_log.read(root / "lake", "2026-09"))
+    sept_roster = roster(("HC3", "P3", "低保"), ("HC2", "P2", "低保边缘"))
+    states = confirm.states("2026-09", decisions, None, sept_roster, load_decisions(), ("低保", "特困"))
+    for month, rows in TINY_CASES.items():
+        build = root / "lake" / f"month={month}" / "build=b"
+        write_parquet(lifecycle.conform(pl.DataFrame(rows)), build / "_cases" / "data.parquet")
+    build = root / "lake" / "month=2026-09" / "build=b"
+    write_parquet(decided.of_month(decisions, "2026-09"), build / "_decisions" / "data.parquet")
+    write_parquet(states, build / "_decision_states" / "data.parquet")
+    return Home(root)
+
+
+def query(home, sql):
+    con = duckdb.connect()
+    for statement in warehouse.statements(home, catalog={m: {"build": "b"} for m in TINY_CASES}):
+        if "_runs/" not in statement:  # no run log in a hand-built lake
+            con.execute(statement)
+    return pl.from_arrow(con.sql(sql).to_arrow_table())
+
+
+def test_v_decisions_shows_every_step_with_its_account_and_time(tiny_home):
+    rows = query(
+        tiny_home,
+        "select step, account, strftime(\"at\" at time zone 'Asia/Shanghai', '%m-%d %H:%M') as at, month, source "
+        "from v_decisions where case_id = 'C3'",
+    )
+    assert rows.rows() == [
+        ("提交", "xz01", "09-15 09:00", "2026-09", "lake/_decision_log/2026-09.jsonl"),
+        ("退回", "xq01", "09-16 09:00", "2026-09", "lake/_decision_log/2026-09.jsonl"),
+        ("提交", "xz01", "09-17 09:00", "2026-09", "lake/_decision_log/2026-09.jsonl"),
+        ("批准", "xq01", "09-18 09:00", "2026-09", "lake/_decision_log/2026-09.jsonl"),
+        ("落实", None, None, "2026-09", "roster 2026-09 roster.csv:2"),
+    ]
+    one_off = query(tiny_home, "select step, source from v_decisions where case_id = 'C1' and step = '落实'")
+    assert one_off.rows() == [("落实", "lake/_decision_log/2026-09.jsonl:2")]
+
+
+def test_the_funnel_and_the_48_hour_share_on_a_tiny_world(tiny_home):
+    funnel = query(tiny_home, "select * from v_assistance_funnel where area_level = 'township' order by all")
+    sept = funnel.filter((pl.col("month") == "2026-09") & (pl.col("area_code") == T1)).row(0, named=True)
+    assert (sept["visited"], sept["proposed"], sept["approved"], sept["confirmed"], sept["unconfirmed"]) == (
+        3,
+        3,
+        3,
+        2,
+        0,
+    )  # C3's corrected proposal is not a second proposal; C1's 临时救助 is confirmed by its approval
+    assert sept["median_days_to_visit"] == 5  # 1, 5, 10
+    assert sept["median_days_visit_to_proposal"] == 0
+    assert (
+        sept["median_days_proposal_to_approval"] == 2.0
+    )  # 8 hours, 2 days, 3 days (from the first proposal)
+    assert sept["median_days_approval_to_confirmation"] == 12  # 18 September to September's roster
+    aug = {r["area_code"]: r for r in funnel.filter(pl.col("month") == "2026-08").iter_rows(named=True)}
+    assert aug[T1]["leads"] == 3 and aug[T2]["leads"] == 1
+    # urgent cases on recipients: C1 (低保) helped 42 hours after the issue, C2 (特困) after a week
+    assert (
+        aug[T1]["urgent_recipient_cases"],
+        aug[T1]["urgent_helped_in_time"],
+        aug[T1]["urgent_helped_share"],
+    ) == (2, 1, 0.5)
+    assert (aug[T2]["urgent_recipient_cases"], aug[T2]["urgent_helped_share"]) == (0, None)  # not a recipient
+
+
+def test_the_yield_per_rule_is_carried_through_to_confirmed_assistance(tiny_home):
+    y = query(
+        tiny_home,
+        "select visited, helpful, assisted, assisted_yield from v_rule_yield where month = '2026-09'",
+    )
+    # C3 confirmed by the roster, C1's one-off payment by its approval; C2 not yet on the roster
+    assert y.rows() == [(3, 3, 2, 0.6667)]
+
+
+def test_the_warehouse_reads_every_field_the_portal_logs():
+    """jobs/publish/warehouse.py keeps the log's columns apart (it may not import jobs.decisions)."""
+    assert list(warehouse.DECISION_LOG_COLUMNS) == list(decision_log.FIELDS)
