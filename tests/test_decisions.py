@@ -4,6 +4,7 @@ roster's confirmation, v_decisions and the funnel) on tiny frames, in-process.""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 
 import duckdb
@@ -501,3 +502,19 @@ def test_the_yield_per_rule_is_carried_through_to_confirmed_assistance(tiny_home
 def test_the_warehouse_reads_every_field_the_portal_logs():
     """jobs/publish/warehouse.py keeps the log's columns apart (it may not import jobs.decisions)."""
     assert list(warehouse.DECISION_LOG_COLUMNS) == list(decision_log.FIELDS)
+
+
+def test_the_county_overview_shows_the_funnel(tiny_home):
+    from jobs.export import overview
+    from safetynet.rules import load_rules
+
+    con = duckdb.connect()
+    for statement in warehouse.statements(tiny_home, catalog={m: {"build": "b"} for m in TINY_CASES}):
+        if "_runs/" not in statement:
+            con.execute(statement)
+    data = overview.gather(con, "2026-09", T1[:6], load_rules(month="2026-09"))
+    html = overview.render(data, {}, load_rules(month="2026-09"), standalone=True)
+    funnel = html[html.index('<div id="funnel">') :]
+    cells = re.findall(r'<td class="n">([^<]*)</td>', funnel[: funnel.index("</table>")])
+    assert cells == ["0", "3", "3", "3", "2", "—", "5.0", "0.0", "2.0", "12.0"]
+    assert "线索 →" in funnel and "已落实" in funnel and "48 小时内获批救助 0 条" in funnel
