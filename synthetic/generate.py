@@ -29,6 +29,7 @@ from safetynet.ids import CHECK_MAP, WEIGHTS
 from safetynet.lake import Home
 from safetynet.months import month_bounds
 from safetynet.rules import load_population
+from synthetic import decisions
 
 MONTH0 = dt.date(2024, 1, 1)  # month index 0 of the event calendar
 HORIZON = 72  # months of the event calendar (2024-01 .. 2029-12)
@@ -1176,16 +1177,22 @@ def generate(
         divs = geo.select("division_code", "name")
         writer.write("divisions", divs, 0)
     truths = []
+    returned = outcomes(month, seed, landing, home, answered)
+    changes = None
+    if home:  # the townships' decisions on them, and what the rosters show of those approved (issue 36)
+        decisions.propose(month, seed, returned, home)
+        changes = decisions.shown(month, home)
     for c, n, county in county_chunks(households, county_size):
         hh, persons = county_population(seed, c, n, county)
         sources, truth = month_deliveries(month, seed, c, hh, persons)
+        sources["roster"] = decisions.on_roster(sources["roster"], changes)
         rng = np.random.default_rng([seed, c, 10_000 + month_index(month)])
         for name, frame in sources.items():
             writer.write(name, _dirty(name, frame, rng, dirt), c)
         truths.append(truth)
         if progress:
             progress(n)
-    writer.write("outcomes", outcomes(month, seed, landing, home, answered), 0)
+    writer.write("outcomes", returned, 0)
     writer.close()
     pl.concat(truths).write_csv(truth_dir / f"{month}.csv")
     if ready:  # last, as the data team does when the month's folder is complete

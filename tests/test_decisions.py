@@ -3,11 +3,19 @@ roster's confirmation, v_decisions and the funnel) on tiny frames, in-process.""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import shutil
 
+import duckdb
+import polars as pl
 import pytest
 
+from jobs.decisions import confirm, decided
+from jobs.decisions import log as decision_log
+from jobs.publish import warehouse
 from safetynet.errors import RulesError
+from safetynet.lake import Home
 from safetynet.rules import load_decisions
 from safetynet.versions import RULES_DIR
 
@@ -96,3 +104,417 @@ def test_a_broken_decisions_file_is_refused_naming_file_key_and_problem(root, ol
         load_decisions(root=root)
     message = str(caught.value)
     assert message.startswith(f"rules/{DECISIONS}: ") and key in message and problem in message, message
+
+
+# --- the run: the log, decisions.csv, the roster's confirmation -------------------------------------
+
+HH, TOWN, COUNTY = "H0000000100", "430102001", "430102"
+
+
+def step(event, at, proposal="SB202603-H0000000100-01", version=1, account="xz01", role="township", **fields):
+    """One log line as the portal writes it (s7 interface): every field, null when not applicable."""
+    entry = {
+        "at": at,
+        "event": event,
+        "proposal_id": proposal,
+        "version": version,
+        "case_id": "XS202602-H0000000100",
+        "household_id": HH,
+        "township_code": TOWN,
+        "county_code": COUNTY,
+        "kind": "纳入低保",
+        "category": "低保",
+        "id_numbers": ["430102199001010011", "430102199201010022"],
+        "monthly_amount": 520.0,
+        "one_off_amount": None,
+        "effective_from": "2026-03",
+        "reason": "人均收入低于低保标准",
+        "account": account,
+        "role": role,
+        "decision_id": None,
+        "self_approved": False,
+    } | fields
+    if event == "approved":
+        entry["decision_id"] = "JD" + proposal[2:]
+    return decision_log.line(**entry)
+
+
+def write_log(lake, lines_by_month):
+    for month, lines in lines_by_month.items():
+        path = lake / decision_log.FOLDER / f"{month}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(lines), encoding="utf-8")
+
+
+RETURNED_THEN_APPROVED = [
+    step("proposed", "2026-03-02T09:00:00+08:00", monthly_amount=600.0),
+    step("returned", "2026-03-03T10:00:00+08:00", account="xq01", role="county", reason="收入核算有误"),
+    step("proposed", "2026-03-04T09:30:00+08:00", version=2, monthly_amount=520.0, reason="已更正收入"),
+    step("approved", "2026-03-05T15:00:00+08:00", version=2, account="xq01", role="county"),
+]
+
+
+def test_a_returned_proposal_corrected_and_approved_is_one_decision_of_the_corrected_version(tmp_path):
+    write_log(tmp_path, {"2026-03": RETURNED_THEN_APPROVED})
+    d = decided.approved(decision_log.read(tmp_path, "2026-03"))
+    assert d.height == 1
+    row = d.row(0, named=True)
+    assert row["decision_id"] == "JD202603-H0000000100-01" and row["version"] == 2
+    assert (row["monthly_amount"], row["proposed_by"], row["approved_by"]) == (520.0, "xz01", "xq01")
+    assert str(row["approved_on"]) == "2026-03-05" and row["month"] == "2026-03"
+    assert str(row["proposed_at"])[:10] == "2026-03-02"  # the first proposal: days to approval count from it
+
+
+def test_decisions_csv_has_the_contracts_columns_with_bom_and_the_same_bytes_on_rerun(tmp_path):
+    write_log(
+        tmp_path,
+        {
+            "2026-02": [
+                step("proposed", "2026-02-27T09:00:00+08:00", proposal="SB202602-H0000000100-01"),
+                step(
+                    "approved",
+                    "2026-02-28T23:59:59+08:00",
+                    proposal="SB202602-H0000000100-01",
+                    account="xq01",
+                    role="county",
+                ),
+            ],
+            # approved on 1 March China time (still February in UTC): a decision of March
+            "2026-03": [
+                *RETURNED_THEN_APPROVED,
+                step(
+                    "approved",
+                    "2026-03-01T07:00:00+08:00",
+                    proposal="SB202602-H0000000200-01",
+                    household_id="H0000000200",
+                    kind="单人保",
+                    id_numbers=["430102195001010033"],
+                    account="xq02",
+                    role="county",
+                ),
+            ],
+        },
+    )
+    made = [
+        decided.csv_bytes(
+            decided.of_month(decided.approved(decision_log.read(tmp_path, "2026-03")), "2026-03")
+        )
+        for _ in range(2)
+    ]
+    assert made[0] == made[1]
+    text = made[0].decode("utf-8")
+    assert made[0].startswith(b"\xef\xbb\xbf")
+    lines = text.removeprefix("\ufeff").splitlines()
+    assert lines[0] == (
+        "decision_id,case_id,household_id,id_numbers,kind,category,monthly_amount,"
+        "one_off_amount,effective_from,proposed_by,approved_by,approved_on"
+    )
+    assert lines[1:] == [
+        "JD202602-H0000000200-01,XS202602-H0000000100,H0000000200,430102195001010033,单人保,低保,520.00,,"
+        "2026-03,,xq02,2026-03-01",
+        "JD202603-H0000000100-01,XS202602-H0000000100,H0000000100,430102199001010011;430102199201010022,"
+        "纳入低保,低保,520.00,,2026-03,xz01,xq01,2026-03-05",
+    ]
+
+
+def test_a_broken_log_line_is_refused_naming_file_and_line(tmp_path):
+    write_log(tmp_path, {"2026-03": [RETURNED_THEN_APPROVED[0], '{"at": "2026-03-02T09:00:00+08:00"}\n']})
+    with pytest.raises(
+        decision_log.DecisionLogError, match=r"_decision_log/2026-03.jsonl, line 2: fields missing"
+    ):
+        decision_log.read(tmp_path, "2026-03")
+
+
+def decision(
+    did, kind, effective_from="2026-03", month="2026-03", household=HH, ids=("P1", "P2"), category=None
+):
+    spec = load_decisions().kinds[kind]
+    return {
+        "month": month,
+        "decision_id": did,
+        "case_id": f"C{did}",
+        "household_id": household,
+        "township_code": TOWN,
+        "county_code": COUNTY,
+        "kind": kind,
+        "category": category
+        if category is not None
+        else (spec.category if spec.category != "current" else None),
+        "id_numbers": list(ids),
+        "effective_from": effective_from,
+        "approved_on": dt.date(2026, 3, 5),
+        "log_file": f"_decision_log/{month}.jsonl",
+        "log_line": 4,
+    }
+
+
+def roster(*rows):
+    """(household, id number, category) rows of a month's roster."""
+    return pl.DataFrame(
+        [(h, p, c, "roster.csv", i + 2) for i, (h, p, c) in enumerate(rows)],
+        schema={
+            "household_id": pl.String,
+            "id_number": pl.String,
+            "category": pl.String,
+            "source_file": pl.String,
+            "source_row": pl.Int64,
+        },
+        orient="row",
+    )
+
+
+def run_states(decisions, rosters):
+    """The states month by month over `rosters` ({month: roster}), each month on the last's."""
+    frame = pl.DataFrame(decisions).with_columns(pl.col("approved_on").cast(pl.Date))
+    before, out = None, {}
+    for month, r in rosters.items():
+        before = out[month] = confirm.states(month, frame, before, r, load_decisions(), ("低保", "特困"))
+    return out
+
+
+ON_DIBAO = roster((HH, "P1", "低保"), (HH, "P2", "低保"))
+NEAR = roster((HH, "P1", "低保边缘"), (HH, "P2", "低保边缘"))
+SINGLE = roster((HH, "P1", "低保边缘"), (HH, "P2", "低保"))  # only P2 on dibao: 单人保
+OTHER = roster(("H9", "P9", "低保"))  # the household off the roster
+
+
+@pytest.mark.parametrize(
+    ("kind", "ids", "rosters", "expected"),
+    [
+        # the household in 低保 on April's roster: confirmed in April, source its first row
+        (
+            "纳入低保",
+            ("P1", "P2"),
+            {"2026-03": NEAR, "2026-04": ON_DIBAO, "2026-05": NEAR},
+            [("待落实", None, None), ("已落实", "2026-04", 2), ("已落实", "2026-04", 2)],
+        ),
+        # 单人保: the member P2 in 低保 is enough, the household stays 低保边缘
+        ("单人保", ("P2",), {"2026-03": SINGLE}, [("已落实", "2026-03", 3)]),
+        ("单人保", ("P1",), {"2026-03": SINGLE}, [("待落实", None, None)]),
+        # not shown on March's and April's rosters: 未落实 from April; shown in May: confirmed late
+        (
+            "纳入低保",
+            ("P1", "P2"),
+            {"2026-03": NEAR, "2026-04": NEAR, "2026-05": ON_DIBAO},
+            [("待落实", None, None), ("未落实", None, None), ("已落实", "2026-05", 2)],
+        ),
+        # 退出: off the roster, or in no recipient category
+        (
+            "退出",
+            ("P1", "P2"),
+            {"2026-03": ON_DIBAO, "2026-04": OTHER},
+            [("待落实", None, None), ("已落实", "2026-04", None)],
+        ),
+        ("退出", ("P1", "P2"), {"2026-03": NEAR}, [("已落实", "2026-03", 2)]),
+        # 临时救助: a one-off payment, confirmed by its approval
+        ("临时救助", ("P1", "P2"), {"2026-03": NEAR}, [("已落实", "2026-03", 4)]),
+        # 调整金额: the household still in a recipient category
+        (
+            "调整金额",
+            ("P1", "P2"),
+            {"2026-03": NEAR, "2026-04": ON_DIBAO},
+            [("待落实", None, None), ("已落实", "2026-04", 2)],
+        ),
+    ],
+)
+def test_the_roster_confirms_a_decision(kind, ids, rosters, expected):
+    out = run_states([decision("D1", kind, ids=ids)], rosters)
+    got = [out[m].select("state", "confirmed_month", "source_row").row(0) for m in rosters]
+    assert got == expected
+
+
+def test_a_decision_effective_later_waits_and_its_state_says_since_when():
+    out = run_states(
+        [decision("D1", "纳入低保", effective_from="2026-04")],
+        {"2026-03": ON_DIBAO, "2026-04": NEAR, "2026-05": NEAR, "2026-06": NEAR},
+    )
+    assert [out[m].select("state", "since", "due_month").row(0) for m in out] == [
+        ("待落实", "2026-03", "2026-05"),  # not effective yet: its roster is not looked at
+        ("待落实", "2026-03", "2026-05"),
+        ("未落实", "2026-05", "2026-05"),
+        ("未落实", "2026-05", "2026-05"),
+    ]
+
+
+# --- the views: v_decisions, v_assistance_funnel, v_rule_yield on a tiny world ----------------------
+
+T1, T2 = "430102001", "430102002"
+
+
+def case(
+    month, cid, state, township=T1, kind="lead", urgency="紧急", category="低保", visited=None, days=None
+):
+    return {
+        "month": month,
+        "case_id": cid,
+        "kind": kind,
+        "household_id": "H" + cid,
+        "township_code": township,
+        "county_code": township[:6],
+        "state": state,
+        "first_month": "2026-08",
+        "first_issued_on": dt.date(2026, 9, 5),
+        "urgency": urgency,
+        "category": category,
+        "visited_on": visited,
+        "days_open": days,
+        "rule_ids": ["medical_hard"],
+        "outcome": "纳入低保" if visited else None,
+    }
+
+
+TINY_CASES = {
+    "2026-08": [
+        case("2026-08", "C1", "new"),
+        case("2026-08", "C2", "new", category="特困"),
+        case("2026-08", "C3", "new", urgency="一般", category="低保边缘"),
+        case("2026-08", "C4", "new", township=T2, kind="doubtful", category="其他低收入"),
+    ],
+    "2026-09": [
+        case("2026-09", "C1", "closed", visited=dt.date(2026, 9, 6), days=1),
+        case("2026-09", "C2", "closed", category="特困", visited=dt.date(2026, 9, 10), days=5),
+        case(
+            "2026-09",
+            "C3",
+            "closed",
+            urgency="一般",
+            category="低保边缘",
+            visited=dt.date(2026, 9, 15),
+            days=10,
+        ),
+        case("2026-09", "C4", "standing", township=T2, kind="doubtful", category="其他低收入"),
+    ],
+}
+
+
+def tiny_log():
+    def p(n, event, at, **kw):
+        cid = f"C{n}"
+        base = {
+            "proposal": f"SB202609-HC{n}-01",
+            "case_id": cid,
+            "household_id": "H" + cid,
+            "township_code": T1,
+            "county_code": T1[:6],
+            "id_numbers": [f"P{n}"],
+        }
+        return step(event, at, **(base | kw))
+
+    county = {"account": "xq01", "role": "county"}
+    temp = {"kind": "临时救助", "category": None, "monthly_amount": None, "one_off_amount": 800.0}
+    tekun = {"kind": "纳入特困", "category": "特困", "effective_from": "2026-09"}
+    dibao = {"effective_from": "2026-09"}
+    return [
+        # C1: proposed the day after the list's issue, approved 42 hours after it: helped within 48 hours
+        p(1, "proposed", "2026-09-06T10:00:00+08:00", **temp),
+        p(1, "approved", "2026-09-06T18:00:00+08:00", **temp, **county),
+        # C2: approved a week after the issue: helped, not within 48 hours; not on September's roster
+        p(2, "proposed", "2026-09-10T09:00:00+08:00", **tekun),
+        p(2, "approved", "2026-09-12T09:00:00+08:00", **tekun, **county),
+        # C3: returned once, corrected, approved; on September's roster in 低保
+        p(3, "proposed", "2026-09-15T09:00:00+08:00", **dibao),
+        p(3, "returned", "2026-09-16T09:00:00+08:00", **dibao, **county, reason="金额有误"),
+        p(3, "proposed", "2026-09-17T09:00:00+08:00", version=2, **dibao),
+        p(3, "approved", "2026-09-18T09:00:00+08:00", version=2, **dibao, **county),
+    ]
+
+
+@pytest.fixture(scope="module")
+def tiny_home(tmp_path_factory):
+    from jobs.cases import lifecycle
+    from safetynet.lake import write_parquet
+
+    root = tmp_path_factory.mktemp("funnel")
+    write_log(root / "lake", {"2026-09": tiny_log()})
+    decisions = decided.approved(decision_log.read(root / "lake", "2026-09"))
+    sept_roster = roster(("HC3", "P3", "低保"), ("HC2", "P2", "低保边缘"))
+    states = confirm.states("2026-09", decisions, None, sept_roster, load_decisions(), ("低保", "特困"))
+    for month, rows in TINY_CASES.items():
+        build = root / "lake" / f"month={month}" / "build=b"
+        write_parquet(lifecycle.conform(pl.DataFrame(rows)), build / "_cases" / "data.parquet")
+    build = root / "lake" / "month=2026-09" / "build=b"
+    write_parquet(decided.of_month(decisions, "2026-09"), build / "_decisions" / "data.parquet")
+    write_parquet(states, build / "_decision_states" / "data.parquet")
+    return Home(root)
+
+
+def query(home, sql):
+    con = duckdb.connect()
+    for statement in warehouse.statements(home, catalog={m: {"build": "b"} for m in TINY_CASES}):
+        if "_runs/" not in statement:  # no run log in a hand-built lake
+            con.execute(statement)
+    return pl.from_arrow(con.sql(sql).to_arrow_table())
+
+
+def test_v_decisions_shows_every_step_with_its_account_and_time(tiny_home):
+    rows = query(
+        tiny_home,
+        "select step, account, strftime(\"at\" at time zone 'Asia/Shanghai', '%m-%d %H:%M') as at, month, source "
+        "from v_decisions where case_id = 'C3'",
+    )
+    assert rows.rows() == [
+        ("提交", "xz01", "09-15 09:00", "2026-09", "lake/_decision_log/2026-09.jsonl"),
+        ("退回", "xq01", "09-16 09:00", "2026-09", "lake/_decision_log/2026-09.jsonl"),
+        ("提交", "xz01", "09-17 09:00", "2026-09", "lake/_decision_log/2026-09.jsonl"),
+        ("批准", "xq01", "09-18 09:00", "2026-09", "lake/_decision_log/2026-09.jsonl"),
+        ("落实", None, None, "2026-09", "roster 2026-09 roster.csv:2"),
+    ]
+    one_off = query(tiny_home, "select step, source from v_decisions where case_id = 'C1' and step = '落实'")
+    assert one_off.rows() == [("落实", "lake/_decision_log/2026-09.jsonl:2")]
+
+
+def test_the_funnel_and_the_48_hour_share_on_a_tiny_world(tiny_home):
+    funnel = query(tiny_home, "select * from v_assistance_funnel where area_level = 'township' order by all")
+    sept = funnel.filter((pl.col("month") == "2026-09") & (pl.col("area_code") == T1)).row(0, named=True)
+    assert (sept["visited"], sept["proposed"], sept["approved"], sept["confirmed"], sept["unconfirmed"]) == (
+        3,
+        3,
+        3,
+        2,
+        0,
+    )  # C3's corrected proposal is not a second proposal; C1's 临时救助 is confirmed by its approval
+    assert sept["median_days_to_visit"] == 5  # 1, 5, 10
+    assert sept["median_days_visit_to_proposal"] == 0
+    assert (
+        sept["median_days_proposal_to_approval"] == 2.0
+    )  # 8 hours, 2 days, 3 days (from the first proposal)
+    assert sept["median_days_approval_to_confirmation"] == 12  # 18 September to September's roster
+    aug = {r["area_code"]: r for r in funnel.filter(pl.col("month") == "2026-08").iter_rows(named=True)}
+    assert aug[T1]["leads"] == 3 and aug[T2]["leads"] == 1
+    # urgent cases on recipients: C1 (低保) helped 42 hours after the issue, C2 (特困) after a week
+    assert (
+        aug[T1]["urgent_recipient_cases"],
+        aug[T1]["urgent_helped_in_time"],
+        aug[T1]["urgent_helped_share"],
+    ) == (2, 1, 0.5)
+    assert (aug[T2]["urgent_recipient_cases"], aug[T2]["urgent_helped_share"]) == (0, None)  # not a recipient
+
+
+def test_the_yield_per_rule_is_carried_through_to_confirmed_assistance(tiny_home):
+    y = query(
+        tiny_home,
+        "select visited, helpful, assisted, assisted_yield from v_rule_yield where month = '2026-09'",
+    )
+    # C3 confirmed by the roster, C1's one-off payment by its approval; C2 not yet on the roster
+    assert y.rows() == [(3, 3, 2, 0.6667)]
+
+
+def test_the_warehouse_reads_every_field_the_portal_logs():
+    """jobs/publish/warehouse.py keeps the log's columns apart (it may not import jobs.decisions)."""
+    assert list(warehouse.DECISION_LOG_COLUMNS) == list(decision_log.FIELDS)
+
+
+def test_the_county_overview_shows_the_funnel(tiny_home):
+    from jobs.export import overview
+    from safetynet.rules import load_rules
+
+    con = duckdb.connect()
+    for statement in warehouse.statements(tiny_home, catalog={m: {"build": "b"} for m in TINY_CASES}):
+        if "_runs/" not in statement:
+            con.execute(statement)
+    data = overview.gather(con, "2026-09", T1[:6], load_rules(month="2026-09"))
+    html = overview.render(data, {}, load_rules(month="2026-09"), standalone=True)
+    funnel = html[html.index('<div id="funnel">') :]
+    cells = re.findall(r'<td class="n">([^<]*)</td>', funnel[: funnel.index("</table>")])
+    assert cells == ["0", "3", "3", "3", "2", "—", "5.0", "0.0", "2.0", "12.0"]
+    assert "线索 →" in funnel and "已落实" in funnel and "48 小时内获批救助 0 条" in funnel

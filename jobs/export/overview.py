@@ -5,7 +5,8 @@ charts drawn as inline SVG (no script, nothing from outside).
 
     <home>/reports/<YYYY-MM>/overview/<county>.html   (in the build: report/overview/<county>.html)
 
-Every figure is a row of the warehouse's views (`v_kpis`, `v_rule_yield`, `v_cases`): the page shows
+Every figure is a row of the warehouse's views (`v_kpis`, `v_rule_yield`, `v_cases`, and the
+assistance funnel `v_assistance_funnel`: 线索→已核查→已申请→已批准→已落实): the page shows
 what the SQL decided. The export task writes one offline HTML file per county into the build,
 `report/overview/<county>.html`, published with the month; the portal renders the same page.
 """
@@ -22,7 +23,7 @@ from markupsafe import Markup
 
 from jobs.export.household_reports import RETIRED_RULE, rule_titles
 from safetynet.ids import mask_ids
-from safetynet.rules import RuleSet
+from safetynet.rules import RuleSet, load_decisions
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
@@ -67,6 +68,14 @@ CAPACITY_KEYS = (
     "queued_per_1000_households",
     "queue_months_max",
 )
+# the assistance funnel (v_assistance_funnel): each step's count and the median days to reach it
+FUNNEL = (
+    ("线索", "leads", None),
+    ("已核查", "visited", "median_days_to_visit"),
+    ("已申请", "proposed", "median_days_visit_to_proposal"),
+    ("已批准", "approved", "median_days_proposal_to_approval"),
+    ("已落实", "confirmed", "median_days_approval_to_confirmation"),
+)
 COLORS = {
     "listed": "#5b9bd5",
     "visited": "#70ad47",
@@ -104,6 +113,7 @@ def gather(con: duckdb.DuckDBPyConnection, month: str, area: str, rules: RuleSet
         "and starts_with(township_code, ?) order by visit_by, case_id",
         [month, area],
     ).with_columns(reasons=mask_ids(pl.col("reasons")))
+    funnel = frame(con, "select * from v_assistance_funnel where month = ? and area_code = ?", [month, area])
     queue = frame(
         con,
         "select township_code, queue_rank, case_id, kind, household_id, coalesce(level, direction) as grade, "
@@ -123,6 +133,9 @@ def gather(con: duckdb.DuckDBPyConnection, month: str, area: str, rules: RuleSet
         "escalated": escalated.to_dicts(),
         "queue": queue.to_dicts(),
         "capacity_keys": CAPACITY_KEYS,
+        "funnel": funnel.to_dicts()[0] if funnel.height else None,
+        "funnel_steps": FUNNEL,
+        "urgent_help_hours": load_decisions(month).urgent_help_hours,
     }
 
 
@@ -215,6 +228,7 @@ def write(
     for view, where in (
         ("v_kpis", "month <= ?"),
         ("v_rule_yield", "month = ?"),
+        ("v_assistance_funnel", "month = ?"),
         ("v_cases", "month = ? and (escalated_to_county or state = 'queued')"),
     ):
         con.execute(f"create temp table {view}_now as select * from {view} where {where}", [month])

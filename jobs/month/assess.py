@@ -19,6 +19,9 @@ in two households) and the cases, and writes
     <build>/_cases/data.parquet     one row per case open or closed in the month (jobs/cases/lifecycle.py)
     <build>/_capacity/data.parquet  one row per township: its visiting capacity, the households
                                     issued, urgent beyond capacity and queued (jobs/cases/capacity.py)
+    <build>/_decisions/, _decision_states/, exports/_decisions/decisions.csv
+                                    the assistance decisions approved in the month and every
+                                    decision's state on its roster (jobs/decisions/)
 
 All carry `rule_version`. The rule set is loaded (and checked) before anything is computed, so a
 month is never scored with half a rule set. `assess` runs both steps in one process.
@@ -35,6 +38,7 @@ from jobs.assess.month_window import applying, window
 from jobs.assess.score import score
 from jobs.cases import capacity
 from jobs.cases import lifecycle as cases
+from jobs.decisions import month as decisions
 from jobs.ingest import areas
 from jobs.means_test.checks import across_prefectures, match_checks, means_test
 from safetynet.builds import open_build
@@ -165,6 +169,8 @@ def assess_month(month: str, home: str, run_id: str) -> dict:
     write_parquet(
         leads.sort("township_code", "rank", "lead_id"), h.partition("_leads", month) / "data.parquet"
     )
+    with timed("assistance decisions") as info:
+        info.update(decisions.decide(h, month))
     return {
         "month": month,
         "households": hardship.height,

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from jobs.cases import lifecycle
+from jobs.decisions import log as decision_log
 from jobs.ingest import areas, report
 from jobs.ingest.deliveries import META, DeliveredFile, find_deliveries, is_history, stage_source
 from jobs.ingest.validate import QUARANTINE_SCHEMA, check
@@ -245,6 +246,7 @@ def build_id(
     previous: str | None,
     published: dict | None = None,
     applications: str | None = None,
+    decision_log: str | None = None,
 ) -> dict:
     """What a month's results are made of, and the content id that names them: the same
     deliveries, rules, suites, code and previous month give the same build, whoever runs it when.
@@ -252,7 +254,8 @@ def build_id(
     A build made of other inputs than the month's published one is a revision of it: it says so
     in the township files, so the id names the build it replaces too (`published`: the month's
     catalog entry, if any). `applications`: the digest of the application checks the month watches
-    (jobs/ingest/watched.write_watched), when there are any."""
+    (jobs/ingest/watched.write_watched), when there are any; `decision_log`: the digest of the
+    portal's decision log up to the month (jobs/decisions/log.py), when there is one."""
     made_of = {
         "month": month,
         "inputs": files,
@@ -261,6 +264,7 @@ def build_id(
         "suite_version": suite_version(),
         "code_version": code_version(),
     } | ({"applications": applications} if applications else {})
+    made_of |= {"decision_log": decision_log} if decision_log else {}
     base = hashlib.sha256(json.dumps(made_of, sort_keys=True).encode()).hexdigest()[:16]
     if published is None:
         replaces = None
@@ -288,7 +292,8 @@ def start(month: str, landing: str, home: str, run_id: str) -> dict:
     watching = staging / "watching"
     watching.mkdir(parents=True)
     watched = write_watched(h.root, month, load_population(month=month).refused_applicant_months, watching)
-    build = build_id(month, inputs(Path(landing), month), previous, h.catalog.get(month), watched)
+    logged = decision_log.digest(h.lake, month)
+    build = build_id(month, inputs(Path(landing), month), previous, h.catalog.get(month), watched, logged)
     folder = staging / f"month={month}" / f"build={build['build']}"
     folder.mkdir(parents=True)
     if watched:

@@ -64,7 +64,8 @@ def write(home: Home, month: str) -> dict:
                 for r in deliveries.sort("source").iter_rows(named=True)
             },
             **now,
-            "township_folders": sum(1 for _ in (build / "exports").glob("*/*")),
+            # exports/<county>/<township>/, not exports/_decisions/ (jobs/decisions/)
+            "township_folders": sum(1 for p in (build / "exports").glob("*/*") if p.parent.name[0] != "_"),
             "township_files": sum(1 for p in files if p.relative_to(build).parts[0] == "exports"),
         },
         "against_previous_month": {

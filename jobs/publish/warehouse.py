@@ -23,7 +23,7 @@ from safetynet.contract import SOURCES
 from safetynet.lake import Home, dataset_files
 from safetynet.months import previous_month
 from safetynet.resources import folder
-from safetynet.rules import load_rules
+from safetynet.rules import load_decisions, load_population, load_rules
 
 VIEWS_DIR = folder("warehouse") / "views"
 DUCKDB_TYPES = {"date": "date", "amount": "decimal(16, 2)", "int": "integer"}
@@ -178,6 +178,9 @@ def statements(
                 "{application_log}", _jsonl(home, "_applications/log", APPLICATION_LOG_COLUMNS, relative)
             )
             sql = sql.replace("{application_members}", _application_members(home, relative))
+            sql = sql.replace(
+                "{decision_log}", _jsonl(home, "_decision_log", DECISION_LOG_COLUMNS, relative, filename=True)
+            )
             sql = _rule_parameters(sql, max(catalog, default=None))
             out.append(sql.replace("{lake}", "lake" if relative else str(home.lake)))
     return out
@@ -190,16 +193,21 @@ def run_log_statements(home: Home) -> list[str]:
 
 
 def _rule_parameters(sql: str, month: str | None) -> str:
-    """The case rules a view names ({kpi_months}, {yield_outcomes}, {withdraw_outcomes}), written in
-    as literals as in force in `month`, the latest month the views read: each policy number lives
-    once, in rules/outcomes/cases.yaml."""
-    if not any(f"{{{key}}}" in sql for key in ("kpi_months", "yield_outcomes", "withdraw_outcomes")):
-        return sql
-    cases = load_rules(month=month).cases
+    """The case rules a view names ({kpi_months}, {yield_outcomes}, {withdraw_outcomes}), the decision
+    rules ({urgent_help_hours}) and the recipient categories ({recipient_categories}), written in as
+    literals as in force in `month`, the latest month the views read: each policy number lives once,
+    in rules/."""
 
     def listed(codes: tuple[str, ...]) -> str:
         return "(" + ", ".join("'" + o.replace("'", "''") + "'" for o in codes) + ")"
 
+    if "{urgent_help_hours}" in sql or "{recipient_categories}" in sql:  # rules/decisions/, population
+        sql = sql.replace("{urgent_help_hours}", str(load_decisions(month).urgent_help_hours)).replace(
+            "{recipient_categories}", listed(load_population(month=month).recipient_categories)
+        )
+    if not any(f"{{{key}}}" in sql for key in ("kpi_months", "yield_outcomes", "withdraw_outcomes")):
+        return sql
+    cases = load_rules(month=month).cases
     return (
         sql.replace("{kpi_months}", str(cases.kpi_months))
         .replace("{yield_outcomes}", listed(cases.yield_outcomes))
@@ -240,6 +248,28 @@ APPLICATION_LOG_COLUMNS = {
     "authorisation_sha256": "varchar",
     "authorisation_file": "varchar",
 }
+# the portal's decision log (jobs/decisions/log.py FIELDS; a test keeps the two alike)
+DECISION_LOG_COLUMNS = {
+    "at": "varchar",
+    "event": "varchar",
+    "proposal_id": "varchar",
+    "version": "integer",
+    "case_id": "varchar",
+    "household_id": "varchar",
+    "township_code": "varchar",
+    "county_code": "varchar",
+    "kind": "varchar",
+    "category": "varchar",
+    "id_numbers": "varchar[]",
+    "monthly_amount": "double",
+    "one_off_amount": "double",
+    "effective_from": "varchar",
+    "reason": "varchar",
+    "account": "varchar",
+    "role": "varchar",
+    "decision_id": "varchar",
+    "self_approved": "boolean",
+}
 PORTAL_LOG_COLUMNS = {
     "at": "varchar",
     "account": "varchar",
@@ -255,14 +285,17 @@ PORTAL_LOG_COLUMNS = {
 }
 
 
-def _jsonl(home: Home, folder: str, columns: dict[str, str], relative: bool) -> str:
-    """An append-only log of the lake (`lake/<folder>/*.jsonl`), or an empty table with its columns."""
+def _jsonl(home: Home, folder: str, columns: dict[str, str], relative: bool, filename: bool = False) -> str:
+    """An append-only log of the lake (`lake/<folder>/*.jsonl`), or an empty table with its columns;
+    `filename`: with the file each line is in (`filename`)."""
     if not any((home.lake / folder).glob("*.jsonl")):
         cols = ", ".join(f"cast(null as {t}) as {c}" for c, t in columns.items())
+        cols += ", cast(null as varchar) as filename" if filename else ""
         return f"(select {cols} where false)"
     where = f"lake/{folder}" if relative else str(home.lake / folder)
     typed = ", ".join(f"'{c}': '{t}'" for c, t in columns.items())
-    return f"read_json('{where}/*.jsonl', format = 'newline_delimited', columns = {{{typed}}})"
+    named = ", filename = true" if filename else ""
+    return f"read_json('{where}/*.jsonl', format = 'newline_delimited', columns = {{{typed}}}{named})"
 
 
 def _application_members(home: Home, relative: bool) -> str:

@@ -5,7 +5,9 @@
 -- reopened by a correction, counts as not visited), helpful (the outcome brought assistance or a referral: {yield_outcomes})
 -- and yield = helpful / visited, credited to every rule a lead carried; the *_alone columns count only
 -- leads on which the rule fired alone. A month's rows never change when later months are loaded. A rule
--- removed from rules/ keeps its rows: the rule ids are read from the cases, not the rules.
+-- removed from rules/ keeps its rows: the rule ids are read from the cases, not the rules. Carried through
+-- to assistance that arrived (issue 36): assisted = visited leads with a decision the roster confirmed
+-- (已落实, `_decision_states`) as of the month, assisted_yield = assisted / visited.
 create or replace view v_rule_yield as
 with cases as (
     select month, case_id, first_month, state, outcome, rule_ids
@@ -56,16 +58,31 @@ as_of as (
     )
 ),
 
+confirmed as (
+    -- the cases with a decision the roster confirmed, as of each month
+    select distinct states.month, states.case_id
+    from (
+        select * from {lake?:_decision_states/*.parquet}
+        union all by name  -- months built before issue 36 have none
+        select cast(null as varchar) as month, cast(null as varchar) as case_id, cast(null as varchar) as state
+        where false
+    ) as states
+    where states.state = '已落实'
+),
+
 per_rule as (
     select
-        month,
-        window_start,
-        unnest(rule_ids) as rule_id,
-        len(rule_ids) = 1 as alone,
-        visited,
-        visited and outcome in {yield_outcomes} as helpful
+        as_of.month,
+        as_of.window_start,
+        unnest(as_of.rule_ids) as rule_id,
+        len(as_of.rule_ids) = 1 as alone,
+        as_of.visited,
+        as_of.visited and as_of.outcome in {yield_outcomes} as helpful,
+        as_of.visited and confirmed.case_id is not null as assisted
     from as_of
-    where first_month >= window_start
+    left join confirmed
+        on confirmed.month = as_of.month and confirmed.case_id = as_of.case_id
+    where as_of.first_month >= as_of.window_start
 ),
 
 final as (
@@ -82,7 +99,9 @@ final as (
         count(*) filter (where alone and helpful) as helpful_alone,
         round(
             count(*) filter (where alone and helpful) / nullif(count(*) filter (where alone and visited), 0), 4
-        ) as yield_alone
+        ) as yield_alone,
+        count(*) filter (where assisted) as assisted,
+        round(count(*) filter (where assisted) / nullif(count(*) filter (where visited), 0), 4) as assisted_yield
     from per_rule
     group by month, rule_id
 )
