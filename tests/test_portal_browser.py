@@ -400,3 +400,84 @@ def test_a_township_proposes_single_dibao_the_county_returns_it_once_then_approv
     assert steps[-1]["kind"] == "单人保" and steps[-1]["category"] == "低保"
     assert steps[-1]["monthly_amount"] == prefilled and steps[-1]["effective_from"] == "2026-10"
     deciding["decision"] = steps[-1]
+
+
+def _show_on_roster(path: Path, id_number: str, name: str, household: str, category: str) -> int:
+    """The business system did it: the member stands in `category` on a delivered roster (a CSV
+    in GB 18030 with Chinese headers, as the generator writes it); the rows changed."""
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(path.read_bytes().decode("gb18030"))))
+    col = {h: i for i, h in enumerate(rows[0])}
+    changed = 0
+    for row in rows[1:]:
+        same = row[col["身份证号"]].strip().upper() == id_number
+        if same or (row[col["户编号"]].strip() == household and row[col["姓名"]].strip() == name):
+            row[col["人员类别"]] = category
+            changed += 1
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    path.write_bytes(out.getvalue().encode("gb18030"))
+    return changed
+
+
+def test_the_decision_goes_out_and_the_next_roster_confirms_it(deciding):
+    """The issue's "Must show", the run's part (decrun's side, s7-decrun): after the approval above,
+    September's run exports the decision in decisions.csv; October's roster shows the member in
+    低保 and confirms it; v_decisions shows each step with its account and time, and the 落实."""
+    import polars as pl
+
+    from jobs.publish.sealed import connect
+    from safetynet.lake import Home
+    from synthetic.generate import generate
+
+    decision = deciding.get("decision")
+    assert decision is not None, "the browser test above approves the decision this test follows"
+    land, home = deciding["landing"], deciding["home"]
+    run("2026-09", str(land), str(home), "deciding-09")
+    exported = home / "exports" / "2026-09" / "_decisions" / "decisions.csv"
+    rows = pl.read_csv(exported, infer_schema=False)
+    mine = rows.filter(pl.col("decision_id") == decision["decision_id"]).to_dicts()
+    assert len(mine) == 1, rows
+    assert (mine[0]["kind"], mine[0]["category"], mine[0]["id_numbers"]) == (
+        "单人保",
+        "低保",
+        decision["id_numbers"][0],
+    )
+    assert (mine[0]["proposed_by"], mine[0]["approved_by"], mine[0]["approved_on"]) == (
+        "town",
+        "county",
+        PROPOSAL_DAY,
+    )
+    # October: delivered by the departments, its roster showing the member in 低保
+    generate("2026-10", 600, 11, land)
+    member = Home(home).read("roster", "2026-09").filter(pl.col("id_number") == decision["id_numbers"][0])
+    name = member["name"][0]
+    assert (
+        _show_on_roster(
+            land / "2026-10" / "roster.csv", decision["id_numbers"][0], name, decision["household_id"], "低保"
+        )
+        == 1
+    )
+    run("2026-10", str(land), str(home), "deciding-10")
+    with connect(home) as con:
+        found = con.sql(
+            'select step, version, account, role, "at", month from v_decisions where proposal_id = ?',
+            params=[decision["proposal_id"]],
+        ).fetchall()
+    # in the order they happened: by time (to the second: a step and the next may share one), then
+    # version and the order of the steps; the roster's 落实 has no time of its own, its month
+    order = ["提交", "退回", "批准", "落实", "未落实"]
+    steps = sorted(found, key=lambda s: (s[4] is None, s[4] or 0, s[1], order.index(s[0])))
+    assert [s[:4] for s in steps] == [
+        ("提交", 1, "town", "township"),
+        ("退回", 1, "county", "county"),
+        ("提交", 2, "town", "township"),
+        ("批准", 2, "county", "county"),
+        ("落实", 2, None, None),
+    ]
+    assert all(
+        str(s[4].astimezone(dt.timezone(dt.timedelta(hours=8))).date()) == PROPOSAL_DAY for s in steps[:4]
+    )
+    assert steps[-1][5] == "2026-10"  # confirmed by October's roster

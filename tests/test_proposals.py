@@ -187,6 +187,30 @@ def test_the_county_worklist_is_pending_first_oldest_first(tmp_path):
     assert len(decisions.proposals(tmp_path, township="430102001")) == 4
 
 
+def test_the_run_reads_the_portal_s_lines_as_they_are_written(tmp_path):
+    """The other side of the interface (jobs/decisions/log.py, the run's reader) reads what the
+    portal appends: the same fields, each step, the decision with its proposal's account."""
+    from jobs.decisions import decided
+    from jobs.decisions import log as run_log
+
+    assert list(decisions.FIELDS) == list(run_log.FIELDS) == CONTRACT_FIELDS
+    pid = decisions.propose(tmp_path, fields(), "town", "township", NOW)["proposal_id"]
+    decisions.decide(tmp_path, pid, "returned", "county", "county", "收入未核实", NOW)
+    decisions.propose(tmp_path, fields(monthly_amount=600.0), "town2", "township", NOW, resubmit=pid)
+    decisions.decide(tmp_path, pid, "approved", "county", "county", None, NOW)
+    temporary = fields("H0002", kind="临时救助", category=None, monthly_amount=None, one_off_amount=800.0)
+    decisions.propose(tmp_path, temporary, "town", "township", NOW, self_approve=True)
+    read = run_log.read(tmp_path / "lake", "2026-09")
+    assert read["event"].to_list() == ["proposed", "returned", "proposed", "approved", "proposed", "approved"]
+    made = decided.approved(read).to_dicts()
+    assert [(d["decision_id"], d["proposed_by"], d["approved_by"], d["self_approved"]) for d in made] == [
+        ("JD" + pid[2:], "town2", "county", False),
+        ("JD202609-H0002-01", "town", "town", True),
+    ]
+    assert made[0]["monthly_amount"] == 600.0 and made[0]["id_numbers"] == ["430102199001010011"]
+    assert str(made[0]["approved_on"]) == "2026-09-20" and made[0]["month"] == "2026-09"
+
+
 # --- the form ------------------------------------------------------------------------------------
 
 

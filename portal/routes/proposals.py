@@ -198,6 +198,7 @@ def township_proposals(request: Request, account: SignedIn, township: MyTownship
         account,
         proposals=list(reversed(found)),
         township=township,
+        names=names(request),
         name=names(request).get(township, township),
         title="救助申请",
     )
