@@ -382,8 +382,18 @@ def test_a_township_proposes_single_dibao_the_county_returns_it_once_then_approv
     with county.expect_download() as info:
         county.click("#pdf")
     assert Path(info.value.path()).read_bytes().startswith(b"%PDF")
-    town.context.close()
-    county.context.close()
+    # the form and the proposal on a clerk's phone: laid out for its width, no sideways scrolling
+    phone = browser.new_context(
+        viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=3, java_script_enabled=False
+    ).new_page()
+    sign_in(phone, url, "town")
+    seen = {}
+    for name, path in (("form", f"/propose/{t}/{lead['id']}?kind=单人保"), ("proposal", f"/proposal/{pid}")):
+        phone.goto(url + path)
+        seen[name] = _fits(phone)
+    assert all(scroll <= client == PHONE["width"] for scroll, client in seen.values()), seen
+    for page in (town, county, phone):
+        page.context.close()
     steps = [
         json.loads(line)
         for path in sorted((deciding["home"] / "lake" / "_decision_log").glob("*.jsonl"))

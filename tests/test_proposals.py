@@ -686,3 +686,30 @@ def test_the_portrait_links_a_verified_case_to_its_proposal_form(site):
         f'href="/proposals/{t}"' in town.get("/").text
         and 'href="/approvals"' in signed_in(site, "county").get("/").text
     )
+
+
+def test_the_home_pages_count_what_waits_for_each_office(site):
+    t, lead = site["mine"], site["lead"]
+    town, county = signed_in(site, "town"), signed_in(site, "county")
+    pid = pending_id(site)
+    waiting = sum(p["event"] == "proposed" for p in decisions.proposals(site["home"], county=site["county"]))
+    assert f"待审批 {waiting} 条" in county.get("/").text
+    county.post(
+        f"/proposal/{pid}/return", data={"reason": "请补充", "csrf_token": token(county, f"/proposal/{pid}")}
+    )
+    returned = sum(p["event"] == "returned" for p in decisions.proposals(site["home"], township=t))
+    assert f"{returned} 条已退回待修改" in town.get("/").text
+    assert (
+        pid in town.get(f"/proposals/{t}").text and lead["household_id"] in town.get(f"/proposals/{t}").text
+    )
+
+
+def test_a_reason_no_font_can_draw_is_said_in_chinese_not_a_server_error(site):
+    t, lead = site["mine"], site["lead"]
+    town, county = signed_in(site, "town"), signed_in(site, "county")
+    form = form_of(town.get(f"/propose/{t}/{lead['id']}").text)
+    r = town.post(f"/propose/{t}/{lead['id']}", data=form | {"reason": "核查属实\U000f0001"})
+    pid = r.headers["location"].rsplit("/", 1)[1]
+    county.post(f"/proposal/{pid}/approve", data={"csrf_token": token(county, f"/proposal/{pid}")})
+    r = county.get(f"/proposal/{pid}/审批表.pdf")
+    assert r.status_code == 422 and "U+F0001" in r.text

@@ -32,6 +32,7 @@ from portal.proposals import (
 )
 from portal.proposals import household as household_of
 from portal.session import CSRF, MyTownship, SignedIn, role_in
+from safetynet.pdf import MissingGlyph
 
 router = APIRouter()
 Proposer = Annotated[Account, Depends(role_in("township", "admin"))]
@@ -340,7 +341,12 @@ def approval_form(request: Request, account: SignedIn, proposal_id: str) -> Resp
     if found["decision_id"] is None:
         raise NotFound()
     home = request.app.state.home
-    file, data = approval_forms.served(home, found["steps"], names(request), fonts())
+    try:
+        file, data = approval_forms.served(home, found["steps"], names(request), fonts())
+    except MissingGlyph as exc:  # a character typed in a reason that no installed font has
+        where = {"township_code": found["township_code"], "file": f"审批表/{found['decision_id']}.pdf"}
+        log(request, "download", account, **where, result="failed", detail=str(exc))
+        return page(request, "error.html", account, status=422, message=str(exc))
     log(
         request,
         "download",
