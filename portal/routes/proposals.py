@@ -44,7 +44,9 @@ def _now(request: Request) -> dt.datetime:
     """The step's time: now, on the portal's date (a test's synthetic month sets another)."""
     now = dt.datetime.now(decisions.CHINA)
     day = request.app.state.today()
-    return now if day == now.date() else dt.datetime.combine(day, now.time(), decisions.CHINA)
+    if day == dt.date.today():  # the portal's own date (the server's): the time is now's
+        return now
+    return dt.datetime.combine(day, now.time(), decisions.CHINA)
 
 
 def entered_form(
