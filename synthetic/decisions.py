@@ -216,15 +216,11 @@ def shown(month: str, home: Path) -> tuple[pl.DataFrame, pl.DataFrame] | None:
     if approved.is_empty():
         return None
     kinds = load_decisions(month).kinds
-    on_time = pl.struct("decision_id", "effective_from").map_elements(  # a few rows: the decisions
-        lambda d: (_shown_from(d["decision_id"], d["effective_from"]) or "9999-12") <= month,
-        return_dtype=pl.Boolean,
-    )
-    change = approved.filter(
-        on_time & pl.col("kind").is_in(["纳入低保", "纳入特困", "纳入低保边缘", "单人保", "退出"])
-    )
-    change = change.with_columns(
-        members=pl.col("kind").replace_strict({k: s.members for k, s in kinds.items()})
+    members = pl.col("kind").replace_strict({k: spec.members for k, spec in kinds.items()})
+    change = (
+        approved.filter(pl.col("kind").is_in(ON_ROSTER))
+        .with_columns(shown_from=_shown_from(), members=members)
+        .filter(pl.col("shown_from") <= month)
     )
     new = pl.when(pl.col("kind") == "退出").then(pl.lit(EXIT_CATEGORY)).otherwise(pl.col("category"))
     by_household = change.filter(pl.col("members") == "household").select(

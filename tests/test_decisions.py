@@ -518,3 +518,39 @@ def test_the_county_overview_shows_the_funnel(tiny_home):
     cells = re.findall(r'<td class="n">([^<]*)</td>', funnel[: funnel.index("</table>")])
     assert cells == ["0", "3", "3", "3", "2", "—", "5.0", "0.0", "2.0", "12.0"]
     assert "线索 →" in funnel and "已落实" in funnel and "48 小时内获批救助 0 条" in funnel
+
+
+@pytest.mark.parametrize(
+    ("month", "households"),
+    [
+        ("2026-09", ["H1", "H2", "H3"]),
+        ("2026-10", ["H1", "H2", "H3", "H4"]),
+        ("2026-12", ["H1", "H2", "H3", "H4"]),
+    ],
+)
+def test_the_synthetic_rosters_show_most_decisions_some_late_some_never(tmp_path, month, households):
+    from synthetic import decisions as synthetic
+
+    lines = [
+        step(
+            "approved",
+            f"2026-09-1{n}T17:00:00+08:00",
+            proposal=f"SB202609-H{n}-01",
+            household_id=f"H{n}",
+            effective_from="2026-09",
+            account="xq01",
+            role="county",
+        )
+        for n in range(1, 6)
+    ]
+    write_log(tmp_path / "lake", {"2026-09": lines})
+    changes = synthetic.shown(month, tmp_path)
+    roster_ = pl.DataFrame(
+        {
+            "household_id": [f"H{n}" for n in range(1, 6)],
+            "id_number": [f"P{n}" for n in range(1, 6)],
+            "category": ["低保边缘"] * 5,
+        }
+    )
+    shown = synthetic.on_roster(roster_, changes).filter(pl.col("category") == "低保")
+    assert shown["household_id"].to_list() == households  # three on time, one a month late, one never
