@@ -217,12 +217,27 @@ def test_decisions_csv_has_the_contracts_columns_with_bom_and_the_same_bytes_on_
     ]
 
 
-def test_a_broken_log_line_is_refused_naming_file_and_line(tmp_path):
-    write_log(tmp_path, {"2026-03": [RETURNED_THEN_APPROVED[0], '{"at": "2026-03-02T09:00:00+08:00"}\n']})
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ('{"at": "2026-03-02T09:00:00+08:00"}\n', "fields missing: event, proposal_id"),
+        ("not json\n", "not a JSON line"),
+        (
+            step("proposed", "2026-03-02T09:00:00+08:00", monthly_amount="520"),
+            "monthly_amount '520' is not a number",
+        ),
+        (step("proposed", "2026-03-02T09:00:00+08:00", version=True), "version True is not a whole number"),
+        (step("proposed", "2026-03-02 09:00:00"), "has no time zone"),
+        (step("decided", "2026-03-02T09:00:00+08:00"), "event 'decided' is not one of"),
+    ],
+)
+def test_a_broken_log_line_is_refused_naming_file_and_line(tmp_path, bad, problem):
+    write_log(tmp_path, {"2026-03": [RETURNED_THEN_APPROVED[0], bad]})
     with pytest.raises(
-        decision_log.DecisionLogError, match=r"_decision_log/2026-03.jsonl, line 2: fields missing"
-    ):
+        decision_log.DecisionLogError, match=r"_decision_log/2026-03.jsonl, line 2: "
+    ) as caught:
         decision_log.read(tmp_path, "2026-03")
+    assert problem in str(caught.value)
 
 
 def decision(
