@@ -8,6 +8,7 @@
         _raw/<source>/                 the delivered bytes
         _household_month/, _leads/, _doubtful/, _unchecked/, _recheck/, _means_*/   the assessment
         exports/<county>/<township>/   the township files
+        exports/_decisions/decisions.csv   the month's assistance decisions (jobs/decisions/)
         report/validation.html         the data team's validation report
         manifest.json                  the run manifest (inputs, versions, rows per stage, content id)
     <home>/lake/_runs/<run id>.json    the run log: Airflow's run id, clock times, status, attempts

@@ -30,7 +30,7 @@ from jobs.decisions import decided
 from jobs.decisions import log as decision_log
 from safetynet.lake import Home, append_line
 from safetynet.months import month_bounds, previous_month
-from safetynet.rules import load_decisions
+from safetynet.rules import load_decisions, load_population
 
 ACCOUNT = "demo-"  # the generator's accounts: demo-xz<township>, demo-xq<county>
 KIND_OF = {
@@ -74,7 +74,11 @@ def _members(home: Home, month: str) -> pl.DataFrame:
 def _cases(outcomes: pl.DataFrame, month: str, home: Home) -> pl.DataFrame:
     """The verified cases that call for assistance, with their household, township and members."""
     prev = previous_month(month)
-    cases = home.read("_cases", prev, ["case_id", "household_id", "township_code", "county_code"])
+    cases = home.read(
+        "_cases",
+        prev,
+        ["case_id", "household_id", "township_code", "county_code", "urgency", "category", "first_issued_on"],
+    )
     standard = home.read(
         "_household_month", prev, ["household_id", "dibao_standard", "declared_income_per_capita"]
     )
@@ -94,14 +98,35 @@ def _at(day: dt.date, hour: int, last: dt.date) -> str:
     return f"{min(day, last).isoformat()}T{hour:02d}:00:00+08:00"
 
 
-def _lines(row: dict, u: np.ndarray, month: str, last: dt.date, seq: int, k: int) -> list[str]:
-    """The log lines of one case's proposal (`u`: its draws, `k`: its place among the month's)."""
+def _prefill(
+    row: dict, u: np.ndarray, month: str, k: int
+) -> tuple[str, list[str], float | None, float | None, bool]:
+    """(kind, members covered, monthly, one-off, helped first) of one case's proposal."""
     rules = load_decisions(month)
     kind = "单人保" if row["outcome"] == "纳入低保" and u[0] < SINGLE_SHARE else KIND_OF[row["outcome"]]
     ids = [row["single"]] if kind == "单人保" else row["ids"]
     standard, income = row["dibao_standard"] or 600.0, row["declared_income_per_capita"] or 0.0
     monthly, _ = rules.amount(kind, income, standard, len(ids), member_income=0.0)
     one_off = float(500 + int(u[1] * 2500) // 100 * 100) if kind == "临时救助" else None
+    # 急难 on a household already assisted: the township helps first (先行救助) on the list's issue day,
+    # within its limit, for two in three such cases (Qinghai's 48 hours, v_assistance_funnel)
+    first_help = (
+        kind == "临时救助"
+        and row["urgency"] == "紧急"
+        and row["category"] in load_population(month=month).recipient_categories
+        and row["first_issued_on"] is not None
+        and row["first_issued_on"].strftime("%Y-%m") == month
+        and k % 3 != 2
+    )
+    if first_help:
+        one_off = min(one_off, rules.self_approval_limit)
+    return kind, ids, monthly, one_off, first_help
+
+
+def _lines(row: dict, u: np.ndarray, month: str, last: dt.date, seq: int, k: int) -> list[str]:
+    """The log lines of one case's proposal (`u`: its draws, `k`: its place among the month's)."""
+    rules = load_decisions(month)
+    kind, ids, monthly, one_off, first_help = _prefill(row, u, month, k)
     town, county = row["township_code"], row["county_code"]
     spec = rules.kinds[kind]
     fields = {
@@ -120,7 +145,7 @@ def _lines(row: dict, u: np.ndarray, month: str, last: dt.date, seq: int, k: int
     }
     township = {"account": f"{ACCOUNT}xz{town}", "role": "township"}
     county_ = {"account": f"{ACCOUNT}xq{county}", "role": "county"}
-    day = row["visited_on"] + dt.timedelta(days=1 + int(u[2] * 3))
+    day = row["first_issued_on"] if first_help else row["visited_on"] + dt.timedelta(days=1 + int(u[2] * 3))
     out = [
         decision_log.line(
             event="proposed",
@@ -160,7 +185,7 @@ def _lines(row: dict, u: np.ndarray, month: str, last: dt.date, seq: int, k: int
                     **township,
                 )
             )
-    day = day + dt.timedelta(days=int(u[5] * 3))
+    day = day if first_help else day + dt.timedelta(days=int(u[5] * 3))
     approved = {**fields, **approval, "decision_id": "JD" + fields["proposal_id"][2:]}
     out.append(
         decision_log.line(event="approved", at=_at(day, 17, last), version=version, reason="同意", **approved)
@@ -216,15 +241,11 @@ def shown(month: str, home: Path) -> tuple[pl.DataFrame, pl.DataFrame] | None:
     if approved.is_empty():
         return None
     kinds = load_decisions(month).kinds
-    on_time = pl.struct("decision_id", "effective_from").map_elements(  # a few rows: the decisions
-        lambda d: (_shown_from(d["decision_id"], d["effective_from"]) or "9999-12") <= month,
-        return_dtype=pl.Boolean,
-    )
-    change = approved.filter(
-        on_time & pl.col("kind").is_in(["纳入低保", "纳入特困", "纳入低保边缘", "单人保", "退出"])
-    )
-    change = change.with_columns(
-        members=pl.col("kind").replace_strict({k: s.members for k, s in kinds.items()})
+    members = pl.col("kind").replace_strict({k: spec.members for k, spec in kinds.items()})
+    change = (
+        approved.filter(pl.col("kind").is_in(ON_ROSTER))
+        .with_columns(shown_from=_shown_from(), members=members)
+        .filter(pl.col("shown_from") <= month)
     )
     new = pl.when(pl.col("kind") == "退出").then(pl.lit(EXIT_CATEGORY)).otherwise(pl.col("category"))
     by_household = change.filter(pl.col("members") == "household").select(

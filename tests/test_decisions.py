@@ -217,12 +217,27 @@ def test_decisions_csv_has_the_contracts_columns_with_bom_and_the_same_bytes_on_
     ]
 
 
-def test_a_broken_log_line_is_refused_naming_file_and_line(tmp_path):
-    write_log(tmp_path, {"2026-03": [RETURNED_THEN_APPROVED[0], '{"at": "2026-03-02T09:00:00+08:00"}\n']})
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ('{"at": "2026-03-02T09:00:00+08:00"}\n', "fields missing: event, proposal_id"),
+        ("not json\n", "not a JSON line"),
+        (
+            step("proposed", "2026-03-02T09:00:00+08:00", monthly_amount="520"),
+            "monthly_amount '520' is not a number",
+        ),
+        (step("proposed", "2026-03-02T09:00:00+08:00", version=True), "version True is not a whole number"),
+        (step("proposed", "2026-03-02 09:00:00"), "has no time zone"),
+        (step("decided", "2026-03-02T09:00:00+08:00"), "event 'decided' is not one of"),
+    ],
+)
+def test_a_broken_log_line_is_refused_naming_file_and_line(tmp_path, bad, problem):
+    write_log(tmp_path, {"2026-03": [RETURNED_THEN_APPROVED[0], bad]})
     with pytest.raises(
-        decision_log.DecisionLogError, match=r"_decision_log/2026-03.jsonl, line 2: fields missing"
-    ):
+        decision_log.DecisionLogError, match=r"_decision_log/2026-03.jsonl, line 2: "
+    ) as caught:
         decision_log.read(tmp_path, "2026-03")
+    assert problem in str(caught.value)
 
 
 def decision(
@@ -518,3 +533,39 @@ def test_the_county_overview_shows_the_funnel(tiny_home):
     cells = re.findall(r'<td class="n">([^<]*)</td>', funnel[: funnel.index("</table>")])
     assert cells == ["0", "3", "3", "3", "2", "—", "5.0", "0.0", "2.0", "12.0"]
     assert "线索 →" in funnel and "已落实" in funnel and "48 小时内获批救助 0 条" in funnel
+
+
+@pytest.mark.parametrize(
+    ("month", "households"),
+    [
+        ("2026-09", ["H1", "H2", "H3"]),
+        ("2026-10", ["H1", "H2", "H3", "H4"]),
+        ("2026-12", ["H1", "H2", "H3", "H4"]),
+    ],
+)
+def test_the_synthetic_rosters_show_most_decisions_some_late_some_never(tmp_path, month, households):
+    from synthetic import decisions as synthetic
+
+    lines = [
+        step(
+            "approved",
+            f"2026-09-1{n}T17:00:00+08:00",
+            proposal=f"SB202609-H{n}-01",
+            household_id=f"H{n}",
+            effective_from="2026-09",
+            account="xq01",
+            role="county",
+        )
+        for n in range(1, 6)
+    ]
+    write_log(tmp_path / "lake", {"2026-09": lines})
+    changes = synthetic.shown(month, tmp_path)
+    roster_ = pl.DataFrame(
+        {
+            "household_id": [f"H{n}" for n in range(1, 6)],
+            "id_number": [f"P{n}" for n in range(1, 6)],
+            "category": ["低保边缘"] * 5,
+        }
+    )
+    shown = synthetic.on_roster(roster_, changes).filter(pl.col("category") == "低保")
+    assert shown["household_id"].to_list() == households  # three on time, one a month late, one never

@@ -44,6 +44,22 @@ FIELDS: dict[str, pl.DataType] = {
     "decision_id": pl.String,
     "self_approved": pl.Boolean,
 }
+# what JSON gives each field that is not text (null aside)
+TYPES: dict[str, type | tuple[type, ...]] = {
+    "version": int,
+    "id_numbers": list,
+    "monthly_amount": (int, float),
+    "one_off_amount": (int, float),
+    "self_approved": bool,
+}
+TYPES |= {f: str for f, t in FIELDS.items() if t == pl.String}
+TYPE_NAMES = {
+    int: "a whole number",
+    list: "a list",
+    (int, float): "a number",
+    bool: "true or false",
+    str: "a text",
+}
 SCHEMA = {
     **FIELDS,
     "at_time": pl.Datetime("us", "Asia/Shanghai"),
@@ -85,6 +101,14 @@ def _line(text: str, where: str) -> dict:
     missing = [f for f in FIELDS if f not in entry]
     if missing:
         raise DecisionLogError(f"{where}: fields missing: {', '.join(missing)}")
+    for field, wanted in TYPES.items():
+        value = entry[field]
+        if value is not None and (
+            not isinstance(value, wanted) or isinstance(value, bool) != (wanted is bool)
+        ):
+            raise DecisionLogError(f"{where}: {field} {value!r} is not {TYPE_NAMES[wanted]}")
+    if entry["id_numbers"] is not None and not all(isinstance(i, str) for i in entry["id_numbers"]):
+        raise DecisionLogError(f"{where}: id_numbers {entry['id_numbers']!r} is not a list of texts")
     if entry["event"] not in EVENTS:
         raise DecisionLogError(f"{where}: event {entry['event']!r} is not one of {', '.join(EVENTS)}")
     try:
