@@ -161,6 +161,24 @@ class OwnProposal(StepRefused):
     """An account deciding a proposal it made (any version of it)."""
 
 
+class AlreadyOpen(StepRefused):
+    """A proposal of the same kind for the same case is still open (pending or returned): a second
+    click on 提交, or the same proposal made twice. `proposal_id` names the open one."""
+
+    def __init__(self, proposal_id: str) -> None:
+        super().__init__(f"{proposal_id} is still open")
+        self.proposal_id = proposal_id
+
+
+def open_proposal(steps: list[dict], case_id: str, kind: str) -> str | None:
+    """The id of a proposal of `kind` for the case still open (its latest step not an approval)."""
+    latest: dict[str, dict] = {}
+    for s in steps:
+        if s["case_id"] == case_id:
+            latest[s["proposal_id"]] = s
+    return next((p for p, s in latest.items() if s["kind"] == kind and s["event"] != "approved"), None)
+
+
 # what a proposal carries on every line of it, so that each line says what was decided
 CARRIED = (
     "proposal_id",
@@ -189,10 +207,13 @@ def propose(
 ) -> dict:
     """A proposal appended (version 1), or a returned one corrected (`resubmit`: its id, the
     next version); with `self_approve`, approved at once by the proposing township (先行救助,
-    the caller has checked the limit). Its state after the step."""
+    the caller has checked the limit). Its state after the step. AlreadyOpen when a proposal of
+    the kind for the case is pending or returned (one case, one open proposal of a kind)."""
     with locked(home):
         steps = read(home)
         if resubmit is None:
+            if (found := open_proposal(steps, fields["case_id"], fields["kind"])) is not None:
+                raise AlreadyOpen(found)
             pid, version = next_proposal_id(steps, fields["household_id"], now), 1
         else:
             mine = [s for s in steps if s["proposal_id"] == resubmit]

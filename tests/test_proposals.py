@@ -98,9 +98,14 @@ def test_a_step_s_month_is_china_time():
 
 
 def test_proposal_ids_count_within_the_household_and_month(tmp_path):
-    ids = [decisions.propose(tmp_path, fields(), "town", "township", NOW)["proposal_id"] for _ in range(2)]
+    ids = [
+        decisions.propose(tmp_path, fields(case_id=case), "town", "township", NOW)["proposal_id"]
+        for case in ("XS1", "YD1")
+    ]
     other = decisions.propose(tmp_path, fields("H0002"), "town", "township", NOW)["proposal_id"]
-    later = decisions.propose(tmp_path, fields(), "town", "township", NOW + dt.timedelta(days=20))
+    later = decisions.propose(
+        tmp_path, fields(case_id="XS2"), "town", "township", NOW + dt.timedelta(days=20)
+    )
     assert ids == ["SB202609-H0001-01", "SB202609-H0001-02"]
     assert other == "SB202609-H0002-01" and later["proposal_id"] == "SB202610-H0001-01"
 
@@ -160,6 +165,23 @@ def test_only_a_returned_proposal_is_corrected(tmp_path):
         decisions.propose(tmp_path, fields(), "town", "township", NOW, resubmit=pid)
 
 
+def test_one_case_has_one_open_proposal_of_a_kind(tmp_path):
+    """A second click on 提交 (or the same proposal made twice) is not a second proposal while the
+    first is pending or returned; once approved, the case may be proposed for again."""
+    pid = decisions.propose(tmp_path, fields(), "town", "township", NOW)["proposal_id"]
+    with pytest.raises(decisions.AlreadyOpen) as twice:
+        decisions.propose(tmp_path, fields(), "town2", "township", NOW)
+    assert twice.value.proposal_id == pid
+    decisions.decide(tmp_path, pid, "returned", "county", "county", "补充", NOW)
+    with pytest.raises(decisions.AlreadyOpen):
+        decisions.propose(tmp_path, fields(), "town", "township", NOW)
+    other = decisions.propose(tmp_path, fields(kind="临时救助"), "town", "township", NOW)  # another kind
+    decisions.propose(tmp_path, fields(), "town", "township", NOW, resubmit=pid)
+    decisions.decide(tmp_path, pid, "approved", "county", "county", None, NOW)
+    again = decisions.propose(tmp_path, fields(), "town", "township", NOW)
+    assert len({pid, other["proposal_id"], again["proposal_id"]}) == 3
+
+
 def test_self_approved_temporary_help_is_a_proposal_and_an_approval(tmp_path):
     temporary = fields(kind="临时救助", category=None, monthly_amount=None, one_off_amount=800.0)
     state = decisions.propose(tmp_path, temporary, "town", "township", NOW, self_approve=True)
@@ -173,7 +195,8 @@ def test_the_county_worklist_is_pending_first_oldest_first(tmp_path):
     made = []
     for day, household in enumerate(["H3", "H1", "H2", "H4"]):
         at = NOW + dt.timedelta(days=day)
-        made.append(decisions.propose(tmp_path, fields(household), "town", "township", at)["proposal_id"])
+        proposed = fields(household, case_id=f"XS-{household}")
+        made.append(decisions.propose(tmp_path, proposed, "town", "township", at)["proposal_id"])
     decisions.decide(tmp_path, made[0], "approved", "county", "county", None, NOW + dt.timedelta(days=5))
     decisions.decide(tmp_path, made[2], "returned", "county", "county", "x", NOW + dt.timedelta(days=5))
     shown = decisions.worklist(decisions.proposals(tmp_path, county="430102"))
@@ -539,7 +562,7 @@ def test_a_form_with_problems_is_shown_again_and_nothing_is_logged(site):
 def test_the_data_team_does_not_approve_its_own_proposal(site):
     t, lead = site["mine"], site["lead"]
     admin = signed_in(site, "admin")
-    form = form_of(admin.get(f"/propose/{t}/{lead['id']}").text)
+    form = form_of(admin.get(f"/propose/{t}/{lead['id']}?kind=纳入特困").text)
     pid = (
         admin.post(f"/propose/{t}/{lead['id']}", data=form | {"reason": "数据组代录"})
         .headers["location"]
@@ -582,14 +605,17 @@ def approved_id(site) -> str:
 
 
 def pending_id(site) -> str:
+    """A pending 纳入低保 proposal for the lead: the open one (corrected if it was returned)."""
     t, lead = site["mine"], site["lead"]
     town = signed_in(site, "town")
     form = form_of(town.get(f"/propose/{t}/{lead['id']}").text)
-    return (
-        town.post(f"/propose/{t}/{lead['id']}", data=form | {"reason": "待审"})
-        .headers["location"]
-        .rsplit("/", 1)[1]
-    )
+    r = town.post(f"/propose/{t}/{lead['id']}", data=form | {"reason": "待审"})
+    pid = r.headers["location"].rsplit("/", 1)[1]
+    found = decisions.proposal(site["home"], pid)
+    if found["event"] == "returned":
+        again = {k: found[k] for k in decisions.CARRIED if k not in ("proposal_id", "version")}
+        decisions.propose(site["home"], again | {"reason": "已补充"}, "town", "township", NOW, resubmit=pid)
+    return pid
 
 
 # who may open what: 200 (or 303 to what they asked), 404 (not theirs: as a page that does not
@@ -663,6 +689,19 @@ def test_a_step_by_an_account_that_may_not_take_it_is_not_found(site, who, step,
     assert mine.get(f"/proposal/{pid}").status_code == 200
 
 
+def test_a_second_click_on_submit_goes_to_the_first_proposal(site):
+    t, lead = site["mine"], site["lead"]
+    town = signed_in(site, "town")
+    form = form_of(town.get(f"/propose/{t}/{lead['id']}?kind=纳入低保边缘").text) | {"reason": "低保边缘"}
+    first = town.post(f"/propose/{t}/{lead['id']}", data=form)
+    second = town.post(f"/propose/{t}/{lead['id']}", data=form)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]
+    pid = first.headers["location"].rsplit("/", 1)[1]
+    assert [s["event"] for s in decisions.read(site["home"]) if s["proposal_id"] == pid] == ["proposed"]
+    assert ("proposal", "town", "refused") in actions(site)
+
+
 def test_a_post_to_propose_for_another_township_s_case_is_refused(site):
     neighbour = signed_in(site, "neighbour")
     t, lead = site["mine"], site["lead"]
@@ -707,7 +746,7 @@ def test_the_home_pages_count_what_waits_for_each_office(site):
 def test_a_reason_no_font_can_draw_is_said_in_chinese_not_a_server_error(site):
     t, lead = site["mine"], site["lead"]
     town, county = signed_in(site, "town"), signed_in(site, "county")
-    form = form_of(town.get(f"/propose/{t}/{lead['id']}").text)
+    form = form_of(town.get(f"/propose/{t}/{lead['id']}?kind=调整金额").text)
     r = town.post(f"/propose/{t}/{lead['id']}", data=form | {"reason": "核查属实\U000f0001"})
     pid = r.headers["location"].rsplit("/", 1)[1]
     county.post(f"/proposal/{pid}/approve", data={"csrf_token": token(county, f"/proposal/{pid}")})

@@ -166,6 +166,10 @@ def submitted(
         state = decisions.propose(
             app.home, fields, account.username, account.role, _now(request), resubmit, entered.self_approve
         )
+    except decisions.AlreadyOpen as exc:  # a second click, or made twice: the open one
+        detail = f"{exc.proposal_id}: 同一案件同一救助类型已有未办结的申请"
+        log(request, "proposal", account, township_code=township, result="refused", detail=detail)
+        return RedirectResponse(f"/proposal/{exc.proposal_id}", status_code=303)
     except decisions.StepRefused:
         raise NotFound() from None
     action = "proposal_resubmit" if resubmit else "proposal"
