@@ -291,9 +291,9 @@ PROPOSAL_DAY = "2026-09-20"
 
 @pytest.fixture(scope="module")
 def deciding(landing, tmp_path_factory):
-    """August published; a township with a listed lead whose household has a severely disabled
-    member (残联 grade 1 or 2, else one the roster says is disabled); its office and its county;
-    the portal on the synthetic months' date."""
+    """August published; a township with a listed case (a doubtful record first: 应保未保 and the
+    like) whose household has a severely disabled member (残联 grade 1 or 2); its office and its
+    county; the portal on the synthetic months' date."""
     import polars as pl
 
     from portal.accounts import Accounts
@@ -307,22 +307,33 @@ def deciding(landing, tmp_path_factory):
     h = Home(home)
     roster = h.read("roster", "2026-08")
     severe = h.read("disability", "2026-08").filter(pl.col("grade") <= 2).select("id_number", "grade")
-    members = roster.join(severe, on="id_number", how="left").with_columns(
-        severe=pl.col("grade").is_not_null(), disabled=pl.col("health_status") == "残疾"
+    income = h.read("_means_members", "2026-08").select("id_number", "income")
+    standard = h.read("_means_households", "2026-08").select("household_id", "dibao_standard")
+    members = (  # severely disabled, with an income of their own below the standard: 单人保 pays
+        roster.join(severe, on="id_number")
+        .join(income, on="id_number")
+        .join(standard, on="household_id")
+        .filter(pl.col("income") < pl.col("dibao_standard"))
+        .select("household_id", "id_number", "grade")
     )
-    leads = (
-        h.read("_issued", "2026-08")
-        .filter(pl.col("kind") == "lead")
-        .join(members.filter(pl.col("severe") | pl.col("disabled")), on="household_id")
-        .sort(pl.col("severe").not_(), "id")
+    cases = (
+        h.read("_issued", "2026-08").join(members, on="household_id").sort(pl.col("kind") != "doubtful", "id")
     )
-    lead = leads.row(0, named=True)
-    t = lead["township_code"]
+    case = cases.row(0, named=True)
+    t = case["township_code"]
     accounts = Accounts(home, load_portal())
     accounts.add("town", "township", t, PASSWORD)
     accounts.add("county", "county", t[:6], PASSWORD)
     server, url = serve(home, land, {"SAFETYNET_PORTAL_TODAY": PROPOSAL_DAY})
-    yield {"url": url, "home": home, "landing": land, "root": root, "mine": t, "lead": lead}
+    yield {
+        "url": url,
+        "home": home,
+        "landing": land,
+        "root": root,
+        "mine": t,
+        "case": case,
+        "severe": set(members["id_number"]),
+    }
     server.terminate()
     server.wait(timeout=10)
 
@@ -331,22 +342,29 @@ def test_a_township_proposes_single_dibao_the_county_returns_it_once_then_approv
     """The issue's "Must show", the portal's part: 单人保 for a severely disabled member, proposed
     from the verified case, returned once with a reason, corrected, approved; its 审批表; the
     decision log has each step with its account and time. No scripts, as on an old browser."""
-    url, t, lead = deciding["url"], deciding["mine"], deciding["lead"]
+    url, t, case = deciding["url"], deciding["mine"], deciding["case"]
     town = browser.new_context(java_script_enabled=False, accept_downloads=True).new_page()
     sign_in(town, url, "town")
     # the visit's outcome returned on the portal: the case is verified
     visited = deciding["root"] / "核查结果.csv"
-    visited.write_text(f"线索编号,核查日期,核查结论\n{lead['id']},2026-09-05,纳入低保\n", encoding="utf-8")
+    header = "线索编号" if case["kind"] == "lead" else "记录编号"
+    visited.write_text(f"{header},核查日期,核查结论\n{case['id']},2026-09-05,纳入低保\n", encoding="utf-8")
     town.goto(f"{url}/upload/{t}")
     town.set_input_files("input[name=file]", str(visited))
     town.click("form[action^='/upload'] button")
     assert town.inner_text("#accepted") == "1"
     # from the household's portrait to the form, then 单人保 for the disabled member
-    town.goto(f"{url}/portrait/2026-08/{t}/{lead['household_id']}")
-    town.click(f"a.propose[href='/propose/{t}/{lead['id']}']")
+    town.goto(f"{url}/portrait/2026-08/{t}/{case['household_id']}")
+    town.click(f"a.propose[href='/propose/{t}/{case['id']}']")
     assert town.inner_text("#counted").endswith("人") and "元" in town.inner_text("#per-capita")
-    marker = "重度" if lead["severe"] else "残疾"
-    town.click(f"#members tr:has-text('{marker}') >> text=为此人申请单人保")
+    standard = float(town.inner_text("#standard").split()[0])
+    row = next(  # the severely disabled member with an income of her own below the standard
+        r
+        for r in town.query_selector_all("#members tr")[1:]
+        if "重度" in r.inner_text() and float(r.inner_text().split("\t")[6]) < standard
+    )
+    row.query_selector("text=为此人申请单人保").click()
+    assert "重度" in town.inner_text("#members tr:has(input:checked)")
     assert town.eval_on_selector("#kind", "e => e.value") == "单人保"
     ticked = town.query_selector_all("input[name=members]:checked")
     assert len(ticked) == 1 and ticked[0].get_attribute("type") == "radio"
@@ -388,7 +406,7 @@ def test_a_township_proposes_single_dibao_the_county_returns_it_once_then_approv
     ).new_page()
     sign_in(phone, url, "town")
     seen = {}
-    for name, path in (("form", f"/propose/{t}/{lead['id']}?kind=单人保"), ("proposal", f"/proposal/{pid}")):
+    for name, path in (("form", f"/propose/{t}/{case['id']}?kind=单人保"), ("proposal", f"/proposal/{pid}")):
         phone.goto(url + path)
         seen[name] = _fits(phone)
     assert all(scroll <= client == PHONE["width"] for scroll, client in seen.values()), seen
@@ -408,6 +426,7 @@ def test_a_township_proposes_single_dibao_the_county_returns_it_once_then_approv
     assert all(s["at"].startswith(PROPOSAL_DAY + "T") and s["at"].endswith("+08:00") for s in steps)
     assert {s["proposal_id"] for s in steps} == {pid} and steps[-1]["decision_id"] == "JD" + pid[2:]
     assert steps[-1]["kind"] == "单人保" and steps[-1]["category"] == "低保"
+    assert steps[-1]["id_numbers"][0] in deciding["severe"]  # the severely disabled member
     assert steps[-1]["monthly_amount"] == prefilled and steps[-1]["effective_from"] == "2026-10"
     deciding["decision"] = steps[-1]
 
