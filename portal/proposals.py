@@ -18,16 +18,15 @@ import polars as pl
 from jobs.ingest.areas import prefecture_of
 from portal.casework import township_cases
 from safetynet.lake import Home
-from safetynet.rules import DecisionKind, load_decisions
+from safetynet.rules import DecisionKind, load_decisions, load_population
 
 # the case outcomes that ask for assistance: the kind a proposal starts from (any visited case
 # may be proposed for; the others start from 调整金额 or 退出 as the office chooses)
 FROM_OUTCOME = ("纳入低保", "纳入特困", "纳入低保边缘", "临时救助")
-# 残疾等级: grades 1 and 2 are severe (重度残疾, GB/T 26341-2010 残疾人残疾分类和分级)
-GRADES = {1: "一级", 2: "二级", 3: "三级", 4: "四级", None: ""}
-SEVERE_GRADE = 2
+GRADES = {1: "一级", 2: "二级", 3: "三级", 4: "四级", None: ""}  # 残疾等级 as written
 MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 REASON_MAX = 500
+LEAVING = "退出"  # the kind that takes a household out of assistance: only a recipient's
 # how the rules prefill a kind's amount (rules/decisions/decisions.yaml) -> what the form asks for
 MONTHLY = {"dibao": "monthly", "single": "monthly", "tekun": "monthly", "one_off": "one_off", "none": None}
 
@@ -116,6 +115,7 @@ def _household(home: Home, month: str, area: str, row: dict) -> Household:
     )
     grades = disability(home, month, area, found["id_number"])
     found = found.join(grades, on="id_number", how="left")
+    severe = load_population(month=month).severe_disability_grades  # 重度残疾 (rules/parameters)
     return Household(
         month=month,
         household_id=hid,
@@ -135,7 +135,7 @@ def _household(home: Home, month: str, area: str, row: dict) -> Household:
                 health_status=m["health_status"],
                 labour_capacity=m["labour_capacity"],
                 disability=f"{m['disability_type']}{GRADES[m['grade']]}残疾" if m["grade"] else None,
-                severe=bool(m["grade"] and m["grade"] <= SEVERE_GRADE),
+                severe=m["grade"] in severe,
                 income=m["income"],
                 counted=bool(m["counted"]),
             )
@@ -264,9 +264,17 @@ def _month(entered: Entered, today: dt.date, errors: list[str]) -> str | None:
 
 
 def check(
-    entered: Entered, h: Household, kinds: dict[str, Kind], today: dt.date, limit: float, role: str
+    entered: Entered,
+    h: Household,
+    kinds: dict[str, Kind],
+    today: dt.date,
+    limit: float,
+    role: str,
+    recipients: tuple[str, ...],
 ) -> tuple[dict | None, list[str]]:
-    """The proposal's fields for the decision log, or every problem in Chinese (the form shown again)."""
+    """The proposal's fields for the decision log, or every problem in Chinese (the form shown
+    again); `recipients`: the categories a household is assisted in (rules/parameters/population.yaml),
+    which 调整金额 and 退出 ask for."""
     kind = kinds.get(entered.kind)
     if kind is None:
         return None, [f"请选择救助类型（{'、'.join(kinds)}之一）。"]
@@ -274,6 +282,9 @@ def check(
     covered = _members(entered, h, kind, errors)
     monthly, one_off = _amount(entered, kind, errors)
     effective = _month(entered, today, errors)
+    if (kind.keeps_category or kind.name == LEAVING) and h.category not in recipients:
+        named = "、".join(recipients)
+        errors.append(f"{kind.name}只适用于已在{named}中的家庭（本户现为{h.category or '无类别'}）。")
     reason = entered.reason.strip()
     if not reason:
         errors.append("请填写理由（核查情况和申请的依据）。")
@@ -298,6 +309,12 @@ def check(
 def rules_now(today: dt.date):
     """The decision rules in force this month (rules/decisions/decisions.yaml)."""
     return load_decisions(this_month(today))
+
+
+@lru_cache(maxsize=12)
+def recipient_categories(today: dt.date) -> tuple[str, ...]:
+    """The categories a household is assisted in this month (rules/parameters/population.yaml)."""
+    return load_population(month=this_month(today)).recipient_categories
 
 
 def kinds_of(decisions) -> dict[str, Kind]:

@@ -6,6 +6,7 @@ tests/test_portal_browser.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -24,7 +25,7 @@ from portal.app import create_app
 from portal.documents import fonts
 from portal.proposals import Entered, Household, Member, amounts, check, default_members, kinds_of
 from safetynet.lake import Home
-from safetynet.rules import load_decisions, load_portal
+from safetynet.rules import load_decisions, load_population, load_portal
 from tests.direct import run
 from tests.workbooks import september_open
 
@@ -262,6 +263,7 @@ HOUSEHOLD = Household(
     ),
 )
 KINDS = kinds_of(load_decisions("2026-09"))
+RECIPIENTS = load_population(month="2026-09").recipient_categories
 
 
 def entered(**typed) -> Entered:
@@ -314,10 +316,12 @@ def test_the_form_is_prefilled_from_the_means_test_and_the_rules():
             "先行救助只限乡镇直接批准临时救助，金额不超过 1000 元",
         ),
         ({"kind": "纳入低保", "self_approve": True}, "先行救助只限"),
+        ({"kind": "调整金额"}, "调整金额只适用于已在低保、特困中的家庭（本户现为其他低收入）"),
+        ({"kind": "退出", "amount": ""}, "退出只适用于已在低保、特困中的家庭"),
     ],
 )
 def test_a_form_with_a_problem_is_refused_in_chinese(typed, problem):
-    got, errors = check(entered(**typed), HOUSEHOLD, KINDS, TODAY, 1000.0, "township")
+    got, errors = check(entered(**typed), HOUSEHOLD, KINDS, TODAY, 1000.0, "township", RECIPIENTS)
     assert got is None and any(problem in e for e in errors), errors
 
 
@@ -330,8 +334,6 @@ def test_a_form_with_a_problem_is_refused_in_chinese(typed, problem):
             {"kind": "单人保", "members": ("2",), "amount": "840"},
             {"category": "低保", "id_numbers": ["430102200001010022"]},
         ),
-        ({"kind": "调整金额"}, {"category": "其他低收入"}),  # the household's current category
-        ({"kind": "退出", "amount": ""}, {"category": None, "monthly_amount": None}),
         (
             {"kind": "临时救助", "amount": "800", "self_approve": True},
             {"one_off_amount": 800.0, "monthly_amount": None},
@@ -340,13 +342,26 @@ def test_a_form_with_a_problem_is_refused_in_chinese(typed, problem):
     ],
 )
 def test_a_good_form_gives_the_log_s_fields(typed, expected):
-    got, errors = check(entered(**typed), HOUSEHOLD, KINDS, TODAY, 1000.0, "township")
+    got, errors = check(entered(**typed), HOUSEHOLD, KINDS, TODAY, 1000.0, "township", RECIPIENTS)
+    assert errors == [] and got | expected == got
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ({"kind": "调整金额"}, {"category": "低保", "monthly_amount": 1080.0}),  # its current category
+        ({"kind": "退出", "amount": ""}, {"category": None, "monthly_amount": None}),
+    ],
+)
+def test_a_recipient_household_s_amount_is_adjusted_or_it_leaves(typed, expected):
+    recipient = dataclasses.replace(HOUSEHOLD, category="低保")
+    got, errors = check(entered(**typed), recipient, KINDS, TODAY, 1000.0, "township", RECIPIENTS)
     assert errors == [] and got | expected == got
 
 
 def test_a_county_office_does_not_approve_temporary_help_as_its_own_proposal():
     typed = entered(kind="临时救助", amount="500", self_approve=True)
-    assert check(typed, HOUSEHOLD, KINDS, TODAY, 1000.0, "admin")[1]
+    assert check(typed, HOUSEHOLD, KINDS, TODAY, 1000.0, "admin", RECIPIENTS)[1]
 
 
 # --- the 审批表 ----------------------------------------------------------------------------------
@@ -746,7 +761,7 @@ def test_the_home_pages_count_what_waits_for_each_office(site):
 def test_a_reason_no_font_can_draw_is_said_in_chinese_not_a_server_error(site):
     t, lead = site["mine"], site["lead"]
     town, county = signed_in(site, "town"), signed_in(site, "county")
-    form = form_of(town.get(f"/propose/{t}/{lead['id']}?kind=调整金额").text)
+    form = form_of(town.get(f"/propose/{t}/{lead['id']}?kind=临时救助").text) | {"amount": "1500"}
     r = town.post(f"/propose/{t}/{lead['id']}", data=form | {"reason": "核查属实\U000f0001"})
     pid = r.headers["location"].rsplit("/", 1)[1]
     county.post(f"/proposal/{pid}/approve", data={"csrf_token": token(county, f"/proposal/{pid}")})

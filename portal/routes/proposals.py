@@ -27,6 +27,7 @@ from portal.proposals import (
     default_members,
     kinds_of,
     next_month,
+    recipient_categories,
     rules_now,
     verified_case,
 )
@@ -149,9 +150,8 @@ def submitted(
         errors = [f"户 {case['household_id']} 不在已发布月份的核对结果中，无法按名册填写，请联系数据团队。"]
         fields = None
     else:
-        fields, errors = check(
-            entered, h, kinds_of(rules), app.today(), rules.self_approval_limit, account.role
-        )
+        limit, recipients = rules.self_approval_limit, recipient_categories(app.today())
+        fields, errors = check(entered, h, kinds_of(rules), app.today(), limit, account.role, recipients)
     if errors:
         context = {"proposal": decisions.proposal(app.home, resubmit) if resubmit else None}
         return form_page(request, account, case, h, entered, errors=errors, **context)
