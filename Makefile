@@ -59,11 +59,10 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	UV_COMPILE_BYTECODE=1 $(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
-# Three synthetic months through the real monthly DAG (embedded Airflow, SQLite, local DuckDB); each
-# later month's `outcomes` delivery reports the townships' home visits of the month before's leads, its
-# decision log their proposals and the county's approvals, and its roster the decisions approved so far
-# (synthetic/decisions.py). The third month is what shows 未落实: a decision approved in September that
-# October's roster still does not show.
+# Two synthetic months through the real monthly DAG (embedded Airflow, SQLite, local DuckDB); the
+# second month's `outcomes` delivery reports the townships' home visits of the first month's leads, its
+# decision log their proposals and the county's approvals, and its roster the decisions approved
+# (synthetic/decisions.py): every state of a decision shows, 未落实 included, without a third month.
 demo: install
 	rm -rf $(DEMO)
 	$(VENV)/bin/safetynet generate --month 2026-08 --households 5000 --seed 1 --landing $(DEMO)/landing
@@ -80,12 +79,12 @@ demo: install
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, step, count(*) as steps from v_decisions group by all order by all"
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, leads, visited, proposed, approved, confirmed, unconfirmed, median_days_to_visit, median_days_visit_to_proposal, median_days_proposal_to_approval, median_days_approval_to_confirmation, urgent_recipient_cases, urgent_helped_in_time, urgent_helped_share from v_assistance_funnel where area_level = 'province' order by all"
 	@echo "results: $(DEMO)/home (lake/, warehouse/safetynet.duckdb, reports/<month>/validation.html, exports/<month>/<county>/<township>/)"
-	@first=$$(ls -d $(DEMO)/home/exports/2026-10/[0-9]*/* | head -1); echo "one township's files, $$first:"; ls $$first
-	@echo "household reports (PDF) in all townships, drawn when asked for: $$(cat $(DEMO)/home/exports/2026-10/*/*/manifest.json | grep -c '"kind": "report"')"
-	@first=$$(basename $$(ls -d $(DEMO)/home/exports/2026-10/[0-9]*/* | head -1)); \
-		$(VENV)/bin/safetynet documents --month 2026-10 --home $(DEMO)/home --township $$first
+	@first=$$(ls -d $(DEMO)/home/exports/2026-09/[0-9]*/* | head -1); echo "one township's files, $$first:"; ls $$first
+	@echo "household reports (PDF) in all townships, drawn when asked for: $$(cat $(DEMO)/home/exports/2026-09/*/*/manifest.json | grep -c '"kind": "report"')"
+	@first=$$(basename $$(ls -d $(DEMO)/home/exports/2026-09/[0-9]*/* | head -1)); \
+		$(VENV)/bin/safetynet documents --month 2026-09 --home $(DEMO)/home --township $$first
 	@echo "decisions for the business system: $$(ls $(DEMO)/home/exports/*/_decisions/decisions.csv)"
-	@echo "county overviews (offline HTML): $$(ls $(DEMO)/home/reports/2026-10/overview/*.html)"
+	@echo "county overviews (offline HTML): $$(ls $(DEMO)/home/reports/2026-09/overview/*.html)"
 
 # The township portal on the demo's home: prints demo accounts (new passwords on every start).
 portal: install

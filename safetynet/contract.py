@@ -1,4 +1,4 @@
-"""The data exchange contract (shared/CONTRACT.md, version 1) as data.
+"""The data exchange contract (shared/CONTRACT.md, version 3) as data.
 
 Everything that parses, validates or generates a delivery reads the sources from here, so that
 headers, types and code sets are written down once. The Great Expectations suites in
@@ -11,7 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-ColumnType = Literal["str", "id", "division", "date", "amount", "int", "month", "code", "case_id"]
+# region: a division code of anywhere in China (6 or 12 digits), not checked against the province's
+# divisions; province: a 2-digit province code; items: cross-region check items separated by `;`
+# (contract version 3, cross-region checks)
+ColumnType = Literal[
+    "str",
+    "id",
+    "division",
+    "region",
+    "province",
+    "items",
+    "date",
+    "amount",
+    "int",
+    "month",
+    "code",
+    "case_id",
+]
 SourceKind = Literal["reference", "snapshot", "event"]
 
 
@@ -26,6 +42,8 @@ class Column:
     bounds: tuple[int, int] | None = None
     # an amount that may be below zero (a bank balance); others must not be
     signed: bool = False
+    # a date that may lie after the month (a reply deadline); others may not
+    future: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,6 +71,9 @@ def _id() -> Column:
 
 
 YES_NO = ("是", "否")
+
+# What one province asks another about a person (contract version 3, cross-region checks)
+CROSS_REGION_ITEMS = ("不动产", "机动车", "市场主体", "存款", "社保", "公积金", "死亡")
 
 # Since version 3: `<source>.history.csv` (or .xlsx) holds up to the previous 12 months of an event
 # source's events, read as those months' events
@@ -107,6 +128,9 @@ SOURCES: dict[str, Source] = {
                 Column("health_status", "健康状况", "code", codes=("健康", "慢性病", "大病", "残疾")),
                 Column("housing_area", "住房面积", "amount"),
                 Column("declared_monthly_income", "申报月收入", "amount"),
+                # version 3: where the person's household registration is, when it differs from where
+                # the household lives (人户分离); another province's is asked about (jobs/cross_region)
+                Column("hukou_division_code", "户籍地区划代码", "region"),
             ),
             # A person listed in two households is a means-test finding, not a broken row.
             key=("household_id", "id_number"),
@@ -373,6 +397,43 @@ SOURCES: dict[str, Source] = {
             ),
             key=("lead_id",),
             event_date="visited_on",
+        ),
+        Source(
+            "cross_region_answers",
+            "异地核对结果",
+            "event",
+            (
+                Column("request_id", "请求编号", "str", True),
+                _id(),
+                Column("item", "核对项目", "code", True, CROSS_REGION_ITEMS),
+                Column("found", "是否登记", "code", True, ("是", "否", "无数据")),
+                # a balance may be negative, as in `deposits`
+                Column("value", "数值", "amount", signed=True),
+                Column("detail", "说明", "str"),
+                Column("answered_on", "回复日期", "date", True),
+                Column("region", "回复地区", "province", True),
+            ),
+            key=("request_id", "item"),
+            event_date="answered_on",
+        ),
+        Source(
+            "cross_region_requests",
+            "异地核对请求",
+            "event",
+            (
+                Column("request_id", "请求编号", "str", True),
+                Column("region", "请求地区", "province", True),
+                _id(),
+                Column("name", "姓名", "str", True),
+                Column("items", "核对项目", "items", True),
+                Column("purpose", "用途", "code", True, ("申请核对", "定期复核")),
+                # required by the contract, but a request without it is accepted into the lake and
+                # refused by the answering step with its reason (已拒绝 in v_cross_region), so the
+                # asking province gets an answer and auditors see the refusal
+                Column("authorisation_ref", "授权书编号", "str"),
+                Column("reply_by", "回复期限", "date", future=True),
+            ),
+            key=("request_id",),
         ),
     ]
 }

@@ -6,15 +6,18 @@ With a home, for each month generated: a share of the outcomes that call for ass
 in `<home>/lake/_decision_log/<month>.jsonl`, dated in the month after the visit, written through the
 log's fields (jobs/decisions/log.py) as the portal writes them: proposed by the township; most
 approved by the county, some returned then corrected and approved, a few still waiting; a 临时救助
-within the township's limit approved by the township itself (先行救助). Every decision takes effect in
-the month it is approved. The accounts are the generator's own (`demo-`), so a month generated again
-writes no second copy, and lines the portal wrote stay as they are.
+within the township's limit approved by the township itself (先行救助). A decision takes effect in
+the month it is approved, or, for every other one that changes a category, from the month before
+(补发 from the month the case was found). The accounts are the generator's own (`demo-`), so a month
+generated again writes no second copy, and lines the portal wrote stay as they are.
 
 The rosters then show an approved decision (the household, or the 单人保 member, in the decided
 category; 退出: out of 低保 and 特困) from its effective month for most decisions, one month late for
-some, never for the rest (`SHOWN`): a demo of three months shows 提交, 退回, 批准, 落实 and 未落实.
-Which proposals are returned or wait, and which decisions come late or never, goes by their place
-in the month, so that even a small world shows every state.
+some, never for the rest (`SHOWN`). A decision taking effect from the month before its approval has
+one roster left within `confirm_within_months` (2): never shown, it is 未落实 in the month it was
+approved, so the demo's two months show 提交, 退回, 批准, 落实, 待落实 and 未落实. Which proposals are
+returned or wait, which take effect from the month before, and which decisions come late or never,
+goes by their place in the month, so that even a small world shows every state.
 """
 
 from __future__ import annotations
@@ -45,9 +48,10 @@ SINGLE_SHARE = 0.25  # of 纳入低保: 单人保 for one member
 # by a proposal's place among the month's (so that even a small world shows each): every RETURNED-th
 # proposal the county approves is returned once first, every WAITING-th is not yet decided
 RETURNED, WAITING = 5, 12
-# by a decision's place among the month's decisions the roster shows: of every five, three on time,
-# one a month late, one never
-SHOWN = ("on time", "on time", "on time", "late", "never")
+# by a decision's place among the month's decisions that change a category and take effect in the
+# same month: of three, two on time and one a month late; taking effect from the month before (补发):
+# of two, one never and one on time (the first never, so that one such decision shows 未落实)
+SHOWN = {"current": ("on time", "late", "on time"), "backdated": ("never", "on time")}
 EXIT_CATEGORY = "其他低收入"
 ON_ROSTER = (
     "纳入低保",
@@ -123,8 +127,11 @@ def _prefill(
     return kind, ids, monthly, one_off, first_help
 
 
-def _lines(row: dict, u: np.ndarray, month: str, last: dt.date, seq: int, k: int) -> list[str]:
-    """The log lines of one case's proposal (`u`: its draws, `k`: its place among the month's)."""
+def _lines(
+    row: dict, u: np.ndarray, month: str, last: dt.date, seq: int, k: int, backdated: bool
+) -> list[str]:
+    """The log lines of one case's proposal (`u`: its draws, `k`: its place among the month's;
+    `backdated`: taking effect from the month before, when its kind changes a category)."""
     rules = load_decisions(month)
     kind, ids, monthly, one_off, first_help = _prefill(row, u, month, k)
     town, county = row["township_code"], row["county_code"]
@@ -140,7 +147,7 @@ def _lines(row: dict, u: np.ndarray, month: str, last: dt.date, seq: int, k: int
         "id_numbers": ids,
         "monthly_amount": monthly,
         "one_off_amount": one_off,
-        "effective_from": month,
+        "effective_from": previous_month(month) if backdated and kind in ON_ROSTER else month,
         "self_approved": False,
     }
     township = {"account": f"{ACCOUNT}xz{town}", "role": "township"}
@@ -211,7 +218,7 @@ def propose(month: str, seed: int, outcomes: pl.DataFrame, home: Path) -> int:
         if u[6] >= PROPOSED_SHARE:
             continue
         seq[row["household_id"]] = seq.get(row["household_id"], 0) + 1
-        lines += _lines(row, u, month, last, seq[row["household_id"]], k)
+        lines += _lines(row, u, month, last, seq[row["household_id"]], k, backdated=k % 2 == 1)
         k += 1
     lines.sort(key=lambda text: json.loads(text)["at"])  # by time, as a log is appended
     for text in lines:
@@ -221,9 +228,14 @@ def propose(month: str, seed: int, outcomes: pl.DataFrame, home: Path) -> int:
 
 def _shown_from() -> pl.Expr:
     """The month a decision's roster first shows it (null: never), by its place among its month's
-    decisions that change a category (`SHOWN`)."""
-    place = pl.int_range(pl.len()).over("month", order_by="decision_id") % len(SHOWN)
-    late = pl.lit(list(SHOWN)).list.get(place)
+    decisions that change a category, taking effect in the month or before it (`SHOWN`)."""
+    backdated = pl.col("effective_from") < pl.col("month")
+    group = pl.when(backdated).then(pl.lit("backdated")).otherwise(pl.lit("current"))
+    place = pl.int_range(pl.len()).over("month", group, order_by="decision_id")
+    current, before = (
+        pl.lit(list(SHOWN[k])).list.get(place % len(SHOWN[k])) for k in ("current", "backdated")
+    )
+    late = pl.when(backdated).then(before).otherwise(current)
     start = (pl.col("effective_from") + "-01").str.to_date("%Y-%m-%d")
     return (
         pl.when(late == "on time")

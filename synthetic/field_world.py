@@ -909,6 +909,7 @@ class Month:
                 (pl.col("size") * 18 + pl.col("h") % 31 + 10).cast(pl.Float64)
             ),
             declared_monthly_income="declared",
+            hukou_division_code=pl.lit(None, pl.String),
         )
 
     def disability(self) -> pl.DataFrame:

@@ -482,6 +482,7 @@ def _roster(m: CountyMonth) -> pl.DataFrame:
             (pl.col("size") * 18 + pl.col("hh") % 37).cast(pl.Float64)
         ),
         declared_monthly_income="declared_monthly_income",
+        hukou_division_code=pl.lit(None, pl.String),
     )
 
 

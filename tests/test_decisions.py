@@ -532,40 +532,59 @@ def test_the_county_overview_shows_the_funnel(tiny_home):
     funnel = html[html.index('<div id="funnel">') :]
     cells = re.findall(r'<td class="n">([^<]*)</td>', funnel[: funnel.index("</table>")])
     assert cells == ["0", "3", "3", "3", "2", "—", "5.0", "0.0", "2.0", "12.0"]
-    assert "线索 →" in funnel and "已落实" in funnel and "48 小时内获批救助 0 条" in funnel
+    assert "线索 →" in funnel and "已落实" in funnel
+    # August's urgent cases, issued in September: one of two helped within 48 hours
+    assert (
+        "上月数据（2026-08，本月下发）中已在册低保、特困对象的紧急线索 2 条，其中下发后 48 小时内获批救助 1 条（50%）"
+        in funnel
+    )
 
 
 @pytest.mark.parametrize(
     ("month", "households"),
     [
-        ("2026-09", ["H1", "H2", "H3"]),
-        ("2026-10", ["H1", "H2", "H3", "H4"]),
-        ("2026-12", ["H1", "H2", "H3", "H4"]),
+        ("2026-09", ["H1", "H3", "H4", "H7"]),  # H2 and H5 a month late, H6 (from August) never
+        ("2026-10", ["H1", "H2", "H3", "H4", "H5", "H7"]),
+        ("2026-12", ["H1", "H2", "H3", "H4", "H5", "H7"]),
     ],
 )
 def test_the_synthetic_rosters_show_most_decisions_some_late_some_never(tmp_path, month, households):
     from synthetic import decisions as synthetic
 
-    lines = [
-        step(
+    def approved(n, effective_from):
+        return step(
             "approved",
             f"2026-09-1{n}T17:00:00+08:00",
             proposal=f"SB202609-H{n}-01",
             household_id=f"H{n}",
-            effective_from="2026-09",
+            effective_from=effective_from,
             account="xq01",
             role="county",
         )
-        for n in range(1, 6)
-    ]
+
+    lines = [approved(n, "2026-09") for n in range(1, 6)] + [approved(n, "2026-08") for n in (6, 7)]
     write_log(tmp_path / "lake", {"2026-09": lines})
     changes = synthetic.shown(month, tmp_path)
     roster_ = pl.DataFrame(
         {
-            "household_id": [f"H{n}" for n in range(1, 6)],
-            "id_number": [f"P{n}" for n in range(1, 6)],
-            "category": ["低保边缘"] * 5,
+            "household_id": [f"H{n}" for n in range(1, 8)],
+            "id_number": [f"P{n}" for n in range(1, 8)],
+            "category": ["低保边缘"] * 7,
         }
     )
     shown = synthetic.on_roster(roster_, changes).filter(pl.col("category") == "低保")
-    assert shown["household_id"].to_list() == households  # three on time, one a month late, one never
+    assert shown["household_id"].to_list() == households
+
+
+def test_a_grown_log_is_a_new_build_and_a_later_month_is_not_read(tmp_path):
+    from jobs.month.run import build_id
+
+    assert decision_log.digest(tmp_path, "2026-03") is None
+    write_log(tmp_path, {"2026-03": RETURNED_THEN_APPROVED[:2], "2026-04": RETURNED_THEN_APPROVED[2:]})
+    before = decision_log.digest(tmp_path, "2026-03")
+    assert decision_log.digest(tmp_path, "2026-03") == before  # the same files, the same digest
+    assert decision_log.read(tmp_path, "2026-03").height == 2  # April's lines are not March's run's
+    write_log(tmp_path, {"2026-03": RETURNED_THEN_APPROVED[:3]})
+    assert decision_log.digest(tmp_path, "2026-03") != before
+    ids = {build_id("2026-03", [], None, decision_log=d)["build"] for d in (None, before, "other")}
+    assert len(ids) == 3

@@ -233,9 +233,12 @@ def planted(month: str, n: int = 3):
     return county_month(month, 1, 0, households, persons)
 
 
-def test_every_source_is_made_by_one_maker_but_the_two_made_for_the_whole_month():
-    assert set(SOURCE_MAKERS) | {"divisions", "outcomes"} == set(SOURCES)
-    assert not {"divisions", "outcomes"} & set(SOURCE_MAKERS)
+WHOLE_MONTH = {"divisions", "outcomes", "cross_region_answers", "cross_region_requests"}
+
+
+def test_every_source_is_made_by_one_maker_but_those_made_for_the_whole_month():
+    assert set(SOURCE_MAKERS) | WHOLE_MONTH == set(SOURCES)
+    assert not WHOLE_MONTH & set(SOURCE_MAKERS)
 
 
 # (source, month, draws from the month's generator): education aid is paid in March and September;

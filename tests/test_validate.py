@@ -278,3 +278,35 @@ def test_a_changed_suite_file_is_built_again_not_served_stale(roster, tmp_path, 
     assert ge_counted == {"context": 1, "suite": 2}
     (benefit,) = [r for r in result.ge_results if r["column"] == "monthly_benefit"]
     assert benefit["unexpected_count"] == benefit["element_count"] == 12 and not benefit["success"]
+
+
+CROSS_REGION_REQUESTS = (
+    "request_id,region,id_number,name,items,purpose,authorisation_ref,reply_by\n"
+    "R1,44,11010519491231002X,王芳,不动产;存款,定期复核,SQ-1,2026-11-15\n"  # 2 good: reply_by after the month
+    "R2,44,440304199001010011,张伟,不动产;房子,定期复核,SQ-2,2026-10-15\n"  # 3 an item not in the contract
+    "R3,4,440304199001010038,赵敏,存款,申请核对,SQ-3,2026-10-15\n"  # 4 region not 2 digits
+    "R4,44,440304199001010046,钱磊,存款,申请核对,,2026-10-15\n"  # 5 no authorisation: refused later, accepted
+)
+
+
+def test_a_cross_region_request_is_checked_item_by_item_and_may_name_a_later_reply_date(tmp_path):
+    path = tmp_path / "cross_region_requests.csv"
+    path.write_text(CROSS_REGION_REQUESTS, encoding="utf-8")
+    result = validate(read_source("cross_region_requests", [path]), "2026-09", None, ge_sample=1000)
+    assert sorted(result.accepted["request_id"]) == ["R1", "R4"]
+    reasons = dict(zip(result.quarantine["source_row"], result.quarantine["reason"], strict=True))
+    assert "items are not among" in reasons[3]
+    assert "province code has the wrong form" in reasons[4]
+
+
+def test_a_roster_s_registration_elsewhere_is_a_6_or_12_digit_code_of_anywhere(tmp_path):
+    path = tmp_path / "roster.csv"
+    path.write_text(
+        "household_id,id_number,name,relation,division_code,residence_type,category,hukou_division_code\n"
+        "H1,11010519491231002X,王芳,户主,110105001001,城市,低保,440304\n"
+        "H2,440304199001010011,张伟,户主,110105001001,城市,低保,4403041\n",
+        encoding="utf-8",
+    )
+    result = validate(read_source("roster", [path]), "2026-09", ["110105001001"], ge_sample=1000)
+    assert result.accepted["hukou_division_code"].to_list() == ["440304"]
+    assert "6 or 12 digits" in result.quarantine["reason"][0]

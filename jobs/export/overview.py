@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from jobs.export.household_reports import RETIRED_RULE, rule_titles
 from safetynet.ids import mask_ids
+from safetynet.months import previous_month
 from safetynet.rules import RuleSet, load_decisions
 
 TEMPLATES = jinja2.Environment(
@@ -113,7 +114,12 @@ def gather(con: duckdb.DuckDBPyConnection, month: str, area: str, rules: RuleSet
         "and starts_with(township_code, ?) order by visit_by, case_id",
         [month, area],
     ).with_columns(reasons=mask_ids(pl.col("reasons")))
-    funnel = frame(con, "select * from v_assistance_funnel where month = ? and area_code = ?", [month, area])
+    # the month's steps; the urgent cases of the month before, issued this month: their hours are over
+    funnel = frame(
+        con,
+        "select * from v_assistance_funnel where month in (?, ?) and area_code = ? order by month desc",
+        [month, previous_month(month), area],
+    )
     queue = frame(
         con,
         "select township_code, queue_rank, case_id, kind, household_id, coalesce(level, direction) as grade, "
@@ -133,7 +139,8 @@ def gather(con: duckdb.DuckDBPyConnection, month: str, area: str, rules: RuleSet
         "escalated": escalated.to_dicts(),
         "queue": queue.to_dicts(),
         "capacity_keys": CAPACITY_KEYS,
-        "funnel": funnel.to_dicts()[0] if funnel.height else None,
+        "funnel": next((f for f in funnel.to_dicts() if f["month"] == month), None),
+        "urgent": next((f for f in funnel.to_dicts() if f["month"] != month), None),
         "funnel_steps": FUNNEL,
         "urgent_help_hours": load_decisions(month).urgent_help_hours,
     }
@@ -228,7 +235,7 @@ def write(
     for view, where in (
         ("v_kpis", "month <= ?"),
         ("v_rule_yield", "month = ?"),
-        ("v_assistance_funnel", "month = ?"),
+        ("v_assistance_funnel", "month <= ?"),
         ("v_cases", "month = ? and (escalated_to_county or state = 'queued')"),
     ):
         con.execute(f"create temp table {view}_now as select * from {view} where {where}", [month])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from safetynet.contract import SUITES, Source
+from safetynet.contract import CROSS_REGION_ITEMS, SUITES, Source
 from safetynet.ids import check_character
 from safetynet.resources import folder
 
@@ -69,6 +69,16 @@ def _by_type(source: Source, col) -> list[dict]:
         return _division(source, c)
     if col.type == "case_id":
         return _case_id(c)
+    if col.type == "items":
+        one = "(?:" + "|".join(CROSS_REGION_ITEMS) + ")"
+        reason = f"items are not among {'、'.join(CROSS_REGION_ITEMS)} separated by ;"
+        return [_exp("expect_column_values_to_match_regex", reason, column=c, regex=f"^{one}(?:;{one})*$")]
+    if col.type in ("region", "province"):
+        regex, reason = {
+            "region": (r"^(?:\d{6}|\d{12})$", "division code has the wrong form (6 or 12 digits)"),
+            "province": (r"^\d{2}$", "province code has the wrong form (2 digits)"),
+        }[col.type]
+        return [_exp("expect_column_values_to_match_regex", reason, column=c, regex=regex)]
     if col.codes:
         reason = "value is not in the contract's code set"
         return [_exp("expect_column_values_to_be_in_set", reason, column=c, value_set=list(col.codes))]
@@ -80,7 +90,9 @@ def _by_type(source: Source, col) -> list[dict]:
         return [_exp("expect_column_values_to_be_between", reason, column=c, min_value=lo, max_value=hi)]
     if col.type == "date":
         earliest = "event_window_start" if c == source.event_date else "earliest_date"
-        bounds = {"min_value": {"$PARAMETER": earliest}, "max_value": {"$PARAMETER": "month_end"}}
+        bounds = {"min_value": {"$PARAMETER": earliest}}
+        if not col.future:
+            bounds["max_value"] = {"$PARAMETER": "month_end"}
         return [
             _exp(
                 "expect_column_values_to_be_between", "date is implausible for the month", column=c, **bounds
