@@ -69,8 +69,6 @@ demo: install
 	$(VENV)/bin/safetynet run --month 2026-08 --landing $(DEMO)/landing --home $(DEMO)/home
 	$(VENV)/bin/safetynet generate --month 2026-09 --households 5000 --seed 1 --landing $(DEMO)/landing --home $(DEMO)/home
 	$(VENV)/bin/safetynet run --month 2026-09 --landing $(DEMO)/landing --home $(DEMO)/home
-	$(VENV)/bin/safetynet generate --month 2026-10 --households 5000 --seed 1 --landing $(DEMO)/landing --home $(DEMO)/home
-	$(VENV)/bin/safetynet run --month 2026-10 --landing $(DEMO)/landing --home $(DEMO)/home
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, status, build, commit, rows_delivered, accepted, quarantined from v_runs order by month"
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, level, count(*) as leads, count(*) filter (where pushed) as pushed from v_leads group by all order by all"
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, direction, count(distinct household_id) as households from v_doubtful_records group by all order by all"
