@@ -19,6 +19,12 @@ and no asset from outside the server, so that it works on an old browser on the 
     GET  /applications/template.xlsx           the application's columns, to fill in
     GET  /applications/{id}, .../report.pdf    a check's result and its economic-status report
     POST /applications/{id}/release            a county office releases a check held for it
+    GET  /propose/{township}/{case}, POST ...  a township proposes assistance from a verified case
+    GET  /proposals/{township}                 a township's proposals and their states
+    GET  /approvals                            a county's worklist of proposals, pending first
+    GET  /proposal/{id}, POST .../approve, .../return   a proposal; the county approves or returns it
+    GET  /proposal/{id}/correct, POST ...      a returned proposal corrected and proposed again
+    GET  /proposal/{id}/审批表.pdf              an approved decision's document, drawn on demand
 
 Everything a request names is checked against the account and the manifests; whatever does not
 match is answered 404, the same as a file that does not exist.
@@ -47,13 +53,13 @@ from portal.documents import draw_now
 from portal.files import Library
 from portal.guard import HEADER_PAIRS, Guard, hsts, post_limit, refusal
 from portal.pages import log, page
-from portal.routes import applications, documents, files, signin, status, uploads, worklist
+from portal.routes import applications, documents, files, proposals, signin, status, uploads, worklist
 from portal.session import SESSION_COOKIE, SignIn, account_or_none
 from safetynet.errors import SetupError
 from safetynet.rules import PortalSettings, load_portal
 from safetynet.settings import settings
 
-ROUTERS = (signin, files, uploads, worklist, status, documents, applications)
+ROUTERS = (signin, files, uploads, worklist, status, documents, applications, proposals)
 ERRORS = {
     403: "页面已过期或表单缺少校验码，请返回重新打开页面后再提交。",
     404: "未找到该页面或文件。",
@@ -100,14 +106,21 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     return page(request, "error.html", None, status=exc.status_code, message=message)
 
 
+def clock():
+    """The portal's date: today's, or the one a test set (`SAFETYNET_PORTAL_TODAY`)."""
+    fixed = settings().portal_today
+    return (lambda: fixed) if fixed else dt.date.today
+
+
 def create_app(
     home: Path,
     landing: Path | None = None,
     settings: PortalSettings | None = None,
     https_only: bool = False,
-    today=dt.date.today,
+    today=None,
 ) -> FastAPI:
     home = home.resolve()
+    today = today or clock()
     settings = settings or load_portal()
     audit.folder(home).mkdir(parents=True, exist_ok=True)
     app = FastAPI(title="safetynet portal", docs_url=None, redoc_url=None, openapi_url=None)

@@ -16,6 +16,7 @@ workers read here.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 from pathlib import Path
@@ -75,6 +76,9 @@ class Settings(BaseSettings):
     )
     portal_https_only: bool = Field(
         False, description="Session cookie over HTTPS only (set by serve --workers --https-only)"
+    )
+    portal_today: dt.date | None = Field(
+        None, description="The portal's date instead of today's (tests only: proposals on synthetic months)"
     )
     # fault points, for the tests of a failure anywhere (jobs/faults.py)
     fault: str = Field("", description="Fail at <task>:<point>[:raise|kill] (tests only)")

@@ -16,7 +16,7 @@ from starlette.background import BackgroundTask
 from jobs.cases.lifecycle import STATES
 from jobs.export.documents import REFUSED, DocumentChanged
 from jobs.export.lists import ON_DEMAND
-from portal import casework, uploads
+from portal import casework, decisions, uploads
 from portal.accounts import Account
 from portal.documents import DocumentFailed, files_table, on_demand, rendered, served
 from portal.files import Folder, zip_folder
@@ -48,10 +48,17 @@ def index(request: Request, account: SignedIn) -> Response:
         t: casework.todo(casework.township_cases(library.home(), state.landing, t, state.today()), due_days)
         for t in (townships if account.may_upload else [])
     }
+    # a county's proposals to decide, a township's returned to correct (issue 36)
+    county = decisions.proposals(state.home, county=account.area) if account.role == "county" else []
+    returned = {
+        t: sum(p["event"] == "returned" for p in decisions.proposals(state.home, township=t)) for t in todo
+    }
     return page(
         request,
         "index.html",
         account,
+        pending=sum(p["event"] == "proposed" for p in county),
+        returned=returned,
         months=months,
         latest=next(iter(by_month), None),
         county_months=[m for m, mine in by_month.items() if mine],
