@@ -252,6 +252,7 @@ def overview_data() -> dict:
         "escalated": [],
         "queue": [],
         "capacity_keys": overview.CAPACITY_KEYS,
+        "cross_region": {"month": "2026-09", "sent": [], "received": [], "doubtful": None},
     }
 
 
