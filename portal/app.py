@@ -47,7 +47,8 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from portal import audit
+from jobs.decisions.log import DecisionLogError
+from portal import audit, decisions
 from portal.accounts import Accounts
 from portal.documents import draw_now
 from portal.files import Library
@@ -106,6 +107,17 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     return page(request, "error.html", None, status=exc.status_code, message=message)
 
 
+async def unreadable_log(request: Request, exc: DecisionLogError) -> Response:
+    """A decision log line that cannot be read (portal/decisions.py): logged for the data team,
+    who see the file and the line; an office sees that the records cannot be read for now."""
+    who = account_or_none(request)
+    log(request, "decision_log", who, result="failed", detail=str(exc)[:500])
+    message = decisions.UNREADABLE
+    if who and who.role == "admin":  # the data team: which file and line to mend
+        message = f"审批记录文件有一行无法读取，请修复后刷新：{exc}"
+    return page(request, "error.html", who, status=503, message=message)
+
+
 def clock():
     """The portal's date: today's, or the one a test set (`SAFETYNET_PORTAL_TODAY`)."""
     fixed = settings().portal_today
@@ -140,6 +152,7 @@ def create_app(
     app.state.draw_now = draw_now  # read at creation: a test replaces `portal.app.draw_now`
     app.add_exception_handler(SignIn, to_sign_in)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(DecisionLogError, unreadable_log)
     for area in ROUTERS:
         app.include_router(area.router)
     return app

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from jobs.decisions.log import checked_line
 from safetynet.lake import append_line
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
@@ -46,6 +47,7 @@ EVENTS = ("proposed", "returned", "approved")
 # a proposal's state as the pages name it: the event of its latest line
 PENDING, RETURNED, APPROVED = "待审批", "已退回", "已批准"
 STATES = {"proposed": PENDING, "returned": RETURNED, "approved": APPROVED}
+UNREADABLE = "审批记录暂时无法读取，已通知数据管理员。"  # what an office sees of a broken log line
 PROPOSAL_ID = re.compile(r"SB[0-9]{6}-[0-9A-Za-z]+-[0-9]{2}")
 
 
@@ -87,10 +89,16 @@ def locked(home: Path) -> Iterator[None]:
 
 
 def read(home: Path) -> list[dict]:
-    """Every step, in the order they were appended (files by month)."""
+    """Every step, in the order they were appended (files by month), each line checked as the run
+    checks it (jobs/decisions/log.py): a line that cannot be read is DecisionLogError naming the
+    file and the line (the pages answer it with app.py's `unreadable_log`)."""
     out = []
     for path in sorted(folder(home).glob("*.jsonl")):
-        out += [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        where = f"lake/{folder(home).name}/{path.name}, line"
+        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if text.strip():
+                entry = checked_line(text, f"{where} {number}")
+                out.append({k: entry[k] for k in FIELDS})
     return out
 
 

@@ -767,3 +767,33 @@ def test_a_reason_no_font_can_draw_is_said_in_chinese_not_a_server_error(site):
     county.post(f"/proposal/{pid}/approve", data={"csrf_token": token(county, f"/proposal/{pid}")})
     r = county.get(f"/proposal/{pid}/审批表.pdf")
     assert r.status_code == 422 and "U+F0001" in r.text
+
+
+def test_a_broken_line_in_the_decision_log_is_named_and_the_home_page_still_works(tmp_path):
+    home = tmp_path / "home"
+    accounts = Accounts(home, load_portal())
+    accounts.add("county", "county", "430102", PASSWORD)
+    accounts.add("admin", "admin", "", PASSWORD)
+    good = decisions.line("proposed", NOW, **fields(), proposal_id="SB202609-H0001-01", version=1)
+    good |= {"account": "town", "role": "township"}
+    log_file = decisions.folder(home) / "2026-09.jsonl"
+    log_file.parent.mkdir(parents=True)
+    text = json.dumps(good, ensure_ascii=False)
+    log_file.write_text(text + "\n" + text[:40] + "\n", encoding="utf-8")  # cut off as a full disk leaves it
+    app = create_app(home, today=lambda: TODAY)
+    county = TestClient(app, client=("10.0.0.1", 40000), follow_redirects=False)
+    county.post(
+        "/login", data={"username": "county", "password": PASSWORD, "csrf_token": token(county, "/login")}
+    )
+    r = county.get("/approvals")
+    assert r.status_code == 503 and decisions.UNREADABLE in r.text and "2026-09.jsonl" not in r.text
+    home_page = county.get("/")
+    assert home_page.status_code == 200 and decisions.UNREADABLE in home_page.text
+    admin = TestClient(app, client=("10.0.0.1", 40000), follow_redirects=False)
+    admin.post(
+        "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token(admin, "/login")}
+    )
+    r = admin.get("/proposal/SB202609-H0001-01")
+    assert r.status_code == 503 and "lake/_decision_log/2026-09.jsonl, line 2" in r.text
+    failed = [e for e in audit.read(home) if e["action"] == "decision_log"]
+    assert failed and all("2026-09.jsonl, line 2" in e["detail"] and e["result"] == "failed" for e in failed)
