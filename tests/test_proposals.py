@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
 from jobs.export import approval_forms
-from portal import audit, decisions
+from portal import audit, decisions, proposals
 from portal.accounts import Accounts
 from portal.app import create_app
 from portal.documents import fonts
@@ -611,6 +611,52 @@ def test_temporary_help_within_the_limit_is_approved_by_the_township(site):
     assert found["state"] == decisions.APPROVED and found["self_approved"] and found["approved_by"] == "town"
     assert ("proposal_approve", "town", "ok") in actions(site)
     assert town.get(f"/proposal/{pid}/审批表.pdf").status_code == 200
+
+
+def _newcomer(members: pl.LazyFrame, household_id: str) -> pl.LazyFrame:
+    """A member joins in the month published meanwhile, listed first (户主, the smallest name)."""
+    first = members.filter(pl.col("household_id") == household_id).head(1)
+    joined = first.with_columns(
+        name=pl.lit("一新成员"), relation=pl.lit("户主"), id_number=pl.lit("110101201001010013")
+    )
+    return pl.concat([members, joined])
+
+
+def _gone(members: pl.LazyFrame, household_id: str, id_number: str) -> pl.LazyFrame:
+    """The chosen member has left the household in the month published meanwhile."""
+    return members.filter((pl.col("household_id") != household_id) | (pl.col("id_number") != id_number))
+
+
+@pytest.mark.parametrize("change", ["newcomer", "gone"])
+def test_a_member_chosen_is_the_same_person_after_a_month_is_published(site, monkeypatch, change):
+    t, lead = site["mine"], site["lead"]
+    hid = lead["household_id"]
+    shown = proposals.household(Home(site["home"]), t, hid)
+    assert len(shown.members) >= 2
+    chosen = shown.members[-1]  # the last member listed: a newcomer listed first moves everyone
+    town = signed_in(site, "town")
+    page = town.get(f"/propose/{t}/{lead['id']}?kind=临时救助").text
+    keys = re.findall(r'name="members" value="([^"]+)"', page)
+    assert chosen.id_number not in page and len(keys) == len(shown.members)
+    form = form_of(page) | {"members": [keys[-1]], "amount": "800", "self_approve": "1", "reason": "核查属实"}
+    scan = Home.scan
+
+    def published(self, dataset, month, area=None):
+        found = scan(self, dataset, month, area)
+        if dataset != "_means_members" or found is None:
+            return found
+        return _newcomer(found, hid) if change == "newcomer" else _gone(found, hid, chosen.id_number)
+
+    monkeypatch.setattr(Home, "scan", published)
+    before = decisions.read(site["home"])
+    r = town.post(f"/propose/{t}/{lead['id']}", data=form)
+    if change == "gone":
+        assert r.status_code == 400 and "所选成员不在本户" in r.text
+        assert decisions.read(site["home"]) == before
+        return
+    assert r.status_code == 303, r.text[-1500:]
+    found = decisions.proposal(site["home"], r.headers["location"].rsplit("/", 1)[1])
+    assert found["id_numbers"] == [chosen.id_number]
 
 
 def approved_id(site) -> str:
