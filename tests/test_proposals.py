@@ -168,7 +168,7 @@ def test_only_a_returned_proposal_is_corrected(tmp_path):
 
 def test_one_case_has_one_open_proposal_of_a_kind(tmp_path):
     """A second click on 提交 (or the same proposal made twice) is not a second proposal while the
-    first is pending or returned; once approved, the case may be proposed for again."""
+    first is pending or returned; once approved, not at all for that kind (the next test)."""
     pid = decisions.propose(tmp_path, fields(), "town", "township", NOW)["proposal_id"]
     with pytest.raises(decisions.AlreadyOpen) as twice:
         decisions.propose(tmp_path, fields(), "town2", "township", NOW)
@@ -179,8 +179,25 @@ def test_one_case_has_one_open_proposal_of_a_kind(tmp_path):
     other = decisions.propose(tmp_path, fields(kind="临时救助"), "town", "township", NOW)  # another kind
     decisions.propose(tmp_path, fields(), "town", "township", NOW, resubmit=pid)
     decisions.decide(tmp_path, pid, "approved", "county", "county", None, NOW)
-    again = decisions.propose(tmp_path, fields(), "town", "township", NOW)
+    with pytest.raises(decisions.AlreadyApproved):
+        decisions.propose(tmp_path, fields(), "town", "township", NOW)
+    again = decisions.propose(tmp_path, fields(kind="纳入特困"), "town", "township", NOW)
     assert len({pid, other["proposal_id"], again["proposal_id"]}) == 3
+
+
+@pytest.mark.parametrize(("kind", "again"), [("单人保", False), ("纳入低保", False), ("临时救助", True)])
+def test_a_kind_approved_for_a_case_is_not_proposed_again_unless_it_recurs(tmp_path, kind, again):
+    pid = decisions.propose(tmp_path, fields(kind=kind), "town", "township", NOW)["proposal_id"]
+    decisions.decide(tmp_path, pid, "approved", "county", "county", None, NOW)
+    if again:
+        assert decisions.propose(tmp_path, fields(kind=kind), "town", "township", NOW)["proposal_id"] != pid
+        return
+    with pytest.raises(decisions.AlreadyApproved) as refused:
+        decisions.propose(tmp_path, fields(kind=kind), "town", "township", NOW)
+    assert refused.value.proposal_id == pid and len(decisions.read(tmp_path)) == 2
+    # another case of the household, or another kind for the case, is proposed as before
+    decisions.propose(tmp_path, fields(kind=kind, case_id="XS202608-0002"), "town", "township", NOW)
+    decisions.propose(tmp_path, fields(kind="纳入特困"), "town", "township", NOW)
 
 
 def test_self_approved_temporary_help_is_a_proposal_and_an_approval(tmp_path):
@@ -657,6 +674,22 @@ def test_a_member_chosen_is_the_same_person_after_a_month_is_published(site, mon
     assert r.status_code == 303, r.text[-1500:]
     found = decisions.proposal(site["home"], r.headers["location"].rsplit("/", 1)[1])
     assert found["id_numbers"] == [chosen.id_number]
+
+
+def test_a_second_proposal_of_an_approved_kind_is_refused_with_the_decision_named(site):
+    t, lead = site["mine"], site["lead"]
+    approved = next(
+        p
+        for p in decisions.proposals(site["home"], township=t)
+        if p["case_id"] == lead["id"] and p["kind"] == "单人保" and p["decision_id"]
+    )  # approved in the first route test
+    town = signed_in(site, "town")
+    form = form_of(town.get(f"/propose/{t}/{lead['id']}?kind=单人保").text) | {"reason": "再次申请"}
+    before = decisions.read(site["home"])
+    r = town.post(f"/propose/{t}/{lead['id']}", data=form)
+    assert r.status_code == 400 and "已经批准" in r.text and approved["decision_id"] in r.text
+    assert f'href="/proposal/{approved["proposal_id"]}"' in r.text
+    assert decisions.read(site["home"]) == before and ("proposal", "town", "refused") in actions(site)
 
 
 def approved_id(site) -> str:
