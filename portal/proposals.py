@@ -18,6 +18,7 @@ import polars as pl
 
 from jobs.ingest.areas import prefecture_of
 from portal.casework import township_cases
+from safetynet.ids import mask_id
 from safetynet.lake import Home
 from safetynet.rules import DecisionKind, load_decisions, load_population
 
@@ -130,7 +131,7 @@ def _household(home: Home, month: str, area: str, row: dict) -> Household:
             Member(
                 key=member_key(m["id_number"]),
                 id_number=m["id_number"],
-                masked=_mask(m["id_number"]),
+                masked=mask_id(m["id_number"]),
                 name=m["name"],
                 relation=m["relation"],
                 health_status=m["health_status"],
@@ -164,10 +165,6 @@ def disability(home: Home, month: str, area: str, ids: pl.Series) -> pl.DataFram
         .agg(pl.col("disability_type").first(), pl.col("grade").first().cast(pl.Int64))
         .collect()
     )
-
-
-def _mask(id_number: str) -> str:
-    return f"{id_number[:6]}********{id_number[-4:]}" if len(id_number) == 18 else id_number
 
 
 def this_month(today: dt.date) -> str:

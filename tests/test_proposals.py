@@ -876,3 +876,19 @@ def test_a_broken_line_in_the_decision_log_is_named_and_the_home_page_still_work
     assert r.status_code == 503 and "lake/_decision_log/2026-09.jsonl, line 2" in r.text
     failed = [e for e in audit.read(home) if e["action"] == "decision_log"]
     assert failed and all("2026-09.jsonl, line 2" in e["detail"] and e["result"] == "failed" for e in failed)
+
+
+@pytest.mark.parametrize(
+    ("id_number", "shown"),
+    [
+        ("430102199001010011", "430102********0011"),
+        ("430102900101123", "430102******123"),  # 15 digits (before 1999)
+        ("4301021990010100", "430***********00"),  # mistyped: 16 digits
+        ("1234567", "*******"),
+    ],
+)
+def test_an_id_number_of_any_length_is_masked_on_the_approval_form(tmp_path, id_number, shown):
+    pid = decisions.propose(tmp_path, fields(id_numbers=[id_number]), "town", "township", NOW)["proposal_id"]
+    steps = decisions.decide(tmp_path, pid, "approved", "county", "county", None, NOW)["steps"]
+    text = pdf_text(approval_forms.served(tmp_path, steps, {}, fonts())[1])
+    assert shown in text and id_number not in text and not re.search(r"[0-9]{10}", text)
