@@ -119,8 +119,17 @@ async def unreadable_log(request: Request, exc: DecisionLogError) -> Response:
 
 
 def clock():
-    """The portal's date: today's, or the one a test set (`SAFETYNET_PORTAL_TODAY`)."""
-    fixed = settings().portal_today
+    """The portal's date: today's, or the one a test or demo set (`SAFETYNET_PORTAL_TODAY`, only
+    with `SAFETYNET_PORTAL_DEMO`): a step is logged at the portal's date, so a date left set on a
+    county's portal would put every step into another month's decision log file."""
+    current = settings()
+    fixed = current.portal_today
+    if fixed and not current.portal_demo:
+        raise SetupError(
+            f"SAFETYNET_PORTAL_TODAY={fixed} is set on a portal that is not a demo: every proposal "
+            f"and approval would be logged on {fixed}, in that month's decision log file. Unset it "
+            "(it is for tests and demos: serve --demo-accounts, or SAFETYNET_PORTAL_DEMO=1)."
+        )
     return (lambda: fixed) if fixed else dt.date.today
 
 
