@@ -786,10 +786,16 @@ def serve(
 
     import uvicorn
 
-    from portal.app import _secret, create_app
+    from portal.app import _secret, clock, create_app
 
     if not home.is_dir():
         fail(f"{home}: no such home folder (run a month first: make demo)", 2)
+    if demo_accounts:
+        os.environ["SAFETYNET_PORTAL_DEMO"] = "1"  # a demo portal: SAFETYNET_PORTAL_TODAY allowed
+    try:
+        clock()  # a date set on a portal that is not a demo: refused before it logs a step
+    except SetupError as exc:
+        fail(str(exc), 2)
     if landing is not None and not landing.is_dir():
         fail(f"{landing}: no such landing folder", 2)
     if demo_accounts:

@@ -47,7 +47,8 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from portal import audit
+from jobs.decisions.log import DecisionLogError
+from portal import audit, decisions
 from portal.accounts import Accounts
 from portal.documents import draw_now
 from portal.files import Library
@@ -106,9 +107,29 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     return page(request, "error.html", None, status=exc.status_code, message=message)
 
 
+async def unreadable_log(request: Request, exc: DecisionLogError) -> Response:
+    """A decision log line that cannot be read (portal/decisions.py): logged for the data team,
+    who see the file and the line; an office sees that the records cannot be read for now."""
+    who = account_or_none(request)
+    log(request, "decision_log", who, result="failed", detail=str(exc)[:500])
+    message = decisions.UNREADABLE
+    if who and who.role == "admin":  # the data team: which file and line to mend
+        message = f"审批记录文件有一行无法读取，请修复后刷新：{exc}"
+    return page(request, "error.html", who, status=503, message=message)
+
+
 def clock():
-    """The portal's date: today's, or the one a test set (`SAFETYNET_PORTAL_TODAY`)."""
-    fixed = settings().portal_today
+    """The portal's date: today's, or the one a test or demo set (`SAFETYNET_PORTAL_TODAY`, only
+    with `SAFETYNET_PORTAL_DEMO`): a step is logged at the portal's date, so a date left set on a
+    county's portal would put every step into another month's decision log file."""
+    current = settings()
+    fixed = current.portal_today
+    if fixed and not current.portal_demo:
+        raise SetupError(
+            f"SAFETYNET_PORTAL_TODAY={fixed} is set on a portal that is not a demo: every proposal "
+            f"and approval would be logged on {fixed}, in that month's decision log file. Unset it "
+            "(it is for tests and demos: serve --demo-accounts, or SAFETYNET_PORTAL_DEMO=1)."
+        )
     return (lambda: fixed) if fixed else dt.date.today
 
 
@@ -140,6 +161,7 @@ def create_app(
     app.state.draw_now = draw_now  # read at creation: a test replaces `portal.app.draw_now`
     app.add_exception_handler(SignIn, to_sign_in)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(DecisionLogError, unreadable_log)
     for area in ROUTERS:
         app.include_router(area.router)
     return app

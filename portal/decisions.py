@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from jobs.decisions.log import checked_line
 from safetynet.lake import append_line
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
@@ -46,6 +47,7 @@ EVENTS = ("proposed", "returned", "approved")
 # a proposal's state as the pages name it: the event of its latest line
 PENDING, RETURNED, APPROVED = "待审批", "已退回", "已批准"
 STATES = {"proposed": PENDING, "returned": RETURNED, "approved": APPROVED}
+UNREADABLE = "审批记录暂时无法读取，已通知数据管理员。"  # what an office sees of a broken log line
 PROPOSAL_ID = re.compile(r"SB[0-9]{6}-[0-9A-Za-z]+-[0-9]{2}")
 
 
@@ -87,10 +89,16 @@ def locked(home: Path) -> Iterator[None]:
 
 
 def read(home: Path) -> list[dict]:
-    """Every step, in the order they were appended (files by month)."""
+    """Every step, in the order they were appended (files by month), each line checked as the run
+    checks it (jobs/decisions/log.py): a line that cannot be read is DecisionLogError naming the
+    file and the line (the pages answer it with app.py's `unreadable_log`)."""
     out = []
     for path in sorted(folder(home).glob("*.jsonl")):
-        out += [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        where = f"lake/{folder(home).name}/{path.name}, line"
+        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if text.strip():
+                entry = checked_line(text, f"{where} {number}")
+                out.append({k: entry[k] for k in FIELDS})
     return out
 
 
@@ -179,6 +187,29 @@ def open_proposal(steps: list[dict], case_id: str, kind: str) -> str | None:
     return next((p for p, s in latest.items() if s["kind"] == kind and s["event"] != "approved"), None)
 
 
+class AlreadyApproved(StepRefused):
+    """A proposal of the same kind for the same case was approved: a case is decided once for a
+    kind (a change is 调整金额 or 退出), except the kinds that recur (`RECURRING`). `proposal_id`
+    names the approved one."""
+
+    def __init__(self, proposal_id: str) -> None:
+        super().__init__(f"{proposal_id} is approved")
+        self.proposal_id = proposal_id
+
+
+# the kinds a case may be granted again after an approval: temporary help for each new hardship,
+# an amount adjusted whenever the household's income changes
+RECURRING = ("临时救助", "调整金额")
+
+
+def approved_proposal(steps: list[dict], case_id: str, kind: str) -> str | None:
+    """The id of an approved proposal of `kind` for the case, unless the kind recurs."""
+    if kind in RECURRING:
+        return None
+    found = (s for s in steps if s["case_id"] == case_id and s["kind"] == kind and s["event"] == "approved")
+    return next((s["proposal_id"] for s in found), None)
+
+
 # what a proposal carries on every line of it, so that each line says what was decided
 CARRIED = (
     "proposal_id",
@@ -208,12 +239,15 @@ def propose(
     """A proposal appended (version 1), or a returned one corrected (`resubmit`: its id, the
     next version); with `self_approve`, approved at once by the proposing township (先行救助,
     the caller has checked the limit). Its state after the step. AlreadyOpen when a proposal of
-    the kind for the case is pending or returned (one case, one open proposal of a kind)."""
+    the kind for the case is pending or returned (one case, one open proposal of a kind);
+    AlreadyApproved when one was approved (`approved_proposal`)."""
     with locked(home):
         steps = read(home)
         if resubmit is None:
             if (found := open_proposal(steps, fields["case_id"], fields["kind"])) is not None:
                 raise AlreadyOpen(found)
+            if (found := approved_proposal(steps, fields["case_id"], fields["kind"])) is not None:
+                raise AlreadyApproved(found)
             pid, version = next_proposal_id(steps, fields["household_id"], now), 1
         else:
             mine = [s for s in steps if s["proposal_id"] == resubmit]

@@ -7,6 +7,7 @@ per problem. The steps are appended to the decision log by portal/decisions.py."
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import polars as pl
 
 from jobs.ingest.areas import prefecture_of
 from portal.casework import township_cases
+from safetynet.ids import mask_id
 from safetynet.lake import Home
 from safetynet.rules import DecisionKind, load_decisions, load_population
 
@@ -33,7 +35,7 @@ MONTHLY = {"dibao": "monthly", "single": "monthly", "tekun": "monthly", "one_off
 
 @dataclass(frozen=True)
 class Member:
-    key: str  # its place in the household as the form names it (no ID number in the page)
+    key: str  # how the form names it (`member_key`: no ID number in the page, no position)
     id_number: str
     masked: str
     name: str
@@ -127,9 +129,9 @@ def _household(home: Home, month: str, area: str, row: dict) -> Household:
         counted=row["counted"] or 0,
         members=tuple(
             Member(
-                key=str(i),
+                key=member_key(m["id_number"]),
                 id_number=m["id_number"],
-                masked=_mask(m["id_number"]),
+                masked=mask_id(m["id_number"]),
                 name=m["name"],
                 relation=m["relation"],
                 health_status=m["health_status"],
@@ -139,9 +141,16 @@ def _household(home: Home, month: str, area: str, row: dict) -> Household:
                 income=m["income"],
                 counted=bool(m["counted"]),
             )
-            for i, m in enumerate(found.to_dicts(), start=1)
+            for m in found.to_dicts()
         ),
     )
+
+
+def member_key(id_number: str) -> str:
+    """A member as the form names it: the first 12 hex of the SHA-256 of the ID number. It names
+    the same person whatever month is published between showing the form and posting it (a
+    position in the household would name another person once a member joins or leaves)."""
+    return hashlib.sha256(id_number.encode("utf-8")).hexdigest()[:12]
 
 
 def disability(home: Home, month: str, area: str, ids: pl.Series) -> pl.DataFrame:
@@ -156,10 +165,6 @@ def disability(home: Home, month: str, area: str, ids: pl.Series) -> pl.DataFram
         .agg(pl.col("disability_type").first(), pl.col("grade").first().cast(pl.Int64))
         .collect()
     )
-
-
-def _mask(id_number: str) -> str:
-    return f"{id_number[:6]}********{id_number[-4:]}" if len(id_number) == 18 else id_number
 
 
 def this_month(today: dt.date) -> str:
@@ -242,7 +247,10 @@ def _members(entered: Entered, h: Household, kind: Kind, errors: list[str]) -> l
     keys = list(dict.fromkeys(entered.members))
     strangers = [k for k in keys if h.member(k) is None]
     if strangers:
-        errors.append(f"所选成员不在本户（{h.household_id}）{h.month} 的名册中，请重新选择。")
+        errors.append(
+            f"所选成员不在本户（{h.household_id}）{h.month} 的名册中（名册可能已按新发布的月份更新），"
+            "请核对后重新选择。"
+        )
     covered = [m for k in keys if (m := h.member(k)) is not None]
     if not keys:
         errors.append("请选择救助覆盖的成员。")

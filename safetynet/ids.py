@@ -84,3 +84,16 @@ def id_problem_expr(normalised: pl.Expr) -> pl.Expr:
 def mask_ids(text: pl.Expr) -> pl.Expr:
     """Mask every resident ID number inside a text: 430101********002X."""
     return text.str.replace_all(r"(\d{6})\d{8}(\d{3}[\dXx])", "${1}********${2}")
+
+
+def mask_id(id_number: str) -> str:
+    """One ID number as documents and pages print it, whatever its length: an 18-character one as
+    `mask_ids` masks it (430101********002X), a 15-digit (pre-1999) one with its birth date hidden
+    (430101******123), anything else (a number mistyped) with all but its first 3 and last 2
+    characters hidden, or all of it when shorter than 8."""
+    n = len(id_number)
+    if n == 18:
+        return f"{id_number[:6]}********{id_number[-4:]}"
+    if n == 15:
+        return f"{id_number[:6]}******{id_number[-3:]}"
+    return f"{id_number[:3]}{'*' * (n - 5)}{id_number[-2:]}" if n >= 8 else "*" * n

@@ -78,7 +78,11 @@ class Settings(BaseSettings):
         False, description="Session cookie over HTTPS only (set by serve --workers --https-only)"
     )
     portal_today: dt.date | None = Field(
-        None, description="The portal's date instead of today's (tests only: proposals on synthetic months)"
+        None,
+        description="The portal's date instead of today's (tests and demos only, with SAFETYNET_PORTAL_DEMO)",
+    )
+    portal_demo: bool = Field(
+        False, description="A demo or test portal (serve --demo-accounts): SAFETYNET_PORTAL_TODAY allowed"
     )
     # fault points, for the tests of a failure anywhere (jobs/faults.py)
     fault: str = Field("", description="Fail at <task>:<point>[:raise|kill] (tests only)")

@@ -324,7 +324,7 @@ def deciding(landing, tmp_path_factory):
     accounts = Accounts(home, load_portal())
     accounts.add("town", "township", t, PASSWORD)
     accounts.add("county", "county", t[:6], PASSWORD)
-    server, url = serve(home, land, {"SAFETYNET_PORTAL_TODAY": PROPOSAL_DAY})
+    server, url = serve(home, land, {"SAFETYNET_PORTAL_TODAY": PROPOSAL_DAY, "SAFETYNET_PORTAL_DEMO": "1"})
     yield {
         "url": url,
         "home": home,

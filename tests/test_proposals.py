@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
 from jobs.export import approval_forms
-from portal import audit, decisions
+from portal import audit, decisions, proposals
 from portal.accounts import Accounts
 from portal.app import create_app
 from portal.documents import fonts
@@ -168,7 +168,7 @@ def test_only_a_returned_proposal_is_corrected(tmp_path):
 
 def test_one_case_has_one_open_proposal_of_a_kind(tmp_path):
     """A second click on 提交 (or the same proposal made twice) is not a second proposal while the
-    first is pending or returned; once approved, the case may be proposed for again."""
+    first is pending or returned; once approved, not at all for that kind (the next test)."""
     pid = decisions.propose(tmp_path, fields(), "town", "township", NOW)["proposal_id"]
     with pytest.raises(decisions.AlreadyOpen) as twice:
         decisions.propose(tmp_path, fields(), "town2", "township", NOW)
@@ -179,8 +179,25 @@ def test_one_case_has_one_open_proposal_of_a_kind(tmp_path):
     other = decisions.propose(tmp_path, fields(kind="临时救助"), "town", "township", NOW)  # another kind
     decisions.propose(tmp_path, fields(), "town", "township", NOW, resubmit=pid)
     decisions.decide(tmp_path, pid, "approved", "county", "county", None, NOW)
-    again = decisions.propose(tmp_path, fields(), "town", "township", NOW)
+    with pytest.raises(decisions.AlreadyApproved):
+        decisions.propose(tmp_path, fields(), "town", "township", NOW)
+    again = decisions.propose(tmp_path, fields(kind="纳入特困"), "town", "township", NOW)
     assert len({pid, other["proposal_id"], again["proposal_id"]}) == 3
+
+
+@pytest.mark.parametrize(("kind", "again"), [("单人保", False), ("纳入低保", False), ("临时救助", True)])
+def test_a_kind_approved_for_a_case_is_not_proposed_again_unless_it_recurs(tmp_path, kind, again):
+    pid = decisions.propose(tmp_path, fields(kind=kind), "town", "township", NOW)["proposal_id"]
+    decisions.decide(tmp_path, pid, "approved", "county", "county", None, NOW)
+    if again:
+        assert decisions.propose(tmp_path, fields(kind=kind), "town", "township", NOW)["proposal_id"] != pid
+        return
+    with pytest.raises(decisions.AlreadyApproved) as refused:
+        decisions.propose(tmp_path, fields(kind=kind), "town", "township", NOW)
+    assert refused.value.proposal_id == pid and len(decisions.read(tmp_path)) == 2
+    # another case of the household, or another kind for the case, is proposed as before
+    decisions.propose(tmp_path, fields(kind=kind, case_id="XS202608-0002"), "town", "township", NOW)
+    decisions.propose(tmp_path, fields(kind="纳入特困"), "town", "township", NOW)
 
 
 def test_self_approved_temporary_help_is_a_proposal_and_an_approval(tmp_path):
@@ -613,6 +630,68 @@ def test_temporary_help_within_the_limit_is_approved_by_the_township(site):
     assert town.get(f"/proposal/{pid}/审批表.pdf").status_code == 200
 
 
+def _newcomer(members: pl.LazyFrame, household_id: str) -> pl.LazyFrame:
+    """A member joins in the month published meanwhile, listed first (户主, the smallest name)."""
+    first = members.filter(pl.col("household_id") == household_id).head(1)
+    joined = first.with_columns(
+        name=pl.lit("一新成员"), relation=pl.lit("户主"), id_number=pl.lit("110101201001010013")
+    )
+    return pl.concat([members, joined])
+
+
+def _gone(members: pl.LazyFrame, household_id: str, id_number: str) -> pl.LazyFrame:
+    """The chosen member has left the household in the month published meanwhile."""
+    return members.filter((pl.col("household_id") != household_id) | (pl.col("id_number") != id_number))
+
+
+@pytest.mark.parametrize("change", ["newcomer", "gone"])
+def test_a_member_chosen_is_the_same_person_after_a_month_is_published(site, monkeypatch, change):
+    t, lead = site["mine"], site["lead"]
+    hid = lead["household_id"]
+    shown = proposals.household(Home(site["home"]), t, hid)
+    assert len(shown.members) >= 2
+    chosen = shown.members[-1]  # the last member listed: a newcomer listed first moves everyone
+    town = signed_in(site, "town")
+    page = town.get(f"/propose/{t}/{lead['id']}?kind=临时救助").text
+    keys = re.findall(r'name="members" value="([^"]+)"', page)
+    assert chosen.id_number not in page and len(keys) == len(shown.members)
+    form = form_of(page) | {"members": [keys[-1]], "amount": "800", "self_approve": "1", "reason": "核查属实"}
+    scan = Home.scan
+
+    def published(self, dataset, month, area=None):
+        found = scan(self, dataset, month, area)
+        if dataset != "_means_members" or found is None:
+            return found
+        return _newcomer(found, hid) if change == "newcomer" else _gone(found, hid, chosen.id_number)
+
+    monkeypatch.setattr(Home, "scan", published)
+    before = decisions.read(site["home"])
+    r = town.post(f"/propose/{t}/{lead['id']}", data=form)
+    if change == "gone":
+        assert r.status_code == 400 and "所选成员不在本户" in r.text
+        assert decisions.read(site["home"]) == before
+        return
+    assert r.status_code == 303, r.text[-1500:]
+    found = decisions.proposal(site["home"], r.headers["location"].rsplit("/", 1)[1])
+    assert found["id_numbers"] == [chosen.id_number]
+
+
+def test_a_second_proposal_of_an_approved_kind_is_refused_with_the_decision_named(site):
+    t, lead = site["mine"], site["lead"]
+    approved = next(
+        p
+        for p in decisions.proposals(site["home"], township=t)
+        if p["case_id"] == lead["id"] and p["kind"] == "单人保" and p["decision_id"]
+    )  # approved in the first route test
+    town = signed_in(site, "town")
+    form = form_of(town.get(f"/propose/{t}/{lead['id']}?kind=单人保").text) | {"reason": "再次申请"}
+    before = decisions.read(site["home"])
+    r = town.post(f"/propose/{t}/{lead['id']}", data=form)
+    assert r.status_code == 400 and "已经批准" in r.text and approved["decision_id"] in r.text
+    assert f'href="/proposal/{approved["proposal_id"]}"' in r.text
+    assert decisions.read(site["home"]) == before and ("proposal", "town", "refused") in actions(site)
+
+
 def approved_id(site) -> str:
     return next(
         p["proposal_id"] for p in decisions.proposals(site["home"], township=site["mine"]) if p["decision_id"]
@@ -767,3 +846,49 @@ def test_a_reason_no_font_can_draw_is_said_in_chinese_not_a_server_error(site):
     county.post(f"/proposal/{pid}/approve", data={"csrf_token": token(county, f"/proposal/{pid}")})
     r = county.get(f"/proposal/{pid}/审批表.pdf")
     assert r.status_code == 422 and "U+F0001" in r.text
+
+
+def test_a_broken_line_in_the_decision_log_is_named_and_the_home_page_still_works(tmp_path):
+    home = tmp_path / "home"
+    accounts = Accounts(home, load_portal())
+    accounts.add("county", "county", "430102", PASSWORD)
+    accounts.add("admin", "admin", "", PASSWORD)
+    good = decisions.line("proposed", NOW, **fields(), proposal_id="SB202609-H0001-01", version=1)
+    good |= {"account": "town", "role": "township"}
+    log_file = decisions.folder(home) / "2026-09.jsonl"
+    log_file.parent.mkdir(parents=True)
+    text = json.dumps(good, ensure_ascii=False)
+    log_file.write_text(text + "\n" + text[:40] + "\n", encoding="utf-8")  # cut off as a full disk leaves it
+    app = create_app(home, today=lambda: TODAY)
+    county = TestClient(app, client=("10.0.0.1", 40000), follow_redirects=False)
+    county.post(
+        "/login", data={"username": "county", "password": PASSWORD, "csrf_token": token(county, "/login")}
+    )
+    r = county.get("/approvals")
+    assert r.status_code == 503 and decisions.UNREADABLE in r.text and "2026-09.jsonl" not in r.text
+    home_page = county.get("/")
+    assert home_page.status_code == 200 and decisions.UNREADABLE in home_page.text
+    admin = TestClient(app, client=("10.0.0.1", 40000), follow_redirects=False)
+    admin.post(
+        "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token(admin, "/login")}
+    )
+    r = admin.get("/proposal/SB202609-H0001-01")
+    assert r.status_code == 503 and "lake/_decision_log/2026-09.jsonl, line 2" in r.text
+    failed = [e for e in audit.read(home) if e["action"] == "decision_log"]
+    assert failed and all("2026-09.jsonl, line 2" in e["detail"] and e["result"] == "failed" for e in failed)
+
+
+@pytest.mark.parametrize(
+    ("id_number", "shown"),
+    [
+        ("430102199001010011", "430102********0011"),
+        ("430102900101123", "430102******123"),  # 15 digits (before 1999)
+        ("4301021990010100", "430***********00"),  # mistyped: 16 digits
+        ("1234567", "*******"),
+    ],
+)
+def test_an_id_number_of_any_length_is_masked_on_the_approval_form(tmp_path, id_number, shown):
+    pid = decisions.propose(tmp_path, fields(id_numbers=[id_number]), "town", "township", NOW)["proposal_id"]
+    steps = decisions.decide(tmp_path, pid, "approved", "county", "county", None, NOW)["steps"]
+    text = pdf_text(approval_forms.served(tmp_path, steps, {}, fonts())[1])
+    assert shown in text and id_number not in text and not re.search(r"[0-9]{10}", text)

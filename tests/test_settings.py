@@ -190,6 +190,18 @@ def test_a_portal_worker_without_its_home_is_told_how_to_start(clean):
         from_env()
 
 
+def test_a_portal_date_is_refused_unless_the_portal_is_a_demo(clean, tmp_path):
+    from portal.app import create_app
+
+    clean.setenv("SAFETYNET_PORTAL_TODAY", "2026-09-20")
+    with pytest.raises(SetupError, match="SAFETYNET_PORTAL_TODAY=2026-09-20 is set on a portal that is not"):
+        create_app(tmp_path)
+    done = CliRunner().invoke(app, ["serve", "--home", str(tmp_path), "--port", "1"])
+    assert done.exit_code == 2 and "SAFETYNET_PORTAL_TODAY=2026-09-20" in done.output
+    clean.setenv("SAFETYNET_PORTAL_DEMO", "1")
+    assert str(create_app(tmp_path).state.today()) == "2026-09-20"
+
+
 def test_the_settings_command_names_a_wrong_value(clean):
     clean.setenv("SAFETYNET_BATCH_ROWS", "lots")
     done = CliRunner().invoke(app, ["settings"])

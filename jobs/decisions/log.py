@@ -120,6 +120,13 @@ def _line(text: str, where: str) -> dict:
     return {f: entry[f] for f in FIELDS} | {"at_time": at.astimezone(CHINA)}
 
 
+def checked_line(text: str, where: str) -> dict:
+    """One line of the log, checked as a run checks it (every field, its type, the event, the time
+    with its zone): its fields and `at_time`, else DecisionLogError naming `where` (file and line).
+    The portal reads the log through this too (portal/decisions.py)."""
+    return _line(text, where)
+
+
 def read(lake: Path, up_to: str) -> pl.DataFrame:
     """Every line of the months up to `up_to`, typed (`SCHEMA`), in file and line order."""
     rows = []

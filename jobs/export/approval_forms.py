@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 from safetynet.errors import SafetynetError
+from safetynet.ids import mask_id
 from safetynet.pdf import Document, Flow, FontChain
 
 CACHE = Path("cache") / "approval_forms"
@@ -29,8 +30,8 @@ class NotApproved(SafetynetError):
 
 
 def masked(id_number: str) -> str:
-    """An ID number as every document prints it: 430101********002X."""
-    return f"{id_number[:6]}********{id_number[-4:]}" if len(id_number) == 18 else id_number
+    """An ID number as every document prints it (`safetynet.ids.mask_id`): 430101********002X."""
+    return mask_id(id_number)
 
 
 def _yuan(value: float | None) -> str:

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from starlette.background import BackgroundTask
 
 from jobs.cases.lifecycle import STATES
+from jobs.decisions.log import DecisionLogError
 from jobs.export.documents import REFUSED, DocumentChanged
 from jobs.export.lists import ON_DEMAND
 from portal import casework, decisions, uploads
@@ -48,17 +49,23 @@ def index(request: Request, account: SignedIn) -> Response:
         t: casework.todo(casework.township_cases(library.home(), state.landing, t, state.today()), due_days)
         for t in (townships if account.may_upload else [])
     }
-    # a county's proposals to decide, a township's returned to correct (issue 36)
-    county = decisions.proposals(state.home, county=account.area) if account.role == "county" else []
-    returned = {
-        t: sum(p["event"] == "returned" for p in decisions.proposals(state.home, township=t)) for t in todo
-    }
+    # a county's proposals to decide, a township's returned to correct (issue 36); a broken line
+    # in the decision log leaves the files and worklists working (app.py's `unreadable_log`)
+    unreadable = None
+    try:
+        county = decisions.proposals(state.home, county=account.area) if account.role == "county" else []
+        mine = {t: decisions.proposals(state.home, township=t) for t in todo}
+        returned = {t: sum(p["event"] == "returned" for p in found) for t, found in mine.items()}
+    except DecisionLogError as exc:
+        log(request, "decision_log", account, result="failed", detail=str(exc)[:500])
+        county, returned, unreadable = [], {}, decisions.UNREADABLE
     return page(
         request,
         "index.html",
         account,
         pending=sum(p["event"] == "proposed" for p in county),
         returned=returned,
+        unreadable=unreadable,
         months=months,
         latest=next(iter(by_month), None),
         county_months=[m for m, mine in by_month.items() if mine],

@@ -98,7 +98,7 @@ def form_page(
         events=[e for e in events if e["case_id"] == case["id"]],
         township=township,
         name=names(request).get(township, township),
-        **({"errors": [], "proposal": None} | context),
+        **({"errors": [], "proposal": None, "approved": None} | context),
     )
 
 
@@ -166,6 +166,15 @@ def submitted(
         state = decisions.propose(
             app.home, fields, account.username, account.role, _now(request), resubmit, entered.self_approve
         )
+    except decisions.AlreadyApproved as exc:  # decided once: the form again, naming the decision
+        detail = f"{exc.proposal_id}: 同一案件同一救助类型已批准"
+        log(request, "proposal", account, township_code=township, result="refused", detail=detail)
+        error = (
+            f"本案件的{fields['kind']}申请已经批准（决定编号 {decisions.decision_id(exc.proposal_id)}），"
+            "不能重复申请；金额有变化请申请调整金额，不再符合条件请申请退出。"
+        )
+        approved = decisions.proposal(app.home, exc.proposal_id)
+        return form_page(request, account, case, h, entered, errors=[error], approved=approved)
     except decisions.AlreadyOpen as exc:  # a second click, or made twice: the open one
         detail = f"{exc.proposal_id}: 同一案件同一救助类型已有未办结的申请"
         log(request, "proposal", account, township_code=township, result="refused", detail=detail)
