@@ -462,3 +462,53 @@ def test_a_month_without_cross_region_files_is_whole_and_says_they_did_not_come(
     run_direct("2026-08", str(land), str(tmp_path / "home2"), "xr-absent-2", last="record")
     record = json.loads(next((tmp_path / "home2").rglob("record.json")).read_text(encoding="utf-8"))
     assert record["status"] == "incomplete" and record["sources_not_delivered"] == ["legal_aid"]
+
+
+# --- review findings (s7): re-asked, applicants' dates, applicants while pending -----------------------
+
+MODEL = Path(__file__).parents[1] / "warehouse/means_test/models/02_means_cross_region.sql"
+
+
+def pending_in_the_means_test(ledger: pl.DataFrame) -> list[tuple]:
+    """`means_cross_region` (02_means_cross_region.sql) of ANNA over `ledger`, no answers standing."""
+    import duckdb
+
+    from jobs.cross_region.evidence import PENDING, PROVINCES
+
+    con = duckdb.connect()
+    con.register("xr_requests", ledger.to_arrow())
+    con.execute(
+        "create table means_members as select 'H000' as household_id, ? as id_number, '成员0' as name, "
+        "'110101' as hukou_division_code, '跨省' as registered_elsewhere",
+        [ANNA],
+    )
+    con.execute(
+        "create table lake_cross_region_answers (id_number varchar, request_id varchar, item varchar, "
+        "found varchar, value double, detail varchar, answered_on date, region varchar, month varchar, "
+        "source_file varchar, source_row bigint)"
+    )
+    con.execute("set variable month = '2026-12'")
+    con.execute("set variable xr_items = ?", [list(CROSS_REGION_ITEMS)])
+    con.execute("set variable xr_evidence_from = '2026-07'")
+    con.execute("set variable xr_pending_statuses = ?", [list(PENDING)])
+    con.execute("set variable xr_provinces = map(?, ?)", [list(PROVINCES), list(PROVINCES.values())])
+    con.execute(MODEL.read_text(encoding="utf-8"))
+    return con.sql("select pending_items, overdue from means_cross_region").fetchall()
+
+
+def test_a_request_asked_again_is_closed_and_its_items_no_longer_wait(tmp_path: Path):
+    """May: asked, never answered (逾期); November: asked again (the May one 已重发); December: the
+    November one answered in full -> nothing waits, nothing is overdue."""
+    lake, members = Lake(tmp_path), roster((ANNA, "110101"))
+    for month in ("2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10"):
+        run_month(lake, month, roster=members)
+    november = run_month(lake, "2026-11", roster=members)
+    assert november["status"].to_list() == ["已重发", "待回复"]
+    again = november["request_id"][1]
+    got = answers(*((again, ANNA, item, "11", "2026-12-05") for item in CROSS_REGION_ITEMS))
+    december = run_month(lake, "2026-12", roster=members, cross_region_answers=got)
+    assert december.select("requested_month", "status").rows() == [
+        ("2026-05", "已重发"),
+        ("2026-11", "已回复"),
+    ]
+    assert pending_in_the_means_test(december) == [([], False)]

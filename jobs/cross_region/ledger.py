@@ -29,6 +29,7 @@ OUTGOING = Path("exports") / "_cross_region" / "outgoing"  # in the build: <expo
 MEMBER = "定期复核"  # a monitored member's request: when first seen, then at each re-check
 APPLICANT = "申请核对"  # an applicant's request, made by the application check
 WAITING, ANSWERED, OVERDUE = "待回复", "已回复", "逾期"
+REASKED = "已重发"  # closed: every item still unanswered was asked again in a later request
 BOM = "\ufeff"  # UTF-8 with BOM, as the project's other CSV exports (Excel opens it as UTF-8)
 
 REQUEST_SCHEMA = {
@@ -174,19 +175,45 @@ def applicants(home: Path, month: str) -> pl.DataFrame:
 
 
 def status(ledger: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
-    """pending_items and status as of `as_of`: 已回复 when every item asked is answered, 逾期 when
-    one is still unanswered after reply_by, else 待回复."""
+    """pending_items and status as of `as_of`: 已回复 when every item asked is answered, 已重发 when
+    every item still unanswered was asked again in a later month's request of the person (the later
+    request waits for them), 逾期 when one is still unanswered after reply_by, else 待回复."""
     pending = pl.struct("items", "answered_items").map_elements(
         lambda r: joined(set(r["items"].split(";")) - set((r["answered_items"] or "").split(";"))),
         return_dtype=pl.String,
     )
-    return ledger.with_columns(pending_items=pending).with_columns(
+    rows = ledger.with_columns(pending_items=pending)
+    reasked = _reasked(rows)
+    return rows.with_columns(
         status=pl.when(pl.col("pending_items").is_null())
         .then(pl.lit(ANSWERED))
+        .when(pl.col("request_id").is_in(reasked))
+        .then(pl.lit(REASKED))
         .when(pl.col("reply_by") < pl.lit(as_of))
         .then(pl.lit(OVERDUE))
         .otherwise(pl.lit(WAITING))
     )
+
+
+def _reasked(rows: pl.DataFrame) -> list[str]:
+    """The ids of requests whose pending items were all asked again in a later month's request of
+    the same person."""
+    later = rows.select("id_number", later_month="requested_month", later_items="items")
+    pairs = (
+        rows.filter(pl.col("pending_items").is_not_null())
+        .select("request_id", "id_number", "requested_month", "pending_items")
+        .join(later, on="id_number")
+        .filter(pl.col("later_month") > pl.col("requested_month"))
+    )
+    if pairs.height == 0:
+        return []
+    asked = pairs.group_by("request_id", "pending_items").agg(
+        again=pl.col("later_items").str.split(";").list.explode().unique()
+    )
+    covered = asked.filter(
+        pl.col("pending_items").str.split(";").list.set_difference("again").list.len() == 0
+    )
+    return covered["request_id"].to_list()
 
 
 def write_outgoing(ledger: pl.DataFrame, month: str, build: Path) -> list[Path]:
