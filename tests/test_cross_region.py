@@ -254,7 +254,7 @@ def test_an_applicants_request_is_read_from_the_application_checks_lines(tmp_pat
     )
     assert (
         outgoing.splitlines()[1]
-        == f"{rid},{ANNA},申请人,不动产;存款,申请核对,SQS-2026-0001,2026-05-12,2026-06-01"
+        == f"{rid},{ANNA},申请人,不动产;存款,申请核对,SQS-2026-0001,2026-05-31,2026-06-20"
     )
 
 
@@ -512,3 +512,38 @@ def test_a_request_asked_again_is_closed_and_its_items_no_longer_wait(tmp_path: 
         ("2026-11", "已回复"),
     ]
     assert pending_in_the_means_test(december) == [([], False)]
+
+
+def application_line(tmp_path: Path, person: str, month: str, day: str) -> str:
+    rid = request_id(PROVINCE, "11", person, "申请核对", month)
+    line = {
+        "request_id": rid,
+        "region": "11",
+        "id_number": person,
+        "name": "申请人",
+        "household_id": "SQ2026050001",
+        "purpose": "申请核对",
+        "authorisation_ref": "SQS-2026-0001",
+        "items": "不动产;存款",
+        "requested_on": day,
+        "reply_by": (dt.date.fromisoformat(day) + dt.timedelta(days=20)).isoformat(),
+    }
+    path = tmp_path / "lake" / "_xr_applications" / f"{month}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return rid
+
+
+def test_an_applicants_request_is_dated_as_a_members_and_waits_at_the_months_end(tmp_path: Path):
+    """Checked on the 3rd: the request goes out in the month's file, dated the month's end, reply due
+    `reply_days` after; never overdue in the file that first sends it."""
+    rid = application_line(tmp_path, ANNA, "2026-05", "2026-05-03")
+    ledger = run_month(Lake(tmp_path), "2026-05", roster=roster((BO, "440105")))
+    assert ledger.select("request_id", "status", "requested_on", "reply_by").rows() == [
+        (rid, "待回复", dt.date(2026, 5, 31), dt.date(2026, 6, 20))
+    ]
+    outgoing = (tmp_path / "builds/2026-05/exports/_cross_region/outgoing/11.csv").read_text(
+        encoding="utf-8-sig"
+    )
+    assert outgoing.splitlines()[1].endswith(",2026-05-31,2026-06-20")

@@ -254,8 +254,8 @@ def test_an_applicant_registered_in_another_province_is_asked_about_at_once(own_
         "purpose": "申请核对",
         "authorisation_ref": "SQ-2026-0009",
         "items": ";".join(CROSS_REGION_ITEMS),
-        "requested_on": "2026-10-20",
-        "reply_by": str(dt.date(2026, 10, 20) + dt.timedelta(days=reply_days)),
+        "requested_on": "2026-10-31",  # dated as the month's run sends it, as members' requests
+        "reply_by": str(dt.date(2026, 10, 31) + dt.timedelta(days=reply_days)),
         "requested_month": "2026-10",
     }
     # the ledger reads the line into October's requests (jobs/cross_region/ledger.py)

@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from jobs.cross_region.evidence import PROVINCES
-from jobs.cross_region.ledger import APPLICANT, APPLICATIONS, REQUEST_SCHEMA, request_id
+from jobs.cross_region.ledger import APPLICANT, APPLICATIONS, REQUEST_SCHEMA, request_id, sent_dates
 from safetynet.contract import CROSS_REGION_ITEMS
 from safetynet.ids import mask_ids
 from safetynet.lake import append_line, locked
@@ -35,9 +35,11 @@ def requests(
     reply_days: int,
 ) -> list[dict]:
     """One request per member registered in another province than where the household lives (the
-    first two digits of its division code: the monitoring province), in the members' order."""
+    first two digits of its division code: the monitoring province), in the members' order; dated
+    as the month's run sends it (the month's end, reply `reply_days` after: ledger.sent_dates)."""
     day = now.astimezone(CHINA).date()
     month = f"{day:%Y-%m}"
+    requested_on, reply_by = sent_dates(month, reply_days)
     asked = ";".join(i for i in CROSS_REGION_ITEMS if i in items)
     out = []
     for m in members.iter_rows(named=True):
@@ -54,8 +56,8 @@ def requests(
                 "purpose": APPLICANT,
                 "authorisation_ref": authorisation_ref,
                 "items": asked,
-                "requested_on": day.isoformat(),
-                "reply_by": (day + dt.timedelta(days=reply_days)).isoformat(),
+                "requested_on": requested_on.isoformat(),
+                "reply_by": reply_by.isoformat(),
                 "requested_month": month,
             }
         )

@@ -21,7 +21,7 @@ import polars as pl
 from safetynet.contract import CROSS_REGION_ITEMS
 from safetynet.lake import Home
 from safetynet.months import add_months, month_bounds
-from safetynet.rules import CrossRegion
+from safetynet.rules import CrossRegion, load_cross_region
 
 REQUESTS = "_xr_requests"  # the outgoing ledger, one row per request (a month's whole file)
 APPLICATIONS = "_xr_applications"  # <home>/lake/_xr_applications/<YYYY-MM>.jsonl (jobs/applications)
@@ -100,11 +100,11 @@ def previous(h: Home, month: str) -> pl.DataFrame:
 def _new(rows: pl.DataFrame, rules: CrossRegion, month: str, items: tuple[str, ...]) -> pl.DataFrame:
     """Requests of the month for `rows` (request_id, region, id_number, name, household_id, purpose,
     authorisation_ref), dated the month's end, replies due `reply_days` after."""
-    _, end = month_bounds(month)
+    requested_on, reply_by = sent_dates(month, rules.reply_days)
     return rows.with_columns(
         items=pl.lit(joined(items)),
-        requested_on=pl.lit(end),
-        reply_by=pl.lit(end + dt.timedelta(days=rules.reply_days)),
+        requested_on=pl.lit(requested_on),
+        reply_by=pl.lit(reply_by),
         requested_month=pl.lit(month),
     ).select(list(REQUEST_SCHEMA))
 
@@ -151,9 +151,17 @@ def members_due(
     return _new(rows, rules, month, rules.member_items)
 
 
+def sent_dates(month: str, reply_days: int) -> tuple[dt.date, dt.date]:
+    """requested_on and reply_by of a request made in `month`: the month's end, when the month's run
+    writes the outgoing file, and `reply_days` after (members' and applicants' requests alike)."""
+    _, end = month_bounds(month)
+    return end, end + dt.timedelta(days=reply_days)
+
+
 def applicants(home: Path, month: str) -> pl.DataFrame:
     """The application checks' requests of `month` (`<home>/lake/_xr_applications/<month>.jsonl`,
-    written by jobs/applications): each id once, as first written; none without the file."""
+    written by jobs/applications): each id once, as first written, dated as members' requests
+    (`sent_dates`: a line's own dates, the check's day, are not the file's); none without the file."""
     path = home / "lake" / APPLICATIONS / f"{month}.jsonl"
     if not path.exists():
         return pl.DataFrame(schema=REQUEST_SCHEMA)
@@ -171,7 +179,10 @@ def applicants(home: Path, month: str) -> pl.DataFrame:
         if values["request_id"] and values["request_id"] not in seen:
             seen.add(values["request_id"])
             rows.append({**values, "requested_month": month, "purpose": values["purpose"] or APPLICANT})
-    return pl.DataFrame(rows, schema=REQUEST_SCHEMA, orient="row")
+    requested_on, reply_by = sent_dates(month, load_cross_region(month).reply_days)
+    return pl.DataFrame(rows, schema=REQUEST_SCHEMA, orient="row").with_columns(
+        requested_on=pl.lit(requested_on), reply_by=pl.lit(reply_by)
+    )
 
 
 def status(ledger: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
