@@ -547,3 +547,13 @@ def test_an_applicants_request_is_dated_as_a_members_and_waits_at_the_months_end
         encoding="utf-8-sig"
     )
     assert outgoing.splitlines()[1].endswith(",2026-05-31,2026-06-20")
+
+
+def test_an_applicant_with_a_request_pending_is_not_asked_again(tmp_path: Path):
+    """A member's request for ANNA waits (May); her application in June makes no new request."""
+    lake, members = Lake(tmp_path), roster((ANNA, "110101"))
+    may = run_month(lake, "2026-05", roster=members)
+    application_line(tmp_path, ANNA, "2026-06", "2026-06-03")
+    june = run_month(lake, "2026-06", roster=members)
+    assert june["request_id"].to_list() == may["request_id"].to_list()
+    assert not (lake.root / "builds" / "2026-06" / "exports/_cross_region/outgoing").exists()

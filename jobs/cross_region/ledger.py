@@ -185,6 +185,14 @@ def applicants(home: Path, month: str) -> pl.DataFrame:
     )
 
 
+def not_pending(applied: pl.DataFrame, earlier: pl.DataFrame) -> pl.DataFrame:
+    """The applicants' requests (`applicants`) of persons with no request waiting (待回复, not asked
+    again) in `earlier`, the latest published ledger: a request sent at its month's end still waits
+    when the application is checked in the next month (one request at a time, as for members)."""
+    waiting = earlier.filter(pl.col("status") == WAITING)["id_number"]
+    return applied.filter(~pl.col("id_number").is_in(waiting.implode()))
+
+
 def status(ledger: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     """pending_items and status as of `as_of`: 已回复 when every item asked is answered, 已重发 when
     every item still unanswered was asked again in a later month's request of the person (the later
