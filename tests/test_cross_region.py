@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -557,3 +558,16 @@ def test_an_applicant_with_a_request_pending_is_not_asked_again(tmp_path: Path):
     june = run_month(lake, "2026-06", roster=members)
     assert june["request_id"].to_list() == may["request_id"].to_list()
     assert not (lake.root / "builds" / "2026-06" / "exports/_cross_region/outgoing").exists()
+
+
+def test_the_generators_registrations_are_the_same_on_every_polars_version():
+    """The draws are sha256 of the id number and the seed, not Expr.hash: pinned values."""
+    from synthetic.cross_region import stable_hash
+
+    ids = pl.DataFrame({"id_number": [ANNA, BO]})
+    got = ids.select(stable_hash(pl.col("id_number"), 35) % 10_000)["id_number"].to_list()
+    want = [
+        (int.from_bytes(hashlib.sha256(f"{i}|35".encode()).digest()[:8], "big") >> 1) % 10_000
+        for i in (ANNA, BO)
+    ]
+    assert got == want
