@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from jobs.cross_region.asking import record_requests
-from jobs.cross_region.ledger import LEDGER_SCHEMA, REQUESTS, members_due, request_id
+from jobs.cross_region.ledger import LEDGER_SCHEMA, REQUESTS, members_due, request_id, stage_applications
 from jobs.ingest import validate
 from jobs.month.run import refused_rows
 from safetynet.contract import CROSS_REGION_ITEMS, SOURCES
@@ -85,6 +85,8 @@ class Lake:
     def start(self, month: str, **datasets: pl.DataFrame) -> Lake:
         self.building = Build(month, self.root / "builds" / month)
         shutil.rmtree(self.building.path, ignore_errors=True)
+        self.building.path.mkdir(parents=True)
+        stage_applications(self.root, month, self.building.path)  # as jobs/month/run.start
         self.current = dict(datasets)
         return self
 
@@ -571,3 +573,20 @@ def test_the_generators_registrations_are_the_same_on_every_polars_version():
         for i in (ANNA, BO)
     ]
     assert got == want
+
+
+def test_the_applicants_lines_are_part_of_the_build_id_and_read_as_the_run_started(tmp_path, landing):
+    """A line appended after a start makes another build; the build reads the copy it started with."""
+    from jobs.month.run import start
+
+    land = tmp_path / "landing"
+    shutil.copytree(landing / "2026-08", land / "2026-08")
+    home = tmp_path / "home"
+    builds = [start("2026-08", str(land), str(home), "xr-build-0")["build"]]
+    application_line(home, ANNA, "2026-08", "2026-08-03")
+    builds.append(start("2026-08", str(land), str(home), "xr-build-1")["build"])
+    application_line(home, BO, "2026-08", "2026-08-04")
+    builds.append(start("2026-08", str(land), str(home), "xr-build-2")["build"])
+    assert len(set(builds)) == 3
+    copy = next((home).rglob(f"build={builds[1]}/xr_applications.jsonl"))
+    assert [json.loads(line)["id_number"] for line in copy.read_text(encoding="utf-8").splitlines()] == [ANNA]

@@ -30,7 +30,8 @@ def record_requests(h: Home, month: str, division_codes: list[str] | None) -> di
     rules = load_cross_region(month)
     _, end = month_bounds(month)
     before = ledger.previous(h, month)
-    applied = ledger.not_pending(ledger.applicants(h.root, month), before)
+    lines = ledger.applicants(h.root, month, build / ledger.APPLICATIONS_FILE)  # as the run started
+    applied = ledger.not_pending(lines, before)
     earlier = received.apply(
         pl.concat([before, applied], how="diagonal_relaxed").unique(
             "request_id", keep="first", maintain_order=True

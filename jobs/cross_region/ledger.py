@@ -25,6 +25,7 @@ from safetynet.rules import CrossRegion, load_cross_region
 
 REQUESTS = "_xr_requests"  # the outgoing ledger, one row per request (a month's whole file)
 APPLICATIONS = "_xr_applications"  # <home>/lake/_xr_applications/<YYYY-MM>.jsonl (jobs/applications)
+APPLICATIONS_FILE = "xr_applications.jsonl"  # in a month's build: the lines as the run started
 OUTGOING = Path("exports") / "_cross_region" / "outgoing"  # in the build: <exports>/<month>/...
 MEMBER = "定期复核"  # a monitored member's request: when first seen, then at each re-check
 APPLICANT = "申请核对"  # an applicant's request, made by the application check
@@ -158,11 +159,24 @@ def sent_dates(month: str, reply_days: int) -> tuple[dt.date, dt.date]:
     return end, end + dt.timedelta(days=reply_days)
 
 
-def applicants(home: Path, month: str) -> pl.DataFrame:
-    """The application checks' requests of `month` (`<home>/lake/_xr_applications/<month>.jsonl`,
-    written by jobs/applications): each id once, as first written, dated as members' requests
-    (`sent_dates`: a line's own dates, the check's day, are not the file's); none without the file."""
+def stage_applications(home: Path, month: str, build: Path) -> str | None:
+    """Copy the month's application lines into the build (`APPLICATIONS_FILE`) when the run starts,
+    what its ledger reads whatever is checked meanwhile; returns their digest for the build's content
+    id (None: no lines)."""
     path = home / "lake" / APPLICATIONS / f"{month}.jsonl"
+    if not path.exists():
+        return None
+    data = path.read_bytes()
+    (build / APPLICATIONS_FILE).write_bytes(data)
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def applicants(home: Path, month: str, path: Path | None = None) -> pl.DataFrame:
+    """The application checks' requests of `month` (`<home>/lake/_xr_applications/<month>.jsonl`,
+    written by jobs/applications; `path`: the build's copy, `stage_applications`): each id once, as
+    first written, dated as members' requests
+    (`sent_dates`: a line's own dates, the check's day, are not the file's); none without the file."""
+    path = path or home / "lake" / APPLICATIONS / f"{month}.jsonl"
     if not path.exists():
         return pl.DataFrame(schema=REQUEST_SCHEMA)
     rows, seen = [], set()
