@@ -590,3 +590,34 @@ def test_the_applicants_lines_are_part_of_the_build_id_and_read_as_the_run_start
     assert len(set(builds)) == 3
     copy = next((home).rglob(f"build={builds[1]}/xr_applications.jsonl"))
     assert [json.loads(line)["id_number"] for line in copy.read_text(encoding="utf-8").splitlines()] == [ANNA]
+
+
+@pytest.mark.parametrize(
+    ("pending", "overdue", "asks"),
+    [
+        (["不动产", "存款"], False, 0),  # a request waits: none made, the report names the pending one
+        (["不动产", "存款"], True, 1),  # overdue: asked afresh
+        ([], False, 1),  # nothing waits
+    ],
+)
+def test_an_application_makes_no_request_for_a_member_with_one_waiting(pending, overdue, asks):
+    from types import SimpleNamespace
+
+    from jobs.applications.cross_region import CHINA, asked
+
+    members = pl.DataFrame(
+        {
+            "id_number": [ANNA],
+            "name": ["申甲"],
+            "division_code": ["440105"],
+            "hukou_division_code": ["110101"],
+        }
+    )
+    app = SimpleNamespace(month="2026-06", members=members, household_id="SQ1", authorisation_ref="SQ-1")
+    waiting = {"name": "申甲", "registered_elsewhere": "跨省", "province": "北京市", "pending_items": pending,
+               "overdue": overdue, "reply_by": dt.date(2026, 6, 20), "answers": None}  # fmt: skip
+    checked = SimpleNamespace(row={"cross_region": [waiting]})
+    found = asked(app, checked, dt.datetime(2026, 6, 3, 10, tzinfo=CHINA))
+    assert len(found) == asks
+    (member,) = checked.row["cross_region"]
+    assert member["reply_by"] == (dt.date(2026, 6, 20) if not asks else "2026-07-20")

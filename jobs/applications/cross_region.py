@@ -102,11 +102,22 @@ def write(home: Path, asked: list[dict]) -> int:
 
 def asked(app, checked, now: dt.datetime) -> list[dict]:
     """The application's requests (`app`: checks.Application), and its report's row (`checked.row`)
-    saying which items wait for them; written by `write` once the check is recorded."""
+    saying which items wait for them; written by `write` once the check is recorded. A member with
+    a request still waiting (待回复 in the month's ledger: the means test's `cross_region`) is not
+    asked again: the report names that request's items and reply date instead."""
     rules = load_cross_region(app.month)
-    found = requests(
-        app.members, app.household_id, app.authorisation_ref, now, rules.applicant_items, rules.reply_days
-    )
+    waits = {
+        m["name"]
+        for m in checked.row.get("cross_region") or []
+        if m.get("pending_items") and not m.get("overdue")
+    }
+    found = [
+        r
+        for r in requests(
+            app.members, app.household_id, app.authorisation_ref, now, rules.applicant_items, rules.reply_days
+        )
+        if r["name"] not in waits
+    ]
     row = checked.row | {"cross_region": masked(checked.row.get("cross_region"))}
     checked.row = waiting(row, found, PROVINCES) if found else row
     return found
