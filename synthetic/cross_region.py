@@ -54,14 +54,27 @@ def _digits(expr: pl.Expr, width: int) -> pl.Expr:
     return expr.cast(pl.String).str.zfill(width)
 
 
+def stable_hash(ids: pl.Expr, seed: int) -> pl.Expr:
+    """A number drawn from each id and `seed`: the first 8 bytes of sha256("<id>|<seed>"), the same
+    on every platform and Polars version (Expr.hash is not stable across them)."""
+
+    def draw(batch: pl.Series) -> pl.Series:
+        values = [
+            int.from_bytes(hashlib.sha256(f"{v}|{seed}".encode()).digest()[:8], "big") >> 1 for v in batch
+        ]
+        return pl.Series(values, dtype=pl.Int64)
+
+    return ids.map_batches(draw, return_dtype=pl.Int64)
+
+
 def hukou(index: int) -> pl.Expr:
     """`hukou_division_code` of each person (`id_number`, `division_code`): another province's county
     for 1%, another prefecture of the province for 2%, else null; a 12-digit code for half of them.
     Drawn from the id number (itself drawn from the seed): the same person, the same registration;
     a third of them reach the roster in one of the months from 2026-07 to 2026-12 (month index
     `index`: synthetic.generate.month_index), so that months ask about members first seen then."""
-    draw = pl.col("id_number").hash(seed=35) % 10_000
-    pick = pl.col("id_number").hash(seed=36) % 1_000_000
+    draw = stable_hash(pl.col("id_number"), 35) % 10_000
+    pick = stable_hash(pl.col("id_number"), 36) % 1_000_000
     other = pl.lit(pl.Series(OTHER_COUNTIES)).get(pick % len(OTHER_COUNTIES))
     own = pl.col("division_code").str.slice(2, 2).cast(pl.Int64)
     prefecture = (own + pick % (PREFECTURES - 1)) % PREFECTURES + 1  # never the household's own

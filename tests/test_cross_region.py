@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -11,7 +12,7 @@ import polars as pl
 import pytest
 
 from jobs.cross_region.asking import record_requests
-from jobs.cross_region.ledger import LEDGER_SCHEMA, REQUESTS, members_due, request_id
+from jobs.cross_region.ledger import LEDGER_SCHEMA, REQUESTS, members_due, request_id, stage_applications
 from jobs.ingest import validate
 from jobs.month.run import refused_rows
 from safetynet.contract import CROSS_REGION_ITEMS, SOURCES
@@ -84,6 +85,8 @@ class Lake:
     def start(self, month: str, **datasets: pl.DataFrame) -> Lake:
         self.building = Build(month, self.root / "builds" / month)
         shutil.rmtree(self.building.path, ignore_errors=True)
+        self.building.path.mkdir(parents=True)
+        stage_applications(self.root, month, self.building.path)  # as jobs/month/run.start
         self.current = dict(datasets)
         return self
 
@@ -254,7 +257,7 @@ def test_an_applicants_request_is_read_from_the_application_checks_lines(tmp_pat
     )
     assert (
         outgoing.splitlines()[1]
-        == f"{rid},{ANNA},申请人,不动产;存款,申请核对,SQS-2026-0001,2026-05-12,2026-06-01"
+        == f"{rid},{ANNA},申请人,不动产;存款,申请核对,SQS-2026-0001,2026-05-31,2026-06-20"
     )
 
 
@@ -462,3 +465,159 @@ def test_a_month_without_cross_region_files_is_whole_and_says_they_did_not_come(
     run_direct("2026-08", str(land), str(tmp_path / "home2"), "xr-absent-2", last="record")
     record = json.loads(next((tmp_path / "home2").rglob("record.json")).read_text(encoding="utf-8"))
     assert record["status"] == "incomplete" and record["sources_not_delivered"] == ["legal_aid"]
+
+
+# --- review findings (s7): re-asked, applicants' dates, applicants while pending -----------------------
+
+MODEL = Path(__file__).parents[1] / "warehouse/means_test/models/02_means_cross_region.sql"
+
+
+def pending_in_the_means_test(ledger: pl.DataFrame) -> list[tuple]:
+    """`means_cross_region` (02_means_cross_region.sql) of ANNA over `ledger`, no answers standing."""
+    import duckdb
+
+    from jobs.cross_region.evidence import PENDING, PROVINCES
+
+    con = duckdb.connect()
+    con.register("xr_requests", ledger.to_arrow())
+    con.execute(
+        "create table means_members as select 'H000' as household_id, ? as id_number, '成员0' as name, "
+        "'110101' as hukou_division_code, '跨省' as registered_elsewhere",
+        [ANNA],
+    )
+    con.execute(
+        "create table lake_cross_region_answers (id_number varchar, request_id varchar, item varchar, "
+        "found varchar, value double, detail varchar, answered_on date, region varchar, month varchar, "
+        "source_file varchar, source_row bigint)"
+    )
+    con.execute("set variable month = '2026-12'")
+    con.execute("set variable xr_items = ?", [list(CROSS_REGION_ITEMS)])
+    con.execute("set variable xr_evidence_from = '2026-07'")
+    con.execute("set variable xr_pending_statuses = ?", [list(PENDING)])
+    con.execute("set variable xr_provinces = map(?, ?)", [list(PROVINCES), list(PROVINCES.values())])
+    con.execute(MODEL.read_text(encoding="utf-8"))
+    return con.sql("select pending_items, overdue from means_cross_region").fetchall()
+
+
+def test_a_request_asked_again_is_closed_and_its_items_no_longer_wait(tmp_path: Path):
+    """May: asked, never answered (逾期); November: asked again (the May one 已重发); December: the
+    November one answered in full -> nothing waits, nothing is overdue."""
+    lake, members = Lake(tmp_path), roster((ANNA, "110101"))
+    for month in ("2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10"):
+        run_month(lake, month, roster=members)
+    november = run_month(lake, "2026-11", roster=members)
+    assert november["status"].to_list() == ["已重发", "待回复"]
+    again = november["request_id"][1]
+    got = answers(*((again, ANNA, item, "11", "2026-12-05") for item in CROSS_REGION_ITEMS))
+    december = run_month(lake, "2026-12", roster=members, cross_region_answers=got)
+    assert december.select("requested_month", "status").rows() == [
+        ("2026-05", "已重发"),
+        ("2026-11", "已回复"),
+    ]
+    assert pending_in_the_means_test(december) == [([], False)]
+
+
+def application_line(tmp_path: Path, person: str, month: str, day: str) -> str:
+    rid = request_id(PROVINCE, "11", person, "申请核对", month)
+    line = {
+        "request_id": rid,
+        "region": "11",
+        "id_number": person,
+        "name": "申请人",
+        "household_id": "SQ2026050001",
+        "purpose": "申请核对",
+        "authorisation_ref": "SQS-2026-0001",
+        "items": "不动产;存款",
+        "requested_on": day,
+        "reply_by": (dt.date.fromisoformat(day) + dt.timedelta(days=20)).isoformat(),
+    }
+    path = tmp_path / "lake" / "_xr_applications" / f"{month}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return rid
+
+
+def test_an_applicants_request_is_dated_as_a_members_and_waits_at_the_months_end(tmp_path: Path):
+    """Checked on the 3rd: the request goes out in the month's file, dated the month's end, reply due
+    `reply_days` after; never overdue in the file that first sends it."""
+    rid = application_line(tmp_path, ANNA, "2026-05", "2026-05-03")
+    ledger = run_month(Lake(tmp_path), "2026-05", roster=roster((BO, "440105")))
+    assert ledger.select("request_id", "status", "requested_on", "reply_by").rows() == [
+        (rid, "待回复", dt.date(2026, 5, 31), dt.date(2026, 6, 20))
+    ]
+    outgoing = (tmp_path / "builds/2026-05/exports/_cross_region/outgoing/11.csv").read_text(
+        encoding="utf-8-sig"
+    )
+    assert outgoing.splitlines()[1].endswith(",2026-05-31,2026-06-20")
+
+
+def test_an_applicant_with_a_request_pending_is_not_asked_again(tmp_path: Path):
+    """A member's request for ANNA waits (May); her application in June makes no new request."""
+    lake, members = Lake(tmp_path), roster((ANNA, "110101"))
+    may = run_month(lake, "2026-05", roster=members)
+    application_line(tmp_path, ANNA, "2026-06", "2026-06-03")
+    june = run_month(lake, "2026-06", roster=members)
+    assert june["request_id"].to_list() == may["request_id"].to_list()
+    assert not (lake.root / "builds" / "2026-06" / "exports/_cross_region/outgoing").exists()
+
+
+def test_the_generators_registrations_are_the_same_on_every_polars_version():
+    """The draws are sha256 of the id number and the seed, not Expr.hash: pinned values."""
+    from synthetic.cross_region import stable_hash
+
+    ids = pl.DataFrame({"id_number": [ANNA, BO]})
+    got = ids.select(stable_hash(pl.col("id_number"), 35) % 10_000)["id_number"].to_list()
+    want = [
+        (int.from_bytes(hashlib.sha256(f"{i}|35".encode()).digest()[:8], "big") >> 1) % 10_000
+        for i in (ANNA, BO)
+    ]
+    assert got == want
+
+
+def test_the_applicants_lines_are_part_of_the_build_id_and_read_as_the_run_started(tmp_path, landing):
+    """A line appended after a start makes another build; the build reads the copy it started with."""
+    from jobs.month.run import start
+
+    land = tmp_path / "landing"
+    shutil.copytree(landing / "2026-08", land / "2026-08")
+    home = tmp_path / "home"
+    builds = [start("2026-08", str(land), str(home), "xr-build-0")["build"]]
+    application_line(home, ANNA, "2026-08", "2026-08-03")
+    builds.append(start("2026-08", str(land), str(home), "xr-build-1")["build"])
+    application_line(home, BO, "2026-08", "2026-08-04")
+    builds.append(start("2026-08", str(land), str(home), "xr-build-2")["build"])
+    assert len(set(builds)) == 3
+    copy = next((home).rglob(f"build={builds[1]}/xr_applications.jsonl"))
+    assert [json.loads(line)["id_number"] for line in copy.read_text(encoding="utf-8").splitlines()] == [ANNA]
+
+
+@pytest.mark.parametrize(
+    ("pending", "overdue", "asks"),
+    [
+        (["不动产", "存款"], False, 0),  # a request waits: none made, the report names the pending one
+        (["不动产", "存款"], True, 1),  # overdue: asked afresh
+        ([], False, 1),  # nothing waits
+    ],
+)
+def test_an_application_makes_no_request_for_a_member_with_one_waiting(pending, overdue, asks):
+    from types import SimpleNamespace
+
+    from jobs.applications.cross_region import CHINA, asked
+
+    members = pl.DataFrame(
+        {
+            "id_number": [ANNA],
+            "name": ["申甲"],
+            "division_code": ["440105"],
+            "hukou_division_code": ["110101"],
+        }
+    )
+    app = SimpleNamespace(month="2026-06", members=members, household_id="SQ1", authorisation_ref="SQ-1")
+    waiting = {"name": "申甲", "registered_elsewhere": "跨省", "province": "北京市", "pending_items": pending,
+               "overdue": overdue, "reply_by": dt.date(2026, 6, 20), "answers": None}  # fmt: skip
+    checked = SimpleNamespace(row={"cross_region": [waiting]})
+    found = asked(app, checked, dt.datetime(2026, 6, 3, 10, tzinfo=CHINA))
+    assert len(found) == asks
+    (member,) = checked.row["cross_region"]
+    assert member["reply_by"] == (dt.date(2026, 6, 20) if not asks else "2026-07-20")

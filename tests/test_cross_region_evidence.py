@@ -23,7 +23,7 @@ from pypdf import PdfReader
 
 from jobs.applications import checks as applications
 from jobs.cross_region import ledger
-from jobs.cross_region.evidence import LEDGER_COLUMNS
+from jobs.cross_region.evidence import LEDGER_COLUMNS, pending_by_household
 from jobs.export.drawing import content_hash
 from jobs.export.household_reports import Reports, cross_region_rows, division_names, gather
 from jobs.export.lists import read_listed
@@ -254,8 +254,8 @@ def test_an_applicant_registered_in_another_province_is_asked_about_at_once(own_
         "purpose": "申请核对",
         "authorisation_ref": "SQ-2026-0009",
         "items": ";".join(CROSS_REGION_ITEMS),
-        "requested_on": "2026-10-20",
-        "reply_by": str(dt.date(2026, 10, 20) + dt.timedelta(days=reply_days)),
+        "requested_on": "2026-10-31",  # dated as the month's run sends it, as members' requests
+        "reply_by": str(dt.date(2026, 10, 31) + dt.timedelta(days=reply_days)),
         "requested_month": "2026-10",
     }
     # the ledger reads the line into October's requests (jobs/cross_region/ledger.py)
@@ -286,3 +286,22 @@ def test_the_ledger_has_the_interfaces_columns_and_the_request(home):
         assert found.columns == list(LEDGER_COLUMNS)
         (row,) = found.filter(pl.col("id_number") == P1).to_dicts()
         assert (row["request_id"], row["region"], row["status"]) == (RID, GUANGDONG, status)
+
+
+def no_data_member(item: str) -> dict:
+    """A member whose province answered `item` 无数据 (no data: not known, not "nothing registered")."""
+    answer = {"item": item, "found": "无数据", "value": None, "detail": None, "province": "广东省",
+              "answered_on": dt.date(2026, 9, 10), "ref": f"{SEP}/cross_region_answers.csv:9",
+              "text": f"异地核对结果：广东省回复{item}无数据"}  # fmt: skip
+    return {"household_id": "H9", "name": "申乙", "registered_elsewhere": "跨省", "province": "广东省",
+            "pending_items": [], "overdue": False, "reply_by": None, "answers": [answer]}  # fmt: skip
+
+
+def test_an_item_answered_no_data_is_never_read_as_nothing_registered(home):
+    row = report_row(home, SEP, "H2") | {"cross_region": [no_data_member("不动产")]}
+    reports = Reports(load_rules(month=SEP), SEP, "b", division_names(Home(home), SEP))
+    assets = {r[1]: r[2] for r in reports.asset_rows(row)}
+    assert not assets["房产"].startswith("未见") and "异地无数据：申乙（广东省）" in assets["房产"]
+    members = pl.DataFrame([no_data_member("不动产")])
+    listed = pending_by_household(members)
+    assert listed.rows() == [("H9", "异地无数据（不动产）")]

@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from jobs.cross_region.evidence import PROVINCES
-from jobs.cross_region.ledger import APPLICANT, APPLICATIONS, REQUEST_SCHEMA, request_id
+from jobs.cross_region.ledger import APPLICANT, APPLICATIONS, REQUEST_SCHEMA, request_id, sent_dates
 from safetynet.contract import CROSS_REGION_ITEMS
 from safetynet.ids import mask_ids
 from safetynet.lake import append_line, locked
@@ -35,9 +35,11 @@ def requests(
     reply_days: int,
 ) -> list[dict]:
     """One request per member registered in another province than where the household lives (the
-    first two digits of its division code: the monitoring province), in the members' order."""
+    first two digits of its division code: the monitoring province), in the members' order; dated
+    as the month's run sends it (the month's end, reply `reply_days` after: ledger.sent_dates)."""
     day = now.astimezone(CHINA).date()
     month = f"{day:%Y-%m}"
+    requested_on, reply_by = sent_dates(month, reply_days)
     asked = ";".join(i for i in CROSS_REGION_ITEMS if i in items)
     out = []
     for m in members.iter_rows(named=True):
@@ -54,8 +56,8 @@ def requests(
                 "purpose": APPLICANT,
                 "authorisation_ref": authorisation_ref,
                 "items": asked,
-                "requested_on": day.isoformat(),
-                "reply_by": (day + dt.timedelta(days=reply_days)).isoformat(),
+                "requested_on": requested_on.isoformat(),
+                "reply_by": reply_by.isoformat(),
                 "requested_month": month,
             }
         )
@@ -100,11 +102,22 @@ def write(home: Path, asked: list[dict]) -> int:
 
 def asked(app, checked, now: dt.datetime) -> list[dict]:
     """The application's requests (`app`: checks.Application), and its report's row (`checked.row`)
-    saying which items wait for them; written by `write` once the check is recorded."""
+    saying which items wait for them; written by `write` once the check is recorded. A member with
+    a request still waiting (待回复 in the month's ledger: the means test's `cross_region`) is not
+    asked again: the report names that request's items and reply date instead."""
     rules = load_cross_region(app.month)
-    found = requests(
-        app.members, app.household_id, app.authorisation_ref, now, rules.applicant_items, rules.reply_days
-    )
+    waits = {
+        m["name"]
+        for m in checked.row.get("cross_region") or []
+        if m.get("pending_items") and not m.get("overdue")
+    }
+    found = [
+        r
+        for r in requests(
+            app.members, app.household_id, app.authorisation_ref, now, rules.applicant_items, rules.reply_days
+        )
+        if r["name"] not in waits
+    ]
     row = checked.row | {"cross_region": masked(checked.row.get("cross_region"))}
     checked.row = waiting(row, found, PROVINCES) if found else row
     return found

@@ -29,9 +29,11 @@ def record_requests(h: Home, month: str, division_codes: list[str] | None) -> di
     build = h.building.path
     rules = load_cross_region(month)
     _, end = month_bounds(month)
-    applied = ledger.applicants(h.root, month)
+    before = ledger.previous(h, month)
+    lines = ledger.applicants(h.root, month, build / ledger.APPLICATIONS_FILE)  # as the run started
+    applied = ledger.not_pending(lines, before)
     earlier = received.apply(
-        pl.concat([ledger.previous(h, month), applied], how="diagonal_relaxed").unique(
+        pl.concat([before, applied], how="diagonal_relaxed").unique(
             "request_id", keep="first", maintain_order=True
         ),
         h.read(received.SOURCE, month, ["request_id", "item", "answered_on"]),

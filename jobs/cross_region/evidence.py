@@ -33,6 +33,8 @@ from safetynet.rules import load_cross_region
 LEDGER = "_xr_requests"  # the outgoing ledger as of the month's end (interface point 4: ledger.REQUESTS)
 PENDING = ("待回复", "逾期")  # a request's statuses with items still waiting for an answer
 PENDING_LABEL = "待异地核对"
+NO_DATA = "无数据"  # an answer's found: the other province has no data on the item
+NO_DATA_LABEL = "异地无数据"  # such an item, in the lists and reports: not known, never "nothing registered"
 CROSS_CITY_MARK = (
     "（跨市）"  # the models' elsewhere_mark (warehouse/means_test/models/02_means_cross_region.sql)
 )
@@ -143,22 +145,45 @@ def flags(found: pl.DataFrame, answer_refs: list[str]) -> pl.DataFrame:
 
 
 def pending_by_household(members: pl.DataFrame | None) -> pl.DataFrame:
-    """Each household with items waiting for another province's answer and the lists' 异地核对
-    text, "待异地核对（不动产、存款）" (items in CROSS_REGION_ITEMS order), from `_means_cross_region`."""
+    """Each household with items waiting for another province's answer or answered 无数据 there, and
+    the lists' 异地核对 text, "待异地核对（不动产、存款）；异地无数据（机动车）" (items in CROSS_REGION_ITEMS
+    order), from `_means_cross_region`."""
     schema = {"household_id": pl.String, "cross_region": pl.String}
     if members is None or members.height == 0:
         return pl.DataFrame(schema=schema)
+    if not isinstance(members.schema.get("answers"), pl.List):  # no answers column, or all null
+        members = members.with_columns(
+            answers=pl.lit(None, pl.List(pl.Struct({"item": pl.String, "found": pl.String})))
+        )
+    no_data = (
+        members.select("household_id", answer=pl.col("answers"))
+        .explode("answer")
+        .drop_nulls("answer")
+        .filter(pl.col("answer").struct.field("found") == NO_DATA)
+        .select("household_id", item=pl.col("answer").struct.field("item"))
+    )
+    pending = members.select("household_id", item=pl.col("pending_items")).explode("item")
+    texts = [_items_text(pending, PENDING_LABEL), _items_text(no_data, NO_DATA_LABEL)]
+    return (
+        pl.concat(texts)
+        .group_by("household_id", maintain_order=True)
+        .agg(pl.col("text").str.join("；"))
+        .sort("household_id")
+        .select("household_id", cross_region="text")
+        .cast(schema)
+    )
+
+
+def _items_text(items: pl.DataFrame, label: str) -> pl.DataFrame:
+    """household_id and "<label>（<items>）" of each household's items (household_id, item)."""
     order = {item: n for n, item in enumerate(CROSS_REGION_ITEMS)}
-    items = (
-        members.select("household_id", item=pl.col("pending_items"))
-        .explode("item")
+    return (
+        items.cast({"household_id": pl.String, "item": pl.String})
         .drop_nulls("item")
         .unique()
         .sort("household_id", pl.col("item").replace_strict(order, default=len(order)))
-    )
-    return (
-        items.group_by("household_id", maintain_order=True)
+        .group_by("household_id", maintain_order=True)
         .agg(pl.col("item").str.join("、"))
-        .select("household_id", cross_region=pl.format("{}（{}）", pl.lit(PENDING_LABEL), "item"))
-        .cast(schema)
+        .select("household_id", text=pl.format("{}（{}）", pl.lit(label), "item"))
+        .cast({"household_id": pl.String, "text": pl.String})
     )

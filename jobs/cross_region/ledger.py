@@ -21,14 +21,16 @@ import polars as pl
 from safetynet.contract import CROSS_REGION_ITEMS
 from safetynet.lake import Home
 from safetynet.months import add_months, month_bounds
-from safetynet.rules import CrossRegion
+from safetynet.rules import CrossRegion, load_cross_region
 
 REQUESTS = "_xr_requests"  # the outgoing ledger, one row per request (a month's whole file)
 APPLICATIONS = "_xr_applications"  # <home>/lake/_xr_applications/<YYYY-MM>.jsonl (jobs/applications)
+APPLICATIONS_FILE = "xr_applications.jsonl"  # in a month's build: the lines as the run started
 OUTGOING = Path("exports") / "_cross_region" / "outgoing"  # in the build: <exports>/<month>/...
 MEMBER = "定期复核"  # a monitored member's request: when first seen, then at each re-check
 APPLICANT = "申请核对"  # an applicant's request, made by the application check
 WAITING, ANSWERED, OVERDUE = "待回复", "已回复", "逾期"
+REASKED = "已重发"  # closed: every item still unanswered was asked again in a later request
 BOM = "\ufeff"  # UTF-8 with BOM, as the project's other CSV exports (Excel opens it as UTF-8)
 
 REQUEST_SCHEMA = {
@@ -99,11 +101,11 @@ def previous(h: Home, month: str) -> pl.DataFrame:
 def _new(rows: pl.DataFrame, rules: CrossRegion, month: str, items: tuple[str, ...]) -> pl.DataFrame:
     """Requests of the month for `rows` (request_id, region, id_number, name, household_id, purpose,
     authorisation_ref), dated the month's end, replies due `reply_days` after."""
-    _, end = month_bounds(month)
+    requested_on, reply_by = sent_dates(month, rules.reply_days)
     return rows.with_columns(
         items=pl.lit(joined(items)),
-        requested_on=pl.lit(end),
-        reply_by=pl.lit(end + dt.timedelta(days=rules.reply_days)),
+        requested_on=pl.lit(requested_on),
+        reply_by=pl.lit(reply_by),
         requested_month=pl.lit(month),
     ).select(list(REQUEST_SCHEMA))
 
@@ -150,10 +152,31 @@ def members_due(
     return _new(rows, rules, month, rules.member_items)
 
 
-def applicants(home: Path, month: str) -> pl.DataFrame:
-    """The application checks' requests of `month` (`<home>/lake/_xr_applications/<month>.jsonl`,
-    written by jobs/applications): each id once, as first written; none without the file."""
+def sent_dates(month: str, reply_days: int) -> tuple[dt.date, dt.date]:
+    """requested_on and reply_by of a request made in `month`: the month's end, when the month's run
+    writes the outgoing file, and `reply_days` after (members' and applicants' requests alike)."""
+    _, end = month_bounds(month)
+    return end, end + dt.timedelta(days=reply_days)
+
+
+def stage_applications(home: Path, month: str, build: Path) -> str | None:
+    """Copy the month's application lines into the build (`APPLICATIONS_FILE`) when the run starts,
+    what its ledger reads whatever is checked meanwhile; returns their digest for the build's content
+    id (None: no lines)."""
     path = home / "lake" / APPLICATIONS / f"{month}.jsonl"
+    if not path.exists():
+        return None
+    data = path.read_bytes()
+    (build / APPLICATIONS_FILE).write_bytes(data)
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def applicants(home: Path, month: str, path: Path | None = None) -> pl.DataFrame:
+    """The application checks' requests of `month` (`<home>/lake/_xr_applications/<month>.jsonl`,
+    written by jobs/applications; `path`: the build's copy, `stage_applications`): each id once, as
+    first written, dated as members' requests
+    (`sent_dates`: a line's own dates, the check's day, are not the file's); none without the file."""
+    path = path or home / "lake" / APPLICATIONS / f"{month}.jsonl"
     if not path.exists():
         return pl.DataFrame(schema=REQUEST_SCHEMA)
     rows, seen = [], set()
@@ -170,23 +193,60 @@ def applicants(home: Path, month: str) -> pl.DataFrame:
         if values["request_id"] and values["request_id"] not in seen:
             seen.add(values["request_id"])
             rows.append({**values, "requested_month": month, "purpose": values["purpose"] or APPLICANT})
-    return pl.DataFrame(rows, schema=REQUEST_SCHEMA, orient="row")
+    requested_on, reply_by = sent_dates(month, load_cross_region(month).reply_days)
+    return pl.DataFrame(rows, schema=REQUEST_SCHEMA, orient="row").with_columns(
+        requested_on=pl.lit(requested_on), reply_by=pl.lit(reply_by)
+    )
+
+
+def not_pending(applied: pl.DataFrame, earlier: pl.DataFrame) -> pl.DataFrame:
+    """The applicants' requests (`applicants`) of persons with no request waiting (待回复, not asked
+    again) in `earlier`, the latest published ledger: a request sent at its month's end still waits
+    when the application is checked in the next month (one request at a time, as for members)."""
+    waiting = earlier.filter(pl.col("status") == WAITING)["id_number"]
+    return applied.filter(~pl.col("id_number").is_in(waiting.implode()))
 
 
 def status(ledger: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
-    """pending_items and status as of `as_of`: 已回复 when every item asked is answered, 逾期 when
-    one is still unanswered after reply_by, else 待回复."""
+    """pending_items and status as of `as_of`: 已回复 when every item asked is answered, 已重发 when
+    every item still unanswered was asked again in a later month's request of the person (the later
+    request waits for them), 逾期 when one is still unanswered after reply_by, else 待回复."""
     pending = pl.struct("items", "answered_items").map_elements(
         lambda r: joined(set(r["items"].split(";")) - set((r["answered_items"] or "").split(";"))),
         return_dtype=pl.String,
     )
-    return ledger.with_columns(pending_items=pending).with_columns(
+    rows = ledger.with_columns(pending_items=pending)
+    reasked = _reasked(rows)
+    return rows.with_columns(
         status=pl.when(pl.col("pending_items").is_null())
         .then(pl.lit(ANSWERED))
+        .when(pl.col("request_id").is_in(reasked))
+        .then(pl.lit(REASKED))
         .when(pl.col("reply_by") < pl.lit(as_of))
         .then(pl.lit(OVERDUE))
         .otherwise(pl.lit(WAITING))
     )
+
+
+def _reasked(rows: pl.DataFrame) -> list[str]:
+    """The ids of requests whose pending items were all asked again in a later month's request of
+    the same person."""
+    later = rows.select("id_number", later_month="requested_month", later_items="items")
+    pairs = (
+        rows.filter(pl.col("pending_items").is_not_null())
+        .select("request_id", "id_number", "requested_month", "pending_items")
+        .join(later, on="id_number")
+        .filter(pl.col("later_month") > pl.col("requested_month"))
+    )
+    if pairs.height == 0:
+        return []
+    asked = pairs.group_by("request_id", "pending_items").agg(
+        again=pl.col("later_items").str.split(";").list.explode().unique()
+    )
+    covered = asked.filter(
+        pl.col("pending_items").str.split(";").list.set_difference("again").list.len() == 0
+    )
+    return covered["request_id"].to_list()
 
 
 def write_outgoing(ledger: pl.DataFrame, month: str, build: Path) -> list[Path]:

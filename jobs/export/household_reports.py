@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import polars as pl
 
+from jobs.cross_region.evidence import NO_DATA
 from jobs.export.returnable import OUTCOME_CODES
 from safetynet.ids import mask_ids
 from safetynet.lake import Home
@@ -231,6 +232,17 @@ def pending_of(row: dict, item: str) -> list[str]:
         f"{m['name']}（{m['province']}）"
         for m in row.get("cross_region") or []
         if item in (m["pending_items"] or [])
+    ]
+
+
+def no_data_of(row: dict, item: str) -> list[str]:
+    """Who in the household another province answered 无数据 about on `item` (not known there, not
+    "nothing registered": issue 35): "<name>（<province>）"."""
+    return [
+        f"{m['name']}（{a['province']}）"
+        for m in row.get("cross_region") or []
+        for a in m.get("answers") or []
+        if a["item"] == item and a["found"] == NO_DATA
     ]
 
 
@@ -535,6 +547,9 @@ class Reports:
             if waiting := pending_of(row, kind):  # never "未见登记" while another province owes its answer
                 found = r[2] if not r[2].startswith("未见") else "本省" + r[2]
                 r[2] = f"{found}；待异地核对：{'、'.join(waiting)}"
+            if unknown := no_data_of(row, kind):  # nor when it answered 无数据 (it does not know)
+                found = r[2] if not r[2].startswith("未见") else "本省" + r[2]
+                r[2] = f"{found}；异地无数据：{'、'.join(unknown)}"
         return rows
 
     def results(self, row: dict, records: dict[str, dict], every: bool = False) -> list[list[str]]:

@@ -91,7 +91,7 @@ DOUBTFUL_COLUMNS = {
     "check": "核对项目",
     "direction": "处理方向",
     "evidence": "疑点说明",
-    "cross_region": "异地核对",  # 待异地核对（<items>）: not yet known, not "nothing registered"
+    "cross_region": "异地核对",  # 待异地核对（<items>）；异地无数据（<items>）: not known, never "nothing"
     "sources": "数据来源（月份/文件:行）",
 }
 SAMPLE_COLUMNS = {

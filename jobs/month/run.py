@@ -23,6 +23,7 @@ import polars as pl
 
 from jobs.cases import lifecycle
 from jobs.cross_region import asking
+from jobs.cross_region import ledger as xr_ledger
 from jobs.decisions import log as decision_log
 from jobs.ingest import areas, report
 from jobs.ingest.deliveries import META, DeliveredFile, find_deliveries, is_history, stage_source
@@ -248,6 +249,7 @@ def build_id(
     published: dict | None = None,
     applications: str | None = None,
     decision_log: str | None = None,
+    xr_applications: str | None = None,
 ) -> dict:
     """What a month's results are made of, and the content id that names them: the same
     deliveries, rules, suites, code and previous month give the same build, whoever runs it when.
@@ -256,7 +258,9 @@ def build_id(
     in the township files, so the id names the build it replaces too (`published`: the month's
     catalog entry, if any). `applications`: the digest of the application checks the month watches
     (jobs/ingest/watched.write_watched), when there are any; `decision_log`: the digest of the
-    portal's decision log up to the month (jobs/decisions/log.py), when there is one."""
+    portal's decision log up to the month (jobs/decisions/log.py), when there is one;
+    `xr_applications`: the digest of the month's applicants' cross-region requests
+    (jobs/cross_region/ledger.stage_applications), when there are any."""
     made_of = {
         "month": month,
         "inputs": files,
@@ -266,6 +270,7 @@ def build_id(
         "code_version": code_version(),
     } | ({"applications": applications} if applications else {})
     made_of |= {"decision_log": decision_log} if decision_log else {}
+    made_of |= {"xr_applications": xr_applications} if xr_applications else {}
     base = hashlib.sha256(json.dumps(made_of, sort_keys=True).encode()).hexdigest()[:16]
     if published is None:
         replaces = None
@@ -294,11 +299,16 @@ def start(month: str, landing: str, home: str, run_id: str) -> dict:
     watching.mkdir(parents=True)
     watched = write_watched(h.root, month, load_population(month=month).refused_applicant_months, watching)
     logged = decision_log.digest(h.lake, month)
-    build = build_id(month, inputs(Path(landing), month), previous, h.catalog.get(month), watched, logged)
+    xr_applied = xr_ledger.stage_applications(h.root, month, watching)
+    build = build_id(
+        month, inputs(Path(landing), month), previous, h.catalog.get(month), watched, logged, xr_applied
+    )
     folder = staging / f"month={month}" / f"build={build['build']}"
     folder.mkdir(parents=True)
     if watched:
         (watching / WATCHED_FILE).rename(folder / WATCHED_FILE)
+    if xr_applied:
+        (watching / xr_ledger.APPLICATIONS_FILE).rename(folder / xr_ledger.APPLICATIONS_FILE)
     watching.rmdir()
     write_json({**build, "unknown_files": sorted(p.name for p in unknown)}, folder / "build.json")
     runs.started(h, run_id, month, build, seen=h.catalog.get(month, {}).get("build"))

@@ -3,7 +3,8 @@
 -- `_xr_requests` as it stands at each month's end (a request is on every month's ledger from the month
 -- it was made: read one month to count). 收到: the requests other provinces made of this province, from
 -- `_xr_incoming`, in the month they were received and answered (jobs/cross_region/answering.py).
--- status: 待回复, 已回复, 逾期 (an item unanswered after reply_by), 已拒绝 (refused: no authorisation).
+-- status: 待回复, 已回复, 逾期 (an item unanswered after reply_by), 已重发 (asked again later: closed),
+-- 已拒绝 (refused: no authorisation).
 -- days_to_answer = answered_on - requested_on, of the requests answered. Months built before issue 35
 -- have neither table: the view has no rows for them.
 create or replace view v_cross_region as

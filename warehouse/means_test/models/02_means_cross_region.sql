@@ -1,7 +1,8 @@
 -- means_cross_region: one row per member of the month's roster registered elsewhere (跨省, 跨市:
 -- means_members.registered_elsewhere), asked about in another province or answered by one: the items
--- still waiting for an answer (待异地核对: asked in a request of the month's ledger xr_requests,
--- jobs/cross_region/ledger.py, whose status is 待回复 or 逾期) and the answers that stand as evidence
+-- still waiting for an answer (待异地核对: unanswered in the latest request of the person asking the
+-- item, in the month's ledger xr_requests, jobs/cross_region/ledger.py, whose status is 待回复 or 逾期;
+-- a request asked again later is 已重发, closed) and the answers that stand as evidence
 -- (cross_region_answers of the months from xr_evidence_from: rules/cross_region/ evidence_months; the
 -- latest answer per person and item wins, whatever it found). Items are in CROSS_REGION_ITEMS order.
 -- xr_answers: those answers, one row per person and item, for the assets model (found 是) and the
@@ -46,15 +47,27 @@ with members as (
     from means_members
 ),
 
+asked as (
+    select id_number, request_id, requested_month, region, reply_by, status, pending_items,
+        unnest(string_split(items, ';')) as item
+    from xr_requests
+),
+
+latest as (
+    select * from asked
+    qualify row_number() over (partition by id_number, item order by requested_month desc, request_id desc) = 1
+),
+
 pending as (
     select
         id_number,
-        list_distinct(flatten(list(string_split(pending_items, ';')))) as asked,
+        list_distinct(list(item)) as asked,
         bool_or(status = '逾期') as overdue,
         min(reply_by) as reply_by,
         min(region) as region
-    from xr_requests
-    where list_contains(getvariable('xr_pending_statuses'), status) and pending_items is not null
+    from latest
+    where list_contains(getvariable('xr_pending_statuses'), status)
+        and list_contains(string_split(pending_items, ';'), item)
     group by id_number
 ),
 
