@@ -588,3 +588,28 @@ def test_a_grown_log_is_a_new_build_and_a_later_month_is_not_read(tmp_path):
     assert decision_log.digest(tmp_path, "2026-03") != before
     ids = {build_id("2026-03", [], None, decision_log=d)["build"] for d in (None, before, "other")}
     assert len(ids) == 3
+
+
+# --- review findings (fixdec) ----------------------------------------------------------------------
+
+ONLY_P1 = roster((HH, "P1", "低保"), (HH, "P2", "低保边缘"))  # P1 on dibao from an earlier 单人保
+P1_LEFT = roster((HH, "P1", "低保"))  # P2 gone off the roster (moved away, died)
+
+
+@pytest.mark.parametrize(
+    ("kind", "r", "expected"),
+    [
+        # a whole-household decision needs every covered member on the roster in the category
+        ("纳入低保", ONLY_P1, ("待落实", None)),
+        ("纳入低保", ON_DIBAO, ("已落实", 2)),
+        # a covered member gone off the roster does not hold it back: the ones still there decide
+        ("纳入低保", P1_LEFT, ("已落实", 2)),
+        # 退出: no covered member left in a recipient category
+        ("退出", ONLY_P1, ("待落实", None)),
+        ("退出", roster((HH, "P1", "低保边缘"), (HH, "P2", "低保")), ("待落实", None)),
+        ("退出", NEAR, ("已落实", 2)),
+    ],
+)
+def test_a_household_decision_is_confirmed_only_by_every_covered_member(kind, r, expected):
+    out = run_states([decision("D1", kind)], {"2026-03": r})
+    assert out["2026-03"].select("state", "source_row").row(0) == expected
