@@ -613,3 +613,13 @@ P1_LEFT = roster((HH, "P1", "低保"))  # P2 gone off the roster (moved away, di
 def test_a_household_decision_is_confirmed_only_by_every_covered_member(kind, r, expected):
     out = run_states([decision("D1", kind)], {"2026-03": r})
     assert out["2026-03"].select("state", "source_row").row(0) == expected
+
+
+def test_a_late_approval_is_not_unconfirmed_on_its_first_run():
+    """Effective March, approved in May: counted from May, as a decision effective in May is."""
+    late = decision("D1", "纳入低保", effective_from="2026-03", month="2026-05")
+    out = run_states([late], {"2026-05": NEAR, "2026-06": NEAR})
+    assert [out[m].select("state", "due_month").row(0) for m in out] == [
+        ("待落实", "2026-06"),
+        ("未落实", "2026-06"),
+    ]

@@ -7,8 +7,9 @@ looked for on the month's roster, as rules/decisions/decisions.yaml says its kin
              退出: no covered member in a recipient category (低保, 特困), or all off the roster;
              临时救助, a one-off payment: confirmed by its approval. Kept once reached, with its
              month and source
-    未落实   not shown on the rosters of its first `confirm_within_months` months from
-             `effective_from` (2: the effective month and the next); a later roster may still confirm it
+    未落实   not shown on the rosters of its first `confirm_within_months` months from the later of
+             `effective_from` and the approval's month (2: that month and the next); a later roster
+             may still confirm it
 
     <build>/_decision_states/data.parquet   one row per decision approved up to the month
 """
@@ -114,7 +115,9 @@ def states(
     was = before.select("decision_id", was="state", was_since="since") if before is not None else None
     targets = _targets(known, rules).with_columns(
         kind_role=pl.when(pl.col("rule_category").is_null()).then(pl.lit("out")).otherwise(pl.lit("in")),
-        due_month=(pl.col("effective_from") + "-01")
+        # counted from the later of the effective month and the approval's: a proposal for March
+        # approved in May is looked for on May's and June's rosters before it is 未落实
+        due_month=(pl.max_horizontal("effective_from", "month") + "-01")
         .str.to_date("%Y-%m-%d")
         .dt.offset_by(f"{rules.confirm_within_months - 1}mo")
         .dt.strftime("%Y-%m"),
