@@ -30,6 +30,7 @@ def test_the_committed_decision_rules_load():
     assert (d.confirm_within_months, d.urgent_help_hours, d.tekun_factor) == (2, 48, 1.3)
     assert d.kinds["单人保"].members == "one" and d.kinds["单人保"].category == "低保"
     assert d.kinds["临时救助"].confirmed_by == "approval" and d.kinds["退出"].category is None
+    assert "退出" not in d.assistance_kinds and "调整金额" in d.assistance_kinds
 
 
 @pytest.mark.parametrize(
@@ -75,7 +76,8 @@ def root(tmp_path_factory):
         ("{value: 2, reference", "{value: 0, reference", "confirm_within_months.values", "at least 1"),
         ("confirm_within_months:", "confirm_within_month:", "confirm_within_month", "did you mean"),
         (
-            "        退出: {category: null, members: household, amount: none, confirmed_by: roster}\n",
+            "        退出: {category: null, members: household, amount: none, confirmed_by: roster, "
+            "assistance: false}\n",
             "",
             "kinds",
             "each kind",
@@ -88,12 +90,13 @@ def root(tmp_path_factory):
         ),
         ("amount: tekun,", "amount: tekunn,", "kinds.values", "must be one of"),
         (
-            "amount: none, confirmed_by: roster}\n        临时",
-            "amount: none, confirmed_by: roster, self_approval: true}\n        临时",
+            "amount: none, confirmed_by: roster, assistance: true}\n        临时",
+            "amount: none, confirmed_by: roster, assistance: true, self_approval: true}\n        临时",
             "self_approval",
             "one-off",
         ),
         ("{value: 1.3,", '{value: "1.3",', "tekun_factor", "must be"),
+        (", assistance: false}", "}", "退出.assistance", "is missing"),  # each kind says whether it is help
     ],
 )
 def test_a_broken_decisions_file_is_refused_naming_file_key_and_problem(root, old, new, key, problem):
@@ -402,7 +405,10 @@ TINY_CASES = {
 }
 
 
-def tiny_log():
+def tiny_log(leaving=()):
+    """September's log; the cases numbered in `leaving` propose 退出 instead of their kind."""
+    out = {"kind": "退出", "category": None, "monthly_amount": None, "one_off_amount": None}
+
     def p(n, event, at, **kw):
         cid = f"C{n}"
         base = {
@@ -413,7 +419,7 @@ def tiny_log():
             "county_code": T1[:6],
             "id_numbers": [f"P{n}"],
         }
-        return step(event, at, **(base | kw))
+        return step(event, at, **(base | kw | (out if n in leaving else {})))
 
     county = {"account": "xq01", "role": "county"}
     temp = {"kind": "临时救助", "category": None, "monthly_amount": None, "one_off_amount": 800.0}
@@ -434,15 +440,13 @@ def tiny_log():
     ]
 
 
-@pytest.fixture(scope="module")
-def tiny_home(tmp_path_factory):
+def tiny_world(root, log, sept_roster):
+    """The tiny world's cases, `log` as September's decision log and the states on `sept_roster`."""
     from jobs.cases import lifecycle
     from safetynet.lake import write_parquet
 
-    root = tmp_path_factory.mktemp("funnel")
-    write_log(root / "lake", {"2026-09": tiny_log()})
+    write_log(root / "lake", {"2026-09": log})
     decisions = decided.approved(decision_log.read(root / "lake", "2026-09"))
-    sept_roster = roster(("HC3", "P3", "低保"), ("HC2", "P2", "低保边缘"))
     states = confirm.states("2026-09", decisions, None, sept_roster, load_decisions(), ("低保", "特困"))
     for month, rows in TINY_CASES.items():
         build = root / "lake" / f"month={month}" / "build=b"
@@ -451,6 +455,12 @@ def tiny_home(tmp_path_factory):
     write_parquet(decided.of_month(decisions, "2026-09"), build / "_decisions" / "data.parquet")
     write_parquet(states, build / "_decision_states" / "data.parquet")
     return Home(root)
+
+
+@pytest.fixture(scope="module")
+def tiny_home(tmp_path_factory):
+    sept_roster = roster(("HC3", "P3", "低保"), ("HC2", "P2", "低保边缘"))
+    return tiny_world(tmp_path_factory.mktemp("funnel"), tiny_log(), sept_roster)
 
 
 def query(home, sql):
@@ -623,3 +633,20 @@ def test_a_late_approval_is_not_unconfirmed_on_its_first_run():
         ("待落实", "2026-06"),
         ("未落实", "2026-06"),
     ]
+
+
+def test_an_exit_is_not_counted_as_assistance(tmp_path):
+    """C1 and C3 leave assistance (退出) instead: C1's exit approved within 48 hours of the urgent
+    list is no help, and C3's exit the roster confirms is no assistance that arrived."""
+    log = tiny_log(leaving=(1, 3))
+    home = tiny_world(tmp_path, log, roster(("HC3", "P3", "低保边缘"), ("HC2", "P2", "低保边缘")))
+    aug = query(
+        home,
+        "select urgent_recipient_cases, urgent_helped_in_time from v_assistance_funnel "
+        f"where month = '2026-08' and area_code = '{T1}'",
+    )
+    assert aug.rows() == [(2, 0)]  # C2's 特困 came after a week, C1's exit is no help
+    confirmed = query(home, "select case_id from v_decisions where step = '落实' order by all")
+    assert confirmed.rows() == [("C1",), ("C3",)]  # both exits are on the roster (off it, not in 低保)
+    y = query(home, "select visited, assisted, assisted_yield from v_rule_yield where month = '2026-09'")
+    assert y.rows() == [(3, 0, 0.0)]

@@ -195,16 +195,19 @@ def run_log_statements(home: Home) -> list[str]:
 
 def _rule_parameters(sql: str, month: str | None) -> str:
     """The case rules a view names ({kpi_months}, {yield_outcomes}, {withdraw_outcomes}), the decision
-    rules ({urgent_help_hours}) and the recipient categories ({recipient_categories}), written in as
-    literals as in force in `month`, the latest month the views read: each policy number lives once,
-    in rules/."""
+    rules ({urgent_help_hours}, {assistance_kinds}) and the recipient categories
+    ({recipient_categories}), written in as literals as in force in `month`, the latest month the
+    views read: each policy number lives once, in rules/."""
 
     def listed(codes: tuple[str, ...]) -> str:
         return "(" + ", ".join("'" + o.replace("'", "''") + "'" for o in codes) + ")"
 
-    if "{urgent_help_hours}" in sql or "{recipient_categories}" in sql:  # rules/decisions/, population
-        sql = sql.replace("{urgent_help_hours}", str(load_decisions(month).urgent_help_hours)).replace(
-            "{recipient_categories}", listed(load_population(month=month).recipient_categories)
+    if any(f"{{{k}}}" in sql for k in ("urgent_help_hours", "assistance_kinds", "recipient_categories")):
+        decisions = load_decisions(month)  # rules/decisions/, and the population's recipients
+        sql = (
+            sql.replace("{urgent_help_hours}", str(decisions.urgent_help_hours))
+            .replace("{assistance_kinds}", listed(decisions.assistance_kinds))
+            .replace("{recipient_categories}", listed(load_population(month=month).recipient_categories))
         )
     if not any(f"{{{key}}}" in sql for key in ("kpi_months", "yield_outcomes", "withdraw_outcomes")):
         return sql
