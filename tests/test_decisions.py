@@ -650,3 +650,40 @@ def test_an_exit_is_not_counted_as_assistance(tmp_path):
     assert confirmed.rows() == [("C1",), ("C3",)]  # both exits are on the roster (off it, not in 低保)
     y = query(home, "select visited, assisted, assisted_yield from v_rule_yield where month = '2026-09'")
     assert y.rows() == [(3, 0, 0.0)]
+
+
+VIEWS_OF_THE_LOG = (
+    "select * from v_decisions order by all",
+    "select * from v_assistance_funnel order by all",
+)
+
+
+def test_the_views_of_a_commit_do_not_change_as_the_log_grows(tmp_path):
+    """The views read the log up to the commit's latest month (September here): a line October's
+    portal appends, approving August's urgent C2 within hours, changes nothing."""
+    home = tiny_world(tmp_path, tiny_log(), roster(("HC3", "P3", "低保")))
+    before = [query(home, sql).rows() for sql in VIEWS_OF_THE_LOG]
+    later = step("approved", "2026-08-05T12:00:00+08:00", proposal="SB202610-HC2-01", case_id="C2")
+    write_log(home.lake, {"2026-10": [later]})
+    assert [query(home, sql).rows() for sql in VIEWS_OF_THE_LOG] == before
+
+
+def test_the_run_reads_the_log_as_its_start_copied_it_into_the_build(tmp_path):
+    """A line appended to the month's own file after the run's start is neither in its decisions
+    nor in the views of its commit: both read the copy its build holds."""
+    from jobs.decisions import month as decision_month
+    from safetynet.lake import WHOLE, Build, write_parquet
+
+    home = tiny_world(tmp_path, tiny_log(), roster(("HC3", "P3", "低保")))
+    build = home.lake / "month=2026-09" / "build=b"
+    rows, digest = decision_log.snapshot(home.lake, "2026-09")
+    assert digest == decision_log.digest(home.lake, "2026-09")
+    write_parquet(rows, build / decision_log.FOLDER / WHOLE)
+    before = [query(home, sql).rows() for sql in VIEWS_OF_THE_LOG]
+    extra = step("approved", "2026-09-29T12:00:00+08:00", proposal="SB202609-HC4-01", case_id="C4")
+    with (home.lake / decision_log.FOLDER / "2026-09.jsonl").open("a", encoding="utf-8") as f:
+        f.write(extra)
+    assert [query(home, sql).rows() for sql in VIEWS_OF_THE_LOG] == before
+    running = Home(home.root, building=Build("2026-09", build))
+    decisions, _, _ = decision_month.read(running, "2026-09")
+    assert sorted(decisions["case_id"]) == ["C1", "C2", "C3"]  # not C4, appended after the start

@@ -37,6 +37,7 @@ from safetynet.contract import HISTORY, READY, SOURCES
 from safetynet.errors import DeliveryError, LandingError
 from safetynet.faults import fault
 from safetynet.lake import (
+    WHOLE,
     CommitError,
     Home,
     commit_lock,
@@ -293,12 +294,15 @@ def start(month: str, landing: str, home: str, run_id: str) -> dict:
     watching = staging / "watching"
     watching.mkdir(parents=True)
     watched = write_watched(h.root, month, load_population(month=month).refused_applicant_months, watching)
-    logged = decision_log.digest(h.lake, month)
+    # the decision log up to the month, read once: its lines into the build, its digest into the id
+    logged_rows, logged = decision_log.snapshot(h.lake, month)
     build = build_id(month, inputs(Path(landing), month), previous, h.catalog.get(month), watched, logged)
     folder = staging / f"month={month}" / f"build={build['build']}"
     folder.mkdir(parents=True)
     if watched:
         (watching / WATCHED_FILE).rename(folder / WATCHED_FILE)
+    if logged:
+        write_parquet(logged_rows, folder / decision_log.FOLDER / WHOLE)
     watching.rmdir()
     write_json({**build, "unknown_files": sorted(p.name for p in unknown)}, folder / "build.json")
     runs.started(h, run_id, month, build, seen=h.catalog.get(month, {}).get("build"))
