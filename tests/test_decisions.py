@@ -543,6 +543,12 @@ def test_the_county_overview_shows_the_funnel(tiny_home):
     cells = re.findall(r'<td class="n">([^<]*)</td>', funnel[: funnel.index("</table>")])
     assert cells == ["0", "3", "3", "3", "2", "—", "5.0", "0.0", "2.0", "12.0"]
     assert "线索 →" in funnel and "已落实" in funnel
+    cohort = funnel[funnel.index('<table id="cohort">') :]
+    assert "本月下发案件的去向" in funnel
+    rows = re.findall(r"<tr><td>([^<]*)</td>(.*?)</tr>", cohort[: cohort.index("</table>")])
+    assert [(m, re.findall(r'<td class="n">([^<]*)</td>', r)) for m, r in rows] == [
+        ("2026-08", ["4", "3", "3", "3", "2", "5.0", "0.0", "2.0", "12.0"])  # the county: T1 and T2
+    ]
     # August's urgent cases, issued in September: one of two helped within 48 hours
     assert (
         "上月数据（2026-08，本月下发）中已在册低保、特困对象的紧急线索 2 条，其中下发后 48 小时内获批救助 1 条（50%）"
@@ -687,3 +693,19 @@ def test_the_run_reads_the_log_as_its_start_copied_it_into_the_build(tmp_path):
     running = Home(home.root, building=Build("2026-09", build))
     decisions, _, _ = decision_month.read(running, "2026-09")
     assert sorted(decisions["case_id"]) == ["C1", "C2", "C3"]  # not C4, appended after the start
+
+
+def test_the_cohort_follows_a_months_cases_to_where_they_went(tiny_home):
+    """August's cases in T1 (C1, C2, C3) were all visited, proposed for and approved in September;
+    C1's 临时救助 and C3's 低保 are confirmed, C2's 特困 not yet. September issued none: no row."""
+    rows = query(tiny_home, "select * from v_assistance_cohort where area_level = 'township' order by all")
+    got = {(r["cohort_month"], r["area_code"]): r for r in rows.iter_rows(named=True)}
+    assert set(got) == {("2026-08", T1), ("2026-08", T2)}
+    t1 = got["2026-08", T1]
+    counts = ("cohort_leads", "cohort_visited", "cohort_proposed", "cohort_approved", "cohort_confirmed")
+    assert [t1[c] for c in counts] == [3, 3, 3, 3, 2]
+    assert [got["2026-08", T2][c] for c in counts] == [1, 0, 0, 0, 0]
+    assert t1["cohort_median_days_to_visit"] == 5  # issued 5 Sept; visited 6, 10, 15 Sept: 1, 5, 10
+    assert t1["cohort_median_days_visit_to_proposal"] == 0
+    assert t1["cohort_median_days_proposal_to_approval"] == 2.0  # 8 hours, 2 days, 3 days
+    assert t1["cohort_median_days_approval_to_confirmation"] == 12  # C3: 18 Sept to September's roster

@@ -121,6 +121,13 @@ def gather(con: duckdb.DuckDBPyConnection, month: str, area: str, rules: RuleSet
         "select * from v_assistance_funnel where month in (?, ?) and area_code = ? order by month desc",
         [month, previous_month(month), area],
     )
+    # where each recent month's cases went so far (v_assistance_cohort), newest first
+    cohorts = frame(
+        con,
+        "select * from v_assistance_cohort where cohort_month <= ? and area_code = ? "
+        "order by cohort_month desc limit ?",
+        [month, area, rules.cases.kpi_months],
+    )
     queue = frame(
         con,
         "select township_code, queue_rank, case_id, kind, household_id, coalesce(level, direction) as grade, "
@@ -144,6 +151,7 @@ def gather(con: duckdb.DuckDBPyConnection, month: str, area: str, rules: RuleSet
         "funnel": next((f for f in funnel.to_dicts() if f["month"] == month), None),
         "urgent": next((f for f in funnel.to_dicts() if f["month"] != month), None),
         "funnel_steps": FUNNEL,
+        "cohorts": cohorts.to_dicts(),
         "urgent_help_hours": load_decisions(month).urgent_help_hours,
     }
 
