@@ -2,6 +2,7 @@
 looked for on the month's roster, as rules/decisions/decisions.yaml says its kind shows there.
 
     待落实   approved, not yet shown, still within `confirm_within_months` of its effective month
+             (or of its approval's month, when later)
     已落实   shown: every covered member on the roster (the one member, for 单人保) in the decided
              category, a covered member gone off the roster not counted but at least one still there;
              退出: no covered member in a recipient category (低保, 特困), or all off the roster;
