@@ -709,3 +709,30 @@ def test_the_cohort_follows_a_months_cases_to_where_they_went(tiny_home):
     assert t1["cohort_median_days_visit_to_proposal"] == 0
     assert t1["cohort_median_days_proposal_to_approval"] == 2.0  # 8 hours, 2 days, 3 days
     assert t1["cohort_median_days_approval_to_confirmation"] == 12  # C3: 18 Sept to September's roster
+
+
+@pytest.mark.slow
+def test_a_line_logged_after_the_runs_start_is_not_in_its_decisions(landing, tmp_path):
+    """The whole run (tests/direct.py): `start` copies September's log into the build; an approval
+    the portal appends after it is left for the next run, so decisions.csv matches the build's id."""
+    from direct import run
+
+    home = tmp_path / "home"
+    run("2026-08", str(landing), str(home), "aug-1")
+    cases = Home(home).read("_cases", "2026-08", ["case_id", "household_id", "township_code", "county_code"])
+    one, two = cases.sort("case_id").head(2).iter_rows(named=True)
+
+    def lines(c, day):
+        at = f"2026-09-{day:02d}T09:00:00+08:00"
+        fields = c | {"proposal": f"SB202609-{c['household_id']}-01", "effective_from": "2026-09"}
+        return [step("proposed", at, **fields), step("approved", at, **fields, account="xq01", role="county")]
+
+    write_log(home / "lake", {"2026-09": lines(one, 3)})
+    run("2026-09", str(landing), str(home), "sep-1", last="start")
+    with (home / "lake" / decision_log.FOLDER / "2026-09.jsonl").open("a", encoding="utf-8") as f:
+        f.write("".join(lines(two, 20)))  # appended while the run goes on
+    done = run("2026-09", str(landing), str(home), "sep-1", first="ingest")
+    build = home / "lake" / "month=2026-09" / f"build={done['build']}"
+    assert pl.read_parquet(build / decision_log.FOLDER / "data.parquet").height == 2
+    exported = (build / "exports" / "_decisions" / "decisions.csv").read_text(encoding="utf-8-sig")
+    assert one["case_id"] in exported and two["case_id"] not in exported
