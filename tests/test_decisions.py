@@ -736,3 +736,22 @@ def test_a_line_logged_after_the_runs_start_is_not_in_its_decisions(landing, tmp
     assert pl.read_parquet(build / decision_log.FOLDER / "data.parquet").height == 2
     exported = (build / "exports" / "_decisions" / "decisions.csv").read_text(encoding="utf-8-sig")
     assert one["case_id"] in exported and two["case_id"] not in exported
+    # September's grown file makes a new build; then October's file gains an approval, within hours,
+    # of an urgent case on a recipient: a rerun of September (refused as not reproducible if any byte
+    # differed) gives that same build
+    grown = run("2026-09", str(landing), str(home), "sep-2")["build"]
+    assert grown != done["build"]
+    urgent = (
+        Home(home)
+        .read("_cases", "2026-08")
+        .filter((pl.col("urgency") == "紧急") & pl.col("category").is_in(["低保", "特困"]))
+        .sort("case_id")
+        .row(0, named=True)
+    )
+    fields = {k: urgent[k] for k in ("case_id", "household_id", "township_code", "county_code")}
+    at = f"{urgent['first_issued_on']}T10:00:00+08:00"
+    late = {"proposal": f"SB202610-{urgent['household_id']}-01", "effective_from": "2026-10"}
+    write_log(
+        home / "lake", {"2026-10": [step("approved", at, **fields, **late, account="xq01", role="county")]}
+    )
+    assert run("2026-09", str(landing), str(home), "sep-3")["build"] == grown
