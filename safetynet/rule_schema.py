@@ -687,6 +687,7 @@ class KindModel(Strict):
     members: Literal["household", "one"]
     amount: Literal[AMOUNT_RULES]  # type: ignore[valid-type]
     confirmed_by: Literal["roster", "approval"]
+    assistance: bool  # counts as help in the funnel's 48-hour share and the yield (退出: false)
     self_approval: bool = False
 
     @model_validator(mode="after")

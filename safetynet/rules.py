@@ -840,6 +840,7 @@ class DecisionKind:
     members: str  # "household" | "one" (单人保: one member)
     amount: str  # how the amount is prefilled: dibao | single | tekun | none | one_off
     confirmed_by: str  # "roster" (a later roster shows it) | "approval" (a one-off payment)
+    assistance: bool  # help arriving (the 48-hour share, assisted yield); 退出: false
     self_approval: bool  # a township may approve it itself up to `self_approval_limit` (先行救助)
 
 
@@ -873,6 +874,11 @@ class Decisions:
         if rule == "tekun":
             return round(float(standard) * self.tekun_factor * members, 2), None
         return None, None  # none: no monthly amount; one_off: entered by the office
+
+    @property
+    def assistance_kinds(self) -> tuple[str, ...]:
+        """The kinds that are assistance (`assistance: true`): what counts as help in the views."""
+        return tuple(k.name for k in self.kinds.values() if k.assistance)
 
     def approver(self, kind: str, one_off_amount: float | None = None) -> str:
         """ "township" when the township may approve it itself (先行救助 within the limit), else "county"."""

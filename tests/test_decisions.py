@@ -30,6 +30,7 @@ def test_the_committed_decision_rules_load():
     assert (d.confirm_within_months, d.urgent_help_hours, d.tekun_factor) == (2, 48, 1.3)
     assert d.kinds["单人保"].members == "one" and d.kinds["单人保"].category == "低保"
     assert d.kinds["临时救助"].confirmed_by == "approval" and d.kinds["退出"].category is None
+    assert "退出" not in d.assistance_kinds and "调整金额" in d.assistance_kinds
 
 
 @pytest.mark.parametrize(
@@ -75,7 +76,8 @@ def root(tmp_path_factory):
         ("{value: 2, reference", "{value: 0, reference", "confirm_within_months.values", "at least 1"),
         ("confirm_within_months:", "confirm_within_month:", "confirm_within_month", "did you mean"),
         (
-            "        退出: {category: null, members: household, amount: none, confirmed_by: roster}\n",
+            "        退出: {category: null, members: household, amount: none, confirmed_by: roster, "
+            "assistance: false}\n",
             "",
             "kinds",
             "each kind",
@@ -88,12 +90,13 @@ def root(tmp_path_factory):
         ),
         ("amount: tekun,", "amount: tekunn,", "kinds.values", "must be one of"),
         (
-            "amount: none, confirmed_by: roster}\n        临时",
-            "amount: none, confirmed_by: roster, self_approval: true}\n        临时",
+            "amount: none, confirmed_by: roster, assistance: true}\n        临时",
+            "amount: none, confirmed_by: roster, assistance: true, self_approval: true}\n        临时",
             "self_approval",
             "one-off",
         ),
         ("{value: 1.3,", '{value: "1.3",', "tekun_factor", "must be"),
+        (", assistance: false}", "}", "退出.assistance", "is missing"),  # each kind says whether it is help
     ],
 )
 def test_a_broken_decisions_file_is_refused_naming_file_key_and_problem(root, old, new, key, problem):
@@ -402,7 +405,10 @@ TINY_CASES = {
 }
 
 
-def tiny_log():
+def tiny_log(leaving=()):
+    """September's log; the cases numbered in `leaving` propose 退出 instead of their kind."""
+    out = {"kind": "退出", "category": None, "monthly_amount": None, "one_off_amount": None}
+
     def p(n, event, at, **kw):
         cid = f"C{n}"
         base = {
@@ -413,7 +419,7 @@ def tiny_log():
             "county_code": T1[:6],
             "id_numbers": [f"P{n}"],
         }
-        return step(event, at, **(base | kw))
+        return step(event, at, **(base | kw | (out if n in leaving else {})))
 
     county = {"account": "xq01", "role": "county"}
     temp = {"kind": "临时救助", "category": None, "monthly_amount": None, "one_off_amount": 800.0}
@@ -434,15 +440,13 @@ def tiny_log():
     ]
 
 
-@pytest.fixture(scope="module")
-def tiny_home(tmp_path_factory):
+def tiny_world(root, log, sept_roster):
+    """The tiny world's cases, `log` as September's decision log and the states on `sept_roster`."""
     from jobs.cases import lifecycle
     from safetynet.lake import write_parquet
 
-    root = tmp_path_factory.mktemp("funnel")
-    write_log(root / "lake", {"2026-09": tiny_log()})
+    write_log(root / "lake", {"2026-09": log})
     decisions = decided.approved(decision_log.read(root / "lake", "2026-09"))
-    sept_roster = roster(("HC3", "P3", "低保"), ("HC2", "P2", "低保边缘"))
     states = confirm.states("2026-09", decisions, None, sept_roster, load_decisions(), ("低保", "特困"))
     for month, rows in TINY_CASES.items():
         build = root / "lake" / f"month={month}" / "build=b"
@@ -451,6 +455,12 @@ def tiny_home(tmp_path_factory):
     write_parquet(decided.of_month(decisions, "2026-09"), build / "_decisions" / "data.parquet")
     write_parquet(states, build / "_decision_states" / "data.parquet")
     return Home(root)
+
+
+@pytest.fixture(scope="module")
+def tiny_home(tmp_path_factory):
+    sept_roster = roster(("HC3", "P3", "低保"), ("HC2", "P2", "低保边缘"))
+    return tiny_world(tmp_path_factory.mktemp("funnel"), tiny_log(), sept_roster)
 
 
 def query(home, sql):
@@ -533,6 +543,12 @@ def test_the_county_overview_shows_the_funnel(tiny_home):
     cells = re.findall(r'<td class="n">([^<]*)</td>', funnel[: funnel.index("</table>")])
     assert cells == ["0", "3", "3", "3", "2", "—", "5.0", "0.0", "2.0", "12.0"]
     assert "线索 →" in funnel and "已落实" in funnel
+    cohort = funnel[funnel.index('<table id="cohort">') :]
+    assert "本月下发案件的去向" in funnel
+    rows = re.findall(r"<tr><td>([^<]*)</td>(.*?)</tr>", cohort[: cohort.index("</table>")])
+    assert [(m, re.findall(r'<td class="n">([^<]*)</td>', r)) for m, r in rows] == [
+        ("2026-08", ["4", "3", "3", "3", "2", "5.0", "0.0", "2.0", "12.0"])  # the county: T1 and T2
+    ]
     # August's urgent cases, issued in September: one of two helped within 48 hours
     assert (
         "上月数据（2026-08，本月下发）中已在册低保、特困对象的紧急线索 2 条，其中下发后 48 小时内获批救助 1 条（50%）"
@@ -588,3 +604,154 @@ def test_a_grown_log_is_a_new_build_and_a_later_month_is_not_read(tmp_path):
     assert decision_log.digest(tmp_path, "2026-03") != before
     ids = {build_id("2026-03", [], None, decision_log=d)["build"] for d in (None, before, "other")}
     assert len(ids) == 3
+
+
+# --- review findings (fixdec) ----------------------------------------------------------------------
+
+ONLY_P1 = roster((HH, "P1", "低保"), (HH, "P2", "低保边缘"))  # P1 on dibao from an earlier 单人保
+P1_LEFT = roster((HH, "P1", "低保"))  # P2 gone off the roster (moved away, died)
+
+
+@pytest.mark.parametrize(
+    ("kind", "r", "expected"),
+    [
+        # a whole-household decision needs every covered member on the roster in the category
+        ("纳入低保", ONLY_P1, ("待落实", None)),
+        ("纳入低保", ON_DIBAO, ("已落实", 2)),
+        # a covered member gone off the roster does not hold it back: the ones still there decide
+        ("纳入低保", P1_LEFT, ("已落实", 2)),
+        # 退出: no covered member left in a recipient category
+        ("退出", ONLY_P1, ("待落实", None)),
+        ("退出", roster((HH, "P1", "低保边缘"), (HH, "P2", "低保")), ("待落实", None)),
+        ("退出", NEAR, ("已落实", 2)),
+    ],
+)
+def test_a_household_decision_is_confirmed_only_by_every_covered_member(kind, r, expected):
+    out = run_states([decision("D1", kind)], {"2026-03": r})
+    assert out["2026-03"].select("state", "source_row").row(0) == expected
+
+
+def test_a_late_approval_is_not_unconfirmed_on_its_first_run():
+    """Effective March, approved in May: counted from May, as a decision effective in May is."""
+    late = decision("D1", "纳入低保", effective_from="2026-03", month="2026-05")
+    out = run_states([late], {"2026-05": NEAR, "2026-06": NEAR})
+    assert [out[m].select("state", "due_month").row(0) for m in out] == [
+        ("待落实", "2026-06"),
+        ("未落实", "2026-06"),
+    ]
+
+
+def test_an_exit_is_not_counted_as_assistance(tmp_path):
+    """C1 and C3 leave assistance (退出) instead: C1's exit approved within 48 hours of the urgent
+    list is no help, and C3's exit the roster confirms is no assistance that arrived."""
+    log = tiny_log(leaving=(1, 3))
+    home = tiny_world(tmp_path, log, roster(("HC3", "P3", "低保边缘"), ("HC2", "P2", "低保边缘")))
+    aug = query(
+        home,
+        "select urgent_recipient_cases, urgent_helped_in_time from v_assistance_funnel "
+        f"where month = '2026-08' and area_code = '{T1}'",
+    )
+    assert aug.rows() == [(2, 0)]  # C2's 特困 came after a week, C1's exit is no help
+    confirmed = query(home, "select case_id from v_decisions where step = '落实' order by all")
+    assert confirmed.rows() == [("C1",), ("C3",)]  # both exits are on the roster (off it, not in 低保)
+    y = query(home, "select visited, assisted, assisted_yield from v_rule_yield where month = '2026-09'")
+    assert y.rows() == [(3, 0, 0.0)]
+
+
+VIEWS_OF_THE_LOG = (
+    "select * from v_decisions order by all",
+    "select * from v_assistance_funnel order by all",
+)
+
+
+def test_the_views_of_a_commit_do_not_change_as_the_log_grows(tmp_path):
+    """The views read the log up to the commit's latest month (September here): a line October's
+    portal appends, approving August's urgent C2 within hours, changes nothing."""
+    home = tiny_world(tmp_path, tiny_log(), roster(("HC3", "P3", "低保")))
+    before = [query(home, sql).rows() for sql in VIEWS_OF_THE_LOG]
+    later = step("approved", "2026-08-05T12:00:00+08:00", proposal="SB202610-HC2-01", case_id="C2")
+    write_log(home.lake, {"2026-10": [later]})
+    assert [query(home, sql).rows() for sql in VIEWS_OF_THE_LOG] == before
+
+
+def test_the_run_reads_the_log_as_its_start_copied_it_into_the_build(tmp_path):
+    """A line appended to the month's own file after the run's start is neither in its decisions
+    nor in the views of its commit: both read the copy its build holds."""
+    from jobs.decisions import month as decision_month
+    from safetynet.lake import WHOLE, Build, write_parquet
+
+    home = tiny_world(tmp_path, tiny_log(), roster(("HC3", "P3", "低保")))
+    build = home.lake / "month=2026-09" / "build=b"
+    rows, digest = decision_log.snapshot(home.lake, "2026-09")
+    assert digest == decision_log.digest(home.lake, "2026-09")
+    write_parquet(rows, build / decision_log.FOLDER / WHOLE)
+    before = [query(home, sql).rows() for sql in VIEWS_OF_THE_LOG]
+    extra = step("approved", "2026-09-29T12:00:00+08:00", proposal="SB202609-HC4-01", case_id="C4")
+    with (home.lake / decision_log.FOLDER / "2026-09.jsonl").open("a", encoding="utf-8") as f:
+        f.write(extra)
+    assert [query(home, sql).rows() for sql in VIEWS_OF_THE_LOG] == before
+    running = Home(home.root, building=Build("2026-09", build))
+    decisions, _, _ = decision_month.read(running, "2026-09")
+    assert sorted(decisions["case_id"]) == ["C1", "C2", "C3"]  # not C4, appended after the start
+
+
+def test_the_cohort_follows_a_months_cases_to_where_they_went(tiny_home):
+    """August's cases in T1 (C1, C2, C3) were all visited, proposed for and approved in September;
+    C1's 临时救助 and C3's 低保 are confirmed, C2's 特困 not yet. September issued none: no row."""
+    rows = query(tiny_home, "select * from v_assistance_cohort where area_level = 'township' order by all")
+    got = {(r["cohort_month"], r["area_code"]): r for r in rows.iter_rows(named=True)}
+    assert set(got) == {("2026-08", T1), ("2026-08", T2)}
+    t1 = got["2026-08", T1]
+    counts = ("cohort_leads", "cohort_visited", "cohort_proposed", "cohort_approved", "cohort_confirmed")
+    assert [t1[c] for c in counts] == [3, 3, 3, 3, 2]
+    assert [got["2026-08", T2][c] for c in counts] == [1, 0, 0, 0, 0]
+    assert t1["cohort_median_days_to_visit"] == 5  # issued 5 Sept; visited 6, 10, 15 Sept: 1, 5, 10
+    assert t1["cohort_median_days_visit_to_proposal"] == 0
+    assert t1["cohort_median_days_proposal_to_approval"] == 2.0  # 8 hours, 2 days, 3 days
+    assert t1["cohort_median_days_approval_to_confirmation"] == 12  # C3: 18 Sept to September's roster
+
+
+@pytest.mark.slow
+def test_a_line_logged_after_the_runs_start_is_not_in_its_decisions(landing, tmp_path):
+    """The whole run (tests/direct.py): `start` copies September's log into the build; an approval
+    the portal appends after it is left for the next run, so decisions.csv matches the build's id."""
+    from direct import run
+
+    home = tmp_path / "home"
+    run("2026-08", str(landing), str(home), "aug-1")
+    cases = Home(home).read("_cases", "2026-08", ["case_id", "household_id", "township_code", "county_code"])
+    one, two = cases.sort("case_id").head(2).iter_rows(named=True)
+
+    def lines(c, day):
+        at = f"2026-09-{day:02d}T09:00:00+08:00"
+        fields = c | {"proposal": f"SB202609-{c['household_id']}-01", "effective_from": "2026-09"}
+        return [step("proposed", at, **fields), step("approved", at, **fields, account="xq01", role="county")]
+
+    write_log(home / "lake", {"2026-09": lines(one, 3)})
+    run("2026-09", str(landing), str(home), "sep-1", last="start")
+    with (home / "lake" / decision_log.FOLDER / "2026-09.jsonl").open("a", encoding="utf-8") as f:
+        f.write("".join(lines(two, 20)))  # appended while the run goes on
+    done = run("2026-09", str(landing), str(home), "sep-1", first="ingest")
+    build = home / "lake" / "month=2026-09" / f"build={done['build']}"
+    assert pl.read_parquet(build / decision_log.FOLDER / "data.parquet").height == 2
+    exported = (build / "exports" / "_decisions" / "decisions.csv").read_text(encoding="utf-8-sig")
+    assert one["case_id"] in exported and two["case_id"] not in exported
+    # September's grown file makes a new build; then October's file gains an approval, within hours,
+    # of an urgent case on a recipient: a rerun of September (refused as not reproducible if any byte
+    # differed) gives that same build
+    grown = run("2026-09", str(landing), str(home), "sep-2")["build"]
+    assert grown != done["build"]
+    urgent = (
+        Home(home)
+        .read("_cases", "2026-08")
+        .filter((pl.col("urgency") == "紧急") & pl.col("category").is_in(["低保", "特困"]))
+        .sort("case_id")
+        .row(0, named=True)
+    )
+    fields = {k: urgent[k] for k in ("case_id", "household_id", "township_code", "county_code")}
+    at = f"{urgent['first_issued_on']}T10:00:00+08:00"
+    late = {"proposal": f"SB202610-{urgent['household_id']}-01", "effective_from": "2026-10"}
+    write_log(
+        home / "lake", {"2026-10": [step("approved", at, **fields, **late, account="xq01", role="county")]}
+    )
+    assert run("2026-09", str(landing), str(home), "sep-3")["build"] == grown

@@ -2,11 +2,15 @@
 looked for on the month's roster, as rules/decisions/decisions.yaml says its kind shows there.
 
     待落实   approved, not yet shown, still within `confirm_within_months` of its effective month
-    已落实   shown: the household (the member, for 单人保) in the decided category; 退出: the household
-             in no recipient category (低保, 特困) or off the roster; 临时救助, a one-off payment:
-             confirmed by its approval. Kept once reached, with its month and source
-    未落实   not shown on the rosters of its first `confirm_within_months` months from
-             `effective_from` (2: the effective month and the next); a later roster may still confirm it
+             (or of its approval's month, when later)
+    已落实   shown: every covered member on the roster (the one member, for 单人保) in the decided
+             category, a covered member gone off the roster not counted but at least one still there;
+             退出: no covered member in a recipient category (低保, 特困), or all off the roster;
+             临时救助, a one-off payment: confirmed by its approval. Kept once reached, with its
+             month and source
+    未落实   not shown on the rosters of its first `confirm_within_months` months from the later of
+             `effective_from` and the approval's month (2: that month and the next); a later roster
+             may still confirm it
 
     <build>/_decision_states/data.parquet   one row per decision approved up to the month
 """
@@ -64,24 +68,24 @@ def _shown(pending: pl.DataFrame, roster: pl.DataFrame, recipients: tuple[str, .
         pl.when(pl.col("want").is_not_null()).then(pl.col("shows") == pl.col("want")).otherwise(recipient)
     )
     by_rule = pl.when(pl.col("rule_category") != "current").then(pl.col("rule_category"))
-    wanted = pending.with_columns(want=pl.coalesce("category", by_rule))
-    # the household, or one member (单人保), in the category
-    household = wanted.filter((pl.col("members") == "household") & (pl.col("kind_role") == "in"))
-    member = wanted.filter((pl.col("members") == "one") & (pl.col("kind_role") == "in")).explode("id_numbers")
-    found = [
-        household.join(rows, on="household_id").filter(in_category),
-        member.join(
-            rows.rename({"household_id": "roster_household"}), left_on="id_numbers", right_on="id_number"
-        ).filter(in_category),
-    ]
-    # 退出: no row of the household in a recipient category (off the roster: no row at all)
-    leaving = wanted.filter(pl.col("kind_role") == "out")
-    still = leaving.join(rows.filter(recipient), on="household_id", how="semi")
-    gone = leaving.join(still, on="decision_id", how="anti").join(
-        rows.unique("household_id", keep="first"), on="household_id", how="left"
+    wanted = pending.with_columns(want=pl.coalesce("category", by_rule)).explode("id_numbers")
+    # each covered member's rows (the household: every member, 单人保: the one); a member gone off
+    # the roster (moved away, died) has none and does not hold the decision back
+    members = wanted.join(rows.drop("household_id"), left_on="id_numbers", right_on="id_number")
+    # in: at least one covered member on the roster, and every covered row there in the category
+    joining = members.filter(pl.col("kind_role") == "in")
+    found = joining.filter(in_category.all().over("decision_id"))
+    # 退出: no covered member in a recipient category (all off the roster: no row at all)
+    leaving = wanted.filter(pl.col("kind_role") == "out").unique("decision_id")
+    still = members.filter((pl.col("kind_role") == "out") & recipient)
+    first = members.sort("source_file", "source_row").unique("decision_id", keep="first")
+    gone = (
+        leaving.join(still, on="decision_id", how="anti")
+        .select("decision_id")
+        .join(first.select("decision_id", "source_file", "source_row"), on="decision_id", how="left")
     )
     columns = ["decision_id", "source_file", "source_row"]
-    shown = pl.concat([f.select(columns) for f in [*found, gone]])
+    shown = pl.concat([f.select(columns) for f in [found, gone]])
     return shown.sort("decision_id", "source_file", "source_row", nulls_last=True).unique(
         "decision_id", keep="first"
     )
@@ -112,7 +116,9 @@ def states(
     was = before.select("decision_id", was="state", was_since="since") if before is not None else None
     targets = _targets(known, rules).with_columns(
         kind_role=pl.when(pl.col("rule_category").is_null()).then(pl.lit("out")).otherwise(pl.lit("in")),
-        due_month=(pl.col("effective_from") + "-01")
+        # counted from the later of the effective month and the approval's: a proposal for March
+        # approved in May is looked for on May's and June's rosters before it is 未落实
+        due_month=(pl.max_horizontal("effective_from", "month") + "-01")
         .str.to_date("%Y-%m-%d")
         .dt.offset_by(f"{rules.confirm_within_months - 1}mo")
         .dt.strftime("%Y-%m"),

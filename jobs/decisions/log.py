@@ -1,9 +1,12 @@
 """The decision log as the run reads it: `<home>/lake/_decision_log/<YYYY-MM>.jsonl`, one JSON line per
 step, appended by the portal and never rewritten (the fields: docs/data-team/decisions.md).
 
-Only the months a run needs are read; a line that is not JSON, or lacks a field, is an error naming
-the file and the line. Every line keeps its file and line number (`log_file`, `log_line`): the
-source a view shows for a step.
+A run reads the log once, at its start (`snapshot`): the lines of the months up to its own go into
+the build (`<build>/_decision_log/data.parquet`) with their digest in the build's id, and everything
+after (the month's decisions, the views of the commit) reads that copy, never the live files, so a
+month reads the same however the log grows later. Only the months a run needs are read; a line that
+is not JSON, or lacks a field, is an error naming the file and the line. Every line keeps its file
+and line number (`log_file`, `log_line`): the source a view shows for a step.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from safetynet.errors import SafetynetError
+from safetynet.lake import Home
 
 FOLDER = "_decision_log"
 CHINA = dt.timezone(dt.timedelta(hours=8))  # a step's month and day are China's
@@ -127,17 +131,40 @@ def checked_line(text: str, where: str) -> dict:
     return _line(text, where)
 
 
-def read(lake: Path, up_to: str) -> pl.DataFrame:
-    """Every line of the months up to `up_to`, typed (`SCHEMA`), in file and line order."""
+def _rows(texts: list[tuple[str, bytes]]) -> pl.DataFrame:
+    """The typed lines (`SCHEMA`) of (file name, bytes) month files, in file and line order."""
     rows = []
-    for path in files(lake, up_to):
-        name = f"{FOLDER}/{path.name}"
-        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for file_name, data in texts:
+        name = f"{FOLDER}/{file_name}"
+        for number, text in enumerate(data.decode("utf-8").splitlines(), start=1):
             if text.strip():
                 rows.append(
                     _line(text, f"lake/{name}, line {number}") | {"log_file": name, "log_line": number}
                 )
     return pl.DataFrame(rows, schema=SCHEMA, orient="row") if rows else pl.DataFrame(schema=SCHEMA)
+
+
+def read(lake: Path, up_to: str) -> pl.DataFrame:
+    """Every line of the months up to `up_to`, typed (`SCHEMA`), in file and line order."""
+    return _rows([(p.name, p.read_bytes()) for p in files(lake, up_to)])
+
+
+def snapshot(lake: Path, up_to: str) -> tuple[pl.DataFrame, str | None]:
+    """The lines a run of `up_to` reads and their digest (as `digest`), from one reading of the
+    files: what the build holds is exactly what its id names."""
+    texts = [(p.name, p.read_bytes()) for p in files(lake, up_to)]
+    if not texts:
+        return pl.DataFrame(schema=SCHEMA), None
+    h = hashlib.sha256()
+    for name, data in texts:
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return _rows(texts), h.hexdigest()[:16]
+
+
+def of_build(h: Home, month: str) -> pl.DataFrame:
+    """The log as the run of `month` read it at its start (`snapshot`, in the build)."""
+    found = h.read(FOLDER, month)
+    return found if found is not None else pl.DataFrame(schema=SCHEMA)
 
 
 def line(**fields: object) -> str:

@@ -1,5 +1,6 @@
 """A month's decisions in the run (called by `jobs.month.assess.assess_month`): read the decision log
-up to the month, the month's roster and last month's states; write
+up to the month as the run's start copied it into the build (jobs/decisions/log.py `snapshot`), the
+month's roster and last month's states; write
 
     <build>/_decisions/data.parquet                one row per decision approved in the month
     <build>/_decision_states/data.parquet          every decision approved so far, in its state
@@ -25,7 +26,7 @@ CSV = Path("exports") / "_decisions" / "decisions.csv"
 
 def read(h: Home, month: str) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
     """The decisions approved up to `month`, last month's states (None without), the month's roster."""
-    decisions = decided.approved(decision_log.read(h.lake, month))
+    decisions = decided.approved(decision_log.of_build(h, month))  # as read at the run's start
     before = h.read("_decision_states", previous_month(month))
     roster = h.read("roster", month, confirm.ROSTER_COLUMNS)
     if roster is None:

@@ -6,7 +6,8 @@ charts drawn as inline SVG (no script, nothing from outside).
     <home>/reports/<YYYY-MM>/overview/<county>.html   (in the build: report/overview/<county>.html)
 
 Every figure is a row of the warehouse's views (`v_kpis`, `v_rule_yield`, `v_cases`, and the
-assistance funnel `v_assistance_funnel`: 线索→已核查→已申请→已批准→已落实): the page shows
+assistance funnel `v_assistance_funnel`: 线索→已核查→已申请→已批准→已落实, and the recent
+months' cases followed to where they went, `v_assistance_cohort`): the page shows
 what the SQL decided. The export task writes one offline HTML file per county into the build,
 `report/overview/<county>.html`, published with the month; the portal renders the same page.
 """
@@ -121,6 +122,13 @@ def gather(con: duckdb.DuckDBPyConnection, month: str, area: str, rules: RuleSet
         "select * from v_assistance_funnel where month in (?, ?) and area_code = ? order by month desc",
         [month, previous_month(month), area],
     )
+    # where each recent month's cases went so far (v_assistance_cohort), newest first
+    cohorts = frame(
+        con,
+        "select * from v_assistance_cohort where cohort_month <= ? and area_code = ? "
+        "order by cohort_month desc limit ?",
+        [month, area, rules.cases.kpi_months],
+    )
     queue = frame(
         con,
         "select township_code, queue_rank, case_id, kind, household_id, coalesce(level, direction) as grade, "
@@ -144,6 +152,7 @@ def gather(con: duckdb.DuckDBPyConnection, month: str, area: str, rules: RuleSet
         "funnel": next((f for f in funnel.to_dicts() if f["month"] == month), None),
         "urgent": next((f for f in funnel.to_dicts() if f["month"] != month), None),
         "funnel_steps": FUNNEL,
+        "cohorts": cohorts.to_dicts(),
         "urgent_help_hours": load_decisions(month).urgent_help_hours,
     }
 
@@ -245,6 +254,7 @@ def write(
         ("v_kpis", "month <= ?"),
         ("v_rule_yield", "month = ?"),
         ("v_assistance_funnel", "month <= ?"),
+        ("v_assistance_cohort", "cohort_month <= ?"),
         ("v_cases", "month = ? and (escalated_to_county or state = 'queued')"),
         ("v_cross_region_kpis", "month = ?"),
     ):

@@ -38,6 +38,7 @@ from safetynet.contract import HISTORY, READY, SOURCES
 from safetynet.errors import DeliveryError, LandingError
 from safetynet.faults import fault
 from safetynet.lake import (
+    WHOLE,
     CommitError,
     Home,
     commit_lock,
@@ -298,7 +299,8 @@ def start(month: str, landing: str, home: str, run_id: str) -> dict:
     watching = staging / "watching"
     watching.mkdir(parents=True)
     watched = write_watched(h.root, month, load_population(month=month).refused_applicant_months, watching)
-    logged = decision_log.digest(h.lake, month)
+    # the decision log up to the month, read once: its lines into the build, its digest into the id
+    logged_rows, logged = decision_log.snapshot(h.lake, month)
     xr_applied = xr_ledger.stage_applications(h.root, month, watching)
     build = build_id(
         month, inputs(Path(landing), month), previous, h.catalog.get(month), watched, logged, xr_applied
@@ -309,6 +311,8 @@ def start(month: str, landing: str, home: str, run_id: str) -> dict:
         (watching / WATCHED_FILE).rename(folder / WATCHED_FILE)
     if xr_applied:
         (watching / xr_ledger.APPLICATIONS_FILE).rename(folder / xr_ledger.APPLICATIONS_FILE)
+    if logged:
+        write_parquet(logged_rows, folder / decision_log.FOLDER / WHOLE)
     watching.rmdir()
     write_json({**build, "unknown_files": sorted(p.name for p in unknown)}, folder / "build.json")
     runs.started(h, run_id, month, build, seen=h.catalog.get(month, {}).get("build"))

@@ -179,9 +179,7 @@ def statements(
                 "{application_log}", _jsonl(home, "_applications/log", APPLICATION_LOG_COLUMNS, relative)
             )
             sql = sql.replace("{application_members}", _application_members(home, relative))
-            sql = sql.replace(
-                "{decision_log}", _jsonl(home, "_decision_log", DECISION_LOG_COLUMNS, relative, filename=True)
-            )
+            sql = sql.replace("{decision_log}", _decision_log(home, builds, relative))
             sql = _rule_parameters(sql, max(catalog, default=None))
             out.append(sql.replace("{lake}", "lake" if relative else str(home.lake)))
     return out
@@ -195,16 +193,19 @@ def run_log_statements(home: Home) -> list[str]:
 
 def _rule_parameters(sql: str, month: str | None) -> str:
     """The case rules a view names ({kpi_months}, {yield_outcomes}, {withdraw_outcomes}), the decision
-    rules ({urgent_help_hours}) and the recipient categories ({recipient_categories}), written in as
-    literals as in force in `month`, the latest month the views read: each policy number lives once,
-    in rules/."""
+    rules ({urgent_help_hours}, {assistance_kinds}) and the recipient categories
+    ({recipient_categories}), written in as literals as in force in `month`, the latest month the
+    views read: each policy number lives once, in rules/."""
 
     def listed(codes: tuple[str, ...]) -> str:
         return "(" + ", ".join("'" + o.replace("'", "''") + "'" for o in codes) + ")"
 
-    if "{urgent_help_hours}" in sql or "{recipient_categories}" in sql:  # rules/decisions/, population
-        sql = sql.replace("{urgent_help_hours}", str(load_decisions(month).urgent_help_hours)).replace(
-            "{recipient_categories}", listed(load_population(month=month).recipient_categories)
+    if any(f"{{{k}}}" in sql for k in ("urgent_help_hours", "assistance_kinds", "recipient_categories")):
+        decisions = load_decisions(month)  # rules/decisions/, and the population's recipients
+        sql = (
+            sql.replace("{urgent_help_hours}", str(decisions.urgent_help_hours))
+            .replace("{assistance_kinds}", listed(decisions.assistance_kinds))
+            .replace("{recipient_categories}", listed(load_population(month=month).recipient_categories))
         )
     if not any(f"{{{key}}}" in sql for key in ("kpi_months", "yield_outcomes", "withdraw_outcomes")):
         return sql
@@ -297,6 +298,21 @@ def _jsonl(home: Home, folder: str, columns: dict[str, str], relative: bool, fil
     typed = ", ".join(f"'{c}': '{t}'" for c, t in columns.items())
     named = ", filename = true" if filename else ""
     return f"read_json('{where}/*.jsonl', format = 'newline_delimited', columns = {{{typed}}}{named})"
+
+
+def _decision_log(home: Home, builds: dict[str, Path], relative: bool) -> str:
+    """The decision log as the latest month's run read it at its start (jobs/decisions/log.py
+    `snapshot`, in its build), so that the views of a commit never change as the log grows; a build
+    made before the copy: the live files of the months up to that month."""
+    latest = max(builds, default=None)
+    copy = builds[latest] / "_decision_log" / "data.parquet" if latest else None
+    if copy is None or not copy.exists():
+        live = _jsonl(home, "_decision_log", DECISION_LOG_COLUMNS, relative, filename=True)
+        up_to = f"regexp_extract(filename, '(\\d{{4}}-\\d{{2}})\\.jsonl$', 1) <= '{latest}'"
+        return f"(select * from {live} where {up_to})" if latest else live
+    where = copy.relative_to(home.root).as_posix() if relative else str(copy)
+    cols = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in DECISION_LOG_COLUMNS.items())
+    return f"(select {cols}, log_file as filename from read_parquet('{where}'))"
 
 
 def _application_members(home: Home, relative: bool) -> str:

@@ -7,7 +7,7 @@
 -- visit to first proposal, first proposal to approval, approval to the end of the confirming roster's
 -- month (decisions confirmed by a roster). urgent_* : urgent (紧急) cases first issued this month on
 -- households already receiving assistance ({recipient_categories} when issued), and those helped
--- (a decision approved for the case) within {urgent_help_hours} hours of the list's issue day
+-- (a decision of a kind that is assistance, {assistance_kinds}: not 退出, approved for the case) within {urgent_help_hours} hours of the list's issue day
 -- (rules/decisions/decisions.yaml); the log is read as it stands, so a month's share grows as later
 -- approvals come in. Proposals and approvals come from lake/_decision_log/ (read as v_decisions does).
 create or replace view v_assistance_funnel as
@@ -89,7 +89,7 @@ urgent as (
         cases.county_code,
         exists (
             select 1 from log
-            where log.event = 'approved' and log.case_id = cases.case_id
+            where log.event = 'approved' and log.case_id = cases.case_id and log.kind in {assistance_kinds}
                 and log.local_at <= cast(cases.first_issued_on as timestamp) + to_hours({urgent_help_hours})
         ) as helped
     from cases

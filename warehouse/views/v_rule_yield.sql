@@ -6,7 +6,8 @@
 -- and yield = helpful / visited, credited to every rule a lead carried; the *_alone columns count only
 -- leads on which the rule fired alone. A month's rows never change when later months are loaded. A rule
 -- removed from rules/ keeps its rows: the rule ids are read from the cases, not the rules. Carried through
--- to assistance that arrived (issue 36): assisted = visited leads with a decision the roster confirmed
+-- to assistance that arrived (issue 36): assisted = visited leads with a decision of a kind that is
+-- assistance ({assistance_kinds}: not 退出) the roster confirmed
 -- (已落实, `_decision_states`) as of the month, assisted_yield = assisted / visited.
 create or replace view v_rule_yield as
 with cases as (
@@ -64,10 +65,11 @@ confirmed as (
     from (
         select * from {lake?:_decision_states/*.parquet}
         union all by name  -- months built before issue 36 have none
-        select cast(null as varchar) as month, cast(null as varchar) as case_id, cast(null as varchar) as state
+        select cast(null as varchar) as month, cast(null as varchar) as case_id, cast(null as varchar) as state,
+            cast(null as varchar) as kind
         where false
     ) as states
-    where states.state = '已落实'
+    where states.state = '已落实' and states.kind in {assistance_kinds}  -- 退出 is no assistance
 ),
 
 per_rule as (
