@@ -1,6 +1,10 @@
 """A household's cases as its portrait (家庭画像) tells them: each case's history, one event per step
 (下发, 逾期, 已回传, 已读取, 更正, 已结案), dated and explained in Chinese, from the cases each run keeps
-(`_cases`, auditors' `v_cases`), the portal's uploads not yet read by a run and the upload log.
+(`_cases`, auditors' `v_cases`), the portal's uploads not yet read by a run and the upload log; then
+its proposals for assistance (申请, 退回, 批准: the decision log, portal/decisions.py) and what the
+latest published roster made of an approved one (`_decision_states`): 救助到位 only from a
+confirmation (临时救助: its approval), 未落实 when the rosters of its months did not show it; an
+approved decision still awaited (待落实) adds nothing.
 
 Each kind of event is one function of `Facts` listed in `SOURCES`, with its label in `LABELS`: a
 new kind is one more function there. A correction (更正, a row `v_outcomes` marks `is_correction`) is
@@ -20,6 +24,7 @@ import polars as pl
 from jobs.cases.lifecycle import STATES
 from jobs.decisions.confirm import CONFIRMED, UNCONFIRMED
 from jobs.decisions.confirm import SCHEMA as STATE_SCHEMA
+from jobs.decisions.log import DecisionLogError
 from jobs.export.lists import KINDS, OVERDUE_SHEET
 from portal import audit, decisions, uploads
 from portal.casework import FIRST_DATA_ROW
@@ -96,9 +101,13 @@ def gather(home: Home, landing: Path | None, township: str, household: str, toda
 
 def decision_steps(home: Home, township: str, household: str) -> pl.DataFrame:
     """The household's proposals, returns and approvals from the decision log (`STEPS`)."""
+    try:
+        steps = decisions.read(home.root)
+    except DecisionLogError:  # the pages that list proposals say so (app.py); the portrait still opens
+        steps = []
     rows = [
         {k: s[k] for k in STEPS if k != "on"} | {"on": dt.date.fromisoformat(s["at"][:10])}
-        for s in decisions.read(home.root)
+        for s in steps
         if s["township_code"] == township and s["household_id"] == household
     ]
     return pl.DataFrame(rows, schema=STEPS) if rows else pl.DataFrame(schema=STEPS)

@@ -12,6 +12,7 @@ import pytest
 
 from jobs.decisions.confirm import SCHEMA as STATE_SCHEMA
 from portal.case_history import CORRECTIONS, EVENTS, LABELS, SOURCES, STEPS, Facts, events, upload_log
+from safetynet.lake import Home
 
 KEPT = {
     "case_id": pl.String,
@@ -308,3 +309,13 @@ def test_the_rules_are_loaded_once_per_month_not_three_times_a_portrait(monkeypa
     again = events(_facts([ISSUED, CLOSED]))
     assert first.equals(again) and (again["code"] == "closed").any()
     assert loaded == []
+
+
+def test_a_broken_decision_log_leaves_the_portrait_without_its_steps_not_broken(tmp_path):
+    from portal import case_history, decisions
+
+    log = decisions.folder(tmp_path) / "2026-09.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text('{"event": "proposed", "at": "2026-09-2\n', encoding="utf-8")  # cut off
+    steps = case_history.decision_steps(Home(tmp_path), "430102001", "H1")
+    assert steps.height == 0 and steps.schema == pl.Schema(STEPS)
