@@ -1,6 +1,10 @@
 """A household's cases as its portrait (家庭画像) tells them: each case's history, one event per step
 (下发, 逾期, 已回传, 已读取, 更正, 已结案), dated and explained in Chinese, from the cases each run keeps
-(`_cases`, auditors' `v_cases`), the portal's uploads not yet read by a run and the upload log.
+(`_cases`, auditors' `v_cases`), the portal's uploads not yet read by a run and the upload log; then
+its proposals for assistance (申请, 退回, 批准: the decision log, portal/decisions.py) and what the
+latest published roster made of an approved one (`_decision_states`): 救助到位 only from a
+confirmation (临时救助: its approval), 未落实 when the rosters of its months did not show it; an
+approved decision still awaited (待落实) adds nothing.
 
 Each kind of event is one function of `Facts` listed in `SOURCES`, with its label in `LABELS`: a
 new kind is one more function there. A correction (更正, a row `v_outcomes` marks `is_correction`) is
@@ -18,8 +22,11 @@ from pathlib import Path
 import polars as pl
 
 from jobs.cases.lifecycle import STATES
+from jobs.decisions.confirm import CONFIRMED, UNCONFIRMED
+from jobs.decisions.confirm import SCHEMA as STATE_SCHEMA
+from jobs.decisions.log import DecisionLogError
 from jobs.export.lists import KINDS, OVERDUE_SHEET
-from portal import audit, uploads
+from portal import audit, decisions, uploads
 from portal.casework import FIRST_DATA_ROW
 from safetynet.lake import Home
 from safetynet.rules import load_rules
@@ -32,6 +39,11 @@ LABELS = {
     "read": "已读取",
     "corrected": "更正",
     "closed": "已结案",
+    "proposed": "申请",
+    "sent_back": "退回",
+    "approved": "批准",
+    "arrived": "救助到位",
+    "lapsed": "未落实",
 }
 EVENTS = {"case_id": pl.String, "on": pl.Date, "code": pl.String, "label": pl.String, "detail": pl.String}
 # the outcome a run read as a correction that reopened its case (the reopened `_cases` row keeps none)
@@ -42,6 +54,17 @@ CORRECTIONS = {
     "visited_on": pl.String,
     "note": pl.String,
     "upload_sha256": pl.String,
+}
+# the household's steps in the decision log (portal/decisions.py), one row a step
+STEPS = {
+    "case_id": pl.String,
+    "on": pl.Date,
+    "event": pl.String,
+    "kind": pl.String,
+    "monthly_amount": pl.Float64,
+    "one_off_amount": pl.Float64,
+    "reason": pl.String,
+    "decision_id": pl.String,
 }
 UPLOADS = frozenset({"upload"})
 KEPT = ("case_id", "kind", "state", "issued_on", "visit_by", "sheet", "rank", "outcome", "visited_on")
@@ -59,6 +82,8 @@ class Facts:
     uploaded: pl.DataFrame
     today: dt.date
     corrections: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CORRECTIONS))
+    steps: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=STEPS))
+    states: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=STATE_SCHEMA))
 
 
 def gather(home: Home, landing: Path | None, township: str, household: str, today: dt.date) -> Facts:
@@ -67,7 +92,25 @@ def gather(home: Home, landing: Path | None, township: str, household: str, toda
     kept = kept.filter(pl.col("household_id") == household).drop("household_id")
     ids = kept["case_id"].unique() if kept.height else pl.Series([], dtype=pl.String)
     waiting = uploads.pending(home, landing, township).filter(pl.col("lead_id").is_in(ids.implode()))
-    return Facts(kept, waiting, upload_log(home.root, township), today, reopening(home, kept))
+    steps = decision_steps(home, township, household)
+    states = decisions.roster_states(home).filter(
+        (pl.col("township_code") == township) & (pl.col("household_id") == household)
+    )
+    return Facts(kept, waiting, upload_log(home.root, township), today, reopening(home, kept), steps, states)
+
+
+def decision_steps(home: Home, township: str, household: str) -> pl.DataFrame:
+    """The household's proposals, returns and approvals from the decision log (`STEPS`)."""
+    try:
+        steps = decisions.read(home.root)
+    except DecisionLogError:  # the pages that list proposals say so (app.py); the portrait still opens
+        steps = []
+    rows = [
+        {k: s[k] for k in STEPS if k != "on"} | {"on": dt.date.fromisoformat(s["at"][:10])}
+        for s in steps
+        if s["township_code"] == township and s["household_id"] == household
+    ]
+    return pl.DataFrame(rows, schema=STEPS) if rows else pl.DataFrame(schema=STEPS)
 
 
 def township_kept(home: Home, township: str) -> pl.DataFrame:
@@ -292,8 +335,100 @@ def corrected(f: Facts) -> pl.DataFrame:
     )
 
 
+def _yuan(column: str) -> pl.Expr:
+    """An amount with two decimals, as the forms show it (650.00)."""
+    cents = (pl.col(column) * 100).round(0).cast(pl.Int64)
+    return pl.format("{}.{}", cents // 100, (cents % 100).cast(pl.String).str.zfill(2))
+
+
+def _amount() -> pl.Expr:
+    monthly = pl.format("每月 {} 元", _yuan("monthly_amount"))
+    one_off = pl.format("一次性 {} 元", _yuan("one_off_amount"))
+    return (
+        pl.when(pl.col("monthly_amount").is_not_null())
+        .then(monthly)
+        .when(pl.col("one_off_amount").is_not_null())
+        .then(one_off)
+        .otherwise(pl.lit("不涉及金额"))
+    )
+
+
+def proposed(f: Facts) -> pl.DataFrame:
+    """申请: the township proposed assistance (or a returned proposal corrected), kind and amount."""
+    return f.steps.filter(pl.col("event") == "proposed").select(
+        "case_id", "on", code=pl.lit("proposed"), detail=pl.format("申请{}，{}", "kind", _amount())
+    )
+
+
+def sent_back(f: Facts) -> pl.DataFrame:
+    """退回: the county returned the proposal, with its reason."""
+    return f.steps.filter(pl.col("event") == "returned").select(
+        "case_id",
+        "on",
+        code=pl.lit("sent_back"),
+        detail=pl.format("{}申请被退回，退回原因：{}", "kind", pl.col("reason").fill_null("—")),
+    )
+
+
+def approved(f: Facts) -> pl.DataFrame:
+    """批准: the proposal approved, with the decision's id."""
+    return f.steps.filter(pl.col("event") == "approved").select(
+        "case_id",
+        "on",
+        code=pl.lit("approved"),
+        detail=pl.format("{}已批准，决定编号 {}，{}", "kind", "decision_id", _amount()),
+    )
+
+
+def _run_day(months: pl.Series) -> pl.Expr:
+    """The day the run of each month in `months` read its roster (the day it issued its lists)."""
+    days = {m: issue_day(m) for m in months.drop_nulls().unique()}
+    return pl.col("month").replace_strict(days, return_dtype=pl.Date) if days else pl.lit(None, pl.Date)
+
+
+def arrived(f: Facts) -> pl.DataFrame:
+    """救助到位: only a confirmation reaches it: a later roster showing the household (the member,
+    for 单人保) in the decided category, or, for a one-off payment, its approval (rules/decisions)."""
+    rows = f.states.filter(pl.col("state") == CONFIRMED).with_columns(month="confirmed_month")
+    by_approval = pl.col("source_file").str.ends_with(".jsonl").fill_null(False)
+    return rows.select(
+        "case_id",
+        on=pl.when(by_approval).then("approved_on").otherwise(_run_day(rows["month"])),
+        code=pl.lit("arrived"),
+        detail=pl.when(by_approval)
+        .then(pl.format("决定 {}（{}）批准即落实", "decision_id", "kind"))
+        .otherwise(
+            pl.format(
+                "决定 {}（{}）经{}年{}月名册确认落实",
+                "decision_id",
+                "kind",
+                pl.col("month").str.slice(0, 4),
+                pl.col("month").str.slice(5, 2),
+            )
+        ),
+    )
+
+
+def lapsed(f: Facts) -> pl.DataFrame:
+    """未落实: the rosters of the months it was due in did not show the decision."""
+    rows = f.states.filter(pl.col("state") == UNCONFIRMED).with_columns(month="since")
+    return rows.select(
+        "case_id",
+        on=_run_day(rows["month"]),
+        code=pl.lit("lapsed"),
+        detail=pl.format(
+            "决定 {}（{}，{} 起生效）自{}年{}月起未落实：名册上仍未显示，请核实发放",
+            "decision_id",
+            "kind",
+            "effective_from",
+            pl.col("month").str.slice(0, 4),
+            pl.col("month").str.slice(5, 2),
+        ),
+    )
+
+
 # Every kind of event, one function each (and its label in LABELS).
-SOURCES = (issued, overdue, returned, read, corrected)
+SOURCES = (issued, overdue, returned, read, corrected, proposed, sent_back, approved, arrived, lapsed)
 
 
 def events(f: Facts) -> pl.DataFrame:

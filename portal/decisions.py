@@ -18,8 +18,14 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
+
+from jobs.decisions.confirm import CONFIRMED, UNCONFIRMED
+from jobs.decisions.confirm import PENDING as NOT_YET
+from jobs.decisions.confirm import SCHEMA as STATE_SCHEMA
 from jobs.decisions.log import checked_line
-from safetynet.lake import append_line
+from safetynet.ids import mask_id
+from safetynet.lake import Home, append_line
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 FIELDS = (
@@ -301,3 +307,44 @@ def decide(
             decision_id=decision_id(proposal_id) if event == "approved" else None,
         )
         return state_of([*steps, append(home, entry)])
+
+
+# --- what the roster made of the approved decisions (jobs/decisions/confirm.py) ------------------
+
+# the order the county reads them in: stalled first, then those still awaited, then arrived
+ROSTER_ORDER = {UNCONFIRMED: 0, NOT_YET: 1, CONFIRMED: 2}
+
+
+def roster_states(home: Home) -> pl.DataFrame:
+    """Every approved decision's state as of the latest published month (`_decision_states`,
+    待落实 / 已落实 / 未落实 with since), empty before any month has them."""
+    for month in sorted(home.catalog, reverse=True):
+        found = home.read("_decision_states", month)
+        if found is not None:
+            return found
+    return pl.DataFrame(schema=STATE_SCHEMA)
+
+
+def arrivals(home: Home, township: str | None = None, county: str | None = None) -> list[dict]:
+    """The decisions of a township or county (all, for neither) in their roster state: 未落实 first,
+    then 待落实, then 已落实 most recent first; id numbers masked, each with its proposal's amounts
+    from the log (`proposal_id`, `monthly_amount`, `one_off_amount`)."""
+    found = roster_states(home)
+    if township:
+        found = found.filter(pl.col("township_code") == township)
+    if county:
+        found = found.filter(pl.col("county_code") == county)
+    rows = found.to_dicts()
+    # within a state, the latest first: by the month it entered it, then by approval
+    latest = lambda r: (r["since"] or "", r["approved_on"] or dt.date.min, r["decision_id"])  # noqa: E731
+    rows.sort(key=latest, reverse=True)
+    rows.sort(key=lambda r: ROSTER_ORDER.get(r["state"], 3))
+    decided = {p["decision_id"]: p for p in proposals(home.root, township, county) if p["decision_id"]}
+    amounts = ("proposal_id", "monthly_amount", "one_off_amount")
+    return [
+        r
+        | dict.fromkeys(amounts)
+        | {k: decided[r["decision_id"]][k] for k in amounts if r["decision_id"] in decided}
+        | {"masked": [mask_id(i) for i in r["id_numbers"] or []]}
+        for r in rows
+    ]

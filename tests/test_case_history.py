@@ -4,12 +4,15 @@ read and closed by the run after, corrected; the events in the order a case goes
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import polars as pl
 import pytest
 
-from portal.case_history import CORRECTIONS, EVENTS, LABELS, SOURCES, Facts, events, upload_log
+from jobs.decisions.confirm import SCHEMA as STATE_SCHEMA
+from portal.case_history import CORRECTIONS, EVENTS, LABELS, SOURCES, STEPS, Facts, events, upload_log
+from safetynet.lake import Home
 
 KEPT = {
     "case_id": pl.String,
@@ -142,8 +145,118 @@ def test_a_reopening_correction_says_what_it_changed_and_why_and_when_it_came_ba
 
 
 def test_every_kind_of_event_has_its_label_and_a_source():
-    assert list(LABELS.values()) == ["下发", "逾期", "已回传", "已读取", "更正", "已结案"]
-    assert len(SOURCES) == 5  # issued, overdue, returned, read (and closed), corrected
+    assert list(LABELS.values()) == [
+        "下发",
+        "逾期",
+        "已回传",
+        "已读取",
+        "更正",
+        "已结案",
+        "申请",
+        "退回",
+        "批准",
+        "救助到位",
+        "未落实",
+    ]
+    # issued, overdue, returned, read (and closed), corrected; proposed, sent back, approved,
+    # arrived, lapsed
+    assert len(SOURCES) == 10
+
+
+# --- the decision steps (issue 36, item 4) ------------------------------------------------------
+
+
+def _step(event: str, on: dt.date, **extra) -> dict:
+    return {
+        "case_id": "L1",
+        "on": on,
+        "event": event,
+        "kind": "单人保",
+        "monthly_amount": 650.0,
+        "one_off_amount": None,
+        "reason": None,
+        "decision_id": None,
+    } | extra
+
+
+def _state(state: str, **extra) -> dict:
+    row = dict.fromkeys(STATE_SCHEMA)
+    return (
+        row
+        | {
+            "month": "2026-12",
+            "decision_id": "JD202609-H1-01",
+            "case_id": "L1",
+            "household_id": "H1",
+            "township_code": "430102001",
+            "county_code": "430102",
+            "kind": "单人保",
+            "category": "低保",
+            "id_numbers": ["430102199001010011"],
+            "effective_from": "2026-10",
+            "approved_on": dt.date(2026, 9, 20),
+            "due_month": "2026-11",
+            "state": state,
+        }
+        | extra
+    )
+
+
+STEPS_ = [
+    _step("proposed", dt.date(2026, 9, 15)),
+    _step("returned", dt.date(2026, 9, 16), reason="收入未核实"),
+    _step("proposed", dt.date(2026, 9, 18), monthly_amount=600.0),
+    _step("approved", dt.date(2026, 9, 20), monthly_amount=600.0, decision_id="JD202609-H1-01"),
+]
+ARRIVED = _state(
+    "已落实", since="2026-10", confirmed_month="2026-10", source_file="roster.xlsx", source_row=4
+)
+LAPSED = _state("未落实", since="2026-11")
+AWAITED = _state("待落实", since="2026-10")
+TEMPORARY = _state(
+    "已落实",
+    kind="临时救助",
+    since="2026-09",
+    confirmed_month="2026-09",
+    source_file="2026-09.jsonl",
+    source_row=2,
+)
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        (ARRIVED, ("arrived", "救助到位", "经2026年10月名册确认落实")),
+        (LAPSED, ("lapsed", "未落实", "自2026年11月起未落实")),
+        (AWAITED, None),  # approved, not yet on a roster: neither
+        (TEMPORARY, ("arrived", "救助到位", "批准即落实")),
+    ],
+    ids=["confirmed", "lapsed", "awaited", "temporary"],
+)
+def test_a_decision_s_steps_and_its_roster_state_are_in_the_history(state, expected):
+    facts = dataclasses.replace(
+        _facts([ISSUED, CLOSED]),
+        steps=pl.DataFrame(STEPS_, schema=STEPS),
+        states=pl.DataFrame([state], schema=STATE_SCHEMA),
+    )
+    got = events(facts)
+    steps = got.filter(pl.col("code").is_in(["proposed", "sent_back", "approved"]))
+    assert list(zip(steps["label"], steps["detail"], strict=True)) == [
+        ("申请", "申请单人保，每月 650.00 元"),
+        ("退回", "单人保申请被退回，退回原因：收入未核实"),
+        ("申请", "申请单人保，每月 600.00 元"),
+        ("批准", "单人保已批准，决定编号 JD202609-H1-01，每月 600.00 元"),
+    ]
+    after = got.filter(pl.col("code").is_in(["arrived", "lapsed"]))
+    if expected is None:
+        assert after.height == 0 and not {"救助到位", "未落实"} & set(got["label"])
+        return
+    ((code, label, on, detail),) = after.select("code", "label", "on", "detail").rows()
+    assert (code, label) == expected[:2] and expected[2] in detail and "JD202609-H1-01" in detail
+    if state is TEMPORARY:
+        assert on == dt.date(2026, 9, 20)  # a one-off payment arrives with its approval
+    else:
+        assert on > dt.date(2026, 9, 20)  # the day the month's run read the roster
 
 
 def test_no_case_no_events_and_no_log_no_uploads(tmp_path):
@@ -196,3 +309,13 @@ def test_the_rules_are_loaded_once_per_month_not_three_times_a_portrait(monkeypa
     again = events(_facts([ISSUED, CLOSED]))
     assert first.equals(again) and (again["code"] == "closed").any()
     assert loaded == []
+
+
+def test_a_broken_decision_log_leaves_the_portrait_without_its_steps_not_broken(tmp_path):
+    from portal import case_history, decisions
+
+    log = decisions.folder(tmp_path) / "2026-09.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text('{"event": "proposed", "at": "2026-09-2\n', encoding="utf-8")  # cut off
+    steps = case_history.decision_steps(Home(tmp_path), "430102001", "H1")
+    assert steps.height == 0 and steps.schema == pl.Schema(STEPS)

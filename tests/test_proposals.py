@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
+from jobs.decisions.confirm import SCHEMA as STATE_SCHEMA
 from jobs.export import approval_forms
 from portal import audit, decisions, proposals
 from portal.accounts import Accounts
@@ -892,3 +893,99 @@ def test_an_id_number_of_any_length_is_masked_on_the_approval_form(tmp_path, id_
     steps = decisions.decide(tmp_path, pid, "approved", "county", "county", None, NOW)["steps"]
     text = pdf_text(approval_forms.served(tmp_path, steps, {}, fonts())[1])
     assert shown in text and id_number not in text and not re.search(r"[0-9]{10}", text)
+
+
+# --- the roster's answer to the decisions (issue 36, item 4) -------------------------------------
+
+ARRIVED, LAPSED, AWAITED = "JD202609-HTESTA-01", "JD202609-HTESTB-01", "JD202609-HTESTC-01"
+NEIGHBOURS, FARAWAY = "JD202609-HTESTN-01", "JD202609-HTESTF-01"
+
+
+def _roster_state(decision_id: str, township: str, household: str, case_id: str, state: str) -> dict:
+    confirmed = state == "已落实"
+    return dict.fromkeys(STATE_SCHEMA) | {
+        "month": "2026-08",
+        "decision_id": decision_id,
+        "case_id": case_id,
+        "household_id": household,
+        "township_code": township,
+        "county_code": township[:6],
+        "kind": "单人保",
+        "category": "低保",
+        "id_numbers": ["430102199001010011"],
+        "effective_from": "2026-06",
+        "approved_on": dt.date(2026, 5, 20),
+        "due_month": "2026-07",
+        "state": state,
+        "since": {"已落实": "2026-06", "未落实": "2026-07", "待落实": "2026-06"}[state],
+        "confirmed_month": "2026-06" if confirmed else None,
+        "source_file": "roster_2026-06.xlsx" if confirmed else None,
+        "source_row": 12 if confirmed else None,
+    }
+
+
+@pytest.fixture
+def roster_states(site):
+    """The latest published month's `_decision_states` with decisions of the lead's household in
+    each state, one of the neighbouring township and one of another county (restored after)."""
+    t, lead = site["mine"], site["lead"]
+    far = site["county"][:4] + ("98" if site["county"].endswith("99") else "99") + "001"
+    rows = [
+        _roster_state(ARRIVED, t, lead["household_id"], lead["id"], "已落实"),
+        _roster_state(LAPSED, t, lead["household_id"], lead["id"], "未落实"),
+        _roster_state(AWAITED, t, lead["household_id"], lead["id"], "待落实"),
+        _roster_state(NEIGHBOURS, site["neighbour"], "HN0001", "XS-N", "未落实"),
+        _roster_state(FARAWAY, far, "HF0001", "XS-F", "未落实"),
+    ]
+    path = Home(site["home"]).partition("_decision_states", "2026-08") / "data.parquet"
+    before = path.read_bytes() if path.exists() else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(rows, schema=STATE_SCHEMA).write_parquet(path)
+    yield site
+    if before is None:
+        path.unlink()
+    else:
+        path.write_bytes(before)
+
+
+def _events(page: str, code: str) -> list[str]:
+    """The details of a portrait's events of one kind."""
+    return re.findall(rf'<tr class="event-{code}">(?:<td>[^<]*</td>){{3}}<td>([^<]*)</td>', page)
+
+
+def test_the_portrait_shows_help_that_arrived_or_stalled_only_from_the_roster(roster_states):
+    site = roster_states
+    t, lead = site["mine"], site["lead"]
+    page = signed_in(site, "town").get(f"/portrait/2026-08/{t}/{lead['household_id']}").text
+    arrived, lapsed = _events(page, "arrived"), _events(page, "lapsed")
+    assert len(arrived) == 1 and ARRIVED in arrived[0] and "2026年06月名册确认落实" in arrived[0]
+    assert len(lapsed) == 1 and LAPSED in lapsed[0] and "2026年07月" in lapsed[0]
+    # approved, not yet on a roster (待落实): neither arrived nor stalled
+    assert AWAITED not in "".join(arrived + lapsed)
+
+
+def _arrival_rows(page: str) -> list[tuple[str, str]]:
+    """(decision id, state) of each row of the table of approved decisions, in order."""
+    table = page.split('id="arrivals"', 1)[1].split("</table>", 1)[0]
+    return re.findall(
+        r'<tr class="roster-\w+">\s*<td>(?:<a [^>]*>)?(JD[^<]+)<.*?<td class="state">([^<]+)<', table, re.S
+    )
+
+
+def test_the_county_sees_its_townships_decisions_stalled_first(roster_states):
+    site = roster_states
+    rows = _arrival_rows(signed_in(site, "county").get("/approvals").text)
+    assert [state for _, state in rows] == ["未落实", "未落实", "待落实", "救助到位"]
+    assert dict(rows) == {LAPSED: "未落实", NEIGHBOURS: "未落实", AWAITED: "待落实", ARRIVED: "救助到位"}
+    assert FARAWAY not in signed_in(site, "county").get("/approvals").text  # another county's
+    far = _arrival_rows(signed_in(site, "farcounty").get("/approvals").text)
+    assert far == [(FARAWAY, "未落实")]
+
+
+def test_a_township_sees_only_its_own_decisions_states(roster_states):
+    site = roster_states
+    mine = _arrival_rows(signed_in(site, "town").get(f"/proposals/{site['mine']}").text)
+    assert dict(mine) == {LAPSED: "未落实", AWAITED: "待落实", ARRIVED: "救助到位"}
+    theirs = signed_in(site, "neighbour").get(f"/proposals/{site['neighbour']}").text
+    assert _arrival_rows(theirs) == [(NEIGHBOURS, "未落实")]
+    assert ARRIVED not in theirs and LAPSED not in theirs and AWAITED not in theirs

@@ -206,13 +206,15 @@ def visible(request: Request, account: Account, proposal_id: str) -> dict:
 
 @router.get("/proposals/{township}", response_class=HTMLResponse)
 def township_proposals(request: Request, account: SignedIn, township: MyTownship) -> Response:
-    """A township's proposals, newest first, with their states."""
+    """A township's proposals, newest first, with their states; below, its approved decisions as
+    the latest published roster shows them."""
     found = decisions.proposals(request.app.state.home, township=township)
     return page(
         request,
         "proposals.html",
         account,
         proposals=list(reversed(found)),
+        arrivals=decisions.arrivals(request.app.state.library.home(), township=township),
         township=township,
         names=names(request),
         name=names(request).get(township, township),
@@ -222,7 +224,8 @@ def township_proposals(request: Request, account: SignedIn, township: MyTownship
 
 @router.get("/approvals", response_class=HTMLResponse)
 def approvals(request: Request, account: Decider) -> Response:
-    """A county's worklist: its townships' proposals, pending first, oldest first."""
+    """A county's worklist: its townships' proposals, pending first, oldest first; below, its
+    approved decisions as the latest published roster shows them (未落实 first)."""
     county = account.area if account.role == "county" else None
     found = decisions.worklist(decisions.proposals(request.app.state.home, county=county))
     return page(
@@ -230,6 +233,7 @@ def approvals(request: Request, account: Decider) -> Response:
         "proposals.html",
         account,
         proposals=found,
+        arrivals=decisions.arrivals(request.app.state.library.home(), county=county),
         township=None,
         names=names(request),
         title="救助审批",
