@@ -711,11 +711,12 @@ def draws(h: Home, listed: pl.DataFrame) -> pl.DataFrame:
 
 def write_overviews(h: Home, month: str, counties: list[str], names: dict[str, str], rules: RuleSet) -> int:
     """Each county's overview (jobs/export/overview.py), an offline HTML file published with the month:
-    `report/overview/<county>.html`, from the warehouse's views over this build."""
+    `report/overview/<county>.html`, from the warehouse's views over this build and the months
+    before it (never a later month's: a rerun of this month makes the same bytes)."""
     import duckdb
 
     con = duckdb.connect(config={"threads": threads()})
-    for sql in warehouse.statements(h):
+    for sql in warehouse.statements(h, up_to=month):
         con.execute(sql)
     folder = h.building.path / "report" / "overview"
     staging = folder.with_name(f".overview.{uuid.uuid4().hex}.tmp")

@@ -132,16 +132,19 @@ def statements(
     views: bool = True,
     area: str | None = None,
     only: tuple[str, ...] = (),
+    up_to: str | None = None,
 ) -> list[str]:
     """The `_catalog` table, source views first (the others read them), then every view file whose
-    datasets exist. Without `catalog`: the home's current catalog plus the build in progress.
+    datasets exist. Without `catalog`: the home's current catalog plus the build in progress; with
+    `up_to`, only its months up to that one (what a build of that month may read: a rerun of an
+    earlier month after later ones are published must make the same bytes).
     `relative`: paths from the home (the warehouse file); `ordered`: every view in a fixed order;
     `views`: false for the lake's views only (`lake_*`, the means test's), not warehouse/views/;
     `area`: the build in progress read for one prefecture (the means test of `assess_area`);
     `only`: these views of warehouse/views/ alone, for a job that reads one that reads no source
     view (jobs/cases/capacity.py reads v_rule_yield)."""
     if catalog is None:
-        catalog = dict(home.catalog)
+        catalog = {m: e for m, e in home.catalog.items() if up_to is None or m <= up_to}
         builds = {m: home.build_dir(m) for m in catalog}
         if home.building:
             build = home.building.path
