@@ -59,16 +59,18 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	UV_COMPILE_BYTECODE=1 $(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
-# Two synthetic months through the real monthly DAG (embedded Airflow, SQLite, local DuckDB); the
-# second month's `outcomes` delivery reports the townships' home visits of the first month's leads, its
+# Three synthetic months through the real monthly DAG (embedded Airflow, SQLite, local DuckDB); each
+# later month's `outcomes` delivery reports the townships' home visits of the month before's leads, its
 # decision log their proposals and the county's approvals, and its roster the decisions approved
-# (synthetic/decisions.py): every state of a decision shows, 未落实 included, without a third month.
+# (synthetic/decisions.py); October shows 未落实 (a decision is due within two months of its approval).
 demo: install
 	rm -rf $(DEMO)
 	$(VENV)/bin/safetynet generate --month 2026-08 --households 5000 --seed 1 --landing $(DEMO)/landing
 	$(VENV)/bin/safetynet run --month 2026-08 --landing $(DEMO)/landing --home $(DEMO)/home
 	$(VENV)/bin/safetynet generate --month 2026-09 --households 5000 --seed 1 --landing $(DEMO)/landing --home $(DEMO)/home
 	$(VENV)/bin/safetynet run --month 2026-09 --landing $(DEMO)/landing --home $(DEMO)/home
+	$(VENV)/bin/safetynet generate --month 2026-10 --households 5000 --seed 1 --landing $(DEMO)/landing --home $(DEMO)/home
+	$(VENV)/bin/safetynet run --month 2026-10 --landing $(DEMO)/landing --home $(DEMO)/home
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, status, build, commit, rows_delivered, accepted, quarantined from v_runs order by month"
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, level, count(*) as leads, count(*) filter (where pushed) as pushed from v_leads group by all order by all"
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, direction, count(distinct household_id) as households from v_doubtful_records group by all order by all"
@@ -78,8 +80,8 @@ demo: install
 	$(VENV)/bin/safetynet query --home $(DEMO)/home "select month, leads, visited, proposed, approved, confirmed, unconfirmed, median_days_to_visit, median_days_visit_to_proposal, median_days_proposal_to_approval, median_days_approval_to_confirmation, urgent_recipient_cases, urgent_helped_in_time, urgent_helped_share from v_assistance_funnel where area_level = 'province' order by all"
 	@echo "results: $(DEMO)/home (lake/, warehouse/safetynet.duckdb, reports/<month>/validation.html, exports/<month>/<county>/<township>/)"
 	@first=$$(ls -d $(DEMO)/home/exports/2026-09/[0-9]*/* | head -1); echo "one township's files, $$first:"; ls $$first
-	@for m in 2026-08 2026-09; do echo "cross-region requests out, $$m:"; wc -l $(DEMO)/home/exports/$$m/_cross_region/outgoing/*.csv; done
-	@echo "cross-region answers in, 2026-09:"; wc -l $(DEMO)/landing/2026-09/cross_region_answers.csv
+	@for m in 2026-08 2026-09 2026-10; do echo "cross-region requests out, $$m:"; wc -l $(DEMO)/home/exports/$$m/_cross_region/outgoing/*.csv; done
+	@echo "cross-region answers in:"; wc -l $(DEMO)/landing/2026-*/cross_region_answers.csv
 	@echo "household reports (PDF) in all townships, drawn when asked for: $$(cat $(DEMO)/home/exports/2026-09/*/*/manifest.json | grep -c '"kind": "report"')"
 	@first=$$(basename $$(ls -d $(DEMO)/home/exports/2026-09/[0-9]*/* | head -1)); \
 		$(VENV)/bin/safetynet documents --month 2026-09 --home $(DEMO)/home --township $$first
