@@ -20,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from jobs.decisions import log as decision_log
 from jobs.decisions.confirm import CONFIRMED, UNCONFIRMED
 from jobs.decisions.confirm import PENDING as NOT_YET
 from jobs.decisions.confirm import SCHEMA as STATE_SCHEMA
@@ -27,29 +28,9 @@ from jobs.decisions.log import checked_line
 from safetynet.ids import mask_id
 from safetynet.lake import Home, append_line
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
-FIELDS = (
-    "at",
-    "event",
-    "proposal_id",
-    "version",
-    "case_id",
-    "household_id",
-    "township_code",
-    "county_code",
-    "kind",
-    "category",
-    "id_numbers",
-    "monthly_amount",
-    "one_off_amount",
-    "effective_from",
-    "reason",
-    "account",
-    "role",
-    "decision_id",
-    "self_approved",
-)
-EVENTS = ("proposed", "returned", "approved")
+# a line's fields, the events and China's time are the run's (jobs/decisions/log.py): one interface
+CHINA, EVENTS = decision_log.CHINA, decision_log.EVENTS
+FIELDS = tuple(decision_log.FIELDS)
 # a proposal's state as the pages name it: the event of its latest line
 PENDING, RETURNED, APPROVED = "待审批", "已退回", "已批准"
 STATES = {"proposed": PENDING, "returned": RETURNED, "approved": APPROVED}

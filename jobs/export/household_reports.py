@@ -372,6 +372,8 @@ class Reports:
         f.paragraph(f"核对月份：{self.month}    报告原因：{'；'.join(reasons)}", size=9.5)
         return self._body(f, doc, row, records, hid, head_name, None)
 
+    # A little past a screen: the report's sections in their printed order, one call each, so the page
+    # reads top to bottom as staff see it; splitting it would hide that order.
     def _body(
         self,
         f: Flow,
